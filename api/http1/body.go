@@ -1,0 +1,268 @@
+package http1
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+)
+
+// Body reads one message body from a buffered connection, exactly to the end
+// of its framing and never past it, so that the next pipelined message stays
+// in the buffer. Reuse one per connection with Reset.
+type Body struct {
+	br      *bufio.Reader
+	mode    bodyMode
+	left    int64 // bytes left in the body (length mode) or the current chunk
+	limit   int64 // largest body accepted; 0 means no limit
+	total   int64 // bytes of body data delivered so far
+	err     error // sticky
+	trailer Header
+}
+
+type bodyMode uint8
+
+const (
+	modeNone bodyMode = iota
+	modeLength
+	modeChunked
+	modeEOF // close-delimited (responses only)
+)
+
+// maxTrailerBytes bounds the trailer section of a chunked body.
+const maxTrailerBytes = 8 << 10
+
+// ResetRequest prepares b to read the body of req. limit caps the body size
+// (0: no cap); a Content-Length over the limit fails at once.
+func (b *Body) ResetRequest(br *bufio.Reader, req *Request, limit int64) error {
+	*b = Body{br: br, limit: limit, trailer: b.trailer[:0]}
+	switch {
+	case req.Chunked:
+		b.mode = modeChunked
+	case req.ContentLength > 0:
+		if limit > 0 && req.ContentLength > limit {
+			b.err = errBodyTooLarge
+			return errBodyTooLarge
+		}
+		b.mode, b.left = modeLength, req.ContentLength
+	}
+	return nil
+}
+
+// ResetResponse prepares b to read the body of resp, an answer to a request
+// with method reqMethod.
+func (b *Body) ResetResponse(br *bufio.Reader, resp *Response, reqMethod string) {
+	*b = Body{br: br, trailer: b.trailer[:0]}
+	switch {
+	case !resp.BodyAllowed(reqMethod):
+	case resp.Chunked:
+		b.mode = modeChunked
+	case resp.ContentLength >= 0:
+		b.mode, b.left = modeLength, resp.ContentLength
+	default:
+		b.mode = modeEOF
+	}
+}
+
+// Chunked reports whether the body is chunk-encoded on the wire.
+func (b *Body) Chunked() bool { return b.mode == modeChunked }
+
+// Trailer returns the trailer fields of a chunked body, once it is read.
+func (b *Body) Trailer() Header { return b.trailer }
+
+// Total returns the body bytes delivered so far.
+func (b *Body) Total() int64 { return b.total }
+
+// Done reports whether the body has been read to its end.
+func (b *Body) Done() bool { return b.err == io.EOF || b.mode == modeNone }
+
+// Read reads body data. It returns io.EOF at the end of the framing,
+// io.ErrUnexpectedEOF when the peer closes early, an *Error for bad chunk
+// framing, and ErrBodyTooLarge past the limit.
+func (b *Body) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	var n int
+	switch b.mode {
+	case modeNone:
+		b.err = io.EOF
+	case modeLength:
+		n = b.readLength(p)
+	case modeChunked:
+		n = b.readChunked(p)
+	case modeEOF:
+		n, b.err = b.br.Read(p)
+	}
+	b.total += int64(n)
+	if b.limit > 0 && b.total > b.limit {
+		b.err = errBodyTooLarge
+		return 0, b.err
+	}
+	if n > 0 && b.err == io.EOF {
+		return n, nil // deliver the data; EOF comes with the next call
+	}
+	return n, b.err
+}
+
+func (b *Body) readLength(p []byte) int {
+	if b.left == 0 {
+		b.err = io.EOF
+		return 0
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.br.Read(p)
+	b.left -= int64(n)
+	if err != nil {
+		b.err = unexpected(err)
+	} else if b.left == 0 {
+		b.err = io.EOF
+	}
+	return n
+}
+
+func (b *Body) readChunked(p []byte) int {
+	if b.left == 0 {
+		if b.err = b.nextChunk(); b.err != nil {
+			return 0
+		}
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.br.Read(p)
+	b.left -= int64(n)
+	if err != nil {
+		b.err = unexpected(err)
+		return n
+	}
+	if b.left == 0 {
+		b.err = b.chunkEnd()
+	}
+	return n
+}
+
+// nextChunk reads a chunk-size line; after the last chunk it reads the
+// trailer and returns io.EOF.
+func (b *Body) nextChunk() error {
+	line, err := b.readLine(256)
+	if err != nil {
+		return err
+	}
+	size, err := parseChunkSize(line)
+	if err != nil {
+		return err
+	}
+	if size == 0 {
+		return b.readTrailer()
+	}
+	b.left = size
+	return nil
+}
+
+func (b *Body) chunkEnd() error {
+	var crlf [2]byte
+	if _, err := io.ReadFull(b.br, crlf[:]); err != nil {
+		return unexpected(err)
+	}
+	if crlf != [2]byte{'\r', '\n'} {
+		return errChunkEnd
+	}
+	return nil
+}
+
+func (b *Body) readTrailer() error {
+	var used int
+	for {
+		line, err := b.readLine(maxTrailerBytes)
+		if err != nil {
+			return err
+		}
+		if line == "" {
+			return io.EOF
+		}
+		if used += len(line); used > maxTrailerBytes || line[0] == ' ' || line[0] == '\t' {
+			return errTrailer
+		}
+		f, err := parseField(line)
+		if err != nil {
+			return errTrailer
+		}
+		b.trailer = append(b.trailer, f)
+	}
+}
+
+// readLine reads one CRLF-terminated line of at most max bytes.
+func (b *Body) readLine(max int) (string, error) {
+	line, err := b.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull || len(line) > max+2 {
+		return "", errChunkSize
+	}
+	if err != nil {
+		return "", unexpected(err)
+	}
+	if len(line) < 2 || line[len(line)-2] != '\r' {
+		return "", errBareLF
+	}
+	s := string(line[:len(line)-2])
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\r' {
+			return "", errBareCR
+		}
+	}
+	return s, nil
+}
+
+// parseChunkSize parses "1*HEXDIG [ chunk-ext ]".
+func parseChunkSize(line string) (int64, error) {
+	var n int64
+	i := 0
+	for ; i < len(line); i++ {
+		d, ok := unhex(line[i])
+		if !ok {
+			break
+		}
+		if i >= 15 {
+			return 0, errChunkSize
+		}
+		n = n<<4 | int64(d)
+	}
+	if i == 0 {
+		return 0, errChunkSize
+	}
+	if err := checkChunkExt(line[i:]); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// checkChunkExt accepts BWS ";" name [ "=" value ] extensions, values being
+// tokens or quoted strings, and rejects control bytes.
+func checkChunkExt(ext string) error {
+	ext = trimOWS(ext)
+	if ext == "" {
+		return nil
+	}
+	if ext[0] != ';' {
+		return errChunkSize
+	}
+	for i := 0; i < len(ext); i++ {
+		if c := ext[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return errChunkExt
+		}
+	}
+	return nil
+}
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return &Error{408, "timed out reading the request body"}
+	}
+	return err
+}

@@ -1,0 +1,25 @@
+// Package http1 is Capuchin's one HTTP/1.1 framing implementation (RFC 9112),
+// shared by the host and the plugin SDK: a strict request-head reader, the
+// request and response body readers (Content-Length, chunked, close-delimited),
+// a response-head reader for proxies, and helpers that write response heads,
+// chunked bodies and short error pages.
+//
+// The reader is strict where leniency could let a front end and a back end
+// disagree about where a message ends (request smuggling):
+//
+//   - lines end in CRLF; a bare LF or a bare CR is an error;
+//   - empty lines before a request line are skipped (RFC 9112 §2.2), at most a few;
+//   - obs-fold (a header line starting with SP or HTAB) is an error;
+//   - whitespace between a field name and its colon is an error;
+//   - control bytes other than HTAB in a field value are an error;
+//   - Content-Length together with Transfer-Encoding is an error, as are
+//     differing Content-Length values and a Transfer-Encoding whose last coding
+//     is not chunked;
+//   - HTTP/1.1 requests need exactly one Host field.
+//
+// Every protocol error is an *Error carrying the status a server should answer
+// with; after one the connection must be closed.
+//
+// A parsed head costs one allocation: the head bytes are copied into a single
+// string and every field is a substring of it.
+package http1

@@ -1,0 +1,128 @@
+package http1
+
+import (
+	"bufio"
+	"strings"
+)
+
+// Response is a parsed response head, as a proxy reads it from a backend.
+type Response struct {
+	Minor         int
+	Status        int
+	Reason        string
+	Header        Header
+	ContentLength int64 // -1 when absent
+	Chunked       bool
+	Close         bool // the backend closes the connection after this response
+	Raw           string
+
+	buf []byte
+}
+
+// BodyAllowed reports whether a body follows this response to a request
+// with method reqMethod (RFC 9112 §6.3).
+func (r *Response) BodyAllowed(reqMethod string) bool {
+	switch {
+	case reqMethod == "HEAD", r.Status < 200, r.Status == 204, r.Status == 304:
+		return false
+	case reqMethod == "CONNECT" && r.Status < 300:
+		return false
+	}
+	return true
+}
+
+// ReadResponse reads one response head from br into resp. Malformed heads are
+// *Error values with status 502 (a bad gateway answer).
+func ReadResponse(br *bufio.Reader, lim *Limits, resp *Response) error {
+	head, buf, err := readHead(br, resp.buf, lim.headBytes(), false)
+	resp.buf = buf
+	if err != nil {
+		if e, ok := err.(*Error); ok && e.Status != 408 {
+			return &Error{502, e.Reason}
+		}
+		return err
+	}
+	if err := parseResponse(head, lim, resp); err != nil {
+		return &Error{502, err.(*Error).Reason}
+	}
+	return nil
+}
+
+func parseResponse(head string, lim *Limits, r *Response) error {
+	h, b := r.Header[:0], r.buf
+	*r = Response{Header: h, buf: b, ContentLength: -1, Raw: head}
+	line, rest, err := nextLine(head)
+	if err != nil {
+		return err
+	}
+	if err := r.parseStatusLine(line); err != nil {
+		return err
+	}
+	if r.Header, err = parseFields(rest, r.Header, lim.fields()); err != nil {
+		return err
+	}
+	return r.interpretFields()
+}
+
+// parseStatusLine parses "HTTP/1.x SP 3DIGIT SP [reason]".
+func (r *Response) parseStatusLine(line string) error {
+	if len(line) < 12 || line[8] != ' ' || line[12:] != "" && line[12] != ' ' {
+		return errStatusLine
+	}
+	minor, err := parseVersion(line[:8])
+	if err != nil {
+		return errStatusLine
+	}
+	code := line[9:12]
+	if !isDigit(code[0]) || !isDigit(code[1]) || !isDigit(code[2]) || code[0] == '0' {
+		return errStatusLine
+	}
+	r.Minor = minor
+	r.Status = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
+	if len(line) > 12 {
+		r.Reason = line[13:]
+	}
+	return nil
+}
+
+func (r *Response) interpretFields() error {
+	var cl int64 = -1
+	tes := 0
+	for _, f := range r.Header {
+		switch {
+		case EqualFold(f.Name, "Content-Length"):
+			n, err := parseContentLength(f.Value)
+			if err != nil {
+				return err
+			}
+			if cl >= 0 && n != cl {
+				return errDifferentCL
+			}
+			cl = n
+		case EqualFold(f.Name, "Transfer-Encoding"):
+			tes++
+			r.Chunked = strings.EqualFold(lastToken(f.Value), "chunked")
+		case EqualFold(f.Name, "Connection"):
+			r.Close = r.Close || HasToken(f.Value, "close")
+		}
+	}
+	switch {
+	case tes > 0 && !r.Chunked:
+		r.Close = true // close-delimited (RFC 9112 §6.3 item 4)
+	case tes == 0:
+		r.ContentLength = cl
+	}
+	if r.Minor == 0 && !HasToken(r.Header.Get("Connection"), "keep-alive") {
+		r.Close = true
+	}
+	if r.Status >= 200 && !r.Chunked && r.ContentLength < 0 {
+		r.Close = r.Close || r.Status != 204 && r.Status != 304
+	}
+	return nil
+}
+
+func lastToken(v string) string {
+	last := ""
+	ForEachToken(v, func(t string) { last = t })
+	return last
+}

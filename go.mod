@@ -1,0 +1,3 @@
+module github.com/capuchin/capuchin
+
+go 1.26
