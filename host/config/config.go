@@ -108,7 +108,7 @@ func loadSites(dir string) ([]*Site, error) {
 	}
 	var sites []*Site
 	for _, n := range names {
-		s, err := loadSite(filepath.Join(dir, n))
+		s, err := loadSite(filepath.Join(dir, n), filepath.Dir(dir))
 		if err != nil {
 			return nil, err
 		}

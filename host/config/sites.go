@@ -17,7 +17,8 @@ import (
 //	    ServerName NAMES   repeatable; host names this site answers for
 //	                       (ports ignored); the first site file ("default"
 //	                       if present) also answers unknown names
-//	    DocumentRoot DIR   required unless Redirect is set
+//	    DocumentRoot DIR   required unless Redirect is set; relative to the
+//	                       configuration directory
 //	    Redirect URL       answer every request with 301 to URL + path
 //	[ERROR_PAGES]
 //	    CODE FILE          repeatable; an HTML file under DocumentRoot sent
@@ -30,7 +31,8 @@ type Site struct {
 	ErrorPages map[int]string // status -> absolute file path
 }
 
-func loadSite(path string) (*Site, error) {
+// loadSite reads one site file; relative paths are relative to confDir.
+func loadSite(path, confDir string) (*Site, error) {
 	secs, err := sections(path, "HOST", "ERROR_PAGES")
 	if err != nil {
 		return nil, err
@@ -40,7 +42,7 @@ func loadSite(path string) (*Site, error) {
 		return nil, &conf.Error{File: path, Msg: "no [HOST] section"}
 	}
 	s := &Site{File: path, ErrorPages: map[int]string{}}
-	if err := host.Visit(s.hostKeys(filepath.Dir(path))); err != nil {
+	if err := host.Visit(s.hostKeys(confDir)); err != nil {
 		return nil, err
 	}
 	if s.Root == "" && s.Redirect == "" {

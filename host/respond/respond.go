@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
 )
@@ -17,10 +18,11 @@ import (
 // BW, Clock and Server once per connection and calls Reset before each
 // response.
 type Writer struct {
-	Conn   net.Conn
-	BW     *bufio.Writer
-	Clock  *http1.Clock
-	Server string // Server field value; "" sends none
+	Conn    net.Conn
+	BW      *bufio.Writer
+	Clock   *http1.Clock
+	Server  string        // Server field value; "" sends none
+	Timeout time.Duration // write timeout between file chunks; 0: none
 
 	head       bool           // answering HEAD: no body bytes
 	close      bool           // the connection closes after this response
@@ -106,13 +108,27 @@ func (w *Writer) SendFile(f *os.File, off, n int64) error {
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return err
 	}
-	m, err := io.Copy(w.Conn, &io.LimitedReader{R: f, N: n})
-	w.Bytes += m
-	if err == nil && m < n {
-		err = io.ErrUnexpectedEOF // the file shrank under us
+	for n > 0 {
+		chunk := min(n, sendChunk)
+		if w.Timeout > 0 {
+			w.Conn.SetWriteDeadline(time.Now().Add(w.Timeout))
+		}
+		m, err := io.Copy(w.Conn, &io.LimitedReader{R: f, N: chunk})
+		w.Bytes += m
+		if err != nil {
+			return err
+		}
+		if m < chunk {
+			return io.ErrUnexpectedEOF // the file shrank under us
+		}
+		n -= m
 	}
-	return err
+	return nil
 }
+
+// sendChunk is how much of a file goes out per write deadline: a slow
+// reader gets Timeout per chunk, not for the whole file.
+const sendChunk = 4 << 20
 
 // Continue sends "100 Continue" at once.
 func (w *Writer) Continue() error {

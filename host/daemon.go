@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/capuchin/capuchin/host/config"
+	"github.com/capuchin/capuchin/host/server"
+	"github.com/capuchin/capuchin/host/stage"
+)
+
+// serve runs the server until SIGTERM or SIGINT, reloading on SIGHUP.
+func serve(dir string, cfg *config.Config, log hclog.Logger) error {
+	if cfg.Server.Workers > 0 {
+		runtime.GOMAXPROCS(cfg.Server.Workers)
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	plugins, err := startPlugins(cfg, log)
+	if err != nil {
+		return err
+	}
+	srv := server.New(cfg, plugins, log.Named("server"))
+	if err := srv.Start(); err != nil {
+		stopPlugins(plugins, log)
+		return err
+	}
+	pidFile := cfg.Server.PidFile
+	if err := writePid(pidFile); err != nil {
+		log.Error("cannot write the pid file", "path", pidFile, "error", err)
+	}
+	defer removePid(pidFile, log)
+	log.Info("started", "version", server.Version, "config", cfg.Dir, "pid", os.Getpid())
+
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			cfg = reload(dir, cfg, srv, plugins, log)
+			continue
+		}
+		log.Info("shutting down", "signal", sig.String(), "grace", cfg.Server.ShutdownTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+		err := srv.Shutdown(ctx)
+		cancel()
+		stopPlugins(plugins, log)
+		if err != nil {
+			log.Warn("shutdown", "error", err)
+		}
+		log.Info("stopped")
+		return nil
+	}
+	return nil
+}
+
+// reload re-reads the configuration; on any error it keeps the old one.
+func reload(dir string, old *config.Config, srv *server.Server, plugins stage.Pipeline, log hclog.Logger) *config.Config {
+	cfg, err := config.Load(dir)
+	if err != nil {
+		log.Error("reload failed, keeping the running configuration", "error", err)
+		return old
+	}
+	if err := reloadPlugins(plugins, cfg); err != nil {
+		log.Error("reload failed, keeping the running configuration", "error", err)
+		return old
+	}
+	if err := srv.Reload(cfg); err != nil {
+		log.Error("reload failed, keeping the running configuration", "error", err)
+		return old
+	}
+	log.Info("configuration reloaded", "config", cfg.Dir)
+	return cfg
+}
+
+func writePid(path string) error {
+	if path == "" {
+		return nil
+	}
+	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+}
+
+func removePid(path string, log hclog.Logger) {
+	if path == "" {
+		return
+	}
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		log.Warn("cannot remove the pid file", "path", path, "error", err)
+	}
+}
+
+var _ = fmt.Sprint

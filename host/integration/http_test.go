@@ -1,0 +1,204 @@
+package integration
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBadRequests sends hostile and malformed requests on raw sockets and
+// checks the status of each and that the connection then closes.
+func TestBadRequests(t *testing.T) {
+	s := newSite(t)
+	s.Server = []string{"MaxRequestSize 1", "MaxHeaderSize 4"}
+	s.Start()
+	long := strings.Repeat("a", 9000)
+	cases := []struct {
+		name, raw string
+		status    int
+	}{
+		{"garbage request line", "HELLO\r\n\r\n", 400},
+		{"two spaces in request line", "GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+		{"bare LF line endings", "GET / HTTP/1.1\nHost: x\n\n", 400},
+		{"bare CR in header", "GET / HTTP/1.1\r\nHost: x\rX: y\r\n\r\n", 400},
+		{"NUL in header value", "GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n", 400},
+		{"control byte in header value", "GET / HTTP/1.1\r\nHost: x\r\nX: a\x01b\r\n\r\n", 400},
+		{"whitespace before colon", "GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400},
+		{"obs-fold", "GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", 400},
+		{"no Host in HTTP/1.1", "GET / HTTP/1.1\r\n\r\n", 400},
+		{"two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+		{"CL and TE", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+		{"differing CLs", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400},
+		{"negative CL", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400},
+		{"bad chunk size", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+		{"chunk without CRLF", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n", 400},
+		{"TE not chunked last", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
+		{"unknown TE before chunked", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
+		{"TE without chunked", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400},
+		{"unknown method", "BREW / HTTP/1.1\r\nHost: x\r\n\r\n", 501},
+		{"HTTP/2.0 version", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505},
+		{"HTTP/0.9 style", "GET / HTTP/0.9\r\nHost: x\r\n\r\n", 505},
+		{"URI too long", "GET /" + long + " HTTP/1.1\r\nHost: x\r\n\r\n", 414},
+		{"header too large", "GET / HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("b", 5000) + "\r\n\r\n", 431},
+		{"too many headers", "GET / HTTP/1.1\r\nHost: x\r\n" + strings.Repeat("X: y\r\n", 150) + "\r\n", 431},
+		{"body over the limit (CL)", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413},
+		{"POST without length", "POST / HTTP/1.1\r\nHost: x\r\n\r\n", 411},
+		{"unsupported expectation", "GET / HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n", 417},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, s.Addr())
+			c.send(tc.raw)
+			r := c.mustRead("GET")
+			if r.Status != tc.status {
+				t.Fatalf("status %d, want %d; body %q", r.Status, tc.status, r.Body)
+			}
+			if !strings.Contains(string(r.Body), "<h1>") || r.Header.Get("Date") == "" {
+				t.Errorf("want an HTML error page with Date, got %q %v", r.Body, r.Header)
+			}
+			if !c.closed(2 * time.Second) {
+				t.Errorf("connection still open after %d", tc.status)
+			}
+		})
+	}
+}
+
+// TestChunkedBodyOverLimit: a chunked body that grows past MaxRequestSize
+// gets 413.
+func TestChunkedBodyOverLimit(t *testing.T) {
+	s := newSite(t)
+	s.Server = []string{"MaxRequestSize 1"}
+	s.Start()
+	c := dial(t, s.Addr())
+	chunk := strings.Repeat("z", 800)
+	c.send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+	c.send("320\r\n" + chunk + "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n")
+	if r := c.mustRead("POST"); r.Status != 413 {
+		t.Fatalf("status %d, want 413", r.Status)
+	}
+}
+
+// TestStalledRequest: a client that stops in the middle of a head gets 408;
+// an idle keep-alive connection is closed without a byte.
+func TestStalledRequest(t *testing.T) {
+	s := newSite(t)
+	s.Server = []string{"Timeout 1", "KeepAliveTimeout 1"}
+	s.Start()
+	c := dial(t, s.Addr())
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n")
+	if r := c.mustRead("GET"); r.Status != 408 {
+		t.Fatalf("status %d, want 408", r.Status)
+	}
+	if !c.closed(3 * time.Second) {
+		t.Fatal("connection open after 408")
+	}
+
+	c = dial(t, s.Addr())
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if r := c.mustRead("GET"); r.Status != 200 {
+		t.Fatalf("status %d", r.Status)
+	}
+	start := time.Now()
+	if !c.closed(4 * time.Second) {
+		t.Fatal("idle keep-alive connection not closed")
+	}
+	if d := time.Since(start); d < 500*time.Millisecond {
+		t.Fatalf("idle connection closed after %v, before KeepAliveTimeout", d)
+	}
+
+	c = dial(t, s.Addr())
+	c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+	if r := c.mustRead("POST"); r.Status != 408 {
+		t.Fatalf("stalled body: status %d, want 408", r.Status)
+	}
+}
+
+// TestKeepAliveAndPipelining: several requests on one connection, sent at
+// once, answered in order; MaxKeepAliveRequest ends the connection.
+func TestKeepAliveAndPipelining(t *testing.T) {
+	s := newSite(t)
+	s.Server = []string{"MaxKeepAliveRequest 3"}
+	s.WriteRoot("a.txt", "AAA")
+	s.WriteRoot("b.txt", "BB")
+	s.Start()
+	c := dial(t, s.Addr())
+	c.send("GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n" +
+		"HEAD /b.txt HTTP/1.1\r\nHost: x\r\n\r\n" +
+		"GET /b.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+	want := []struct {
+		method, body string
+		close        bool
+	}{{"GET", "AAA", false}, {"HEAD", "", false}, {"GET", "BB", true}}
+	for i, w := range want {
+		r := c.mustRead(w.method)
+		if r.Status != 200 || string(r.Body) != w.body || r.Close != w.close {
+			t.Fatalf("response %d: %d %q close=%v, want 200 %q close=%v", i, r.Status, r.Body, r.Close, w.body, w.close)
+		}
+	}
+	if !c.closed(2 * time.Second) {
+		t.Fatal("connection open after MaxKeepAliveRequest")
+	}
+}
+
+// TestBodiesAndContinue: a body sent to the static handler is read and
+// dropped so the connection goes on; Expect: 100-continue without a reason
+// to read the body closes after the answer; HTTP/1.0 closes by default and
+// keeps alive on request.
+func TestBodiesAndContinue(t *testing.T) {
+	s := newSite(t)
+	s.Start()
+	c := dial(t, s.Addr())
+	c.send("POST /index.html HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+		"5;ext=1\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n" +
+		"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n")
+	if r := c.mustRead("POST"); r.Status != 405 || r.Header.Get("Allow") == "" || r.Close {
+		t.Fatalf("POST to a file: %d close=%v allow=%q", r.Status, r.Close, r.Header.Get("Allow"))
+	}
+	if r := c.mustRead("GET"); r.Status != 200 {
+		t.Fatalf("request after a chunked body: %d", r.Status)
+	}
+
+	c = dial(t, s.Addr())
+	c.send("PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	r := c.mustRead("PUT")
+	if r.Status < 400 || !r.Close {
+		t.Fatalf("Expect without reading: %d close=%v", r.Status, r.Close)
+	}
+
+	c = dial(t, s.Addr())
+	c.send("GET / HTTP/1.0\r\n\r\n")
+	if r := c.mustRead("GET"); r.Status != 200 || !r.Close {
+		t.Fatalf("HTTP/1.0: %d close=%v", r.Status, r.Close)
+	}
+	c = dial(t, s.Addr())
+	c.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n")
+	if r := c.mustRead("GET"); r.Status != 200 || r.Close || r.Header.Get("Connection") != "keep-alive" {
+		t.Fatalf("HTTP/1.0 keep-alive: %d close=%v %v", r.Status, r.Close, r.Header)
+	}
+	if r := c.mustRead("GET"); r.Status != 200 || !r.Close {
+		t.Fatalf("second HTTP/1.0 request: %d close=%v", r.Status, r.Close)
+	}
+}
+
+// TestServerField checks Date and Server, with and without HideVersion.
+func TestServerField(t *testing.T) {
+	for _, hide := range []bool{false, true} {
+		s := newSite(t)
+		if hide {
+			s.Server = []string{"HideVersion on"}
+		}
+		s.Start()
+		c := dial(t, s.Addr())
+		c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		r := c.mustRead("GET")
+		srv := r.Header.Get("Server")
+		if hide && srv != "capuchin" || !hide && !strings.HasPrefix(srv, "capuchin/") {
+			t.Errorf("HideVersion %v: Server %q", hide, srv)
+		}
+		if _, err := time.Parse(http1TimeFormat, r.Header.Get("Date")); err != nil {
+			t.Errorf("Date %q: %v", r.Header.Get("Date"), err)
+		}
+	}
+}
+
+const http1TimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"

@@ -1,0 +1,173 @@
+package server
+
+import (
+	"bufio"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/host/config"
+	"github.com/capuchin/capuchin/host/respond"
+	"github.com/capuchin/capuchin/host/stage"
+)
+
+const (
+	readBufferSize  = 4 << 10
+	writeBufferSize = 4 << 10
+	stateActive     = 0
+	stateIdle       = 1
+)
+
+// conn is one client connection, served by one goroutine.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	info   stage.Conn
+	src    source
+	br     *bufio.Reader
+	w      respond.Writer
+	req    http1.Request
+	body   http1.Body
+	state  atomic.Int32
+	served int
+}
+
+// source feeds the connection's reader: first the bytes a plugin read past
+// its request and gave back, then the socket.
+type source struct {
+	nc      net.Conn
+	pending []byte
+}
+
+func (s *source) Read(p []byte) (int, error) {
+	if len(s.pending) > 0 {
+		n := copy(p, s.pending)
+		s.pending = s.pending[n:]
+		return n, nil
+	}
+	return s.nc.Read(p)
+}
+
+func (s *Server) newConn(nc net.Conn) *conn {
+	c := &conn{s: s, nc: nc}
+	c.info.ID = s.nextID.Add(1)
+	c.info.Remote = addrPort(nc.RemoteAddr())
+	c.info.Local = addrPort(nc.LocalAddr())
+	c.info.TCP, _ = nc.(*net.TCPConn)
+	c.src.nc = nc
+	c.br = bufio.NewReaderSize(&c.src, readBufferSize)
+	c.w = respond.Writer{Conn: nc, BW: bufio.NewWriterSize(nc, writeBufferSize), Clock: &s.clock}
+	return c
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.AddrPort()
+	}
+	return netip.AddrPort{}
+}
+
+// serve runs the connection: stage 10, then requests until one ends it.
+func (c *conn) serve() {
+	defer c.s.wg.Done()
+	defer c.finish()
+	if c.s.pipeline.Connect(&c.info) != stage.Continue {
+		return
+	}
+	for c.serveOne() {
+	}
+	c.w.Flush()
+}
+
+// finish closes the connection and runs stage 50.
+func (c *conn) finish() {
+	if c.info.TCP != nil {
+		// A plugin may hold a copy of the descriptor: shut the socket itself
+		// down so that the copy cannot keep the connection open.
+		if raw, err := c.info.TCP.SyscallConn(); err == nil {
+			raw.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
+		}
+	}
+	c.nc.Close()
+	c.s.pipeline.Closed(&c.info)
+	c.s.track(c, false)
+}
+
+// wakeIfIdle makes an idle connection's wait end now (used by Shutdown).
+func (c *conn) wakeIfIdle() {
+	if c.state.Load() == stateIdle {
+		c.nc.SetReadDeadline(time.Now())
+	}
+}
+
+// waitRequest waits for the first byte of the next request; false means
+// close silently (idle timeout, peer closed, shutdown).
+func (c *conn) waitRequest(sv *config.Server) bool {
+	if c.br.Buffered() > 0 {
+		return true
+	}
+	if err := c.w.Flush(); err != nil {
+		return false
+	}
+	idle := sv.KeepAliveTimeout
+	if c.served == 0 {
+		idle = sv.Timeout
+	}
+	c.state.Store(stateIdle)
+	c.nc.SetReadDeadline(deadline(idle))
+	if c.s.closing.Load() && c.served > 0 {
+		return false
+	}
+	_, err := c.br.Peek(1)
+	c.state.Store(stateActive)
+	return err == nil
+}
+
+// serveOne reads and answers one request; false ends the connection.
+func (c *conn) serveOne() bool {
+	sn := c.s.snap.Load()
+	sv := &sn.cfg.Server
+	if !c.waitRequest(sv) {
+		return false
+	}
+	c.nc.SetDeadline(deadline(sv.Timeout))
+	start := time.Now()
+	if err := http1.ReadRequest(c.br, &sn.limits, &c.req); err != nil {
+		return c.badRequest(sn, err)
+	}
+	c.served++
+	site := sn.site(c.req.Host)
+	c.w.Server, c.w.Timeout = sn.server, sv.Timeout
+	c.w.Reset(&c.req, !c.keepAlive(sv), site.ErrorPages)
+	status, bytes, ok := c.handle(sn, site)
+	c.s.pipeline.Done(&stage.Record{
+		ConnID: c.info.ID, Remote: c.info.Remote, VHost: siteName(site),
+		Method: c.req.Method, Target: c.req.Target, Proto: c.req.Proto(),
+		Status: status, Bytes: bytes, Start: start, Duration: time.Since(start),
+	})
+	return ok && !c.w.Closing()
+}
+
+// keepAlive reports whether the connection may stay open after this request.
+func (c *conn) keepAlive(sv *config.Server) bool {
+	return sv.KeepAlive && !c.req.Close && c.served < sv.MaxKeepAliveRequest && !c.s.closing.Load()
+}
+
+// badRequest answers a request head that could not be read. Errors with a
+// status get an error page; an idle close or a reset gets nothing.
+func (c *conn) badRequest(sn *snapshot, err error) bool {
+	if e, ok := err.(*http1.Error); ok {
+		c.w.Server, c.w.Timeout = sn.server, sn.cfg.Server.Timeout
+		c.w.Reset(nil, true, sn.sites[0].ErrorPages)
+		c.nc.SetWriteDeadline(deadline(c.w.Timeout))
+		c.w.Error(e.Status, "")
+		c.w.Flush()
+		if c.s.log.IsDebug() {
+			c.s.log.Debug("bad request", "remote", c.info.Remote.String(), "error", err)
+		}
+	}
+	return false
+}

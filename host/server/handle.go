@@ -1,0 +1,171 @@
+package server
+
+import (
+	"io"
+
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/host/config"
+	"github.com/capuchin/capuchin/host/stage"
+)
+
+// handle answers the request in c.req: the core's checks, stage 20, stage
+// 30 and the static fallback. It returns the status and bytes sent, and
+// false when the connection must close.
+func (c *conn) handle(sn *snapshot, site *config.Site) (int, int64, bool) {
+	req := &c.req
+	if st := c.check(sn); st != 0 {
+		return c.fail(st)
+	}
+	v, reply := c.s.pipeline.Request(&c.info, req, siteName(site))
+	switch v {
+	case stage.Close:
+		return 0, 0, false
+	case stage.Respond:
+		return c.sendReply(sn, reply)
+	}
+	if site.Redirect != "" {
+		return c.redirect(sn, site.Redirect+req.Target)
+	}
+	if ok := c.flushBeforeHandoff(); !ok {
+		return 0, 0, false
+	}
+	res := c.s.pipeline.Handle(&c.info, req, c.handoff(sn, site))
+	if res.Verdict != stage.Decline {
+		return c.handled(&res)
+	}
+	return c.serveStatic(sn, site)
+}
+
+// check makes the core's checks before any stage sees the request and
+// returns the error status, or 0.
+func (c *conn) check(sn *snapshot) int {
+	req := &c.req
+	switch {
+	case !knownMethod(req.Method):
+		return 501
+	case (req.Method == "POST" || req.Method == "PUT") && !req.Chunked && req.ContentLength < 0:
+		return 411
+	case sn.cfg.Server.MaxRequestSize > 0 && req.ContentLength > sn.cfg.Server.MaxRequestSize:
+		return 413
+	}
+	return 0
+}
+
+// fail sends an error page and closes the connection.
+func (c *conn) fail(status int) (int, int64, bool) {
+	c.nc.SetWriteDeadline(deadline(c.w.Timeout)) // a read may have used up the deadline
+	c.w.SetClose()
+	c.w.Error(status, "")
+	return status, c.w.Bytes, false
+}
+
+// drainBody reads and drops the request body when the response does not
+// need it, so that the connection can serve the next request. A client
+// waiting for 100 Continue never sends it: the connection closes instead.
+func (c *conn) drainBody(sn *snapshot) (ok bool, status int) {
+	req := &c.req
+	if !req.HasBody() {
+		return true, 0
+	}
+	if req.Expect100 {
+		c.w.SetClose()
+		return true, 0
+	}
+	if err := c.body.ResetRequest(c.br, req, sn.cfg.Server.MaxRequestSize); err != nil {
+		return false, http1.StatusOf(err)
+	}
+	if _, err := io.Copy(io.Discard, &c.body); err != nil {
+		return false, http1.StatusOf(err)
+	}
+	return true, 0
+}
+
+func (c *conn) sendReply(sn *snapshot, r *stage.Reply) (int, int64, bool) {
+	if ok, st := c.drainBody(sn); !ok {
+		return c.fail(st)
+	}
+	if r == nil || r.Status < 200 || r.Status > 599 {
+		return c.fail(500)
+	}
+	if len(r.Body) == 0 && r.Status >= 400 {
+		c.w.Error(r.Status, "")
+		return r.Status, c.w.Bytes, true
+	}
+	for _, f := range r.Header {
+		c.w.AddField(f.Name, f.Value)
+	}
+	c.w.WriteHead(r.Status, int64(len(r.Body)))
+	c.w.Write(r.Body)
+	return r.Status, c.w.Bytes, true
+}
+
+func (c *conn) redirect(sn *snapshot, location string) (int, int64, bool) {
+	if ok, st := c.drainBody(sn); !ok {
+		return c.fail(st)
+	}
+	c.w.AddField("Location", location)
+	c.w.Error(301, "")
+	return 301, c.w.Bytes, true
+}
+
+func (c *conn) serveStatic(sn *snapshot, site *config.Site) (int, int64, bool) {
+	if ok, st := c.drainBody(sn); !ok {
+		return c.fail(st)
+	}
+	if err := sn.static.Serve(&c.w, &c.req, site.Root); err != nil {
+		return c.w.Status, c.w.Bytes, false
+	}
+	return c.w.Status, c.w.Bytes, true
+}
+
+// flushBeforeHandoff sends responses still buffered for earlier pipelined
+// requests, since a plugin may write to the socket next.
+func (c *conn) flushBeforeHandoff() bool {
+	if c.w.BW.Buffered() == 0 {
+		return true
+	}
+	return c.w.Flush() == nil
+}
+
+// handoff describes the connection's state for a stage-30 handler.
+func (c *conn) handoff(sn *snapshot, site *config.Site) *stage.Handoff {
+	buf, _ := c.br.Peek(c.br.Buffered())
+	if len(c.src.pending) > 0 { // rare: more left over than the reader holds
+		buf = append(append([]byte(nil), buf...), c.src.pending...)
+	}
+	return &stage.Handoff{
+		VHost:     siteName(site),
+		Buffered:  buf,
+		MaxBody:   sn.cfg.Server.MaxRequestSize,
+		KeepAlive: !c.w.Closing(),
+	}
+}
+
+// handled takes over after a stage-30 handler answered (or failed).
+func (c *conn) handled(res *stage.Result) (int, int64, bool) {
+	switch {
+	case res.Err != nil && res.BytesOut == 0:
+		c.s.log.Warn("content handler failed", "error", res.Err)
+		c.discardBuffered()
+		return c.fail(502)
+	case res.Err != nil:
+		return res.Status, res.BytesOut, false
+	case res.Verdict == stage.Close:
+		st := res.Status
+		if st == 0 {
+			st = 403
+		}
+		c.discardBuffered()
+		return c.fail(st)
+	}
+	c.discardBuffered()
+	c.src.pending = append(c.src.pending[:0], res.Leftover...)
+	return res.Status, res.BytesOut, !res.Close
+}
+
+// discardBuffered drops what the host had buffered: the handler has
+// consumed it (or the connection is closing).
+func (c *conn) discardBuffered() {
+	c.br.Discard(c.br.Buffered())
+	c.src.pending = c.src.pending[:0]
+}

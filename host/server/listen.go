@@ -1,0 +1,100 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/capuchin/capuchin/host/config"
+)
+
+type listener struct {
+	ln net.Listener
+}
+
+// syncListeners opens the listeners of want that are not open and closes
+// those no longer wanted. If one cannot be opened, it closes what it opened
+// and changes nothing.
+func (s *Server) syncListeners(want []config.Listener) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return errors.New("server is shutting down")
+	}
+	opened := map[string]*listener{}
+	for _, l := range want {
+		if s.listeners[l.Addr] != nil {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.Addr)
+		if err != nil {
+			for _, o := range opened {
+				o.ln.Close()
+			}
+			return fmt.Errorf("listen %s (%s): %w", l.Addr, l.Where, err)
+		}
+		opened[l.Addr] = &listener{ln: ln}
+	}
+	for addr, l := range s.listeners {
+		if !wanted(want, addr) {
+			l.ln.Close()
+			delete(s.listeners, addr)
+		}
+	}
+	for addr, l := range opened {
+		s.listeners[addr] = l
+		s.wg.Add(1)
+		go s.accept(l)
+		s.log.Info("listening", "addr", l.ln.Addr().String())
+	}
+	return nil
+}
+
+func wanted(want []config.Listener, addr string) bool {
+	for _, l := range want {
+		if l.Addr == addr {
+			return true
+		}
+	}
+	return false
+}
+
+// accept runs until the listener is closed.
+func (s *Server) accept(l *listener) {
+	defer s.wg.Done()
+	var delay time.Duration
+	for {
+		nc, err := l.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			delay = backoff(delay)
+			s.log.Warn("accept failed", "addr", l.ln.Addr().String(), "error", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		c := s.newConn(nc)
+		s.track(c, true)
+		if s.closing.Load() {
+			s.track(c, false)
+			nc.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go c.serve()
+	}
+}
+
+// backoff doubles d between 5 ms and 1 s (for EMFILE and the like).
+func backoff(d time.Duration) time.Duration {
+	if d == 0 {
+		return 5 * time.Millisecond
+	}
+	if d *= 2; d > time.Second {
+		d = time.Second
+	}
+	return d
+}

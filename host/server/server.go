@@ -1,0 +1,132 @@
+// Package server is the host's connection loop: it owns the listeners,
+// accepts connections, reads requests with api/http1, makes the core's
+// checks, calls the stage pipeline at stages 10 to 50, falls back to the
+// static-file handler, and handles keep-alive, pipelining, timeouts,
+// reloads and graceful shutdown.
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/host/config"
+	"github.com/capuchin/capuchin/host/stage"
+)
+
+// Version is the host's version, sent in the Server field unless HideVersion.
+const Version = "0.1.0"
+
+// Server serves HTTP/1.1 on the configured listeners.
+type Server struct {
+	log      hclog.Logger
+	pipeline stage.Pipeline
+	snap     atomic.Pointer[snapshot] // replaced whole on reload
+	clock    http1.Clock
+	nextID   atomic.Uint64
+	closing  atomic.Bool
+
+	mu        sync.Mutex
+	listeners map[string]*listener // by configured address
+	conns     map[*conn]struct{}
+	wg        sync.WaitGroup // accept loops and connections
+}
+
+// New prepares a server for cfg; Start opens the listeners.
+func New(cfg *config.Config, p stage.Pipeline, log hclog.Logger) *Server {
+	if p == nil {
+		p = stage.Nop{}
+	}
+	s := &Server{
+		log:       log,
+		pipeline:  p,
+		listeners: map[string]*listener{},
+		conns:     map[*conn]struct{}{},
+	}
+	s.snap.Store(newSnapshot(cfg))
+	return s
+}
+
+// Start opens every configured listener and starts accepting.
+func (s *Server) Start() error {
+	return s.syncListeners(s.snap.Load().cfg.Server.Listen)
+}
+
+// Reload switches to cfg: new requests use it at once, connections are kept,
+// listeners are opened and closed to match. On error nothing changes.
+func (s *Server) Reload(cfg *config.Config) error {
+	if err := s.syncListeners(cfg.Server.Listen); err != nil {
+		return err
+	}
+	s.snap.Store(newSnapshot(cfg))
+	return nil
+}
+
+// Addrs returns the bound address of every listener.
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []net.Addr
+	for _, l := range s.listeners {
+		out = append(out, l.ln.Addr())
+	}
+	return out
+}
+
+// Shutdown stops accepting, closes idle connections, lets requests in flight
+// finish until ctx is done, then closes what is left. It returns when every
+// goroutine of the server has ended.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	s.mu.Lock()
+	for addr, l := range s.listeners {
+		l.ln.Close()
+		delete(s.listeners, addr)
+	}
+	for c := range s.conns {
+		c.wakeIfIdle()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	n := len(s.conns)
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	<-done
+	return fmt.Errorf("shutdown: closed %d connections still busy after the grace period", n)
+}
+
+func (s *Server) track(c *conn, add bool) {
+	s.mu.Lock()
+	if add {
+		s.conns[c] = struct{}{}
+	} else {
+		delete(s.conns, c)
+	}
+	s.mu.Unlock()
+}
+
+// serverField returns the Server field value.
+func serverField(hide bool) string {
+	if hide {
+		return "capuchin"
+	}
+	return "capuchin/" + Version
+}
+
+// deadline returns now+d.
+func deadline(d time.Duration) time.Time { return time.Now().Add(d) }

@@ -1,0 +1,80 @@
+package server
+
+import (
+	"net"
+	"strings"
+
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/host/config"
+	"github.com/capuchin/capuchin/host/static"
+)
+
+// snapshot is what one configuration means to the connection loop. It is
+// immutable; a reload builds a new one.
+type snapshot struct {
+	cfg    *config.Config
+	limits http1.Limits
+	server string // Server field
+	static *static.Handler
+	sites  []*config.Site
+	byName map[string]*config.Site
+}
+
+func newSnapshot(cfg *config.Config) *snapshot {
+	sv := &cfg.Server
+	sn := &snapshot{
+		cfg:    cfg,
+		limits: http1.Limits{MaxHeadBytes: sv.MaxHeaderSize},
+		server: serverField(sv.HideVersion),
+		static: &static.Handler{
+			IndexFiles:  sv.IndexFiles,
+			SymLink:     sv.SymLink,
+			DefaultMIME: sv.DefaultMimeType,
+			MIME:        cfg.MIME,
+		},
+		sites:  cfg.Sites,
+		byName: map[string]*config.Site{},
+	}
+	for _, site := range cfg.Sites {
+		for _, n := range site.Names {
+			if _, dup := sn.byName[n]; !dup {
+				sn.byName[n] = site
+			}
+		}
+	}
+	return sn
+}
+
+// site picks the virtual host for a Host value; unknown names get the
+// default (first) site.
+func (sn *snapshot) site(host string) *config.Site {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(host, ".")
+	if s, ok := sn.byName[host]; ok {
+		return s
+	}
+	if s, ok := sn.byName[strings.ToLower(host)]; ok {
+		return s
+	}
+	return sn.sites[0]
+}
+
+// siteName names a site for the stages: its first ServerName, or its file.
+func siteName(s *config.Site) string {
+	if len(s.Names) > 0 {
+		return s.Names[0]
+	}
+	return s.File
+}
+
+// knownMethod reports whether the core implements method (others get 501).
+// Plugins see only these.
+func knownMethod(m string) bool {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH":
+		return true
+	}
+	return false
+}
