@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
@@ -23,6 +24,9 @@ type Writer struct {
 	Clock   *http1.Clock
 	Server  string        // Server field value; "" sends none
 	Timeout time.Duration // write timeout between file chunks; 0: none
+	// Draining, when set and true, makes every response the connection's
+	// last (Connection: close): the server is shutting down.
+	Draining *atomic.Bool
 
 	head       bool           // answering HEAD: no body bytes
 	close      bool           // the connection closes after this response
@@ -73,6 +77,9 @@ func (w *Writer) WriteHead(status int, length int64) error {
 	b = append(b, w.fields...)
 	if length >= 0 {
 		b = http1.AppendFieldInt(b, "Content-Length", length)
+	}
+	if !w.close && w.Draining != nil && w.Draining.Load() {
+		w.SetClose()
 	}
 	if w.close {
 		b = append(b, "Connection: close\r\n"...)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -31,6 +32,8 @@ type conn struct {
 	w      respond.Writer
 	req    http1.Request
 	body   http1.Body
+	rec    stage.Record  // reused for every request's stage-40 call
+	hand   stage.Handoff // reused for every stage-30 call
 	state  atomic.Int32
 	served int
 }
@@ -59,7 +62,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	c.info.TCP, _ = nc.(*net.TCPConn)
 	c.src.nc = nc
 	c.br = bufio.NewReaderSize(&c.src, readBufferSize)
-	c.w = respond.Writer{Conn: nc, BW: bufio.NewWriterSize(nc, writeBufferSize), Clock: &s.clock}
+	c.w = respond.Writer{Conn: nc, BW: bufio.NewWriterSize(nc, writeBufferSize), Clock: &s.clock, Draining: &s.closing}
 	return c
 }
 
@@ -106,11 +109,14 @@ func (c *conn) wakeIfIdle() {
 // waitRequest waits for the first byte of the next request; false means
 // close silently (idle timeout, peer closed, shutdown).
 func (c *conn) waitRequest(sv *config.Server) bool {
-	if c.br.Buffered() > 0 {
-		return true
+	if c.br.Buffered() > 0 && c.headBuffered() {
+		return true // pipelined: answer it before flushing
 	}
 	if err := c.w.Flush(); err != nil {
 		return false
+	}
+	if c.br.Buffered() > 0 {
+		return true
 	}
 	idle := sv.KeepAliveTimeout
 	if c.served == 0 {
@@ -126,13 +132,22 @@ func (c *conn) waitRequest(sv *config.Server) bool {
 	return err == nil
 }
 
+// headBuffered reports whether a whole request head is already buffered,
+// so that reading it cannot block.
+func (c *conn) headBuffered() bool {
+	b, _ := c.br.Peek(c.br.Buffered())
+	return bytes.Contains(b, crlfcrlf)
+}
+
+var crlfcrlf = []byte("\r\n\r\n")
+
 // serveOne reads and answers one request; false ends the connection.
 func (c *conn) serveOne() bool {
-	sn := c.s.snap.Load()
-	sv := &sn.cfg.Server
-	if !c.waitRequest(sv) {
+	if !c.waitRequest(&c.s.snap.Load().cfg.Server) {
 		return false
 	}
+	sn := c.s.snap.Load() // a reload during the wait applies to this request
+	sv := &sn.cfg.Server
 	c.nc.SetDeadline(deadline(sv.Timeout))
 	start := time.Now()
 	if err := http1.ReadRequest(c.br, &sn.limits, &c.req); err != nil {
@@ -143,11 +158,12 @@ func (c *conn) serveOne() bool {
 	c.w.Server, c.w.Timeout = sn.server, sv.Timeout
 	c.w.Reset(&c.req, !c.keepAlive(sv), site.ErrorPages)
 	status, bytes, ok := c.handle(sn, site)
-	c.s.pipeline.Done(&stage.Record{
+	c.rec = stage.Record{
 		ConnID: c.info.ID, Remote: c.info.Remote, VHost: siteName(site),
 		Method: c.req.Method, Target: c.req.Target, Proto: c.req.Proto(),
 		Status: status, Bytes: bytes, Start: start, Duration: time.Since(start),
-	})
+	}
+	c.s.pipeline.Done(&c.rec)
 	return ok && !c.w.Closing()
 }
 

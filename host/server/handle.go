@@ -133,12 +133,13 @@ func (c *conn) handoff(sn *snapshot, site *config.Site) *stage.Handoff {
 	if len(c.src.pending) > 0 { // rare: more left over than the reader holds
 		buf = append(append([]byte(nil), buf...), c.src.pending...)
 	}
-	return &stage.Handoff{
+	c.hand = stage.Handoff{
 		VHost:     siteName(site),
 		Buffered:  buf,
 		MaxBody:   sn.cfg.Server.MaxRequestSize,
 		KeepAlive: !c.w.Closing(),
 	}
+	return &c.hand
 }
 
 // handled takes over after a stage-30 handler answered (or failed).

@@ -79,7 +79,10 @@ type Record struct {
 }
 
 // Pipeline is called by the connection loop at every stage. Implementations
-// must be safe for concurrent use by many connections.
+// must be safe for concurrent use by many connections. A *Conn stays valid
+// until Closed returns; the other pointers (Request, Handoff, Record) are
+// reused by the connection loop and valid only during the call: copy what
+// must outlive it.
 type Pipeline interface {
 	Connect(c *Conn) Verdict
 	Request(c *Conn, req *http1.Request, vhost string) (Verdict, *Reply)
