@@ -29,8 +29,12 @@ const (
 	modeEOF // close-delimited (responses only)
 )
 
-// maxTrailerBytes bounds the trailer section of a chunked body.
-const maxTrailerBytes = 8 << 10
+// maxTrailerBytes bounds the trailer section of a chunked body, and
+// maxChunkLine a chunk-size line with its extensions.
+const (
+	maxTrailerBytes = 8 << 10
+	maxChunkLine    = 1 << 10
+)
 
 // ResetRequest prepares b to read the body of req. limit caps the body size
 // (0: no cap); a Content-Length over the limit fails at once.
@@ -50,7 +54,8 @@ func (b *Body) ResetRequest(br *bufio.Reader, req *Request, limit int64) error {
 }
 
 // ResetResponse prepares b to read the body of resp, an answer to a request
-// with method reqMethod.
+// with method reqMethod. It also sets resp.Close for that method: a response
+// without a body (HEAD, 1xx, 204, 304, CONNECT 2xx) is not close-delimited.
 func (b *Body) ResetResponse(br *bufio.Reader, resp *Response, reqMethod string) {
 	*b = Body{br: br, trailer: b.trailer[:0]}
 	switch {
@@ -62,6 +67,7 @@ func (b *Body) ResetResponse(br *bufio.Reader, resp *Response, reqMethod string)
 	default:
 		b.mode = modeEOF
 	}
+	resp.Close = resp.connClose || b.mode == modeEOF
 }
 
 // Chunked reports whether the body is chunk-encoded on the wire.
@@ -147,7 +153,7 @@ func (b *Body) readChunked(p []byte) int {
 // nextChunk reads a chunk-size line; after the last chunk it reads the
 // trailer and returns io.EOF.
 func (b *Body) nextChunk() error {
-	line, err := b.readLine(256)
+	line, err := b.readLine(maxChunkLine, errChunkSize)
 	if err != nil {
 		return err
 	}
@@ -157,6 +163,9 @@ func (b *Body) nextChunk() error {
 	}
 	if size == 0 {
 		return b.readTrailer()
+	}
+	if b.limit > 0 && size > b.limit-b.total {
+		return errBodyTooLarge
 	}
 	b.left = size
 	return nil
@@ -176,7 +185,7 @@ func (b *Body) chunkEnd() error {
 func (b *Body) readTrailer() error {
 	var used int
 	for {
-		line, err := b.readLine(maxTrailerBytes)
+		line, err := b.readLine(maxTrailerBytes, errTrailer)
 		if err != nil {
 			return err
 		}
@@ -194,11 +203,12 @@ func (b *Body) readTrailer() error {
 	}
 }
 
-// readLine reads one CRLF-terminated line of at most max bytes.
-func (b *Body) readLine(max int) (string, error) {
+// readLine reads one CRLF-terminated line of at most max bytes; tooLong is
+// the error for a longer one.
+func (b *Body) readLine(max int, tooLong error) (string, error) {
 	line, err := b.br.ReadSlice('\n')
 	if err == bufio.ErrBufferFull || len(line) > max+2 {
-		return "", errChunkSize
+		return "", tooLong
 	}
 	if err != nil {
 		return "", unexpected(err)
@@ -232,28 +242,78 @@ func parseChunkSize(line string) (int64, error) {
 	if i == 0 {
 		return 0, errChunkSize
 	}
+	if i < len(line) && line[i] != ';' && line[i] != ' ' && line[i] != '\t' {
+		return 0, errChunkSize
+	}
 	if err := checkChunkExt(line[i:]); err != nil {
 		return 0, err
 	}
 	return n, nil
 }
 
-// checkChunkExt accepts BWS ";" name [ "=" value ] extensions, values being
-// tokens or quoted strings, and rejects control bytes.
+// checkChunkExt accepts *( BWS ";" BWS name [ BWS "=" BWS value ] ), names
+// being tokens and values tokens or quoted strings (RFC 9112 §7.1.1).
+// Whitespace not followed by ";" is an error, as are control bytes.
 func checkChunkExt(ext string) error {
-	ext = trimOWS(ext)
-	if ext == "" {
-		return nil
-	}
-	if ext[0] != ';' {
-		return errChunkSize
-	}
-	for i := 0; i < len(ext); i++ {
-		if c := ext[i]; c < ' ' && c != '\t' || c == 0x7f {
+	for ext != "" {
+		ext = trimOWS(ext)
+		if ext == "" || ext[0] != ';' {
 			return errChunkExt
+		}
+		ext = trimLeftOWS(ext[1:])
+		n := tokenLen(ext)
+		if n == 0 {
+			return errChunkExt
+		}
+		ext = ext[n:]
+		if rest := trimLeftOWS(ext); rest != "" && rest[0] == '=' {
+			var ok bool
+			if ext, ok = cutExtValue(trimLeftOWS(rest[1:])); !ok {
+				return errChunkExt
+			}
 		}
 	}
 	return nil
+}
+
+// cutExtValue removes a token or a quoted string from the front of s.
+func cutExtValue(s string) (string, bool) {
+	if s == "" || s[0] != '"' {
+		n := tokenLen(s)
+		return s[n:], n > 0
+	}
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			return s[i+1:], true
+		case c == '\\':
+			if i++; i == len(s) || !qdtextOrVisible(s[i]) {
+				return "", false
+			}
+		case !qdtextOrVisible(c):
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// qdtextOrVisible reports whether c may stand in a quoted string: HTAB, SP,
+// visible ASCII and obs-text.
+func qdtextOrVisible(c byte) bool { return c == '\t' || c >= ' ' && c != 0x7f }
+
+func tokenLen(s string) int {
+	i := 0
+	for i < len(s) && tokenChars[s[i]] {
+		i++
+	}
+	return i
+}
+
+func trimLeftOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	return s
 }
 
 func unexpected(err error) error {

@@ -8,14 +8,22 @@
 // disagree about where a message ends (request smuggling):
 //
 //   - lines end in CRLF; a bare LF or a bare CR is an error;
-//   - empty lines before a request line are skipped (RFC 9112 §2.2), at most a few;
+//   - empty lines before a request or status line are skipped (RFC 9112 §2.2),
+//     at most four; a peer that closes after empty lines only closed idle;
 //   - obs-fold (a header line starting with SP or HTAB) is an error;
 //   - whitespace between a field name and its colon is an error;
 //   - control bytes other than HTAB in a field value are an error;
 //   - Content-Length together with Transfer-Encoding is an error, as are
 //     differing Content-Length values and a Transfer-Encoding whose last coding
 //     is not chunked;
-//   - HTTP/1.1 requests need exactly one Host field.
+//   - HTTP/1.1 requests need exactly one Host field;
+//   - the request-target is visible ASCII without a fragment; origin-form,
+//     absolute-form (http and https, no userinfo), asterisk-form for OPTIONS
+//     only and authority-form (host:port) for CONNECT only;
+//   - HTTP/1.x with x > 1 is read as HTTP/1.1; other versions are 505;
+//   - a chunk-size line is 1*HEXDIG (at most 15 digits) with well-formed
+//     extensions; whitespace after the size without ";" is an error. Chunk
+//     lines and trailer lines must fit in the bufio.Reader's buffer.
 //
 // Every protocol error is an *Error carrying the status a server should answer
 // with; after one the connection must be closed.

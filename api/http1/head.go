@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 )
 
 // Limits bounds what a head reader accepts. The zero value means the defaults.
@@ -47,15 +48,16 @@ var ErrIncomplete = errors.New("http1: connection closed in the middle of a mess
 
 // readHead reads one message head, up to and including its empty line, into
 // buf (reused) and returns the lines as one string without the final CRLF.
-// It returns io.EOF (or the read error) untouched when no byte was read at
-// all, so that callers can tell an idle close from a broken request.
+// It returns io.EOF (or the read error) untouched when no byte of a message
+// was read (empty lines before it do not count), so that callers can tell
+// an idle close from a broken request.
 func readHead(br *bufio.Reader, buf []byte, limit int, skipEmpty bool) (string, []byte, error) {
 	buf = buf[:0]
 	skipped := 0
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil && err != bufio.ErrBufferFull {
-			return "", buf, headReadError(err, len(buf)+len(line)+skipped)
+			return "", buf, headReadError(err, len(buf)+len(line))
 		}
 		if len(buf)+len(line) > limit {
 			return "", buf, errHeadTooLarge
@@ -98,18 +100,20 @@ func headReadError(err error, n int) error {
 // nextLine splits s at the first CRLF. A bare CR or LF inside the line is an
 // error.
 func nextLine(s string) (line, rest string, err error) {
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\r':
-			if i+1 < len(s) && s[i+1] == '\n' {
-				return s[:i], s[i+2:], nil
-			}
-			return "", "", errBareCR
-		case '\n':
+	cr := strings.IndexByte(s, '\r')
+	if cr < 0 {
+		if strings.IndexByte(s, '\n') >= 0 {
 			return "", "", errBareLF
 		}
+		return s, "", nil
 	}
-	return s, "", nil
+	if strings.IndexByte(s[:cr], '\n') >= 0 {
+		return "", "", errBareLF
+	}
+	if cr+1 < len(s) && s[cr+1] == '\n' {
+		return s[:cr], s[cr+2:], nil
+	}
+	return "", "", errBareCR
 }
 
 // parseFields parses the field lines of a head into h.

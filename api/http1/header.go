@@ -136,10 +136,18 @@ func IsToken(s string) bool {
 // (obs-text allowed).
 func validFieldValue(v string) bool {
 	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c < ' ' && c != '\t' || c == 0x7f {
+		if badValueChars[v[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// badValueChars marks the control bytes other than HTAB.
+var badValueChars = func() (t [256]bool) {
+	for c := 0; c < ' '; c++ {
+		t[c] = c != '\t'
+	}
+	t[0x7f] = true
+	return t
+}()

@@ -26,7 +26,9 @@ type Request struct {
 
 	Raw string // the head as read, without its final empty line
 
-	buf []byte
+	buf       []byte
+	keepAlive bool // a Connection field named keep-alive
+	unknownTE bool // a transfer coding other than chunked
 }
 
 // Proto returns "HTTP/1.0" or "HTTP/1.1".
@@ -110,8 +112,9 @@ func (r *Request) parseRequestLine(line string, lim *Limits) error {
 	return r.parseTarget()
 }
 
-// parseVersion accepts HTTP/1.0 and HTTP/1.1; any other well-formed
-// HTTP/x.y is 505, anything else 400.
+// parseVersion accepts HTTP/1.x; any other well-formed HTTP/x.y is 505,
+// anything else 400. A minor version above 1 is read as 1 (RFC 9110 §2.5:
+// process the message as the highest minor version we implement).
 func parseVersion(v string) (int, error) {
 	if len(v) != 8 || v[:5] != "HTTP/" || v[6] != '.' || !isDigit(v[5]) || !isDigit(v[7]) {
 		return 0, errVersion
@@ -119,23 +122,29 @@ func parseVersion(v string) (int, error) {
 	if v[5] != '1' {
 		return 0, errVersionNot1
 	}
-	return int(v[7] - '0'), nil
+	if v[7] == '0' {
+		return 0, nil
+	}
+	return 1, nil
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // parseTarget checks the request-target and splits it into path and query.
+// Only visible ASCII is allowed; a fragment ('#') is an error.
 func (r *Request) parseTarget() error {
 	t := r.Target
 	if t == "" {
 		return errTarget
 	}
 	for i := 0; i < len(t); i++ {
-		if c := t[i]; c <= ' ' || c == 0x7f || c == '#' {
+		if c := t[i]; c <= ' ' || c >= 0x7f || c == '#' {
 			return errTarget
 		}
 	}
 	switch {
+	case r.Method == "CONNECT":
+		return r.parseAuthorityForm(t)
 	case t[0] == '/':
 	case t == "*":
 		if r.Method != "OPTIONS" {
@@ -143,24 +152,48 @@ func (r *Request) parseTarget() error {
 		}
 		r.Path = "*"
 		return nil
-	case r.Method == "CONNECT":
-		r.Host = t // authority-form
-		return nil
 	default:
-		rest, ok := cutScheme(t)
-		if !ok {
-			return errTarget
-		}
-		slash := strings.IndexByte(rest, '/')
-		if slash < 0 {
-			r.Host, t = rest, "/"
-		} else {
-			r.Host, t = rest[:slash], rest[slash:]
-		}
-		if !validHost(r.Host) || strings.IndexByte(r.Host, '@') >= 0 {
-			return errTarget
+		var err error
+		if t, err = r.parseAbsoluteForm(t); err != nil {
+			return err
 		}
 	}
+	return r.splitPath(t)
+}
+
+// parseAuthorityForm checks the host:port target of a CONNECT request.
+func (r *Request) parseAuthorityForm(t string) error {
+	colon := strings.LastIndexByte(t, ':')
+	if colon <= 0 || !validHost(t) || !allDigits(t[colon+1:]) {
+		return errTarget
+	}
+	r.Host = t
+	return nil
+}
+
+// parseAbsoluteForm takes the authority out of an http(s) absolute-form
+// target and returns what follows it: the path and query ("/" if empty).
+func (r *Request) parseAbsoluteForm(t string) (string, error) {
+	rest, ok := cutScheme(t)
+	if !ok {
+		return "", errTarget
+	}
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	r.Host, rest = rest[:end], rest[end:]
+	if r.Host == "" || !validHost(r.Host) {
+		return "", errTarget
+	}
+	if rest == "" || rest[0] == '?' {
+		rest = "/" + rest
+	}
+	return rest, nil
+}
+
+// splitPath splits an origin-form target into the decoded Path and Query.
+func (r *Request) splitPath(t string) error {
 	path := t
 	if q := strings.IndexByte(t, '?'); q >= 0 {
 		path, r.Query = t[:q], t[q+1:]
@@ -173,6 +206,18 @@ func (r *Request) parseTarget() error {
 	return nil
 }
 
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 func cutScheme(t string) (string, bool) {
 	for _, s := range [...]string{"http://", "https://"} {
 		if len(t) >= len(s) && EqualFold(t[:len(s)], s) {
@@ -183,17 +228,18 @@ func cutScheme(t string) (string, bool) {
 }
 
 // unescapePath percent-decodes p. A malformed escape or an encoded NUL is
-// an error.
+// an error. Decoding costs one allocation, none when p has no escape.
 func unescapePath(p string) (string, bool) {
 	n := strings.IndexByte(p, '%')
 	if n < 0 {
 		return p, true
 	}
-	b := make([]byte, 0, len(p))
-	b = append(b, p[:n]...)
+	var b strings.Builder
+	b.Grow(len(p))
+	b.WriteString(p[:n])
 	for i := n; i < len(p); i++ {
 		if p[i] != '%' {
-			b = append(b, p[i])
+			b.WriteByte(p[i])
 			continue
 		}
 		if i+2 >= len(p) {
@@ -204,10 +250,10 @@ func unescapePath(p string) (string, bool) {
 		if !ok1 || !ok2 || hi == 0 && lo == 0 {
 			return "", false
 		}
-		b = append(b, hi<<4|lo)
+		b.WriteByte(hi<<4 | lo)
 		i += 2
 	}
-	return string(b), true
+	return b.String(), true
 }
 
 func unhex(c byte) (byte, bool) {
@@ -222,11 +268,28 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
+// hostChars marks the bytes a Host value may hold: those of reg-name,
+// IPv4address and IP-literal (RFC 3986 §3.2.2) and the port separator.
+// Userinfo ('@') is not allowed.
+var hostChars = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "-._~%!$&'()*+,;=:[]" {
+		t[c] = true
+	}
+	return t
+}()
+
 // validHost checks a Host value: reg-name, IPv4 or [IPv6], optional port.
+// The empty value is valid (RFC 9110 §7.2).
 func validHost(h string) bool {
 	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"<>\\^`{|}/?#", c) >= 0 {
+		if !hostChars[h[i]] {
 			return false
 		}
 	}
@@ -291,34 +354,37 @@ func (r *Request) checkFraming(hosts, cls, tes int, cl int64) error {
 		if !r.Chunked {
 			return errTENotChunked
 		}
+		if r.unknownTE {
+			return errTEUnknown
+		}
 	}
 	r.ContentLength = cl
 	if r.Upgrade && r.Minor == 0 {
 		r.Upgrade = false
 	}
-	if r.Minor == 0 && !r.Close {
-		r.Close = !HasToken(r.Header.Get("Connection"), "keep-alive")
+	if r.Minor == 0 && !r.keepAlive {
+		r.Close = true
 	}
 	return nil
 }
 
 // addTransferCoding records the codings of one Transfer-Encoding field.
-// Only chunked is implemented; it must come last and only once.
+// Only chunked is implemented; it must come last and only once. A coding
+// we do not know before it makes the request 501 (checked in checkFraming,
+// after the 400 for a missing final chunked).
 func (r *Request) addTransferCoding(v string) error {
 	var err error
 	n := 0
 	ForEachToken(v, func(tok string) {
 		n++
-		if err != nil {
-			return
-		}
 		switch {
+		case err != nil:
 		case r.Chunked: // something after chunked
 			err = errTENotChunked
 		case EqualFold(tok, "chunked"):
 			r.Chunked = true
 		case IsToken(tok) || strings.IndexByte(tok, ';') > 0:
-			err = errTEUnknown
+			r.unknownTE = true
 		default:
 			err = errTENotChunked
 		}
@@ -334,6 +400,8 @@ func (r *Request) connectionOptions(v string) {
 		switch {
 		case EqualFold(tok, "close"):
 			r.Close = true
+		case EqualFold(tok, "keep-alive"):
+			r.keepAlive = true
 		case EqualFold(tok, "upgrade"):
 			r.Upgrade = r.Header.Has("Upgrade")
 		}

@@ -1,9 +1,6 @@
 package http1
 
-import (
-	"bufio"
-	"strings"
-)
+import "bufio"
 
 // Response is a parsed response head, as a proxy reads it from a backend.
 type Response struct {
@@ -16,7 +13,8 @@ type Response struct {
 	Close         bool // the backend closes the connection after this response
 	Raw           string
 
-	buf []byte
+	buf       []byte
+	connClose bool // Close for a reason other than a close-delimited body
 }
 
 // BodyAllowed reports whether a body follows this response to a request
@@ -33,19 +31,22 @@ func (r *Response) BodyAllowed(reqMethod string) bool {
 
 // ReadResponse reads one response head from br into resp. Malformed heads are
 // *Error values with status 502 (a bad gateway answer).
+//
+// Like ReadRequest it skips a few empty lines before the status line, and
+// returns the read error untouched when no byte arrived, ErrIncomplete when
+// the peer closed in the middle of the head and a 408 *Error on a timeout.
+// resp.Close assumes a body is allowed; Body.ResetResponse corrects it for
+// the request method.
 func ReadResponse(br *bufio.Reader, lim *Limits, resp *Response) error {
-	head, buf, err := readHead(br, resp.buf, lim.headBytes(), false)
+	head, buf, err := readHead(br, resp.buf, lim.headBytes(), true)
 	resp.buf = buf
-	if err != nil {
-		if e, ok := err.(*Error); ok && e.Status != 408 {
-			return &Error{502, e.Reason}
-		}
-		return err
+	if err == nil {
+		err = parseResponse(head, lim, resp)
 	}
-	if err := parseResponse(head, lim, resp); err != nil {
-		return &Error{502, err.(*Error).Reason}
+	if e, ok := err.(*Error); ok && e.Status != 408 {
+		return &Error{502, e.Reason}
 	}
-	return nil
+	return err
 }
 
 func parseResponse(head string, lim *Limits, r *Response) error {
@@ -82,12 +83,15 @@ func (r *Response) parseStatusLine(line string) error {
 	if len(line) > 12 {
 		r.Reason = line[13:]
 	}
+	if !validFieldValue(r.Reason) {
+		return errStatusLine
+	}
 	return nil
 }
 
 func (r *Response) interpretFields() error {
 	var cl int64 = -1
-	tes := 0
+	tes, keepAlive := 0, false
 	for _, f := range r.Header {
 		switch {
 		case EqualFold(f.Name, "Content-Length"):
@@ -101,23 +105,21 @@ func (r *Response) interpretFields() error {
 			cl = n
 		case EqualFold(f.Name, "Transfer-Encoding"):
 			tes++
-			r.Chunked = strings.EqualFold(lastToken(f.Value), "chunked")
+			r.Chunked = EqualFold(lastToken(f.Value), "chunked")
 		case EqualFold(f.Name, "Connection"):
-			r.Close = r.Close || HasToken(f.Value, "close")
+			r.connClose = r.connClose || HasToken(f.Value, "close")
+			keepAlive = keepAlive || HasToken(f.Value, "keep-alive")
 		}
 	}
-	switch {
-	case tes > 0 && !r.Chunked:
-		r.Close = true // close-delimited (RFC 9112 §6.3 item 4)
-	case tes == 0:
+	if tes == 0 {
 		r.ContentLength = cl
+	} else if cl >= 0 {
+		r.connClose = true // TE overrides CL, but the peer is suspect (RFC 9112 §6.3)
 	}
-	if r.Minor == 0 && !HasToken(r.Header.Get("Connection"), "keep-alive") {
-		r.Close = true
+	if r.Minor == 0 && !keepAlive {
+		r.connClose = true
 	}
-	if r.Status >= 200 && !r.Chunked && r.ContentLength < 0 {
-		r.Close = r.Close || r.Status != 204 && r.Status != 304
-	}
+	r.Close = r.connClose || r.BodyAllowed("GET") && !r.Chunked && r.ContentLength < 0
 	return nil
 }
 
