@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"runtime"
@@ -13,7 +12,7 @@ import (
 
 	"github.com/capuchin/capuchin/host/config"
 	"github.com/capuchin/capuchin/host/server"
-	"github.com/capuchin/capuchin/host/stage"
+	"github.com/capuchin/capuchin/host/pluginhost"
 )
 
 // serve runs the server until SIGTERM or SIGINT, reloading on SIGHUP.
@@ -61,7 +60,7 @@ func serve(dir string, cfg *config.Config, log hclog.Logger) error {
 }
 
 // reload re-reads the configuration; on any error it keeps the old one.
-func reload(dir string, old *config.Config, srv *server.Server, plugins stage.Pipeline, log hclog.Logger) *config.Config {
+func reload(dir string, old *config.Config, srv *server.Server, plugins *pluginhost.Host, log hclog.Logger) *config.Config {
 	cfg, err := config.Load(dir)
 	if err != nil {
 		log.Error("reload failed, keeping the running configuration", "error", err)
@@ -94,5 +93,3 @@ func removePid(path string, log hclog.Logger) {
 		log.Warn("cannot remove the pid file", "path", path, "error", err)
 	}
 }
-
-var _ = fmt.Sprint

@@ -1,18 +1,32 @@
 package main
 
 import (
+	"context"
+	"time"
+
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/capuchin/capuchin/host/config"
-	"github.com/capuchin/capuchin/host/stage"
+	"github.com/capuchin/capuchin/host/pluginhost"
 )
 
-// startPlugins starts the plugins of plugins.load. (Until the plugin host
-// lands, no plugin runs and every stage continues.)
-func startPlugins(cfg *config.Config, log hclog.Logger) (stage.Pipeline, error) {
-	return stage.Nop{}, nil
+// startPlugins starts the plugins of plugins.load, in order. Any failure
+// stops start-up.
+func startPlugins(cfg *config.Config, log hclog.Logger) (*pluginhost.Host, error) {
+	return pluginhost.Start(cfg.Plugins.Load, log.Named("plugins"))
 }
 
-func reloadPlugins(p stage.Pipeline, cfg *config.Config) error { return nil }
+// reloadPlugins switches to the plugin set of cfg; on error the running set
+// stays.
+func reloadPlugins(h *pluginhost.Host, cfg *config.Config) error {
+	return h.Reload(cfg.Plugins.Load)
+}
 
-func stopPlugins(p stage.Pipeline, log hclog.Logger) {}
+// stopPlugins stops every plugin, giving each a moment to finish.
+func stopPlugins(h *pluginhost.Host, log hclog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Shutdown(ctx); err != nil {
+		log.Warn("stopping plugins", "error", err)
+	}
+}

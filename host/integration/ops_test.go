@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -167,4 +169,55 @@ func waitFor(cond func() bool) bool {
 		}
 	}
 	return false
+}
+
+// TestListeners: several Listen lines (IPv4, IPv6 literal, bare port) all
+// serve; a reload that adds one opens it and one that drops one closes it.
+func TestListeners(t *testing.T) {
+	s := newSite(t)
+	v6 := freePort(t)
+	bare := freePort(t)
+	ipv6 := true
+	if l, err := net.Listen("tcp", "[::1]:0"); err != nil {
+		ipv6 = false
+	} else {
+		l.Close()
+	}
+	if ipv6 {
+		s.Server = append(s.Server, fmt.Sprintf("Listen [::1]:%d", v6))
+	}
+	s.Server = append(s.Server, fmt.Sprintf("Listen %d", bare))
+	p := s.Start()
+	addrs := []string{s.Addr(), fmt.Sprintf("127.0.0.1:%d", bare)}
+	if ipv6 {
+		addrs = append(addrs, fmt.Sprintf("[::1]:%d", v6))
+	}
+	for _, a := range addrs {
+		c := dial(t, a)
+		c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		if r := c.mustRead("GET"); r.Status != 200 {
+			t.Errorf("%s: %d", a, r.Status)
+		}
+	}
+	// Reload without the bare-port listener: it closes, the others stay.
+	s.Server = s.Server[:len(s.Server)-1]
+	s.writeConf()
+	p.Signal(syscall.SIGHUP)
+	if !p.WaitLog("configuration reloaded") {
+		t.Fatalf("no reload:\n%s", p.Log())
+	}
+	if !waitFor(func() bool {
+		c, err := net.Dial("tcp", addrs[1])
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	}) {
+		t.Error("dropped listener still accepts")
+	}
+	c := dial(t, s.Addr())
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if r := c.mustRead("GET"); r.Status != 200 {
+		t.Errorf("kept listener: %d", r.Status)
+	}
 }
