@@ -138,7 +138,7 @@ func listenAddr(v string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("want PORT, HOST:PORT or [IPv6]:PORT, got %q", v)
 	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 { // HOST:0: any free port
 		return "", fmt.Errorf("bad port %q", port)
 	}
 	if strings.Contains(host, ":") && net.ParseIP(host) == nil {

@@ -94,8 +94,8 @@ func (c *conn) finish() {
 			raw.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
 		}
 	}
+	c.s.pipeline.Closed(&c.info) // before Close: plugins may need the socket
 	c.nc.Close()
-	c.s.pipeline.Closed(&c.info)
 	c.s.track(c, false)
 }
 

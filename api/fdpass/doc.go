@@ -1,0 +1,20 @@
+// Package fdpass hands client-connection descriptors from the host to a
+// plugin process: SCM_RIGHTS messages on a SOCK_SEQPACKET socketpair, each
+// message carrying one descriptor and the 8-byte connection id it belongs to.
+//
+// The host keeps a Sender and gives the other end of the pair to the plugin
+// as an extra file. In the plugin, a Receiver reads the messages and parks
+// each descriptor until Wait claims it, so a Handle event that arrives before
+// its descriptor simply waits.
+//
+// Descriptor passing is implemented on Linux; elsewhere Supported is false
+// and Pair fails, and the host refuses stage-30 plugins at start-up.
+package fdpass
+
+import "errors"
+
+// ErrClosed is returned by a Receiver that has stopped.
+var ErrClosed = errors.New("fdpass: receiver closed")
+
+// ErrTimeout is returned by Wait when no descriptor came in time.
+var ErrTimeout = errors.New("fdpass: no descriptor in time")

@@ -1,0 +1,237 @@
+package fdpass
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Supported reports whether this platform can pass descriptors.
+const Supported = true
+
+// Sender is the host end of a socketpair. Safe for concurrent use: every
+// message is one atomic datagram.
+type Sender struct {
+	c *net.UnixConn
+}
+
+// Pair creates a socketpair. The host keeps the Sender; peer goes to the
+// plugin (exec.Cmd.ExtraFiles) and should be closed by the host after the
+// plugin started.
+func Pair() (*Sender, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fdpass: socketpair: %w", err)
+	}
+	hf := os.NewFile(uintptr(fds[0]), "fdpass-host")
+	peer := os.NewFile(uintptr(fds[1]), "fdpass-plugin")
+	c, err := net.FileConn(hf)
+	hf.Close()
+	if err != nil {
+		peer.Close()
+		return nil, nil, fmt.Errorf("fdpass: host end: %w", err)
+	}
+	return &Sender{c: c.(*net.UnixConn)}, peer, nil
+}
+
+// Send passes conn's descriptor tagged with id, waiting at most until
+// deadline (zero: no limit) for room in the socket.
+func (s *Sender) Send(id uint64, conn syscall.Conn, deadline time.Time) error {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("fdpass: conn %d: %w", id, err)
+	}
+	var msg [8]byte
+	binary.LittleEndian.PutUint64(msg[:], id)
+	if err := s.c.SetWriteDeadline(deadline); err != nil {
+		return fmt.Errorf("fdpass: %w", err)
+	}
+	var serr error
+	cerr := rc.Control(func(fd uintptr) {
+		_, _, serr = s.c.WriteMsgUnix(msg[:], unix.UnixRights(int(fd)), nil)
+	})
+	if cerr != nil {
+		return fmt.Errorf("fdpass: conn %d: %w", id, cerr)
+	}
+	if serr != nil {
+		return fmt.Errorf("fdpass: send conn %d: %w", id, serr)
+	}
+	return nil
+}
+
+// Close closes the host end; the plugin's Receiver then stops.
+func (s *Sender) Close() error { return s.c.Close() }
+
+// Receiver is the plugin end. Run it in one goroutine; Wait and Drop are
+// safe for concurrent use.
+type Receiver struct {
+	c      *net.UnixConn
+	mu     sync.Mutex
+	slots  map[uint64]*slot
+	closed bool
+}
+
+type slot struct {
+	ready chan struct{}
+	conn  net.Conn
+	err   error
+}
+
+// NewReceiver wraps the plugin's end of the pair (the file is taken over).
+func NewReceiver(f *os.File) (*Receiver, error) {
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("fdpass: plugin end: %w", err)
+	}
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("fdpass: plugin end is a %T, not a unix socket", c)
+	}
+	return &Receiver{c: uc, slots: map[uint64]*slot{}}, nil
+}
+
+// Run reads descriptors until the socket closes (the host went away or
+// Close was called), then fails every waiter.
+func (r *Receiver) Run() error {
+	var buf [8]byte
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	for {
+		n, oobn, _, _, err := r.c.ReadMsgUnix(buf[:], oob)
+		if err != nil || n == 0 {
+			r.shut()
+			return err
+		}
+		id := binary.LittleEndian.Uint64(buf[:])
+		conn, cerr := connFromOOB(oob[:oobn])
+		r.deliver(id, conn, cerr)
+	}
+}
+
+func connFromOOB(oob []byte) (net.Conn, error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, fmt.Errorf("fdpass: control message: %w", err)
+	}
+	var fds []int
+	for i := range msgs {
+		f, err := unix.ParseUnixRights(&msgs[i])
+		if err == nil {
+			fds = append(fds, f...)
+		}
+	}
+	if len(fds) == 0 {
+		return nil, fmt.Errorf("fdpass: message without a descriptor")
+	}
+	for _, extra := range fds[1:] {
+		unix.Close(extra)
+	}
+	f := os.NewFile(uintptr(fds[0]), "client")
+	conn, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("fdpass: received descriptor: %w", err)
+	}
+	return conn, nil
+}
+
+func (r *Receiver) deliver(id uint64, conn net.Conn, err error) {
+	r.mu.Lock()
+	s := r.slots[id]
+	if s == nil {
+		s = &slot{ready: make(chan struct{})}
+		r.slots[id] = s
+	}
+	if s.conn != nil { // a second descriptor for the same id: keep the first
+		r.mu.Unlock()
+		if conn != nil {
+			conn.Close()
+		}
+		return
+	}
+	s.conn, s.err = conn, err
+	r.mu.Unlock()
+	close(s.ready)
+}
+
+// Wait returns the connection passed for id, waiting at most timeout.
+// Each id is claimed once.
+func (r *Receiver) Wait(id uint64, timeout time.Duration) (net.Conn, error) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, ErrClosed
+	}
+	s := r.slots[id]
+	if s == nil {
+		s = &slot{ready: make(chan struct{})}
+		r.slots[id] = s
+	}
+	r.mu.Unlock()
+	select {
+	case <-s.ready:
+	default:
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		select {
+		case <-s.ready:
+		case <-t.C:
+			return nil, ErrTimeout
+		}
+	}
+	r.mu.Lock()
+	delete(r.slots, id)
+	r.mu.Unlock()
+	if s.conn == nil && s.err == nil {
+		return nil, ErrClosed
+	}
+	return s.conn, s.err
+}
+
+// Drop forgets id, closing a descriptor nobody claimed.
+func (r *Receiver) Drop(id uint64) {
+	r.mu.Lock()
+	s := r.slots[id]
+	if s == nil {
+		r.mu.Unlock()
+		return
+	}
+	select {
+	case <-s.ready:
+		delete(r.slots, id)
+	default: // a waiter may still come; the descriptor has not arrived
+		s = nil
+	}
+	r.mu.Unlock()
+	if s != nil && s.conn != nil {
+		s.conn.Close()
+	}
+}
+
+// Close stops Run.
+func (r *Receiver) Close() error { return r.c.Close() }
+
+func (r *Receiver) shut() {
+	r.mu.Lock()
+	r.closed = true
+	slots := r.slots
+	r.slots = map[uint64]*slot{}
+	r.mu.Unlock()
+	for _, s := range slots {
+		select {
+		case <-s.ready:
+			if s.conn != nil {
+				s.conn.Close()
+			}
+		default:
+			close(s.ready)
+		}
+	}
+}

@@ -1,0 +1,47 @@
+//go:build !linux
+
+package fdpass
+
+import (
+	"errors"
+	"net"
+	"os"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+// Supported reports whether this platform can pass descriptors.
+const Supported = false
+
+var errUnsupported = errors.New("fdpass: descriptor passing is not implemented on " + runtime.GOOS)
+
+// Sender is unavailable on this platform.
+type Sender struct{}
+
+// Pair fails on this platform.
+func Pair() (*Sender, *os.File, error) { return nil, nil, errUnsupported }
+
+// Send fails on this platform.
+func (s *Sender) Send(uint64, syscall.Conn, time.Time) error { return errUnsupported }
+
+// Close does nothing.
+func (s *Sender) Close() error { return nil }
+
+// Receiver is unavailable on this platform.
+type Receiver struct{}
+
+// NewReceiver fails on this platform.
+func NewReceiver(f *os.File) (*Receiver, error) { f.Close(); return nil, errUnsupported }
+
+// Run fails at once.
+func (r *Receiver) Run() error { return errUnsupported }
+
+// Wait fails at once.
+func (r *Receiver) Wait(uint64, time.Duration) (net.Conn, error) { return nil, errUnsupported }
+
+// Drop does nothing.
+func (r *Receiver) Drop(uint64) {}
+
+// Close does nothing.
+func (r *Receiver) Close() error { return nil }

@@ -1,0 +1,211 @@
+package api
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/api/transport"
+)
+
+// connState is the plugin's side of one handed connection, kept until the
+// host reports the connection closed. Requests on one connection come one
+// at a time, so its buffers are reused without locking.
+type connState struct {
+	nc  net.Conn
+	pr  prefixReader
+	br  *bufio.Reader
+	cnt countWriter
+	bw  *bufio.Writer
+	req Request
+	w   ResponseWriter
+}
+
+// prefixReader yields the bytes the host had buffered, then the socket.
+type prefixReader struct {
+	pre []byte
+	r   io.Reader
+}
+
+func (p *prefixReader) Read(b []byte) (int, error) {
+	if len(p.pre) > 0 {
+		n := copy(b, p.pre)
+		p.pre = p.pre[n:]
+		return n, nil
+	}
+	return p.r.Read(b)
+}
+
+// countWriter counts the bytes written to the socket through the writer.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+func (rt *runtime) conn(id uint64, ev *transport.Event) (*connState, error) {
+	if v, ok := rt.conns.Load(id); ok {
+		return v.(*connState), nil
+	}
+	if rt.fds == nil {
+		return nil, errors.New("no descriptor channel from the host")
+	}
+	nc, err := rt.fds.Wait(id, fdWait)
+	if err != nil {
+		return nil, fmt.Errorf("receive connection %d: %w", id, err)
+	}
+	cs := &connState{nc: nc}
+	cs.pr.r = nc
+	cs.br = bufio.NewReaderSize(&cs.pr, 4096)
+	cs.cnt.w = nc
+	cs.bw = bufio.NewWriterSize(&cs.cnt, 4096)
+	cs.req.cs, cs.w.cs = cs, cs
+	rt.conns.Store(id, cs)
+	return cs, nil
+}
+
+// handle runs the content handler for one Handle event.
+func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply) {
+	cs, err := rt.conn(c.ID, ev)
+	if err != nil {
+		rep.Err = err.Error()
+		return
+	}
+	r := &cs.req
+	if err := http1.ParseRequest(string(ev.Head), nil, &r.Request); err != nil {
+		rep.Err = "bad request head from host: " + err.Error()
+		return
+	}
+	r.reset(c, ev)
+	cs.pr.pre = ev.Buffered
+	cs.br.Reset(&cs.pr)
+	cs.cnt.n = 0
+	cs.w.reset(r, ev.KeepAlive && !r.Close, &rt.clock)
+	v := rt.content.Handle(r, &cs.w)
+	rt.finish(cs, v, rep)
+}
+
+func (rt *runtime) finish(cs *connState, v Verdict, rep *transport.Reply) {
+	r, w := &cs.req, &cs.w
+	switch {
+	case v == Decline && !r.touched && !w.wroteHead && cs.cnt.n == 0:
+		rep.Verdict = transport.Decline
+		return
+	case v == Decline:
+		rep.Err = "handler declined after touching the connection"
+		rep.Verdict, rep.Close = transport.Close, true
+	case v == Close:
+		rep.Verdict, rep.Close, rep.Status = transport.Close, true, w.errStatus
+	default:
+		rep.Verdict = transport.Handled
+		w.finish()
+		if !r.raw && !r.drain() {
+			w.close = true
+		}
+		rep.Status, rep.Close = w.status, w.close
+		if w.err != nil {
+			rep.Err, rep.Close = w.err.Error(), true
+		}
+	}
+	if r.bodySet {
+		rep.BytesIn = r.body.Total()
+	}
+	rep.BytesOut = cs.cnt.n + w.reported
+	if !rep.Close {
+		rep.Leftover = cs.leftover()
+	}
+}
+
+// leftover copies the bytes read past the request: the host parses them next.
+func (cs *connState) leftover() []byte {
+	n := cs.br.Buffered() + len(cs.pr.pre)
+	if n == 0 {
+		return nil
+	}
+	out := make([]byte, 0, n)
+	b, _ := cs.br.Peek(cs.br.Buffered())
+	out = append(out, b...)
+	out = append(out, cs.pr.pre...)
+	cs.pr.pre = nil
+	return out
+}
+
+// maxDrain is how much unread request body the SDK discards after a
+// handler so that the connection can be kept; past it the connection closes.
+const maxDrain = 256 << 10
+
+// Request is a stage-30 request: the parsed head plus the connection it
+// came on. It is valid only during Handle.
+type Request struct {
+	http1.Request
+	Client    Conn // the client connection
+	VHost     string
+	MaxBody   int64 // 0: no limit
+	KeepAlive bool  // the host allows the connection to stay open
+
+	cs      *connState
+	body    http1.Body
+	bodySet bool
+	touched bool
+	raw     bool
+	sent100 bool
+	bodyErr error
+}
+
+func (r *Request) reset(c *Conn, ev *transport.Event) {
+	r.Client, r.VHost, r.MaxBody, r.KeepAlive = *c, ev.VHost, ev.MaxBody, ev.KeepAlive
+	r.bodySet, r.touched, r.raw, r.sent100, r.bodyErr = false, false, false, false, nil
+}
+
+// Body returns the request body, read from the client socket exactly to the
+// end of its framing (Content-Length or chunked). Calling it commits the
+// handler: it may no longer decline. An Expect: 100-continue is answered on
+// the first call.
+func (r *Request) Body() io.Reader {
+	if !r.bodySet {
+		r.touched, r.bodySet = true, true
+		if r.Expect100 && r.HasBody() {
+			r.sent100 = true
+			_, _ = io.WriteString(r.cs.nc, "HTTP/1.1 100 Continue\r\n\r\n")
+		}
+		r.bodyErr = r.body.ResetRequest(r.cs.br, &r.Request, r.MaxBody)
+	}
+	return &r.body
+}
+
+// Conn returns the raw client connection and a reader positioned at the
+// start of the request body, for handlers (such as a proxy) that move bytes
+// themselves. After Handle returns, the bytes left in the reader past the
+// request are handed back to the host. A handler that writes to the
+// connection directly reports what it sent with ResponseWriter.Report.
+func (r *Request) Conn() (net.Conn, *bufio.Reader) {
+	r.touched, r.raw = true, true
+	return r.cs.nc, r.cs.br
+}
+
+// drain reads what the handler left of the body; false means the
+// connection cannot be kept.
+func (r *Request) drain() bool {
+	if !r.HasBody() {
+		return true
+	}
+	if !r.bodySet {
+		if r.Expect100 {
+			return false // the client waits for 100-continue: do not invite the body
+		}
+		r.Body()
+	}
+	if r.bodyErr != nil {
+		return false
+	}
+	n, err := io.CopyN(io.Discard, &r.body, maxDrain)
+	return err == io.EOF || n < maxDrain && err == nil && r.body.Done()
+}

@@ -1,0 +1,238 @@
+package api
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/capuchin/capuchin/api/fdpass"
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/api/transport"
+)
+
+// Serve runs p as a Capuchin plugin: it answers the host's handshake on
+// stdout and serves until the host stops it. It must be called from main
+// and does not return normally. Run directly, not by the host, it prints a
+// note and exits with status 1.
+func Serve(p Plugin) {
+	rt := newRuntime(p)
+	if err := rt.setup(); err != nil {
+		Logger().Error("plugin start-up failed", "error", err)
+		os.Exit(1)
+	}
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  transport.Handshake(),
+		VersionedPlugins: transport.VersionedPlugins(rt),
+		GRPCServer:       plugin.DefaultGRPCServer,
+		Logger:           Logger(),
+	})
+}
+
+// runtime implements transport.Handler on top of the author's Plugin.
+type runtime struct {
+	p       Plugin
+	info    Info
+	connect ConnectHook
+	request RequestHook
+	content ContentHandler
+	done    DoneHook
+	closed  CloseHook
+
+	fds   *fdpass.Receiver
+	conns sync.Map // conn id -> *connState
+	clock http1.Clock
+	reqs  sync.Pool // *http1.Request for stage 20
+}
+
+func newRuntime(p Plugin) *runtime {
+	rt := &runtime{p: p, info: p.Info()}
+	rt.connect, _ = p.(ConnectHook)
+	rt.request, _ = p.(RequestHook)
+	rt.content, _ = p.(ContentHandler)
+	rt.done, _ = p.(DoneHook)
+	rt.closed, _ = p.(CloseHook)
+	rt.reqs.New = func() any { return new(http1.Request) }
+	return rt
+}
+
+// setup starts the watchdog and the descriptor receiver named by the
+// host's environment. Without them (a plugin run by hand or in a test
+// harness) it does nothing.
+func (rt *runtime) setup() error {
+	if v := os.Getenv(transport.EnvWatchdog); v != "" {
+		f, err := fileFromEnv(v, "watchdog")
+		if err != nil {
+			return err
+		}
+		go watchdog(f)
+	}
+	if v := os.Getenv(transport.EnvFDPass); v != "" && rt.content != nil {
+		f, err := fileFromEnv(v, "fdpass")
+		if err != nil {
+			return err
+		}
+		if rt.fds, err = fdpass.NewReceiver(f); err != nil {
+			return err
+		}
+		go rt.fds.Run()
+	}
+	return nil
+}
+
+func fileFromEnv(v, name string) (*os.File, error) {
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return nil, fmt.Errorf("bad %s descriptor %q", name, v)
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+// watchdog exits the process when the host's end of the pipe closes: the
+// host is gone, even if it was killed with SIGKILL.
+func watchdog(f *os.File) {
+	_, _ = io.Copy(io.Discard, f)
+	Logger().Warn("host went away; exiting")
+	os.Exit(2)
+}
+
+func limitsSpec(stage int, l Limits) transport.StageSpec {
+	return transport.StageSpec{Stage: stage, Deadline: l.Deadline, Policy: transport.Policy(l.Policy)}
+}
+
+// Describe builds the manifest from the interfaces p implements.
+func (rt *runtime) Describe() transport.Manifest {
+	m := transport.Manifest{Name: rt.info.Name, Version: rt.info.Version}
+	if rt.connect != nil {
+		m.Stages = append(m.Stages, limitsSpec(transport.StageConnect, rt.info.Connect))
+	}
+	if rt.request != nil {
+		m.Stages = append(m.Stages, limitsSpec(transport.StageRequest, rt.info.Request))
+	}
+	if rt.content != nil {
+		m.Stages = append(m.Stages, limitsSpec(transport.StageHandle, rt.info.Handle))
+		c := rt.content.Claims()
+		m.Claims = transport.Claims{Paths: c.Paths, Hosts: c.Hosts, Methods: c.Methods}
+	}
+	if rt.done != nil {
+		m.Stages = append(m.Stages, transport.StageSpec{Stage: transport.StageDone})
+	}
+	if rt.closed != nil {
+		m.Stages = append(m.Stages, transport.StageSpec{Stage: transport.StageClosed})
+	}
+	return m
+}
+
+// Configure hands the configuration path to a Configurer.
+func (rt *runtime) Configure(path string) error {
+	if c, ok := rt.p.(Configurer); ok {
+		return c.Configure(path)
+	}
+	return nil
+}
+
+// Calls serves the per-request stream: every event runs on its own
+// goroutine and answers on the shared stream.
+func (rt *runtime) Calls(s *transport.ServerCalls) error {
+	for {
+		ev := new(transport.Event)
+		if err := s.Recv(ev); err != nil {
+			return nil
+		}
+		go func() { // ends when the handler returns; a late Send fails harmlessly
+			rep := rt.dispatch(ev)
+			_ = s.Send(rep)
+		}()
+	}
+}
+
+func (rt *runtime) dispatch(ev *transport.Event) (rep *transport.Reply) {
+	rep = &transport.Reply{ID: ev.ID}
+	defer func() {
+		if v := recover(); v != nil {
+			Logger().Error("handler panicked", "stage", ev.Kind, "panic", v)
+			*rep = transport.Reply{ID: ev.ID, Err: fmt.Sprint("plugin panicked: ", v), Close: true}
+		}
+	}()
+	c := Conn{ID: ev.Conn.ID}
+	c.Remote, _ = netip.ParseAddrPort(ev.Conn.Remote)
+	c.Local, _ = netip.ParseAddrPort(ev.Conn.Local)
+	switch {
+	case ev.Kind == transport.EventConnect && rt.connect != nil:
+		rep.Verdict = transport.Verdict(rt.connect.Connect(&c))
+	case ev.Kind == transport.EventRequest && rt.request != nil:
+		rt.stageRequest(&c, ev, rep)
+	case ev.Kind == transport.EventHandle && rt.content != nil:
+		rt.handle(&c, ev, rep)
+	default:
+		rep.Err = fmt.Sprintf("plugin does not hook the stage of event kind %d", ev.Kind)
+	}
+	return rep
+}
+
+func (rt *runtime) stageRequest(c *Conn, ev *transport.Event, rep *transport.Reply) {
+	req := rt.reqs.Get().(*http1.Request)
+	defer rt.reqs.Put(req)
+	if err := http1.ParseRequest(string(ev.Head), nil, req); err != nil {
+		rep.Err = "bad request head from host: " + err.Error()
+		return
+	}
+	v, r := rt.request.Request(c, req, ev.VHost)
+	rep.Verdict = transport.Verdict(v)
+	if v == Respond && r != nil {
+		rep.Status, rep.Body = r.Status, r.Body
+		for _, f := range r.Header {
+			rep.Header = append(rep.Header, transport.Field{Name: f.Name, Value: f.Value})
+		}
+	}
+}
+
+// Notify delivers stage-40 and stage-50 notifications and releases the
+// sockets of closed connections.
+func (rt *runtime) Notify(notes []transport.Note) {
+	for i := range notes {
+		n := &notes[i]
+		switch n.Kind {
+		case transport.NoteDone:
+			if rt.done != nil {
+				rt.done.Done(recordFrom(&n.Record))
+			}
+		case transport.NoteClosed:
+			rt.release(n.Conn.ID)
+			if rt.closed != nil {
+				c := Conn{ID: n.Conn.ID}
+				c.Remote, _ = netip.ParseAddrPort(n.Conn.Remote)
+				c.Local, _ = netip.ParseAddrPort(n.Conn.Local)
+				rt.closed.Closed(&c)
+			}
+		}
+	}
+}
+
+func recordFrom(r *transport.Record) *Record {
+	rec := &Record{
+		ConnID: r.ConnID, VHost: r.VHost, Method: r.Method, Target: r.Target, Proto: r.Proto,
+		Status: r.Status, Bytes: r.Bytes, Start: r.Start, Duration: r.Duration,
+	}
+	rec.Remote, _ = netip.ParseAddrPort(r.Remote)
+	return rec
+}
+
+// release closes the plugin's copy of a closed connection.
+func (rt *runtime) release(id uint64) {
+	if v, ok := rt.conns.LoadAndDelete(id); ok {
+		v.(*connState).nc.Close()
+	}
+	if rt.fds != nil {
+		rt.fds.Drop(id)
+	}
+}
+
+// fdWait bounds the wait for a descriptor that the host sends before the
+// Handle event.
+const fdWait = 10 * time.Second

@@ -1,0 +1,85 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	pb "github.com/capuchin/capuchin/proto/capuchin/v1"
+)
+
+// Handler is the plugin side of the contract; the SDK implements it.
+type Handler interface {
+	Describe() Manifest
+	// Configure returns the plugin's complaint about its configuration.
+	Configure(path string) error
+	// Calls serves one Calls stream until it ends.
+	Calls(s *ServerCalls) error
+	// Notify takes one batch of notifications; it must not block long.
+	Notify(notes []Note)
+}
+
+// ServerCalls is the plugin end of the Calls stream. Recv is for one
+// goroutine; Send is safe for concurrent use.
+type ServerCalls struct {
+	s  pb.Plugin_CallsServer
+	mu sync.Mutex
+	m  pb.Event
+}
+
+// Recv receives the next event into e.
+func (s *ServerCalls) Recv(e *Event) error {
+	s.m.Reset()
+	if err := s.s.RecvMsg(&s.m); err != nil {
+		return err
+	}
+	eventFromPB(&s.m, e)
+	return nil
+}
+
+// Send sends one reply.
+func (s *ServerCalls) Send(r *Reply) error {
+	m := replyToPB(r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.s.Send(m)
+}
+
+// Context is the stream's context; it ends with the stream.
+func (s *ServerCalls) Context() context.Context { return s.s.Context() }
+
+type server struct {
+	pb.UnimplementedPluginServer
+	h Handler
+}
+
+func (s *server) Describe(context.Context, *pb.DescribeRequest) (*pb.Manifest, error) {
+	return manifestToPB(s.h.Describe()), nil
+}
+
+func (s *server) Configure(_ context.Context, r *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
+	if err := s.h.Configure(r.ConfigPath); err != nil {
+		return &pb.ConfigureResponse{Error: err.Error()}, nil
+	}
+	return &pb.ConfigureResponse{}, nil
+}
+
+func (s *server) Calls(stream pb.Plugin_CallsServer) error {
+	return s.h.Calls(&ServerCalls{s: stream})
+}
+
+func (s *server) Notify(stream pb.Plugin_NotifyServer) error {
+	var notes []Note
+	for {
+		b, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return stream.SendAndClose(&pb.NotifyResponse{})
+		}
+		if err != nil {
+			return err
+		}
+		notes = notesFromPB(b, notes[:0])
+		s.h.Notify(notes)
+	}
+}

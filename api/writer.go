@@ -1,0 +1,148 @@
+package api
+
+import (
+	"errors"
+
+	"github.com/capuchin/capuchin/api/http1"
+)
+
+// ResponseWriter writes a response straight to the client socket: the
+// status line, Date, the fields added, framing (Content-Length, or chunked
+// when the length is unknown) and Connection. It is valid only during
+// Handle; the SDK ends the body and flushes after Handle returns.
+type ResponseWriter struct {
+	cs        *connState
+	clock     *http1.Clock
+	fields    []byte
+	head      []byte
+	status    int
+	errStatus int
+	reported  int64
+	close     bool
+	minor0    bool
+	headOnly  bool
+	noBody    bool
+	wroteHead bool
+	chunked   bool
+	cw        http1.ChunkedWriter
+	err       error
+}
+
+var errHeadWritten = errors.New("api: response head already written")
+
+func (w *ResponseWriter) reset(r *Request, keep bool, clock *http1.Clock) {
+	w.clock = clock
+	w.fields = w.fields[:0]
+	w.status, w.errStatus, w.reported = 0, 0, 0
+	w.close = !keep
+	w.minor0 = r.Minor == 0
+	w.headOnly = r.Method == "HEAD"
+	w.noBody, w.wroteHead, w.chunked, w.err = false, false, false, nil
+	w.cw.W = w.cs.bw
+}
+
+// AddField adds a response field. Date, Content-Length,
+// Transfer-Encoding and Connection are set by the writer.
+func (w *ResponseWriter) AddField(name, value string) {
+	w.fields = http1.AppendField(w.fields, name, value)
+}
+
+// SetClose makes the connection close after this response.
+func (w *ResponseWriter) SetClose() { w.close = true }
+
+// SetErrorStatus sets the status of the error page the host sends when
+// Handle returns Close (default 403, as in Monkey).
+func (w *ResponseWriter) SetErrorStatus(code int) { w.errStatus = code }
+
+// Report records a response written directly on the raw connection:
+// its status and the bytes sent, for stage 40 and for the host's error
+// handling.
+func (w *ResponseWriter) Report(status int, bytes int64) {
+	w.status, w.reported = status, w.reported+bytes
+}
+
+// WriteHead writes the response head. length is the body size, or -1 when
+// unknown: the body is then chunked (HTTP/1.1) or ends with the connection
+// (HTTP/1.0).
+func (w *ResponseWriter) WriteHead(status int, length int64) error {
+	if w.wroteHead {
+		return errHeadWritten
+	}
+	w.wroteHead, w.status = true, status
+	w.noBody = w.headOnly || status == 204 || status == 304 || status < 200
+	h := http1.AppendStatusLine(w.head[:0], status)
+	h = http1.AppendField(h, "Date", w.clock.Date())
+	h = append(h, w.fields...)
+	switch {
+	case length >= 0:
+		if status != 204 && status != 304 {
+			h = http1.AppendFieldInt(h, "Content-Length", length)
+		}
+	case w.noBody:
+	case w.minor0:
+		w.close = true
+	default:
+		w.chunked = true
+		h = append(h, "Transfer-Encoding: chunked\r\n"...)
+	}
+	if w.close {
+		h = append(h, "Connection: close\r\n"...)
+	} else if w.minor0 {
+		h = append(h, "Connection: keep-alive\r\n"...)
+	}
+	h = append(h, "\r\n"...)
+	w.head = h
+	_, err := w.cs.bw.Write(h)
+	return w.fail(err)
+}
+
+// Write writes body bytes, writing a 200 head of unknown length first if
+// none was written.
+func (w *ResponseWriter) Write(p []byte) (int, error) {
+	if !w.wroteHead {
+		if err := w.WriteHead(200, -1); err != nil {
+			return 0, err
+		}
+	}
+	if w.noBody {
+		return len(p), nil
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	var n int
+	var err error
+	if w.chunked {
+		n, err = w.cw.Write(p)
+	} else {
+		n, err = w.cs.bw.Write(p)
+	}
+	return n, w.fail(err)
+}
+
+// WriteString writes s like Write.
+func (w *ResponseWriter) WriteString(s string) (int, error) {
+	return w.Write([]byte(s))
+}
+
+// Flush sends buffered bytes to the client.
+func (w *ResponseWriter) Flush() error { return w.fail(w.cs.bw.Flush()) }
+
+// finish ends the body and flushes.
+func (w *ResponseWriter) finish() {
+	if !w.wroteHead && w.reported == 0 && w.status == 0 {
+		_ = w.WriteHead(204, 0)
+	}
+	if w.chunked && w.err == nil {
+		_ = w.fail(w.cw.Close())
+	}
+	_ = w.Flush()
+}
+
+func (w *ResponseWriter) fail(err error) error {
+	if err != nil && w.err == nil {
+		w.err = err
+		w.close = true
+	}
+	return err
+}

@@ -1,0 +1,79 @@
+package pluginhost
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"testing"
+
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/host/stage"
+)
+
+// BenchmarkStage20RoundTrip measures one stage-20 call over the Calls
+// stream: event out, the plugin's hook, reply routed back.
+func BenchmarkStage20RoundTrip(b *testing.B) {
+	dir := b.TempDir()
+	h := startHost(b, spec(b, dir, "gate", ""))
+	var req http1.Request
+	if err := http1.ParseRequest("GET /x HTTP/1.1\r\nHost: bench\r\n", nil, &req); err != nil {
+		b.Fatal(err)
+	}
+	c := &stage.Conn{ID: 1, Remote: addrPort("127.0.0.1:40000"), Local: addrPort("127.0.0.1:80")}
+	b.ReportAllocs()
+	for b.Loop() {
+		if v, _ := h.Request(c, &req, "bench"); v != stage.Continue {
+			b.Fatal("verdict", v)
+		}
+	}
+}
+
+// BenchmarkStage30KeptConn measures one stage-30 hand-over on a connection
+// the plugin already holds (no descriptor sent): the client writes a
+// request, the host reads its head and calls Handle, the plugin answers
+// on the socket, the client reads the response.
+func BenchmarkStage30KeptConn(b *testing.B) {
+	dir := b.TempDir()
+	h := startHost(b, spec(b, dir, "hello", ""))
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	cl, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	srv, err := ln.AcceptTCP()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	c := &stage.Conn{ID: 1, TCP: srv, Remote: srv.RemoteAddr().(*net.TCPAddr).AddrPort()}
+	defer h.Closed(c)
+	sbr, cbr := bufio.NewReader(srv), bufio.NewReader(cl)
+	var req http1.Request
+	var resp http1.Response
+	var body http1.Body
+	one := func() {
+		io.WriteString(cl, "GET /hello/b HTTP/1.1\r\nHost: bench\r\n\r\n")
+		if err := http1.ReadRequest(sbr, nil, &req); err != nil {
+			b.Fatal(err)
+		}
+		res := h.Handle(c, &req, &stage.Handoff{VHost: "bench", KeepAlive: true})
+		if res.Verdict != stage.Handled || res.Err != nil {
+			b.Fatal(res)
+		}
+		if err := http1.ReadResponse(cbr, nil, &resp); err != nil {
+			b.Fatal(err)
+		}
+		body.ResetResponse(cbr, &resp, "GET")
+		io.Copy(io.Discard, &body)
+	}
+	one() // passes the descriptor
+	b.ReportAllocs()
+	for b.Loop() {
+		one()
+	}
+}

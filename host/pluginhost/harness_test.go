@@ -1,0 +1,347 @@
+package pluginhost
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/host/config"
+	"github.com/capuchin/capuchin/host/stage"
+)
+
+// binDir holds the test binaries, built once by TestMain.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pluginhost-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := build(dir)
+	if code == 0 {
+		code = m.Run()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func build(dir string) int {
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./testdata/testplug", "./testdata/badhandshake",
+		"./testdata/wrongversion", "./testdata/tinyhost")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build test binaries:", err)
+		return 1
+	}
+	src, err := os.ReadFile(filepath.Join(dir, "testplug"))
+	if err != nil {
+		return 1
+	}
+	for _, mode := range []string{"hello", "helloopen", "gate", "gateopen", "notes"} {
+		if err := os.WriteFile(filepath.Join(dir, mode), src, 0o755); err != nil {
+			return 1
+		}
+	}
+	return 0
+}
+
+// spec returns a PluginSpec for binary name with a config file in dir
+// holding conf.
+func spec(t testing.TB, dir, name, conf string) config.PluginSpec {
+	t.Helper()
+	cfg := filepath.Join(dir, name+".conf")
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return config.PluginSpec{Name: name, Path: filepath.Join(binDir, name), Config: cfg,
+		Where: "plugins.load:" + name}
+}
+
+// pidOf reads the pid a test plugin wrote at Configure.
+func pidOf(t *testing.T, s config.PluginSpec) int {
+	t.Helper()
+	b, err := os.ReadFile(s.Config + ".pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(string(b))
+	return pid
+}
+
+// checkGoroutines fails the test if goroutines started during it are left
+// after every cleanup (it must be called first).
+func checkGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		t.Helper()
+		var n int
+		for i := 0; i < 100; i++ {
+			if n = runtime.NumGoroutine(); n <= before {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		buf := make([]byte, 1<<20)
+		t.Errorf("goroutines: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
+	})
+}
+
+// startHost starts specs and registers Shutdown.
+func startHost(t testing.TB, specs ...config.PluginSpec) *Host {
+	t.Helper()
+	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Info, Output: testWriter{t}})
+	h, err := Start(specs, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := h.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	return h
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// loop plays the host's connection loop over a Pipeline on 127.0.0.1.
+type loop struct {
+	p     stage.Pipeline
+	ln    *net.TCPListener
+	ids   atomic.Uint64
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	errs  []error
+	clock http1.Clock
+}
+
+func newLoop(t *testing.T, p stage.Pipeline) *loop {
+	t.Helper()
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &loop{p: p, ln: ln}
+	l.wg.Add(1)
+	go l.accept()
+	t.Cleanup(func() { ln.Close(); l.wg.Wait() })
+	return l
+}
+
+func (l *loop) addr() string { return l.ln.Addr().String() }
+
+func (l *loop) accept() {
+	defer l.wg.Done()
+	for {
+		c, err := l.ln.AcceptTCP()
+		if err != nil {
+			return
+		}
+		l.wg.Add(1)
+		go func() { defer l.wg.Done(); l.serve(c) }()
+	}
+}
+
+func (l *loop) results() []error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]error(nil), l.errs...)
+}
+
+// source yields bytes handed back by a plugin, then the socket.
+type source struct {
+	pre []byte
+	r   io.Reader
+}
+
+func (s *source) Read(b []byte) (int, error) {
+	if len(s.pre) > 0 {
+		n := copy(b, s.pre)
+		s.pre = s.pre[n:]
+		return n, nil
+	}
+	return s.r.Read(b)
+}
+
+func (l *loop) serve(tc *net.TCPConn) {
+	c := &stage.Conn{ID: l.ids.Add(1), TCP: tc,
+		Remote: tc.RemoteAddr().(*net.TCPAddr).AddrPort(), Local: tc.LocalAddr().(*net.TCPAddr).AddrPort()}
+	defer func() { l.p.Closed(c); tc.Close() }()
+	if l.p.Connect(c) == stage.Close {
+		return
+	}
+	tc.SetDeadline(time.Now().Add(20 * time.Second))
+	src := &source{r: tc}
+	br := bufio.NewReader(src)
+	var req http1.Request
+	for {
+		if err := http1.ReadRequest(br, nil, &req); err != nil {
+			return
+		}
+		start := time.Now()
+		status, n, keep := l.one(c, tc, src, br, &req)
+		l.p.Done(&stage.Record{ConnID: c.ID, Remote: c.Remote, VHost: "default", Method: req.Method,
+			Target: req.Target, Proto: req.Proto(), Status: status, Bytes: n, Start: start, Duration: time.Since(start)})
+		if !keep || req.Close {
+			return
+		}
+	}
+}
+
+// one serves one request; it returns status, bytes and whether to go on.
+func (l *loop) one(c *stage.Conn, tc *net.TCPConn, src *source, br *bufio.Reader, req *http1.Request) (int, int64, bool) {
+	v, rep := l.p.Request(c, req, "default")
+	switch v {
+	case stage.Close:
+		return 0, 0, false
+	case stage.Respond:
+		b := http1.AppendStatusLine(nil, rep.Status)
+		for _, f := range rep.Header {
+			b = http1.AppendField(b, f.Name, f.Value)
+		}
+		b = http1.AppendFieldInt(b, "Content-Length", int64(len(rep.Body)))
+		b = append(append(b, "\r\n"...), rep.Body...)
+		tc.Write(b)
+		return rep.Status, int64(len(b)), true
+	}
+	buffered, _ := br.Peek(br.Buffered())
+	buffered = append([]byte(nil), buffered...)
+	res := l.p.Handle(c, req, &stage.Handoff{VHost: "default", Buffered: buffered, KeepAlive: true})
+	if res.Err != nil {
+		l.mu.Lock()
+		l.errs = append(l.errs, res.Err)
+		l.mu.Unlock()
+		if res.BytesOut == 0 {
+			tc.Write(http1.AppendErrorResponse(nil, 502, "", l.clock.Date(), "", true))
+		}
+		return 502, 0, false
+	}
+	switch res.Verdict {
+	case stage.Handled:
+		src.pre = res.Leftover
+		br.Reset(src)
+		return res.Status, res.BytesOut, !res.Close
+	case stage.Close:
+		st := res.Status
+		if st == 0 {
+			st = 403
+		}
+		tc.Write(http1.AppendErrorResponse(nil, st, "", l.clock.Date(), "", true))
+		return st, 0, false
+	}
+	return l.static(tc, br, req, res.Close)
+}
+
+// static is the stand-in for the static-file handler.
+func (l *loop) static(tc *net.TCPConn, br *bufio.Reader, req *http1.Request, closing bool) (int, int64, bool) {
+	var body http1.Body
+	if err := body.ResetRequest(br, req, 0); err != nil {
+		return 0, 0, false
+	}
+	in, err := io.ReadAll(&body)
+	if err != nil {
+		return 0, 0, false
+	}
+	page := fmt.Sprintf("static %s %s body=%q", req.Method, req.Path, in)
+	b := http1.AppendStatusLine(nil, 200)
+	b = http1.AppendFieldInt(b, "Content-Length", int64(len(page)))
+	if closing {
+		b = http1.AppendField(b, "Connection", "close")
+	}
+	b = append(append(b, "\r\n"...), page...)
+	tc.Write(b)
+	return 200, int64(len(b)), !closing
+}
+
+// client is a test HTTP client on one connection.
+type client struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dial(t *testing.T, addr string) *client {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return &client{t: t, c: c, br: bufio.NewReader(c)}
+}
+
+func (c *client) send(raw string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.c, raw); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+type reply struct {
+	status int
+	header http1.Header
+	body   string
+}
+
+// read reads one response; err is non-nil if the connection ended first.
+func (c *client) read() (reply, error) {
+	var resp http1.Response
+	if err := http1.ReadResponse(c.br, nil, &resp); err != nil {
+		return reply{}, err
+	}
+	var body http1.Body
+	body.ResetResponse(c.br, &resp, "GET")
+	b, err := io.ReadAll(&body)
+	return reply{status: resp.Status, header: append(http1.Header(nil), resp.Header...), body: string(b)}, err
+}
+
+func (c *client) get(path string) reply {
+	c.t.Helper()
+	c.send("GET " + path + " HTTP/1.1\r\nHost: test\r\n\r\n")
+	r, err := c.read()
+	if err != nil {
+		c.t.Fatalf("GET %s: %v", path, err)
+	}
+	return r
+}
+
+// closed reports whether the server closed the connection (EOF or reset).
+func (c *client) closed() bool {
+	c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := io.Copy(io.Discard, c.br)
+	if err == nil {
+		return true // EOF
+	}
+	ne, ok := err.(net.Error)
+	return err != nil && !(ok && ne.Timeout())
+}
+
+func addrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }

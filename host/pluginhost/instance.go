@@ -1,0 +1,340 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/capuchin/capuchin/api/fdpass"
+	"github.com/capuchin/capuchin/api/transport"
+	"github.com/capuchin/capuchin/host/config"
+)
+
+// Errors a call can end with besides the plugin's own.
+var (
+	errDeadline = errors.New("plugin missed its deadline")
+	errNotSent  = errors.New("plugin is down")
+	errCrashed  = errors.New("plugin crashed during the call")
+)
+
+// noteQueue is the length of a plugin's stage-40/50 queue; when full,
+// notifications are dropped and counted.
+const noteQueue = 4096
+
+// maxBatch bounds one batch of notifications.
+const maxBatch = 128
+
+// instance is one running plugin process and its streams.
+type instance struct {
+	log     hclog.Logger
+	client  *goplugin.Client
+	tc      *transport.Client
+	calls   *transport.CallStream
+	cancel  context.CancelFunc
+	fds     *fdpass.Sender // nil when the plugin does not hook stage 30
+	wdog    *os.File       // watchdog pipe, host end
+	started time.Time
+
+	sendMu  sync.Mutex
+	waitMu  sync.Mutex
+	waiters map[uint64]*call
+	nextID  atomic.Uint64
+
+	dead     chan struct{}
+	deadOnce sync.Once
+
+	handed  sync.Map // conn id -> struct{}: descriptor already passed
+	notes   chan transport.Note
+	stopN   chan struct{}
+	nDone   chan struct{} // closed when the notifier ends
+	dropped atomic.Uint64
+	wg      sync.WaitGroup
+}
+
+// call is one outstanding request on the Calls stream; pooled.
+type call struct {
+	ch    chan *transport.Reply
+	timer *time.Timer
+}
+
+// launch starts the plugin process of spec and performs the handshake,
+// Describe and Configure. The caller owns the result.
+func launch(sp *spawner, spec config.PluginSpec, log hclog.Logger) (*instance, transport.Manifest, error) {
+	var man transport.Manifest
+	if _, err := os.Stat(spec.Path); err != nil {
+		return nil, man, fmt.Errorf("plugin executable: %w", err)
+	}
+	in := &instance{log: log, waiters: map[uint64]*call{}, dead: make(chan struct{}),
+		notes: make(chan transport.Note, noteQueue), stopN: make(chan struct{}), nDone: make(chan struct{}), started: time.Now()}
+	cmd, closeChild, err := in.command(spec)
+	if err != nil {
+		return nil, man, err
+	}
+	in.client = goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig:  transport.Handshake(),
+		VersionedPlugins: transport.VersionedPlugins(nil),
+		Cmd:              cmd,
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		Logger:           log,
+		StartTimeout:     10 * time.Second,
+	})
+	var rpc goplugin.ClientProtocol
+	sp.run(func() { rpc, err = in.client.Client() })
+	closeChild()
+	if err != nil {
+		in.kill()
+		return nil, man, fmt.Errorf("start: %w", err)
+	}
+	if man, err = in.connect(rpc, spec.Config); err != nil {
+		in.kill()
+		return nil, man, err
+	}
+	return in, man, nil
+}
+
+// command builds the plugin's exec.Cmd with its extra files: fd 3 is the
+// descriptor-passing socket, fd 4 the watchdog pipe. closeChild closes the
+// host's copies of the child's ends once the child has started.
+func (in *instance) command(spec config.PluginSpec) (*exec.Cmd, func(), error) {
+	cmd := exec.Command(spec.Path)
+	var child []*os.File
+	closeChild := func() {
+		for _, f := range child {
+			f.Close()
+		}
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("watchdog pipe: %w", err)
+	}
+	in.wdog = w
+	child = append(child, r)
+	cmd.Env = append(cmd.Env, transport.EnvWatchdog+"=3")
+	if fdpass.Supported {
+		s, peer, err := fdpass.Pair()
+		if err != nil {
+			closeChild()
+			w.Close()
+			return nil, nil, err
+		}
+		in.fds = s
+		child = append(child, peer)
+		cmd.Env = append(cmd.Env, transport.EnvFDPass+"="+strconv.Itoa(3+1))
+	}
+	cmd.ExtraFiles = child
+	setDeathSignal(cmd)
+	return cmd, closeChild, nil
+}
+
+// connect dispenses the plugin, reads its manifest, configures it and
+// opens the two streams.
+func (in *instance) connect(rpc goplugin.ClientProtocol, confPath string) (transport.Manifest, error) {
+	raw, err := rpc.Dispense(transport.PluginName)
+	if err != nil {
+		return transport.Manifest{}, fmt.Errorf("dispense: %w", err)
+	}
+	tc, ok := raw.(*transport.Client)
+	if !ok {
+		return transport.Manifest{}, fmt.Errorf("dispense: unexpected %T", raw)
+	}
+	in.tc = tc
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	man, err := tc.Describe(ctx)
+	if err != nil {
+		return man, err
+	}
+	if err := tc.Configure(ctx, confPath); err != nil {
+		var ce *transport.ConfigError
+		if errors.As(err, &ce) {
+			return man, fmt.Errorf("configuration %s: %s", confPath, ce.Msg)
+		}
+		return man, err
+	}
+	return man, in.open()
+}
+
+func (in *instance) open() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	in.cancel = cancel
+	calls, err := in.tc.Calls(ctx)
+	if err != nil {
+		return err
+	}
+	notes, err := in.tc.Notify(ctx)
+	if err != nil {
+		return err
+	}
+	in.calls = calls
+	in.wg.Add(2)
+	go in.demux()
+	go in.notifier(notes)
+	return nil
+}
+
+// demux routes replies to their waiters until the stream breaks.
+func (in *instance) demux() {
+	defer in.wg.Done()
+	for {
+		r := new(transport.Reply)
+		if err := in.calls.Recv(r); err != nil {
+			in.die()
+			return
+		}
+		in.waitMu.Lock()
+		c := in.waiters[r.ID]
+		delete(in.waiters, r.ID)
+		in.waitMu.Unlock()
+		if c != nil {
+			c.ch <- r
+		}
+	}
+}
+
+func (in *instance) die() { in.deadOnce.Do(func() { close(in.dead) }) }
+
+func (in *instance) alive() bool {
+	select {
+	case <-in.dead:
+		return false
+	default:
+		return true
+	}
+}
+
+// roundTrip sends ev and waits for its reply at most d. The error is
+// errNotSent (nothing reached the plugin), errDeadline or errCrashed.
+func (in *instance) roundTrip(pool *sync.Pool, ev *transport.Event, d time.Duration) (*transport.Reply, error) {
+	c := pool.Get().(*call)
+	defer pool.Put(c)
+	ev.ID = in.nextID.Add(1)
+	in.waitMu.Lock()
+	in.waiters[ev.ID] = c
+	in.waitMu.Unlock()
+	in.sendMu.Lock()
+	err := in.calls.Send(ev)
+	in.sendMu.Unlock()
+	if err != nil {
+		if r := in.forget(c, ev.ID); r != nil {
+			return r, nil
+		}
+		return nil, errNotSent
+	}
+	c.timer.Reset(d)
+	defer c.timer.Stop()
+	select {
+	case r := <-c.ch:
+		return r, nil
+	case <-c.timer.C:
+		err = errDeadline
+	case <-in.dead:
+		err = errCrashed
+	}
+	if r := in.forget(c, ev.ID); r != nil {
+		return r, nil
+	}
+	return nil, err
+}
+
+// forget removes a waiter; if the demux already took it, the reply is on
+// its way and is returned.
+func (in *instance) forget(c *call, id uint64) *transport.Reply {
+	in.waitMu.Lock()
+	_, waiting := in.waiters[id]
+	delete(in.waiters, id)
+	in.waitMu.Unlock()
+	if waiting {
+		return nil
+	}
+	return <-c.ch
+}
+
+// notify queues a notification without blocking; a full queue drops it.
+func (in *instance) notify(n *transport.Note) {
+	select {
+	case in.notes <- *n:
+	default:
+		in.dropped.Add(1)
+	}
+}
+
+// notifier sends queued notifications in batches until stopped, then
+// flushes what is queued and closes the stream.
+func (in *instance) notifier(ns *transport.NoteStream) {
+	defer in.wg.Done()
+	defer close(in.nDone)
+	batch := make([]transport.Note, 0, maxBatch)
+	for {
+		select {
+		case n := <-in.notes:
+			batch = in.fill(append(batch[:0], n))
+			if err := ns.Send(batch); err != nil {
+				in.die()
+				return
+			}
+		case <-in.stopN:
+			if batch = in.fill(batch[:0]); len(batch) > 0 {
+				_ = ns.Send(batch)
+			}
+			_ = ns.Close()
+			return
+		case <-in.dead:
+			return
+		}
+	}
+}
+
+func (in *instance) fill(batch []transport.Note) []transport.Note {
+	for len(batch) < maxBatch {
+		select {
+		case n := <-in.notes:
+			batch = append(batch, n)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// stop ends the instance: flushes notifications, closes the streams and
+// stops the process (go-plugin asks it to exit, then kills it).
+func (in *instance) stop() {
+	close(in.stopN)
+	t := time.NewTimer(2 * time.Second)
+	select {
+	case <-in.nDone:
+	case <-t.C:
+		in.log.Warn("plugin did not take its last notifications in time")
+	}
+	t.Stop()
+	if in.calls != nil {
+		in.sendMu.Lock()
+		_ = in.calls.CloseSend()
+		in.sendMu.Unlock()
+	}
+	in.kill()
+}
+
+func (in *instance) kill() {
+	if in.cancel != nil {
+		in.cancel()
+	}
+	in.client.Kill()
+	in.die()
+	in.wg.Wait()
+	if in.fds != nil {
+		in.fds.Close()
+	}
+	if in.wdog != nil {
+		in.wdog.Close()
+	}
+}

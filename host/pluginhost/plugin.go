@@ -1,0 +1,170 @@
+package pluginhost
+
+import (
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/capuchin/capuchin/api/fdpass"
+	"github.com/capuchin/capuchin/api/transport"
+	"github.com/capuchin/capuchin/host/config"
+)
+
+// Default deadlines of the blocking stages when a plugin declares none.
+const (
+	defaultFastDeadline   = time.Second      // stages 10 and 20
+	defaultHandleDeadline = 60 * time.Second // stage 30
+)
+
+// Restart backoff after a crash.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 10 * time.Second
+)
+
+// terms are a plugin's declared terms for one stage.
+type terms struct {
+	hooked   bool
+	deadline time.Duration
+	failOpen bool
+}
+
+// plugin is one configured plugin: its manifest as read at start-up and
+// the process currently serving it, replaced by the supervisor on a crash.
+type plugin struct {
+	spec   config.PluginSpec
+	mtime  time.Time
+	log    hclog.Logger
+	man    transport.Manifest
+	stages [6]terms // index: stage / 10
+	filter *claimFilter
+
+	inst     atomic.Pointer[instance] // nil while down
+	inflight atomic.Int64
+	dropped  atomic.Uint64 // notifications dropped while down
+	stopping chan struct{}
+	done     chan struct{}
+}
+
+// startPlugin launches spec's process and checks its manifest.
+func startPlugin(sp *spawner, spec config.PluginSpec, log hclog.Logger) (*plugin, error) {
+	fi, err := os.Stat(spec.Path)
+	if err != nil {
+		return nil, fmt.Errorf("plugin executable: %w", err)
+	}
+	p := &plugin{spec: spec, mtime: fi.ModTime(), log: log.Named(spec.Name),
+		stopping: make(chan struct{}), done: make(chan struct{})}
+	in, man, err := launch(sp, spec, p.log)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.adopt(man); err != nil {
+		in.stop()
+		return nil, err
+	}
+	p.inst.Store(in)
+	go p.supervise(sp, in)
+	return p, nil
+}
+
+// adopt validates the manifest and compiles its claim filter.
+func (p *plugin) adopt(m transport.Manifest) error {
+	p.man = m
+	for _, s := range m.Stages {
+		if s.Stage%10 != 0 || s.Stage < 10 || s.Stage > 50 {
+			return fmt.Errorf("manifest declares unknown stage %d", s.Stage)
+		}
+		t := terms{hooked: true, deadline: s.Deadline, failOpen: s.Policy == transport.FailOpen}
+		if t.deadline <= 0 {
+			t.deadline = defaultFastDeadline
+			if s.Stage == transport.StageHandle {
+				t.deadline = defaultHandleDeadline
+			}
+		}
+		p.stages[s.Stage/10] = t
+	}
+	if !p.hooks(transport.StageHandle) {
+		return nil
+	}
+	if !fdpass.Supported {
+		return fmt.Errorf("plugin hooks stage 30, but this platform cannot hand connections over (no descriptor passing)")
+	}
+	f, err := compileClaims(m.Claims)
+	p.filter = f
+	return err
+}
+
+func (p *plugin) hooks(stage int) bool { return p.stages[stage/10].hooked }
+
+// same reports whether spec would start the very same plugin.
+func (p *plugin) same(spec config.PluginSpec) bool {
+	if spec.Name != p.spec.Name || spec.Path != p.spec.Path || spec.Config != p.spec.Config {
+		return false
+	}
+	fi, err := os.Stat(spec.Path)
+	return err == nil && fi.ModTime().Equal(p.mtime)
+}
+
+// supervise restarts the process with exponential backoff whenever it dies,
+// until stop. It owns every instance it starts.
+func (p *plugin) supervise(sp *spawner, in *instance) {
+	defer close(p.done)
+	backoff := minBackoff
+	for {
+		select {
+		case <-in.dead:
+		case <-p.stopping:
+			p.inst.Store(nil)
+			in.stop()
+			return
+		}
+		p.inst.Store(nil)
+		in.kill()
+		if time.Since(in.started) > maxBackoff {
+			backoff = minBackoff
+		}
+		p.log.Error("plugin exited; restarting", "after", backoff)
+		if in = p.restart(sp, &backoff); in == nil {
+			return
+		}
+		p.inst.Store(in)
+		p.log.Info("plugin restarted")
+	}
+}
+
+// restart starts a new instance, retrying with backoff; nil means stop.
+func (p *plugin) restart(sp *spawner, backoff *time.Duration) *instance {
+	t := time.NewTimer(*backoff)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-p.stopping:
+			return nil
+		}
+		*backoff = min(*backoff*2, maxBackoff)
+		in, man, err := launch(sp, p.spec, p.log)
+		if err == nil && len(man.Stages) != len(p.man.Stages) {
+			p.log.Warn("restarted plugin declares other stages; keeping those read at start-up (reload to change)")
+		}
+		if err == nil {
+			return in
+		}
+		p.log.Error("plugin restart failed", "error", err, "retry_in", *backoff)
+		t.Reset(*backoff)
+	}
+}
+
+// stop ends supervision and the process, waiting at most grace for calls
+// in flight.
+func (p *plugin) stop(grace time.Duration) {
+	deadline := time.Now().Add(grace)
+	for p.inflight.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(p.stopping)
+	<-p.done
+}

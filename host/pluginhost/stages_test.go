@@ -1,0 +1,86 @@
+package pluginhost
+
+import (
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestStagesAndVerdicts(t *testing.T) {
+	checkGoroutines(t)
+	dir := t.TempDir()
+	notesFile := dir + "/notes.log"
+	h := startHost(t, spec(t, dir, "gate", ""), spec(t, dir, "hello", ""), spec(t, dir, "notes", notesFile))
+	l := newLoop(t, h)
+
+	c := dial(t, l.addr())
+	if r := c.get("/hello/x"); r.status != 200 || r.body != `hello GET /hello/x vhost=default body=""` {
+		t.Errorf("handled: %d %q", r.status, r.body)
+	}
+	if r := c.get("/hello/x?chunked"); r.status != 200 || !strings.HasPrefix(r.body, "hello GET") {
+		t.Errorf("chunked response: %d %q", r.status, r.body)
+	}
+	if r := c.get("/elsewhere"); r.body != `static GET /elsewhere body=""` {
+		t.Errorf("unclaimed: %q", r.body)
+	}
+	if r := c.get("/hello/decline"); r.body != `static GET /hello/decline body=""` {
+		t.Errorf("declined: %q", r.body)
+	}
+	if r := c.get("/hello/raw"); r.status != 200 || r.body != "raw" {
+		t.Errorf("raw: %d %q", r.status, r.body)
+	}
+	if r := c.get("/deny"); r.status != 403 || r.body != "denied" || r.header.Get("X-Gate") != "denied default" {
+		t.Errorf("stage 20 respond: %d %q %v", r.status, r.body, r.header)
+	}
+	if r := c.get("/hello/close"); r.status != 418 {
+		t.Errorf("stage 30 close: %d", r.status)
+	}
+	if !c.closed() {
+		t.Error("connection open after stage-30 close")
+	}
+
+	c2 := dial(t, l.addr())
+	c2.send("GET /gate-close HTTP/1.1\r\nHost: test\r\n\r\n")
+	if !c2.closed() {
+		t.Error("stage 20 close: connection still open")
+	}
+
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
+	nc, err := d.Dial("tcp", l.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c3 := &client{t: t, c: nc, br: newReader(nc)}
+	defer nc.Close()
+	if !c3.closed() {
+		t.Error("stage 10 close: connection still open")
+	}
+
+	want := []string{"done 1 127.0.0.1 GET /hello/x 200", "done 1 127.0.0.1 GET /elsewhere 200",
+		"done 1 127.0.0.1 GET /deny 403", "closed 1", "closed 2", "closed 3"}
+	waitFor(t, "stage 40/50 notes", func() bool {
+		b, _ := os.ReadFile(notesFile)
+		for _, w := range want {
+			if !strings.Contains(string(b), w) {
+				return false
+			}
+		}
+		return true
+	})
+	if errs := l.results(); len(errs) > 0 {
+		t.Errorf("handler errors: %v", errs)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 250; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}

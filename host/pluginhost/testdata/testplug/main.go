@@ -1,0 +1,181 @@
+// Command testplug is the test plugin of package pluginhost. Its executable
+// name picks what it does:
+//
+//	hello, helloopen   stage 30 on paths ^/hello (helloopen: fail-open)
+//	gate, gateopen     stages 10 and 20 (gateopen: fail-open)
+//	notes              stages 40 and 50, written as lines to the file named
+//	                   in its configuration file
+//
+// Every mode writes its pid to CONFIG.pid on Configure and refuses a
+// configuration file that contains "bad".
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/capuchin/capuchin/api"
+	"github.com/capuchin/capuchin/api/http1"
+)
+
+type base struct {
+	name   string
+	policy api.Policy
+	conf   []byte
+}
+
+func (b *base) Info() api.Info {
+	l := api.Limits{Deadline: 400 * time.Millisecond, Policy: b.policy}
+	return api.Info{Name: b.name, Version: "0.1", Connect: l, Request: l,
+		Handle: api.Limits{Deadline: 1500 * time.Millisecond, Policy: b.policy}}
+}
+
+func (b *base) Configure(path string) error {
+	b.conf, _ = os.ReadFile(path)
+	if bytes.Contains(b.conf, []byte("bad")) {
+		return errors.New(path + ":1: bad is not a setting")
+	}
+	pid := strconv.Itoa(os.Getpid())
+	if err := os.WriteFile(path+".pid.tmp", []byte(pid), 0o644); err != nil {
+		return err
+	}
+	api.Logger().Info("configured", "path", path)
+	return os.Rename(path+".pid.tmp", path+".pid")
+}
+
+// hello is a stage-30 handler.
+type hello struct {
+	base
+	calls atomic.Int64
+}
+
+func (h *hello) Claims() api.Claims {
+	return api.Claims{Paths: []string{"^/hello"}, Methods: []string{"GET", "POST", "HEAD"}}
+}
+
+func (h *hello) Handle(r *api.Request, w *api.ResponseWriter) api.Verdict {
+	n := h.calls.Add(1)
+	switch r.Path {
+	case "/hello/decline":
+		return api.Decline
+	case "/hello/close":
+		w.SetErrorStatus(418)
+		return api.Close
+	case "/hello/slow":
+		time.Sleep(3 * time.Second)
+		return api.Decline
+	case "/hello/hang":
+		w.AddField("X-Plugin-Pid", strconv.Itoa(os.Getpid()))
+		w.WriteHead(200, 100)
+		w.Flush()
+		time.Sleep(time.Minute)
+		return api.Handled
+	case "/hello/raw":
+		return raw(r, w)
+	}
+	body, err := io.ReadAll(r.Body())
+	if err != nil {
+		w.SetClose()
+		w.WriteHead(400, 0)
+		return api.Handled
+	}
+	w.AddField("X-Plugin-Calls", strconv.FormatInt(n, 10))
+	w.AddField("X-Plugin-Pid", strconv.Itoa(os.Getpid()))
+	out := fmt.Sprintf("hello %s %s vhost=%s body=%q", r.Method, r.Path, r.VHost, body)
+	if r.Query == "chunked" {
+		w.WriteHead(200, -1)
+		w.WriteString(out[:5])
+		w.WriteString(out[5:])
+		return api.Handled
+	}
+	w.WriteHead(200, int64(len(out)))
+	w.WriteString(out)
+	return api.Handled
+}
+
+// raw answers on the raw connection, as a proxy would.
+func raw(r *api.Request, w *api.ResponseWriter) api.Verdict {
+	nc, br := r.Conn()
+	if r.ContentLength > 0 {
+		br.Discard(int(r.ContentLength))
+	}
+	resp := "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nraw"
+	n, _ := io.WriteString(nc, resp)
+	w.Report(200, int64(n))
+	return api.Handled
+}
+
+// gate hooks stages 10 and 20.
+type gate struct{ base }
+
+func (g *gate) Connect(c *api.Conn) api.Verdict {
+	if c.Remote.Addr().String() == "127.0.0.2" {
+		return api.Close
+	}
+	return api.Continue
+}
+
+func (g *gate) Request(c *api.Conn, req *http1.Request, vhost string) (api.Verdict, *api.Reply) {
+	switch req.Path {
+	case "/deny":
+		return api.Respond, &api.Reply{Status: 403,
+			Header: http1.Header{{Name: "X-Gate", Value: "denied " + vhost}}, Body: []byte("denied")}
+	case "/gate-close":
+		return api.Close, nil
+	case "/gate-slow":
+		time.Sleep(2 * time.Second)
+	}
+	return api.Continue, nil
+}
+
+// notes hooks stages 40 and 50.
+type notes struct {
+	base
+	mu sync.Mutex
+}
+
+func (n *notes) write(line string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	f, err := os.OpenFile(strings.TrimSpace(string(n.conf)), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		api.Logger().Error("open notes file", "error", err)
+		return
+	}
+	defer f.Close()
+	io.WriteString(f, line+"\n")
+}
+
+func (n *notes) Done(r *api.Record) {
+	n.write(fmt.Sprintf("done %d %s %s %s %d %d", r.ConnID, r.Remote.Addr(), r.Method, r.Target, r.Status, r.Bytes))
+}
+
+func (n *notes) Closed(c *api.Conn) { n.write(fmt.Sprintf("closed %d", c.ID)) }
+
+func main() {
+	name := filepath.Base(os.Args[0])
+	b := base{name: name}
+	if strings.HasSuffix(name, "open") {
+		b.policy = api.FailOpen
+	}
+	switch strings.TrimSuffix(name, "open") {
+	case "hello":
+		api.Serve(&hello{base: b})
+	case "gate":
+		api.Serve(&gate{base: b})
+	case "notes":
+		api.Serve(&notes{base: b})
+	default:
+		fmt.Fprintln(os.Stderr, "testplug: unknown mode", name)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,100 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/host/config"
+	"github.com/capuchin/capuchin/host/stage"
+)
+
+// testServer starts a server on 127.0.0.1 with a temporary document root.
+func testServer(t testing.TB, p stage.Pipeline) (*Server, string) {
+	t.Helper()
+	dir := t.TempDir()
+	conf := "[SERVER]\n    Listen 127.0.0.1:0\n    KeepAliveTimeout 2\n    MaxKeepAliveRequest 1000000000\n"
+	must(t, os.WriteFile(filepath.Join(dir, "capuchin.conf"), []byte(conf), 0o644))
+	must(t, os.MkdirAll(filepath.Join(dir, "sites"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(dir, "www"), 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "sites", "default"), []byte("[HOST]\n    DocumentRoot www\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "www", "1k.txt"), []byte(strings.Repeat("x", 1024)), 0o644))
+	cfg, err := config.Load(dir)
+	must(t, err)
+	s := New(cfg, p, hclog.NewNullLogger())
+	must(t, s.Start())
+	return s, s.Addrs()[0].String()
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestShutdownLeavesNoGoroutine serves keep-alive and idle connections,
+// shuts down, and checks every goroutine of the server ended.
+func TestShutdownLeavesNoGoroutine(t *testing.T) {
+	before := runtime.NumGoroutine()
+	s, addr := testServer(t, nil)
+	var conns []net.Conn
+	for i := 0; i < 5; i++ {
+		c, err := net.Dial("tcp", addr)
+		must(t, err)
+		conns = append(conns, c)
+		io.WriteString(c, "GET /1k.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+		var resp http1.Response
+		br := bufio.NewReader(c)
+		must(t, http1.ReadResponse(br, nil, &resp))
+		if resp.Status != 200 {
+			t.Fatalf("status %d", resp.Status)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	must(t, s.Shutdown(ctx))
+	for _, c := range conns {
+		c.Close()
+	}
+	for end := time.Now().Add(3 * time.Second); runtime.NumGoroutine() > before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+	}
+}
+
+// BenchmarkKeepAlive1KiB measures one static request on a kept-alive
+// connection through the whole loop, with allocations.
+func BenchmarkKeepAlive1KiB(b *testing.B) {
+	s, addr := testServer(b, nil)
+	defer s.Shutdown(context.Background())
+	c, err := net.Dial("tcp", addr)
+	must(b, err)
+	defer c.Close()
+	br := bufio.NewReader(c)
+	req := []byte("GET /1k.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+	var resp http1.Response
+	var body http1.Body
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.Write(req)
+		if err := http1.ReadResponse(br, nil, &resp); err != nil {
+			b.Fatal(err)
+		}
+		body.ResetResponse(br, &resp, "GET")
+		io.Copy(io.Discard, &body)
+	}
+}

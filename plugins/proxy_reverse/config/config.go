@@ -1,0 +1,223 @@
+// Package config reads proxy_reverse.conf, the reverse proxy's configuration
+// in Monkey's format, into typed entries.
+//
+//	[PROXY_DEFAULTS]          at most one; entries inherit every key they lack
+//	    ServerList ADDR ...   host:port, a.b.c.d:port or [v6]:port; repetition is weight
+//	    LoadBalancer NAME     also spelled LoadBalance
+//	    Match REGEX           repeatable
+//	    AttemptsCount N       consecutive failures before a server goes offline (0: HA off)
+//	    OfflineTimeOut S      seconds a server stays offline after its last failure
+//	    ConnectTimeout T      backend connect timeout
+//	    ResponseTimeout T     time a backend has to send a response head
+//	    IdleTimeout T         how long an idle pooled backend connection is kept
+//	    MaxIdleConns N        idle pooled connections kept per server
+//	    ResolveInterval T     how often hostnames are re-resolved
+//	    StatisticsURL PATH    [PROXY_DEFAULTS] only: the status page's path
+//	[PROXY_ENTRY]             any number, tried in file order
+//
+// T is whole seconds ("3") or a Go duration ("500ms", "2m"). Every error
+// names the file and line.
+package config
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/capuchin/capuchin/api/conf"
+)
+
+// Defaults of the keys that have one.
+const (
+	DefaultBalancer        = FirstAlive
+	DefaultAttemptsCount   = 3
+	DefaultOfflineTimeout  = 10 * time.Second
+	DefaultConnectTimeout  = 3 * time.Second
+	DefaultResponseTimeout = 60 * time.Second
+	DefaultIdleTimeout     = 60 * time.Second
+	DefaultMaxIdleConns    = 32
+	DefaultResolveInterval = 30 * time.Second
+)
+
+// Config is a parsed proxy_reverse.conf.
+type Config struct {
+	Entries       []*Entry
+	StatisticsURL string // "" when there is no status page
+}
+
+// Entry is one [PROXY_ENTRY], with the defaults filled in.
+type Entry struct {
+	Where           string // file:line of its section header
+	Servers         []Server
+	Balancer        Balancer
+	Match           []*regexp.Regexp // compiled case-insensitive, unanchored
+	MatchSrc        []string         // as written
+	AttemptsCount   int
+	OfflineTimeout  time.Duration
+	ConnectTimeout  time.Duration
+	ResponseTimeout time.Duration
+	IdleTimeout     time.Duration
+	MaxIdleConns    int
+	ResolveInterval time.Duration
+}
+
+// Server is one ServerList item. Host is an IP literal or a hostname.
+type Server struct {
+	Host string
+	Port uint16
+}
+
+// IP returns the address when Host is an IP literal.
+func (s Server) IP() (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s.Host)
+	return a.Unmap(), err == nil
+}
+
+// String returns host:port, bracketing IPv6 literals.
+func (s Server) String() string {
+	return net.JoinHostPort(s.Host, strconv.Itoa(int(s.Port)))
+}
+
+// MatchPath reports whether one of the entry's rules matches path.
+func (e *Entry) MatchPath(path string) bool {
+	for _, re := range e.Match {
+		if re.MatchString(path) {
+			return true
+		}
+	}
+	return false
+}
+
+// Load reads the file at path.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &conf.Error{File: path, Msg: "cannot read: " + err.Error()}
+	}
+	defer f.Close()
+	return Parse(path, f)
+}
+
+// Parse reads configuration text from r; path names it in errors.
+func Parse(path string, r io.Reader) (*Config, error) {
+	f, err := conf.Parse(path, r)
+	if err != nil {
+		return nil, err
+	}
+	return build(f)
+}
+
+// section is what one section sets; nil/zero fields were not set.
+type section struct {
+	sec      *conf.Section
+	servers  []Server
+	balancer *Balancer
+	match    []*regexp.Regexp
+	src      []string
+	ints     map[string]int
+	durs     map[string]time.Duration
+	stats    *string
+}
+
+func build(f *conf.File) (*Config, error) {
+	var defaults *section
+	var entries []*section
+	for _, s := range f.Sections {
+		switch {
+		case s.Is("PROXY_DEFAULTS"):
+			if defaults != nil {
+				return nil, s.Errorf("[PROXY_DEFAULTS] given twice (first at line %d)", defaults.sec.Line)
+			}
+			d, err := parseSection(s, true)
+			if err != nil {
+				return nil, err
+			}
+			defaults = d
+		case s.Is("PROXY_ENTRY"):
+			e, err := parseSection(s, false)
+			if err != nil {
+				return nil, err
+			}
+			entries = append(entries, e)
+		default:
+			return nil, s.Errorf("unknown section [%s]: want [PROXY_DEFAULTS] or [PROXY_ENTRY]", s.Name)
+		}
+	}
+	if defaults == nil {
+		defaults = &section{}
+	}
+	cfg := &Config{}
+	if defaults.stats != nil {
+		cfg.StatisticsURL = *defaults.stats
+	}
+	for _, s := range entries {
+		e, err := merge(defaults, s)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Entries = append(cfg.Entries, e)
+	}
+	return cfg, nil
+}
+
+// merge fills an entry from its own section, then the defaults, then the
+// built-in defaults.
+func merge(d, s *section) (*Entry, error) {
+	e := &Entry{
+		Where:    fmt.Sprintf("%s:%d", s.sec.File, s.sec.Line),
+		Servers:  pick(s.servers, d.servers),
+		Balancer: DefaultBalancer,
+	}
+	if s.balancer != nil {
+		e.Balancer = *s.balancer
+	} else if d.balancer != nil {
+		e.Balancer = *d.balancer
+	}
+	e.Match, e.MatchSrc = pick(s.match, d.match), pick(s.src, d.src)
+	if len(e.Servers) == 0 {
+		return nil, s.sec.Errorf("[PROXY_ENTRY] has no ServerList (and [PROXY_DEFAULTS] gives none)")
+	}
+	if len(e.Match) == 0 {
+		return nil, s.sec.Errorf("[PROXY_ENTRY] has no Match rule (and [PROXY_DEFAULTS] gives none)")
+	}
+	e.AttemptsCount = intKey(s, d, "attemptscount", DefaultAttemptsCount)
+	e.MaxIdleConns = intKey(s, d, "maxidleconns", DefaultMaxIdleConns)
+	e.OfflineTimeout = durKey(s, d, "offlinetimeout", DefaultOfflineTimeout)
+	e.ConnectTimeout = durKey(s, d, "connecttimeout", DefaultConnectTimeout)
+	e.ResponseTimeout = durKey(s, d, "responsetimeout", DefaultResponseTimeout)
+	e.IdleTimeout = durKey(s, d, "idletimeout", DefaultIdleTimeout)
+	e.ResolveInterval = durKey(s, d, "resolveinterval", DefaultResolveInterval)
+	return e, nil
+}
+
+func pick[T any](own, inherited []T) []T {
+	if len(own) > 0 {
+		return own
+	}
+	return inherited
+}
+
+func intKey(s, d *section, key string, def int) int {
+	if v, ok := s.ints[key]; ok {
+		return v
+	}
+	if v, ok := d.ints[key]; ok {
+		return v
+	}
+	return def
+}
+
+func durKey(s, d *section, key string, def time.Duration) time.Duration {
+	if v, ok := s.durs[key]; ok {
+		return v
+	}
+	if v, ok := d.durs[key]; ok {
+		return v
+	}
+	return def
+}

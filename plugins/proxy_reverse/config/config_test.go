@@ -1,0 +1,132 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSeedExampleLoads(t *testing.T) {
+	cfg, err := Load("../testdata/proxy_reverse.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.StatisticsURL != "/proxy_stats" || len(cfg.Entries) != 3 {
+		t.Fatalf("%+v", cfg)
+	}
+	php, static, weighted := cfg.Entries[0], cfg.Entries[1], cfg.Entries[2]
+	if php.Balancer != FirstAlive || php.Servers[1].String() != "127.0.0.1:9001" ||
+		php.AttemptsCount != 3 || php.OfflineTimeout != 30*time.Second {
+		t.Fatalf("php entry %+v", php)
+	}
+	if static.Balancer != RoundRobin || len(static.Servers) != 3 || !static.MatchPath("/STATIC/x.css") ||
+		static.MatchPath("/x/static") {
+		t.Fatalf("static entry %+v", static)
+	}
+	for path, want := range map[string]bool{"/index.php": true, "/a.PHP": true, "/x.php/y": true, "/php": true, "/xphp": true, "/ph.p": false, "/a.html": false} {
+		if php.MatchPath(path) != want {
+			t.Errorf("/*.php on %q: want %v", path, want)
+		}
+	}
+	if len(weighted.Servers) != 3 || weighted.Servers[0] != weighted.Servers[1] {
+		t.Fatalf("weighted entry %+v", weighted.Servers)
+	}
+	if php.ConnectTimeout != DefaultConnectTimeout || php.ResponseTimeout != DefaultResponseTimeout ||
+		php.IdleTimeout != DefaultIdleTimeout || php.MaxIdleConns != DefaultMaxIdleConns {
+		t.Fatalf("defaults not applied: %+v", php)
+	}
+}
+
+func TestInheritanceAndDefaults(t *testing.T) {
+	cfg, err := Parse("p.conf", strings.NewReader(`
+[PROXY_ENTRY]
+    Match ^/a
+[PROXY_DEFAULTS]
+    ServerList [::1]:8080 backend.internal:81 10.0.0.1:80
+    LoadBalance least-connections
+    ConnectTimeout 250ms
+    AttemptsCount 0
+[PROXY_ENTRY]
+    Match ^/b
+    Match ^/c
+    ServerList 127.0.0.1:1
+    OfflineTimeOut 2
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.Entries[0], cfg.Entries[1]
+	if len(a.Servers) != 3 || a.Servers[0].Host != "::1" || a.Servers[0].String() != "[::1]:8080" ||
+		a.Servers[1].Host != "backend.internal" || a.Balancer != LeastConnections ||
+		a.ConnectTimeout != 250*time.Millisecond || a.AttemptsCount != 0 {
+		t.Fatalf("entry a %+v", a)
+	}
+	if len(b.Servers) != 1 || b.Balancer != LeastConnections || len(b.Match) != 2 || !b.MatchPath("/C") ||
+		b.OfflineTimeout != 2*time.Second || a.OfflineTimeout != DefaultOfflineTimeout {
+		t.Fatalf("entry b %+v", b)
+	}
+	if cfg.StatisticsURL != "" {
+		t.Fatal("no status page expected")
+	}
+}
+
+func TestBalancerSpellings(t *testing.T) {
+	for want, names := range map[Balancer][]string{
+		Naive:             {"naive", "Naive", "NAIVE"},
+		FirstAlive:        {"first-alive", "First-Alive", "FirstAlive", "first_alive", "firstalive"},
+		RoundRobin:        {"roundrobin", "Round-Robin", "RoundRobin", "Lockless-Round-Robin", "LocklessRoundRobin", "round_robin"},
+		LockingRoundRobin: {"lockingroundrobin", "Locking-Round-Robin", "LockingRoundRobin"},
+		LeastConnections:  {"leastconnections", "Least-Connections", "LeastConnections", "least-connection", "leastconn"},
+		SourceHash:        {"sourcehash", "Source-Hash", "SourceHash", "source_hash"},
+	} {
+		for _, n := range names {
+			for _, key := range []string{"LoadBalancer", "LoadBalance", "loadbalancer"} {
+				cfg, err := Parse("p.conf", strings.NewReader("[PROXY_ENTRY]\n ServerList 127.0.0.1:1\n Match /\n "+key+" "+n+"\n"))
+				if err != nil || cfg.Entries[0].Balancer != want {
+					t.Errorf("%s %s: %v", key, n, err)
+				}
+			}
+		}
+	}
+}
+
+func TestErrorsNameFileAndLine(t *testing.T) {
+	head := "[PROXY_ENTRY]\n    Match /\n    ServerList 127.0.0.1:1\n"
+	for _, tc := range []struct{ line, want string }{
+		{"    LoadBalancer fastest", "p.conf:4: LoadBalancer: unknown balancer \"fastest\""},
+		{"    LoadBalancer", "p.conf:4: LoadBalancer: missing value"},
+		{"    ServerList 127.0.0.1", "p.conf:4: ServerList: bad server"},
+		{"    ServerList 127.0.0.1:0", "p.conf:4: ServerList: bad port"},
+		{"    ServerList 127.0.0.1:70000", "p.conf:4: ServerList: bad port"},
+		{"    ServerList ::1:80", "p.conf:4: ServerList: bad server"},
+		{"    ServerList [fe80::1%eth0]:80", "p.conf:4: ServerList: bad address"},
+		{"    ServerList bad_host!:80", "p.conf:4: ServerList: bad host"},
+		{"    ServerList", "p.conf:4: ServerList: missing value"},
+		{"    Match (", "p.conf:4: Match: bad regular expression"},
+		{"    AttemptsCount -1", "p.conf:4: AttemptsCount: -1 is out of range"},
+		{"    AttemptsCount many", "p.conf:4: AttemptsCount: want a whole number"},
+		{"    OfflineTimeOut soon", "p.conf:4: OfflineTimeOut: want seconds or a duration"},
+		{"    OfflineTimeOut -3", "p.conf:4: OfflineTimeOut: want seconds >= 0"},
+		{"    ConnectTimeout 0", "p.conf:4: ConnectTimeout: must be greater than zero"},
+		{"    ResponseTimeout 1x", "p.conf:4: ResponseTimeout: want seconds"},
+		{"    IdleTimeout -1s", "p.conf:4: IdleTimeout: want seconds"},
+		{"    ResolveInterval 0s", "p.conf:4: ResolveInterval: must be greater than zero"},
+		{"    MaxIdleConns lots", "p.conf:4: MaxIdleConns: want a whole number"},
+		{"    StatisticsURL /stats", "p.conf:4: StatisticsURL: only allowed in [PROXY_DEFAULTS]"},
+		{"    Proxy on", "p.conf:4: Proxy: unknown key in [PROXY_ENTRY]"},
+		{"    LoadBalancer naive\n    LoadBalance naive", "p.conf:5: LoadBalance: given twice in this section (first at line 4)"},
+		{"[PROXY_DEFAULTS]\n    StatisticsURL stats", "p.conf:5: StatisticsURL: want an absolute path"},
+		{"[PROXY_DEFAULTS]\n[PROXY_DEFAULTS]", "p.conf:5: [PROXY_DEFAULTS] given twice (first at line 4)"},
+		{"[PROXY]", "p.conf:4: unknown section [PROXY]"},
+		{"[PROXY_ENTRY]\n    Match /x", "p.conf:4: [PROXY_ENTRY] has no ServerList"},
+		{"[PROXY_ENTRY]\n    ServerList 127.0.0.1:2", "p.conf:4: [PROXY_ENTRY] has no Match rule"},
+	} {
+		_, err := Parse("p.conf", strings.NewReader(head+tc.line+"\n"))
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want prefix %q", tc.line, err, tc.want)
+		}
+	}
+	if _, err := Load("testdata/missing.conf"); err == nil || !strings.Contains(err.Error(), "missing.conf") {
+		t.Errorf("missing file: %v", err)
+	}
+}

@@ -1,0 +1,207 @@
+package config
+
+import (
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/capuchin/capuchin/api/conf"
+)
+
+// parseSection reads the keys of one section. StatisticsURL is only valid in
+// [PROXY_DEFAULTS].
+func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
+	out := &section{sec: s, ints: map[string]int{}, durs: map[string]time.Duration{}}
+	seen := map[string]int{}
+	once := func(e conf.Entry, key string) error {
+		if line, ok := seen[key]; ok {
+			return e.Errorf("given twice in this section (first at line %d)", line)
+		}
+		seen[key] = e.Line
+		return nil
+	}
+	h := map[string]func(conf.Entry) error{
+		"serverlist":   out.serverList,
+		"match":        out.addMatch,
+		"loadbalancer": func(e conf.Entry) error { return out.setBalancer(e, once) },
+		"loadbalance":  func(e conf.Entry) error { return out.setBalancer(e, once) },
+		"statisticsurl": func(e conf.Entry) error {
+			if !isDefaults {
+				return e.Errorf("only allowed in [PROXY_DEFAULTS]")
+			}
+			return out.setStats(e, once)
+		},
+	}
+	for _, k := range []string{"attemptscount", "maxidleconns"} {
+		h[k] = func(e conf.Entry) error { return out.setInt(e, k, once) }
+	}
+	durKeys := map[string]bool{"offlinetimeout": true, "connecttimeout": false,
+		"responsetimeout": false, "idletimeout": false, "resolveinterval": false}
+	for k, zeroOK := range durKeys {
+		h[k] = func(e conf.Entry) error { return out.setDur(e, k, zeroOK, once) }
+	}
+	if err := s.Visit(h); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *section) serverList(e conf.Entry) error {
+	f, err := e.Fields()
+	if err != nil {
+		return err
+	}
+	for _, item := range f {
+		srv, err := ParseServer(item)
+		if err != nil {
+			return e.Errorf("%v", err)
+		}
+		s.servers = append(s.servers, srv)
+	}
+	return nil
+}
+
+func (s *section) addMatch(e conf.Entry) error {
+	src, err := e.String()
+	if err != nil {
+		return err
+	}
+	re, err := regexp.Compile("(?i)" + src)
+	if err != nil {
+		return e.Errorf("bad regular expression %q: %v", src, unwrapRegexp(err))
+	}
+	s.match = append(s.match, re)
+	s.src = append(s.src, src)
+	return nil
+}
+
+func unwrapRegexp(err error) string {
+	if se, ok := err.(*syntaxError); ok {
+		return se.Code.String() + " " + strconv.Quote(se.Expr)
+	}
+	return err.Error()
+}
+
+func (s *section) setBalancer(e conf.Entry, once func(conf.Entry, string) error) error {
+	if err := once(e, "loadbalancer"); err != nil {
+		return err
+	}
+	v, err := e.String()
+	if err != nil {
+		return err
+	}
+	b, ok := ParseBalancer(v)
+	if !ok {
+		return e.Errorf("unknown balancer %q (want %s)", v, balancerChoices())
+	}
+	s.balancer = &b
+	return nil
+}
+
+func (s *section) setStats(e conf.Entry, once func(conf.Entry, string) error) error {
+	if err := once(e, "statisticsurl"); err != nil {
+		return err
+	}
+	v, err := e.String()
+	if err != nil {
+		return err
+	}
+	if v[0] != '/' || strings.ContainsAny(v, " \t?#") {
+		return e.Errorf("want an absolute path like /proxy_stats, got %q", v)
+	}
+	s.stats = &v
+	return nil
+}
+
+func (s *section) setInt(e conf.Entry, key string, once func(conf.Entry, string) error) error {
+	if err := once(e, key); err != nil {
+		return err
+	}
+	n, err := e.Int(0, 1<<20)
+	if err != nil {
+		return err
+	}
+	s.ints[key] = n
+	return nil
+}
+
+func (s *section) setDur(e conf.Entry, key string, zeroOK bool, once func(conf.Entry, string) error) error {
+	if err := once(e, key); err != nil {
+		return err
+	}
+	d, err := parseDuration(e.Value)
+	if err != nil {
+		return e.Errorf("%v", err)
+	}
+	if d == 0 && !zeroOK {
+		return e.Errorf("must be greater than zero")
+	}
+	s.durs[key] = d
+	return nil
+}
+
+// parseDuration reads whole seconds ("30") or a Go duration ("500ms").
+func parseDuration(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, errorString("missing value")
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		if n < 0 || n > 1<<31 {
+			return 0, errorString("want seconds >= 0, got " + strconv.Quote(v))
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, errorString("want seconds or a duration like 500ms, got " + strconv.Quote(v))
+	}
+	return d, nil
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// ParseServer reads one ServerList item: host:port, a.b.c.d:port or [v6]:port.
+func ParseServer(s string) (Server, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return Server{}, errorString("bad server " + strconv.Quote(s) + ": want host:port or [ipv6]:port")
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return Server{}, errorString("bad port in " + strconv.Quote(s) + ": want 1-65535")
+	}
+	srv := Server{Host: host, Port: uint16(p)}
+	if a, ok := srv.IP(); ok {
+		if strings.Contains(host, ":") != a.Is6() || a.Zone() != "" {
+			return Server{}, errorString("bad address in " + strconv.Quote(s))
+		}
+		srv.Host = a.String()
+		return srv, nil
+	}
+	if strings.HasPrefix(s, "[") || !validHostname(host) {
+		return Server{}, errorString("bad host in " + strconv.Quote(s))
+	}
+	return srv, nil
+}
+
+func validHostname(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}

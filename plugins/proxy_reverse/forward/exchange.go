@@ -1,0 +1,248 @@
+package forward
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
+)
+
+// exchange is the state of one forwarded request; pooled.
+type exchange struct {
+	f     *Forwarder
+	r     *Request
+	cw    countWriter
+	bw    *bufio.Writer // client output
+	buf   *[]byte
+	rbody http1.Body
+	resp  http1.Response
+	up    upload
+
+	status  int
+	closing bool
+	err     error
+	dirty   bool // an abort may still be running: do not pool
+
+	mu      sync.Mutex // guards bc and aborted against abort
+	bc      *upstream.Conn
+	aborted bool
+}
+
+type outcome uint8
+
+const (
+	outcomeDone outcome = iota
+	outcomeRetry
+)
+
+func (f *Forwarder) getExchange(r *Request) *exchange {
+	x, _ := f.states.Get().(*exchange)
+	if x == nil {
+		x = &exchange{f: f}
+	}
+	x.r = r
+	x.cw = countWriter{c: r.Conn, timeout: f.ClientWriteTimeout}
+	if x.cw.timeout == 0 {
+		x.cw.timeout = 60 * time.Second
+	}
+	x.bw, _ = f.writers.Get().(*bufio.Writer)
+	if x.bw == nil {
+		x.bw = bufio.NewWriterSize(nil, copyBufSize+512)
+	}
+	x.bw.Reset(&x.cw)
+	x.buf = f.getBuf()
+	return x
+}
+
+func (f *Forwarder) putExchange(x *exchange) {
+	x.bw.Reset(nil)
+	f.writers.Put(x.bw)
+	f.bufs.Put(x.buf)
+	if x.dirty {
+		return
+	}
+	x.r, x.bw, x.buf, x.bc = nil, nil, nil, nil
+	x.status, x.closing, x.err, x.aborted = 0, false, nil, false
+	x.up.reset()
+	f.states.Put(x)
+}
+
+func (f *Forwarder) getBuf() *[]byte {
+	if b, ok := f.bufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, copyBufSize)
+	return &b
+}
+
+func (x *exchange) result() Result {
+	return Result{Status: x.status, BytesIn: x.up.total, BytesOut: x.cw.n,
+		Close: x.closing, Err: x.err}
+}
+
+// abort unblocks every read and write of the request (context cancelled).
+func (x *exchange) abort() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.aborted = true
+	x.r.Conn.SetDeadline(time.Unix(1, 0))
+	if x.bc != nil {
+		x.bc.Conn.Close()
+	}
+}
+
+func (x *exchange) setConn(bc *upstream.Conn) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.bc = bc
+	return !x.aborted
+}
+
+// exchange sends the request on bc and relays the answer.
+func (x *exchange) exchange(bc *upstream.Conn) outcome {
+	s := bc.Server()
+	if !x.setConn(bc) {
+		s.Release(bc, false, time.Now())
+		x.fail(502, errors.New("request aborted"), "")
+		return outcomeDone
+	}
+	defer x.setConn(nil)
+	req := x.r.Req
+	writeRequestHead(bc.BW, req, x.r.Client, s.Name)
+	if err := bc.BW.Flush(); err != nil {
+		return x.backendError(bc, err)
+	}
+	if req.HasBody() {
+		x.startUpload(bc)
+	}
+	for {
+		x.up.touch(bc, s, true)
+		err := http1.ReadResponse(bc.BR, nil, &x.resp)
+		switch {
+		case err != nil:
+			return x.backendError(bc, err)
+		case x.resp.Status == 101 && req.Upgrade:
+			x.tunnel(bc)
+			return outcomeDone
+		case x.resp.Status == 101:
+			return x.backendError(bc, &http1.Error{Status: 502, Reason: "101 to a request without Upgrade"})
+		case x.resp.Status < 200:
+			if err := x.interim(); err != nil {
+				x.clientGone(bc, err)
+				return outcomeDone
+			}
+			continue
+		}
+		break
+	}
+	x.up.headDone()
+	s.Succeeded()
+	x.relay(bc)
+	return outcomeDone
+}
+
+// interim relays a 1xx answer to an HTTP/1.1 client.
+func (x *exchange) interim() error {
+	if x.r.Req.Minor == 0 {
+		return nil
+	}
+	writeResponseHead(x.bw, &x.resp, x.r.Req, frameNone, false)
+	return x.bw.Flush()
+}
+
+// backendError handles a failure to send the request or to read an answer.
+func (x *exchange) backendError(bc *upstream.Conn, err error) outcome {
+	s := bc.Server()
+	if x.retryable(bc, err) {
+		s.Release(bc, false, time.Now())
+		return outcomeRetry
+	}
+	consumed := x.stopUpload(bc)
+	s.Release(bc, false, time.Now())
+	var ne net.Error
+	switch {
+	case x.isAborted():
+		x.fail(502, errors.New("request aborted"), "")
+	case x.up.clientErr:
+		x.fail(http1.StatusOf(x.up.err), x.up.err, "the request body could not be read")
+	case errors.As(err, &ne) && ne.Timeout():
+		if consumed {
+			s.Failed(time.Now())
+		}
+		x.fail(504, err, "the backend server did not answer in time")
+	default:
+		s.Failed(time.Now())
+		x.fail(502, err, "the backend server sent no valid answer")
+	}
+	return outcomeDone
+}
+
+func (x *exchange) isAborted() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.aborted
+}
+
+// retryable: a reused idle connection the backend had closed, detected
+// before any answer byte, for an idempotent request whose body (if any)
+// was not started.
+func (x *exchange) retryable(bc *upstream.Conn, err error) bool {
+	if !bc.Reused || x.up.started || !idempotent(x.r.Req.Method) {
+		return false
+	}
+	return err == io.EOF || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+func idempotent(m string) bool {
+	switch m {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
+// fail answers with an error page when nothing was sent yet; otherwise the
+// client connection is closed, so a cut response never looks complete.
+func (x *exchange) fail(status int, err error, detail string) {
+	x.status, x.err = status, err
+	if x.cw.n > 0 || x.bw.Buffered() > 0 {
+		x.closing = true
+		return
+	}
+	consumed := !x.r.Req.HasBody() || x.up.started && x.up.err == nil && x.up.readAll.Load()
+	x.closing = x.closing || !x.r.KeepAlive || x.r.Req.Close || !consumed
+	b := http1.AppendErrorResponse((*x.buf)[:0], status, detail, x.f.Clock.Date(), "", x.closing)
+	x.bw.Write(b)
+	if x.bw.Flush() != nil {
+		x.closing = true
+	}
+}
+
+func (x *exchange) clientGone(bc *upstream.Conn, err error) {
+	x.stopUpload(bc)
+	bc.Server().Release(bc, false, time.Now())
+	x.closing, x.err = true, err
+	if x.status == 0 {
+		x.status = x.resp.Status
+	}
+}
+
+// countWriter counts bytes written to the client and bounds each write.
+type countWriter struct {
+	c       net.Conn
+	n       int64
+	timeout time.Duration
+}
+
+func (w *countWriter) Write(p []byte) (int, error) {
+	w.c.SetWriteDeadline(time.Now().Add(w.timeout))
+	n, err := w.c.Write(p)
+	w.n += int64(n)
+	return n, err
+}

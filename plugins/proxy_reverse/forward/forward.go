@@ -1,0 +1,134 @@
+// Package forward sends one client request to a backend of an entry and
+// relays the answer: it picks servers in the balancer's order with fail-over
+// and high availability, rewrites the heads (hop-by-hop fields removed,
+// X-Forwarded-* added), streams bodies both ways without buffering them
+// whole, relays 1xx answers, tunnels upgraded connections and answers
+// 502/503/504 with a short page when no backend can answer.
+//
+// All framing goes through api/http1: ReadResponse, Body, ChunkedWriter and
+// the error page helpers.
+package forward
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/balance"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
+)
+
+// Forwarder forwards requests. One is shared by all entries and requests.
+type Forwarder struct {
+	Clock *http1.Clock // Date of error pages
+	// ClientWriteTimeout bounds each write to the client (a client that
+	// stops reading); 0 means 60 s.
+	ClientWriteTimeout time.Duration
+
+	writers sync.Pool // *bufio.Writer for client output
+	bufs    sync.Pool // *[]byte copy buffers
+	states  sync.Pool // *exchange
+}
+
+// Request is one client request to forward.
+type Request struct {
+	Conn      net.Conn
+	BR        *bufio.Reader // over Conn, holding the bytes after the head
+	Req       *http1.Request
+	Client    netip.AddrPort
+	KeepAlive bool // false: the connection closes after this request
+}
+
+// Result reports what happened.
+type Result struct {
+	Status   int
+	BytesIn  int64 // request body bytes read from the client
+	BytesOut int64 // bytes written to the client, heads included
+	Close    bool  // the client connection must close now
+	Err      error // why the request failed, if it did
+}
+
+const copyBufSize = 32 << 10
+
+// Errors reported in Result.Err.
+var (
+	ErrNoServer    = errors.New("no backend server address is known")
+	ErrAllOffline  = errors.New("every server of the entry is offline")
+	ErrUnreachable = errors.New("no backend server could be reached")
+)
+
+// Forward forwards r to a server of g chosen by pol.
+func (f *Forwarder) Forward(ctx context.Context, g *upstream.Group, pol balance.Policy, r *Request) Result {
+	x := f.getExchange(r)
+	defer f.putExchange(x)
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, x.abort)
+		defer stop()
+	}
+	slots := g.Slots()
+	var orderBuf [16]int
+	var triedBuf [16]*upstream.Server
+	order, tried := pol.Order(orderBuf[:0], slots, r.Client.Addr()), triedBuf[:0]
+	offline := 0
+	var lastErr error
+	for _, i := range order {
+		s := slots.Servers[i]
+		if containsServer(tried, s) {
+			continue
+		}
+		tried = append(tried, s)
+		if !s.Available(time.Now()) {
+			offline++
+			continue
+		}
+		done, err := x.try(ctx, s)
+		if done {
+			return x.result()
+		}
+		lastErr = err
+	}
+	switch {
+	case len(tried) == 0:
+		x.fail(502, ErrNoServer, "no backend server is known for this path")
+	case offline == len(tried):
+		x.fail(503, ErrAllOffline, "every backend server is offline; try again later")
+	default:
+		x.fail(502, errors.Join(ErrUnreachable, lastErr), "no backend server could be reached")
+	}
+	return x.result()
+}
+
+func containsServer(list []*upstream.Server, s *upstream.Server) bool {
+	for _, t := range list {
+		if t == s {
+			return true
+		}
+	}
+	return false
+}
+
+// try forwards the request to s: a pooled connection when there is one,
+// else a new one. It reports done=false only when the request was never
+// sent, so the caller may fail over to the next server.
+func (x *exchange) try(ctx context.Context, s *upstream.Server) (bool, error) {
+	for {
+		bc := s.Get(time.Now())
+		if bc == nil {
+			var err error
+			if bc, err = s.Dial(ctx); err != nil {
+				if ctx.Err() == nil {
+					s.Failed(time.Now())
+				}
+				return false, err
+			}
+		}
+		if x.exchange(bc) != outcomeRetry {
+			return true, nil
+		}
+	}
+}

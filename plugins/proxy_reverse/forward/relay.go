@@ -1,0 +1,80 @@
+package forward
+
+import (
+	"io"
+	"time"
+
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
+)
+
+// relay sends the final answer's head and body to the client, then
+// returns bc to the pool when both messages ended cleanly.
+func (x *exchange) relay(bc *upstream.Conn) {
+	req, resp := x.r.Req, &x.resp
+	fr := chooseFraming(resp, req)
+	x.status = resp.Status
+	x.closing = x.closing || !x.r.KeepAlive || req.Close || fr == frameClose
+	writeResponseHead(x.bw, resp, req, fr, x.closing)
+	x.rbody.ResetResponse(bc.BR, resp, req.Method)
+	ok := x.copyBody(bc, fr)
+	consumed := x.stopUpload(bc)
+	if !consumed {
+		x.closing = true
+	}
+	reuse := ok && consumed && !resp.Close && x.rbody.Done()
+	bc.Server().Release(bc, reuse, time.Now())
+}
+
+// copyBody streams the answer's body. It reports false when either side
+// failed; the client connection then closes (a short body is never
+// presented as complete: a chunked one lacks its last chunk).
+func (x *exchange) copyBody(bc *upstream.Conn, fr framing) bool {
+	if fr == frameNone {
+		return x.flushClient(nil)
+	}
+	var w io.Writer = x.bw
+	cw := http1.ChunkedWriter{W: x.bw}
+	if fr == frameChunked {
+		w = &cw
+	}
+	p := *x.buf
+	rt := bc.Server().ResponseTimeout()
+	for {
+		bc.Conn.SetReadDeadline(time.Now().Add(rt))
+		n, err := x.rbody.Read(p)
+		if n > 0 {
+			if _, werr := w.Write(p[:n]); werr != nil || !x.flushClient(nil) {
+				return x.flushClient(werr)
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			bc.Server().Failed(time.Now())
+			x.closing, x.err = true, err
+			return false
+		}
+	}
+	if fr == frameChunked {
+		cw.Close()
+	}
+	return x.flushClient(nil)
+}
+
+// flushClient flushes client output; on failure (or a given write error)
+// the client connection closes.
+func (x *exchange) flushClient(err error) bool {
+	if err == nil {
+		err = x.bw.Flush()
+	}
+	if err != nil {
+		x.closing = true
+		if x.err == nil {
+			x.err = err
+		}
+		return false
+	}
+	return true
+}

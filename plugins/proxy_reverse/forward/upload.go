@@ -1,0 +1,125 @@
+package forward
+
+import (
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
+)
+
+// upload streams the request body to the backend on its own goroutine
+// while the exchange waits for the answer, so a backend may answer early
+// and 100-continue works: the Expect field is forwarded and the backend's
+// 100 relayed, and the client's body is read only as it arrives.
+type upload struct {
+	started   bool
+	done      chan struct{}
+	body      http1.Body
+	readAll   atomic.Bool // the client's body was read to its end
+	err       error       // set before done closes
+	clientErr bool        // err came from reading the client
+	total     int64       // body bytes read; valid after done
+
+	mu      sync.Mutex
+	gotHead bool // the final answer's head arrived: stop moving the deadline
+}
+
+func (u *upload) reset() {
+	u.started, u.done, u.err, u.clientErr, u.total, u.gotHead = false, nil, nil, false, 0, false
+	u.readAll.Store(false)
+}
+
+// touch moves the backend read deadline to ResponseTimeout from now while
+// no final answer head has arrived. The timeout for the answer thus counts
+// from the last request byte sent.
+func (u *upload) touch(bc *upstream.Conn, s *upstream.Server, force bool) {
+	if !force && !u.started {
+		return
+	}
+	u.mu.Lock()
+	if !u.gotHead {
+		bc.Conn.SetReadDeadline(time.Now().Add(s.ResponseTimeout()))
+	}
+	u.mu.Unlock()
+}
+
+func (u *upload) headDone() {
+	u.mu.Lock()
+	u.gotHead = true
+	u.mu.Unlock()
+}
+
+func (x *exchange) startUpload(bc *upstream.Conn) {
+	u := &x.up
+	u.started, u.done = true, make(chan struct{})
+	u.body.ResetRequest(x.r.BR, x.r.Req, 0)
+	go x.uploadBody(bc)
+}
+
+// uploadBody copies the body: Content-Length as is, chunked re-chunked.
+func (x *exchange) uploadBody(bc *upstream.Conn) {
+	u := &x.up
+	defer close(u.done)
+	buf := x.f.getBuf()
+	defer x.f.bufs.Put(buf)
+	p := (*buf)[:16<<10]
+	var w io.Writer = bc.BW
+	cw := http1.ChunkedWriter{W: bc.BW}
+	if x.r.Req.Chunked {
+		w = &cw
+	}
+	s := bc.Server()
+	for {
+		n, err := u.body.Read(p)
+		u.total += int64(n)
+		if n > 0 {
+			if _, werr := w.Write(p[:n]); werr != nil {
+				u.err = werr
+				return
+			}
+		}
+		if err == io.EOF {
+			u.readAll.Store(true)
+			break
+		}
+		if err != nil {
+			u.err, u.clientErr = err, true
+			bc.Conn.Close() // the backend must not take a cut body as complete
+			return
+		}
+		if u.err = bc.BW.Flush(); u.err != nil {
+			return
+		}
+		u.touch(bc, s, false)
+	}
+	if x.r.Req.Chunked {
+		cw.Close()
+	}
+	u.err = bc.BW.Flush()
+	u.touch(bc, s, false)
+}
+
+// stopUpload ends the upload goroutine and reports whether the client's
+// body was read to its end. A body still arriving is abandoned: the client
+// connection must then close.
+func (x *exchange) stopUpload(bc *upstream.Conn) bool {
+	u := &x.up
+	if !u.started {
+		return !x.r.Req.HasBody()
+	}
+	select {
+	case <-u.done:
+	default:
+		if u.readAll.Load() {
+			bc.Conn.SetWriteDeadline(time.Now().Add(bc.Server().ResponseTimeout()))
+		} else {
+			x.r.Conn.SetReadDeadline(time.Unix(1, 0))
+			bc.Conn.Close()
+		}
+		<-u.done
+	}
+	return u.err == nil && u.readAll.Load()
+}

@@ -1,0 +1,131 @@
+// Package proxy is the engine of the proxy_reverse plugin: it matches a
+// request's path against the entries of proxy_reverse.conf (first match
+// wins), forwards a matching request to the entry's backends, serves the
+// status page at StatisticsURL and declines everything else.
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/netip"
+	"regexp"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/balance"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/forward"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
+)
+
+// Proxy is the engine. Safe for concurrent use by many connections.
+type Proxy struct {
+	cfg     *config.Config
+	log     hclog.Logger
+	clock   http1.Clock
+	fwd     *forward.Forwarder
+	entries []*entry
+}
+
+type entry struct {
+	cfg   *config.Entry
+	group *upstream.Group
+	pol   balance.Policy
+}
+
+// Result is the report of Serve.
+type Result struct {
+	Declined bool  // no entry matches: the connection was not touched
+	Status   int   // status sent to the client
+	BytesIn  int64 // request body bytes read
+	BytesOut int64 // bytes written to the client, head included
+	Close    bool  // the client connection must close
+	Err      error // what went wrong, if anything
+}
+
+// Option adjusts New.
+type Option func(*options)
+
+type options struct {
+	lookup upstream.LookupFunc
+}
+
+// WithLookup replaces the system resolver for ServerList hostnames.
+func WithLookup(f upstream.LookupFunc) Option { return func(o *options) { o.lookup = f } }
+
+// New builds the engine and starts each entry's resolver and pool
+// maintenance; Close stops them.
+func New(cfg *config.Config, log hclog.Logger, opts ...Option) (*Proxy, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	p := &Proxy{cfg: cfg, log: log.Named("proxy")}
+	p.fwd = &forward.Forwarder{Clock: &p.clock}
+	for i, ec := range cfg.Entries {
+		l := p.log.With("entry", i+1)
+		p.entries = append(p.entries, &entry{cfg: ec, pol: balance.New(ec.Balancer),
+			group: upstream.NewGroup(ec, o.lookup, l)})
+	}
+	return p, nil
+}
+
+// Claims returns the claim-filter path regexes for the host: every Match
+// rule in order, as Go regexp sources prefixed with (?i) (they match
+// case-insensitively, unanchored, the decoded path), then the
+// StatisticsURL as an anchored regex if set.
+func (p *Proxy) Claims() []string {
+	var out []string
+	for _, e := range p.cfg.Entries {
+		for _, src := range e.MatchSrc {
+			out = append(out, "(?i)"+src)
+		}
+	}
+	if p.cfg.StatisticsURL != "" {
+		out = append(out, "^"+regexp.QuoteMeta(p.cfg.StatisticsURL)+"$")
+	}
+	return out
+}
+
+// Serve handles one request whose head has been read; see the package
+// documentation of forward for the forwarding rules. It returns
+// Declined=true without touching conn or br when no entry matches.
+func (p *Proxy) Serve(ctx context.Context, conn net.Conn, br *bufio.Reader, req *http1.Request,
+	client netip.AddrPort, keepAlive bool) Result {
+	if p.cfg.StatisticsURL != "" && req.Path == p.cfg.StatisticsURL {
+		return p.serveStatus(conn, br, req, keepAlive)
+	}
+	e := p.match(req.Path)
+	if e == nil {
+		return Result{Declined: true}
+	}
+	r := forward.Request{Conn: conn, BR: br, Req: req, Client: client, KeepAlive: keepAlive}
+	res := p.fwd.Forward(ctx, e.group, e.pol, &r)
+	if res.Err != nil && res.Status >= 500 {
+		p.log.Debug("request failed", "path", req.Path, "status", res.Status, "error", res.Err)
+	}
+	return Result{Status: res.Status, BytesIn: res.BytesIn, BytesOut: res.BytesOut,
+		Close: res.Close, Err: res.Err}
+}
+
+func (p *Proxy) match(path string) *entry {
+	for _, e := range p.entries {
+		if e.cfg.MatchPath(path) {
+			return e
+		}
+	}
+	return nil
+}
+
+// Close stops every resolver and closes the idle backend connections.
+func (p *Proxy) Close() error {
+	for _, e := range p.entries {
+		e.group.Close()
+	}
+	return nil
+}

@@ -1,0 +1,192 @@
+package upstream
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
+)
+
+// LookupFunc resolves a hostname to its addresses.
+type LookupFunc func(ctx context.Context, host string) ([]netip.Addr, error)
+
+// Group is the set of servers of one proxy entry. Its goroutine (started by
+// NewGroup, ended by Close) re-resolves hostnames and closes expired idle
+// connections.
+type Group struct {
+	entry  *config.Entry
+	log    hclog.Logger
+	lookup LookupFunc
+
+	slots atomic.Pointer[Slots]
+	mu    sync.Mutex                 // guards byAddr and resolved (writers only)
+	byAdr map[netip.AddrPort]*Server // servers by address, kept across re-resolution
+	res   map[string][]netip.Addr    // last good resolution per hostname
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Slots is an immutable view of the weighted server list: a server listed
+// (or resolved) N times fills N slots. It implements balance.Slots.
+type Slots struct {
+	Servers []*Server
+}
+
+// Len returns the number of slots.
+func (s *Slots) Len() int { return len(s.Servers) }
+
+// Active returns the open connections of the server in slot i.
+func (s *Slots) Active(i int) int64 { return s.Servers[i].active.Load() }
+
+// NewGroup resolves the entry's ServerList (waiting at most the
+// ConnectTimeout for DNS) and starts the group's maintenance goroutine.
+// lookup nil means the system resolver.
+func NewGroup(e *config.Entry, lookup LookupFunc, log hclog.Logger) *Group {
+	if lookup == nil {
+		lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &Group{entry: e, log: log, lookup: lookup, byAdr: map[netip.AddrPort]*Server{},
+		res: map[string][]netip.Addr{}, cancel: cancel, done: make(chan struct{})}
+	g.resolve(ctx)
+	go g.loop(ctx)
+	return g
+}
+
+// Entry returns the group's configuration.
+func (g *Group) Entry() *config.Entry { return g.entry }
+
+// Slots returns the current weighted server list.
+func (g *Group) Slots() *Slots { return g.slots.Load() }
+
+// Servers returns the distinct servers, in ServerList order.
+func (g *Group) Servers() []*Server {
+	var out []*Server
+	for _, s := range g.slots.Load().Servers {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Close stops the goroutine and closes every idle connection. Connections
+// in use are closed when released.
+func (g *Group) Close() {
+	g.cancel()
+	<-g.done
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, s := range g.byAdr {
+		s.reap(time.Time{}, true)
+	}
+}
+
+func (g *Group) loop(ctx context.Context) {
+	defer close(g.done)
+	reap := time.NewTicker(max(g.entry.IdleTimeout/2, 10*time.Millisecond))
+	defer reap.Stop()
+	var resolveC <-chan time.Time
+	if g.hasNames() {
+		t := time.NewTicker(g.entry.ResolveInterval)
+		defer t.Stop()
+		resolveC = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-reap.C:
+			for _, s := range g.Slots().Servers {
+				s.reap(now, false)
+			}
+		case <-resolveC:
+			g.resolve(ctx)
+		}
+	}
+}
+
+func (g *Group) hasNames() bool {
+	for _, it := range g.entry.Servers {
+		if _, ok := it.IP(); !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// resolve rebuilds the slots from the ServerList. A name that fails to
+// resolve keeps its last good addresses.
+func (g *Group) resolve(ctx context.Context) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var list []*Server
+	live := map[netip.AddrPort]bool{}
+	for _, it := range g.entry.Servers {
+		for _, a := range g.addrs(ctx, it) {
+			ap := netip.AddrPortFrom(a, it.Port)
+			s := g.byAdr[ap]
+			if s == nil {
+				s = &Server{Addr: ap, Name: it.String(), addr: ap.String(), g: g}
+				g.byAdr[ap] = s
+			}
+			live[ap] = true
+			list = append(list, s)
+		}
+	}
+	for ap, s := range g.byAdr {
+		if !live[ap] {
+			delete(g.byAdr, ap)
+			s.reap(time.Time{}, true)
+			g.log.Info("server removed after re-resolution", "server", s.Name, "addr", s.addr)
+		}
+	}
+	g.slots.Store(&Slots{Servers: list})
+}
+
+func (g *Group) addrs(ctx context.Context, it config.Server) []netip.Addr {
+	if a, ok := it.IP(); ok {
+		return []netip.Addr{a}
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.entry.ConnectTimeout)
+	defer cancel()
+	found, err := g.lookup(ctx, it.Host)
+	if err != nil || len(found) == 0 {
+		if ctx.Err() == nil || !isCanceled(ctx) {
+			g.log.Warn("cannot resolve server", "server", it.String(), "error", errOr(err))
+		}
+		return g.res[it.Host]
+	}
+	out := make([]netip.Addr, 0, len(found))
+	for _, a := range found {
+		if a = a.Unmap(); !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
+	g.res[it.Host] = out
+	return out
+}
+
+func isCanceled(ctx context.Context) bool { return ctx.Err() == context.Canceled }
+
+func errOr(err error) error {
+	if err == nil {
+		return fmt.Errorf("no addresses")
+	}
+	return err
+}
+
+func (g *Group) newReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, 16<<10) }

@@ -1,0 +1,190 @@
+// Package upstream manages the backend servers of one proxy entry: it turns
+// the ServerList into servers (re-resolving hostnames periodically; every
+// address a name resolves to is a server), keeps each server's health
+// (high availability) and counters, and pools keep-alive connections to it.
+package upstream
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server is one backend address. It is safe for concurrent use.
+type Server struct {
+	Addr netip.AddrPort
+	Name string // the ServerList item it came from, e.g. "api.internal:8080"
+
+	addr    string // Addr as a dial string
+	g       *Group
+	fails   atomic.Int32 // consecutive failures
+	lastBad atomic.Int64 // unix nanoseconds of the last failure
+
+	active   atomic.Int64 // connections carrying a request now
+	requests atomic.Uint64
+	failures atomic.Uint64
+
+	mu      sync.Mutex
+	idle    []*Conn // pooled connections, oldest first
+	retired bool    // removed from the ServerList by re-resolution or Close
+}
+
+// Conn is a connection to a backend with its buffers.
+type Conn struct {
+	net.Conn
+	BR     *bufio.Reader
+	BW     *bufio.Writer
+	Reused bool // it came from the idle pool
+	srv    *Server
+	idleAt time.Time
+}
+
+// Server returns the server the connection goes to.
+func (c *Conn) Server() *Server { return c.srv }
+
+// Available reports whether the server may be tried at now: it is not
+// offline. A server goes offline after AttemptsCount consecutive failures
+// and stays so until OfflineTimeOut after its last failure; then traffic
+// probes it again and one success brings it back.
+func (s *Server) Available(now time.Time) bool {
+	attempts := s.g.entry.AttemptsCount
+	if attempts <= 0 || int(s.fails.Load()) < attempts {
+		return true
+	}
+	return now.UnixNano()-s.lastBad.Load() >= int64(s.g.entry.OfflineTimeout)
+}
+
+// OfflineUntil returns when an offline server may be tried again, or the
+// zero time when it is online.
+func (s *Server) OfflineUntil(now time.Time) time.Time {
+	if s.Available(now) {
+		return time.Time{}
+	}
+	return time.Unix(0, s.lastBad.Load()+int64(s.g.entry.OfflineTimeout))
+}
+
+// Failed records a failed attempt (connect failure, timeout, broken or
+// malformed answer).
+func (s *Server) Failed(now time.Time) {
+	s.failures.Add(1)
+	s.lastBad.Store(now.UnixNano())
+	s.fails.Add(1)
+}
+
+// Succeeded records a good answer; the server is online again.
+func (s *Server) Succeeded() {
+	if s.fails.Load() != 0 {
+		s.fails.Store(0)
+	}
+}
+
+// Get returns a pooled connection, or nil. Connections idle for longer than
+// IdleTimeout are closed instead.
+func (s *Server) Get(now time.Time) *Conn {
+	var stale []*Conn
+	var c *Conn
+	s.mu.Lock()
+	for len(s.idle) > 0 {
+		n := len(s.idle) - 1
+		c, s.idle[n] = s.idle[n], nil
+		s.idle = s.idle[:n]
+		if now.Sub(c.idleAt) < s.g.entry.IdleTimeout {
+			break
+		}
+		stale, c = append(stale, c), nil
+	}
+	s.mu.Unlock()
+	for _, sc := range stale {
+		sc.Conn.Close()
+	}
+	if c != nil {
+		c.Reused = true
+		s.active.Add(1)
+		s.requests.Add(1)
+	}
+	return c
+}
+
+// Dial opens a new connection with the entry's ConnectTimeout.
+func (s *Server) Dial(ctx context.Context) (*Conn, error) {
+	d := net.Dialer{Timeout: s.g.entry.ConnectTimeout}
+	nc, err := d.DialContext(ctx, "tcp", s.addr)
+	if err != nil {
+		return nil, err
+	}
+	s.active.Add(1)
+	s.requests.Add(1)
+	return &Conn{Conn: nc, BR: s.g.newReader(nc), BW: bufio.NewWriterSize(nc, 8<<10), srv: s}, nil
+}
+
+// Release ends a request on c: with reuse the connection goes back to the
+// idle pool (if there is room), otherwise it is closed.
+func (s *Server) Release(c *Conn, reuse bool, now time.Time) {
+	s.active.Add(-1)
+	if reuse && c.BR.Buffered() == 0 && c.BW.Buffered() == 0 {
+		c.idleAt = now
+		s.mu.Lock()
+		if !s.retired && len(s.idle) < s.g.entry.MaxIdleConns {
+			s.idle = append(s.idle, c)
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+	}
+	c.Conn.Close()
+}
+
+// reap closes idle connections older than IdleTimeout; with all it closes
+// every idle connection and retires the server.
+func (s *Server) reap(now time.Time, all bool) {
+	var out []*Conn
+	s.mu.Lock()
+	if all {
+		s.retired = true
+	}
+	keep := s.idle[:0]
+	for _, c := range s.idle {
+		if all || now.Sub(c.idleAt) >= s.g.entry.IdleTimeout {
+			out = append(out, c)
+		} else {
+			keep = append(keep, c)
+		}
+	}
+	clear(s.idle[len(keep):])
+	s.idle = keep
+	s.mu.Unlock()
+	for _, c := range out {
+		c.Conn.Close()
+	}
+}
+
+// Stats is a snapshot of a server's counters.
+type Stats struct {
+	Name         string
+	Addr         string
+	Online       bool
+	OfflineUntil time.Time // zero when online
+	Active       int64     // connections carrying a request
+	Idle         int       // pooled connections
+	Requests     uint64    // requests sent (attempts, retries included)
+	Failures     uint64    // failed attempts
+	Consecutive  int       // current run of failures
+}
+
+// Stats returns the server's counters at now.
+func (s *Server) Stats(now time.Time) Stats {
+	s.mu.Lock()
+	idle := len(s.idle)
+	s.mu.Unlock()
+	until := s.OfflineUntil(now)
+	return Stats{Name: s.Name, Addr: s.addr, Online: until.IsZero(), OfflineUntil: until,
+		Active: s.active.Load(), Idle: idle, Requests: s.requests.Load(),
+		Failures: s.failures.Load(), Consecutive: int(s.fails.Load())}
+}
+
+// ResponseTimeout returns how long the server has to send an answer head.
+func (s *Server) ResponseTimeout() time.Duration { return s.g.entry.ResponseTimeout }

@@ -1,0 +1,149 @@
+package upstream
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
+)
+
+func entry(t *testing.T, servers ...string) *config.Entry {
+	e := &config.Entry{AttemptsCount: 2, OfflineTimeout: time.Hour, ConnectTimeout: time.Second,
+		ResponseTimeout: time.Second, IdleTimeout: 100 * time.Millisecond, MaxIdleConns: 2,
+		ResolveInterval: time.Hour}
+	for _, s := range servers {
+		srv, err := config.ParseServer(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Servers = append(e.Servers, srv)
+	}
+	return e
+}
+
+func TestPoolBoundIdleTimeoutAndClose(t *testing.T) {
+	before := runtime.NumGoroutine()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 8)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}
+	}()
+	g := NewGroup(entry(t, ln.Addr().String(), ln.Addr().String()), nil, hclog.NewNullLogger())
+	if n := g.Slots().Len(); n != 2 || len(g.Servers()) != 1 {
+		t.Fatalf("slots %d servers %d", n, len(g.Servers()))
+	}
+	s := g.Servers()[0]
+	var conns []*Conn
+	for i := 0; i < 3; i++ {
+		c, err := s.Dial(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	if st := s.Stats(time.Now()); st.Active != 3 || st.Requests != 3 {
+		t.Fatalf("%+v", st)
+	}
+	for _, c := range conns {
+		s.Release(c, true, time.Now())
+	}
+	if st := s.Stats(time.Now()); st.Active != 0 || st.Idle != 2 {
+		t.Fatalf("pool not bounded to MaxIdleConns: %+v", st)
+	}
+	if c := s.Get(time.Now()); c == nil || !c.Reused {
+		t.Fatal("no pooled connection")
+	} else {
+		s.Release(c, true, time.Now())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Stats(time.Now()).Idle != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := s.Stats(time.Now()); st.Idle != 0 {
+		t.Fatalf("idle connections not closed after IdleTimeout: %+v", st)
+	}
+	g.Close()
+	ln.Close()
+	for c := range accepted {
+		c.Close()
+	}
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("goroutines: %d before, %d after Close", before, n)
+	}
+}
+
+func TestHighAvailabilityStates(t *testing.T) {
+	e := entry(t, "127.0.0.1:1")
+	e.OfflineTimeout = 10 * time.Second
+	g := NewGroup(e, nil, hclog.NewNullLogger())
+	defer g.Close()
+	s := g.Servers()[0]
+	t0 := time.Unix(1000, 0)
+	s.Failed(t0)
+	if !s.Available(t0) {
+		t.Fatal("offline after 1 of 2 failures")
+	}
+	s.Failed(t0.Add(time.Second))
+	if s.Available(t0.Add(2*time.Second)) || !s.OfflineUntil(t0).Equal(t0.Add(11*time.Second)) {
+		t.Fatal("online after 2 failures")
+	}
+	if !s.Available(t0.Add(11 * time.Second)) {
+		t.Fatal("not probed after OfflineTimeOut")
+	}
+	s.Failed(t0.Add(12 * time.Second)) // failed probe: offline again, counted from it
+	if s.Available(t0.Add(21*time.Second)) || !s.Available(t0.Add(22*time.Second)) {
+		t.Fatal("failed probe did not restart the offline period")
+	}
+	s.Succeeded()
+	if !s.Available(t0.Add(13*time.Second)) || s.Stats(t0).Failures != 3 {
+		t.Fatal("success did not bring the server back")
+	}
+	e.AttemptsCount = 0 // HA off
+	for i := 0; i < 5; i++ {
+		s.Failed(t0)
+	}
+	if !s.Available(t0) {
+		t.Fatal("HA off but server skipped")
+	}
+}
+
+func TestResolveKeepsLastGoodAnswer(t *testing.T) {
+	calls := 0
+	lookup := func(ctx context.Context, host string) ([]netip.Addr, error) {
+		calls++
+		if calls > 1 {
+			return nil, context.DeadlineExceeded
+		}
+		return []netip.Addr{netip.MustParseAddr("::ffff:127.0.0.3"), netip.MustParseAddr("::1")}, nil
+	}
+	g := NewGroup(entry(t, "svc.test:80", "127.0.0.1:81"), lookup, hclog.NewNullLogger())
+	defer g.Close()
+	g.resolve(context.Background())
+	var got []string
+	for _, s := range g.Servers() {
+		got = append(got, s.Addr.String())
+	}
+	if len(got) != 3 || got[0] != "127.0.0.3:80" || got[1] != "[::1]:80" || got[2] != "127.0.0.1:81" {
+		t.Fatalf("servers %v", got)
+	}
+}
