@@ -70,11 +70,14 @@ func (s *Site) hostKeys(dir string) map[string]func(conf.Entry) error {
 			if err != nil {
 				return err
 			}
-			s.Root = resolve(dir, v)
-			if st, err := os.Stat(s.Root); err != nil || !st.IsDir() {
-				return e.Errorf("%s is not a readable directory", s.Root)
+			root := resolve(dir, v)
+			if st, err := os.Stat(root); err != nil || !st.IsDir() {
+				return e.Errorf("%s is not a readable directory", root)
 			}
-			return nil
+			// Resolved once here (reload to follow a changed link), so that
+			// serving a file never walks links in the root's own path.
+			s.Root, err = filepath.EvalSymlinks(root)
+			return err
 		},
 		"redirect": func(e conf.Entry) error {
 			u, err := url.Parse(e.Value)

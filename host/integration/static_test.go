@@ -119,3 +119,30 @@ func TestStaticWithCurl(t *testing.T) {
 		t.Fatalf("curl download: %d bytes differ", len(got))
 	}
 }
+
+// TestVirtualHosts: the Host header picks the site; unknown names get the
+// default; a Redirect site answers 301 to its URL plus the target.
+func TestVirtualHosts(t *testing.T) {
+	s := newSite(t)
+	must(t, os.MkdirAll(filepath.Join(s.Dir, "other"), 0o755))
+	s.WriteFile("other/index.html", "other site")
+	s.WriteFile("sites/other", "[HOST]\n    ServerName other.test www.other.test\n    DocumentRoot other\n")
+	s.WriteFile("sites/moved", "[HOST]\n    ServerName old.test\n    Redirect https://new.test/\n")
+	s.Start()
+	for host, want := range map[string]string{
+		"other.test": "other site", "WWW.OTHER.TEST:80": "other site",
+		"unknown.test": "<h1>hello</h1>\n", "127.0.0.1": "<h1>hello</h1>\n",
+	} {
+		c := dial(t, s.Addr())
+		c.send("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
+		if r := c.mustRead("GET"); r.Status != 200 || string(r.Body) != want {
+			t.Errorf("Host %s: %d %q, want %q", host, r.Status, r.Body, want)
+		}
+	}
+	c := dial(t, s.Addr())
+	c.send("GET /a/b?c=d HTTP/1.1\r\nHost: old.test\r\n\r\n")
+	r := c.mustRead("GET")
+	if r.Status != 301 || r.Header.Get("Location") != "https://new.test/a/b?c=d" {
+		t.Errorf("redirect site: %d %q", r.Status, r.Header.Get("Location"))
+	}
+}

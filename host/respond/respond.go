@@ -6,6 +6,7 @@ package respond
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net"
 	"os"
@@ -148,16 +149,16 @@ func (w *Writer) Continue() error {
 }
 
 // Error sends an error response: the virtual host's page for status if it
-// has one, else the built-in page with detail.
+// has one, else the built-in page with detail. Fields added before (such as
+// Location or Content-Range) are kept.
 func (w *Writer) Error(status int, detail string) error {
 	page := w.customPage(status)
 	if page == nil {
 		page = http1.ErrorPage(status, detail)
 	}
-	w.fields = w.fields[:0]
 	w.AddField("Content-Type", "text/html; charset=utf-8")
-	if status == 405 {
-		w.AddField("Allow", "GET, HEAD")
+	if status == 405 && !bytes.Contains(w.fields, []byte("Allow: ")) {
+		w.AddField("Allow", "GET, HEAD, OPTIONS")
 	}
 	if err := w.WriteHead(status, int64(len(page))); err != nil {
 		return err

@@ -109,17 +109,10 @@ func dirStatus(w *respond.Writer, req *http1.Request, rel string, status int) er
 	return errorWith(w, 301, "Location", string(loc))
 }
 
-// errorWith sends the built-in error page for status with one extra field,
-// which w.Error cannot carry (it resets the fields).
+// errorWith sends the error page for status with one extra field.
 func errorWith(w *respond.Writer, status int, name, value string) error {
-	page := http1.ErrorPage(status, "")
 	w.AddField(name, value)
-	w.AddField("Content-Type", "text/html; charset=utf-8")
-	if err := w.WriteHead(status, int64(len(page))); err != nil {
-		return err
-	}
-	_, err := w.Write(page)
-	return err
+	return w.Error(status, "")
 }
 
 // index finds the file to serve for the open directory dirfd, which it
