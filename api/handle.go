@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/api/transport"
@@ -22,6 +23,9 @@ type connState struct {
 	bw  *bufio.Writer
 	req Request
 	w   ResponseWriter
+
+	state   atomic.Int32 // leaseBusy or leaseIdle, for revoke
+	revoked atomic.Bool  // the host wants the connection back
 }
 
 // prefixReader yields the bytes the host had buffered, then the socket.
@@ -89,8 +93,13 @@ func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply) {
 	cs.br.Reset(&cs.pr)
 	cs.cnt.n = 0
 	cs.w.reset(r, ev.KeepAlive && !r.Close, &rt.clock)
+	cs.revoked.Store(false)
 	v := rt.content.Handle(r, &cs.w)
 	rt.finish(cs, v, rep)
+	rt.serveLease(c, cs, ev, rep)
+	if !rep.Close && rep.Leftover == nil {
+		rep.Leftover = cs.leftover()
+	}
 }
 
 func (rt *runtime) finish(cs *connState, v Verdict, rep *transport.Reply) {
@@ -119,9 +128,6 @@ func (rt *runtime) finish(cs *connState, v Verdict, rep *transport.Reply) {
 		rep.BytesIn = r.body.Total()
 	}
 	rep.BytesOut = cs.cnt.n + w.reported
-	if !rep.Close {
-		rep.Leftover = cs.leftover()
-	}
 }
 
 // leftover copies the bytes read past the request: the host parses them next.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 
+	"github.com/capuchin/capuchin/api/claim"
 	"github.com/capuchin/capuchin/api/fdpass"
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/api/transport"
@@ -44,10 +45,11 @@ type runtime struct {
 	done    DoneHook
 	closed  CloseHook
 
-	fds   *fdpass.Receiver
-	conns sync.Map // conn id -> *connState
-	clock http1.Clock
-	reqs  sync.Pool // *http1.Request for stage 20
+	filter *claim.Filter // the content handler's claims, for leased requests
+	fds    *fdpass.Receiver
+	conns  sync.Map // conn id -> *connState
+	clock  http1.Clock
+	reqs   sync.Pool // *http1.Request for stage 20
 }
 
 func newRuntime(p Plugin) *runtime {
@@ -71,6 +73,14 @@ func (rt *runtime) setup() error {
 			return err
 		}
 		go watchdog(f)
+	}
+	if rt.content != nil {
+		c := rt.content.Claims()
+		f, err := claim.Compile(c.Paths, c.Hosts, c.Methods)
+		if err != nil {
+			return err
+		}
+		rt.filter = f
 	}
 	if v := os.Getenv(transport.EnvFDPass); v != "" && rt.content != nil {
 		f, err := fileFromEnv(v, "fdpass")
@@ -169,6 +179,8 @@ func (rt *runtime) dispatch(ev *transport.Event) (rep *transport.Reply) {
 		rt.stageRequest(&c, ev, rep)
 	case ev.Kind == transport.EventHandle && rt.content != nil:
 		rt.handle(&c, ev, rep)
+	case ev.Kind == transport.EventRevoke:
+		rt.revoke(ev.Conn.ID)
 	default:
 		rep.Err = fmt.Sprintf("plugin does not hook the stage of event kind %d", ev.Kind)
 	}

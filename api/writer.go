@@ -146,3 +146,22 @@ func (w *ResponseWriter) fail(err error) error {
 	}
 	return err
 }
+
+// errorPage sends the error page for Handle's Close verdict (status
+// errStatus, 403 if none) when the SDK answers in the host's place, and
+// marks the connection to close.
+func (w *ResponseWriter) errorPage() {
+	w.close = true
+	if w.wroteHead {
+		return
+	}
+	st := w.errStatus
+	if st == 0 {
+		st = 403
+	}
+	page := http1.ErrorPage(st, "")
+	w.fields = http1.AppendField(w.fields[:0], "Content-Type", "text/html; charset=utf-8")
+	if w.WriteHead(st, int64(len(page))) == nil {
+		_, _ = w.Write(page)
+	}
+}

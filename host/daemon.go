@@ -11,8 +11,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/capuchin/capuchin/host/config"
-	"github.com/capuchin/capuchin/host/server"
 	"github.com/capuchin/capuchin/host/pluginhost"
+	"github.com/capuchin/capuchin/host/server"
 )
 
 // serve runs the server until SIGTERM or SIGINT, reloading on SIGHUP.

@@ -442,3 +442,20 @@ func parseDecimal(s string) (int64, bool) {
 	}
 	return n, true
 }
+
+// CoreMethod reports whether m is one of the methods Capuchin's core
+// implements: GET, HEAD, POST, PUT, DELETE, OPTIONS and PATCH. Servers
+// answer others with 501.
+func CoreMethod(m string) bool {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH":
+		return true
+	}
+	return false
+}
+
+// LengthRequired reports whether req is a POST or PUT without a
+// Content-Length or a chunked body (Monkey answers those with 411).
+func (r *Request) LengthRequired() bool {
+	return (r.Method == "POST" || r.Method == "PUT") && !r.Chunked && r.ContentLength < 0
+}

@@ -73,6 +73,7 @@ const (
 	EventConnect EventKind = iota + 1
 	EventRequest
 	EventHandle
+	EventRevoke // end the lease on Conn at the next request boundary
 )
 
 // Event is one host -> plugin call on the Calls stream.

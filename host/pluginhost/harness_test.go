@@ -132,6 +132,11 @@ func (w testWriter) Write(p []byte) (int, error) {
 // loop plays the host's connection loop over a Pipeline on 127.0.0.1.
 type loop struct {
 	p     stage.Pipeline
+	lease stage.Lease // offered with every hand-over (zero: none)
+
+	handles atomic.Int64 // stage-30 calls made
+	leased  atomic.Int64 // records of requests served under leases
+	conns   sync.Map     // *stage.Conn -> struct{}: open connections
 	ln    *net.TCPListener
 	ids   atomic.Uint64
 	wg    sync.WaitGroup
@@ -191,7 +196,8 @@ func (s *source) Read(b []byte) (int, error) {
 func (l *loop) serve(tc *net.TCPConn) {
 	c := &stage.Conn{ID: l.ids.Add(1), TCP: tc,
 		Remote: tc.RemoteAddr().(*net.TCPAddr).AddrPort(), Local: tc.LocalAddr().(*net.TCPAddr).AddrPort()}
-	defer func() { l.p.Closed(c); tc.Close() }()
+	l.conns.Store(c, struct{}{})
+	defer func() { l.conns.Delete(c); l.p.Closed(c); tc.Close() }()
 	if l.p.Connect(c) == stage.Close {
 		return
 	}
@@ -231,7 +237,9 @@ func (l *loop) one(c *stage.Conn, tc *net.TCPConn, src *source, br *bufio.Reader
 	}
 	buffered, _ := br.Peek(br.Buffered())
 	buffered = append([]byte(nil), buffered...)
-	res := l.p.Handle(c, req, &stage.Handoff{VHost: "default", Buffered: buffered, KeepAlive: true})
+	l.handles.Add(1)
+	res := l.p.Handle(c, req, &stage.Handoff{VHost: "default", Buffered: buffered, KeepAlive: true, Lease: l.lease})
+	l.leased.Add(int64(len(res.Records)))
 	if res.Err != nil {
 		l.mu.Lock()
 		l.errs = append(l.errs, res.Err)

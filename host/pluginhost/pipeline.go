@@ -83,20 +83,30 @@ func unavailable() *stage.Reply {
 func (h *Host) Handle(c *stage.Conn, req *http1.Request, ho *stage.Handoff) stage.Result {
 	s := h.cur.Load()
 	var ev *transport.Event
-	for _, p := range s.handle {
-		if !p.filter.match(req) {
+	for i, p := range s.handle {
+		if !p.filter.Match(req) {
 			continue
 		}
 		if ev == nil {
 			ev = &transport.Event{Kind: transport.EventHandle, Conn: connOf(c), Head: []byte(req.Raw),
-				VHost: ho.VHost, Buffered: ho.Buffered, MaxBody: ho.MaxBody, KeepAlive: ho.KeepAlive,
-				Lease: transport.Lease{MaxRequests: 1}}
+				VHost: ho.VHost, Buffered: ho.Buffered, MaxBody: ho.MaxBody, KeepAlive: ho.KeepAlive}
 		}
+		ev.Lease = lease(s, i, ho)
 		if res := h.handleAt(p, c, ev); res.Verdict != stage.Decline || res.Err != nil {
 			return res
 		}
 	}
 	return stage.Result{Verdict: stage.Decline}
+}
+
+// lease returns the lease terms for the i-th stage-30 plugin: the host's
+// offer only where nothing else would have seen the following requests —
+// no plugin hooks stage 20 and no earlier stage-30 plugin could claim them.
+func lease(s *snapshot, i int, ho *stage.Handoff) transport.Lease {
+	if i > 0 || len(s.request) > 0 || ho.Lease.MaxRequests <= 1 {
+		return transport.Lease{MaxRequests: 1}
+	}
+	return transport.Lease{MaxRequests: uint32(ho.Lease.MaxRequests), IdleTimeout: ho.Lease.IdleTimeout}
 }
 
 func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event) stage.Result {
@@ -115,7 +125,7 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event) stage.Res
 		}
 	}
 	base, known := sentBytes(c.TCP)
-	r, err := in.roundTrip(&h.calls, ev, t.deadline)
+	r, err := in.roundTrip(&h.calls, ev, leaseDeadline(t.deadline, ev.Lease))
 	switch {
 	case errors.Is(err, errCrashed), errors.Is(err, errDeadline):
 		return lost(p, c, err, base, known, t)
@@ -126,12 +136,50 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event) stage.Res
 			Err: fmt.Errorf("plugin %s: %s", p.spec.Name, r.Err)}
 	}
 	res := stage.Result{Verdict: verdictOf(r.Verdict), Status: r.Status, BytesIn: r.BytesIn,
-		BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close}
+		BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Records: leasedRecords(c, ev.VHost, r.Records)}
 	if res.Verdict != stage.Decline && res.Verdict != stage.Handled && res.Verdict != stage.Close {
 		res = stage.Result{Verdict: stage.Close, Close: true, BytesOut: r.BytesOut,
 			Err: fmt.Errorf("plugin %s: verdict %d is not valid at stage 30", p.spec.Name, r.Verdict)}
 	}
 	return res
+}
+
+// leaseDeadline bounds a stage-30 call: the stage's deadline for each
+// request of the lease, plus the idle waits between them.
+func leaseDeadline(d time.Duration, l transport.Lease) time.Duration {
+	if l.MaxRequests <= 1 {
+		return d
+	}
+	return time.Duration(l.MaxRequests) * (d + l.IdleTimeout)
+}
+
+// leasedRecords converts the records of requests served under a lease.
+func leasedRecords(c *stage.Conn, vhost string, rs []transport.Record) []stage.Record {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := make([]stage.Record, len(rs))
+	for i, r := range rs {
+		out[i] = stage.Record{ConnID: c.ID, Remote: c.Remote, VHost: vhost, Method: r.Method,
+			Target: r.Target, Proto: r.Proto, Status: r.Status, Bytes: r.Bytes, Start: r.Start,
+			Duration: r.Duration}
+	}
+	return out
+}
+
+// Revoke asks the plugin holding c under a lease to give it back at the
+// next request boundary. It implements stage.Revoker.
+func (h *Host) Revoke(c *stage.Conn) {
+	for _, p := range h.cur.Load().handle {
+		in := p.inst.Load()
+		if in == nil {
+			continue
+		}
+		if _, handed := in.handed.Load(c.ID); handed {
+			ev := transport.Event{Kind: transport.EventRevoke, Conn: connOf(c)}
+			_, _ = in.roundTrip(&h.calls, &ev, time.Second)
+		}
+	}
 }
 
 // lost answers for a stage-30 call whose plugin crashed or ran late while
@@ -254,4 +302,7 @@ func connOf(c *stage.Conn) transport.Conn {
 }
 
 // Compile-time check that *Host is a stage.Pipeline.
-var _ stage.Pipeline = (*Host)(nil)
+var (
+	_ stage.Pipeline = (*Host)(nil)
+	_ stage.Revoker  = (*Host)(nil)
+)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/capuchin/capuchin/api/claim"
 	"github.com/capuchin/capuchin/api/fdpass"
 	"github.com/capuchin/capuchin/api/transport"
 	"github.com/capuchin/capuchin/host/config"
@@ -40,7 +41,7 @@ type plugin struct {
 	log    hclog.Logger
 	man    transport.Manifest
 	stages [6]terms // index: stage / 10
-	filter *claimFilter
+	filter *claim.Filter
 
 	inst     atomic.Pointer[instance] // nil while down
 	inflight atomic.Int64
@@ -92,7 +93,7 @@ func (p *plugin) adopt(m transport.Manifest) error {
 	if !fdpass.Supported {
 		return fmt.Errorf("plugin hooks stage 30, but this platform cannot hand connections over (no descriptor passing)")
 	}
-	f, err := compileClaims(m.Claims)
+	f, err := claim.Compile(m.Claims.Paths, m.Claims.Hosts, m.Claims.Methods)
 	p.filter = f
 	return err
 }

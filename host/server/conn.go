@@ -20,6 +20,11 @@ const (
 	writeBufferSize = 4 << 10
 	stateActive     = 0
 	stateIdle       = 1
+	stateLeased     = 2 // a stage-30 handler holds the connection under a lease
+
+	// maxLease caps the requests of one lease, so that the stage-40 records
+	// of a busy connection come back at least this often.
+	maxLease = 128
 )
 
 // conn is one client connection, served by one goroutine.
@@ -32,8 +37,9 @@ type conn struct {
 	w      respond.Writer
 	req    http1.Request
 	body   http1.Body
-	rec    stage.Record  // reused for every request's stage-40 call
-	hand   stage.Handoff // reused for every stage-30 call
+	rec    stage.Record   // reused for every request's stage-40 call
+	hand   stage.Handoff  // reused for every stage-30 call
+	leased []stage.Record // records of the requests a handler served under a lease
 	state  atomic.Int32
 	served int
 }
@@ -99,11 +105,16 @@ func (c *conn) finish() {
 	c.s.track(c, false)
 }
 
-// wakeIfIdle makes an idle connection's wait end now (used by Shutdown).
-func (c *conn) wakeIfIdle() {
-	if c.state.Load() == stateIdle {
+// wakeIfIdle makes an idle connection's wait end now (used by Shutdown)
+// and reports whether the connection is held under a lease instead.
+func (c *conn) wakeIfIdle() (leased bool) {
+	switch c.state.Load() {
+	case stateIdle:
 		c.nc.SetReadDeadline(time.Now())
+	case stateLeased:
+		return true
 	}
+	return false
 }
 
 // waitRequest waits for the first byte of the next request; false means
@@ -164,7 +175,20 @@ func (c *conn) serveOne() bool {
 		Status: status, Bytes: bytes, Start: start, Duration: time.Since(start),
 	}
 	c.s.pipeline.Done(&c.rec)
+	c.leasedDone()
 	return ok && !c.w.Closing()
+}
+
+// leasedDone runs stage 40 for the requests a handler served under a lease
+// and counts them against MaxKeepAliveRequest.
+func (c *conn) leasedDone() {
+	for i := range c.leased {
+		c.rec = c.leased[i]
+		c.rec.ConnID, c.rec.Remote = c.info.ID, c.info.Remote
+		c.s.pipeline.Done(&c.rec)
+	}
+	c.served += len(c.leased)
+	c.leased = c.leased[:0]
 }
 
 // keepAlive reports whether the connection may stay open after this request.

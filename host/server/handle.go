@@ -29,7 +29,12 @@ func (c *conn) handle(sn *snapshot, site *config.Site) (int, int64, bool) {
 	if ok := c.flushBeforeHandoff(); !ok {
 		return 0, 0, false
 	}
-	res := c.s.pipeline.Handle(&c.info, req, c.handoff(sn, site))
+	ho := c.handoff(sn, site)
+	if ho.Lease.MaxRequests > 1 {
+		c.state.Store(stateLeased)
+	}
+	res := c.s.pipeline.Handle(&c.info, req, ho)
+	c.state.Store(stateActive)
 	if res.Verdict != stage.Decline {
 		return c.handled(&res)
 	}
@@ -41,9 +46,9 @@ func (c *conn) handle(sn *snapshot, site *config.Site) (int, int64, bool) {
 func (c *conn) check(sn *snapshot) int {
 	req := &c.req
 	switch {
-	case !knownMethod(req.Method):
+	case !http1.CoreMethod(req.Method):
 		return 501
-	case (req.Method == "POST" || req.Method == "PUT") && !req.Chunked && req.ContentLength < 0:
+	case req.LengthRequired():
 		return 411
 	case sn.cfg.Server.MaxRequestSize > 0 && req.ContentLength > sn.cfg.Server.MaxRequestSize:
 		return 413
@@ -138,6 +143,13 @@ func (c *conn) handoff(sn *snapshot, site *config.Site) *stage.Handoff {
 		Buffered:  buf,
 		MaxBody:   sn.cfg.Server.MaxRequestSize,
 		KeepAlive: !c.w.Closing(),
+		Lease:     stage.Lease{MaxRequests: 1},
+	}
+	sv := &sn.cfg.Server
+	// The last request the connection may serve stays with the host, so
+	// every leased request may keep the connection alive.
+	if left := sv.MaxKeepAliveRequest - c.served - 1; !c.w.Closing() && left > 0 && !c.s.closing.Load() {
+		c.hand.Lease = stage.Lease{MaxRequests: 1 + min(left, maxLease-1), IdleTimeout: sv.KeepAliveTimeout}
 	}
 	return &c.hand
 }
@@ -161,6 +173,7 @@ func (c *conn) handled(res *stage.Result) (int, int64, bool) {
 	}
 	c.discardBuffered()
 	c.src.pending = append(c.src.pending[:0], res.Leftover...)
+	c.leased = append(c.leased, res.Records...)
 	return res.Status, res.BytesOut, !res.Close
 }
 

@@ -65,7 +65,27 @@ func (s *Server) Reload(cfg *config.Config) error {
 		return err
 	}
 	s.snap.Store(newSnapshot(cfg))
+	s.mu.Lock()
+	var leased []*conn
+	for c := range s.conns {
+		if c.state.Load() == stateLeased {
+			leased = append(leased, c)
+		}
+	}
+	s.mu.Unlock()
+	s.revoke(leased) // their next requests must see the new configuration
 	return nil
+}
+
+// revoke asks the handlers holding conns under a lease to give them back.
+func (s *Server) revoke(conns []*conn) {
+	r, ok := s.pipeline.(stage.Revoker)
+	if !ok {
+		return
+	}
+	for _, c := range conns {
+		r.Revoke(&c.info)
+	}
 }
 
 // Addrs returns the bound address of every listener.
@@ -89,10 +109,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		l.ln.Close()
 		delete(s.listeners, addr)
 	}
+	var leased []*conn
 	for c := range s.conns {
-		c.wakeIfIdle()
+		if c.wakeIfIdle() {
+			leased = append(leased, c)
+		}
 	}
 	s.mu.Unlock()
+	s.revoke(leased)
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {

@@ -68,13 +68,3 @@ func siteName(s *config.Site) string {
 	}
 	return s.File
 }
-
-// knownMethod reports whether the core implements method (others get 501).
-// Plugins see only these.
-func knownMethod(m string) bool {
-	switch m {
-	case "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH":
-		return true
-	}
-	return false
-}

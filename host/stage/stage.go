@@ -51,17 +51,29 @@ type Handoff struct {
 	Buffered  []byte // bytes read past the request head: body start, pipelined requests
 	MaxBody   int64  // request body limit; 0 means none
 	KeepAlive bool   // whether the host allows the connection to stay open after this request
+	Lease     Lease  // how long the handler may keep the connection (DESIGN.md, "Connection lease")
+}
+
+// Lease lets a stage-30 handler serve the requests that follow on the
+// connection itself, while they match its claim filter and the same Host:
+// MaxRequests in all (the first included; 1 is the plain hand-over), each
+// awaited at most IdleTimeout. The handler gives the connection back with
+// the first request it will not serve.
+type Lease struct {
+	MaxRequests int
+	IdleTimeout time.Duration
 }
 
 // Result is a stage-30 handler's report.
 type Result struct {
 	Verdict  Verdict
-	Status   int    // status sent (Handled) or wanted for the error page (Close; 0 means 403)
-	BytesIn  int64  // request body bytes read
-	BytesOut int64  // response bytes written, head included
-	Leftover []byte // bytes read past the end of the request, for the host to parse next
-	Close    bool   // the connection must close after this request
-	Err      error  // the handler failed: 502 if BytesOut is 0, otherwise the connection closes
+	Status   int      // status sent (Handled) or wanted for the error page (Close; 0 means 403)
+	BytesIn  int64    // request body bytes read
+	BytesOut int64    // response bytes written, head included
+	Leftover []byte   // bytes read past the end of the request, for the host to parse next
+	Close    bool     // the connection must close after this request
+	Err      error    // the handler failed: 502 if BytesOut is 0, otherwise the connection closes
+	Records  []Record // stage-40 records of the requests served under a lease, after the first
 }
 
 // Record describes one finished request for stage 40.
@@ -89,6 +101,13 @@ type Pipeline interface {
 	Handle(c *Conn, req *http1.Request, h *Handoff) Result
 	Done(rec *Record)
 	Closed(c *Conn)
+}
+
+// Revoker is implemented by pipelines that grant leases: Revoke asks the
+// handler holding c under a lease to give it back at the next request
+// boundary (on reload and shutdown). It must not block for long.
+type Revoker interface {
+	Revoke(c *Conn)
 }
 
 // Nop is the pipeline without plugins.

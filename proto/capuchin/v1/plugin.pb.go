@@ -144,6 +144,7 @@ const (
 	Event_KIND_CONNECT     Event_Kind = 1 // stage 10
 	Event_KIND_REQUEST     Event_Kind = 2 // stage 20
 	Event_KIND_HANDLE      Event_Kind = 3 // stage 30
+	Event_KIND_REVOKE      Event_Kind = 4 // end the lease on conn at the next request boundary
 )
 
 // Enum value maps for Event_Kind.
@@ -153,12 +154,14 @@ var (
 		1: "KIND_CONNECT",
 		2: "KIND_REQUEST",
 		3: "KIND_HANDLE",
+		4: "KIND_REVOKE",
 	}
 	Event_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
 		"KIND_CONNECT":     1,
 		"KIND_REQUEST":     2,
 		"KIND_HANDLE":      3,
+		"KIND_REVOKE":      4,
 	}
 )
 
@@ -612,8 +615,13 @@ func (x *Conn) GetLocal() string {
 	return ""
 }
 
-// Lease is the terms under which a plugin may keep a handed connection.
-// max_requests = 1 is the plain hand-over.
+// Lease is the terms under which a plugin may keep a handed connection and
+// serve the following requests on it itself (max_requests in all, the first
+// included), while they match its claim filter and the same Host, waiting
+// at most idle_timeout for each. The first request it will not serve, or the
+// end of the lease, returns the connection in the Reply (leftover holds the
+// bytes read, records the stage-40 records of the requests served after the
+// first). max_requests = 1 is the plain hand-over.
 type Lease struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	MaxRequests   uint32                 `protobuf:"varint,1,opt,name=max_requests,json=maxRequests,proto3" json:"max_requests,omitempty"`
@@ -1238,7 +1246,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\x05local\x18\x03 \x01(\tR\x05local\"R\n" +
 	"\x05Lease\x12!\n" +
 	"\fmax_requests\x18\x01 \x01(\rR\vmaxRequests\x12&\n" +
-	"\x0fidle_timeout_ns\x18\x02 \x01(\x03R\ridleTimeoutNs\"\xe8\x02\n" +
+	"\x0fidle_timeout_ns\x18\x02 \x01(\x03R\ridleTimeoutNs\"\xf9\x02\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12+\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x17.capuchin.v1.Event.KindR\x04kind\x12%\n" +
@@ -1249,12 +1257,13 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\bmax_body\x18\a \x01(\x03R\amaxBody\x12\x1d\n" +
 	"\n" +
 	"keep_alive\x18\b \x01(\bR\tkeepAlive\x12(\n" +
-	"\x05lease\x18\t \x01(\v2\x12.capuchin.v1.LeaseR\x05lease\"Q\n" +
+	"\x05lease\x18\t \x01(\v2\x12.capuchin.v1.LeaseR\x05lease\"b\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_CONNECT\x10\x01\x12\x10\n" +
 	"\fKIND_REQUEST\x10\x02\x12\x0f\n" +
-	"\vKIND_HANDLE\x10\x03\"1\n" +
+	"\vKIND_HANDLE\x10\x03\x12\x0f\n" +
+	"\vKIND_REVOKE\x10\x04\"1\n" +
 	"\x05Field\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\"\x88\x02\n" +

@@ -1,0 +1,161 @@
+package api
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/api/transport"
+)
+
+// A connection lease (DESIGN.md, "Connection lease"): after the first
+// request of a hand-over, the SDK keeps the connection and serves the
+// following requests itself while they are ones the host would have handed
+// to this plugin anyway — the same Host, a method the core implements,
+// framing the core accepts, and a match of the plugin's claim filter —
+// within the lease's request count and idle timeout, until the host revokes
+// it. The first request it will not serve goes back to the host unread, in
+// the reply's leftover bytes; the stage-40 records of the requests served
+// go back with it.
+
+// Connection states seen by revoke.
+const (
+	leaseBusy int32 = iota
+	leaseIdle
+)
+
+// leaseReadTimeout bounds the reads of a leased request once its head has
+// arrived (the host's default stage-30 deadline); handlers may set their own.
+const leaseReadTimeout = 60 * time.Second
+
+// leaseEnd says why a lease stopped.
+type leaseEnd uint8
+
+const (
+	leaseGiveBack  leaseEnd = iota // return the connection to the host
+	leaseCloseIdle                 // nothing arrived: close the connection
+)
+
+// serveLease serves the requests that follow the first one on cs, as far
+// as ev's lease allows; rep is the first request's reply.
+func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *transport.Reply) {
+	if rep.Verdict != transport.Handled || rep.Close || rep.Err != "" || ev.Lease.MaxRequests <= 1 {
+		return
+	}
+	host := cs.req.Host
+	for n := uint32(1); n < ev.Lease.MaxRequests; n++ {
+		head, size, end := cs.nextHead(ev.Lease.IdleTimeout)
+		switch {
+		case end == leaseCloseIdle:
+			rep.Close = true
+			return
+		case size == 0, !rt.leaseable(cs, head, host, ev.MaxBody):
+			return
+		}
+		cs.br.Discard(size)
+		if !rt.serveLeased(c, cs, ev, head, rep) {
+			return
+		}
+	}
+}
+
+// nextHead waits until the next request head is buffered whole and
+// returns it (request line and fields with their CRLFs) with the number
+// of buffered bytes it spans; size 0 means give the connection back.
+func (cs *connState) nextHead(idle time.Duration) (string, int, leaseEnd) {
+	// The order matters against revoke: idle first, then the deadline, then
+	// the check; on the way out busy first, then the deadline cleared.
+	cs.state.Store(leaseIdle)
+	cs.nc.SetReadDeadline(time.Now().Add(idle))
+	defer cs.nc.SetReadDeadline(time.Time{})
+	defer cs.state.Store(leaseBusy)
+	if cs.revoked.Load() {
+		return "", 0, leaseGiveBack
+	}
+	for {
+		buf, _ := cs.br.Peek(cs.br.Buffered())
+		skip := 0
+		for skip < 8 && bytes.HasPrefix(buf[skip:], crlf) {
+			skip += 2
+		}
+		if i := bytes.Index(buf[skip:], crlfcrlf); i >= 0 {
+			return string(buf[skip : skip+i+2]), skip + i + 4, leaseGiveBack
+		}
+		if len(buf) == cs.br.Size() {
+			return "", 0, leaseGiveBack // a head larger than our buffer: the host reads it
+		}
+		if _, err := cs.br.Peek(len(buf) + 1); err != nil {
+			if len(buf) == 0 && !cs.revoked.Load() {
+				return "", 0, leaseCloseIdle // idle timeout or the client closed
+			}
+			return "", 0, leaseGiveBack // a partial head: the host answers it
+		}
+	}
+}
+
+var (
+	crlf     = []byte("\r\n")
+	crlfcrlf = []byte("\r\n\r\n")
+)
+
+// leaseable parses head into cs.req and reports whether the plugin may
+// serve it under the lease: anything the host would treat differently from
+// handing it to this plugin goes back to the host.
+func (rt *runtime) leaseable(cs *connState, head, host string, maxBody int64) bool {
+	r := &cs.req.Request
+	if cs.revoked.Load() || http1.ParseRequest(head, nil, r) != nil {
+		return false
+	}
+	switch {
+	case !http1.CoreMethod(r.Method), r.LengthRequired(), maxBody > 0 && r.ContentLength > maxBody:
+		return false
+	case !http1.EqualFold(r.Host, host):
+		return false
+	}
+	return rt.filter.Match(r)
+}
+
+// serveLeased runs the handler for one leased request whose head was
+// consumed; false ends the lease.
+func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head string, rep *transport.Reply) bool {
+	start := time.Now()
+	r := &cs.req
+	r.reset(c, ev)
+	cs.pr.pre = nil
+	cs.cnt.n = 0
+	cs.w.reset(r, !r.Close, &rt.clock)
+	cs.nc.SetReadDeadline(start.Add(leaseReadTimeout))
+	defer cs.nc.SetReadDeadline(time.Time{})
+	var one transport.Reply
+	v := rt.content.Handle(r, &cs.w)
+	if v == Close { // in a lease the SDK sends the error page the host would have sent
+		cs.w.errorPage()
+		v = Handled
+		cs.w.close = true
+	}
+	rt.finish(cs, v, &one)
+	if one.Verdict == transport.Decline {
+		rep.Leftover = append([]byte(head+"\r\n"), cs.leftover()...)
+		return false
+	}
+	rep.Records = append(rep.Records, transport.Record{Method: r.Method, Target: r.Target,
+		Proto: r.Proto(), Status: one.Status, Bytes: one.BytesOut, Start: start, Duration: time.Since(start)})
+	if one.Close || one.Err != "" {
+		rep.Close = true
+		return false
+	}
+	return true
+}
+
+// revoke ends the lease on a connection at the next request boundary.
+func (rt *runtime) revoke(id uint64) {
+	v, ok := rt.conns.Load(id)
+	if !ok {
+		return
+	}
+	cs := v.(*connState)
+	cs.revoked.Store(true)
+	if cs.state.Load() == leaseIdle {
+		cs.nc.SetReadDeadline(time.Now())
+	}
+}

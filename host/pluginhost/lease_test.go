@@ -1,0 +1,100 @@
+package pluginhost
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capuchin/capuchin/host/stage"
+)
+
+// TestLease: with a lease, the plugin serves the requests that follow on
+// the connection itself while they match its filter, gives the connection
+// back at the first one that does not, reports records for what it served,
+// and closes an idle leased connection after the lease's idle timeout.
+func TestLease(t *testing.T) {
+	checkGoroutines(t)
+	h := startHost(t, spec(t, t.TempDir(), "hello", ""))
+	l := newLoop(t, h)
+	l.lease = stage.Lease{MaxRequests: 10, IdleTimeout: 400 * time.Millisecond}
+	c := dial(t, l.addr())
+	c.send("GET /hello/a HTTP/1.1\r\nHost: test\r\n\r\n" +
+		"GET /hello/b HTTP/1.1\r\nHost: test\r\n\r\n" +
+		"POST /hello/c HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n" +
+		"GET /elsewhere HTTP/1.1\r\nHost: test\r\n\r\n" +
+		"GET /hello/d HTTP/1.1\r\nHost: other\r\n\r\n" +
+		"GET /hello/e HTTP/1.1\r\nHost: other\r\n\r\n")
+	want := []string{
+		`hello GET /hello/a vhost=default body=""`,
+		`hello GET /hello/b vhost=default body=""`,
+		`hello POST /hello/c vhost=default body="xyz"`,
+		`static GET /elsewhere body=""`,
+		`hello GET /hello/d vhost=default body=""`,
+		`hello GET /hello/e vhost=default body=""`,
+	}
+	for i, w := range want {
+		r, err := c.read()
+		if err != nil || r.status != 200 || r.body != w {
+			t.Fatalf("response %d: %d %q %v, want %q", i, r.status, r.body, err, w)
+		}
+	}
+	start := time.Now()
+	if !c.closed() {
+		t.Fatal("idle leased connection not closed")
+	}
+	if d := time.Since(start); d < 300*time.Millisecond || d > 3*time.Second {
+		t.Errorf("idle leased connection closed after %v, want about the lease's 400ms", d)
+	}
+	// a (then b, c leased); elsewhere (no plugin call); d, a new Host, goes
+	// back through the host (then e leased).
+	if got := l.handles.Load(); got != 3 {
+		t.Errorf("%d stage-30 calls, want 3", got)
+	}
+	for end := time.Now().Add(2 * time.Second); l.leased.Load() != 3 && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := l.leased.Load(); got != 3 {
+		t.Errorf("%d leased records, want 3 (b, c, e)", got)
+	}
+}
+
+// TestLeaseRevoke: a revoked lease gives the connection back at once, and
+// the next request goes through the host again.
+func TestLeaseRevoke(t *testing.T) {
+	checkGoroutines(t)
+	h := startHost(t, spec(t, t.TempDir(), "hello", ""))
+	l := newLoop(t, h)
+	l.lease = stage.Lease{MaxRequests: 10, IdleTimeout: 10 * time.Second}
+	c := dial(t, l.addr())
+	if r := c.get("/hello/a"); r.status != 200 {
+		t.Fatalf("first: %d", r.status)
+	}
+	revoked := 0
+	for end := time.Now().Add(2 * time.Second); revoked == 0 && time.Now().Before(end); {
+		l.conns.Range(func(k, _ any) bool { h.Revoke(k.(*stage.Conn)); revoked++; return true })
+	}
+	for end := time.Now().Add(3 * time.Second); l.handles.Load() != 1 || !leaseReturned(l); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("revoked lease not returned")
+		}
+	}
+	if r := c.get("/hello/b"); r.status != 200 || !strings.Contains(r.body, "/hello/b") {
+		t.Fatalf("after revoke: %d %q", r.status, r.body)
+	}
+	if got := l.handles.Load(); got != 2 {
+		t.Errorf("%d stage-30 calls, want 2: the request after a revoke goes through the host", got)
+	}
+}
+
+// leaseReturned reports whether no Handle call is in progress at h: the
+// loop's conns are all back in ReadRequest. It checks the plugin's inflight
+// counter.
+func leaseReturned(l *loop) bool {
+	h := l.p.(*Host)
+	for _, p := range h.cur.Load().handle {
+		if p.inflight.Load() != 0 {
+			return false
+		}
+	}
+	return true
+}
