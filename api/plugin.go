@@ -95,8 +95,9 @@ type Claims struct {
 	Methods []string // exact methods, e.g. "GET"
 }
 
-// ContentHandler runs at stage 30 for the requests its Claims match. It
-// returns Decline (without touching the body or the connection), Handled
+// ContentHandler runs at stage 30 for the requests its Claims match.
+// Claims is asked once at start-up, after Configure, so it may depend on
+// the plugin's configuration. Handle returns Decline (without touching the body or the connection), Handled
 // (the response was written through w or the raw connection), or Close
 // (the host sends an error page, see ResponseWriter.SetErrorStatus, and
 // closes).

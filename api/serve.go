@@ -74,14 +74,6 @@ func (rt *runtime) setup() error {
 		}
 		go watchdog(f)
 	}
-	if rt.content != nil {
-		c := rt.content.Claims()
-		f, err := claim.Compile(c.Paths, c.Hosts, c.Methods)
-		if err != nil {
-			return err
-		}
-		rt.filter = f
-	}
 	if v := os.Getenv(transport.EnvFDPass); v != "" && rt.content != nil {
 		f, err := fileFromEnv(v, "fdpass")
 		if err != nil {
@@ -128,6 +120,9 @@ func (rt *runtime) Describe() transport.Manifest {
 		m.Stages = append(m.Stages, limitsSpec(transport.StageHandle, rt.info.Handle))
 		c := rt.content.Claims()
 		m.Claims = transport.Claims{Paths: c.Paths, Hosts: c.Hosts, Methods: c.Methods}
+		// The same filter decides which requests a lease may serve; a bad
+		// one fails here and the host refuses the plugin.
+		rt.filter, _ = claim.Compile(c.Paths, c.Hosts, c.Methods)
 	}
 	if rt.done != nil {
 		m.Stages = append(m.Stages, transport.StageSpec{Stage: transport.StageDone})

@@ -38,8 +38,11 @@ func Compile(paths, hosts, methods []string) (*Filter, error) {
 	return f, nil
 }
 
-// Match reports whether the filter claims req.
+// Match reports whether the filter claims req. A nil filter claims nothing.
 func (f *Filter) Match(req *http1.Request) bool {
+	if f == nil {
+		return false
+	}
 	if len(f.methods) > 0 && !f.matchMethod(req.Method) {
 		return false
 	}

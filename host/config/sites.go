@@ -125,8 +125,8 @@ func loadMIME(path string) (map[string]string, error) {
 	}
 	if sec := secs["MIMES"]; sec != nil {
 		for _, e := range sec.Entries {
-			if e.Value == "" || strings.ContainsAny(e.Value, " \t") {
-				return nil, e.Errorf("want one MIME type, got %q", e.Value)
+			if e.Value == "" || !strings.Contains(e.Value, "/") {
+				return nil, e.Errorf("want a MIME type such as text/html, got %q", e.Value)
 			}
 			m[strings.ToLower(strings.TrimPrefix(e.Key, "."))] = e.Value
 		}

@@ -137,12 +137,12 @@ type loop struct {
 	handles atomic.Int64 // stage-30 calls made
 	leased  atomic.Int64 // records of requests served under leases
 	conns   sync.Map     // *stage.Conn -> struct{}: open connections
-	ln    *net.TCPListener
-	ids   atomic.Uint64
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	errs  []error
-	clock http1.Clock
+	ln      *net.TCPListener
+	ids     atomic.Uint64
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	errs    []error
+	clock   http1.Clock
 }
 
 func newLoop(t *testing.T, p stage.Pipeline) *loop {

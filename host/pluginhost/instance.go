@@ -135,7 +135,7 @@ func (in *instance) command(spec config.PluginSpec) (*exec.Cmd, func(), error) {
 	return cmd, closeChild, nil
 }
 
-// connect dispenses the plugin, reads its manifest, configures it and
+// connect dispenses the plugin, configures it, reads its manifest and
 // opens the two streams.
 func (in *instance) connect(rpc goplugin.ClientProtocol, confPath string) (transport.Manifest, error) {
 	raw, err := rpc.Dispense(transport.PluginName)
@@ -149,15 +149,16 @@ func (in *instance) connect(rpc goplugin.ClientProtocol, confPath string) (trans
 	in.tc = tc
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	man, err := tc.Describe(ctx)
-	if err != nil {
-		return man, err
-	}
+	// Configure first: a plugin's claims may come from its configuration.
 	if err := tc.Configure(ctx, confPath); err != nil {
 		var ce *transport.ConfigError
 		if errors.As(err, &ce) {
-			return man, fmt.Errorf("configuration %s: %s", confPath, ce.Msg)
+			return transport.Manifest{}, fmt.Errorf("configuration %s: %s", confPath, ce.Msg)
 		}
+		return transport.Manifest{}, err
+	}
+	man, err := tc.Describe(ctx)
+	if err != nil {
 		return man, err
 	}
 	return man, in.open()

@@ -37,7 +37,8 @@ type terms struct {
 // the process currently serving it, replaced by the supervisor on a crash.
 type plugin struct {
 	spec   config.PluginSpec
-	mtime  time.Time
+	mtime  time.Time // of the executable
+	conf   string    // identity of the config file (size and mtime) at start
 	log    hclog.Logger
 	man    transport.Manifest
 	stages [6]terms // index: stage / 10
@@ -56,7 +57,7 @@ func startPlugin(sp *spawner, spec config.PluginSpec, log hclog.Logger) (*plugin
 	if err != nil {
 		return nil, fmt.Errorf("plugin executable: %w", err)
 	}
-	p := &plugin{spec: spec, mtime: fi.ModTime(), log: log.Named(spec.Name),
+	p := &plugin{spec: spec, mtime: fi.ModTime(), conf: fileStamp(spec.Config), log: log.Named(spec.Name),
 		stopping: make(chan struct{}), done: make(chan struct{})}
 	in, man, err := launch(sp, spec, p.log)
 	if err != nil {
@@ -100,13 +101,24 @@ func (p *plugin) adopt(m transport.Manifest) error {
 
 func (p *plugin) hooks(stage int) bool { return p.stages[stage/10].hooked }
 
-// same reports whether spec would start the very same plugin.
+// same reports whether spec would start the very same plugin: same
+// executable and same configuration file, both unchanged.
 func (p *plugin) same(spec config.PluginSpec) bool {
 	if spec.Name != p.spec.Name || spec.Path != p.spec.Path || spec.Config != p.spec.Config {
 		return false
 	}
 	fi, err := os.Stat(spec.Path)
-	return err == nil && fi.ModTime().Equal(p.mtime)
+	return err == nil && fi.ModTime().Equal(p.mtime) && fileStamp(spec.Config) == p.conf
+}
+
+// fileStamp identifies a file's version by size and modification time;
+// "" when it does not exist.
+func fileStamp(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprint(fi.Size(), fi.ModTime().UnixNano())
 }
 
 // supervise restarts the process with exponential backoff whenever it dies,

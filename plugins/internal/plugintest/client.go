@@ -1,0 +1,110 @@
+package plugintest
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capuchin/capuchin/api/http1"
+)
+
+// Must fails the test on err.
+func Must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// FreePort returns a TCP port of 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Must(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// CheckLeaks fails the test if goroutines started during it outlive it.
+// Call it first so that its cleanup runs last.
+func CheckLeaks(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			if runtime.NumGoroutine() <= before {
+				return
+			}
+		}
+		buf := make([]byte, 1<<20)
+		t.Errorf("goroutine leak: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+	})
+}
+
+// Client is a raw TCP connection to the host: it writes bytes and reads
+// responses with the project's HTTP/1.1 reader.
+type Client struct {
+	t  *testing.T
+	C  net.Conn
+	br *bufio.Reader
+}
+
+// Dial connects to addr; the connection closes when the test ends.
+func Dial(t *testing.T, addr string) *Client {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	Must(t, err)
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	return &Client{t: t, C: c, br: bufio.NewReader(c)}
+}
+
+// Send writes s.
+func (c *Client) Send(s string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.C, s); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// Response is a response read off the wire.
+type Response struct {
+	http1.Response
+	Body []byte
+}
+
+// Read reads one response to a request with method.
+func (c *Client) Read(method string) (*Response, error) {
+	r := &Response{}
+	if err := http1.ReadResponse(c.br, nil, &r.Response); err != nil {
+		return nil, err
+	}
+	var b http1.Body
+	b.ResetResponse(c.br, &r.Response, method)
+	body, err := io.ReadAll(&b)
+	r.Body = body
+	return r, err
+}
+
+// MustRead reads one response or fails the test.
+func (c *Client) MustRead(method string) *Response {
+	c.t.Helper()
+	r, err := c.Read(method)
+	if err != nil {
+		c.t.Fatalf("reading response: %v", err)
+	}
+	return r
+}
+
+// Closed reports whether the peer closed the connection without sending a
+// byte, within d.
+func (c *Client) Closed(d time.Duration) bool {
+	_ = c.C.SetReadDeadline(time.Now().Add(d))
+	_, err := c.br.ReadByte()
+	return errors.Is(err, io.EOF) || err != nil && (strings.Contains(err.Error(), "reset") || strings.Contains(err.Error(), "broken pipe"))
+}

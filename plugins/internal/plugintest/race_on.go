@@ -1,0 +1,7 @@
+//go:build race
+
+package plugintest
+
+// raceEnabled is true when the tests run with -race: the binaries are then
+// built with -race too.
+const raceEnabled = true

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/capuchin/capuchin/api"
+)
+
+// maxBacklog is how many times BufferSize may pile up while the file
+// cannot keep up before records are dropped (and counted) instead.
+const maxBacklog = 4
+
+// sink buffers access-log lines and writes them from its own goroutine:
+// Add only appends to a byte slice under a short lock, never touching the
+// file. The goroutine (run) owns the file and writes every interval, when
+// the buffer reaches its limit, on Reopen and on Close.
+type sink struct {
+	path     string
+	interval time.Duration
+	limit    int
+	log      hclog.Logger
+
+	mu      sync.Mutex
+	buf     []byte
+	dropped uint64
+
+	kick   chan struct{} // the buffer reached limit
+	reopen chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+	once   sync.Once
+
+	// owned by run
+	f       *os.File
+	spare   []byte
+	failing bool
+}
+
+// openSink opens (creating) the access log and starts the writer.
+func openSink(c config, log hclog.Logger) (*sink, error) {
+	s := &sink{
+		path: c.Path, interval: c.Interval, limit: c.Buffer, log: log,
+		buf: make([]byte, 0, c.Buffer+512), spare: make([]byte, 0, c.Buffer+512),
+		kick: make(chan struct{}, 1), reopen: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	f, err := openLog(c.Path)
+	if err != nil {
+		return nil, err
+	}
+	s.f = f
+	go s.run() // ends on Close
+	return s, nil
+}
+
+func openLog(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("access log folder: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open access log: %w", err)
+	}
+	return f, nil
+}
+
+// Add buffers rec's line. It never blocks on I/O: past maxBacklog times the
+// buffer size the record is dropped and counted.
+func (s *sink) Add(rec *api.Record) {
+	s.mu.Lock()
+	if len(s.buf) >= maxBacklog*s.limit {
+		s.dropped++
+		s.mu.Unlock()
+		return
+	}
+	s.buf = appendLine(s.buf, rec)
+	full := len(s.buf) >= s.limit
+	s.mu.Unlock()
+	if full {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Reopen asks the writer to flush and reopen the file at the same path.
+func (s *sink) Reopen() {
+	select {
+	case s.reopen <- struct{}{}:
+	default:
+	}
+}
+
+// Close flushes, stops the writer and closes the file. It is safe to call
+// more than once and from several goroutines.
+func (s *sink) Close() {
+	s.once.Do(func() { close(s.stop) })
+	<-s.done
+}
+
+func (s *sink) run() {
+	defer close(s.done)
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.flush()
+		case <-s.kick:
+			s.flush()
+		case <-s.reopen:
+			s.flush()
+			s.reopenFile()
+		case <-s.stop:
+			s.flush()
+			if err := s.f.Close(); err != nil {
+				s.log.Error("closing the access log", "path", s.path, "error", err)
+			}
+			return
+		}
+	}
+}
+
+// flush writes the buffered lines. The buffers swap under the lock; the
+// write happens outside it.
+func (s *sink) flush() {
+	s.mu.Lock()
+	b, dropped := s.buf, s.dropped
+	s.buf, s.dropped = s.spare[:0], 0
+	s.mu.Unlock()
+	if dropped > 0 {
+		s.log.Warn("access log lines dropped: the file could not keep up", "count", dropped)
+	}
+	if len(b) > 0 {
+		_, err := s.f.Write(b)
+		s.report(err)
+	}
+	s.spare = b[:0]
+}
+
+// report logs a write failure once, and the recovery.
+func (s *sink) report(err error) {
+	switch {
+	case err != nil && !s.failing:
+		s.log.Error("writing the access log", "path", s.path, "error", err)
+	case err == nil && s.failing:
+		s.log.Info("writing the access log again", "path", s.path)
+	}
+	s.failing = err != nil
+}
+
+func (s *sink) reopenFile() {
+	f, err := openLog(s.path)
+	if err != nil {
+		s.log.Error("reopening the access log; keeping the old file", "error", err)
+		return
+	}
+	if err := s.f.Close(); err != nil {
+		s.log.Warn("closing the old access log", "error", err)
+	}
+	s.f = f
+	s.log.Info("access log reopened", "path", s.path)
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/capuchin/capuchin/api"
+	"github.com/capuchin/capuchin/plugins/internal/plugintest"
+)
+
+func TestAppendLine(t *testing.T) {
+	start := time.Date(2024, time.March, 5, 7, 8, 9, 0, time.FixedZone("X", -(4*3600+30*60)))
+	stamp := start.Local().Format(timeLayout)
+	cases := []struct {
+		rec  api.Record
+		want string
+	}{
+		{api.Record{Remote: netip.MustParseAddrPort("192.0.2.1:5000"), Method: "GET", Target: "/a?b=c",
+			Proto: "HTTP/1.1", Status: 200, Bytes: 1234, Start: start},
+			"192.0.2.1 - [" + stamp + "] GET /a?b=c HTTP/1.1 200 1234\n"},
+		{api.Record{Remote: netip.MustParseAddrPort("[::ffff:10.0.0.1]:1"), Method: "HEAD", Target: "/",
+			Proto: "HTTP/1.0", Status: 304, Start: start},
+			"10.0.0.1 - [" + stamp + "] HEAD / HTTP/1.0 304 0\n"},
+		{api.Record{Remote: netip.MustParseAddrPort("[2001:db8::1]:80"), Method: "GET", Target: "/x y\n\\é",
+			Proto: "HTTP/1.1", Status: 404, Bytes: 5, Start: start},
+			"2001:db8::1 - [" + stamp + "] GET /x\\x20y\\x0a\\x5c\\xc3\\xa9 HTTP/1.1 404 5\n"},
+		{api.Record{Status: 400, Start: start}, "- - [" + stamp + "] - - - 400 0\n"},
+	}
+	for _, c := range cases {
+		if got := string(appendLine(nil, &c.rec)); got != c.want {
+			t.Errorf("got  %q\nwant %q", got, c.want)
+		}
+	}
+}
+
+func TestAppendLineAllocs(t *testing.T) {
+	rec := api.Record{Remote: netip.MustParseAddrPort("192.0.2.1:5000"), Method: "GET", Target: "/index.html",
+		Proto: "HTTP/1.1", Status: 200, Bytes: 1234, Start: time.Now()}
+	buf := make([]byte, 0, 256)
+	if n := testing.AllocsPerRun(100, func() { buf = appendLine(buf[:0], &rec) }); n != 0 {
+		t.Errorf("appendLine allocates %v times per line", n)
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	dir := t.TempDir()
+	c, err := loadConfig(filepath.Join(dir, "conf", "logger.conf"))
+	if err != nil || c.Path != filepath.Join(dir, "logs", "access.log") || c.Interval != time.Second || c.Buffer != 64<<10 {
+		t.Fatalf("defaults: %+v %v", c, err)
+	}
+	p := filepath.Join(dir, "logger.conf")
+	write := func(s string) { plugintest.Must(t, os.WriteFile(p, []byte(s), 0o644)) }
+	write("[LOGGER]\n    AccessLog my/access.log\n    FlushInterval 250\n    BufferSize 8\n")
+	c, err = loadConfig(p)
+	if err != nil || c.Path != filepath.Join(dir, "my", "access.log") || c.Interval != 250*time.Millisecond || c.Buffer != 8<<10 {
+		t.Fatalf("set: %+v %v", c, err)
+	}
+	write("[LOGGER]\n    AccessLog /var/log/x.log\n")
+	if c, err = loadConfig(p); err != nil || c.Path != "/var/log/x.log" {
+		t.Fatalf("absolute: %+v %v", c, err)
+	}
+	for text, where := range map[string]string{
+		"[LOGGER]\n    FlushInterval 0\n":       ":2",
+		"[LOGGER]\n    FlushInterval soon\n":    ":2",
+		"[LOGGER]\n\n    BufferSize -1\n":       ":3",
+		"[LOGGER]\n    AccessLog\n":             ":2",
+		"[LOGGER]\n    ErrorLog /tmp/e.log\n":   ":2",
+		"# x\n[SERVER]\n    AccessLog /a.log\n": ":2",
+	} {
+		write(text)
+		if _, err := loadConfig(p); err == nil || !strings.Contains(err.Error(), p+where) {
+			t.Errorf("%q: error %v, want one at %s", text, err, where)
+		}
+	}
+}
+
+func testSink(t *testing.T, interval time.Duration, buffer int) (*sink, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "logs", "access.log")
+	s, err := openSink(config{Path: path, Interval: interval, Buffer: buffer}, hclog.NewNullLogger())
+	plugintest.Must(t, err)
+	t.Cleanup(s.Close)
+	return s, path
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	plugintest.Must(t, err)
+	return string(b)
+}
+
+// waitLines polls path until it holds n lines (at most 5 s).
+func waitLines(t *testing.T, path string, n int) []string {
+	t.Helper()
+	var lines []string
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile(path)
+		if lines = strings.Split(strings.TrimSuffix(string(b), "\n"), "\n"); len(b) > 0 && len(lines) >= n {
+			return lines
+		}
+	}
+	t.Fatalf("%s: want %d lines, have %q", path, n, lines)
+	return nil
+}
+
+func rec(target string) *api.Record {
+	return &api.Record{Remote: netip.MustParseAddrPort("127.0.0.1:1"), Method: "GET", Target: target,
+		Proto: "HTTP/1.1", Status: 200, Bytes: 10, Start: time.Now()}
+}
+
+func TestSinkFlushesOnCloseOnly(t *testing.T) {
+	plugintest.CheckLeaks(t)
+	s, path := testSink(t, time.Hour, 64<<10)
+	for i := 0; i < 10; i++ {
+		s.Add(rec("/x"))
+	}
+	if got := readFile(t, path); got != "" {
+		t.Fatalf("written before the interval and below the buffer size: %q", got)
+	}
+	s.Close()
+	s.Close() // twice is fine
+	if n := strings.Count(readFile(t, path), "\n"); n != 10 {
+		t.Fatalf("%d lines after Close, want 10", n)
+	}
+}
+
+func TestSinkFlushesOnInterval(t *testing.T) {
+	plugintest.CheckLeaks(t)
+	s, path := testSink(t, 20*time.Millisecond, 64<<10)
+	s.Add(rec("/one"))
+	if l := waitLines(t, path, 1); !strings.Contains(l[0], " /one ") {
+		t.Fatalf("line %q", l[0])
+	}
+}
+
+func TestSinkFlushesWhenFull(t *testing.T) {
+	plugintest.CheckLeaks(t)
+	s, path := testSink(t, time.Hour, 1<<10)
+	line := len(appendLine(nil, rec("/full")))
+	n := (1<<10)/line + 1
+	for i := 0; i < n; i++ {
+		s.Add(rec("/full"))
+	}
+	waitLines(t, path, n)
+}
+
+func TestSinkReopen(t *testing.T) {
+	plugintest.CheckLeaks(t)
+	s, path := testSink(t, time.Hour, 64<<10)
+	s.Add(rec("/before"))
+	s.Reopen()
+	waitLines(t, path, 1)
+	plugintest.Must(t, os.Rename(path, path+".1"))
+	s.Reopen()
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("the log was not recreated on Reopen")
+		}
+	}
+	s.Add(rec("/after"))
+	s.Close()
+	if old, cur := readFile(t, path+".1"), readFile(t, path); !strings.Contains(old, "/before") || strings.Contains(old, "/after") || !strings.Contains(cur, "/after") {
+		t.Fatalf("rotated %q, current %q", old, cur)
+	}
+}
+
+func TestSinkDropsInsteadOfBlocking(t *testing.T) {
+	s := &sink{limit: 100, kick: make(chan struct{}, 1)} // no writer: nothing drains
+	for i := 0; i < 100; i++ {
+		s.Add(rec("/drop"))
+	}
+	if s.dropped == 0 || len(s.buf) > maxBacklog*s.limit+200 {
+		t.Fatalf("dropped %d, buffered %d bytes", s.dropped, len(s.buf))
+	}
+}

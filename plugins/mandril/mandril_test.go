@@ -1,0 +1,116 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capuchin/capuchin/plugins/internal/plugintest"
+)
+
+var bin *plugintest.Bin
+
+func TestMain(m *testing.M) {
+	os.Exit(plugintest.Main(m.Run, &bin, "./plugins/mandril"))
+}
+
+// TestDeniedAddressIsClosed denies 127.0.0.1, the tests' own address: the
+// host must close every connection without answering.
+func TestDeniedAddressIsClosed(t *testing.T) {
+	plugintest.CheckLeaks(t)
+	s := plugintest.NewSite(t, bin)
+	s.Load("mandril")
+	s.WriteFile("mandril.conf", "[MANDRIL]\n    DenyIP 192.0.2.1 127.0.0.1\n")
+	s.Start()
+
+	c := plugintest.Dial(t, s.Addr())
+	if !c.Closed(5 * time.Second) {
+		t.Fatal("a connection from a denied address stayed open")
+	}
+	c = plugintest.Dial(t, s.Addr())
+	c.Send("GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+	if r, err := c.Read("GET"); err == nil {
+		t.Fatalf("a denied address got a response: %d", r.Status)
+	}
+	hc := &http.Client{Timeout: 5 * time.Second}
+	defer hc.CloseIdleConnections()
+	if resp, err := hc.Get(s.URL("/")); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a denied address got a response: %d", resp.StatusCode)
+	}
+}
+
+// TestOtherNetworksPassAndURLsAreDenied denies networks that do not hold
+// 127.0.0.1 and a few URL patterns.
+func TestOtherNetworksPassAndURLsAreDenied(t *testing.T) {
+	plugintest.CheckLeaks(t)
+	s := plugintest.NewSite(t, bin)
+	s.Load("mandril")
+	s.WriteFile("mandril.conf", `[MANDRIL]
+    DenyIP 127.0.0.2/32 10.0.0.0/8
+    DenyIP ::1
+    DenyURL ^/secret
+    DenyURL \.bak$
+`)
+	s.WriteFile("www/secret/data.txt", "top secret\n")
+	s.WriteFile("www/page.bak", "old\n")
+	s.Start()
+
+	c := plugintest.Dial(t, s.Addr())
+	for _, tc := range []struct {
+		target string
+		status int
+	}{
+		{"/index.html", 200},
+		{"/secret/data.txt", 403},
+		{"/SECRET/data.txt", 403},
+		{"/%73ecret/data.txt", 403},
+		{"//secret/data.txt", 403},
+		{"/www/../secret/data.txt", 403},
+		{"/page.bak", 403},
+		{"/page.bak?x=1", 403},
+		{"/nothing/secret", 404},
+		{"/", 200},
+	} {
+		c.Send("GET " + tc.target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+		r := c.MustRead("GET")
+		if r.Status != tc.status {
+			t.Fatalf("%s: status %d, want %d", tc.target, r.Status, tc.status)
+		}
+		if tc.status == 403 && !strings.Contains(string(r.Body), "403 Forbidden") {
+			t.Fatalf("%s: 403 page %q", tc.target, r.Body)
+		}
+		if strings.Contains(string(r.Body), "top secret") {
+			t.Fatalf("%s: leaked the file", tc.target)
+		}
+	}
+
+	hc := &http.Client{Timeout: 5 * time.Second}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get(s.URL("/secret/data.txt"))
+	plugintest.Must(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(body), "denied") {
+		t.Fatalf("net/http client: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+}
+
+// TestMissingConfigStopsStartup: mandril without rules is refused.
+func TestMissingConfigStopsStartup(t *testing.T) {
+	s := plugintest.NewSite(t, bin)
+	s.Load("mandril")
+	p, err := s.Run()
+	plugintest.Must(t, err)
+	err, ok := p.Wait(20 * time.Second)
+	if !ok {
+		p.Stop(5 * time.Second)
+		t.Fatal("host started although mandril.conf is missing")
+	}
+	if err == nil || !strings.Contains(p.Log(), "mandril.conf") {
+		t.Fatalf("exit %v; log:\n%s", err, p.Log())
+	}
+}

@@ -1,0 +1,122 @@
+// Command proxy_reverse is Capuchin's load-balancing reverse proxy plugin.
+// It hooks stage 30: requests whose path matches an entry of
+// proxy_reverse.conf (or the StatisticsURL) are forwarded to the entry's
+// backends on the raw client connection; every other request is declined
+// untouched, so static serving keeps working. The engine is package proxy;
+// this file wires it to the SDK. See README.md for the configuration.
+package main
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/capuchin/capuchin/api"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/proxy"
+)
+
+// handleDeadline is the stage-30 deadline the host applies to one
+// request: long, because a proxied download or an upgraded (WebSocket)
+// tunnel lives inside one Handle call; the engine has its own connect and
+// response timeouts.
+const handleDeadline = 10 * time.Minute
+
+// engine is a configured proxy with the matcher of its claims.
+type engine struct {
+	p      *proxy.Proxy
+	claims []string
+	match  *regexp.Regexp // nil: claims nothing
+}
+
+// plugin is the SDK side. ctx ends when the host stops the plugin, which
+// aborts backend dials and waits of requests in flight.
+type plugin struct {
+	eng    atomic.Pointer[engine]
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func (pl *plugin) Info() api.Info {
+	return api.Info{Name: "proxy_reverse", Version: "1.0",
+		Handle: api.Limits{Deadline: handleDeadline, Policy: api.FailClosed}}
+}
+
+// Configure reads proxy_reverse.conf (required) and builds the engine.
+func (pl *plugin) Configure(path string) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	p, err := proxy.New(cfg, api.Logger())
+	if err != nil {
+		return fmt.Errorf("proxy_reverse: %w", err)
+	}
+	e := &engine{p: p, claims: p.Claims()}
+	if len(e.claims) > 0 {
+		if e.match, err = regexp.Compile("(?:" + strings.Join(e.claims, ")|(?:") + ")"); err != nil {
+			p.Close()
+			return fmt.Errorf("proxy_reverse: claim patterns: %w", err)
+		}
+	}
+	if old := pl.eng.Swap(e); old != nil {
+		old.p.Close()
+	}
+	api.Logger().Info("configured", "entries", len(cfg.Entries), "claims", len(e.claims))
+	return nil
+}
+
+// Claims returns the engine's path patterns. The host asks once, after
+// Configure; Handle still declines, untouched, a request no entry matches.
+func (pl *plugin) Claims() api.Claims {
+	if e := pl.eng.Load(); e != nil {
+		return api.Claims{Paths: e.claims}
+	}
+	return api.Claims{}
+}
+
+// Handle forwards a claimed request on the raw connection.
+func (pl *plugin) Handle(r *api.Request, w *api.ResponseWriter) api.Verdict {
+	e := pl.eng.Load()
+	if e == nil || e.match == nil || !e.match.MatchString(r.Path) {
+		return api.Decline // before touching the connection
+	}
+	conn, br := r.Conn()
+	res := e.p.Serve(pl.ctx, conn, br, &r.Request, r.Client.Remote, r.KeepAlive && !r.Request.Close)
+	return report(&res, w)
+}
+
+// report turns the engine's result into the SDK's verdict.
+func report(res *proxy.Result, w *api.ResponseWriter) api.Verdict {
+	if res.Declined || res.BytesOut == 0 {
+		// Nothing reached the client (the engine declined after all, or
+		// failed before its error page): the host sends the error page.
+		status := res.Status
+		if status < 400 {
+			status = 502
+		}
+		if res.Err != nil {
+			api.Logger().Debug("request failed before any response byte", "error", res.Err)
+		}
+		w.SetErrorStatus(status)
+		return api.Close
+	}
+	w.Report(res.Status, res.BytesOut)
+	if res.Close {
+		w.SetClose()
+	}
+	return api.Handled
+}
+
+func main() {
+	pl := &plugin{}
+	pl.ctx, pl.cancel = context.WithCancel(context.Background())
+	api.Serve(pl) // returns when the host stops the plugin
+	pl.cancel()
+	if e := pl.eng.Load(); e != nil {
+		e.p.Close()
+	}
+}
