@@ -138,8 +138,11 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 		rep.Leftover = append([]byte(head+"\r\n"), cs.leftover()...)
 		return false
 	}
-	rep.Records = append(rep.Records, transport.Record{Method: r.Method, Target: r.Target,
-		Proto: r.Proto(), Status: one.Status, Bytes: one.BytesOut, Start: start, Duration: time.Since(start)})
+	rep.Leased++
+	if ev.Lease.Records {
+		rep.Records = append(rep.Records, transport.Record{Method: r.Method, Target: r.Target,
+			Proto: r.Proto(), Status: one.Status, Bytes: one.BytesOut, Start: start, Duration: time.Since(start)})
+	}
 	if one.Close || one.Err != "" {
 		rep.Close = true
 		return false

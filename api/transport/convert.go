@@ -43,7 +43,8 @@ func eventToPB(e *Event) *pb.Event {
 		Vhost: e.VHost, Buffered: e.Buffered, MaxBody: e.MaxBody, KeepAlive: e.KeepAlive,
 	}
 	if e.Kind == EventHandle {
-		out.Lease = &pb.Lease{MaxRequests: e.Lease.MaxRequests, IdleTimeoutNs: int64(e.Lease.IdleTimeout)}
+		out.Lease = &pb.Lease{MaxRequests: e.Lease.MaxRequests, IdleTimeoutNs: int64(e.Lease.IdleTimeout),
+			Records: e.Lease.Records}
 	}
 	return out
 }
@@ -54,7 +55,7 @@ func eventFromPB(p *pb.Event, e *Event) {
 		VHost: p.Vhost, Buffered: p.Buffered, MaxBody: p.MaxBody, KeepAlive: p.KeepAlive,
 	}
 	if l := p.Lease; l != nil {
-		e.Lease = Lease{MaxRequests: l.MaxRequests, IdleTimeout: time.Duration(l.IdleTimeoutNs)}
+		e.Lease = Lease{MaxRequests: l.MaxRequests, IdleTimeout: time.Duration(l.IdleTimeoutNs), Records: l.Records}
 	}
 }
 
@@ -62,6 +63,7 @@ func replyToPB(r *Reply) *pb.Reply {
 	out := &pb.Reply{
 		Id: r.ID, Verdict: pb.Verdict(r.Verdict), Status: int32(r.Status), Body: r.Body,
 		BytesIn: r.BytesIn, BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Error: r.Err,
+		Leased: r.Leased,
 	}
 	for _, f := range r.Header {
 		out.Header = append(out.Header, &pb.Field{Name: f.Name, Value: f.Value})
@@ -76,6 +78,7 @@ func replyFromPB(p *pb.Reply, r *Reply) {
 	*r = Reply{
 		ID: p.Id, Verdict: Verdict(p.Verdict), Status: int(p.Status), Body: p.Body,
 		BytesIn: p.BytesIn, BytesOut: p.BytesOut, Leftover: p.Leftover, Close: p.Close, Err: p.Error,
+		Leased: p.Leased,
 	}
 	if len(p.Header) > 0 {
 		r.Header = make([]Field, len(p.Header))

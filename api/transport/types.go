@@ -64,6 +64,7 @@ type Conn struct {
 type Lease struct {
 	MaxRequests uint32
 	IdleTimeout time.Duration
+	Records     bool // send stage-40 records of leased requests
 }
 
 // EventKind says which stage an Event is for.
@@ -118,6 +119,7 @@ type Reply struct {
 	Leftover []byte
 	Close    bool
 	Records  []Record
+	Leased   uint32 // requests served under the lease after the first
 	Err      string
 }
 

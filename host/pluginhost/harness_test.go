@@ -135,7 +135,8 @@ type loop struct {
 	lease stage.Lease // offered with every hand-over (zero: none)
 
 	handles atomic.Int64 // stage-30 calls made
-	leased  atomic.Int64 // records of requests served under leases
+	leased  atomic.Int64 // requests served under leases
+	records atomic.Int64 // stage-40 records of them returned
 	conns   sync.Map     // *stage.Conn -> struct{}: open connections
 	ln      *net.TCPListener
 	ids     atomic.Uint64
@@ -239,7 +240,11 @@ func (l *loop) one(c *stage.Conn, tc *net.TCPConn, src *source, br *bufio.Reader
 	buffered = append([]byte(nil), buffered...)
 	l.handles.Add(1)
 	res := l.p.Handle(c, req, &stage.Handoff{VHost: "default", Buffered: buffered, KeepAlive: true, Lease: l.lease})
-	l.leased.Add(int64(len(res.Records)))
+	l.leased.Add(int64(res.Leased))
+	l.records.Add(int64(len(res.Records)))
+	for i := range res.Records {
+		l.p.Done(&res.Records[i])
+	}
 	if res.Err != nil {
 		l.mu.Lock()
 		l.errs = append(l.errs, res.Err)

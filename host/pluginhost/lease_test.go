@@ -1,6 +1,8 @@
 package pluginhost
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -97,4 +99,37 @@ func leaseReturned(l *loop) bool {
 		}
 	}
 	return true
+}
+
+// TestLeaseRecords: when a plugin hooks stage 40, a lease returns a record
+// for every request it served, and each reaches the stage-40 plugin.
+func TestLeaseRecords(t *testing.T) {
+	checkGoroutines(t)
+	dir := t.TempDir()
+	notesFile := filepath.Join(dir, "notes.txt")
+	h := startHost(t, spec(t, dir, "hello", ""), spec(t, dir, "notes", notesFile))
+	l := newLoop(t, h)
+	l.lease = stage.Lease{MaxRequests: 10, IdleTimeout: 300 * time.Millisecond}
+	c := dial(t, l.addr())
+	c.send("GET /hello/1 HTTP/1.1\r\nHost: test\r\n\r\nGET /hello/2 HTTP/1.1\r\nHost: test\r\n\r\nGET /hello/3 HTTP/1.1\r\nHost: test\r\n\r\n")
+	for i := 0; i < 3; i++ {
+		if r, err := c.read(); err != nil || r.status != 200 {
+			t.Fatalf("response %d: %d %v", i, r.status, err)
+		}
+	}
+	if !c.closed() {
+		t.Fatal("idle leased connection not closed")
+	}
+	if got, recs := l.leased.Load(), l.records.Load(); got != 2 || recs != 2 {
+		t.Fatalf("leased %d, records %d; want 2 and 2", got, recs)
+	}
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(notesFile)
+		if strings.Contains(string(b), "GET /hello/2 200") && strings.Contains(string(b), "GET /hello/3 200") {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("stage-40 notes of leased requests missing:\n%s", b)
+		}
+	}
 }

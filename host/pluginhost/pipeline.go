@@ -106,8 +106,19 @@ func lease(s *snapshot, i int, ho *stage.Handoff) transport.Lease {
 	if i > 0 || len(s.request) > 0 || ho.Lease.MaxRequests <= 1 {
 		return transport.Lease{MaxRequests: 1}
 	}
-	return transport.Lease{MaxRequests: uint32(ho.Lease.MaxRequests), IdleTimeout: ho.Lease.IdleTimeout}
+	l := transport.Lease{MaxRequests: uint32(ho.Lease.MaxRequests), IdleTimeout: ho.Lease.IdleTimeout}
+	if len(s.done) > 0 {
+		// Someone logs: records come back with the lease, at least every
+		// maxLeaseRecords requests.
+		l.Records = true
+		l.MaxRequests = min(l.MaxRequests, maxLeaseRecords)
+	}
+	return l
 }
+
+// maxLeaseRecords caps a lease whose stage-40 records are wanted, so that
+// they come back at least this often.
+const maxLeaseRecords = 128
 
 func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event) stage.Result {
 	p.inflight.Add(1)
@@ -136,7 +147,8 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event) stage.Res
 			Err: fmt.Errorf("plugin %s: %s", p.spec.Name, r.Err)}
 	}
 	res := stage.Result{Verdict: verdictOf(r.Verdict), Status: r.Status, BytesIn: r.BytesIn,
-		BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Records: leasedRecords(c, ev.VHost, r.Records)}
+		BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Leased: int(r.Leased),
+		Records: leasedRecords(c, ev.VHost, r.Records)}
 	if res.Verdict != stage.Decline && res.Verdict != stage.Handled && res.Verdict != stage.Close {
 		res = stage.Result{Verdict: stage.Close, Close: true, BytesOut: r.BytesOut,
 			Err: fmt.Errorf("plugin %s: verdict %d is not valid at stage 30", p.spec.Name, r.Verdict)}

@@ -22,9 +22,6 @@ const (
 	stateIdle       = 1
 	stateLeased     = 2 // a stage-30 handler holds the connection under a lease
 
-	// maxLease caps the requests of one lease, so that the stage-40 records
-	// of a busy connection come back at least this often.
-	maxLease = 128
 )
 
 // conn is one client connection, served by one goroutine.
@@ -40,6 +37,7 @@ type conn struct {
 	rec    stage.Record   // reused for every request's stage-40 call
 	hand   stage.Handoff  // reused for every stage-30 call
 	leased []stage.Record // records of the requests a handler served under a lease
+	nLease int            // how many it served
 	state  atomic.Int32
 	served int
 }
@@ -187,8 +185,8 @@ func (c *conn) leasedDone() {
 		c.rec.ConnID, c.rec.Remote = c.info.ID, c.info.Remote
 		c.s.pipeline.Done(&c.rec)
 	}
-	c.served += len(c.leased)
-	c.leased = c.leased[:0]
+	c.served += c.nLease
+	c.leased, c.nLease = c.leased[:0], 0
 }
 
 // keepAlive reports whether the connection may stay open after this request.

@@ -149,7 +149,7 @@ func (c *conn) handoff(sn *snapshot, site *config.Site) *stage.Handoff {
 	// The last request the connection may serve stays with the host, so
 	// every leased request may keep the connection alive.
 	if left := sv.MaxKeepAliveRequest - c.served - 1; !c.w.Closing() && left > 0 && !c.s.closing.Load() {
-		c.hand.Lease = stage.Lease{MaxRequests: 1 + min(left, maxLease-1), IdleTimeout: sv.KeepAliveTimeout}
+		c.hand.Lease = stage.Lease{MaxRequests: 1 + left, IdleTimeout: sv.KeepAliveTimeout}
 	}
 	return &c.hand
 }
@@ -174,6 +174,7 @@ func (c *conn) handled(res *stage.Result) (int, int64, bool) {
 	c.discardBuffered()
 	c.src.pending = append(c.src.pending[:0], res.Leftover...)
 	c.leased = append(c.leased, res.Records...)
+	c.nLease += res.Leased
 	return res.Status, res.BytesOut, !res.Close
 }
 

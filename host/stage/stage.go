@@ -73,7 +73,8 @@ type Result struct {
 	Leftover []byte   // bytes read past the end of the request, for the host to parse next
 	Close    bool     // the connection must close after this request
 	Err      error    // the handler failed: 502 if BytesOut is 0, otherwise the connection closes
-	Records  []Record // stage-40 records of the requests served under a lease, after the first
+	Leased   int      // requests served under a lease after the first
+	Records  []Record // their stage-40 records, when a stage-40 hook wants them
 }
 
 // Record describes one finished request for stage 40.

@@ -626,6 +626,7 @@ type Lease struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	MaxRequests   uint32                 `protobuf:"varint,1,opt,name=max_requests,json=maxRequests,proto3" json:"max_requests,omitempty"`
 	IdleTimeoutNs int64                  `protobuf:"varint,2,opt,name=idle_timeout_ns,json=idleTimeoutNs,proto3" json:"idle_timeout_ns,omitempty"`
+	Records       bool                   `protobuf:"varint,3,opt,name=records,proto3" json:"records,omitempty"` // send stage-40 records of leased requests (someone hooks stage 40)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -672,6 +673,13 @@ func (x *Lease) GetIdleTimeoutNs() int64 {
 		return x.IdleTimeoutNs
 	}
 	return 0
+}
+
+func (x *Lease) GetRecords() bool {
+	if x != nil {
+		return x.Records
+	}
+	return false
 }
 
 type Event struct {
@@ -963,6 +971,7 @@ type Reply struct {
 	Close         bool                   `protobuf:"varint,9,opt,name=close,proto3" json:"close,omitempty"`                       // 30: the connection must close
 	Records       []*Record              `protobuf:"bytes,10,rep,name=records,proto3" json:"records,omitempty"`                   // 30: stage-40 records of requests served under a lease
 	Error         string                 `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`                       // the handler failed
+	Leased        uint32                 `protobuf:"varint,12,opt,name=leased,proto3" json:"leased,omitempty"`                    // 30: requests served under the lease after the first
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1072,6 +1081,13 @@ func (x *Reply) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *Reply) GetLeased() uint32 {
+	if x != nil {
+		return x.Leased
+	}
+	return 0
 }
 
 type Note struct {
@@ -1243,10 +1259,11 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\x04Conn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06remote\x18\x02 \x01(\tR\x06remote\x12\x14\n" +
-	"\x05local\x18\x03 \x01(\tR\x05local\"R\n" +
+	"\x05local\x18\x03 \x01(\tR\x05local\"l\n" +
 	"\x05Lease\x12!\n" +
 	"\fmax_requests\x18\x01 \x01(\rR\vmaxRequests\x12&\n" +
-	"\x0fidle_timeout_ns\x18\x02 \x01(\x03R\ridleTimeoutNs\"\xf9\x02\n" +
+	"\x0fidle_timeout_ns\x18\x02 \x01(\x03R\ridleTimeoutNs\x12\x18\n" +
+	"\arecords\x18\x03 \x01(\bR\arecords\"\xf9\x02\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12+\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x17.capuchin.v1.Event.KindR\x04kind\x12%\n" +
@@ -1279,7 +1296,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\rstart_unix_ns\x18\t \x01(\x03R\vstartUnixNs\x12\x1f\n" +
 	"\vduration_ns\x18\n" +
 	" \x01(\x03R\n" +
-	"durationNs\"\xce\x02\n" +
+	"durationNs\"\xe6\x02\n" +
 	"\x05Reply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x14.capuchin.v1.VerdictR\averdict\x12\x16\n" +
@@ -1292,7 +1309,8 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\x05close\x18\t \x01(\bR\x05close\x12-\n" +
 	"\arecords\x18\n" +
 	" \x03(\v2\x13.capuchin.v1.RecordR\arecords\x12\x14\n" +
-	"\x05error\x18\v \x01(\tR\x05error\"\xc4\x01\n" +
+	"\x05error\x18\v \x01(\tR\x05error\x12\x16\n" +
+	"\x06leased\x18\f \x01(\rR\x06leased\"\xc4\x01\n" +
 	"\x04Note\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.capuchin.v1.Note.KindR\x04kind\x12+\n" +
 	"\x06record\x18\x02 \x01(\v2\x13.capuchin.v1.RecordR\x06record\x12%\n" +
