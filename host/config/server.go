@@ -29,6 +29,8 @@ import (
 //	DefaultMimeType TYPE   type of files with an unknown extension; default text/plain
 //	PidFile PATH           write the process id here while running; default none
 //	ShutdownTimeout S      seconds to finish requests in flight on SIGTERM; default 10
+//	FileCacheValid S       seconds a small static file (up to 16 KiB) is served
+//	                       from memory before it is opened again; 0 = off; default 1
 type Server struct {
 	Listen              []Listener
 	Workers             int
@@ -44,6 +46,7 @@ type Server struct {
 	DefaultMimeType     string
 	PidFile             string
 	ShutdownTimeout     time.Duration
+	FileCacheValid      time.Duration
 }
 
 // Listener is one Listen address with the place it was configured.
@@ -63,6 +66,7 @@ func defaultServer() Server {
 		IndexFiles:          []string{"index.html", "index.htm"},
 		DefaultMimeType:     "text/plain",
 		ShutdownTimeout:     10 * time.Second,
+		FileCacheValid:      time.Second,
 	}
 }
 
@@ -105,6 +109,11 @@ func (s *Server) keys(dir string) map[string]func(conf.Entry) error {
 			return err
 		},
 		"shutdowntimeout": secondsKey(&s.ShutdownTimeout),
+		"filecachevalid": func(e conf.Entry) error {
+			n, err := e.Int(0, 3600)
+			s.FileCacheValid = time.Duration(n) * time.Second
+			return err
+		},
 	}
 }
 

@@ -32,12 +32,15 @@
 //
 // Small bodies are copied into the connection's write buffer after the head
 // (one write for both, and pipelined responses batch); larger ones go out
-// with sendfile. Nothing is cached between requests.
+// with sendfile. With FileCacheValid set, small files are kept in memory
+// for that long (see cache.go).
 package static
 
 import (
 	"io"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/respond"
@@ -52,6 +55,15 @@ type Handler struct {
 	SymLink     bool              // follow symbolic links (off: a symlink anywhere under the root -> 403)
 	DefaultMIME string            // type for unknown extensions, e.g. "text/plain"
 	MIME        map[string]string // lower-case extension without dot -> type
+
+	// FileCacheValid, when positive, keeps the content and validators of
+	// small files in memory for that long: a hot file then costs no system
+	// call but the write, and a change to it shows within that time. Set it
+	// before the first Serve.
+	FileCacheValid time.Duration
+
+	once  sync.Once
+	cache *fileCache
 }
 
 // allowed lists the methods the handler answers.
@@ -77,6 +89,9 @@ func (h *Handler) Serve(w *respond.Writer, req *http1.Request, root string) erro
 	if status != 0 {
 		return w.Error(status, "")
 	}
+	if f := h.cacheOf().get(root, rel); f != nil {
+		return serveFile(w, req, f)
+	}
 	fd, err := h.openRel(root, rel)
 	if err != nil {
 		return w.Error(statusOf(err), "")
@@ -96,7 +111,10 @@ func (h *Handler) Serve(w *respond.Writer, req *http1.Request, root string) erro
 		unix.Close(fd)
 		return w.Error(403, "")
 	}
-	return h.serveFile(w, req, fd, name, &st)
+	f := h.newFile(fd, name, &st)
+	defer f.close()
+	h.cacheOf().fill(root, rel, &f)
+	return serveFile(w, req, &f)
 }
 
 // dirStatus answers a directory request that has no file to serve: status
@@ -164,70 +182,96 @@ func fstat(fd int, st *unix.Stat_t) error {
 	}
 }
 
-// serveFile answers from the open regular file fd, which it closes.
-func (h *Handler) serveFile(w *respond.Writer, req *http1.Request, fd int, name string, st *unix.Stat_t) error {
+// file is a regular file to answer with: its validators, type, and the
+// body's source (an open descriptor, or the content itself when cached).
+type file struct {
+	size    int64
+	etag    string
+	lastMod string
+	mtime   int64 // seconds
+	ctype   string
+	fd      int    // -1 when body holds the content
+	body    []byte // the whole content (cached files)
+}
+
+// newFile describes the open regular file fd, served as name.
+func (h *Handler) newFile(fd int, name string, st *unix.Stat_t) file {
 	var etagBuf, lmBuf [32]byte
-	v := validators{
-		etag:  string(appendETag(etagBuf[:0], st.Size, st.Mtim.Nano())),
-		mtime: st.Mtim.Sec,
+	return file{
+		size:    st.Size,
+		etag:    string(appendETag(etagBuf[:0], st.Size, st.Mtim.Nano())),
+		lastMod: string(appendHTTPDate(lmBuf[:0], st.Mtim.Sec)),
+		mtime:   st.Mtim.Sec,
+		ctype:   h.contentType(name),
+		fd:      fd,
 	}
-	lm := string(appendHTTPDate(lmBuf[:0], v.mtime))
+}
+
+// serveFile answers req with f: preconditions, ranges, head and body.
+func serveFile(w *respond.Writer, req *http1.Request, f *file) error {
+	v := validators{etag: f.etag, mtime: f.mtime}
 	if status := v.check(req.Header); status != 0 {
-		unix.Close(fd)
 		if status == 304 {
-			w.AddField("ETag", v.etag)
-			w.AddField("Last-Modified", lm)
+			w.AddField("ETag", f.etag)
+			w.AddField("Last-Modified", f.lastMod)
 			return w.WriteHead(304, -1)
 		}
 		return w.Error(status, "")
 	}
-	off, n, status := int64(0), st.Size, 200
+	off, n, status := int64(0), f.size, 200
 	if r := req.Header.Get("Range"); r != "" && v.rangeAllowed(req.Header) {
 		var kind rangeKind
-		switch kind, off, n = parseRange(r, st.Size); kind {
+		switch kind, off, n = parseRange(r, f.size); kind {
 		case rangeNone:
-			off, n = 0, st.Size
+			off, n = 0, f.size
 		case rangeOne:
 			status = 206
 		case rangeUnsatisfiable:
-			unix.Close(fd)
 			var crBuf [32]byte
-			return errorWith(w, 416, "Content-Range", string(appendUnsatisfied(crBuf[:0], st.Size)))
+			return errorWith(w, 416, "Content-Range", string(appendUnsatisfied(crBuf[:0], f.size)))
 		}
 	}
-	if ct := h.contentType(name); ct != "" {
-		w.AddField("Content-Type", ct)
+	if f.ctype != "" {
+		w.AddField("Content-Type", f.ctype)
 	}
-	w.AddField("Last-Modified", lm)
-	w.AddField("ETag", v.etag)
+	w.AddField("Last-Modified", f.lastMod)
+	w.AddField("ETag", f.etag)
 	w.AddField("Accept-Ranges", "bytes")
 	if status == 206 {
 		var crBuf [64]byte
-		w.AddField("Content-Range", string(appendContentRange(crBuf[:0], off, n, st.Size)))
+		w.AddField("Content-Range", string(appendContentRange(crBuf[:0], off, n, f.size)))
 	}
 	if err := w.WriteHead(status, n); err != nil {
-		unix.Close(fd)
 		return err
 	}
-	return sendBody(w, req, fd, name, off, n)
+	return sendBody(w, req, f, off, n)
 }
 
-// sendBody writes n bytes of fd from off and closes fd: small bodies through
-// the write buffer, larger ones with sendfile.
-func sendBody(w *respond.Writer, req *http1.Request, fd int, name string, off, n int64) error {
-	if n == 0 || req.Method == "HEAD" {
-		unix.Close(fd)
+// sendBody writes n bytes of f from off: cached content and small bodies
+// through the write buffer, larger ones with sendfile.
+func sendBody(w *respond.Writer, req *http1.Request, f *file, off, n int64) error {
+	switch {
+	case n == 0 || req.Method == "HEAD":
 		return nil
-	}
-	if n <= copyLimit && int(n) <= w.BW.Available() {
-		err := copyBody(w, fd, off, n)
-		unix.Close(fd)
+	case f.body != nil:
+		_, err := w.Write(f.body[off : off+n])
 		return err
+	case n <= copyLimit && int(n) <= w.BW.Available():
+		return copyBody(w, f.fd, off, n)
 	}
-	f := os.NewFile(uintptr(fd), name)
-	err := w.SendFile(f, off, n)
-	f.Close()
+	of := os.NewFile(uintptr(f.fd), "static") // takes the descriptor over
+	f.fd = -1
+	err := w.SendFile(of, off, n)
+	of.Close()
 	return err
+}
+
+// close closes the file's descriptor, if it still has one.
+func (f *file) close() {
+	if f.fd >= 0 {
+		unix.Close(f.fd)
+		f.fd = -1
+	}
 }
 
 // copyBody reads n bytes at off into the free part of the write buffer and

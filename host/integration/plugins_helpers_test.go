@@ -1,0 +1,343 @@
+package integration
+
+// Helpers of the plugin end-to-end tests (plugins_*_test.go): building the
+// test plugins, writing plugins.load, finding plugin processes, and a
+// bounded keep-alive load generator.
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/capuchin/capuchin/api/http1"
+)
+
+// testplugModes are the names testplug answers to (see its doc comment).
+var testplugModes = []string{"hello", "helloopen", "gate", "gateopen", "notes"}
+
+var (
+	plugOnce sync.Once
+	plugDir  string
+	plugErr  error
+)
+
+// testPlugins builds the test plugins once per package run and returns the
+// directory holding them: testplug under each of its mode names, closer,
+// badhandshake and wrongversion, and the real plugins hello (as realhello),
+// logger and mandril.
+func testPlugins(t *testing.T) string {
+	t.Helper()
+	plugOnce.Do(func() { plugDir, plugErr = buildPlugins(filepath.Join(binDir, "plugins")) })
+	if plugErr != nil {
+		t.Fatal(plugErr)
+	}
+	return plugDir
+}
+
+func buildPlugins(dir string) (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	args = append(args, "./host/pluginhost/testdata/testplug", "./host/pluginhost/testdata/badhandshake",
+		"./host/pluginhost/testdata/wrongversion", "./host/integration/testdata/closer",
+		"./plugins/logger", "./plugins/mandril")
+	cmd := exec.Command("go", args...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building test plugins: %v\n%s", err, out)
+	}
+	if err := build(dir, "realhello", "./plugins/hello"); err != nil {
+		return "", err
+	}
+	for _, m := range testplugModes {
+		if err := copyFile(filepath.Join(dir, "testplug"), filepath.Join(dir, m)); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o755)
+}
+
+// ownPluginDir returns a fresh plugin directory for one test holding
+// copies of the named test plugins, so that the test can find its own
+// plugin processes by path.
+func ownPluginDir(t *testing.T, names ...string) string {
+	t.Helper()
+	src := testPlugins(t)
+	dir := filepath.Join(t.TempDir(), "plugins")
+	must(t, os.MkdirAll(dir, 0o755))
+	for _, n := range names {
+		must(t, copyFile(filepath.Join(src, n), filepath.Join(dir, n)))
+	}
+	return dir
+}
+
+// writeLoad writes plugins.load: Directory dir, then one Load line per
+// name, in order. The first Load line is line 3.
+func (s *site) writeLoad(dir string, names ...string) {
+	b := "[PLUGINS]\n    Directory " + dir + "\n"
+	for _, n := range names {
+		b += "    Load " + n + "\n"
+	}
+	s.WriteFile("plugins.load", b)
+}
+
+// pluginPid waits for the pid a testplug wrote at Configure (NAME.conf.pid)
+// to differ from not, and returns it.
+func (s *site) pluginPid(t *testing.T, name string, not int) int {
+	t.Helper()
+	var pid int
+	ok := waitFor(func() bool {
+		b, err := os.ReadFile(filepath.Join(s.Dir, name+".conf.pid"))
+		if err != nil {
+			return false
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && pid != not
+	})
+	if !ok {
+		t.Fatalf("no pid file of plugin %s (other than %d)", name, not)
+	}
+	return pid
+}
+
+// alive reports whether pid is a live process (not gone, not a zombie).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// pid (comm) STATE ...: comm may hold spaces, the state follows the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// pidsRunning returns the live processes whose executable path (argv[0])
+// lies in dir.
+func pidsRunning(dir string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		argv0, _, _ := strings.Cut(string(b), "\x00")
+		if filepath.Dir(argv0) == dir && alive(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// dialFrom connects to addr from the local address ip.
+func dialFrom(t *testing.T, ip, addr string) *client {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	c, err := d.Dial("tcp", addr)
+	must(t, err)
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return &client{t: t, c: c, br: bufio.NewReader(c)}
+}
+
+// roundTrip sends one request and reads its response.
+func (c *client) roundTrip(req string) *response {
+	c.t.Helper()
+	c.send(req)
+	m, _, _ := strings.Cut(req, " ")
+	return c.mustRead(m)
+}
+
+// get is a keep-alive GET of path.
+func (c *client) get(path string) *response {
+	c.t.Helper()
+	return c.roundTrip("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+}
+
+// sendQuiet writes s and ignores errors: the server may have closed.
+func (c *client) sendQuiet(s string) { io.WriteString(c.c, s) }
+
+// runCapuchin runs the binary with args to its end (at most 30 s) and
+// returns its exit code and combined output.
+func runCapuchin(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "capuchin"), args...)
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("capuchin %v did not exit within 30 s; output:\n%s", args, out)
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), string(out)
+	}
+	must(t, err)
+	return 0, string(out)
+}
+
+// countLog counts the occurrences of sub in the server's log.
+func (p *proc) countLog(sub string) int { return strings.Count(p.Log(), sub) }
+
+// waitLogCount waits up to 10 s for sub to appear at least n times.
+func (p *proc) waitLogCount(sub string, n int) bool {
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if p.countLog(sub) >= n {
+			return true
+		}
+	}
+	return false
+}
+
+// noGoroutineLeak registers a check, run after every later cleanup (the
+// server's stop included), that the test left no goroutine behind.
+func noGoroutineLeak(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		var n int
+		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			if n = runtime.NumGoroutine(); n <= before {
+				return
+			}
+		}
+		buf := make([]byte, 1<<16)
+		t.Errorf("goroutines: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
+	})
+}
+
+// loadStats counts the outcomes of a load run.
+type loadStats struct {
+	mu       sync.Mutex
+	status   map[int]int    // responses by status
+	bodies   map[string]int // 200 bodies by their first 16 bytes
+	closed   int            // requests answered by a closed connection
+	failures []string       // anything else: hangs, malformed responses
+}
+
+func (ls *loadStats) add(f func()) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	f()
+}
+
+func (ls *loadStats) String() string {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return fmt.Sprintf("status %v, closed %d, failures %d %q", ls.status, ls.closed, len(ls.failures),
+		ls.failures[:min(len(ls.failures), 5)])
+}
+
+// runLoad sends workers × perWorker GETs of path to addr over keep-alive
+// connections (redialling after a close) and returns the outcomes. Every
+// read has a 10 s deadline, so a hang is a failure, not a stuck test.
+// progress, if not nil, is called after every response.
+func runLoad(addr, path string, workers, perWorker int, progress func()) *loadStats {
+	ls := &loadStats{status: map[int]int{}, bodies: map[string]int{}}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loadWorker(addr, path, perWorker, ls, progress)
+		}()
+	}
+	wg.Wait()
+	return ls
+}
+
+func loadWorker(addr, path string, n int, ls *loadStats, progress func()) {
+	req := "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+	var nc net.Conn
+	var br *bufio.Reader
+	defer func() {
+		if nc != nil {
+			nc.Close()
+		}
+	}()
+	for range n {
+		if nc == nil {
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				ls.add(func() { ls.failures = append(ls.failures, "dial: "+err.Error()) })
+				continue
+			}
+			nc, br = c, bufio.NewReader(c)
+		}
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		r, body, err := oneRequest(nc, br, req)
+		if progress != nil {
+			progress()
+		}
+		switch {
+		case err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isReset(err)):
+			ls.add(func() { ls.closed++ })
+		case err != nil:
+			ls.add(func() { ls.failures = append(ls.failures, err.Error()) })
+		default:
+			ls.add(func() {
+				ls.status[r.Status]++
+				if r.Status == 200 {
+					ls.bodies[string(body[:min(len(body), 16)])]++
+				}
+			})
+		}
+		if err != nil || r.Close {
+			nc.Close()
+			nc = nil
+		}
+	}
+}
+
+func oneRequest(nc net.Conn, br *bufio.Reader, req string) (*http1.Response, []byte, error) {
+	if _, err := io.WriteString(nc, req); err != nil {
+		return nil, nil, err
+	}
+	r := &http1.Response{}
+	if err := http1.ReadResponse(br, nil, r); err != nil {
+		return nil, nil, err
+	}
+	var b http1.Body
+	b.ResetResponse(br, r, "GET")
+	body, err := io.ReadAll(&b)
+	return r, body, err
+}
+
+// killHard sends SIGKILL to pid.
+func killHard(t *testing.T, pid int) {
+	t.Helper()
+	must(t, syscall.Kill(pid, syscall.SIGKILL))
+}
