@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/api/transport"
@@ -24,8 +25,9 @@ type connState struct {
 	req Request
 	w   ResponseWriter
 
-	state   atomic.Int32 // leaseBusy or leaseIdle, for revoke
-	revoked atomic.Bool  // the host wants the connection back
+	state    atomic.Int32 // leaseBusy or leaseIdle, for revoke
+	revoked  atomic.Bool  // the host wants the connection back
+	deadline *time.Timer  // a leased request's deadline (see armDeadline)
 }
 
 // prefixReader yields the bytes the host had buffered, then the socket.
@@ -77,7 +79,7 @@ func (rt *runtime) conn(id uint64, ev *transport.Event) (*connState, error) {
 }
 
 // handle runs the content handler for one Handle event.
-func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply) {
+func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply, interim func(*transport.Reply)) {
 	cs, err := rt.conn(c.ID, ev)
 	if err != nil {
 		rep.Err = err.Error()
@@ -96,7 +98,7 @@ func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply) {
 	cs.revoked.Store(false)
 	v := rt.content.Handle(r, &cs.w)
 	rt.finish(cs, v, rep)
-	rt.serveLease(c, cs, ev, rep)
+	rt.serveLease(c, cs, ev, rep, interim)
 	if !rep.Close && rep.Leftover == nil {
 		rep.Leftover = cs.leftover()
 	}

@@ -2,7 +2,10 @@ package api
 
 import (
 	"bytes"
+	"net"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/api/transport"
@@ -24,9 +27,9 @@ const (
 	leaseIdle
 )
 
-// leaseReadTimeout bounds the reads of a leased request once its head has
-// arrived (the host's default stage-30 deadline); handlers may set their own.
-const leaseReadTimeout = 60 * time.Second
+// defaultHandleDeadline is the host's stage-30 deadline for a plugin that
+// declares none; the SDK holds leased requests to the same.
+const defaultHandleDeadline = 60 * time.Second
 
 // leaseEnd says why a lease stopped.
 type leaseEnd uint8
@@ -38,10 +41,13 @@ const (
 
 // serveLease serves the requests that follow the first one on cs, as far
 // as ev's lease allows; rep is the first request's reply.
-func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *transport.Reply) {
+func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *transport.Reply, interim func(*transport.Reply)) {
 	if rep.Verdict != transport.Handled || rep.Close || rep.Err != "" || ev.Lease.MaxRequests <= 1 {
 		return
 	}
+	// The host holds the first request to the stage deadline: tell it that
+	// one is done; from here on the SDK holds each request to it.
+	interim(&transport.Reply{ID: rep.ID, Interim: true})
 	host := cs.req.Host
 	for n := uint32(1); n < ev.Lease.MaxRequests; n++ {
 		head, size, end := cs.nextHead(ev.Lease.IdleTimeout)
@@ -124,10 +130,13 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 	cs.pr.pre = nil
 	cs.cnt.n = 0
 	cs.w.reset(r, !r.Close, &rt.clock)
-	cs.nc.SetReadDeadline(start.Add(leaseReadTimeout))
-	defer cs.nc.SetReadDeadline(time.Time{})
 	var one transport.Reply
+	cs.armDeadline(rt.handleDeadline())
 	v := rt.content.Handle(r, &cs.w)
+	if !cs.deadline.Stop() { // the handler ran late: its connection was shut
+		rep.Close = true
+		return false
+	}
 	if v == Close { // in a lease the SDK sends the error page the host would have sent
 		cs.w.errorPage()
 		v = Handled
@@ -160,5 +169,32 @@ func (rt *runtime) revoke(id uint64) {
 	cs.revoked.Store(true)
 	if cs.state.Load() == leaseIdle {
 		cs.nc.SetReadDeadline(time.Now())
+	}
+}
+
+// handleDeadline is the plugin's stage-30 deadline.
+func (rt *runtime) handleDeadline() time.Duration {
+	if d := rt.info.Handle.Deadline; d > 0 {
+		return d
+	}
+	return defaultHandleDeadline
+}
+
+// armDeadline starts the clock of a leased request: if the handler is not
+// done within d, the connection is shut down (both ways), as the host does
+// to a late plugin's connection, so the handler's reads and writes fail.
+func (cs *connState) armDeadline(d time.Duration) {
+	if cs.deadline == nil {
+		cs.deadline = time.AfterFunc(d, cs.shut)
+		return
+	}
+	cs.deadline.Reset(d)
+}
+
+func (cs *connState) shut() {
+	if tc, ok := cs.nc.(*net.TCPConn); ok {
+		if rc, err := tc.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RDWR) })
+		}
 	}
 }

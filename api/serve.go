@@ -150,13 +150,14 @@ func (rt *runtime) Calls(s *transport.ServerCalls) error {
 			return nil
 		}
 		go func() { // ends when the handler returns; a late Send fails harmlessly
-			rep := rt.dispatch(ev)
+			rep := rt.dispatch(ev, func(r *transport.Reply) { _ = s.Send(r) })
 			_ = s.Send(rep)
 		}()
 	}
 }
 
-func (rt *runtime) dispatch(ev *transport.Event) (rep *transport.Reply) {
+// dispatch runs one event; interim sends a reply ahead of the final one.
+func (rt *runtime) dispatch(ev *transport.Event, interim func(*transport.Reply)) (rep *transport.Reply) {
 	rep = &transport.Reply{ID: ev.ID}
 	defer func() {
 		if v := recover(); v != nil {
@@ -173,7 +174,7 @@ func (rt *runtime) dispatch(ev *transport.Event) (rep *transport.Reply) {
 	case ev.Kind == transport.EventRequest && rt.request != nil:
 		rt.stageRequest(&c, ev, rep)
 	case ev.Kind == transport.EventHandle && rt.content != nil:
-		rt.handle(&c, ev, rep)
+		rt.handle(&c, ev, rep, interim)
 	case ev.Kind == transport.EventRevoke:
 		rt.revoke(ev.Conn.ID)
 	default:

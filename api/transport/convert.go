@@ -63,7 +63,7 @@ func replyToPB(r *Reply) *pb.Reply {
 	out := &pb.Reply{
 		Id: r.ID, Verdict: pb.Verdict(r.Verdict), Status: int32(r.Status), Body: r.Body,
 		BytesIn: r.BytesIn, BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Error: r.Err,
-		Leased: r.Leased,
+		Leased: r.Leased, Interim: r.Interim,
 	}
 	for _, f := range r.Header {
 		out.Header = append(out.Header, &pb.Field{Name: f.Name, Value: f.Value})
@@ -78,7 +78,7 @@ func replyFromPB(p *pb.Reply, r *Reply) {
 	*r = Reply{
 		ID: p.Id, Verdict: Verdict(p.Verdict), Status: int(p.Status), Body: p.Body,
 		BytesIn: p.BytesIn, BytesOut: p.BytesOut, Leftover: p.Leftover, Close: p.Close, Err: p.Error,
-		Leased: p.Leased,
+		Leased: p.Leased, Interim: p.Interim,
 	}
 	if len(p.Header) > 0 {
 		r.Header = make([]Field, len(p.Header))

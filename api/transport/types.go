@@ -120,6 +120,7 @@ type Reply struct {
 	Close    bool
 	Records  []Record
 	Leased   uint32 // requests served under the lease after the first
+	Interim  bool   // the lease's first request is done; the final reply follows
 	Err      string
 }
 

@@ -261,26 +261,45 @@ func (ls *loadStats) String() string {
 		ls.failures[:min(len(ls.failures), 5)])
 }
 
-// runLoad sends workers × perWorker GETs of path to addr over keep-alive
-// connections (redialling after a close) and returns the outcomes. Every
-// read has a 10 s deadline, so a hang is a failure, not a stuck test.
-// progress, if not nil, is called after every response.
-func runLoad(addr, path string, workers, perWorker int, progress func()) *loadStats {
+// load describes a bounded keep-alive load: Workers clients send up to
+// PerWorker GETs of Path each (redialling after a close), pausing Pace
+// between requests, until done or Stop is closed. Every read has a 10 s
+// deadline, so a hang is a failure, not a stuck test. Progress, if set, is
+// called after every response.
+type load struct {
+	Addr, Path         string
+	Workers, PerWorker int
+	Pace               time.Duration
+	Stop               <-chan struct{}
+	Progress           func()
+}
+
+// run runs the load to its end and returns the outcomes.
+func (l load) run() *loadStats {
 	ls := &loadStats{status: map[int]int{}, bodies: map[string]int{}}
 	var wg sync.WaitGroup
-	for range workers {
+	for range l.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			loadWorker(addr, path, perWorker, ls, progress)
+			l.worker(ls)
 		}()
 	}
 	wg.Wait()
 	return ls
 }
 
-func loadWorker(addr, path string, n int, ls *loadStats, progress func()) {
-	req := "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+func (l load) stopped() bool {
+	select {
+	case <-l.Stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (l load) worker(ls *loadStats) {
+	req := "GET " + l.Path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 	var nc net.Conn
 	var br *bufio.Reader
 	defer func() {
@@ -288,9 +307,9 @@ func loadWorker(addr, path string, n int, ls *loadStats, progress func()) {
 			nc.Close()
 		}
 	}()
-	for range n {
+	for i := 0; i < l.PerWorker && !l.stopped(); i++ {
 		if nc == nil {
-			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			c, err := net.DialTimeout("tcp", l.Addr, 5*time.Second)
 			if err != nil {
 				ls.add(func() { ls.failures = append(ls.failures, "dial: "+err.Error()) })
 				continue
@@ -299,25 +318,32 @@ func loadWorker(addr, path string, n int, ls *loadStats, progress func()) {
 		}
 		nc.SetDeadline(time.Now().Add(10 * time.Second))
 		r, body, err := oneRequest(nc, br, req)
-		if progress != nil {
-			progress()
+		if l.Progress != nil {
+			l.Progress()
 		}
-		switch {
-		case err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isReset(err)):
-			ls.add(func() { ls.closed++ })
-		case err != nil:
-			ls.add(func() { ls.failures = append(ls.failures, err.Error()) })
-		default:
-			ls.add(func() {
-				ls.status[r.Status]++
-				if r.Status == 200 {
-					ls.bodies[string(body[:min(len(body), 16)])]++
-				}
-			})
-		}
+		ls.record(r, body, err)
 		if err != nil || r.Close {
 			nc.Close()
 			nc = nil
+		}
+		if l.Pace > 0 {
+			time.Sleep(l.Pace)
+		}
+	}
+}
+
+func (ls *loadStats) record(r *http1.Response, body []byte, err error) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	switch {
+	case err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isReset(err)):
+		ls.closed++
+	case err != nil:
+		ls.failures = append(ls.failures, err.Error())
+	default:
+		ls.status[r.Status]++
+		if r.Status == 200 {
+			ls.bodies[string(body[:min(len(body), 16)])]++
 		}
 	}
 }

@@ -105,14 +105,14 @@ func TestPluginStage40And50(t *testing.T) {
 	for _, path := range []string{"/index.html", "/hello/a", "/hello/b", "/missing"} {
 		c.get(path)
 	}
-	local := c.c.LocalAddr().String()
 	c.c.Close()
 
+	// testplug writes "done CONNID CLIENTIP METHOD TARGET STATUS BYTES".
 	want := []*regexp.Regexp{
-		regexp.MustCompile(`^done (\d+) ` + regexp.QuoteMeta(local) + ` GET /index.html 200 \d+$`),
-		regexp.MustCompile(`^done (\d+) ` + regexp.QuoteMeta(local) + ` GET /hello/a 200 \d+$`),
-		regexp.MustCompile(`^done (\d+) ` + regexp.QuoteMeta(local) + ` GET /hello/b 200 \d+$`),
-		regexp.MustCompile(`^done (\d+) ` + regexp.QuoteMeta(local) + ` GET /missing 404 \d+$`),
+		regexp.MustCompile(`^done (\d+) 127\.0\.0\.1 GET /index.html 200 \d+$`),
+		regexp.MustCompile(`^done (\d+) 127\.0\.0\.1 GET /hello/a 200 \d+$`),
+		regexp.MustCompile(`^done (\d+) 127\.0\.0\.1 GET /hello/b 200 \d+$`),
+		regexp.MustCompile(`^done (\d+) 127\.0\.0\.1 GET /missing 404 \d+$`),
 	}
 	var lines []string
 	ok := waitFor(func() bool {
@@ -129,7 +129,7 @@ func TestPluginStage40And50(t *testing.T) {
 		return contains(lines, "closed "+id)
 	})
 	if !ok {
-		t.Fatalf("notes file lacks the stage-40 records or the stage-50 notice of %s:\n%s", local, strings.Join(lines, "\n"))
+		t.Fatalf("notes file lacks the stage-40 records or the stage-50 notice:\n%s", strings.Join(lines, "\n"))
 	}
 }
 
@@ -238,40 +238,58 @@ func TestPluginClaimFilter(t *testing.T) {
 
 // TestPluginDeadlines: a handler slower than its deadline gets its policy:
 // fail-closed answers 503, fail-open falls through to the static file; the
-// same at stage 20.
+// same at stage 20. Stage 30 is tried with a request that closes (no lease
+// offered) and with a keep-alive one (a lease offered).
 func TestPluginDeadlines(t *testing.T) {
 	noGoroutineLeak(t)
 	cases := []struct {
-		plugin, path string
-		status       int
-		body         string
+		name, plugin, path string
+		keepAlive          bool
+		status             int
+		body               string
+		bug                string
 	}{
-		{"hello", "/hello/slow", 503, ""},
-		{"helloopen", "/hello/slow", 200, "static-slow"},
-		{"gate", "/gate-slow", 503, ""},
-		{"gateopen", "/gate-slow", 200, "static-gate"},
+		{"30 fail-closed", "hello", "/hello/slow", false, 503, "", ""},
+		{"30 fail-open", "helloopen", "/hello/slow", false, 200, "static-slow", ""},
+		{"30 fail-closed leased", "hello", "/hello/slow", true, 503, "", leaseDeadlineBug},
+		{"30 fail-open leased", "helloopen", "/hello/slow", true, 200, "static-slow", leaseDeadlineBug},
+		{"20 fail-closed", "gate", "/gate-slow", true, 503, "", ""},
+		{"20 fail-open", "gateopen", "/gate-slow", true, 200, "static-gate", ""},
 	}
 	for _, tc := range cases {
-		t.Run(tc.plugin, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.bug != "" {
+				t.Skip(tc.bug)
+			}
 			s := newSite(t)
 			s.WriteRoot("hello/slow", "static-slow")
 			s.WriteRoot("gate-slow", "static-gate")
 			s.writeLoad(testPlugins(t), tc.plugin)
 			s.Start()
 			c := dial(t, s.Addr())
+			req := "GET " + tc.path + " HTTP/1.1\r\nHost: x\r\n"
+			if !tc.keepAlive {
+				req += "Connection: close\r\n"
+			}
 			start := time.Now()
-			r := c.get(tc.path)
+			r := c.roundTrip(req + "\r\n")
 			took := time.Since(start)
 			if r.Status != tc.status || tc.body != "" && string(r.Body) != tc.body {
 				t.Fatalf("%s: %d %q, want %d %q", tc.path, r.Status, r.Body, tc.status, tc.body)
 			}
-			if took > 2500*time.Millisecond { // deadlines: 1.5 s (30), 0.4 s (20); the plugin sleeps 3 s / 2 s
+			// Deadlines: 1.5 s at 30, 0.4 s at 20; the plugin sleeps 3 s / 2 s.
+			if took > 2500*time.Millisecond {
 				t.Errorf("answered after %v: the deadline did not cut the call", took)
 			}
 			t.Logf("%s %s: %d after %v", tc.plugin, tc.path, r.Status, took.Round(time.Millisecond))
 		})
 	}
 }
+
+// leaseDeadlineBug: see the report; pluginhost/pipeline.go leaseDeadline.
+const leaseDeadlineBug = "bug: under a lease the stage-30 call's deadline is MaxRequests×(deadline+KeepAliveTimeout) " +
+	"(host/pluginhost/pipeline.go leaseDeadline), so a handler slower than its deadline on the first request " +
+	"is waited for and its failure policy never applies"
 
 // readLines reads the file's lines (for the access log).
 func readLines(path string) []string {

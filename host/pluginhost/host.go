@@ -91,7 +91,7 @@ func Start(specs []config.PluginSpec, log hclog.Logger) (*Host, error) {
 	h.calls.New = func() any {
 		t := time.NewTimer(time.Hour)
 		t.Stop()
-		return &call{ch: make(chan *transport.Reply, 1), timer: t}
+		return &call{ch: make(chan *transport.Reply, 2), timer: t} // an interim and a final reply
 	}
 	ps, err := h.startAll(specs, nil)
 	if err != nil {

@@ -193,7 +193,9 @@ func (in *instance) demux() {
 		}
 		in.waitMu.Lock()
 		c := in.waiters[r.ID]
-		delete(in.waiters, r.ID)
+		if !r.Interim {
+			delete(in.waiters, r.ID)
+		}
 		in.waitMu.Unlock()
 		if c != nil {
 			c.ch <- r
@@ -215,6 +217,13 @@ func (in *instance) alive() bool {
 // roundTrip sends ev and waits for its reply at most d. The error is
 // errNotSent (nothing reached the plugin), errDeadline or errCrashed.
 func (in *instance) roundTrip(pool *sync.Pool, ev *transport.Event, d time.Duration) (*transport.Reply, error) {
+	return in.leaseTrip(pool, ev, d, 0)
+}
+
+// leaseTrip is roundTrip for a stage-30 call under a lease: the first
+// request must be done within d (the plugin says so with an interim
+// reply), the whole lease within then+rest.
+func (in *instance) leaseTrip(pool *sync.Pool, ev *transport.Event, d, rest time.Duration) (*transport.Reply, error) {
 	c := pool.Get().(*call)
 	defer pool.Put(c)
 	ev.ID = in.nextID.Add(1)
@@ -232,18 +241,34 @@ func (in *instance) roundTrip(pool *sync.Pool, ev *transport.Event, d time.Durat
 	}
 	c.timer.Reset(d)
 	defer c.timer.Stop()
-	select {
-	case r := <-c.ch:
-		return r, nil
-	case <-c.timer.C:
-		err = errDeadline
-	case <-in.dead:
-		err = errCrashed
+	err = in.await(c, rest)
+	if err == nil {
+		return <-c.ch, nil
 	}
 	if r := in.forget(c, ev.ID); r != nil {
 		return r, nil
 	}
 	return nil, err
+}
+
+// await waits for c's final reply (leaving it in c.ch), extending the
+// deadline by rest after an interim one. The error says why it stopped.
+func (in *instance) await(c *call, rest time.Duration) error {
+	for {
+		select {
+		case r := <-c.ch:
+			if !r.Interim {
+				c.ch <- r // room: the channel holds two
+				return nil
+			}
+			c.timer.Stop()
+			c.timer.Reset(rest)
+		case <-c.timer.C:
+			return errDeadline
+		case <-in.dead:
+			return errCrashed
+		}
+	}
 }
 
 // forget removes a waiter; if the demux already took it, the reply is on
@@ -256,7 +281,11 @@ func (in *instance) forget(c *call, id uint64) *transport.Reply {
 	if waiting {
 		return nil
 	}
-	return <-c.ch
+	for { // the final reply is on its way; an interim one may come first
+		if r := <-c.ch; !r.Interim {
+			return r
+		}
+	}
 }
 
 // notify queues a notification without blocking; a full queue drops it.

@@ -133,3 +133,38 @@ func TestLeaseRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaseDeadlines: under a lease the stage deadline still holds — for
+// the first request (the host answers with the policy) and for a leased
+// one (the SDK shuts the connection).
+func TestLeaseDeadlines(t *testing.T) {
+	checkGoroutines(t)
+	h := startHost(t, spec(t, t.TempDir(), "hello", ""))
+	l := newLoop(t, h)
+	l.lease = stage.Lease{MaxRequests: 10, IdleTimeout: 10 * time.Second}
+
+	c := dial(t, l.addr())
+	start := time.Now()
+	c.send("GET /hello/slow HTTP/1.1\r\nHost: test\r\n\r\n")
+	r, err := c.read()
+	if err != nil || r.status != 503 {
+		t.Fatalf("slow first request: %d %v, want 503", r.status, err)
+	}
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Errorf("first request answered after %v; the deadline is 1.5s", d)
+	}
+
+	c = dial(t, l.addr())
+	c.send("GET /hello/a HTTP/1.1\r\nHost: test\r\n\r\n")
+	if r, err := c.read(); err != nil || r.status != 200 {
+		t.Fatalf("first: %d %v", r.status, err)
+	}
+	start = time.Now()
+	c.send("GET /hello/slow HTTP/1.1\r\nHost: test\r\n\r\n")
+	if !c.closed() {
+		t.Fatal("a leased request past its deadline left the connection open")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("leased request cut after %v; the deadline is 1.5s", d)
+	}
+}

@@ -136,7 +136,7 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event) stage.Res
 		}
 	}
 	base, known := sentBytes(c.TCP)
-	r, err := in.roundTrip(&h.calls, ev, leaseDeadline(t.deadline, ev.Lease))
+	r, err := in.leaseTrip(&h.calls, ev, t.deadline, leaseDeadline(t.deadline, ev.Lease))
 	switch {
 	case errors.Is(err, errCrashed), errors.Is(err, errDeadline):
 		return lost(p, c, err, base, known, t)
@@ -156,13 +156,14 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event) stage.Res
 	return res
 }
 
-// leaseDeadline bounds a stage-30 call: the stage's deadline for each
-// request of the lease, plus the idle waits between them.
+// leaseDeadline bounds the rest of a lease once its first request is done:
+// the stage's deadline for each further request, plus the idle waits
+// between them. (The SDK also holds each leased request to the deadline.)
 func leaseDeadline(d time.Duration, l transport.Lease) time.Duration {
 	if l.MaxRequests <= 1 {
 		return d
 	}
-	return time.Duration(l.MaxRequests) * (d + l.IdleTimeout)
+	return time.Duration(l.MaxRequests-1) * (d + l.IdleTimeout)
 }
 
 // leasedRecords converts the records of requests served under a lease.

@@ -972,6 +972,7 @@ type Reply struct {
 	Records       []*Record              `protobuf:"bytes,10,rep,name=records,proto3" json:"records,omitempty"`                   // 30: stage-40 records of requests served under a lease
 	Error         string                 `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`                       // the handler failed
 	Leased        uint32                 `protobuf:"varint,12,opt,name=leased,proto3" json:"leased,omitempty"`                    // 30: requests served under the lease after the first
+	Interim       bool                   `protobuf:"varint,13,opt,name=interim,proto3" json:"interim,omitempty"`                  // 30: the lease's first request is done; the final reply follows
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1088,6 +1089,13 @@ func (x *Reply) GetLeased() uint32 {
 		return x.Leased
 	}
 	return 0
+}
+
+func (x *Reply) GetInterim() bool {
+	if x != nil {
+		return x.Interim
+	}
+	return false
 }
 
 type Note struct {
@@ -1296,7 +1304,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\rstart_unix_ns\x18\t \x01(\x03R\vstartUnixNs\x12\x1f\n" +
 	"\vduration_ns\x18\n" +
 	" \x01(\x03R\n" +
-	"durationNs\"\xe6\x02\n" +
+	"durationNs\"\x80\x03\n" +
 	"\x05Reply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x14.capuchin.v1.VerdictR\averdict\x12\x16\n" +
@@ -1310,7 +1318,8 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\arecords\x18\n" +
 	" \x03(\v2\x13.capuchin.v1.RecordR\arecords\x12\x14\n" +
 	"\x05error\x18\v \x01(\tR\x05error\x12\x16\n" +
-	"\x06leased\x18\f \x01(\rR\x06leased\"\xc4\x01\n" +
+	"\x06leased\x18\f \x01(\rR\x06leased\x12\x18\n" +
+	"\ainterim\x18\r \x01(\bR\ainterim\"\xc4\x01\n" +
 	"\x04Note\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.capuchin.v1.Note.KindR\x04kind\x12+\n" +
 	"\x06record\x18\x02 \x01(\v2\x13.capuchin.v1.RecordR\x06record\x12%\n" +
