@@ -161,11 +161,26 @@ func (h *Host) Reload(specs []config.PluginSpec) error {
 	h.cur.Store(newSnapshot(ps))
 	for _, p := range old.all {
 		if !contains(ps, p) {
+			h.revokeAll(p)
 			p.stop(maxGrace(p))
 			h.log.Info("plugin stopped", "plugin", p.spec.Name)
 		}
 	}
 	return nil
+}
+
+// revokeAll ends every lease p holds, so that its calls in flight end at
+// their next request boundary instead of their idle timeout.
+func (h *Host) revokeAll(p *plugin) {
+	in := p.inst.Load()
+	if in == nil {
+		return
+	}
+	in.handed.Range(func(k, _ any) bool {
+		ev := transport.Event{Kind: transport.EventRevoke, Conn: transport.Conn{ID: k.(uint64)}}
+		_, _ = in.roundTrip(&h.calls, &ev, time.Second)
+		return true
+	})
 }
 
 func contains(ps []*plugin, p *plugin) bool {
@@ -201,7 +216,7 @@ func (h *Host) Shutdown(ctx context.Context) error {
 		var wg sync.WaitGroup
 		for _, p := range old.all {
 			wg.Add(1)
-			go func() { defer wg.Done(); p.stop(time.Second) }()
+			go func() { defer wg.Done(); h.revokeAll(p); p.stop(time.Second) }()
 		}
 		wg.Wait()
 		h.sp.close()
