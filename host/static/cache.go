@@ -1,6 +1,7 @@
 package static
 
 import (
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,7 +72,7 @@ func (c *fileCache) fill(root, rel string, f *file) {
 		return
 	}
 	body := make([]byte, f.size)
-	if err := preadFull(f.fd, body); err != nil {
+	if err := preadFull(f.fd, body, 0); err != nil {
 		return
 	}
 	e := &cachedFile{file: *f, expires: time.Now().Add(c.valid).UnixNano()}
@@ -87,17 +88,17 @@ func (c *fileCache) fill(root, rel string, f *file) {
 	f.body = body
 }
 
-// preadFull reads len(b) bytes of fd from offset 0.
-func preadFull(fd int, b []byte) error {
+// preadFull reads len(b) bytes of fd from offset off.
+func preadFull(fd int, b []byte, off int64) error {
 	for got := 0; got < len(b); {
-		m, err := unix.Pread(fd, b[got:], int64(got))
+		m, err := unix.Pread(fd, b[got:], off+int64(got))
 		switch {
 		case err == unix.EINTR:
 			continue
 		case err != nil:
 			return err
 		case m == 0:
-			return unix.EIO // the file shrank under us
+			return io.ErrUnexpectedEOF // the file shrank under us
 		}
 		got += m
 	}

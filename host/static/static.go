@@ -278,17 +278,8 @@ func (f *file) close() {
 // writes them there, for one write of head and body.
 func copyBody(w *respond.Writer, fd int, off, n int64) error {
 	buf := w.BW.AvailableBuffer()[:n]
-	for got := 0; got < len(buf); {
-		m, err := unix.Pread(fd, buf[got:], off+int64(got))
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			return err
-		case m == 0:
-			return io.ErrUnexpectedEOF // the file shrank under us
-		}
-		got += m
+	if err := preadFull(fd, buf, off); err != nil {
+		return err
 	}
 	_, err := w.Write(buf)
 	return err
