@@ -37,7 +37,6 @@
 package static
 
 import (
-	"io"
 	"os"
 	"sync"
 	"time"
