@@ -36,6 +36,8 @@ run: build
 # binaries themselves.
 test: vet
 	$(GO) test -race -count=1 -timeout 12m $(PKGS)
+	@# The 1 GiB transfers through the proxy are skipped under -race (too slow).
+	$(GO) test -count=1 -run TestE2EGiB ./plugins/proxy_reverse/
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)

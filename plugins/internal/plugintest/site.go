@@ -109,7 +109,10 @@ func (s *Site) Run() (*Proc, error) {
 	p := &Proc{t: s.t, done: make(chan struct{})}
 	p.cmd = exec.Command(s.bin.Host(), "-c", s.Dir)
 	p.cmd.Stderr = lockedWriter{&p.mu, &p.stderr}
-	p.cmd.Env = append(os.Environ(), "CAPUCHIN_LOG_LEVEL=debug")
+	// Race builds sleep 1 s at exit by default (atexit_sleep_ms), the host
+	// and each plugin in turn: skip that, every test stops a host.
+	p.cmd.Env = append(os.Environ(), "CAPUCHIN_LOG_LEVEL=debug",
+		strings.TrimSpace("GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start host: %w", err)
 	}

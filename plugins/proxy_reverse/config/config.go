@@ -12,6 +12,7 @@
 //	    IdleTimeout T         how long an idle pooled backend connection is kept
 //	    MaxIdleConns N        idle pooled connections kept per server
 //	    ResolveInterval T     how often hostnames are re-resolved
+//	    ClientBodyTimeout T   longest wait for request body bytes from the client (408)
 //	    StatisticsURL PATH    [PROXY_DEFAULTS] only: the status page's path
 //	[PROXY_ENTRY]             any number, tried in file order
 //
@@ -42,6 +43,8 @@ const (
 	DefaultIdleTimeout     = 60 * time.Second
 	DefaultMaxIdleConns    = 32
 	DefaultResolveInterval = 30 * time.Second
+	// DefaultClientBodyTimeout is the host's default Timeout.
+	DefaultClientBodyTimeout = 15 * time.Second
 )
 
 // Config is a parsed proxy_reverse.conf.
@@ -64,6 +67,9 @@ type Entry struct {
 	IdleTimeout     time.Duration
 	MaxIdleConns    int
 	ResolveInterval time.Duration
+	// ClientBodyTimeout bounds each wait for request body bytes from the
+	// client; a client that stalls longer gets 408.
+	ClientBodyTimeout time.Duration
 }
 
 // Server is one ServerList item. Host is an IP literal or a hostname.
@@ -192,6 +198,7 @@ func merge(d, s *section) (*Entry, error) {
 	e.ResponseTimeout = durKey(s, d, "responsetimeout", DefaultResponseTimeout)
 	e.IdleTimeout = durKey(s, d, "idletimeout", DefaultIdleTimeout)
 	e.ResolveInterval = durKey(s, d, "resolveinterval", DefaultResolveInterval)
+	e.ClientBodyTimeout = durKey(s, d, "clientbodytimeout", DefaultClientBodyTimeout)
 	return e, nil
 }
 

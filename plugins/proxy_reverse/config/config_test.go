@@ -32,7 +32,8 @@ func TestSeedExampleLoads(t *testing.T) {
 		t.Fatalf("weighted entry %+v", weighted.Servers)
 	}
 	if php.ConnectTimeout != DefaultConnectTimeout || php.ResponseTimeout != DefaultResponseTimeout ||
-		php.IdleTimeout != DefaultIdleTimeout || php.MaxIdleConns != DefaultMaxIdleConns {
+		php.IdleTimeout != DefaultIdleTimeout || php.MaxIdleConns != DefaultMaxIdleConns ||
+		php.ClientBodyTimeout != DefaultClientBodyTimeout || php.ResolveInterval != DefaultResolveInterval {
 		t.Fatalf("defaults not applied: %+v", php)
 	}
 }
@@ -45,6 +46,7 @@ func TestInheritanceAndDefaults(t *testing.T) {
     ServerList [::1]:8080 backend.internal:81 10.0.0.1:80
     LoadBalance least-connections
     ConnectTimeout 250ms
+    ClientBodyTimeout 2
     AttemptsCount 0
 [PROXY_ENTRY]
     Match ^/b
@@ -62,7 +64,8 @@ func TestInheritanceAndDefaults(t *testing.T) {
 		t.Fatalf("entry a %+v", a)
 	}
 	if len(b.Servers) != 1 || b.Balancer != LeastConnections || len(b.Match) != 2 || !b.MatchPath("/C") ||
-		b.OfflineTimeout != 2*time.Second || a.OfflineTimeout != DefaultOfflineTimeout {
+		b.OfflineTimeout != 2*time.Second || a.OfflineTimeout != DefaultOfflineTimeout ||
+		b.ClientBodyTimeout != 2*time.Second {
 		t.Fatalf("entry b %+v", b)
 	}
 	if cfg.StatisticsURL != "" {
@@ -111,6 +114,7 @@ func TestErrorsNameFileAndLine(t *testing.T) {
 		{"    ResponseTimeout 1x", "p.conf:4: ResponseTimeout: want seconds"},
 		{"    IdleTimeout -1s", "p.conf:4: IdleTimeout: want seconds"},
 		{"    ResolveInterval 0s", "p.conf:4: ResolveInterval: must be greater than zero"},
+		{"    ClientBodyTimeout 0", "p.conf:4: ClientBodyTimeout: must be greater than zero"},
 		{"    MaxIdleConns lots", "p.conf:4: MaxIdleConns: want a whole number"},
 		{"    StatisticsURL /stats", "p.conf:4: StatisticsURL: only allowed in [PROXY_DEFAULTS]"},
 		{"    Proxy on", "p.conf:4: Proxy: unknown key in [PROXY_ENTRY]"},

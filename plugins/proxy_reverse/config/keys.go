@@ -38,7 +38,7 @@ func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
 		h[k] = func(e conf.Entry) error { return out.setInt(e, k, once) }
 	}
 	durKeys := map[string]bool{"offlinetimeout": true, "connecttimeout": false,
-		"responsetimeout": false, "idletimeout": false, "resolveinterval": false}
+		"responsetimeout": false, "idletimeout": false, "clientbodytimeout": false, "resolveinterval": false}
 	for k, zeroOK := range durKeys {
 		h[k] = func(e conf.Entry) error { return out.setDur(e, k, zeroOK, once) }
 	}

@@ -21,7 +21,11 @@ func (x *exchange) tunnel(bc *upstream.Conn) {
 	}
 	var zero time.Time
 	bc.Conn.SetDeadline(zero)
-	x.r.Conn.SetWriteDeadline(zero)
+	x.mu.Lock()
+	if !x.aborted { // no deadline left from the request (or a lease) on a tunnel
+		x.r.Conn.SetDeadline(zero)
+	}
+	x.mu.Unlock()
 	up := make(chan int64, 1)
 	go func() {
 		n, _ := io.Copy(bc.Conn, x.r.BR) // client to backend

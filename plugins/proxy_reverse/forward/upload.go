@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"errors"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -9,6 +10,9 @@ import (
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 )
+
+// errStopped ends an upload that stopUpload or abort cut short.
+var errStopped = errors.New("request body abandoned")
 
 // upload streams the request body to the backend on its own goroutine
 // while the exchange waits for the answer, so a backend may answer early
@@ -19,6 +23,7 @@ type upload struct {
 	done      chan struct{}
 	body      http1.Body
 	readAll   atomic.Bool // the client's body was read to its end
+	stopping  bool        // stopUpload cut the client read short; guarded by exchange.mu
 	err       error       // set before done closes
 	clientErr bool        // err came from reading the client
 	total     int64       // body bytes read; valid after done
@@ -27,8 +32,28 @@ type upload struct {
 	gotHead bool // the final answer's head arrived: stop moving the deadline
 }
 
+// armClient sets the deadline of the next client read: ClientBodyTimeout
+// from now, or none while an Expect: 100-continue client waits for the
+// backend's 100 before its first byte (the backend's ResponseTimeout bounds
+// that wait). It reports false once stopUpload or abort has set a past
+// deadline, which must not be overwritten.
+func (x *exchange) armClient(d time.Duration) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.aborted || x.up.stopping {
+		return false
+	}
+	var t time.Time
+	if d > 0 && (!x.r.Req.Expect100 || x.up.total > 0) {
+		t = time.Now().Add(d)
+	}
+	x.r.Conn.SetReadDeadline(t)
+	return true
+}
+
 func (u *upload) reset() {
 	u.started, u.done, u.err, u.clientErr, u.total, u.gotHead = false, nil, nil, false, 0, false
+	u.stopping = false
 	u.readAll.Store(false)
 }
 
@@ -72,17 +97,29 @@ func (x *exchange) uploadBody(bc *upstream.Conn) {
 		w = &cw
 	}
 	s := bc.Server()
+	ct := s.ClientBodyTimeout()
 	for {
+		if !x.armClient(ct) {
+			u.err = errStopped // the backend side decided; its error stands
+			bc.Conn.Close()
+			return
+		}
 		n, err := u.body.Read(p)
 		u.total += int64(n)
+		// Mark the body read before its last bytes go out: the backend
+		// may answer as soon as it has them, and stopUpload must then
+		// wait for this goroutine rather than cut a complete body.
+		last := err == io.EOF || err == nil && u.body.Done()
+		if last {
+			u.readAll.Store(true)
+		}
 		if n > 0 {
 			if _, werr := w.Write(p[:n]); werr != nil {
 				u.err = werr
 				return
 			}
 		}
-		if err == io.EOF {
-			u.readAll.Store(true)
+		if last {
 			break
 		}
 		if err != nil {
@@ -116,7 +153,10 @@ func (x *exchange) stopUpload(bc *upstream.Conn) bool {
 		if u.readAll.Load() {
 			bc.Conn.SetWriteDeadline(time.Now().Add(bc.Server().ResponseTimeout()))
 		} else {
+			x.mu.Lock()
+			u.stopping = true
 			x.r.Conn.SetReadDeadline(time.Unix(1, 0))
+			x.mu.Unlock()
 			bc.Conn.Close()
 		}
 		<-u.done

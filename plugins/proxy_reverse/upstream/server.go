@@ -186,5 +186,9 @@ func (s *Server) Stats(now time.Time) Stats {
 		Failures: s.failures.Load(), Consecutive: int(s.fails.Load())}
 }
 
+// ClientBodyTimeout returns how long a client may stall while sending a
+// request body to this server's entry.
+func (s *Server) ClientBodyTimeout() time.Duration { return s.g.entry.ClientBodyTimeout }
+
 // ResponseTimeout returns how long the server has to send an answer head.
 func (s *Server) ResponseTimeout() time.Duration { return s.g.entry.ResponseTimeout }
