@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -10,22 +11,23 @@ import (
 )
 
 // TestPluginReloadUnderLoad: SIGHUP adds and removes a stage-30 plugin
-// four times while 4 keep-alive clients keep asking for /hello/x. Every
+// four times while 4 keep-alive clients keep asking for /hello/x; the
+// first time its binary is dropped into the plugin directory. Every
 // request gets 200, from the static file or from the plugin; no request
 // fails and no connection is dropped under a request.
 func TestPluginReloadUnderLoad(t *testing.T) {
-	noGoroutineLeak(t)
+	pluginTest(t)
 	s := newSite(t)
 	s.WriteRoot("hello/x", "static-x")
-	dir := testPlugins(t)
+	dir := ownPluginDir(t)
 	s.writeLoad(dir)
-	p := s.Start()
+	p := s.startChecked()
 
 	var n atomic.Int64
 	stop := make(chan struct{})
 	res := make(chan *loadStats, 1)
 	go func() {
-		res <- load{Addr: s.Addr(), Path: "/hello/x", Workers: 4, PerWorker: 5000, Pace: 2 * time.Millisecond,
+		res <- loadRun{Addr: s.Addr(), Path: "/hello/x", Workers: 4, PerWorker: 5000, Pace: 2 * time.Millisecond,
 			Stop: stop, Progress: func() { n.Add(1) }}.run()
 	}()
 	waitProgress := func(k int64) {
@@ -36,6 +38,9 @@ func TestPluginReloadUnderLoad(t *testing.T) {
 	}
 	for i := 1; i <= 4; i++ {
 		waitProgress(100)
+		if i == 1 {
+			must(t, copyExec(filepath.Join(testPlugins(t), "hello"), filepath.Join(dir, "hello")))
+		}
 		if i%2 == 1 {
 			s.writeLoad(dir, "hello")
 		} else {
@@ -51,7 +56,7 @@ func TestPluginReloadUnderLoad(t *testing.T) {
 	ls := <-res
 	t.Logf("%d requests: %s, bodies %v", n.Load(), ls, ls.bodies)
 	if ls.closed > 0 || len(ls.failures) > 0 || len(ls.status) != 1 || ls.status[200] == 0 {
-		t.Errorf("failed requests across the reloads: %s\n%s", ls, p.Log())
+		t.Errorf("failed requests across the reloads: %s (closed at %v)\n%s", ls, ls.closedAt, p.Log())
 	}
 	if ls.bodies["static-x"] == 0 || ls.bodies["hello GET /hello"] == 0 {
 		t.Errorf("want answers from both the static file and the plugin, got %v", ls.bodies)
@@ -86,13 +91,13 @@ var pipelinedWant = []struct{ method, body string }{
 // hand-over per request (gate hooks stage 20, so no lease is offered).
 // Then bodies that arrive in pieces after the hand-over, one of 64 KiB.
 func TestPluginPipelining(t *testing.T) {
-	noGoroutineLeak(t)
+	pluginTest(t)
 	for _, set := range [][]string{{"hello"}, {"gate", "hello"}} {
 		t.Run(strings.Join(set, "+"), func(t *testing.T) {
 			s := newSite(t)
 			s.WriteRoot("hello/decline", "static-decline")
 			s.writeLoad(testPlugins(t), set...)
-			s.Start()
+			s.startChecked()
 			c := dial(t, s.Addr())
 			c.send(pipelined)
 			vhost := ""
@@ -149,12 +154,12 @@ func sendInPieces(t *testing.T, c *client) {
 // keep-alive connection under a lease: the lease is revoked and the host
 // exits at once, not after KeepAliveTimeout (30 s here).
 func TestPluginShutdownWithLease(t *testing.T) {
-	noGoroutineLeak(t)
+	pluginTest(t)
 	s := newSite(t)
 	s.Server = []string{"KeepAliveTimeout 30", "ShutdownTimeout 20"}
 	dir := ownPluginDir(t, "hello")
 	s.writeLoad(dir, "hello")
-	p := s.Start()
+	p := s.startChecked()
 	leased := dial(t, s.Addr())
 	for _, path := range []string{"/hello/a", "/hello/b"} {
 		if r := leased.get(path); r.Status != 200 {
@@ -182,5 +187,37 @@ func TestPluginShutdownWithLease(t *testing.T) {
 	}
 	if !waitFor(func() bool { return len(pidsRunning(dir)) == 0 }) {
 		t.Errorf("plugin still running after the host exited: %v", pidsRunning(dir))
+	}
+}
+
+// TestPluginRemovedWhileLeased: a reload that removes the plugin holding an
+// idle keep-alive connection under a lease gets the connection back first:
+// the next request on it is served (by the static file) and the reload
+// does not wait for the lease.
+func TestPluginRemovedWhileLeased(t *testing.T) {
+	pluginTest(t)
+	s := newSite(t)
+	s.WriteRoot("hello/x", "static-x")
+	s.Server = []string{"KeepAliveTimeout 30"}
+	dir := testPlugins(t)
+	s.writeLoad(dir, "hello")
+	p := s.startChecked()
+	c := dial(t, s.Addr())
+	for range 2 {
+		if r := c.get("/hello/x"); r.Status != 200 || !strings.HasPrefix(string(r.Body), "hello GET") {
+			t.Fatalf("before: %d %q", r.Status, r.Body)
+		}
+	}
+	s.writeLoad(dir)
+	start := time.Now()
+	p.Signal(syscall.SIGHUP)
+	if !p.WaitLog("configuration reloaded") {
+		t.Fatalf("no reload:\n%s", p.Log())
+	}
+	t.Logf("reload took %v", time.Since(start).Round(time.Millisecond))
+	c.send("GET /hello/x HTTP/1.1\r\nHost: x\r\n\r\n")
+	r, err := c.read("GET")
+	if err != nil || r.Status != 200 || string(r.Body) != "static-x" {
+		t.Fatalf("leased connection after the plugin's removal: %v %v", err, r)
 	}
 }

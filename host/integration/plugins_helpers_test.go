@@ -36,7 +36,7 @@ var (
 
 // testPlugins builds the test plugins once per package run and returns the
 // directory holding them: testplug under each of its mode names, closer,
-// badhandshake and wrongversion, and the real plugins hello (as realhello),
+// stuck, badhandshake and wrongversion, and the real plugins hello (as realhello),
 // logger and mandril.
 func testPlugins(t *testing.T) string {
 	t.Helper()
@@ -60,7 +60,7 @@ func buildPlugins(dir string) (string, error) {
 		args = append(args, "-race")
 	}
 	args = append(args, "./host/pluginhost/testdata/testplug", "./host/pluginhost/testdata/badhandshake",
-		"./host/pluginhost/testdata/wrongversion", "./host/integration/testdata/closer",
+		"./host/pluginhost/testdata/wrongversion", "./host/integration/testdata/closer", "./host/integration/testdata/stuck",
 		"./plugins/logger", "./plugins/mandril")
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
@@ -71,14 +71,14 @@ func buildPlugins(dir string) (string, error) {
 		return "", err
 	}
 	for _, m := range testplugModes {
-		if err := copyFile(filepath.Join(dir, "testplug"), filepath.Join(dir, m)); err != nil {
+		if err := copyExec(filepath.Join(dir, "testplug"), filepath.Join(dir, m)); err != nil {
 			return "", err
 		}
 	}
 	return dir, nil
 }
 
-func copyFile(from, to string) error {
+func copyExec(from, to string) error {
 	b, err := os.ReadFile(from)
 	if err != nil {
 		return err
@@ -95,7 +95,7 @@ func ownPluginDir(t *testing.T, names ...string) string {
 	dir := filepath.Join(t.TempDir(), "plugins")
 	must(t, os.MkdirAll(dir, 0o755))
 	for _, n := range names {
-		must(t, copyFile(filepath.Join(src, n), filepath.Join(dir, n)))
+		must(t, copyExec(filepath.Join(src, n), filepath.Join(dir, n)))
 	}
 	return dir
 }
@@ -130,7 +130,7 @@ func (s *site) pluginPid(t *testing.T, name string, not int) int {
 }
 
 // alive reports whether pid is a live process (not gone, not a zombie).
-func alive(pid int) bool {
+func procAlive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return false
@@ -156,7 +156,7 @@ func pidsRunning(dir string) []int {
 			continue
 		}
 		argv0, _, _ := strings.Cut(string(b), "\x00")
-		if filepath.Dir(argv0) == dir && alive(pid) {
+		if filepath.Dir(argv0) == dir && procAlive(pid) {
 			out = append(out, pid)
 		}
 	}
@@ -223,6 +223,30 @@ func (p *proc) waitLogCount(sub string, n int) bool {
 	return false
 }
 
+// pluginTest prepares a plugin test: race-instrumented binaries exit
+// without the race runtime's 1 s exit delay (GORACE reaches the plugins
+// through the host's environment), and no goroutine may leak.
+func pluginTest(t *testing.T) {
+	t.Setenv("GORACE", "atexit_sleep_ms=0")
+	noGoroutineLeak(t)
+}
+
+// startChecked starts the server; when the test ends it stops it and
+// fails the test if the host or a plugin reported a data race or a panic.
+func (s *site) startChecked() *proc {
+	s.t.Helper()
+	p := s.Start()
+	s.t.Cleanup(func() {
+		p.Stop(10 * time.Second)
+		for _, bad := range []string{"WARNING: DATA RACE", "panic:"} {
+			if strings.Contains(p.Log(), bad) {
+				s.t.Errorf("%q in the log:\n%s", bad, p.Log())
+			}
+		}
+	})
+	return p
+}
+
 // noGoroutineLeak registers a check, run after every later cleanup (the
 // server's stop included), that the test left no goroutine behind.
 func noGoroutineLeak(t *testing.T) {
@@ -244,7 +268,9 @@ type loadStats struct {
 	mu       sync.Mutex
 	status   map[int]int    // responses by status
 	bodies   map[string]int // 200 bodies by their first 16 bytes
+	pids     map[string]int // 200 responses by X-Plugin-Pid
 	closed   int            // requests answered by a closed connection
+	closedAt []time.Time    // when each of them was seen
 	failures []string       // anything else: hangs, malformed responses
 }
 
@@ -261,12 +287,12 @@ func (ls *loadStats) String() string {
 		ls.failures[:min(len(ls.failures), 5)])
 }
 
-// load describes a bounded keep-alive load: Workers clients send up to
+// loadRun describes a bounded keep-alive load: Workers clients send up to
 // PerWorker GETs of Path each (redialling after a close), pausing Pace
 // between requests, until done or Stop is closed. Every read has a 10 s
 // deadline, so a hang is a failure, not a stuck test. Progress, if set, is
 // called after every response.
-type load struct {
+type loadRun struct {
 	Addr, Path         string
 	Workers, PerWorker int
 	Pace               time.Duration
@@ -275,8 +301,8 @@ type load struct {
 }
 
 // run runs the load to its end and returns the outcomes.
-func (l load) run() *loadStats {
-	ls := &loadStats{status: map[int]int{}, bodies: map[string]int{}}
+func (l loadRun) run() *loadStats {
+	ls := &loadStats{status: map[int]int{}, bodies: map[string]int{}, pids: map[string]int{}}
 	var wg sync.WaitGroup
 	for range l.Workers {
 		wg.Add(1)
@@ -289,7 +315,7 @@ func (l load) run() *loadStats {
 	return ls
 }
 
-func (l load) stopped() bool {
+func (l loadRun) stopped() bool {
 	select {
 	case <-l.Stop:
 		return true
@@ -298,7 +324,7 @@ func (l load) stopped() bool {
 	}
 }
 
-func (l load) worker(ls *loadStats) {
+func (l loadRun) worker(ls *loadStats) {
 	req := "GET " + l.Path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 	var nc net.Conn
 	var br *bufio.Reader
@@ -338,12 +364,14 @@ func (ls *loadStats) record(r *http1.Response, body []byte, err error) {
 	switch {
 	case err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isReset(err)):
 		ls.closed++
+		ls.closedAt = append(ls.closedAt, time.Now())
 	case err != nil:
 		ls.failures = append(ls.failures, err.Error())
 	default:
 		ls.status[r.Status]++
 		if r.Status == 200 {
 			ls.bodies[string(body[:min(len(body), 16)])]++
+			ls.pids[r.Header.Get("X-Plugin-Pid")]++
 		}
 	}
 }

@@ -16,10 +16,10 @@ import (
 // 127.0.0.2 at stage 10 without a byte, answers /deny itself at stage 20
 // (and the connection stays usable), and closes on /gate-close.
 func TestPluginStage10And20(t *testing.T) {
-	noGoroutineLeak(t)
+	pluginTest(t)
 	s := newSite(t)
 	s.writeLoad(testPlugins(t), "gate")
-	s.Start()
+	s.startChecked()
 
 	c2 := dialFrom(t, "127.0.0.2", s.Addr())
 	c2.sendQuiet("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -51,11 +51,11 @@ func TestPluginStage10And20(t *testing.T) {
 // file), close with the plugin's status, close without one (403), and a
 // plugin's log line in the host's log under its name.
 func TestPluginStage30Verdicts(t *testing.T) {
-	noGoroutineLeak(t)
+	pluginTest(t)
 	s := newSite(t)
 	s.WriteRoot("hello/decline", "static-decline")
 	s.writeLoad(testPlugins(t), "hello", "closer")
-	p := s.Start()
+	p := s.startChecked()
 	pid := s.pluginPid(t, "hello", 0)
 
 	c := dial(t, s.Addr())
@@ -73,6 +73,17 @@ func TestPluginStage30Verdicts(t *testing.T) {
 	r = c.get("/hello/close")
 	if r.Status != 418 || !strings.Contains(string(r.Body), "<h1>") || !r.Close || !c.closed(3*time.Second) {
 		t.Errorf("close with status: %d close=%v %q", r.Status, r.Close, r.Body)
+	}
+
+	for _, req := range []string{
+		"GET /hello/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		"GET /hello/x HTTP/1.0\r\n\r\n",
+	} {
+		c = dial(t, s.Addr())
+		r = c.roundTrip(req)
+		if r.Status != 200 || !r.Close || !c.closed(3*time.Second) {
+			t.Errorf("%q: %d close=%v, want 200 and the connection closed", req, r.Status, r.Close)
+		}
 	}
 
 	c = dial(t, s.Addr())
@@ -94,12 +105,12 @@ func TestPluginStage30Verdicts(t *testing.T) {
 // request on a connection (host-served, handed over and served under a
 // lease) and a stage-50 notice when it closes.
 func TestPluginStage40And50(t *testing.T) {
-	noGoroutineLeak(t)
+	pluginTest(t)
 	s := newSite(t)
 	notes := filepath.Join(s.Dir, "notes.txt")
 	s.WriteFile("notes.conf", notes)
 	s.writeLoad(testPlugins(t), "hello", "notes")
-	s.Start()
+	s.startChecked()
 
 	c := dial(t, s.Addr())
 	for _, path := range []string{"/index.html", "/hello/a", "/hello/b", "/missing"} {
@@ -126,7 +137,7 @@ func TestPluginStage40And50(t *testing.T) {
 			}
 			id = m[1]
 		}
-		return contains(lines, "closed "+id)
+		return hasLine(lines, "closed "+id)
 	})
 	if !ok {
 		t.Fatalf("notes file lacks the stage-40 records or the stage-50 notice:\n%s", strings.Join(lines, "\n"))
@@ -142,7 +153,7 @@ func matchAny(re *regexp.Regexp, lines []string) []string {
 	return nil
 }
 
-func contains(lines []string, s string) bool {
+func hasLine(lines []string, s string) bool {
 	for _, l := range lines {
 		if l == s {
 			return true
@@ -155,11 +166,11 @@ func contains(lines []string, s string) bool {
 // plugins.load answers. Swapped and reloaded, the other one does, and both
 // processes are kept across the reload.
 func TestPluginLoadOrder(t *testing.T) {
-	noGoroutineLeak(t)
+	pluginTest(t)
 	s := newSite(t)
 	dir := testPlugins(t)
 	s.writeLoad(dir, "hello", "helloopen")
-	p := s.Start()
+	p := s.startChecked()
 	first, second := s.pluginPid(t, "hello", 0), s.pluginPid(t, "helloopen", 0)
 
 	answeredBy := func() string {
@@ -191,11 +202,11 @@ func TestPluginLoadOrder(t *testing.T) {
 // paths, an unanchored look-alike, another method) cost no handler call.
 // hello reports its call count in X-Plugin-Calls.
 func TestPluginClaimFilter(t *testing.T) {
-	noGoroutineLeak(t)
+	pluginTest(t)
 	s := newSite(t)
 	s.WriteRoot("x/hello", "static")
 	s.writeLoad(testPlugins(t), "hello")
-	s.Start()
+	s.startChecked()
 
 	calls := func(r *response) int {
 		t.Helper()
@@ -239,34 +250,40 @@ func TestPluginClaimFilter(t *testing.T) {
 // TestPluginDeadlines: a handler slower than its deadline gets its policy:
 // fail-closed answers 503, fail-open falls through to the static file; the
 // same at stage 20. Stage 30 is tried with a request that closes (no lease
-// offered) and with a keep-alive one (a lease offered).
+// offered), with a keep-alive one (a lease offered) and later in a lease.
+// The cases run in parallel, each against its own host.
 func TestPluginDeadlines(t *testing.T) {
-	noGoroutineLeak(t)
+	pluginTest(t)
+	testPlugins(t) // build once, before the parallel cases
 	cases := []struct {
 		name, plugin, path string
 		keepAlive          bool
 		status             int
 		body               string
-		bug                string
 	}{
-		{"30 fail-closed", "hello", "/hello/slow", false, 503, "", ""},
-		{"30 fail-open", "helloopen", "/hello/slow", false, 200, "static-slow", ""},
-		{"30 fail-closed leased", "hello", "/hello/slow", true, 503, "", leaseDeadlineBug},
-		{"30 fail-open leased", "helloopen", "/hello/slow", true, 200, "static-slow", leaseDeadlineBug},
-		{"20 fail-closed", "gate", "/gate-slow", true, 503, "", ""},
-		{"20 fail-open", "gateopen", "/gate-slow", true, 200, "static-gate", ""},
+		{"30 fail-closed", "hello", "/hello/slow", false, 503, ""},
+		{"30 fail-open", "helloopen", "/hello/slow", false, 200, "static-slow"},
+		{"30 fail-closed leased", "hello", "/hello/slow", true, 503, ""},
+		{"30 fail-open leased", "helloopen", "/hello/slow", true, 200, "static-slow"},
+		{"30 fail-closed later in a lease", "hello", "/hello/slow", true, 503, ""},
+		{"30 fail-open later in a lease", "helloopen", "/hello/slow", true, 200, "static-slow"},
+		{"20 fail-closed", "gate", "/gate-slow", true, 503, ""},
+		{"20 fail-open", "gateopen", "/gate-slow", true, 200, "static-gate"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.bug != "" {
-				t.Skip(tc.bug)
-			}
+			t.Parallel()
 			s := newSite(t)
 			s.WriteRoot("hello/slow", "static-slow")
 			s.WriteRoot("gate-slow", "static-gate")
 			s.writeLoad(testPlugins(t), tc.plugin)
-			s.Start()
+			s.startChecked()
 			c := dial(t, s.Addr())
+			if strings.Contains(tc.name, "later") {
+				if r := c.get("/hello/x"); r.Status != 200 {
+					t.Fatalf("first request: %d", r.Status)
+				}
+			}
 			req := "GET " + tc.path + " HTTP/1.1\r\nHost: x\r\n"
 			if !tc.keepAlive {
 				req += "Connection: close\r\n"
@@ -286,13 +303,8 @@ func TestPluginDeadlines(t *testing.T) {
 	}
 }
 
-// leaseDeadlineBug: see the report; pluginhost/pipeline.go leaseDeadline.
-const leaseDeadlineBug = "bug: under a lease the stage-30 call's deadline is MaxRequests×(deadline+KeepAliveTimeout) " +
-	"(host/pluginhost/pipeline.go leaseDeadline), so a handler slower than its deadline on the first request " +
-	"is waited for and its failure policy never applies"
-
-// readLines reads the file's lines (for the access log).
-func readLines(path string) []string {
+// fileLines reads the file's lines (for the access log).
+func fileLines(path string) []string {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
@@ -310,14 +322,14 @@ func readLines(path string) []string {
 // the real host: mandril's stage-20 403, hello's greeting, the static
 // fallback, and every request in logger's access log.
 func TestRealPlugins(t *testing.T) {
-	noGoroutineLeak(t)
+	pluginTest(t)
 	s := newSite(t)
 	access := filepath.Join(s.Dir, "access.log")
 	s.WriteFile("mandril.conf", "[MANDRIL]\n    DenyIP 203.0.113.0/24\n    DenyURL ^/private(/|$)\n")
 	s.WriteFile("logger.conf", "[LOGGER]\n    AccessLog "+access+"\n    FlushInterval 50\n")
 	s.WriteFile("realhello.conf", "[HELLO]\n    Message hi from e2e\n")
 	s.writeLoad(testPlugins(t), "mandril", "logger", "realhello")
-	p := s.Start()
+	p := s.startChecked()
 
 	c := dial(t, s.Addr())
 	if r := c.get("/private/x"); r.Status != 403 {
@@ -332,7 +344,7 @@ func TestRealPlugins(t *testing.T) {
 	want := []string{"GET /private/x HTTP/1.1 403 ", "GET /hello HTTP/1.1 200 ", "GET /index.html HTTP/1.1 200 "}
 	var lines []string
 	if !waitFor(func() bool {
-		lines = readLines(access)
+		lines = fileLines(access)
 		return len(lines) >= len(want)
 	}) {
 		t.Fatalf("access log has %d lines, want %d:\n%s\nhost log:\n%s", len(lines), len(want), strings.Join(lines, "\n"), p.Log())

@@ -1,0 +1,173 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPluginLeaseTerms checks the terms a lease must keep, seen from a
+// client: MaxKeepAliveRequest still counts the requests a plugin serves,
+// a request over MaxRequestSize goes back to the host (413), HEAD has no
+// body, Expect: 100-continue is answered, and KeepAliveTimeout closes an
+// idle leased connection (with its stage-50 notice).
+func TestPluginLeaseTerms(t *testing.T) {
+	pluginTest(t)
+	s := newSite(t)
+	notes := filepath.Join(s.Dir, "notes.txt")
+	s.WriteFile("notes.conf", notes)
+	s.Server = []string{"MaxKeepAliveRequest 4", "KeepAliveTimeout 1", "MaxRequestSize 1"}
+	s.writeLoad(testPlugins(t), "hello", "notes")
+	s.startChecked()
+
+	t.Run("MaxKeepAliveRequest", func(t *testing.T) {
+		c := dial(t, s.Addr())
+		c.send(strings.Repeat("GET /hello/x HTTP/1.1\r\nHost: x\r\n\r\n", 5))
+		for i := 1; i <= 4; i++ {
+			r := c.mustRead("GET")
+			if r.Status != 200 || r.Close != (i == 4) {
+				t.Fatalf("response %d: %d close=%v, want 200 and close only on the 4th", i, r.Status, r.Close)
+			}
+		}
+		if !c.closed(2 * time.Second) {
+			t.Error("a fifth response on a connection limited to 4 requests")
+		}
+	})
+	t.Run("MaxRequestSize", func(t *testing.T) {
+		c := dial(t, s.Addr())
+		c.send("GET /hello/a HTTP/1.1\r\nHost: x\r\n\r\nPOST /hello/b HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n")
+		if r := c.mustRead("GET"); r.Status != 200 {
+			t.Fatalf("first: %d", r.Status)
+		}
+		if r := c.mustRead("POST"); r.Status != 413 {
+			t.Fatalf("body over MaxRequestSize in a lease: %d, want 413", r.Status)
+		}
+	})
+	t.Run("HEAD", func(t *testing.T) {
+		c := dial(t, s.Addr())
+		c.send("GET /hello/a HTTP/1.1\r\nHost: x\r\n\r\nHEAD /hello/b HTTP/1.1\r\nHost: x\r\n\r\nGET /hello/c HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.mustRead("GET")
+		if r := c.mustRead("HEAD"); r.Status != 200 || len(r.Body) != 0 || r.ContentLength <= 0 {
+			t.Fatalf("HEAD: %d, length %d, body %q", r.Status, r.ContentLength, r.Body)
+		}
+		if r := c.mustRead("GET"); r.Status != 200 || !strings.HasPrefix(string(r.Body), "hello GET /hello/c") {
+			t.Fatalf("after HEAD: %d %q", r.Status, r.Body)
+		}
+	})
+	t.Run("Expect 100-continue", func(t *testing.T) {
+		c := dial(t, s.Addr())
+		for _, path := range []string{"/hello/first", "/hello/leased"} {
+			c.send("POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+			c.c.SetReadDeadline(time.Now().Add(3 * time.Second))
+			line, err := c.br.ReadString('\n')
+			if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100 ") {
+				t.Fatalf("%s: no 100 Continue: %q %v", path, line, err)
+			}
+			if blank, _ := c.br.ReadString('\n'); blank != "\r\n" {
+				t.Fatalf("%s: 100 Continue not followed by an empty line: %q", path, blank)
+			}
+			c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			c.send("body")
+			if r := c.mustRead("POST"); r.Status != 200 || !strings.HasSuffix(string(r.Body), `body="body"`) {
+				t.Fatalf("%s: %d %q", path, r.Status, r.Body)
+			}
+		}
+	})
+	t.Run("KeepAliveTimeout", func(t *testing.T) {
+		c := dial(t, s.Addr())
+		c.get("/hello/a")
+		c.get("/hello/b") // served under the lease
+		start := time.Now()
+		if !c.closed(4 * time.Second) {
+			t.Fatal("idle leased connection not closed after KeepAliveTimeout 1")
+		}
+		t.Logf("closed %v after the last response", time.Since(start).Round(time.Millisecond))
+		var lines []string
+		ok := waitFor(func() bool {
+			b, _ := os.ReadFile(notes)
+			lines = strings.Split(strings.TrimSpace(string(b)), "\n")
+			id := ""
+			for _, l := range lines {
+				if f := strings.Fields(l); len(f) > 4 && f[0] == "done" && f[4] == "/hello/b" {
+					id = f[1]
+				}
+			}
+			return id != "" && hasLine(lines, "closed "+id)
+		})
+		if !ok {
+			t.Errorf("no stage-40 record of the leased request and stage-50 notice:\n%s", strings.Join(lines, "\n"))
+		}
+	})
+}
+
+// TestPluginLeaseBoundaries: requests a lease must give back to the host —
+// another virtual host, a static path whose head arrives in pieces — are
+// answered correctly, and heads split across packets inside a lease work.
+func TestPluginLeaseBoundaries(t *testing.T) {
+	pluginTest(t)
+	s := newSite(t)
+	must(t, os.MkdirAll(filepath.Join(s.Dir, "www2"), 0o755))
+	s.WriteFile("www2/index.html", "other site")
+	s.WriteFile("sites/other", "[HOST]\n    ServerName other.test\n    DocumentRoot www2\n")
+	s.writeLoad(testPlugins(t), "hello")
+	s.startChecked()
+
+	c := dial(t, s.Addr())
+	first := c.get("/hello/a")
+	_, v, _ := strings.Cut(string(first.Body), "vhost=")
+	vhost, _, _ := strings.Cut(v, " ")
+	r := c.roundTrip("GET /hello/b HTTP/1.1\r\nHost: other.test\r\n\r\n")
+	_, v, _ = strings.Cut(string(r.Body), "vhost=")
+	other, _, _ := strings.Cut(v, " ")
+	if r.Status != 200 || other == vhost || other == "" {
+		t.Errorf("request for another virtual host in a lease: %d %q (first was vhost %q)", r.Status, r.Body, vhost)
+	}
+	if r := c.roundTrip("GET /index.html HTTP/1.1\r\nHost: other.test\r\n\r\n"); string(r.Body) != "other site" {
+		t.Errorf("static of the other site: %d %q", r.Status, r.Body)
+	}
+
+	c = dial(t, s.Addr())
+	c.get("/hello/a")
+	for _, parts := range [][]string{
+		{"GET /hello/b HTTP/1.1\r\nHo", "st: x\r\n", "\r\n"},
+		{"GET /index.h", "tml HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"GET /hello/c HTTP/1.1\r\nHost: x\r\n\r", "\n"},
+	} {
+		for _, p := range parts {
+			c.send(p)
+			time.Sleep(30 * time.Millisecond)
+		}
+		path := strings.Fields(strings.Join(parts, ""))[1]
+		r := c.mustRead("GET")
+		if r.Status != 200 || !strings.Contains(string(r.Body), path) && !strings.Contains(string(r.Body), "<h1>hello") {
+			t.Fatalf("%s sent in pieces: %d %q", path, r.Status, r.Body)
+		}
+	}
+}
+
+// TestPluginStuckNotifications: a plugin whose stage-40/50 hooks never
+// return must not slow or stop requests — notifications are one-way and
+// dropped when its queue is full — and the host still stops it on SIGTERM.
+func TestPluginStuckNotifications(t *testing.T) {
+	pluginTest(t)
+	dir := ownPluginDir(t, "stuck", "hello")
+	s := newSite(t)
+	s.writeLoad(dir, "stuck", "hello")
+	p := s.startChecked()
+	// More requests than the plugin's notification queue holds (4096).
+	ls := loadRun{Addr: s.Addr(), Path: "/index.html", Workers: 4, PerWorker: 1100}.run()
+	ls2 := loadRun{Addr: s.Addr(), Path: "/hello/x", Workers: 4, PerWorker: 100}.run()
+	if ls.status[200] != 4400 || ls2.status[200] != 400 {
+		t.Fatalf("with a stuck stage-40 plugin: static %s; plugin %s", ls, ls2)
+	}
+	start := time.Now()
+	if err := p.Stop(10 * time.Second); err != nil {
+		t.Errorf("exit: %v", err)
+	}
+	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	if !waitFor(func() bool { return len(pidsRunning(dir)) == 0 }) {
+		t.Errorf("plugins left running: %v", pidsRunning(dir))
+	}
+}
