@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -213,7 +214,7 @@ func sendCase(addr string, raw []byte) (string, []int, error) {
 		err := http1.ReadResponse(br, nil, &resp)
 		if err != nil {
 			var ne net.Error
-			timeout := errorsAs(err, &ne) && ne.Timeout()
+			timeout := errors.As(err, &ne) && ne.Timeout()
 			switch {
 			case len(statuses) == 0 && timeout:
 				return "incomplete", statuses, nil
@@ -249,12 +250,4 @@ func protocolError(status int, raw []byte) bool {
 		return strings.Contains(strings.ToLower(string(raw)), "transfer-encoding")
 	}
 	return false
-}
-
-func errorsAs(err error, target *net.Error) bool {
-	ne, ok := err.(net.Error)
-	if ok {
-		*target = ne
-	}
-	return ok
 }

@@ -48,15 +48,15 @@ func TestBadRequests(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dial(t, s.Addr())
-			c.send(tc.raw)
-			r := c.mustRead("GET")
+			c.Send(tc.raw)
+			r := c.MustRead("GET")
 			if r.Status != tc.status {
 				t.Fatalf("status %d, want %d; body %q", r.Status, tc.status, r.Body)
 			}
 			if !strings.Contains(string(r.Body), "<h1>") || r.Header.Get("Date") == "" {
 				t.Errorf("want an HTML error page with Date, got %q %v", r.Body, r.Header)
 			}
-			if !c.closed(2 * time.Second) {
+			if !c.Closed(2 * time.Second) {
 				t.Errorf("connection still open after %d", tc.status)
 			}
 		})
@@ -71,9 +71,9 @@ func TestChunkedBodyOverLimit(t *testing.T) {
 	s.Start()
 	c := dial(t, s.Addr())
 	chunk := strings.Repeat("z", 800)
-	c.send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
-	c.send("320\r\n" + chunk + "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n")
-	if r := c.mustRead("POST"); r.Status != 413 {
+	c.Send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+	c.Send("320\r\n" + chunk + "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n")
+	if r := c.MustRead("POST"); r.Status != 413 {
 		t.Fatalf("status %d, want 413", r.Status)
 	}
 }
@@ -85,21 +85,21 @@ func TestStalledRequest(t *testing.T) {
 	s.Server = []string{"Timeout 1", "KeepAliveTimeout 1"}
 	s.Start()
 	c := dial(t, s.Addr())
-	c.send("GET / HTTP/1.1\r\nHost: x\r\n")
-	if r := c.mustRead("GET"); r.Status != 408 {
+	c.Send("GET / HTTP/1.1\r\nHost: x\r\n")
+	if r := c.MustRead("GET"); r.Status != 408 {
 		t.Fatalf("status %d, want 408", r.Status)
 	}
-	if !c.closed(3 * time.Second) {
+	if !c.Closed(3 * time.Second) {
 		t.Fatal("connection open after 408")
 	}
 
 	c = dial(t, s.Addr())
-	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	if r := c.mustRead("GET"); r.Status != 200 {
+	c.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if r := c.MustRead("GET"); r.Status != 200 {
 		t.Fatalf("status %d", r.Status)
 	}
 	start := time.Now()
-	if !c.closed(4 * time.Second) {
+	if !c.Closed(4 * time.Second) {
 		t.Fatal("idle keep-alive connection not closed")
 	}
 	if d := time.Since(start); d < 500*time.Millisecond {
@@ -107,8 +107,8 @@ func TestStalledRequest(t *testing.T) {
 	}
 
 	c = dial(t, s.Addr())
-	c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
-	if r := c.mustRead("POST"); r.Status != 408 {
+	c.Send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+	if r := c.MustRead("POST"); r.Status != 408 {
 		t.Fatalf("stalled body: status %d, want 408", r.Status)
 	}
 }
@@ -122,7 +122,7 @@ func TestKeepAliveAndPipelining(t *testing.T) {
 	s.WriteRoot("b.txt", "BB")
 	s.Start()
 	c := dial(t, s.Addr())
-	c.send("GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n" +
+	c.Send("GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n" +
 		"HEAD /b.txt HTTP/1.1\r\nHost: x\r\n\r\n" +
 		"GET /b.txt HTTP/1.1\r\nHost: x\r\n\r\n")
 	want := []struct {
@@ -130,12 +130,12 @@ func TestKeepAliveAndPipelining(t *testing.T) {
 		close        bool
 	}{{"GET", "AAA", false}, {"HEAD", "", false}, {"GET", "BB", true}}
 	for i, w := range want {
-		r := c.mustRead(w.method)
+		r := c.MustRead(w.method)
 		if r.Status != 200 || string(r.Body) != w.body || r.Close != w.close {
 			t.Fatalf("response %d: %d %q close=%v, want 200 %q close=%v", i, r.Status, r.Body, r.Close, w.body, w.close)
 		}
 	}
-	if !c.closed(2 * time.Second) {
+	if !c.Closed(2 * time.Second) {
 		t.Fatal("connection open after MaxKeepAliveRequest")
 	}
 }
@@ -148,34 +148,34 @@ func TestBodiesAndContinue(t *testing.T) {
 	s := newSite(t)
 	s.Start()
 	c := dial(t, s.Addr())
-	c.send("POST /index.html HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+	c.Send("POST /index.html HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
 		"5;ext=1\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n" +
 		"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n")
-	if r := c.mustRead("POST"); r.Status != 405 || r.Header.Get("Allow") == "" || r.Close {
+	if r := c.MustRead("POST"); r.Status != 405 || r.Header.Get("Allow") == "" || r.Close {
 		t.Fatalf("POST to a file: %d close=%v allow=%q", r.Status, r.Close, r.Header.Get("Allow"))
 	}
-	if r := c.mustRead("GET"); r.Status != 200 {
+	if r := c.MustRead("GET"); r.Status != 200 {
 		t.Fatalf("request after a chunked body: %d", r.Status)
 	}
 
 	c = dial(t, s.Addr())
-	c.send("PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
-	r := c.mustRead("PUT")
+	c.Send("PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	r := c.MustRead("PUT")
 	if r.Status < 400 || !r.Close {
 		t.Fatalf("Expect without reading: %d close=%v", r.Status, r.Close)
 	}
 
 	c = dial(t, s.Addr())
-	c.send("GET / HTTP/1.0\r\n\r\n")
-	if r := c.mustRead("GET"); r.Status != 200 || !r.Close {
+	c.Send("GET / HTTP/1.0\r\n\r\n")
+	if r := c.MustRead("GET"); r.Status != 200 || !r.Close {
 		t.Fatalf("HTTP/1.0: %d close=%v", r.Status, r.Close)
 	}
 	c = dial(t, s.Addr())
-	c.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n")
-	if r := c.mustRead("GET"); r.Status != 200 || r.Close || r.Header.Get("Connection") != "keep-alive" {
+	c.Send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n")
+	if r := c.MustRead("GET"); r.Status != 200 || r.Close || r.Header.Get("Connection") != "keep-alive" {
 		t.Fatalf("HTTP/1.0 keep-alive: %d close=%v %v", r.Status, r.Close, r.Header)
 	}
-	if r := c.mustRead("GET"); r.Status != 200 || !r.Close {
+	if r := c.MustRead("GET"); r.Status != 200 || !r.Close {
 		t.Fatalf("second HTTP/1.0 request: %d close=%v", r.Status, r.Close)
 	}
 }
@@ -189,8 +189,8 @@ func TestServerField(t *testing.T) {
 		}
 		s.Start()
 		c := dial(t, s.Addr())
-		c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-		r := c.mustRead("GET")
+		c.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		r := c.MustRead("GET")
 		srv := r.Header.Get("Server")
 		if hide && srv != "capuchin" || !hide && !strings.HasPrefix(srv, "capuchin/") {
 			t.Errorf("HideVersion %v: Server %q", hide, srv)

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,23 +14,12 @@ import (
 	"time"
 )
 
-// runBinary runs capuchin with args and returns its exit code and output.
-func runBinary(t *testing.T, args ...string) (int, string) {
-	t.Helper()
-	out, err := exec.Command(filepath.Join(binDir, "capuchin"), args...).CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return ee.ExitCode(), string(out)
-	}
-	must(t, err)
-	return 0, string(out)
-}
-
 // TestConfigCheck: -t accepts a good configuration and rejects every kind
 // of bad one with file:line and a non-zero exit.
 func TestConfigCheck(t *testing.T) {
 	s := newSite(t)
-	s.writeConf()
-	if code, out := runBinary(t, "-t", "-c", s.Dir); code != 0 || !strings.Contains(out, "valid") {
+	s.WriteConf()
+	if code, out := runCapuchin(t, "-t", "-c", s.Dir); code != 0 || !strings.Contains(out, "valid") {
 		t.Fatalf("-t on a good config: exit %d, %s", code, out)
 	}
 	cases := []struct {
@@ -51,19 +39,19 @@ func TestConfigCheck(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSite(t)
-			s.writeConf()
+			s.WriteConf()
 			s.WriteFile(tc.file, tc.content)
-			code, out := runBinary(t, "-t", "-c", s.Dir)
+			code, out := runCapuchin(t, "-t", "-c", s.Dir)
 			if code == 0 || !strings.Contains(out, filepath.Join(s.Dir, tc.want)) {
 				t.Fatalf("exit %d, output %q, want it to contain %q", code, out, tc.want)
 			}
 			// The server itself refuses to start the same way.
-			if code, out2 := runBinary(t, "-c", s.Dir); code == 0 || out2 != out && !strings.Contains(out2, tc.want) {
+			if code, out2 := runCapuchin(t, "-c", s.Dir); code == 0 || out2 != out && !strings.Contains(out2, tc.want) {
 				t.Fatalf("start: exit %d, %q", code, out2)
 			}
 		})
 	}
-	if code, out := runBinary(t, "-t", "-c", filepath.Join(s.Dir, "absent")); code == 0 || !strings.Contains(out, "capuchin.conf") {
+	if code, out := runCapuchin(t, "-t", "-c", filepath.Join(s.Dir, "absent")); code == 0 || !strings.Contains(out, "capuchin.conf") {
 		t.Fatalf("missing directory: exit %d, %q", code, out)
 	}
 }
@@ -92,8 +80,8 @@ func TestReload(t *testing.T) {
 		t.Fatalf("before reload: %q", body)
 	}
 	raw := dial(t, s.Addr())
-	raw.send("GET /v.txt HTTP/1.1\r\nHost: x\r\n\r\n")
-	raw.mustRead("GET")
+	raw.Send("GET /v.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+	raw.MustRead("GET")
 
 	must(t, os.MkdirAll(filepath.Join(s.Dir, "www2"), 0o755))
 	s.WriteFile("www2/v.txt", "two")
@@ -105,8 +93,8 @@ func TestReload(t *testing.T) {
 	if _, body := get(t, c, s.URL("/v.txt")); body != "two" {
 		t.Fatalf("after reload: %q", body)
 	}
-	raw.send("GET /v.txt HTTP/1.1\r\nHost: x\r\n\r\n")
-	if r := raw.mustRead("GET"); string(r.Body) != "two" {
+	raw.Send("GET /v.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+	if r := raw.MustRead("GET"); string(r.Body) != "two" {
 		t.Fatalf("kept connection after reload: %q", r.Body)
 	}
 
@@ -129,24 +117,24 @@ func TestGracefulShutdown(t *testing.T) {
 	p := s.Start()
 	if !waitFor(func() bool {
 		b, _ := os.ReadFile(pid)
-		return strings.TrimSpace(string(b)) == itoa(p.cmd.Process.Pid)
+		return strings.TrimSpace(string(b)) == itoa(p.Pid())
 	}) {
 		t.Fatal("no pid file with the server's pid")
 	}
 	idle := dial(t, s.Addr())
-	idle.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	idle.mustRead("GET")
+	idle.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	idle.MustRead("GET")
 
 	busy := dial(t, s.Addr())
-	busy.send("POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+	busy.Send("POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
 	time.Sleep(200 * time.Millisecond) // the server is now reading the body
 	p.Signal(syscall.SIGTERM)
-	if !idle.closed(3 * time.Second) {
+	if !idle.Closed(3 * time.Second) {
 		t.Error("idle connection not closed on shutdown")
 	}
 	time.Sleep(200 * time.Millisecond)
-	busy.send("world")
-	r := busy.mustRead("POST")
+	busy.Send("world")
+	r := busy.MustRead("POST")
 	if r.Status != 405 || !r.Close {
 		t.Errorf("request in flight: %d close=%v", r.Status, r.Close)
 	}
@@ -194,14 +182,14 @@ func TestListeners(t *testing.T) {
 	}
 	for _, a := range addrs {
 		c := dial(t, a)
-		c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-		if r := c.mustRead("GET"); r.Status != 200 {
+		c.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		if r := c.MustRead("GET"); r.Status != 200 {
 			t.Errorf("%s: %d", a, r.Status)
 		}
 	}
 	// Reload without the bare-port listener: it closes, the others stay.
 	s.Server = s.Server[:len(s.Server)-1]
-	s.writeConf()
+	s.WriteConf()
 	p.Signal(syscall.SIGHUP)
 	if !p.WaitLog("configuration reloaded") {
 		t.Fatalf("no reload:\n%s", p.Log())
@@ -216,8 +204,8 @@ func TestListeners(t *testing.T) {
 		t.Error("dropped listener still accepts")
 	}
 	c := dial(t, s.Addr())
-	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	if r := c.mustRead("GET"); r.Status != 200 {
+	c.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if r := c.MustRead("GET"); r.Status != 200 {
 		t.Errorf("kept listener: %d", r.Status)
 	}
 }

@@ -35,11 +35,11 @@ func TestPluginStartFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := ownPluginDir(t, "hello", "helloopen", "badhandshake", "wrongversion")
 			s := newSite(t)
-			s.writeConf()
+			s.WriteConf()
 			if tc.conf != "" {
 				s.WriteFile(tc.load+".conf", tc.conf)
 			}
-			s.writeLoad(dir, "hello", tc.load)
+			s.LoadFrom(dir, "hello", tc.load)
 			start := time.Now()
 			code, out := runCapuchin(t, "-c", s.Dir)
 			where := filepath.Join(s.Dir, "plugins.load") + ":4"
@@ -60,18 +60,18 @@ func TestPluginReloadFailures(t *testing.T) {
 	pluginTest(t)
 	dir := ownPluginDir(t, "hello", "helloopen", "badhandshake", "wrongversion")
 	s := newSite(t)
-	s.writeLoad(dir, "hello")
-	p := s.startChecked()
-	pid := s.pluginPid(t, "hello", 0)
+	s.LoadFrom(dir, "hello")
+	p := s.StartChecked()
+	pid := pluginPid(t, s, "hello", 0)
 	c := dial(t, s.Addr())
 	for i, tc := range badPlugins {
 		mark := len(p.Log())
 		if tc.conf != "" {
 			s.WriteFile(tc.load+".conf", tc.conf)
 		}
-		s.writeLoad(dir, "hello", tc.load)
+		s.LoadFrom(dir, "hello", tc.load)
 		p.Signal(syscall.SIGHUP)
-		if !p.waitLogCount("reload failed", i+1) {
+		if !p.WaitLogCount("reload failed", i+1) {
 			t.Fatalf("%s: reload not refused:\n%s", tc.name, p.Log())
 		}
 		msg := p.Log()[mark:]
@@ -79,7 +79,7 @@ func TestPluginReloadFailures(t *testing.T) {
 		if !strings.Contains(msg, "plugin "+tc.load) || !strings.Contains(msg, "plugins.load:4") {
 			t.Errorf("%s: refusal does not name the plugin and its line:\n%s", tc.name, msg)
 		}
-		r := c.get("/hello/x")
+		r := c.Get("/hello/x")
 		if r.Status != 200 || r.Header.Get("X-Plugin-Pid") != strconv.Itoa(pid) {
 			t.Fatalf("%s: after the refused reload: %d from pid %q, want 200 from %d", tc.name, r.Status, r.Header.Get("X-Plugin-Pid"), pid)
 		}
@@ -96,18 +96,18 @@ func TestPluginsDieWithHost(t *testing.T) {
 	dir := ownPluginDir(t, "hello", "gate", "notes")
 	s := newSite(t)
 	s.WriteFile("notes.conf", filepath.Join(s.Dir, "notes.txt"))
-	s.writeLoad(dir, "gate", "hello", "notes")
-	p := s.startChecked()
-	pids := []int{s.pluginPid(t, "gate", 0), s.pluginPid(t, "hello", 0), s.pluginPid(t, "notes", 0)}
+	s.LoadFrom(dir, "gate", "hello", "notes")
+	p := s.StartChecked()
+	pids := []int{pluginPid(t, s, "gate", 0), pluginPid(t, s, "hello", 0), pluginPid(t, s, "notes", 0)}
 	// A handed-over connection, so that the plugin holds a client socket.
 	c := dial(t, s.Addr())
-	if r := c.get("/hello/x"); r.Status != 200 {
+	if r := c.Get("/hello/x"); r.Status != 200 {
 		t.Fatalf("status %d", r.Status)
 	}
 	if got := pidsRunning(dir); len(got) != 3 {
 		t.Fatalf("plugin processes before: %v, want %v", got, pids)
 	}
-	p.cmd.Process.Kill()
+	p.Kill()
 	if _, ok := p.Wait(5 * time.Second); !ok {
 		t.Fatal("host did not die on SIGKILL")
 	}
@@ -116,7 +116,7 @@ func TestPluginsDieWithHost(t *testing.T) {
 		t.Fatalf("plugin processes alive 5 s after the host's SIGKILL: %v", pidsRunning(dir))
 	}
 	t.Logf("plugins gone %v after the host", time.Since(start).Round(time.Millisecond))
-	if !c.closed(3 * time.Second) {
+	if !c.Closed(3 * time.Second) {
 		t.Error("client connection still open after the host and its plugins died")
 	}
 }
@@ -129,9 +129,9 @@ func TestPluginsDieWithHost(t *testing.T) {
 func TestPluginCrashUnderLoad(t *testing.T) {
 	pluginTest(t)
 	s := newSite(t)
-	s.writeLoad(testPlugins(t), "hello")
-	p := s.startChecked()
-	pid := s.pluginPid(t, "hello", 0)
+	s.LoadFrom(testPlugins(t), "hello")
+	p := s.StartChecked()
+	pid := pluginPid(t, s, "hello", 0)
 
 	var done atomic.Int64
 	killed := make(chan struct{})
@@ -158,7 +158,7 @@ func TestPluginCrashUnderLoad(t *testing.T) {
 			t.Errorf("unexpected status %d: %s", st, ls)
 		}
 	}
-	npid := s.pluginPid(t, "hello", pid)
+	npid := pluginPid(t, s, "hello", pid)
 	if !p.WaitLog("plugin restarted") {
 		t.Errorf("no restart in the log:\n%s", p.Log())
 	}
@@ -168,7 +168,7 @@ func TestPluginCrashUnderLoad(t *testing.T) {
 	}
 	c := dial(t, s.Addr())
 	for range 20 {
-		if r := c.get("/hello/x"); r.Status != 200 || r.Header.Get("X-Plugin-Pid") != strconv.Itoa(npid) {
+		if r := c.Get("/hello/x"); r.Status != 200 || r.Header.Get("X-Plugin-Pid") != strconv.Itoa(npid) {
 			t.Fatalf("after the restart: %d from pid %q, want 200 from %d", r.Status, r.Header.Get("X-Plugin-Pid"), npid)
 		}
 	}
@@ -183,29 +183,29 @@ func TestPluginCrashUnderLoad(t *testing.T) {
 func TestPluginCrashInFlight(t *testing.T) {
 	pluginTest(t)
 	s := newSite(t)
-	s.writeLoad(testPlugins(t), "hello")
-	s.startChecked()
-	pid := s.pluginPid(t, "hello", 0)
+	s.LoadFrom(testPlugins(t), "hello")
+	s.StartChecked()
+	pid := pluginPid(t, s, "hello", 0)
 
 	started := dial(t, s.Addr())
-	started.send("GET /hello/hang HTTP/1.1\r\nHost: x\r\n\r\n")
+	started.Send("GET /hello/hang HTTP/1.1\r\nHost: x\r\n\r\n")
 	var head response
-	if err := http1.ReadResponse(started.br, nil, &head.Response); err != nil || head.Status != 200 {
+	if err := http1.ReadResponse(started.BR, nil, &head.Response); err != nil || head.Status != 200 {
 		t.Fatalf("head of /hello/hang: %v %d", err, head.Status)
 	}
 	waiting := dial(t, s.Addr())
-	waiting.send("GET /hello/slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	waiting.Send("GET /hello/slow HTTP/1.1\r\nHost: x\r\n\r\n")
 	time.Sleep(300 * time.Millisecond) // both are in the plugin now
 	killHard(t, pid)
 
-	r := waiting.mustRead("GET")
+	r := waiting.MustRead("GET")
 	if r.Status != 502 || !strings.Contains(string(r.Body), "<h1>") {
 		t.Errorf("request in flight without a response byte: %d %q, want a 502 page", r.Status, r.Body)
 	}
-	if !started.closed(3 * time.Second) {
+	if !started.Closed(3 * time.Second) {
 		t.Error("connection with a started response still open after the crash")
 	}
-	s.pluginPid(t, "hello", pid)
+	pluginPid(t, s, "hello", pid)
 }
 
 // TestPluginRestartFails: a crashed plugin whose binary no longer starts
@@ -216,23 +216,23 @@ func TestPluginRestartFails(t *testing.T) {
 	pluginTest(t)
 	dir := ownPluginDir(t, "hello")
 	s := newSite(t)
-	s.writeLoad(dir, "hello")
-	p := s.startChecked()
-	pid := s.pluginPid(t, "hello", 0)
+	s.LoadFrom(dir, "hello")
+	p := s.StartChecked()
+	pid := pluginPid(t, s, "hello", 0)
 	src := testPlugins(t)
 	bin := filepath.Join(dir, "hello")
 	must(t, os.Rename(bin, bin+".good"))
 	must(t, copyExec(filepath.Join(src, "badhandshake"), bin))
 	killHard(t, pid)
-	if !p.waitLogCount("plugin restart failed", 2) {
+	if !p.WaitLogCount("plugin restart failed", 2) {
 		t.Fatalf("no failed restarts:\n%s", p.Log())
 	}
 	c := dial(t, s.Addr())
-	if r := c.get("/hello/x"); r.Status != 503 {
+	if r := c.Get("/hello/x"); r.Status != 503 {
 		t.Errorf("plugin path while the plugin cannot start: %d, want 503", r.Status)
 	}
 	c = dial(t, s.Addr())
-	if r := c.get("/index.html"); r.Status != 200 {
+	if r := c.Get("/index.html"); r.Status != 200 {
 		t.Errorf("static while the plugin cannot start: %d", r.Status)
 	}
 	must(t, os.Rename(bin+".good", bin))
@@ -249,8 +249,8 @@ func TestPluginRestartFails(t *testing.T) {
 	}
 	ok := waitFor(func() bool {
 		c := dial(t, s.Addr())
-		defer c.c.Close()
-		r := c.get("/hello/x")
+		defer c.C.Close()
+		r := c.Get("/hello/x")
 		return r.Status == 200 && r.Header.Get("X-Plugin-Pid") == strconv.Itoa(npid)
 	})
 	if !ok {
@@ -267,35 +267,35 @@ func TestPluginReloadChanged(t *testing.T) {
 	pluginTest(t)
 	dir := ownPluginDir(t, "hello", "gate")
 	s := newSite(t)
-	s.writeLoad(dir, "gate", "hello")
-	p := s.startChecked()
-	gate, hello := s.pluginPid(t, "gate", 0), s.pluginPid(t, "hello", 0)
+	s.LoadFrom(dir, "gate", "hello")
+	p := s.StartChecked()
+	gate, hello := pluginPid(t, s, "gate", 0), pluginPid(t, s, "hello", 0)
 	reload := func(n int) {
 		t.Helper()
 		p.Signal(syscall.SIGHUP)
-		if !p.waitLogCount("configuration reloaded", n) {
+		if !p.WaitLogCount("configuration reloaded", n) {
 			t.Fatalf("reload %d:\n%s", n, p.Log())
 		}
 	}
 	answeredBy := func() string {
 		c := dial(t, s.Addr())
-		defer c.c.Close()
-		return c.get("/hello/x").Header.Get("X-Plugin-Pid")
+		defer c.C.Close()
+		return c.Get("/hello/x").Header.Get("X-Plugin-Pid")
 	}
 	s.WriteFile("hello.conf", "changed\n")
 	reload(1)
-	hello2 := s.pluginPid(t, "hello", hello)
+	hello2 := pluginPid(t, s, "hello", hello)
 	if got := answeredBy(); got != strconv.Itoa(hello2) {
 		t.Errorf("after a config change answered by %s, want the new %d", got, hello2)
 	}
 	future := time.Now().Add(time.Minute)
 	must(t, os.Chtimes(filepath.Join(dir, "hello"), future, future))
 	reload(2)
-	hello3 := s.pluginPid(t, "hello", hello2)
+	hello3 := pluginPid(t, s, "hello", hello2)
 	if got := answeredBy(); got != strconv.Itoa(hello3) {
 		t.Errorf("after a binary change answered by %s, want the new %d", got, hello3)
 	}
-	if g := s.pluginPid(t, "gate", 0); g != gate {
+	if g := pluginPid(t, s, "gate", 0); g != gate {
 		t.Errorf("unchanged gate restarted: %d → %d", gate, g)
 	}
 	if got := pidsRunning(dir); len(got) != 2 {

@@ -20,8 +20,8 @@ func TestPluginReloadUnderLoad(t *testing.T) {
 	s := newSite(t)
 	s.WriteRoot("hello/x", "static-x")
 	dir := ownPluginDir(t)
-	s.writeLoad(dir)
-	p := s.startChecked()
+	s.LoadFrom(dir)
+	p := s.StartChecked()
 
 	var n atomic.Int64
 	stop := make(chan struct{})
@@ -42,12 +42,12 @@ func TestPluginReloadUnderLoad(t *testing.T) {
 			must(t, copyExec(filepath.Join(testPlugins(t), "hello"), filepath.Join(dir, "hello")))
 		}
 		if i%2 == 1 {
-			s.writeLoad(dir, "hello")
+			s.LoadFrom(dir, "hello")
 		} else {
-			s.writeLoad(dir)
+			s.LoadFrom(dir)
 		}
 		p.Signal(syscall.SIGHUP)
-		if !p.waitLogCount("configuration reloaded", i) {
+		if !p.WaitLogCount("configuration reloaded", i) {
 			t.Errorf("reload %d not done:\n%s", i, p.Log())
 		}
 	}
@@ -96,13 +96,13 @@ func TestPluginPipelining(t *testing.T) {
 		t.Run(strings.Join(set, "+"), func(t *testing.T) {
 			s := newSite(t)
 			s.WriteRoot("hello/decline", "static-decline")
-			s.writeLoad(testPlugins(t), set...)
-			s.startChecked()
+			s.LoadFrom(testPlugins(t), set...)
+			s.StartChecked()
 			c := dial(t, s.Addr())
-			c.send(pipelined)
+			c.Send(pipelined)
 			vhost := ""
 			for i, w := range pipelinedWant {
-				r := c.mustRead(w.method)
+				r := c.MustRead(w.method)
 				if vhost == "" && strings.HasPrefix(string(r.Body), "hello ") {
 					_, v, _ := strings.Cut(string(r.Body), "vhost=")
 					vhost, _, _ = strings.Cut(v, " ")
@@ -124,28 +124,28 @@ func TestPluginPipelining(t *testing.T) {
 // plugin reads them from the socket itself.
 func sendInPieces(t *testing.T, c *client) {
 	t.Helper()
-	c.send("POST /hello/f HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab")
+	c.Send("POST /hello/f HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab")
 	time.Sleep(50 * time.Millisecond)
-	c.send("\r\n3\r\ncde\r\n")
+	c.Send("\r\n3\r\ncde\r\n")
 	time.Sleep(50 * time.Millisecond)
-	c.send("0\r\n\r\nGET /index.html HTTP/1.1\r\nHost: x\r\n\r\n")
-	if r := c.mustRead("POST"); r.Status != 200 || !strings.HasSuffix(string(r.Body), `body="abcde"`) {
+	c.Send("0\r\n\r\nGET /index.html HTTP/1.1\r\nHost: x\r\n\r\n")
+	if r := c.MustRead("POST"); r.Status != 200 || !strings.HasSuffix(string(r.Body), `body="abcde"`) {
 		t.Fatalf("chunked body in pieces: %d %q", r.Status, r.Body)
 	}
-	if r := c.mustRead("GET"); r.Status != 200 || string(r.Body) != "<h1>hello</h1>\n" {
+	if r := c.MustRead("GET"); r.Status != 200 || string(r.Body) != "<h1>hello</h1>\n" {
 		t.Fatalf("static after it: %d %q", r.Status, r.Body)
 	}
 	big := strings.Repeat("0123456789abcdef", 4096) // 64 KiB
-	c.send(fmt.Sprintf("POST /hello/g HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", len(big)))
+	c.Send(fmt.Sprintf("POST /hello/g HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", len(big)))
 	for off := 0; off < len(big); off += 16384 {
-		c.send(big[off : off+16384])
+		c.Send(big[off : off+16384])
 		time.Sleep(10 * time.Millisecond)
 	}
-	c.send("GET /hello/h HTTP/1.1\r\nHost: x\r\n\r\n")
-	if r := c.mustRead("POST"); r.Status != 200 || !strings.HasSuffix(string(r.Body), fmt.Sprintf("body=%q", big)) {
+	c.Send("GET /hello/h HTTP/1.1\r\nHost: x\r\n\r\n")
+	if r := c.MustRead("POST"); r.Status != 200 || !strings.HasSuffix(string(r.Body), fmt.Sprintf("body=%q", big)) {
 		t.Fatalf("64 KiB body: %d, %d bytes", r.Status, len(r.Body))
 	}
-	if r := c.mustRead("GET"); r.Status != 200 || !strings.HasPrefix(string(r.Body), "hello GET /hello/h ") {
+	if r := c.MustRead("GET"); r.Status != 200 || !strings.HasPrefix(string(r.Body), "hello GET /hello/h ") {
 		t.Fatalf("request after the 64 KiB body: %d %q", r.Status, r.Body)
 	}
 }
@@ -158,16 +158,16 @@ func TestPluginShutdownWithLease(t *testing.T) {
 	s := newSite(t)
 	s.Server = []string{"KeepAliveTimeout 30", "ShutdownTimeout 20"}
 	dir := ownPluginDir(t, "hello")
-	s.writeLoad(dir, "hello")
-	p := s.startChecked()
+	s.LoadFrom(dir, "hello")
+	p := s.StartChecked()
 	leased := dial(t, s.Addr())
 	for _, path := range []string{"/hello/a", "/hello/b"} {
-		if r := leased.get(path); r.Status != 200 {
+		if r := leased.Get(path); r.Status != 200 {
 			t.Fatalf("%s: %d", path, r.Status)
 		}
 	}
 	idle := dial(t, s.Addr())
-	if r := idle.get("/index.html"); r.Status != 200 {
+	if r := idle.Get("/index.html"); r.Status != 200 {
 		t.Fatalf("static: %d", r.Status)
 	}
 	time.Sleep(100 * time.Millisecond) // both connections are idle now
@@ -182,7 +182,7 @@ func TestPluginShutdownWithLease(t *testing.T) {
 	if took > 1500*time.Millisecond {
 		t.Errorf("exit took %v with a leased idle connection, want about a second at most\n%s", took, p.Log())
 	}
-	if !leased.closed(time.Second) || !idle.closed(time.Second) {
+	if !leased.Closed(time.Second) || !idle.Closed(time.Second) {
 		t.Error("a client connection is still open after the host exited")
 	}
 	if !waitFor(func() bool { return len(pidsRunning(dir)) == 0 }) {
@@ -200,23 +200,23 @@ func TestPluginRemovedWhileLeased(t *testing.T) {
 	s.WriteRoot("hello/x", "static-x")
 	s.Server = []string{"KeepAliveTimeout 30"}
 	dir := testPlugins(t)
-	s.writeLoad(dir, "hello")
-	p := s.startChecked()
+	s.LoadFrom(dir, "hello")
+	p := s.StartChecked()
 	c := dial(t, s.Addr())
 	for range 2 {
-		if r := c.get("/hello/x"); r.Status != 200 || !strings.HasPrefix(string(r.Body), "hello GET") {
+		if r := c.Get("/hello/x"); r.Status != 200 || !strings.HasPrefix(string(r.Body), "hello GET") {
 			t.Fatalf("before: %d %q", r.Status, r.Body)
 		}
 	}
-	s.writeLoad(dir)
+	s.LoadFrom(dir)
 	start := time.Now()
 	p.Signal(syscall.SIGHUP)
 	if !p.WaitLog("configuration reloaded") {
 		t.Fatalf("no reload:\n%s", p.Log())
 	}
 	t.Logf("reload took %v", time.Since(start).Round(time.Millisecond))
-	c.send("GET /hello/x HTTP/1.1\r\nHost: x\r\n\r\n")
-	r, err := c.read("GET")
+	c.Send("GET /hello/x HTTP/1.1\r\nHost: x\r\n\r\n")
+	r, err := c.Read("GET")
 	if err != nil || r.Status != 200 || string(r.Body) != "static-x" {
 		t.Fatalf("leased connection after the plugin's removal: %v %v", err, r)
 	}

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // testplugModes are the names testplug answers to (see its doc comment).
@@ -100,19 +100,9 @@ func ownPluginDir(t *testing.T, names ...string) string {
 	return dir
 }
 
-// writeLoad writes plugins.load: Directory dir, then one Load line per
-// name, in order. The first Load line is line 3.
-func (s *site) writeLoad(dir string, names ...string) {
-	b := "[PLUGINS]\n    Directory " + dir + "\n"
-	for _, n := range names {
-		b += "    Load " + n + "\n"
-	}
-	s.WriteFile("plugins.load", b)
-}
-
 // pluginPid waits for the pid a testplug wrote at Configure (NAME.conf.pid)
 // to differ from not, and returns it.
-func (s *site) pluginPid(t *testing.T, name string, not int) int {
+func pluginPid(t *testing.T, s *site, name string, not int) int {
 	t.Helper()
 	var pid int
 	ok := waitFor(func() bool {
@@ -163,33 +153,10 @@ func pidsRunning(dir string) []int {
 	return out
 }
 
-// dialFrom connects to addr from the local address ip.
 func dialFrom(t *testing.T, ip, addr string) *client {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-	c, err := d.Dial("tcp", addr)
-	must(t, err)
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	return &client{t: t, c: c, br: bufio.NewReader(c)}
+	return hosttest.DialFrom(t, ip, addr)
 }
-
-// roundTrip sends one request and reads its response.
-func (c *client) roundTrip(req string) *response {
-	c.t.Helper()
-	c.send(req)
-	m, _, _ := strings.Cut(req, " ")
-	return c.mustRead(m)
-}
-
-// get is a keep-alive GET of path.
-func (c *client) get(path string) *response {
-	c.t.Helper()
-	return c.roundTrip("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-}
-
-// sendQuiet writes s and ignores errors: the server may have closed.
-func (c *client) sendQuiet(s string) { io.WriteString(c.c, s) }
 
 // runCapuchin runs the binary with args to its end (at most 30 s) and
 // returns its exit code and combined output.
@@ -210,19 +177,6 @@ func runCapuchin(t *testing.T, args ...string) (int, string) {
 	return 0, string(out)
 }
 
-// countLog counts the occurrences of sub in the server's log.
-func (p *proc) countLog(sub string) int { return strings.Count(p.Log(), sub) }
-
-// waitLogCount waits up to 10 s for sub to appear at least n times.
-func (p *proc) waitLogCount(sub string, n int) bool {
-	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if p.countLog(sub) >= n {
-			return true
-		}
-	}
-	return false
-}
-
 // pluginTest prepares a plugin test: race-instrumented binaries exit
 // without the race runtime's 1 s exit delay (GORACE reaches the plugins
 // through the host's environment), and no goroutine may leak.
@@ -231,37 +185,9 @@ func pluginTest(t *testing.T) {
 	noGoroutineLeak(t)
 }
 
-// startChecked starts the server; when the test ends it stops it and
-// fails the test if the host or a plugin reported a data race or a panic.
-func (s *site) startChecked() *proc {
-	s.t.Helper()
-	p := s.Start()
-	s.t.Cleanup(func() {
-		p.Stop(10 * time.Second)
-		for _, bad := range []string{"WARNING: DATA RACE", "panic:"} {
-			if strings.Contains(p.Log(), bad) {
-				s.t.Errorf("%q in the log:\n%s", bad, p.Log())
-			}
-		}
-	})
-	return p
-}
-
 // noGoroutineLeak registers a check, run after every later cleanup (the
 // server's stop included), that the test left no goroutine behind.
-func noGoroutineLeak(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		var n int
-		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-			if n = runtime.NumGoroutine(); n <= before {
-				return
-			}
-		}
-		buf := make([]byte, 1<<16)
-		t.Errorf("goroutines: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
-	})
-}
+func noGoroutineLeak(t *testing.T) { t.Helper(); hosttest.CheckLeaks(t) }
 
 // loadStats counts the outcomes of a load run.
 type loadStats struct {
@@ -362,7 +288,7 @@ func (ls *loadStats) record(r *http1.Response, body []byte, err error) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	switch {
-	case err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isReset(err)):
+	case err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || hosttest.IsReset(err)):
 		ls.closed++
 		ls.closedAt = append(ls.closedAt, time.Now())
 	case err != nil:

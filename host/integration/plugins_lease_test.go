@@ -19,68 +19,68 @@ func TestPluginLeaseTerms(t *testing.T) {
 	notes := filepath.Join(s.Dir, "notes.txt")
 	s.WriteFile("notes.conf", notes)
 	s.Server = []string{"MaxKeepAliveRequest 4", "KeepAliveTimeout 1", "MaxRequestSize 1"}
-	s.writeLoad(testPlugins(t), "hello", "notes")
-	s.startChecked()
+	s.LoadFrom(testPlugins(t), "hello", "notes")
+	s.StartChecked()
 
 	t.Run("MaxKeepAliveRequest", func(t *testing.T) {
 		c := dial(t, s.Addr())
-		c.send(strings.Repeat("GET /hello/x HTTP/1.1\r\nHost: x\r\n\r\n", 5))
+		c.Send(strings.Repeat("GET /hello/x HTTP/1.1\r\nHost: x\r\n\r\n", 5))
 		for i := 1; i <= 4; i++ {
-			r := c.mustRead("GET")
+			r := c.MustRead("GET")
 			if r.Status != 200 || r.Close != (i == 4) {
 				t.Fatalf("response %d: %d close=%v, want 200 and close only on the 4th", i, r.Status, r.Close)
 			}
 		}
-		if !c.closed(2 * time.Second) {
+		if !c.Closed(2 * time.Second) {
 			t.Error("a fifth response on a connection limited to 4 requests")
 		}
 	})
 	t.Run("MaxRequestSize", func(t *testing.T) {
 		c := dial(t, s.Addr())
-		c.send("GET /hello/a HTTP/1.1\r\nHost: x\r\n\r\nPOST /hello/b HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n")
-		if r := c.mustRead("GET"); r.Status != 200 {
+		c.Send("GET /hello/a HTTP/1.1\r\nHost: x\r\n\r\nPOST /hello/b HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n")
+		if r := c.MustRead("GET"); r.Status != 200 {
 			t.Fatalf("first: %d", r.Status)
 		}
-		if r := c.mustRead("POST"); r.Status != 413 {
+		if r := c.MustRead("POST"); r.Status != 413 {
 			t.Fatalf("body over MaxRequestSize in a lease: %d, want 413", r.Status)
 		}
 	})
 	t.Run("HEAD", func(t *testing.T) {
 		c := dial(t, s.Addr())
-		c.send("GET /hello/a HTTP/1.1\r\nHost: x\r\n\r\nHEAD /hello/b HTTP/1.1\r\nHost: x\r\n\r\nGET /hello/c HTTP/1.1\r\nHost: x\r\n\r\n")
-		c.mustRead("GET")
-		if r := c.mustRead("HEAD"); r.Status != 200 || len(r.Body) != 0 || r.ContentLength <= 0 {
+		c.Send("GET /hello/a HTTP/1.1\r\nHost: x\r\n\r\nHEAD /hello/b HTTP/1.1\r\nHost: x\r\n\r\nGET /hello/c HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.MustRead("GET")
+		if r := c.MustRead("HEAD"); r.Status != 200 || len(r.Body) != 0 || r.ContentLength <= 0 {
 			t.Fatalf("HEAD: %d, length %d, body %q", r.Status, r.ContentLength, r.Body)
 		}
-		if r := c.mustRead("GET"); r.Status != 200 || !strings.HasPrefix(string(r.Body), "hello GET /hello/c") {
+		if r := c.MustRead("GET"); r.Status != 200 || !strings.HasPrefix(string(r.Body), "hello GET /hello/c") {
 			t.Fatalf("after HEAD: %d %q", r.Status, r.Body)
 		}
 	})
 	t.Run("Expect 100-continue", func(t *testing.T) {
 		c := dial(t, s.Addr())
 		for _, path := range []string{"/hello/first", "/hello/leased"} {
-			c.send("POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
-			c.c.SetReadDeadline(time.Now().Add(3 * time.Second))
-			line, err := c.br.ReadString('\n')
+			c.Send("POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+			c.C.SetReadDeadline(time.Now().Add(3 * time.Second))
+			line, err := c.BR.ReadString('\n')
 			if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100 ") {
 				t.Fatalf("%s: no 100 Continue: %q %v", path, line, err)
 			}
-			if blank, _ := c.br.ReadString('\n'); blank != "\r\n" {
+			if blank, _ := c.BR.ReadString('\n'); blank != "\r\n" {
 				t.Fatalf("%s: 100 Continue not followed by an empty line: %q", path, blank)
 			}
-			c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			c.send("body")
-			if r := c.mustRead("POST"); r.Status != 200 || !strings.HasSuffix(string(r.Body), `body="body"`) {
+			c.C.SetReadDeadline(time.Now().Add(10 * time.Second))
+			c.Send("body")
+			if r := c.MustRead("POST"); r.Status != 200 || !strings.HasSuffix(string(r.Body), `body="body"`) {
 				t.Fatalf("%s: %d %q", path, r.Status, r.Body)
 			}
 		}
 	})
 	t.Run("KeepAliveTimeout", func(t *testing.T) {
 		c := dial(t, s.Addr())
-		c.get("/hello/a")
-		c.get("/hello/b") // served under the lease
+		c.Get("/hello/a")
+		c.Get("/hello/b") // served under the lease
 		start := time.Now()
-		if !c.closed(4 * time.Second) {
+		if !c.Closed(4 * time.Second) {
 			t.Fatal("idle leased connection not closed after KeepAliveTimeout 1")
 		}
 		t.Logf("closed %v after the last response", time.Since(start).Round(time.Millisecond))
@@ -111,36 +111,36 @@ func TestPluginLeaseBoundaries(t *testing.T) {
 	must(t, os.MkdirAll(filepath.Join(s.Dir, "www2"), 0o755))
 	s.WriteFile("www2/index.html", "other site")
 	s.WriteFile("sites/other", "[HOST]\n    ServerName other.test\n    DocumentRoot www2\n")
-	s.writeLoad(testPlugins(t), "hello")
-	s.startChecked()
+	s.LoadFrom(testPlugins(t), "hello")
+	s.StartChecked()
 
 	c := dial(t, s.Addr())
-	first := c.get("/hello/a")
+	first := c.Get("/hello/a")
 	_, v, _ := strings.Cut(string(first.Body), "vhost=")
 	vhost, _, _ := strings.Cut(v, " ")
-	r := c.roundTrip("GET /hello/b HTTP/1.1\r\nHost: other.test\r\n\r\n")
+	r := c.RoundTrip("GET /hello/b HTTP/1.1\r\nHost: other.test\r\n\r\n")
 	_, v, _ = strings.Cut(string(r.Body), "vhost=")
 	other, _, _ := strings.Cut(v, " ")
 	if r.Status != 200 || other == vhost || other == "" {
 		t.Errorf("request for another virtual host in a lease: %d %q (first was vhost %q)", r.Status, r.Body, vhost)
 	}
-	if r := c.roundTrip("GET /index.html HTTP/1.1\r\nHost: other.test\r\n\r\n"); string(r.Body) != "other site" {
+	if r := c.RoundTrip("GET /index.html HTTP/1.1\r\nHost: other.test\r\n\r\n"); string(r.Body) != "other site" {
 		t.Errorf("static of the other site: %d %q", r.Status, r.Body)
 	}
 
 	c = dial(t, s.Addr())
-	c.get("/hello/a")
+	c.Get("/hello/a")
 	for _, parts := range [][]string{
 		{"GET /hello/b HTTP/1.1\r\nHo", "st: x\r\n", "\r\n"},
 		{"GET /index.h", "tml HTTP/1.1\r\nHost: x\r\n\r\n"},
 		{"GET /hello/c HTTP/1.1\r\nHost: x\r\n\r", "\n"},
 	} {
 		for _, p := range parts {
-			c.send(p)
+			c.Send(p)
 			time.Sleep(30 * time.Millisecond)
 		}
 		path := strings.Fields(strings.Join(parts, ""))[1]
-		r := c.mustRead("GET")
+		r := c.MustRead("GET")
 		if r.Status != 200 || !strings.Contains(string(r.Body), path) && !strings.Contains(string(r.Body), "<h1>hello") {
 			t.Fatalf("%s sent in pieces: %d %q", path, r.Status, r.Body)
 		}
@@ -154,8 +154,8 @@ func TestPluginStuckNotifications(t *testing.T) {
 	pluginTest(t)
 	dir := ownPluginDir(t, "stuck", "hello")
 	s := newSite(t)
-	s.writeLoad(dir, "stuck", "hello")
-	p := s.startChecked()
+	s.LoadFrom(dir, "stuck", "hello")
+	p := s.StartChecked()
 	// More requests than the plugin's notification queue holds (4096).
 	ls := loadRun{Addr: s.Addr(), Path: "/index.html", Workers: 4, PerWorker: 1100}.run()
 	ls2 := loadRun{Addr: s.Addr(), Path: "/hello/x", Workers: 4, PerWorker: 100}.run()

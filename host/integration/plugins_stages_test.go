@@ -18,31 +18,31 @@ import (
 func TestPluginStage10And20(t *testing.T) {
 	pluginTest(t)
 	s := newSite(t)
-	s.writeLoad(testPlugins(t), "gate")
-	s.startChecked()
+	s.LoadFrom(testPlugins(t), "gate")
+	s.StartChecked()
 
 	c2 := dialFrom(t, "127.0.0.2", s.Addr())
-	c2.sendQuiet("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	if !c2.closed(3 * time.Second) {
+	c2.SendQuiet("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if !c2.Closed(3 * time.Second) {
 		t.Error("stage 10: connection from 127.0.0.2 not closed silently")
 	}
 
 	c := dial(t, s.Addr())
-	if r := c.get("/"); r.Status != 200 || string(r.Body) != "<h1>hello</h1>\n" {
+	if r := c.Get("/"); r.Status != 200 || string(r.Body) != "<h1>hello</h1>\n" {
 		t.Fatalf("stage 10 continue: %d %q", r.Status, r.Body)
 	}
-	r := c.get("/deny")
+	r := c.Get("/deny")
 	if r.Status != 403 || string(r.Body) != "denied" || !strings.HasPrefix(r.Header.Get("X-Gate"), "denied ") {
 		t.Errorf("stage 20 respond: %d %q X-Gate=%q", r.Status, r.Body, r.Header.Get("X-Gate"))
 	}
 	if r.Close {
 		t.Error("stage 20 respond closed the connection")
 	}
-	if r := c.get("/index.html"); r.Status != 200 {
+	if r := c.Get("/index.html"); r.Status != 200 {
 		t.Errorf("after a stage-20 reply: %d", r.Status)
 	}
-	c.send("GET /gate-close HTTP/1.1\r\nHost: x\r\n\r\n")
-	if !c.closed(3 * time.Second) {
+	c.Send("GET /gate-close HTTP/1.1\r\nHost: x\r\n\r\n")
+	if !c.Closed(3 * time.Second) {
 		t.Error("stage 20 close: connection not closed without a response")
 	}
 }
@@ -54,24 +54,24 @@ func TestPluginStage30Verdicts(t *testing.T) {
 	pluginTest(t)
 	s := newSite(t)
 	s.WriteRoot("hello/decline", "static-decline")
-	s.writeLoad(testPlugins(t), "hello", "closer")
-	p := s.startChecked()
-	pid := s.pluginPid(t, "hello", 0)
+	s.LoadFrom(testPlugins(t), "hello", "closer")
+	p := s.StartChecked()
+	pid := pluginPid(t, s, "hello", 0)
 
 	c := dial(t, s.Addr())
-	r := c.get("/hello/x")
+	r := c.Get("/hello/x")
 	if r.Status != 200 || !strings.HasPrefix(string(r.Body), `hello GET /hello/x vhost=`) ||
 		r.Header.Get("X-Plugin-Pid") != strconv.Itoa(pid) {
 		t.Fatalf("handled: %d %q pid %q (want %d)", r.Status, r.Body, r.Header.Get("X-Plugin-Pid"), pid)
 	}
-	if r := c.get("/hello/decline"); r.Status != 200 || string(r.Body) != "static-decline" {
+	if r := c.Get("/hello/decline"); r.Status != 200 || string(r.Body) != "static-decline" {
 		t.Errorf("decline: %d %q, want the static file", r.Status, r.Body)
 	}
-	if r := c.get("/hello/x?chunked"); r.Status != 200 || !strings.HasPrefix(string(r.Body), "hello GET") {
+	if r := c.Get("/hello/x?chunked"); r.Status != 200 || !strings.HasPrefix(string(r.Body), "hello GET") {
 		t.Errorf("chunked response after a decline: %d %q", r.Status, r.Body)
 	}
-	r = c.get("/hello/close")
-	if r.Status != 418 || !strings.Contains(string(r.Body), "<h1>") || !r.Close || !c.closed(3*time.Second) {
+	r = c.Get("/hello/close")
+	if r.Status != 418 || !strings.Contains(string(r.Body), "<h1>") || !r.Close || !c.Closed(3*time.Second) {
 		t.Errorf("close with status: %d close=%v %q", r.Status, r.Close, r.Body)
 	}
 
@@ -80,15 +80,15 @@ func TestPluginStage30Verdicts(t *testing.T) {
 		"GET /hello/x HTTP/1.0\r\n\r\n",
 	} {
 		c = dial(t, s.Addr())
-		r = c.roundTrip(req)
-		if r.Status != 200 || !r.Close || !c.closed(3*time.Second) {
+		r = c.RoundTrip(req)
+		if r.Status != 200 || !r.Close || !c.Closed(3*time.Second) {
 			t.Errorf("%q: %d close=%v, want 200 and the connection closed", req, r.Status, r.Close)
 		}
 	}
 
 	c = dial(t, s.Addr())
-	r = c.get("/closer/log")
-	if r.Status != 403 || !strings.Contains(string(r.Body), "<h1>") || !c.closed(3*time.Second) {
+	r = c.Get("/closer/log")
+	if r.Status != 403 || !strings.Contains(string(r.Body), "<h1>") || !c.Closed(3*time.Second) {
 		t.Errorf("close without status: %d %q, want a 403 page and a close", r.Status, r.Body)
 	}
 	if !p.WaitLog("closer-marker-7f3a") {
@@ -109,14 +109,14 @@ func TestPluginStage40And50(t *testing.T) {
 	s := newSite(t)
 	notes := filepath.Join(s.Dir, "notes.txt")
 	s.WriteFile("notes.conf", notes)
-	s.writeLoad(testPlugins(t), "hello", "notes")
-	s.startChecked()
+	s.LoadFrom(testPlugins(t), "hello", "notes")
+	s.StartChecked()
 
 	c := dial(t, s.Addr())
 	for _, path := range []string{"/index.html", "/hello/a", "/hello/b", "/missing"} {
-		c.get(path)
+		c.Get(path)
 	}
-	c.c.Close()
+	c.C.Close()
 
 	// testplug writes "done CONNID CLIENTIP METHOD TARGET STATUS BYTES".
 	want := []*regexp.Regexp{
@@ -169,14 +169,14 @@ func TestPluginLoadOrder(t *testing.T) {
 	pluginTest(t)
 	s := newSite(t)
 	dir := testPlugins(t)
-	s.writeLoad(dir, "hello", "helloopen")
-	p := s.startChecked()
-	first, second := s.pluginPid(t, "hello", 0), s.pluginPid(t, "helloopen", 0)
+	s.LoadFrom(dir, "hello", "helloopen")
+	p := s.StartChecked()
+	first, second := pluginPid(t, s, "hello", 0), pluginPid(t, s, "helloopen", 0)
 
 	answeredBy := func() string {
 		c := dial(t, s.Addr())
-		defer c.c.Close()
-		r := c.get("/hello/x")
+		defer c.C.Close()
+		r := c.Get("/hello/x")
 		if r.Status != 200 {
 			t.Fatalf("status %d", r.Status)
 		}
@@ -185,7 +185,7 @@ func TestPluginLoadOrder(t *testing.T) {
 	if got := answeredBy(); got != strconv.Itoa(first) {
 		t.Fatalf("answered by pid %s, want hello's %d (helloopen is %d)", got, first, second)
 	}
-	s.writeLoad(dir, "helloopen", "hello")
+	s.LoadFrom(dir, "helloopen", "hello")
 	p.Signal(syscall.SIGHUP)
 	if !p.WaitLog("configuration reloaded") {
 		t.Fatalf("no reload:\n%s", p.Log())
@@ -193,7 +193,7 @@ func TestPluginLoadOrder(t *testing.T) {
 	if got := answeredBy(); got != strconv.Itoa(second) {
 		t.Fatalf("after the swap answered by pid %s, want helloopen's %d", got, second)
 	}
-	if a, b := s.pluginPid(t, "hello", 0), s.pluginPid(t, "helloopen", 0); a != first || b != second {
+	if a, b := pluginPid(t, s, "hello", 0), pluginPid(t, s, "helloopen", 0); a != first || b != second {
 		t.Errorf("unchanged plugins restarted by the reload: %d→%d, %d→%d", first, a, second, b)
 	}
 }
@@ -205,8 +205,8 @@ func TestPluginClaimFilter(t *testing.T) {
 	pluginTest(t)
 	s := newSite(t)
 	s.WriteRoot("x/hello", "static")
-	s.writeLoad(testPlugins(t), "hello")
-	s.startChecked()
+	s.LoadFrom(testPlugins(t), "hello")
+	s.StartChecked()
 
 	calls := func(r *response) int {
 		t.Helper()
@@ -227,21 +227,21 @@ func TestPluginClaimFilter(t *testing.T) {
 	// Same connection (the plugin may hold it under a lease between
 	// matched requests) and fresh connections.
 	c := dial(t, s.Addr())
-	before := calls(c.get("/hello/a"))
+	before := calls(c.Get("/hello/a"))
 	for i := 0; i < 10; i++ {
 		for _, req := range unmatched {
-			if r := c.roundTrip(req); r.Header.Has("X-Plugin-Calls") || r.Close {
+			if r := c.RoundTrip(req); r.Header.Has("X-Plugin-Calls") || r.Close {
 				t.Fatalf("unmatched %q answered by the plugin or closed: %d %v", req, r.Status, r.Header)
 			}
 		}
 	}
 	for i := 0; i < 20; i++ {
 		fresh := dial(t, s.Addr())
-		fresh.roundTrip(unmatched[i%len(unmatched)])
-		fresh.c.Close()
+		fresh.RoundTrip(unmatched[i%len(unmatched)])
+		fresh.C.Close()
 	}
-	mid := calls(c.get("/hello/b"))
-	after := calls(dial(t, s.Addr()).get("/hello/c"))
+	mid := calls(c.Get("/hello/b"))
+	after := calls(dial(t, s.Addr()).Get("/hello/c"))
 	if mid != before+1 || after != before+2 {
 		t.Fatalf("handler calls %d, %d, %d around 80 unmatched requests; want consecutive", before, mid, after)
 	}
@@ -276,11 +276,11 @@ func TestPluginDeadlines(t *testing.T) {
 			s := newSite(t)
 			s.WriteRoot("hello/slow", "static-slow")
 			s.WriteRoot("gate-slow", "static-gate")
-			s.writeLoad(testPlugins(t), tc.plugin)
-			s.startChecked()
+			s.LoadFrom(testPlugins(t), tc.plugin)
+			s.StartChecked()
 			c := dial(t, s.Addr())
 			if strings.Contains(tc.name, "later") {
-				if r := c.get("/hello/x"); r.Status != 200 {
+				if r := c.Get("/hello/x"); r.Status != 200 {
 					t.Fatalf("first request: %d", r.Status)
 				}
 			}
@@ -289,7 +289,7 @@ func TestPluginDeadlines(t *testing.T) {
 				req += "Connection: close\r\n"
 			}
 			start := time.Now()
-			r := c.roundTrip(req + "\r\n")
+			r := c.RoundTrip(req + "\r\n")
 			took := time.Since(start)
 			if r.Status != tc.status || tc.body != "" && string(r.Body) != tc.body {
 				t.Fatalf("%s: %d %q, want %d %q", tc.path, r.Status, r.Body, tc.status, tc.body)
@@ -328,17 +328,17 @@ func TestRealPlugins(t *testing.T) {
 	s.WriteFile("mandril.conf", "[MANDRIL]\n    DenyIP 203.0.113.0/24\n    DenyURL ^/private(/|$)\n")
 	s.WriteFile("logger.conf", "[LOGGER]\n    AccessLog "+access+"\n    FlushInterval 50\n")
 	s.WriteFile("realhello.conf", "[HELLO]\n    Message hi from e2e\n")
-	s.writeLoad(testPlugins(t), "mandril", "logger", "realhello")
-	p := s.startChecked()
+	s.LoadFrom(testPlugins(t), "mandril", "logger", "realhello")
+	p := s.StartChecked()
 
 	c := dial(t, s.Addr())
-	if r := c.get("/private/x"); r.Status != 403 {
+	if r := c.Get("/private/x"); r.Status != 403 {
 		t.Errorf("mandril DenyURL: %d", r.Status)
 	}
-	if r := c.get("/hello"); r.Status != 200 || string(r.Body) != "hi from e2e\n" {
+	if r := c.Get("/hello"); r.Status != 200 || string(r.Body) != "hi from e2e\n" {
 		t.Errorf("hello: %d %q", r.Status, r.Body)
 	}
-	if r := c.get("/index.html"); r.Status != 200 {
+	if r := c.Get("/index.html"); r.Status != 200 {
 		t.Errorf("static: %d", r.Status)
 	}
 	want := []string{"GET /private/x HTTP/1.1 403 ", "GET /hello HTTP/1.1 200 ", "GET /index.html HTTP/1.1 200 "}

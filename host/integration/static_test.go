@@ -134,14 +134,14 @@ func TestVirtualHosts(t *testing.T) {
 		"unknown.test": "<h1>hello</h1>\n", "127.0.0.1": "<h1>hello</h1>\n",
 	} {
 		c := dial(t, s.Addr())
-		c.send("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
-		if r := c.mustRead("GET"); r.Status != 200 || string(r.Body) != want {
+		c.Send("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
+		if r := c.MustRead("GET"); r.Status != 200 || string(r.Body) != want {
 			t.Errorf("Host %s: %d %q, want %q", host, r.Status, r.Body, want)
 		}
 	}
 	c := dial(t, s.Addr())
-	c.send("GET /a/b?c=d HTTP/1.1\r\nHost: old.test\r\n\r\n")
-	r := c.mustRead("GET")
+	c.Send("GET /a/b?c=d HTTP/1.1\r\nHost: old.test\r\n\r\n")
+	r := c.MustRead("GET")
 	if r.Status != 301 || r.Header.Get("Location") != "https://new.test/a/b?c=d" {
 		t.Errorf("redirect site: %d %q", r.Status, r.Header.Get("Location"))
 	}

@@ -9,28 +9,28 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capuchin/capuchin/plugins/internal/plugintest"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
-var bin *plugintest.Bin
+var bin *hosttest.Bin
 
 func TestMain(m *testing.M) {
-	os.Exit(plugintest.Main(m.Run, &bin, "./plugins/hello"))
+	os.Exit(hosttest.Main(m.Run, &bin, "./plugins/hello"))
 }
 
 func get(t *testing.T, c *http.Client, url string) (*http.Response, string) {
 	t.Helper()
 	resp, err := c.Get(url)
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	return resp, string(b)
 }
 
 func TestHelloAnswersItsPathOnly(t *testing.T) {
-	plugintest.CheckLeaks(t)
-	s := plugintest.NewSite(t, bin)
+	hosttest.CheckLeaks(t)
+	s := hosttest.NewSite(t, bin)
 	s.Load("hello")
 	s.Start()
 	c := &http.Client{Timeout: 10 * time.Second}
@@ -60,11 +60,11 @@ func TestHelloAnswersItsPathOnly(t *testing.T) {
 // TestHelloKeepAliveAndHead uses one raw connection for HEAD, GET and a
 // static request, so the plugin's answers must leave it usable.
 func TestHelloKeepAliveAndHead(t *testing.T) {
-	plugintest.CheckLeaks(t)
-	s := plugintest.NewSite(t, bin)
+	hosttest.CheckLeaks(t)
+	s := hosttest.NewSite(t, bin)
 	s.Load("hello")
 	s.Start()
-	c := plugintest.Dial(t, s.Addr())
+	c := hosttest.Dial(t, s.Addr())
 
 	c.Send("HEAD /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 	r := c.MustRead("HEAD")
@@ -82,8 +82,8 @@ func TestHelloKeepAliveAndHead(t *testing.T) {
 }
 
 func TestHelloMessage(t *testing.T) {
-	plugintest.CheckLeaks(t)
-	s := plugintest.NewSite(t, bin)
+	hosttest.CheckLeaks(t)
+	s := hosttest.NewSite(t, bin)
 	s.Load("hello")
 	s.WriteFile("hello.conf", "# greeting\n[HELLO]\n    Message Bonjour de Capuchin\n")
 	s.Start()
@@ -97,11 +97,11 @@ func TestHelloMessage(t *testing.T) {
 // TestHelloBadConfigStopsStartup checks that a configuration error reaches
 // the host's start-up error with the file and line.
 func TestHelloBadConfigStopsStartup(t *testing.T) {
-	s := plugintest.NewSite(t, bin)
+	s := hosttest.NewSite(t, bin)
 	s.Load("hello")
 	s.WriteFile("hello.conf", "[HELLO]\n    Message hi\n    Greeting hi\n")
 	p, err := s.Run()
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	err, ok := p.Wait(20 * time.Second)
 	if !ok {
 		p.Stop(5 * time.Second)
@@ -130,7 +130,7 @@ func TestLoadConfig(t *testing.T) {
 	}
 	for _, c := range cases {
 		p := filepath.Join(dir, "x.conf")
-		plugintest.Must(t, os.WriteFile(p, []byte(c.text), 0o644))
+		hosttest.Must(t, os.WriteFile(p, []byte(c.text), 0o644))
 		msg, err := loadConfig(p)
 		if c.err == "" && (err != nil || msg != c.msg) {
 			t.Errorf("%q: got %q, %v; want %q", c.text, msg, err, c.msg)

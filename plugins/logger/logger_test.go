@@ -14,13 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capuchin/capuchin/plugins/internal/plugintest"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
-var bin *plugintest.Bin
+var bin *hosttest.Bin
 
 func TestMain(m *testing.M) {
-	os.Exit(plugintest.Main(m.Run, &bin, "./plugins/logger", "./plugins/hello"))
+	os.Exit(hosttest.Main(m.Run, &bin, "./plugins/logger", "./plugins/hello"))
 }
 
 // exchange sends one request with Connection: close on a new connection
@@ -28,13 +28,13 @@ func TestMain(m *testing.M) {
 func exchange(t *testing.T, addr, method, target string) []byte {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	_, err = fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", method, target)
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	b, err := io.ReadAll(c)
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	return b
 }
 
@@ -43,8 +43,8 @@ var lineRE = regexp.MustCompile(`^127\.0\.0\.1 - \[(\d\d/[A-Z][a-z]{2}/\d{4}:\d\
 // TestAccessLogLines checks the exact Monkey line for static and
 // plugin-handled requests, LENGTH being the bytes the client received.
 func TestAccessLogLines(t *testing.T) {
-	plugintest.CheckLeaks(t)
-	s := plugintest.NewSite(t, bin)
+	hosttest.CheckLeaks(t)
+	s := hosttest.NewSite(t, bin)
 	s.Load("hello", "logger")
 	logPath := filepath.Join(t.TempDir(), "access.log")
 	s.WriteFile("logger.conf", "[LOGGER]\n    AccessLog "+logPath+"\n    FlushInterval 50\n")
@@ -82,7 +82,7 @@ func TestAccessLogLines(t *testing.T) {
 			t.Fatalf("line %d %q is not a Monkey access-log line", i, lines[i])
 		}
 		ts, err := time.Parse(timeLayout, m[1])
-		plugintest.Must(t, err)
+		hosttest.Must(t, err)
 		if ts.Before(before) || ts.After(after) || ts.Format("-0700") != time.Now().Format("-0700") {
 			t.Errorf("line %d: time %s not local and between %s and %s", i, m[1], before, after)
 		}
@@ -97,8 +97,8 @@ func TestAccessLogLines(t *testing.T) {
 // TestAccessLogFlushedOnStop: with an hour-long interval nothing is written
 // until the host stops the plugin, and then everything is.
 func TestAccessLogFlushedOnStop(t *testing.T) {
-	plugintest.CheckLeaks(t)
-	s := plugintest.NewSite(t, bin)
+	hosttest.CheckLeaks(t)
+	s := hosttest.NewSite(t, bin)
 	s.Load("logger")
 	logPath := filepath.Join(t.TempDir(), "access.log")
 	s.WriteFile("logger.conf", "[LOGGER]\n    AccessLog "+logPath+"\n    FlushInterval 3600000\n")
@@ -106,7 +106,7 @@ func TestAccessLogFlushedOnStop(t *testing.T) {
 	hc := &http.Client{Timeout: 10 * time.Second}
 	for i := 0; i < 20; i++ {
 		resp, err := hc.Get(s.URL(fmt.Sprintf("/index.html?n=%d", i)))
-		plugintest.Must(t, err)
+		hosttest.Must(t, err)
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
@@ -114,7 +114,7 @@ func TestAccessLogFlushedOnStop(t *testing.T) {
 	if b, err := os.ReadFile(logPath); err != nil || len(b) != 0 {
 		t.Fatalf("before stop: %q %v (want an empty, existing file)", b, err)
 	}
-	plugintest.Must(t, p.Stop(15*time.Second))
+	hosttest.Must(t, p.Stop(15*time.Second))
 	lines := waitLines(t, logPath, 20)
 	for i, l := range lines {
 		if !strings.Contains(l, fmt.Sprintf(" GET /index.html?n=%d HTTP/1.1 200 ", i)) {
@@ -125,13 +125,13 @@ func TestAccessLogFlushedOnStop(t *testing.T) {
 
 // TestAccessLogBufferSize: a full buffer is written before the interval.
 func TestAccessLogBufferSize(t *testing.T) {
-	plugintest.CheckLeaks(t)
-	s := plugintest.NewSite(t, bin)
+	hosttest.CheckLeaks(t)
+	s := hosttest.NewSite(t, bin)
 	s.Load("logger")
 	logPath := filepath.Join(t.TempDir(), "access.log")
 	s.WriteFile("logger.conf", "[LOGGER]\n    AccessLog "+logPath+"\n    FlushInterval 3600000\n    BufferSize 1\n")
 	s.Start()
-	c := plugintest.Dial(t, s.Addr())
+	c := hosttest.Dial(t, s.Addr())
 	const n = 30 // 30 lines of ~75 bytes: over 1 KiB
 	for i := 0; i < n; i++ {
 		c.Send("GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -143,21 +143,21 @@ func TestAccessLogBufferSize(t *testing.T) {
 // TestAccessLogDefaultPathAndReopen: without logger.conf the log goes to
 // ../logs/access.log; SIGUSR1 to the plugin reopens it after a rotation.
 func TestAccessLogDefaultPathAndReopen(t *testing.T) {
-	plugintest.CheckLeaks(t)
-	s := plugintest.NewSite(t, bin)
+	hosttest.CheckLeaks(t)
+	s := hosttest.NewSite(t, bin)
 	s.Load("logger")
 	p := s.Start()
 	logPath := filepath.Join(filepath.Dir(s.Dir), "logs", "access.log")
 	exchange(t, s.Addr(), "GET", "/one")
 	waitLines(t, logPath, 1)
 
-	plugintest.Must(t, os.Rename(logPath, logPath+".1"))
+	hosttest.Must(t, os.Rename(logPath, logPath+".1"))
 	kids, err := p.Children()
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	if len(kids) != 1 {
 		t.Fatalf("want one plugin process, have %v", kids)
 	}
-	plugintest.Must(t, syscall.Kill(kids[0], syscall.SIGUSR1))
+	hosttest.Must(t, syscall.Kill(kids[0], syscall.SIGUSR1))
 	if !p.WaitLog("access log reopened") {
 		t.Fatalf("no reopen in the log:\n%s", p.Log())
 	}
@@ -173,12 +173,12 @@ func TestAccessLogDefaultPathAndReopen(t *testing.T) {
 // TestAccessLogBadPathStopsStartup: an access log that cannot be opened is
 // a start-up error, not silently lost lines.
 func TestAccessLogBadPathStopsStartup(t *testing.T) {
-	s := plugintest.NewSite(t, bin)
+	s := hosttest.NewSite(t, bin)
 	s.Load("logger")
 	s.WriteFile("blocker", "a file, not a folder\n")
 	s.WriteFile("logger.conf", "[LOGGER]\n    AccessLog blocker/access.log\n")
 	p, err := s.Run()
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	err, ok := p.Wait(20 * time.Second)
 	if !ok {
 		p.Stop(5 * time.Second)
@@ -192,8 +192,8 @@ func TestAccessLogBadPathStopsStartup(t *testing.T) {
 // TestAccessLogFlushedOnPluginSIGTERM: SIGTERM to the plugin itself writes
 // the buffer before it exits (the host then restarts it).
 func TestAccessLogFlushedOnPluginSIGTERM(t *testing.T) {
-	plugintest.CheckLeaks(t)
-	s := plugintest.NewSite(t, bin)
+	hosttest.CheckLeaks(t)
+	s := hosttest.NewSite(t, bin)
 	s.Load("logger")
 	logPath := filepath.Join(t.TempDir(), "access.log")
 	s.WriteFile("logger.conf", "[LOGGER]\n    AccessLog "+logPath+"\n    FlushInterval 3600000\n")
@@ -205,11 +205,11 @@ func TestAccessLogFlushedOnPluginSIGTERM(t *testing.T) {
 		t.Fatalf("before SIGTERM: %q %v (want an empty, existing file)", b, err)
 	}
 	kids, err := p.Children()
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	if len(kids) != 1 {
 		t.Fatalf("want one plugin process, have %v", kids)
 	}
-	plugintest.Must(t, syscall.Kill(kids[0], syscall.SIGTERM))
+	hosttest.Must(t, syscall.Kill(kids[0], syscall.SIGTERM))
 	lines := waitLines(t, logPath, 3)
 	for i, target := range []string{"/a", "/b", "/c"} {
 		if !strings.Contains(lines[i], " GET "+target+" HTTP/1.1 404 ") {

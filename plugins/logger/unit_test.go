@@ -11,7 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/capuchin/capuchin/api"
-	"github.com/capuchin/capuchin/plugins/internal/plugintest"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 func TestAppendLine(t *testing.T) {
@@ -55,7 +55,7 @@ func TestLoadConfig(t *testing.T) {
 		t.Fatalf("defaults: %+v %v", c, err)
 	}
 	p := filepath.Join(dir, "logger.conf")
-	write := func(s string) { plugintest.Must(t, os.WriteFile(p, []byte(s), 0o644)) }
+	write := func(s string) { hosttest.Must(t, os.WriteFile(p, []byte(s), 0o644)) }
 	write("[LOGGER]\n    AccessLog my/access.log\n    FlushInterval 250\n    BufferSize 8\n")
 	c, err = loadConfig(p)
 	if err != nil || c.Path != filepath.Join(dir, "my", "access.log") || c.Interval != 250*time.Millisecond || c.Buffer != 8<<10 {
@@ -84,7 +84,7 @@ func testSink(t *testing.T, interval time.Duration, buffer int) (*sink, string) 
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "logs", "access.log")
 	s, err := openSink(config{Path: path, Interval: interval, Buffer: buffer}, hclog.NewNullLogger())
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	t.Cleanup(s.Close)
 	return s, path
 }
@@ -92,7 +92,7 @@ func testSink(t *testing.T, interval time.Duration, buffer int) (*sink, string) 
 func readFile(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	return string(b)
 }
 
@@ -116,7 +116,7 @@ func rec(target string) *api.Record {
 }
 
 func TestSinkFlushesOnCloseOnly(t *testing.T) {
-	plugintest.CheckLeaks(t)
+	hosttest.CheckLeaks(t)
 	s, path := testSink(t, time.Hour, 64<<10)
 	for i := 0; i < 10; i++ {
 		s.Add(rec("/x"))
@@ -132,7 +132,7 @@ func TestSinkFlushesOnCloseOnly(t *testing.T) {
 }
 
 func TestSinkFlushesOnInterval(t *testing.T) {
-	plugintest.CheckLeaks(t)
+	hosttest.CheckLeaks(t)
 	s, path := testSink(t, 20*time.Millisecond, 64<<10)
 	s.Add(rec("/one"))
 	if l := waitLines(t, path, 1); !strings.Contains(l[0], " /one ") {
@@ -141,7 +141,7 @@ func TestSinkFlushesOnInterval(t *testing.T) {
 }
 
 func TestSinkFlushesWhenFull(t *testing.T) {
-	plugintest.CheckLeaks(t)
+	hosttest.CheckLeaks(t)
 	s, path := testSink(t, time.Hour, 1<<10)
 	line := len(appendLine(nil, rec("/full")))
 	n := (1<<10)/line + 1
@@ -152,12 +152,12 @@ func TestSinkFlushesWhenFull(t *testing.T) {
 }
 
 func TestSinkReopen(t *testing.T) {
-	plugintest.CheckLeaks(t)
+	hosttest.CheckLeaks(t)
 	s, path := testSink(t, time.Hour, 64<<10)
 	s.Add(rec("/before"))
 	s.Reopen()
 	waitLines(t, path, 1)
-	plugintest.Must(t, os.Rename(path, path+".1"))
+	hosttest.Must(t, os.Rename(path, path+".1"))
 	s.Reopen()
 	for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if _, err := os.Stat(path); err == nil {

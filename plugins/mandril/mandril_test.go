@@ -8,29 +8,29 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capuchin/capuchin/plugins/internal/plugintest"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
-var bin *plugintest.Bin
+var bin *hosttest.Bin
 
 func TestMain(m *testing.M) {
-	os.Exit(plugintest.Main(m.Run, &bin, "./plugins/mandril"))
+	os.Exit(hosttest.Main(m.Run, &bin, "./plugins/mandril"))
 }
 
 // TestDeniedAddressIsClosed denies 127.0.0.1, the tests' own address: the
 // host must close every connection without answering.
 func TestDeniedAddressIsClosed(t *testing.T) {
-	plugintest.CheckLeaks(t)
-	s := plugintest.NewSite(t, bin)
+	hosttest.CheckLeaks(t)
+	s := hosttest.NewSite(t, bin)
 	s.Load("mandril")
 	s.WriteFile("mandril.conf", "[MANDRIL]\n    DenyIP 192.0.2.1 127.0.0.1\n")
 	s.Start()
 
-	c := plugintest.Dial(t, s.Addr())
+	c := hosttest.Dial(t, s.Addr())
 	if !c.Closed(5 * time.Second) {
 		t.Fatal("a connection from a denied address stayed open")
 	}
-	c = plugintest.Dial(t, s.Addr())
+	c = hosttest.Dial(t, s.Addr())
 	c.Send("GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 	if r, err := c.Read("GET"); err == nil {
 		t.Fatalf("a denied address got a response: %d", r.Status)
@@ -46,8 +46,8 @@ func TestDeniedAddressIsClosed(t *testing.T) {
 // TestOtherNetworksPassAndURLsAreDenied denies networks that do not hold
 // 127.0.0.1 and a few URL patterns.
 func TestOtherNetworksPassAndURLsAreDenied(t *testing.T) {
-	plugintest.CheckLeaks(t)
-	s := plugintest.NewSite(t, bin)
+	hosttest.CheckLeaks(t)
+	s := hosttest.NewSite(t, bin)
 	s.Load("mandril")
 	s.WriteFile("mandril.conf", `[MANDRIL]
     DenyIP 127.0.0.2/32 10.0.0.0/8
@@ -59,7 +59,7 @@ func TestOtherNetworksPassAndURLsAreDenied(t *testing.T) {
 	s.WriteFile("www/page.bak", "old\n")
 	s.Start()
 
-	c := plugintest.Dial(t, s.Addr())
+	c := hosttest.Dial(t, s.Addr())
 	for _, tc := range []struct {
 		target string
 		status int
@@ -91,7 +91,7 @@ func TestOtherNetworksPassAndURLsAreDenied(t *testing.T) {
 	hc := &http.Client{Timeout: 5 * time.Second}
 	defer hc.CloseIdleConnections()
 	resp, err := hc.Get(s.URL("/secret/data.txt"))
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 403 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(body), "denied") {
@@ -101,10 +101,10 @@ func TestOtherNetworksPassAndURLsAreDenied(t *testing.T) {
 
 // TestMissingConfigStopsStartup: mandril without rules is refused.
 func TestMissingConfigStopsStartup(t *testing.T) {
-	s := plugintest.NewSite(t, bin)
+	s := hosttest.NewSite(t, bin)
 	s.Load("mandril")
 	p, err := s.Run()
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	err, ok := p.Wait(20 * time.Second)
 	if !ok {
 		p.Stop(5 * time.Second)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capuchin/capuchin/plugins/internal/plugintest"
+	"github.com/capuchin/capuchin/internal/hosttest"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/balance"
 )
 
@@ -30,7 +30,7 @@ func cyclic(t *testing.T, what string, got, order []string) {
 
 // Every balancer on one host, one entry each, over the same backends.
 func TestE2EBalancers(t *testing.T) {
-	plugintest.CheckLeaks(t)
+	hosttest.CheckLeaks(t)
 	bs := namedBackends(t, 3)
 	entry := func(match, lb, servers string) string {
 		return "[PROXY_ENTRY]\n    Match " + match + "\n    LoadBalancer " + lb + "\n    ServerList " + servers + "\n"
@@ -51,7 +51,7 @@ func TestE2EBalancers(t *testing.T) {
 
 // Round robin (lockless and locking): the exact rotation over 3 backends,
 // with a connection per request and on one kept-alive (leased) connection.
-func roundRobin(t *testing.T, s *plugintest.Site) {
+func roundRobin(t *testing.T, s *hosttest.Site) {
 	for _, path := range []string{"/api/x", "/locking/x"} {
 		fresh := sequence(t, client(t, false, ""), s.URL(path), 9)
 		cyclic(t, path+" fresh connections", fresh, []string{"b0", "b1", "b2"})
@@ -64,7 +64,7 @@ func roundRobin(t *testing.T, s *plugintest.Site) {
 }
 
 // Weight by repetition: ServerList a a b gives a two requests in three.
-func weighted(t *testing.T, s *plugintest.Site) {
+func weighted(t *testing.T, s *hosttest.Site) {
 	got := sequence(t, client(t, true, ""), s.URL("/weighted/w"), 300)
 	count := map[string]int{}
 	for _, g := range got {
@@ -78,7 +78,7 @@ func weighted(t *testing.T, s *plugintest.Site) {
 
 // Least connections: while a request is held on one backend, every other
 // request goes to the other one.
-func leastConnections(t *testing.T, s *plugintest.Site, b0, b1 *named) {
+func leastConnections(t *testing.T, s *hosttest.Site, b0, b1 *named) {
 	h0, h1 := b0.hits.Load(), b1.hits.Load()
 	held := make(chan string, 1)
 	go func() { // ends when the backend is released below
@@ -118,7 +118,7 @@ func leastConnections(t *testing.T, s *plugintest.Site, b0, b1 *named) {
 }
 
 // Source hash: each client address sticks to the backend its hash selects.
-func sourceHash(t *testing.T, s *plugintest.Site, bs []*named) {
+func sourceHash(t *testing.T, s *hosttest.Site, bs []*named) {
 	seen := map[string]bool{}
 	for i := 2; i < 10; i++ {
 		ip := fmt.Sprintf("127.0.0.%d", i)
@@ -139,7 +139,7 @@ func sourceHash(t *testing.T, s *plugintest.Site, bs []*named) {
 
 // First-Alive sends everything to the first server while it is up; Naive
 // reaches every server.
-func firstAliveAndNaive(t *testing.T, s *plugintest.Site) {
+func firstAliveAndNaive(t *testing.T, s *hosttest.Site) {
 	for _, keep := range []bool{false, true} {
 		for i, g := range sequence(t, client(t, keep, ""), s.URL("/first/f"), 10) {
 			if g != "b0" {
@@ -162,7 +162,7 @@ func firstAliveAndNaive(t *testing.T, s *plugintest.Site) {
 // Failover: a stopped backend's share goes to the others, requests keep
 // succeeding; when it is back (same port) it gets traffic again.
 func TestE2EFailoverAndRecovery(t *testing.T) {
-	plugintest.CheckLeaks(t)
+	hosttest.CheckLeaks(t)
 	bs := namedBackends(t, 2)
 	b2 := newNamed(t, "b2", "")
 	addr2 := b2.hostPort()
@@ -195,9 +195,9 @@ func TestE2EFailoverAndRecovery(t *testing.T) {
 // until OfflineTimeOut has passed; then one probe with a good answer brings
 // it back.
 func TestE2EHighAvailabilitySkipsOfflineServer(t *testing.T) {
-	plugintest.CheckLeaks(t)
+	hosttest.CheckLeaks(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	deadAddr := l.Addr().String()
 	l.Close()
 	good := newNamed(t, "good", "")

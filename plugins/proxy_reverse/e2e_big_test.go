@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capuchin/capuchin/plugins/internal/plugintest"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // gen generates n pseudo-random bytes: 64 KiB blocks of a fixed random
@@ -112,7 +112,7 @@ func TestE2EGiBStreamsWithBoundedMemory(t *testing.T) {
 	if raceEnabled || testing.Short() {
 		t.Skip("1 GiB each way: run without -race and -short")
 	}
-	plugintest.CheckLeaks(t)
+	hosttest.CheckLeaks(t)
 	const size = 1 << 30
 	const limitKiB = 100 << 10
 	sent := make(chan uint32, 1)
@@ -121,7 +121,7 @@ func TestE2EGiBStreamsWithBoundedMemory(t *testing.T) {
 	c := client(t, true, "")
 	get(t, c, s.URL("/index.html")) // so that the plugin's first request below is on an open connection
 	pids, err := p.Children()
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	if len(pids) != 1 {
 		t.Fatalf("plugin processes: %v", pids)
 	}
@@ -134,7 +134,7 @@ func TestE2EGiBStreamsWithBoundedMemory(t *testing.T) {
 	start := time.Now()
 
 	resp, err := c.Get(s.URL("/api/gib"))
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	h := crc32.NewIEEE()
 	n, err := io.Copy(h, resp.Body)
 	resp.Body.Close()
@@ -145,11 +145,11 @@ func TestE2EGiBStreamsWithBoundedMemory(t *testing.T) {
 
 	h.Reset()
 	req, err := http.NewRequest("POST", s.URL("/api/gib"), io.TeeReader(newGen(size), h))
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	req.ContentLength = size
 	st, body := func() (int, string) {
 		resp, err := c.Do(req)
-		plugintest.Must(t, err)
+		hosttest.Must(t, err)
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)

@@ -7,15 +7,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capuchin/capuchin/plugins/internal/plugintest"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // The seed's example configuration, as written in testdata with only the
 // addresses replaced by local backends, loads and behaves as described.
 func TestE2ESeedExample(t *testing.T) {
-	plugintest.CheckLeaks(t)
+	hosttest.CheckLeaks(t)
 	text, err := os.ReadFile("testdata/proxy_reverse.conf")
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	php := namedBackends(t, 2)
 	static := []*named{newNamed(t, "s0", ""), newNamed(t, "s1", ""), newNamed(t, "s2", "")}
 	w := []*named{newNamed(t, "w0", ""), newNamed(t, "w1", "")}
@@ -63,17 +63,17 @@ func TestE2ESeedExample(t *testing.T) {
 
 // A bad proxy_reverse.conf stops the host at start-up, naming file:line.
 func TestE2EBadConfigRefusesStart(t *testing.T) {
-	plugintest.CheckLeaks(t)
+	hosttest.CheckLeaks(t)
 	for i, tc := range []struct{ conf, want string }{
 		{"[PROXY_ENTRY]\n    Match ^/api/\n    ServerList 127.0.0.1:1\n    LoadBalancer fastest\n", ":4: "},
 		{"[PROXY_DEFAULTS]\n    OfflineTimeOut soon\n[PROXY_ENTRY]\n    Match ^/\n    ServerList 127.0.0.1:1\n", ":2: "},
 		{"[PROXY_ENTRY]\n    Match ^/api/\n    ServerList 127.0.0.1:1 [::1:80\n", ":3: "},
 	} {
-		s := plugintest.NewSite(t, bin)
+		s := hosttest.NewSite(t, bin)
 		s.Load("proxy_reverse")
 		s.WriteFile("proxy_reverse.conf", tc.conf)
 		p, err := s.Run()
-		plugintest.Must(t, err)
+		hosttest.Must(t, err)
 		err, ok := p.Wait(20 * time.Second)
 		if !ok {
 			p.Stop(5 * time.Second)

@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capuchin/capuchin/plugins/internal/plugintest"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // deadAddr returns an address of 127.0.0.1 where nothing listens.
 func deadAddr(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	defer l.Close()
 	return l.Addr().String()
 }
@@ -62,7 +62,7 @@ func errorsConf(t *testing.T) string {
 // page and a connection that stays usable, or (once part of the answer was
 // sent) a closed connection with an incomplete body.
 func TestE2EErrorStatuses(t *testing.T) {
-	plugintest.CheckLeaks(t)
+	hosttest.CheckLeaks(t)
 	s, _ := startProxy(t, errorsConf(t))
 	for _, tc := range []struct {
 		path   string
@@ -71,7 +71,7 @@ func TestE2EErrorStatuses(t *testing.T) {
 		{"/refuse/x", 502}, {"/offline/x", 502}, {"/offline/x", 503},
 		{"/garbage/x", 502}, {"/silent/x", 504}, {"/refuse/y", 502},
 	} {
-		c := plugintest.Dial(t, s.Addr())
+		c := hosttest.Dial(t, s.Addr())
 		start := time.Now()
 		c.Send("GET " + tc.path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 		r := c.MustRead("GET")
@@ -92,7 +92,7 @@ func TestE2EErrorStatuses(t *testing.T) {
 		}
 	}
 	for _, path := range []string{"/cut/x", "/cutchunked/x", "/stall/x"} {
-		c := plugintest.Dial(t, s.Addr())
+		c := hosttest.Dial(t, s.Addr())
 		c.Send("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 		r, err := c.Read("GET")
 		if err == nil {
@@ -106,7 +106,7 @@ func TestE2EErrorStatuses(t *testing.T) {
 		}
 	}
 	resp, err := client(t, true, "").Get(s.URL("/cut/y"))
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	n, err := io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if err == nil {
@@ -118,11 +118,11 @@ func TestE2EErrorStatuses(t *testing.T) {
 // host's Timeout semantics for a client mid-request), not a 504 blaming the
 // backend, and the connection closes.
 func TestE2EStalledUpload408(t *testing.T) {
-	plugintest.CheckLeaks(t)
+	hosttest.CheckLeaks(t)
 	b := echoBackend(t)
 	s, _ := startProxy(t, entryConf("First-Alive", b.Listener.Addr().String(), "ResponseTimeout 30", "ClientBodyTimeout 1"))
 	// A slow but steady client is not cut: the timeout is per wait.
-	c := plugintest.Dial(t, s.Addr())
+	c := hosttest.Dial(t, s.Addr())
 	c.Send("POST /api/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 8\r\n\r\n")
 	for _, part := range []string{"ab", "cd", "ef", "gh"} {
 		time.Sleep(400 * time.Millisecond)
@@ -132,7 +132,7 @@ func TestE2EStalledUpload408(t *testing.T) {
 		t.Fatalf("slow upload: %d %q", r.Status, r.Body)
 	}
 	for _, lead := range []string{"", "GET /api/first HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"} {
-		c := plugintest.Dial(t, s.Addr())
+		c := hosttest.Dial(t, s.Addr())
 		if lead != "" { // the stalled request is then served under the lease
 			c.Send(lead)
 			c.MustRead("GET")

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capuchin/capuchin/plugins/internal/plugintest"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // echoBackend answers by path:
@@ -71,7 +71,7 @@ func hopBackend(t *testing.T) *raw {
 
 // Forwarding on one host: /api/ to the echo backend, /hop/ to hopBackend.
 func TestE2EForwarding(t *testing.T) {
-	plugintest.CheckLeaks(t)
+	hosttest.CheckLeaks(t)
 	b := echoBackend(t)
 	s, p := startProxy(t, entryConf("Round-Robin", b.Listener.Addr().String())+
 		"[PROXY_ENTRY]\n    Match ^/hop/\n    ServerList "+hopBackend(t).Addr()+"\n")
@@ -81,12 +81,12 @@ func TestE2EForwarding(t *testing.T) {
 }
 
 // Chunked bodies both ways, HEAD/204/304 framing and Expect: 100-continue.
-func framing(t *testing.T, s *plugintest.Site) {
+func framing(t *testing.T, s *hosttest.Site) {
 	hc := client(t, true, "")
 
 	// Chunked upload from Go's client (unknown length).
 	resp, err := hc.Post(s.URL("/api/echo"), "text/plain", io.MultiReader(strings.NewReader("hello "), strings.NewReader("chunked")))
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if want := "POST te=[chunked] len=13 err=<nil> body=hello chunked"; string(body) != want {
@@ -94,7 +94,7 @@ func framing(t *testing.T, s *plugintest.Site) {
 	}
 	// Chunked answer.
 	resp, err = hc.Get(s.URL("/api/chunked"))
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if string(body) != "one,two,three" || len(resp.TransferEncoding) != 1 || resp.TransferEncoding[0] != "chunked" {
@@ -102,7 +102,7 @@ func framing(t *testing.T, s *plugintest.Site) {
 	}
 
 	// Raw: chunked upload with an extension, HEAD, 204, 304, pipelined.
-	c := plugintest.Dial(t, s.Addr())
+	c := hosttest.Dial(t, s.Addr())
 	c.Send("POST /api/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n" +
 		"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\n\r\n" +
 		"HEAD /api/big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" +
@@ -136,7 +136,7 @@ func framing(t *testing.T, s *plugintest.Site) {
 	}
 
 	// An HTTP/1.0 client gets a chunked answer close-delimited.
-	c10 := plugintest.Dial(t, s.Addr())
+	c10 := hosttest.Dial(t, s.Addr())
 	c10.Send("GET /api/chunked HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
 	if r := c10.MustRead("GET"); string(r.Body) != "one,two,three" || !c10.Closed(5*time.Second) {
 		t.Fatalf("HTTP/1.0 chunked answer: %q", r.Body)
@@ -145,8 +145,8 @@ func framing(t *testing.T, s *plugintest.Site) {
 
 // Pipelined requests through the proxy are answered in order, mixed with
 // static ones on the same (leased, then returned) connection.
-func pipelined(t *testing.T, s *plugintest.Site, p *plugintest.Proc) {
-	c := plugintest.Dial(t, s.Addr())
+func pipelined(t *testing.T, s *hosttest.Site, p *hosttest.Proc) {
+	c := hosttest.Dial(t, s.Addr())
 	var reqs strings.Builder
 	var want []string
 	for i := 0; i < 24; i++ {
@@ -177,7 +177,7 @@ func pipelined(t *testing.T, s *plugintest.Site, p *plugintest.Proc) {
 	// to the host, not close (it did, now and then, before the upload
 	// marked the body read ahead of its last bytes).
 	for i := 0; i < 100; i++ {
-		c := plugintest.Dial(t, s.Addr())
+		c := hosttest.Dial(t, s.Addr())
 		c.Send("GET /api/a HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" +
 			"POST /api/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello" +
 			"GET /missing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -199,8 +199,8 @@ func pipelined(t *testing.T, s *plugintest.Site, p *plugintest.Proc) {
 }
 
 // Hop-by-hop fields are removed both ways, X-Forwarded-* set, Host kept.
-func headers(t *testing.T, s *plugintest.Site) {
-	c := plugintest.Dial(t, s.Addr())
+func headers(t *testing.T, s *hosttest.Site) {
+	c := hosttest.Dial(t, s.Addr())
 	c.Send("GET /api/headers HTTP/1.1\r\nHost: www.example.test:8080\r\nConnection: keep-alive, X-Hop\r\n" +
 		"X-Hop: secret\r\nKeep-Alive: timeout=9\r\nProxy-Authorization: Basic eA==\r\nProxy-Connection: keep-alive\r\n" +
 		"TE: trailers\r\nX-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: spoofed\r\nX-Keep: yes\r\n\r\n")

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capuchin/capuchin/plugins/internal/plugintest"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // Helpers of the end-to-end tests (e2e_*_test.go): every test runs the real
@@ -58,7 +58,7 @@ func newNamed(t *testing.T, name, addr string) *named {
 	b.Server = httptest.NewUnstartedServer(b)
 	if addr != "" {
 		l, err := net.Listen("tcp", addr)
-		plugintest.Must(t, err)
+		hosttest.Must(t, err)
 		b.Listener.Close()
 		b.Listener = l
 	}
@@ -85,9 +85,9 @@ func addrs(bs ...*named) string {
 }
 
 // startProxy runs the host with the plugin and conf as proxy_reverse.conf.
-func startProxy(t *testing.T, conf string, server ...string) (*plugintest.Site, *plugintest.Proc) {
+func startProxy(t *testing.T, conf string, server ...string) (*hosttest.Site, *hosttest.Proc) {
 	t.Helper()
-	s := plugintest.NewSite(t, bin)
+	s := hosttest.NewSite(t, bin)
 	s.Load("proxy_reverse")
 	s.Server = server
 	s.WriteFile("proxy_reverse.conf", conf)
@@ -123,10 +123,10 @@ func client(t *testing.T, keepAlive bool, local string) *http.Client {
 func get(t *testing.T, c *http.Client, url string) (int, string) {
 	t.Helper()
 	resp, err := c.Get(url)
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	return resp.StatusCode, string(b)
 }
 
@@ -163,7 +163,7 @@ func newRaw(t *testing.T, addr string, serve func(c net.Conn, br *bufio.Reader))
 		addr = "127.0.0.1:0"
 	}
 	ln, err := net.Listen("tcp", addr)
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	r := &raw{ln: ln, serve: serve, conns: map[net.Conn]bool{}}
 	r.wg.Add(1)
 	go r.accept()
@@ -220,7 +220,7 @@ func readHead(br *bufio.Reader) (*http.Request, bool) {
 }
 
 // statusJSON fetches the status page as JSON.
-func statusJSON(t *testing.T, s *plugintest.Site) string {
+func statusJSON(t *testing.T, s *hosttest.Site) string {
 	t.Helper()
 	_, body := get(t, client(t, false, ""), s.URL("/proxy_stats?format=json"))
 	return body

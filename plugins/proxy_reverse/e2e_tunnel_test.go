@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capuchin/capuchin/plugins/internal/plugintest"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // wsBackend answers an Upgrade request with 101, greets, then echoes each
@@ -45,14 +45,14 @@ func wsBackend(t *testing.T, eof chan<- string) *raw {
 // plain request goes first, so that the upgrade is served under the lease.
 func dialUpgrade(t *testing.T, addr string, lead bool) (net.Conn, *bufio.Reader) {
 	c, err := net.Dial("tcp", addr)
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	br := bufio.NewReader(c)
 	if lead {
 		io.WriteString(c, "GET /api/plain HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 		resp, err := http.ReadResponse(br, nil)
-		plugintest.Must(t, err)
+		hosttest.Must(t, err)
 		resp.Body.Close()
 		if resp.StatusCode != 400 || resp.Close {
 			t.Fatalf("plain request: %d close=%v", resp.StatusCode, resp.Close)
@@ -61,7 +61,7 @@ func dialUpgrade(t *testing.T, addr string, lead bool) (net.Conn, *bufio.Reader)
 	io.WriteString(c, "GET /api/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
 		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
 	resp, err := http.ReadResponse(br, nil)
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	if resp.StatusCode != 101 || resp.Header.Get("Upgrade") != "websocket" {
 		t.Fatalf("upgrade answer: %d %v", resp.StatusCode, resp.Header)
 	}
@@ -70,7 +70,7 @@ func dialUpgrade(t *testing.T, addr string, lead bool) (net.Conn, *bufio.Reader)
 
 // A WebSocket-style upgrade is tunnelled both ways until either side closes.
 func TestE2EWebSocketTunnel(t *testing.T) {
-	plugintest.CheckLeaks(t)
+	hosttest.CheckLeaks(t)
 	eof := make(chan string, 4)
 	ws := wsBackend(t, eof)
 	s, _ := startProxy(t, entryConf("Round-Robin", ws.Addr()))

@@ -11,16 +11,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capuchin/capuchin/plugins/internal/plugintest"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // These tests run plugins/proxy_reverse's main.go (the SDK wiring) end to
 // end: the real host, the real plugin binary, a real backend.
 
-var bin *plugintest.Bin
+var bin *hosttest.Bin
 
 func TestMain(m *testing.M) {
-	os.Exit(plugintest.Main(m.Run, &bin, "./plugins/proxy_reverse"))
+	os.Exit(hosttest.Main(m.Run, &bin, "./plugins/proxy_reverse"))
 }
 
 // backend echoes method, path, X-Forwarded-For and the body.
@@ -35,9 +35,9 @@ func backend(t *testing.T) *httptest.Server {
 	return b
 }
 
-func proxySite(t *testing.T, servers string) (*plugintest.Site, *plugintest.Proc) {
+func proxySite(t *testing.T, servers string) (*hosttest.Site, *hosttest.Proc) {
 	t.Helper()
-	s := plugintest.NewSite(t, bin)
+	s := hosttest.NewSite(t, bin)
 	s.Load("proxy_reverse")
 	s.WriteFile("proxy_reverse.conf", fmt.Sprintf(`[PROXY_DEFAULTS]
     StatisticsURL /proxy_stats
@@ -50,11 +50,11 @@ func proxySite(t *testing.T, servers string) (*plugintest.Site, *plugintest.Proc
 }
 
 func TestProxyReverseForwardsAndDeclines(t *testing.T) {
-	plugintest.CheckLeaks(t)
+	hosttest.CheckLeaks(t)
 	b := backend(t)
 	s, _ := proxySite(t, strings.TrimPrefix(b.URL, "http://"))
 
-	c := plugintest.Dial(t, s.Addr())
+	c := hosttest.Dial(t, s.Addr())
 	// A proxied request, a static one and a proxied POST, pipelined on one
 	// connection: the plugin must hand the connection back exactly.
 	c.Send("GET /api/one?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" +
@@ -79,7 +79,7 @@ func TestProxyReverseForwardsAndDeclines(t *testing.T) {
 	hc := &http.Client{Timeout: 10 * time.Second}
 	defer hc.CloseIdleConnections()
 	resp, err := hc.Get(s.URL("/proxy_stats"))
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(page), strings.TrimPrefix(b.URL, "http://")) {
@@ -88,14 +88,14 @@ func TestProxyReverseForwardsAndDeclines(t *testing.T) {
 }
 
 func TestProxyReverseBackendDown(t *testing.T) {
-	plugintest.CheckLeaks(t)
+	hosttest.CheckLeaks(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	plugintest.Must(t, err)
+	hosttest.Must(t, err)
 	dead := l.Addr().String()
 	l.Close() // nothing listens there now
 	s, _ := proxySite(t, dead)
 
-	c := plugintest.Dial(t, s.Addr())
+	c := hosttest.Dial(t, s.Addr())
 	c.Send("GET /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 	r := c.MustRead("GET")
 	if r.Status != 502 && r.Status != 503 {

@@ -1,5 +1,5 @@
 //go:build !race
 
-package plugintest
+package hosttest
 
 const raceEnabled = false

@@ -1,4 +1,4 @@
-package plugintest
+package hosttest
 
 import (
 	"bytes"
@@ -69,7 +69,11 @@ func (s *Site) Load(names ...string) {
 	s.WriteFile("plugins.load", b.String())
 }
 
-func (s *Site) writeConf() {
+// WriteRoot writes a file relative to the document root.
+func (s *Site) WriteRoot(name, content string) { s.WriteFile(filepath.Join("www", name), content) }
+
+// WriteConf writes capuchin.conf: Listen on Port, then the Server lines.
+func (s *Site) WriteConf() {
 	conf := fmt.Sprintf("[SERVER]\n    Listen %s\n", s.Addr())
 	for _, l := range s.Server {
 		conf += "    " + l + "\n"
@@ -105,7 +109,7 @@ func (s *Site) Start() *Proc {
 // Run writes capuchin.conf and starts the host without waiting; the caller
 // stops it (Stop or Wait).
 func (s *Site) Run() (*Proc, error) {
-	s.writeConf()
+	s.WriteConf()
 	p := &Proc{t: s.t, done: make(chan struct{})}
 	p.cmd = exec.Command(s.bin.Host(), "-c", s.Dir)
 	p.cmd.Stderr = lockedWriter{&p.mu, &p.stderr}
@@ -141,6 +145,9 @@ func (p *Proc) Log() string {
 
 // Pid is the host's process id.
 func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// Kill kills the host with SIGKILL.
+func (p *Proc) Kill() { _ = p.cmd.Process.Kill() }
 
 // Signal sends sig to the host.
 func (p *Proc) Signal(sig syscall.Signal) { _ = p.cmd.Process.Signal(sig) }
@@ -220,4 +227,44 @@ func (p *Proc) Children() ([]int, error) {
 		}
 	}
 	return pids, nil
+}
+
+// LoadFrom writes plugins.load: Directory dir, then one Load line per
+// name, in order. The first Load line is line 3.
+func (s *Site) LoadFrom(dir string, names ...string) {
+	s.t.Helper()
+	b := "[PLUGINS]\n    Directory " + dir + "\n"
+	for _, n := range names {
+		b += "    Load " + n + "\n"
+	}
+	s.WriteFile("plugins.load", b)
+}
+
+// StartChecked starts the host; when the test ends it stops it and fails
+// the test if the host or a plugin reported a data race or a panic.
+func (s *Site) StartChecked() *Proc {
+	s.t.Helper()
+	p := s.Start()
+	s.t.Cleanup(func() {
+		p.Stop(10 * time.Second)
+		for _, bad := range []string{"WARNING: DATA RACE", "panic:"} {
+			if strings.Contains(p.Log(), bad) {
+				s.t.Errorf("%q in the log:\n%s", bad, p.Log())
+			}
+		}
+	})
+	return p
+}
+
+// CountLog counts the occurrences of sub in the host's log.
+func (p *Proc) CountLog(sub string) int { return strings.Count(p.Log(), sub) }
+
+// WaitLogCount waits up to 10 s for sub to appear at least n times.
+func (p *Proc) WaitLogCount(sub string, n int) bool {
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if p.CountLog(sub) >= n {
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,6 @@
 //go:build race
 
-package plugintest
+package hosttest
 
 // raceEnabled is true when the tests run with -race: the binaries are then
 // built with -race too.

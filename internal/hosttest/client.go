@@ -1,4 +1,4 @@
-package plugintest
+package hosttest
 
 import (
 	"bufio"
@@ -51,7 +51,7 @@ func CheckLeaks(t *testing.T) {
 type Client struct {
 	t  *testing.T
 	C  net.Conn
-	br *bufio.Reader
+	BR *bufio.Reader // what was read and not yet consumed
 }
 
 // Dial connects to addr; the connection closes when the test ends.
@@ -61,7 +61,7 @@ func Dial(t *testing.T, addr string) *Client {
 	Must(t, err)
 	t.Cleanup(func() { c.Close() })
 	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	return &Client{t: t, C: c, br: bufio.NewReader(c)}
+	return &Client{t: t, C: c, BR: bufio.NewReader(c)}
 }
 
 // Send writes s.
@@ -81,11 +81,11 @@ type Response struct {
 // Read reads one response to a request with method.
 func (c *Client) Read(method string) (*Response, error) {
 	r := &Response{}
-	if err := http1.ReadResponse(c.br, nil, &r.Response); err != nil {
+	if err := http1.ReadResponse(c.BR, nil, &r.Response); err != nil {
 		return nil, err
 	}
 	var b http1.Body
-	b.ResetResponse(c.br, &r.Response, method)
+	b.ResetResponse(c.BR, &r.Response, method)
 	body, err := io.ReadAll(&b)
 	r.Body = body
 	return r, err
@@ -105,6 +105,39 @@ func (c *Client) MustRead(method string) *Response {
 // byte, within d.
 func (c *Client) Closed(d time.Duration) bool {
 	_ = c.C.SetReadDeadline(time.Now().Add(d))
-	_, err := c.br.ReadByte()
-	return errors.Is(err, io.EOF) || err != nil && (strings.Contains(err.Error(), "reset") || strings.Contains(err.Error(), "broken pipe"))
+	_, err := c.BR.ReadByte()
+	return errors.Is(err, io.EOF) || IsReset(err)
 }
+
+// IsReset reports whether err says the peer reset the connection.
+func IsReset(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "reset") || strings.Contains(err.Error(), "broken pipe"))
+}
+
+// DialFrom connects to addr from the local address ip (e.g. 127.0.0.2).
+func DialFrom(t *testing.T, ip, addr string) *Client {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	c, err := d.Dial("tcp", addr)
+	Must(t, err)
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	return &Client{t: t, C: c, BR: bufio.NewReader(c)}
+}
+
+// RoundTrip sends one request and reads its response.
+func (c *Client) RoundTrip(req string) *Response {
+	c.t.Helper()
+	c.Send(req)
+	m, _, _ := strings.Cut(req, " ")
+	return c.MustRead(m)
+}
+
+// Get is a keep-alive GET of path.
+func (c *Client) Get(path string) *Response {
+	c.t.Helper()
+	return c.RoundTrip("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+}
+
+// SendQuiet writes s and ignores errors: the server may have closed.
+func (c *Client) SendQuiet(s string) { _, _ = io.WriteString(c.C, s) }

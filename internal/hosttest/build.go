@@ -1,9 +1,9 @@
-// Package plugintest runs a real capuchin host with real plugin binaries for
+// Package hosttest runs a real capuchin host with real plugin binaries for
 // the plugins' end-to-end tests: Build compiles the host and the plugins
 // into a temporary directory once per test binary, NewSite writes a
 // configuration directory that loads them, and Site.Start runs the host on
 // a free port of 127.0.0.1 until the test ends (SIGTERM in t.Cleanup).
-package plugintest
+package hosttest
 
 import (
 	"fmt"
@@ -24,7 +24,7 @@ type Bin struct {
 // caller removes it with Bin.Remove. With -race the binaries are race
 // builds too.
 func Build(plugins ...string) (*Bin, error) {
-	dir, err := os.MkdirTemp("", "capuchin-plugintest-")
+	dir, err := os.MkdirTemp("", "capuchin-hosttest-")
 	if err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
@@ -48,12 +48,16 @@ func (b *Bin) Remove() { os.RemoveAll(b.Dir) }
 // Host is the path of the host executable.
 func (b *Bin) Host() string { return filepath.Join(b.Dir, "capuchin") }
 
-func (b *Bin) build(name, pkg string) error {
-	root, err := moduleRoot()
+func (b *Bin) build(name, pkg string) error { return BuildTo(b.Dir, name, pkg) }
+
+// BuildTo compiles package pkg (relative to the module root) into dir/name,
+// as a race build when the tests run with -race.
+func BuildTo(dir, name, pkg string) error {
+	root, err := ModuleRoot()
 	if err != nil {
 		return err
 	}
-	args := []string{"build", "-o", filepath.Join(b.Dir, name)}
+	args := []string{"build", "-o", filepath.Join(dir, name)}
 	if raceEnabled {
 		args = append(args, "-race")
 	}
@@ -65,7 +69,8 @@ func (b *Bin) build(name, pkg string) error {
 	return nil
 }
 
-func moduleRoot() (string, error) {
+// ModuleRoot returns the directory of the module's go.mod.
+func ModuleRoot() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
