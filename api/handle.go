@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,9 +26,11 @@ type connState struct {
 	req Request
 	w   ResponseWriter
 
-	state    atomic.Int32 // leaseBusy or leaseIdle, for revoke
-	revoked  atomic.Bool  // the host wants the connection back
-	deadline *time.Timer  // a leased request's deadline (see armDeadline)
+	leaseMu  sync.Mutex  // guards idle, revoked and the read deadline they set
+	idle     bool        // waiting for the next request of a lease
+	revoked  bool        // the host wants the connection back
+	deadline *time.Timer // the request's deadline (see armDeadline)
+	shutLate atomic.Bool // on deadline, shut the socket (leased requests)
 }
 
 // prefixReader yields the bytes the host had buffered, then the socket.
@@ -47,11 +50,17 @@ func (p *prefixReader) Read(b []byte) (int, error) {
 
 // countWriter counts the bytes written to the socket through the writer.
 type countWriter struct {
-	w io.Writer
-	n int64
+	w      io.Writer
+	n      int64
+	fenced atomic.Bool // the request missed its deadline: no more writes
 }
 
+var errLate = errors.New("api: the request missed its deadline")
+
 func (c *countWriter) Write(b []byte) (int, error) {
+	if c.fenced.Load() {
+		return 0, errLate
+	}
 	n, err := c.w.Write(b)
 	c.n += int64(n)
 	return n, err
@@ -69,6 +78,9 @@ func (rt *runtime) conn(id uint64, ev *transport.Event) (*connState, error) {
 		return nil, fmt.Errorf("receive connection %d: %w", id, err)
 	}
 	cs := &connState{nc: nc}
+	if _, ok := rt.pendingRevoke.LoadAndDelete(id); ok {
+		cs.revoked = true
+	}
 	cs.pr.r = nc
 	cs.br = bufio.NewReaderSize(&cs.pr, 4096)
 	cs.cnt.w = nc
@@ -95,11 +107,16 @@ func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply, in
 	cs.br.Reset(&cs.pr)
 	cs.cnt.n = 0
 	cs.w.reset(r, ev.KeepAlive && !r.Close, &rt.clock)
-	cs.revoked.Store(false)
+	cs.armDeadline(rt.handleDeadline(), false)
 	v := rt.content.Handle(r, &cs.w)
+	if !cs.deadline.Stop() {
+		// Late: the host answers for this request; the writer was fenced.
+		rep.Verdict, rep.Close, rep.Err = transport.Close, true, "handler missed its deadline"
+		return
+	}
 	rt.finish(cs, v, rep)
 	rt.serveLease(c, cs, ev, rep, interim)
-	if !rep.Close && rep.Leftover == nil {
+	if !rep.Close && rep.Leftover == nil && rep.Verdict != transport.Decline {
 		rep.Leftover = cs.leftover()
 	}
 }

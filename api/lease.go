@@ -21,12 +21,6 @@ import (
 // the reply's leftover bytes; the stage-40 records of the requests served
 // go back with it.
 
-// Connection states seen by revoke.
-const (
-	leaseBusy int32 = iota
-	leaseIdle
-)
-
 // defaultHandleDeadline is the host's stage-30 deadline for a plugin that
 // declares none; the SDK holds leased requests to the same.
 const defaultHandleDeadline = 60 * time.Second
@@ -69,15 +63,10 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 // returns it (request line and fields with their CRLFs) with the number
 // of buffered bytes it spans; size 0 means give the connection back.
 func (cs *connState) nextHead(idle time.Duration) (string, int, leaseEnd) {
-	// The order matters against revoke: idle first, then the deadline, then
-	// the check; on the way out busy first, then the deadline cleared.
-	cs.state.Store(leaseIdle)
-	cs.nc.SetReadDeadline(time.Now().Add(idle))
-	defer cs.nc.SetReadDeadline(time.Time{})
-	defer cs.state.Store(leaseBusy)
-	if cs.revoked.Load() {
+	if !cs.setIdle(idle) {
 		return "", 0, leaseGiveBack
 	}
+	defer cs.setBusy()
 	for {
 		buf, _ := cs.br.Peek(cs.br.Buffered())
 		skip := 0
@@ -91,7 +80,7 @@ func (cs *connState) nextHead(idle time.Duration) (string, int, leaseEnd) {
 			return "", 0, leaseGiveBack // a head larger than our buffer: the host reads it
 		}
 		if _, err := cs.br.Peek(len(buf) + 1); err != nil {
-			if len(buf) == 0 && !cs.revoked.Load() {
+			if len(buf) == 0 && !cs.takeRevoke() {
 				return "", 0, leaseCloseIdle // idle timeout or the client closed
 			}
 			return "", 0, leaseGiveBack // a partial head: the host answers it
@@ -109,7 +98,7 @@ var (
 // handing it to this plugin goes back to the host.
 func (rt *runtime) leaseable(cs *connState, head, host string, maxBody int64) bool {
 	r := &cs.req.Request
-	if cs.revoked.Load() || http1.ParseRequest(head, nil, r) != nil {
+	if cs.takeRevoke() || http1.ParseRequest(head, nil, r) != nil {
 		return false
 	}
 	switch {
@@ -131,7 +120,7 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 	cs.cnt.n = 0
 	cs.w.reset(r, !r.Close, &rt.clock)
 	var one transport.Reply
-	cs.armDeadline(rt.handleDeadline())
+	cs.armDeadline(rt.handleDeadline(), true)
 	v := rt.content.Handle(r, &cs.w)
 	if !cs.deadline.Stop() { // the handler ran late: its connection was shut
 		rep.Close = true
@@ -159,17 +148,54 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 	return true
 }
 
-// revoke ends the lease on a connection at the next request boundary.
+// setIdle starts the wait for the next request, with its idle deadline;
+// false means the lease was revoked (and the revoke is consumed).
+func (cs *connState) setIdle(idle time.Duration) bool {
+	cs.leaseMu.Lock()
+	defer cs.leaseMu.Unlock()
+	if cs.revoked {
+		cs.revoked = false
+		return false
+	}
+	cs.idle = true
+	cs.nc.SetReadDeadline(time.Now().Add(idle))
+	return true
+}
+
+// setBusy ends the wait: the request's reads have no idle deadline.
+func (cs *connState) setBusy() {
+	cs.leaseMu.Lock()
+	cs.idle = false
+	cs.nc.SetReadDeadline(time.Time{})
+	cs.leaseMu.Unlock()
+}
+
+// takeRevoke reports (and consumes) a revoke that came in.
+func (cs *connState) takeRevoke() bool {
+	cs.leaseMu.Lock()
+	defer cs.leaseMu.Unlock()
+	r := cs.revoked
+	cs.revoked = false
+	return r
+}
+
+// revoke ends the lease on a connection at the next request boundary: an
+// idle wait ends now, a request in progress finishes first. A revoke for a
+// connection not known yet (its first hand-over is on its way) is kept
+// until it is.
 func (rt *runtime) revoke(id uint64) {
 	v, ok := rt.conns.Load(id)
 	if !ok {
+		rt.pendingRevoke.Store(id, struct{}{})
 		return
 	}
 	cs := v.(*connState)
-	cs.revoked.Store(true)
-	if cs.state.Load() == leaseIdle {
+	cs.leaseMu.Lock()
+	cs.revoked = true
+	if cs.idle {
 		cs.nc.SetReadDeadline(time.Now())
 	}
+	cs.leaseMu.Unlock()
 }
 
 // handleDeadline is the plugin's stage-30 deadline.
@@ -180,15 +206,28 @@ func (rt *runtime) handleDeadline() time.Duration {
 	return defaultHandleDeadline
 }
 
-// armDeadline starts the clock of a leased request: if the handler is not
-// done within d, the connection is shut down (both ways), as the host does
-// to a late plugin's connection, so the handler's reads and writes fail.
-func (cs *connState) armDeadline(d time.Duration) {
+// armDeadline starts the clock of a request. If the handler is not done
+// within d: for the first request of a hand-over the host answers in its
+// place (the failure policy), so the SDK only fences the response writer —
+// the handler's later writes through it fail and cannot mix with the host's
+// answer; for a leased request nobody else answers, so the connection is
+// shut down both ways, as the host does to a late plugin's connection.
+func (cs *connState) armDeadline(d time.Duration, leased bool) {
+	cs.cnt.fenced.Store(false)
+	cs.shutLate.Store(leased)
 	if cs.deadline == nil {
-		cs.deadline = time.AfterFunc(d, cs.shut)
+		cs.deadline = time.AfterFunc(d, cs.late)
 		return
 	}
 	cs.deadline.Reset(d)
+}
+
+// late runs when a request missed its deadline.
+func (cs *connState) late() {
+	cs.cnt.fenced.Store(true)
+	if cs.shutLate.Load() {
+		cs.shut()
+	}
 }
 
 func (cs *connState) shut() {

@@ -48,8 +48,10 @@ type runtime struct {
 	filter *claim.Filter // the content handler's claims, for leased requests
 	fds    *fdpass.Receiver
 	conns  sync.Map // conn id -> *connState
-	clock  http1.Clock
-	reqs   sync.Pool // *http1.Request for stage 20
+
+	pendingRevoke sync.Map // conn id -> struct{}: revoked before its first hand-over arrived
+	clock         http1.Clock
+	reqs          sync.Pool // *http1.Request for stage 20
 }
 
 func newRuntime(p Plugin) *runtime {
@@ -233,6 +235,7 @@ func recordFrom(r *transport.Record) *Record {
 
 // release closes the plugin's copy of a closed connection.
 func (rt *runtime) release(id uint64) {
+	rt.pendingRevoke.Delete(id)
 	if v, ok := rt.conns.LoadAndDelete(id); ok {
 		v.(*connState).nc.Close()
 	}

@@ -37,12 +37,13 @@ import (
 
 // Host runs the configured plugins and implements stage.Pipeline.
 type Host struct {
-	log   hclog.Logger
-	sp    *spawner
-	cur   atomic.Pointer[snapshot]
-	mu    sync.Mutex // serialises Reload and Shutdown
-	shut  bool
-	calls sync.Pool // *call
+	log    hclog.Logger
+	sp     *spawner
+	cur    atomic.Pointer[snapshot]
+	mu     sync.Mutex // serialises Reload and Shutdown
+	shut   bool
+	calls  sync.Pool // *call
+	leases leases    // connections held under a lease, for Revoke
 }
 
 // snapshot is one immutable set of plugins, in load order, with the
@@ -176,11 +177,9 @@ func (h *Host) revokeAll(p *plugin) {
 	if in == nil {
 		return
 	}
-	in.handed.Range(func(k, _ any) bool {
-		ev := transport.Event{Kind: transport.EventRevoke, Conn: transport.Conn{ID: k.(uint64)}}
-		_, _ = in.roundTrip(&h.calls, &ev, time.Second)
-		return true
-	})
+	for _, id := range h.leases.held(in) {
+		in.post(&transport.Event{Kind: transport.EventRevoke, Conn: transport.Conn{ID: id}})
+	}
 }
 
 func contains(ps []*plugin, p *plugin) bool {

@@ -220,12 +220,20 @@ func (in *instance) roundTrip(pool *sync.Pool, ev *transport.Event, d time.Durat
 	return in.leaseTrip(pool, ev, d, 0)
 }
 
+// post sends ev without waiting for its reply (which the demux drops:
+// nobody waits for id 0).
+func (in *instance) post(ev *transport.Event) {
+	ev.ID = 0
+	in.sendMu.Lock()
+	_ = in.calls.Send(ev)
+	in.sendMu.Unlock()
+}
+
 // leaseTrip is roundTrip for a stage-30 call under a lease: the first
 // request must be done within d (the plugin says so with an interim
 // reply), the whole lease within then+rest.
 func (in *instance) leaseTrip(pool *sync.Pool, ev *transport.Event, d, rest time.Duration) (*transport.Reply, error) {
 	c := pool.Get().(*call)
-	defer pool.Put(c)
 	ev.ID = in.nextID.Add(1)
 	in.waitMu.Lock()
 	in.waiters[ev.ID] = c
@@ -233,21 +241,23 @@ func (in *instance) leaseTrip(pool *sync.Pool, ev *transport.Event, d, rest time
 	in.sendMu.Lock()
 	err := in.calls.Send(ev)
 	in.sendMu.Unlock()
-	if err != nil {
-		if r := in.forget(c, ev.ID); r != nil {
+	if err == nil {
+		c.timer.Reset(d)
+		err = in.await(c, rest)
+		c.timer.Stop()
+		if err == nil {
+			r := <-c.ch
+			pool.Put(c)
 			return r, nil
 		}
-		return nil, errNotSent
-	}
-	c.timer.Reset(d)
-	defer c.timer.Stop()
-	err = in.await(c, rest)
-	if err == nil {
-		return <-c.ch, nil
+	} else {
+		err = errNotSent
 	}
 	if r := in.forget(c, ev.ID); r != nil {
+		pool.Put(c)
 		return r, nil
 	}
+	// Not pooled again: the demux may still hand c an interim reply.
 	return nil, err
 }
 

@@ -3,6 +3,7 @@ package pluginhost
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -135,6 +136,10 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event) stage.Res
 			return policy30(t)
 		}
 	}
+	if ev.Lease.MaxRequests > 1 && !h.leases.register(c.ID, in) {
+		ev.Lease = transport.Lease{MaxRequests: 1} // revoked before it began
+	}
+	defer h.leases.end(c.ID, in)
 	base, known := sentBytes(c.TCP)
 	r, err := in.leaseTrip(&h.calls, ev, t.deadline, leaseDeadline(t.deadline, ev.Lease))
 	switch {
@@ -143,7 +148,12 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event) stage.Res
 	case err != nil:
 		return policy30(t)
 	case r.Err != "":
-		return stage.Result{Verdict: stage.Close, Close: true, BytesOut: r.BytesOut,
+		// The plugin's own count may miss bytes (a panic): trust the kernel's.
+		wrote := r.BytesOut
+		if now, ok := sentBytes(c.TCP); ok && known {
+			wrote = max(wrote, int64(now-base))
+		}
+		return stage.Result{Verdict: stage.Close, Close: true, BytesOut: wrote,
 			Err: fmt.Errorf("plugin %s: %s", p.spec.Name, r.Err)}
 	}
 	res := stage.Result{Verdict: verdictOf(r.Verdict), Status: r.Status, BytesIn: r.BytesIn,
@@ -163,7 +173,11 @@ func leaseDeadline(d time.Duration, l transport.Lease) time.Duration {
 	if l.MaxRequests <= 1 {
 		return d
 	}
-	return time.Duration(l.MaxRequests-1) * (d + l.IdleTimeout)
+	per := d + l.IdleTimeout
+	if n := time.Duration(l.MaxRequests - 1); per > 0 && n > math.MaxInt64/per {
+		return math.MaxInt64 // saturate: the SDK's per-request deadline still holds
+	}
+	return time.Duration(l.MaxRequests-1) * per
 }
 
 // leasedRecords converts the records of requests served under a lease.
@@ -181,17 +195,11 @@ func leasedRecords(c *stage.Conn, vhost string, rs []transport.Record) []stage.R
 }
 
 // Revoke asks the plugin holding c under a lease to give it back at the
-// next request boundary. It implements stage.Revoker.
+// next request boundary; a lease about to begin is not granted. It does not
+// wait for the plugin. It implements stage.Revoker.
 func (h *Host) Revoke(c *stage.Conn) {
-	for _, p := range h.cur.Load().handle {
-		in := p.inst.Load()
-		if in == nil {
-			continue
-		}
-		if _, handed := in.handed.Load(c.ID); handed {
-			ev := transport.Event{Kind: transport.EventRevoke, Conn: connOf(c)}
-			_, _ = in.roundTrip(&h.calls, &ev, time.Second)
-		}
+	if in := h.leases.revoke(c.ID); in != nil {
+		in.post(&transport.Event{Kind: transport.EventRevoke, Conn: connOf(c)})
 	}
 }
 
@@ -268,6 +276,7 @@ func (h *Host) Done(rec *stage.Record) {
 // a copy, so that a leaked copy cannot keep the connection open. Call it
 // before closing c.TCP.
 func (h *Host) Closed(c *stage.Conn) {
+	h.leases.forget(c.ID)
 	s := h.cur.Load()
 	if len(s.closed) == 0 {
 		return

@@ -91,16 +91,21 @@ func (c *conn) serve() {
 
 // finish closes the connection and runs stage 50.
 func (c *conn) finish() {
-	if c.info.TCP != nil {
-		// A plugin may hold a copy of the descriptor: shut the socket itself
-		// down so that the copy cannot keep the connection open.
-		if raw, err := c.info.TCP.SyscallConn(); err == nil {
-			raw.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
-		}
-	}
+	c.shut()
 	c.s.pipeline.Closed(&c.info) // before Close: plugins may need the socket
 	c.nc.Close()
 	c.s.track(c, false)
+}
+
+// shut shuts the socket itself down both ways: a plugin may hold a copy
+// of the descriptor, which must not keep the connection open.
+func (c *conn) shut() {
+	if c.info.TCP == nil {
+		return
+	}
+	if raw, err := c.info.TCP.SyscallConn(); err == nil {
+		raw.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
+	}
 }
 
 // wakeIfIdle makes an idle connection's wait end now (used by Shutdown)

@@ -31,7 +31,12 @@ func (c *conn) handle(sn *snapshot, site *config.Site) (int, int64, bool) {
 	}
 	ho := c.handoff(sn, site)
 	if ho.Lease.MaxRequests > 1 {
+		// Leased first, then checked: a Reload or Shutdown that the check
+		// misses sees the state and revokes the lease.
 		c.state.Store(stateLeased)
+		if c.s.closing.Load() || c.s.snap.Load() != sn {
+			ho.Lease = stage.Lease{MaxRequests: 1}
+		}
 	}
 	res := c.s.pipeline.Handle(&c.info, req, ho)
 	c.state.Store(stateActive)

@@ -127,6 +127,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	n := len(s.conns)
 	for c := range s.conns {
+		c.shut() // a plugin's copy of the socket must not keep it open
 		c.nc.Close()
 	}
 	s.mu.Unlock()

@@ -3,7 +3,6 @@ package static
 import (
 	"io"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -23,10 +22,10 @@ const (
 // immutable and shared.
 type fileCache struct {
 	valid time.Duration
-	used  atomic.Int64 // content bytes held
 
-	mu sync.RWMutex
-	m  map[string]*cachedFile // root + "\x00" + rel
+	mu   sync.RWMutex
+	m    map[string]*cachedFile // root + "\x00" + rel
+	used int64                  // content bytes held
 }
 
 type cachedFile struct {
@@ -68,7 +67,7 @@ func cacheKey(b []byte, root, rel string) []byte {
 // fill reads the open file f (served for rel under root) into the cache
 // when it is small enough, and makes f serve from that copy.
 func (c *fileCache) fill(root, rel string, f *file) {
-	if c == nil || f.size > cacheMaxFile || c.used.Load()+f.size > cacheMaxBytes {
+	if c == nil || f.size > cacheMaxFile {
 		return
 	}
 	body := make([]byte, f.size)
@@ -79,13 +78,33 @@ func (c *fileCache) fill(root, rel string, f *file) {
 	e.fd, e.body = -1, body
 	key := string(cacheKey(nil, root, rel))
 	c.mu.Lock()
-	if old := c.m[key]; old != nil {
-		c.used.Add(-old.size)
+	defer c.mu.Unlock()
+	var old int64
+	if o := c.m[key]; o != nil {
+		old = o.size
+	}
+	if c.used+e.size-old > cacheMaxBytes && c.sweep()+e.size-old > cacheMaxBytes {
+		return // full of live entries: serve this one uncached
+	}
+	if o := c.m[key]; o != nil { // the sweep may have dropped it
+		c.used -= o.size
 	}
 	c.m[key] = e
-	c.used.Add(e.size)
-	c.mu.Unlock()
+	c.used += e.size
 	f.body = body
+}
+
+// sweep drops expired entries and returns the bytes still held. c.mu is
+// held.
+func (c *fileCache) sweep() int64 {
+	now := time.Now().UnixNano()
+	for k, e := range c.m {
+		if now >= e.expires {
+			delete(c.m, k)
+			c.used -= e.size
+		}
+	}
+	return c.used
 }
 
 // preadFull reads len(b) bytes of fd from offset off.

@@ -209,6 +209,9 @@ func TestAccessLogFlushedOnPluginSIGTERM(t *testing.T) {
 	if len(kids) != 1 {
 		t.Fatalf("want one plugin process, have %v", kids)
 	}
+	// Stage-40 notifications reach the plugin asynchronously, in batches:
+	// let them arrive before the signal (nothing shows when they have).
+	time.Sleep(500 * time.Millisecond)
 	hosttest.Must(t, syscall.Kill(kids[0], syscall.SIGTERM))
 	lines := waitLines(t, logPath, 3)
 	for i, target := range []string{"/a", "/b", "/c"} {
