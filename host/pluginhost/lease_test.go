@@ -168,3 +168,30 @@ func TestLeaseDeadlines(t *testing.T) {
 		t.Errorf("leased request cut after %v; the deadline is 1.5s", d)
 	}
 }
+
+// TestRevokeBeforeLease: a revoke that comes before a lease begins (the
+// server revokes on reload or shutdown while the hand-over is on its way)
+// means the lease is not granted.
+func TestRevokeBeforeLease(t *testing.T) {
+	checkGoroutines(t)
+	h := startHost(t, spec(t, t.TempDir(), "hello", ""))
+	l := newLoop(t, h)
+	l.lease = stage.Lease{MaxRequests: 10, IdleTimeout: 10 * time.Second}
+	c := dial(t, l.addr())
+	revoked := false
+	for end := time.Now().Add(2 * time.Second); !revoked && time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		l.conns.Range(func(k, _ any) bool { h.Revoke(k.(*stage.Conn)); revoked = true; return true })
+	}
+	if !revoked {
+		t.Fatal("the loop never registered the connection")
+	}
+	c.send("GET /hello/a HTTP/1.1\r\nHost: test\r\n\r\nGET /hello/b HTTP/1.1\r\nHost: test\r\n\r\n")
+	for i := 0; i < 2; i++ {
+		if r, err := c.read(); err != nil || r.status != 200 {
+			t.Fatalf("response %d: %d %v", i, r.status, err)
+		}
+	}
+	if got := l.handles.Load(); got != 2 {
+		t.Errorf("%d stage-30 calls, want 2: a revoked connection gets no lease", got)
+	}
+}
