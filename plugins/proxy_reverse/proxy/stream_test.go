@@ -3,7 +3,9 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -199,11 +201,7 @@ const seedConfig = `[PROXY_DEFAULTS]
 // re-resolved periodically.
 func TestHostnameReResolution(t *testing.T) {
 	checkLeaks(t)
-	a := namedBackend(t, "A")
-	port := a.Listener.Addr().(interface{ String() string }).String()
-	port = port[strings.LastIndexByte(port, ':')+1:]
-	b := newRawBackend(t, "127.0.0.2:"+port, rawServe("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nB"))
-	_ = b
+	port := samePortBackends(t)
 	var mu sync.Mutex
 	answer := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 	lookup := func(ctx context.Context, host string) ([]netip.Addr, error) {
@@ -240,3 +238,33 @@ func TestHostnameReResolution(t *testing.T) {
 }
 
 var bigQueries = []string{"cl=1", "cl=0"}
+
+// samePortBackends starts backend "A" on 127.0.0.1 and backend "B" on
+// 127.0.0.2 on one port, free on both addresses, and returns the port.
+func samePortBackends(t *testing.T) string {
+	t.Helper()
+	for try := 0; try < 20; try++ {
+		ln, err := net.Listen("tcp", "127.0.0.2:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		la, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue // taken on 127.0.0.1: try another
+		}
+		a := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			io.WriteString(w, "A")
+		}))
+		a.Listener.Close()
+		a.Listener = la
+		a.Start()
+		t.Cleanup(a.Close)
+		newRawBackend(t, fmt.Sprintf("127.0.0.2:%d", port), rawServe("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nB"))
+		return fmt.Sprint(port)
+	}
+	t.Fatal("no port free on both 127.0.0.1 and 127.0.0.2")
+	return ""
+}
