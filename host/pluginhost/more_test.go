@@ -178,6 +178,9 @@ func TestCrashRestart(t *testing.T) {
 	// In flight before any byte: 502.
 	waitFor(t, "restart", func() bool { p := readPid(s); return p != 0 && p != pid })
 	pid = readPid(s)
+	// The pid file is written at Configure; the host takes the plugin back
+	// a moment later.
+	waitFor(t, "served after the restart", func() bool { return dial(t, l.addr()).get("/hello/up").status == 200 })
 	c = dial(t, l.addr())
 	c.send("GET /hello/slow HTTP/1.1\r\nHost: test\r\n\r\n")
 	time.Sleep(300 * time.Millisecond)
