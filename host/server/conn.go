@@ -21,7 +21,6 @@ const (
 	stateActive     = 0
 	stateIdle       = 1
 	stateLeased     = 2 // a stage-30 handler holds the connection under a lease
-
 )
 
 // conn is one client connection, served by one goroutine.
@@ -150,7 +149,7 @@ func (c *conn) waitRequest(sv *config.Server) bool {
 // so that reading it cannot block.
 func (c *conn) headBuffered() bool {
 	b, _ := c.br.Peek(c.br.Buffered())
-	return bytes.Contains(b, crlfcrlf)
+	return bytes.Contains(bytes.TrimLeft(b, "\r\n"), crlfcrlf) // empty lines before a head are skipped
 }
 
 var crlfcrlf = []byte("\r\n\r\n")
