@@ -116,7 +116,6 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 	start := time.Now()
 	r := &cs.req
 	r.reset(c, ev)
-	cs.pr.pre = nil
 	cs.cnt.n = 0
 	cs.w.reset(r, !r.Close, &rt.clock)
 	var one transport.Reply
