@@ -19,7 +19,7 @@ import (
 // at a time, so its buffers are reused without locking.
 type connState struct {
 	nc  net.Conn
-	pr  prefixReader
+	pr  http1.PrefixReader
 	br  *bufio.Reader
 	cnt countWriter
 	bw  *bufio.Writer
@@ -31,21 +31,6 @@ type connState struct {
 	revoked  bool        // the host wants the connection back
 	deadline *time.Timer // the request's deadline (see armDeadline)
 	shutLate atomic.Bool // on deadline, shut the socket (leased requests)
-}
-
-// prefixReader yields the bytes the host had buffered, then the socket.
-type prefixReader struct {
-	pre []byte
-	r   io.Reader
-}
-
-func (p *prefixReader) Read(b []byte) (int, error) {
-	if len(p.pre) > 0 {
-		n := copy(b, p.pre)
-		p.pre = p.pre[n:]
-		return n, nil
-	}
-	return p.r.Read(b)
 }
 
 // countWriter counts the bytes written to the socket through the writer.
@@ -81,7 +66,7 @@ func (rt *runtime) conn(id uint64, ev *transport.Event) (*connState, error) {
 	if _, ok := rt.pendingRevoke.LoadAndDelete(id); ok {
 		cs.revoked = true
 	}
-	cs.pr.r = nc
+	cs.pr.R = nc
 	cs.br = bufio.NewReaderSize(&cs.pr, 4096)
 	cs.cnt.w = nc
 	cs.bw = bufio.NewWriterSize(&cs.cnt, 4096)
@@ -103,7 +88,7 @@ func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply, in
 		return
 	}
 	r.reset(c, ev)
-	cs.pr.pre = ev.Buffered
+	cs.pr.Pre = ev.Buffered
 	cs.br.Reset(&cs.pr)
 	cs.cnt.n = 0
 	cs.w.reset(r, ev.KeepAlive && !r.Close, &rt.clock)
@@ -151,15 +136,15 @@ func (rt *runtime) finish(cs *connState, v Verdict, rep *transport.Reply) {
 
 // leftover copies the bytes read past the request: the host parses them next.
 func (cs *connState) leftover() []byte {
-	n := cs.br.Buffered() + len(cs.pr.pre)
+	n := cs.br.Buffered() + len(cs.pr.Pre)
 	if n == 0 {
 		return nil
 	}
 	out := make([]byte, 0, n)
 	b, _ := cs.br.Peek(cs.br.Buffered())
 	out = append(out, b...)
-	out = append(out, cs.pr.pre...)
-	cs.pr.pre = nil
+	out = append(out, cs.pr.Pre...)
+	cs.pr.Pre = nil
 	return out
 }
 

@@ -179,21 +179,6 @@ func (l *loop) results() []error {
 	return append([]error(nil), l.errs...)
 }
 
-// source yields bytes handed back by a plugin, then the socket.
-type source struct {
-	pre []byte
-	r   io.Reader
-}
-
-func (s *source) Read(b []byte) (int, error) {
-	if len(s.pre) > 0 {
-		n := copy(b, s.pre)
-		s.pre = s.pre[n:]
-		return n, nil
-	}
-	return s.r.Read(b)
-}
-
 func (l *loop) serve(tc *net.TCPConn) {
 	c := &stage.Conn{ID: l.ids.Add(1), TCP: tc,
 		Remote: tc.RemoteAddr().(*net.TCPAddr).AddrPort(), Local: tc.LocalAddr().(*net.TCPAddr).AddrPort()}
@@ -203,7 +188,7 @@ func (l *loop) serve(tc *net.TCPConn) {
 		return
 	}
 	tc.SetDeadline(time.Now().Add(20 * time.Second))
-	src := &source{r: tc}
+	src := &http1.PrefixReader{R: tc}
 	br := bufio.NewReader(src)
 	var req http1.Request
 	for {
@@ -221,7 +206,7 @@ func (l *loop) serve(tc *net.TCPConn) {
 }
 
 // one serves one request; it returns status, bytes and whether to go on.
-func (l *loop) one(c *stage.Conn, tc *net.TCPConn, src *source, br *bufio.Reader, req *http1.Request) (int, int64, bool) {
+func (l *loop) one(c *stage.Conn, tc *net.TCPConn, src *http1.PrefixReader, br *bufio.Reader, req *http1.Request) (int, int64, bool) {
 	v, rep := l.p.Request(c, req, "default")
 	switch v {
 	case stage.Close:
@@ -256,7 +241,7 @@ func (l *loop) one(c *stage.Conn, tc *net.TCPConn, src *source, br *bufio.Reader
 	}
 	switch res.Verdict {
 	case stage.Handled:
-		src.pre = res.Leftover
+		src.Pre = res.Leftover
 		br.Reset(src)
 		return res.Status, res.BytesOut, !res.Close
 	case stage.Close:

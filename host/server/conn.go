@@ -28,7 +28,7 @@ type conn struct {
 	s      *Server
 	nc     net.Conn
 	info   stage.Conn
-	src    source
+	src    http1.PrefixReader // bytes a plugin gave back, then the socket
 	br     *bufio.Reader
 	w      respond.Writer
 	req    http1.Request
@@ -41,29 +41,13 @@ type conn struct {
 	served int
 }
 
-// source feeds the connection's reader: first the bytes a plugin read past
-// its request and gave back, then the socket.
-type source struct {
-	nc      net.Conn
-	pending []byte
-}
-
-func (s *source) Read(p []byte) (int, error) {
-	if len(s.pending) > 0 {
-		n := copy(p, s.pending)
-		s.pending = s.pending[n:]
-		return n, nil
-	}
-	return s.nc.Read(p)
-}
-
 func (s *Server) newConn(nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc}
 	c.info.ID = s.nextID.Add(1)
 	c.info.Remote = addrPort(nc.RemoteAddr())
 	c.info.Local = addrPort(nc.LocalAddr())
 	c.info.TCP, _ = nc.(*net.TCPConn)
-	c.src.nc = nc
+	c.src.R = nc
 	c.br = bufio.NewReaderSize(&c.src, readBufferSize)
 	c.w = respond.Writer{Conn: nc, BW: bufio.NewWriterSize(nc, writeBufferSize), Clock: &s.clock, Draining: &s.closing}
 	return c

@@ -140,8 +140,8 @@ func (c *conn) flushBeforeHandoff() bool {
 // handoff describes the connection's state for a stage-30 handler.
 func (c *conn) handoff(sn *snapshot, site *config.Site) *stage.Handoff {
 	buf, _ := c.br.Peek(c.br.Buffered())
-	if len(c.src.pending) > 0 { // rare: more left over than the reader holds
-		buf = append(append([]byte(nil), buf...), c.src.pending...)
+	if len(c.src.Pre) > 0 { // rare: more left over than the reader holds
+		buf = append(append([]byte(nil), buf...), c.src.Pre...)
 	}
 	c.hand = stage.Handoff{
 		VHost:     siteName(site),
@@ -177,7 +177,7 @@ func (c *conn) handled(res *stage.Result) (int, int64, bool) {
 		return c.fail(st)
 	}
 	c.discardBuffered()
-	c.src.pending = append(c.src.pending[:0], res.Leftover...)
+	c.src.Pre = append(c.src.Pre[:0], res.Leftover...)
 	c.leased = append(c.leased, res.Records...)
 	c.nLease += res.Leased
 	return res.Status, res.BytesOut, !res.Close
@@ -187,5 +187,5 @@ func (c *conn) handled(res *stage.Result) (int, int64, bool) {
 // consumed it (or the connection is closing).
 func (c *conn) discardBuffered() {
 	c.br.Discard(c.br.Buffered())
-	c.src.pending = c.src.pending[:0]
+	c.src.Pre = c.src.Pre[:0]
 }
