@@ -217,7 +217,7 @@ func (in *instance) alive() bool {
 // roundTrip sends ev and waits for its reply at most d. The error is
 // errNotSent (nothing reached the plugin), errDeadline or errCrashed.
 func (in *instance) roundTrip(pool *sync.Pool, ev *transport.Event, d time.Duration) (*transport.Reply, error) {
-	return in.leaseTrip(pool, ev, d, 0)
+	return in.leaseTrip(pool, ev, d, 0, nil)
 }
 
 // post sends ev without waiting for its reply (which the demux drops:
@@ -232,7 +232,7 @@ func (in *instance) post(ev *transport.Event) {
 // leaseTrip is roundTrip for a stage-30 call under a lease: the first
 // request must be done within d (the plugin says so with an interim
 // reply), the whole lease within then+rest.
-func (in *instance) leaseTrip(pool *sync.Pool, ev *transport.Event, d, rest time.Duration) (*transport.Reply, error) {
+func (in *instance) leaseTrip(pool *sync.Pool, ev *transport.Event, d, rest time.Duration, onInterim func()) (*transport.Reply, error) {
 	c := pool.Get().(*call)
 	ev.ID = in.nextID.Add(1)
 	in.waitMu.Lock()
@@ -243,7 +243,7 @@ func (in *instance) leaseTrip(pool *sync.Pool, ev *transport.Event, d, rest time
 	in.sendMu.Unlock()
 	if err == nil {
 		c.timer.Reset(d)
-		err = in.await(c, rest)
+		err = in.await(c, rest, onInterim)
 		c.timer.Stop()
 		if err == nil {
 			r := <-c.ch
@@ -262,8 +262,8 @@ func (in *instance) leaseTrip(pool *sync.Pool, ev *transport.Event, d, rest time
 }
 
 // await waits for c's final reply (leaving it in c.ch), extending the
-// deadline by rest after an interim one. The error says why it stopped.
-func (in *instance) await(c *call, rest time.Duration) error {
+// deadline by rest after an interim one (and calling onInterim). The error says why it stopped.
+func (in *instance) await(c *call, rest time.Duration, onInterim func()) error {
 	for {
 		select {
 		case r := <-c.ch:
@@ -273,6 +273,9 @@ func (in *instance) await(c *call, rest time.Duration) error {
 			}
 			c.timer.Stop()
 			c.timer.Reset(rest)
+			if onInterim != nil {
+				onInterim()
+			}
 		case <-c.timer.C:
 			return errDeadline
 		case <-in.dead:

@@ -93,7 +93,7 @@ func (h *Host) Handle(c *stage.Conn, req *http1.Request, ho *stage.Handoff) stag
 				VHost: ho.VHost, Buffered: ho.Buffered, MaxBody: ho.MaxBody, KeepAlive: ho.KeepAlive}
 		}
 		ev.Lease = lease(s, i, ho)
-		if res := h.handleAt(p, c, ev); res.Verdict != stage.Decline || res.Err != nil {
+		if res := h.handleAt(p, c, ev, ho.Park); res.Verdict != stage.Decline || res.Err != nil {
 			return res
 		}
 	}
@@ -121,7 +121,7 @@ func lease(s *snapshot, i int, ho *stage.Handoff) transport.Lease {
 // they come back at least this often.
 const maxLeaseRecords = 128
 
-func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event) stage.Result {
+func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func()) stage.Result {
 	p.inflight.Add(1)
 	defer p.inflight.Add(-1)
 	t := &p.stages[3]
@@ -141,7 +141,7 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event) stage.Res
 	}
 	defer h.leases.end(c.ID, in)
 	base, known := sentBytes(c.TCP)
-	r, err := in.leaseTrip(&h.calls, ev, t.deadline, leaseDeadline(t.deadline, ev.Lease))
+	r, err := in.leaseTrip(&h.calls, ev, t.deadline, leaseDeadline(t.deadline, ev.Lease), park)
 	switch {
 	case errors.Is(err, errCrashed), errors.Is(err, errDeadline):
 		return lost(p, c, err, base, known, t)

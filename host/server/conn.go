@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -39,6 +41,10 @@ type conn struct {
 	nLease int            // how many it served
 	state  atomic.Int32
 	served int
+
+	parkFn func()     // c.park, made once
+	mu     sync.Mutex // guards nc, info.TCP and parked against Shutdown
+	parked int        // a bare duplicate of the socket while a plugin holds it under a lease; -1 when none
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
@@ -50,6 +56,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	c.src.R = nc
 	c.br = bufio.NewReaderSize(&c.src, readBufferSize)
 	c.w = respond.Writer{Conn: nc, BW: bufio.NewWriterSize(nc, writeBufferSize), Clock: &s.clock, Draining: &s.closing}
+	c.parkFn, c.parked = c.park, -1
 	return c
 }
 
@@ -83,12 +90,68 @@ func (c *conn) finish() {
 // shut shuts the socket itself down both ways: a plugin may hold a copy
 // of the descriptor, which must not keep the connection open.
 func (c *conn) shut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.parked >= 0:
+		syscall.Shutdown(c.parked, syscall.SHUT_RDWR)
+	case c.info.TCP != nil:
+		if raw, err := c.info.TCP.SyscallConn(); err == nil {
+			raw.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
+		}
+	}
+}
+
+// park stops the host watching the socket while a plugin holds it under a
+// lease, so that the plugin's traffic on it does not wake the host's
+// poller: it keeps a bare duplicate of the descriptor (in no poller) and
+// closes the net.Conn, which takes the socket out of the poller. unpark
+// undoes it.
+func (c *conn) park() {
 	if c.info.TCP == nil {
 		return
 	}
-	if raw, err := c.info.TCP.SyscallConn(); err == nil {
-		raw.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
+	raw, err := c.info.TCP.SyscallConn()
+	if err != nil {
+		return
 	}
+	dup := -1
+	raw.Control(func(fd uintptr) { dup, err = syscall.Dup(int(fd)) })
+	if err != nil {
+		return
+	}
+	syscall.CloseOnExec(dup)
+	c.mu.Lock()
+	c.parked = dup
+	nc := c.nc
+	c.mu.Unlock()
+	nc.Close()
+}
+
+// unpark wraps a parked socket in a new net.Conn; false means it could not
+// be, and the connection is lost (its socket is shut down).
+func (c *conn) unpark() bool {
+	c.mu.Lock()
+	fd := c.parked
+	c.mu.Unlock()
+	if fd < 0 {
+		return true
+	}
+	f := os.NewFile(uintptr(fd), "client")
+	nc, err := net.FileConn(f)
+	tc, ok := nc.(*net.TCPConn)
+	if err != nil || !ok {
+		c.shut()
+	}
+	c.mu.Lock()
+	c.parked = -1
+	if err == nil && ok {
+		c.nc, c.info.TCP, c.src.R, c.w.Conn = nc, tc, nc, nc
+		c.w.BW.Reset(nc)
+	}
+	c.mu.Unlock()
+	f.Close()
+	return err == nil && ok
 }
 
 // wakeIfIdle makes an idle connection's wait end now (used by Shutdown)
@@ -96,7 +159,9 @@ func (c *conn) shut() {
 func (c *conn) wakeIfIdle() (leased bool) {
 	switch c.state.Load() {
 	case stateIdle:
+		c.mu.Lock()
 		c.nc.SetReadDeadline(time.Now())
+		c.mu.Unlock()
 	case stateLeased:
 		return true
 	}

@@ -37,9 +37,13 @@ func (c *conn) handle(sn *snapshot, site *config.Site) (int, int64, bool) {
 		if c.s.closing.Load() || c.s.snap.Load() != sn {
 			ho.Lease = stage.Lease{MaxRequests: 1}
 		}
+		ho.Park = c.parkFn
 	}
 	res := c.s.pipeline.Handle(&c.info, req, ho)
 	c.state.Store(stateActive)
+	if !c.unpark() {
+		return res.Status, res.BytesOut, false
+	}
 	if res.Verdict != stage.Decline {
 		return c.handled(&res)
 	}

@@ -128,7 +128,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	n := len(s.conns)
 	for c := range s.conns {
 		c.shut() // a plugin's copy of the socket must not keep it open
+		c.mu.Lock()
 		c.nc.Close()
+		c.mu.Unlock()
 	}
 	s.mu.Unlock()
 	<-done

@@ -52,6 +52,12 @@ type Handoff struct {
 	MaxBody   int64  // request body limit; 0 means none
 	KeepAlive bool   // whether the host allows the connection to stay open after this request
 	Lease     Lease  // how long the handler may keep the connection (DESIGN.md, "Connection lease")
+
+	// Park, when set, is called once the handler holds the connection
+	// under a lease (its first request answered): the host then stops
+	// watching the socket until Handle returns, so the handler's traffic
+	// does not wake it. Only the goroutine running Handle calls it.
+	Park func()
 }
 
 // Lease lets a stage-30 handler serve the requests that follow on the
