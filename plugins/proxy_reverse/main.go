@@ -9,8 +9,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"regexp"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -25,11 +23,10 @@ import (
 // response timeouts.
 const handleDeadline = 10 * time.Minute
 
-// engine is a configured proxy with the matcher of its claims.
+// engine is a configured proxy with its claims.
 type engine struct {
 	p      *proxy.Proxy
 	claims []string
-	match  *regexp.Regexp // nil: claims nothing
 }
 
 // plugin is the SDK side. ctx ends when the host stops the plugin, which
@@ -56,12 +53,6 @@ func (pl *plugin) Configure(path string) error {
 		return fmt.Errorf("proxy_reverse: %w", err)
 	}
 	e := &engine{p: p, claims: p.Claims()}
-	if len(e.claims) > 0 {
-		if e.match, err = regexp.Compile("(?:" + strings.Join(e.claims, ")|(?:") + ")"); err != nil {
-			p.Close()
-			return fmt.Errorf("proxy_reverse: claim patterns: %w", err)
-		}
-	}
 	if old := pl.eng.Swap(e); old != nil {
 		old.p.Close()
 	}
@@ -81,11 +72,15 @@ func (pl *plugin) Claims() api.Claims {
 // Handle forwards a claimed request on the raw connection.
 func (pl *plugin) Handle(r *api.Request, w *api.ResponseWriter) api.Verdict {
 	e := pl.eng.Load()
-	if e == nil || e.match == nil || !e.match.MatchString(r.Path) {
+	if e == nil {
+		return api.Decline
+	}
+	rt, ok := e.p.Route(r.Path)
+	if !ok {
 		return api.Decline // before touching the connection
 	}
 	conn, br := r.Conn()
-	res := e.p.Serve(pl.ctx, conn, br, &r.Request, r.Client.Remote, r.KeepAlive && !r.Request.Close)
+	res := rt.Serve(pl.ctx, conn, br, &r.Request, r.Client.Remote, r.KeepAlive && !r.Request.Close)
 	return report(&res, w)
 }
 

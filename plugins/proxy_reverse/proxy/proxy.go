@@ -92,20 +92,46 @@ func (p *Proxy) Claims() []string {
 	return out
 }
 
-// Serve handles one request whose head has been read; see the package
-// documentation of forward for the forwarding rules. It returns
-// Declined=true without touching conn or br when no entry matches.
+// Route is what the proxy does with one request path: serve the status
+// page, or forward to the first entry whose Match rules cover it.
+type Route struct {
+	p *Proxy
+	e *entry // nil: the status page
+}
+
+// Route matches path (once, so that a caller can decide before it touches
+// the connection); false means no entry claims it.
+func (p *Proxy) Route(path string) (Route, bool) {
+	if p.cfg.StatisticsURL != "" && path == p.cfg.StatisticsURL {
+		return Route{p: p}, true
+	}
+	e := p.match(path)
+	return Route{p: p, e: e}, e != nil
+}
+
+// Serve handles one request whose head has been read. conn is the client
+// socket; br is a reader over it that already holds whatever followed the
+// head (see the package documentation of forward for the forwarding
+// rules). It returns Declined=true without touching conn or br when no
+// entry matches.
 func (p *Proxy) Serve(ctx context.Context, conn net.Conn, br *bufio.Reader, req *http1.Request,
 	client netip.AddrPort, keepAlive bool) Result {
-	if p.cfg.StatisticsURL != "" && req.Path == p.cfg.StatisticsURL {
-		return p.serveStatus(conn, br, req, keepAlive)
-	}
-	e := p.match(req.Path)
-	if e == nil {
+	rt, ok := p.Route(req.Path)
+	if !ok {
 		return Result{Declined: true}
 	}
+	return rt.Serve(ctx, conn, br, req, client, keepAlive)
+}
+
+// Serve answers req along the route, as Proxy.Serve does.
+func (rt Route) Serve(ctx context.Context, conn net.Conn, br *bufio.Reader, req *http1.Request,
+	client netip.AddrPort, keepAlive bool) Result {
+	p := rt.p
+	if rt.e == nil {
+		return p.serveStatus(conn, br, req, keepAlive)
+	}
 	r := forward.Request{Conn: conn, BR: br, Req: req, Client: client, KeepAlive: keepAlive}
-	res := p.fwd.Forward(ctx, e.group, e.pol, &r)
+	res := p.fwd.Forward(ctx, rt.e.group, rt.e.pol, &r)
 	if res.Err != nil && res.Status >= 500 {
 		p.log.Debug("request failed", "path", req.Path, "status", res.Status, "error", res.Err)
 	}
