@@ -5,8 +5,7 @@ import (
 	"net"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/capuchin/capuchin/api/fdpass"
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/api/transport"
 )
@@ -224,15 +223,7 @@ func (cs *connState) armDeadline(d time.Duration, leased bool) {
 // late runs when a request missed its deadline.
 func (cs *connState) late() {
 	cs.cnt.fenced.Store(true)
-	if cs.shutLate.Load() {
-		cs.shut()
-	}
-}
-
-func (cs *connState) shut() {
-	if tc, ok := cs.nc.(*net.TCPConn); ok {
-		if rc, err := tc.SyscallConn(); err == nil {
-			_ = rc.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RDWR) })
-		}
+	if tc, ok := cs.nc.(*net.TCPConn); ok && cs.shutLate.Load() {
+		fdpass.Shutdown(tc)
 	}
 }

@@ -235,3 +235,15 @@ func (r *Receiver) shut() {
 		}
 	}
 }
+
+// Shutdown shuts the socket of conn down both ways. Unlike Close it acts
+// on the socket itself, whatever other descriptors refer to it: a copy
+// passed to another process can no longer keep the connection open, and
+// that copy's reads and writes fail.
+func Shutdown(conn syscall.Conn) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RDWR) })
+}

@@ -45,3 +45,6 @@ func (r *Receiver) Drop(uint64) {}
 
 // Close does nothing.
 func (r *Receiver) Close() error { return nil }
+
+// Shutdown does nothing here: no descriptor is ever passed.
+func Shutdown(conn syscall.Conn) {}

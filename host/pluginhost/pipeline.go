@@ -6,8 +6,7 @@ import (
 	"math"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/capuchin/capuchin/api/fdpass"
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/api/transport"
 	"github.com/capuchin/capuchin/host/stage"
@@ -299,7 +298,7 @@ func (h *Host) Closed(c *stage.Conn) {
 		p.notify(n)
 	}
 	if handed && c.TCP != nil {
-		shutdown(c)
+		fdpass.Shutdown(c.TCP)
 	}
 }
 
@@ -309,14 +308,6 @@ func (p *plugin) notify(n *transport.Note) {
 		return
 	}
 	p.dropped.Add(1)
-}
-
-func shutdown(c *stage.Conn) {
-	rc, err := c.TCP.SyscallConn()
-	if err != nil {
-		return
-	}
-	_ = rc.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RDWR) })
 }
 
 func connOf(c *stage.Conn) transport.Conn {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/capuchin/capuchin/api/fdpass"
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/config"
 	"github.com/capuchin/capuchin/host/respond"
@@ -81,13 +82,15 @@ func (c *conn) serve() {
 
 // finish closes the connection and runs stage 50.
 func (c *conn) finish() {
-	c.shut()
-	c.s.pipeline.Closed(&c.info) // before Close: plugins may need the socket
+	// Before Close: the pipeline shuts the socket down if a plugin holds a
+	// copy of it.
+	c.s.pipeline.Closed(&c.info)
 	c.nc.Close()
 	c.s.track(c, false)
 }
 
-// shut shuts the socket itself down both ways: a plugin may hold a copy
+// shut shuts the socket itself down both ways (used when Shutdown gives up
+// on a connection): a plugin may hold a copy
 // of the descriptor, which must not keep the connection open.
 func (c *conn) shut() {
 	c.mu.Lock()
@@ -96,9 +99,7 @@ func (c *conn) shut() {
 	case c.parked >= 0:
 		syscall.Shutdown(c.parked, syscall.SHUT_RDWR)
 	case c.info.TCP != nil:
-		if raw, err := c.info.TCP.SyscallConn(); err == nil {
-			raw.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
-		}
+		fdpass.Shutdown(c.info.TCP)
 	}
 }
 
