@@ -135,10 +135,13 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func
 			return policy30(t)
 		}
 	}
-	if ev.Lease.MaxRequests > 1 && !h.leases.register(c.ID, in) {
-		ev.Lease = transport.Lease{MaxRequests: 1} // revoked before it began
+	if ev.Lease.MaxRequests > 1 {
+		if h.leases.register(c.ID, in) {
+			defer h.leases.end(c.ID, in)
+		} else {
+			ev.Lease = transport.Lease{MaxRequests: 1} // revoked before it began
+		}
 	}
-	defer h.leases.end(c.ID, in)
 	base, known := sentBytes(c.TCP)
 	r, err := in.leaseTrip(&h.calls, ev, t.deadline, leaseDeadline(t.deadline, ev.Lease), park)
 	switch {

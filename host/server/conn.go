@@ -132,9 +132,7 @@ func (c *conn) park() {
 // unpark wraps a parked socket in a new net.Conn; false means it could not
 // be, and the connection is lost (its socket is shut down).
 func (c *conn) unpark() bool {
-	c.mu.Lock()
-	fd := c.parked
-	c.mu.Unlock()
+	fd := c.parked // only this goroutine writes it: reading needs no lock
 	if fd < 0 {
 		return true
 	}
