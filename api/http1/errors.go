@@ -13,10 +13,6 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("http1: %d %s: %s", e.Status, StatusText(e.Status), e.Reason)
 }
 
-func errorf(status int, format string, args ...any) *Error {
-	return &Error{Status: status, Reason: fmt.Sprintf(format, args...)}
-}
-
 // Reused errors for the common cases, so that hostile input costs no allocation.
 var (
 	errBareLF        = &Error{400, "line not terminated by CRLF"}
@@ -50,7 +46,6 @@ var (
 	errTrailer       = &Error{400, "malformed trailer field"}
 	errBodyTooLarge  = &Error{413, "request body too large"}
 	errStatusLine    = &Error{502, "malformed status line"}
-	errBadUpgradeVer = &Error{400, "upgrade in an HTTP/1.0 request"}
 )
 
 // ErrBodyTooLarge is returned by a body reader when a body goes over its limit.

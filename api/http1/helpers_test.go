@@ -1,12 +1,10 @@
 package http1
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"net"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 )
@@ -34,14 +32,6 @@ func statusOf(err error) int {
 		return e.Status
 	}
 	return -1
-}
-
-// readReq parses s with a default-sized reader.
-func readReq(s string, lim *Limits) (*Request, *bufio.Reader, error) {
-	br := bufio.NewReader(strings.NewReader(s))
-	var req Request
-	err := ReadRequest(br, lim, &req)
-	return &req, br, err
 }
 
 // checkGoroutines fails the test if goroutines started during it are still

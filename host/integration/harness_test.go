@@ -25,7 +25,6 @@ func TestMain(m *testing.M) {
 
 type (
 	site     = hosttest.Site
-	proc     = hosttest.Proc
 	client   = hosttest.Client
 	response = hosttest.Response
 )

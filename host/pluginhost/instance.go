@@ -205,15 +205,6 @@ func (in *instance) demux() {
 
 func (in *instance) die() { in.deadOnce.Do(func() { close(in.dead) }) }
 
-func (in *instance) alive() bool {
-	select {
-	case <-in.dead:
-		return false
-	default:
-		return true
-	}
-}
-
 // roundTrip sends ev and waits for its reply at most d. The error is
 // errNotSent (nothing reached the plugin), errDeadline or errCrashed.
 func (in *instance) roundTrip(pool *sync.Pool, ev *transport.Event, d time.Duration) (*transport.Reply, error) {

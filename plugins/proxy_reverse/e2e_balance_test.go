@@ -175,7 +175,7 @@ func TestE2EFailoverAndRecovery(t *testing.T) {
 			t.Fatalf("request %d answered by the stopped backend", i)
 		}
 	}
-	b2 = newNamed(t, "b2", addr2)
+	newNamed(t, "b2", addr2)
 	if !waitFor(5*time.Second, func() bool {
 		_, g := get(t, c, s.URL("/api/c"))
 		return g == "b2"
