@@ -13,8 +13,7 @@ import (
 // A connection lease (DESIGN.md, "Connection lease"): after the first
 // request of a hand-over, the SDK keeps the connection and serves the
 // following requests itself while they are ones the host would have handed
-// to this plugin anyway — the same Host, a method the core implements,
-// framing the core accepts, and a match of the plugin's claim filter —
+// to this plugin anyway — the same Host, a body within the limit, and a match of the plugin's claim filter —
 // within the lease's request count and idle timeout, until the host revokes
 // it. The first request it will not serve goes back to the host unread, in
 // the reply's leftover bytes; the stage-40 records of the requests served
@@ -101,7 +100,7 @@ func (rt *runtime) leaseable(cs *connState, head, host string, maxBody int64) bo
 		return false
 	}
 	switch {
-	case !http1.CoreMethod(r.Method), r.LengthRequired(), maxBody > 0 && r.ContentLength > maxBody:
+	case maxBody > 0 && r.ContentLength > maxBody:
 		return false
 	case !http1.EqualFold(r.Host, host):
 		return false

@@ -19,7 +19,6 @@ const (
 	DefaultMaxHeadBytes = 32 << 10
 	DefaultMaxFields    = 100
 	DefaultMaxURI       = 8 << 10
-	maxLeadingEmpty     = 4 // empty lines skipped before a request line
 )
 
 func (l *Limits) headBytes() int {
@@ -67,14 +66,16 @@ func readHead(br *bufio.Reader, buf []byte, limit int, skipEmpty bool) (string, 
 			continue
 		}
 		isEmpty := len(line) <= 2 && (len(buf) == 0 || buf[len(buf)-1] == '\n')
-		if isEmpty && (len(line) == 1 || line[0] != '\r') {
-			return "", buf, errBareLF
-		}
-		if isEmpty && len(buf) == 0 && skipEmpty {
-			if skipped++; skipped > maxLeadingEmpty {
+		if isEmpty && len(buf) == 0 && skipEmpty && (len(line) == 1 || line[0] == '\r') {
+			// RFC 9112 §2.2: empty lines (CRLF, or a bare LF) before a
+			// request line are ignored; they count against the head limit.
+			if skipped += len(line); skipped > limit {
 				return "", buf, errRequestLine
 			}
 			continue
+		}
+		if isEmpty && (len(line) == 1 || line[0] != '\r') {
+			return "", buf, errBareLF
 		}
 		buf = append(buf, line...)
 		if isEmpty {
