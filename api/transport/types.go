@@ -88,6 +88,7 @@ type Event struct {
 	MaxBody   int64
 	KeepAlive bool
 	Lease     Lease
+	Timeout   time.Duration // the host's Timeout (30)
 }
 
 // Field is a header field.

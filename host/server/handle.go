@@ -149,6 +149,7 @@ func (c *conn) handoff(sn *snapshot, site *config.Site) *stage.Handoff {
 		VHost:     siteName(site),
 		Buffered:  buf,
 		MaxBody:   sn.cfg.Server.MaxRequestSize,
+		Timeout:   sn.cfg.Server.Timeout,
 		KeepAlive: !c.w.Closing(),
 		Lease:     stage.Lease{MaxRequests: 1},
 	}

@@ -76,11 +76,14 @@ func (pl *plugin) Handle(r *api.Request, w *api.ResponseWriter) api.Verdict {
 		return api.Decline
 	}
 	rt, ok := e.p.Route(r.Path)
-	if !ok {
-		return api.Decline // before touching the connection
+	if !ok || r.Method == "CONNECT" {
+		// Before touching the connection. A reverse proxy opens no tunnel
+		// to the authority a client names: CONNECT goes to the host (405).
+		return api.Decline
 	}
 	conn, br := r.Conn()
-	res := rt.Serve(pl.ctx, conn, br, &r.Request, r.Client.Remote, r.KeepAlive && !r.Request.Close)
+	lim := proxy.Limits{MaxBody: r.MaxBody, BodyTimeout: r.Timeout}
+	res := rt.Serve(pl.ctx, conn, br, &r.Request, r.Client.Remote, r.KeepAlive && !r.Request.Close, lim)
 	return report(&res, w)
 }
 

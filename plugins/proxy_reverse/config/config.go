@@ -12,7 +12,8 @@
 //	    IdleTimeout T         how long an idle pooled backend connection is kept
 //	    MaxIdleConns N        idle pooled connections kept per server
 //	    ResolveInterval T     how often hostnames are re-resolved
-//	    ClientBodyTimeout T   longest wait for request body bytes from the client (408)
+//	    ClientBodyTimeout T   longest wait for request body bytes from the client (408);
+//	                          unset: the host's Timeout
 //	    StatisticsURL PATH    [PROXY_DEFAULTS] only: the status page's path
 //	[PROXY_ENTRY]             any number, tried in file order
 //
@@ -43,8 +44,9 @@ const (
 	DefaultIdleTimeout     = 60 * time.Second
 	DefaultMaxIdleConns    = 32
 	DefaultResolveInterval = 30 * time.Second
-	// DefaultClientBodyTimeout is the host's default Timeout.
-	DefaultClientBodyTimeout = 15 * time.Second
+	// DefaultClientBodyTimeout 0 means the host's Timeout, which the host
+	// sends with each request.
+	DefaultClientBodyTimeout = 0
 )
 
 // Config is a parsed proxy_reverse.conf.
@@ -68,7 +70,7 @@ type Entry struct {
 	MaxIdleConns    int
 	ResolveInterval time.Duration
 	// ClientBodyTimeout bounds each wait for request body bytes from the
-	// client; a client that stalls longer gets 408.
+	// client; a client that stalls longer gets 408. 0: the host's Timeout.
 	ClientBodyTimeout time.Duration
 }
 

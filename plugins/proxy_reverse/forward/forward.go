@@ -42,7 +42,17 @@ type Request struct {
 	Req       *http1.Request
 	Client    netip.AddrPort
 	KeepAlive bool // false: the connection closes after this request
+	// MaxBody is the host's request body limit (MaxRequestSize); a body
+	// that grows past it, chunked included, gets 413. 0: no limit.
+	MaxBody int64
+	// BodyTimeout is the host's Timeout, the ClientBodyTimeout of an
+	// entry that sets none; 0 then means fallbackBodyTimeout.
+	BodyTimeout time.Duration
 }
+
+// fallbackBodyTimeout bounds a client body wait when neither the entry nor
+// the host gives a timeout: the host's default Timeout.
+const fallbackBodyTimeout = 15 * time.Second
 
 // Result reports what happened.
 type Result struct {

@@ -51,6 +51,17 @@ func (x *exchange) armClient(d time.Duration) bool {
 	return true
 }
 
+// bodyTimeout is the entry's ClientBodyTimeout, else the host's Timeout.
+func (x *exchange) bodyTimeout(s *upstream.Server) time.Duration {
+	if d := s.ClientBodyTimeout(); d > 0 {
+		return d
+	}
+	if x.r.BodyTimeout > 0 {
+		return x.r.BodyTimeout
+	}
+	return fallbackBodyTimeout
+}
+
 func (u *upload) reset() {
 	u.started, u.done, u.err, u.clientErr, u.total, u.gotHead = false, nil, nil, false, 0, false
 	u.stopping = false
@@ -80,7 +91,7 @@ func (u *upload) headDone() {
 func (x *exchange) startUpload(bc *upstream.Conn) {
 	u := &x.up
 	u.started, u.done = true, make(chan struct{})
-	u.body.ResetRequest(x.r.BR, x.r.Req, 0)
+	u.body.ResetRequest(x.r.BR, x.r.Req, x.r.MaxBody)
 	go x.uploadBody(bc)
 }
 
@@ -97,7 +108,7 @@ func (x *exchange) uploadBody(bc *upstream.Conn) {
 		w = &cw
 	}
 	s := bc.Server()
-	ct := s.ClientBodyTimeout()
+	ct := x.bodyTimeout(s)
 	for {
 		if !x.armClient(ct) {
 			u.err = errStopped // the backend side decided; its error stands

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -43,6 +44,12 @@ type Result struct {
 	BytesOut int64 // bytes written to the client, head included
 	Close    bool  // the client connection must close
 	Err      error // what went wrong, if anything
+}
+
+// Limits are the host's terms for one request.
+type Limits struct {
+	MaxBody     int64         // request body limit (MaxRequestSize); 0: none
+	BodyTimeout time.Duration // the host's Timeout, for entries without ClientBodyTimeout
 }
 
 // Option adjusts New.
@@ -115,22 +122,23 @@ func (p *Proxy) Route(path string) (Route, bool) {
 // rules). It returns Declined=true without touching conn or br when no
 // entry matches.
 func (p *Proxy) Serve(ctx context.Context, conn net.Conn, br *bufio.Reader, req *http1.Request,
-	client netip.AddrPort, keepAlive bool) Result {
+	client netip.AddrPort, keepAlive bool, lim Limits) Result {
 	rt, ok := p.Route(req.Path)
 	if !ok {
 		return Result{Declined: true}
 	}
-	return rt.Serve(ctx, conn, br, req, client, keepAlive)
+	return rt.Serve(ctx, conn, br, req, client, keepAlive, lim)
 }
 
 // Serve answers req along the route, as Proxy.Serve does.
 func (rt Route) Serve(ctx context.Context, conn net.Conn, br *bufio.Reader, req *http1.Request,
-	client netip.AddrPort, keepAlive bool) Result {
+	client netip.AddrPort, keepAlive bool, lim Limits) Result {
 	p := rt.p
 	if rt.e == nil {
 		return p.serveStatus(conn, br, req, keepAlive)
 	}
-	r := forward.Request{Conn: conn, BR: br, Req: req, Client: client, KeepAlive: keepAlive}
+	r := forward.Request{Conn: conn, BR: br, Req: req, Client: client, KeepAlive: keepAlive,
+		MaxBody: lim.MaxBody, BodyTimeout: lim.BodyTimeout}
 	res := p.fwd.Forward(ctx, rt.e.group, rt.e.pol, &r)
 	if res.Err != nil && res.Status >= 500 {
 		p.log.Debug("request failed", "path", req.Path, "status", res.Status, "error", res.Err)

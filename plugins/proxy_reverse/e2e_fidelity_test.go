@@ -1,0 +1,78 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capuchin/capuchin/internal/hosttest"
+)
+
+// Every RFC 9110 token method is forwarded (WebDAV, CalDAV, cache purges,
+// QUERY, SSDP's M-SEARCH on a path); a POST or PUT with neither
+// Content-Length nor Transfer-Encoding is forwarded with an empty body
+// (RFC 9112 §6.3); CONNECT is not tunnelled: the host answers 405.
+func TestE2ETokenMethodsForwarded(t *testing.T) {
+	b := echoBackend(t)
+	s, _ := startProxy(t, entryConf("First-Alive", b.Listener.Addr().String()))
+	c := hosttest.Dial(t, s.Addr())
+	for _, m := range []string{"PROPFIND", "REPORT", "MKCOL", "PURGE", "SEARCH", "QUERY", "M-SEARCH", "PATCH"} {
+		r := c.RoundTrip(m + " /api/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\nhi")
+		if want := m + " te=[] len=2 err=<nil> body=hi"; r.Status != 200 || string(r.Body) != want {
+			t.Fatalf("%s: %d %q, want 200 %q", m, r.Status, r.Body, want)
+		}
+	}
+	for _, m := range []string{"POST", "PUT"} {
+		r := c.RoundTrip(m + " /api/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+		if want := m + " te=[] len=0 err=<nil> body="; r.Status != 200 || string(r.Body) != want {
+			t.Fatalf("%s without a length: %d %q, want 200 %q", m, r.Status, r.Body, want)
+		}
+	}
+	r := c.RoundTrip("CONNECT 127.0.0.1:9 HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n")
+	if r.Status != 405 {
+		t.Fatalf("CONNECT: %d %q, want 405", r.Status, r.Body)
+	}
+}
+
+// A chunked upload that grows past the host's MaxRequestSize gets 413, as
+// a Content-Length one does: the limit cannot be bypassed by framing.
+func TestE2EChunkedUploadOverLimit(t *testing.T) {
+	b := echoBackend(t)
+	s, _ := startProxy(t, entryConf("First-Alive", b.Listener.Addr().String()), "MaxRequestSize 1")
+	c := hosttest.Dial(t, s.Addr())
+	r := c.RoundTrip("POST /api/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2000\r\n\r\n")
+	if r.Status != 413 {
+		t.Fatalf("Content-Length over the limit: %d, want 413", r.Status)
+	}
+	c = hosttest.Dial(t, s.Addr())
+	chunk := strings.Repeat("z", 800)
+	c.Send("POST /api/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+	c.SendQuiet("320\r\n" + chunk + "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n")
+	r = c.MustRead("POST")
+	if r.Status != 413 || !r.Close {
+		t.Fatalf("chunked over the limit: %d close=%v %.80q, want 413 and close", r.Status, r.Close, r.Body)
+	}
+	c = hosttest.Dial(t, s.Addr())
+	r = c.RoundTrip("POST /api/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n" +
+		"320\r\n" + chunk + "\r\n0\r\n\r\n")
+	if r.Status != 200 || !strings.Contains(string(r.Body), "len=800") {
+		t.Fatalf("chunked within the limit: %d %q", r.Status, r.Body)
+	}
+}
+
+// Without ClientBodyTimeout, the proxy waits for body bytes as long as the
+// host's Timeout says (here 1 s), not a fixed 15 s.
+func TestE2EClientBodyTimeoutFollowsHostTimeout(t *testing.T) {
+	b := echoBackend(t)
+	s, _ := startProxy(t, entryConf("First-Alive", b.Listener.Addr().String(), "ResponseTimeout 30"), "Timeout 1")
+	c := hosttest.Dial(t, s.Addr())
+	start := time.Now()
+	c.Send("POST /api/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n0123456789")
+	r := c.MustRead("POST")
+	if r.Status != 408 {
+		t.Fatalf("stalled upload: %d %q, want 408", r.Status, r.Body)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Fatalf("408 after %v: the host's Timeout of 1 s was not applied", d)
+	}
+}
