@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,12 +118,31 @@ func (h *Host) startAll(specs []config.PluginSpec, keep []*plugin) ([]*plugin, e
 			for _, q := range started {
 				q.stop(0)
 			}
-			return nil, fmt.Errorf("%s: plugin %s (%s): %w", spec.Where, spec.Name, spec.Path, err)
+			var ce *ConfigError
+			if errors.As(err, &ce) {
+				return nil, ce // it names its own file and line
+			}
+			return nil, fmt.Errorf("%s: Load: plugin %s (%s): %w", spec.Where, spec.Name, spec.Path, err)
 		}
 		h.log.Info("plugin started", "plugin", spec.Name, "version", p.man.Version, "stages", stageList(p))
 		out, started = append(out, p), append(started, p)
 	}
 	return out, nil
+}
+
+// ConfigError is a plugin's refusal of its configuration file.
+type ConfigError struct {
+	Path string // the configuration file
+	Msg  string // the plugin's message, usually "file:line: key: what is wrong"
+}
+
+// Error returns the plugin's message, prefixed with the file when the
+// message does not name it already.
+func (e *ConfigError) Error() string {
+	if strings.HasPrefix(e.Msg, e.Path+":") {
+		return e.Msg
+	}
+	return e.Path + ": " + e.Msg
 }
 
 func find(ps []*plugin, spec config.PluginSpec) *plugin {

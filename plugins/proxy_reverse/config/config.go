@@ -26,7 +26,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"regexp"
 	"strconv"
 	"time"
@@ -103,12 +102,11 @@ func (e *Entry) MatchPath(path string) bool {
 
 // Load reads the file at path.
 func Load(path string) (*Config, error) {
-	f, err := os.Open(path)
+	f, err := conf.ParseFile(path)
 	if err != nil {
-		return nil, &conf.Error{File: path, Msg: "cannot read: " + err.Error()}
+		return nil, err
 	}
-	defer f.Close()
-	return Parse(path, f)
+	return build(f)
 }
 
 // Parse reads configuration text from r; path names it in errors.

@@ -2,7 +2,6 @@ package config
 
 import (
 	"net"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -64,24 +63,13 @@ func (s *section) serverList(e conf.Entry) error {
 }
 
 func (s *section) addMatch(e conf.Entry) error {
-	src, err := e.String()
+	re, err := e.Regexp()
 	if err != nil {
 		return err
 	}
-	re, err := regexp.Compile("(?i)" + src)
-	if err != nil {
-		return e.Errorf("bad regular expression %q: %v", src, unwrapRegexp(err))
-	}
 	s.match = append(s.match, re)
-	s.src = append(s.src, src)
+	s.src = append(s.src, e.Value)
 	return nil
-}
-
-func unwrapRegexp(err error) string {
-	if se, ok := err.(*syntaxError); ok {
-		return se.Code.String() + " " + strconv.Quote(se.Expr)
-	}
-	return err.Error()
 }
 
 func (s *section) setBalancer(e conf.Entry, once func(conf.Entry, string) error) error {
