@@ -76,3 +76,21 @@ func TestE2EClientBodyTimeoutFollowsHostTimeout(t *testing.T) {
 		t.Fatalf("408 after %v: the host's Timeout of 1 s was not applied", d)
 	}
 }
+
+// Request fields whose names hold '_' are dropped before forwarding (as
+// nginx's underscores_in_headers off: some backends read '_' as '-'), unless
+// UnderscoresInHeaders is on.
+func TestE2EUnderscoreFieldsDropped(t *testing.T) {
+	b := echoBackend(t)
+	req := "GET /api/headers HTTP/1.1\r\nHost: 127.0.0.1\r\nContent_Length: 5\r\nX_Forwarded_For: 10.9.9.9\r\nMy_Field: yes\r\nMy-Field: dash\r\n\r\n"
+	s, _ := startProxy(t, entryConf("First-Alive", b.Listener.Addr().String()))
+	got := strings.ToLower(string(hosttest.Dial(t, s.Addr()).RoundTrip(req).Body))
+	if strings.Contains(got, "_") || strings.Contains(got, "10.9.9.9") || !strings.Contains(got, "my-field: dash") {
+		t.Fatalf("default: the backend got\n%s", got)
+	}
+	s, _ = startProxy(t, entryConf("First-Alive", b.Listener.Addr().String(), "UnderscoresInHeaders on"))
+	got = strings.ToLower(string(hosttest.Dial(t, s.Addr()).RoundTrip(req).Body))
+	if !strings.Contains(got, "my_field: yes") || !strings.Contains(got, "content_length: 5") {
+		t.Fatalf("UnderscoresInHeaders on: the backend got\n%s", got)
+	}
+}

@@ -14,6 +14,7 @@
 //	    ResolveInterval T     how often hostnames are re-resolved
 //	    ClientBodyTimeout T   longest wait for request body bytes from the client (408);
 //	                          unset: the host's Timeout
+//	    UnderscoresInHeaders B  forward request fields with '_' in the name (default off)
 //	    StatisticsURL PATH    [PROXY_DEFAULTS] only: the status page's path
 //	[PROXY_ENTRY]             any number, tried in file order
 //
@@ -71,6 +72,9 @@ type Entry struct {
 	// ClientBodyTimeout bounds each wait for request body bytes from the
 	// client; a client that stalls longer gets 408. 0: the host's Timeout.
 	ClientBodyTimeout time.Duration
+	// UnderscoresInHeaders forwards request fields whose names contain
+	// '_'; off (the default, as nginx's underscores_in_headers) drops them.
+	UnderscoresInHeaders bool
 }
 
 // Server is one ServerList item. Host is an IP literal or a hostname.
@@ -127,6 +131,7 @@ type section struct {
 	src      []string
 	ints     map[string]int
 	durs     map[string]time.Duration
+	bools    map[string]bool
 	stats    *string
 }
 
@@ -199,7 +204,18 @@ func merge(d, s *section) (*Entry, error) {
 	e.IdleTimeout = durKey(s, d, "idletimeout", DefaultIdleTimeout)
 	e.ResolveInterval = durKey(s, d, "resolveinterval", DefaultResolveInterval)
 	e.ClientBodyTimeout = durKey(s, d, "clientbodytimeout", DefaultClientBodyTimeout)
+	e.UnderscoresInHeaders = boolKey(s, d, "underscoresinheaders", false)
 	return e, nil
+}
+
+func boolKey(s, d *section, key string, def bool) bool {
+	if v, ok := s.bools[key]; ok {
+		return v
+	}
+	if v, ok := d.bools[key]; ok {
+		return v
+	}
+	return def
 }
 
 func pick[T any](own, inherited []T) []T {

@@ -115,6 +115,7 @@ func TestErrorsNameFileAndLine(t *testing.T) {
 		{"    IdleTimeout -1s", "p.conf:4: IdleTimeout: want seconds"},
 		{"    ResolveInterval 0s", "p.conf:4: ResolveInterval: must be greater than zero"},
 		{"    ClientBodyTimeout 0", "p.conf:4: ClientBodyTimeout: must be greater than zero"},
+		{"    UnderscoresInHeaders maybe", "p.conf:4: UnderscoresInHeaders: want on or off"},
 		{"    MaxIdleConns lots", "p.conf:4: MaxIdleConns: want a whole number"},
 		{"    StatisticsURL /stats", "p.conf:4: StatisticsURL: only allowed in [PROXY_DEFAULTS]"},
 		{"    Proxy on", "p.conf:4: Proxy: unknown key in [PROXY_ENTRY]"},

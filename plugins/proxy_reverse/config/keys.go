@@ -12,7 +12,7 @@ import (
 // parseSection reads the keys of one section. StatisticsURL is only valid in
 // [PROXY_DEFAULTS].
 func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
-	out := &section{sec: s, ints: map[string]int{}, durs: map[string]time.Duration{}}
+	out := &section{sec: s, ints: map[string]int{}, durs: map[string]time.Duration{}, bools: map[string]bool{}}
 	seen := map[string]int{}
 	once := func(e conf.Entry, key string) error {
 		if line, ok := seen[key]; ok {
@@ -41,10 +41,20 @@ func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
 	for k, zeroOK := range durKeys {
 		h[k] = func(e conf.Entry) error { return out.setDur(e, k, zeroOK, once) }
 	}
+	h["underscoresinheaders"] = func(e conf.Entry) error { return out.setBool(e, "underscoresinheaders", once) }
 	if err := s.Visit(h); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+func (s *section) setBool(e conf.Entry, key string, once func(conf.Entry, string) error) error {
+	if err := once(e, key); err != nil {
+		return err
+	}
+	b, err := e.Bool()
+	s.bools[key] = b
+	return err
 }
 
 func (s *section) serverList(e conf.Entry) error {

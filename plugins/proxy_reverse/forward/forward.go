@@ -45,6 +45,10 @@ type Request struct {
 	// MaxBody is the host's request body limit (MaxRequestSize); a body
 	// that grows past it, chunked included, gets 413. 0: no limit.
 	MaxBody int64
+	// KeepUnderscores forwards fields whose names contain '_'; without it
+	// they are dropped (some backends read '_' as '-', so "X_Forwarded_For"
+	// could pass for a field the proxy sets).
+	KeepUnderscores bool
 	// BodyTimeout is the host's Timeout, the ClientBodyTimeout of an
 	// entry that sets none; 0 then means fallbackBodyTimeout.
 	BodyTimeout time.Duration

@@ -39,8 +39,9 @@ func skipField(h http1.Header, name string, managed []string) bool {
 var requestManaged = []string{"Content-Length", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"}
 
 // writeRequestHead writes the head sent to the backend: origin-form target,
-// HTTP/1.1, end-to-end fields, X-Forwarded-*, and the body's framing.
-func writeRequestHead(w *bufio.Writer, req *http1.Request, client netip.AddrPort, backend string) {
+// HTTP/1.1, end-to-end fields (without names holding '_' unless
+// keepUnderscores), X-Forwarded-*, and the body's framing.
+func writeRequestHead(w *bufio.Writer, req *http1.Request, client netip.AddrPort, backend string, keepUnderscores bool) {
 	w.WriteString(req.Method)
 	w.WriteByte(' ')
 	w.WriteString(originForm(req.Target))
@@ -51,6 +52,7 @@ func writeRequestHead(w *bufio.Writer, req *http1.Request, client netip.AddrPort
 		case http1.EqualFold(f.Name, "X-Forwarded-For"):
 			xff = joinList(xff, f.Value)
 		case skipField(req.Header, f.Name, requestManaged):
+		case !keepUnderscores && strings.IndexByte(f.Name, '_') >= 0:
 		default:
 			hasHost = hasHost || http1.EqualFold(f.Name, "Host")
 			writeField(w, f.Name, f.Value)

@@ -138,7 +138,7 @@ func (rt Route) Serve(ctx context.Context, conn net.Conn, br *bufio.Reader, req 
 		return p.serveStatus(conn, br, req, keepAlive)
 	}
 	r := forward.Request{Conn: conn, BR: br, Req: req, Client: client, KeepAlive: keepAlive,
-		MaxBody: lim.MaxBody, BodyTimeout: lim.BodyTimeout}
+		MaxBody: lim.MaxBody, BodyTimeout: lim.BodyTimeout, KeepUnderscores: rt.e.cfg.UnderscoresInHeaders}
 	res := p.fwd.Forward(ctx, rt.e.group, rt.e.pol, &r)
 	if res.Err != nil && res.Status >= 500 {
 		p.log.Debug("request failed", "path", req.Path, "status", res.Status, "error", res.Err)
