@@ -1,10 +1,14 @@
 package main
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
@@ -92,5 +96,46 @@ func TestE2EUnderscoreFieldsDropped(t *testing.T) {
 	got = strings.ToLower(string(hosttest.Dial(t, s.Addr()).RoundTrip(req).Body))
 	if !strings.Contains(got, "my_field: yes") || !strings.Contains(got, "content_length: 5") {
 		t.Fatalf("UnderscoresInHeaders on: the backend got\n%s", got)
+	}
+}
+
+// A backend's chunked answer keeps its trailer (and the Trailer field that
+// announces it) on the way to an HTTP/1.1 client; a client's chunked upload
+// keeps its trailer on the way to the backend. Framing fields in a trailer
+// are not forwarded. An HTTP/1.0 client gets the body without them.
+func TestE2ETrailersForwarded(t *testing.T) {
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Trailer", "X-Checksum")
+		w.Header().Set("X-Request-Trailer", r.Trailer.Get("X-Upload-Sum"))
+		w.WriteHeader(200)
+		w.Write(body)
+		w.(http.Flusher).Flush()
+		w.Header().Set("X-Checksum", "abc123")
+		w.Header().Set(http.TrailerPrefix+"Content-Length", "99")
+	}))
+	t.Cleanup(b.Close)
+	s, _ := startProxy(t, entryConf("First-Alive", b.Listener.Addr().String()))
+
+	resp := new(http1.Response)
+	c := hosttest.Dial(t, s.Addr())
+	c.Send("POST /api/t HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nTrailer: X-Upload-Sum\r\n\r\n" +
+		"5\r\nhello\r\n0\r\nX-Upload-Sum: s1\r\n\r\n")
+	hosttest.Must(t, http1.ReadResponse(c.BR, nil, resp))
+	var body http1.Body
+	body.ResetResponse(c.BR, resp, "POST")
+	got, err := io.ReadAll(&body)
+	hosttest.Must(t, err)
+	if string(got) != "hello" || resp.Header.Get("X-Request-Trailer") != "s1" || resp.Header.Get("Trailer") != "X-Checksum" {
+		t.Fatalf("head %v body %q: want the upload's trailer at the backend and Trailer announced", resp.Header, got)
+	}
+	if tr := body.Trailer(); tr.Get("X-Checksum") != "abc123" || tr.Get("Content-Length") != "" {
+		t.Fatalf("trailer %v, want X-Checksum: abc123 and no Content-Length", tr)
+	}
+
+	c = hosttest.Dial(t, s.Addr())
+	r := c.RoundTrip("GET /api/t HTTP/1.0\r\n\r\n")
+	if r.Status != 200 || r.Header.Get("Trailer") != "" || strings.Contains(string(r.Body), "abc123") {
+		t.Fatalf("HTTP/1.0 client: %d %v %q", r.Status, r.Header, r.Body)
 	}
 }

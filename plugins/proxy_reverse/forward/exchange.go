@@ -15,14 +15,15 @@ import (
 
 // exchange is the state of one forwarded request; pooled.
 type exchange struct {
-	f     *Forwarder
-	r     *Request
-	cw    countWriter
-	bw    *bufio.Writer // client output
-	buf   *[]byte
-	rbody http1.Body
-	resp  http1.Response
-	up    upload
+	f       *Forwarder
+	r       *Request
+	cw      countWriter
+	bw      *bufio.Writer // client output
+	buf     *[]byte
+	rbody   http1.Body
+	trailer http1.Header // buffer of the forwarded trailer fields
+	resp    http1.Response
+	up      upload
 
 	status  int
 	closing bool

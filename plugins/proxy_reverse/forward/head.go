@@ -10,10 +10,27 @@ import (
 )
 
 // hopByHop lists the fields that describe one connection, not the message
-// (net/http/httputil's list), removed in both directions. Fields named in
+// (net/http/httputil's list but Trailer, which announces the trailer fields
+// that the proxy forwards), removed in both directions. Fields named in
 // Connection are removed as well.
 var hopByHop = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+	"Proxy-Authorization", "Te", "Transfer-Encoding", "Upgrade"}
+
+// trailerManaged are fields never forwarded in a trailer section: framing,
+// routing and the announcement itself (RFC 9110 §6.5.1).
+var trailerManaged = []string{"Content-Length", "Host", "Trailer"}
+
+// trailerFields returns the forwardable fields of a trailer section t,
+// reusing buf.
+func trailerFields(buf, t http1.Header) http1.Header {
+	buf = buf[:0]
+	for _, f := range t {
+		if !skipField(t, f.Name, trailerManaged) {
+			buf = append(buf, f)
+		}
+	}
+	return buf
+}
 
 // skipField reports whether name must not be copied: hop-by-hop, named in a
 // Connection field of h, or one the proxy writes itself (managed).
@@ -171,7 +188,10 @@ func writeResponseHead(w *bufio.Writer, resp *http1.Response, req *http1.Request
 	}
 	w.WriteString("\r\n")
 	for _, f := range resp.Header {
-		if !skipField(resp.Header, f.Name, responseManaged) {
+		switch {
+		case skipField(resp.Header, f.Name, responseManaged):
+		case fr != frameChunked && http1.EqualFold(f.Name, "Trailer"): // no trailer follows
+		default:
 			writeField(w, f.Name, f.Value)
 		}
 	}

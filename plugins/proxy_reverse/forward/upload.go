@@ -22,11 +22,12 @@ type upload struct {
 	started   bool
 	done      chan struct{}
 	body      http1.Body
-	readAll   atomic.Bool // the client's body was read to its end
-	stopping  bool        // stopUpload cut the client read short; guarded by exchange.mu
-	err       error       // set before done closes
-	clientErr bool        // err came from reading the client
-	total     int64       // body bytes read; valid after done
+	readAll   atomic.Bool  // the client's body was read to its end
+	stopping  bool         // stopUpload cut the client read short; guarded by exchange.mu
+	err       error        // set before done closes
+	clientErr bool         // err came from reading the client
+	total     int64        // body bytes read; valid after done
+	trailer   http1.Header // buffer of the forwarded trailer fields
 
 	mu      sync.Mutex
 	gotHead bool // the final answer's head arrived: stop moving the deadline
@@ -144,7 +145,8 @@ func (x *exchange) uploadBody(bc *upstream.Conn) {
 		u.touch(bc, s, false)
 	}
 	if x.r.Req.Chunked {
-		cw.Close()
+		u.trailer = trailerFields(u.trailer, u.body.Trailer())
+		cw.CloseTrailer(u.trailer)
 	}
 	u.err = bc.BW.Flush()
 	u.touch(bc, s, false)
