@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -137,5 +139,55 @@ func TestE2ETrailersForwarded(t *testing.T) {
 	r := c.RoundTrip("GET /api/t HTTP/1.0\r\n\r\n")
 	if r.Status != 200 || r.Header.Get("Trailer") != "" || strings.Contains(string(r.Body), "abc123") {
 		t.Fatalf("HTTP/1.0 client: %d %v %q", r.Status, r.Header, r.Body)
+	}
+}
+
+// statusServers returns, per entry of the status page, the servers with
+// their state and counters.
+func statusServers(t *testing.T, s *hosttest.Site) [][]map[string]any {
+	t.Helper()
+	var page struct {
+		Entries []struct {
+			Servers []map[string]any `json:"servers"`
+		} `json:"entries"`
+	}
+	hosttest.Must(t, json.Unmarshal([]byte(statusJSON(t, s)), &page))
+	var out [][]map[string]any
+	for _, e := range page.Entries {
+		out = append(out, e.Servers)
+	}
+	return out
+}
+
+// A dead backend listed in 13 entries is found dead once: health is per
+// backend address, shared by every entry that lists it, so after one
+// request to the first entry every entry skips it.
+func TestE2EHealthSharedAcrossEntries(t *testing.T) {
+	live := newNamed(t, "live", "")
+	dead := deadAddr(t)
+	conf := "[PROXY_DEFAULTS]\n    StatisticsURL /proxy_stats\n    LoadBalancer First-Alive\n" +
+		"    AttemptsCount 1\n    OfflineTimeOut 60\n    ServerList " + dead + " " + live.hostPort() + "\n"
+	for i := 0; i < 13; i++ {
+		conf += fmt.Sprintf("[PROXY_ENTRY]\n    Match ^/e%d/\n", i)
+	}
+	s, _ := startProxy(t, conf)
+	c := client(t, true, "")
+	if st, body := get(t, c, s.URL("/e0/x")); st != 200 || body != "live" {
+		t.Fatalf("first request: %d %q", st, body)
+	}
+	for i, servers := range statusServers(t, s) {
+		if servers[0]["addr"] != dead || servers[0]["state"] == "online" {
+			t.Fatalf("entry %d: %v, want %s offline", i, servers[0], dead)
+		}
+	}
+	for i := 1; i < 13; i++ {
+		if st, body := get(t, c, s.URL(fmt.Sprintf("/e%d/x", i))); st != 200 || body != "live" {
+			t.Fatalf("entry %d: %d %q", i, st, body)
+		}
+	}
+	for i, servers := range statusServers(t, s) {
+		if f := servers[0]["failures"]; f != 1.0 {
+			t.Fatalf("entry %d: the dead server failed %v times, want once in all", i, f)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/capuchin/capuchin/api"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/proxy"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 )
 
 // handleDeadline is the stage-30 deadline the host applies to one
@@ -33,6 +34,7 @@ type engine struct {
 // aborts backend dials and waits of requests in flight.
 type plugin struct {
 	eng    atomic.Pointer[engine]
+	reg    *upstream.Registry // backend health and counters, kept across Configure
 	ctx    context.Context
 	cancel context.CancelFunc
 }
@@ -48,7 +50,7 @@ func (pl *plugin) Configure(path string) error {
 	if err != nil {
 		return err
 	}
-	p, err := proxy.New(cfg, api.Logger())
+	p, err := proxy.New(cfg, api.Logger(), proxy.WithRegistry(pl.reg))
 	if err != nil {
 		return fmt.Errorf("proxy_reverse: %w", err)
 	}
@@ -110,7 +112,7 @@ func report(res *proxy.Result, w *api.ResponseWriter) api.Verdict {
 }
 
 func main() {
-	pl := &plugin{}
+	pl := &plugin{reg: upstream.NewRegistry()}
 	pl.ctx, pl.cancel = context.WithCancel(context.Background())
 	api.Serve(pl) // returns when the host stops the plugin
 	pl.cancel()

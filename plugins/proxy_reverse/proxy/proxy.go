@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -57,7 +58,12 @@ type Option func(*options)
 
 type options struct {
 	lookup upstream.LookupFunc
+	reg    *upstream.Registry
 }
+
+// WithRegistry shares reg, the health and counters of backend addresses,
+// with the engine; keep one across reconfigurations so that they survive.
+func WithRegistry(reg *upstream.Registry) Option { return func(o *options) { o.reg = reg } }
 
 // WithLookup replaces the system resolver for ServerList hostnames.
 func WithLookup(f upstream.LookupFunc) Option { return func(o *options) { o.lookup = f } }
@@ -72,13 +78,19 @@ func New(cfg *config.Config, log hclog.Logger, opts ...Option) (*Proxy, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
+	if o.reg == nil {
+		o.reg = upstream.NewRegistry()
+	}
 	p := &Proxy{cfg: cfg, log: log.Named("proxy")}
 	p.fwd = &forward.Forwarder{Clock: &p.clock}
 	for i, ec := range cfg.Entries {
 		l := p.log.With("entry", i+1)
 		p.entries = append(p.entries, &entry{cfg: ec, pol: balance.New(ec.Balancer),
-			group: upstream.NewGroup(ec, o.lookup, l)})
+			group: upstream.NewGroup(ec, o.reg, o.lookup, l)})
 	}
+	o.reg.Retain(func(ap netip.AddrPort) bool {
+		return slices.ContainsFunc(p.entries, func(e *entry) bool { return e.group.Has(ap) })
+	})
 	return p, nil
 }
 
