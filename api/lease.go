@@ -105,7 +105,7 @@ func (rt *runtime) leaseable(cs *connState, head, host string, maxBody int64) bo
 	case !http1.EqualFold(r.Host, host):
 		return false
 	}
-	return rt.filter.Match(r)
+	return rt.filter.Load().Match(r)
 }
 
 // serveLeased runs the handler for one leased request whose head was

@@ -7,7 +7,7 @@ import (
 )
 
 func manifestToPB(m Manifest) *pb.Manifest {
-	out := &pb.Manifest{Name: m.Name, Version: m.Version, Claims: &pb.Claims{
+	out := &pb.Manifest{Name: m.Name, Version: m.Version, Reconfigurable: m.Reconfigurable, Claims: &pb.Claims{
 		PathRegex: m.Claims.Paths, Hosts: m.Claims.Hosts, Methods: m.Claims.Methods,
 	}}
 	for _, s := range m.Stages {
@@ -19,7 +19,7 @@ func manifestToPB(m Manifest) *pb.Manifest {
 }
 
 func manifestFromPB(p *pb.Manifest) Manifest {
-	m := Manifest{Name: p.GetName(), Version: p.GetVersion()}
+	m := Manifest{Name: p.GetName(), Version: p.GetVersion(), Reconfigurable: p.GetReconfigurable()}
 	if c := p.GetClaims(); c != nil {
 		m.Claims = Claims{Paths: c.PathRegex, Hosts: c.Hosts, Methods: c.Methods}
 	}

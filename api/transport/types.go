@@ -51,6 +51,9 @@ type Manifest struct {
 	Version string
 	Stages  []StageSpec
 	Claims  Claims
+	// Reconfigurable: Configure may be called again on the running
+	// process when its configuration file changes.
+	Reconfigurable bool
 }
 
 // Conn identifies a client connection.

@@ -113,7 +113,14 @@ func (h *Host) startAll(specs []config.PluginSpec, keep []*plugin) ([]*plugin, e
 			out = append(out, p)
 			continue
 		}
-		p, err := startPlugin(h.sp, spec, h.log)
+		p, err := h.reconfigure(keep, spec)
+		if p != nil {
+			out = append(out, p)
+			continue
+		}
+		if err == nil {
+			p, err = startPlugin(h.sp, spec, h.log)
+		}
 		if err != nil {
 			for _, q := range started {
 				q.stop(0)
@@ -143,6 +150,24 @@ func (e *ConfigError) Error() string {
 		return e.Msg
 	}
 	return e.Path + ": " + e.Msg
+}
+
+// reconfigure switches a running plugin of keep to spec's changed
+// configuration in place, when it can (see plugin.reconfigure); nil and no
+// error means start a new process.
+func (h *Host) reconfigure(keep []*plugin, spec config.PluginSpec) (*plugin, error) {
+	for _, p := range keep {
+		if !p.sameBinary(spec) {
+			continue
+		}
+		ok, err := p.reconfigure(spec)
+		if ok {
+			h.log.Info("plugin reconfigured in place", "plugin", spec.Name, "config", spec.Config)
+			return p, nil
+		}
+		return nil, err
+	}
+	return nil, nil
 }
 
 func find(ps []*plugin, spec config.PluginSpec) *plugin {

@@ -84,7 +84,7 @@ func (h *Host) Handle(c *stage.Conn, req *http1.Request, ho *stage.Handoff) stag
 	s := h.cur.Load()
 	var ev *transport.Event
 	for i, p := range s.handle {
-		if !p.filter.Match(req) {
+		if !p.filter.Load().Match(req) {
 			continue
 		}
 		if ev == nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -189,5 +190,45 @@ func TestE2EHealthSharedAcrossEntries(t *testing.T) {
 		if f := servers[0]["failures"]; f != 1.0 {
 			t.Fatalf("entry %d: the dead server failed %v times, want once in all", i, f)
 		}
+	}
+}
+
+// The status page's counters of the servers still configured survive a
+// reload that changes proxy_reverse.conf: the host hands the new file to
+// the running plugin, which keeps its backend registry. The new entry
+// (and its claims) take effect; an address no longer listed is forgotten.
+func TestE2EStatusSurvivesReload(t *testing.T) {
+	a, b := newNamed(t, "a", ""), newNamed(t, "b", "")
+	s, p := startProxy(t, entryConf("First-Alive", a.hostPort()+" "+b.hostPort()))
+	c := client(t, false, "")
+	for i := 0; i < 3; i++ {
+		if st, body := get(t, c, s.URL("/api/x")); st != 200 || body != "a" {
+			t.Fatalf("before reload: %d %q", st, body)
+		}
+	}
+	s.WriteFile("proxy_reverse.conf", entryConf("First-Alive", a.hostPort())+
+		"[PROXY_ENTRY]\n    Match ^/more/\n    ServerList "+b.hostPort()+"\n")
+	p.Signal(syscall.SIGHUP)
+	if !p.WaitLog("configuration reloaded") {
+		t.Fatalf("no reload:\n%s", p.Log())
+	}
+	if st, body := get(t, c, s.URL("/more/x")); st != 200 || body != "b" {
+		t.Fatalf("the new entry: %d %q", st, body)
+	}
+	servers := statusServers(t, s)
+	if len(servers) != 2 || servers[0][0]["requests"] != 3.0 || servers[1][0]["requests"] != 1.0 {
+		t.Fatalf("after reload: %v, want a with its 3 requests and b with 1", servers)
+	}
+	if !strings.Contains(p.Log(), "reconfigured in place") {
+		t.Fatalf("the plugin was not reconfigured in place:\n%s", p.Log())
+	}
+	// A bad file is refused and the running configuration stays.
+	s.WriteFile("proxy_reverse.conf", entryConf("Fastest", a.hostPort()))
+	p.Signal(syscall.SIGHUP)
+	if !p.WaitLog("reload failed") {
+		t.Fatalf("bad reload accepted:\n%s", p.Log())
+	}
+	if st, body := get(t, c, s.URL("/more/x")); st != 200 || body != "b" {
+		t.Fatalf("after a refused reload: %d %q", st, body)
 	}
 }

@@ -40,7 +40,9 @@ type plugin struct {
 }
 
 func (pl *plugin) Info() api.Info {
-	return api.Info{Name: "proxy_reverse", Version: "1.0",
+	// Reconfigure: a reload that changes proxy_reverse.conf calls Configure
+	// on this process, so backend health and counters survive it.
+	return api.Info{Name: "proxy_reverse", Version: "1.0", Reconfigure: true,
 		Handle: api.Limits{Deadline: handleDeadline, Policy: api.FailClosed}}
 }
 

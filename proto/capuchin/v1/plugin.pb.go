@@ -400,13 +400,14 @@ func (x *Claims) GetMethods() []string {
 }
 
 type Manifest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	Stages        []*StageSpec           `protobuf:"bytes,3,rep,name=stages,proto3" json:"stages,omitempty"`
-	Claims        *Claims                `protobuf:"bytes,4,opt,name=claims,proto3" json:"claims,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Name           string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version        string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Stages         []*StageSpec           `protobuf:"bytes,3,rep,name=stages,proto3" json:"stages,omitempty"`
+	Claims         *Claims                `protobuf:"bytes,4,opt,name=claims,proto3" json:"claims,omitempty"`
+	Reconfigurable bool                   `protobuf:"varint,5,opt,name=reconfigurable,proto3" json:"reconfigurable,omitempty"` // Configure may be called again on the running process (reload)
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Manifest) Reset() {
@@ -465,6 +466,13 @@ func (x *Manifest) GetClaims() *Claims {
 		return x.Claims
 	}
 	return nil
+}
+
+func (x *Manifest) GetReconfigurable() bool {
+	if x != nil {
+		return x.Reconfigurable
+	}
+	return false
 }
 
 type ConfigureRequest struct {
@@ -1261,12 +1269,13 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"path_regex\x18\x01 \x03(\tR\tpathRegex\x12\x14\n" +
 	"\x05hosts\x18\x02 \x03(\tR\x05hosts\x12\x18\n" +
-	"\amethods\x18\x03 \x03(\tR\amethods\"\x95\x01\n" +
+	"\amethods\x18\x03 \x03(\tR\amethods\"\xbd\x01\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12.\n" +
 	"\x06stages\x18\x03 \x03(\v2\x16.capuchin.v1.StageSpecR\x06stages\x12+\n" +
-	"\x06claims\x18\x04 \x01(\v2\x13.capuchin.v1.ClaimsR\x06claims\"3\n" +
+	"\x06claims\x18\x04 \x01(\v2\x13.capuchin.v1.ClaimsR\x06claims\x12&\n" +
+	"\x0ereconfigurable\x18\x05 \x01(\bR\x0ereconfigurable\"3\n" +
 	"\x10ConfigureRequest\x12\x1f\n" +
 	"\vconfig_path\x18\x01 \x01(\tR\n" +
 	"configPath\")\n" +
