@@ -41,7 +41,7 @@ func eventToPB(e *Event) *pb.Event {
 	out := &pb.Event{
 		Id: e.ID, Kind: pb.Event_Kind(e.Kind), Conn: connToPB(e.Conn), Head: e.Head,
 		Vhost: e.VHost, Buffered: e.Buffered, MaxBody: e.MaxBody, KeepAlive: e.KeepAlive,
-		TimeoutNs: int64(e.Timeout),
+		TimeoutNs: int64(e.Timeout), MaxHead: int64(e.MaxHead),
 	}
 	if e.Kind == EventHandle {
 		out.Lease = &pb.Lease{MaxRequests: e.Lease.MaxRequests, IdleTimeoutNs: int64(e.Lease.IdleTimeout),
@@ -54,7 +54,7 @@ func eventFromPB(p *pb.Event, e *Event) {
 	*e = Event{
 		ID: p.Id, Kind: EventKind(p.Kind), Conn: connFromPB(p.Conn), Head: p.Head,
 		VHost: p.Vhost, Buffered: p.Buffered, MaxBody: p.MaxBody, KeepAlive: p.KeepAlive,
-		Timeout: time.Duration(p.TimeoutNs),
+		Timeout: time.Duration(p.TimeoutNs), MaxHead: int(p.MaxHead),
 	}
 	if l := p.Lease; l != nil {
 		e.Lease = Lease{MaxRequests: l.MaxRequests, IdleTimeout: time.Duration(l.IdleTimeoutNs), Records: l.Records}

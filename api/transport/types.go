@@ -92,6 +92,7 @@ type Event struct {
 	KeepAlive bool
 	Lease     Lease
 	Timeout   time.Duration // the host's Timeout (30)
+	MaxHead   int           // the host's MaxHeaderSize in bytes (30)
 }
 
 // Field is a header field.

@@ -90,7 +90,7 @@ func (h *Host) Handle(c *stage.Conn, req *http1.Request, ho *stage.Handoff) stag
 		if ev == nil {
 			ev = &transport.Event{Kind: transport.EventHandle, Conn: connOf(c), Head: []byte(req.Raw),
 				VHost: ho.VHost, Buffered: ho.Buffered, MaxBody: ho.MaxBody, KeepAlive: ho.KeepAlive,
-				Timeout: ho.Timeout}
+				Timeout: ho.Timeout, MaxHead: ho.MaxHead}
 		}
 		ev.Lease = lease(s, i, ho)
 		if res := h.handleAt(p, c, ev, ho.Park); res.Verdict != stage.Decline || res.Err != nil {

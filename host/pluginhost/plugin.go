@@ -44,7 +44,7 @@ type plugin struct {
 	conf   string    // identity of the config file (size and mtime) at start
 	log    hclog.Logger
 	man    transport.Manifest
-	stages [6]terms // index: stage / 10
+	stages [6]terms                     // index: stage / 10
 	filter atomic.Pointer[claim.Filter] // replaced by reconfigure
 
 	inst     atomic.Pointer[instance] // nil while down

@@ -150,6 +150,7 @@ func (c *conn) handoff(sn *snapshot, site *config.Site) *stage.Handoff {
 		Buffered:  buf,
 		MaxBody:   sn.cfg.Server.MaxRequestSize,
 		Timeout:   sn.cfg.Server.Timeout,
+		MaxHead:   sn.cfg.Server.MaxHeaderSize,
 		KeepAlive: !c.w.Closing(),
 		Lease:     stage.Lease{MaxRequests: 1},
 	}

@@ -51,6 +51,7 @@ type Handoff struct {
 	Buffered  []byte        // bytes read past the request head: body start, pipelined requests
 	MaxBody   int64         // request body limit; 0 means none
 	Timeout   time.Duration // the server's Timeout: longest wait for client bytes
+	MaxHead   int           // the server's MaxHeaderSize: longest request head, in bytes
 	KeepAlive bool          // whether the host allows the connection to stay open after this request
 	Lease     Lease         // how long the handler may keep the connection (DESIGN.md, "Connection lease")
 

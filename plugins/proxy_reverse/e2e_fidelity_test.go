@@ -232,3 +232,28 @@ func TestE2EStatusSurvivesReload(t *testing.T) {
 		t.Fatalf("after a refused reload: %d %q", st, body)
 	}
 }
+
+// A client that stops reading a proxied answer is given up after the
+// host's Timeout (here 1 s), as the host does for static files, not after a
+// fixed minute: the connection closes before the whole body arrives.
+func TestE2EClientWriteTimeoutFollowsHostTimeout(t *testing.T) {
+	const size = 64 << 20
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		chunk := make([]byte, 64<<10)
+		for n := 0; n < size; n += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(b.Close)
+	s, _ := startProxy(t, entryConf("First-Alive", b.Listener.Addr().String()), "Timeout 1")
+	c := hosttest.Dial(t, s.Addr())
+	c.Send("GET /api/big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+	time.Sleep(5 * time.Second) // not reading: the proxy's writes stall
+	r, err := c.Read("GET")
+	if err == nil && len(r.Body) == size {
+		t.Fatalf("the whole %d-byte body arrived after the client stalled for 5 s", size)
+	}
+}

@@ -86,7 +86,7 @@ func (pl *plugin) Handle(r *api.Request, w *api.ResponseWriter) api.Verdict {
 		return api.Decline
 	}
 	conn, br := r.Conn()
-	lim := proxy.Limits{MaxBody: r.MaxBody, BodyTimeout: r.Timeout}
+	lim := proxy.Limits{MaxBody: r.MaxBody, Timeout: r.Timeout}
 	res := rt.Serve(pl.ctx, conn, br, &r.Request, r.Client.Remote, r.KeepAlive && !r.Request.Close, lim)
 	return report(&res, w)
 }

@@ -48,10 +48,7 @@ func (f *Forwarder) getExchange(r *Request) *exchange {
 		x = &exchange{f: f}
 	}
 	x.r = r
-	x.cw = countWriter{c: r.Conn, timeout: f.ClientWriteTimeout}
-	if x.cw.timeout == 0 {
-		x.cw.timeout = 60 * time.Second
-	}
+	x.cw = countWriter{c: r.Conn, timeout: r.clientTimeout()}
 	x.bw, _ = f.writers.Get().(*bufio.Writer)
 	if x.bw == nil {
 		x.bw = bufio.NewWriterSize(nil, copyBufSize+512)

@@ -26,9 +26,6 @@ import (
 // Forwarder forwards requests. One is shared by all entries and requests.
 type Forwarder struct {
 	Clock *http1.Clock // Date of error pages
-	// ClientWriteTimeout bounds each write to the client (a client that
-	// stops reading); 0 means 60 s.
-	ClientWriteTimeout time.Duration
 
 	writers sync.Pool // *bufio.Writer for client output
 	bufs    sync.Pool // *[]byte copy buffers
@@ -49,14 +46,16 @@ type Request struct {
 	// they are dropped (some backends read '_' as '-', so "X_Forwarded_For"
 	// could pass for a field the proxy sets).
 	KeepUnderscores bool
-	// BodyTimeout is the host's Timeout, the ClientBodyTimeout of an
-	// entry that sets none; 0 then means fallbackBodyTimeout.
-	BodyTimeout time.Duration
+	// ClientTimeout is the host's Timeout: it bounds each write to the
+	// client (a client that stops reading), and each wait for body bytes
+	// when the entry sets no ClientBodyTimeout. 0 means
+	// fallbackClientTimeout.
+	ClientTimeout time.Duration
 }
 
-// fallbackBodyTimeout bounds a client body wait when neither the entry nor
-// the host gives a timeout: the host's default Timeout.
-const fallbackBodyTimeout = 15 * time.Second
+// fallbackClientTimeout stands for the host's Timeout when the host gives
+// none: its default.
+const fallbackClientTimeout = 15 * time.Second
 
 // Result reports what happened.
 type Result struct {

@@ -57,10 +57,15 @@ func (x *exchange) bodyTimeout(s *upstream.Server) time.Duration {
 	if d := s.ClientBodyTimeout(); d > 0 {
 		return d
 	}
-	if x.r.BodyTimeout > 0 {
-		return x.r.BodyTimeout
+	return x.r.clientTimeout()
+}
+
+// clientTimeout is the host's Timeout, or its default.
+func (r *Request) clientTimeout() time.Duration {
+	if r.ClientTimeout > 0 {
+		return r.ClientTimeout
 	}
-	return fallbackBodyTimeout
+	return fallbackClientTimeout
 }
 
 func (u *upload) reset() {

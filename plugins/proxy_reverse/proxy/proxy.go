@@ -49,8 +49,8 @@ type Result struct {
 
 // Limits are the host's terms for one request.
 type Limits struct {
-	MaxBody     int64         // request body limit (MaxRequestSize); 0: none
-	BodyTimeout time.Duration // the host's Timeout, for entries without ClientBodyTimeout
+	MaxBody int64         // request body limit (MaxRequestSize); 0: none
+	Timeout time.Duration // the host's Timeout: client writes, and body reads of entries without ClientBodyTimeout
 }
 
 // Option adjusts New.
@@ -150,7 +150,7 @@ func (rt Route) Serve(ctx context.Context, conn net.Conn, br *bufio.Reader, req 
 		return p.serveStatus(conn, br, req, keepAlive)
 	}
 	r := forward.Request{Conn: conn, BR: br, Req: req, Client: client, KeepAlive: keepAlive,
-		MaxBody: lim.MaxBody, BodyTimeout: lim.BodyTimeout, KeepUnderscores: rt.e.cfg.UnderscoresInHeaders}
+		MaxBody: lim.MaxBody, ClientTimeout: lim.Timeout, KeepUnderscores: rt.e.cfg.UnderscoresInHeaders}
 	res := p.fwd.Forward(ctx, rt.e.group, rt.e.pol, &r)
 	if res.Err != nil && res.Status >= 500 {
 		p.log.Debug("request failed", "path", req.Path, "status", res.Status, "error", res.Err)

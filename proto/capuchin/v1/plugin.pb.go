@@ -702,6 +702,7 @@ type Event struct {
 	KeepAlive     bool                   `protobuf:"varint,8,opt,name=keep_alive,json=keepAlive,proto3" json:"keep_alive,omitempty"`  // the host allows the connection to stay open (30)
 	Lease         *Lease                 `protobuf:"bytes,9,opt,name=lease,proto3" json:"lease,omitempty"`                            // (30)
 	TimeoutNs     int64                  `protobuf:"varint,10,opt,name=timeout_ns,json=timeoutNs,proto3" json:"timeout_ns,omitempty"` // the host's Timeout: longest wait for client bytes (30)
+	MaxHead       int64                  `protobuf:"varint,11,opt,name=max_head,json=maxHead,proto3" json:"max_head,omitempty"`       // the host's MaxHeaderSize in bytes: longest request head (30)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -802,6 +803,13 @@ func (x *Event) GetLease() *Lease {
 func (x *Event) GetTimeoutNs() int64 {
 	if x != nil {
 		return x.TimeoutNs
+	}
+	return 0
+}
+
+func (x *Event) GetMaxHead() int64 {
+	if x != nil {
+		return x.MaxHead
 	}
 	return 0
 }
@@ -1288,7 +1296,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\x05Lease\x12!\n" +
 	"\fmax_requests\x18\x01 \x01(\rR\vmaxRequests\x12&\n" +
 	"\x0fidle_timeout_ns\x18\x02 \x01(\x03R\ridleTimeoutNs\x12\x18\n" +
-	"\arecords\x18\x03 \x01(\bR\arecords\"\x98\x03\n" +
+	"\arecords\x18\x03 \x01(\bR\arecords\"\xb3\x03\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12+\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x17.capuchin.v1.Event.KindR\x04kind\x12%\n" +
@@ -1302,7 +1310,8 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\x05lease\x18\t \x01(\v2\x12.capuchin.v1.LeaseR\x05lease\x12\x1d\n" +
 	"\n" +
 	"timeout_ns\x18\n" +
-	" \x01(\x03R\ttimeoutNs\"b\n" +
+	" \x01(\x03R\ttimeoutNs\x12\x19\n" +
+	"\bmax_head\x18\v \x01(\x03R\amaxHead\"b\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_CONNECT\x10\x01\x12\x10\n" +
