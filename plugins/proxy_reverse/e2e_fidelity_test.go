@@ -34,6 +34,10 @@ func TestE2ETokenMethodsForwarded(t *testing.T) {
 		if want := m + " te=[] len=0 err=<nil> body="; r.Status != 200 || string(r.Body) != want {
 			t.Fatalf("%s without a length: %d %q, want 200 %q", m, r.Status, r.Body, want)
 		}
+		r = c.RoundTrip(m + " /api/headers HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+		if !strings.Contains(string(r.Body), "Content-Length: 0") {
+			t.Fatalf("%s without a length reached the backend without Content-Length: 0:\n%s", m, r.Body)
+		}
 	}
 	r := c.RoundTrip("CONNECT 127.0.0.1:9 HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n")
 	if r.Status != 405 {

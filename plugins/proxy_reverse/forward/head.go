@@ -94,6 +94,10 @@ func writeRequestHead(w *bufio.Writer, req *http1.Request, client netip.AddrPort
 		w.WriteString("Transfer-Encoding: chunked\r\n")
 	case req.ContentLength >= 0:
 		writeInt(w, "Content-Length", req.ContentLength)
+	case req.Method == "POST" || req.Method == "PUT" || req.Method == "PATCH":
+		// No framing means an empty body (RFC 9112 §6.3); say so to a
+		// backend that would want a length for these (RFC 9110 §8.6).
+		w.WriteString("Content-Length: 0\r\n")
 	}
 	if req.Upgrade {
 		w.WriteString("Connection: Upgrade\r\n")
