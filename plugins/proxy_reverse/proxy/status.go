@@ -94,7 +94,8 @@ func (p *Proxy) Snapshot() *status.Page {
 		for _, s := range e.group.Servers() {
 			st := s.Stats(now)
 			ss := status.Server{Name: st.Name, Addr: st.Addr, State: "online", Active: st.Active,
-				Idle: st.Idle, Requests: st.Requests, Failures: st.Failures, Consecutive: st.Consecutive}
+				Idle: st.Idle, Requests: st.Requests, Failures: st.Failures, Stray: st.Stray,
+				Consecutive: st.Consecutive}
 			for _, t := range slots.Servers {
 				if t == s {
 					ss.Weight++

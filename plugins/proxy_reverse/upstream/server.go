@@ -27,6 +27,7 @@ type Server struct {
 	active   atomic.Int64 // connections carrying a request now
 	requests atomic.Uint64
 	failures atomic.Uint64
+	stray    atomic.Uint64 // pooled connections closed for bytes or EOF while idle
 
 	mu      sync.Mutex
 	idle    []*Conn // pooled connections, oldest first
@@ -41,6 +42,7 @@ type Conn struct {
 	Reused bool // it came from the idle pool
 	srv    *Server
 	idleAt time.Time
+	check  idleCheck
 }
 
 // Server returns the server the connection goes to.
@@ -83,8 +85,31 @@ func (s *Server) Succeeded() {
 }
 
 // Get returns a pooled connection, or nil. Connections idle for longer than
-// IdleTimeout are closed instead.
+// IdleTimeout are closed instead, and so are connections on which anything
+// (bytes or EOF) arrived while they were idle: such bytes belong to no
+// request, and reading them as the next answer would hand one client
+// another's response.
 func (s *Server) Get(now time.Time) *Conn {
+	for {
+		c := s.pop(now)
+		if c == nil {
+			return nil
+		}
+		if c.check.stray() {
+			s.stray.Add(1)
+			c.Conn.Close()
+			continue
+		}
+		c.Reused = true
+		s.active.Add(1)
+		s.requests.Add(1)
+		return c
+	}
+}
+
+// pop takes the newest idle connection still within IdleTimeout, closing
+// the expired ones it passes.
+func (s *Server) pop(now time.Time) *Conn {
 	var stale []*Conn
 	var c *Conn
 	s.mu.Lock()
@@ -101,11 +126,6 @@ func (s *Server) Get(now time.Time) *Conn {
 	for _, sc := range stale {
 		sc.Conn.Close()
 	}
-	if c != nil {
-		c.Reused = true
-		s.active.Add(1)
-		s.requests.Add(1)
-	}
 	return c
 }
 
@@ -118,14 +138,22 @@ func (s *Server) Dial(ctx context.Context) (*Conn, error) {
 	}
 	s.active.Add(1)
 	s.requests.Add(1)
-	return &Conn{Conn: nc, BR: s.g.newReader(nc), BW: bufio.NewWriterSize(nc, 8<<10), srv: s}, nil
+	c := &Conn{Conn: nc, BR: s.g.newReader(nc), BW: bufio.NewWriterSize(nc, 8<<10), srv: s}
+	c.check.init(nc)
+	return c, nil
 }
 
 // Release ends a request on c: with reuse the connection goes back to the
-// idle pool (if there is room), otherwise it is closed.
+// idle pool (if there is room), otherwise it is closed. Bytes already read
+// past the answer's end (a body after a HEAD, 204 or 304 answer in the same
+// read) make it stray: it is closed and counted.
 func (s *Server) Release(c *Conn, reuse bool, now time.Time) {
 	s.active.Add(-1)
-	if reuse && c.BR.Buffered() == 0 && c.BW.Buffered() == 0 {
+	if reuse && c.BR.Buffered() > 0 {
+		s.stray.Add(1)
+		reuse = false
+	}
+	if reuse && c.BW.Buffered() == 0 {
 		c.idleAt = now
 		s.mu.Lock()
 		if !s.retired && len(s.idle) < s.g.entry.MaxIdleConns {
@@ -172,6 +200,7 @@ type Stats struct {
 	Idle         int       // pooled connections
 	Requests     uint64    // requests sent (attempts, retries included)
 	Failures     uint64    // failed attempts
+	Stray        uint64    // pooled connections closed for bytes or EOF while idle
 	Consecutive  int       // current run of failures
 }
 
@@ -183,7 +212,7 @@ func (s *Server) Stats(now time.Time) Stats {
 	until := s.OfflineUntil(now)
 	return Stats{Name: s.Name, Addr: s.addr, Online: until.IsZero(), OfflineUntil: until,
 		Active: s.active.Load(), Idle: idle, Requests: s.requests.Load(),
-		Failures: s.failures.Load(), Consecutive: int(s.fails.Load())}
+		Failures: s.failures.Load(), Stray: s.stray.Load(), Consecutive: int(s.fails.Load())}
 }
 
 // ClientBodyTimeout returns how long a client may stall while sending a
