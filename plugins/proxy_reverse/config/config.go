@@ -10,7 +10,8 @@
 //	    ConnectTimeout T      backend connect timeout
 //	    ResponseTimeout T     time a backend has to send a response head
 //	    IdleTimeout T         how long an idle pooled backend connection is kept
-//	    MaxIdleConns N        idle pooled connections kept per server
+//	    MaxIdleConns N        idle pooled connections kept per server (default: no
+//	                          bound but IdleTimeout; 0 turns pooling off)
 //	    ResolveInterval T     how often hostnames are re-resolved
 //	    ClientBodyTimeout T   longest wait for request body bytes from the client (408)
 //	    StatisticsURL PATH    [PROXY_DEFAULTS] only: the status page's path
@@ -41,11 +42,17 @@ const (
 	DefaultConnectTimeout  = 3 * time.Second
 	DefaultResponseTimeout = 60 * time.Second
 	DefaultIdleTimeout     = 60 * time.Second
-	DefaultMaxIdleConns    = 32
+	// DefaultMaxIdleConns (NoLimit) keeps every returned connection until
+	// IdleTimeout: the pool then fits the concurrency the proxy sees, and
+	// steady load opens no new backend connections.
+	DefaultMaxIdleConns    = NoLimit
 	DefaultResolveInterval = 30 * time.Second
 	// DefaultClientBodyTimeout is the host's default Timeout.
 	DefaultClientBodyTimeout = 15 * time.Second
 )
+
+// NoLimit is the MaxIdleConns of an unbounded pool.
+const NoLimit = -1
 
 // Config is a parsed proxy_reverse.conf.
 type Config struct {

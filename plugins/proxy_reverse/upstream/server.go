@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
 )
 
 // Server is one backend address. It is safe for concurrent use.
@@ -156,7 +158,7 @@ func (s *Server) Release(c *Conn, reuse bool, now time.Time) {
 	if reuse && c.BW.Buffered() == 0 {
 		c.idleAt = now
 		s.mu.Lock()
-		if !s.retired && len(s.idle) < s.g.entry.MaxIdleConns {
+		if max := s.g.entry.MaxIdleConns; !s.retired && (max == config.NoLimit || len(s.idle) < max) {
 			s.idle = append(s.idle, c)
 			s.mu.Unlock()
 			return

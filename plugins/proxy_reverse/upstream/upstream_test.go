@@ -194,3 +194,43 @@ func TestGetClosesStrayConnections(t *testing.T) {
 		peer.Close()
 	}
 }
+
+// By default the pool keeps every returned connection (until IdleTimeout),
+// so it fits any concurrency; MaxIdleConns 0 turns pooling off.
+func TestPoolDefaultFitsConcurrency(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	for _, tc := range []struct{ max, want int }{{config.NoLimit, 100}, {0, 0}} {
+		e := entry(t, ln.Addr().String())
+		e.IdleTimeout, e.MaxIdleConns = time.Minute, tc.max
+		g := NewGroup(e, nil, hclog.NewNullLogger())
+		s := g.Servers()[0]
+		var conns []*Conn
+		for i := 0; i < 100; i++ {
+			c, err := s.Dial(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+		}
+		for _, c := range conns {
+			s.Release(c, true, time.Now())
+		}
+		if got := s.Stats(time.Now()).Idle; got != tc.want {
+			t.Errorf("MaxIdleConns %d: %d idle, want %d", tc.max, got, tc.want)
+		}
+		g.Close()
+	}
+}
