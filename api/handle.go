@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
-	"github.com/capuchin/capuchin/api/transport"
+	"github.com/capuchin/capuchin/internal/transport"
 )
 
 // connState is the plugin's side of one handed connection, kept until the

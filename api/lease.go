@@ -5,9 +5,9 @@ import (
 	"net"
 	"time"
 
-	"github.com/capuchin/capuchin/api/fdpass"
 	"github.com/capuchin/capuchin/api/http1"
-	"github.com/capuchin/capuchin/api/transport"
+	"github.com/capuchin/capuchin/internal/fdpass"
+	"github.com/capuchin/capuchin/internal/transport"
 )
 
 // A connection lease (DESIGN.md, "Connection lease"): after the first

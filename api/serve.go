@@ -11,10 +11,10 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 
-	"github.com/capuchin/capuchin/api/claim"
-	"github.com/capuchin/capuchin/api/fdpass"
 	"github.com/capuchin/capuchin/api/http1"
-	"github.com/capuchin/capuchin/api/transport"
+	"github.com/capuchin/capuchin/internal/claim"
+	"github.com/capuchin/capuchin/internal/fdpass"
+	"github.com/capuchin/capuchin/internal/transport"
 )
 
 // Serve runs p as a Capuchin plugin: it answers the host's handshake on

@@ -31,8 +31,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/capuchin/capuchin/api/transport"
 	"github.com/capuchin/capuchin/host/config"
+	"github.com/capuchin/capuchin/internal/transport"
 )
 
 // Host runs the configured plugins and implements stage.Pipeline.

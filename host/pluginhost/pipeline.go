@@ -6,10 +6,10 @@ import (
 	"math"
 	"time"
 
-	"github.com/capuchin/capuchin/api/fdpass"
 	"github.com/capuchin/capuchin/api/http1"
-	"github.com/capuchin/capuchin/api/transport"
 	"github.com/capuchin/capuchin/host/stage"
+	"github.com/capuchin/capuchin/internal/fdpass"
+	"github.com/capuchin/capuchin/internal/transport"
 )
 
 // Connect runs stage 10 in load order; the first Close wins.

@@ -8,10 +8,10 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/capuchin/capuchin/api/claim"
-	"github.com/capuchin/capuchin/api/fdpass"
-	"github.com/capuchin/capuchin/api/transport"
 	"github.com/capuchin/capuchin/host/config"
+	"github.com/capuchin/capuchin/internal/claim"
+	"github.com/capuchin/capuchin/internal/fdpass"
+	"github.com/capuchin/capuchin/internal/transport"
 )
 
 // Default deadlines of the blocking stages when a plugin declares none.
