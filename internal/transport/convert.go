@@ -1,8 +1,12 @@
 package transport
 
 import (
+	"math"
+	"net/netip"
 	"time"
 
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/contract"
 	pb "github.com/capuchin/capuchin/proto/capuchin/v1"
 )
 
@@ -12,7 +16,7 @@ func manifestToPB(m Manifest) *pb.Manifest {
 	}}
 	for _, s := range m.Stages {
 		out.Stages = append(out.Stages, &pb.StageSpec{
-			Stage: int32(s.Stage), DeadlineNs: int64(s.Deadline), Policy: pb.Policy(s.Policy),
+			Stage: int32(s.Stage), DeadlineNs: int64(s.Deadline), Policy: policyToPB(s.Policy),
 		})
 	}
 	return out
@@ -21,49 +25,84 @@ func manifestToPB(m Manifest) *pb.Manifest {
 func manifestFromPB(p *pb.Manifest) Manifest {
 	m := Manifest{Name: p.GetName(), Version: p.GetVersion()}
 	if c := p.GetClaims(); c != nil {
-		m.Claims = Claims{Paths: c.PathRegex, Hosts: c.Hosts, Methods: c.Methods}
+		m.Claims = contract.Claims{Paths: c.PathRegex, Hosts: c.Hosts, Methods: c.Methods}
 	}
 	for _, s := range p.GetStages() {
-		m.Stages = append(m.Stages, StageSpec{
-			Stage: int(s.Stage), Deadline: time.Duration(s.DeadlineNs), Policy: Policy(s.Policy),
-		})
+		m.Stages = append(m.Stages, StageSpec{Stage: contract.Stage(s.Stage), Limits: contract.Limits{
+			Deadline: time.Duration(s.DeadlineNs), Policy: policyFromPB(s.Policy),
+		}})
 	}
 	return m
 }
 
-func connToPB(c Conn) *pb.Conn { return &pb.Conn{Id: c.ID, Remote: c.Remote, Local: c.Local} }
+func connToPB(c *contract.Conn) *pb.Conn {
+	return &pb.Conn{Id: c.ID, Remote: addrToPB(c.Remote), Local: addrToPB(c.Local)}
+}
 
-func connFromPB(c *pb.Conn) Conn {
-	return Conn{ID: c.GetId(), Remote: c.GetRemote(), Local: c.GetLocal()}
+func connFromPB(c *pb.Conn) contract.Conn {
+	return contract.Conn{ID: c.GetId(), Remote: addrFromPB(c.GetRemote()), Local: addrFromPB(c.GetLocal())}
+}
+
+// addrToPB writes an address as ip:port; "" for none.
+func addrToPB(a netip.AddrPort) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// addrFromPB reads an ip:port; anything else is no address.
+func addrFromPB(s string) netip.AddrPort {
+	a, _ := netip.ParseAddrPort(s)
+	return a
+}
+
+func leaseToPB(l *contract.Lease) *pb.Lease {
+	return &pb.Lease{MaxRequests: clampUint32(l.MaxRequests), IdleTimeoutNs: int64(l.IdleTimeout), Records: l.Records}
+}
+
+func leaseFromPB(l *pb.Lease) contract.Lease {
+	if l == nil {
+		return contract.Lease{}
+	}
+	return contract.Lease{MaxRequests: int(l.MaxRequests), IdleTimeout: time.Duration(l.IdleTimeoutNs), Records: l.Records}
+}
+
+// clampUint32 fits a count into the wire's uint32.
+func clampUint32(n int) uint32 {
+	switch {
+	case n <= 0:
+		return 0
+	case uint64(n) > math.MaxUint32:
+		return math.MaxUint32
+	}
+	return uint32(n)
 }
 
 func eventToPB(e *Event) *pb.Event {
 	out := &pb.Event{
-		Id: e.ID, Kind: pb.Event_Kind(e.Kind), Conn: connToPB(e.Conn), Head: e.Head,
+		Id: e.ID, Kind: eventKindToPB(e.Kind), Conn: connToPB(&e.Conn), Head: e.Head,
 		Vhost: e.VHost, Buffered: e.Buffered, MaxBody: e.MaxBody, KeepAlive: e.KeepAlive,
 	}
 	if e.Kind == EventHandle {
-		out.Lease = &pb.Lease{MaxRequests: e.Lease.MaxRequests, IdleTimeoutNs: int64(e.Lease.IdleTimeout),
-			Records: e.Lease.Records}
+		out.Lease = leaseToPB(&e.Lease)
 	}
 	return out
 }
 
 func eventFromPB(p *pb.Event, e *Event) {
 	*e = Event{
-		ID: p.Id, Kind: EventKind(p.Kind), Conn: connFromPB(p.Conn), Head: p.Head,
+		ID: p.Id, Kind: eventKindFromPB(p.Kind), Conn: connFromPB(p.Conn), Head: p.Head,
 		VHost: p.Vhost, Buffered: p.Buffered, MaxBody: p.MaxBody, KeepAlive: p.KeepAlive,
-	}
-	if l := p.Lease; l != nil {
-		e.Lease = Lease{MaxRequests: l.MaxRequests, IdleTimeout: time.Duration(l.IdleTimeoutNs), Records: l.Records}
+		Lease: leaseFromPB(p.Lease),
 	}
 }
 
 func replyToPB(r *Reply) *pb.Reply {
 	out := &pb.Reply{
-		Id: r.ID, Verdict: pb.Verdict(r.Verdict), Status: int32(r.Status), Body: r.Body,
+		Id: r.ID, Verdict: verdictToPB(r.Verdict), Status: int32(r.Status), Body: r.Body,
 		BytesIn: r.BytesIn, BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Error: r.Err,
-		Leased: r.Leased, Interim: r.Interim,
+		Leased: clampUint32(r.Leased), Interim: r.Interim,
 	}
 	for _, f := range r.Header {
 		out.Header = append(out.Header, &pb.Field{Name: f.Name, Value: f.Value})
@@ -76,14 +115,15 @@ func replyToPB(r *Reply) *pb.Reply {
 
 func replyFromPB(p *pb.Reply, r *Reply) {
 	*r = Reply{
-		ID: p.Id, Verdict: Verdict(p.Verdict), Status: int(p.Status), Body: p.Body,
+		ID: p.Id, Verdict: verdictFromPB(p.Verdict),
+		Reply:   contract.Reply{Status: int(p.Status), Body: p.Body},
 		BytesIn: p.BytesIn, BytesOut: p.BytesOut, Leftover: p.Leftover, Close: p.Close, Err: p.Error,
-		Leased: p.Leased, Interim: p.Interim,
+		Leased: int(p.Leased), Interim: p.Interim,
 	}
 	if len(p.Header) > 0 {
-		r.Header = make([]Field, len(p.Header))
+		r.Header = make(http1.Header, len(p.Header))
 		for i, f := range p.Header {
-			r.Header[i] = Field{Name: f.Name, Value: f.Value}
+			r.Header[i] = http1.Field{Name: f.Name, Value: f.Value}
 		}
 	}
 	for _, rec := range p.Records {
@@ -91,17 +131,17 @@ func replyFromPB(p *pb.Reply, r *Reply) {
 	}
 }
 
-func recordToPB(r *Record) *pb.Record {
+func recordToPB(r *contract.Record) *pb.Record {
 	return &pb.Record{
-		ConnId: r.ConnID, Remote: r.Remote, Vhost: r.VHost, Method: r.Method, Target: r.Target,
+		ConnId: r.ConnID, Remote: addrToPB(r.Remote), Vhost: r.VHost, Method: r.Method, Target: r.Target,
 		Proto: r.Proto, Status: int32(r.Status), Bytes: r.Bytes,
 		StartUnixNs: r.Start.UnixNano(), DurationNs: int64(r.Duration),
 	}
 }
 
-func recordFromPB(p *pb.Record) Record {
-	return Record{
-		ConnID: p.GetConnId(), Remote: p.GetRemote(), VHost: p.GetVhost(), Method: p.GetMethod(),
+func recordFromPB(p *pb.Record) contract.Record {
+	return contract.Record{
+		ConnID: p.GetConnId(), Remote: addrFromPB(p.GetRemote()), VHost: p.GetVhost(), Method: p.GetMethod(),
 		Target: p.GetTarget(), Proto: p.GetProto(), Status: int(p.GetStatus()), Bytes: p.GetBytes(),
 		Start: time.Unix(0, p.GetStartUnixNs()), Duration: time.Duration(p.GetDurationNs()),
 	}
@@ -111,11 +151,11 @@ func notesToPB(notes []Note) *pb.NoteBatch {
 	b := &pb.NoteBatch{Notes: make([]*pb.Note, len(notes))}
 	for i := range notes {
 		n := &notes[i]
-		p := &pb.Note{Kind: pb.Note_Kind(n.Kind)}
+		p := &pb.Note{Kind: noteKindToPB(n.Kind)}
 		if n.Kind == NoteDone {
 			p.Record = recordToPB(&n.Record)
 		} else {
-			p.Conn = connToPB(n.Conn)
+			p.Conn = connToPB(&n.Conn)
 		}
 		b.Notes[i] = p
 	}
@@ -124,7 +164,7 @@ func notesToPB(notes []Note) *pb.NoteBatch {
 
 func notesFromPB(b *pb.NoteBatch, out []Note) []Note {
 	for _, p := range b.Notes {
-		n := Note{Kind: NoteKind(p.Kind)}
+		n := Note{Kind: noteKindFromPB(p.Kind)}
 		if p.Record != nil {
 			n.Record = recordFromPB(p.Record)
 		}
