@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
-	"github.com/capuchin/capuchin/api/transport"
+	"github.com/capuchin/capuchin/internal/transport"
 )
 
 // connState is the plugin's side of one handed connection, kept until the
@@ -96,12 +96,12 @@ func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply, in
 	v := rt.content.Handle(r, &cs.w)
 	if !cs.deadline.Stop() {
 		// Late: the host answers for this request; the writer was fenced.
-		rep.Verdict, rep.Close, rep.Err = transport.Close, true, "handler missed its deadline"
+		rep.Verdict, rep.Close, rep.Err = Close, true, "handler missed its deadline"
 		return
 	}
 	rt.finish(cs, v, rep)
 	rt.serveLease(c, cs, ev, rep, interim)
-	if !rep.Close && rep.Leftover == nil && rep.Verdict != transport.Decline {
+	if !rep.Close && rep.Leftover == nil && rep.Verdict != Decline {
 		rep.Leftover = cs.leftover()
 	}
 }
@@ -110,15 +110,15 @@ func (rt *runtime) finish(cs *connState, v Verdict, rep *transport.Reply) {
 	r, w := &cs.req, &cs.w
 	switch {
 	case v == Decline && !r.touched && !w.wroteHead && cs.cnt.n == 0:
-		rep.Verdict = transport.Decline
+		rep.Verdict = Decline
 		return
 	case v == Decline:
 		rep.Err = "handler declined after touching the connection"
-		rep.Verdict, rep.Close = transport.Close, true
+		rep.Verdict, rep.Close = Close, true
 	case v == Close:
-		rep.Verdict, rep.Close, rep.Status = transport.Close, true, w.errStatus
+		rep.Verdict, rep.Close, rep.Status = Close, true, w.errStatus
 	default:
-		rep.Verdict = transport.Handled
+		rep.Verdict = Handled
 		w.finish()
 		if !r.raw && !r.drain() {
 			w.close = true

@@ -5,12 +5,12 @@ import (
 	"net"
 	"time"
 
-	"github.com/capuchin/capuchin/api/fdpass"
 	"github.com/capuchin/capuchin/api/http1"
-	"github.com/capuchin/capuchin/api/transport"
+	"github.com/capuchin/capuchin/internal/fdpass"
+	"github.com/capuchin/capuchin/internal/transport"
 )
 
-// A connection lease (DESIGN.md, "Connection lease"): after the first
+// A connection lease (docs/plugin-contract.md, "Connection lease"): after the first
 // request of a hand-over, the SDK keeps the connection and serves the
 // following requests itself while they are ones the host would have handed
 // to this plugin anyway — the same Host, a method the core implements,
@@ -35,14 +35,14 @@ const (
 // serveLease serves the requests that follow the first one on cs, as far
 // as ev's lease allows; rep is the first request's reply.
 func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *transport.Reply, interim func(*transport.Reply)) {
-	if rep.Verdict != transport.Handled || rep.Close || rep.Err != "" || ev.Lease.MaxRequests <= 1 {
+	if rep.Verdict != Handled || rep.Close || rep.Err != "" || ev.Lease.MaxRequests <= 1 {
 		return
 	}
 	// The host holds the first request to the stage deadline: tell it that
 	// one is done; from here on the SDK holds each request to it.
 	interim(&transport.Reply{ID: rep.ID, Interim: true})
 	host := cs.req.Host
-	for n := uint32(1); n < ev.Lease.MaxRequests; n++ {
+	for n := 1; n < ev.Lease.MaxRequests; n++ {
 		head, size, end := cs.nextHead(ev.Lease.IdleTimeout)
 		switch {
 		case end == leaseCloseIdle:
@@ -130,13 +130,13 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 		cs.w.close = true
 	}
 	rt.finish(cs, v, &one)
-	if one.Verdict == transport.Decline {
+	if one.Verdict == Decline {
 		rep.Leftover = append([]byte(head+"\r\n"), cs.leftover()...)
 		return false
 	}
 	rep.Leased++
 	if ev.Lease.Records {
-		rep.Records = append(rep.Records, transport.Record{Method: r.Method, Target: r.Target,
+		rep.Records = append(rep.Records, Record{Method: r.Method, Target: r.Target,
 			Proto: r.Proto(), Status: one.Status, Bytes: one.BytesOut, Start: start, Duration: time.Since(start)})
 	}
 	if one.Close || one.Err != "" {

@@ -23,6 +23,7 @@ import (
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/config"
 	"github.com/capuchin/capuchin/host/stage"
+	"github.com/capuchin/capuchin/internal/contract"
 )
 
 // binDir holds the test binaries, built once by TestMain.
@@ -180,8 +181,8 @@ func (l *loop) results() []error {
 }
 
 func (l *loop) serve(tc *net.TCPConn) {
-	c := &stage.Conn{ID: l.ids.Add(1), TCP: tc,
-		Remote: tc.RemoteAddr().(*net.TCPAddr).AddrPort(), Local: tc.LocalAddr().(*net.TCPAddr).AddrPort()}
+	c := &stage.Conn{TCP: tc, Conn: contract.Conn{ID: l.ids.Add(1),
+		Remote: tc.RemoteAddr().(*net.TCPAddr).AddrPort(), Local: tc.LocalAddr().(*net.TCPAddr).AddrPort()}}
 	l.conns.Store(c, struct{}{})
 	defer func() { l.conns.Delete(c); l.p.Closed(c); tc.Close() }()
 	if l.p.Connect(c) == stage.Close {

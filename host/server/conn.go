@@ -11,11 +11,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/capuchin/capuchin/api/fdpass"
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/config"
 	"github.com/capuchin/capuchin/host/respond"
 	"github.com/capuchin/capuchin/host/stage"
+	"github.com/capuchin/capuchin/internal/fdpass"
 )
 
 const (
