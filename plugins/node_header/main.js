@@ -79,11 +79,14 @@ function main() {
     log.debug('exiting', { reason: why });
     for (const c of open) c.end();
     server.forceShutdown();
-    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(dir, { recursive: true, force: true }); // if never connected
     process.exit(0);
   };
   const gp = goPlugin(exit, open);
-  server.addService(pkg.capuchin.v1.Plugin.service, stage.service(log));
+  // The host connects once; with the socket gone, a plugin killed outright
+  // leaves nothing in the temp folder.
+  const unlink = () => fs.rmSync(dir, { recursive: true, force: true });
+  server.addService(pkg.capuchin.v1.Plugin.service, stage.service(log, unlink));
   server.addService(pkg.plugin.GRPCController.service, gp.controller);
   server.addService(pkg.plugin.GRPCStdio.service, gp.stdio);
   server.addService(pkg.plugin.GRPCBroker.service, gp.broker);

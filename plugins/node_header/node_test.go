@@ -86,7 +86,7 @@ func TestNodeHeaderVerdicts(t *testing.T) {
 	s := site(t, keyConf)
 	p := s.StartChecked()
 	// The plugin's hclog JSON lines arrive as log lines of their level.
-	if !p.WaitLog("[INFO]  capuchin.plugins.node_header.node_header: configured: header=X-Api-Key values=2 status=401") {
+	if !p.WaitLogCount("[INFO]  capuchin.plugins.node_header.node_header: configured: header=X-Api-Key values=2 status=401", 1) {
 		t.Fatalf("no configured line from the plugin; log:\n%s", p.Log())
 	}
 	c := hosttest.Dial(t, s.Addr())

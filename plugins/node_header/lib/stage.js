@@ -44,8 +44,9 @@ function reply(cfg, ev) {
 }
 
 // service returns the handlers of capuchin.v1.Plugin. The host calls
-// Configure, then Describe, then opens Calls and Notify.
-function service(log) {
+// Configure, then Describe, then opens Calls and Notify. connected runs at
+// the first Configure: the host's one connection is up by then.
+function service(log, connected) {
   let cfg = null;
   return {
     Describe(_call, cb) {
@@ -53,6 +54,7 @@ function service(log) {
       cb(null, { name: NAME, version: VERSION, stages: [{ stage: 20, deadline_ns: '0', policy: 'POLICY_FAIL_CLOSED' }] });
     },
     Configure(call, cb) {
+      connected();
       try {
         cfg = conf.load(call.request.config_path);
       } catch (err) {
