@@ -85,9 +85,18 @@ func TestNodeHeaderVerdicts(t *testing.T) {
 	hosttest.CheckLeaks(t)
 	s := site(t, keyConf)
 	p := s.StartChecked()
-	// The plugin's hclog JSON lines arrive as log lines of their level.
-	if !p.WaitLogCount("[INFO]  capuchin.plugins.node_header.node_header: configured: header=X-Api-Key values=2 status=401", 1) {
+	// The plugin's hclog JSON lines arrive as log lines of their level,
+	// with their fields (in any order).
+	const configured = "[INFO]  capuchin.plugins.node_header.node_header: configured:"
+	if !p.WaitLogCount(configured, 1) {
 		t.Fatalf("no configured line from the plugin; log:\n%s", p.Log())
+	}
+	line := p.Log()[strings.Index(p.Log(), configured):]
+	line = line[:strings.IndexByte(line, '\n')]
+	for _, f := range []string{" header=X-Api-Key", " values=2", " status=401"} {
+		if !strings.Contains(line, f) {
+			t.Errorf("%q missing in %q", f, line)
+		}
 	}
 	c := hosttest.Dial(t, s.Addr())
 	cases := []struct {
