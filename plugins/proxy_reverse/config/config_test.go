@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +174,29 @@ func TestErrorsNameFileAndLine(t *testing.T) {
 	}
 	if _, err := Load("testdata/missing.conf"); err == nil || !strings.Contains(err.Error(), "missing.conf") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// The configuration examples of the plugin's README parse (a comment must
+// have its own line: the format has no trailing comments).
+func TestREADMEExamples(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(b), "```")
+	n := 0
+	for i := 1; i < len(blocks); i += 2 {
+		text := strings.TrimPrefix(blocks[i], "\n")
+		if !strings.Contains(text, "[PROXY_ENTRY]") {
+			continue
+		}
+		n++
+		if _, err := Parse("README.md", strings.NewReader(text)); err != nil {
+			t.Errorf("example %d: %v", n, err)
+		}
+	}
+	if n < 2 {
+		t.Fatalf("%d examples found", n)
 	}
 }
