@@ -193,6 +193,9 @@ func TestE2ESmoothWeighted(t *testing.T) {
 	if c := counts(got); c["b0"] != 180 || c["b1"] != 60 || c["b2"] != 60 {
 		t.Fatalf("300 requests with weights 3,1,1: %v", c)
 	}
+	if page := statusJSON(t, s); !strings.Contains(page, `"weight": 3`) || strings.Count(page, `"weight": 1`) != 2 {
+		t.Fatalf("status page weights: %s", page)
+	}
 	fresh := sequence(t, client(t, false, ""), s.URL("/api/f"), 10)
 	cyclic(t, "smooth weighted, fresh connections", fresh, []string{"b0", "b1", "b0", "b2", "b0"})
 	bs[1].Close()
