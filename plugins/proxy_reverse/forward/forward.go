@@ -71,10 +71,9 @@ func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balan
 		stop := context.AfterFunc(ctx, x.abort)
 		defer stop()
 	}
-	var orderBuf [16]int
 	var triedBuf [16]*upstream.Server
-	order := pk.Order(orderBuf[:0], balance.Request{Client: r.Client.Addr(), Head: r.Req})
-	tried := triedBuf[:0]
+	x.order = pk.Order(x.order, balance.Request{Client: r.Client.Addr(), Head: r.Req})
+	order, tried := x.order, triedBuf[:0]
 	offline := 0
 	var lastErr error
 	for _, i := range order {
