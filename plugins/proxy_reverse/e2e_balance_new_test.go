@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -114,39 +116,41 @@ func TestE2EConsistentHash(t *testing.T) {
 			}
 		}
 	}
-	byOwner := map[string][]int{}
-	for u, o := range owner {
-		byOwner[o] = append(byOwner[o], u)
-	}
-	if len(byOwner) != 3 {
-		t.Fatalf("%d users over 3 backends: %v", users, byOwner)
+	if c := counts(slices.Collect(maps.Values(owner))); len(c) != 3 {
+		t.Fatalf("%d users over 3 backends: %v", users, c)
 	}
 	otherKeys(t, s, kept)
 	if !strings.Contains(statusJSON(t, s), `"consistent-hash header X-User"`) {
 		t.Fatalf("status page lacks the balancer and its key: %s", statusJSON(t, s))
 	}
-	stopped := bs[1]
-	addr := stopped.hostPort()
-	stopped.Close()
-	moved := map[string]int{}
-	for u := 0; u < users; u++ {
-		g := getAs(t, kept, s.URL("/api/b"), fmt.Sprintf("X-User: user-%d", u))
+	consistentFailover(t, s, kept, bs[1], owner)
+}
+
+// consistentFailover stops b: only its users move, over both other
+// backends; when b is back its users return.
+func consistentFailover(t *testing.T, s *hosttest.Site, c *http.Client, b *named, owner map[int]string) {
+	t.Helper()
+	addr := b.hostPort()
+	b.Close()
+	moved, mine := map[string]int{}, -1
+	for u := 0; u < len(owner); u++ {
+		g := getAs(t, c, s.URL("/api/b"), fmt.Sprintf("X-User: user-%d", u))
 		switch {
-		case owner[u] != stopped.name && g != owner[u]:
-			t.Fatalf("user-%d moved from %s to %s though only %s stopped", u, owner[u], g, stopped.name)
-		case owner[u] == stopped.name:
+		case owner[u] != b.name && g != owner[u]:
+			t.Fatalf("user-%d moved from %s to %s though only %s stopped", u, owner[u], g, b.name)
+		case owner[u] == b.name:
 			moved[g]++
+			mine = u
 		}
 	}
 	if len(moved) != 2 {
-		t.Fatalf("the stopped backend's %d users went to %v, want both others", len(byOwner[stopped.name]), moved)
+		t.Fatalf("the stopped backend's users went to %v, want both others", moved)
 	}
-	newNamed(t, stopped.name, addr)
-	u := byOwner[stopped.name][0]
+	newNamed(t, b.name, addr)
 	if !waitFor(5*time.Second, func() bool {
-		return getAs(t, kept, s.URL("/api/c"), fmt.Sprintf("X-User: user-%d", u)) == stopped.name
+		return getAs(t, c, s.URL("/api/c"), fmt.Sprintf("X-User: user-%d", mine)) == b.name
 	}) {
-		t.Fatalf("user-%d did not return to the restarted %s", u, stopped.name)
+		t.Fatalf("user-%d did not return to the restarted %s", mine, b.name)
 	}
 }
 
