@@ -23,6 +23,7 @@ type exchange struct {
 	rbody http1.Body
 	resp  http1.Response
 	up    upload
+	order []int // the balancer's order of slots, kept across pooling
 
 	status  int
 	closing bool

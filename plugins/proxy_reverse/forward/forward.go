@@ -62,18 +62,18 @@ var (
 	ErrUnreachable = errors.New("no backend server could be reached")
 )
 
-// Forward forwards r to a server of g chosen by pol.
-func (f *Forwarder) Forward(ctx context.Context, g *upstream.Group, pol balance.Policy, r *Request) Result {
+// Forward forwards r to a server of slots, trying them in the order pk
+// gives (pk is the balancer's picker built for slots).
+func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balance.Picker, r *Request) Result {
 	x := f.getExchange(r)
 	defer f.putExchange(x)
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, x.abort)
 		defer stop()
 	}
-	slots := g.Slots()
-	var orderBuf [16]int
 	var triedBuf [16]*upstream.Server
-	order, tried := pol.Order(orderBuf[:0], slots, r.Client.Addr()), triedBuf[:0]
+	x.order = pk.Order(x.order, balance.Request{Client: r.Client.Addr(), Head: r.Req})
+	order, tried := x.order, triedBuf[:0]
 	offline := 0
 	var lastErr error
 	for _, i := range order {

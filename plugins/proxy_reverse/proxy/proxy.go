@@ -7,9 +7,11 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"regexp"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -30,9 +32,30 @@ type Proxy struct {
 }
 
 type entry struct {
-	cfg   *config.Entry
-	group *upstream.Group
-	pol   balance.Policy
+	cfg    *config.Entry
+	group  *upstream.Group
+	pol    balance.Policy
+	picked atomic.Pointer[picked] // the picker of the group's current slots
+}
+
+// picked is a picker and the server list it was built for.
+type picked struct {
+	slots *upstream.Slots
+	pk    balance.Picker
+}
+
+// picker returns the group's current server list and the policy's picker
+// for it. The picker is built (the slow path) only when the list changed
+// since the last request; concurrent requests never wait for each other
+// (two may build the same picker once, and either is kept).
+func (e *entry) picker() (*upstream.Slots, balance.Picker) {
+	sl := e.group.Slots()
+	if c := e.picked.Load(); c != nil && c.slots == sl {
+		return sl, c.pk
+	}
+	c := &picked{slots: sl, pk: e.pol.Picker(sl)}
+	e.picked.Store(c)
+	return sl, c.pk
 }
 
 // Result is the report of Serve.
@@ -68,9 +91,14 @@ func New(cfg *config.Config, log hclog.Logger, opts ...Option) (*Proxy, error) {
 	p := &Proxy{cfg: cfg, log: log.Named("proxy")}
 	p.fwd = &forward.Forwarder{Clock: &p.clock}
 	for i, ec := range cfg.Entries {
-		l := p.log.With("entry", i+1)
-		p.entries = append(p.entries, &entry{cfg: ec, pol: balance.New(ec.Balancer),
-			group: upstream.NewGroup(ec, o.lookup, l)})
+		pol, err := ec.Balancer.New()
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("entry at %s: balancer: %w", ec.Where, err)
+		}
+		e := &entry{cfg: ec, pol: pol, group: upstream.NewGroup(ec, o.lookup, p.log.With("entry", i+1))}
+		e.picker() // the first list's picker, before any request
+		p.entries = append(p.entries, e)
 	}
 	return p, nil
 }
@@ -131,7 +159,8 @@ func (rt Route) Serve(ctx context.Context, conn net.Conn, br *bufio.Reader, req 
 		return p.serveStatus(conn, br, req, keepAlive)
 	}
 	r := forward.Request{Conn: conn, BR: br, Req: req, Client: client, KeepAlive: keepAlive}
-	res := p.fwd.Forward(ctx, rt.e.group, rt.e.pol, &r)
+	slots, pk := rt.e.picker()
+	res := p.fwd.Forward(ctx, slots, pk, &r)
 	if res.Err != nil && res.Status >= 500 {
 		p.log.Debug("request failed", "path", req.Path, "status", res.Status, "error", res.Err)
 	}

@@ -96,9 +96,9 @@ func (p *Proxy) Snapshot() *status.Page {
 			ss := status.Server{Name: st.Name, Addr: st.Addr, State: "online", Active: st.Active,
 				Idle: st.Idle, Requests: st.Requests, Failures: st.Failures, Stray: st.Stray,
 				Consecutive: st.Consecutive}
-			for _, t := range slots.Servers {
+			for i, t := range slots.Servers {
 				if t == s {
-					ss.Weight++
+					ss.Weight += slots.Weight(i) // repetition and weight=N
 				}
 			}
 			if !st.Online {
