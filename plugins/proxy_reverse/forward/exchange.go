@@ -115,7 +115,7 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	}
 	defer x.setConn(nil)
 	req := x.r.Req
-	writeRequestHead(bc.BW, req, x.r.Client, s.Name)
+	bc.BW.Write(appendRequestHead((*x.buf)[:0], req, x.r.Client, s.Name))
 	if err := bc.BW.Flush(); err != nil {
 		return x.backendError(bc, err)
 	}
@@ -153,8 +153,17 @@ func (x *exchange) interim() error {
 	if x.r.Req.Minor == 0 {
 		return nil
 	}
-	writeResponseHead(x.bw, &x.resp, x.r.Req, frameNone, false)
+	h := x.head()
+	b, _ := appendResponseHead((*x.buf)[:0], &x.resp, &h)
+	x.bw.Write(b)
 	return x.bw.Flush()
+}
+
+// head is the client side of the answer's head: the request's method and
+// version, the connection's state, and the Date and Server to add.
+func (x *exchange) head() http1.ResponseHead {
+	return http1.ResponseHead{Date: x.f.Clock.Date(), Server: x.r.Server, Method: x.r.Req.Method,
+		Minor: x.r.Req.Minor, Close: x.closing}
 }
 
 // backendError handles a failure to send the request or to read an answer.
@@ -218,8 +227,9 @@ func (x *exchange) fail(status int, err error, detail string) {
 	}
 	consumed := !x.r.Req.HasBody() || x.up.started && x.up.err == nil && x.up.readAll.Load()
 	x.closing = x.closing || !x.r.KeepAlive || x.r.Req.Close || !consumed
-	b := http1.AppendErrorResponse((*x.buf)[:0], status, detail, x.f.Clock.Date(), "", x.closing)
-	x.bw.Write(b)
+	h := x.head()
+	h.Status = status
+	x.bw.Write(h.AppendError((*x.buf)[:0], detail))
 	if x.bw.Flush() != nil {
 		x.closing = true
 	}

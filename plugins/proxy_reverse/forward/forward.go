@@ -25,7 +25,7 @@ import (
 
 // Forwarder forwards requests. One is shared by all entries and requests.
 type Forwarder struct {
-	Clock *http1.Clock // Date of error pages
+	Clock *http1.Clock // Date of error pages and of answers that have none
 	// ClientWriteTimeout bounds each write to the client (a client that
 	// stops reading); 0 means 60 s.
 	ClientWriteTimeout time.Duration
@@ -41,7 +41,8 @@ type Request struct {
 	BR        *bufio.Reader // over Conn, holding the bytes after the head
 	Req       *http1.Request
 	Client    netip.AddrPort
-	KeepAlive bool // false: the connection closes after this request
+	KeepAlive bool   // false: the connection closes after this request
+	Server    string // the Server field of answers that have none (the host's)
 }
 
 // Result reports what happened.

@@ -5,11 +5,8 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
-	"net/netip"
 	"regexp"
 	"sync/atomic"
 
@@ -137,32 +134,29 @@ func (p *Proxy) Route(path string) (Route, bool) {
 	return Route{p: p, e: e}, e != nil
 }
 
-// Serve handles one request whose head has been read. conn is the client
-// socket; br is a reader over it that already holds whatever followed the
-// head (see the package documentation of forward for the forwarding
-// rules). It returns Declined=true without touching conn or br when no
+// Serve handles one request whose head has been read: r.Conn is the
+// client socket, r.BR a reader over it that already holds whatever followed
+// the head (see the package documentation of forward for the forwarding
+// rules). It returns Declined=true without touching the connection when no
 // entry matches.
-func (p *Proxy) Serve(ctx context.Context, conn net.Conn, br *bufio.Reader, req *http1.Request,
-	client netip.AddrPort, keepAlive bool) Result {
-	rt, ok := p.Route(req.Path)
+func (p *Proxy) Serve(ctx context.Context, r *forward.Request) Result {
+	rt, ok := p.Route(r.Req.Path)
 	if !ok {
 		return Result{Declined: true}
 	}
-	return rt.Serve(ctx, conn, br, req, client, keepAlive)
+	return rt.Serve(ctx, r)
 }
 
-// Serve answers req along the route, as Proxy.Serve does.
-func (rt Route) Serve(ctx context.Context, conn net.Conn, br *bufio.Reader, req *http1.Request,
-	client netip.AddrPort, keepAlive bool) Result {
+// Serve answers r along the route, as Proxy.Serve does.
+func (rt Route) Serve(ctx context.Context, r *forward.Request) Result {
 	p := rt.p
 	if rt.e == nil {
-		return p.serveStatus(conn, br, req, keepAlive)
+		return p.serveStatus(r)
 	}
-	r := forward.Request{Conn: conn, BR: br, Req: req, Client: client, KeepAlive: keepAlive}
 	slots, pk := rt.e.picker()
-	res := p.fwd.Forward(ctx, slots, pk, &r)
+	res := p.fwd.Forward(ctx, slots, pk, r)
 	if res.Err != nil && res.Status >= 500 {
-		p.log.Debug("request failed", "path", req.Path, "status", res.Status, "error", res.Err)
+		p.log.Debug("request failed", "path", r.Req.Path, "status", res.Status, "error", res.Err)
 	}
 	return Result{Status: res.Status, BytesIn: res.BytesIn, BytesOut: res.BytesOut,
 		Close: res.Close, Err: res.Err}
