@@ -129,6 +129,10 @@ func (g *gate) Request(c *api.Conn, req *http1.Request, vhost string) (api.Verdi
 	case "/deny":
 		return api.Respond, &api.Reply{Status: 403,
 			Header: http1.Header{{Name: "X-Gate", Value: "denied " + vhost}}, Body: []byte("denied")}
+	case "/teapot": // no body: the host sends its error page with this status
+		return api.Respond, &api.Reply{Status: 418}
+	case "/teapot-body":
+		return api.Respond, &api.Reply{Status: 418, Body: []byte("short and stout")}
 	case "/gate-close":
 		return api.Close, nil
 	case "/gate-slow":
