@@ -73,15 +73,15 @@ func TestAppendContinue(t *testing.T) {
 
 func TestAppendError(t *testing.T) {
 	h := ResponseHead{Status: 502, Date: "D", Server: "S", Minor: 1, Close: true}
-	got := string(h.AppendError(nil, "a <b>"))
+	got := string(h.AppendError(nil, AppendField(nil, "Retry-After", "1"), "a <b>"))
 	page := string(ErrorPage(502, "a <b>"))
-	want := "HTTP/1.1 502 Bad Gateway\r\nDate: D\r\nServer: S\r\nContent-Type: text/html; charset=utf-8\r\n" +
+	want := "HTTP/1.1 502 Bad Gateway\r\nDate: D\r\nServer: S\r\nRetry-After: 1\r\nContent-Type: text/html; charset=utf-8\r\n" +
 		"Content-Length: " + strconv.Itoa(len(page)) + "\r\nConnection: close\r\n\r\n" + page
 	if got != want || !strings.Contains(page, "a &lt;b&gt;") {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
 	h = ResponseHead{Status: 404, Method: "HEAD", Minor: 1}
-	if got := string(h.AppendError(nil, "")); strings.Contains(got, "<html>") || !strings.Contains(got, "Content-Length: ") {
+	if got := string(h.AppendError(nil, nil, "")); strings.Contains(got, "<html>") || !strings.Contains(got, "Content-Length: ") {
 		t.Fatalf("HEAD: %q", got)
 	}
 }

@@ -37,12 +37,14 @@ func ErrorPage(code int, detail string) []byte {
 }
 
 // AppendError appends a complete error response for h.Status: the head,
-// with Content-Type and the length of the page, and the page of ErrorPage
-// (none for HEAD). detail is escaped; it may be empty.
-func (h *ResponseHead) AppendError(b []byte, detail string) []byte {
+// with fields (complete field lines, may be nil), Content-Type and the
+// length of the page, and the page of ErrorPage (none for HEAD). detail is
+// escaped; it may be empty.
+func (h *ResponseHead) AppendError(b, fields []byte, detail string) []byte {
 	page := ErrorPage(h.Status, detail)
 	h.Length = int64(len(page))
 	b = h.AppendStart(b)
+	b = append(b, fields...)
 	b = AppendField(b, "Content-Type", "text/html; charset=utf-8")
 	b, fr := h.AppendEnd(b)
 	if fr == FrameNone {

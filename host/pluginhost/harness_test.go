@@ -238,7 +238,7 @@ func (l *loop) one(c *stage.Conn, tc *net.TCPConn, src *http1.PrefixReader, br *
 		l.mu.Unlock()
 		if res.BytesOut == 0 {
 			h := http1.ResponseHead{Status: 502, Date: l.clock.Date(), Minor: 1, Close: true}
-			tc.Write(h.AppendError(nil, ""))
+			tc.Write(h.AppendError(nil, nil, ""))
 		}
 		return 502, 0, false
 	}
@@ -253,7 +253,7 @@ func (l *loop) one(c *stage.Conn, tc *net.TCPConn, src *http1.PrefixReader, br *
 			st = 403
 		}
 		h := http1.ResponseHead{Status: st, Date: l.clock.Date(), Minor: 1, Close: true}
-		tc.Write(h.AppendError(nil, ""))
+		tc.Write(h.AppendError(nil, nil, ""))
 		return st, 0, false
 	}
 	return l.static(tc, br, req, res.Close)

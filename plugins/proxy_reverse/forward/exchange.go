@@ -229,7 +229,7 @@ func (x *exchange) fail(status int, err error, detail string) {
 	x.closing = x.closing || !x.r.KeepAlive || x.r.Req.Close || !consumed
 	h := x.head()
 	h.Status = status
-	x.bw.Write(h.AppendError((*x.buf)[:0], detail))
+	x.bw.Write(h.AppendError((*x.buf)[:0], nil, detail))
 	if x.bw.Flush() != nil {
 		x.closing = true
 	}
