@@ -108,8 +108,9 @@ func raw(r *api.Request, w *api.ResponseWriter) api.Verdict {
 	if r.ContentLength > 0 {
 		br.Discard(int(r.ContentLength))
 	}
-	resp := "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nraw"
-	n, _ := io.WriteString(nc, resp)
+	h := http1.ResponseHead{Status: 200, Server: r.Server, Length: 3, Method: r.Method, Minor: r.Minor, Close: !r.KeepAlive}
+	resp, _ := h.Append(nil, nil)
+	n, _ := nc.Write(append(resp, "raw"...))
 	w.Report(200, int64(n))
 	return api.Handled
 }
