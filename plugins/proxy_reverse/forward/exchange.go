@@ -162,7 +162,7 @@ func (x *exchange) interim() error {
 // head is the client side of the answer's head: the request's method and
 // version, the connection's state, and the Date and Server to add.
 func (x *exchange) head() http1.ResponseHead {
-	return http1.ResponseHead{Date: x.f.Clock.Date(), Server: x.r.Server, Method: x.r.Req.Method,
+	return http1.ResponseHead{Date: x.f.clock.Date(), Server: x.r.Server, Method: x.r.Req.Method,
 		Minor: x.r.Req.Minor, Close: x.closing}
 }
 

@@ -23,16 +23,17 @@ import (
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 )
 
-// Forwarder forwards requests. One is shared by all entries and requests.
+// Forwarder forwards requests. One is shared by all entries and requests;
+// the zero value works.
 type Forwarder struct {
-	Clock *http1.Clock // Date of error pages and of answers that have none
 	// ClientWriteTimeout bounds each write to the client (a client that
 	// stops reading); 0 means 60 s.
 	ClientWriteTimeout time.Duration
 
-	writers sync.Pool // *bufio.Writer for client output
-	bufs    sync.Pool // *[]byte copy buffers
-	states  sync.Pool // *exchange
+	clock   http1.Clock // Date of error pages and of answers that have none
+	writers sync.Pool   // *bufio.Writer for client output
+	bufs    sync.Pool   // *[]byte copy buffers
+	states  sync.Pool   // *exchange
 }
 
 // Request is one client request to forward.

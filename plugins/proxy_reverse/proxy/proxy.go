@@ -86,7 +86,7 @@ func New(cfg *config.Config, log hclog.Logger, opts ...Option) (*Proxy, error) {
 		log = hclog.NewNullLogger()
 	}
 	p := &Proxy{cfg: cfg, log: log.Named("proxy")}
-	p.fwd = &forward.Forwarder{Clock: &p.clock}
+	p.fwd = &forward.Forwarder{}
 	for i, ec := range cfg.Entries {
 		pol, err := ec.Balancer.New()
 		if err != nil {
