@@ -37,18 +37,16 @@ func connPair(t *testing.T) (client, server net.Conn) {
 	return client, server
 }
 
-// inOrder tries the slots in list order.
-type inOrder struct{}
+// inOrder tries the first n slots in list order.
+type inOrder int
 
-func (inOrder) Order(dst []int, s balance.Slots, _ netip.Addr) []int {
+func (n inOrder) Order(dst []int, _ balance.Request) []int {
 	dst = dst[:0]
-	for i := 0; i < s.Len(); i++ {
+	for i := 0; i < int(n); i++ {
 		dst = append(dst, i)
 	}
 	return dst
 }
-
-func (inOrder) Name() string { return "in order" }
 
 // A zero Forwarder answers a request no backend can take with an error page
 // whose head carries Date and the given Server; to HEAD without the page.
@@ -72,7 +70,7 @@ func TestZeroForwarderErrorPage(t *testing.T) {
 		if err := http1.ReadRequest(br, nil, &req); err != nil {
 			t.Fatal(err)
 		}
-		res := f.Forward(context.Background(), g, inOrder{}, &Request{Conn: server, BR: br, Req: &req,
+		res := f.Forward(context.Background(), g.Slots(), inOrder(1), &Request{Conn: server, BR: br, Req: &req,
 			Client: netip.MustParseAddrPort("127.0.0.1:9"), KeepAlive: true, Server: "capuchin/test"})
 		var resp http1.Response
 		cbr := bufio.NewReader(client)
