@@ -76,6 +76,8 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./api/http1 -run '^$$' -fuzz '^FuzzReadRequest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./api/http1 -run '^$$' -fuzz '^FuzzChunkedBody$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./api/http1 -run '^$$' -fuzz '^FuzzRequestDifferential$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./api/http1 -run '^$$' -fuzz '^FuzzResponseDifferential$$' -fuzztime $(FUZZTIME)
 
 proto:
 	./scripts/proto.sh

@@ -38,7 +38,7 @@ var (
 	errDifferentCL   = &Error{400, "differing Content-Length values"}
 	errTENotChunked  = &Error{400, "chunked is not the last transfer coding"}
 	errTEUnknown     = &Error{501, "transfer coding not implemented"}
-	errTEHTTP10      = &Error{400, "Transfer-Encoding in an HTTP/1.0 request"}
+	errTEHTTP10      = &Error{400, "Transfer-Encoding in an HTTP/1.0 message"}
 	errExpectation   = &Error{417, "unsupported expectation"}
 	errChunkSize     = &Error{400, "malformed chunk size"}
 	errChunkExt      = &Error{400, "malformed chunk extension"}

@@ -111,10 +111,18 @@ func (r *Response) interpretFields() error {
 			keepAlive = keepAlive || HasToken(f.Value, "keep-alive")
 		}
 	}
-	if tes == 0 {
+	switch {
+	case tes == 0:
 		r.ContentLength = cl
-	} else if cl >= 0 {
-		r.connClose = true // TE overrides CL, but the peer is suspect (RFC 9112 §6.3)
+	case cl >= 0:
+		// TE would override CL, but the message is a smuggling or response
+		// splitting attempt or a broken backend (RFC 9112 §6.3): 502.
+		return errCLAndTE
+	case r.Minor == 0:
+		// The framing of an HTTP/1.0 message with Transfer-Encoding is
+		// faulty (RFC 9112 §6.1); net/http ignores the field, llhttp
+		// honours it: refuse rather than pick one.
+		return errTEHTTP10
 	}
 	if r.Minor == 0 && !keepAlive {
 		r.connClose = true
