@@ -397,4 +397,3 @@ func TestDifferentialGenerated(t *testing.T) {
 	}
 	t.Logf("%d generated requests, %d accepted by both; %d responses accepted by both", total, both, bothResp)
 }
-
