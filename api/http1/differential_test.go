@@ -75,8 +75,9 @@ func headerSet(h map[string][]string) map[string][]string {
 
 func ourHeaderSet(h Header) map[string][]string {
 	m := map[string][]string{}
-	for _, f := range h {
-		m[f.Name] = append(m[f.Name], f.Value)
+	for _, f := range h { // canonical names, so values keep their wire order
+		k := textproto.CanonicalMIMEHeaderKey(f.Name)
+		m[k] = append(m[k], f.Value)
 	}
 	return headerSet(m)
 }

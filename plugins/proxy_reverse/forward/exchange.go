@@ -26,6 +26,8 @@ type exchange struct {
 	order []int // the balancer's order of slots, kept across pooling
 
 	status  int
+	interim int   // 1xx answers read for this request
+	sentPre int64 // bytes of relayed 1xx answers: the final answer starts after them
 	closing bool
 	err     error
 	dirty   bool // an abort may still be running: do not pool
@@ -34,6 +36,13 @@ type exchange struct {
 	bc      *upstream.Conn
 	aborted bool
 }
+
+// maxInterim caps the 1xx answers relayed for one request (100 Continue,
+// 103 Early Hints...): a backend sending more is cut off with a 502, so
+// that it cannot keep a request (and the client) busy forever.
+const maxInterim = 8
+
+var errTooManyInterim = errors.New("too many 1xx answers from the backend")
 
 type outcome uint8
 
@@ -70,6 +79,7 @@ func (f *Forwarder) putExchange(x *exchange) {
 	}
 	x.r, x.bw, x.buf, x.bc = nil, nil, nil, nil
 	x.status, x.closing, x.err, x.aborted = 0, false, nil, false
+	x.interim, x.sentPre = 0, 0
 	x.up.reset()
 	f.states.Put(x)
 }
@@ -134,7 +144,10 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 		case x.resp.Status == 101:
 			return x.backendError(bc, &http1.Error{Status: 502, Reason: "101 to a request without Upgrade"})
 		case x.resp.Status < 200:
-			if err := x.interim(); err != nil {
+			if x.interim++; x.interim > maxInterim {
+				return x.backendError(bc, errTooManyInterim)
+			}
+			if err := x.interim1xx(); err != nil {
 				x.clientGone(bc, err)
 				return outcomeDone
 			}
@@ -148,15 +161,23 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	return outcomeDone
 }
 
-// interim relays a 1xx answer to an HTTP/1.1 client.
-func (x *exchange) interim() error {
+// interim1xx relays a 1xx answer to an HTTP/1.1 client.
+func (x *exchange) interim1xx() error {
 	if x.r.Req.Minor == 0 {
 		return nil
 	}
 	h := x.head()
 	b, _ := appendResponseHead((*x.buf)[:0], &x.resp, &h)
 	x.bw.Write(b)
-	return x.bw.Flush()
+	err := x.bw.Flush()
+	x.sentPre = x.cw.n
+	return err
+}
+
+// answerStarted reports whether part of the final answer went out (or is
+// buffered): an error must then close the connection, not send a page.
+func (x *exchange) answerStarted() bool {
+	return x.cw.n > x.sentPre || x.bw.Buffered() > 0
 }
 
 // head is the client side of the answer's head: the request's method and
@@ -217,11 +238,12 @@ func idempotent(m string) bool {
 	return false
 }
 
-// fail answers with an error page when nothing was sent yet; otherwise the
-// client connection is closed, so a cut response never looks complete.
+// fail answers with an error page when nothing of the final answer was sent
+// yet (relayed 1xx answers do not count); otherwise the client connection is
+// closed, so a cut response never looks complete.
 func (x *exchange) fail(status int, err error, detail string) {
 	x.status, x.err = status, err
-	if x.cw.n > 0 || x.bw.Buffered() > 0 {
+	if x.answerStarted() {
 		x.closing = true
 		return
 	}

@@ -55,7 +55,7 @@ func (x *exchange) copyBody(bc *upstream.Conn, fr http1.Framing) bool {
 		}
 		if err != nil {
 			bc.Server().Failed(time.Now())
-			x.closing, x.err = true, err
+			x.bodyError(err)
 			return false
 		}
 	}
@@ -63,6 +63,19 @@ func (x *exchange) copyBody(bc *upstream.Conn, fr http1.Framing) bool {
 		cw.Close()
 	}
 	return x.flushClient(nil)
+}
+
+// bodyError handles a broken answer body. While the client has received
+// nothing of the answer (the head waits in the buffer for the first body
+// bytes), the head is dropped and the client gets a 502 page; otherwise the
+// client connection closes.
+func (x *exchange) bodyError(err error) {
+	if x.cw.n == x.sentPre {
+		x.bw.Reset(&x.cw)
+		x.fail(502, err, "the backend server sent no valid answer")
+		return
+	}
+	x.closing, x.err = true, err
 }
 
 // flushClient flushes client output; on failure (or a given write error)
