@@ -18,6 +18,8 @@
 //   - Content-Length together with Transfer-Encoding is an error, as are
 //     differing Content-Length values and a Transfer-Encoding whose last coding
 //     is not chunked;
+//   - in a response, Transfer-Encoding must be a single chunked (a proxy
+//     cannot pass another coding on) and must not be in an HTTP/1.0 one;
 //   - HTTP/1.1 requests need exactly one Host field;
 //   - the request-target is visible ASCII without a fragment; origin-form,
 //     absolute-form (http and https, no userinfo), asterisk-form for OPTIONS

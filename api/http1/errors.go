@@ -46,6 +46,7 @@ var (
 	errTrailer       = &Error{400, "malformed trailer field"}
 	errBodyTooLarge  = &Error{413, "request body too large"}
 	errStatusLine    = &Error{502, "malformed status line"}
+	errTEResponse    = &Error{502, "transfer coding other than a single chunked in a response"}
 )
 
 // ErrBodyTooLarge is returned by a body reader when a body goes over its limit.
