@@ -33,7 +33,9 @@ import (
 // is ambiguous) and, after a rejection, a closed connection.
 
 // strictBackend reads requests with api/http1 and answers each with
-// "ok TARGET BODYLEN". It logs the raw bytes of every connection.
+// "ok TARGET BODYLEN", except an h2c upgrade, which it accepts (101) as an
+// h2c-capable server would, and records as an error: the proxy must not
+// forward one. It logs the raw bytes of every connection.
 type strictBackend struct {
 	*raw
 	mu      sync.Mutex
@@ -81,6 +83,14 @@ func (b *strictBackend) serve(c net.Conn, _ *bufio.Reader) {
 		b.mu.Lock()
 		b.targets = append(b.targets, req.Target)
 		b.mu.Unlock()
+		if http1.HasToken(req.Header.Get("Upgrade"), "h2c") {
+			// An h2c-capable server switches; the client would then
+			// speak HTTP/2 to it past the proxy's rules.
+			io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+			b.refused(&http1.Error{Status: 101, Reason: "an h2c upgrade reached the backend"})
+			io.Copy(io.Discard, br)
+			return
+		}
 		msg := fmt.Sprintf("ok %s %d", req.Target, n)
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(msg), msg)
 	}

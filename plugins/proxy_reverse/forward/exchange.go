@@ -138,7 +138,7 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 		switch {
 		case err != nil:
 			return x.backendError(bc, err)
-		case x.resp.Status == 101 && req.Upgrade:
+		case x.resp.Status == 101 && forwardsUpgrade(req):
 			x.tunnel(bc)
 			return outcomeDone
 		case x.resp.Status == 101:
@@ -159,6 +159,20 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	s.Succeeded()
 	x.relay(bc)
 	return outcomeDone
+}
+
+// forwardsUpgrade reports whether the request's Upgrade goes to the backend:
+// any protocol but h2c. The h2c upgrade (deprecated by RFC 9113 §3.1) would
+// hand the client a raw HTTP/2 connection to the backend, past every
+// per-request rule of the proxy (h2c smuggling); such a request goes on as
+// plain HTTP/1.1 without its Upgrade.
+func forwardsUpgrade(req *http1.Request) bool {
+	if !req.Upgrade {
+		return false
+	}
+	h2c := false
+	req.Header.Values("Upgrade", func(v string) { h2c = h2c || http1.HasToken(v, "h2c") })
+	return !h2c
 }
 
 // interim1xx relays a 1xx answer to an HTTP/1.1 client.

@@ -74,7 +74,7 @@ func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, back
 	case req.ContentLength >= 0:
 		b = http1.AppendFieldInt(b, "Content-Length", req.ContentLength)
 	}
-	if req.Upgrade {
+	if forwardsUpgrade(req) {
 		b = append(b, "Connection: Upgrade\r\n"...)
 		b = http1.AppendField(b, "Upgrade", req.Header.Get("Upgrade"))
 	}
