@@ -180,7 +180,9 @@ func frameStd(data []byte) []string {
 // smuggleCase is one payload. In it, "{P}" stands for the case's path prefix
 // (/api/cN); ok means the payload is a valid request the backend must get
 // (then the pipelined one follows), otherwise the client must get status
-// and a closed connection, and the backend nothing.
+// and a closed connection, and the backend nothing. Status 0 (not ok): either
+// outcome, as long as it is consistent (valid but odd input whose verdict
+// is the reader's choice).
 type smuggleCase struct {
 	name    string
 	payload string
@@ -268,6 +270,11 @@ func smuggleCases() []smuggleCase {
 		{name: "absolute fragment", payload: "GET http://127.0.0.1/api/cN/x#f HTTP/1.1\r\n" + hostLine + "\r\n", status: 400},
 		{name: "absolute bad scheme", payload: "GET ftp://127.0.0.1/api/cN/x HTTP/1.1\r\n" + hostLine + "\r\n", status: 400},
 		{name: "absolute backslash", payload: "GET http://127.0.0.1\\@evil/api/cN/x HTTP/1.1\r\n" + hostLine + "\r\n", status: 400},
+		{name: "absolute other host", payload: "GET http://other.example/api/cN/x HTTP/1.1\r\n" + hostLine + "\r\n"},
+		{name: "absolute unclosed bracket", payload: "GET http://[::1/api/cN/x HTTP/1.1\r\n" + hostLine + "\r\n"},
+		{name: "absolute two ports", payload: "GET http://127.0.0.1:80:81/api/cN/x HTTP/1.1\r\n" + hostLine + "\r\n"},
+		{name: "absolute percent in host", payload: "GET http://127.0.0.1%2f@x/api/cN/x HTTP/1.1\r\n" + hostLine + "\r\n"},
+		{name: "absolute no path", payload: "GET http://127.0.0.1?/api/cN/x HTTP/1.1\r\n" + hostLine + "\r\n"},
 	}
 }
 
@@ -319,8 +326,8 @@ func runSmuggleCase(t *testing.T, addr, prefix string, tc smuggleCase, leased bo
 	if err != nil {
 		t.Fatalf("reading the answer: %v", err)
 	}
-	if !tc.ok {
-		if r.Status != tc.status {
+	if !tc.ok && (tc.status != 0 || r.Status != 200) {
+		if r.Status != tc.status && (tc.status != 0 || r.Status < 400 || r.Status > 499) {
 			t.Errorf("status %d, want %d (%q)", r.Status, tc.status, r.Body)
 		}
 		if !c.Closed(5 * time.Second) {
@@ -328,11 +335,15 @@ func runSmuggleCase(t *testing.T, addr, prefix string, tc smuggleCase, leased bo
 		}
 		return backend
 	}
-	if r.Status != 200 || !strings.HasPrefix(string(r.Body), "ok "+prefix+"/x") {
+	proxied := strings.HasPrefix(string(r.Body), "ok "+prefix+"/x")
+	if r.Status != 200 || !proxied && tc.ok {
 		t.Fatalf("payload answered %d %q", r.Status, r.Body)
+	}
+	if proxied { // (an odd target may also name a static file)
+		backend++
 	}
 	if r2, err := c.Read("GET"); err != nil || r2.Status != 200 || string(r2.Body) != "ok "+prefix+"/after 0" {
 		t.Fatalf("pipelined request: %v %+v", err, r2)
 	}
-	return backend + 2
+	return backend + 1
 }
