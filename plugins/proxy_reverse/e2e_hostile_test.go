@@ -16,7 +16,8 @@ import (
 
 // Hostile backends: answers a strict proxy must not pass on as they are.
 // Each case runs through the real host and plugin, on a fresh client
-// connection and on a leased one. Properties:
+// connection, on a leased one, and as a POST with a body (streamed to the
+// backend while the answer is awaited). Properties:
 //   - the client gets a 502 page, or (once part of the answer went out) a
 //     cut answer that its reader does not take as complete and a closed
 //     connection, or, for bytes past a complete answer, exactly that answer;
@@ -159,9 +160,9 @@ func TestE2EHostileBackends(t *testing.T) {
 	b := newHostileBackend(t, answers)
 	s, _ := startProxy(t, entryConf("roundrobin", b.Addr(), "AttemptsCount 0", "ResponseTimeout 5"))
 	for i, tc := range cases {
-		for _, leased := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/leased=%v", tc.name, leased), func(t *testing.T) {
-				runHostileCase(t, s.Addr(), i, tc, leased)
+		for _, mode := range []string{"fresh", "leased", "post"} {
+			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+				runHostileCase(t, s.Addr(), i, tc, mode)
 			})
 		}
 	}
@@ -172,22 +173,26 @@ func TestE2EHostileBackends(t *testing.T) {
 	}
 }
 
-func runHostileCase(t *testing.T, addr string, i int, tc hostileCase, leased bool) {
+func runHostileCase(t *testing.T, addr string, i int, tc hostileCase, mode string) {
 	c := hosttest.Dial(t, addr)
-	tag := fmt.Sprintf("%d-%v", i, leased)
-	if leased {
+	tag := fmt.Sprintf("%d-%s", i, mode)
+	if mode == "leased" {
 		if r := c.Get("/api/first-" + tag); r.Status != 200 || string(r.Body) != "good /api/first-"+tag {
 			t.Fatalf("first request: %d %q", r.Status, r.Body)
 		}
 	}
-	c.Send(fmt.Sprintf("GET /api/bad/%d HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", i))
+	method, body := "GET", "\r\n"
+	if mode == "post" {
+		method, body = "POST", "Content-Length: 5\r\n\r\nhello"
+	}
+	c.Send(fmt.Sprintf("%s /api/bad/%d HTTP/1.1\r\nHost: 127.0.0.1\r\n%s", method, i, body))
 	interim := 0
-	r, err := c.Read("GET")
+	r, err := c.Read(method)
 	for err == nil && r.Status < 200 {
 		if interim++; interim > maxInterimSeen {
 			t.Fatalf("more than %d 1xx answers relayed", maxInterimSeen)
 		}
-		r, err = c.Read("GET")
+		r, err = c.Read(method)
 	}
 	switch tc.want {
 	case want502:
@@ -222,4 +227,27 @@ func answerOf(r *hosttest.Response, err error) string {
 		return fmt.Sprintf("no answer (%v)", err)
 	}
 	return fmt.Sprintf("%d close=%v body %q (%v)", r.Status, r.Close, r.Body, err)
+}
+
+// A backend that answers a broken body before it has read the request body
+// (the upload still streaming): the client gets a 502 page and, as its body
+// was not read to its end, a closed connection.
+func TestE2EHostileEarlyAnswer(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	for _, bad := range []string{
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+	} {
+		b := newRaw(t, "", answer(bad, true))
+		s, _ := startProxy(t, entryConf("roundrobin", b.Addr(), "AttemptsCount 0", "ResponseTimeout 5"))
+		c := hosttest.Dial(t, s.Addr())
+		c.Send("POST /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n0123456789")
+		r, err := c.Read("POST")
+		if err != nil || r.Status != 502 || !r.Close {
+			t.Fatalf("%q: want a 502 page that closes, got %s", bad, answerOf(r, err))
+		}
+		if !c.Closed(5 * time.Second) {
+			t.Fatalf("%q: connection open after a 502 with the request body unread", bad)
+		}
+	}
 }

@@ -55,7 +55,7 @@ func (x *exchange) copyBody(bc *upstream.Conn, fr http1.Framing) bool {
 		}
 		if err != nil {
 			bc.Server().Failed(time.Now())
-			x.bodyError(err)
+			x.bodyError(bc, err)
 			return false
 		}
 	}
@@ -69,8 +69,9 @@ func (x *exchange) copyBody(bc *upstream.Conn, fr http1.Framing) bool {
 // nothing of the answer (the head waits in the buffer for the first body
 // bytes), the head is dropped and the client gets a 502 page; otherwise the
 // client connection closes.
-func (x *exchange) bodyError(err error) {
+func (x *exchange) bodyError(bc *upstream.Conn, err error) {
 	if x.cw.n == x.sentPre {
+		x.stopUpload(bc) // before fail reads the upload's outcome
 		x.bw.Reset(&x.cw)
 		x.fail(502, err, "the backend server sent no valid answer")
 		return
