@@ -42,9 +42,8 @@ import (
 //     close-delimited: both read to the end of input, so the end offset of
 //     such a response is not compared.
 //
-// There is no difference left where both readers accept and frame a message
-// differently; diffExceptions would list one by the fuzz input's name with
-// the reason, and stays empty.
+// Beyond these, no input that both readers accept may be framed differently:
+// there is no exception list, a new difference fails.
 
 // framingOf is one reader's view of a message: everything that decides where
 // it ends and what a server or proxy acts on.
@@ -176,11 +175,8 @@ func bodyAllowedStd(status int, method string) bool {
 	return r.BodyAllowed(method)
 }
 
-// diffExceptions lists inputs (by exact bytes) where both readers accept
-// and frame differently on purpose, with the reason. It is empty: see the
-// comment at the top of this file.
-var diffExceptions = map[string]string{}
-
+// compareFraming fails when both readers accepted data and framed it
+// differently.
 func compareFraming(t *testing.T, isResponse bool, data []byte, ours, std *framingOf) {
 	t.Helper()
 	if ours == nil || std == nil {
@@ -194,14 +190,9 @@ func compareFraming(t *testing.T, isResponse bool, data []byte, ours, std *frami
 		o.Close = std.Close
 		ours = &o
 	}
-	if reflect.DeepEqual(ours, std) {
-		return
+	if !reflect.DeepEqual(ours, std) {
+		t.Fatalf("both accept %q but frame it differently:\n api/http1: %+v\n  net/http: %+v", data, *ours, *std)
 	}
-	if reason, ok := diffExceptions[string(data)]; ok {
-		t.Logf("documented difference (%s) for %q", reason, data)
-		return
-	}
-	t.Fatalf("both accept %q but frame it differently:\n api/http1: %+v\n  net/http: %+v", data, *ours, *std)
 }
 
 // FuzzRequestDifferential: api/http1's request reader against net/http's.
