@@ -263,6 +263,11 @@ func smuggleCases() []smuggleCase {
 		{name: "space before colon", payload: getWith("Host : other\r\n"), status: 400},
 		{name: "two Hosts", payload: getWith("Host: other\r\n"), status: 400},
 
+		// Heads over the limits (under the lease, the head does not fit the
+		// plugin's buffer and goes back to the host).
+		{name: "head over 32 KiB", payload: getWith("X: " + strings.Repeat("a", 40<<10) + "\r\n"), status: 431},
+		{name: "101 fields", payload: getWith(strings.Repeat("X: a\r\n", 100)), status: 431},
+
 		// Absolute-form targets with odd authorities.
 		{name: "absolute userinfo", payload: "GET http://127.0.0.1@evil.example/api/cN/x HTTP/1.1\r\n" + hostLine + "\r\n", status: 400},
 		{name: "absolute empty authority", payload: "GET http:///api/cN/x HTTP/1.1\r\n" + hostLine + "\r\n", status: 400},
