@@ -60,6 +60,8 @@ test: vet node-deps
 	$(GO) test -race -count=1 -timeout 12m $(PKGS)
 	@# The 1 GiB transfers through the proxy are skipped under -race (too slow).
 	$(GO) test -count=1 -run TestE2EGiB ./plugins/proxy_reverse/
+	@# Every generated differential input (under -race only a sample runs).
+	$(GO) test -count=1 -run TestDifferentialGenerated ./api/http1/
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
