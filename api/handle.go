@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
-	"github.com/capuchin/capuchin/api/transport"
+	"github.com/capuchin/capuchin/internal/transport"
 )
 
 // connState is the plugin's side of one handed connection, kept until the
@@ -96,12 +96,12 @@ func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply, in
 	v := rt.content.Handle(r, &cs.w)
 	if !cs.deadline.Stop() {
 		// Late: the host answers for this request; the writer was fenced.
-		rep.Verdict, rep.Close, rep.Err = transport.Close, true, "handler missed its deadline"
+		rep.Verdict, rep.Close, rep.Err = Close, true, "handler missed its deadline"
 		return
 	}
 	rt.finish(cs, v, rep)
 	rt.serveLease(c, cs, ev, rep, interim)
-	if !rep.Close && rep.Leftover == nil && rep.Verdict != transport.Decline {
+	if !rep.Close && rep.Leftover == nil && rep.Verdict != Decline {
 		rep.Leftover = cs.leftover()
 	}
 }
@@ -110,15 +110,15 @@ func (rt *runtime) finish(cs *connState, v Verdict, rep *transport.Reply) {
 	r, w := &cs.req, &cs.w
 	switch {
 	case v == Decline && !r.touched && !w.wroteHead && cs.cnt.n == 0:
-		rep.Verdict = transport.Decline
+		rep.Verdict = Decline
 		return
 	case v == Decline:
 		rep.Err = "handler declined after touching the connection"
-		rep.Verdict, rep.Close = transport.Close, true
+		rep.Verdict, rep.Close = Close, true
 	case v == Close:
-		rep.Verdict, rep.Close, rep.Status = transport.Close, true, w.errStatus
+		rep.Verdict, rep.Close, rep.Status = Close, true, w.errStatus
 	default:
-		rep.Verdict = transport.Handled
+		rep.Verdict = Handled
 		w.finish()
 		if !r.raw && !r.drain() {
 			w.close = true
@@ -158,8 +158,9 @@ type Request struct {
 	http1.Request
 	Client    Conn // the client connection
 	VHost     string
-	MaxBody   int64 // 0: no limit
-	KeepAlive bool  // the host allows the connection to stay open
+	Server    string // the Server field value of the host's responses; the ResponseWriter sends it
+	MaxBody   int64  // 0: no limit
+	KeepAlive bool   // the host allows the connection to stay open
 	// Timeout is the server's Timeout: the longest a client may stall
 	// between body bytes (Body applies it to each read); 0: none.
 	Timeout time.Duration
@@ -174,7 +175,8 @@ type Request struct {
 }
 
 func (r *Request) reset(c *Conn, ev *transport.Event) {
-	r.Client, r.VHost, r.MaxBody, r.KeepAlive, r.Timeout = *c, ev.VHost, ev.MaxBody, ev.KeepAlive, ev.Timeout
+	r.Client, r.VHost, r.Server, r.MaxBody, r.KeepAlive = *c, ev.VHost, ev.Server, ev.MaxBody, ev.KeepAlive
+	r.Timeout = ev.Timeout
 	r.bodySet, r.touched, r.raw, r.sent100, r.bodyErr = false, false, false, false, nil
 }
 
@@ -187,7 +189,7 @@ func (r *Request) Body() io.Reader {
 		r.touched, r.bodySet = true, true
 		if r.Expect100 && r.HasBody() {
 			r.sent100 = true
-			_, _ = io.WriteString(r.cs.nc, "HTTP/1.1 100 Continue\r\n\r\n")
+			_, _ = r.cs.nc.Write(http1.AppendContinue(nil))
 		}
 		r.bodyErr = r.body.ResetRequest(r.cs.br, &r.Request, r.MaxBody)
 	}

@@ -1,19 +1,19 @@
 package api
 
 import (
-	"bytes"
 	"net"
 	"time"
 
-	"github.com/capuchin/capuchin/api/fdpass"
 	"github.com/capuchin/capuchin/api/http1"
-	"github.com/capuchin/capuchin/api/transport"
+	"github.com/capuchin/capuchin/internal/fdpass"
+	"github.com/capuchin/capuchin/internal/transport"
 )
 
-// A connection lease (DESIGN.md, "Connection lease"): after the first
+// A connection lease (docs/plugin-contract.md, "Connection lease"): after the first
 // request of a hand-over, the SDK keeps the connection and serves the
 // following requests itself while they are ones the host would have handed
-// to this plugin anyway — the same Host, a head and body within the limits, and a match of the plugin's claim filter —
+// to this plugin anyway — the same Host, a head and body within the
+// limits, and a match of the plugin's claim filter —
 // within the lease's request count and idle timeout, until the host revokes
 // it. The first request it will not serve goes back to the host unread, in
 // the reply's leftover bytes; the stage-40 records of the requests served
@@ -34,14 +34,14 @@ const (
 // serveLease serves the requests that follow the first one on cs, as far
 // as ev's lease allows; rep is the first request's reply.
 func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *transport.Reply, interim func(*transport.Reply)) {
-	if rep.Verdict != transport.Handled || rep.Close || rep.Err != "" || ev.Lease.MaxRequests <= 1 {
+	if rep.Verdict != Handled || rep.Close || rep.Err != "" || ev.Lease.MaxRequests <= 1 {
 		return
 	}
 	// The host holds the first request to the stage deadline: tell it that
 	// one is done; from here on the SDK holds each request to it.
 	interim(&transport.Reply{ID: rep.ID, Interim: true})
 	host := cs.req.Host
-	for n := uint32(1); n < ev.Lease.MaxRequests; n++ {
+	for n := 1; n < ev.Lease.MaxRequests; n++ {
 		head, size, end := cs.nextHead(ev.Lease.IdleTimeout)
 		switch {
 		case end == leaseCloseIdle:
@@ -67,12 +67,11 @@ func (cs *connState) nextHead(idle time.Duration) (string, int, leaseEnd) {
 	defer cs.setBusy()
 	for {
 		buf, _ := cs.br.Peek(cs.br.Buffered())
-		skip := 0
-		for skip < 8 && bytes.HasPrefix(buf[skip:], crlf) {
-			skip += 2
-		}
-		if i := bytes.Index(buf[skip:], crlfcrlf); i >= 0 {
-			return string(buf[skip : skip+i+2]), skip + i + 4, leaseGiveBack
+		switch start, end, err := http1.HeadEnd(buf); {
+		case err != nil:
+			return "", 0, leaseGiveBack // a malformed head: the host answers it
+		case end >= 0:
+			return string(buf[start : end-2]), end, leaseGiveBack
 		}
 		if len(buf) == cs.br.Size() {
 			return "", 0, leaseGiveBack // a head larger than our buffer: the host reads it
@@ -85,11 +84,6 @@ func (cs *connState) nextHead(idle time.Duration) (string, int, leaseEnd) {
 		}
 	}
 }
-
-var (
-	crlf     = []byte("\r\n")
-	crlfcrlf = []byte("\r\n\r\n")
-)
 
 // leaseable parses head into cs.req and reports whether the plugin may
 // serve it under the lease: anything the host would treat differently from
@@ -129,13 +123,13 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 		cs.w.close = true
 	}
 	rt.finish(cs, v, &one)
-	if one.Verdict == transport.Decline {
+	if one.Verdict == Decline {
 		rep.Leftover = append([]byte(head+"\r\n"), cs.leftover()...)
 		return false
 	}
 	rep.Leased++
 	if ev.Lease.Records {
-		rep.Records = append(rep.Records, transport.Record{Method: r.Method, Target: r.Target,
+		rep.Records = append(rep.Records, Record{Method: r.Method, Target: r.Target,
 			Proto: r.Proto(), Status: one.Status, Bytes: one.BytesOut, Start: start, Duration: time.Since(start)})
 	}
 	if one.Close || one.Err != "" {

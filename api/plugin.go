@@ -1,41 +1,39 @@
 package api
 
 import (
-	"net/netip"
-	"time"
-
 	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/contract"
 )
 
-// Verdict is a plugin's answer at a blocking stage.
-type Verdict uint8
+// Verdict is a plugin's answer at a blocking stage. Host and SDK share
+// its one declaration (internal/contract).
+type Verdict = contract.Verdict
 
+// The verdicts.
 const (
-	Continue Verdict = iota // stages 10, 20: go on
-	Close                   // close the connection (stage 30: after an error page)
-	Respond                 // stage 20: the host sends the returned Reply
-	Decline                 // stage 30: not mine; the next handler runs
-	Handled                 // stage 30: the response was written
+	Continue = contract.Continue // stages 10, 20: go on
+	Close    = contract.Close    // close the connection (stage 30: after an error page)
+	Respond  = contract.Respond  // stage 20: the host sends the returned Reply
+	Decline  = contract.Decline  // stage 30: not mine; the next handler runs
+	Handled  = contract.Handled  // stage 30: the response was written
 )
 
 // Policy is what the host does when a plugin fails to answer in time or is
 // down.
-type Policy uint8
+type Policy = contract.Policy
 
 const (
 	// FailClosed (the default): stage 10 closes the connection, stages 20
 	// and 30 answer 503.
-	FailClosed Policy = iota
+	FailClosed = contract.FailClosed
 	// FailOpen acts as if the plugin had said Continue (10, 20) or
 	// Decline (30).
-	FailOpen
+	FailOpen = contract.FailOpen
 )
 
-// Limits are the terms of one blocking stage.
-type Limits struct {
-	Deadline time.Duration // 0: the host default (1 s for 10 and 20, 60 s for 30)
-	Policy   Policy
-}
+// Limits are the terms of one blocking stage: Deadline (0: the host
+// default, 1 s for 10 and 20, 60 s for 30) and Policy.
+type Limits = contract.Limits
 
 // Info names a plugin and sets its per-stage terms.
 type Info struct {
@@ -67,12 +65,8 @@ type Configurer interface {
 	Configure(path string) error
 }
 
-// Conn describes a client connection.
-type Conn struct {
-	ID     uint64
-	Remote netip.AddrPort
-	Local  netip.AddrPort
-}
+// Conn describes a client connection: ID, Remote and Local addresses.
+type Conn = contract.Conn
 
 // ConnectHook runs at stage 10, before any byte of the connection is read.
 // Return Continue or Close.
@@ -80,12 +74,9 @@ type ConnectHook interface {
 	Connect(c *Conn) Verdict
 }
 
-// Reply is the response a stage-20 hook asks the host to send.
-type Reply struct {
-	Status int
-	Header http1.Header
-	Body   []byte
-}
+// Reply is the response a stage-20 hook asks the host to send: Status,
+// Header and Body.
+type Reply = contract.Reply
 
 // RequestHook runs at stage 20, after the request head was read and the
 // virtual host chosen. Return Continue, Close, or Respond with a Reply.
@@ -95,12 +86,10 @@ type RequestHook interface {
 }
 
 // Claims is a stage-30 claim filter, evaluated by the host: the handler is
-// called only for requests that match every non-empty list.
-type Claims struct {
-	Paths   []string // Go regexps, unanchored, against the percent-decoded path
-	Hosts   []string // host names, case-insensitive; the port is ignored
-	Methods []string // exact methods, e.g. "GET"
-}
+// called only for requests that match every non-empty list. Paths are Go
+// regexps, unanchored, against the percent-decoded path; Hosts are host
+// names, case-insensitive, the port ignored; Methods are exact methods.
+type Claims = contract.Claims
 
 // ContentHandler runs at stage 30 for the requests its Claims match.
 // Claims is asked once at start-up, after Configure, so it may depend on
@@ -113,19 +102,9 @@ type ContentHandler interface {
 	Handle(req *Request, w *ResponseWriter) Verdict
 }
 
-// Record describes a finished request.
-type Record struct {
-	ConnID   uint64
-	Remote   netip.AddrPort
-	VHost    string
-	Method   string
-	Target   string
-	Proto    string
-	Status   int
-	Bytes    int64 // response bytes, head included
-	Start    time.Time
-	Duration time.Duration
-}
+// Record describes a finished request: connection, virtual host, request
+// line, status, response bytes (head included), start and duration.
+type Record = contract.Record
 
 // DoneHook runs at stage 40 for every finished request. Notifications come
 // in batches on one goroutine: do not block.

@@ -3,7 +3,6 @@ package api
 import (
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -12,10 +11,11 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 
-	"github.com/capuchin/capuchin/api/claim"
-	"github.com/capuchin/capuchin/api/fdpass"
 	"github.com/capuchin/capuchin/api/http1"
-	"github.com/capuchin/capuchin/api/transport"
+	"github.com/capuchin/capuchin/internal/claim"
+	"github.com/capuchin/capuchin/internal/contract"
+	"github.com/capuchin/capuchin/internal/fdpass"
+	"github.com/capuchin/capuchin/internal/transport"
 )
 
 // Serve runs p as a Capuchin plugin: it answers the host's handshake on
@@ -106,33 +106,29 @@ func watchdog(f *os.File) {
 	os.Exit(2)
 }
 
-func limitsSpec(stage int, l Limits) transport.StageSpec {
-	return transport.StageSpec{Stage: stage, Deadline: l.Deadline, Policy: transport.Policy(l.Policy)}
-}
-
 // Describe builds the manifest from the interfaces p implements.
 func (rt *runtime) Describe() transport.Manifest {
 	m := transport.Manifest{Name: rt.info.Name, Version: rt.info.Version, Reconfigurable: rt.info.Reconfigure}
 	if rt.connect != nil {
-		m.Stages = append(m.Stages, limitsSpec(transport.StageConnect, rt.info.Connect))
+		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageConnect, Limits: rt.info.Connect})
 	}
 	if rt.request != nil {
-		m.Stages = append(m.Stages, limitsSpec(transport.StageRequest, rt.info.Request))
+		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageRequest, Limits: rt.info.Request})
 	}
 	if rt.content != nil {
-		m.Stages = append(m.Stages, limitsSpec(transport.StageHandle, rt.info.Handle))
+		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageHandle, Limits: rt.info.Handle})
 		c := rt.content.Claims()
-		m.Claims = transport.Claims{Paths: c.Paths, Hosts: c.Hosts, Methods: c.Methods}
+		m.Claims = c
 		// The same filter decides which requests a lease may serve; a bad
 		// one fails here and the host refuses the plugin.
 		f, _ := claim.Compile(c.Paths, c.Hosts, c.Methods)
 		rt.filter.Store(f)
 	}
 	if rt.done != nil {
-		m.Stages = append(m.Stages, transport.StageSpec{Stage: transport.StageDone})
+		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageDone})
 	}
 	if rt.closed != nil {
-		m.Stages = append(m.Stages, transport.StageSpec{Stage: transport.StageClosed})
+		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageClosed})
 	}
 	return m
 }
@@ -169,12 +165,10 @@ func (rt *runtime) dispatch(ev *transport.Event, interim func(*transport.Reply))
 			*rep = transport.Reply{ID: ev.ID, Err: fmt.Sprint("plugin panicked: ", v), Close: true}
 		}
 	}()
-	c := Conn{ID: ev.Conn.ID}
-	c.Remote, _ = netip.ParseAddrPort(ev.Conn.Remote)
-	c.Local, _ = netip.ParseAddrPort(ev.Conn.Local)
+	c := ev.Conn
 	switch {
 	case ev.Kind == transport.EventConnect && rt.connect != nil:
-		rep.Verdict = transport.Verdict(rt.connect.Connect(&c))
+		rep.Verdict = rt.connect.Connect(&c)
 	case ev.Kind == transport.EventRequest && rt.request != nil:
 		rt.stageRequest(&c, ev, rep)
 	case ev.Kind == transport.EventHandle && rt.content != nil:
@@ -195,12 +189,9 @@ func (rt *runtime) stageRequest(c *Conn, ev *transport.Event, rep *transport.Rep
 		return
 	}
 	v, r := rt.request.Request(c, req, ev.VHost)
-	rep.Verdict = transport.Verdict(v)
+	rep.Verdict = v
 	if v == Respond && r != nil {
-		rep.Status, rep.Body = r.Status, r.Body
-		for _, f := range r.Header {
-			rep.Header = append(rep.Header, transport.Field{Name: f.Name, Value: f.Value})
-		}
+		rep.Reply = *r
 	}
 }
 
@@ -212,27 +203,17 @@ func (rt *runtime) Notify(notes []transport.Note) {
 		switch n.Kind {
 		case transport.NoteDone:
 			if rt.done != nil {
-				rt.done.Done(recordFrom(&n.Record))
+				rec := n.Record // the hook may keep it; notes are reused
+				rt.done.Done(&rec)
 			}
 		case transport.NoteClosed:
 			rt.release(n.Conn.ID)
 			if rt.closed != nil {
-				c := Conn{ID: n.Conn.ID}
-				c.Remote, _ = netip.ParseAddrPort(n.Conn.Remote)
-				c.Local, _ = netip.ParseAddrPort(n.Conn.Local)
+				c := n.Conn
 				rt.closed.Closed(&c)
 			}
 		}
 	}
-}
-
-func recordFrom(r *transport.Record) *Record {
-	rec := &Record{
-		ConnID: r.ConnID, VHost: r.VHost, Method: r.Method, Target: r.Target, Proto: r.Proto,
-		Status: r.Status, Bytes: r.Bytes, Start: r.Start, Duration: r.Duration,
-	}
-	rec.Remote, _ = netip.ParseAddrPort(r.Remote)
-	return rec
 }
 
 // release closes the plugin's copy of a closed connection.

@@ -31,6 +31,9 @@ import (
 //	ShutdownTimeout S      seconds to finish requests in flight on SIGTERM; default 10
 //	FileCacheValid S       seconds a small static file (up to 16 KiB) is served
 //	                       from memory before it is opened again; 0 = off; default 1
+//	MaxConnections N       simultaneous client connections; past it a new one gets
+//	                       503 and is closed; 0 = derived from the descriptor limit
+//	                       (half of it less a reserve); default 0
 type Server struct {
 	Listen              []Listener
 	Workers             int
@@ -47,6 +50,7 @@ type Server struct {
 	PidFile             string
 	ShutdownTimeout     time.Duration
 	FileCacheValid      time.Duration
+	MaxConnections      int
 }
 
 // Listener is one Listen address with the place it was configured.
@@ -109,6 +113,7 @@ func (s *Server) keys(dir string) map[string]func(conf.Entry) error {
 			return err
 		},
 		"shutdowntimeout": secondsKey(&s.ShutdownTimeout),
+		"maxconnections":  intKey(&s.MaxConnections, 0, 1<<24),
 		"filecachevalid": func(e conf.Entry) error {
 			n, err := e.Int(0, 3600)
 			s.FileCacheValid = time.Duration(n) * time.Second

@@ -8,6 +8,7 @@ import (
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/stage"
+	"github.com/capuchin/capuchin/internal/contract"
 )
 
 // BenchmarkStage20RoundTrip measures one stage-20 call over the Calls
@@ -19,7 +20,7 @@ func BenchmarkStage20RoundTrip(b *testing.B) {
 	if err := http1.ParseRequest("GET /x HTTP/1.1\r\nHost: bench\r\n", nil, &req); err != nil {
 		b.Fatal(err)
 	}
-	c := &stage.Conn{ID: 1, Remote: addrPort("127.0.0.1:40000"), Local: addrPort("127.0.0.1:80")}
+	c := &stage.Conn{Conn: contract.Conn{ID: 1, Remote: addrPort("127.0.0.1:40000"), Local: addrPort("127.0.0.1:80")}}
 	b.ReportAllocs()
 	for b.Loop() {
 		if v, _ := h.Request(c, &req, "bench"); v != stage.Continue {
@@ -50,7 +51,7 @@ func BenchmarkStage30KeptConn(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer srv.Close()
-	c := &stage.Conn{ID: 1, TCP: srv, Remote: srv.RemoteAddr().(*net.TCPAddr).AddrPort()}
+	c := &stage.Conn{Conn: contract.Conn{ID: 1, Remote: srv.RemoteAddr().(*net.TCPAddr).AddrPort()}, TCP: srv}
 	defer h.Closed(c)
 	sbr, cbr := bufio.NewReader(srv), bufio.NewReader(cl)
 	var req http1.Request

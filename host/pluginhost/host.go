@@ -32,8 +32,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/capuchin/capuchin/api/transport"
 	"github.com/capuchin/capuchin/host/config"
+	"github.com/capuchin/capuchin/internal/contract"
+	"github.com/capuchin/capuchin/internal/transport"
 )
 
 // Host runs the configured plugins and implements stage.Pipeline.
@@ -61,19 +62,19 @@ type snapshot struct {
 func newSnapshot(ps []*plugin) *snapshot {
 	s := &snapshot{all: ps}
 	for _, p := range ps {
-		if p.hooks(transport.StageConnect) {
+		if p.hooks(contract.StageConnect) {
 			s.connect = append(s.connect, p)
 		}
-		if p.hooks(transport.StageRequest) {
+		if p.hooks(contract.StageRequest) {
 			s.request = append(s.request, p)
 		}
-		if p.hooks(transport.StageHandle) {
+		if p.hooks(contract.StageHandle) {
 			s.handle = append(s.handle, p)
 		}
-		if p.hooks(transport.StageDone) {
+		if p.hooks(contract.StageDone) {
 			s.done = append(s.done, p)
 		}
-		if p.hooks(transport.StageClosed) || p.hooks(transport.StageHandle) {
+		if p.hooks(contract.StageClosed) || p.hooks(contract.StageHandle) {
 			s.closed = append(s.closed, p)
 		}
 	}
@@ -181,9 +182,9 @@ func find(ps []*plugin, spec config.PluginSpec) *plugin {
 
 func stageList(p *plugin) []int {
 	var out []int
-	for i := 1; i <= 5; i++ {
-		if p.stages[i].hooked {
-			out = append(out, i*10)
+	for s := contract.StageConnect; s.Valid(); s = s.Next() {
+		if p.hooks(s) {
+			out = append(out, int(s))
 		}
 	}
 	return out
@@ -223,7 +224,7 @@ func (h *Host) revokeAll(p *plugin) {
 		return
 	}
 	for _, id := range h.leases.held(in) {
-		in.post(&transport.Event{Kind: transport.EventRevoke, Conn: transport.Conn{ID: id}})
+		in.post(&transport.Event{Kind: transport.EventRevoke, Conn: contract.Conn{ID: id}})
 	}
 }
 

@@ -14,9 +14,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 
-	"github.com/capuchin/capuchin/api/fdpass"
-	"github.com/capuchin/capuchin/api/transport"
 	"github.com/capuchin/capuchin/host/config"
+	"github.com/capuchin/capuchin/internal/fdpass"
+	"github.com/capuchin/capuchin/internal/transport"
 )
 
 // Errors a call can end with besides the plugin's own.

@@ -6,10 +6,11 @@ import (
 	"math"
 	"time"
 
-	"github.com/capuchin/capuchin/api/fdpass"
 	"github.com/capuchin/capuchin/api/http1"
-	"github.com/capuchin/capuchin/api/transport"
 	"github.com/capuchin/capuchin/host/stage"
+	"github.com/capuchin/capuchin/internal/contract"
+	"github.com/capuchin/capuchin/internal/fdpass"
+	"github.com/capuchin/capuchin/internal/transport"
 )
 
 // Connect runs stage 10 in load order; the first Close wins.
@@ -18,16 +19,16 @@ func (h *Host) Connect(c *stage.Conn) stage.Verdict {
 	if len(s.connect) == 0 {
 		return stage.Continue
 	}
-	ev := transport.Event{Kind: transport.EventConnect, Conn: connOf(c)}
+	ev := transport.Event{Kind: transport.EventConnect, Conn: c.Conn}
 	for _, p := range s.connect {
-		r, err := h.call(p, &ev, transport.StageConnect)
+		r, err := h.call(p, &ev, contract.StageConnect)
 		if err != nil || r.Err != "" {
-			if !p.stages[1].failOpen {
+			if !p.termsAt(contract.StageConnect).failOpen {
 				return stage.Close
 			}
 			continue
 		}
-		if r.Verdict == transport.Close {
+		if r.Verdict == stage.Close {
 			return stage.Close
 		}
 	}
@@ -40,34 +41,32 @@ func (h *Host) Request(c *stage.Conn, req *http1.Request, vhost string) (stage.V
 	if len(s.request) == 0 {
 		return stage.Continue, nil
 	}
-	ev := transport.Event{Kind: transport.EventRequest, Conn: connOf(c), Head: []byte(req.Raw), VHost: vhost}
+	ev := transport.Event{Kind: transport.EventRequest, Conn: c.Conn, Head: []byte(req.Raw), VHost: vhost}
 	for _, p := range s.request {
-		r, err := h.call(p, &ev, transport.StageRequest)
+		r, err := h.call(p, &ev, contract.StageRequest)
 		if err != nil || r.Err != "" {
-			if !p.stages[2].failOpen {
+			if !p.termsAt(contract.StageRequest).failOpen {
 				return stage.Respond, unavailable()
 			}
 			continue
 		}
 		switch r.Verdict {
-		case transport.Close:
+		case stage.Close:
 			return stage.Close, nil
-		case transport.Respond:
+		case stage.Respond:
 			return stage.Respond, replyOf(r)
 		}
 	}
 	return stage.Continue, nil
 }
 
+// replyOf is a stage-20 plugin's Reply, with a status it cannot have made 500.
 func replyOf(r *transport.Reply) *stage.Reply {
-	out := &stage.Reply{Status: r.Status, Body: r.Body}
+	out := r.Reply
 	if out.Status < 100 || out.Status > 999 {
 		out.Status = 500
 	}
-	for _, f := range r.Header {
-		out.Header = append(out.Header, http1.Field{Name: f.Name, Value: f.Value})
-	}
-	return out
+	return &out
 }
 
 func unavailable() *stage.Reply {
@@ -88,8 +87,8 @@ func (h *Host) Handle(c *stage.Conn, req *http1.Request, ho *stage.Handoff) stag
 			continue
 		}
 		if ev == nil {
-			ev = &transport.Event{Kind: transport.EventHandle, Conn: connOf(c), Head: []byte(req.Raw),
-				VHost: ho.VHost, Buffered: ho.Buffered, MaxBody: ho.MaxBody, KeepAlive: ho.KeepAlive,
+			ev = &transport.Event{Kind: transport.EventHandle, Conn: c.Conn, Head: []byte(req.Raw),
+				VHost: ho.VHost, Buffered: ho.Buffered, MaxBody: ho.MaxBody, KeepAlive: ho.KeepAlive, Server: ho.Server,
 				Timeout: ho.Timeout, MaxHead: ho.MaxHead}
 		}
 		ev.Lease = lease(s, i, ho)
@@ -103,11 +102,11 @@ func (h *Host) Handle(c *stage.Conn, req *http1.Request, ho *stage.Handoff) stag
 // lease returns the lease terms for the i-th stage-30 plugin: the host's
 // offer only where nothing else would have seen the following requests —
 // no plugin hooks stage 20 and no earlier stage-30 plugin could claim them.
-func lease(s *snapshot, i int, ho *stage.Handoff) transport.Lease {
+func lease(s *snapshot, i int, ho *stage.Handoff) stage.Lease {
 	if i > 0 || len(s.request) > 0 || ho.Lease.MaxRequests <= 1 {
-		return transport.Lease{MaxRequests: 1}
+		return stage.Lease{MaxRequests: 1}
 	}
-	l := transport.Lease{MaxRequests: uint32(ho.Lease.MaxRequests), IdleTimeout: ho.Lease.IdleTimeout}
+	l := stage.Lease{MaxRequests: ho.Lease.MaxRequests, IdleTimeout: ho.Lease.IdleTimeout}
 	if len(s.done) > 0 {
 		// Someone logs: records come back with the lease, at least every
 		// maxLeaseRecords requests.
@@ -124,7 +123,7 @@ const maxLeaseRecords = 128
 func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func()) stage.Result {
 	p.inflight.Add(1)
 	defer p.inflight.Add(-1)
-	t := &p.stages[3]
+	t := p.termsAt(contract.StageHandle)
 	in := p.inst.Load()
 	if in == nil || c.TCP == nil {
 		return policy30(t)
@@ -140,7 +139,7 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func
 		if h.leases.register(c.ID, in) {
 			defer h.leases.end(c.ID, in)
 		} else {
-			ev.Lease = transport.Lease{MaxRequests: 1} // revoked before it began
+			ev.Lease = stage.Lease{MaxRequests: 1} // revoked before it began
 		}
 	}
 	base, known := sentBytes(c.TCP)
@@ -159,20 +158,21 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func
 		return stage.Result{Verdict: stage.Close, Close: true, BytesOut: wrote,
 			Err: fmt.Errorf("plugin %s: %s", p.spec.Name, r.Err)}
 	}
-	res := stage.Result{Verdict: verdictOf(r.Verdict), Status: r.Status, BytesIn: r.BytesIn,
-		BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Leased: int(r.Leased),
-		Records: leasedRecords(c, ev.VHost, r.Records)}
-	if res.Verdict != stage.Decline && res.Verdict != stage.Handled && res.Verdict != stage.Close {
-		res = stage.Result{Verdict: stage.Close, Close: true, BytesOut: r.BytesOut,
-			Err: fmt.Errorf("plugin %s: verdict %d is not valid at stage 30", p.spec.Name, r.Verdict)}
+	switch r.Verdict {
+	case stage.Decline, stage.Handled, stage.Close:
+	default:
+		return stage.Result{Verdict: stage.Close, Close: true, BytesOut: r.BytesOut,
+			Err: fmt.Errorf("plugin %s: verdict %v is not valid at stage 30", p.spec.Name, r.Verdict)}
 	}
-	return res
+	return stage.Result{Verdict: r.Verdict, Status: r.Status, BytesIn: r.BytesIn,
+		BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Leased: r.Leased,
+		Records: leasedRecords(c, ev.VHost, r.Records)}
 }
 
 // leaseDeadline bounds the rest of a lease once its first request is done:
 // the stage's deadline for each further request, plus the idle waits
 // between them. (The SDK also holds each leased request to the deadline.)
-func leaseDeadline(d time.Duration, l transport.Lease) time.Duration {
+func leaseDeadline(d time.Duration, l stage.Lease) time.Duration {
 	if l.MaxRequests <= 1 {
 		return d
 	}
@@ -183,18 +183,13 @@ func leaseDeadline(d time.Duration, l transport.Lease) time.Duration {
 	return time.Duration(l.MaxRequests-1) * per
 }
 
-// leasedRecords converts the records of requests served under a lease.
-func leasedRecords(c *stage.Conn, vhost string, rs []transport.Record) []stage.Record {
-	if len(rs) == 0 {
-		return nil
+// leasedRecords completes the records of requests served under a lease
+// with what only the host knows: the connection and the virtual host.
+func leasedRecords(c *stage.Conn, vhost string, rs []stage.Record) []stage.Record {
+	for i := range rs {
+		rs[i].ConnID, rs[i].Remote, rs[i].VHost = c.ID, c.Remote, vhost
 	}
-	out := make([]stage.Record, len(rs))
-	for i, r := range rs {
-		out[i] = stage.Record{ConnID: c.ID, Remote: c.Remote, VHost: vhost, Method: r.Method,
-			Target: r.Target, Proto: r.Proto, Status: r.Status, Bytes: r.Bytes, Start: r.Start,
-			Duration: r.Duration}
-	}
-	return out
+	return rs
 }
 
 // Revoke asks the plugin holding c under a lease to give it back at the
@@ -202,7 +197,7 @@ func leasedRecords(c *stage.Conn, vhost string, rs []transport.Record) []stage.R
 // wait for the plugin. It implements stage.Revoker.
 func (h *Host) Revoke(c *stage.Conn) {
 	if in := h.leases.revoke(c.ID); in != nil {
-		in.post(&transport.Event{Kind: transport.EventRevoke, Conn: connOf(c)})
+		in.post(&transport.Event{Kind: transport.EventRevoke, Conn: c.Conn})
 	}
 }
 
@@ -232,31 +227,15 @@ func policy30(t *terms) stage.Result {
 	return stage.Result{Verdict: stage.Close, Status: 503, Close: true}
 }
 
-func verdictOf(v transport.Verdict) stage.Verdict {
-	switch v {
-	case transport.Continue:
-		return stage.Continue
-	case transport.Close:
-		return stage.Close
-	case transport.Respond:
-		return stage.Respond
-	case transport.Decline:
-		return stage.Decline
-	case transport.Handled:
-		return stage.Handled
-	}
-	return stage.Verdict(255)
-}
-
 // call runs one stage-10 or stage-20 event at p, counting it in flight.
-func (h *Host) call(p *plugin, ev *transport.Event, st int) (*transport.Reply, error) {
+func (h *Host) call(p *plugin, ev *transport.Event, st contract.Stage) (*transport.Reply, error) {
 	p.inflight.Add(1)
 	defer p.inflight.Add(-1)
 	in := p.inst.Load()
 	if in == nil {
 		return nil, errNotSent
 	}
-	return in.roundTrip(&h.calls, ev, p.stages[st/10].deadline)
+	return in.roundTrip(&h.calls, ev, p.termsAt(st).deadline)
 }
 
 // Done queues a stage-40 notification for every plugin that hooks it.
@@ -265,10 +244,7 @@ func (h *Host) Done(rec *stage.Record) {
 	if len(s.done) == 0 {
 		return
 	}
-	n := transport.Note{Kind: transport.NoteDone, Record: transport.Record{
-		ConnID: rec.ConnID, Remote: rec.Remote.String(), VHost: rec.VHost, Method: rec.Method,
-		Target: rec.Target, Proto: rec.Proto, Status: rec.Status, Bytes: rec.Bytes,
-		Start: rec.Start, Duration: rec.Duration}}
+	n := transport.Note{Kind: transport.NoteDone, Record: *rec}
 	for _, p := range s.done {
 		p.notify(&n)
 	}
@@ -292,12 +268,12 @@ func (h *Host) Closed(c *stage.Conn) {
 		if in != nil {
 			_, got = in.handed.LoadAndDelete(c.ID)
 		}
-		if !got && !p.hooks(transport.StageClosed) {
+		if !got && !p.hooks(contract.StageClosed) {
 			continue
 		}
 		handed = handed || got
 		if n == nil {
-			n = &transport.Note{Kind: transport.NoteClosed, Conn: connOf(c)}
+			n = &transport.Note{Kind: transport.NoteClosed, Conn: c.Conn}
 		}
 		p.notify(n)
 	}
@@ -312,10 +288,6 @@ func (p *plugin) notify(n *transport.Note) {
 		return
 	}
 	p.dropped.Add(1)
-}
-
-func connOf(c *stage.Conn) transport.Conn {
-	return transport.Conn{ID: c.ID, Remote: c.Remote.String(), Local: c.Local.String()}
 }
 
 // Compile-time check that *Host is a stage.Pipeline.

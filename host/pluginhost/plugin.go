@@ -11,10 +11,11 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/capuchin/capuchin/api/claim"
-	"github.com/capuchin/capuchin/api/fdpass"
-	"github.com/capuchin/capuchin/api/transport"
 	"github.com/capuchin/capuchin/host/config"
+	"github.com/capuchin/capuchin/internal/claim"
+	"github.com/capuchin/capuchin/internal/contract"
+	"github.com/capuchin/capuchin/internal/fdpass"
+	"github.com/capuchin/capuchin/internal/transport"
 )
 
 // Default deadlines of the blocking stages when a plugin declares none.
@@ -44,7 +45,7 @@ type plugin struct {
 	conf   string    // identity of the config file (size and mtime) at start
 	log    hclog.Logger
 	man    transport.Manifest
-	stages [6]terms                     // index: stage / 10
+	stages [contract.NumStages]terms    // index: contract.Stage.Index
 	filter atomic.Pointer[claim.Filter] // replaced by reconfigure
 
 	inst     atomic.Pointer[instance] // nil while down
@@ -79,19 +80,19 @@ func startPlugin(sp *spawner, spec config.PluginSpec, log hclog.Logger) (*plugin
 func (p *plugin) adopt(m transport.Manifest) error {
 	p.man = m
 	for _, s := range m.Stages {
-		if s.Stage%10 != 0 || s.Stage < 10 || s.Stage > 50 {
+		if !s.Stage.Valid() {
 			return fmt.Errorf("manifest declares unknown stage %d", s.Stage)
 		}
-		t := terms{hooked: true, deadline: s.Deadline, failOpen: s.Policy == transport.FailOpen}
+		t := terms{hooked: true, deadline: s.Deadline, failOpen: s.Policy == contract.FailOpen}
 		if t.deadline <= 0 {
 			t.deadline = defaultFastDeadline
-			if s.Stage == transport.StageHandle {
+			if s.Stage == contract.StageHandle {
 				t.deadline = defaultHandleDeadline
 			}
 		}
-		p.stages[s.Stage/10] = t
+		*p.termsAt(s.Stage) = t
 	}
-	if !p.hooks(transport.StageHandle) {
+	if !p.hooks(contract.StageHandle) {
 		return nil
 	}
 	if !fdpass.Supported {
@@ -102,7 +103,10 @@ func (p *plugin) adopt(m transport.Manifest) error {
 	return err
 }
 
-func (p *plugin) hooks(stage int) bool { return p.stages[stage/10].hooked }
+// termsAt returns p's terms for a valid stage s.
+func (p *plugin) termsAt(s contract.Stage) *terms { return &p.stages[s.Index()] }
+
+func (p *plugin) hooks(s contract.Stage) bool { return p.termsAt(s).hooked }
 
 // same reports whether spec would start the very same plugin: same
 // executable and same configuration file, both unchanged.

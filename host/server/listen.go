@@ -76,6 +76,10 @@ func (s *Server) accept(l *listener) {
 			continue
 		}
 		delay = 0
+		if sn := s.snap.Load(); s.full(sn) {
+			s.shed(nc, sn)
+			continue
+		}
 		c := s.newConn(nc)
 		s.track(c, true)
 		if s.closing.Load() {

@@ -32,6 +32,10 @@ type Server struct {
 	nextID   atomic.Uint64
 	closing  atomic.Bool
 
+	open      atomic.Int64  // connections being served (tracked)
+	shedding  atomic.Int64  // connections being shed now
+	shedCount atomic.Uint64 // connections shed since start
+
 	mu        sync.Mutex
 	listeners map[string]*listener // by configured address
 	conns     map[*conn]struct{}
@@ -55,7 +59,9 @@ func New(cfg *config.Config, p stage.Pipeline, log hclog.Logger) *Server {
 
 // Start opens every configured listener and starts accepting.
 func (s *Server) Start() error {
-	return s.syncListeners(s.snap.Load().cfg.Server.Listen)
+	sn := s.snap.Load()
+	s.log.Info("connection cap", "max_connections", sn.maxConns, "descriptors", fdLimit())
+	return s.syncListeners(sn.cfg.Server.Listen)
 }
 
 // Reload switches to cfg: new requests use it at once, connections are kept,
@@ -141,8 +147,10 @@ func (s *Server) track(c *conn, add bool) {
 	s.mu.Lock()
 	if add {
 		s.conns[c] = struct{}{}
-	} else {
+		s.open.Add(1)
+	} else if _, ok := s.conns[c]; ok {
 		delete(s.conns, c)
+		s.open.Add(-1)
 	}
 	s.mu.Unlock()
 }

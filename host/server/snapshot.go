@@ -17,15 +17,21 @@ type snapshot struct {
 	server string // Server field
 	static *static.Handler
 	sites  []*config.Site
-	byName map[string]*config.Site
+	// maxConns is the connection cap: MaxConnections, or derived from the
+	// descriptor limit; maxShed bounds the connections shed at once.
+	maxConns, maxShed int
+	byName            map[string]*config.Site
 }
 
 func newSnapshot(cfg *config.Config) *snapshot {
 	sv := &cfg.Server
+	maxConns, maxShed := connLimits(sv.MaxConnections)
 	sn := &snapshot{
-		cfg:    cfg,
-		limits: http1.Limits{MaxHeadBytes: sv.MaxHeaderSize},
-		server: serverField(sv.HideVersion),
+		maxConns: maxConns,
+		maxShed:  maxShed,
+		cfg:      cfg,
+		limits:   http1.Limits{MaxHeadBytes: sv.MaxHeaderSize},
+		server:   serverField(sv.HideVersion),
 		static: &static.Handler{
 			IndexFiles:     sv.IndexFiles,
 			SymLink:        sv.SymLink,

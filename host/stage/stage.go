@@ -8,42 +8,49 @@
 //	40 Done     the response is complete (notification, must not block)
 //	50 Closed   the connection closed (notification, must not block)
 //
+// The values shared with plugins (Verdict, Reply, Record, Lease, and the
+// description inside Conn) are declared once, in internal/contract, and
+// aliased here; the stage numbers are contract.Stage.
+//
 // Nop is the pipeline with no plugins: every stage continues or declines.
 package stage
 
 import (
 	"net"
-	"net/netip"
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/contract"
 )
 
 // Verdict is a stage's answer.
-type Verdict uint8
+type Verdict = contract.Verdict
 
+// The verdicts.
 const (
-	Continue Verdict = iota // stages 10, 20: go on
-	Close                   // close the connection (stage 30: after an error page)
-	Respond                 // stage 20: send the Reply and skip stage 30
-	Decline                 // stage 30: not mine (Monkey's NOT_ME)
-	Handled                 // stage 30: the response was written by the handler
+	Continue = contract.Continue // stages 10, 20: go on
+	Close    = contract.Close    // close the connection (stage 30: after an error page)
+	Respond  = contract.Respond  // stage 20: send the Reply and skip stage 30
+	Decline  = contract.Decline  // stage 30: not mine (Monkey's NOT_ME)
+	Handled  = contract.Handled  // stage 30: the response was written by the handler
 )
 
-// Conn describes a client connection.
+// Conn is a client connection: the description plugins see, and the
+// socket, for the stage-30 hand-over.
 type Conn struct {
-	ID     uint64
-	Remote netip.AddrPort
-	Local  netip.AddrPort
-	TCP    *net.TCPConn // the socket, for the stage-30 hand-over
+	contract.Conn
+	TCP *net.TCPConn
 }
 
 // Reply is a response a stage-20 plugin asks the host to send.
-type Reply struct {
-	Status int
-	Header http1.Header
-	Body   []byte
-}
+type Reply = contract.Reply
+
+// Lease is the terms of a connection lease (see contract.Lease); the
+// server sets MaxRequests and IdleTimeout.
+type Lease = contract.Lease
+
+// Record describes one finished request for stage 40.
+type Record = contract.Record
 
 // Handoff is what the host gives a stage-30 handler with a request.
 type Handoff struct {
@@ -54,22 +61,13 @@ type Handoff struct {
 	MaxHead   int           // the server's MaxHeaderSize: longest request head, in bytes
 	KeepAlive bool          // whether the host allows the connection to stay open after this request
 	Lease     Lease         // how long the handler may keep the connection (DESIGN.md, "Connection lease")
+	Server    string        // the Server field value responses carry
 
 	// Park, when set, is called once the handler holds the connection
 	// under a lease (its first request answered): the host then stops
 	// watching the socket until Handle returns, so the handler's traffic
 	// does not wake it. Only the goroutine running Handle calls it.
 	Park func()
-}
-
-// Lease lets a stage-30 handler serve the requests that follow on the
-// connection itself, while they match its claim filter and the same Host:
-// MaxRequests in all (the first included; 1 is the plain hand-over), each
-// awaited at most IdleTimeout. The handler gives the connection back with
-// the first request it will not serve.
-type Lease struct {
-	MaxRequests int
-	IdleTimeout time.Duration
 }
 
 // Result is a stage-30 handler's report.
@@ -83,20 +81,6 @@ type Result struct {
 	Err      error    // the handler failed: 502 if BytesOut is 0, otherwise the connection closes
 	Leased   int      // requests served under a lease after the first
 	Records  []Record // their stage-40 records, when a stage-40 hook wants them
-}
-
-// Record describes one finished request for stage 40.
-type Record struct {
-	ConnID   uint64
-	Remote   netip.AddrPort
-	VHost    string
-	Method   string
-	Target   string
-	Proto    string
-	Status   int
-	Bytes    int64 // response bytes written, head included
-	Start    time.Time
-	Duration time.Duration
 }
 
 // Pipeline is called by the connection loop at every stage. Implementations

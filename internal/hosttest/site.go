@@ -29,6 +29,9 @@ type Site struct {
 	Port int
 	// Server holds extra [SERVER] lines, e.g. "KeepAlive off".
 	Server []string
+	// Prefix, when set, is a command the host runs under, e.g.
+	// {"prlimit", "--nofile=80", "--"}.
+	Prefix []string
 }
 
 // NewSite creates the configuration directory with a document root that
@@ -113,7 +116,8 @@ func (s *Site) Start() *Proc {
 func (s *Site) Run() (*Proc, error) {
 	s.WriteConf()
 	p := &Proc{t: s.t, done: make(chan struct{})}
-	p.cmd = exec.Command(s.bin.Host(), "-c", s.Dir)
+	args := append(append([]string{}, s.Prefix...), s.bin.Host(), "-c", s.Dir)
+	p.cmd = exec.Command(args[0], args[1:]...)
 	p.cmd.Stderr = lockedWriter{&p.mu, &p.stderr}
 	// Race builds sleep 1 s at exit by default (atexit_sleep_ms), the host
 	// and each plugin in turn: skip that, every test stops a host.

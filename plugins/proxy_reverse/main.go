@@ -14,6 +14,7 @@ import (
 
 	"github.com/capuchin/capuchin/api"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/forward"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/proxy"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 )
@@ -86,8 +87,8 @@ func (pl *plugin) Handle(r *api.Request, w *api.ResponseWriter) api.Verdict {
 		return api.Decline
 	}
 	conn, br := r.Conn()
-	lim := proxy.Limits{MaxBody: r.MaxBody, Timeout: r.Timeout}
-	res := rt.Serve(pl.ctx, conn, br, &r.Request, r.Client.Remote, r.KeepAlive && !r.Request.Close, lim)
+	res := rt.Serve(pl.ctx, &forward.Request{Conn: conn, BR: br, Req: &r.Request, Client: r.Client.Remote,
+		KeepAlive: r.KeepAlive && !r.Request.Close, Server: r.Server, MaxBody: r.MaxBody, ClientTimeout: r.Timeout})
 	return report(&res, w)
 }
 

@@ -52,20 +52,11 @@ func (x *exchange) armClient(d time.Duration) bool {
 	return true
 }
 
-// bodyTimeout is the entry's ClientBodyTimeout, else the host's Timeout.
-func (x *exchange) bodyTimeout(s *upstream.Server) time.Duration {
-	if d := s.ClientBodyTimeout(); d > 0 {
-		return d
-	}
-	return x.r.clientTimeout()
-}
-
-// clientTimeout is the host's Timeout, or its default.
-func (r *Request) clientTimeout() time.Duration {
-	if r.ClientTimeout > 0 {
-		return r.ClientTimeout
-	}
-	return fallbackClientTimeout
+// cutShort reports whether stopUpload or abort has cut the client read short.
+func (x *exchange) cutShort() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.aborted || x.up.stopping
 }
 
 func (u *upload) reset() {
@@ -140,7 +131,9 @@ func (x *exchange) uploadBody(bc *upstream.Conn) {
 			break
 		}
 		if err != nil {
-			u.err, u.clientErr = err, true
+			// A read that stopUpload or abort cut short (a past deadline)
+			// is not the client's fault: the backend side's error stands.
+			u.err, u.clientErr = err, !x.cutShort()
 			bc.Conn.Close() // the backend must not take a cut body as complete
 			return
 		}
@@ -180,4 +173,20 @@ func (x *exchange) stopUpload(bc *upstream.Conn) bool {
 		<-u.done
 	}
 	return u.err == nil && u.readAll.Load()
+}
+
+// bodyTimeout is the entry's ClientBodyTimeout, else the host's Timeout.
+func (x *exchange) bodyTimeout(s *upstream.Server) time.Duration {
+	if d := s.ClientBodyTimeout(); d > 0 {
+		return d
+	}
+	return x.r.clientTimeout()
+}
+
+// clientTimeout is the host's Timeout, or its default.
+func (r *Request) clientTimeout() time.Duration {
+	if r.ClientTimeout > 0 {
+		return r.ClientTimeout
+	}
+	return fallbackClientTimeout
 }

@@ -34,11 +34,12 @@ type Server struct {
 	Addr         string     `json:"addr"`
 	State        string     `json:"state"` // "online" or "offline"
 	OfflineUntil *time.Time `json:"offline_until,omitempty"`
-	Weight       int        `json:"weight"` // slots in the ServerList
+	Weight       int        `json:"weight"` // its slots in the ServerList, each counting its weight=N
 	Active       int64      `json:"active_conns"`
 	Idle         int        `json:"idle_conns"`
 	Requests     uint64     `json:"requests"`
 	Failures     uint64     `json:"failures"`
+	Stray        uint64     `json:"stray_closed"` // pooled connections closed for bytes or EOF while idle
 	Consecutive  int        `json:"consecutive_failures"`
 }
 
@@ -65,7 +66,7 @@ func HTML(p *Page) []byte {
 		b.WriteString("</code> &middot; AttemptsCount " + strconv.Itoa(e.AttemptsCount))
 		b.WriteString(" &middot; OfflineTimeOut " + esc(e.OfflineTimeout) + "</p>\n<table>\n")
 		b.WriteString("<tr><th>server</th><th>address</th><th>state</th><th>weight</th><th>active</th>" +
-			"<th>idle</th><th>requests</th><th>failures</th></tr>\n")
+			"<th>idle</th><th>requests</th><th>failures</th><th>stray closed</th></tr>\n")
 		for _, s := range e.Servers {
 			writeServerRow(&b, s)
 		}
@@ -81,7 +82,7 @@ func writeServerRow(b *strings.Builder, s Server) {
 		state = `<span class="offline">offline until ` + s.OfflineUntil.UTC().Format(time.RFC3339) + "</span>"
 	}
 	b.WriteString("<tr><td>" + esc(s.Name) + "</td><td>" + esc(s.Addr) + "</td><td>" + state + "</td>")
-	for _, n := range []int64{int64(s.Weight), s.Active, int64(s.Idle), int64(s.Requests), int64(s.Failures)} {
+	for _, n := range []int64{int64(s.Weight), s.Active, int64(s.Idle), int64(s.Requests), int64(s.Failures), int64(s.Stray)} {
 		b.WriteString("<td>" + strconv.FormatInt(n, 10) + "</td>")
 	}
 	b.WriteString("</tr>\n")

@@ -16,6 +16,7 @@ type Health struct {
 	lastBad  atomic.Int64 // unix nanoseconds of the last failure
 	requests atomic.Uint64
 	failures atomic.Uint64
+	stray    atomic.Uint64 // pooled connections closed for bytes or EOF while idle
 }
 
 // Registry holds the Health of every backend address. Safe for concurrent

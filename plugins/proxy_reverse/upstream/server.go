@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
 )
 
 // Server is one backend address. It is safe for concurrent use.
@@ -39,6 +41,7 @@ type Conn struct {
 	Reused bool // it came from the idle pool
 	srv    *Server
 	idleAt time.Time
+	check  idleCheck
 }
 
 // Server returns the server the connection goes to.
@@ -81,8 +84,31 @@ func (s *Server) Succeeded() {
 }
 
 // Get returns a pooled connection, or nil. Connections idle for longer than
-// IdleTimeout are closed instead.
+// IdleTimeout are closed instead, and so are connections on which anything
+// (bytes or EOF) arrived while they were idle: such bytes belong to no
+// request, and reading them as the next answer would hand one client
+// another's response.
 func (s *Server) Get(now time.Time) *Conn {
+	for {
+		c := s.pop(now)
+		if c == nil {
+			return nil
+		}
+		if c.check.stray() {
+			s.h.stray.Add(1)
+			c.Conn.Close()
+			continue
+		}
+		c.Reused = true
+		s.active.Add(1)
+		s.h.requests.Add(1)
+		return c
+	}
+}
+
+// pop takes the newest idle connection still within IdleTimeout, closing
+// the expired ones it passes.
+func (s *Server) pop(now time.Time) *Conn {
 	var stale []*Conn
 	var c *Conn
 	s.mu.Lock()
@@ -99,11 +125,6 @@ func (s *Server) Get(now time.Time) *Conn {
 	for _, sc := range stale {
 		sc.Conn.Close()
 	}
-	if c != nil {
-		c.Reused = true
-		s.active.Add(1)
-		s.h.requests.Add(1)
-	}
 	return c
 }
 
@@ -116,17 +137,25 @@ func (s *Server) Dial(ctx context.Context) (*Conn, error) {
 	}
 	s.active.Add(1)
 	s.h.requests.Add(1)
-	return &Conn{Conn: nc, BR: s.g.newReader(nc), BW: bufio.NewWriterSize(nc, 8<<10), srv: s}, nil
+	c := &Conn{Conn: nc, BR: s.g.newReader(nc), BW: bufio.NewWriterSize(nc, 8<<10), srv: s}
+	c.check.init(nc)
+	return c, nil
 }
 
 // Release ends a request on c: with reuse the connection goes back to the
-// idle pool (if there is room), otherwise it is closed.
+// idle pool (if there is room), otherwise it is closed. Bytes already read
+// past the answer's end (a body after a HEAD, 204 or 304 answer in the same
+// read) make it stray: it is closed and counted.
 func (s *Server) Release(c *Conn, reuse bool, now time.Time) {
 	s.active.Add(-1)
-	if reuse && c.BR.Buffered() == 0 && c.BW.Buffered() == 0 {
+	if reuse && c.BR.Buffered() > 0 {
+		s.h.stray.Add(1)
+		reuse = false
+	}
+	if reuse && c.BW.Buffered() == 0 {
 		c.idleAt = now
 		s.mu.Lock()
-		if !s.retired && len(s.idle) < s.g.entry.MaxIdleConns {
+		if max := s.g.entry.MaxIdleConns; !s.retired && (max == config.NoLimit || len(s.idle) < max) {
 			s.idle = append(s.idle, c)
 			s.mu.Unlock()
 			return
@@ -170,6 +199,7 @@ type Stats struct {
 	Idle         int       // pooled connections
 	Requests     uint64    // requests sent (attempts, retries included)
 	Failures     uint64    // failed attempts
+	Stray        uint64    // pooled connections closed for bytes or EOF while idle
 	Consecutive  int       // current run of failures
 }
 
@@ -181,7 +211,7 @@ func (s *Server) Stats(now time.Time) Stats {
 	until := s.OfflineUntil(now)
 	return Stats{Name: s.Name, Addr: s.addr, Online: until.IsZero(), OfflineUntil: until,
 		Active: s.active.Load(), Idle: idle, Requests: s.h.requests.Load(),
-		Failures: s.h.failures.Load(), Consecutive: int(s.h.fails.Load())}
+		Failures: s.h.failures.Load(), Stray: s.h.stray.Load(), Consecutive: int(s.h.fails.Load())}
 }
 
 // ClientBodyTimeout returns how long a client may stall while sending a

@@ -147,3 +147,90 @@ func TestResolveKeepsLastGoodAnswer(t *testing.T) {
 		t.Fatalf("servers %v", got)
 	}
 }
+
+// A pooled connection on which bytes or EOF arrived while idle is closed by
+// Get, never handed out; a quiet one is handed out even when the read
+// deadline of its last answer has passed.
+func TestGetClosesStrayConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	e := entry(t, ln.Addr().String())
+	e.IdleTimeout, e.MaxIdleConns = time.Minute, 8
+	g := NewGroup(e, nil, nil, hclog.NewNullLogger())
+	defer g.Close()
+	s := g.Servers()[0]
+	for _, tc := range []struct {
+		name  string
+		peer  func(net.Conn)
+		reuse bool
+	}{
+		{"quiet", func(net.Conn) {}, true},
+		{"stray byte", func(c net.Conn) { c.Write([]byte("H")) }, false},
+		{"EOF", func(c net.Conn) { c.Close() }, false},
+	} {
+		c, err := s.Dial(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(-time.Second))
+		s.Release(c, true, time.Now())
+		tc.peer(peer)
+		time.Sleep(20 * time.Millisecond)
+		before := s.Stats(time.Now()).Stray
+		got := s.Get(time.Now())
+		if (got != nil) != tc.reuse || s.Stats(time.Now()).Stray-before != map[bool]uint64{true: 0, false: 1}[tc.reuse] {
+			t.Fatalf("%s: reused %v, stray %d -> %d", tc.name, got != nil, before, s.Stats(time.Now()).Stray)
+		}
+		if got != nil {
+			s.Release(got, false, time.Now())
+		}
+		peer.Close()
+	}
+}
+
+// By default the pool keeps every returned connection (until IdleTimeout),
+// so it fits any concurrency; MaxIdleConns 0 turns pooling off.
+func TestPoolDefaultFitsConcurrency(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	for _, tc := range []struct{ max, want int }{{config.NoLimit, 100}, {0, 0}} {
+		e := entry(t, ln.Addr().String())
+		e.IdleTimeout, e.MaxIdleConns = time.Minute, tc.max
+		g := NewGroup(e, nil, nil, hclog.NewNullLogger())
+		s := g.Servers()[0]
+		var conns []*Conn
+		for i := 0; i < 100; i++ {
+			c, err := s.Dial(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+		}
+		for _, c := range conns {
+			s.Release(c, true, time.Now())
+		}
+		if got := s.Stats(time.Now()).Idle; got != tc.want {
+			t.Errorf("MaxIdleConns %d: %d idle, want %d", tc.max, got, tc.want)
+		}
+		g.Close()
+	}
+}

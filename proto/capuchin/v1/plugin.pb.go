@@ -701,8 +701,9 @@ type Event struct {
 	MaxBody       int64                  `protobuf:"varint,7,opt,name=max_body,json=maxBody,proto3" json:"max_body,omitempty"`        // 0: no limit (30)
 	KeepAlive     bool                   `protobuf:"varint,8,opt,name=keep_alive,json=keepAlive,proto3" json:"keep_alive,omitempty"`  // the host allows the connection to stay open (30)
 	Lease         *Lease                 `protobuf:"bytes,9,opt,name=lease,proto3" json:"lease,omitempty"`                            // (30)
-	TimeoutNs     int64                  `protobuf:"varint,10,opt,name=timeout_ns,json=timeoutNs,proto3" json:"timeout_ns,omitempty"` // the host's Timeout: longest wait for client bytes (30)
-	MaxHead       int64                  `protobuf:"varint,11,opt,name=max_head,json=maxHead,proto3" json:"max_head,omitempty"`       // the host's MaxHeaderSize in bytes: longest request head (30)
+	Server        string                 `protobuf:"bytes,10,opt,name=server,proto3" json:"server,omitempty"`                         // the Server field value of the host's responses (30)
+	TimeoutNs     int64                  `protobuf:"varint,11,opt,name=timeout_ns,json=timeoutNs,proto3" json:"timeout_ns,omitempty"` // the host's Timeout: longest wait for client bytes (30)
+	MaxHead       int64                  `protobuf:"varint,12,opt,name=max_head,json=maxHead,proto3" json:"max_head,omitempty"`       // the host's MaxHeaderSize in bytes: longest request head (30)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -798,6 +799,13 @@ func (x *Event) GetLease() *Lease {
 		return x.Lease
 	}
 	return nil
+}
+
+func (x *Event) GetServer() string {
+	if x != nil {
+		return x.Server
+	}
+	return ""
 }
 
 func (x *Event) GetTimeoutNs() int64 {
@@ -1296,7 +1304,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\x05Lease\x12!\n" +
 	"\fmax_requests\x18\x01 \x01(\rR\vmaxRequests\x12&\n" +
 	"\x0fidle_timeout_ns\x18\x02 \x01(\x03R\ridleTimeoutNs\x12\x18\n" +
-	"\arecords\x18\x03 \x01(\bR\arecords\"\xb3\x03\n" +
+	"\arecords\x18\x03 \x01(\bR\arecords\"\xcb\x03\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12+\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x17.capuchin.v1.Event.KindR\x04kind\x12%\n" +
@@ -1307,11 +1315,12 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\bmax_body\x18\a \x01(\x03R\amaxBody\x12\x1d\n" +
 	"\n" +
 	"keep_alive\x18\b \x01(\bR\tkeepAlive\x12(\n" +
-	"\x05lease\x18\t \x01(\v2\x12.capuchin.v1.LeaseR\x05lease\x12\x1d\n" +
+	"\x05lease\x18\t \x01(\v2\x12.capuchin.v1.LeaseR\x05lease\x12\x16\n" +
+	"\x06server\x18\n" +
+	" \x01(\tR\x06server\x12\x1d\n" +
 	"\n" +
-	"timeout_ns\x18\n" +
-	" \x01(\x03R\ttimeoutNs\x12\x19\n" +
-	"\bmax_head\x18\v \x01(\x03R\amaxHead\"b\n" +
+	"timeout_ns\x18\v \x01(\x03R\ttimeoutNs\x12\x19\n" +
+	"\bmax_head\x18\f \x01(\x03R\amaxHead\"b\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_CONNECT\x10\x01\x12\x10\n" +

@@ -4,7 +4,7 @@ package main
 import (
 	"github.com/hashicorp/go-plugin"
 
-	"github.com/capuchin/capuchin/api/transport"
+	"github.com/capuchin/capuchin/internal/transport"
 )
 
 func main() {

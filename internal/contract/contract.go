@@ -1,0 +1,180 @@
+// Package contract declares, once, the stage contract that the host and the
+// plugin SDK share: Monkey's stage numbers, the verdicts a stage answers
+// with, the failure policies, and the values that travel with a stage —
+// Conn, Reply, Record, Claims, Limits and Lease. The SDK re-exports the
+// author-facing ones as aliases (api.Verdict, api.Conn, ...), the host's
+// stage package builds on them, and internal/transport converts them to and
+// from the generated gRPC types by name. Nothing here knows about gRPC.
+package contract
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/capuchin/capuchin/api/http1"
+)
+
+// Stage is one of Monkey's numbered stages.
+type Stage int
+
+// The stages, numbered as in Monkey.
+const (
+	StageConnect Stage = 10 // a connection was accepted, before any byte is read
+	StageRequest Stage = 20 // a request head was read and the virtual host chosen
+	StageHandle  Stage = 30 // content handler
+	StageDone    Stage = 40 // the response is complete (notification)
+	StageClosed  Stage = 50 // the connection closed (notification)
+)
+
+// NumStages is the number of stages; a stage's Index is below it.
+const NumStages = 5
+
+// Valid reports whether s is one of the stages.
+func (s Stage) Valid() bool { return s >= StageConnect && s <= StageClosed && s%10 == 0 }
+
+// Index is the position of a valid stage among the stages in order (0 to
+// NumStages-1), for tables indexed by stage.
+func (s Stage) Index() int { return int(s)/10 - 1 }
+
+// Next is the stage after s; past StageClosed it is not Valid. Walk every
+// stage with: for s := StageConnect; s.Valid(); s = s.Next().
+func (s Stage) Next() Stage { return s + 10 }
+
+// String returns the stage's name.
+func (s Stage) String() string {
+	switch s {
+	case StageConnect:
+		return "connect"
+	case StageRequest:
+		return "request"
+	case StageHandle:
+		return "handle"
+	case StageDone:
+		return "done"
+	case StageClosed:
+		return "closed"
+	}
+	return fmt.Sprintf("stage(%d)", int(s))
+}
+
+// Verdict is a stage's answer.
+type Verdict uint8
+
+// The verdicts. Invalid is none of them: what the transport makes of a
+// verdict it does not know.
+const (
+	Continue Verdict = iota // stages 10, 20: go on
+	Close                   // close the connection (stage 30: after an error page)
+	Respond                 // stage 20: send the Reply and skip stage 30
+	Decline                 // stage 30: not mine (Monkey's NOT_ME); the next handler runs
+	Handled                 // stage 30: the response was written by the handler
+	numVerdicts
+
+	Invalid Verdict = 255
+)
+
+// Valid reports whether v is one of the verdicts (not Invalid). Walk every
+// verdict with: for v := Continue; v.Valid(); v++.
+func (v Verdict) Valid() bool { return v < numVerdicts }
+
+// String returns the verdict's name.
+func (v Verdict) String() string {
+	switch v {
+	case Continue:
+		return "continue"
+	case Close:
+		return "close"
+	case Respond:
+		return "respond"
+	case Decline:
+		return "decline"
+	case Handled:
+		return "handled"
+	}
+	return fmt.Sprintf("verdict(%d)", uint8(v))
+}
+
+// Policy is what the host does when a plugin fails to answer in time or is
+// down.
+type Policy uint8
+
+const (
+	// FailClosed (the default): stage 10 closes the connection, stages 20
+	// and 30 answer 503.
+	FailClosed Policy = iota
+	// FailOpen acts as if the plugin had said Continue (10, 20) or
+	// Decline (30).
+	FailOpen
+	numPolicies
+)
+
+// Valid reports whether p is one of the policies. Walk every policy with:
+// for p := FailClosed; p.Valid(); p++.
+func (p Policy) Valid() bool { return p < numPolicies }
+
+// String returns the policy's name.
+func (p Policy) String() string {
+	switch p {
+	case FailClosed:
+		return "fail-closed"
+	case FailOpen:
+		return "fail-open"
+	}
+	return fmt.Sprintf("policy(%d)", uint8(p))
+}
+
+// Limits are the terms of one blocking stage.
+type Limits struct {
+	Deadline time.Duration // 0: the host default (1 s for 10 and 20, 60 s for 30)
+	Policy   Policy
+}
+
+// Conn describes a client connection.
+type Conn struct {
+	ID     uint64
+	Remote netip.AddrPort
+	Local  netip.AddrPort
+}
+
+// Reply is the response a stage-20 plugin asks the host to send.
+type Reply struct {
+	Status int
+	Header http1.Header
+	Body   []byte
+}
+
+// Claims is a stage-30 claim filter, evaluated by the host (and by the SDK
+// under a lease): the handler is called only for requests that match every
+// non-empty list.
+type Claims struct {
+	Paths   []string // Go regexps, unanchored, against the percent-decoded path
+	Hosts   []string // host names, case-insensitive; the port is ignored
+	Methods []string // exact methods, e.g. "GET"
+}
+
+// Record describes one finished request, for stage 40.
+type Record struct {
+	ConnID   uint64
+	Remote   netip.AddrPort
+	VHost    string
+	Method   string
+	Target   string
+	Proto    string
+	Status   int
+	Bytes    int64 // response bytes written, head included
+	Start    time.Time
+	Duration time.Duration
+}
+
+// Lease lets a stage-30 handler serve the requests that follow on the
+// connection itself, while they match its claim filter and the same Host:
+// MaxRequests in all (the first included; 1 is the plain hand-over), each
+// awaited at most IdleTimeout. The handler gives the connection back with
+// the first request it will not serve. With Records it reports a stage-40
+// Record for each request it served after the first.
+type Lease struct {
+	MaxRequests int
+	IdleTimeout time.Duration
+	Records     bool
+}

@@ -1,0 +1,179 @@
+package transport
+
+import (
+	"math"
+	"net/netip"
+	"time"
+
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/contract"
+	pb "github.com/capuchin/capuchin/proto/capuchin/v1"
+)
+
+func manifestToPB(m Manifest) *pb.Manifest {
+	out := &pb.Manifest{Name: m.Name, Version: m.Version, Reconfigurable: m.Reconfigurable, Claims: &pb.Claims{
+		PathRegex: m.Claims.Paths, Hosts: m.Claims.Hosts, Methods: m.Claims.Methods,
+	}}
+	for _, s := range m.Stages {
+		out.Stages = append(out.Stages, &pb.StageSpec{
+			Stage: int32(s.Stage), DeadlineNs: int64(s.Deadline), Policy: policyToPB(s.Policy),
+		})
+	}
+	return out
+}
+
+func manifestFromPB(p *pb.Manifest) Manifest {
+	m := Manifest{Name: p.GetName(), Version: p.GetVersion(), Reconfigurable: p.GetReconfigurable()}
+	if c := p.GetClaims(); c != nil {
+		m.Claims = contract.Claims{Paths: c.PathRegex, Hosts: c.Hosts, Methods: c.Methods}
+	}
+	for _, s := range p.GetStages() {
+		m.Stages = append(m.Stages, StageSpec{Stage: contract.Stage(s.Stage), Limits: contract.Limits{
+			Deadline: time.Duration(s.DeadlineNs), Policy: policyFromPB(s.Policy),
+		}})
+	}
+	return m
+}
+
+func connToPB(c *contract.Conn) *pb.Conn {
+	return &pb.Conn{Id: c.ID, Remote: addrToPB(c.Remote), Local: addrToPB(c.Local)}
+}
+
+func connFromPB(c *pb.Conn) contract.Conn {
+	return contract.Conn{ID: c.GetId(), Remote: addrFromPB(c.GetRemote()), Local: addrFromPB(c.GetLocal())}
+}
+
+// addrToPB writes an address as ip:port; "" for none.
+func addrToPB(a netip.AddrPort) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// addrFromPB reads an ip:port; anything else is no address.
+func addrFromPB(s string) netip.AddrPort {
+	a, _ := netip.ParseAddrPort(s)
+	return a
+}
+
+func leaseToPB(l *contract.Lease) *pb.Lease {
+	return &pb.Lease{MaxRequests: clampUint32(l.MaxRequests), IdleTimeoutNs: int64(l.IdleTimeout), Records: l.Records}
+}
+
+func leaseFromPB(l *pb.Lease) contract.Lease {
+	if l == nil {
+		return contract.Lease{}
+	}
+	return contract.Lease{MaxRequests: int(l.MaxRequests), IdleTimeout: time.Duration(l.IdleTimeoutNs), Records: l.Records}
+}
+
+// clampUint32 fits a count into the wire's uint32.
+func clampUint32(n int) uint32 {
+	switch {
+	case n <= 0:
+		return 0
+	case uint64(n) > math.MaxUint32:
+		return math.MaxUint32
+	}
+	return uint32(n)
+}
+
+func eventToPB(e *Event) *pb.Event {
+	out := &pb.Event{
+		Id: e.ID, Kind: eventKindToPB(e.Kind), Conn: connToPB(&e.Conn), Head: e.Head,
+		Vhost: e.VHost, Buffered: e.Buffered, MaxBody: e.MaxBody, KeepAlive: e.KeepAlive, Server: e.Server,
+		TimeoutNs: int64(e.Timeout), MaxHead: int64(e.MaxHead),
+	}
+	if e.Kind == EventHandle {
+		out.Lease = leaseToPB(&e.Lease)
+	}
+	return out
+}
+
+func eventFromPB(p *pb.Event, e *Event) {
+	*e = Event{
+		ID: p.Id, Kind: eventKindFromPB(p.Kind), Conn: connFromPB(p.Conn), Head: p.Head,
+		VHost: p.Vhost, Buffered: p.Buffered, MaxBody: p.MaxBody, KeepAlive: p.KeepAlive, Server: p.Server,
+		Timeout: time.Duration(p.TimeoutNs), MaxHead: int(p.MaxHead),
+		Lease: leaseFromPB(p.Lease),
+	}
+}
+
+func replyToPB(r *Reply) *pb.Reply {
+	out := &pb.Reply{
+		Id: r.ID, Verdict: verdictToPB(r.Verdict), Status: int32(r.Status), Body: r.Body,
+		BytesIn: r.BytesIn, BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Error: r.Err,
+		Leased: clampUint32(r.Leased), Interim: r.Interim,
+	}
+	for _, f := range r.Header {
+		out.Header = append(out.Header, &pb.Field{Name: f.Name, Value: f.Value})
+	}
+	for i := range r.Records {
+		out.Records = append(out.Records, recordToPB(&r.Records[i]))
+	}
+	return out
+}
+
+func replyFromPB(p *pb.Reply, r *Reply) {
+	*r = Reply{
+		ID: p.Id, Verdict: verdictFromPB(p.Verdict),
+		Reply:   contract.Reply{Status: int(p.Status), Body: p.Body},
+		BytesIn: p.BytesIn, BytesOut: p.BytesOut, Leftover: p.Leftover, Close: p.Close, Err: p.Error,
+		Leased: int(p.Leased), Interim: p.Interim,
+	}
+	if len(p.Header) > 0 {
+		r.Header = make(http1.Header, len(p.Header))
+		for i, f := range p.Header {
+			r.Header[i] = http1.Field{Name: f.Name, Value: f.Value}
+		}
+	}
+	for _, rec := range p.Records {
+		r.Records = append(r.Records, recordFromPB(rec))
+	}
+}
+
+func recordToPB(r *contract.Record) *pb.Record {
+	return &pb.Record{
+		ConnId: r.ConnID, Remote: addrToPB(r.Remote), Vhost: r.VHost, Method: r.Method, Target: r.Target,
+		Proto: r.Proto, Status: int32(r.Status), Bytes: r.Bytes,
+		StartUnixNs: r.Start.UnixNano(), DurationNs: int64(r.Duration),
+	}
+}
+
+func recordFromPB(p *pb.Record) contract.Record {
+	return contract.Record{
+		ConnID: p.GetConnId(), Remote: addrFromPB(p.GetRemote()), VHost: p.GetVhost(), Method: p.GetMethod(),
+		Target: p.GetTarget(), Proto: p.GetProto(), Status: int(p.GetStatus()), Bytes: p.GetBytes(),
+		Start: time.Unix(0, p.GetStartUnixNs()), Duration: time.Duration(p.GetDurationNs()),
+	}
+}
+
+func notesToPB(notes []Note) *pb.NoteBatch {
+	b := &pb.NoteBatch{Notes: make([]*pb.Note, len(notes))}
+	for i := range notes {
+		n := &notes[i]
+		p := &pb.Note{Kind: noteKindToPB(n.Kind)}
+		if n.Kind == NoteDone {
+			p.Record = recordToPB(&n.Record)
+		} else {
+			p.Conn = connToPB(&n.Conn)
+		}
+		b.Notes[i] = p
+	}
+	return b
+}
+
+func notesFromPB(b *pb.NoteBatch, out []Note) []Note {
+	for _, p := range b.Notes {
+		n := Note{Kind: noteKindFromPB(p.Kind)}
+		if p.Record != nil {
+			n.Record = recordFromPB(p.Record)
+		}
+		if p.Conn != nil {
+			n.Conn = connFromPB(p.Conn)
+		}
+		out = append(out, n)
+	}
+	return out
+}

@@ -1,0 +1,83 @@
+package transport
+
+import (
+	"time"
+
+	"github.com/capuchin/capuchin/internal/contract"
+)
+
+// StageSpec is one hooked stage in a Manifest, with its terms (blocking
+// stages only).
+type StageSpec struct {
+	Stage contract.Stage
+	contract.Limits
+}
+
+// Manifest is what a plugin declares at start-up.
+type Manifest struct {
+	Name    string
+	Version string
+	Stages  []StageSpec
+	Claims  contract.Claims
+	// Reconfigurable: Configure may be called again on the running
+	// process when its configuration file changes.
+	Reconfigurable bool
+}
+
+// EventKind says which stage an Event is for.
+type EventKind uint8
+
+const (
+	EventConnect EventKind = iota + 1 // stage 10
+	EventRequest                      // stage 20
+	EventHandle                       // stage 30
+	EventRevoke                       // end the lease on Conn at the next request boundary
+)
+
+// Event is one host -> plugin call on the Calls stream.
+type Event struct {
+	ID        uint64
+	Kind      EventKind
+	Conn      contract.Conn
+	Head      []byte // request head without the final CRLF (20, 30)
+	VHost     string
+	Buffered  []byte // bytes read past the head (30)
+	MaxBody   int64
+	KeepAlive bool
+	Lease     contract.Lease // (30)
+	Server    string         // the Server field value of the host's responses (30)
+	Timeout   time.Duration  // the host's Timeout (30)
+	MaxHead   int            // the host's MaxHeaderSize in bytes (30)
+}
+
+// Reply is a plugin's answer to one Event: a stage-20 Reply (its status,
+// header and body; for stage 30 the status sent or wanted) and the rest of
+// a stage-30 report.
+type Reply struct {
+	ID      uint64
+	Verdict contract.Verdict
+	contract.Reply
+	BytesIn  int64
+	BytesOut int64
+	Leftover []byte
+	Close    bool
+	Records  []contract.Record // of the requests served under the lease, when asked
+	Leased   int               // requests served under the lease after the first
+	Interim  bool              // the lease's first request is done; the final reply follows
+	Err      string
+}
+
+// NoteKind says what a Note reports.
+type NoteKind uint8
+
+const (
+	NoteDone   NoteKind = iota + 1 // stage 40
+	NoteClosed                     // stage 50
+)
+
+// Note is a one-way notification.
+type Note struct {
+	Kind   NoteKind
+	Record contract.Record // NoteDone
+	Conn   contract.Conn   // NoteClosed
+}

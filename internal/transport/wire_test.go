@@ -1,0 +1,151 @@
+package transport
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/contract"
+)
+
+// echo is the plugin side of the wire test: it answers each event with the
+// verdict whose name the event's VHost carries, so that both ends pick
+// verdicts by name, and sends back what it received.
+type echo struct {
+	notes chan []Note
+}
+
+func (echo) Describe() Manifest {
+	m := Manifest{Name: "echo", Version: "1", Claims: contract.Claims{Paths: []string{"^/x"}, Methods: []string{"GET"}}}
+	p := contract.FailClosed
+	for s := contract.StageConnect; s.Valid(); s = s.Next() {
+		m.Stages = append(m.Stages, StageSpec{Stage: s, Limits: contract.Limits{Deadline: time.Duration(s) * time.Millisecond, Policy: p}})
+		p = 1 - p
+	}
+	return m
+}
+
+func (echo) Configure(string) error { return nil }
+
+func (echo) Calls(s *ServerCalls) error {
+	for {
+		var ev Event
+		if err := s.Recv(&ev); err != nil {
+			return nil
+		}
+		v := contract.Invalid
+		for x := contract.Continue; x.Valid(); x++ {
+			if x.String() == ev.VHost {
+				v = x
+			}
+		}
+		r := &Reply{ID: ev.ID, Verdict: v, Reply: contract.Reply{Status: 201, Header: http1.Header{{Name: "X-Kind", Value: ev.VHost}}},
+			Leased: ev.Lease.MaxRequests, Records: []contract.Record{{ConnID: ev.Conn.ID, Remote: ev.Conn.Remote, Method: "GET"}}}
+		if err := s.Send(r); err != nil {
+			return err
+		}
+	}
+}
+
+func (e echo) Notify(notes []Note) { e.notes <- append([]Note(nil), notes...) }
+
+// dialEcho serves echo over gRPC on 127.0.0.1 and returns the host's
+// client for it; cleanup stops both.
+func dialEcho(t *testing.T, e echo) *Client {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	if err := (&GRPCPlugin{Impl: e}).GRPCServer(nil, srv); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = srv.Serve(ln) }()
+	cc, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close(); srv.Stop(); wg.Wait() })
+	raw, err := (&GRPCPlugin{}).GRPCClient(context.Background(), nil, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw.(*Client)
+}
+
+// TestWireRoundTrip runs the host's client against a plugin-side server
+// over real gRPC: every verdict, chosen by name on the plugin's side,
+// arrives as the same verdict on the host's; every stage and policy of the
+// manifest, the connection's addresses, the lease and the records survive
+// the trip.
+func TestWireRoundTrip(t *testing.T) {
+	e := echo{notes: make(chan []Note, 1)}
+	c := dialEcho(t, e)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	m, err := c.Describe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := e.Describe(); !reflect.DeepEqual(m, want) {
+		t.Errorf("manifest:\n got %+v\nwant %+v", m, want)
+	}
+
+	calls, err := c.Calls(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := contract.Conn{ID: 7, Remote: netip.MustParseAddrPort("[2001:db8::1]:4000"), Local: netip.MustParseAddrPort("127.0.0.1:80")}
+	lease := contract.Lease{MaxRequests: 9, IdleTimeout: 3 * time.Second, Records: true}
+	for v := contract.Continue; v.Valid(); v++ {
+		ev := &Event{ID: uint64(v) + 1, Kind: EventHandle, Conn: conn, VHost: v.String(), Lease: lease}
+		if err := calls.Send(ev); err != nil {
+			t.Fatal(err)
+		}
+		var r Reply
+		if err := calls.Recv(&r); err != nil {
+			t.Fatal(err)
+		}
+		if r.ID != ev.ID || r.Verdict != v || r.Status != 201 || r.Header.Get("X-Kind") != v.String() {
+			t.Errorf("asked for %v, got reply %d verdict %v status %d header %v", v, r.ID, r.Verdict, r.Status, r.Header)
+		}
+		if r.Leased != lease.MaxRequests || len(r.Records) != 1 || r.Records[0].ConnID != conn.ID || r.Records[0].Remote != conn.Remote {
+			t.Errorf("lease or records lost on the way: leased %d, records %+v", r.Leased, r.Records)
+		}
+	}
+	_ = calls.CloseSend()
+
+	ns, err := c.Notify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := contract.Record{ConnID: 7, Remote: conn.Remote, VHost: "v", Method: "GET", Target: "/x", Proto: "HTTP/1.1",
+		Status: 200, Bytes: 99, Start: time.Unix(1700000000, 5), Duration: time.Millisecond}
+	sent := []Note{{Kind: NoteDone, Record: rec}, {Kind: NoteClosed, Conn: conn}}
+	if err := ns.Send(sent); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-e.notes:
+		if !reflect.DeepEqual(got, sent) {
+			t.Errorf("notes:\n got %+v\nwant %+v", got, sent)
+		}
+	case <-ctx.Done():
+		t.Fatal("no notes arrived")
+	}
+	if err := ns.Close(); err != nil {
+		t.Error(err)
+	}
+}
