@@ -61,8 +61,8 @@ func readHead(br *bufio.Reader, buf []byte, limit int, skipEmpty bool) (string, 
 			return "", buf, err
 		case end >= 0 && !skipEmpty && start > 0:
 			return "", buf, errRequestLine
-		case end-start > limit:
-			return "", buf, errHeadTooLarge
+		case end-start > limit: // buf gets what the limit covers: 414 or 431
+			return "", append(buf[:0], b[start:start+limit]...), errHeadTooLarge
 		case end >= 0: // the common case: the whole head is buffered
 			head := string(b[start : end-2])
 			br.Discard(end)

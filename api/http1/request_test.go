@@ -364,3 +364,27 @@ func TestRequestHelpers(t *testing.T) {
 		t.Fatalf("Error() = %q", s)
 	}
 }
+
+// A head over the limit that arrives buffered whole behind another request
+// (pipelined) gets 431 like one read line by line; 414 only when the
+// request line alone is over the limit.
+func TestReadRequestBufferedOverLimit(t *testing.T) {
+	lim := &Limits{MaxHeadBytes: 64}
+	first := "GET /1 HTTP/1.1\r\n" + host + "\r\n"
+	for _, tc := range []struct {
+		second string
+		status int
+	}{
+		{"GET /2 HTTP/1.1\r\n" + host + "X: " + strings.Repeat("b", 100) + "\r\n\r\n", 431},
+		{"GET /" + strings.Repeat("a", 100) + " HTTP/1.1\r\n" + host + "\r\n", 414},
+	} {
+		br := bufio.NewReader(strings.NewReader(first + tc.second))
+		var req Request
+		if err := ReadRequest(br, lim, &req); err != nil {
+			t.Fatal(err)
+		}
+		if err := ReadRequest(br, lim, &req); StatusOf(err) != tc.status {
+			t.Errorf("%.30q after a buffered request: %v, want %d", tc.second, err, tc.status)
+		}
+	}
+}
