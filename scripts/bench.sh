@@ -77,13 +77,16 @@ for p in "${PORTS_BE[@]}" "${PORT[@]}" "${MEMPORT[@]}"; do
 	if (echo >/dev/tcp/127.0.0.1/"$p") 2>/dev/null; then echo "bench: port $p is in use"; exit 1; fi
 done
 
-# Each idle connection takes a descriptor in the client and in the server.
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-if [ "$(ulimit -n)" -lt $((IDLE + 1000)) ]; then
-	IDLE=$(( ($(ulimit -n) - 1000) / 1000 * 1000 ))
-	echo "bench: open-file limit $(ulimit -n): memory test with $IDLE connections"
+# Each idle connection takes a descriptor in the client and one in the
+# server; HAProxy reserves two per connection (client and server side).
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
+max_idle=$(( ((NOFILE - 100) / 2 - 500) / 1000 * 1000 ))
+if [ "$IDLE" -gt "$max_idle" ]; then
+	echo "bench: open-file limit $NOFILE (HAProxy needs two per connection): memory test with $max_idle connections"
+	IDLE=$max_idle
 fi
-MAXCONN=$(( (IDLE > 1000 ? IDLE : 1000) + 1000 )) # for nginx and HAProxy
+MAXCONN=$(( (IDLE > 1000 ? IDLE : 1000) + 500 )) # nginx's and HAProxy's connection limit
 
 # --- processes -------------------------------------------------------------
 
@@ -150,11 +153,11 @@ nginx_conf() {
 	mkdir -p "$d"
 	cat >"$d/nginx.conf" <<NGX
 worker_processes 1;
-worker_rlimit_nofile $((MAXCONN + 1000));
+worker_rlimit_nofile $NOFILE;
 daemon off;
 pid $d/nginx.pid;
 error_log $d/error.log;
-events { worker_connections $MAXCONN; }
+events { worker_connections $((NOFILE - 100)); }
 http {
 	access_log off;
 	sendfile on;
@@ -394,5 +397,19 @@ for round in $(seq "$ROUNDS"); do
 	done
 	for s in "${mem[@]}"; do memory "$round" "$s"; done
 done
+model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+machine="$(nproc) cores (${model:-unknown CPU}), Linux $(uname -r); $(./bin/capuchin -v 2>&1 | head -n 1), \
+$("$NGINX" -v 2>&1 | sed 's/.*version: //'), HAProxy $("$HAPROXY" -v | awk 'NR == 1 {print $3}'), $( (wrk -v 2>&1 || true) | awk 'NR == 1 {print $1, $2}')"
+report=bin/bench.md
+cmd="scripts/bench.sh $DUR $ROUNDS"
+for v in BENCH_IDLE BENCH_CASES BENCH_SERVERS; do [ -z "${!v:-}" ] || cmd="$v='${!v}' $cmd"; done
+{
+	echo "Machine: $machine."
+	echo "Command: $cmd (make bench runs scripts/bench.sh with the defaults: 5 s per run, 3 rounds)."
+	echo
+	./scripts/bench-report.awk -v rounds="$ROUNDS" -v dur="$DUR" -v idle="$IDLE" "$RESULTS"
+} >"$report"
 echo
-./scripts/bench-report.awk -v rounds="$ROUNDS" -v dur="$DUR" -v idle="$IDLE" "$RESULTS"
+cat "$report"
+echo
+echo "bench: these tables are in $report (for README.md's Performance section)"
