@@ -54,10 +54,8 @@ install() {
 	if [ ! -e "$rc" ]; then # Debian's way to keep services from starting on install
 		printf '#!/bin/sh\nexit 101\n' | $sudo tee "$rc" >/dev/null && $sudo chmod 755 "$rc" && made=1
 	fi
-	local ok=0
-	export DEBIAN_FRONTEND=noninteractive
-	$sudo apt-get install -y -qq "$@" >/dev/null ||
-		{ $sudo apt-get update -qq && $sudo apt-get install -y -qq "$@" >/dev/null; } || ok=$?
+	local ok=0 apt="$sudo env DEBIAN_FRONTEND=noninteractive apt-get"
+	$apt install -y -qq "$@" >/dev/null || { $apt update -qq && $apt install -y -qq "$@" >/dev/null; } || ok=$?
 	[ -z "$made" ] || $sudo rm -f "$rc"
 	[ "$ok" = 0 ] || { echo "bench: apt-get install $* failed"; exit 1; }
 }
@@ -87,6 +85,8 @@ if [ "$IDLE" -gt "$max_idle" ]; then
 	IDLE=$max_idle
 fi
 MAXCONN=$(( (IDLE > 1000 ? IDLE : 1000) + 500 )) # nginx's and HAProxy's connection limit
+
+LOAD0=$(cut -d' ' -f1 /proc/loadavg) # other work on the machine skews the run
 
 # --- processes -------------------------------------------------------------
 
@@ -147,7 +147,12 @@ accepts() {
 	echo "$sum"
 }
 
-# nginx_conf PORT: one worker, upstream keep-alive, open_file_cache.
+# nginx_conf PORT: one worker, open_file_cache, and an upstream keep-alive
+# cache large enough for every backend connection the runs use (1,024, for
+# 256 clients over two backends), never retired by request count, as Capuchin's pool and HAProxy's do: with nginx's usual "keepalive
+# 64" and its 1,000 requests per upstream connection it opens hundreds to
+# thousands of backend connections per run, and that would be its cost, not
+# the proxying's.
 nginx_conf() {
 	local d=$work/nginx-$1
 	mkdir -p "$d"
@@ -168,8 +173,8 @@ http {
 	open_file_cache_valid 1s;
 	client_body_temp_path $d/body;
 	proxy_temp_path $d/proxy;
-	upstream api { server 127.0.0.1:18081; server 127.0.0.1:18082; keepalive 64; }
-	upstream big { server 127.0.0.1:18083; server 127.0.0.1:18084; keepalive 64; }
+	upstream api { server 127.0.0.1:18081; server 127.0.0.1:18082; keepalive 1024; keepalive_requests 1000000; }
+	upstream big { server 127.0.0.1:18083; server 127.0.0.1:18084; keepalive 1024; keepalive_requests 1000000; }
 	server {
 		listen 127.0.0.1:$1;
 		root $work/www;
@@ -402,9 +407,16 @@ machine="$(nproc) cores (${model:-unknown CPU}), Linux $(uname -r); $(./bin/capu
 $("$NGINX" -v 2>&1 | sed 's/.*version: //'), HAProxy $("$HAPROXY" -v | awk 'NR == 1 {print $3}'), $( (wrk -v 2>&1 || true) | awk 'NR == 1 {print $1, $2}')"
 report=bin/bench.md
 cmd="scripts/bench.sh $DUR $ROUNDS"
-for v in BENCH_IDLE BENCH_CASES BENCH_SERVERS; do [ -z "${!v:-}" ] || cmd="$v='${!v}' $cmd"; done
+for v in BENCH_CASES BENCH_SERVERS; do [ -z "${!v:-}" ] || cmd="$v='${!v}' $cmd"; done
+[ "$IDLE" = 10000 ] || cmd="BENCH_IDLE=$IDLE $cmd"
 {
 	echo "Machine: $machine."
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	echo "Load average (1 min): $LOAD0 before the run, $load at its end."
+	if awk -v l="$LOAD0" 'BEGIN { exit !(l > 0.5) }'; then
+		echo "**Other work was running: req/s ratios are unreliable (a server with more threads gets a larger share of a"
+		echo "contended core); CPU per request, backend connections and memory hold up better. Re-run on an idle machine.**"
+	fi
 	echo "Command: $cmd (make bench runs scripts/bench.sh with the defaults: 5 s per run, 3 rounds)."
 	echo
 	./scripts/bench-report.awk -v rounds="$ROUNDS" -v dur="$DUR" -v idle="$IDLE" "$RESULTS"
