@@ -410,14 +410,14 @@ cmd="scripts/bench.sh $DUR $ROUNDS"
 for v in BENCH_CASES BENCH_SERVERS; do [ -z "${!v:-}" ] || cmd="$v='${!v}' $cmd"; done
 [ "$IDLE" = 10000 ] || cmd="BENCH_IDLE=$IDLE $cmd"
 {
-	echo "Machine: $machine."
+	echo "- Machine: $machine."
 	load=$(cut -d' ' -f1 /proc/loadavg)
-	echo "Load average (1 min): $LOAD0 before the run, $load at its end."
+	echo "- Load average (1 min): $LOAD0 before the run, $load at its end."
 	if awk -v l="$LOAD0" 'BEGIN { exit !(l > 0.5) }'; then
-		echo "**Other work was running: req/s ratios are unreliable (a server with more threads gets a larger share of a"
-		echo "contended core); CPU per request, backend connections and memory hold up better. Re-run on an idle machine.**"
+		echo "- **Other work was running: req/s ratios are unreliable (a server with more threads gets a larger share of"
+		echo "  a contended core); CPU per request, backend connections and memory hold up better. Re-run on an idle machine.**"
 	fi
-	echo "Command: $cmd (make bench runs scripts/bench.sh with the defaults: 5 s per run, 3 rounds)."
+	echo "- Command: $cmd (make bench runs scripts/bench.sh with the defaults: 5 s per run, 3 rounds)."
 	echo
 	./scripts/bench-report.awk -v rounds="$ROUNDS" -v dur="$DUR" -v idle="$IDLE" "$RESULTS"
 } >"$report"
