@@ -28,17 +28,24 @@ func main() {
 	stats := flag.String("stats", "", "address serving the count of accepted connections")
 	flag.Parse()
 	var accepts atomic.Int64
-	srv := &http.Server{Addr: *addr, Handler: handler(*name, *size),
+	srv := newServer(*addr, *name, *size, &accepts)
+	if *stats != "" {
+		go func() { // ends with the process
+			log.Fatal(http.ListenAndServe(*stats, statsHandler(&accepts)))
+		}()
+	}
+	log.Printf("%s listening on %s", *name, *addr)
+	log.Fatal(srv.ListenAndServe())
+}
+
+// newServer is the backend on addr; it counts accepted connections in accepts.
+func newServer(addr, name string, size int, accepts *atomic.Int64) *http.Server {
+	return &http.Server{Addr: addr, Handler: handler(name, size),
 		ConnState: func(_ net.Conn, s http.ConnState) {
 			if s == http.StateNew {
 				accepts.Add(1)
 			}
 		}}
-	if *stats != "" {
-		go serveStats(*stats, &accepts) // ends with the process
-	}
-	log.Printf("%s listening on %s", *name, *addr)
-	log.Fatal(srv.ListenAndServe())
 }
 
 // handler answers with the greeting, or with size bytes when size > 0.
@@ -57,10 +64,9 @@ func handler(name string, size int) http.Handler {
 	})
 }
 
-// serveStats answers every request on addr with the accept count.
-func serveStats(addr string, accepts *atomic.Int64) {
-	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+// statsHandler answers every request with the accept count.
+func statsHandler(accepts *atomic.Int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintf(w, "accepts %d\n", accepts.Load())
 	})
-	log.Fatal(http.ListenAndServe(addr, h))
 }
