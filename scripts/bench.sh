@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compares Capuchin with nginx and HAProxy on this machine, side by side in
-# one run, and prints ratios (never a lone absolute number to compare across
-# runs or machines):
+# one run, and prints ratios (the absolute figures beside them say little
+# across runs or machines):
 #
 #   static   1 KiB file, 64 connections: nginx (open_file_cache on) and Capuchin
 #   proxied  1 KiB at 64 and 256 connections, 64 KiB at 64, 1 KiB at one
@@ -110,7 +110,7 @@ trap 'exit 130' INT TERM
 
 wait_port() {
 	for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done
-	echo "bench: nothing listens on port $1; logs in $work:"
+	echo "bench: nothing listens on port $1; the logs:"
 	tail -n 20 "$work"/*.log >&2 || true
 	exit 1
 }
@@ -359,13 +359,20 @@ chmod -R a+rX "$work/www"
 start_backends
 PROXIES=(nginx haproxy capuchin capuchin+mandril capuchin+auth_header)
 for s in "${PROXIES[@]}"; do start "$s" "${PORT[$s]}"; done
-# Every server answers before anything is measured.
+# expect CODE SERVER PATH [curl options]: the server answers PATH with CODE.
+expect() {
+	local want=$1 s=$2 path=$3 code
+	shift 3
+	code=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$@" "http://127.0.0.1:${PORT[$s]}$path") || true
+	[ "$code" = "$want" ] || { echo "bench: $s answers $path with ${code:-nothing}, not $want; the logs:"; tail -n 20 "$work"/*.log; exit 1; }
+}
+# Every server answers before anything is measured; auth_header checks.
 for s in "${PROXIES[@]}"; do
-	for path in /api/x /big/x; do
-		code=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN" "http://127.0.0.1:${PORT[$s]}$path") || true
-		[ "$code" = 200 ] || { echo "bench: $s answers $path with ${code:-nothing}; logs in $work"; tail -n 20 "$work"/*.log; exit 1; }
-	done
+	for path in /api/x /big/x; do expect 200 "$s" "$path" -H "Authorization: $TOKEN"; done
 done
+expect 200 nginx /1k.txt
+expect 200 capuchin /1k.txt
+expect 401 capuchin+auth_header /api/x
 
 # CASES: name, path, connections, servers.
 CASES=(
