@@ -3,6 +3,7 @@
 //
 //	[PROXY_DEFAULTS]          at most one; entries inherit every key they lack
 //	    ServerList ADDR ...   host:port, a.b.c.d:port or [v6]:port; repetition is weight;
+//	                          srv://NAME: the targets of NAME's DNS SRV records;
 //	                          ADDR weight=N (1-256) for the balancers that read weights
 //	    LoadBalancer NAME ... also spelled LoadBalance; a name of the balance registry
 //	                          and its arguments (default balance.Default, first-alive)
@@ -21,6 +22,7 @@
 //	                          one ClientBodyTimeout (408 below it); 0 = no minimum;
 //	                          default 500
 //	    UnderscoresInHeaders B  forward request fields with '_' in the name (default off)
+//	    Sticky, RetryBudget, Forwarded, ForwardedBy, ForwardedTrust, Resolver: policy.go
 //	    StatisticsURL PATH    [PROXY_DEFAULTS] only: the status page's path
 //	[PROXY_ENTRY]             any number, tried in file order
 //
@@ -95,12 +97,22 @@ type Entry struct {
 	// UnderscoresInHeaders forwards request fields whose names contain
 	// '_'; off (the default, as nginx's underscores_in_headers) drops them.
 	UnderscoresInHeaders bool
+	// Sticky, RetryBudget, Forwarded*, Resolver: see policy.go.
+	Sticky         *balance.Sticky // nil: no stickiness
+	RetryBudget    RetryBudget
+	Forwarded      bool
+	ForwardedBy    string // the by= node, "" for none
+	ForwardedTrust []netip.Prefix
+	Resolver       string // IP:port of the DNS server, "" for the system's
 }
 
 // Server is one ServerList item. Host is an IP literal or a hostname.
 type Server struct {
 	Host string
 	Port uint16
+	// SRV marks an srv://NAME item: Host is a DNS SRV name whose records
+	// give the targets, ports and weights (upstream/srv.go); Port is 0.
+	SRV bool
 	// Weight is the explicit weight=N (1-256), 0 when none was given;
 	// only the balancers that read weights accept one above 1.
 	Weight int
@@ -117,6 +129,9 @@ func (s Server) IP() (netip.Addr, bool) {
 
 // String returns host:port, bracketing IPv6 literals.
 func (s Server) String() string {
+	if s.SRV {
+		return SRVScheme + s.Host
+	}
 	return net.JoinHostPort(s.Host, strconv.Itoa(int(s.Port)))
 }
 
@@ -160,6 +175,7 @@ type section struct {
 	durs     map[string]time.Duration
 	bools    map[string]bool
 	stats    *string
+	policy   map[string]any // policyKeys (policy.go)
 }
 
 func build(f *conf.File) (*Config, error) {
@@ -239,6 +255,7 @@ func merge(d, s *section) (*Entry, error) {
 	e.ClientBodyTimeout = durKey(s, d, "clientbodytimeout", DefaultClientBodyTimeout)
 	e.ClientBodyMinRate = intKey(s, d, "clientbodyminrate", DefaultClientBodyMinRate)
 	e.UnderscoresInHeaders = boolKey(s, d, "underscoresinheaders", false)
+	mergePolicy(s, d, e)
 	return e, nil
 }
 

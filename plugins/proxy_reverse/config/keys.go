@@ -13,7 +13,8 @@ import (
 // parseSection reads the keys of one section. StatisticsURL is only valid in
 // [PROXY_DEFAULTS].
 func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
-	out := &section{sec: s, ints: map[string]int{}, durs: map[string]time.Duration{}, bools: map[string]bool{}}
+	out := &section{sec: s, ints: map[string]int{}, durs: map[string]time.Duration{}, bools: map[string]bool{},
+		policy: map[string]any{}}
 	seen := map[string]int{}
 	once := func(e conf.Entry, key string) error {
 		if line, ok := seen[key]; ok {
@@ -41,6 +42,9 @@ func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
 		"responsetimeout": false, "idletimeout": false, "clientbodytimeout": false, "resolveinterval": false}
 	for k, zeroOK := range durKeys {
 		h[k] = func(e conf.Entry) error { return out.setDur(e, k, zeroOK, once) }
+	}
+	for k := range policyKeys {
+		h[k] = func(e conf.Entry) error { return out.setPolicy(e, k, once) }
 	}
 	h["underscoresinheaders"] = func(e conf.Entry) error { return out.setBool(e, "underscoresinheaders", once) }
 	if err := s.Visit(h); err != nil {
@@ -70,6 +74,9 @@ func (s *section) serverList(e conf.Entry) error {
 		if name, v, ok := strings.Cut(item, "="); ok && strings.EqualFold(name, "weight") {
 			if len(s.servers) == first || s.servers[len(s.servers)-1].Weight != 0 {
 				return e.Errorf("%q must follow a server (ADDR weight=N)", item)
+			}
+			if s.servers[len(s.servers)-1].SRV {
+				return e.Errorf("%q cannot weigh an srv:// item: its records give the weights", item)
 			}
 			w, err := strconv.Atoi(v)
 			if err != nil || w < 1 || w > MaxWeight {
@@ -180,8 +187,20 @@ type errorString string
 
 func (e errorString) Error() string { return string(e) }
 
-// ParseServer reads one ServerList item: host:port, a.b.c.d:port or [v6]:port.
+// SRVScheme starts a ServerList item naming DNS SRV records.
+const SRVScheme = "srv://"
+
+// ParseServer reads one ServerList item: host:port, a.b.c.d:port or
+// [v6]:port, or srv://NAME (a DNS name whose SRV records list the servers,
+// such as _http._tcp.api.service.consul).
 func ParseServer(s string) (Server, error) {
+	if len(s) >= len(SRVScheme) && strings.EqualFold(s[:len(SRVScheme)], SRVScheme) {
+		name := s[len(SRVScheme):]
+		if !validHostname(name) {
+			return Server{}, errorString("bad SRV name in " + strconv.Quote(s))
+		}
+		return Server{Host: name, SRV: true}, nil
+	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
 		return Server{}, errorString("bad server " + strconv.Quote(s) + ": want host:port or [ipv6]:port")
