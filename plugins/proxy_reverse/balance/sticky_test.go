@@ -134,4 +134,3 @@ func TestStickyAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per Order", n)
 	}
 }
-

@@ -24,7 +24,8 @@ type exchange struct {
 	trailer http1.Header // buffer of the forwarded trailer fields
 	resp    http1.Response
 	up      upload
-	order   []int // the balancer's order of slots, kept across pooling
+	order   []int  // the balancer's order of slots, kept across pooling
+	extra   []byte // fields added to the answer (a sticky cookie), kept across pooling
 
 	status  int
 	interim int   // 1xx answers read for this request
@@ -123,7 +124,7 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	}
 	defer x.setConn(nil)
 	req := x.r.Req
-	bc.BW.Write(appendRequestHead((*x.buf)[:0], req, x.r.Client, s.Name, x.r.KeepUnderscores))
+	bc.BW.Write(appendRequestHead((*x.buf)[:0], req, x.r.Client, s.Name, x.r.KeepUnderscores, x.r.Forwarded))
 	if err := bc.BW.Flush(); err != nil {
 		return x.backendError(bc, err)
 	}
@@ -179,7 +180,7 @@ func (x *exchange) interim1xx() error {
 		return nil
 	}
 	h := x.head()
-	b, _ := appendResponseHead((*x.buf)[:0], &x.resp, &h)
+	b, _ := appendResponseHead((*x.buf)[:0], &x.resp, &h, nil)
 	x.bw.Write(b)
 	err := x.bw.Flush()
 	x.sentPre = x.cw.n

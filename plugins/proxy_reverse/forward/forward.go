@@ -52,6 +52,13 @@ type Request struct {
 	// when the entry sets no ClientBodyTimeout. 0 means
 	// fallbackClientTimeout.
 	ClientTimeout time.Duration
+	// Budget is the entry's retry budget (budget.go); nil: none.
+	Budget *Budget
+	// Sticky, when set, names in a cookie the server that answered
+	// (balance.Sticky); the picker already put the cookie's server first.
+	Sticky *balance.Sticky
+	// Forwarded, when set, adds an RFC 7239 Forwarded field (forwarded.go).
+	Forwarded *Forwarded
 }
 
 // fallbackClientTimeout stands for the host's Timeout when the host gives
@@ -74,6 +81,7 @@ var (
 	ErrNoServer    = errors.New("no backend server address is known")
 	ErrAllOffline  = errors.New("every server of the entry is offline")
 	ErrUnreachable = errors.New("no backend server could be reached")
+	ErrBudget      = errors.New("retry budget exhausted")
 )
 
 // Forward forwards r to a server of slots, trying them in the order pk
@@ -90,6 +98,7 @@ func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balan
 	order, tried := x.order, triedBuf[:0]
 	offline := 0
 	var lastErr error
+	r.Budget.Request()
 	for _, i := range order {
 		s := slots.Servers[i]
 		if containsServer(tried, s) {
@@ -99,6 +108,10 @@ func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balan
 		if !s.Available(time.Now()) {
 			offline++
 			continue
+		}
+		if lastErr != nil && !r.Budget.Allow() { // a fail-over is a retry
+			lastErr = errors.Join(ErrBudget, lastErr)
+			break
 		}
 		done, err := x.try(ctx, s)
 		if done {
@@ -142,6 +155,10 @@ func (x *exchange) try(ctx context.Context, s *upstream.Server) (bool, error) {
 			}
 		}
 		if x.exchange(bc) != outcomeRetry {
+			return true, nil
+		}
+		if !x.r.Budget.Allow() {
+			x.fail(502, ErrBudget, "the backend server sent no valid answer")
 			return true, nil
 		}
 	}
