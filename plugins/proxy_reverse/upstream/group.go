@@ -32,6 +32,8 @@ type Group struct {
 	mu    sync.Mutex                 // guards byAddr and resolved (writers only)
 	byAdr map[netip.AddrPort]*Server // servers by address, kept across re-resolution
 	res   map[string][]netip.Addr    // last good resolution per hostname
+	srv   map[string][]srvTarget     // last good SRV records per srv:// name (srv.go)
+	srvLk SRVLookupFunc
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -64,14 +66,16 @@ func NewGroup(e *config.Entry, reg *Registry, lookup LookupFunc, log hclog.Logge
 	if reg == nil {
 		reg = NewRegistry()
 	}
+	rs := resolverFor(e)
 	if lookup == nil {
 		lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
-			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+			return rs.LookupNetIP(ctx, "ip", host)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Group{entry: e, log: log, lookup: lookup, reg: reg, byAdr: map[netip.AddrPort]*Server{},
-		res: map[string][]netip.Addr{}, cancel: cancel, done: make(chan struct{})}
+		res: map[string][]netip.Addr{}, srv: map[string][]srvTarget{}, srvLk: srvLookup(rs),
+		cancel: cancel, done: make(chan struct{})}
 	g.resolve(ctx)
 	go g.loop(ctx)
 	return g
@@ -153,15 +157,15 @@ func (g *Group) resolve(ctx context.Context) {
 	var weights []int
 	live := map[netip.AddrPort]bool{}
 	for _, it := range g.entry.Servers {
-		for _, a := range g.addrs(ctx, it) {
-			ap := netip.AddrPortFrom(a, it.Port)
+		for _, t := range g.targets(ctx, it) {
+			ap := t.ap
 			s := g.byAdr[ap]
 			if s == nil {
 				s = &Server{Addr: ap, Name: it.String(), addr: ap.String(), g: g, h: g.reg.health(ap)}
 				g.byAdr[ap] = s
 			}
 			live[ap] = true
-			list, weights = append(list, s), append(weights, max(1, it.Weight))
+			list, weights = append(list, s), append(weights, t.weight)
 		}
 	}
 	for ap, s := range g.byAdr {
