@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -272,5 +273,50 @@ func TestE2ESRVDiscovery(t *testing.T) {
 	}
 	if !strings.Contains(statusJSON(t, s), `"srv://_http._tcp.api.test"`) {
 		t.Fatalf("status page: %s", statusJSON(t, s))
+	}
+}
+
+// The retry budget on the other retry path: a pooled connection the
+// backend closes when the next request arrives (it answers only the first
+// request of each connection) is retried on a new connection to the same
+// server. Every request after the first then wants a retry; with
+// RetryBudget 20% min=3 the requests the backend sees stay within
+// (1 + 0.2) × requests + 3 per second, and the rest get 502. (Without the
+// budget the backend sees two per request.)
+func TestE2ERetryBudgetPooled(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	var seen atomic.Int64
+	b := newRaw(t, "", func(c net.Conn, br *bufio.Reader) {
+		for i := 0; ; i++ {
+			if _, ok := readHead(br); !ok {
+				return
+			}
+			seen.Add(1)
+			if i > 0 {
+				c.(*net.TCPConn).SetLinger(0)
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	s, _ := startProxy(t, entryConf("Round-Robin", b.Addr(), "AttemptsCount 0", "RetryBudget 20% min=3"))
+	c := client(t, true, "")
+	const n = 60
+	start := time.Now()
+	failed := 0
+	for i := 0; i < n; i++ {
+		switch st, body := get(t, c, s.URL("/api/x")); st {
+		case 502:
+			failed++
+		case 200:
+		default:
+			t.Fatalf("request %d: %d %q", i, st, body)
+		}
+	}
+	secs := time.Since(start)/time.Second + 1
+	allowed, denied, _ := budgetStats(t, s, 0)
+	if limit := int64(n + n/5 + 3*int(secs)); seen.Load() > limit || denied == 0 || failed == 0 {
+		t.Fatalf("%d requests: backend saw %d, limit %d; %d allowed, %d denied, %d failed",
+			n, seen.Load(), limit, allowed, denied, failed)
 	}
 }
