@@ -244,8 +244,9 @@ func TestE2EForwarded(t *testing.T) {
 
 // ServerList srv://NAME through the entry's Resolver, the test's own DNS
 // server: the records' ports and weights (Smooth-Weighted-Round-Robin
-// follows them), and the proxy follows a change of the records within a
-// few ResolveIntervals, without a reload.
+// follows them); the record of a higher priority value is a backup, used
+// only when the preferred servers are down; the proxy follows a change of
+// the records within a few ResolveIntervals, without a reload.
 func TestE2ESRVDiscovery(t *testing.T) {
 	hosttest.CheckLeaks(t)
 	bs := namedBackends(t, 3)
@@ -257,19 +258,24 @@ func TestE2ESRVDiscovery(t *testing.T) {
 	d.SetSRV("_http._tcp.api.test",
 		hosttest.SRV{Target: "node1.test", Port: port(bs[0]), Priority: 10, Weight: 3},
 		hosttest.SRV{Target: "node2.test", Port: port(bs[1]), Priority: 10, Weight: 1},
-		hosttest.SRV{Target: "node2.test", Port: port(bs[2]), Priority: 20, Weight: 1}) // backup: unused
+		hosttest.SRV{Target: "node2.test", Port: port(bs[2]), Priority: 20, Weight: 1}) // backup
 	s, _ := startProxy(t, entryConf("Smooth-Weighted-Round-Robin", "srv://_http._tcp.api.test",
 		"Resolver "+d.Addr, "ResolveInterval 200ms"))
 	c := client(t, true, "")
 	if got := counts(sequence(t, c, s.URL("/api/a"), 40)); got["b0"] != 30 || got["b1"] != 10 {
 		t.Fatalf("weights 3:1 from the records: %v", got)
 	}
-	d.SetSRV("_http._tcp.api.test", hosttest.SRV{Target: "node2.test", Port: port(bs[2]), Priority: 1, Weight: 5})
+	d.SetSRV("_http._tcp.api.test", hosttest.SRV{Target: "node2.test", Port: port(bs[2]), Priority: 1, Weight: 5},
+		hosttest.SRV{Target: "node1.test", Port: port(bs[1]), Priority: 2, Weight: 1})
 	if !waitFor(10*time.Second, func() bool { _, body := get(t, c, s.URL("/api/b")); return body == "b2" }) {
 		t.Fatal("the proxy did not follow the new SRV records")
 	}
 	if got := counts(sequence(t, c, s.URL("/api/c"), 20)); got["b2"] != 20 {
 		t.Fatalf("after the change: %v", got)
+	}
+	bs[2].Close() // the preferred server is down: the backup answers
+	if got := counts(sequence(t, c, s.URL("/api/d"), 10)); got["b1"] != 10 {
+		t.Fatalf("with the preferred server down: %v", got)
 	}
 	if !strings.Contains(statusJSON(t, s), `"srv://_http._tcp.api.test"`) {
 		t.Fatalf("status page: %s", statusJSON(t, s))

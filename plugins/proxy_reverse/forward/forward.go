@@ -95,6 +95,7 @@ func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balan
 	}
 	var triedBuf [16]*upstream.Server
 	x.order = pk.Order(x.order, balance.Request{Client: r.Client.Addr(), Head: r.Req})
+	x.order = slots.AppendBackups(x.order) // SRV backups, tried last
 	order, tried := x.order, triedBuf[:0]
 	offline := 0
 	var lastErr error

@@ -44,10 +44,22 @@ type Group struct {
 type Slots struct {
 	Servers []*Server
 	Weights []int // explicit weight of each slot (ServerList weight=N), at least 1
+	// Backups is the number of trailing Servers that the balancer does not
+	// see (SRV records of a higher priority value, srv.go): they are tried
+	// in order after the balancer's slots (AppendBackups).
+	Backups int
 }
 
-// Len returns the number of slots.
-func (s *Slots) Len() int { return len(s.Servers) }
+// Len returns the number of slots the balancer orders.
+func (s *Slots) Len() int { return len(s.Servers) - s.Backups }
+
+// AppendBackups appends the backup slots to a balancer's order.
+func (s *Slots) AppendBackups(order []int) []int {
+	for i := s.Len(); i < len(s.Servers); i++ {
+		order = append(order, i)
+	}
+	return order
+}
 
 // Active returns the open connections of the server in slot i.
 func (s *Slots) Active(i int) int64 { return s.Servers[i].active.Load() }
@@ -153,8 +165,8 @@ func (g *Group) hasNames() bool {
 func (g *Group) resolve(ctx context.Context) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var list []*Server
-	var weights []int
+	var list, backups []*Server
+	var weights, bweights []int
 	live := map[netip.AddrPort]bool{}
 	for _, it := range g.entry.Servers {
 		for _, t := range g.targets(ctx, it) {
@@ -165,6 +177,10 @@ func (g *Group) resolve(ctx context.Context) {
 				g.byAdr[ap] = s
 			}
 			live[ap] = true
+			if t.backup { // srv.go
+				backups, bweights = append(backups, s), append(bweights, t.weight)
+				continue
+			}
 			list, weights = append(list, s), append(weights, t.weight)
 		}
 	}
@@ -175,7 +191,8 @@ func (g *Group) resolve(ctx context.Context) {
 			g.log.Info("server removed after re-resolution", "server", s.Name, "addr", s.addr)
 		}
 	}
-	g.slots.Store(&Slots{Servers: list, Weights: weights})
+	g.slots.Store(&Slots{Servers: append(list, backups...), Weights: append(weights, bweights...),
+		Backups: len(backups)})
 }
 
 func (g *Group) addrs(ctx context.Context, it config.Server) []netip.Addr {

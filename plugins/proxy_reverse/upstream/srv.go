@@ -15,10 +15,11 @@ import (
 // _http._tcp.api.ns.svc.cluster.local) stands for the targets of NAME's
 // SRV records (RFC 2782), re-resolved every ResolveInterval like host
 // names:
-//   - only the records of the lowest priority value are used (the others
-//     are backups in RFC 2782's sense; they are not failed over to: a
-//     record set whose preferred group is down is the DNS operator's to
-//     change, as Consul does by dropping unhealthy instances);
+//   - the records of the lowest priority value are the servers the
+//     balancer spreads requests over; the others are backups (RFC 2782),
+//     tried in order of priority, then target and port, only when a
+//     request found every preferred server offline or failing (as nginx's
+//     "backup" servers);
 //   - each target's addresses at the record's port are servers, of the
 //     record's weight (0 counts as 1, above config.MaxWeight as
 //     MaxWeight), which the balancers that read weights follow
@@ -38,12 +39,15 @@ type srvTarget struct {
 	host   string
 	port   uint16
 	weight int
+	backup bool // not of the lowest priority value
+	prio   uint16
 }
 
 // target is one server of the list with its weight.
 type target struct {
 	ap     netip.AddrPort
 	weight int
+	backup bool
 }
 
 // resolverFor returns the entry's resolver: Go's resolver talking to the
@@ -73,7 +77,7 @@ func (g *Group) targets(ctx context.Context, it config.Server) []target {
 	}
 	var out []target
 	for _, a := range g.addrs(ctx, it) {
-		out = append(out, target{netip.AddrPortFrom(a, it.Port), max(1, it.Weight)})
+		out = append(out, target{ap: netip.AddrPortFrom(a, it.Port), weight: max(1, it.Weight)})
 	}
 	return out
 }
@@ -84,14 +88,14 @@ func (g *Group) srvTargets(ctx context.Context, name string) []target {
 	var out []target
 	for _, r := range recs {
 		for _, a := range g.addrs(ctx, config.Server{Host: r.host, Port: r.port}) {
-			out = append(out, target{netip.AddrPortFrom(a, r.port), r.weight})
+			out = append(out, target{netip.AddrPortFrom(a, r.port), r.weight, r.backup})
 		}
 	}
 	return out
 }
 
-// srvRecords returns the lowest-priority records of name, sorted, or the
-// last good ones when the lookup fails.
+// srvRecords returns the records of name by priority, target and port,
+// the backups marked, or the last good ones when the lookup fails.
 func (g *Group) srvRecords(ctx context.Context, name string) []srvTarget {
 	lctx, cancel := context.WithTimeout(ctx, g.entry.ConnectTimeout)
 	defer cancel()
@@ -106,12 +110,16 @@ func (g *Group) srvRecords(ctx context.Context, name string) []srvTarget {
 	var out []srvTarget
 	for _, r := range recs {
 		host := strings.TrimSuffix(r.Target, ".")
-		if r.Priority != best || host == "" || r.Port == 0 {
+		if host == "" || r.Port == 0 {
 			continue
 		}
-		out = append(out, srvTarget{host: host, port: r.Port, weight: min(max(1, int(r.Weight)), config.MaxWeight)})
+		out = append(out, srvTarget{host: host, port: r.Port, weight: min(max(1, int(r.Weight)), config.MaxWeight),
+			backup: r.Priority != best, prio: r.Priority})
 	}
 	slices.SortFunc(out, func(a, b srvTarget) int {
+		if a.prio != b.prio {
+			return int(a.prio) - int(b.prio)
+		}
 		if c := strings.Compare(a.host, b.host); c != 0 {
 			return c
 		}

@@ -23,7 +23,8 @@ func slotList(g *Group) string {
 }
 
 // srv:// items through the entry's Resolver, a DNS server of the test's on
-// 127.0.0.1: the lowest priority's targets at their ports and weights; a
+// 127.0.0.1: the lowest priority's targets at their ports and weights, the
+// others as backups after them; a
 // change is followed at the next resolution; a failed lookup keeps the last
 // good records; a host name of the same entry goes to the same resolver.
 func TestSRVDiscovery(t *testing.T) {
@@ -36,15 +37,18 @@ func TestSRVDiscovery(t *testing.T) {
 	d.SetSRV("_http._tcp.api.test",
 		hosttest.SRV{Target: "b.test", Port: 8002, Priority: 1, Weight: 3},
 		hosttest.SRV{Target: "a.test", Port: 8001, Priority: 1, Weight: 0},
-		hosttest.SRV{Target: "c.test", Port: 8003, Priority: 2, Weight: 1}, // a backup: not used
+		hosttest.SRV{Target: "c.test", Port: 8003, Priority: 2, Weight: 1}, // a backup
 		hosttest.SRV{Target: ".", Port: 8004, Priority: 1, Weight: 1})      // "no service": skipped
 	e := entry(t, "srv://_http._tcp.api.test", "plain.test:80")
 	e.Resolver = d.Addr
 	g := NewGroup(e, nil, nil, hclog.NewNullLogger())
 	defer g.Close()
-	want := "[127.0.0.1:8001*1 127.0.0.1:8002*3 127.0.0.2:8002*3 127.0.0.9:80*1]"
-	if got := slotList(g); got != want {
-		t.Fatalf("slots %s, want %s", got, want)
+	want := "[127.0.0.1:8001*1 127.0.0.1:8002*3 127.0.0.2:8002*3 127.0.0.9:80*1 127.0.0.3:8003*1]"
+	if got := slotList(g); got != want || g.Slots().Len() != 4 || g.Slots().Backups != 1 {
+		t.Fatalf("slots %s (%d for the balancer), want %s and 4", got, g.Slots().Len(), want)
+	}
+	if o := g.Slots().AppendBackups([]int{3, 2, 1, 0}); fmt.Sprint(o) != "[3 2 1 0 4]" {
+		t.Fatalf("order with backups %v", o)
 	}
 	if s := g.Servers()[0]; s.Name != "srv://_http._tcp.api.test" {
 		t.Errorf("server name %q", s.Name)
@@ -56,7 +60,7 @@ func TestSRVDiscovery(t *testing.T) {
 		hosttest.SRV{Target: "c.test", Port: 8003, Priority: 0, Weight: 1000})
 	g.resolve(context.Background())
 	want = "[127.0.0.1:8002*1 127.0.0.2:8002*1 127.0.0.3:8003*256 127.0.0.9:80*1]"
-	if got := slotList(g); got != want {
+	if got := slotList(g); got != want || g.Slots().Backups != 0 {
 		t.Fatalf("after the change: slots %s, want %s", got, want)
 	}
 	if g.Has(netip.MustParseAddrPort("127.0.0.1:8001")) {
