@@ -44,8 +44,8 @@ type conn struct {
 	state  atomic.Int32
 	served int
 
-	tls    *tls.Conn // nil on a plain connection; then nc
-	relay  *relay    // the stage-30 relay of a TLS connection
+	tls   *tls.Conn // nil on a plain connection; then nc
+	relay *relay    // the stage-30 relay of a TLS connection
 
 	parkFn func()     // c.park, made once
 	mu     sync.Mutex // guards nc, info.TCP, relay and parked against Shutdown
