@@ -80,7 +80,7 @@ func (pl *plugin) Handle(r *api.Request, w *api.ResponseWriter) api.Verdict {
 		return api.Decline // before touching the connection
 	}
 	conn, br := r.Conn()
-	res := rt.Serve(pl.ctx, conn, br, &r.Request, r.Client.Remote, r.KeepAlive && !r.Request.Close)
+	res := rt.Serve(pl.ctx, conn, br, &r.Request, r.Client.Remote, r.Client.TLS.On(), r.KeepAlive && !r.Request.Close)
 	return report(&res, w)
 }
 

@@ -114,7 +114,7 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	}
 	defer x.setConn(nil)
 	req := x.r.Req
-	writeRequestHead(bc.BW, req, x.r.Client, s.Name)
+	writeRequestHead(bc.BW, req, x.r.Client, x.r.TLS, s.Name)
 	if err := bc.BW.Flush(); err != nil {
 		return x.backendError(bc, err)
 	}

@@ -40,7 +40,7 @@ var requestManaged = []string{"Content-Length", "X-Forwarded-For", "X-Forwarded-
 
 // writeRequestHead writes the head sent to the backend: origin-form target,
 // HTTP/1.1, end-to-end fields, X-Forwarded-*, and the body's framing.
-func writeRequestHead(w *bufio.Writer, req *http1.Request, client netip.AddrPort, backend string) {
+func writeRequestHead(w *bufio.Writer, req *http1.Request, client netip.AddrPort, secure bool, backend string) {
 	w.WriteString(req.Method)
 	w.WriteByte(' ')
 	w.WriteString(originForm(req.Target))
@@ -66,7 +66,11 @@ func writeRequestHead(w *bufio.Writer, req *http1.Request, client netip.AddrPort
 	}
 	var ip [64]byte
 	w.Write(client.Addr().Unmap().AppendTo(ip[:0]))
-	w.WriteString("\r\nX-Forwarded-Proto: http\r\n")
+	if secure {
+		w.WriteString("\r\nX-Forwarded-Proto: https\r\n")
+	} else {
+		w.WriteString("\r\nX-Forwarded-Proto: http\r\n")
+	}
 	if req.Host != "" {
 		writeField(w, "X-Forwarded-Host", req.Host)
 	}

@@ -118,7 +118,7 @@ func (h *harness) serve(c net.Conn) {
 		if v := req.Header.Get("X-Test-Client"); v != "" {
 			from = netip.AddrPortFrom(netip.MustParseAddr(v), 1234)
 		}
-		res := h.p.Serve(context.Background(), c, br, &req, from, true)
+		res := h.p.Serve(context.Background(), c, br, &req, from, false, true)
 		select {
 		case h.results <- res:
 		default:

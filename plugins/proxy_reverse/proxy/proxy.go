@@ -112,25 +112,26 @@ func (p *Proxy) Route(path string) (Route, bool) {
 // Serve handles one request whose head has been read. conn is the client
 // socket; br is a reader over it that already holds whatever followed the
 // head (see the package documentation of forward for the forwarding
-// rules). It returns Declined=true without touching conn or br when no
+// rules); secure says the client connection is TLS (the host relays it).
+// It returns Declined=true without touching conn or br when no
 // entry matches.
 func (p *Proxy) Serve(ctx context.Context, conn net.Conn, br *bufio.Reader, req *http1.Request,
-	client netip.AddrPort, keepAlive bool) Result {
+	client netip.AddrPort, secure, keepAlive bool) Result {
 	rt, ok := p.Route(req.Path)
 	if !ok {
 		return Result{Declined: true}
 	}
-	return rt.Serve(ctx, conn, br, req, client, keepAlive)
+	return rt.Serve(ctx, conn, br, req, client, secure, keepAlive)
 }
 
 // Serve answers req along the route, as Proxy.Serve does.
 func (rt Route) Serve(ctx context.Context, conn net.Conn, br *bufio.Reader, req *http1.Request,
-	client netip.AddrPort, keepAlive bool) Result {
+	client netip.AddrPort, secure, keepAlive bool) Result {
 	p := rt.p
 	if rt.e == nil {
 		return p.serveStatus(conn, br, req, keepAlive)
 	}
-	r := forward.Request{Conn: conn, BR: br, Req: req, Client: client, KeepAlive: keepAlive}
+	r := forward.Request{Conn: conn, BR: br, Req: req, Client: client, TLS: secure, KeepAlive: keepAlive}
 	res := p.fwd.Forward(ctx, rt.e.group, rt.e.pol, &r)
 	if res.Err != nil && res.Status >= 500 {
 		p.log.Debug("request failed", "path", req.Path, "status", res.Status, "error", res.Err)
