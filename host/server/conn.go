@@ -242,6 +242,9 @@ func (c *conn) serveOne() bool {
 	sv := &sn.cfg.Server
 	c.nc.SetDeadline(deadline(sv.Timeout))
 	start := time.Now()
+	if c.tls == nil && c.served == 0 && c.tlsHello() {
+		return c.badRequest(sn, &http1.Error{Status: 400, Reason: "TLS handshake on a plain HTTP port"})
+	}
 	if err := http1.ReadRequest(c.br, &sn.limits, &c.req); err != nil {
 		return c.badRequest(sn, err)
 	}
@@ -258,6 +261,14 @@ func (c *conn) serveOne() bool {
 	c.s.pipeline.Done(&c.rec)
 	c.leasedDone()
 	return ok && !c.w.Closing()
+}
+
+// tlsHello reports whether the connection starts with a TLS handshake
+// record: a client speaking HTTPS to a plain port, answered at once
+// instead of waiting for a request line that never comes.
+func (c *conn) tlsHello() bool {
+	b, err := c.br.Peek(1)
+	return err == nil && b[0] == 0x16
 }
 
 // leasedDone runs stage 40 for the requests a handler served under a lease
