@@ -14,6 +14,7 @@
 //	                          bound but IdleTimeout; 0 turns pooling off)
 //	    ResolveInterval T     how often hostnames are re-resolved
 //	    ClientBodyTimeout T   longest wait for request body bytes from the client (408)
+//	    TLSCA, TLSCertificate, TLSKey, TLSServerName   https:// servers (tls.go)
 //	    StatisticsURL PATH    [PROXY_DEFAULTS] only: the status page's path
 //	[PROXY_ENTRY]             any number, tried in file order
 //
@@ -22,6 +23,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -77,12 +79,16 @@ type Entry struct {
 	// ClientBodyTimeout bounds each wait for request body bytes from the
 	// client; a client that stalls longer gets 408.
 	ClientBodyTimeout time.Duration
+	// TLS is the base TLS configuration of the https:// servers (tls.go);
+	// nil when the entry has none. ServerName is set when TLSServerName is.
+	TLS *tls.Config
 }
 
 // Server is one ServerList item. Host is an IP literal or a hostname.
 type Server struct {
 	Host string
 	Port uint16
+	TLS  bool // https://: reached over TLS (Entry.TLS)
 }
 
 // IP returns the address when Host is an IP literal.
@@ -91,9 +97,14 @@ func (s Server) IP() (netip.Addr, bool) {
 	return a.Unmap(), err == nil
 }
 
-// String returns host:port, bracketing IPv6 literals.
+// String returns host:port, bracketing IPv6 literals, after https:// for
+// a TLS server.
 func (s Server) String() string {
-	return net.JoinHostPort(s.Host, strconv.Itoa(int(s.Port)))
+	hp := net.JoinHostPort(s.Host, strconv.Itoa(int(s.Port)))
+	if s.TLS {
+		return "https://" + hp
+	}
+	return hp
 }
 
 // MatchPath reports whether one of the entry's rules matches path.
@@ -134,6 +145,7 @@ type section struct {
 	src      []string
 	ints     map[string]int
 	durs     map[string]time.Duration
+	strs     map[string]conf.Entry // the TLS keys
 	stats    *string
 }
 
@@ -206,6 +218,10 @@ func merge(d, s *section) (*Entry, error) {
 	e.IdleTimeout = durKey(s, d, "idletimeout", DefaultIdleTimeout)
 	e.ResolveInterval = durKey(s, d, "resolveinterval", DefaultResolveInterval)
 	e.ClientBodyTimeout = durKey(s, d, "clientbodytimeout", DefaultClientBodyTimeout)
+	var err error
+	if e.TLS, err = backendTLS(s, d, e.Servers); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 
