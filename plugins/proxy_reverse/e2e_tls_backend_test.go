@@ -53,7 +53,10 @@ func newTLSBackend(t *testing.T, ca *hosttest.CA, clients *hosttest.CA, names ..
 	return b
 }
 
-func (b *tlsBackend) port() string { _, p, _ := net.SplitHostPort(b.Listener.Addr().String()); return p }
+func (b *tlsBackend) port() string {
+	_, p, _ := net.SplitHostPort(b.Listener.Addr().String())
+	return p
+}
 
 // TestE2EHTTPSBackends: ServerList https:// items reached over TLS —
 // verified against a pinned CA (TLSCA), named by the item's host or by

@@ -48,11 +48,11 @@ func TestHTTPSServers(t *testing.T) {
 		t.Errorf("an entry without https:// items has TLS settings")
 	}
 	for conf, want := range map[string]string{
-		"    TLSCA none.pem\n":                         "p.conf:4: TLSCA: cannot read CA file",
-		"    TLSCA junk\n":                             "p.conf:4: TLSCA: " + filepath.Join(dir, "junk") + " holds no PEM certificate",
-		"    TLSKey c.key\n":                           "p.conf:4: TLSKey: TLSKey without TLSCertificate",
+		"    TLSCA none.pem\n":                        "p.conf:4: TLSCA: cannot read CA file",
+		"    TLSCA junk\n":                            "p.conf:4: TLSCA: " + filepath.Join(dir, "junk") + " holds no PEM certificate",
+		"    TLSKey c.key\n":                          "p.conf:4: TLSKey: TLSKey without TLSCertificate",
 		"    TLSCertificate c.pem\n    TLSKey junk\n": "p.conf:5: TLSKey: certificate",
-		"    TLSCertificate none.pem\n":                "p.conf:4: TLSCertificate: cannot read certificate",
+		"    TLSCertificate none.pem\n":               "p.conf:4: TLSCertificate: cannot read certificate",
 	} {
 		_, err := Parse(path, strings.NewReader("[PROXY_ENTRY]\n    Match ^/\n    ServerList https://h:1\n"+conf))
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"net"
 	"os"
-	"time"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
