@@ -16,6 +16,7 @@ func (s *Site) AddTLS(ca *CA) string {
 	s.t.Helper()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(s.t)))
 	s.Server = append(s.Server, "Listen "+addr+" tls")
+	s.Also = append(s.Also, addr)
 	s.WriteCert(ca, "default", "127.0.0.1", "localhost")
 	s.WriteFile("sites/default", "[HOST]\n    ServerName 127.0.0.1 localhost\n    DocumentRoot www\n"+
 		"    TLSCertificate tls/default.pem\n    TLSKey tls/default.key\n")

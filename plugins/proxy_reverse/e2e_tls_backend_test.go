@@ -88,7 +88,7 @@ func TestE2EHTTPSBackends(t *testing.T) {
 	s.WriteFile("client.pem", string(cert))
 	s.WriteFile("client.key", string(key))
 	s.WriteFile("proxy_reverse.conf", conf)
-	p := s.Start()
+	p := s.StartChecked()
 
 	c := hosttest.Dial(t, s.Addr())
 	for i := range 10 {
@@ -162,7 +162,7 @@ func TestE2EHTTPSBackendStray(t *testing.T) {
 			s.Load("proxy_reverse")
 			s.WriteFile("ca.pem", string(ca.PEM))
 			s.WriteFile("proxy_reverse.conf", entryConf("Naive", "https://"+be.Addr(), "TLSCA ca.pem"))
-			s.Start()
+			s.StartChecked()
 			a := hosttest.Dial(t, s.Addr())
 			a.Send("GET /api/late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 			a.MustRead("GET")

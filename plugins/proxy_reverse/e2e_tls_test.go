@@ -27,7 +27,7 @@ func startTLSProxy(t *testing.T, conf string) (*hosttest.Site, *hosttest.CA, str
 	addr := s.AddTLS(ca)
 	s.Load("proxy_reverse")
 	s.WriteFile("proxy_reverse.conf", conf)
-	s.Start()
+	s.StartChecked() // a data race or panic in the host (the relay) fails the test
 	return s, ca, addr
 }
 
