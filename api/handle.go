@@ -158,8 +158,9 @@ type Request struct {
 	http1.Request
 	Client    Conn // the client connection
 	VHost     string
-	MaxBody   int64 // 0: no limit
-	KeepAlive bool  // the host allows the connection to stay open
+	Server    string // the Server field value of the host's responses; the ResponseWriter sends it
+	MaxBody   int64  // 0: no limit
+	KeepAlive bool   // the host allows the connection to stay open
 
 	cs      *connState
 	body    http1.Body
@@ -171,7 +172,7 @@ type Request struct {
 }
 
 func (r *Request) reset(c *Conn, ev *transport.Event) {
-	r.Client, r.VHost, r.MaxBody, r.KeepAlive = *c, ev.VHost, ev.MaxBody, ev.KeepAlive
+	r.Client, r.VHost, r.Server, r.MaxBody, r.KeepAlive = *c, ev.VHost, ev.Server, ev.MaxBody, ev.KeepAlive
 	r.bodySet, r.touched, r.raw, r.sent100, r.bodyErr = false, false, false, false, nil
 }
 
@@ -184,7 +185,7 @@ func (r *Request) Body() io.Reader {
 		r.touched, r.bodySet = true, true
 		if r.Expect100 && r.HasBody() {
 			r.sent100 = true
-			_, _ = io.WriteString(r.cs.nc, "HTTP/1.1 100 Continue\r\n\r\n")
+			_, _ = r.cs.nc.Write(http1.AppendContinue(nil))
 		}
 		r.bodyErr = r.body.ResetRequest(r.cs.br, &r.Request, r.MaxBody)
 	}

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"syscall"
 	"time"
 
@@ -68,12 +67,11 @@ func (cs *connState) nextHead(idle time.Duration) (string, int, leaseEnd) {
 	defer cs.setBusy()
 	for {
 		buf, _ := cs.br.Peek(cs.br.Buffered())
-		skip := 0
-		for skip < 8 && bytes.HasPrefix(buf[skip:], crlf) {
-			skip += 2
-		}
-		if i := bytes.Index(buf[skip:], crlfcrlf); i >= 0 {
-			return string(buf[skip : skip+i+2]), skip + i + 4, leaseGiveBack
+		switch start, end, err := http1.HeadEnd(buf); {
+		case err != nil:
+			return "", 0, leaseGiveBack // a malformed head: the host answers it
+		case end >= 0:
+			return string(buf[start : end-2]), end, leaseGiveBack
 		}
 		if len(buf) == cs.br.Size() {
 			return "", 0, leaseGiveBack // a head larger than our buffer: the host reads it
@@ -86,11 +84,6 @@ func (cs *connState) nextHead(idle time.Duration) (string, int, leaseEnd) {
 		}
 	}
 }
-
-var (
-	crlf     = []byte("\r\n")
-	crlfcrlf = []byte("\r\n\r\n")
-)
 
 // leaseable parses head into cs.req and reports whether the plugin may
 // serve it under the lease: anything the host would treat differently from

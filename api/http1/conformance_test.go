@@ -47,7 +47,10 @@ var llhttpResponseDeviations = map[string]string{
 	"RTSP response":    "only HTTP/1.x status lines: 502",
 	"ICE response":     "only HTTP/1.x status lines: 502",
 	"HTTP version 0.9": "only HTTP/1.x status lines: 502",
-	"amazon.com":       "cases.jsonl says body_len 0, but llhttp's own log (response/sample.md) shows a 1-byte body (span[body]=lf): an extraction error; we read 1 byte",
+	"`chunked` before other transfer-encoding":                             "a coding other than a single chunked in an answer is 502 (like nginx): the proxy could not pass it on (Transfer-Encoding is hop-by-hop)",
+	"multiple transfer-encoding where chunked is not the last one":         "a coding other than a single chunked in an answer is 502 (like nginx)",
+	"`chunkedchunked` transfer-encoding does not enable chunked enconding": "a coding other than a single chunked in an answer is 502 (like nginx)",
+	"amazon.com": "cases.jsonl says body_len 0, but llhttp's own log (response/sample.md) shows a 1-byte body (span[body]=lf): an extraction error; we read 1 byte",
 }
 
 type llhttpCase struct {

@@ -89,7 +89,7 @@ func (h *Host) Handle(c *stage.Conn, req *http1.Request, ho *stage.Handoff) stag
 		}
 		if ev == nil {
 			ev = &transport.Event{Kind: transport.EventHandle, Conn: c.Conn, Head: []byte(req.Raw),
-				VHost: ho.VHost, Buffered: ho.Buffered, MaxBody: ho.MaxBody, KeepAlive: ho.KeepAlive}
+				VHost: ho.VHost, Buffered: ho.Buffered, MaxBody: ho.MaxBody, KeepAlive: ho.KeepAlive, Server: ho.Server}
 		}
 		ev.Lease = lease(s, i, ho)
 		if res := h.handleAt(p, c, ev, ho.Park); res.Verdict != stage.Decline || res.Err != nil {

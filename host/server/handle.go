@@ -162,6 +162,7 @@ func (c *conn) handoff(sn *snapshot, site *config.Site) *stage.Handoff {
 		MaxBody:   sn.cfg.Server.MaxRequestSize,
 		KeepAlive: !c.w.Closing(),
 		Lease:     stage.Lease{MaxRequests: 1},
+		Server:    sn.server,
 	}
 	sv := &sn.cfg.Server
 	// The last request the connection may serve stays with the host, so

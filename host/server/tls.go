@@ -114,8 +114,8 @@ func (c *conn) notTLS(err error) {
 	var rh tls.RecordHeaderError
 	if errors.As(err, &rh) && rh.Conn != nil && looksLikeHTTP(rh.RecordHeader) {
 		sn := c.s.snap.Load()
-		page := http1.AppendErrorResponse(nil, 400, "plain HTTP request sent to an HTTPS port",
-			c.s.clock.Date(), sn.server, true)
+		h := http1.ResponseHead{Status: 400, Date: c.s.clock.Date(), Server: sn.server, Minor: 1, Close: true}
+		page := h.AppendError(nil, nil, "plain HTTP request sent to an HTTPS port")
 		rh.Conn.SetWriteDeadline(deadline(sn.cfg.Server.Timeout))
 		rh.Conn.Write(page)
 		if tc, ok := rh.Conn.(*net.TCPConn); ok {

@@ -79,6 +79,7 @@ type Handoff struct {
 	MaxBody   int64  // request body limit; 0 means none
 	KeepAlive bool   // whether the host allows the connection to stay open after this request
 	Lease     Lease  // how long the handler may keep the connection (DESIGN.md, "Connection lease")
+	Server    string // the Server field value responses carry
 
 	// Park, when set, is called once the handler holds the connection
 	// under a lease (its first request answered): the host then stops

@@ -92,7 +92,7 @@ func clampUint32(n int) uint32 {
 func eventToPB(e *Event) *pb.Event {
 	out := &pb.Event{
 		Id: e.ID, Kind: eventKindToPB(e.Kind), Conn: connToPB(&e.Conn), Head: e.Head,
-		Vhost: e.VHost, Buffered: e.Buffered, MaxBody: e.MaxBody, KeepAlive: e.KeepAlive,
+		Vhost: e.VHost, Buffered: e.Buffered, MaxBody: e.MaxBody, KeepAlive: e.KeepAlive, Server: e.Server,
 	}
 	if e.Kind == EventHandle {
 		out.Lease = leaseToPB(&e.Lease)
@@ -103,7 +103,7 @@ func eventToPB(e *Event) *pb.Event {
 func eventFromPB(p *pb.Event, e *Event) {
 	*e = Event{
 		ID: p.Id, Kind: eventKindFromPB(p.Kind), Conn: connFromPB(p.Conn), Head: p.Head,
-		VHost: p.Vhost, Buffered: p.Buffered, MaxBody: p.MaxBody, KeepAlive: p.KeepAlive,
+		VHost: p.Vhost, Buffered: p.Buffered, MaxBody: p.MaxBody, KeepAlive: p.KeepAlive, Server: p.Server,
 		Lease: leaseFromPB(p.Lease),
 	}
 }

@@ -38,6 +38,7 @@ type Event struct {
 	MaxBody   int64
 	KeepAlive bool
 	Lease     contract.Lease // (30)
+	Server    string         // the Server field value of the host's responses (30)
 }
 
 // Reply is a plugin's answer to one Event: a stage-20 Reply (its status,

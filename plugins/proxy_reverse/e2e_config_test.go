@@ -68,6 +68,7 @@ func TestE2EBadConfigRefusesStart(t *testing.T) {
 		{"[PROXY_ENTRY]\n    Match ^/api/\n    ServerList 127.0.0.1:1\n    LoadBalancer fastest\n", ":4: "},
 		{"[PROXY_DEFAULTS]\n    OfflineTimeOut soon\n[PROXY_ENTRY]\n    Match ^/\n    ServerList 127.0.0.1:1\n", ":2: "},
 		{"[PROXY_ENTRY]\n    Match ^/api/\n    ServerList 127.0.0.1:1 [::1:80\n", ":3: "},
+		{"[PROXY_ENTRY]\n    Match ^/api/\n    ServerList 127.0.0.1:1 weight=2\n    LoadBalancer Round-Robin\n", ":3: ServerList: weight=N"},
 	} {
 		s := hosttest.NewSite(t, bin)
 		s.Load("proxy_reverse")

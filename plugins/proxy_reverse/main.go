@@ -14,6 +14,7 @@ import (
 
 	"github.com/capuchin/capuchin/api"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/forward"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/proxy"
 )
 
@@ -80,7 +81,8 @@ func (pl *plugin) Handle(r *api.Request, w *api.ResponseWriter) api.Verdict {
 		return api.Decline // before touching the connection
 	}
 	conn, br := r.Conn()
-	res := rt.Serve(pl.ctx, conn, br, &r.Request, r.Client.Remote, r.Client.TLS.On(), r.KeepAlive && !r.Request.Close)
+	res := rt.Serve(pl.ctx, &forward.Request{Conn: conn, BR: br, Req: &r.Request, Client: r.Client.Remote, TLS: r.Client.TLS.On(),
+		KeepAlive: r.KeepAlive && !r.Request.Close, Server: r.Server})
 	return report(&res, w)
 }
 

@@ -2,8 +2,10 @@
 // in Monkey's format, into typed entries.
 //
 //	[PROXY_DEFAULTS]          at most one; entries inherit every key they lack
-//	    ServerList ADDR ...   host:port, a.b.c.d:port or [v6]:port; repetition is weight
-//	    LoadBalancer NAME     also spelled LoadBalance
+//	    ServerList ADDR ...   host:port, a.b.c.d:port or [v6]:port; repetition is weight;
+//	                          ADDR weight=N (1-256) for the balancers that read weights
+//	    LoadBalancer NAME ... also spelled LoadBalance; a name of the balance registry
+//	                          and its arguments (default balance.Default, first-alive)
 //	    Match REGEX           repeatable
 //	    AttemptsCount N       consecutive failures before a server goes offline (0: HA off)
 //	    OfflineTimeOut S      seconds a server stays offline after its last failure
@@ -34,11 +36,12 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/api/conf"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/balance"
 )
 
-// Defaults of the keys that have one.
+// Defaults of the keys that have one. The default balancer is the zero
+// balance.Spec, balance.Default.
 const (
-	DefaultBalancer        = FirstAlive
 	DefaultAttemptsCount   = 3
 	DefaultOfflineTimeout  = 10 * time.Second
 	DefaultConnectTimeout  = 3 * time.Second
@@ -66,7 +69,7 @@ type Config struct {
 type Entry struct {
 	Where           string // file:line of its section header
 	Servers         []Server
-	Balancer        Balancer
+	Balancer        balance.Spec     // the zero Spec is balance.Default
 	Match           []*regexp.Regexp // compiled case-insensitive, unanchored
 	MatchSrc        []string         // as written
 	AttemptsCount   int
@@ -89,7 +92,13 @@ type Server struct {
 	Host string
 	Port uint16
 	TLS  bool // https://: reached over TLS (Entry.TLS)
+	// Weight is the explicit weight=N (1-256), 0 when none was given;
+	// only the balancers that read weights accept one above 1.
+	Weight int
 }
+
+// MaxWeight is the largest weight=N (HAProxy's limit).
+const MaxWeight = 256
 
 // IP returns the address when Host is an IP literal.
 func (s Server) IP() (netip.Addr, bool) {
@@ -140,7 +149,8 @@ func Parse(path string, r io.Reader) (*Config, error) {
 type section struct {
 	sec      *conf.Section
 	servers  []Server
-	balancer *Balancer
+	weighted *conf.Entry // the first ServerList line with a weight above 1
+	balancer *balance.Spec
 	match    []*regexp.Regexp
 	src      []string
 	ints     map[string]int
@@ -194,9 +204,8 @@ func build(f *conf.File) (*Config, error) {
 // built-in defaults.
 func merge(d, s *section) (*Entry, error) {
 	e := &Entry{
-		Where:    fmt.Sprintf("%s:%d", s.sec.File, s.sec.Line),
-		Servers:  pick(s.servers, d.servers),
-		Balancer: DefaultBalancer,
+		Where:   fmt.Sprintf("%s:%d", s.sec.File, s.sec.Line),
+		Servers: pick(s.servers, d.servers),
 	}
 	if s.balancer != nil {
 		e.Balancer = *s.balancer
@@ -206,6 +215,13 @@ func merge(d, s *section) (*Entry, error) {
 	e.Match, e.MatchSrc = pick(s.match, d.match), pick(s.src, d.src)
 	if len(e.Servers) == 0 {
 		return nil, s.sec.Errorf("[PROXY_ENTRY] has no ServerList (and [PROXY_DEFAULTS] gives none)")
+	}
+	from := d // the section the servers came from
+	if len(s.servers) > 0 {
+		from = s
+	}
+	if err := checkWeights(from, e); err != nil {
+		return nil, err
 	}
 	if len(e.Match) == 0 {
 		return nil, s.sec.Errorf("[PROXY_ENTRY] has no Match rule (and [PROXY_DEFAULTS] gives none)")
@@ -250,4 +266,15 @@ func durKey(s, d *section, key string, def time.Duration) time.Duration {
 		return v
 	}
 	return def
+}
+
+// checkWeights refuses weight=N above 1 (given in section from) with a
+// balancer that would ignore it; the error names the ServerList line and the
+// entry.
+func checkWeights(from *section, e *Entry) error {
+	if from.weighted == nil || e.Balancer.Weighted() {
+		return nil
+	}
+	return from.weighted.Errorf("weight=N is read by %s only, not by %s (the balancer of the entry at %s); "+
+		"list a server N times instead", balance.WeightedNames(), e.Balancer.Name(), e.Where)
 }

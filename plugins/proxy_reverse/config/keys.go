@@ -3,11 +3,13 @@ package config
 import (
 	"net"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/capuchin/capuchin/api/conf"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/balance"
 )
 
 // parseSection reads the keys of one section. StatisticsURL is only valid in
@@ -51,12 +53,29 @@ func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
 	return out, nil
 }
 
+// serverList reads "ADDR [weight=N] ADDR ...": a weight=N item weighs the
+// server before it on the same line.
 func (s *section) serverList(e conf.Entry) error {
 	f, err := e.Fields()
 	if err != nil {
 		return err
 	}
+	first := len(s.servers)
 	for _, item := range f {
+		if name, v, ok := strings.Cut(item, "="); ok && strings.EqualFold(name, "weight") {
+			if len(s.servers) == first || s.servers[len(s.servers)-1].Weight != 0 {
+				return e.Errorf("%q must follow a server (ADDR weight=N)", item)
+			}
+			w, err := strconv.Atoi(v)
+			if err != nil || w < 1 || w > MaxWeight {
+				return e.Errorf("bad weight %q: want 1-%d", item, MaxWeight)
+			}
+			s.servers[len(s.servers)-1].Weight = w
+			if w > 1 && s.weighted == nil {
+				s.weighted = &e
+			}
+			continue
+		}
 		srv, err := ParseServer(item)
 		if err != nil {
 			return e.Errorf("%v", err)
@@ -81,7 +100,7 @@ func (s *section) addMatch(e conf.Entry) error {
 }
 
 func unwrapRegexp(err error) string {
-	if se, ok := err.(*syntaxError); ok {
+	if se, ok := err.(*syntax.Error); ok {
 		return se.Code.String() + " " + strconv.Quote(se.Expr)
 	}
 	return err.Error()
@@ -95,9 +114,9 @@ func (s *section) setBalancer(e conf.Entry, once func(conf.Entry, string) error)
 	if err != nil {
 		return err
 	}
-	b, ok := ParseBalancer(v)
-	if !ok {
-		return e.Errorf("unknown balancer %q (want %s)", v, balancerChoices())
+	b, err := balance.Parse(v)
+	if err != nil {
+		return e.Errorf("%v", err)
 	}
 	s.balancer = &b
 	return nil

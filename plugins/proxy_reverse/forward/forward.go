@@ -23,16 +23,17 @@ import (
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 )
 
-// Forwarder forwards requests. One is shared by all entries and requests.
+// Forwarder forwards requests. One is shared by all entries and requests;
+// the zero value works.
 type Forwarder struct {
-	Clock *http1.Clock // Date of error pages
 	// ClientWriteTimeout bounds each write to the client (a client that
 	// stops reading); 0 means 60 s.
 	ClientWriteTimeout time.Duration
 
-	writers sync.Pool // *bufio.Writer for client output
-	bufs    sync.Pool // *[]byte copy buffers
-	states  sync.Pool // *exchange
+	clock   http1.Clock // Date of error pages and of answers that have none
+	writers sync.Pool   // *bufio.Writer for client output
+	bufs    sync.Pool   // *[]byte copy buffers
+	states  sync.Pool   // *exchange
 }
 
 // Request is one client request to forward.
@@ -41,8 +42,9 @@ type Request struct {
 	BR        *bufio.Reader // over Conn, holding the bytes after the head
 	Req       *http1.Request
 	Client    netip.AddrPort
-	TLS       bool // the client connection is TLS: X-Forwarded-Proto: https
-	KeepAlive bool // false: the connection closes after this request
+	TLS       bool   // the client connection is TLS: X-Forwarded-Proto: https
+	KeepAlive bool   // false: the connection closes after this request
+	Server    string // the Server field of answers that have none (the host's)
 }
 
 // Result reports what happened.
@@ -63,18 +65,18 @@ var (
 	ErrUnreachable = errors.New("no backend server could be reached")
 )
 
-// Forward forwards r to a server of g chosen by pol.
-func (f *Forwarder) Forward(ctx context.Context, g *upstream.Group, pol balance.Policy, r *Request) Result {
+// Forward forwards r to a server of slots, trying them in the order pk
+// gives (pk is the balancer's picker built for slots).
+func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balance.Picker, r *Request) Result {
 	x := f.getExchange(r)
 	defer f.putExchange(x)
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, x.abort)
 		defer stop()
 	}
-	slots := g.Slots()
-	var orderBuf [16]int
 	var triedBuf [16]*upstream.Server
-	order, tried := pol.Order(orderBuf[:0], slots, r.Client.Addr()), triedBuf[:0]
+	x.order = pk.Order(x.order, balance.Request{Client: r.Client.Addr(), Head: r.Req})
+	order, tried := x.order, triedBuf[:0]
 	offline := 0
 	var lastErr error
 	for _, i := range order {

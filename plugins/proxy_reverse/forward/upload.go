@@ -51,6 +51,13 @@ func (x *exchange) armClient(d time.Duration) bool {
 	return true
 }
 
+// cutShort reports whether stopUpload or abort has cut the client read short.
+func (x *exchange) cutShort() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.aborted || x.up.stopping
+}
+
 func (u *upload) reset() {
 	u.started, u.done, u.err, u.clientErr, u.total, u.gotHead = false, nil, nil, false, 0, false
 	u.stopping = false
@@ -123,7 +130,9 @@ func (x *exchange) uploadBody(bc *upstream.Conn) {
 			break
 		}
 		if err != nil {
-			u.err, u.clientErr = err, true
+			// A read that stopUpload or abort cut short (a past deadline)
+			// is not the client's fault: the backend side's error stands.
+			u.err, u.clientErr = err, !x.cutShort()
 			bc.Conn.Close() // the backend must not take a cut body as complete
 			return
 		}

@@ -40,6 +40,7 @@ type Group struct {
 // (or resolved) N times fills N slots. It implements balance.Slots.
 type Slots struct {
 	Servers []*Server
+	Weights []int // explicit weight of each slot (ServerList weight=N), at least 1
 }
 
 // Len returns the number of slots.
@@ -47,6 +48,12 @@ func (s *Slots) Len() int { return len(s.Servers) }
 
 // Active returns the open connections of the server in slot i.
 func (s *Slots) Active(i int) int64 { return s.Servers[i].active.Load() }
+
+// Weight returns the explicit weight of slot i.
+func (s *Slots) Weight(i int) int { return s.Weights[i] }
+
+// Addr returns the address of the server in slot i.
+func (s *Slots) Addr(i int) netip.AddrPort { return s.Servers[i].Addr }
 
 // NewGroup resolves the entry's ServerList (waiting at most the
 // ConnectTimeout for DNS) and starts the group's maintenance goroutine.
@@ -133,6 +140,7 @@ func (g *Group) resolve(ctx context.Context) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var list []*Server
+	var weights []int
 	live := map[netip.AddrPort]bool{}
 	for _, it := range g.entry.Servers {
 		for _, a := range g.addrs(ctx, it) {
@@ -143,7 +151,7 @@ func (g *Group) resolve(ctx context.Context) {
 				g.byAdr[ap] = s
 			}
 			live[ap] = true
-			list = append(list, s)
+			list, weights = append(list, s), append(weights, max(1, it.Weight))
 		}
 	}
 	for ap, s := range g.byAdr {
@@ -153,7 +161,7 @@ func (g *Group) resolve(ctx context.Context) {
 			g.log.Info("server removed after re-resolution", "server", s.Name, "addr", s.addr)
 		}
 	}
-	g.slots.Store(&Slots{Servers: list})
+	g.slots.Store(&Slots{Servers: list, Weights: weights})
 }
 
 func (g *Group) addrs(ctx context.Context, it config.Server) []netip.Addr {

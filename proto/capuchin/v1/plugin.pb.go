@@ -770,6 +770,7 @@ type Event struct {
 	MaxBody       int64                  `protobuf:"varint,7,opt,name=max_body,json=maxBody,proto3" json:"max_body,omitempty"`       // 0: no limit (30)
 	KeepAlive     bool                   `protobuf:"varint,8,opt,name=keep_alive,json=keepAlive,proto3" json:"keep_alive,omitempty"` // the host allows the connection to stay open (30)
 	Lease         *Lease                 `protobuf:"bytes,9,opt,name=lease,proto3" json:"lease,omitempty"`                           // (30)
+	Server        string                 `protobuf:"bytes,10,opt,name=server,proto3" json:"server,omitempty"`                        // the Server field value of the host's responses (30)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -865,6 +866,13 @@ func (x *Event) GetLease() *Lease {
 		return x.Lease
 	}
 	return nil
+}
+
+func (x *Event) GetServer() string {
+	if x != nil {
+		return x.Server
+	}
+	return ""
 }
 
 type Field struct {
@@ -1356,7 +1364,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\x05Lease\x12!\n" +
 	"\fmax_requests\x18\x01 \x01(\rR\vmaxRequests\x12&\n" +
 	"\x0fidle_timeout_ns\x18\x02 \x01(\x03R\ridleTimeoutNs\x12\x18\n" +
-	"\arecords\x18\x03 \x01(\bR\arecords\"\xf9\x02\n" +
+	"\arecords\x18\x03 \x01(\bR\arecords\"\x91\x03\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12+\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x17.capuchin.v1.Event.KindR\x04kind\x12%\n" +
@@ -1367,7 +1375,9 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\bmax_body\x18\a \x01(\x03R\amaxBody\x12\x1d\n" +
 	"\n" +
 	"keep_alive\x18\b \x01(\bR\tkeepAlive\x12(\n" +
-	"\x05lease\x18\t \x01(\v2\x12.capuchin.v1.LeaseR\x05lease\"b\n" +
+	"\x05lease\x18\t \x01(\v2\x12.capuchin.v1.LeaseR\x05lease\x12\x16\n" +
+	"\x06server\x18\n" +
+	" \x01(\tR\x06server\"b\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_CONNECT\x10\x01\x12\x10\n" +

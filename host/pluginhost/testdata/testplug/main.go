@@ -118,8 +118,9 @@ func raw(r *api.Request, w *api.ResponseWriter) api.Verdict {
 	if r.ContentLength > 0 {
 		br.Discard(int(r.ContentLength))
 	}
-	resp := "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nraw"
-	n, _ := io.WriteString(nc, resp)
+	h := http1.ResponseHead{Status: 200, Server: r.Server, Length: 3, Method: r.Method, Minor: r.Minor, Close: !r.KeepAlive}
+	resp, _ := h.Append(nil, nil)
+	n, _ := nc.Write(append(resp, "raw"...))
 	w.Report(200, int64(n))
 	return api.Handled
 }
@@ -146,6 +147,10 @@ func (g *gate) Request(c *api.Conn, req *http1.Request, vhost string) (api.Verdi
 	case "/deny":
 		return api.Respond, &api.Reply{Status: 403,
 			Header: http1.Header{{Name: "X-Gate", Value: "denied " + vhost}}, Body: []byte("denied")}
+	case "/teapot": // no body: the host sends its error page with this status
+		return api.Respond, &api.Reply{Status: 418}
+	case "/teapot-body":
+		return api.Respond, &api.Reply{Status: 418, Body: []byte("short and stout")}
 	case "/gate-close":
 		return api.Close, nil
 	case "/tls-facts":
