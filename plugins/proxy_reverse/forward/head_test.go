@@ -67,6 +67,17 @@ func TestAppendRequestHead(t *testing.T) {
 	if got != want {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
+	// A TLS client connection: https; an HTTP/1.0 request without Host
+	// gets the backend's host:port, without the https:// of its item.
+	in = "GET /x HTTP/1.0\r\nX-Forwarded-Proto: http\r\n\r\n"
+	if err := http1.ReadRequest(bufio.NewReader(strings.NewReader(in)), nil, &req); err != nil {
+		t.Fatal(err)
+	}
+	got = string(appendRequestHead(nil, &req, netip.MustParseAddrPort("192.0.2.7:5000"), true, "https://b:443"))
+	want = "GET /x HTTP/1.1\r\nHost: b:443\r\nX-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\r\n"
+	if got != want {
+		t.Fatalf("TLS client: got %q\nwant %q", got, want)
+	}
 }
 
 // The heads written per proxied request cost no allocation.
