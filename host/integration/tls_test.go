@@ -259,9 +259,10 @@ func TestTLSConfigErrors(t *testing.T) {
 	}
 }
 
-// TestTLSClientCertificate: with TLSClientCA, a client certificate
-// signed by that CA is accepted and stage 20 sees its subject; a client
-// without one is served too; one from another CA is refused.
+// TestTLSClientCertificate: stage 10 sees the SNI; with TLSClientCA, a
+// client certificate signed by that CA is accepted and stage 20 sees its
+// subject; a client without one is served too; one from another CA is
+// refused.
 func TestTLSClientCertificate(t *testing.T) {
 	pluginTest(t)
 	s, ca, addr := tlsSite(t)
@@ -287,6 +288,11 @@ func TestTLSClientCertificate(t *testing.T) {
 			return "", err
 		}
 		return string(r.Body), nil
+	}
+	// Stage 10 sees the SNI: the gate closes connections naming blocked.test.
+	blocked := tlsDial(t, addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "blocked.test", InsecureSkipVerify: true})
+	if !hosttest.NewClient(t, blocked).Closed(3 * time.Second) {
+		t.Error("stage 10 did not close a connection whose SNI is blocked.test")
 	}
 	got, err := facts(&tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{pair}})
 	if want := "scheme=https tls=true version=TLS1.3 sni=localhost cert=true subject=CN=alice,O=Capuchin tests"; err != nil || got != want {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"io"
 	"net"
 	"strconv"
@@ -30,7 +31,7 @@ func (c *conn) handle(sn *snapshot, site *config.Site) (int, int64, bool) {
 		return c.redirect(sn, site.Redirect+req.Target)
 	}
 	if site.RedirectHTTPS != 0 && c.tls == nil {
-		return c.redirect(sn, httpsURL(req.Host, site.RedirectHTTPS, req.Target))
+		return c.redirect(sn, httpsURL(cmp.Or(req.Host, c.info.Local.Addr().String()), site.RedirectHTTPS, req.Target))
 	}
 	if ok := c.flushBeforeHandoff(); !ok {
 		return 0, 0, false
