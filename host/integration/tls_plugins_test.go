@@ -21,6 +21,26 @@ func tlsClient(t *testing.T, addr string, ca *hosttest.CA) *client {
 // falling through to the static file, the connection's TLS facts, and
 // requests served under a connection lease (MaxKeepAliveRequest, a static
 // request in the middle, the idle timeout).
+// TestTLSPluginDeclineThenHandle: client bytes that arrive while one
+// plugin holds a request it then declines reach the next plugin, which
+// reads them as the request body.
+func TestTLSPluginDeclineThenHandle(t *testing.T) {
+	pluginTest(t)
+	s, ca, addr := tlsSite(t)
+	s.LoadFrom(testPlugins(t), "hello", "helloopen")
+	s.StartChecked()
+	c := tlsClient(t, addr, ca)
+	c.Send("POST /hello/nap HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
+	time.Sleep(200 * time.Millisecond)
+	c.Send("abcdeGET /index.html HTTP/1.1\r\nHost: x\r\n\r\n")
+	if r := c.MustRead("POST"); r.Status != 200 || string(r.Body) != `hello POST /hello/nap vhost=127.0.0.1 body="abcde"` {
+		t.Errorf("second plugin: %d %q", r.Status, r.Body)
+	}
+	if r := c.MustRead("GET"); r.Status != 200 || string(r.Body) != "<h1>hello</h1>\n" {
+		t.Errorf("after: %d %q", r.Status, r.Body)
+	}
+}
+
 func TestTLSPluginStage30(t *testing.T) {
 	pluginTest(t)
 	s, ca, addr := tlsSite(t)

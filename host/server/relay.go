@@ -80,7 +80,10 @@ func (r *relay) Begin() (syscall.Conn, error) {
 	// of the request must not cut the relay.
 	r.tc.SetReadDeadline(time.Time{})
 	r.host.SetDeadline(time.Time{})
-	r.rest = r.rest[:0]
+	// Bytes an earlier plugin left unread in this hand-over (it declined)
+	// go to this one first.
+	r.rest = append(r.rest[:0], r.pending...)
+	r.pending = r.pending[:0]
 	r.wg.Add(2)
 	go r.toPlugin()
 	go r.toClient()
@@ -91,6 +94,13 @@ func (r *relay) Begin() (syscall.Conn, error) {
 // closes: the plugin then reads EOF).
 func (r *relay) toPlugin() {
 	defer r.wg.Done()
+	if len(r.rest) > 0 {
+		w, err := r.host.Write(r.rest)
+		r.rest = r.rest[:copy(r.rest, r.rest[w:])]
+		if err != nil {
+			return
+		}
+	}
 	if r.clientEOF {
 		return
 	}

@@ -72,9 +72,11 @@ func (h *hello) Handle(r *api.Request, w *api.ResponseWriter) api.Verdict {
 	case "/hello/close":
 		w.SetErrorStatus(418)
 		return api.Close
-	case "/hello/nap": // within the deadline
-		time.Sleep(500 * time.Millisecond)
-		return api.Decline
+	case "/hello/nap": // within the deadline; helloopen answers it
+		if h.name == "hello" {
+			time.Sleep(500 * time.Millisecond)
+			return api.Decline
+		}
 	case "/hello/slow":
 		time.Sleep(3 * time.Second)
 		return api.Decline
