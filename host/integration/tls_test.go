@@ -409,3 +409,22 @@ func tlsLoad(addr string, ca *hosttest.CA, keep bool, stop <-chan struct{}, errs
 		}
 	}
 }
+
+// TestTLSShutdownDuringHandshake: a connection still waiting for its TLS
+// hello does not hold up a graceful shutdown (it is closed like an idle
+// one, not after the grace period).
+func TestTLSShutdownDuringHandshake(t *testing.T) {
+	s, _, addr := tlsSite(t)
+	s.Server = append(s.Server, "ShutdownTimeout 2")
+	p := s.Start()
+	silent := dial(t, addr) // never says hello
+	time.Sleep(200 * time.Millisecond)
+	p.Signal(syscall.SIGTERM)
+	if !silent.Closed(3 * time.Second) {
+		t.Error("connection waiting for its hello not closed on shutdown")
+	}
+	err, ok := p.Wait(5 * time.Second)
+	if !ok || err != nil || strings.Contains(p.Log(), "still busy") {
+		t.Fatalf("exit: %v (exited: %v)\n%s", err, ok, p.Log())
+	}
+}

@@ -87,7 +87,13 @@ func (t *certTable) certificate(h *tls.ClientHelloInfo) (*tls.Certificate, error
 // the connection's TLS facts; false means the connection must close.
 func (c *conn) handshake(timeout time.Duration) bool {
 	c.nc.SetDeadline(deadline(timeout))
+	// Idle until the handshake is done: Shutdown ends the wait at once.
+	c.state.Store(stateIdle)
+	if c.s.closing.Load() {
+		return false
+	}
 	err := c.tls.Handshake()
+	c.state.Store(stateActive)
 	if err != nil {
 		c.notTLS(err)
 		return false
