@@ -428,3 +428,36 @@ func TestTLSShutdownDuringHandshake(t *testing.T) {
 		t.Fatalf("exit: %v (exited: %v)\n%s", err, ok, p.Log())
 	}
 }
+
+// TestTLSListenerReload: a reload that adds "tls" to a listener makes its
+// new connections HTTPS (and removing it makes them plain again), while a
+// connection accepted before keeps its protocol.
+func TestTLSListenerReload(t *testing.T) {
+	s, ca, _ := tlsSite(t)
+	p := s.Start()
+	before := dial(t, s.Addr())
+	if r := before.Get("/"); r.Status != 200 {
+		t.Fatalf("plain before: %d", r.Status)
+	}
+	reload := func(extra string) {
+		t.Helper()
+		s.WriteFile("capuchin.conf", "[SERVER]\n    Listen "+s.Addr()+extra+"\n")
+		n := p.CountLog("configuration reloaded")
+		p.Signal(syscall.SIGHUP)
+		if !p.WaitLogCount("configuration reloaded", n+1) {
+			t.Fatalf("no reload:\n%s", p.Log())
+		}
+	}
+	reload(" tls")
+	tc := hosttest.NewClient(t, tlsDial(t, s.Addr(), &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"}))
+	if r := tc.Get("/"); r.Status != 200 || string(r.Body) != "<h1>hello</h1>\n" {
+		t.Errorf("HTTPS after the reload: %d %q", r.Status, r.Body)
+	}
+	if r := before.Get("/"); r.Status != 200 {
+		t.Errorf("plain connection from before the reload: %d", r.Status)
+	}
+	reload("")
+	if r := dial(t, s.Addr()).Get("/"); r.Status != 200 {
+		t.Errorf("plain again: %d", r.Status)
+	}
+}
