@@ -36,7 +36,7 @@ type relay struct {
 
 	wg        sync.WaitGroup // the two pumps of one hand-over
 	in, out   []byte         // pump buffers, made once
-	rest      []byte         // client bytes the in-pump read but could not deliver
+	rest      []byte         // client bytes the in-pump has still to deliver, or could not
 	pending   []byte         // client bytes for the host to parse next
 	sent      atomic.Uint64  // bytes relayed to the client
 	clientEOF bool           // the client closed its side: nothing more to relay in
