@@ -17,6 +17,9 @@
 //	    ResolveInterval T     how often hostnames are re-resolved
 //	    ClientBodyTimeout T   longest wait for request body bytes from the client (408);
 //	                          unset: the host's Timeout
+//	    ClientBodyMinRate N   bytes per second a request body must average, on top of
+//	                          one ClientBodyTimeout (408 below it); 0 = no minimum;
+//	                          default 500
 //	    UnderscoresInHeaders B  forward request fields with '_' in the name (default off)
 //	    TLSCA, TLSCertificate, TLSKey, TLSServerName   https:// servers (tls.go)
 //	    StatisticsURL PATH    [PROXY_DEFAULTS] only: the status page's path
@@ -56,6 +59,10 @@ const (
 	// DefaultClientBodyTimeout 0 means the host's Timeout, which the host
 	// sends with each request.
 	DefaultClientBodyTimeout = 0
+	// DefaultClientBodyMinRate is mod_reqtimeout's: a body that trickles
+	// in slower than this (R-U-Dead-Yet) is cut even though each read
+	// comes within ClientBodyTimeout.
+	DefaultClientBodyMinRate = 500
 )
 
 // NoLimit is the MaxIdleConns of an unbounded pool.
@@ -87,6 +94,9 @@ type Entry struct {
 	// TLS is the base TLS configuration of the https:// servers (tls.go);
 	// nil when the entry has none. ServerName is set when TLSServerName is.
 	TLS *tls.Config
+	// ClientBodyMinRate is the lowest average rate, in bytes per second,
+	// of a request body after its first ClientBodyTimeout; 0: none.
+	ClientBodyMinRate int
 	// UnderscoresInHeaders forwards request fields whose names contain
 	// '_'; off (the default, as nginx's underscores_in_headers) drops them.
 	UnderscoresInHeaders bool
@@ -239,6 +249,7 @@ func merge(d, s *section) (*Entry, error) {
 	e.IdleTimeout = durKey(s, d, "idletimeout", DefaultIdleTimeout)
 	e.ResolveInterval = durKey(s, d, "resolveinterval", DefaultResolveInterval)
 	e.ClientBodyTimeout = durKey(s, d, "clientbodytimeout", DefaultClientBodyTimeout)
+	e.ClientBodyMinRate = intKey(s, d, "clientbodyminrate", DefaultClientBodyMinRate)
 	e.UnderscoresInHeaders = boolKey(s, d, "underscoresinheaders", false)
 	var err error
 	if e.TLS, err = backendTLS(s, d, e.Servers); err != nil {
