@@ -144,7 +144,7 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	}
 	defer x.setConn(nil)
 	req := x.r.Req
-	bc.BW.Write(appendRequestHead((*x.buf)[:0], req, x.r.Client, s.Name, x.r.KeepUnderscores))
+	bc.BW.Write(appendRequestHead((*x.buf)[:0], req, x.r.Client, x.r.TLS, s.Name, x.r.KeepUnderscores))
 	if err := bc.BW.Flush(); err != nil {
 		return x.backendError(bc, err)
 	}

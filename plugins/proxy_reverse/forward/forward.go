@@ -38,6 +38,7 @@ type Request struct {
 	BR        *bufio.Reader // over Conn, holding the bytes after the head
 	Req       *http1.Request
 	Client    netip.AddrPort
+	TLS       bool   // the client connection is TLS: X-Forwarded-Proto: https
 	KeepAlive bool   // false: the connection closes after this request
 	Server    string // the Server field of answers that have none (the host's)
 	// MaxBody is the host's request body limit (MaxRequestSize); a body
