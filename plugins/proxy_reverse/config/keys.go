@@ -14,7 +14,7 @@ import (
 // [PROXY_DEFAULTS].
 func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
 	out := &section{sec: s, ints: map[string]int{}, durs: map[string]time.Duration{}, bools: map[string]bool{},
-		policy: map[string]any{}}
+		strs: map[string]conf.Entry{}, policy: map[string]any{}}
 	seen := map[string]int{}
 	once := func(e conf.Entry, key string) error {
 		if line, ok := seen[key]; ok {
@@ -35,16 +35,26 @@ func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
 			return out.setStats(e, once)
 		},
 	}
+	for _, k := range tlsKeys {
+		h[k] = func(e conf.Entry) error { return out.setTLSKey(e, k, once) }
+	}
 	for _, k := range []string{"attemptscount", "maxidleconns", "clientbodyminrate"} {
 		h[k] = func(e conf.Entry) error { return out.setInt(e, k, once) }
 	}
 	durKeys := map[string]bool{"offlinetimeout": true, "connecttimeout": false,
-		"responsetimeout": false, "idletimeout": false, "clientbodytimeout": false, "resolveinterval": false}
+		"responsetimeout": false, "idletimeout": false, "clientbodytimeout": false, "resolveinterval": false,
+		"tunnelidletimeout": false}
 	for k, zeroOK := range durKeys {
 		h[k] = func(e conf.Entry) error { return out.setDur(e, k, zeroOK, once) }
 	}
 	for k := range policyKeys {
 		h[k] = func(e conf.Entry) error { return out.setPolicy(e, k, once) }
+	}
+	h["requestdeadline"] = func(e conf.Entry) error {
+		if !isDefaults {
+			return e.Errorf("only allowed in [PROXY_DEFAULTS]")
+		}
+		return out.setDur(e, "requestdeadline", false, once)
 	}
 	h["underscoresinheaders"] = func(e conf.Entry) error { return out.setBool(e, "underscoresinheaders", once) }
 	if err := s.Visit(h); err != nil {
@@ -191,16 +201,27 @@ func (e errorString) Error() string { return string(e) }
 const SRVScheme = "srv://"
 
 // ParseServer reads one ServerList item: host:port, a.b.c.d:port or
-// [v6]:port, or srv://NAME (a DNS name whose SRV records list the servers,
-// such as _http._tcp.api.service.consul).
-func ParseServer(s string) (Server, error) {
-	if len(s) >= len(SRVScheme) && strings.EqualFold(s[:len(SRVScheme)], SRVScheme) {
-		name := s[len(SRVScheme):]
+// [v6]:port, optionally after http:// or https:// (TLS), or srv://NAME (a
+// DNS name whose SRV records list the servers, such as
+// _http._tcp.api.service.consul).
+func ParseServer(item string) (Server, error) {
+	if len(item) >= len(SRVScheme) && strings.EqualFold(item[:len(SRVScheme)], SRVScheme) {
+		name := item[len(SRVScheme):]
 		if !validHostname(name) {
-			return Server{}, errorString("bad SRV name in " + strconv.Quote(s))
+			return Server{}, errorString("bad SRV name in " + strconv.Quote(item))
 		}
 		return Server{Host: name, SRV: true}, nil
 	}
+	s, secure := strings.CutPrefix(item, "https://")
+	if !secure {
+		s, _ = strings.CutPrefix(item, "http://")
+	}
+	srv, err := parseHostPort(s)
+	srv.TLS = secure
+	return srv, err
+}
+
+func parseHostPort(s string) (Server, error) {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
 		return Server{}, errorString("bad server " + strconv.Quote(s) + ": want host:port or [ipv6]:port")

@@ -40,7 +40,7 @@ func (fw *Forwarded) trusts(client netip.Addr) bool {
 
 // appendForwarded appends the Forwarded field: incoming (the trusted
 // client's field, "" when none or untrusted), then this proxy's element.
-func (fw *Forwarded) appendField(b []byte, incoming string, client netip.Addr, host, proto string) []byte {
+func (fw *Forwarded) appendField(b []byte, incoming string, client netip.Addr, host string, secure bool) []byte {
 	b = append(b, "Forwarded: "...)
 	if incoming != "" {
 		b = append(b, incoming...)
@@ -58,8 +58,11 @@ func (fw *Forwarded) appendField(b []byte, incoming string, client netip.Addr, h
 		b = append(b, ";host="...)
 		b = appendParamValue(b, host)
 	}
-	b = append(b, ";proto="...)
-	b = append(b, proto...)
+	if secure {
+		b = append(b, ";proto=https"...)
+	} else {
+		b = append(b, ";proto=http"...)
+	}
 	if fw.By != "" {
 		b = append(b, ";by="...)
 		b = append(b, fw.By...)

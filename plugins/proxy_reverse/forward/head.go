@@ -55,10 +55,11 @@ var requestManaged = []string{"Content-Length", "X-Forwarded-For", "X-Forwarded-
 
 // appendRequestHead appends the head sent to the backend: origin-form
 // target, HTTP/1.1, end-to-end fields (without names holding '_' unless
-// keepUnderscores), X-Forwarded-*, Forwarded when fw is set (forwarded.go),
-// and the body's framing.
-func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, backend string, keepUnderscores bool,
-	fw *Forwarded) []byte {
+// keepUnderscores), X-Forwarded-* (Proto https when secure: the client
+// connection is TLS), Forwarded when fw is set (forwarded.go), and the
+// body's framing.
+func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, secure bool, backend string,
+	keepUnderscores bool, fw *Forwarded) []byte {
 	b = append(b, req.Method...)
 	b = append(b, ' ')
 	b = append(b, originForm(req.Target)...)
@@ -88,12 +89,16 @@ func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, back
 		b = append(b, ", "...)
 	}
 	b = client.Addr().Unmap().AppendTo(b)
-	b = append(b, "\r\nX-Forwarded-Proto: http\r\n"...)
+	if secure {
+		b = append(b, "\r\nX-Forwarded-Proto: https\r\n"...)
+	} else {
+		b = append(b, "\r\nX-Forwarded-Proto: http\r\n"...)
+	}
 	if req.Host != "" {
 		b = http1.AppendField(b, "X-Forwarded-Host", req.Host)
 	}
 	if fw != nil {
-		b = fw.appendField(b, fwd, client.Addr(), req.Host, "http")
+		b = fw.appendField(b, fwd, client.Addr(), req.Host, secure)
 	}
 	switch {
 	case req.Chunked:

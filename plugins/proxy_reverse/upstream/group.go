@@ -173,7 +173,8 @@ func (g *Group) resolve(ctx context.Context) {
 			ap := t.ap
 			s := g.byAdr[ap]
 			if s == nil {
-				s = &Server{Addr: ap, Name: it.String(), addr: ap.String(), g: g, h: g.reg.health(ap)}
+				s = &Server{Addr: ap, Name: it.String(), addr: ap.String(), g: g, h: g.reg.health(ap), tls: g.tlsFor(it),
+					host: t.host}
 				g.byAdr[ap] = s
 			}
 			live[ap] = true

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
@@ -46,6 +47,7 @@ type srvTarget struct {
 // target is one server of the list with its weight.
 type target struct {
 	ap     netip.AddrPort
+	host   string // host:port for a Host field
 	weight int
 	backup bool
 }
@@ -77,7 +79,8 @@ func (g *Group) targets(ctx context.Context, it config.Server) []target {
 	}
 	var out []target
 	for _, a := range g.addrs(ctx, it) {
-		out = append(out, target{ap: netip.AddrPortFrom(a, it.Port), weight: max(1, it.Weight)})
+		out = append(out, target{ap: netip.AddrPortFrom(a, it.Port), weight: max(1, it.Weight),
+			host: net.JoinHostPort(it.Host, strconv.Itoa(int(it.Port)))})
 	}
 	return out
 }
@@ -88,7 +91,8 @@ func (g *Group) srvTargets(ctx context.Context, name string) []target {
 	var out []target
 	for _, r := range recs {
 		for _, a := range g.addrs(ctx, config.Server{Host: r.host, Port: r.port}) {
-			out = append(out, target{netip.AddrPortFrom(a, r.port), r.weight, r.backup})
+			out = append(out, target{ap: netip.AddrPortFrom(a, r.port), weight: r.weight, backup: r.backup,
+				host: net.JoinHostPort(r.host, strconv.Itoa(int(r.port)))})
 		}
 	}
 	return out
