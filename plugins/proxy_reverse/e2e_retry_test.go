@@ -216,16 +216,7 @@ func TestE2ERetryBudgetReset(t *testing.T) {
 // replaced, one inside has it kept and appended to.
 func TestE2EForwarded(t *testing.T) {
 	hosttest.CheckLeaks(t)
-	echo := newRaw(t, "", func(c net.Conn, br *bufio.Reader) {
-		for {
-			req, ok := readHead(br)
-			if !ok {
-				return
-			}
-			body := strings.Join(req.Header.Values("Forwarded"), " | ") + "\n" + req.Header.Get("X-Forwarded-For")
-			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-		}
-	})
+	echo := forwardedEcho(t)
 	s, _ := startProxy(t, entryConf("Round-Robin", echo.Addr(), "Forwarded on", "ForwardedBy _edge1",
 		"ForwardedTrust 127.0.0.2"))
 	host := s.Addr()
@@ -324,5 +315,34 @@ func TestE2ERetryBudgetPooled(t *testing.T) {
 	if limit := int64(n + n/5 + 3*int(secs)); seen.Load() > limit || denied == 0 || failed == 0 {
 		t.Fatalf("%d requests: backend saw %d, limit %d; %d allowed, %d denied, %d failed",
 			n, seen.Load(), limit, allowed, denied, failed)
+	}
+}
+
+// forwardedEcho is a backend answering with the Forwarded fields it got
+// and, on a second line, X-Forwarded-For.
+func forwardedEcho(t *testing.T) *raw {
+	return newRaw(t, "", func(c net.Conn, br *bufio.Reader) {
+		for {
+			req, ok := readHead(br)
+			if !ok {
+				return
+			}
+			body := strings.Join(req.Header.Values("Forwarded"), " | ") + "\n" + req.Header.Get("X-Forwarded-For")
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		}
+	})
+}
+
+// A client over TLS: proto=https in the Forwarded element.
+func TestE2EForwardedTLS(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	echo := forwardedEcho(t)
+	_, ca, addr := startTLSProxy(t, entryConf("Round-Robin", echo.Addr(), "Forwarded on"))
+	c := hosttest.HTTPSClient(ca, "localhost")
+	defer c.CloseIdleConnections()
+	_, port, _ := net.SplitHostPort(addr)
+	st, body := get(t, c, "https://localhost:"+port+"/api/tls")
+	if want := `for=127.0.0.1;host="localhost:` + port + `";proto=https` + "\n127.0.0.1"; st != 200 || body != want {
+		t.Fatalf("%d %q, want %q", st, body, want)
 	}
 }
