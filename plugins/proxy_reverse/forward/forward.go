@@ -126,15 +126,21 @@ func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balan
 		}
 		lastErr = err
 	}
+	x.noServer(len(tried), offline, lastErr)
+	return x.result()
+}
+
+// noServer answers a request no server answered: tried servers, of which
+// offline were skipped, the last attempt failing with lastErr.
+func (x *exchange) noServer(tried, offline int, lastErr error) {
 	switch {
-	case len(tried) == 0:
+	case tried == 0:
 		x.fail(502, ErrNoServer, "no backend server is known for this path")
-	case offline == len(tried):
+	case offline == tried:
 		x.fail(503, ErrAllOffline, "every backend server is offline; try again later")
 	default:
 		x.fail(502, errors.Join(ErrUnreachable, lastErr), "no backend server could be reached")
 	}
-	return x.result()
 }
 
 func containsServer(list []*upstream.Server, s *upstream.Server) bool {

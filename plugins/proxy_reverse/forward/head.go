@@ -83,20 +83,7 @@ func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, secu
 	if !hasHost {
 		b = http1.AppendField(b, "Host", hostOr(req.Host, backend))
 	}
-	b = append(b, "X-Forwarded-For: "...)
-	if xff != "" {
-		b = append(b, xff...)
-		b = append(b, ", "...)
-	}
-	b = client.Addr().Unmap().AppendTo(b)
-	if secure {
-		b = append(b, "\r\nX-Forwarded-Proto: https\r\n"...)
-	} else {
-		b = append(b, "\r\nX-Forwarded-Proto: http\r\n"...)
-	}
-	if req.Host != "" {
-		b = http1.AppendField(b, "X-Forwarded-Host", req.Host)
-	}
+	b = appendXForwarded(b, xff, client.Addr(), req.Host, secure)
 	if fw != nil {
 		b = fw.appendField(b, fwd, client.Addr(), req.Host, secure)
 	}
@@ -115,6 +102,27 @@ func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, secu
 		b = http1.AppendField(b, "Upgrade", req.Header.Get("Upgrade"))
 	}
 	return append(b, "\r\n"...)
+}
+
+// appendXForwarded appends X-Forwarded-For (the incoming list xff, then
+// client), X-Forwarded-Proto and X-Forwarded-Host (when the request has a
+// Host).
+func appendXForwarded(b []byte, xff string, client netip.Addr, host string, secure bool) []byte {
+	b = append(b, "X-Forwarded-For: "...)
+	if xff != "" {
+		b = append(b, xff...)
+		b = append(b, ", "...)
+	}
+	b = client.Unmap().AppendTo(b)
+	if secure {
+		b = append(b, "\r\nX-Forwarded-Proto: https\r\n"...)
+	} else {
+		b = append(b, "\r\nX-Forwarded-Proto: http\r\n"...)
+	}
+	if host != "" {
+		b = http1.AppendField(b, "X-Forwarded-Host", host)
+	}
+	return b
 }
 
 func hostOr(h, def string) string {
