@@ -20,6 +20,7 @@ type DNS struct {
 	Queries atomic.Int64
 
 	srv  *dns.Server
+	done chan struct{} // closed when the serving goroutine ends
 	mu   sync.Mutex
 	srvs map[string][]dns.SRV // by lower-case FQDN
 	ips  map[string][]netip.Addr
@@ -38,17 +39,26 @@ func NewDNS(t testing.TB) *DNS {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	Must(t, err)
-	d := &DNS{Addr: pc.LocalAddr().String(), srvs: map[string][]dns.SRV{}, ips: map[string][]netip.Addr{}}
+	d := &DNS{Addr: pc.LocalAddr().String(), srvs: map[string][]dns.SRV{}, ips: map[string][]netip.Addr{},
+		done: make(chan struct{})}
 	started := make(chan struct{})
 	d.srv = &dns.Server{PacketConn: pc, Handler: d, NotifyStartedFunc: func() { close(started) }}
-	go d.srv.ActivateAndServe() // ends at Shutdown (Close)
+	go func() { // ends at Shutdown (Close)
+		defer close(d.done)
+		_ = d.srv.ActivateAndServe()
+	}()
 	<-started
 	t.Cleanup(d.Close)
 	return d
 }
 
-// Close stops the server.
-func (d *DNS) Close() { d.once.Do(func() { d.srv.Shutdown() }) }
+// Close stops the server and waits for it.
+func (d *DNS) Close() {
+	d.once.Do(func() {
+		_ = d.srv.Shutdown()
+		<-d.done
+	})
+}
 
 // SetSRV replaces the SRV records of name (none: NXDOMAIN).
 func (d *DNS) SetSRV(name string, recs ...SRV) {
