@@ -96,7 +96,7 @@ func parseRetryBudget(e conf.Entry) (any, error) {
 	if len(f) == 1 && strings.EqualFold(f[0], "off") {
 		return RetryBudget{}, nil
 	}
-	bad := e.Errorf("want P%% [min=N] (P in 1-100, N in 0-1000) or off, got %q", e.Value)
+	bad := e.Errorf("want P%% [min=N] (0 < P <= 100, N in 0-1000) or off, got %q", e.Value)
 	if len(f) < 1 || len(f) > 2 || !strings.HasSuffix(f[0], "%") {
 		return nil, bad
 	}
