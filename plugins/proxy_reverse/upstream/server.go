@@ -30,6 +30,7 @@ type Server struct {
 	requests atomic.Uint64
 	failures atomic.Uint64
 	stray    atomic.Uint64 // pooled connections closed for bytes or EOF while idle
+	retries  atomic.Uint64 // requests sent again after a failure here (see Retried)
 
 	mu      sync.Mutex
 	idle    []*Conn // pooled connections, oldest first
@@ -78,6 +79,12 @@ func (s *Server) Failed(now time.Time) {
 	s.lastBad.Store(now.UnixNano())
 	s.fails.Add(1)
 }
+
+// Retried counts a request sent again after it failed on this server
+// before any answer: to the next server (a failed connect, or a new
+// connection closed or reset before any answer byte), or to this server on
+// a new connection (a pooled one the server had closed while idle).
+func (s *Server) Retried() { s.retries.Add(1) }
 
 // Succeeded records a good answer; the server is online again.
 func (s *Server) Succeeded() {
@@ -203,6 +210,7 @@ type Stats struct {
 	Requests     uint64    // requests sent (attempts, retries included)
 	Failures     uint64    // failed attempts
 	Stray        uint64    // pooled connections closed for bytes or EOF while idle
+	Retries      uint64    // requests sent again after a failure here
 	Consecutive  int       // current run of failures
 }
 
@@ -214,7 +222,7 @@ func (s *Server) Stats(now time.Time) Stats {
 	until := s.OfflineUntil(now)
 	return Stats{Name: s.Name, Addr: s.addr, Online: until.IsZero(), OfflineUntil: until,
 		Active: s.active.Load(), Idle: idle, Requests: s.requests.Load(),
-		Failures: s.failures.Load(), Stray: s.stray.Load(), Consecutive: int(s.fails.Load())}
+		Failures: s.failures.Load(), Stray: s.stray.Load(), Retries: s.retries.Load(), Consecutive: int(s.fails.Load())}
 }
 
 // ClientBodyTimeout returns how long a client may stall while sending a
