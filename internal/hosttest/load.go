@@ -53,6 +53,7 @@ type LoadStats struct {
 	Sent     int            // requests written
 	Status   map[int]int    // answers by status
 	Tally    map[string]int // answers below 400 by the Tally field
+	Bodies   map[string]int // answers below 400 by their first 16 body bytes
 	Closed   int            // requests answered by a closed connection
 	Refused  int            // connects refused (nothing listening)
 	Bad      []Outcome      // every outcome other than a status below 400
@@ -70,7 +71,7 @@ func (ls *LoadStats) String() string {
 
 // Run runs the load to its end and returns the outcomes.
 func (l Load) Run() *LoadStats {
-	ls := &LoadStats{Status: map[int]int{}, Tally: map[string]int{}}
+	ls := &LoadStats{Status: map[int]int{}, Tally: map[string]int{}, Bodies: map[string]int{}}
 	if l.Timeout == 0 {
 		l.Timeout = 10 * time.Second
 	}
@@ -136,7 +137,7 @@ func (l Load) worker(ls *LoadStats, w int, end time.Time) {
 				err = checkError{cerr}
 			}
 		}
-		ls.record(r, err, start, l.Tally)
+		ls.record(r, body, err, start, l.Tally)
 		if l.Progress != nil {
 			l.Progress()
 		}
@@ -163,7 +164,7 @@ func (ls *LoadStats) dialError(err error) {
 // checkError marks an answer that Check refused.
 type checkError struct{ error }
 
-func (ls *LoadStats) record(r *http1.Response, err error, start time.Time, tally string) {
+func (ls *LoadStats) record(r *http1.Response, body []byte, err error, start time.Time, tally string) {
 	now := time.Now()
 	o := Outcome{At: now, Took: now.Sub(start)}
 	ls.mu.Lock()
@@ -182,7 +183,10 @@ func (ls *LoadStats) record(r *http1.Response, err error, start time.Time, tally
 		ls.Status[r.Status]++
 		if o.Status = r.Status; r.Status >= 400 {
 			ls.Bad = append(ls.Bad, o)
-		} else if tally != "" {
+			return
+		}
+		ls.Bodies[string(body[:min(len(body), 16)])]++
+		if tally != "" {
 			ls.Tally[r.Header.Get(tally)]++
 		}
 	}
