@@ -138,10 +138,11 @@ func TestBadDayPluginKilled(t *testing.T) {
 	}
 }
 
-// dying is a backend that answers each GET with a 4000-byte body in two
-// writes 2 ms apart (so that a kill often lands mid-body) and can be
-// killed: its listener and every connection closed with a reset, as the
-// kernel does for a killed process with unread input.
+// dying is a backend that answers each GET after 2 ms with a 4000-byte
+// body in two writes 2 ms apart (so that a kill often lands before an
+// answer or mid-body) and can be killed: its listener and every connection
+// closed with a reset, as the kernel does for a killed process with unread
+// input.
 type dying struct {
 	*raw
 }
@@ -158,6 +159,7 @@ func newDying(t *testing.T) *dying {
 				return
 			}
 			req.Body.Close()
+			time.Sleep(2 * time.Millisecond)
 			if _, err := c.Write([]byte(head + half)); err != nil {
 				return
 			}
@@ -182,43 +184,49 @@ func (d *dying) Kill() {
 }
 
 // TestBadDayBackendKilled: one of two backends is killed while 8 clients
-// send GETs. No request gets an error status: one sent on a connection
-// reset before any answer byte is retried on the other server; one whose
-// answer had started ends with a closed connection (at most one per
-// client), never with a cut body presented as complete. The dead server
-// goes offline.
+// send GETs, over pooled backend connections and over a new connection
+// per request (MaxIdleConns 0). No request gets an error status: one whose
+// backend connection is reset before any answer byte is retried (on the
+// next server; a pooled one first on a new connection); one whose answer
+// had started ends with a closed connection (at most one per client),
+// never with a cut body presented as complete. The dead server goes
+// offline.
 func TestBadDayBackendKilled(t *testing.T) {
-	hosttest.CheckLeaks(t)
-	d := newDying(t)
-	good := newNamed(t, "good", "")
-	s, _ := startProxy(t, entryConf("Round-Robin", d.Addr()+" "+good.hostPort(), "AttemptsCount 2", "OfflineTimeOut 60"))
-
-	var n atomic.Int64
-	var once sync.Once
-	progress := func() {
-		if n.Add(1) >= 300 {
-			once.Do(d.Kill)
-		}
-	}
-	check := func(_ []byte, r *http1.Response, body []byte) error {
-		if name := r.Header.Get("X-Backend"); name == "dddd" && len(body) == dyingBody {
-			return nil
-		}
-		return namedBody(nil, r, body)
-	}
-	ls := hosttest.Load{Addr: s.Addr(), Path: "/api/x", Workers: 8, PerWorker: 100, Pace: time.Millisecond,
-		Check: check, Tally: "X-Backend", Progress: progress}.Run()
-	t.Logf("%s; by backend %v", ls, ls.Tally)
-	checkOnly(t, ls, 200)
-	if ls.Closed > 8 {
-		t.Errorf("%d requests cut, want at most one per client (in flight at the kill)", ls.Closed)
-	}
-	if ls.Tally["dddd"] == 0 || ls.Tally["good"] < 400 {
-		t.Errorf("answers by backend %v: want both before the kill, then the good one", ls.Tally)
-	}
-	st := statusJSON(t, s)
-	if !strings.Contains(st, `"state": "offline"`) {
-		t.Errorf("the killed backend is not offline:\n%s", st)
+	for _, tc := range []struct{ name, pool string }{{"pooled", "MaxIdleConns 64"}, {"fresh", "MaxIdleConns 0"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			hosttest.CheckLeaks(t)
+			d := newDying(t)
+			good := newNamed(t, "good", "")
+			s, _ := startProxy(t, entryConf("Round-Robin", d.Addr()+" "+good.hostPort(), "AttemptsCount 2",
+				"OfflineTimeOut 60", tc.pool))
+			var n atomic.Int64
+			var once sync.Once
+			progress := func() {
+				if n.Add(1) >= 300 {
+					once.Do(d.Kill)
+				}
+			}
+			check := func(_ []byte, r *http1.Response, body []byte) error {
+				if name := r.Header.Get("X-Backend"); name == "dddd" && len(body) == dyingBody {
+					return nil
+				}
+				return namedBody(nil, r, body)
+			}
+			ls := hosttest.Load{Addr: s.Addr(), Path: "/api/x", Workers: 8, PerWorker: 100, Pace: time.Millisecond,
+				Check: check, Tally: "X-Backend", Progress: progress}.Run()
+			st := statusJSON(t, s)
+			t.Logf("%s; by backend %v", ls, ls.Tally)
+			checkOnly(t, ls, 200)
+			if ls.Closed > 8 {
+				t.Errorf("%d requests cut, want at most one per client (in flight at the kill)", ls.Closed)
+			}
+			if ls.Tally["dddd"] == 0 || ls.Tally["good"] < 400 {
+				t.Errorf("answers by backend %v: want both before the kill, then the good one", ls.Tally)
+			}
+			if !strings.Contains(st, `"state": "offline"`) {
+				t.Errorf("the killed backend is not offline:\n%s", st)
+			}
+		})
 	}
 }
 
