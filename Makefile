@@ -73,8 +73,10 @@ soak:
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
 
+# vet also fails when go.mod and go.sum are not tidy (CI runs it first).
 vet:
 	$(GO) vet $(PKGS)
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
 
 bench: build

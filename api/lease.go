@@ -12,8 +12,8 @@ import (
 // A connection lease (docs/plugin-contract.md, "Connection lease"): after the first
 // request of a hand-over, the SDK keeps the connection and serves the
 // following requests itself while they are ones the host would have handed
-// to this plugin anyway — the same Host, a method the core implements,
-// framing the core accepts, and a match of the plugin's claim filter —
+// to this plugin anyway — the same Host, a head and body within the
+// limits, and a match of the plugin's claim filter —
 // within the lease's request count and idle timeout, until the host revokes
 // it. The first request it will not serve goes back to the host unread, in
 // the reply's leftover bytes; the stage-40 records of the requests served
@@ -47,7 +47,7 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 		case end == leaseCloseIdle:
 			rep.Close = true
 			return
-		case size == 0, !rt.leaseable(cs, head, host, ev.MaxBody):
+		case size == 0, !rt.leaseable(cs, head, host, ev):
 			return
 		}
 		cs.br.Discard(size)
@@ -88,18 +88,18 @@ func (cs *connState) nextHead(idle time.Duration) (string, int, leaseEnd) {
 // leaseable parses head into cs.req and reports whether the plugin may
 // serve it under the lease: anything the host would treat differently from
 // handing it to this plugin goes back to the host.
-func (rt *runtime) leaseable(cs *connState, head, host string, maxBody int64) bool {
+func (rt *runtime) leaseable(cs *connState, head, host string, ev *transport.Event) bool {
 	r := &cs.req.Request
-	if cs.takeRevoke() || http1.ParseRequest(head, nil, r) != nil {
-		return false
+	if cs.takeRevoke() || ev.MaxHead > 0 && len(head)+2 > ev.MaxHead || http1.ParseRequest(head, nil, r) != nil {
+		return false // over MaxHeaderSize: the host answers 431
 	}
 	switch {
-	case !http1.CoreMethod(r.Method), r.LengthRequired(), maxBody > 0 && r.ContentLength > maxBody:
+	case ev.MaxBody > 0 && r.ContentLength > ev.MaxBody:
 		return false
 	case !http1.EqualFold(r.Host, host):
 		return false
 	}
-	return rt.filter.Match(r)
+	return rt.filter.Load().Match(r)
 }
 
 // serveLeased runs the handler for one leased request whose head was

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -45,7 +46,7 @@ type runtime struct {
 	done    DoneHook
 	closed  CloseHook
 
-	filter *claim.Filter // the content handler's claims, for leased requests
+	filter atomic.Pointer[claim.Filter] // the content handler's claims, for leased requests
 	fds    *fdpass.Receiver
 	conns  sync.Map // conn id -> *connState
 
@@ -107,7 +108,7 @@ func watchdog(f *os.File) {
 
 // Describe builds the manifest from the interfaces p implements.
 func (rt *runtime) Describe() transport.Manifest {
-	m := transport.Manifest{Name: rt.info.Name, Version: rt.info.Version}
+	m := transport.Manifest{Name: rt.info.Name, Version: rt.info.Version, Reconfigurable: rt.info.Reconfigure}
 	if rt.connect != nil {
 		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageConnect, Limits: rt.info.Connect})
 	}
@@ -120,7 +121,8 @@ func (rt *runtime) Describe() transport.Manifest {
 		m.Claims = c
 		// The same filter decides which requests a lease may serve; a bad
 		// one fails here and the host refuses the plugin.
-		rt.filter, _ = claim.Compile(c.Paths, c.Hosts, c.Methods)
+		f, _ := claim.Compile(c.Paths, c.Hosts, c.Methods)
+		rt.filter.Store(f)
 	}
 	if rt.done != nil {
 		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageDone})

@@ -28,8 +28,8 @@ import (
 // HTTP/1.1 requests without Host are judged with a Host field added (we
 // answer those 400, RFC 9112 §3.2), so they are not listed.
 var llhttpRequestDeviations = map[string]string{
-	"HTTP protocol and ANNOUNCE method":             "ANNOUNCE is a token: we accept any token as a method (the host answers 501), llhttp rejects methods not on its list",
-	"Invalid method":                                "MKCOLA is a token: we accept it (the host answers 501)",
+	"HTTP protocol and ANNOUNCE method":             "ANNOUNCE is a token: we accept any token as a method (the host hands it to the content handlers), llhttp rejects methods not on its list",
+	"Invalid method":                                "MKCOLA is a token: we accept it (the host hands it to the content handlers)",
 	"SOURCE request with ICE":                       "ICE/1.0 is not HTTP/1.x: 400",
 	"OPTIONS request with RTSP":                     "RTSP/1.0 is not HTTP/1.x: 400",
 	"ANNOUNCE request with RTSP":                    "RTSP/1.0 is not HTTP/1.x: 400",

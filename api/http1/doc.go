@@ -10,8 +10,9 @@
 // disagree about where a message ends (request smuggling):
 //
 //   - lines end in CRLF; a bare LF or a bare CR is an error;
-//   - empty lines before a request or status line are skipped (RFC 9112 §2.2),
-//     at most four; a peer that closes after empty lines only closed idle;
+//   - up to 64 empty lines before a request line (CRLF, or a bare LF) are
+//     skipped (RFC 9112 §2.2); a peer that closes after empty lines only
+//     closed idle;
 //   - obs-fold (a header line starting with SP or HTAB) is an error;
 //   - whitespace between a field name and its colon is an error;
 //   - control bytes other than HTAB in a field value are an error;

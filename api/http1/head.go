@@ -20,7 +20,7 @@ const (
 	DefaultMaxHeadBytes = 32 << 10
 	DefaultMaxFields    = 100
 	DefaultMaxURI       = 8 << 10
-	maxLeadingEmpty     = 4 // empty lines skipped before a request line
+	maxLeadingEmpty     = 64 // empty lines skipped before a request line
 )
 
 func (l *Limits) headBytes() int {
@@ -61,8 +61,8 @@ func readHead(br *bufio.Reader, buf []byte, limit int, skipEmpty bool) (string, 
 			return "", buf, err
 		case end >= 0 && !skipEmpty && start > 0:
 			return "", buf, errRequestLine
-		case end-start > limit:
-			return "", buf, errHeadTooLarge
+		case end-start > limit: // buf gets what the limit covers: 414 or 431
+			return "", append(buf[:0], b[start:start+limit]...), errHeadTooLarge
 		case end >= 0: // the common case: the whole head is buffered
 			head := string(b[start : end-2])
 			br.Discard(end)
@@ -102,8 +102,9 @@ func readHeadLines(br *bufio.Reader, buf []byte, limit int, skipEmpty bool) (str
 }
 
 // HeadEnd finds the message head at the start of b as the head readers
-// read it (RFC 9112 §2.2): at most four empty lines (CRLF) before the start
-// line are skipped, and the head ends with the first empty line after it.
+// read it (RFC 9112 §2.2): up to 64 empty lines (CRLF, or a bare LF) before
+// the start line are skipped, and the head ends with the first empty line
+// after it.
 // It returns where the start line begins and the offset just past the
 // head's empty line, or end -1 when b does not hold a whole head yet. err
 // is the error the readers give for what b holds: a short line ended by a
@@ -118,15 +119,15 @@ func HeadEnd(b []byte) (start, end int, err error) {
 		next := pos + i + 1
 		switch {
 		case i > 1:
-		case i == 0 || b[pos] != '\r':
-			return start, -1, errBareLF
-		case pos > start:
-			return start, next, nil
-		default: // an empty line before the start line
+		case pos == start && (i == 0 || b[pos] == '\r'): // an empty line before the start line
 			if skipped++; skipped > maxLeadingEmpty {
 				return start, -1, errRequestLine
 			}
 			start = next
+		case i == 0 || b[pos] != '\r':
+			return start, -1, errBareLF
+		default: // the empty line that ends the head
+			return start, next, nil
 		}
 		pos = next
 	}

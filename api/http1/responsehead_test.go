@@ -134,8 +134,10 @@ func TestHeadEnd(t *testing.T) {
 		{"GET / HTTP/1.1\r\nHost", 0, -1, nil},
 		{"", 0, -1, nil},
 		{"\r\n", 2, -1, nil},
-		{"\r\n\r\n\r\n\r\n\r\nGET", 8, -1, errRequestLine},
-		{"\nGET / HTTP/1.1\r\n\r\n", 0, -1, errBareLF},
+		{"\r\n\r\n\r\n\r\n\r\nGET", 10, -1, nil},
+		{strings.Repeat("\r\n", 65) + "GET", 128, -1, errRequestLine},
+		{"\nGET / HTTP/1.1\r\n\r\n", 1, 19, nil}, // RFC 9112 §2.2: a bare LF too
+		{"\n\r\n\nGET / HTTP/1.1\r\n\r\n", 4, 22, nil},
 		{"GET / HTTP/1.1\r\nHost: a\n\r\n", 0, 26, nil}, // the bare LF is the parser's to find
 		{"GET / HTTP/1.1\r\n\n", 0, -1, errBareLF},
 		{"GET / HTTP/1.1\r\nx\n", 0, -1, errBareLF},

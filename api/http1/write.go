@@ -108,3 +108,18 @@ func (c *ChunkedWriter) Close() error {
 	_, err := io.WriteString(c.W, "0\r\n\r\n")
 	return err
 }
+
+// CloseTrailer writes the last chunk, the trailer fields t and the final
+// CRLF (RFC 9112 §7.1.2).
+func (c *ChunkedWriter) CloseTrailer(t Header) error {
+	if len(t) == 0 {
+		return c.Close()
+	}
+	b := append(c.hdr[:0], "0\r\n"...)
+	for _, f := range t {
+		b = append(append(append(append(b, f.Name...), ": "...), f.Value...), "\r\n"...)
+	}
+	c.hdr = append(b, "\r\n"...)
+	_, err := c.W.Write(c.hdr)
+	return err
+}

@@ -11,7 +11,7 @@ import (
 )
 
 func manifestToPB(m Manifest) *pb.Manifest {
-	out := &pb.Manifest{Name: m.Name, Version: m.Version, Claims: &pb.Claims{
+	out := &pb.Manifest{Name: m.Name, Version: m.Version, Reconfigurable: m.Reconfigurable, Claims: &pb.Claims{
 		PathRegex: m.Claims.Paths, Hosts: m.Claims.Hosts, Methods: m.Claims.Methods,
 	}}
 	for _, s := range m.Stages {
@@ -23,7 +23,7 @@ func manifestToPB(m Manifest) *pb.Manifest {
 }
 
 func manifestFromPB(p *pb.Manifest) Manifest {
-	m := Manifest{Name: p.GetName(), Version: p.GetVersion()}
+	m := Manifest{Name: p.GetName(), Version: p.GetVersion(), Reconfigurable: p.GetReconfigurable()}
 	if c := p.GetClaims(); c != nil {
 		m.Claims = contract.Claims{Paths: c.PathRegex, Hosts: c.Hosts, Methods: c.Methods}
 	}
@@ -83,6 +83,7 @@ func eventToPB(e *Event) *pb.Event {
 	out := &pb.Event{
 		Id: e.ID, Kind: eventKindToPB(e.Kind), Conn: connToPB(&e.Conn), Head: e.Head,
 		Vhost: e.VHost, Buffered: e.Buffered, MaxBody: e.MaxBody, KeepAlive: e.KeepAlive, Server: e.Server,
+		TimeoutNs: int64(e.Timeout), MaxHead: int64(e.MaxHead),
 	}
 	if e.Kind == EventHandle {
 		out.Lease = leaseToPB(&e.Lease)
@@ -94,6 +95,7 @@ func eventFromPB(p *pb.Event, e *Event) {
 	*e = Event{
 		ID: p.Id, Kind: eventKindFromPB(p.Kind), Conn: connFromPB(p.Conn), Head: p.Head,
 		VHost: p.Vhost, Buffered: p.Buffered, MaxBody: p.MaxBody, KeepAlive: p.KeepAlive, Server: p.Server,
+		Timeout: time.Duration(p.TimeoutNs), MaxHead: int(p.MaxHead),
 		Lease: leaseFromPB(p.Lease),
 	}
 }

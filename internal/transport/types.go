@@ -1,6 +1,10 @@
 package transport
 
-import "github.com/capuchin/capuchin/internal/contract"
+import (
+	"time"
+
+	"github.com/capuchin/capuchin/internal/contract"
+)
 
 // StageSpec is one hooked stage in a Manifest, with its terms (blocking
 // stages only).
@@ -15,6 +19,9 @@ type Manifest struct {
 	Version string
 	Stages  []StageSpec
 	Claims  contract.Claims
+	// Reconfigurable: Configure may be called again on the running
+	// process when its configuration file changes.
+	Reconfigurable bool
 }
 
 // EventKind says which stage an Event is for.
@@ -39,6 +46,8 @@ type Event struct {
 	KeepAlive bool
 	Lease     contract.Lease // (30)
 	Server    string         // the Server field value of the host's responses (30)
+	Timeout   time.Duration  // the host's Timeout (30)
+	MaxHead   int            // the host's MaxHeaderSize in bytes (30)
 }
 
 // Reply is a plugin's answer to one Event: a stage-20 Reply (its status,

@@ -15,7 +15,9 @@
 //	    MaxIdleConns N        idle pooled connections kept per server (default: no
 //	                          bound but IdleTimeout; 0 turns pooling off)
 //	    ResolveInterval T     how often hostnames are re-resolved
-//	    ClientBodyTimeout T   longest wait for request body bytes from the client (408)
+//	    ClientBodyTimeout T   longest wait for request body bytes from the client (408);
+//	                          unset: the host's Timeout
+//	    UnderscoresInHeaders B  forward request fields with '_' in the name (default off)
 //	    StatisticsURL PATH    [PROXY_DEFAULTS] only: the status page's path
 //	[PROXY_ENTRY]             any number, tried in file order
 //
@@ -28,7 +30,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"regexp"
 	"strconv"
 	"time"
@@ -50,8 +51,9 @@ const (
 	// steady load opens no new backend connections.
 	DefaultMaxIdleConns    = NoLimit
 	DefaultResolveInterval = 30 * time.Second
-	// DefaultClientBodyTimeout is the host's default Timeout.
-	DefaultClientBodyTimeout = 15 * time.Second
+	// DefaultClientBodyTimeout 0 means the host's Timeout, which the host
+	// sends with each request.
+	DefaultClientBodyTimeout = 0
 )
 
 // NoLimit is the MaxIdleConns of an unbounded pool.
@@ -78,8 +80,11 @@ type Entry struct {
 	MaxIdleConns    int
 	ResolveInterval time.Duration
 	// ClientBodyTimeout bounds each wait for request body bytes from the
-	// client; a client that stalls longer gets 408.
+	// client; a client that stalls longer gets 408. 0: the host's Timeout.
 	ClientBodyTimeout time.Duration
+	// UnderscoresInHeaders forwards request fields whose names contain
+	// '_'; off (the default, as nginx's underscores_in_headers) drops them.
+	UnderscoresInHeaders bool
 }
 
 // Server is one ServerList item. Host is an IP literal or a hostname.
@@ -117,12 +122,11 @@ func (e *Entry) MatchPath(path string) bool {
 
 // Load reads the file at path.
 func Load(path string) (*Config, error) {
-	f, err := os.Open(path)
+	f, err := conf.ParseFile(path)
 	if err != nil {
-		return nil, &conf.Error{File: path, Msg: "cannot read: " + err.Error()}
+		return nil, err
 	}
-	defer f.Close()
-	return Parse(path, f)
+	return build(f)
 }
 
 // Parse reads configuration text from r; path names it in errors.
@@ -144,6 +148,7 @@ type section struct {
 	src      []string
 	ints     map[string]int
 	durs     map[string]time.Duration
+	bools    map[string]bool
 	stats    *string
 }
 
@@ -222,7 +227,18 @@ func merge(d, s *section) (*Entry, error) {
 	e.IdleTimeout = durKey(s, d, "idletimeout", DefaultIdleTimeout)
 	e.ResolveInterval = durKey(s, d, "resolveinterval", DefaultResolveInterval)
 	e.ClientBodyTimeout = durKey(s, d, "clientbodytimeout", DefaultClientBodyTimeout)
+	e.UnderscoresInHeaders = boolKey(s, d, "underscoresinheaders", false)
 	return e, nil
+}
+
+func boolKey(s, d *section, key string, def bool) bool {
+	if v, ok := s.bools[key]; ok {
+		return v
+	}
+	if v, ok := d.bools[key]; ok {
+		return v
+	}
+	return def
 }
 
 func pick[T any](own, inherited []T) []T {

@@ -2,8 +2,6 @@ package config
 
 import (
 	"net"
-	"regexp"
-	"regexp/syntax"
 	"strconv"
 	"strings"
 	"time"
@@ -15,7 +13,7 @@ import (
 // parseSection reads the keys of one section. StatisticsURL is only valid in
 // [PROXY_DEFAULTS].
 func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
-	out := &section{sec: s, ints: map[string]int{}, durs: map[string]time.Duration{}}
+	out := &section{sec: s, ints: map[string]int{}, durs: map[string]time.Duration{}, bools: map[string]bool{}}
 	seen := map[string]int{}
 	once := func(e conf.Entry, key string) error {
 		if line, ok := seen[key]; ok {
@@ -44,10 +42,20 @@ func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
 	for k, zeroOK := range durKeys {
 		h[k] = func(e conf.Entry) error { return out.setDur(e, k, zeroOK, once) }
 	}
+	h["underscoresinheaders"] = func(e conf.Entry) error { return out.setBool(e, "underscoresinheaders", once) }
 	if err := s.Visit(h); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+func (s *section) setBool(e conf.Entry, key string, once func(conf.Entry, string) error) error {
+	if err := once(e, key); err != nil {
+		return err
+	}
+	b, err := e.Bool()
+	s.bools[key] = b
+	return err
 }
 
 // serverList reads "ADDR [weight=N] ADDR ...": a weight=N item weighs the
@@ -83,24 +91,13 @@ func (s *section) serverList(e conf.Entry) error {
 }
 
 func (s *section) addMatch(e conf.Entry) error {
-	src, err := e.String()
+	re, err := e.Regexp()
 	if err != nil {
 		return err
 	}
-	re, err := regexp.Compile("(?i)" + src)
-	if err != nil {
-		return e.Errorf("bad regular expression %q: %v", src, unwrapRegexp(err))
-	}
 	s.match = append(s.match, re)
-	s.src = append(s.src, src)
+	s.src = append(s.src, e.Value)
 	return nil
-}
-
-func unwrapRegexp(err error) string {
-	if se, ok := err.(*syntax.Error); ok {
-		return se.Code.String() + " " + strconv.Quote(se.Expr)
-	}
-	return err.Error()
 }
 
 func (s *section) setBalancer(e conf.Entry, once func(conf.Entry, string) error) error {

@@ -15,15 +15,16 @@ import (
 
 // exchange is the state of one forwarded request; pooled.
 type exchange struct {
-	f     *Forwarder
-	r     *Request
-	cw    countWriter
-	bw    *bufio.Writer // client output
-	buf   *[]byte
-	rbody http1.Body
-	resp  http1.Response
-	up    upload
-	order []int // the balancer's order of slots, kept across pooling
+	f       *Forwarder
+	r       *Request
+	cw      countWriter
+	bw      *bufio.Writer // client output
+	buf     *[]byte
+	rbody   http1.Body
+	trailer http1.Header // buffer of the forwarded trailer fields
+	resp    http1.Response
+	up      upload
+	order   []int // the balancer's order of slots, kept across pooling
 
 	status  int
 	gotByte bool  // a byte of an answer arrived on the current connection
@@ -59,10 +60,7 @@ func (f *Forwarder) getExchange(r *Request) *exchange {
 		x = &exchange{f: f}
 	}
 	x.r = r
-	x.cw = countWriter{c: r.Conn, timeout: f.ClientWriteTimeout}
-	if x.cw.timeout == 0 {
-		x.cw.timeout = 60 * time.Second
-	}
+	x.cw = countWriter{c: r.Conn, timeout: r.clientTimeout()}
 	x.bw, _ = f.writers.Get().(*bufio.Writer)
 	if x.bw == nil {
 		x.bw = bufio.NewWriterSize(nil, copyBufSize+512)
@@ -128,7 +126,7 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	defer x.setConn(nil)
 	req := x.r.Req
 	x.gotByte = false
-	bc.BW.Write(appendRequestHead((*x.buf)[:0], req, x.r.Client, s.Name))
+	bc.BW.Write(appendRequestHead((*x.buf)[:0], req, x.r.Client, s.Name, x.r.KeepUnderscores))
 	if err := bc.BW.Flush(); err != nil {
 		return x.backendError(bc, err)
 	}

@@ -26,10 +26,6 @@ import (
 // Forwarder forwards requests. One is shared by all entries and requests;
 // the zero value works.
 type Forwarder struct {
-	// ClientWriteTimeout bounds each write to the client (a client that
-	// stops reading); 0 means 60 s.
-	ClientWriteTimeout time.Duration
-
 	clock   http1.Clock // Date of error pages and of answers that have none
 	writers sync.Pool   // *bufio.Writer for client output
 	bufs    sync.Pool   // *[]byte copy buffers
@@ -44,7 +40,23 @@ type Request struct {
 	Client    netip.AddrPort
 	KeepAlive bool   // false: the connection closes after this request
 	Server    string // the Server field of answers that have none (the host's)
+	// MaxBody is the host's request body limit (MaxRequestSize); a body
+	// that grows past it, chunked included, gets 413. 0: no limit.
+	MaxBody int64
+	// KeepUnderscores forwards fields whose names contain '_'; without it
+	// they are dropped (some backends read '_' as '-', so "X_Forwarded_For"
+	// could pass for a field the proxy sets).
+	KeepUnderscores bool
+	// ClientTimeout is the host's Timeout: it bounds each write to the
+	// client (a client that stops reading), and each wait for body bytes
+	// when the entry sets no ClientBodyTimeout. 0 means
+	// fallbackClientTimeout.
+	ClientTimeout time.Duration
 }
+
+// fallbackClientTimeout stands for the host's Timeout when the host gives
+// none: its default.
+const fallbackClientTimeout = 15 * time.Second
 
 // Result reports what happened.
 type Result struct {

@@ -59,7 +59,7 @@ func TestZeroForwarderErrorPage(t *testing.T) {
 	dead.Close()
 	e := &config.Entry{Servers: []config.Server{{Host: "127.0.0.1", Port: uint16(port)}},
 		ConnectTimeout: time.Second, ResolveInterval: time.Minute, IdleTimeout: time.Minute}
-	g := upstream.NewGroup(e, nil, hclog.NewNullLogger())
+	g := upstream.NewGroup(e, nil, nil, hclog.NewNullLogger())
 	defer g.Close()
 	var f Forwarder
 	for _, method := range []string{"GET", "HEAD"} {

@@ -8,10 +8,27 @@ import (
 )
 
 // hopByHop lists the fields that describe one connection, not the message
-// (net/http/httputil's list), removed in both directions. Fields named in
+// (net/http/httputil's list but Trailer, which announces the trailer fields
+// that the proxy forwards), removed in both directions. Fields named in
 // Connection are removed as well.
 var hopByHop = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+	"Proxy-Authorization", "Te", "Transfer-Encoding", "Upgrade"}
+
+// trailerManaged are fields never forwarded in a trailer section: framing,
+// routing and the announcement itself (RFC 9110 §6.5.1).
+var trailerManaged = []string{"Content-Length", "Host", "Trailer"}
+
+// trailerFields returns the forwardable fields of a trailer section t,
+// reusing buf.
+func trailerFields(buf, t http1.Header) http1.Header {
+	buf = buf[:0]
+	for _, f := range t {
+		if !skipField(t, f.Name, trailerManaged) {
+			buf = append(buf, f)
+		}
+	}
+	return buf
+}
 
 // skipField reports whether name must not be copied: hop-by-hop, named in a
 // Connection field of h, or one the proxy writes itself (managed).
@@ -37,9 +54,9 @@ func skipField(h http1.Header, name string, managed []string) bool {
 var requestManaged = []string{"Content-Length", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"}
 
 // appendRequestHead appends the head sent to the backend: origin-form
-// target, HTTP/1.1, end-to-end fields, X-Forwarded-*, and the body's
-// framing.
-func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, backend string) []byte {
+// target, HTTP/1.1, end-to-end fields (without names holding '_' unless
+// keepUnderscores), X-Forwarded-*, and the body's framing.
+func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, backend string, keepUnderscores bool) []byte {
 	b = append(b, req.Method...)
 	b = append(b, ' ')
 	b = append(b, originForm(req.Target)...)
@@ -50,6 +67,7 @@ func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, back
 		case http1.EqualFold(f.Name, "X-Forwarded-For"):
 			xff = joinList(xff, f.Value)
 		case skipField(req.Header, f.Name, requestManaged):
+		case !keepUnderscores && strings.IndexByte(f.Name, '_') >= 0:
 		default:
 			hasHost = hasHost || http1.EqualFold(f.Name, "Host")
 			b = http1.AppendField(b, f.Name, f.Value)
@@ -73,6 +91,10 @@ func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, back
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	case req.ContentLength >= 0:
 		b = http1.AppendFieldInt(b, "Content-Length", req.ContentLength)
+	case req.Method == "POST" || req.Method == "PUT" || req.Method == "PATCH":
+		// No framing means an empty body (RFC 9112 §6.3); say so to a
+		// backend that would want a length for these (RFC 9110 §8.6).
+		b = append(b, "Content-Length: 0\r\n"...)
 	}
 	if forwardsUpgrade(req) {
 		b = append(b, "Connection: Upgrade\r\n"...)
@@ -134,8 +156,12 @@ func appendResponseHead(b []byte, resp *http1.Response, h *http1.ResponseHead) (
 		h.Upgrade = resp.Header.Get("Upgrade")
 	}
 	b = h.AppendStart(b)
+	chunked := h.Framing() == http1.FrameChunked
 	for _, f := range resp.Header {
-		if !skipField(resp.Header, f.Name, responseManaged) {
+		switch {
+		case skipField(resp.Header, f.Name, responseManaged):
+		case !chunked && http1.EqualFold(f.Name, "Trailer"): // no trailer follows
+		default:
 			b = http1.AppendField(b, f.Name, f.Value)
 		}
 	}

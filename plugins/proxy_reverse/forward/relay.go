@@ -60,7 +60,10 @@ func (x *exchange) copyBody(bc *upstream.Conn, fr http1.Framing) bool {
 		}
 	}
 	if fr == http1.FrameChunked {
-		cw.Close()
+		// The backend's trailer goes to every HTTP/1.1 client, as nginx
+		// does: one that cannot use it ignores it (RFC 9110 §6.5.1).
+		x.trailer = trailerFields(x.trailer, x.rbody.Trailer())
+		cw.CloseTrailer(x.trailer)
 	}
 	return x.flushClient(nil)
 }

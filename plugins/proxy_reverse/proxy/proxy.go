@@ -7,7 +7,9 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"regexp"
+	"slices"
 	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
@@ -70,7 +72,12 @@ type Option func(*options)
 
 type options struct {
 	lookup upstream.LookupFunc
+	reg    *upstream.Registry
 }
+
+// WithRegistry shares reg, the health and counters of backend addresses,
+// with the engine; keep one across reconfigurations so that they survive.
+func WithRegistry(reg *upstream.Registry) Option { return func(o *options) { o.reg = reg } }
 
 // WithLookup replaces the system resolver for ServerList hostnames.
 func WithLookup(f upstream.LookupFunc) Option { return func(o *options) { o.lookup = f } }
@@ -85,6 +92,9 @@ func New(cfg *config.Config, log hclog.Logger, opts ...Option) (*Proxy, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
+	if o.reg == nil {
+		o.reg = upstream.NewRegistry()
+	}
 	p := &Proxy{cfg: cfg, log: log.Named("proxy")}
 	p.fwd = &forward.Forwarder{}
 	for i, ec := range cfg.Entries {
@@ -93,10 +103,13 @@ func New(cfg *config.Config, log hclog.Logger, opts ...Option) (*Proxy, error) {
 			p.Close()
 			return nil, fmt.Errorf("entry at %s: balancer: %w", ec.Where, err)
 		}
-		e := &entry{cfg: ec, pol: pol, group: upstream.NewGroup(ec, o.lookup, p.log.With("entry", i+1))}
+		e := &entry{cfg: ec, pol: pol, group: upstream.NewGroup(ec, o.reg, o.lookup, p.log.With("entry", i+1))}
 		e.picker() // the first list's picker, before any request
 		p.entries = append(p.entries, e)
 	}
+	o.reg.Retain(func(ap netip.AddrPort) bool {
+		return slices.ContainsFunc(p.entries, func(e *entry) bool { return e.group.Has(ap) })
+	})
 	return p, nil
 }
 
@@ -154,6 +167,7 @@ func (rt Route) Serve(ctx context.Context, r *forward.Request) Result {
 		return p.serveStatus(r)
 	}
 	slots, pk := rt.e.picker()
+	r.KeepUnderscores = rt.e.cfg.UnderscoresInHeaders
 	res := p.fwd.Forward(ctx, slots, pk, r)
 	if res.Err != nil && res.Status >= 500 {
 		p.log.Debug("request failed", "path", r.Req.Path, "status", res.Status, "error", res.Err)

@@ -85,7 +85,7 @@ func (h *hello) Handle(r *api.Request, w *api.ResponseWriter) api.Verdict {
 	body, err := io.ReadAll(r.Body())
 	if err != nil {
 		w.SetClose()
-		w.WriteHead(400, 0)
+		w.WriteHead(http1.StatusOf(err), 0) // 413 past MaxBody, 408 on a stall
 		return api.Handled
 	}
 	w.AddField("X-Plugin-Calls", strconv.FormatInt(n, 10))
