@@ -117,8 +117,8 @@ func TestBadDayPluginKilled(t *testing.T) {
 		last := ls.Bad[len(ls.Bad)-1].At
 		t.Logf("%d failures over %v after the kill (restart seen %v after it)", len(ls.Bad),
 			last.Sub(*kill).Round(time.Millisecond), restarted.Sub(*kill).Round(time.Millisecond))
-		if last.Sub(*kill) > 3*time.Second {
-			t.Errorf("failures went on for %v after the kill, want the restart's time (under 3 s)", last.Sub(*kill))
+		if last.Sub(*kill) > 5*time.Second {
+			t.Errorf("failures went on for %v after the kill, want the restart's time (under 5 s)", last.Sub(*kill))
 		}
 	}
 	if ls.Status[200] < 600 {
