@@ -179,21 +179,28 @@ func closedPorts(t *testing.T, n int) []string {
 }
 
 // The retry budget under backends that take every request and reset the
-// connection before answering: whatever retry the proxy makes after a
-// reset (the next server for an idempotent request), the attempts the
-// backends see stay within (1 + 0.2) × requests + 3 per second.
+// connection before answering: a GET reset before any answer byte on a
+// new connection goes to the next server, so without a budget each
+// request costs an attempt on every server; with RetryBudget 20% min=3 the
+// attempts the backends see stay within (1 + 0.2) × requests + 3 per
+// second, one per request plus the retries the budget allowed.
 func TestE2ERetryBudgetReset(t *testing.T) {
 	hosttest.CheckLeaks(t)
-	var bs []*raw
-	for i := 0; i < 3; i++ {
-		bs = append(bs, newRaw(t, "", func(c net.Conn, br *bufio.Reader) {
-			if _, ok := readHead(br); ok {
-				c.(*net.TCPConn).SetLinger(0) // RST
-			}
-		}))
+	resetting := func() (*raw, *raw, *raw, string) {
+		var bs []*raw
+		for i := 0; i < 3; i++ {
+			bs = append(bs, newRaw(t, "", func(c net.Conn, br *bufio.Reader) {
+				if _, ok := readHead(br); ok {
+					c.(*net.TCPConn).SetLinger(0) // RST
+				}
+			}))
+		}
+		return bs[0], bs[1], bs[2], bs[0].Addr() + " " + bs[1].Addr() + " " + bs[2].Addr()
 	}
-	list := bs[0].Addr() + " " + bs[1].Addr() + " " + bs[2].Addr()
-	s, _ := startProxy(t, entryConf("Round-Robin", list, "AttemptsCount 0", "RetryBudget 20% min=3"))
+	a0, a1, a2, list := resetting()
+	b0, b1, b2, list2 := resetting()
+	s, _ := startProxy(t, entryConf("Round-Robin", list, "AttemptsCount 0", "RetryBudget 20% min=3")+
+		"[PROXY_ENTRY]\n    Match ^/nobudget/\n    LoadBalancer Round-Robin\n    AttemptsCount 0\n    ServerList "+list2+"\n")
 	c := client(t, false, "")
 	const n = 60
 	start := time.Now()
@@ -203,12 +210,18 @@ func TestE2ERetryBudgetReset(t *testing.T) {
 		}
 	}
 	secs := time.Since(start)/time.Second + 1
-	seen := bs[0].accepts.Load() + bs[1].accepts.Load() + bs[2].accepts.Load()
-	allowed, _, _ := budgetStats(t, s, 0)
-	if limit := int64(n + n/5 + 3*int(secs)); seen > limit || seen < n {
-		t.Fatalf("%d requests: the backends saw %d attempts, limit %d", n, seen, limit)
+	seen := a0.accepts.Load() + a1.accepts.Load() + a2.accepts.Load()
+	allowed, denied, _ := budgetStats(t, s, 0)
+	if limit := int64(n + n/5 + 3*int(secs)); seen > limit || seen != n+int64(allowed) || allowed < 3 || denied == 0 {
+		t.Fatalf("%d requests: the backends saw %d attempts, limit %d; %d retries allowed, %d denied",
+			n, seen, limit, allowed, denied)
 	}
-	t.Logf("%d requests, %d attempts seen, %d retries allowed by the budget", n, seen, allowed)
+	for i := 0; i < n; i++ {
+		get(t, c, s.URL("/nobudget/x"))
+	}
+	if seen := b0.accepts.Load() + b1.accepts.Load() + b2.accepts.Load(); seen != 3*n {
+		t.Fatalf("without a budget %d requests made %d attempts, want %d", n, seen, 3*n)
+	}
 }
 
 // The Forwarded field beside X-Forwarded-*: for=, host= (quoted with its

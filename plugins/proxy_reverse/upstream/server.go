@@ -83,6 +83,12 @@ func (s *Server) Failed(now time.Time) {
 	s.h.fails.Add(1)
 }
 
+// Retried counts a request sent again after it failed on this server
+// before any answer: to the next server (a failed connect, or a new
+// connection closed or reset before any answer byte), or to this server on
+// a new connection (a pooled one the server had closed while idle).
+func (s *Server) Retried() { s.h.retries.Add(1) }
+
 // Succeeded records a good answer; the server is online again.
 func (s *Server) Succeeded() {
 	if s.h.fails.Load() != 0 {
@@ -216,6 +222,7 @@ type Stats struct {
 	Requests     uint64    // requests sent (attempts, retries included)
 	Failures     uint64    // failed attempts
 	Stray        uint64    // pooled connections closed for bytes or EOF while idle
+	Retries      uint64    // requests sent again after a failure here
 	Consecutive  int       // current run of failures
 }
 
@@ -226,8 +233,8 @@ func (s *Server) Stats(now time.Time) Stats {
 	s.mu.Unlock()
 	until := s.OfflineUntil(now)
 	return Stats{Name: s.Name, Addr: s.addr, Online: until.IsZero(), OfflineUntil: until,
-		Active: s.active.Load(), Idle: idle, Requests: s.h.requests.Load(),
-		Failures: s.h.failures.Load(), Stray: s.h.stray.Load(), Consecutive: int(s.h.fails.Load())}
+		Active: s.active.Load(), Idle: idle, Requests: s.h.requests.Load(), Failures: s.h.failures.Load(),
+		Stray: s.h.stray.Load(), Retries: s.h.retries.Load(), Consecutive: int(s.h.fails.Load())}
 }
 
 // ClientBodyTimeout returns how long a client may stall while sending a
