@@ -22,6 +22,15 @@
 //	                          default 500
 //	    UnderscoresInHeaders B  forward request fields with '_' in the name (default off)
 //	    StatisticsURL PATH    [PROXY_DEFAULTS] only: the status page's path
+//	    HealthCheck M /P [H]  active HTTP check (method, path, optional Host), or
+//	                          "HealthCheck tcp" for a connect check; default none
+//	    HealthStatus R ...    status codes a check accepts: 200-399 (default), 200,204
+//	    HealthBody TEXT       substring the check's answer body must contain (default none)
+//	    HealthInterval T      time between checks (default 2s)
+//	    HealthTimeout T       time a check may take (default 1s)
+//	    HealthRise N          consecutive good checks that bring a server up (default 2)
+//	    HealthFall N          consecutive bad checks that take a server down (default 3)
+//	    SlowStart T           a recovered server's share ramps up over T (default 0: off)
 //	[PROXY_ENTRY]             any number, tried in file order
 //
 // T is whole seconds ("3") or a Go duration ("500ms", "2m"). Every error
@@ -95,6 +104,11 @@ type Entry struct {
 	// UnderscoresInHeaders forwards request fields whose names contain
 	// '_'; off (the default, as nginx's underscores_in_headers) drops them.
 	UnderscoresInHeaders bool
+	// Health is the active health check; nil: none (health.go).
+	Health *HealthCheck
+	// SlowStart is how long a recovered server's share takes to ramp up
+	// from nothing to full; 0: at once.
+	SlowStart time.Duration
 }
 
 // Server is one ServerList item. Host is an IP literal or a hostname.
@@ -160,6 +174,7 @@ type section struct {
 	durs     map[string]time.Duration
 	bools    map[string]bool
 	stats    *string
+	health   healthSection
 }
 
 func build(f *conf.File) (*Config, error) {
@@ -239,6 +254,9 @@ func merge(d, s *section) (*Entry, error) {
 	e.ClientBodyTimeout = durKey(s, d, "clientbodytimeout", DefaultClientBodyTimeout)
 	e.ClientBodyMinRate = intKey(s, d, "clientbodyminrate", DefaultClientBodyMinRate)
 	e.UnderscoresInHeaders = boolKey(s, d, "underscoresinheaders", false)
+	if err := mergeHealth(d, s, e); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 

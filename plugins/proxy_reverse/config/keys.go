@@ -34,11 +34,15 @@ func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
 			return out.setStats(e, once)
 		},
 	}
-	for _, k := range []string{"attemptscount", "maxidleconns", "clientbodyminrate"} {
+	h["healthcheck"] = func(e conf.Entry) error { return out.setHealthCheck(e, once) }
+	h["healthstatus"] = func(e conf.Entry) error { return out.setHealthStatus(e, once) }
+	h["healthbody"] = func(e conf.Entry) error { return out.setHealthBody(e, once) }
+	for _, k := range []string{"attemptscount", "maxidleconns", "clientbodyminrate", "healthrise", "healthfall"} {
 		h[k] = func(e conf.Entry) error { return out.setInt(e, k, once) }
 	}
 	durKeys := map[string]bool{"offlinetimeout": true, "connecttimeout": false,
-		"responsetimeout": false, "idletimeout": false, "clientbodytimeout": false, "resolveinterval": false}
+		"responsetimeout": false, "idletimeout": false, "clientbodytimeout": false, "resolveinterval": false,
+		"healthinterval": false, "healthtimeout": false, "slowstart": true}
 	for k, zeroOK := range durKeys {
 		h[k] = func(e conf.Entry) error { return out.setDur(e, k, zeroOK, once) }
 	}

@@ -123,6 +123,7 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	}
 	defer x.setConn(nil)
 	req := x.r.Req
+	sent := time.Now()
 	bc.BW.Write(appendRequestHead((*x.buf)[:0], req, x.r.Client, s.Name, x.r.KeepUnderscores))
 	if err := bc.BW.Flush(); err != nil {
 		return x.backendError(bc, err)
@@ -154,6 +155,8 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 		break
 	}
 	x.up.headDone()
+	now := time.Now()
+	s.Answered(now, now.Sub(sent), x.resp.Status)
 	s.Succeeded()
 	x.relay(bc)
 	return outcomeDone

@@ -52,7 +52,11 @@ func (e *entry) picker() (*upstream.Slots, balance.Picker) {
 	if c := e.picked.Load(); c != nil && c.slots == sl {
 		return sl, c.pk
 	}
-	c := &picked{slots: sl, pk: e.pol.Picker(sl)}
+	pk := e.pol.Picker(sl)
+	if e.cfg.SlowStart > 0 {
+		pk = balance.SlowStart(pk, sl, nil)
+	}
+	c := &picked{slots: sl, pk: pk}
 	e.picked.Store(c)
 	return sl, c.pk
 }
