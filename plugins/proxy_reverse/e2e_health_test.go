@@ -20,7 +20,7 @@ import (
 // checked is a backend with a health endpoint: /health (and /ready) answer
 // 200 "status: ok" while it is healthy and 503 "status: sick" otherwise,
 // or 200 "status: degraded" when degraded; every other path answers its
-// name. It counts the check requests per path and the other requests.
+// name (with status 500 when the path contains "boom"). It counts the check requests per path and the other requests.
 type checked struct {
 	*httptest.Server
 	name     string
@@ -72,6 +72,9 @@ func (b *checked) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	b.hits.Add(1)
 	io.Copy(io.Discard, r.Body)
+	if strings.Contains(r.URL.Path, "boom") {
+		w.WriteHeader(500)
+	}
 	io.WriteString(w, b.name)
 }
 

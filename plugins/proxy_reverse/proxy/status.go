@@ -145,16 +145,16 @@ func statusText(st *upstream.Stats, now time.Time) string {
 		}
 		return why
 	case upstream.StateOffline:
-		return fmt.Sprintf("offline by passive HA after %d failures in a row, retried in %s",
-			st.Consecutive, st.OfflineUntil.Sub(now).Round(time.Second))
+		return fmt.Sprintf("offline by passive HA after %s in a row, retried in %s",
+			plural(st.Consecutive, "failure"), st.OfflineUntil.Sub(now).Round(time.Second))
 	case upstream.StateSlowStart:
-		return fmt.Sprintf("slow start: %.0f%% of its share", 100*st.Share)
+		return fmt.Sprintf("slow start: %.1f%% of its share", 100*st.Share)
 	}
 	switch {
 	case c != nil && c.Run < 0:
 		return fmt.Sprintf("up, check failing (going down, %d/%d)", -c.Run, c.Fall)
 	case st.Consecutive > 0:
-		return fmt.Sprintf("up, %d failure(s) in a row", st.Consecutive)
+		return fmt.Sprintf("up, %s in a row", plural(st.Consecutive, "failure"))
 	case c != nil:
 		return "up, health check passing"
 	}
@@ -168,3 +168,10 @@ func traffic(w upstream.Window) status.Traffic {
 }
 
 func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

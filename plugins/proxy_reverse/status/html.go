@@ -26,7 +26,7 @@ main{padding:.8em;max-width:1400px;margin:auto}
 .tile{flex:1 1 8em;padding:.6em .8em;border-radius:6px;background:#fff;border-left:6px solid #8c959f}
 .tile b{display:block;font-size:1.6em}
 .entry{background:#fff;border-radius:6px;padding:.6em .8em;margin-bottom:.8em;box-shadow:0 1px 2px #0002}
-.entry h2{margin:.1em 0;font-size:1.1em}.entry h2 small{font-weight:normal;color:#57606a}
+.entry h2{margin:.1em 0;font-size:1.1em}.entry h2 small{font-weight:normal;color:#57606a;overflow-wrap:anywhere}
 .meta{margin:.2em 0 .6em;color:#57606a}.meta code{background:#f0f2f4;padding:0 .3em;border-radius:3px}
 table{border-collapse:collapse;width:100%}
 th{text-align:left;font-weight:600;color:#57606a;border-bottom:2px solid #d0d7de;padding:.3em .5em;white-space:nowrap}
@@ -45,8 +45,10 @@ thead{display:none}table,tbody,tr,td{display:block;width:100%}
 tr{margin:.5em 0;border-radius:6px;border:1px solid #d0d7de;border-left-width:6px}
 tr.up{border-left-color:#1a7f37}tr.down{border-left-color:#cf222e}tr.offline{border-left-color:#d4a72c}tr.slowstart{border-left-color:#0969da}
 tr td:first-child{border-left:0!important}
-td{display:flex;justify-content:space-between;gap:1em;border:0;text-align:right}
-td.num{text-align:right}td::before{content:attr(data-label);color:#57606a;text-align:left;font-weight:600}}
+td{display:flex;justify-content:space-between;align-items:baseline;gap:1em;border:0;padding:.25em .6em}
+td::before{content:attr(data-label);flex:0 0 auto;color:#57606a;font-weight:600}
+td .v{text-align:right;min-width:0;overflow-wrap:anywhere}td.num{white-space:normal}
+.tile{flex:1 1 40%}.meta{overflow-wrap:anywhere}}
 `
 
 // script refreshes the page in place: it fetches the page again and swaps
@@ -118,7 +120,11 @@ func writeEntry(b *strings.Builder, i int, e Entry) {
 func writeServerRow(b *strings.Builder, s Server) {
 	m := s.LastMinute
 	fmt.Fprintf(b, "<tr class=\"%s\" data-addr=\"%s\" data-status=\"%s\">", esc(s.Status), esc(s.Addr), esc(s.Status))
-	cell(b, "server", "", "<b>"+esc(s.Name)+"</b><br><small>"+esc(s.Addr)+"</small>")
+	name := "<b>" + esc(s.Name) + "</b>"
+	if s.Name != s.Addr {
+		name += "<br><small>" + esc(s.Addr) + "</small>"
+	}
+	cell(b, "server", "", name)
 	cell(b, "state", "state", "<span class=\"badge b-"+esc(s.Status)+"\">"+stateWords[s.Status]+
 		"</span><br><span class=\"why\">"+esc(s.StatusText)+"</span>")
 	cell(b, "req/s 1m", "num rate", fmt.Sprintf("%.2f<br><small>%d req</small>", m.Rate, m.Requests))
@@ -145,7 +151,7 @@ func cell(b *strings.Builder, label, class, inner string) {
 	if class != "" {
 		b.WriteString(" class=\"" + class + "\"")
 	}
-	b.WriteString(">" + inner + "</td>")
+	b.WriteString("><div class=\"v\">" + inner + "</div></td>")
 }
 
 func latency(m Traffic) string {
