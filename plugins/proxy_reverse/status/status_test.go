@@ -13,7 +13,7 @@ func page() *Page {
 		HealthCheck: "GET /health status=200-399", Servers: []Server{
 			{Name: "<b>x:1", Addr: "10.0.0.1:1", State: "offline", Status: "down", StatusText: "down by health check: HTTP 503",
 				LastMinute: Traffic{Requests: 7, Errors: 2, Rate: 0.5, ErrorRatio: 2.0 / 7, P50: 3, P90: 12, P99: 1500},
-				Check: &Check{Down: true, Checks: 9, Failed: 4, LastAt: &at, Reason: "HTTP 503"}},
+				Check:      &Check{Down: true, Checks: 9, Failed: 4, LastAt: &at, Reason: "HTTP 503"}},
 			{Name: "10.0.0.2:1", Addr: "10.0.0.2:1", State: "online", Status: "up"},
 		}}}}
 }
