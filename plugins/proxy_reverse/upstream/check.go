@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,7 @@ type checkKey struct {
 type Checker struct {
 	key  checkKey
 	cfg  config.HealthCheck
+	tls  *tls.Config // an HTTP check of an https:// server; nil: plain
 	h    *Health
 	log  hclog.Logger
 	refs int // guarded by the registry's mutex
@@ -63,9 +65,9 @@ type CheckResult struct {
 	Took   time.Duration
 }
 
-func newChecker(key checkKey, cfg config.HealthCheck, h *Health, log hclog.Logger) *Checker {
+func newChecker(key checkKey, cfg config.HealthCheck, tc *tls.Config, h *Health, log hclog.Logger) *Checker {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Checker{key: key, cfg: cfg, h: h, log: log.With("check", key.ap.String()),
+	c := &Checker{key: key, cfg: cfg, tls: tc, h: h, log: log.With("check", key.ap.String()),
 		cancel: cancel, done: make(chan struct{})}
 	go c.loop(ctx)
 	return c
@@ -163,9 +165,16 @@ func (c *Checker) exchange(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("connect: %w", unwrapOp(err))
 	}
-	defer nc.Close()
+	defer func() { nc.Close() }()
 	if c.cfg.TCP {
 		return "connected", nil
+	}
+	if c.tls != nil {
+		tc := tls.Client(nc, c.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return "", fmt.Errorf("tls handshake: %w", unwrapOp(err))
+		}
+		nc = tc
 	}
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()

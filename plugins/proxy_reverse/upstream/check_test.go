@@ -1,6 +1,8 @@
 package upstream
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -226,5 +228,42 @@ func TestWindowCountsAndPercentiles(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { w.answer(later, time.Millisecond, false) }); n != 0 {
 		t.Fatalf("recording allocates %v times", n)
+	}
+}
+
+// An HTTP check of an https:// server speaks TLS, verifying the server's
+// certificate; an unverifiable one fails the check with the reason.
+func TestCheckTLS(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" && r.TLS != nil {
+			hits.Add(1)
+		}
+	}))
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	for _, tc := range []struct {
+		name string
+		tls  *tls.Config
+		down bool
+	}{{"trusted", &tls.Config{RootCAs: pool, ServerName: "example.com"}, false},
+		{"untrusted", &tls.Config{RootCAs: x509.NewCertPool(), ServerName: "example.com"}, true}} {
+		e := checkEntry(t, httpCheck(), "https://"+strings.TrimPrefix(srv.URL, "https://"))
+		e.TLS = tc.tls
+		g := NewGroup(e, nil, nil, hclog.NewNullLogger())
+		s := g.Servers()[0]
+		if tc.down {
+			waitState(t, s, true)
+			if r := s.Stats(time.Now()).Check.Last.Reason; !strings.Contains(r, "tls handshake") {
+				t.Errorf("%s: reason %q", tc.name, r)
+			}
+		} else {
+			waitFor(t, func() bool { return hits.Load() >= 2 })
+			if st := s.Stats(time.Now()); st.State() != StateUp || st.Check.Last.Reason != "HTTP 200" {
+				t.Errorf("%s: %+v", tc.name, st.Check.Last)
+			}
+		}
+		g.Close()
 	}
 }

@@ -157,9 +157,9 @@ func (g *Group) resolve(ctx context.Context) {
 			ap := netip.AddrPortFrom(a, it.Port)
 			s := g.byAdr[ap]
 			if s == nil {
-				s = &Server{Addr: ap, Name: it.String(), addr: ap.String(), g: g, h: g.reg.health(ap)}
+				s = &Server{Addr: ap, Name: it.String(), addr: ap.String(), g: g, h: g.reg.health(ap), tls: g.tlsFor(it)}
 				if g.entry.Health != nil {
-					s.chk = g.reg.acquireCheck(ap, g.entry.Health)
+					s.chk = g.reg.acquireCheck(ap, g.entry.Health, s.tls)
 				}
 				g.byAdr[ap] = s
 			}

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"crypto/tls"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -60,15 +61,19 @@ func NewRegistry(log ...hclog.Logger) *Registry {
 }
 
 // acquireCheck returns the checker of cfg for ap, started on first use;
-// every acquireCheck is paired with a releaseCheck.
-func (r *Registry) acquireCheck(ap netip.AddrPort, cfg *config.HealthCheck) *Checker {
+// every acquireCheck is paired with a releaseCheck. tc (nil: plain) is the
+// TLS of an https:// server: an HTTP check then speaks TLS too.
+func (r *Registry) acquireCheck(ap netip.AddrPort, cfg *config.HealthCheck, tc *tls.Config) *Checker {
 	key := checkKey{ap, cfg.String()}
+	if tc != nil && !cfg.TCP {
+		key.spec += " tls=" + tc.ServerName
+	}
 	h := r.health(ap)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.checks[key]
 	if c == nil {
-		c = newChecker(key, *cfg, h, r.log)
+		c = newChecker(key, *cfg, tc, h, r.log)
 		r.checks[key] = c
 	}
 	c.refs++
