@@ -219,6 +219,9 @@ func mergeHealth(d, s *section, e *Entry) error {
 	if c.TCP && (c.Body != "" || s.health.status != nil) {
 		return s.sec.Errorf("HealthStatus and HealthBody need an HTTP HealthCheck, not tcp")
 	}
+	if c.Body != "" && c.Method == "HEAD" {
+		return s.sec.Errorf("HealthBody needs a HealthCheck whose answer has a body, not HEAD")
+	}
 	e.Health = &c
 	return nil
 }

@@ -10,7 +10,7 @@ func TestHealthKeysInheritAndDefault(t *testing.T) {
 	cfg, err := Parse("p.conf", strings.NewReader(`
 [PROXY_DEFAULTS]
     ServerList 127.0.0.1:1
-    HealthCheck HEAD /healthz api.internal
+    HealthCheck OPTIONS /healthz api.internal
     HealthStatus 200-299,304 401
     HealthInterval 500ms
     HealthFall 5
@@ -34,7 +34,7 @@ func TestHealthKeysInheritAndDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b, c, d := cfg.Entries[0].Health, cfg.Entries[1].Health, cfg.Entries[2].Health, cfg.Entries[3].Health
-	if want := `HEAD /healthz host=api.internal status=200-299,304,401 inter=500ms timeout=1s rise=2 fall=5`; a.String() != want {
+	if want := `OPTIONS /healthz host=api.internal status=200-299,304,401 inter=500ms timeout=1s rise=2 fall=5`; a.String() != want {
 		t.Errorf("inherited check %q, want %q", a, want)
 	}
 	if !a.OK(304) || !a.OK(401) || a.OK(302) || a.OK(500) {
@@ -85,6 +85,7 @@ func TestHealthKeyErrors(t *testing.T) {
 		{"HealthCheck GET /\n    HealthTimeout x", "HealthTimeout: want seconds"},
 		{"HealthCheck tcp\n    HealthBody ok", "need an HTTP HealthCheck"},
 		{"HealthStatus 200", "without a HealthCheck"},
+		{"HealthCheck HEAD /\n    HealthBody ok", "not HEAD"},
 		{"HealthCheck tcp\n    HealthCheck tcp", "given twice"},
 		{"SlowStart -1", "SlowStart: want seconds"},
 	} {
