@@ -110,7 +110,7 @@ func writeEntry(b *strings.Builder, i int, e Entry) {
 	}
 	b.WriteString("</p>\n<table>\n<thead><tr><th>server</th><th>state</th><th>req/s 1m</th><th>errors 1m</th>" +
 		"<th>latency 1m p50 / p90 / p99</th><th>last check</th><th>conns in use</th><th>pooled</th>" +
-		"<th>requests</th><th>failures</th><th>weight</th></tr></thead>\n<tbody>\n")
+		"<th>requests</th><th>failures</th><th>retries</th><th>weight</th></tr></thead>\n<tbody>\n")
 	for _, s := range e.Servers {
 		writeServerRow(b, s)
 	}
@@ -139,7 +139,8 @@ func writeServerRow(b *strings.Builder, s Server) {
 		label, cls string
 		n          uint64
 	}{{"conns in use", "active", uint64(s.Active)}, {"pooled", "idle", uint64(s.Idle)},
-		{"requests", "requests", s.Requests}, {"failures", "failures", s.Failures}, {"weight", "weight", uint64(s.Weight)}} {
+		{"requests", "requests", s.Requests}, {"failures", "failures", s.Failures}, {"retries", "retries", s.Retries},
+		{"weight", "weight", uint64(s.Weight)}} {
 		cell(b, c.label, "num "+c.cls, strconv.FormatUint(c.n, 10))
 	}
 	b.WriteString("</tr>\n")

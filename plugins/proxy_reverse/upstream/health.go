@@ -23,6 +23,7 @@ type Health struct {
 	requests atomic.Uint64
 	failures atomic.Uint64
 	stray    atomic.Uint64 // pooled connections closed for bytes or EOF while idle
+	retries  atomic.Uint64 // requests sent again after a failure here (see Server.Retried)
 
 	// offlineSeen is set when an entry skipped the address as offline
 	// (passive); the recovery that clears it starts a slow start.

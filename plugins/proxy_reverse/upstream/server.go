@@ -113,6 +113,12 @@ func (s *Server) Failed(now time.Time) {
 	s.h.fails.Add(1)
 }
 
+// Retried counts a request sent again after it failed on this server
+// before any answer: to the next server (a failed connect, or a new
+// connection closed or reset before any answer byte), or to this server on
+// a new connection (a pooled one the server had closed while idle).
+func (s *Server) Retried() { s.h.retries.Add(1) }
+
 // Succeeded records a good answer; the server is online again.
 func (s *Server) Succeeded() {
 	if s.h.fails.Load() != 0 {
@@ -265,6 +271,7 @@ type Stats struct {
 	Requests     uint64    // requests sent (attempts, retries included)
 	Failures     uint64    // failed attempts
 	Stray        uint64    // pooled connections closed for bytes or EOF while idle
+	Retries      uint64    // requests sent again after a failure here
 	Consecutive  int       // current run of failures
 	// Check is the active check's state; nil when the entry has none.
 	Check *CheckStats
@@ -305,7 +312,7 @@ func (s *Server) Stats(now time.Time) Stats {
 	until := s.OfflineUntil(now)
 	st := Stats{Name: s.Name, Addr: s.addr, Online: until.IsZero(), OfflineUntil: until,
 		Active: s.active.Load(), Idle: idle, Requests: s.h.requests.Load(),
-		Failures: s.h.failures.Load(), Stray: s.h.stray.Load(), Consecutive: int(s.h.fails.Load()),
+		Failures: s.h.failures.Load(), Stray: s.h.stray.Load(), Retries: s.h.retries.Load(), Consecutive: int(s.h.fails.Load()),
 		Share: s.Share(now), LastMinute: s.h.win.sum(now, 6), LastFive: s.h.win.sum(now, Buckets)}
 	if s.chk != nil {
 		st.Check = s.chk.stats()
