@@ -27,6 +27,15 @@
 //	    TLSCA, TLSCertificate, TLSKey, TLSServerName   https:// servers (tls.go)
 //	    Sticky, RetryBudget, Forwarded, ForwardedBy, ForwardedTrust, Resolver: policy.go
 //	    StatisticsURL PATH    [PROXY_DEFAULTS] only: the status page's path
+//	    HealthCheck M /P [H]  active HTTP check (method, path, optional Host), or
+//	                          "HealthCheck tcp" for a connect check; default none
+//	    HealthStatus R ...    status codes a check accepts: 200-399 (default), 200,204
+//	    HealthBody TEXT       substring the check's answer body must contain (default none)
+//	    HealthInterval T      time between checks (default 2s)
+//	    HealthTimeout T       time a check may take (default 1s)
+//	    HealthRise N          consecutive good checks that bring a server up (default 2)
+//	    HealthFall N          consecutive bad checks that take a server down (default 3)
+//	    SlowStart T           a recovered server's share ramps up over T (default 0: off)
 //	    RequestDeadline T     [PROXY_DEFAULTS] only: the host's stage-30 deadline for a
 //	                          proxied request; tunnels, and transfers still moving after
 //	                          half of it, lift it; read at start-up; default 10m
@@ -123,6 +132,11 @@ type Entry struct {
 	ForwardedBy    string // the by= node, "" for none
 	ForwardedTrust []netip.Prefix
 	Resolver       string // IP:port of the DNS server, "" for the system's
+	// Health is the active health check; nil: none (health.go).
+	Health *HealthCheck
+	// SlowStart is how long a recovered server's share takes to ramp up
+	// from nothing to full; 0: at once.
+	SlowStart time.Duration
 }
 
 // Server is one ServerList item. Host is an IP literal or a hostname.
@@ -202,6 +216,7 @@ type section struct {
 	bools    map[string]bool
 	stats    *string
 	policy   map[string]any // policyKeys (policy.go)
+	health   healthSection
 }
 
 func build(f *conf.File) (*Config, error) {
@@ -286,6 +301,9 @@ func merge(d, s *section) (*Entry, error) {
 	mergePolicy(s, d, e)
 	var err error
 	if e.TLS, err = backendTLS(s, d, e.Servers); err != nil {
+		return nil, err
+	}
+	if err := mergeHealth(d, s, e); err != nil {
 		return nil, err
 	}
 	return e, nil

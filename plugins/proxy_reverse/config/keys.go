@@ -35,15 +35,18 @@ func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
 			return out.setStats(e, once)
 		},
 	}
+	h["healthcheck"] = func(e conf.Entry) error { return out.setHealthCheck(e, once) }
+	h["healthstatus"] = func(e conf.Entry) error { return out.setHealthStatus(e, once) }
+	h["healthbody"] = func(e conf.Entry) error { return out.setHealthBody(e, once) }
 	for _, k := range tlsKeys {
 		h[k] = func(e conf.Entry) error { return out.setTLSKey(e, k, once) }
 	}
-	for _, k := range []string{"attemptscount", "maxidleconns", "clientbodyminrate"} {
+	for _, k := range []string{"attemptscount", "maxidleconns", "clientbodyminrate", "healthrise", "healthfall"} {
 		h[k] = func(e conf.Entry) error { return out.setInt(e, k, once) }
 	}
 	durKeys := map[string]bool{"offlinetimeout": true, "connecttimeout": false,
 		"responsetimeout": false, "idletimeout": false, "clientbodytimeout": false, "resolveinterval": false,
-		"tunnelidletimeout": false}
+		"tunnelidletimeout": false, "healthinterval": false, "healthtimeout": false, "slowstart": true}
 	for k, zeroOK := range durKeys {
 		h[k] = func(e conf.Entry) error { return out.setDur(e, k, zeroOK, once) }
 	}

@@ -148,6 +148,7 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	defer x.setConn(nil)
 	req := x.r.Req
 	x.gotByte = false
+	sent := time.Now()
 	bc.BW.Write(appendRequestHead((*x.buf)[:0], req, x.r.Client, x.r.TLS, s.HostPort(), x.r.KeepUnderscores,
 		x.r.Forwarded))
 	if err := bc.BW.Flush(); err != nil {
@@ -180,6 +181,8 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 		break
 	}
 	x.up.headDone()
+	now := time.Now()
+	s.Answered(now, now.Sub(sent), x.resp.Status)
 	s.Succeeded()
 	x.relay(bc)
 	return outcomeDone

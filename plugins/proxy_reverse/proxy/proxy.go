@@ -54,10 +54,14 @@ func (e *entry) picker() (*upstream.Slots, balance.Picker) {
 	if c := e.picked.Load(); c != nil && c.slots == sl {
 		return sl, c.pk
 	}
-	c := &picked{slots: sl, pk: e.pol.Picker(sl)}
-	if st := e.cfg.Sticky; st != nil {
-		c.pk = st.Wrap(c.pk, sl)
+	pk := e.pol.Picker(sl)
+	if e.cfg.SlowStart > 0 {
+		pk = balance.SlowStart(pk, sl, nil)
 	}
+	if st := e.cfg.Sticky; st != nil {
+		pk = st.Wrap(pk, sl)
+	}
+	c := &picked{slots: sl, pk: pk}
 	e.picked.Store(c)
 	return sl, c.pk
 }

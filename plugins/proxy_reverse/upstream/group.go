@@ -123,7 +123,7 @@ func (g *Group) Close() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, s := range g.byAdr {
-		s.reap(time.Time{}, true)
+		s.retire()
 	}
 }
 
@@ -175,6 +175,9 @@ func (g *Group) resolve(ctx context.Context) {
 			if s == nil {
 				s = &Server{Addr: ap, Name: it.String(), addr: ap.String(), g: g, h: g.reg.health(ap), tls: g.tlsFor(it),
 					host: t.host}
+				if g.entry.Health != nil {
+					s.chk = g.reg.acquireCheck(ap, g.entry.Health, s.tls)
+				}
 				g.byAdr[ap] = s
 			}
 			live[ap] = true
@@ -188,7 +191,7 @@ func (g *Group) resolve(ctx context.Context) {
 	for ap, s := range g.byAdr {
 		if !live[ap] {
 			delete(g.byAdr, ap)
-			s.reap(time.Time{}, true)
+			s.retire()
 			g.log.Info("server removed after re-resolution", "server", s.Name, "addr", s.addr)
 		}
 	}
@@ -230,3 +233,7 @@ func errOr(err error) error {
 }
 
 func (g *Group) newReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, 16<<10) }
+
+// Share returns the slow-start share of the server in slot i now
+// (balance.Shares).
+func (s *Slots) Share(i int) float64 { return s.Servers[i].Share(time.Now()) }
