@@ -65,7 +65,7 @@ func (f *Forwarder) getExchange(r *Request) *exchange {
 		x = &exchange{f: f}
 	}
 	x.r, x.began = r, time.Now()
-	x.cw = countWriter{c: r.Conn, timeout: r.clientTimeout()}
+	x.cw = countWriter{c: r.Conn, timeout: r.ClientTimeoutOrDefault()}
 	x.bw, _ = f.writers.Get().(*bufio.Writer)
 	if x.bw == nil {
 		x.bw = bufio.NewWriterSize(nil, copyBufSize+512)
