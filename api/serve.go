@@ -45,9 +45,11 @@ type runtime struct {
 	done    DoneHook
 	closed  CloseHook
 
-	filter *claim.Filter // the content handler's claims, for leased requests
-	fds    *fdpass.Receiver
-	conns  sync.Map // conn id -> *connState
+	filter   *claim.Filter           // the content handler's claims, for leased requests
+	giveBack giveBackCache           // the other plugins' stage-20 filters, for leased requests
+	frames   *transport.PluginFrames // the framed calls socket; nil: the Calls stream
+	fds      *fdpass.Receiver
+	conns    sync.Map // conn id -> *connState
 
 	pendingRevoke sync.Map // conn id -> struct{}: revoked before its first hand-over arrived
 	clock         http1.Clock
@@ -86,6 +88,17 @@ func (rt *runtime) setup() error {
 		}
 		go rt.fds.Run()
 	}
+	if v := os.Getenv(transport.EnvCalls); v != "" {
+		f, err := fileFromEnv(v, "calls")
+		if err != nil {
+			return err
+		}
+		if rt.frames, err = transport.OpenPluginFrames(f); err != nil {
+			return err
+		}
+		// Ends when the host closes the socket (the process exits then).
+		go func() { _ = rt.Calls(rt.frames) }()
+	}
 	return nil
 }
 
@@ -107,12 +120,20 @@ func watchdog(f *os.File) {
 
 // Describe builds the manifest from the interfaces p implements.
 func (rt *runtime) Describe() transport.Manifest {
-	m := transport.Manifest{Name: rt.info.Name, Version: rt.info.Version}
+	m := transport.Manifest{Name: rt.info.Name, Version: rt.info.Version, FramedCalls: rt.frames != nil}
 	if rt.connect != nil {
 		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageConnect, Limits: rt.info.Connect})
+		if f, ok := rt.p.(ConnectFilter); ok {
+			n := f.ConnectFilter()
+			m.ConnectFilter = &n
+		}
 	}
 	if rt.request != nil {
 		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageRequest, Limits: rt.info.Request})
+		if f, ok := rt.p.(RequestFilter); ok {
+			c := f.RequestFilter()
+			m.RequestFilter = &c
+		}
 	}
 	if rt.content != nil {
 		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageHandle, Limits: rt.info.Handle})
@@ -139,9 +160,10 @@ func (rt *runtime) Configure(path string) error {
 	return nil
 }
 
-// Calls serves the per-request stream: every event runs on its own
-// goroutine and answers on the shared stream.
-func (rt *runtime) Calls(s *transport.ServerCalls) error {
+// Calls serves the per-request events (from the Calls stream or the framed
+// socket): every event runs on its own goroutine and answers on the same
+// channel.
+func (rt *runtime) Calls(s transport.PluginCalls) error {
 	for {
 		ev := new(transport.Event)
 		if err := s.Recv(ev); err != nil {

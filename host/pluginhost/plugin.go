@@ -2,12 +2,14 @@ package pluginhost
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/config"
 	"github.com/capuchin/capuchin/internal/claim"
 	"github.com/capuchin/capuchin/internal/contract"
@@ -43,7 +45,11 @@ type plugin struct {
 	log    hclog.Logger
 	man    transport.Manifest
 	stages [contract.NumStages]terms // index: contract.Stage.Index
-	filter *claim.Filter
+	filter *claim.Filter // stage 30
+	// reqFilter narrows stage 20 (nil: every request); connNets stage 10
+	// (nil: every connection).
+	reqFilter *claim.Filter
+	connNets  *contract.Networks
 
 	inst     atomic.Pointer[instance] // nil while down
 	inflight atomic.Int64
@@ -89,6 +95,9 @@ func (p *plugin) adopt(m transport.Manifest) error {
 		}
 		*p.termsAt(s.Stage) = t
 	}
+	if err := p.adoptFilters(m); err != nil {
+		return err
+	}
 	if !p.hooks(contract.StageHandle) {
 		return nil
 	}
@@ -98,6 +107,30 @@ func (p *plugin) adopt(m transport.Manifest) error {
 	f, err := claim.Compile(m.Claims.Paths, m.Claims.Hosts, m.Claims.Methods)
 	p.filter = f
 	return err
+}
+
+// adoptFilters compiles the stage-10 and stage-20 filters.
+func (p *plugin) adoptFilters(m transport.Manifest) error {
+	p.connNets = m.ConnectFilter
+	if m.RequestFilter == nil {
+		return nil
+	}
+	f, err := claim.Compile(m.RequestFilter.Paths, m.RequestFilter.Hosts, m.RequestFilter.Methods)
+	if err != nil {
+		return fmt.Errorf("stage-20 filter: %w", err)
+	}
+	p.reqFilter = f
+	return nil
+}
+
+// wantsConn reports whether p's stage-10 hook is to see a client at addr.
+func (p *plugin) wantsConn(addr netip.Addr) bool {
+	return p.connNets == nil || p.connNets.Contains(addr)
+}
+
+// wantsRequest reports whether p's stage-20 hook is to see req.
+func (p *plugin) wantsRequest(req *http1.Request) bool {
+	return p.reqFilter == nil || p.reqFilter.Match(req)
 }
 
 // termsAt returns p's terms for a valid stage s.

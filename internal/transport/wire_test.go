@@ -35,7 +35,7 @@ func (echo) Describe() Manifest {
 
 func (echo) Configure(string) error { return nil }
 
-func (echo) Calls(s *ServerCalls) error {
+func (echo) Calls(s PluginCalls) error {
 	for {
 		var ev Event
 		if err := s.Recv(&ev); err != nil {
