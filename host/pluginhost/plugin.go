@@ -45,7 +45,7 @@ type plugin struct {
 	log    hclog.Logger
 	man    transport.Manifest
 	stages [contract.NumStages]terms // index: contract.Stage.Index
-	filter *claim.Filter // stage 30
+	filter *claim.Filter             // stage 30
 	// reqFilter narrows stage 20 (nil: every request); connNets stage 10
 	// (nil: every connection).
 	reqFilter *claim.Filter
