@@ -3,12 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
-	"net/http/httptest"
-	"path"
-	"sync"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"path"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
