@@ -6,7 +6,7 @@ BIN      := bin
 PLUGINS  := $(notdir $(wildcard plugins/*))
 PKGS     := ./...
 
-.PHONY: all build plugins run test test-short bench fuzz proto vet clean
+.PHONY: all build plugins node-deps run test test-short bench fuzz proto vet clean
 
 all: build
 
@@ -15,12 +15,33 @@ build: $(BIN)/capuchin plugins $(BIN)/demo-backend
 $(BIN)/capuchin: FORCE
 	$(GO) build -o $@ ./host
 
-plugins:
+# Go plugins (plugins/*/main.go) are built; a Node.js plugin
+# (plugins/*/main.js with package.json) gets its node_modules (node-deps)
+# and a wrapper bin/plugins/NAME that runs node on its main.js. Without
+# node and npm the Node.js plugins are skipped with a note.
+plugins: node-deps
 	@mkdir -p $(BIN)/plugins
 	@for p in $(PLUGINS); do \
 		if [ -f plugins/$$p/main.go ]; then \
 			echo "$(GO) build -o $(BIN)/plugins/$$p ./plugins/$$p"; \
 			$(GO) build -o $(BIN)/plugins/$$p ./plugins/$$p || exit 1; \
+		elif [ -f plugins/$$p/main.js ] && [ -d plugins/$$p/node_modules ] && command -v node >/dev/null; then \
+			echo "install $(BIN)/plugins/$$p (node plugins/$$p/main.js)"; \
+			printf '#!/bin/sh\nexec node "%s" "$$@"\n' "$(CURDIR)/plugins/$$p/main.js" > $(BIN)/plugins/$$p || exit 1; \
+			chmod 755 $(BIN)/plugins/$$p; \
+		fi; \
+	done
+
+# npm ci for each Node.js plugin whose package-lock.json is newer than its
+# node_modules; a note and nothing else when node or npm is missing.
+node-deps:
+	@for d in $(dir $(wildcard plugins/*/package.json)); do \
+		if ! command -v npm >/dev/null || ! command -v node >/dev/null; then \
+			echo "skipping $$d: node and npm not found (Debian: apt-get install nodejs npm)"; continue; \
+		fi; \
+		if [ ! -f $$d/node_modules/.package-lock.json ] || [ $$d/package-lock.json -nt $$d/node_modules/.package-lock.json ]; then \
+			echo "npm ci --prefix $$d"; \
+			npm ci --prefix $$d --no-audit --no-fund --loglevel=error || exit 1; \
 		fi; \
 	done
 
@@ -33,17 +54,22 @@ run: build
 	./scripts/demo.sh
 
 # The whole suite, with the race detector. Integration tests build the
-# binaries themselves.
-test: vet
+# binaries themselves (node-deps: the Node.js plugin's test needs its
+# node_modules).
+test: vet node-deps
 	$(GO) test -race -count=1 -timeout 12m $(PKGS)
 	@# The 1 GiB transfers through the proxy are skipped under -race (too slow).
 	$(GO) test -count=1 -run TestE2EGiB ./plugins/proxy_reverse/
+	@# Every generated differential input (under -race only a sample runs).
+	$(GO) test -count=1 -run TestDifferentialGenerated ./api/http1/
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
 
+# vet also fails when go.mod and go.sum are not tidy (CI runs it first).
 vet:
 	$(GO) vet $(PKGS)
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
 
 bench: build
@@ -54,6 +80,8 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./api/http1 -run '^$$' -fuzz '^FuzzReadRequest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./api/http1 -run '^$$' -fuzz '^FuzzChunkedBody$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./api/http1 -run '^$$' -fuzz '^FuzzRequestDifferential$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./api/http1 -run '^$$' -fuzz '^FuzzResponseDifferential$$' -fuzztime $(FUZZTIME)
 
 proto:
 	./scripts/proto.sh

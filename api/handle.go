@@ -158,8 +158,12 @@ type Request struct {
 	http1.Request
 	Client    Conn // the client connection
 	VHost     string
-	MaxBody   int64 // 0: no limit
-	KeepAlive bool  // the host allows the connection to stay open
+	Server    string // the Server field value of the host's responses; the ResponseWriter sends it
+	MaxBody   int64  // 0: no limit
+	KeepAlive bool   // the host allows the connection to stay open
+	// Timeout is the server's Timeout: the longest a client may stall
+	// between body bytes (Body applies it to each read); 0: none.
+	Timeout time.Duration
 
 	cs      *connState
 	body    http1.Body
@@ -171,7 +175,8 @@ type Request struct {
 }
 
 func (r *Request) reset(c *Conn, ev *transport.Event) {
-	r.Client, r.VHost, r.MaxBody, r.KeepAlive = *c, ev.VHost, ev.MaxBody, ev.KeepAlive
+	r.Client, r.VHost, r.Server, r.MaxBody, r.KeepAlive = *c, ev.VHost, ev.Server, ev.MaxBody, ev.KeepAlive
+	r.Timeout = ev.Timeout
 	r.bodySet, r.touched, r.raw, r.sent100, r.bodyErr = false, false, false, false, nil
 }
 
@@ -184,11 +189,29 @@ func (r *Request) Body() io.Reader {
 		r.touched, r.bodySet = true, true
 		if r.Expect100 && r.HasBody() {
 			r.sent100 = true
-			_, _ = io.WriteString(r.cs.nc, "HTTP/1.1 100 Continue\r\n\r\n")
+			_, _ = r.cs.nc.Write(http1.AppendContinue(nil))
 		}
 		r.bodyErr = r.body.ResetRequest(r.cs.br, &r.Request, r.MaxBody)
 	}
-	return &r.body
+	return bodyReader{r}
+}
+
+// bodyReader reads the body with the server's Timeout on each read, so a
+// client that stalls mid-body fails the read (StatusOf: 408) instead of
+// holding the handler until the stage deadline.
+type bodyReader struct{ r *Request }
+
+func (b bodyReader) Read(p []byte) (int, error) {
+	r := b.r
+	if r.Timeout > 0 && r.cs.br.Buffered() == 0 {
+		_ = r.cs.nc.SetReadDeadline(time.Now().Add(r.Timeout))
+		defer r.cs.nc.SetReadDeadline(time.Time{})
+	}
+	n, err := r.body.Read(p)
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+		err = &http1.Error{Status: 408, Reason: "timed out reading the request body"}
+	}
+	return n, err
 }
 
 // Conn returns the raw client connection and a reader positioned at the
@@ -216,6 +239,6 @@ func (r *Request) drain() bool {
 	if r.bodyErr != nil {
 		return false
 	}
-	n, err := io.CopyN(io.Discard, &r.body, maxDrain)
+	n, err := io.CopyN(io.Discard, bodyReader{r}, maxDrain)
 	return err == io.EOF || n < maxDrain && err == nil && r.body.Done()
 }

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"net"
 	"slices"
 	"sync"
@@ -16,8 +15,8 @@ import (
 // A connection lease (docs/plugin-contract.md, "Connection lease"): after the first
 // request of a hand-over, the SDK keeps the connection and serves the
 // following requests itself while they are ones the host would have handed
-// to this plugin anyway — the same Host, a method the core implements,
-// framing the core accepts, and a match of the plugin's claim filter —
+// to this plugin anyway — the same Host, a head and body within the
+// limits, and a match of the plugin's claim filter —
 // within the lease's request count and idle timeout, until the host revokes
 // it. The first request it will not serve goes back to the host unread, in
 // the reply's leftover bytes; the stage-40 records of the requests served
@@ -55,7 +54,7 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 		case end == leaseCloseIdle:
 			rep.Close = true
 			return
-		case size == 0, !rt.leaseable(cs, head, host, ev.MaxBody, giveBack):
+		case size == 0, !rt.leaseable(cs, head, host, ev, giveBack):
 			return
 		}
 		cs.br.Discard(size)
@@ -75,12 +74,11 @@ func (cs *connState) nextHead(idle time.Duration) (string, int, leaseEnd) {
 	defer cs.setBusy()
 	for {
 		buf, _ := cs.br.Peek(cs.br.Buffered())
-		skip := 0
-		for skip < 8 && bytes.HasPrefix(buf[skip:], crlf) {
-			skip += 2
-		}
-		if i := bytes.Index(buf[skip:], crlfcrlf); i >= 0 {
-			return string(buf[skip : skip+i+2]), skip + i + 4, leaseGiveBack
+		switch start, end, err := http1.HeadEnd(buf); {
+		case err != nil:
+			return "", 0, leaseGiveBack // a malformed head: the host answers it
+		case end >= 0:
+			return string(buf[start : end-2]), end, leaseGiveBack
 		}
 		if len(buf) == cs.br.Size() {
 			return "", 0, leaseGiveBack // a head larger than our buffer: the host reads it
@@ -94,22 +92,17 @@ func (cs *connState) nextHead(idle time.Duration) (string, int, leaseEnd) {
 	}
 }
 
-var (
-	crlf     = []byte("\r\n")
-	crlfcrlf = []byte("\r\n\r\n")
-)
-
 // leaseable parses head into cs.req and reports whether the plugin may
 // serve it under the lease: anything the host would treat differently from
 // handing it to this plugin goes back to the host, and so does a request
 // a stage-20 plugin wants to see (giveBack).
-func (rt *runtime) leaseable(cs *connState, head, host string, maxBody int64, giveBack []*claim.Filter) bool {
+func (rt *runtime) leaseable(cs *connState, head, host string, ev *transport.Event, giveBack []*claim.Filter) bool {
 	r := &cs.req.Request
-	if cs.takeRevoke() || http1.ParseRequest(head, nil, r) != nil {
-		return false
+	if cs.takeRevoke() || ev.MaxHead > 0 && len(head)+2 > ev.MaxHead || http1.ParseRequest(head, nil, r) != nil {
+		return false // over MaxHeaderSize: the host answers 431
 	}
 	switch {
-	case !http1.CoreMethod(r.Method), r.LengthRequired(), maxBody > 0 && r.ContentLength > maxBody:
+	case ev.MaxBody > 0 && r.ContentLength > ev.MaxBody:
 		return false
 	case !http1.EqualFold(r.Host, host):
 		return false
@@ -119,7 +112,7 @@ func (rt *runtime) leaseable(cs *connState, head, host string, maxBody int64, gi
 			return false
 		}
 	}
-	return rt.filter.Match(r)
+	return rt.filter.Load().Match(r)
 }
 
 // giveBackCache keeps the compiled stage-20 filters of the last lease:

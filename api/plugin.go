@@ -42,6 +42,13 @@ type Info struct {
 	Connect Limits // stage 10
 	Request Limits // stage 20
 	Handle  Limits // stage 30
+
+	// Reconfigure says that Configure may be called again on the running
+	// plugin when its configuration file changes (on a reload), instead
+	// of a new process being started: the plugin then keeps its state
+	// (proxy_reverse: backend health and counters). Configure must then
+	// switch atomically, and keep the running configuration on an error.
+	Reconfigure bool
 }
 
 // Plugin is what Serve runs. Implement any of ConnectHook, RequestHook,

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -45,9 +46,9 @@ type runtime struct {
 	done    DoneHook
 	closed  CloseHook
 
-	filter   *claim.Filter           // the content handler's claims, for leased requests
-	giveBack giveBackCache           // the other plugins' stage-20 filters, for leased requests
-	frames   *transport.PluginFrames // the framed calls socket; nil: the Calls stream
+	filter   atomic.Pointer[claim.Filter] // the content handler's claims, for leased requests
+	giveBack giveBackCache                // the stage-20 plugins' filters, for leased requests
+	frames   *transport.PluginFrames      // the framed calls socket; nil: the Calls stream
 	fds      *fdpass.Receiver
 	conns    sync.Map // conn id -> *connState
 
@@ -120,7 +121,8 @@ func watchdog(f *os.File) {
 
 // Describe builds the manifest from the interfaces p implements.
 func (rt *runtime) Describe() transport.Manifest {
-	m := transport.Manifest{Name: rt.info.Name, Version: rt.info.Version, FramedCalls: rt.frames != nil}
+	m := transport.Manifest{Name: rt.info.Name, Version: rt.info.Version, Reconfigurable: rt.info.Reconfigure,
+		FramedCalls: rt.frames != nil}
 	if rt.connect != nil {
 		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageConnect, Limits: rt.info.Connect})
 		if f, ok := rt.p.(ConnectFilter); ok {
@@ -141,7 +143,8 @@ func (rt *runtime) Describe() transport.Manifest {
 		m.Claims = c
 		// The same filter decides which requests a lease may serve; a bad
 		// one fails here and the host refuses the plugin.
-		rt.filter, _ = claim.Compile(c.Paths, c.Hosts, c.Methods)
+		f, _ := claim.Compile(c.Paths, c.Hosts, c.Methods)
+		rt.filter.Store(f)
 	}
 	if rt.done != nil {
 		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageDone})

@@ -6,21 +6,23 @@ import (
 	"github.com/capuchin/capuchin/api/http1"
 )
 
-// ResponseWriter writes a response straight to the client socket: the
-// status line, Date, the fields added, framing (Content-Length, or chunked
-// when the length is unknown) and Connection. It is valid only during
+// ResponseWriter writes a response straight to the client socket, its
+// head through http1.ResponseHead: the status line, Date, Server (the
+// host's), the fields added, framing (Content-Length, or chunked when the
+// length is unknown) and Connection. It is valid only during
 // Handle; the SDK ends the body and flushes after Handle returns.
 type ResponseWriter struct {
 	cs        *connState
 	clock     *http1.Clock
+	server    string
+	method    string
+	minor     int
 	fields    []byte
 	head      []byte
 	status    int
 	errStatus int
 	reported  int64
 	close     bool
-	minor0    bool
-	headOnly  bool
 	noBody    bool
 	wroteHead bool
 	chunked   bool
@@ -31,17 +33,16 @@ type ResponseWriter struct {
 var errHeadWritten = errors.New("api: response head already written")
 
 func (w *ResponseWriter) reset(r *Request, keep bool, clock *http1.Clock) {
-	w.clock = clock
+	w.clock, w.server = clock, r.Server
+	w.method, w.minor = r.Method, r.Minor
 	w.fields = w.fields[:0]
 	w.status, w.errStatus, w.reported = 0, 0, 0
 	w.close = !keep
-	w.minor0 = r.Minor == 0
-	w.headOnly = r.Method == "HEAD"
 	w.noBody, w.wroteHead, w.chunked, w.err = false, false, false, nil
 	w.cw.W = w.cs.bw
 }
 
-// AddField adds a response field. Date, Content-Length,
+// AddField adds a response field. Date, Server, Content-Length,
 // Transfer-Encoding and Connection are set by the writer.
 func (w *ResponseWriter) AddField(name, value string) {
 	w.fields = http1.AppendField(w.fields, name, value)
@@ -63,36 +64,22 @@ func (w *ResponseWriter) Report(status int, bytes int64) {
 
 // WriteHead writes the response head. length is the body size, or -1 when
 // unknown: the body is then chunked (HTTP/1.1) or ends with the connection
-// (HTTP/1.0).
+// (HTTP/1.0). 204 and 304 get no Content-Length, HEAD the one of length.
 func (w *ResponseWriter) WriteHead(status int, length int64) error {
 	if w.wroteHead {
 		return errHeadWritten
 	}
+	if status == 304 {
+		length = -1 // no body; the length of the GET's is not known here
+	}
 	w.wroteHead, w.status = true, status
-	w.noBody = w.headOnly || status == 204 || status == 304 || status < 200
-	h := http1.AppendStatusLine(w.head[:0], status)
-	h = http1.AppendField(h, "Date", w.clock.Date())
-	h = append(h, w.fields...)
-	switch {
-	case length >= 0:
-		if status != 204 && status != 304 {
-			h = http1.AppendFieldInt(h, "Content-Length", length)
-		}
-	case w.noBody:
-	case w.minor0:
-		w.close = true
-	default:
-		w.chunked = true
-		h = append(h, "Transfer-Encoding: chunked\r\n"...)
-	}
-	if w.close {
-		h = append(h, "Connection: close\r\n"...)
-	} else if w.minor0 {
-		h = append(h, "Connection: keep-alive\r\n"...)
-	}
-	h = append(h, "\r\n"...)
-	w.head = h
-	_, err := w.cs.bw.Write(h)
+	h := http1.ResponseHead{Status: status, Date: w.clock.Date(), Server: w.server, Length: length,
+		Method: w.method, Minor: w.minor, Close: w.close}
+	var fr http1.Framing
+	w.head, fr = h.Append(w.head[:0], w.fields)
+	w.close = h.Close
+	w.noBody, w.chunked = fr == http1.FrameNone, fr == http1.FrameChunked
+	_, err := w.cs.bw.Write(w.head)
 	return w.fail(err)
 }
 

@@ -15,8 +15,9 @@ import (
 	"github.com/capuchin/capuchin/host/server"
 )
 
-// serve runs the server until SIGTERM or SIGINT, reloading on SIGHUP.
-func serve(dir string, cfg *config.Config, log hclog.Logger) error {
+// serve runs the server with the started plugins until SIGTERM or SIGINT,
+// reloading on SIGHUP.
+func serve(dir string, cfg *config.Config, plugins *pluginhost.Host, log hclog.Logger) error {
 	if cfg.Server.Workers > 0 {
 		runtime.GOMAXPROCS(cfg.Server.Workers)
 	}
@@ -24,10 +25,6 @@ func serve(dir string, cfg *config.Config, log hclog.Logger) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	plugins, err := startPlugins(cfg, log)
-	if err != nil {
-		return err
-	}
 	srv := server.New(cfg, plugins, log.Named("server"))
 	if err := srv.Start(); err != nil {
 		stopPlugins(plugins, log)

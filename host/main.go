@@ -3,7 +3,9 @@
 //	capuchin [-c CONFIG_DIR] [-t]
 //
 // -c picks the configuration directory (default "conf"); -t checks the
-// configuration and exits, as nginx -t does. SIGHUP re-reads the
+// configuration and exits, as nginx -t does: everything start-up checks,
+// each plugin's configuration included (the plugins are started, handed
+// their configuration files and stopped, without serving). SIGHUP re-reads the
 // configuration; SIGTERM and SIGINT drain and exit.
 package main
 
@@ -34,23 +36,36 @@ func run(args []string) int {
 		fmt.Println("capuchin " + server.Version)
 		return 0
 	}
+	level := hclog.LevelFromString(os.Getenv("CAPUCHIN_LOG_LEVEL"))
+	if *test {
+		level = hclog.Error // only what a plugin reports as wrong
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: "capuchin", Output: os.Stderr, Level: level})
 	cfg, err := config.Load(*dir)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "capuchin: configuration error: %v\n", err)
-		return 1
+		return configError(err)
+	}
+	// Start-up checks the plugins' configurations by starting them; so
+	// does -t, which then stops them without serving.
+	plugins, err := startPlugins(cfg, log)
+	if err != nil {
+		return configError(err)
 	}
 	if *test {
+		stopPlugins(plugins, log)
 		fmt.Printf("capuchin: configuration %s is valid\n", cfg.Dir)
 		return 0
 	}
-	log := hclog.New(&hclog.LoggerOptions{
-		Name:   "capuchin",
-		Output: os.Stderr,
-		Level:  hclog.LevelFromString(os.Getenv("CAPUCHIN_LOG_LEVEL")),
-	})
-	if err := serve(*dir, cfg, log); err != nil {
+	if err := serve(*dir, cfg, plugins, log); err != nil {
 		log.Error("exiting", "error", err)
 		return 1
 	}
 	return 0
+}
+
+// configError prints a configuration error as one line,
+// "file:line: key: what is wrong", and returns the exit status.
+func configError(err error) int {
+	fmt.Fprintf(os.Stderr, "capuchin: configuration error: %v\n", err)
+	return 1
 }

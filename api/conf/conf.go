@@ -15,9 +15,12 @@ package conf
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 )
@@ -27,7 +30,11 @@ type Error struct {
 	File string
 	Line int
 	Msg  string
+	Err  error // the underlying error, if any (errors.Is(err, fs.ErrNotExist))
 }
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	if e.Line == 0 {
@@ -62,7 +69,7 @@ type Entry struct {
 func ParseFile(path string) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &Error{File: path, Msg: "cannot read: " + errText(err)}
+		return nil, &Error{File: path, Msg: "cannot read: " + errText(err), Err: err}
 	}
 	defer f.Close()
 	return Parse(path, f)
@@ -94,9 +101,9 @@ func Parse(path string, r io.Reader) (*File, error) {
 			cur = s
 			out.Sections = append(out.Sections, s)
 		case line[0] != ' ' && line[0] != '\t':
-			return nil, &Error{path, n, fmt.Sprintf("%q: a key line must be indented under a [SECTION]", trimmed)}
+			return nil, &Error{File: path, Line: n, Msg: fmt.Sprintf("%q: a key line must be indented under a [SECTION]", trimmed)}
 		case cur == nil:
-			return nil, &Error{path, n, fmt.Sprintf("%q comes before any [SECTION]", trimmed)}
+			return nil, &Error{File: path, Line: n, Msg: fmt.Sprintf("%q comes before any [SECTION]", trimmed)}
 		default:
 			cur.Entries = append(cur.Entries, parseEntry(path, n, trimmed))
 		}
@@ -109,11 +116,11 @@ func Parse(path string, r io.Reader) (*File, error) {
 
 func parseSection(path string, n int, line string) (*Section, error) {
 	if !strings.HasSuffix(line, "]") || len(line) < 3 {
-		return nil, &Error{path, n, fmt.Sprintf("malformed section header %q", line)}
+		return nil, &Error{File: path, Line: n, Msg: fmt.Sprintf("malformed section header %q", line)}
 	}
 	name := strings.TrimSpace(line[1 : len(line)-1])
 	if name == "" || strings.ContainsAny(name, "[]") {
-		return nil, &Error{path, n, fmt.Sprintf("malformed section header %q", line)}
+		return nil, &Error{File: path, Line: n, Msg: fmt.Sprintf("malformed section header %q", line)}
 	}
 	return &Section{Name: name, File: path, Line: n}, nil
 }
@@ -131,12 +138,12 @@ func (s *Section) Is(name string) bool { return strings.EqualFold(s.Name, name) 
 
 // Errorf returns an error at the section's header line.
 func (s *Section) Errorf(format string, args ...any) error {
-	return &Error{s.File, s.Line, fmt.Sprintf(format, args...)}
+	return &Error{File: s.File, Line: s.Line, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Errorf returns an error at the entry's line, prefixed with its key.
 func (e Entry) Errorf(format string, args ...any) error {
-	return &Error{e.File, e.Line, e.Key + ": " + fmt.Sprintf(format, args...)}
+	return &Error{File: e.File, Line: e.Line, Msg: e.Key + ": " + fmt.Sprintf(format, args...)}
 }
 
 // Is reports whether the entry's key is key (case-insensitive).
@@ -171,6 +178,25 @@ func (e Entry) Int(min, max int) (int, error) {
 		return 0, e.Errorf("%d is out of range [%d, %d]", n, min, max)
 	}
 	return n, nil
+}
+
+// Regexp compiles the value as a Go regular expression that matches
+// case-insensitively. The error names the expression as written.
+func (e Entry) Regexp() (*regexp.Regexp, error) {
+	src, err := e.String()
+	if err != nil {
+		return nil, err
+	}
+	re, err := regexp.Compile("(?i)" + src)
+	if err != nil {
+		msg := err.Error()
+		var se *syntax.Error
+		if errors.As(err, &se) {
+			msg = se.Code.String()
+		}
+		return nil, e.Errorf("bad regular expression %q: %s", src, msg)
+	}
+	return re, nil
 }
 
 // Fields splits the value at spaces and tabs; an empty value is an error.

@@ -1,6 +1,8 @@
 package conf
 
 import (
+	"errors"
+	"io/fs"
 	"strings"
 	"testing"
 )
@@ -88,5 +90,28 @@ func TestParseFileMissing(t *testing.T) {
 	_, err := ParseFile("/nonexistent/capuchin.conf")
 	if err == nil || !strings.HasPrefix(err.Error(), "/nonexistent/capuchin.conf: cannot read") {
 		t.Fatalf("%v", err)
+	}
+}
+
+// Regexp compiles case-insensitively and reports a bad expression as the
+// user wrote it, without the internal (?i) prefix.
+func TestEntryRegexp(t *testing.T) {
+	e := Entry{Key: "Match", Value: "^/API/", File: "p.conf", Line: 3}
+	re, err := e.Regexp()
+	if err != nil || !re.MatchString("/api/x") {
+		t.Fatalf("Regexp: %v, matches=%v", err, err == nil && re.MatchString("/api/x"))
+	}
+	e.Value = "^/api/("
+	_, err = e.Regexp()
+	if want := `p.conf:3: Match: bad regular expression "^/api/(": missing closing )`; err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+}
+
+// A missing file is named once and unwraps to fs.ErrNotExist.
+func TestParseFileMissingUnwraps(t *testing.T) {
+	_, err := ParseFile("testdata/none.conf")
+	if !errors.Is(err, fs.ErrNotExist) || strings.Count(err.Error(), "none.conf") != 1 {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -275,3 +275,26 @@ func TestChunkedWriterRoundTrip(t *testing.T) {
 	}
 	checkNextRequest(t, "", br)
 }
+
+// CloseTrailer ends a chunked body with trailer fields that a Body reads
+// back.
+func TestChunkedWriterTrailer(t *testing.T) {
+	var out bytes.Buffer
+	cw := ChunkedWriter{W: &out}
+	cw.Write([]byte("hello"))
+	if err := cw.CloseTrailer(Header{{Name: "X-Sum", Value: "s1"}, {Name: "X-More", Value: "m"}}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "5\r\nhello\r\n0\r\nX-Sum: s1\r\nX-More: m\r\n\r\n"; out.String() != want {
+		t.Fatalf("wrote %q, want %q", out.String(), want)
+	}
+	var b Body
+	req := Request{Chunked: true, ContentLength: -1}
+	if err := b.ResetRequest(bufio.NewReader(&out), &req, 0); err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(&b)
+	if err != nil || string(body) != "hello" || b.Trailer().Get("X-Sum") != "s1" {
+		t.Fatalf("read back %q %v trailer %v", body, err, b.Trailer())
+	}
+}

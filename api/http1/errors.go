@@ -38,7 +38,7 @@ var (
 	errDifferentCL   = &Error{400, "differing Content-Length values"}
 	errTENotChunked  = &Error{400, "chunked is not the last transfer coding"}
 	errTEUnknown     = &Error{501, "transfer coding not implemented"}
-	errTEHTTP10      = &Error{400, "Transfer-Encoding in an HTTP/1.0 request"}
+	errTEHTTP10      = &Error{400, "Transfer-Encoding in an HTTP/1.0 message"}
 	errExpectation   = &Error{417, "unsupported expectation"}
 	errChunkSize     = &Error{400, "malformed chunk size"}
 	errChunkExt      = &Error{400, "malformed chunk extension"}
@@ -46,6 +46,7 @@ var (
 	errTrailer       = &Error{400, "malformed trailer field"}
 	errBodyTooLarge  = &Error{413, "request body too large"}
 	errStatusLine    = &Error{502, "malformed status line"}
+	errTEResponse    = &Error{502, "transfer coding other than a single chunked in a response"}
 )
 
 // ErrBodyTooLarge is returned by a body reader when a body goes over its limit.

@@ -2,6 +2,7 @@ package http1
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -19,7 +20,7 @@ const (
 	DefaultMaxHeadBytes = 32 << 10
 	DefaultMaxFields    = 100
 	DefaultMaxURI       = 8 << 10
-	maxLeadingEmpty     = 4 // empty lines skipped before a request line
+	maxLeadingEmpty     = 64 // empty lines skipped before a request line
 )
 
 func (l *Limits) headBytes() int {
@@ -46,40 +47,89 @@ func (l *Limits) uri() int {
 // ErrIncomplete means the peer closed the connection in the middle of a head.
 var ErrIncomplete = errors.New("http1: connection closed in the middle of a message head")
 
-// readHead reads one message head, up to and including its empty line, into
-// buf (reused) and returns the lines as one string without the final CRLF.
-// It returns io.EOF (or the read error) untouched when no byte of a message
-// was read (empty lines before it do not count), so that callers can tell
-// an idle close from a broken request.
+// readHead reads one message head, up to and including its empty line, and
+// returns the lines as one string without the final CRLF; HeadEnd says
+// where the head starts and ends. buf (reused, returned) holds a head that
+// was not buffered whole. It returns io.EOF (or the read error) untouched
+// when no byte of a message was read (empty lines before it do not count),
+// so that callers can tell an idle close from a broken request.
 func readHead(br *bufio.Reader, buf []byte, limit int, skipEmpty bool) (string, []byte, error) {
-	buf = buf[:0]
-	skipped := 0
+	if b, _ := br.Peek(br.Buffered()); len(b) > 0 {
+		start, end, err := HeadEnd(b)
+		switch {
+		case err != nil:
+			return "", buf, err
+		case end >= 0 && !skipEmpty && start > 0:
+			return "", buf, errRequestLine
+		case end-start > limit: // buf gets what the limit covers: 414 or 431
+			return "", append(buf[:0], b[start:start+limit]...), errHeadTooLarge
+		case end >= 0: // the common case: the whole head is buffered
+			head := string(b[start : end-2])
+			br.Discard(end)
+			return head, buf, nil
+		}
+	}
+	return readHeadLines(br, buf[:0], limit, skipEmpty)
+}
+
+// readHeadLines reads a head line by line into buf, for heads that arrive
+// in pieces or outgrow the reader's buffer.
+func readHeadLines(br *bufio.Reader, buf []byte, limit int, skipEmpty bool) (string, []byte, error) {
+	start := 0 // where the start line begins in buf, past empty lines
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil && err != bufio.ErrBufferFull {
-			return "", buf, headReadError(err, len(buf)+len(line))
+			return "", buf, headReadError(err, len(buf)+len(line)-start)
 		}
-		if len(buf)+len(line) > limit {
+		if len(buf)+len(line)-start > limit {
 			return "", buf, errHeadTooLarge
 		}
-		if err == bufio.ErrBufferFull { // a line longer than the buffer: keep going
-			buf = append(buf, line...)
-			continue
+		buf = append(buf, line...)
+		if err != nil || len(line) > 2 {
+			continue // only a short line can be an empty one
 		}
-		isEmpty := len(line) <= 2 && (len(buf) == 0 || buf[len(buf)-1] == '\n')
-		if isEmpty && (len(line) == 1 || line[0] != '\r') {
-			return "", buf, errBareLF
+		var end int
+		if start, end, err = HeadEnd(buf); err != nil {
+			return "", buf, err
 		}
-		if isEmpty && len(buf) == 0 && skipEmpty {
-			if skipped++; skipped > maxLeadingEmpty {
+		if end >= 0 {
+			if !skipEmpty && start > 0 {
 				return "", buf, errRequestLine
 			}
-			continue
+			return string(buf[start : end-2]), buf, nil
 		}
-		buf = append(buf, line...)
-		if isEmpty {
-			return string(buf[:len(buf)-2]), buf, nil
+	}
+}
+
+// HeadEnd finds the message head at the start of b as the head readers
+// read it (RFC 9112 §2.2): up to 64 empty lines (CRLF, or a bare LF) before
+// the start line are skipped, and the head ends with the first empty line
+// after it.
+// It returns where the start line begins and the offset just past the
+// head's empty line, or end -1 when b does not hold a whole head yet. err
+// is the error the readers give for what b holds: a short line ended by a
+// bare LF, or too many empty lines before the start line.
+func HeadEnd(b []byte) (start, end int, err error) {
+	pos, skipped := 0, 0
+	for {
+		i := bytes.IndexByte(b[pos:], '\n')
+		if i < 0 {
+			return start, -1, nil
 		}
+		next := pos + i + 1
+		switch {
+		case i > 1:
+		case pos == start && (i == 0 || b[pos] == '\r'): // an empty line before the start line
+			if skipped++; skipped > maxLeadingEmpty {
+				return start, -1, errRequestLine
+			}
+			start = next
+		case i == 0 || b[pos] != '\r':
+			return start, -1, errBareLF
+		default: // the empty line that ends the head
+			return start, next, nil
+		}
+		pos = next
 	}
 }
 

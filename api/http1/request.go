@@ -3,6 +3,7 @@ package http1
 import (
 	"bufio"
 	"bytes"
+	"net/netip"
 	"strings"
 )
 
@@ -285,15 +286,43 @@ var hostChars = func() (t [256]bool) {
 	return t
 }()
 
-// validHost checks a Host value: reg-name, IPv4 or [IPv6], optional port.
-// The empty value is valid (RFC 9110 §7.2).
+// validHost checks a Host value or the authority of a target (RFC 3986
+// §3.2.2): a reg-name or IPv4 address, or an IPv6 literal in brackets,
+// then an optional ":" and decimal port. The empty value is valid (RFC 9110
+// §7.2).
 func validHost(h string) bool {
 	for i := 0; i < len(h); i++ {
 		if !hostChars[h[i]] {
 			return false
 		}
 	}
-	return true
+	host, port, hasPort := h, "", false
+	if strings.HasPrefix(h, "[") {
+		end := strings.IndexByte(h, ']')
+		if end < 0 || !validIPv6(h[1:end]) {
+			return false
+		}
+		host, port = "", h[end+1:]
+		if port != "" {
+			if port[0] != ':' {
+				return false
+			}
+			port, hasPort = port[1:], true
+		}
+	} else if i := strings.IndexByte(h, ':'); i >= 0 {
+		host, port, hasPort = h[:i], h[i+1:], true
+	}
+	if strings.ContainsAny(host, "[]:") {
+		return false
+	}
+	return !hasPort || port == "" || len(port) <= 5 && allDigits(port)
+}
+
+// validIPv6 checks the inside of an IP-literal: an IPv6 address without a
+// zone (IPvFuture is not accepted).
+func validIPv6(s string) bool {
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Is6() && a.Zone() == ""
 }
 
 // interpretFields derives Host and the framing from the header fields.
@@ -441,21 +470,4 @@ func parseDecimal(s string) (int64, bool) {
 		n = n*10 + int64(s[i]-'0')
 	}
 	return n, true
-}
-
-// CoreMethod reports whether m is one of the methods Capuchin's core
-// implements: GET, HEAD, POST, PUT, DELETE, OPTIONS and PATCH. Servers
-// answer others with 501.
-func CoreMethod(m string) bool {
-	switch m {
-	case "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH":
-		return true
-	}
-	return false
-}
-
-// LengthRequired reports whether req is a POST or PUT without a
-// Content-Length or a chunked body (Monkey answers those with 411).
-func (r *Request) LengthRequired() bool {
-	return (r.Method == "POST" || r.Method == "PUT") && !r.Chunked && r.ContentLength < 0
 }

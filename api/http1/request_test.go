@@ -75,6 +75,17 @@ func requestCases() []reqCase {
 			want: []string{`path="/" query="a=b" host="other.org:1"`}},
 		{name: "absolute-form userinfo", in: "GET http://u:p@other.org/ HTTP/1.1\r\n" + host + "\r\n", status: 400},
 		{name: "absolute-form empty host", in: "GET http:///p HTTP/1.1\r\n" + host + "\r\n", status: 400},
+		{name: "absolute-form bad port", in: "GET http://localhost:80x/ HTTP/1.1\r\n" + host + "\r\n", status: 400},
+		{name: "absolute-form two colons", in: "GET http://localhost::80/ HTTP/1.1\r\n" + host + "\r\n", status: 400},
+		{name: "absolute-form bad IPv6", in: "GET http://[4712::abcd::]/ HTTP/1.1\r\n" + host + "\r\n", status: 400},
+		{name: "absolute-form IPv6 zone", in: "GET http://[fe80::1%25eth0]/ HTTP/1.1\r\n" + host + "\r\n", status: 400},
+		{name: "absolute-form IPv6 and port", in: "GET http://[4712::abcd]:8080/x HTTP/1.1\r\n" + host + "\r\n", want: []string{`host="[4712::abcd]:8080"`}},
+		{name: "absolute-form empty port", in: "GET http://a.b:/x HTTP/1.1\r\n" + host + "\r\n", want: []string{`host="a.b:"`}},
+		{name: "Host unbracketed IPv6", in: "GET / HTTP/1.1\r\nHost: 4714::abcd:8001\r\n\r\n", status: 400},
+		{name: "Host bad port", in: "GET / HTTP/1.1\r\nHost: a.b:8o\r\n\r\n", status: 400},
+		{name: "Host port too long", in: "GET / HTTP/1.1\r\nHost: a.b:123456\r\n\r\n", status: 400},
+		{name: "Host text after IPv6", in: "GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", status: 400},
+		{name: "Host bracket in name", in: "GET / HTTP/1.1\r\nHost: a]b\r\n\r\n", status: 400},
 		{name: "absolute-form other scheme", in: "GET ftp://other.org/ HTTP/1.1\r\n" + host + "\r\n", status: 400},
 		{name: "asterisk-form", in: "OPTIONS * HTTP/1.1\r\n" + host + "\r\n", want: []string{`target=* path="*"`}},
 		{name: "asterisk-form not OPTIONS", in: "GET * HTTP/1.1\r\n" + host + "\r\n", status: 400},
@@ -112,8 +123,9 @@ func requestCases() []reqCase {
 		{name: "upgrade ignored in 1.0", in: "GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n", want: []string{"upgrade=false"}},
 		// Leading empty lines (RFC 9112 §2.2).
 		{name: "leading CRLFs", in: "\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\n" + host + "\r\n", want: []string{"method=GET"}},
-		{name: "too many leading CRLFs", in: strings.Repeat("\r\n", 5) + "GET / HTTP/1.1\r\n" + host + "\r\n", status: 400},
-		{name: "leading bare LF", in: "\nGET / HTTP/1.1\r\n" + host + "\r\n", status: 400},
+		{name: "many leading CRLFs", in: strings.Repeat("\r\n", 50) + "GET / HTTP/1.1\r\n" + host + "\r\n", want: []string{"method=GET"}},
+		{name: "leading bare LFs", in: "\n\n\r\n\nGET / HTTP/1.1\r\n" + host + "\r\n", want: []string{"method=GET"}},
+		{name: "too many leading empty lines", in: strings.Repeat("\r\n", 65) + "GET / HTTP/1.1\r\n" + host + "\r\n", status: 400},
 		// Line endings and fields.
 		{name: "bare LF after request line", in: "GET / HTTP/1.1\n" + host + "\r\n", status: 400},
 		{name: "bare LF after field", in: "GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n", status: 400},
@@ -350,5 +362,29 @@ func TestRequestHelpers(t *testing.T) {
 	}
 	if s := (&Error{400, "x"}).Error(); s != "http1: 400 Bad Request: x" {
 		t.Fatalf("Error() = %q", s)
+	}
+}
+
+// A head over the limit that arrives buffered whole behind another request
+// (pipelined) gets 431 like one read line by line; 414 only when the
+// request line alone is over the limit.
+func TestReadRequestBufferedOverLimit(t *testing.T) {
+	lim := &Limits{MaxHeadBytes: 64}
+	first := "GET /1 HTTP/1.1\r\n" + host + "\r\n"
+	for _, tc := range []struct {
+		second string
+		status int
+	}{
+		{"GET /2 HTTP/1.1\r\n" + host + "X: " + strings.Repeat("b", 100) + "\r\n\r\n", 431},
+		{"GET /" + strings.Repeat("a", 100) + " HTTP/1.1\r\n" + host + "\r\n", 414},
+	} {
+		br := bufio.NewReader(strings.NewReader(first + tc.second))
+		var req Request
+		if err := ReadRequest(br, lim, &req); err != nil {
+			t.Fatal(err)
+		}
+		if err := ReadRequest(br, lim, &req); StatusOf(err) != tc.status {
+			t.Errorf("%.30q after a buffered request: %v, want %d", tc.second, err, tc.status)
+		}
 	}
 }

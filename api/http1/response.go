@@ -91,7 +91,7 @@ func (r *Response) parseStatusLine(line string) error {
 
 func (r *Response) interpretFields() error {
 	var cl int64 = -1
-	tes, keepAlive := 0, false
+	tes, keepAlive, badTE := 0, false, false
 	for _, f := range r.Header {
 		switch {
 		case EqualFold(f.Name, "Content-Length"):
@@ -105,16 +105,26 @@ func (r *Response) interpretFields() error {
 			cl = n
 		case EqualFold(f.Name, "Transfer-Encoding"):
 			tes++
-			r.Chunked = EqualFold(lastToken(f.Value), "chunked")
+			badTE = badTE || r.addTransferCoding(f.Value)
 		case EqualFold(f.Name, "Connection"):
 			r.connClose = r.connClose || HasToken(f.Value, "close")
 			keepAlive = keepAlive || HasToken(f.Value, "keep-alive")
 		}
 	}
-	if tes == 0 {
+	switch {
+	case tes == 0:
 		r.ContentLength = cl
-	} else if cl >= 0 {
-		r.connClose = true // TE overrides CL, but the peer is suspect (RFC 9112 §6.3)
+	case cl >= 0:
+		// TE would override CL, but the message is a smuggling or response
+		// splitting attempt or a broken backend (RFC 9112 §6.3): 502.
+		return errCLAndTE
+	case badTE || !r.Chunked:
+		return errTEResponse
+	case r.Minor == 0:
+		// The framing of an HTTP/1.0 message with Transfer-Encoding is
+		// faulty (RFC 9112 §6.1); net/http ignores the field, llhttp
+		// honours it: refuse rather than pick one.
+		return errTEHTTP10
 	}
 	if r.Minor == 0 && !keepAlive {
 		r.connClose = true
@@ -123,8 +133,15 @@ func (r *Response) interpretFields() error {
 	return nil
 }
 
-func lastToken(v string) string {
-	last := ""
-	ForEachToken(v, func(t string) { last = t })
-	return last
+// addTransferCoding records the codings of one Transfer-Encoding field and
+// reports whether it holds anything but a single chunked. A proxy cannot
+// pass another coding on (Transfer-Encoding is hop-by-hop, and the answer
+// goes out re-chunked), so, like nginx, it refuses it rather than hand the
+// client a body still coded in a way nothing tells it about.
+func (r *Response) addTransferCoding(v string) (bad bool) {
+	ForEachToken(v, func(tok string) {
+		bad = bad || r.Chunked || !EqualFold(tok, "chunked")
+		r.Chunked = true
+	})
+	return bad
 }

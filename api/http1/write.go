@@ -8,88 +8,6 @@ import (
 	"time"
 )
 
-// StatusText returns the reason phrase of a status code, "" if unknown.
-func StatusText(code int) string {
-	switch code {
-	case 100:
-		return "Continue"
-	case 101:
-		return "Switching Protocols"
-	case 200:
-		return "OK"
-	case 201:
-		return "Created"
-	case 204:
-		return "No Content"
-	case 206:
-		return "Partial Content"
-	case 301:
-		return "Moved Permanently"
-	case 302:
-		return "Found"
-	case 304:
-		return "Not Modified"
-	case 307:
-		return "Temporary Redirect"
-	case 308:
-		return "Permanent Redirect"
-	}
-	return errorText(code)
-}
-
-func errorText(code int) string {
-	switch code {
-	case 400:
-		return "Bad Request"
-	case 401:
-		return "Unauthorized"
-	case 403:
-		return "Forbidden"
-	case 404:
-		return "Not Found"
-	case 405:
-		return "Method Not Allowed"
-	case 408:
-		return "Request Timeout"
-	case 411:
-		return "Length Required"
-	case 412:
-		return "Precondition Failed"
-	case 413:
-		return "Content Too Large"
-	case 414:
-		return "URI Too Long"
-	case 416:
-		return "Range Not Satisfiable"
-	case 417:
-		return "Expectation Failed"
-	case 431:
-		return "Request Header Fields Too Large"
-	case 500:
-		return "Internal Server Error"
-	case 501:
-		return "Not Implemented"
-	case 502:
-		return "Bad Gateway"
-	case 503:
-		return "Service Unavailable"
-	case 504:
-		return "Gateway Timeout"
-	case 505:
-		return "HTTP Version Not Supported"
-	}
-	return ""
-}
-
-// AppendStatusLine appends "HTTP/1.1 code reason\r\n".
-func AppendStatusLine(b []byte, code int) []byte {
-	b = append(b, "HTTP/1.1 "...)
-	b = strconv.AppendInt(b, int64(code), 10)
-	b = append(b, ' ')
-	b = append(b, StatusText(code)...)
-	return append(b, "\r\n"...)
-}
-
 // AppendField appends "name: value\r\n".
 func AppendField(b []byte, name, value string) []byte {
 	b = append(b, name...)
@@ -118,21 +36,20 @@ func ErrorPage(code int, detail string) []byte {
 	return []byte(p + "</body></html>\n")
 }
 
-// AppendErrorResponse appends a complete error response: head and page.
-// server is the Server field value ("" for none); close adds Connection: close.
-func AppendErrorResponse(b []byte, code int, detail, date, server string, close bool) []byte {
-	page := ErrorPage(code, detail)
-	b = AppendStatusLine(b, code)
-	b = AppendField(b, "Date", date)
-	if server != "" {
-		b = AppendField(b, "Server", server)
-	}
+// AppendError appends a complete error response for h.Status: the head,
+// with fields (complete field lines, may be nil), Content-Type and the
+// length of the page, and the page of ErrorPage (none for HEAD). detail is
+// escaped; it may be empty.
+func (h *ResponseHead) AppendError(b, fields []byte, detail string) []byte {
+	page := ErrorPage(h.Status, detail)
+	h.Length = int64(len(page))
+	b = h.AppendStart(b)
+	b = append(b, fields...)
 	b = AppendField(b, "Content-Type", "text/html; charset=utf-8")
-	b = AppendFieldInt(b, "Content-Length", int64(len(page)))
-	if close {
-		b = AppendField(b, "Connection", "close")
+	b, fr := h.AppendEnd(b)
+	if fr == FrameNone {
+		return b
 	}
-	b = append(b, "\r\n"...)
 	return append(b, page...)
 }
 
@@ -189,5 +106,20 @@ func (c *ChunkedWriter) Write(p []byte) (int, error) {
 // Close ends the body with the last chunk and an empty trailer section.
 func (c *ChunkedWriter) Close() error {
 	_, err := io.WriteString(c.W, "0\r\n\r\n")
+	return err
+}
+
+// CloseTrailer writes the last chunk, the trailer fields t and the final
+// CRLF (RFC 9112 §7.1.2).
+func (c *ChunkedWriter) CloseTrailer(t Header) error {
+	if len(t) == 0 {
+		return c.Close()
+	}
+	b := append(c.hdr[:0], "0\r\n"...)
+	for _, f := range t {
+		b = append(append(append(append(b, f.Name...), ": "...), f.Value...), "\r\n"...)
+	}
+	c.hdr = append(b, "\r\n"...)
+	_, err := c.W.Write(c.hdr)
 	return err
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,5 +94,21 @@ func pluginSpec(confDir, pluginDir string, e conf.Entry) (PluginSpec, error) {
 	if len(f) == 2 {
 		spec.Config = resolve(confDir, f[1])
 	}
-	return spec, nil
+	return spec, checkExecutable(e, spec.Path)
+}
+
+// checkExecutable reports a Load line whose plugin is not an executable
+// file, so that -t and a reload catch it with the line.
+func checkExecutable(e conf.Entry, path string) error {
+	fi, err := os.Stat(path)
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &pe):
+		return e.Errorf("plugin executable %s: %v", path, pe.Err)
+	case err != nil:
+		return e.Errorf("plugin executable %s: %v", path, err)
+	case fi.IsDir() || fi.Mode().Perm()&0o111 == 0:
+		return e.Errorf("plugin %s is not an executable file", path)
+	}
+	return nil
 }

@@ -66,9 +66,9 @@ var conformanceDeviations = map[string]string{
 	"No LF after CR":                        "judged when the line ends",
 
 	// Methods and protocols: any token is a method to the reader (the core
-	// answers 501 for those it does not implement), and only HTTP/1.x is spoken.
-	"HTTP protocol and ANNOUNCE method": "ANNOUNCE is a token: 501 Not Implemented",
-	"Invalid method":                    "MKCOLA is a token: 501 Not Implemented",
+	// hands every one to the content handlers), and only HTTP/1.x is spoken.
+	"HTTP protocol and ANNOUNCE method": "ANNOUNCE is a token: handed to the content handlers (static: 405 with Allow)",
+	"Invalid method":                    "MKCOLA is a token: handed to the content handlers (static: 405 with Allow)",
 	"SOURCE request with ICE":           "ICE/1.0 is not HTTP: 400",
 	"OPTIONS request with RTSP":         "RTSP/1.0 is not HTTP: 400",
 	"ANNOUNCE request with RTSP":        "RTSP/1.0 is not HTTP: 400",

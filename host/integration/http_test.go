@@ -35,14 +35,16 @@ func TestBadRequests(t *testing.T) {
 		{"TE not chunked last", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
 		{"unknown TE before chunked", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
 		{"TE without chunked", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400},
-		{"unknown method", "BREW / HTTP/1.1\r\nHost: x\r\n\r\n", 501},
 		{"HTTP/2.0 version", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505},
 		{"HTTP/0.9 style", "GET / HTTP/0.9\r\nHost: x\r\n\r\n", 505},
 		{"URI too long", "GET /" + long + " HTTP/1.1\r\nHost: x\r\n\r\n", 414},
 		{"header too large", "GET / HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("b", 5000) + "\r\n\r\n", 431},
 		{"too many headers", "GET / HTTP/1.1\r\nHost: x\r\n" + strings.Repeat("X: y\r\n", 150) + "\r\n", 431},
 		{"body over the limit (CL)", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413},
-		{"POST without length", "POST / HTTP/1.1\r\nHost: x\r\n\r\n", 411},
+		{"absolute-form with a bad port", "GET http://localhost:80x/ HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+		{"absolute-form with two colons", "GET http://localhost::80/ HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+		{"absolute-form with a bad IPv6", "GET http://[4712::abcd::]/ HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+		{"Host with an unbracketed IPv6", "GET / HTTP/1.1\r\nHost: 4714::abcd:8001\r\n\r\n", 400},
 		{"unsupported expectation", "GET / HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n", 417},
 	}
 	for _, tc := range cases {
@@ -60,6 +62,40 @@ func TestBadRequests(t *testing.T) {
 				t.Errorf("connection still open after %d", tc.status)
 			}
 		})
+	}
+}
+
+// TestTokenMethodsAndEmptyBodies: any token method reaches the content
+// handlers, and the static handler answers those it does not serve with 405
+// and Allow, keeping the connection; a POST with neither Content-Length nor
+// Transfer-Encoding has an empty body (RFC 9112 §6.3), so the next request
+// on the connection is read as a request.
+func TestTokenMethodsAndEmptyBodies(t *testing.T) {
+	s := newSite(t)
+	s.Start()
+	c := dial(t, s.Addr())
+	for _, m := range []string{"PROPFIND", "BREW", "M-SEARCH", "POST", "PUT", "DELETE"} {
+		r := c.RoundTrip(m + " / HTTP/1.1\r\nHost: x\r\n\r\n")
+		if r.Status != 405 || r.Header.Get("Allow") != "GET, HEAD, OPTIONS" {
+			t.Fatalf("%s: status %d Allow %q, want 405 with Allow", m, r.Status, r.Header.Get("Allow"))
+		}
+	}
+	if r := c.Get("/"); r.Status != 200 {
+		t.Fatalf("GET after the 405s on one connection: %d", r.Status)
+	}
+}
+
+// TestEmptyLinesBeforeRequest: CRLFs and bare LFs before a request line are
+// ignored (RFC 9112 §2.2), also between keep-alive requests.
+func TestEmptyLinesBeforeRequest(t *testing.T) {
+	s := newSite(t)
+	s.Start()
+	c := dial(t, s.Addr())
+	for _, pre := range []string{"\r\n", "\n", "\n\n", "\r\n\r\n\r\n\r\n\r\n\r\n"} {
+		r := c.RoundTrip(pre + "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		if r.Status != 200 {
+			t.Fatalf("%q before the request line: status %d", pre, r.Status)
+		}
 	}
 }
 

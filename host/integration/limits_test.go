@@ -9,6 +9,7 @@ import (
 
 // openClients dials n connections, sends one GET on each and reads the
 // answer; it returns the statuses (0 for a connection closed without one).
+// A 503 must say when to retry and carry Date and Server, as every answer.
 func openClients(t *testing.T, addr string, n int) ([]*client, map[int]int) {
 	t.Helper()
 	var cs []*client
@@ -23,6 +24,10 @@ func openClients(t *testing.T, addr string, n int) ([]*client, map[int]int) {
 		}
 		got[r.Status]++
 		cs = append(cs, c)
+		if r.Status == 503 && (r.Header.Get("Retry-After") == "" || r.Header.Get("Date") == "" ||
+			!strings.HasPrefix(r.Header.Get("Server"), "capuchin") || !r.Close) {
+			t.Errorf("503 head: %q", r.Raw)
+		}
 	}
 	return cs, got
 }

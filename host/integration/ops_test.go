@@ -35,6 +35,7 @@ func TestConfigCheck(t *testing.T) {
 		{"missing docroot", "sites/default", "[HOST]\n    DocumentRoot nowhere\n", "sites/default:2: DocumentRoot:"},
 		{"bad plugins.load key", "plugins.load", "[PLUGINS]\n    Lod x\n", "plugins.load:2: Lod: unknown key"},
 		{"bad mime line", "mimes.conf", "[MIMES]\n    txt\n", "mimes.conf:2:"},
+		{"Load of a missing plugin", "plugins.load", "[PLUGINS]\n    Directory .\n    Load nothere\n", "plugins.load:3: Load: plugin executable "},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,10 +25,20 @@ var badPlugins = []struct {
 	{"bad configuration", "helloopen", "bad setting\n"},
 }
 
+// failureWhere is where the error about a bad plugin points: its Load line
+// in plugins.load, or for a bad configuration the plugin's own file:line.
+func failureWhere(dir, load, conf string) string {
+	if conf != "" {
+		return filepath.Join(dir, load+".conf") + ":1: "
+	}
+	return filepath.Join(dir, "plugins.load") + ":4: Load: "
+}
+
 // TestPluginStartFailures: a plugin with a bad handshake, a wrong protocol
 // version, a missing binary or a bad configuration stops start-up with a
-// non-zero exit and a message naming the plugin and its Load line, and no
-// plugin process is left behind.
+// non-zero exit and a message naming the plugin and its Load line (for a
+// bad configuration, the plugin's file and line), and no plugin process is
+// left behind.
 func TestPluginStartFailures(t *testing.T) {
 	pluginTest(t)
 	for _, tc := range badPlugins {
@@ -42,7 +52,7 @@ func TestPluginStartFailures(t *testing.T) {
 			s.LoadFrom(dir, "hello", tc.load)
 			start := time.Now()
 			code, out := runCapuchin(t, "-c", s.Dir)
-			where := filepath.Join(s.Dir, "plugins.load") + ":4"
+			where := failureWhere(s.Dir, tc.load, tc.conf)
 			if code == 0 || !strings.Contains(out, tc.load) || !strings.Contains(out, where) {
 				t.Fatalf("exit %d, output:\n%s\nwant a non-zero exit naming %s and %s", code, out, tc.load, where)
 			}
@@ -76,7 +86,7 @@ func TestPluginReloadFailures(t *testing.T) {
 		}
 		msg := p.Log()[mark:]
 		msg = msg[strings.Index(msg, "reload failed"):]
-		if !strings.Contains(msg, "plugin "+tc.load) || !strings.Contains(msg, "plugins.load:4") {
+		if !strings.Contains(msg, tc.load) || !strings.Contains(msg, failureWhere(s.Dir, tc.load, tc.conf)) {
 			t.Errorf("%s: refusal does not name the plugin and its line:\n%s", tc.name, msg)
 		}
 		r := c.Get("/hello/x")

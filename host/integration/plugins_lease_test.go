@@ -18,7 +18,7 @@ func TestPluginLeaseTerms(t *testing.T) {
 	s := newSite(t)
 	notes := filepath.Join(s.Dir, "notes.txt")
 	s.WriteFile("notes.conf", notes)
-	s.Server = []string{"MaxKeepAliveRequest 4", "KeepAliveTimeout 1", "MaxRequestSize 1"}
+	s.Server = []string{"MaxKeepAliveRequest 4", "KeepAliveTimeout 1", "MaxRequestSize 1", "MaxHeaderSize 1", "Timeout 1"}
 	s.LoadFrom(testPlugins(t), "hello", "notes")
 	s.StartChecked()
 
@@ -43,6 +43,33 @@ func TestPluginLeaseTerms(t *testing.T) {
 		}
 		if r := c.MustRead("POST"); r.Status != 413 {
 			t.Fatalf("body over MaxRequestSize in a lease: %d, want 413", r.Status)
+		}
+	})
+	t.Run("chunked over MaxRequestSize", func(t *testing.T) {
+		c := dial(t, s.Addr())
+		chunk := strings.Repeat("z", 800)
+		c.Send("GET /hello/a HTTP/1.1\r\nHost: x\r\n\r\nPOST /hello/b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			"320\r\n" + chunk + "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n")
+		c.MustRead("GET")
+		if r := c.MustRead("POST"); r.Status != 413 {
+			t.Fatalf("chunked body over MaxRequestSize in a lease: %d, want 413", r.Status)
+		}
+	})
+	t.Run("stalled body", func(t *testing.T) {
+		c := dial(t, s.Addr())
+		c.Send("GET /hello/a HTTP/1.1\r\nHost: x\r\n\r\nPOST /hello/b HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+		c.MustRead("GET")
+		start := time.Now()
+		if r := c.MustRead("POST"); r.Status != 408 || time.Since(start) > 8*time.Second {
+			t.Fatalf("stalled body in a lease: %d after %v, want 408 after the server's Timeout of 1 s", r.Status, time.Since(start))
+		}
+	})
+	t.Run("MaxHeaderSize", func(t *testing.T) {
+		c := dial(t, s.Addr())
+		c.Send("GET /hello/a HTTP/1.1\r\nHost: x\r\n\r\nGET /hello/b HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 2000) + "\r\n\r\n")
+		c.MustRead("GET")
+		if r := c.MustRead("GET"); r.Status != 431 {
+			t.Fatalf("head over MaxHeaderSize in a lease: %d, want 431", r.Status)
 		}
 	})
 	t.Run("HEAD", func(t *testing.T) {

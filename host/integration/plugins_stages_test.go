@@ -47,6 +47,29 @@ func TestPluginStage10And20(t *testing.T) {
 	}
 }
 
+// TestPluginStage20ReplyHead: a stage-20 reply with a status the core
+// never uses itself (418) gets its registered reason phrase, Date and
+// Server, with and without a body of its own.
+func TestPluginStage20ReplyHead(t *testing.T) {
+	pluginTest(t)
+	s := newSite(t)
+	s.LoadFrom(testPlugins(t), "gate")
+	s.StartChecked()
+	c := dial(t, s.Addr())
+	for _, path := range []string{"/teapot", "/teapot-body"} {
+		r := c.Get(path)
+		if r.Status != 418 || r.Reason != "I'm a teapot" || !strings.HasPrefix(r.Header.Get("Server"), "capuchin") ||
+			r.Header.Get("Date") == "" {
+			t.Errorf("%s: status line %q, Server %q, Date %q", path, strings.SplitN(r.Raw, "\r\n", 2)[0],
+				r.Header.Get("Server"), r.Header.Get("Date"))
+		}
+		if path == "/teapot-body" && string(r.Body) != "short and stout" ||
+			path == "/teapot" && !strings.Contains(string(r.Body), "<h1>418 I'm a teapot</h1>") {
+			t.Errorf("%s: body %q", path, r.Body)
+		}
+	}
+}
+
 // TestPluginStage30Verdicts: handled, decline (falls through to the static
 // file), close with the plugin's status, close without one (403), and a
 // plugin's log line in the host's log under its name.

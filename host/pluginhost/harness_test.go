@@ -214,12 +214,13 @@ func (l *loop) one(c *stage.Conn, tc *net.TCPConn, src *http1.PrefixReader, br *
 	case stage.Close:
 		return 0, 0, false
 	case stage.Respond:
-		b := http1.AppendStatusLine(nil, rep.Status)
+		h := http1.ResponseHead{Status: rep.Status, Length: int64(len(rep.Body)), Minor: 1}
+		b := h.AppendStart(nil)
 		for _, f := range rep.Header {
 			b = http1.AppendField(b, f.Name, f.Value)
 		}
-		b = http1.AppendFieldInt(b, "Content-Length", int64(len(rep.Body)))
-		b = append(append(b, "\r\n"...), rep.Body...)
+		b, _ = h.AppendEnd(b)
+		b = append(b, rep.Body...)
 		tc.Write(b)
 		return rep.Status, int64(len(b)), true
 	}
@@ -237,7 +238,8 @@ func (l *loop) one(c *stage.Conn, tc *net.TCPConn, src *http1.PrefixReader, br *
 		l.errs = append(l.errs, res.Err)
 		l.mu.Unlock()
 		if res.BytesOut == 0 {
-			tc.Write(http1.AppendErrorResponse(nil, 502, "", l.clock.Date(), "", true))
+			h := http1.ResponseHead{Status: 502, Date: l.clock.Date(), Minor: 1, Close: true}
+			tc.Write(h.AppendError(nil, nil, ""))
 		}
 		return 502, 0, false
 	}
@@ -251,7 +253,8 @@ func (l *loop) one(c *stage.Conn, tc *net.TCPConn, src *http1.PrefixReader, br *
 		if st == 0 {
 			st = 403
 		}
-		tc.Write(http1.AppendErrorResponse(nil, st, "", l.clock.Date(), "", true))
+		h := http1.ResponseHead{Status: st, Date: l.clock.Date(), Minor: 1, Close: true}
+		tc.Write(h.AppendError(nil, nil, ""))
 		return st, 0, false
 	}
 	return l.static(tc, br, req, res.Close)
@@ -268,12 +271,9 @@ func (l *loop) static(tc *net.TCPConn, br *bufio.Reader, req *http1.Request, clo
 		return 0, 0, false
 	}
 	page := fmt.Sprintf("static %s %s body=%q", req.Method, req.Path, in)
-	b := http1.AppendStatusLine(nil, 200)
-	b = http1.AppendFieldInt(b, "Content-Length", int64(len(page)))
-	if closing {
-		b = http1.AppendField(b, "Connection", "close")
-	}
-	b = append(append(b, "\r\n"...), page...)
+	h := http1.ResponseHead{Status: 200, Length: int64(len(page)), Minor: 1, Close: closing}
+	b, _ := h.Append(nil, nil)
+	b = append(b, page...)
 	tc.Write(b)
 	return 200, int64(len(b)), !closing
 }

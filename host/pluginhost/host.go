@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,8 +73,8 @@ func newSnapshot(ps []*plugin) *snapshot {
 		if p.hooks(contract.StageRequest) {
 			s.request = append(s.request, p)
 		}
-		if p.hooks(contract.StageRequest) && p.man.RequestFilter != nil {
-			s.giveBack = append(s.giveBack, *p.man.RequestFilter)
+		if f := p.hf.Load().reqSpec; p.hooks(contract.StageRequest) && f != nil {
+			s.giveBack = append(s.giveBack, *f)
 		}
 		if p.hooks(contract.StageHandle) {
 			s.handle = append(s.handle, p)
@@ -122,17 +123,61 @@ func (h *Host) startAll(specs []config.PluginSpec, keep []*plugin) ([]*plugin, e
 			out = append(out, p)
 			continue
 		}
-		p, err := startPlugin(h.sp, spec, h.log)
+		p, err := h.reconfigure(keep, spec)
+		if p != nil {
+			out = append(out, p)
+			continue
+		}
+		if err == nil {
+			p, err = startPlugin(h.sp, spec, h.log)
+		}
 		if err != nil {
 			for _, q := range started {
 				q.stop(0)
 			}
-			return nil, fmt.Errorf("%s: plugin %s (%s): %w", spec.Where, spec.Name, spec.Path, err)
+			var ce *ConfigError
+			if errors.As(err, &ce) {
+				return nil, ce // it names its own file and line
+			}
+			return nil, fmt.Errorf("%s: Load: plugin %s (%s): %w", spec.Where, spec.Name, spec.Path, err)
 		}
 		h.log.Info("plugin started", "plugin", spec.Name, "version", p.man.Version, "stages", stageList(p))
 		out, started = append(out, p), append(started, p)
 	}
 	return out, nil
+}
+
+// ConfigError is a plugin's refusal of its configuration file.
+type ConfigError struct {
+	Path string // the configuration file
+	Msg  string // the plugin's message, usually "file:line: key: what is wrong"
+}
+
+// Error returns the plugin's message, prefixed with the file when the
+// message does not name it already.
+func (e *ConfigError) Error() string {
+	if strings.HasPrefix(e.Msg, e.Path+":") {
+		return e.Msg
+	}
+	return e.Path + ": " + e.Msg
+}
+
+// reconfigure switches a running plugin of keep to spec's changed
+// configuration in place, when it can (see plugin.reconfigure); nil and no
+// error means start a new process.
+func (h *Host) reconfigure(keep []*plugin, spec config.PluginSpec) (*plugin, error) {
+	for _, p := range keep {
+		if !p.sameBinary(spec) {
+			continue
+		}
+		ok, err := p.reconfigure(spec)
+		if ok {
+			h.log.Info("plugin reconfigured in place", "plugin", spec.Name, "config", spec.Config)
+			return p, nil
+		}
+		return nil, err
+	}
+	return nil, nil
 }
 
 func find(ps []*plugin, spec config.PluginSpec) *plugin {

@@ -161,7 +161,7 @@ func (in *instance) connect(rpc goplugin.ClientProtocol, confPath string) (trans
 	if err := tc.Configure(ctx, confPath); err != nil {
 		var ce *transport.ConfigError
 		if errors.As(err, &ce) {
-			return transport.Manifest{}, fmt.Errorf("configuration %s: %s", confPath, ce.Msg)
+			return transport.Manifest{}, &ConfigError{Path: confPath, Msg: ce.Msg}
 		}
 		return transport.Manifest{}, err
 	}

@@ -142,7 +142,14 @@ func TestStartErrors(t *testing.T) {
 			continue
 		}
 		msg := err.Error()
-		if !strings.Contains(msg, tc.spec.Where) || !strings.Contains(msg, "plugin "+tc.spec.Name) ||
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			// A configuration error is the plugin's one line, naming its
+			// file once, not the Load line.
+			if !strings.HasSuffix(msg, tc.want) || strings.Count(msg, ".conf") != 1 {
+				t.Errorf("%s: configuration error %q, want one line ending %q", tc.spec.Name, msg, tc.want)
+			}
+		} else if !strings.Contains(msg, tc.spec.Where) || !strings.Contains(msg, "plugin "+tc.spec.Name) ||
 			!strings.Contains(msg, tc.want) {
 			t.Errorf("%s: error %q lacks %q, the plugin or its Load line", tc.spec.Name, msg, tc.want)
 		}

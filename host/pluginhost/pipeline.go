@@ -91,12 +91,13 @@ func (h *Host) Handle(c *stage.Conn, req *http1.Request, ho *stage.Handoff) stag
 	s := h.cur.Load()
 	var ev *transport.Event
 	for i, p := range s.handle {
-		if !p.filter.Match(req) {
+		if !p.filter.Load().Match(req) {
 			continue
 		}
 		if ev == nil {
 			ev = &transport.Event{Kind: transport.EventHandle, Conn: c.Conn, Head: []byte(req.Raw),
-				VHost: ho.VHost, Buffered: ho.Buffered, MaxBody: ho.MaxBody, KeepAlive: ho.KeepAlive}
+				VHost: ho.VHost, Buffered: ho.Buffered, MaxBody: ho.MaxBody, KeepAlive: ho.KeepAlive, Server: ho.Server,
+				Timeout: ho.Timeout, MaxHead: ho.MaxHead}
 		}
 		ev.Lease = lease(s, i, ho)
 		if res := h.handleAt(p, c, ev, ho.Park); res.Verdict != stage.Decline || res.Err != nil {

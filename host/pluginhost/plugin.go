@@ -1,9 +1,12 @@
 package pluginhost
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -44,12 +47,9 @@ type plugin struct {
 	conf   string    // identity of the config file (size and mtime) at start
 	log    hclog.Logger
 	man    transport.Manifest
-	stages [contract.NumStages]terms // index: contract.Stage.Index
-	filter *claim.Filter             // stage 30
-	// reqFilter narrows stage 20 (nil: every request); connNets stage 10
-	// (nil: every connection).
-	reqFilter *claim.Filter
-	connNets  *contract.Networks
+	stages [contract.NumStages]terms    // index: contract.Stage.Index
+	filter atomic.Pointer[claim.Filter] // stage 30; replaced by reconfigure
+	hf     atomic.Pointer[hookFilters]  // stages 10 and 20; replaced by reconfigure
 
 	inst     atomic.Pointer[instance] // nil while down
 	inflight atomic.Int64
@@ -105,32 +105,52 @@ func (p *plugin) adopt(m transport.Manifest) error {
 		return fmt.Errorf("plugin hooks stage 30, but this platform cannot hand connections over (no descriptor passing)")
 	}
 	f, err := claim.Compile(m.Claims.Paths, m.Claims.Hosts, m.Claims.Methods)
-	p.filter = f
+	p.filter.Store(f)
 	return err
+}
+
+// hookFilters are a plugin's stage-10 and stage-20 filters, as declared
+// and compiled; nil fields take everything.
+type hookFilters struct {
+	req     *claim.Filter
+	reqSpec *contract.Claims // sent with leases (Lease.GiveBack)
+	conn    *contract.Networks
+}
+
+// compileHookFilters compiles the stage-10 and stage-20 filters of m.
+func compileHookFilters(m transport.Manifest) (*hookFilters, error) {
+	hf := &hookFilters{reqSpec: m.RequestFilter, conn: m.ConnectFilter}
+	if m.RequestFilter == nil {
+		return hf, nil
+	}
+	f, err := claim.Compile(m.RequestFilter.Paths, m.RequestFilter.Hosts, m.RequestFilter.Methods)
+	if err != nil {
+		return nil, fmt.Errorf("stage-20 filter: %w", err)
+	}
+	hf.req = f
+	return hf, nil
 }
 
 // adoptFilters compiles the stage-10 and stage-20 filters.
 func (p *plugin) adoptFilters(m transport.Manifest) error {
-	p.connNets = m.ConnectFilter
-	if m.RequestFilter == nil {
-		return nil
-	}
-	f, err := claim.Compile(m.RequestFilter.Paths, m.RequestFilter.Hosts, m.RequestFilter.Methods)
+	hf, err := compileHookFilters(m)
 	if err != nil {
-		return fmt.Errorf("stage-20 filter: %w", err)
+		return err
 	}
-	p.reqFilter = f
+	p.hf.Store(hf)
 	return nil
 }
 
 // wantsConn reports whether p's stage-10 hook is to see a client at addr.
 func (p *plugin) wantsConn(addr netip.Addr) bool {
-	return p.connNets == nil || p.connNets.Contains(addr)
+	n := p.hf.Load().conn
+	return n == nil || n.Contains(addr)
 }
 
 // wantsRequest reports whether p's stage-20 hook is to see req.
 func (p *plugin) wantsRequest(req *http1.Request) bool {
-	return p.reqFilter == nil || p.reqFilter.Match(req)
+	f := p.hf.Load().req
+	return f == nil || f.Match(req)
 }
 
 // termsAt returns p's terms for a valid stage s.
@@ -141,11 +161,56 @@ func (p *plugin) hooks(s contract.Stage) bool { return p.termsAt(s).hooked }
 // same reports whether spec would start the very same plugin: same
 // executable and same configuration file, both unchanged.
 func (p *plugin) same(spec config.PluginSpec) bool {
+	return p.sameBinary(spec) && fileStamp(spec.Config) == p.conf
+}
+
+// sameBinary reports whether spec names p's unchanged executable and the
+// same configuration path (whose content may have changed).
+func (p *plugin) sameBinary(spec config.PluginSpec) bool {
 	if spec.Name != p.spec.Name || spec.Path != p.spec.Path || spec.Config != p.spec.Config {
 		return false
 	}
 	fi, err := os.Stat(spec.Path)
-	return err == nil && fi.ModTime().Equal(p.mtime) && fileStamp(spec.Config) == p.conf
+	return err == nil && fi.ModTime().Equal(p.mtime)
+}
+
+// reconfigure hands spec's changed configuration file to p's running
+// process, if p declared it can switch in place, and adopts the claims it
+// then describes. It returns false when p must be restarted instead (not
+// reconfigurable, down, or now declaring other stages), and the plugin's
+// error when it refuses the file (it then keeps its running configuration).
+// The caller holds the Host's reload lock.
+func (p *plugin) reconfigure(spec config.PluginSpec) (bool, error) {
+	in := p.inst.Load()
+	if !p.man.Reconfigurable || in == nil || !p.sameBinary(spec) {
+		return false, nil
+	}
+	stamp := fileStamp(spec.Config)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := in.tc.Configure(ctx, spec.Config); err != nil {
+		var ce *transport.ConfigError
+		if errors.As(err, &ce) {
+			return false, &ConfigError{Path: spec.Config, Msg: ce.Msg}
+		}
+		return false, nil // the process is failing: start a new one
+	}
+	man, err := in.tc.Describe(ctx)
+	if err != nil || !slices.Equal(man.Stages, p.man.Stages) {
+		return false, nil
+	}
+	f, err := claim.Compile(man.Claims.Paths, man.Claims.Hosts, man.Claims.Methods)
+	if err != nil {
+		return false, err
+	}
+	hf, err := compileHookFilters(man)
+	if err != nil {
+		return false, err
+	}
+	p.filter.Store(f)
+	p.hf.Store(hf)
+	p.conf = stamp
+	return true, nil
 }
 
 // fileStamp identifies a file's version by size and modification time;

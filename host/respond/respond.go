@@ -7,6 +7,7 @@ package respond
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -29,10 +30,10 @@ type Writer struct {
 	// last (Connection: close): the server is shutting down.
 	Draining *atomic.Bool
 
-	head       bool           // answering HEAD: no body bytes
-	close      bool           // the connection closes after this response
-	keepAlive0 bool           // HTTP/1.0 keep-alive: say so
-	pages      map[int]string // error status -> page file
+	method string         // the request's method (HEAD: no body bytes)
+	minor  int            // the request's HTTP minor version
+	close  bool           // the connection closes after this response
+	pages  map[int]string // error status -> page file
 
 	Status  int   // status written, 0 before WriteHead
 	Bytes   int64 // bytes written, head included
@@ -43,16 +44,18 @@ type Writer struct {
 // Reset prepares w for the response to req. close says whether the
 // connection ends after it; pages are the virtual host's error pages.
 func (w *Writer) Reset(req *http1.Request, close bool, pages map[int]string) {
-	w.head = req != nil && req.Method == "HEAD"
+	w.method, w.minor = "", 1
+	if req != nil {
+		w.method, w.minor = req.Method, req.Minor
+	}
 	w.close = close
-	w.keepAlive0 = req != nil && req.Minor == 0 && !close
 	w.pages = pages
 	w.Status, w.Bytes, w.started = 0, 0, false
 	w.fields = w.fields[:0]
 }
 
 // SetClose makes the response announce Connection: close.
-func (w *Writer) SetClose() { w.close = true; w.keepAlive0 = false }
+func (w *Writer) SetClose() { w.close = true }
 
 // Closing reports whether the connection closes after this response.
 func (w *Writer) Closing() bool { return w.close }
@@ -65,38 +68,32 @@ func (w *Writer) AddField(name, value string) {
 	w.fields = http1.AppendField(w.fields, name, value)
 }
 
-// WriteHead writes the status line and fields. length is the body length
-// announced with Content-Length; -1 announces none (for 1xx, 204, 304 and
-// responses without body).
+// WriteHead writes the head through http1.ResponseHead: the status line,
+// Date, Server, the fields added, Content-Length and Connection. length is
+// the body length announced with Content-Length; -1 announces none, for
+// 1xx, 204, 304 and HEAD: the writer has no chunked or close-delimited
+// bodies, so other responses need a length.
 func (w *Writer) WriteHead(status int, length int64) error {
-	b := w.BW.AvailableBuffer()
-	b = http1.AppendStatusLine(b, status)
-	b = http1.AppendField(b, "Date", w.Clock.Date())
-	if w.Server != "" {
-		b = http1.AppendField(b, "Server", w.Server)
-	}
-	b = append(b, w.fields...)
-	if length >= 0 {
-		b = http1.AppendFieldInt(b, "Content-Length", length)
-	}
 	if !w.close && w.Draining != nil && w.Draining.Load() {
 		w.SetClose()
 	}
-	if w.close {
-		b = append(b, "Connection: close\r\n"...)
-	} else if w.keepAlive0 {
-		b = append(b, "Connection: keep-alive\r\n"...)
+	h := http1.ResponseHead{Status: status, Date: w.Clock.Date(), Server: w.Server, Length: length,
+		Method: w.method, Minor: w.minor, Close: w.close}
+	if fr := h.Framing(); fr == http1.FrameChunked || fr == http1.FrameClose {
+		return errNoLength
 	}
-	b = append(b, "\r\n"...)
+	b, _ := h.Append(w.BW.AvailableBuffer(), w.fields)
 	w.Status, w.started = status, true
 	n, err := w.BW.Write(b)
 	w.Bytes += int64(n)
 	return err
 }
 
+var errNoLength = errors.New("respond: a response with a body needs its length")
+
 // Write writes body bytes (none for HEAD).
 func (w *Writer) Write(p []byte) (int, error) {
-	if w.head {
+	if w.method == "HEAD" {
 		return len(p), nil
 	}
 	n, err := w.BW.Write(p)
@@ -107,7 +104,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 // SendFile writes n bytes of f from offset off, with sendfile(2) where the
 // connection is a TCP socket.
 func (w *Writer) SendFile(f *os.File, off, n int64) error {
-	if w.head || n == 0 {
+	if w.method == "HEAD" || n == 0 {
 		return nil
 	}
 	if err := w.BW.Flush(); err != nil {
@@ -140,7 +137,7 @@ const sendChunk = 4 << 20
 
 // Continue sends "100 Continue" at once.
 func (w *Writer) Continue() error {
-	n, err := w.BW.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	n, err := w.BW.Write(http1.AppendContinue(w.BW.AvailableBuffer()))
 	w.Bytes += int64(n)
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"net"
 	"net/netip"
 	"os"
@@ -193,14 +192,13 @@ func (c *conn) waitRequest(sv *config.Server) bool {
 	return err == nil
 }
 
-// headBuffered reports whether a whole request head is already buffered,
-// so that reading it cannot block.
+// headBuffered reports whether a whole request head (or a fault the head
+// reader stops at) is already buffered, so that reading it cannot block.
 func (c *conn) headBuffered() bool {
 	b, _ := c.br.Peek(c.br.Buffered())
-	return bytes.Contains(bytes.TrimLeft(b, "\r\n"), crlfcrlf) // empty lines before a head are skipped
+	_, end, err := http1.HeadEnd(b)
+	return end >= 0 || err != nil
 }
-
-var crlfcrlf = []byte("\r\n\r\n")
 
 // serveOne reads and answers one request; false ends the connection.
 func (c *conn) serveOne() bool {

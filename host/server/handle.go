@@ -54,12 +54,10 @@ func (c *conn) handle(sn *snapshot, site *config.Site) (int, int64, bool) {
 // returns the error status, or 0.
 func (c *conn) check(sn *snapshot) int {
 	req := &c.req
-	switch {
-	case !http1.CoreMethod(req.Method):
-		return 501
-	case req.LengthRequired():
-		return 411
-	case sn.cfg.Server.MaxRequestSize > 0 && req.ContentLength > sn.cfg.Server.MaxRequestSize:
+	// Any token method goes on to the stages (a plugin may forward it; the
+	// static handler answers 405 with Allow), and a POST or PUT without
+	// Content-Length or chunked has an empty body (RFC 9112 §6.3).
+	if sn.cfg.Server.MaxRequestSize > 0 && req.ContentLength > sn.cfg.Server.MaxRequestSize {
 		return 413
 	}
 	return 0
@@ -151,8 +149,11 @@ func (c *conn) handoff(sn *snapshot, site *config.Site) *stage.Handoff {
 		VHost:     siteName(site),
 		Buffered:  buf,
 		MaxBody:   sn.cfg.Server.MaxRequestSize,
+		Timeout:   sn.cfg.Server.Timeout,
+		MaxHead:   sn.cfg.Server.MaxHeaderSize,
 		KeepAlive: !c.w.Closing(),
 		Lease:     stage.Lease{MaxRequests: 1},
+		Server:    sn.server,
 	}
 	sv := &sn.cfg.Server
 	// The last request the connection may serve stays with the host, so

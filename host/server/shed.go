@@ -62,8 +62,9 @@ func (s *Server) shed(nc net.Conn, sn *snapshot) {
 		nc.Close()
 		return
 	}
-	page := http1.AppendErrorResponse(nil, 503, "the server has too many connections; try again later",
-		s.clock.Date(), sn.server, true)
+	h := http1.ResponseHead{Status: 503, Date: s.clock.Date(), Server: sn.server, Minor: 1, Close: true}
+	page := h.AppendError(nil, http1.AppendField(nil, "Retry-After", "1"),
+		"the server has too many connections; try again later")
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

@@ -17,6 +17,7 @@ package stage
 
 import (
 	"net"
+	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/internal/contract"
@@ -53,11 +54,14 @@ type Record = contract.Record
 
 // Handoff is what the host gives a stage-30 handler with a request.
 type Handoff struct {
-	VHost     string // the virtual host chosen at stage 20
-	Buffered  []byte // bytes read past the request head: body start, pipelined requests
-	MaxBody   int64  // request body limit; 0 means none
-	KeepAlive bool   // whether the host allows the connection to stay open after this request
-	Lease     Lease  // how long the handler may keep the connection (DESIGN.md, "Connection lease")
+	VHost     string        // the virtual host chosen at stage 20
+	Buffered  []byte        // bytes read past the request head: body start, pipelined requests
+	MaxBody   int64         // request body limit; 0 means none
+	Timeout   time.Duration // the server's Timeout: longest wait for client bytes
+	MaxHead   int           // the server's MaxHeaderSize: longest request head, in bytes
+	KeepAlive bool          // whether the host allows the connection to stay open after this request
+	Lease     Lease         // how long the handler may keep the connection (DESIGN.md, "Connection lease")
+	Server    string        // the Server field value responses carry
 
 	// Park, when set, is called once the handler holds the connection
 	// under a lease (its first request answered): the host then stops

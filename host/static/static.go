@@ -82,6 +82,7 @@ func (h *Handler) Serve(w *respond.Writer, req *http1.Request, root string) erro
 		w.AddField("Allow", allowed)
 		return w.WriteHead(204, -1)
 	default:
+		w.AddField("Allow", allowed)
 		return w.Error(405, "")
 	}
 	rel, status := cleanPath(req.Path)

@@ -2,6 +2,8 @@ package hosttest
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -271,4 +273,25 @@ func (p *Proc) WaitLogCount(sub string, n int) bool {
 		}
 	}
 	return false
+}
+
+// Check writes capuchin.conf, runs "capuchin -t -c DIR" and returns the
+// exit status and the output.
+func (s *Site) Check() (int, string) {
+	s.t.Helper()
+	s.WriteConf()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.bin.Host(), "-t", "-c", s.Dir)
+	cmd.Env = append(os.Environ(), strings.TrimSpace("GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		s.t.Fatalf("capuchin -t did not exit within 30 s; output:\n%s", out)
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), string(out)
+	}
+	Must(s.t, err)
+	return 0, string(out)
 }

@@ -12,7 +12,8 @@ import (
 )
 
 func manifestToPB(m Manifest) *pb.Manifest {
-	out := &pb.Manifest{Name: m.Name, Version: m.Version, Claims: claimsToPB(&m.Claims), FramedCalls: m.FramedCalls}
+	out := &pb.Manifest{Name: m.Name, Version: m.Version, Reconfigurable: m.Reconfigurable, Claims: claimsToPB(&m.Claims),
+		FramedCalls: m.FramedCalls}
 	if m.RequestFilter != nil {
 		out.RequestFilter = claimsToPB(m.RequestFilter)
 	}
@@ -33,7 +34,8 @@ func manifestToPB(m Manifest) *pb.Manifest {
 // manifestFromPB converts a manifest; a network that does not parse is an
 // error (the host refuses the plugin).
 func manifestFromPB(p *pb.Manifest) (Manifest, error) {
-	m := Manifest{Name: p.GetName(), Version: p.GetVersion(), FramedCalls: p.GetFramedCalls()}
+	m := Manifest{Name: p.GetName(), Version: p.GetVersion(), Reconfigurable: p.GetReconfigurable(),
+		FramedCalls: p.GetFramedCalls()}
 	if c := p.GetClaims(); c != nil {
 		m.Claims = claimsFromPB(c)
 	}
@@ -123,7 +125,8 @@ func clampUint32(n int) uint32 {
 func eventToPB(e *Event) *pb.Event {
 	out := &pb.Event{
 		Id: e.ID, Kind: eventKindToPB(e.Kind), Conn: connToPB(&e.Conn), Head: e.Head,
-		Vhost: e.VHost, Buffered: e.Buffered, MaxBody: e.MaxBody, KeepAlive: e.KeepAlive,
+		Vhost: e.VHost, Buffered: e.Buffered, MaxBody: e.MaxBody, KeepAlive: e.KeepAlive, Server: e.Server,
+		TimeoutNs: int64(e.Timeout), MaxHead: int64(e.MaxHead),
 	}
 	if e.Kind == EventHandle {
 		out.Lease = leaseToPB(&e.Lease)
@@ -134,7 +137,8 @@ func eventToPB(e *Event) *pb.Event {
 func eventFromPB(p *pb.Event, e *Event) {
 	*e = Event{
 		ID: p.Id, Kind: eventKindFromPB(p.Kind), Conn: connFromPB(p.Conn), Head: p.Head,
-		VHost: p.Vhost, Buffered: p.Buffered, MaxBody: p.MaxBody, KeepAlive: p.KeepAlive,
+		VHost: p.Vhost, Buffered: p.Buffered, MaxBody: p.MaxBody, KeepAlive: p.KeepAlive, Server: p.Server,
+		Timeout: time.Duration(p.TimeoutNs), MaxHead: int(p.MaxHead),
 		Lease: leaseFromPB(p.Lease),
 	}
 }

@@ -1,6 +1,10 @@
 package transport
 
-import "github.com/capuchin/capuchin/internal/contract"
+import (
+	"time"
+
+	"github.com/capuchin/capuchin/internal/contract"
+)
 
 // StageSpec is one hooked stage in a Manifest, with its terms (blocking
 // stages only).
@@ -15,6 +19,9 @@ type Manifest struct {
 	Version string
 	Stages  []StageSpec
 	Claims  contract.Claims // stage 30
+	// Reconfigurable: Configure may be called again on the running
+	// process when its configuration file changes.
+	Reconfigurable bool
 	// RequestFilter narrows stage 20 to the requests it matches; nil: all.
 	RequestFilter *contract.Claims
 	// ConnectFilter narrows stage 10 to clients in these networks; nil: all.
@@ -44,6 +51,9 @@ type Event struct {
 	MaxBody   int64
 	KeepAlive bool
 	Lease     contract.Lease // (30)
+	Server    string         // the Server field value of the host's responses (30)
+	Timeout   time.Duration  // the host's Timeout (30)
+	MaxHead   int            // the host's MaxHeaderSize in bytes (30)
 }
 
 // Reply is a plugin's answer to one Event: a stage-20 Reply (its status,

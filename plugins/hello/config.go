@@ -2,9 +2,7 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
-	"os"
 
 	"github.com/capuchin/capuchin/api/conf"
 )
@@ -17,15 +15,10 @@ const defaultMessage = "Hello from the hello plugin"
 // an error naming the file and line.
 func loadConfig(path string) (string, error) {
 	msg := defaultMessage
-	r, err := os.Open(path)
+	f, err := conf.ParseFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return msg, nil
 	}
-	if err != nil {
-		return "", fmt.Errorf("hello configuration: %w", err)
-	}
-	defer r.Close()
-	f, err := conf.Parse(path, r)
 	if err != nil {
 		return "", err
 	}

@@ -57,6 +57,30 @@ func TestHelloAnswersItsPathOnly(t *testing.T) {
 	}
 }
 
+// TestHelloHeadFields: the plugin's answers carry Date and the host's
+// Server field, as every response of the server does (README).
+func TestHelloHeadFields(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	s := hosttest.NewSite(t, bin)
+	s.Load("hello")
+	s.Start()
+	c := hosttest.Dial(t, s.Addr())
+	static := c.Get("/index.html")
+	server := static.Header.Get("Server")
+	if static.Status != 200 || !strings.HasPrefix(server, "capuchin") {
+		t.Fatalf("static: %d, Server %q", static.Status, server)
+	}
+	for _, method := range []string{"GET", "HEAD"} {
+		r := c.RoundTrip(method + " /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+		if r.Status != 200 || r.Reason != "OK" || r.Header.Get("Server") != server {
+			t.Errorf("%s /hello: %d %q, Server %q, want %q", method, r.Status, r.Reason, r.Header.Get("Server"), server)
+		}
+		if _, err := time.Parse(http.TimeFormat, r.Header.Get("Date")); err != nil {
+			t.Errorf("%s /hello: Date: %v", method, err)
+		}
+	}
+}
+
 // TestHelloKeepAliveAndHead uses one raw connection for HEAD, GET and a
 // static request, so the plugin's answers must leave it usable.
 func TestHelloKeepAliveAndHead(t *testing.T) {

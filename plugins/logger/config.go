@@ -2,9 +2,7 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -26,15 +24,10 @@ const defaultAccessLog = "../logs/access.log"
 func loadConfig(path string) (config, error) {
 	dir := filepath.Dir(path)
 	c := config{Path: filepath.Join(dir, defaultAccessLog), Interval: time.Second, Buffer: 64 << 10}
-	r, err := os.Open(path)
+	f, err := conf.ParseFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, nil
 	}
-	if err != nil {
-		return c, fmt.Errorf("logger configuration: %w", err)
-	}
-	defer r.Close()
-	f, err := conf.Parse(path, r)
 	if err != nil {
 		return c, err
 	}

@@ -1,9 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
-	"os"
 	"path"
 	"regexp"
 	"strings"
@@ -22,12 +23,10 @@ type rules struct {
 // loadRules reads the [MANDRIL] section of the file at path. The file must
 // exist; every error names the file and line.
 func loadRules(path string) (*rules, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("mandril needs its rules in %s (an empty [MANDRIL] section allows everything): %w", path, err)
+	f, err := conf.ParseFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w (mandril needs its rules there; an empty [MANDRIL] section allows everything)", err)
 	}
-	defer fh.Close()
-	f, err := conf.Parse(path, fh)
 	if err != nil {
 		return nil, err
 	}
@@ -98,14 +97,10 @@ func parseNet(v string) (netip.Prefix, error) {
 
 // compileURL checks one DenyURL pattern and returns it.
 func compileURL(e conf.Entry) (string, error) {
-	v, err := e.String()
-	if err != nil {
+	if _, err := e.Regexp(); err != nil {
 		return "", err
 	}
-	if _, err := regexp.Compile("(?i)" + v); err != nil {
-		return "", e.Errorf("bad regular expression: %v", err)
-	}
-	return v, nil
+	return e.Value, nil
 }
 
 // deniedAddr reports whether a is in a denied network.

@@ -68,6 +68,7 @@ func TestE2EBadConfigRefusesStart(t *testing.T) {
 		{"[PROXY_ENTRY]\n    Match ^/api/\n    ServerList 127.0.0.1:1\n    LoadBalancer fastest\n", ":4: "},
 		{"[PROXY_DEFAULTS]\n    OfflineTimeOut soon\n[PROXY_ENTRY]\n    Match ^/\n    ServerList 127.0.0.1:1\n", ":2: "},
 		{"[PROXY_ENTRY]\n    Match ^/api/\n    ServerList 127.0.0.1:1 [::1:80\n", ":3: "},
+		{"[PROXY_ENTRY]\n    Match ^/api/\n    ServerList 127.0.0.1:1 weight=2\n    LoadBalancer Round-Robin\n", ":3: ServerList: weight=N"},
 	} {
 		s := hosttest.NewSite(t, bin)
 		s.Load("proxy_reverse")
@@ -83,5 +84,35 @@ func TestE2EBadConfigRefusesStart(t *testing.T) {
 		if err == nil || !strings.Contains(p.Log(), want) {
 			t.Fatalf("case %d: exit %v, want non-zero and %q in:\n%s", i, err, want, p.Log())
 		}
+	}
+}
+
+// capuchin -t reaches the plugin's configuration: every error start-up
+// would stop at is reported as one line "file:line: key: what is wrong"
+// (the file named once, regexes as written) with a non-zero exit, and a good
+// configuration is valid.
+func TestE2EConfigCheckReachesPlugin(t *testing.T) {
+	good := "[PROXY_ENTRY]\n    Match ^/api/\n    ServerList 127.0.0.1:1\n"
+	for _, tc := range []struct{ conf, want string }{
+		{good + "    LoadBalancer Roundrobbin\n", `:4: LoadBalancer: unknown balancer "Roundrobbin"`},
+		{"[PROXY_ENTRY]\n    Match ^/api/(\n    ServerList 127.0.0.1:1\n", `:2: Match: bad regular expression "^/api/(": missing closing )`},
+		{"[PROXY_DEFAULTS]\n    OfflineTimeOut ten\n" + good, `:2: OfflineTimeOut: want seconds or a duration`},
+		{"[PROXY_ENTRYS]\n    Match ^/api/\n", `:1: unknown section [PROXY_ENTRYS]`},
+	} {
+		s := hosttest.NewSite(t, bin)
+		s.Load("proxy_reverse")
+		s.WriteFile("proxy_reverse.conf", tc.conf)
+		code, out := s.Check()
+		want := "capuchin: configuration error: " + s.Path("proxy_reverse.conf") + tc.want
+		if code != 1 || !strings.HasPrefix(out, want) || strings.Count(out, "\n") != 1 ||
+			strings.Count(out, "proxy_reverse.conf") != 1 || strings.Contains(out, "(?i)") {
+			t.Errorf("-t: exit %d, output %q; want exit 1 and one line starting %q", code, out, want)
+		}
+	}
+	s := hosttest.NewSite(t, bin)
+	s.Load("proxy_reverse")
+	s.WriteFile("proxy_reverse.conf", good)
+	if code, out := s.Check(); code != 0 || !strings.Contains(out, "is valid") {
+		t.Errorf("-t on a good configuration: exit %d, %q", code, out)
 	}
 }

@@ -14,7 +14,9 @@ import (
 
 	"github.com/capuchin/capuchin/api"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/forward"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/proxy"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 )
 
 // handleDeadline is the stage-30 deadline the host applies to one
@@ -33,12 +35,15 @@ type engine struct {
 // aborts backend dials and waits of requests in flight.
 type plugin struct {
 	eng    atomic.Pointer[engine]
+	reg    *upstream.Registry // backend health and counters, kept across Configure
 	ctx    context.Context
 	cancel context.CancelFunc
 }
 
 func (pl *plugin) Info() api.Info {
-	return api.Info{Name: "proxy_reverse", Version: "1.0",
+	// Reconfigure: a reload that changes proxy_reverse.conf calls Configure
+	// on this process, so backend health and counters survive it.
+	return api.Info{Name: "proxy_reverse", Version: "1.0", Reconfigure: true,
 		Handle: api.Limits{Deadline: handleDeadline, Policy: api.FailClosed}}
 }
 
@@ -48,7 +53,7 @@ func (pl *plugin) Configure(path string) error {
 	if err != nil {
 		return err
 	}
-	p, err := proxy.New(cfg, api.Logger())
+	p, err := proxy.New(cfg, api.Logger(), proxy.WithRegistry(pl.reg))
 	if err != nil {
 		return fmt.Errorf("proxy_reverse: %w", err)
 	}
@@ -76,11 +81,14 @@ func (pl *plugin) Handle(r *api.Request, w *api.ResponseWriter) api.Verdict {
 		return api.Decline
 	}
 	rt, ok := e.p.Route(r.Path)
-	if !ok {
-		return api.Decline // before touching the connection
+	if !ok || r.Method == "CONNECT" {
+		// Before touching the connection. A reverse proxy opens no tunnel
+		// to the authority a client names: CONNECT goes to the host (405).
+		return api.Decline
 	}
 	conn, br := r.Conn()
-	res := rt.Serve(pl.ctx, conn, br, &r.Request, r.Client.Remote, r.KeepAlive && !r.Request.Close)
+	res := rt.Serve(pl.ctx, &forward.Request{Conn: conn, BR: br, Req: &r.Request, Client: r.Client.Remote,
+		KeepAlive: r.KeepAlive && !r.Request.Close, Server: r.Server, MaxBody: r.MaxBody, ClientTimeout: r.Timeout})
 	return report(&res, w)
 }
 
@@ -107,7 +115,7 @@ func report(res *proxy.Result, w *api.ResponseWriter) api.Verdict {
 }
 
 func main() {
-	pl := &plugin{}
+	pl := &plugin{reg: upstream.NewRegistry()}
 	pl.ctx, pl.cancel = context.WithCancel(context.Background())
 	api.Serve(pl) // returns when the host stops the plugin
 	pl.cancel()

@@ -1,11 +1,15 @@
 package balance
 
-import (
-	"net/netip"
-	"sync/atomic"
-)
+import "sync/atomic"
 
-// LeastConn tries the slot whose server has the fewest open connections
+const leastConnName = "leastconnections"
+
+func init() {
+	register(Info{Name: leastConnName, Aliases: []string{"least-connections", "least-connection", "leastconn"},
+		New: func(args []string) (Policy, error) { return &LeastConn{}, noArgs(args) }})
+}
+
+// LeastConn tries the slot whose server has the fewest requests in flight
 // first, then the others by increasing load. Ties go round robin, so equally
 // loaded servers share the traffic (a repeated server wins ties more often).
 type LeastConn struct {
@@ -13,10 +17,18 @@ type LeastConn struct {
 }
 
 // Name implements Policy.
-func (*LeastConn) Name() string { return "leastconnections" }
+func (*LeastConn) Name() string { return leastConnName }
 
-// Order implements Policy.
-func (p *LeastConn) Order(dst []int, s Slots, _ netip.Addr) []int {
+// Picker implements Policy.
+func (p *LeastConn) Picker(s Slots) Picker { return leastConnPicker{&p.next, s} }
+
+type leastConnPicker struct {
+	next *atomic.Uint64
+	s    Slots
+}
+
+func (p leastConnPicker) Order(dst []int, _ Request) []int {
+	s := p.s
 	n := s.Len()
 	if n == 0 {
 		return dst[:0]

@@ -1,9 +1,13 @@
 package balance
 
-import (
-	"net/netip"
-	"sync"
-)
+import "sync"
+
+const lockingRoundRobinName = "lockingroundrobin"
+
+func init() {
+	register(Info{Name: lockingRoundRobinName, Aliases: []string{"locking-round-robin", "locked-round-robin"},
+		New: func(args []string) (Policy, error) { return &LockingRoundRobin{}, noArgs(args) }})
+}
 
 // LockingRoundRobin is round robin with its cursor under a mutex (Monkey's
 // lockingroundrobin). It hands out exactly the same sequence as RoundRobin.
@@ -13,20 +17,27 @@ type LockingRoundRobin struct {
 }
 
 // Name implements Policy.
-func (*LockingRoundRobin) Name() string { return "lockingroundrobin" }
+func (*LockingRoundRobin) Name() string { return lockingRoundRobinName }
 
-// Order implements Policy.
-func (p *LockingRoundRobin) Order(dst []int, s Slots, _ netip.Addr) []int {
-	n := s.Len()
-	if n == 0 {
+// Picker implements Policy.
+func (p *LockingRoundRobin) Picker(s Slots) Picker { return lockingPicker{p, s.Len()} }
+
+type lockingPicker struct {
+	p *LockingRoundRobin
+	n int
+}
+
+func (l lockingPicker) Order(dst []int, _ Request) []int {
+	if l.n == 0 {
 		return dst[:0]
 	}
+	p := l.p
 	p.mu.Lock()
-	if p.next >= n {
+	if p.next >= l.n {
 		p.next = 0
 	}
 	start := p.next
 	p.next++
 	p.mu.Unlock()
-	return rotate(dst, n, start)
+	return rotate(dst, l.n, start)
 }

@@ -1,9 +1,14 @@
 package balance
 
-import (
-	"net/netip"
-	"sync/atomic"
-)
+import "sync/atomic"
+
+const roundRobinName = "roundrobin"
+
+func init() {
+	register(Info{Name: roundRobinName,
+		Aliases: []string{"round-robin", "lockless-round-robin", "weighted-round-robin", "lockless-weighted-round-robin"},
+		New:     func(args []string) (Policy, error) { return &RoundRobin{}, noArgs(args) }})
+}
 
 // RoundRobin is Monkey's lockless round robin: a shared cursor advanced with
 // one atomic add per request, so concurrent requests never wait on each
@@ -13,14 +18,20 @@ type RoundRobin struct {
 }
 
 // Name implements Policy.
-func (*RoundRobin) Name() string { return "roundrobin" }
+func (*RoundRobin) Name() string { return roundRobinName }
 
-// Order implements Policy.
-func (p *RoundRobin) Order(dst []int, s Slots, _ netip.Addr) []int {
-	n := s.Len()
-	if n == 0 {
+// Picker implements Policy.
+func (p *RoundRobin) Picker(s Slots) Picker { return roundRobinPicker{&p.next, s.Len()} }
+
+type roundRobinPicker struct {
+	next *atomic.Uint64
+	n    int
+}
+
+func (p roundRobinPicker) Order(dst []int, _ Request) []int {
+	if p.n == 0 {
 		return dst[:0]
 	}
-	start := (p.next.Add(1) - 1) % uint64(n)
-	return rotate(dst, n, int(start))
+	start := (p.next.Add(1) - 1) % uint64(p.n)
+	return rotate(dst, p.n, int(start))
 }

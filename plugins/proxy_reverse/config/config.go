@@ -2,8 +2,10 @@
 // in Monkey's format, into typed entries.
 //
 //	[PROXY_DEFAULTS]          at most one; entries inherit every key they lack
-//	    ServerList ADDR ...   host:port, a.b.c.d:port or [v6]:port; repetition is weight
-//	    LoadBalancer NAME     also spelled LoadBalance
+//	    ServerList ADDR ...   host:port, a.b.c.d:port or [v6]:port; repetition is weight;
+//	                          ADDR weight=N (1-256) for the balancers that read weights
+//	    LoadBalancer NAME ... also spelled LoadBalance; a name of the balance registry
+//	                          and its arguments (default balance.Default, first-alive)
 //	    Match REGEX           repeatable
 //	    AttemptsCount N       consecutive failures before a server goes offline (0: HA off)
 //	    OfflineTimeOut S      seconds a server stays offline after its last failure
@@ -13,7 +15,9 @@
 //	    MaxIdleConns N        idle pooled connections kept per server (default: no
 //	                          bound but IdleTimeout; 0 turns pooling off)
 //	    ResolveInterval T     how often hostnames are re-resolved
-//	    ClientBodyTimeout T   longest wait for request body bytes from the client (408)
+//	    ClientBodyTimeout T   longest wait for request body bytes from the client (408);
+//	                          unset: the host's Timeout
+//	    UnderscoresInHeaders B  forward request fields with '_' in the name (default off)
 //	    StatisticsURL PATH    [PROXY_DEFAULTS] only: the status page's path
 //	[PROXY_ENTRY]             any number, tried in file order
 //
@@ -26,17 +30,17 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"regexp"
 	"strconv"
 	"time"
 
 	"github.com/capuchin/capuchin/api/conf"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/balance"
 )
 
-// Defaults of the keys that have one.
+// Defaults of the keys that have one. The default balancer is the zero
+// balance.Spec, balance.Default.
 const (
-	DefaultBalancer        = FirstAlive
 	DefaultAttemptsCount   = 3
 	DefaultOfflineTimeout  = 10 * time.Second
 	DefaultConnectTimeout  = 3 * time.Second
@@ -47,8 +51,9 @@ const (
 	// steady load opens no new backend connections.
 	DefaultMaxIdleConns    = NoLimit
 	DefaultResolveInterval = 30 * time.Second
-	// DefaultClientBodyTimeout is the host's default Timeout.
-	DefaultClientBodyTimeout = 15 * time.Second
+	// DefaultClientBodyTimeout 0 means the host's Timeout, which the host
+	// sends with each request.
+	DefaultClientBodyTimeout = 0
 )
 
 // NoLimit is the MaxIdleConns of an unbounded pool.
@@ -64,7 +69,7 @@ type Config struct {
 type Entry struct {
 	Where           string // file:line of its section header
 	Servers         []Server
-	Balancer        Balancer
+	Balancer        balance.Spec     // the zero Spec is balance.Default
 	Match           []*regexp.Regexp // compiled case-insensitive, unanchored
 	MatchSrc        []string         // as written
 	AttemptsCount   int
@@ -75,15 +80,24 @@ type Entry struct {
 	MaxIdleConns    int
 	ResolveInterval time.Duration
 	// ClientBodyTimeout bounds each wait for request body bytes from the
-	// client; a client that stalls longer gets 408.
+	// client; a client that stalls longer gets 408. 0: the host's Timeout.
 	ClientBodyTimeout time.Duration
+	// UnderscoresInHeaders forwards request fields whose names contain
+	// '_'; off (the default, as nginx's underscores_in_headers) drops them.
+	UnderscoresInHeaders bool
 }
 
 // Server is one ServerList item. Host is an IP literal or a hostname.
 type Server struct {
 	Host string
 	Port uint16
+	// Weight is the explicit weight=N (1-256), 0 when none was given;
+	// only the balancers that read weights accept one above 1.
+	Weight int
 }
+
+// MaxWeight is the largest weight=N (HAProxy's limit).
+const MaxWeight = 256
 
 // IP returns the address when Host is an IP literal.
 func (s Server) IP() (netip.Addr, bool) {
@@ -108,12 +122,11 @@ func (e *Entry) MatchPath(path string) bool {
 
 // Load reads the file at path.
 func Load(path string) (*Config, error) {
-	f, err := os.Open(path)
+	f, err := conf.ParseFile(path)
 	if err != nil {
-		return nil, &conf.Error{File: path, Msg: "cannot read: " + err.Error()}
+		return nil, err
 	}
-	defer f.Close()
-	return Parse(path, f)
+	return build(f)
 }
 
 // Parse reads configuration text from r; path names it in errors.
@@ -129,11 +142,13 @@ func Parse(path string, r io.Reader) (*Config, error) {
 type section struct {
 	sec      *conf.Section
 	servers  []Server
-	balancer *Balancer
+	weighted *conf.Entry // the first ServerList line with a weight above 1
+	balancer *balance.Spec
 	match    []*regexp.Regexp
 	src      []string
 	ints     map[string]int
 	durs     map[string]time.Duration
+	bools    map[string]bool
 	stats    *string
 }
 
@@ -182,9 +197,8 @@ func build(f *conf.File) (*Config, error) {
 // built-in defaults.
 func merge(d, s *section) (*Entry, error) {
 	e := &Entry{
-		Where:    fmt.Sprintf("%s:%d", s.sec.File, s.sec.Line),
-		Servers:  pick(s.servers, d.servers),
-		Balancer: DefaultBalancer,
+		Where:   fmt.Sprintf("%s:%d", s.sec.File, s.sec.Line),
+		Servers: pick(s.servers, d.servers),
 	}
 	if s.balancer != nil {
 		e.Balancer = *s.balancer
@@ -194,6 +208,13 @@ func merge(d, s *section) (*Entry, error) {
 	e.Match, e.MatchSrc = pick(s.match, d.match), pick(s.src, d.src)
 	if len(e.Servers) == 0 {
 		return nil, s.sec.Errorf("[PROXY_ENTRY] has no ServerList (and [PROXY_DEFAULTS] gives none)")
+	}
+	from := d // the section the servers came from
+	if len(s.servers) > 0 {
+		from = s
+	}
+	if err := checkWeights(from, e); err != nil {
+		return nil, err
 	}
 	if len(e.Match) == 0 {
 		return nil, s.sec.Errorf("[PROXY_ENTRY] has no Match rule (and [PROXY_DEFAULTS] gives none)")
@@ -206,7 +227,18 @@ func merge(d, s *section) (*Entry, error) {
 	e.IdleTimeout = durKey(s, d, "idletimeout", DefaultIdleTimeout)
 	e.ResolveInterval = durKey(s, d, "resolveinterval", DefaultResolveInterval)
 	e.ClientBodyTimeout = durKey(s, d, "clientbodytimeout", DefaultClientBodyTimeout)
+	e.UnderscoresInHeaders = boolKey(s, d, "underscoresinheaders", false)
 	return e, nil
+}
+
+func boolKey(s, d *section, key string, def bool) bool {
+	if v, ok := s.bools[key]; ok {
+		return v
+	}
+	if v, ok := d.bools[key]; ok {
+		return v
+	}
+	return def
 }
 
 func pick[T any](own, inherited []T) []T {
@@ -234,4 +266,15 @@ func durKey(s, d *section, key string, def time.Duration) time.Duration {
 		return v
 	}
 	return def
+}
+
+// checkWeights refuses weight=N above 1 (given in section from) with a
+// balancer that would ignore it; the error names the ServerList line and the
+// entry.
+func checkWeights(from *section, e *Entry) error {
+	if from.weighted == nil || e.Balancer.Weighted() {
+		return nil
+	}
+	return from.weighted.Errorf("weight=N is read by %s only, not by %s (the balancer of the entry at %s); "+
+		"list a server N times instead", balance.WeightedNames(), e.Balancer.Name(), e.Where)
 }

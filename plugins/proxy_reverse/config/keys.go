@@ -2,18 +2,18 @@ package config
 
 import (
 	"net"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/capuchin/capuchin/api/conf"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/balance"
 )
 
 // parseSection reads the keys of one section. StatisticsURL is only valid in
 // [PROXY_DEFAULTS].
 func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
-	out := &section{sec: s, ints: map[string]int{}, durs: map[string]time.Duration{}}
+	out := &section{sec: s, ints: map[string]int{}, durs: map[string]time.Duration{}, bools: map[string]bool{}}
 	seen := map[string]int{}
 	once := func(e conf.Entry, key string) error {
 		if line, ok := seen[key]; ok {
@@ -42,18 +42,45 @@ func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
 	for k, zeroOK := range durKeys {
 		h[k] = func(e conf.Entry) error { return out.setDur(e, k, zeroOK, once) }
 	}
+	h["underscoresinheaders"] = func(e conf.Entry) error { return out.setBool(e, "underscoresinheaders", once) }
 	if err := s.Visit(h); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
+func (s *section) setBool(e conf.Entry, key string, once func(conf.Entry, string) error) error {
+	if err := once(e, key); err != nil {
+		return err
+	}
+	b, err := e.Bool()
+	s.bools[key] = b
+	return err
+}
+
+// serverList reads "ADDR [weight=N] ADDR ...": a weight=N item weighs the
+// server before it on the same line.
 func (s *section) serverList(e conf.Entry) error {
 	f, err := e.Fields()
 	if err != nil {
 		return err
 	}
+	first := len(s.servers)
 	for _, item := range f {
+		if name, v, ok := strings.Cut(item, "="); ok && strings.EqualFold(name, "weight") {
+			if len(s.servers) == first || s.servers[len(s.servers)-1].Weight != 0 {
+				return e.Errorf("%q must follow a server (ADDR weight=N)", item)
+			}
+			w, err := strconv.Atoi(v)
+			if err != nil || w < 1 || w > MaxWeight {
+				return e.Errorf("bad weight %q: want 1-%d", item, MaxWeight)
+			}
+			s.servers[len(s.servers)-1].Weight = w
+			if w > 1 && s.weighted == nil {
+				s.weighted = &e
+			}
+			continue
+		}
 		srv, err := ParseServer(item)
 		if err != nil {
 			return e.Errorf("%v", err)
@@ -64,24 +91,13 @@ func (s *section) serverList(e conf.Entry) error {
 }
 
 func (s *section) addMatch(e conf.Entry) error {
-	src, err := e.String()
+	re, err := e.Regexp()
 	if err != nil {
 		return err
 	}
-	re, err := regexp.Compile("(?i)" + src)
-	if err != nil {
-		return e.Errorf("bad regular expression %q: %v", src, unwrapRegexp(err))
-	}
 	s.match = append(s.match, re)
-	s.src = append(s.src, src)
+	s.src = append(s.src, e.Value)
 	return nil
-}
-
-func unwrapRegexp(err error) string {
-	if se, ok := err.(*syntaxError); ok {
-		return se.Code.String() + " " + strconv.Quote(se.Expr)
-	}
-	return err.Error()
 }
 
 func (s *section) setBalancer(e conf.Entry, once func(conf.Entry, string) error) error {
@@ -92,9 +108,9 @@ func (s *section) setBalancer(e conf.Entry, once func(conf.Entry, string) error)
 	if err != nil {
 		return err
 	}
-	b, ok := ParseBalancer(v)
-	if !ok {
-		return e.Errorf("unknown balancer %q (want %s)", v, balancerChoices())
+	b, err := balance.Parse(v)
+	if err != nil {
+		return e.Errorf("%v", err)
 	}
 	s.balancer = &b
 	return nil

@@ -15,16 +15,20 @@ import (
 
 // exchange is the state of one forwarded request; pooled.
 type exchange struct {
-	f     *Forwarder
-	r     *Request
-	cw    countWriter
-	bw    *bufio.Writer // client output
-	buf   *[]byte
-	rbody http1.Body
-	resp  http1.Response
-	up    upload
+	f       *Forwarder
+	r       *Request
+	cw      countWriter
+	bw      *bufio.Writer // client output
+	buf     *[]byte
+	rbody   http1.Body
+	trailer http1.Header // buffer of the forwarded trailer fields
+	resp    http1.Response
+	up      upload
+	order   []int // the balancer's order of slots, kept across pooling
 
 	status  int
+	interim int   // 1xx answers read for this request
+	sentPre int64 // bytes of relayed 1xx answers: the final answer starts after them
 	closing bool
 	err     error
 	dirty   bool // an abort may still be running: do not pool
@@ -33,6 +37,13 @@ type exchange struct {
 	bc      *upstream.Conn
 	aborted bool
 }
+
+// maxInterim caps the 1xx answers relayed for one request (100 Continue,
+// 103 Early Hints...): a backend sending more is cut off with a 502, so
+// that it cannot keep a request (and the client) busy forever.
+const maxInterim = 8
+
+var errTooManyInterim = errors.New("too many 1xx answers from the backend")
 
 type outcome uint8
 
@@ -47,10 +58,7 @@ func (f *Forwarder) getExchange(r *Request) *exchange {
 		x = &exchange{f: f}
 	}
 	x.r = r
-	x.cw = countWriter{c: r.Conn, timeout: f.ClientWriteTimeout}
-	if x.cw.timeout == 0 {
-		x.cw.timeout = 60 * time.Second
-	}
+	x.cw = countWriter{c: r.Conn, timeout: r.clientTimeout()}
 	x.bw, _ = f.writers.Get().(*bufio.Writer)
 	if x.bw == nil {
 		x.bw = bufio.NewWriterSize(nil, copyBufSize+512)
@@ -69,6 +77,7 @@ func (f *Forwarder) putExchange(x *exchange) {
 	}
 	x.r, x.bw, x.buf, x.bc = nil, nil, nil, nil
 	x.status, x.closing, x.err, x.aborted = 0, false, nil, false
+	x.interim, x.sentPre = 0, 0
 	x.up.reset()
 	f.states.Put(x)
 }
@@ -114,7 +123,7 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	}
 	defer x.setConn(nil)
 	req := x.r.Req
-	writeRequestHead(bc.BW, req, x.r.Client, s.Name)
+	bc.BW.Write(appendRequestHead((*x.buf)[:0], req, x.r.Client, s.Name, x.r.KeepUnderscores))
 	if err := bc.BW.Flush(); err != nil {
 		return x.backendError(bc, err)
 	}
@@ -127,13 +136,16 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 		switch {
 		case err != nil:
 			return x.backendError(bc, err)
-		case x.resp.Status == 101 && req.Upgrade:
+		case x.resp.Status == 101 && forwardsUpgrade(req):
 			x.tunnel(bc)
 			return outcomeDone
 		case x.resp.Status == 101:
 			return x.backendError(bc, &http1.Error{Status: 502, Reason: "101 to a request without Upgrade"})
 		case x.resp.Status < 200:
-			if err := x.interim(); err != nil {
+			if x.interim++; x.interim > maxInterim {
+				return x.backendError(bc, errTooManyInterim)
+			}
+			if err := x.interim1xx(); err != nil {
 				x.clientGone(bc, err)
 				return outcomeDone
 			}
@@ -147,13 +159,44 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	return outcomeDone
 }
 
-// interim relays a 1xx answer to an HTTP/1.1 client.
-func (x *exchange) interim() error {
+// forwardsUpgrade reports whether the request's Upgrade goes to the backend:
+// any protocol but h2c. The h2c upgrade (deprecated by RFC 9113 §3.1) would
+// hand the client a raw HTTP/2 connection to the backend, past every
+// per-request rule of the proxy (h2c smuggling); such a request goes on as
+// plain HTTP/1.1 without its Upgrade.
+func forwardsUpgrade(req *http1.Request) bool {
+	if !req.Upgrade {
+		return false
+	}
+	h2c := false
+	req.Header.Values("Upgrade", func(v string) { h2c = h2c || http1.HasToken(v, "h2c") })
+	return !h2c
+}
+
+// interim1xx relays a 1xx answer to an HTTP/1.1 client.
+func (x *exchange) interim1xx() error {
 	if x.r.Req.Minor == 0 {
 		return nil
 	}
-	writeResponseHead(x.bw, &x.resp, x.r.Req, frameNone, false)
-	return x.bw.Flush()
+	h := x.head()
+	b, _ := appendResponseHead((*x.buf)[:0], &x.resp, &h)
+	x.bw.Write(b)
+	err := x.bw.Flush()
+	x.sentPre = x.cw.n
+	return err
+}
+
+// answerStarted reports whether part of the final answer went out (or is
+// buffered): an error must then close the connection, not send a page.
+func (x *exchange) answerStarted() bool {
+	return x.cw.n > x.sentPre || x.bw.Buffered() > 0
+}
+
+// head is the client side of the answer's head: the request's method and
+// version, the connection's state, and the Date and Server to add.
+func (x *exchange) head() http1.ResponseHead {
+	return http1.ResponseHead{Date: x.f.clock.Date(), Server: x.r.Server, Method: x.r.Req.Method,
+		Minor: x.r.Req.Minor, Close: x.closing}
 }
 
 // backendError handles a failure to send the request or to read an answer.
@@ -207,18 +250,20 @@ func idempotent(m string) bool {
 	return false
 }
 
-// fail answers with an error page when nothing was sent yet; otherwise the
-// client connection is closed, so a cut response never looks complete.
+// fail answers with an error page when nothing of the final answer was sent
+// yet (relayed 1xx answers do not count); otherwise the client connection is
+// closed, so a cut response never looks complete.
 func (x *exchange) fail(status int, err error, detail string) {
 	x.status, x.err = status, err
-	if x.cw.n > 0 || x.bw.Buffered() > 0 {
+	if x.answerStarted() {
 		x.closing = true
 		return
 	}
 	consumed := !x.r.Req.HasBody() || x.up.started && x.up.err == nil && x.up.readAll.Load()
 	x.closing = x.closing || !x.r.KeepAlive || x.r.Req.Close || !consumed
-	b := http1.AppendErrorResponse((*x.buf)[:0], status, detail, x.f.Clock.Date(), "", x.closing)
-	x.bw.Write(b)
+	h := x.head()
+	h.Status = status
+	x.bw.Write(h.AppendError((*x.buf)[:0], nil, detail))
 	if x.bw.Flush() != nil {
 		x.closing = true
 	}

@@ -23,16 +23,13 @@ import (
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 )
 
-// Forwarder forwards requests. One is shared by all entries and requests.
+// Forwarder forwards requests. One is shared by all entries and requests;
+// the zero value works.
 type Forwarder struct {
-	Clock *http1.Clock // Date of error pages
-	// ClientWriteTimeout bounds each write to the client (a client that
-	// stops reading); 0 means 60 s.
-	ClientWriteTimeout time.Duration
-
-	writers sync.Pool // *bufio.Writer for client output
-	bufs    sync.Pool // *[]byte copy buffers
-	states  sync.Pool // *exchange
+	clock   http1.Clock // Date of error pages and of answers that have none
+	writers sync.Pool   // *bufio.Writer for client output
+	bufs    sync.Pool   // *[]byte copy buffers
+	states  sync.Pool   // *exchange
 }
 
 // Request is one client request to forward.
@@ -41,8 +38,25 @@ type Request struct {
 	BR        *bufio.Reader // over Conn, holding the bytes after the head
 	Req       *http1.Request
 	Client    netip.AddrPort
-	KeepAlive bool // false: the connection closes after this request
+	KeepAlive bool   // false: the connection closes after this request
+	Server    string // the Server field of answers that have none (the host's)
+	// MaxBody is the host's request body limit (MaxRequestSize); a body
+	// that grows past it, chunked included, gets 413. 0: no limit.
+	MaxBody int64
+	// KeepUnderscores forwards fields whose names contain '_'; without it
+	// they are dropped (some backends read '_' as '-', so "X_Forwarded_For"
+	// could pass for a field the proxy sets).
+	KeepUnderscores bool
+	// ClientTimeout is the host's Timeout: it bounds each write to the
+	// client (a client that stops reading), and each wait for body bytes
+	// when the entry sets no ClientBodyTimeout. 0 means
+	// fallbackClientTimeout.
+	ClientTimeout time.Duration
 }
+
+// fallbackClientTimeout stands for the host's Timeout when the host gives
+// none: its default.
+const fallbackClientTimeout = 15 * time.Second
 
 // Result reports what happened.
 type Result struct {
@@ -62,18 +76,18 @@ var (
 	ErrUnreachable = errors.New("no backend server could be reached")
 )
 
-// Forward forwards r to a server of g chosen by pol.
-func (f *Forwarder) Forward(ctx context.Context, g *upstream.Group, pol balance.Policy, r *Request) Result {
+// Forward forwards r to a server of slots, trying them in the order pk
+// gives (pk is the balancer's picker built for slots).
+func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balance.Picker, r *Request) Result {
 	x := f.getExchange(r)
 	defer f.putExchange(x)
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, x.abort)
 		defer stop()
 	}
-	slots := g.Slots()
-	var orderBuf [16]int
 	var triedBuf [16]*upstream.Server
-	order, tried := pol.Order(orderBuf[:0], slots, r.Client.Addr()), triedBuf[:0]
+	x.order = pk.Order(x.order, balance.Request{Client: r.Client.Addr(), Head: r.Req})
+	order, tried := x.order, triedBuf[:0]
 	offline := 0
 	var lastErr error
 	for _, i := range order {

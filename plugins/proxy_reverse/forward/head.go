@@ -1,19 +1,34 @@
 package forward
 
 import (
-	"bufio"
 	"net/netip"
-	"strconv"
 	"strings"
 
 	"github.com/capuchin/capuchin/api/http1"
 )
 
 // hopByHop lists the fields that describe one connection, not the message
-// (net/http/httputil's list), removed in both directions. Fields named in
+// (net/http/httputil's list but Trailer, which announces the trailer fields
+// that the proxy forwards), removed in both directions. Fields named in
 // Connection are removed as well.
 var hopByHop = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+	"Proxy-Authorization", "Te", "Transfer-Encoding", "Upgrade"}
+
+// trailerManaged are fields never forwarded in a trailer section: framing,
+// routing and the announcement itself (RFC 9110 §6.5.1).
+var trailerManaged = []string{"Content-Length", "Host", "Trailer"}
+
+// trailerFields returns the forwardable fields of a trailer section t,
+// reusing buf.
+func trailerFields(buf, t http1.Header) http1.Header {
+	buf = buf[:0]
+	for _, f := range t {
+		if !skipField(t, f.Name, trailerManaged) {
+			buf = append(buf, f)
+		}
+	}
+	return buf
+}
 
 // skipField reports whether name must not be copied: hop-by-hop, named in a
 // Connection field of h, or one the proxy writes itself (managed).
@@ -38,49 +53,54 @@ func skipField(h http1.Header, name string, managed []string) bool {
 
 var requestManaged = []string{"Content-Length", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"}
 
-// writeRequestHead writes the head sent to the backend: origin-form target,
-// HTTP/1.1, end-to-end fields, X-Forwarded-*, and the body's framing.
-func writeRequestHead(w *bufio.Writer, req *http1.Request, client netip.AddrPort, backend string) {
-	w.WriteString(req.Method)
-	w.WriteByte(' ')
-	w.WriteString(originForm(req.Target))
-	w.WriteString(" HTTP/1.1\r\n")
+// appendRequestHead appends the head sent to the backend: origin-form
+// target, HTTP/1.1, end-to-end fields (without names holding '_' unless
+// keepUnderscores), X-Forwarded-*, and the body's framing.
+func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, backend string, keepUnderscores bool) []byte {
+	b = append(b, req.Method...)
+	b = append(b, ' ')
+	b = append(b, originForm(req.Target)...)
+	b = append(b, " HTTP/1.1\r\n"...)
 	xff, hasHost := "", false
 	for _, f := range req.Header {
 		switch {
 		case http1.EqualFold(f.Name, "X-Forwarded-For"):
 			xff = joinList(xff, f.Value)
 		case skipField(req.Header, f.Name, requestManaged):
+		case !keepUnderscores && strings.IndexByte(f.Name, '_') >= 0:
 		default:
 			hasHost = hasHost || http1.EqualFold(f.Name, "Host")
-			writeField(w, f.Name, f.Value)
+			b = http1.AppendField(b, f.Name, f.Value)
 		}
 	}
 	if !hasHost {
-		writeField(w, "Host", hostOr(req.Host, backend))
+		b = http1.AppendField(b, "Host", hostOr(req.Host, backend))
 	}
-	w.WriteString("X-Forwarded-For: ")
+	b = append(b, "X-Forwarded-For: "...)
 	if xff != "" {
-		w.WriteString(xff)
-		w.WriteString(", ")
+		b = append(b, xff...)
+		b = append(b, ", "...)
 	}
-	var ip [64]byte
-	w.Write(client.Addr().Unmap().AppendTo(ip[:0]))
-	w.WriteString("\r\nX-Forwarded-Proto: http\r\n")
+	b = client.Addr().Unmap().AppendTo(b)
+	b = append(b, "\r\nX-Forwarded-Proto: http\r\n"...)
 	if req.Host != "" {
-		writeField(w, "X-Forwarded-Host", req.Host)
+		b = http1.AppendField(b, "X-Forwarded-Host", req.Host)
 	}
 	switch {
 	case req.Chunked:
-		w.WriteString("Transfer-Encoding: chunked\r\n")
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	case req.ContentLength >= 0:
-		writeInt(w, "Content-Length", req.ContentLength)
+		b = http1.AppendFieldInt(b, "Content-Length", req.ContentLength)
+	case req.Method == "POST" || req.Method == "PUT" || req.Method == "PATCH":
+		// No framing means an empty body (RFC 9112 §6.3); say so to a
+		// backend that would want a length for these (RFC 9110 §8.6).
+		b = append(b, "Content-Length: 0\r\n"...)
 	}
-	if req.Upgrade {
-		w.WriteString("Connection: Upgrade\r\n")
-		writeField(w, "Upgrade", req.Header.Get("Upgrade"))
+	if forwardsUpgrade(req) {
+		b = append(b, "Connection: Upgrade\r\n"...)
+		b = http1.AppendField(b, "Upgrade", req.Header.Get("Upgrade"))
 	}
-	w.WriteString("\r\n")
+	return append(b, "\r\n"...)
 }
 
 func hostOr(h, def string) string {
@@ -116,82 +136,34 @@ func originForm(t string) string {
 	return "/"
 }
 
-func writeField(w *bufio.Writer, name, value string) {
-	w.WriteString(name)
-	w.WriteString(": ")
-	w.WriteString(value)
-	w.WriteString("\r\n")
-}
-
-func writeInt(w *bufio.Writer, name string, n int64) {
-	var b [20]byte
-	w.WriteString(name)
-	w.WriteString(": ")
-	w.Write(strconv.AppendInt(b[:0], n, 10))
-	w.WriteString("\r\n")
-}
-
-// framing is how the response body goes to the client.
-type framing uint8
-
-const (
-	frameNone    framing = iota // no body (HEAD, 1xx, 204, 304)
-	frameLength                 // Content-Length, copied as is
-	frameChunked                // re-chunked for an HTTP/1.1 client
-	frameClose                  // close-delimited, for an HTTP/1.0 client
-)
-
-func chooseFraming(resp *http1.Response, req *http1.Request) framing {
-	switch {
-	case !resp.BodyAllowed(req.Method):
-		return frameNone
-	case !resp.Chunked && resp.ContentLength >= 0:
-		return frameLength
-	case req.Minor == 1:
-		return frameChunked
-	}
-	return frameClose
-}
-
 var responseManaged = []string{"Content-Length"}
 
-// writeResponseHead writes the head sent to the client. closing adds
-// Connection: close; an HTTP/1.0 client kept alive gets Connection: keep-alive.
-func writeResponseHead(w *bufio.Writer, resp *http1.Response, req *http1.Request, fr framing, closing bool) {
-	var b [8]byte
-	w.WriteString("HTTP/1.1 ")
-	w.Write(strconv.AppendInt(b[:0], int64(resp.Status), 10))
-	w.WriteByte(' ')
-	if resp.Reason != "" {
-		w.WriteString(resp.Reason)
-	} else {
-		w.WriteString(http1.StatusText(resp.Status))
+// appendResponseHead appends the head of a backend's answer as sent to
+// the client, through http1.ResponseHead: the backend's status, reason and
+// end-to-end fields; Date and Server when the backend sent none (RFC 9110
+// §6.6.1: a proxy adds Date); the framing for this client (h.Length,
+// h.Minor) and Connection (h.Close). It returns the body's framing; a
+// close-delimited body sets h.Close.
+func appendResponseHead(b []byte, resp *http1.Response, h *http1.ResponseHead) ([]byte, http1.Framing) {
+	h.Status, h.Reason, h.Length = resp.Status, resp.Reason, resp.ContentLength
+	if resp.Header.Has("Date") {
+		h.Date = ""
 	}
-	w.WriteString("\r\n")
+	if resp.Header.Has("Server") {
+		h.Server = ""
+	}
+	if resp.Status == 101 {
+		h.Upgrade = resp.Header.Get("Upgrade")
+	}
+	b = h.AppendStart(b)
+	chunked := h.Framing() == http1.FrameChunked
 	for _, f := range resp.Header {
-		if !skipField(resp.Header, f.Name, responseManaged) {
-			writeField(w, f.Name, f.Value)
+		switch {
+		case skipField(resp.Header, f.Name, responseManaged):
+		case !chunked && http1.EqualFold(f.Name, "Trailer"): // no trailer follows
+		default:
+			b = http1.AppendField(b, f.Name, f.Value)
 		}
 	}
-	switch fr {
-	case frameNone:
-		if cl := resp.Header.Get("Content-Length"); cl != "" && resp.Status >= 200 && resp.Status != 204 {
-			writeField(w, "Content-Length", cl) // HEAD and 304 describe the GET's body
-		}
-	case frameLength:
-		writeInt(w, "Content-Length", resp.ContentLength)
-	case frameChunked:
-		w.WriteString("Transfer-Encoding: chunked\r\n")
-	}
-	switch {
-	case resp.Status == 101:
-		w.WriteString("Connection: Upgrade\r\n")
-		writeField(w, "Upgrade", resp.Header.Get("Upgrade"))
-	case resp.Status < 200:
-	case closing:
-		w.WriteString("Connection: close\r\n")
-	case req.Minor == 0:
-		w.WriteString("Connection: keep-alive\r\n")
-	}
-	w.WriteString("\r\n")
+	return h.AppendEnd(b)
 }

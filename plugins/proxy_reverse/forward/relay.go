@@ -12,10 +12,12 @@ import (
 // returns bc to the pool when both messages ended cleanly.
 func (x *exchange) relay(bc *upstream.Conn) {
 	req, resp := x.r.Req, &x.resp
-	fr := chooseFraming(resp, req)
 	x.status = resp.Status
-	x.closing = x.closing || !x.r.KeepAlive || req.Close || fr == frameClose
-	writeResponseHead(x.bw, resp, req, fr, x.closing)
+	x.closing = x.closing || !x.r.KeepAlive || req.Close
+	h := x.head()
+	b, fr := appendResponseHead((*x.buf)[:0], resp, &h)
+	x.closing = h.Close // a close-delimited body
+	x.bw.Write(b)
 	x.rbody.ResetResponse(bc.BR, resp, req.Method)
 	ok := x.copyBody(bc, fr)
 	consumed := x.stopUpload(bc)
@@ -29,13 +31,13 @@ func (x *exchange) relay(bc *upstream.Conn) {
 // copyBody streams the answer's body. It reports false when either side
 // failed; the client connection then closes (a short body is never
 // presented as complete: a chunked one lacks its last chunk).
-func (x *exchange) copyBody(bc *upstream.Conn, fr framing) bool {
-	if fr == frameNone {
+func (x *exchange) copyBody(bc *upstream.Conn, fr http1.Framing) bool {
+	if fr == http1.FrameNone {
 		return x.flushClient(nil)
 	}
 	var w io.Writer = x.bw
 	cw := http1.ChunkedWriter{W: x.bw}
-	if fr == frameChunked {
+	if fr == http1.FrameChunked {
 		w = &cw
 	}
 	p := *x.buf
@@ -53,14 +55,31 @@ func (x *exchange) copyBody(bc *upstream.Conn, fr framing) bool {
 		}
 		if err != nil {
 			bc.Server().Failed(time.Now())
-			x.closing, x.err = true, err
+			x.bodyError(bc, err)
 			return false
 		}
 	}
-	if fr == frameChunked {
-		cw.Close()
+	if fr == http1.FrameChunked {
+		// The backend's trailer goes to every HTTP/1.1 client, as nginx
+		// does: one that cannot use it ignores it (RFC 9110 §6.5.1).
+		x.trailer = trailerFields(x.trailer, x.rbody.Trailer())
+		cw.CloseTrailer(x.trailer)
 	}
 	return x.flushClient(nil)
+}
+
+// bodyError handles a broken answer body. While the client has received
+// nothing of the answer (the head waits in the buffer for the first body
+// bytes), the head is dropped and the client gets a 502 page; otherwise the
+// client connection closes.
+func (x *exchange) bodyError(bc *upstream.Conn, err error) {
+	if x.cw.n == x.sentPre {
+		x.stopUpload(bc) // before fail reads the upload's outcome
+		x.bw.Reset(&x.cw)
+		x.fail(502, err, "the backend server sent no valid answer")
+		return
+	}
+	x.closing, x.err = true, err
 }
 
 // flushClient flushes client output; on failure (or a given write error)

@@ -14,7 +14,9 @@ func (x *exchange) tunnel(bc *upstream.Conn) {
 	bc.Server().Succeeded()
 	x.stopUpload(bc)
 	x.status, x.closing = 101, true
-	writeResponseHead(x.bw, &x.resp, x.r.Req, frameNone, false)
+	h := x.head()
+	b, _ := appendResponseHead((*x.buf)[:0], &x.resp, &h)
+	x.bw.Write(b)
 	if !x.flushClient(nil) {
 		bc.Server().Release(bc, false, time.Now())
 		return

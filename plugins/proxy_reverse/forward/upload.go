@@ -22,11 +22,12 @@ type upload struct {
 	started   bool
 	done      chan struct{}
 	body      http1.Body
-	readAll   atomic.Bool // the client's body was read to its end
-	stopping  bool        // stopUpload cut the client read short; guarded by exchange.mu
-	err       error       // set before done closes
-	clientErr bool        // err came from reading the client
-	total     int64       // body bytes read; valid after done
+	readAll   atomic.Bool  // the client's body was read to its end
+	stopping  bool         // stopUpload cut the client read short; guarded by exchange.mu
+	err       error        // set before done closes
+	clientErr bool         // err came from reading the client
+	total     int64        // body bytes read; valid after done
+	trailer   http1.Header // buffer of the forwarded trailer fields
 
 	mu      sync.Mutex
 	gotHead bool // the final answer's head arrived: stop moving the deadline
@@ -49,6 +50,13 @@ func (x *exchange) armClient(d time.Duration) bool {
 	}
 	x.r.Conn.SetReadDeadline(t)
 	return true
+}
+
+// cutShort reports whether stopUpload or abort has cut the client read short.
+func (x *exchange) cutShort() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.aborted || x.up.stopping
 }
 
 func (u *upload) reset() {
@@ -80,7 +88,7 @@ func (u *upload) headDone() {
 func (x *exchange) startUpload(bc *upstream.Conn) {
 	u := &x.up
 	u.started, u.done = true, make(chan struct{})
-	u.body.ResetRequest(x.r.BR, x.r.Req, 0)
+	u.body.ResetRequest(x.r.BR, x.r.Req, x.r.MaxBody)
 	go x.uploadBody(bc)
 }
 
@@ -97,7 +105,7 @@ func (x *exchange) uploadBody(bc *upstream.Conn) {
 		w = &cw
 	}
 	s := bc.Server()
-	ct := s.ClientBodyTimeout()
+	ct := x.bodyTimeout(s)
 	for {
 		if !x.armClient(ct) {
 			u.err = errStopped // the backend side decided; its error stands
@@ -123,7 +131,9 @@ func (x *exchange) uploadBody(bc *upstream.Conn) {
 			break
 		}
 		if err != nil {
-			u.err, u.clientErr = err, true
+			// A read that stopUpload or abort cut short (a past deadline)
+			// is not the client's fault: the backend side's error stands.
+			u.err, u.clientErr = err, !x.cutShort()
 			bc.Conn.Close() // the backend must not take a cut body as complete
 			return
 		}
@@ -133,7 +143,8 @@ func (x *exchange) uploadBody(bc *upstream.Conn) {
 		u.touch(bc, s, false)
 	}
 	if x.r.Req.Chunked {
-		cw.Close()
+		u.trailer = trailerFields(u.trailer, u.body.Trailer())
+		cw.CloseTrailer(u.trailer)
 	}
 	u.err = bc.BW.Flush()
 	u.touch(bc, s, false)
@@ -162,4 +173,20 @@ func (x *exchange) stopUpload(bc *upstream.Conn) bool {
 		<-u.done
 	}
 	return u.err == nil && u.readAll.Load()
+}
+
+// bodyTimeout is the entry's ClientBodyTimeout, else the host's Timeout.
+func (x *exchange) bodyTimeout(s *upstream.Server) time.Duration {
+	if d := s.ClientBodyTimeout(); d > 0 {
+		return d
+	}
+	return x.r.clientTimeout()
+}
+
+// clientTimeout is the host's Timeout, or its default.
+func (r *Request) clientTimeout() time.Duration {
+	if r.ClientTimeout > 0 {
+		return r.ClientTimeout
+	}
+	return fallbackClientTimeout
 }

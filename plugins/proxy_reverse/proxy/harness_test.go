@@ -20,6 +20,7 @@ import (
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/forward"
 )
 
 // checkLeaks fails the test if goroutines started during it outlive it.
@@ -118,7 +119,7 @@ func (h *harness) serve(c net.Conn) {
 		if v := req.Header.Get("X-Test-Client"); v != "" {
 			from = netip.AddrPortFrom(netip.MustParseAddr(v), 1234)
 		}
-		res := h.p.Serve(context.Background(), c, br, &req, from, true)
+		res := h.p.Serve(context.Background(), &forward.Request{Conn: c, BR: br, Req: &req, Client: from, KeepAlive: true})
 		select {
 		case h.results <- res:
 		default:

@@ -5,11 +5,12 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
-	"net"
+	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -30,9 +31,30 @@ type Proxy struct {
 }
 
 type entry struct {
-	cfg   *config.Entry
-	group *upstream.Group
-	pol   balance.Policy
+	cfg    *config.Entry
+	group  *upstream.Group
+	pol    balance.Policy
+	picked atomic.Pointer[picked] // the picker of the group's current slots
+}
+
+// picked is a picker and the server list it was built for.
+type picked struct {
+	slots *upstream.Slots
+	pk    balance.Picker
+}
+
+// picker returns the group's current server list and the policy's picker
+// for it. The picker is built (the slow path) only when the list changed
+// since the last request; concurrent requests never wait for each other
+// (two may build the same picker once, and either is kept).
+func (e *entry) picker() (*upstream.Slots, balance.Picker) {
+	sl := e.group.Slots()
+	if c := e.picked.Load(); c != nil && c.slots == sl {
+		return sl, c.pk
+	}
+	c := &picked{slots: sl, pk: e.pol.Picker(sl)}
+	e.picked.Store(c)
+	return sl, c.pk
 }
 
 // Result is the report of Serve.
@@ -50,7 +72,12 @@ type Option func(*options)
 
 type options struct {
 	lookup upstream.LookupFunc
+	reg    *upstream.Registry
 }
+
+// WithRegistry shares reg, the health and counters of backend addresses,
+// with the engine; keep one across reconfigurations so that they survive.
+func WithRegistry(reg *upstream.Registry) Option { return func(o *options) { o.reg = reg } }
 
 // WithLookup replaces the system resolver for ServerList hostnames.
 func WithLookup(f upstream.LookupFunc) Option { return func(o *options) { o.lookup = f } }
@@ -65,13 +92,24 @@ func New(cfg *config.Config, log hclog.Logger, opts ...Option) (*Proxy, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	p := &Proxy{cfg: cfg, log: log.Named("proxy")}
-	p.fwd = &forward.Forwarder{Clock: &p.clock}
-	for i, ec := range cfg.Entries {
-		l := p.log.With("entry", i+1)
-		p.entries = append(p.entries, &entry{cfg: ec, pol: balance.New(ec.Balancer),
-			group: upstream.NewGroup(ec, o.lookup, l)})
+	if o.reg == nil {
+		o.reg = upstream.NewRegistry()
 	}
+	p := &Proxy{cfg: cfg, log: log.Named("proxy")}
+	p.fwd = &forward.Forwarder{}
+	for i, ec := range cfg.Entries {
+		pol, err := ec.Balancer.New()
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("entry at %s: balancer: %w", ec.Where, err)
+		}
+		e := &entry{cfg: ec, pol: pol, group: upstream.NewGroup(ec, o.reg, o.lookup, p.log.With("entry", i+1))}
+		e.picker() // the first list's picker, before any request
+		p.entries = append(p.entries, e)
+	}
+	o.reg.Retain(func(ap netip.AddrPort) bool {
+		return slices.ContainsFunc(p.entries, func(e *entry) bool { return e.group.Has(ap) })
+	})
 	return p, nil
 }
 
@@ -109,31 +147,30 @@ func (p *Proxy) Route(path string) (Route, bool) {
 	return Route{p: p, e: e}, e != nil
 }
 
-// Serve handles one request whose head has been read. conn is the client
-// socket; br is a reader over it that already holds whatever followed the
-// head (see the package documentation of forward for the forwarding
-// rules). It returns Declined=true without touching conn or br when no
+// Serve handles one request whose head has been read: r.Conn is the
+// client socket, r.BR a reader over it that already holds whatever followed
+// the head (see the package documentation of forward for the forwarding
+// rules). It returns Declined=true without touching the connection when no
 // entry matches.
-func (p *Proxy) Serve(ctx context.Context, conn net.Conn, br *bufio.Reader, req *http1.Request,
-	client netip.AddrPort, keepAlive bool) Result {
-	rt, ok := p.Route(req.Path)
+func (p *Proxy) Serve(ctx context.Context, r *forward.Request) Result {
+	rt, ok := p.Route(r.Req.Path)
 	if !ok {
 		return Result{Declined: true}
 	}
-	return rt.Serve(ctx, conn, br, req, client, keepAlive)
+	return rt.Serve(ctx, r)
 }
 
-// Serve answers req along the route, as Proxy.Serve does.
-func (rt Route) Serve(ctx context.Context, conn net.Conn, br *bufio.Reader, req *http1.Request,
-	client netip.AddrPort, keepAlive bool) Result {
+// Serve answers r along the route, as Proxy.Serve does.
+func (rt Route) Serve(ctx context.Context, r *forward.Request) Result {
 	p := rt.p
 	if rt.e == nil {
-		return p.serveStatus(conn, br, req, keepAlive)
+		return p.serveStatus(r)
 	}
-	r := forward.Request{Conn: conn, BR: br, Req: req, Client: client, KeepAlive: keepAlive}
-	res := p.fwd.Forward(ctx, rt.e.group, rt.e.pol, &r)
+	slots, pk := rt.e.picker()
+	r.KeepUnderscores = rt.e.cfg.UnderscoresInHeaders
+	res := p.fwd.Forward(ctx, slots, pk, r)
 	if res.Err != nil && res.Status >= 500 {
-		p.log.Debug("request failed", "path", req.Path, "status", res.Status, "error", res.Err)
+		p.log.Debug("request failed", "path", r.Req.Path, "status", res.Status, "error", res.Err)
 	}
 	return Result{Status: res.Status, BytesIn: res.BytesIn, BytesOut: res.BytesOut,
 		Close: res.Close, Err: res.Err}

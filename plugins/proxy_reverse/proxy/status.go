@@ -1,12 +1,11 @@
 package proxy
 
 import (
-	"bufio"
 	"io"
-	"net"
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/forward"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/status"
 )
 
@@ -14,11 +13,12 @@ import (
 const maxStatusBody = 64 << 10
 
 // serveStatus answers the StatisticsURL: GET and HEAD only.
-func (p *Proxy) serveStatus(conn net.Conn, br *bufio.Reader, req *http1.Request, keepAlive bool) Result {
-	res := Result{Status: 200, Close: !keepAlive || req.Close}
+func (p *Proxy) serveStatus(r *forward.Request) Result {
+	req := r.Req
+	res := Result{Status: 200, Close: !r.KeepAlive || req.Close}
 	if req.HasBody() {
 		var body http1.Body
-		if err := body.ResetRequest(br, req, maxStatusBody); err != nil {
+		if err := body.ResetRequest(r.BR, req, maxStatusBody); err != nil {
 			res.Close = true
 		} else if n, err := io.Copy(io.Discard, &body); err != nil {
 			res.Close, res.BytesIn = true, n
@@ -36,25 +36,20 @@ func (p *Proxy) serveStatus(conn net.Conn, br *bufio.Reader, req *http1.Request,
 	default:
 		body = status.HTML(p.Snapshot())
 	}
-	b := http1.AppendStatusLine(nil, res.Status)
-	b = http1.AppendField(b, "Date", p.clock.Date())
+	h := http1.ResponseHead{Status: res.Status, Date: p.clock.Date(), Server: r.Server,
+		Length: int64(len(body)), Method: req.Method, Minor: req.Minor, Close: res.Close}
+	b := h.AppendStart(nil)
 	b = http1.AppendField(b, "Content-Type", ctype)
 	b = http1.AppendField(b, "Cache-Control", "no-store")
 	if res.Status == 405 {
 		b = http1.AppendField(b, "Allow", "GET, HEAD")
 	}
-	b = http1.AppendFieldInt(b, "Content-Length", int64(len(body)))
-	if res.Close {
-		b = http1.AppendField(b, "Connection", "close")
-	} else if req.Minor == 0 {
-		b = http1.AppendField(b, "Connection", "keep-alive")
-	}
-	b = append(b, "\r\n"...)
-	if req.Method != "HEAD" {
+	b, fr := h.AppendEnd(b)
+	if fr != http1.FrameNone {
 		b = append(b, body...)
 	}
-	conn.SetWriteDeadline(time.Now().Add(time.Minute))
-	n, err := conn.Write(b)
+	r.Conn.SetWriteDeadline(time.Now().Add(time.Minute))
+	n, err := r.Conn.Write(b)
 	res.BytesOut, res.Err = int64(n), err
 	if err != nil {
 		res.Close = true
@@ -96,9 +91,9 @@ func (p *Proxy) Snapshot() *status.Page {
 			ss := status.Server{Name: st.Name, Addr: st.Addr, State: "online", Active: st.Active,
 				Idle: st.Idle, Requests: st.Requests, Failures: st.Failures, Stray: st.Stray,
 				Consecutive: st.Consecutive}
-			for _, t := range slots.Servers {
+			for i, t := range slots.Servers {
 				if t == s {
-					ss.Weight++
+					ss.Weight += slots.Weight(i) // repetition and weight=N
 				}
 			}
 			if !st.Online {

@@ -238,6 +238,47 @@ func TestHostnameReResolution(t *testing.T) {
 	}
 }
 
+// A balancer's picker is built per server list: after re-resolution adds
+// an address, Consistent-Hash's ring holds it and some keys move to it,
+// while each key still sticks to one server.
+func TestReResolutionRebuildsPicker(t *testing.T) {
+	checkLeaks(t)
+	port := samePortBackends(t)
+	var mu sync.Mutex
+	answer := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+	lookup := func(ctx context.Context, host string) ([]netip.Addr, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return answer, nil
+	}
+	p := newProxy(t, conf("[PROXY_ENTRY]\n ServerList svc.test:%s\n LoadBalancer Consistent-Hash path\n"+
+		" ResolveInterval 50ms\n Match ^/\n", port), WithLookup(lookup))
+	cl := dial(t, startHarness(t, p))
+	for i := 0; i < 20; i++ {
+		if _, body := cl.get(fmt.Sprintf("/k%d", i)); body != "A" {
+			t.Fatalf("one address: got %q", body)
+		}
+	}
+	mu.Lock()
+	answer = []netip.Addr{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1")}
+	mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(p.Snapshot().Entries[0].Servers) != 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	seen := map[string]int{}
+	for i := 0; i < 20; i++ {
+		_, first := cl.get(fmt.Sprintf("/k%d", i))
+		if _, again := cl.get(fmt.Sprintf("/k%d", i)); again != first {
+			t.Fatalf("/k%d went to %s, then %s", i, first, again)
+		}
+		seen[first]++
+	}
+	if seen["A"] == 0 || seen["B"] == 0 {
+		t.Fatalf("20 paths after re-resolution: %v", seen)
+	}
+}
+
 var bigQueries = []string{"cl=1", "cl=0"}
 
 // samePortBackends starts backend "A" on 127.0.0.1 and backend "B" on

@@ -34,7 +34,7 @@ type Server struct {
 	Addr         string     `json:"addr"`
 	State        string     `json:"state"` // "online" or "offline"
 	OfflineUntil *time.Time `json:"offline_until,omitempty"`
-	Weight       int        `json:"weight"` // slots in the ServerList
+	Weight       int        `json:"weight"` // its slots in the ServerList, each counting its weight=N
 	Active       int64      `json:"active_conns"`
 	Idle         int        `json:"idle_conns"`
 	Requests     uint64     `json:"requests"`

@@ -26,6 +26,7 @@ type Group struct {
 	entry  *config.Entry
 	log    hclog.Logger
 	lookup LookupFunc
+	reg    *Registry
 
 	slots atomic.Pointer[Slots]
 	mu    sync.Mutex                 // guards byAddr and resolved (writers only)
@@ -40,6 +41,7 @@ type Group struct {
 // (or resolved) N times fills N slots. It implements balance.Slots.
 type Slots struct {
 	Servers []*Server
+	Weights []int // explicit weight of each slot (ServerList weight=N), at least 1
 }
 
 // Len returns the number of slots.
@@ -48,17 +50,27 @@ func (s *Slots) Len() int { return len(s.Servers) }
 // Active returns the open connections of the server in slot i.
 func (s *Slots) Active(i int) int64 { return s.Servers[i].active.Load() }
 
+// Weight returns the explicit weight of slot i.
+func (s *Slots) Weight(i int) int { return s.Weights[i] }
+
+// Addr returns the address of the server in slot i.
+func (s *Slots) Addr(i int) netip.AddrPort { return s.Servers[i].Addr }
+
 // NewGroup resolves the entry's ServerList (waiting at most the
 // ConnectTimeout for DNS) and starts the group's maintenance goroutine.
+// Servers take their Health from reg (nil: a registry of the group's own).
 // lookup nil means the system resolver.
-func NewGroup(e *config.Entry, lookup LookupFunc, log hclog.Logger) *Group {
+func NewGroup(e *config.Entry, reg *Registry, lookup LookupFunc, log hclog.Logger) *Group {
+	if reg == nil {
+		reg = NewRegistry()
+	}
 	if lookup == nil {
 		lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
 			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &Group{entry: e, log: log, lookup: lookup, byAdr: map[netip.AddrPort]*Server{},
+	g := &Group{entry: e, log: log, lookup: lookup, reg: reg, byAdr: map[netip.AddrPort]*Server{},
 		res: map[string][]netip.Addr{}, cancel: cancel, done: make(chan struct{})}
 	g.resolve(ctx)
 	go g.loop(ctx)
@@ -70,6 +82,11 @@ func (g *Group) Entry() *config.Entry { return g.entry }
 
 // Slots returns the current weighted server list.
 func (g *Group) Slots() *Slots { return g.slots.Load() }
+
+// Has reports whether ap is one of the group's server addresses now.
+func (g *Group) Has(ap netip.AddrPort) bool {
+	return slices.ContainsFunc(g.slots.Load().Servers, func(s *Server) bool { return s.Addr == ap })
+}
 
 // Servers returns the distinct servers, in ServerList order.
 func (g *Group) Servers() []*Server {
@@ -133,17 +150,18 @@ func (g *Group) resolve(ctx context.Context) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var list []*Server
+	var weights []int
 	live := map[netip.AddrPort]bool{}
 	for _, it := range g.entry.Servers {
 		for _, a := range g.addrs(ctx, it) {
 			ap := netip.AddrPortFrom(a, it.Port)
 			s := g.byAdr[ap]
 			if s == nil {
-				s = &Server{Addr: ap, Name: it.String(), addr: ap.String(), g: g}
+				s = &Server{Addr: ap, Name: it.String(), addr: ap.String(), g: g, h: g.reg.health(ap)}
 				g.byAdr[ap] = s
 			}
 			live[ap] = true
-			list = append(list, s)
+			list, weights = append(list, s), append(weights, max(1, it.Weight))
 		}
 	}
 	for ap, s := range g.byAdr {
@@ -153,7 +171,7 @@ func (g *Group) resolve(ctx context.Context) {
 			g.log.Info("server removed after re-resolution", "server", s.Name, "addr", s.addr)
 		}
 	}
-	g.slots.Store(&Slots{Servers: list})
+	g.slots.Store(&Slots{Servers: list, Weights: weights})
 }
 
 func (g *Group) addrs(ctx context.Context, it config.Server) []netip.Addr {

@@ -1,7 +1,8 @@
 // Package upstream manages the backend servers of one proxy entry: it turns
 // the ServerList into servers (re-resolving hostnames periodically; every
 // address a name resolves to is a server), keeps each server's health
-// (high availability) and counters, and pools keep-alive connections to it.
+// (high availability) and counters in a Registry shared by every entry and
+// kept across reconfigurations, and pools keep-alive connections to it.
 package upstream
 
 import (
@@ -21,15 +22,11 @@ type Server struct {
 	Addr netip.AddrPort
 	Name string // the ServerList item it came from, e.g. "api.internal:8080"
 
-	addr    string // Addr as a dial string
-	g       *Group
-	fails   atomic.Int32 // consecutive failures
-	lastBad atomic.Int64 // unix nanoseconds of the last failure
+	addr string // Addr as a dial string
+	g    *Group
+	h    *Health // shared by every entry listing Addr
 
-	active   atomic.Int64 // connections carrying a request now
-	requests atomic.Uint64
-	failures atomic.Uint64
-	stray    atomic.Uint64 // pooled connections closed for bytes or EOF while idle
+	active atomic.Int64 // connections carrying a request now
 
 	mu      sync.Mutex
 	idle    []*Conn // pooled connections, oldest first
@@ -56,10 +53,10 @@ func (c *Conn) Server() *Server { return c.srv }
 // probes it again and one success brings it back.
 func (s *Server) Available(now time.Time) bool {
 	attempts := s.g.entry.AttemptsCount
-	if attempts <= 0 || int(s.fails.Load()) < attempts {
+	if attempts <= 0 || int(s.h.fails.Load()) < attempts {
 		return true
 	}
-	return now.UnixNano()-s.lastBad.Load() >= int64(s.g.entry.OfflineTimeout)
+	return now.UnixNano()-s.h.lastBad.Load() >= int64(s.g.entry.OfflineTimeout)
 }
 
 // OfflineUntil returns when an offline server may be tried again, or the
@@ -68,21 +65,21 @@ func (s *Server) OfflineUntil(now time.Time) time.Time {
 	if s.Available(now) {
 		return time.Time{}
 	}
-	return time.Unix(0, s.lastBad.Load()+int64(s.g.entry.OfflineTimeout))
+	return time.Unix(0, s.h.lastBad.Load()+int64(s.g.entry.OfflineTimeout))
 }
 
 // Failed records a failed attempt (connect failure, timeout, broken or
 // malformed answer).
 func (s *Server) Failed(now time.Time) {
-	s.failures.Add(1)
-	s.lastBad.Store(now.UnixNano())
-	s.fails.Add(1)
+	s.h.failures.Add(1)
+	s.h.lastBad.Store(now.UnixNano())
+	s.h.fails.Add(1)
 }
 
 // Succeeded records a good answer; the server is online again.
 func (s *Server) Succeeded() {
-	if s.fails.Load() != 0 {
-		s.fails.Store(0)
+	if s.h.fails.Load() != 0 {
+		s.h.fails.Store(0)
 	}
 }
 
@@ -98,13 +95,13 @@ func (s *Server) Get(now time.Time) *Conn {
 			return nil
 		}
 		if c.check.stray() {
-			s.stray.Add(1)
+			s.h.stray.Add(1)
 			c.Conn.Close()
 			continue
 		}
 		c.Reused = true
 		s.active.Add(1)
-		s.requests.Add(1)
+		s.h.requests.Add(1)
 		return c
 	}
 }
@@ -139,7 +136,7 @@ func (s *Server) Dial(ctx context.Context) (*Conn, error) {
 		return nil, err
 	}
 	s.active.Add(1)
-	s.requests.Add(1)
+	s.h.requests.Add(1)
 	c := &Conn{Conn: nc, BR: s.g.newReader(nc), BW: bufio.NewWriterSize(nc, 8<<10), srv: s}
 	c.check.init(nc)
 	return c, nil
@@ -152,7 +149,7 @@ func (s *Server) Dial(ctx context.Context) (*Conn, error) {
 func (s *Server) Release(c *Conn, reuse bool, now time.Time) {
 	s.active.Add(-1)
 	if reuse && c.BR.Buffered() > 0 {
-		s.stray.Add(1)
+		s.h.stray.Add(1)
 		reuse = false
 	}
 	if reuse && c.BW.Buffered() == 0 {
@@ -213,8 +210,8 @@ func (s *Server) Stats(now time.Time) Stats {
 	s.mu.Unlock()
 	until := s.OfflineUntil(now)
 	return Stats{Name: s.Name, Addr: s.addr, Online: until.IsZero(), OfflineUntil: until,
-		Active: s.active.Load(), Idle: idle, Requests: s.requests.Load(),
-		Failures: s.failures.Load(), Stray: s.stray.Load(), Consecutive: int(s.fails.Load())}
+		Active: s.active.Load(), Idle: idle, Requests: s.h.requests.Load(),
+		Failures: s.h.failures.Load(), Stray: s.h.stray.Load(), Consecutive: int(s.h.fails.Load())}
 }
 
 // ClientBodyTimeout returns how long a client may stall while sending a

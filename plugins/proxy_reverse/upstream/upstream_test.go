@@ -45,7 +45,7 @@ func TestPoolBoundIdleTimeoutAndClose(t *testing.T) {
 			accepted <- c
 		}
 	}()
-	g := NewGroup(entry(t, ln.Addr().String(), ln.Addr().String()), nil, hclog.NewNullLogger())
+	g := NewGroup(entry(t, ln.Addr().String(), ln.Addr().String()), nil, nil, hclog.NewNullLogger())
 	if n := g.Slots().Len(); n != 2 || len(g.Servers()) != 1 {
 		t.Fatalf("slots %d servers %d", n, len(g.Servers()))
 	}
@@ -95,7 +95,7 @@ func TestPoolBoundIdleTimeoutAndClose(t *testing.T) {
 func TestHighAvailabilityStates(t *testing.T) {
 	e := entry(t, "127.0.0.1:1")
 	e.OfflineTimeout = 10 * time.Second
-	g := NewGroup(e, nil, hclog.NewNullLogger())
+	g := NewGroup(e, nil, nil, hclog.NewNullLogger())
 	defer g.Close()
 	s := g.Servers()[0]
 	t0 := time.Unix(1000, 0)
@@ -136,7 +136,7 @@ func TestResolveKeepsLastGoodAnswer(t *testing.T) {
 		}
 		return []netip.Addr{netip.MustParseAddr("::ffff:127.0.0.3"), netip.MustParseAddr("::1")}, nil
 	}
-	g := NewGroup(entry(t, "svc.test:80", "127.0.0.1:81"), lookup, hclog.NewNullLogger())
+	g := NewGroup(entry(t, "svc.test:80", "127.0.0.1:81"), nil, lookup, hclog.NewNullLogger())
 	defer g.Close()
 	g.resolve(context.Background())
 	var got []string
@@ -159,7 +159,7 @@ func TestGetClosesStrayConnections(t *testing.T) {
 	defer ln.Close()
 	e := entry(t, ln.Addr().String())
 	e.IdleTimeout, e.MaxIdleConns = time.Minute, 8
-	g := NewGroup(e, nil, hclog.NewNullLogger())
+	g := NewGroup(e, nil, nil, hclog.NewNullLogger())
 	defer g.Close()
 	s := g.Servers()[0]
 	for _, tc := range []struct {
@@ -215,7 +215,7 @@ func TestPoolDefaultFitsConcurrency(t *testing.T) {
 	for _, tc := range []struct{ max, want int }{{config.NoLimit, 100}, {0, 0}} {
 		e := entry(t, ln.Addr().String())
 		e.IdleTimeout, e.MaxIdleConns = time.Minute, tc.max
-		g := NewGroup(e, nil, hclog.NewNullLogger())
+		g := NewGroup(e, nil, nil, hclog.NewNullLogger())
 		s := g.Servers()[0]
 		var conns []*Conn
 		for i := 0; i < 100; i++ {

@@ -405,18 +405,19 @@ func (x *Claims) GetMethods() []string {
 }
 
 type Manifest struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	Stages  []*StageSpec           `protobuf:"bytes,3,rep,name=stages,proto3" json:"stages,omitempty"`
-	Claims  *Claims                `protobuf:"bytes,4,opt,name=claims,proto3" json:"claims,omitempty"` // stage 30
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Name           string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version        string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Stages         []*StageSpec           `protobuf:"bytes,3,rep,name=stages,proto3" json:"stages,omitempty"`
+	Claims         *Claims                `protobuf:"bytes,4,opt,name=claims,proto3" json:"claims,omitempty"`                  // stage 30
+	Reconfigurable bool                   `protobuf:"varint,5,opt,name=reconfigurable,proto3" json:"reconfigurable,omitempty"` // Configure may be called again on the running process (reload)
 	// Stage 20 only for requests this filter matches (the rules of claims);
 	// absent: every request. The host evaluates it; others cost no call.
-	RequestFilter *Claims `protobuf:"bytes,5,opt,name=request_filter,json=requestFilter,proto3" json:"request_filter,omitempty"`
+	RequestFilter *Claims `protobuf:"bytes,6,opt,name=request_filter,json=requestFilter,proto3" json:"request_filter,omitempty"`
 	// Stage 10 only for clients in these networks; absent: every connection.
-	ConnectFilter *Networks `protobuf:"bytes,6,opt,name=connect_filter,json=connectFilter,proto3" json:"connect_filter,omitempty"`
+	ConnectFilter *Networks `protobuf:"bytes,7,opt,name=connect_filter,json=connectFilter,proto3" json:"connect_filter,omitempty"`
 	// The plugin takes events on the framed calls socket, not on Calls.
-	FramedCalls   bool `protobuf:"varint,7,opt,name=framed_calls,json=framedCalls,proto3" json:"framed_calls,omitempty"`
+	FramedCalls   bool `protobuf:"varint,8,opt,name=framed_calls,json=framedCalls,proto3" json:"framed_calls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -477,6 +478,13 @@ func (x *Manifest) GetClaims() *Claims {
 		return x.Claims
 	}
 	return nil
+}
+
+func (x *Manifest) GetReconfigurable() bool {
+	if x != nil {
+		return x.Reconfigurable
+	}
+	return false
 }
 
 func (x *Manifest) GetRequestFilter() *Claims {
@@ -778,12 +786,15 @@ type Event struct {
 	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	Kind          Event_Kind             `protobuf:"varint,2,opt,name=kind,proto3,enum=capuchin.v1.Event_Kind" json:"kind,omitempty"`
 	Conn          *Conn                  `protobuf:"bytes,3,opt,name=conn,proto3" json:"conn,omitempty"`
-	Head          []byte                 `protobuf:"bytes,4,opt,name=head,proto3" json:"head,omitempty"`                             // request head as read, without the final CRLF (20, 30)
-	Vhost         string                 `protobuf:"bytes,5,opt,name=vhost,proto3" json:"vhost,omitempty"`                           // (20, 30)
-	Buffered      []byte                 `protobuf:"bytes,6,opt,name=buffered,proto3" json:"buffered,omitempty"`                     // bytes the host read past the head (30)
-	MaxBody       int64                  `protobuf:"varint,7,opt,name=max_body,json=maxBody,proto3" json:"max_body,omitempty"`       // 0: no limit (30)
-	KeepAlive     bool                   `protobuf:"varint,8,opt,name=keep_alive,json=keepAlive,proto3" json:"keep_alive,omitempty"` // the host allows the connection to stay open (30)
-	Lease         *Lease                 `protobuf:"bytes,9,opt,name=lease,proto3" json:"lease,omitempty"`                           // (30)
+	Head          []byte                 `protobuf:"bytes,4,opt,name=head,proto3" json:"head,omitempty"`                              // request head as read, without the final CRLF (20, 30)
+	Vhost         string                 `protobuf:"bytes,5,opt,name=vhost,proto3" json:"vhost,omitempty"`                            // (20, 30)
+	Buffered      []byte                 `protobuf:"bytes,6,opt,name=buffered,proto3" json:"buffered,omitempty"`                      // bytes the host read past the head (30)
+	MaxBody       int64                  `protobuf:"varint,7,opt,name=max_body,json=maxBody,proto3" json:"max_body,omitempty"`        // 0: no limit (30)
+	KeepAlive     bool                   `protobuf:"varint,8,opt,name=keep_alive,json=keepAlive,proto3" json:"keep_alive,omitempty"`  // the host allows the connection to stay open (30)
+	Lease         *Lease                 `protobuf:"bytes,9,opt,name=lease,proto3" json:"lease,omitempty"`                            // (30)
+	Server        string                 `protobuf:"bytes,10,opt,name=server,proto3" json:"server,omitempty"`                         // the Server field value of the host's responses (30)
+	TimeoutNs     int64                  `protobuf:"varint,11,opt,name=timeout_ns,json=timeoutNs,proto3" json:"timeout_ns,omitempty"` // the host's Timeout: longest wait for client bytes (30)
+	MaxHead       int64                  `protobuf:"varint,12,opt,name=max_head,json=maxHead,proto3" json:"max_head,omitempty"`       // the host's MaxHeaderSize in bytes: longest request head (30)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -879,6 +890,27 @@ func (x *Event) GetLease() *Lease {
 		return x.Lease
 	}
 	return nil
+}
+
+func (x *Event) GetServer() string {
+	if x != nil {
+		return x.Server
+	}
+	return ""
+}
+
+func (x *Event) GetTimeoutNs() int64 {
+	if x != nil {
+		return x.TimeoutNs
+	}
+	return 0
+}
+
+func (x *Event) GetMaxHead() int64 {
+	if x != nil {
+		return x.MaxHead
+	}
+	return 0
 }
 
 type Field struct {
@@ -1435,15 +1467,16 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"path_regex\x18\x01 \x03(\tR\tpathRegex\x12\x14\n" +
 	"\x05hosts\x18\x02 \x03(\tR\x05hosts\x12\x18\n" +
-	"\amethods\x18\x03 \x03(\tR\amethods\"\xb2\x02\n" +
+	"\amethods\x18\x03 \x03(\tR\amethods\"\xda\x02\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12.\n" +
 	"\x06stages\x18\x03 \x03(\v2\x16.capuchin.v1.StageSpecR\x06stages\x12+\n" +
-	"\x06claims\x18\x04 \x01(\v2\x13.capuchin.v1.ClaimsR\x06claims\x12:\n" +
-	"\x0erequest_filter\x18\x05 \x01(\v2\x13.capuchin.v1.ClaimsR\rrequestFilter\x12<\n" +
-	"\x0econnect_filter\x18\x06 \x01(\v2\x15.capuchin.v1.NetworksR\rconnectFilter\x12!\n" +
-	"\fframed_calls\x18\a \x01(\bR\vframedCalls\"\x1e\n" +
+	"\x06claims\x18\x04 \x01(\v2\x13.capuchin.v1.ClaimsR\x06claims\x12&\n" +
+	"\x0ereconfigurable\x18\x05 \x01(\bR\x0ereconfigurable\x12:\n" +
+	"\x0erequest_filter\x18\x06 \x01(\v2\x13.capuchin.v1.ClaimsR\rrequestFilter\x12<\n" +
+	"\x0econnect_filter\x18\a \x01(\v2\x15.capuchin.v1.NetworksR\rconnectFilter\x12!\n" +
+	"\fframed_calls\x18\b \x01(\bR\vframedCalls\"\x1e\n" +
 	"\bNetworks\x12\x12\n" +
 	"\x04cidr\x18\x01 \x03(\tR\x04cidr\"3\n" +
 	"\x10ConfigureRequest\x12\x1f\n" +
@@ -1459,7 +1492,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\fmax_requests\x18\x01 \x01(\rR\vmaxRequests\x12&\n" +
 	"\x0fidle_timeout_ns\x18\x02 \x01(\x03R\ridleTimeoutNs\x12\x18\n" +
 	"\arecords\x18\x03 \x01(\bR\arecords\x120\n" +
-	"\tgive_back\x18\x04 \x03(\v2\x13.capuchin.v1.ClaimsR\bgiveBack\"\xf9\x02\n" +
+	"\tgive_back\x18\x04 \x03(\v2\x13.capuchin.v1.ClaimsR\bgiveBack\"\xcb\x03\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12+\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x17.capuchin.v1.Event.KindR\x04kind\x12%\n" +
@@ -1470,7 +1503,12 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\bmax_body\x18\a \x01(\x03R\amaxBody\x12\x1d\n" +
 	"\n" +
 	"keep_alive\x18\b \x01(\bR\tkeepAlive\x12(\n" +
-	"\x05lease\x18\t \x01(\v2\x12.capuchin.v1.LeaseR\x05lease\"b\n" +
+	"\x05lease\x18\t \x01(\v2\x12.capuchin.v1.LeaseR\x05lease\x12\x16\n" +
+	"\x06server\x18\n" +
+	" \x01(\tR\x06server\x12\x1d\n" +
+	"\n" +
+	"timeout_ns\x18\v \x01(\x03R\ttimeoutNs\x12\x19\n" +
+	"\bmax_head\x18\f \x01(\x03R\amaxHead\"b\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_CONNECT\x10\x01\x12\x10\n" +

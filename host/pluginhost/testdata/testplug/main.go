@@ -93,7 +93,7 @@ func (h *hello) Handle(r *api.Request, w *api.ResponseWriter) api.Verdict {
 	body, err := io.ReadAll(r.Body())
 	if err != nil {
 		w.SetClose()
-		w.WriteHead(400, 0)
+		w.WriteHead(http1.StatusOf(err), 0) // 413 past MaxBody, 408 on a stall
 		return api.Handled
 	}
 	w.AddField("X-Plugin-Calls", strconv.FormatInt(n, 10))
@@ -116,8 +116,9 @@ func raw(r *api.Request, w *api.ResponseWriter) api.Verdict {
 	if r.ContentLength > 0 {
 		br.Discard(int(r.ContentLength))
 	}
-	resp := "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nraw"
-	n, _ := io.WriteString(nc, resp)
+	h := http1.ResponseHead{Status: 200, Server: r.Server, Length: 3, Method: r.Method, Minor: r.Minor, Close: !r.KeepAlive}
+	resp, _ := h.Append(nil, nil)
+	n, _ := nc.Write(append(resp, "raw"...))
 	w.Report(200, int64(n))
 	return api.Handled
 }
@@ -158,6 +159,10 @@ func (g *gate) Request(c *api.Conn, req *http1.Request, vhost string) (api.Verdi
 	case "/deny":
 		return api.Respond, &api.Reply{Status: 403,
 			Header: http1.Header{{Name: "X-Gate", Value: "denied " + vhost}}, Body: []byte("denied")}
+	case "/teapot": // no body: the host sends its error page with this status
+		return api.Respond, &api.Reply{Status: 418}
+	case "/teapot-body":
+		return api.Respond, &api.Reply{Status: 418, Body: []byte("short and stout")}
 	case "/gate-close":
 		return api.Close, nil
 	case "/gate-slow":
