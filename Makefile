@@ -72,8 +72,13 @@ vet:
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
 
-bench: build
+# Capuchin beside nginx and HAProxy, ratios over interleaved rounds (see
+# README.md, Performance). BENCH_QUICK=1 checks the script in a minute or two.
+bench: build $(BIN)/idleconns
 	./scripts/bench.sh
+
+$(BIN)/idleconns: FORCE
+	$(GO) build -o $@ ./scripts/idleconns
 
 # Run every fuzz target for FUZZTIME each (default 30s).
 FUZZTIME ?= 30s

@@ -1,110 +1,434 @@
 #!/usr/bin/env bash
-# Compares Capuchin with nginx on this machine, side by side in one run:
-# static 1 KiB file and proxied 1 KiB responses, keep-alive, 64 connections.
-# Each server gets one core (taskset -c 0, one worker); wrk and the backends
-# share the other core. Reports ratios to nginx, never a lone absolute number
-# to compare across runs. Everything listens on 127.0.0.1 and stops by itself.
+# Compares Capuchin with nginx and HAProxy on this machine, side by side in
+# one run, and prints ratios (the absolute figures beside them say little
+# across runs or machines):
 #
-#   scripts/bench.sh [seconds per run, default 8]
+#   static   1 KiB file, 64 connections: nginx (open_file_cache on) and Capuchin
+#   proxied  1 KiB at 64 and 256 connections, 64 KiB at 64, 1 KiB at one
+#            connection (p99 latency): nginx, HAProxy and Capuchin's
+#            proxy_reverse alone, with mandril loaded before it (configured as
+#            its README does) and with auth_header (a stage-20 check of every
+#            request)
+#   memory   resident MiB per 1,000 idle keep-alive client connections, held
+#            after one proxied request each (host and plugins together)
+#
+# For each proxied run it also counts the new connections the proxy opened to
+# the backends. Runs are interleaved (A B C, A B C, ...) over several rounds,
+# so noise shows as the min-max spread of each ratio. Servers run on core 0
+# with one worker or thread each; wrk, the backends and the memory test's
+# client on core 1. Everything listens on 127.0.0.1, is stopped when the
+# script ends (also on Ctrl-C) and every step is bounded in time.
+#
+#   scripts/bench.sh [seconds per run, default 5] [rounds, default 3]
+#   BENCH_QUICK=1 scripts/bench.sh     # 1 s runs, 1 round, 2,000 idle connections
+#   BENCH_IDLE=N                       # idle connections of the memory test (10000; 0: no memory test)
+#   BENCH_CASES=REGEX                  # only the cases whose name matches, e.g. 'proxy-1k' or '1c$'
+#   BENCH_SERVERS=REGEX                # only the servers whose name matches, e.g. '^(nginx|capuchin)$'
+#
+# Needs the binaries (make build; make bench does both) and installs wrk,
+# nginx-light and haproxy with apt-get when they are missing (root or sudo),
+# without starting their system services.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DUR=${1:-8}
-CONNS=64
-command -v wrk >/dev/null || { echo "bench: needs wrk (apt-get install wrk)"; exit 1; }
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "bench: needs nginx (apt-get install nginx-light)"; exit 1; }
+
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+	DUR=${1:-1} ROUNDS=${2:-1} IDLE=${BENCH_IDLE:-2000}
+else
+	DUR=${1:-5} ROUNDS=${2:-3} IDLE=${BENCH_IDLE:-10000}
+fi
+TOKEN="Bearer bench-token" # auth_header's token; wrk sends it to every server
+PORTS_BE=(18081 18082 18083 18084) # 1 KiB: 18081-2, 64 KiB: 18083-4; stats: +100
+declare -A PORT=([nginx]=18090 [haproxy]=18092 [capuchin]=18091 [capuchin+mandril]=18093 [capuchin+auth_header]=18094)
+declare -A MEMPORT=([nginx]=18190 [haproxy]=18192 [capuchin]=18191)
+declare -A PID=()
+
+# --- tools ---------------------------------------------------------------
+
+# install PKG...: apt-get install without starting the packages' services.
+install() {
+	local sudo=
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	command -v apt-get >/dev/null || { echo "bench: needs $*; install them (no apt-get here)"; exit 1; }
+	echo "bench: installing $* with apt-get"
+	local rc=/usr/sbin/policy-rc.d made=
+	if [ ! -e "$rc" ]; then # Debian's way to keep services from starting on install
+		printf '#!/bin/sh\nexit 101\n' | $sudo tee "$rc" >/dev/null && $sudo chmod 755 "$rc" && made=1
+	fi
+	local ok=0 apt="$sudo env DEBIAN_FRONTEND=noninteractive apt-get"
+	$apt install -y -qq "$@" >/dev/null || { $apt update -qq && $apt install -y -qq "$@" >/dev/null; } || ok=$?
+	[ -z "$made" ] || $sudo rm -f "$rc"
+	[ "$ok" = 0 ] || { echo "bench: apt-get install $* failed"; exit 1; }
+}
+
+have() { command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ]; }
+missing=()
+have wrk || missing+=(wrk)
+have nginx || missing+=(nginx-light)
+have haproxy || missing+=(haproxy)
+[ ${#missing[@]} = 0 ] || install "${missing[@]}"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+for b in bin/capuchin bin/demo-backend bin/idleconns bin/plugins/proxy_reverse bin/plugins/mandril bin/plugins/auth_header; do
+	[ -x "$b" ] || { echo "bench: $b missing: run make bench (or make build and go build -o bin/idleconns ./scripts/idleconns)"; exit 1; }
+done
+for p in "${PORTS_BE[@]}" "${PORT[@]}" "${MEMPORT[@]}"; do
+	if (echo >/dev/tcp/127.0.0.1/"$p") 2>/dev/null; then echo "bench: port $p is in use"; exit 1; fi
+done
+
+# Each idle connection takes a descriptor in the client and one in the
+# server; HAProxy reserves two per connection (client and server side).
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
+max_idle=$(( ((NOFILE - 100) / 2 - 500) / 1000 * 1000 ))
+if [ "$IDLE" -gt "$max_idle" ]; then
+	echo "bench: open-file limit $NOFILE (HAProxy needs two per connection): memory test with $max_idle connections"
+	IDLE=$max_idle
+fi
+MAXCONN=$(( (IDLE > 1000 ? IDLE : 1000) + 500 )) # nginx's and HAProxy's connection limit
+
+LOAD0=$(cut -d' ' -f1 /proc/loadavg) # other work on the machine skews the run
+
+# --- processes -------------------------------------------------------------
 
 work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+chmod 755 "$work" # nginx's worker (nobody when started as root) reads www
+cleanup() {
+	local p
+	for p in "${PID[@]}"; do kill "$p" 2>/dev/null || true; done
+	for _ in $(seq 50); do
+		local alive=0
+		for p in "${PID[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ "$alive" = 0 ] && break
+		sleep 0.2
+	done
+	for p in "${PID[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-mkdir -p "$work/www" "$work/conf/sites" "$work/nginx"
-head -c 1024 /dev/zero | tr '\0' 'x' > "$work/www/1k.txt"
+wait_port() {
+	for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done
+	echo "bench: nothing listens on port $1; the logs:"
+	tail -n 20 "$work"/*.log >&2 || true
+	exit 1
+}
 
-# cpu_ticks PID...: user+system clock ticks of the processes and their children.
+# stop NAME: SIGTERM, then SIGKILL after 10 s.
+stop() {
+	local p=${PID[$1]}
+	kill "$p" 2>/dev/null || true
+	for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+	unset "PID[$1]"
+}
+
+start_backends() {
+	local i p size
+	for i in 0 1 2 3; do
+		p=${PORTS_BE[$i]} size=1024
+		[ "$i" -lt 2 ] || size=65536
+		taskset -c 1 ./bin/demo-backend -listen 127.0.0.1:"$p" -stats 127.0.0.1:$((p + 100)) \
+			-name "b$i" -size "$size" 2>"$work/backend-$p.log" &
+		PID[backend$i]=$!
+	done
+	for p in "${PORTS_BE[@]}"; do wait_port "$p"; wait_port $((p + 100)); done
+}
+
+# accepts: connections the four backends have accepted so far.
+accepts() {
+	local sum=0 p n
+	for p in "${PORTS_BE[@]}"; do
+		n=$(curl -s --max-time 5 "http://127.0.0.1:$((p + 100))/" | awk '{print $2}')
+		sum=$((sum + ${n:-0}))
+	done
+	echo "$sum"
+}
+
+# nginx_conf PORT: one worker, open_file_cache, and an upstream keep-alive
+# cache large enough for every backend connection the runs use (1,024, for
+# 256 clients over two backends), never retired by request count, as Capuchin's pool and HAProxy's do: with nginx's usual "keepalive
+# 64" and its 1,000 requests per upstream connection it opens hundreds to
+# thousands of backend connections per run, and that would be its cost, not
+# the proxying's.
+nginx_conf() {
+	local d=$work/nginx-$1
+	mkdir -p "$d"
+	cat >"$d/nginx.conf" <<NGX
+worker_processes 1;
+worker_rlimit_nofile $NOFILE;
+daemon off;
+pid $d/nginx.pid;
+error_log $d/error.log;
+events { worker_connections $((NOFILE - 100)); }
+http {
+	access_log off;
+	sendfile on;
+	tcp_nopush on;
+	keepalive_timeout 300s;
+	keepalive_requests 1000000;
+	open_file_cache max=1000 inactive=20s;
+	open_file_cache_valid 1s;
+	client_body_temp_path $d/body;
+	proxy_temp_path $d/proxy;
+	upstream api { server 127.0.0.1:18081; server 127.0.0.1:18082; keepalive 1024; keepalive_requests 1000000; }
+	upstream big { server 127.0.0.1:18083; server 127.0.0.1:18084; keepalive 1024; keepalive_requests 1000000; }
+	server {
+		listen 127.0.0.1:$1;
+		root $work/www;
+		proxy_http_version 1.1;
+		proxy_set_header Connection "";
+		proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+		location /api/ { proxy_pass http://api; }
+		location /big/ { proxy_pass http://big; }
+	}
+}
+NGX
+	echo "$d"
+}
+
+# haproxy_conf PORT: one thread, http-reuse always, option forwardfor.
+haproxy_conf() {
+	local f=$work/haproxy-$1.cfg
+	cat >"$f" <<HAP
+global
+	nbthread 1
+	maxconn $MAXCONN
+defaults
+	mode http
+	maxconn $MAXCONN
+	option forwardfor
+	http-reuse always
+	timeout connect 5s
+	timeout client 300s
+	timeout server 60s
+	timeout http-request 15s
+	timeout http-keep-alive 300s
+frontend fe
+	bind 127.0.0.1:$1
+	use_backend big if { path_beg /big/ }
+	default_backend api
+backend api
+	balance roundrobin
+	server b1 127.0.0.1:18081
+	server b2 127.0.0.1:18082
+backend big
+	balance roundrobin
+	server b3 127.0.0.1:18083
+	server b4 127.0.0.1:18084
+HAP
+	echo "$f"
+}
+
+# capuchin_conf PORT PLUGIN...: Workers 1, static files, proxy_reverse last.
+capuchin_conf() {
+	local d=$work/capuchin-$1 port=$1
+	shift
+	mkdir -p "$d/sites"
+	printf '[SERVER]\n    Listen 127.0.0.1:%s\n    Workers 1\n    MaxKeepAliveRequest 1000000\n    KeepAliveTimeout 300\n' "$port" >"$d/capuchin.conf"
+	printf '[HOST]\n    DocumentRoot %s\n' "$work/www" >"$d/sites/default"
+	{
+		printf '[PLUGINS]\n    Directory %s\n' "$PWD/bin/plugins"
+		for p in "$@" proxy_reverse; do printf '    Load %s\n' "$p"; done
+	} >"$d/plugins.load"
+	printf '[PROXY_ENTRY]\n    ServerList 127.0.0.1:18081 127.0.0.1:18082\n    LoadBalancer Round-Robin\n    Match ^/api/\n' >"$d/proxy_reverse.conf"
+	printf '[PROXY_ENTRY]\n    ServerList 127.0.0.1:18083 127.0.0.1:18084\n    LoadBalancer Round-Robin\n    Match ^/big/\n' >>"$d/proxy_reverse.conf"
+	# mandril as its README configures it.
+	printf '[MANDRIL]\n    DenyIP 203.0.113.0/24 2001:db8:bad::/48\n    DenyIP 198.51.100.7\n    DenyURL ^/private(/|$)\n    DenyURL \\.(bak|old|swp)$\n' >"$d/mandril.conf"
+	printf '[AUTH_HEADER]\n    Token %s\n' "$TOKEN" >"$d/auth_header.conf"
+	echo "$d"
+}
+
+# start NAME PORT: starts server NAME (nginx, haproxy, capuchin[+PLUGIN]) on
+# core 0, listening on PORT; its pid goes to PID[NAME].
+start() {
+	local name=$1 port=$2 c
+	case $name in
+	nginx)
+		c=$(nginx_conf "$port")
+		taskset -c 0 "$NGINX" -p "$c" -e "$c/error.log" -c "$c/nginx.conf" 2>"$work/$name-$port.log" & ;;
+	haproxy)
+		c=$(haproxy_conf "$port")
+		"$HAPROXY" -c -q -f "$c" || { echo "bench: bad HAProxy configuration $c"; exit 1; }
+		taskset -c 0 "$HAPROXY" -db -f "$c" 2>"$work/$name-$port.log" & ;;
+	capuchin*)
+		local plugins=${name#capuchin}
+		c=$(capuchin_conf "$port" ${plugins//+/ })
+		GOMAXPROCS=1 taskset -c 0 ./bin/capuchin -c "$c" 2>"$work/$name-$port.log" & ;;
+	esac
+	PID[$name@$port]=$!
+	wait_port "$port"
+}
+
+# tree PID: the process and its children (nginx's worker, Capuchin's plugins).
+tree() { echo "$1"; pgrep -P "$1" || true; }
+
+# cpu_ticks PID: user+system clock ticks of the process and its children.
 cpu_ticks() {
 	local sum=0 p
-	for p in "$@" $(for q in "$@"; do pgrep -P "$q" || true; done); do
+	for p in $(tree "$1"); do
 		[ -r "/proc/$p/stat" ] && sum=$((sum + $(awk '{print $14+$15}' "/proc/$p/stat")))
 	done
 	echo "$sum"
 }
 
-# measure NAME URL PID: runs wrk, prints "NAME req/s cpu_us_per_req".
+# rss_kb PID [children|self]: resident KiB of the process and its children.
+rss_kb() {
+	local sum=0 p ps
+	ps=$(tree "$1")
+	[ "${2:-}" != self ] || ps=$1
+	for p in $ps; do
+		[ -r "/proc/$p/status" ] && sum=$((sum + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status")))
+	done
+	echo "$sum"
+}
+
+# --- measurements -----------------------------------------------------------
+
+RESULTS=$work/results
+: >"$RESULTS"
+
+# to_us "1.23ms": wrk's latency in microseconds.
+to_us() {
+	awk -v v="$1" 'BEGIN { n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+		if (u == "ms") n *= 1000; else if (u == "s") n *= 1e6; else if (u == "m") n *= 6e7
+		printf "%.0f", n }'
+}
+
+# measure ROUND CASE SERVER PATH CONNS: one wrk run after a 1 s warm-up;
+# appends "run ROUND CASE SERVER req/s CPU-us/req p99-us new-backend-conns errors".
 measure() {
-	local name=$1 url=$2 pid=$3
-	taskset -c 1 wrk -t1 -c"$CONNS" -d1s "$url" >/dev/null 2>&1 # warm up
-	local t0; t0=$(cpu_ticks "$pid")
-	local out; out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DUR}s" "$url")
-	local t1; t1=$(cpu_ticks "$pid")
-	local rps; rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-	local reqs; reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-	local p99; p99=$(echo "$out" | awk '/Latency/ {print $2}')
-	local hz; hz=$(getconf CLK_TCK)
-	local us; us=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="$reqs" 'BEGIN {printf "%.1f", t * 1e6 / hz / n}')
-	echo "$name $rps $us $p99"
+	local round=$1 case=$2 name=$3 path=$4 conns=$5
+	local port=${PORT[$name]} pid=${PID[$3@${PORT[$3]}]}
+	local url=http://127.0.0.1:$port$path
+	timeout 30 taskset -c 1 wrk -t1 -c"$conns" -d1s -H "Authorization: $TOKEN" "$url" >/dev/null 2>&1 || true
+	local a0 t0 out t1 a1
+	a0=$(accepts)
+	t0=$(cpu_ticks "$pid")
+	out=$(timeout $((DUR + 30)) taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" --latency -H "Authorization: $TOKEN" "$url") ||
+		{ echo "bench: wrk failed against $name $url" >&2; return 0; }
+	t1=$(cpu_ticks "$pid")
+	a1=$(accepts)
+	local rps reqs p99 errs hz
+	rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+	reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+	p99=$(to_us "$(echo "$out" | awk '$1 == "99%" {print $2}')")
+	errs=$(echo "$out" | awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(/[^0-9 ]/, " "); for (i = 1; i <= NF; i++) n += $i} END {print n + 0}')
+	hz=$(getconf CLK_TCK)
+	awk -v r="$round" -v c="$case" -v s="$name" -v rps="$rps" -v t=$((t1 - t0)) -v hz="$hz" -v n="${reqs:-0}" \
+		-v p99="$p99" -v a=$((a1 - a0)) -v e="$errs" \
+		'BEGIN { printf "run %s %s %s %.0f %.2f %s %d %d\n", r, c, s, rps, n ? t * 1e6 / hz / n : 0, p99, a, e }' >>"$RESULTS"
+	tail -n 1 "$RESULTS" | awk '{printf "  %-16s %-22s %9s req/s %7s us/req  p99 %7s us  %4s new backend conns%s\n", $3, $4, $5, $6, $7, $8, $9 ? "  " $9 " ERRORS" : ""}'
 }
 
-wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not open"; exit 1; }
-
-# Backends for the proxy runs.
-taskset -c 1 ./bin/demo-backend -listen 127.0.0.1:18081 -name b1 -size 1024 2>/dev/null & pids+=($!)
-taskset -c 1 ./bin/demo-backend -listen 127.0.0.1:18082 -name b2 -size 1024 2>/dev/null & pids+=($!)
-
-# nginx: one worker, upstream keepalive, X-Forwarded-For like the others.
-cat > "$work/nginx/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	upstream be { server 127.0.0.1:18081; server 127.0.0.1:18082; keepalive 64; }
-	server {
-		listen 127.0.0.1:18090;
-		root $work/www;
-		location /api/ {
-			proxy_pass http://be;
-			proxy_http_version 1.1;
-			proxy_set_header Connection "";
-			proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-		}
-	}
+# memory ROUND NAME: a fresh server, one proxied request, then IDLE idle
+# keep-alive connections each after one proxied request; appends
+# "mem ROUND NAME KiB-before KiB-after held failed still-open host-KiB-before host-KiB-after".
+memory() {
+	local round=$1 name=$2 port=${MEMPORT[$2]}
+	start "$name" "$port"
+	local pid=${PID[$name@$port]}
+	curl -s --max-time 5 -o /dev/null "http://127.0.0.1:$port/api/x" || true
+	sleep 1
+	local b0 h0 out=$work/idle.out
+	b0=$(rss_kb "$pid") h0=$(rss_kb "$pid" self)
+	: >"$out"
+	taskset -c 1 ./bin/idleconns -addr 127.0.0.1:"$port" -path /api/x -n "$IDLE" -hold 180s >"$out" 2>>"$work/idleconns.log" &
+	local ic=$!
+	for _ in $(seq 1200); do grep -q '^ready' "$out" && break; kill -0 "$ic" 2>/dev/null || break; sleep 0.1; done
+	sleep 1
+	local b1 h1
+	b1=$(rss_kb "$pid") h1=$(rss_kb "$pid" self)
+	kill "$ic" 2>/dev/null || true
+	wait "$ic" 2>/dev/null || true
+	local ready alive
+	ready=$(awk '/^ready/ {print $2, $3}' "$out")
+	alive=$(awk '/^alive/ {print $2}' "$out")
+	echo "mem $round $name $b0 $b1 ${ready:-0 0} ${alive:-0} $h0 $h1" >>"$RESULTS"
+	stop "$name@$port"
+	tail -n 1 "$RESULTS" | awk '{printf "  %-16s %-22s %6.0f MiB with %s idle connections (%.1f before), %s failed, %s still open at the end\n", "memory", $3, $5 / 1024, $6, $4 / 1024, $7, $8}'
 }
-NGX
-taskset -c 0 "$NGINX" -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>/dev/null & ngx=$!; pids+=($ngx)
 
-# Capuchin: Workers 1, proxy_reverse on /api/ when the plugin is built.
-cat > "$work/conf/capuchin.conf" <<CONF
-[SERVER]
-    Listen 127.0.0.1:18091
-    Workers 1
-    MaxKeepAliveRequest 1000000
-CONF
-printf '[HOST]\n    DocumentRoot %s\n' "$work/www" > "$work/conf/sites/default"
-proxy=no
-if [ -x bin/plugins/proxy_reverse ]; then
-	proxy=yes
-	printf '[PLUGINS]\n    Directory %s\n    Load proxy_reverse\n' "$PWD/bin/plugins" > "$work/conf/plugins.load"
-	printf '[PROXY_ENTRY]\n    ServerList 127.0.0.1:18081 127.0.0.1:18082\n    LoadBalancer RoundRobin\n    Match ^/api/\n' > "$work/conf/proxy_reverse.conf"
-fi
-GOMAXPROCS=1 taskset -c 0 ./bin/capuchin -c "$work/conf" 2>"$work/capuchin.log" & cap=$!; pids+=($cap)
-wait_port 18090; wait_port 18091; wait_port 18081; wait_port 18082
+# --- the run -----------------------------------------------------------------
 
-echo "duration ${DUR}s per run, $CONNS connections, servers on core 0, wrk and backends on core 1"
-printf '%-22s %12s %14s %10s\n' run req/s "CPU us/req" latency
-report() { printf '%-22s %12s %14s %10s\n' "$@"; }
-ns=$(measure nginx-static http://127.0.0.1:18090/1k.txt "$ngx"); report $ns
-cs=$(measure capuchin-static http://127.0.0.1:18091/1k.txt "$cap"); report $cs
-if [ "$proxy" = yes ]; then
-	np=$(measure nginx-proxy http://127.0.0.1:18090/api/x "$ngx"); report $np
-	cp=$(measure capuchin-proxy http://127.0.0.1:18091/api/x "$cap"); report $cp
-fi
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+mkdir -p "$work/www"
+head -c 1024 /dev/zero | tr '\0' 'x' >"$work/www/1k.txt"
+chmod -R a+rX "$work/www"
+start_backends
+PROXIES=(nginx haproxy capuchin capuchin+mandril capuchin+auth_header)
+for s in "${PROXIES[@]}"; do start "$s" "${PORT[$s]}"; done
+# expect CODE SERVER PATH [curl options]: the server answers PATH with CODE.
+expect() {
+	local want=$1 s=$2 path=$3 code
+	shift 3
+	code=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$@" "http://127.0.0.1:${PORT[$s]}$path") || true
+	[ "$code" = "$want" ] || { echo "bench: $s answers $path with ${code:-nothing}, not $want; the logs:"; tail -n 20 "$work"/*.log; exit 1; }
+}
+# Every server answers before anything is measured; auth_header checks.
+for s in "${PROXIES[@]}"; do
+	for path in /api/x /big/x; do expect 200 "$s" "$path" -H "Authorization: $TOKEN"; done
+done
+expect 200 nginx /1k.txt
+expect 200 capuchin /1k.txt
+expect 401 capuchin+auth_header /api/x
+
+# CASES: name, path, connections, servers.
+CASES=(
+	"static-1k-64c /1k.txt 64 nginx capuchin"
+	"proxy-1k-64c /api/x 64 ${PROXIES[*]}"
+	"proxy-64k-64c /big/x 64 ${PROXIES[*]}"
+	"proxy-1k-256c /api/x 256 ${PROXIES[*]}"
+	"proxy-1k-1c /api/x 1 ${PROXIES[*]}"
+)
+runs=0 sel=()
+for c in "${CASES[@]}"; do
+	set -- $c
+	[[ $1 =~ ${BENCH_CASES:-.} ]] || continue
+	cs="$1 $2 $3"
+	shift 3
+	for s in "$@"; do
+		if [[ $s =~ ${BENCH_SERVERS:-.} ]]; then cs+=" $s" runs=$((runs + 1)); fi
+	done
+	sel+=("$cs")
+done
+mem=()
+for s in nginx haproxy capuchin; do
+	if [ "$IDLE" -gt 0 ] && [[ $s =~ ${BENCH_SERVERS:-.} ]]; then mem+=("$s"); fi
+done
+echo "bench: $ROUNDS round(s) of $runs runs of ${DUR}s (+1 s warm-up) and a memory test with $IDLE idle connections per server;"
+echo "       about $(( (ROUNDS * (runs * (DUR + 2) + ${#mem[@]} * (IDLE / 1000 + 8)) + 59) / 60 )) min. Servers on core 0, wrk and backends on core 1."
+for round in $(seq "$ROUNDS"); do
+	echo "round $round of $ROUNDS"
+	for c in "${sel[@]}"; do
+		set -- $c
+		name=$1 path=$2 conns=$3
+		shift 3
+		for s in "$@"; do measure "$round" "$name" "$s" "$path" "$conns"; done
+	done
+	for s in "${mem[@]}"; do memory "$round" "$s"; done
+done
+model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+machine="$(nproc) cores (${model:-unknown CPU}), Linux $(uname -r); $(./bin/capuchin -v 2>&1 | head -n 1), \
+$("$NGINX" -v 2>&1 | sed 's/.*version: //'), HAProxy $("$HAPROXY" -v | awk 'NR == 1 {print $3}'), $( (wrk -v 2>&1 || true) | awk 'NR == 1 {print $1, $2}')"
+report=bin/bench.md
+cmd="scripts/bench.sh $DUR $ROUNDS"
+for v in BENCH_CASES BENCH_SERVERS; do [ -z "${!v:-}" ] || cmd="$v='${!v}' $cmd"; done
+[ "$IDLE" = 10000 ] || cmd="BENCH_IDLE=$IDLE $cmd"
+{
+	echo "- Machine: $machine."
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	echo "- Load average (1 min): $LOAD0 before the run, $load at its end."
+	if awk -v l="$LOAD0" 'BEGIN { exit !(l > 0.5) }'; then
+		echo "- **Other work was running: req/s ratios are unreliable (a server with more threads gets a larger share of"
+		echo "  a contended core); CPU per request, backend connections and memory hold up better. Re-run on an idle machine.**"
+	fi
+	echo "- Command: $cmd (make bench runs scripts/bench.sh with the defaults: 5 s per run, 3 rounds)."
+	echo
+	./scripts/bench-report.awk -v rounds="$ROUNDS" -v dur="$DUR" -v idle="$IDLE" "$RESULTS"
+} >"$report"
 echo
-echo "static: req/s x nginx $(ratio "$(echo "$cs" | cut -d' ' -f2)" "$(echo "$ns" | cut -d' ' -f2)"), CPU/req x nginx $(ratio "$(echo "$cs" | cut -d' ' -f3)" "$(echo "$ns" | cut -d' ' -f3)")"
-if [ "$proxy" = yes ]; then
-	echo "proxy:  req/s x nginx $(ratio "$(echo "$cp" | cut -d' ' -f2)" "$(echo "$np" | cut -d' ' -f2)"), CPU/req x nginx $(ratio "$(echo "$cp" | cut -d' ' -f3)" "$(echo "$np" | cut -d' ' -f3)")"
-fi
+cat "$report"
+echo
+echo "bench: these tables are in $report (for README.md's Performance section)"

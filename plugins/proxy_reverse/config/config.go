@@ -17,6 +17,9 @@
 //	    ResolveInterval T     how often hostnames are re-resolved
 //	    ClientBodyTimeout T   longest wait for request body bytes from the client (408);
 //	                          unset: the host's Timeout
+//	    ClientBodyMinRate N   bytes per second a request body must average, on top of
+//	                          one ClientBodyTimeout (408 below it); 0 = no minimum;
+//	                          default 500
 //	    UnderscoresInHeaders B  forward request fields with '_' in the name (default off)
 //	    StatisticsURL PATH    [PROXY_DEFAULTS] only: the status page's path
 //	[PROXY_ENTRY]             any number, tried in file order
@@ -54,6 +57,10 @@ const (
 	// DefaultClientBodyTimeout 0 means the host's Timeout, which the host
 	// sends with each request.
 	DefaultClientBodyTimeout = 0
+	// DefaultClientBodyMinRate is mod_reqtimeout's: a body that trickles
+	// in slower than this (R-U-Dead-Yet) is cut even though each read
+	// comes within ClientBodyTimeout.
+	DefaultClientBodyMinRate = 500
 )
 
 // NoLimit is the MaxIdleConns of an unbounded pool.
@@ -82,6 +89,9 @@ type Entry struct {
 	// ClientBodyTimeout bounds each wait for request body bytes from the
 	// client; a client that stalls longer gets 408. 0: the host's Timeout.
 	ClientBodyTimeout time.Duration
+	// ClientBodyMinRate is the lowest average rate, in bytes per second,
+	// of a request body after its first ClientBodyTimeout; 0: none.
+	ClientBodyMinRate int
 	// UnderscoresInHeaders forwards request fields whose names contain
 	// '_'; off (the default, as nginx's underscores_in_headers) drops them.
 	UnderscoresInHeaders bool
@@ -227,6 +237,7 @@ func merge(d, s *section) (*Entry, error) {
 	e.IdleTimeout = durKey(s, d, "idletimeout", DefaultIdleTimeout)
 	e.ResolveInterval = durKey(s, d, "resolveinterval", DefaultResolveInterval)
 	e.ClientBodyTimeout = durKey(s, d, "clientbodytimeout", DefaultClientBodyTimeout)
+	e.ClientBodyMinRate = intKey(s, d, "clientbodyminrate", DefaultClientBodyMinRate)
 	e.UnderscoresInHeaders = boolKey(s, d, "underscoresinheaders", false)
 	return e, nil
 }

@@ -34,7 +34,7 @@ func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
 			return out.setStats(e, once)
 		},
 	}
-	for _, k := range []string{"attemptscount", "maxidleconns"} {
+	for _, k := range []string{"attemptscount", "maxidleconns", "clientbodyminrate"} {
 		h[k] = func(e conf.Entry) error { return out.setInt(e, k, once) }
 	}
 	durKeys := map[string]bool{"offlinetimeout": true, "connecttimeout": false,

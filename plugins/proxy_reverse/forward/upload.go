@@ -29,6 +29,9 @@ type upload struct {
 	total     int64        // body bytes read; valid after done
 	trailer   http1.Header // buffer of the forwarded trailer fields
 
+	began   time.Time // when the first body byte was awaited
+	minRate int64     // lowest average body rate, bytes per second; 0: none
+
 	mu      sync.Mutex
 	gotHead bool // the final answer's head arrived: stop moving the deadline
 }
@@ -46,10 +49,28 @@ func (x *exchange) armClient(d time.Duration) bool {
 	}
 	var t time.Time
 	if d > 0 && (!x.r.Req.Expect100 || x.up.total > 0) {
-		t = time.Now().Add(d)
+		t = x.up.readDeadline(time.Now(), d)
 	}
 	x.r.Conn.SetReadDeadline(t)
 	return true
+}
+
+// readDeadline is now+d, but no later than the body's minimum rate allows:
+// one d of grace from the first awaited byte, then minRate bytes a second
+// (mod_reqtimeout's MinRate), so a body that trickles in a few bytes at a
+// time is cut like a stalled one.
+func (u *upload) readDeadline(now time.Time, d time.Duration) time.Time {
+	if u.began.IsZero() {
+		u.began = now
+	}
+	t := now.Add(d)
+	if u.minRate > 0 {
+		limit := u.began.Add(d + time.Duration(u.total*int64(time.Second)/u.minRate))
+		if limit.Before(t) {
+			t = limit
+		}
+	}
+	return t
 }
 
 // cutShort reports whether stopUpload or abort has cut the client read short.
@@ -61,6 +82,7 @@ func (x *exchange) cutShort() bool {
 
 func (u *upload) reset() {
 	u.started, u.done, u.err, u.clientErr, u.total, u.gotHead = false, nil, nil, false, 0, false
+	u.began, u.minRate = time.Time{}, 0
 	u.stopping = false
 	u.readAll.Store(false)
 }
@@ -106,6 +128,7 @@ func (x *exchange) uploadBody(bc *upstream.Conn) {
 	}
 	s := bc.Server()
 	ct := x.bodyTimeout(s)
+	u.minRate = int64(s.ClientBodyMinRate())
 	for {
 		if !x.armClient(ct) {
 			u.err = errStopped // the backend side decided; its error stands

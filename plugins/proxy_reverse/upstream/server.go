@@ -218,5 +218,9 @@ func (s *Server) Stats(now time.Time) Stats {
 // request body to this server's entry.
 func (s *Server) ClientBodyTimeout() time.Duration { return s.g.entry.ClientBodyTimeout }
 
+// ClientBodyMinRate returns the lowest average rate (bytes per second) of a
+// request body to this server's entry; 0: none.
+func (s *Server) ClientBodyMinRate() int { return s.g.entry.ClientBodyMinRate }
+
 // ResponseTimeout returns how long the server has to send an answer head.
 func (s *Server) ResponseTimeout() time.Duration { return s.g.entry.ResponseTimeout }

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/capuchin/capuchin/internal/hosttest"
+)
+
+var bin *hosttest.Bin
+
+func TestMain(m *testing.M) {
+	os.Exit(hosttest.Main(m.Run, &bin, "./plugins/auth_header", "./plugins/proxy_reverse"))
+}
+
+// get sends one GET of target with the extra head lines on c.
+func get(c *hosttest.Client, target string, lines ...string) *hosttest.Response {
+	head := "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+	for _, l := range lines {
+		head += l + "\r\n"
+	}
+	return c.RoundTrip(head + "\r\n")
+}
+
+// want401 checks a 401 answer: challenge, page.
+func want401(t *testing.T, what string, r *hosttest.Response, challenge string) {
+	t.Helper()
+	if r.Status != 401 {
+		t.Fatalf("%s: status %d, want 401", what, r.Status)
+	}
+	if got := r.Header.Get("WWW-Authenticate"); got != challenge {
+		t.Fatalf("%s: WWW-Authenticate %q, want %q", what, got, challenge)
+	}
+	if !strings.Contains(string(r.Body), "401 Unauthorized") || strings.Contains(string(r.Body), "index") {
+		t.Fatalf("%s: body %q", what, r.Body)
+	}
+}
+
+// TestEveryPathNeedsAToken: without Match every request is checked; the
+// connection stays usable after a 401, also one with a body.
+func TestEveryPathNeedsAToken(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	s := hosttest.NewSite(t, bin)
+	s.Load("auth_header")
+	s.WriteFile("auth_header.conf", "[AUTH_HEADER]\n    Token Bearer first-token\n    Token Bearer second token\n")
+	s.Start()
+	c := hosttest.Dial(t, s.Addr())
+	const ch = `Bearer realm="capuchin"`
+
+	want401(t, "no field", get(c, "/index.html"), ch)
+	want401(t, "wrong token", get(c, "/index.html", "Authorization: Bearer first-tokenX"), ch)
+	want401(t, "prefix of a token", get(c, "/index.html", "Authorization: Bearer first"), ch)
+	want401(t, "two fields", get(c, "/index.html", "Authorization: Bearer first-token", "Authorization: Bearer first-token"), ch)
+	want401(t, "missing path", get(c, "/nothing"), ch)
+	c.Send("POST /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello")
+	want401(t, "POST", c.MustRead("POST"), ch)
+
+	for _, h := range []string{"Authorization: Bearer first-token", "authorization:   Bearer second token  ", "AUTHORIZATION: Bearer second token"} {
+		if r := get(c, "/index.html", h); r.Status != 200 || string(r.Body) != "<h1>index</h1>\n" {
+			t.Fatalf("%q: %d %q", h, r.Status, r.Body)
+		}
+	}
+	if r := get(c, "/nothing", "Authorization: Bearer first-token"); r.Status != 404 {
+		t.Fatalf("missing file with a token: %d, want 404", r.Status)
+	}
+}
+
+// TestMatchHeaderChallenge guards only the matching paths, with another
+// field and challenge; spelling a path differently does not get past it.
+func TestMatchHeaderChallenge(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	s := hosttest.NewSite(t, bin)
+	s.Load("auth_header")
+	s.WriteFile("auth_header.conf", `# API keys
+[AUTH_HEADER]
+    Header X-Api-Key
+    Token k-123
+    Match ^/private(/|$)
+    Challenge ApiKey realm="test"
+`)
+	s.WriteRoot("private/data.txt", "secret\n")
+	s.Start()
+	c := hosttest.Dial(t, s.Addr())
+
+	if r := get(c, "/index.html"); r.Status != 200 {
+		t.Fatalf("unguarded path: %d", r.Status)
+	}
+	for _, p := range []string{"/private", "/private/data.txt", "/PRIVATE/data.txt", "/%70rivate/data.txt", "//private/data.txt", "/x/../private/data.txt"} {
+		want401(t, p, get(c, p), `ApiKey realm="test"`)
+		want401(t, p+" with Authorization", get(c, p, "Authorization: k-123"), `ApiKey realm="test"`)
+	}
+	if r := get(c, "/private/data.txt", "X-Api-Key: k-123"); r.Status != 200 || string(r.Body) != "secret\n" {
+		t.Fatalf("with the key: %d %q", r.Status, r.Body)
+	}
+}
+
+// TestGuardsTheProxy: a stage-20 check runs before proxy_reverse; a
+// refused request never reaches the backend, an accepted one reaches it
+// with its field.
+func TestGuardsTheProxy(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	var hits atomic.Int64
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		fmt.Fprintf(w, "backend saw %s", r.Header.Get("Authorization"))
+	}))
+	defer be.Close()
+	s := hosttest.NewSite(t, bin)
+	s.Load("auth_header", "proxy_reverse")
+	s.WriteFile("auth_header.conf", "[AUTH_HEADER]\n    Token Bearer t0k3n\n    Match ^/api/\n")
+	s.WriteFile("proxy_reverse.conf", "[PROXY_ENTRY]\n    ServerList "+strings.TrimPrefix(be.URL, "http://")+"\n    Match ^/api/\n")
+	s.Start()
+	c := hosttest.Dial(t, s.Addr())
+
+	for i := 0; i < 3; i++ {
+		want401(t, "proxied without a token", get(c, "/api/x"), `Bearer realm="capuchin"`)
+		r := get(c, "/api/x", "Authorization: Bearer t0k3n")
+		if r.Status != 200 || string(r.Body) != "backend saw Bearer t0k3n" {
+			t.Fatalf("proxied with the token: %d %q", r.Status, r.Body)
+		}
+	}
+	if n := hits.Load(); n != 3 {
+		t.Fatalf("backend got %d requests, want the 3 with a token", n)
+	}
+	if r := get(c, "/index.html"); r.Status != 200 {
+		t.Fatalf("static, unguarded: %d", r.Status)
+	}
+}
+
+// TestBadConfigStopsStartup: a missing file, no Token, an unknown key and
+// a bad pattern each stop the host's start-up with the file (and line).
+func TestBadConfigStopsStartup(t *testing.T) {
+	for _, tc := range []struct{ conf, want string }{
+		{"", "auth_header.conf"},
+		{"[AUTH_HEADER]\n    Match ^/api/\n", "no Token"},
+		{"[AUTH_HEADER]\n    Token x\n    Secret y\n", "auth_header.conf:3"},
+		{"[AUTH_HEADER]\n    Token x\n    Match ^/(api\n", "auth_header.conf:3"},
+	} {
+		s := hosttest.NewSite(t, bin)
+		s.Load("auth_header")
+		if tc.conf != "" {
+			s.WriteFile("auth_header.conf", tc.conf)
+		}
+		p, err := s.Run()
+		hosttest.Must(t, err)
+		err, ok := p.Wait(20 * time.Second)
+		if !ok {
+			p.Stop(5 * time.Second)
+			t.Fatalf("%q: host started", tc.conf)
+		}
+		if err == nil || !strings.Contains(p.Log(), tc.want) {
+			t.Fatalf("%q: exit %v; log lacks %q:\n%s", tc.conf, err, tc.want, p.Log())
+		}
+	}
+}
+
+func TestLoadRules(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.conf")
+	if _, err := loadRules(p); err == nil || !strings.Contains(err.Error(), p) {
+		t.Fatalf("missing file: %v", err)
+	}
+	cases := []struct{ text, err string }{
+		{"[AUTH_HEADER]\n    Token a\n", ""},
+		{"[auth_header]\n    token a\n    HEADER X-Key\n    match ^/a\n    Match ^/b\n    challenge Basic realm=\"x\"\n", ""},
+		{"[AUTH_HEADER]\n    Token\n", "a.conf:2"},
+		{"[AUTH_HEADER]\n    Token a\n    Header Bad Name\n", "a.conf:3"},
+		{"[AUTH_HEADER]\n    Token a\n    Challenge\n", "a.conf:3"},
+		{"[OTHER]\n    Token a\n", "a.conf:1"},
+		{"[AUTH_HEADER]\n", "no Token"},
+	}
+	for _, c := range cases {
+		hosttest.Must(t, os.WriteFile(p, []byte(c.text), 0o644))
+		_, err := loadRules(p)
+		if c.err == "" && err != nil {
+			t.Errorf("%q: %v", c.text, err)
+		}
+		if c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("%q: got error %v; want one with %s", c.text, err, c.err)
+		}
+	}
+	hosttest.Must(t, os.WriteFile(p, []byte(cases[1].text), 0o644))
+	r, err := loadRules(p)
+	hosttest.Must(t, err)
+	if r.header != "X-Key" || r.challenge != `Basic realm="x"` || r.guarded("/c") || !r.guarded("/A/x") || !r.guarded("//b") {
+		t.Fatalf("rules %+v", r)
+	}
+}
