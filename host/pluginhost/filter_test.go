@@ -212,3 +212,22 @@ func mkdir(t *testing.T, dir, name string) string {
 	}
 	return p
 }
+
+// TestFilterTakingEverythingIsNone: a declared stage-20 filter with no
+// list takes every request, so it counts as no filter (no lease); a bad
+// one refuses the plugin.
+func TestFilterTakingEverythingIsNone(t *testing.T) {
+	for _, c := range []*contract.Claims{nil, {}} {
+		hf, err := compileHookFilters(transport.Manifest{RequestFilter: c})
+		if err != nil || hf.req != nil || hf.reqSpec != nil {
+			t.Errorf("%+v: filter %+v, %v; want none", c, hf, err)
+		}
+	}
+	hf, err := compileHookFilters(transport.Manifest{RequestFilter: &contract.Claims{Methods: []string{"POST"}}})
+	if err != nil || hf.reqSpec == nil || !hf.req.Match(&http1.Request{Method: "POST"}) || hf.req.Match(&http1.Request{Method: "GET"}) {
+		t.Errorf("a methods-only filter: %+v, %v", hf, err)
+	}
+	if _, err := compileHookFilters(transport.Manifest{RequestFilter: &contract.Claims{Paths: []string{"("}}}); err == nil {
+		t.Error("a bad stage-20 filter was accepted")
+	}
+}

@@ -120,7 +120,8 @@ type hookFilters struct {
 // compileHookFilters compiles the stage-10 and stage-20 filters of m.
 func compileHookFilters(m transport.Manifest) (*hookFilters, error) {
 	hf := &hookFilters{reqSpec: m.RequestFilter, conn: m.ConnectFilter}
-	if m.RequestFilter == nil {
+	if c := m.RequestFilter; c == nil || len(c.Paths)+len(c.Hosts)+len(c.Methods) == 0 {
+		hf.reqSpec = nil // a filter that takes every request is none (no lease)
 		return hf, nil
 	}
 	f, err := claim.Compile(m.RequestFilter.Paths, m.RequestFilter.Hosts, m.RequestFilter.Methods)

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/capuchin/capuchin/api"
 	"github.com/capuchin/capuchin/api/conf"
 )
 
@@ -130,24 +131,18 @@ func (r *rules) deniedPath(p string) bool {
 	return false
 }
 
-// Stage-20 filter patterns (Go regexps against the decoded path).
-const (
-	// unclean matches every path cleanPath changes: one not starting with
-	// "/", or holding "//", "/./", "/../", or ending in "/." or "/..".
-	unclean = `^[^/]|^$|//|/\.\.?(/|$)`
-	// nothing matches no path.
-	nothing = `[^\x00-\x{10FFFF}]`
-)
+// nothing is a stage-20 filter pattern that matches no path.
+const nothing = `[^\x00-\x{10FFFF}]`
 
 // filter returns the host-side stage-20 filter: at least every path
 // deniedPath denies. A path matches the patterns themselves, or, if its
-// cleaned form differs, unclean (a false positive costs only a call; a
-// false negative would let a denied request through).
+// cleaned form differs, api.UncleanPath (a false positive costs only a
+// call; a false negative would let a denied request through).
 func (r *rules) filter() []string {
 	if r.url == nil {
 		return []string{nothing}
 	}
-	return []string{r.url.String(), unclean}
+	return []string{r.url.String(), api.UncleanPath}
 }
 
 // cleanPath is path.Clean that keeps a trailing slash.
