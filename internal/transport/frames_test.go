@@ -102,3 +102,21 @@ func TestFrameLimits(t *testing.T) {
 		t.Fatal("an event over the message limit was sent")
 	}
 }
+
+// TestFrameBacklog: when the plugin end stops reading, sends do not block
+// (the caller's deadline must hold): once a frame's worth is queued they
+// fail with errBacklog.
+func TestFrameBacklog(t *testing.T) {
+	h, _ := framePair(t) // the plugin end never reads
+	head := make([]byte, maxMessage-64)
+	for i := range 2 * maxFrame / maxMessage {
+		err := h.Send(&Event{ID: uint64(i + 1), Head: head})
+		if errors.Is(err, errBacklog) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	t.Fatal("sends to a plugin that does not read never failed")
+}

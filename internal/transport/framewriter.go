@@ -12,8 +12,11 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// errWriterClosed is the error of a send after close.
-var errWriterClosed = errors.New("framed calls: closed")
+// Errors of a send that queued nothing.
+var (
+	errWriterClosed = errors.New("framed calls: closed")
+	errBacklog      = errors.New("framed calls: the peer is not reading (a frame's worth is queued)")
+)
 
 // frameWriter batches messages into frames. A sender only appends its
 // message to the pending frame and, if no flush is under way, wakes the
@@ -28,7 +31,6 @@ type frameWriter struct {
 	w io.Writer
 
 	mu      sync.Mutex
-	room    sync.Cond // pending was taken (or the writer failed)
 	pending []byte    // 4 bytes for the length, then EventBatch/ReplyBatch fields
 	spare   []byte
 	busy    bool // the writer's goroutine has been woken and not finished
@@ -40,7 +42,6 @@ type frameWriter struct {
 
 func newFrameWriter(w io.Writer) *frameWriter {
 	fw := &frameWriter{w: w, kick: make(chan struct{}, 1), done: make(chan struct{})}
-	fw.room.L = &fw.mu
 	go fw.run()
 	return fw
 }
@@ -55,11 +56,11 @@ func (fw *frameWriter) send(m proto.Message) error {
 	}
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
-	for fw.err == nil && len(fw.pending)+size+16 > maxFrame {
-		fw.room.Wait()
-	}
 	if fw.err != nil {
 		return fw.err
+	}
+	if len(fw.pending)+size+16 > maxFrame {
+		return errBacklog // never wait: the caller's deadline must hold
 	}
 	if err := fw.queue(m, size); err != nil {
 		return err
@@ -93,7 +94,6 @@ func (fw *frameWriter) take() []byte {
 	out := fw.pending
 	fw.pending, fw.spare = fw.spare[:0], nil
 	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
-	fw.room.Broadcast()
 	return out
 }
 
@@ -111,7 +111,6 @@ func (fw *frameWriter) run() {
 			fw.mu.Lock()
 			if err != nil && fw.err == nil {
 				fw.err = fmt.Errorf("framed calls: write: %w", err)
-				fw.room.Broadcast()
 			}
 			if cap(out) <= 1<<20 {
 				fw.spare = out[:0]
@@ -133,7 +132,6 @@ func (fw *frameWriter) close() {
 			fw.err = errWriterClosed
 		}
 		close(fw.kick)
-		fw.room.Broadcast()
 	}
 	fw.mu.Unlock()
 }
