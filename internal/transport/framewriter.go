@@ -31,7 +31,7 @@ type frameWriter struct {
 	w io.Writer
 
 	mu      sync.Mutex
-	pending []byte    // 4 bytes for the length, then EventBatch/ReplyBatch fields
+	pending []byte // 4 bytes for the length, then EventBatch/ReplyBatch fields
 	spare   []byte
 	busy    bool // the writer's goroutine has been woken and not finished
 	err     error

@@ -21,7 +21,12 @@
 //	                          one ClientBodyTimeout (408 below it); 0 = no minimum;
 //	                          default 500
 //	    UnderscoresInHeaders B  forward request fields with '_' in the name (default off)
+//	    TunnelIdleTimeout T   an upgraded (WebSocket) tunnel with no traffic either way
+//	                          this long is closed; default 1h
 //	    StatisticsURL PATH    [PROXY_DEFAULTS] only: the status page's path
+//	    RequestDeadline T     [PROXY_DEFAULTS] only: the host's stage-30 deadline for a
+//	                          proxied request; tunnels, and transfers still moving after
+//	                          half of it, lift it; read at start-up; default 10m
 //	[PROXY_ENTRY]             any number, tried in file order
 //
 // T is whole seconds ("3") or a Go duration ("500ms", "2m"). Every error
@@ -61,6 +66,9 @@ const (
 	// in slower than this (R-U-Dead-Yet) is cut even though each read
 	// comes within ClientBodyTimeout.
 	DefaultClientBodyMinRate = 500
+	// DefaultTunnelIdleTimeout is HAProxy's usual "timeout tunnel".
+	DefaultTunnelIdleTimeout = time.Hour
+	DefaultRequestDeadline   = 10 * time.Minute
 )
 
 // NoLimit is the MaxIdleConns of an unbounded pool.
@@ -70,6 +78,10 @@ const NoLimit = -1
 type Config struct {
 	Entries       []*Entry
 	StatisticsURL string // "" when there is no status page
+	// RequestDeadline is the stage-30 deadline the plugin declares: the
+	// longest a proxied request may take unless it is a tunnel or a
+	// transfer still moving after half of it.
+	RequestDeadline time.Duration
 }
 
 // Entry is one [PROXY_ENTRY], with the defaults filled in.
@@ -92,6 +104,8 @@ type Entry struct {
 	// ClientBodyMinRate is the lowest average rate, in bytes per second,
 	// of a request body after its first ClientBodyTimeout; 0: none.
 	ClientBodyMinRate int
+	// TunnelIdleTimeout closes an upgraded tunnel idle both ways this long.
+	TunnelIdleTimeout time.Duration
 	// UnderscoresInHeaders forwards request fields whose names contain
 	// '_'; off (the default, as nginx's underscores_in_headers) drops them.
 	UnderscoresInHeaders bool
@@ -193,6 +207,7 @@ func build(f *conf.File) (*Config, error) {
 	if defaults.stats != nil {
 		cfg.StatisticsURL = *defaults.stats
 	}
+	cfg.RequestDeadline = durKey(defaults, defaults, "requestdeadline", DefaultRequestDeadline)
 	for _, s := range entries {
 		e, err := merge(defaults, s)
 		if err != nil {
@@ -238,6 +253,7 @@ func merge(d, s *section) (*Entry, error) {
 	e.ResolveInterval = durKey(s, d, "resolveinterval", DefaultResolveInterval)
 	e.ClientBodyTimeout = durKey(s, d, "clientbodytimeout", DefaultClientBodyTimeout)
 	e.ClientBodyMinRate = intKey(s, d, "clientbodyminrate", DefaultClientBodyMinRate)
+	e.TunnelIdleTimeout = durKey(s, d, "tunnelidletimeout", DefaultTunnelIdleTimeout)
 	e.UnderscoresInHeaders = boolKey(s, d, "underscoresinheaders", false)
 	return e, nil
 }

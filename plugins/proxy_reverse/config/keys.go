@@ -38,9 +38,16 @@ func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
 		h[k] = func(e conf.Entry) error { return out.setInt(e, k, once) }
 	}
 	durKeys := map[string]bool{"offlinetimeout": true, "connecttimeout": false,
-		"responsetimeout": false, "idletimeout": false, "clientbodytimeout": false, "resolveinterval": false}
+		"responsetimeout": false, "idletimeout": false, "clientbodytimeout": false, "resolveinterval": false,
+		"tunnelidletimeout": false}
 	for k, zeroOK := range durKeys {
 		h[k] = func(e conf.Entry) error { return out.setDur(e, k, zeroOK, once) }
+	}
+	h["requestdeadline"] = func(e conf.Entry) error {
+		if !isDefaults {
+			return e.Errorf("only allowed in [PROXY_DEFAULTS]")
+		}
+		return out.setDur(e, "requestdeadline", false, once)
 	}
 	h["underscoresinheaders"] = func(e conf.Entry) error { return out.setBool(e, "underscoresinheaders", once) }
 	if err := s.Visit(h); err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -33,6 +34,9 @@ type exchange struct {
 	err     error
 	dirty   bool // an abort may still be running: do not pool
 
+	began     time.Time   // when forwarding started
+	unbounded atomic.Bool // the stage deadline was lifted
+
 	mu      sync.Mutex // guards bc and aborted against abort
 	bc      *upstream.Conn
 	aborted bool
@@ -57,7 +61,7 @@ func (f *Forwarder) getExchange(r *Request) *exchange {
 	if x == nil {
 		x = &exchange{f: f}
 	}
-	x.r = r
+	x.r, x.began = r, time.Now()
 	x.cw = countWriter{c: r.Conn, timeout: r.clientTimeout()}
 	x.bw, _ = f.writers.Get().(*bufio.Writer)
 	if x.bw == nil {
@@ -77,6 +81,7 @@ func (f *Forwarder) putExchange(x *exchange) {
 	}
 	x.r, x.bw, x.buf, x.bc = nil, nil, nil, nil
 	x.status, x.closing, x.err, x.aborted = 0, false, nil, false
+	x.unbounded.Store(false)
 	x.interim, x.sentPre = 0, 0
 	x.up.reset()
 	f.states.Put(x)
@@ -93,6 +98,22 @@ func (f *Forwarder) getBuf() *[]byte {
 func (x *exchange) result() Result {
 	return Result{Status: x.status, BytesIn: x.up.total, BytesOut: x.cw.n,
 		Close: x.closing, Err: x.err}
+}
+
+// unbound lifts the host's stage deadline from the request, once: a tunnel
+// or a long transfer is bounded by idle timeouts from then on.
+func (x *exchange) unbound() {
+	if x.r.ClearDeadline != nil && x.unbounded.CompareAndSwap(false, true) {
+		x.r.ClearDeadline()
+	}
+}
+
+// longLived lifts the deadline once a transfer still moving at now has run
+// for LongAfter.
+func (x *exchange) longLived(now time.Time) {
+	if d := x.r.LongAfter; d > 0 && now.Sub(x.began) > d {
+		x.unbound()
+	}
 }
 
 // abort unblocks every read and write of the request (context cancelled).

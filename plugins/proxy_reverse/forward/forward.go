@@ -52,6 +52,11 @@ type Request struct {
 	// when the entry sets no ClientBodyTimeout. 0 means
 	// fallbackClientTimeout.
 	ClientTimeout time.Duration
+	// ClearDeadline, when set, lifts the host's stage deadline from the
+	// request (api.Request.ClearDeadline): called when the request turns
+	// out to be a tunnel, or a transfer still moving after LongAfter.
+	ClearDeadline func() bool
+	LongAfter     time.Duration // 0: only tunnels lift the deadline
 }
 
 // fallbackClientTimeout stands for the host's Timeout when the host gives

@@ -218,6 +218,10 @@ func (s *Server) Stats(now time.Time) Stats {
 // request body to this server's entry.
 func (s *Server) ClientBodyTimeout() time.Duration { return s.g.entry.ClientBodyTimeout }
 
+// TunnelIdleTimeout returns how long an upgraded tunnel to this server's
+// entry may carry no byte either way.
+func (s *Server) TunnelIdleTimeout() time.Duration { return s.g.entry.TunnelIdleTimeout }
+
 // ClientBodyMinRate returns the lowest average rate (bytes per second) of a
 // request body to this server's entry; 0: none.
 func (s *Server) ClientBodyMinRate() int { return s.g.entry.ClientBodyMinRate }

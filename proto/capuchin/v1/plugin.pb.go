@@ -1082,20 +1082,25 @@ func (x *Record) GetDurationNs() int64 {
 }
 
 type Reply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Verdict       Verdict                `protobuf:"varint,2,opt,name=verdict,proto3,enum=capuchin.v1.Verdict" json:"verdict,omitempty"`
-	Status        int32                  `protobuf:"varint,3,opt,name=status,proto3" json:"status,omitempty"`                     // 20: response status; 30: status sent, or wanted with close
-	Header        []*Field               `protobuf:"bytes,4,rep,name=header,proto3" json:"header,omitempty"`                      // 20: response fields
-	Body          []byte                 `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`                          // 20: response body
-	BytesIn       int64                  `protobuf:"varint,6,opt,name=bytes_in,json=bytesIn,proto3" json:"bytes_in,omitempty"`    // 30: request body bytes read
-	BytesOut      int64                  `protobuf:"varint,7,opt,name=bytes_out,json=bytesOut,proto3" json:"bytes_out,omitempty"` // 30: response bytes written
-	Leftover      []byte                 `protobuf:"bytes,8,opt,name=leftover,proto3" json:"leftover,omitempty"`                  // 30: bytes read past the request
-	Close         bool                   `protobuf:"varint,9,opt,name=close,proto3" json:"close,omitempty"`                       // 30: the connection must close
-	Records       []*Record              `protobuf:"bytes,10,rep,name=records,proto3" json:"records,omitempty"`                   // 30: stage-40 records of requests served under a lease
-	Error         string                 `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`                       // the handler failed
-	Leased        uint32                 `protobuf:"varint,12,opt,name=leased,proto3" json:"leased,omitempty"`                    // 30: requests served under the lease after the first
-	Interim       bool                   `protobuf:"varint,13,opt,name=interim,proto3" json:"interim,omitempty"`                  // 30: the lease's first request is done; the final reply follows
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Verdict  Verdict                `protobuf:"varint,2,opt,name=verdict,proto3,enum=capuchin.v1.Verdict" json:"verdict,omitempty"`
+	Status   int32                  `protobuf:"varint,3,opt,name=status,proto3" json:"status,omitempty"`                     // 20: response status; 30: status sent, or wanted with close
+	Header   []*Field               `protobuf:"bytes,4,rep,name=header,proto3" json:"header,omitempty"`                      // 20: response fields
+	Body     []byte                 `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`                          // 20: response body
+	BytesIn  int64                  `protobuf:"varint,6,opt,name=bytes_in,json=bytesIn,proto3" json:"bytes_in,omitempty"`    // 30: request body bytes read
+	BytesOut int64                  `protobuf:"varint,7,opt,name=bytes_out,json=bytesOut,proto3" json:"bytes_out,omitempty"` // 30: response bytes written
+	Leftover []byte                 `protobuf:"bytes,8,opt,name=leftover,proto3" json:"leftover,omitempty"`                  // 30: bytes read past the request
+	Close    bool                   `protobuf:"varint,9,opt,name=close,proto3" json:"close,omitempty"`                       // 30: the connection must close
+	Records  []*Record              `protobuf:"bytes,10,rep,name=records,proto3" json:"records,omitempty"`                   // 30: stage-40 records of requests served under a lease
+	Error    string                 `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`                       // the handler failed
+	Leased   uint32                 `protobuf:"varint,12,opt,name=leased,proto3" json:"leased,omitempty"`                    // 30: requests served under the lease after the first
+	Interim  bool                   `protobuf:"varint,13,opt,name=interim,proto3" json:"interim,omitempty"`                  // 30: the lease's first request is done; the final reply follows
+	// 30, with interim: the request in progress is a tunnel or a long
+	// download bounded by the plugin's own idle timeouts; the host stops
+	// holding this call to the stage deadline (the plugin still holds every
+	// later leased request to it).
+	Unbounded     bool `protobuf:"varint,14,opt,name=unbounded,proto3" json:"unbounded,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1217,6 +1222,13 @@ func (x *Reply) GetLeased() uint32 {
 func (x *Reply) GetInterim() bool {
 	if x != nil {
 		return x.Interim
+	}
+	return false
+}
+
+func (x *Reply) GetUnbounded() bool {
+	if x != nil {
+		return x.Unbounded
 	}
 	return false
 }
@@ -1530,7 +1542,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\rstart_unix_ns\x18\t \x01(\x03R\vstartUnixNs\x12\x1f\n" +
 	"\vduration_ns\x18\n" +
 	" \x01(\x03R\n" +
-	"durationNs\"\x80\x03\n" +
+	"durationNs\"\x9e\x03\n" +
 	"\x05Reply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x14.capuchin.v1.VerdictR\averdict\x12\x16\n" +
@@ -1545,7 +1557,8 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	" \x03(\v2\x13.capuchin.v1.RecordR\arecords\x12\x14\n" +
 	"\x05error\x18\v \x01(\tR\x05error\x12\x16\n" +
 	"\x06leased\x18\f \x01(\rR\x06leased\x12\x18\n" +
-	"\ainterim\x18\r \x01(\bR\ainterim\"8\n" +
+	"\ainterim\x18\r \x01(\bR\ainterim\x12\x1c\n" +
+	"\tunbounded\x18\x0e \x01(\bR\tunbounded\"8\n" +
 	"\n" +
 	"EventBatch\x12*\n" +
 	"\x06events\x18\x01 \x03(\v2\x12.capuchin.v1.EventR\x06events\":\n" +
