@@ -1,9 +1,9 @@
 package api
 
 import (
-	"net"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
@@ -271,7 +271,7 @@ func (cs *connState) stopDeadline() bool {
 // late runs when a request missed its deadline.
 func (cs *connState) late() {
 	cs.cnt.fenced.Store(true)
-	if tc, ok := cs.nc.(*net.TCPConn); ok && cs.shutLate.Load() {
-		fdpass.Shutdown(tc)
+	if sc, ok := cs.nc.(syscall.Conn); ok && cs.shutLate.Load() { // TCP, or a TLS connection's relay socket
+		fdpass.Shutdown(sc)
 	}
 }

@@ -71,11 +71,21 @@ func claimsFromPB(c *pb.Claims) contract.Claims {
 }
 
 func connToPB(c *contract.Conn) *pb.Conn {
-	return &pb.Conn{Id: c.ID, Remote: addrToPB(c.Remote), Local: addrToPB(c.Local)}
+	p := &pb.Conn{Id: c.ID, Remote: addrToPB(c.Remote), Local: addrToPB(c.Local)}
+	if t := &c.TLS; t.On() {
+		p.Tls = &pb.TLS{Version: uint32(t.Version), ServerName: t.ServerName,
+			ClientCert: t.ClientCert, ClientSubject: t.ClientSubject}
+	}
+	return p
 }
 
 func connFromPB(c *pb.Conn) contract.Conn {
-	return contract.Conn{ID: c.GetId(), Remote: addrFromPB(c.GetRemote()), Local: addrFromPB(c.GetLocal())}
+	out := contract.Conn{ID: c.GetId(), Remote: addrFromPB(c.GetRemote()), Local: addrFromPB(c.GetLocal())}
+	if t := c.GetTls(); t != nil && t.GetVersion() != 0 && t.GetVersion() <= 0xffff {
+		out.TLS = contract.TLS{Version: uint16(t.GetVersion()), ServerName: t.GetServerName(),
+			ClientCert: t.GetClientCert(), ClientSubject: t.GetClientSubject()}
+	}
+	return out
 }
 
 // addrToPB writes an address as ip:port; "" for none.

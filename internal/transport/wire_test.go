@@ -94,7 +94,7 @@ func dialEcho(t *testing.T, e echo) *Client {
 // TestWireRoundTrip runs the host's client against a plugin-side server
 // over real gRPC: every verdict, chosen by name on the plugin's side,
 // arrives as the same verdict on the host's; every stage and policy of the
-// manifest, the connection's addresses, the lease and the records survive
+// manifest, the connection's addresses and TLS facts, the lease and the records survive
 // the trip.
 func TestWireRoundTrip(t *testing.T) {
 	e := echo{notes: make(chan []Note, 1)}
@@ -121,7 +121,7 @@ func TestWireRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := contract.Conn{ID: 7, Remote: netip.MustParseAddrPort("[2001:db8::1]:4000"), Local: netip.MustParseAddrPort("127.0.0.1:80")}
+	conn := wireConn()
 	rec := contract.Record{ConnID: 7, Remote: conn.Remote, VHost: "v", Method: "GET", Target: "/x", Proto: "HTTP/1.1",
 		Status: 200, Bytes: 99, Start: time.Unix(1700000000, 5), Duration: time.Millisecond}
 	sent := []Note{{Kind: NoteDone, Record: rec}, {Kind: NoteClosed, Conn: conn}}
@@ -144,7 +144,7 @@ func TestWireRoundTrip(t *testing.T) {
 // checkCalls sends an event per verdict on calls and checks each reply.
 func checkCalls(t *testing.T, calls CallConn) {
 	t.Helper()
-	conn := contract.Conn{ID: 7, Remote: netip.MustParseAddrPort("[2001:db8::1]:4000"), Local: netip.MustParseAddrPort("127.0.0.1:80")}
+	conn := wireConn()
 	lease := contract.Lease{MaxRequests: 9, IdleTimeout: 3 * time.Second, Records: true,
 		GiveBack: []contract.Claims{{Paths: []string{"^/a", "^/b"}}}}
 	for v := contract.Continue; v.Valid(); v++ {
@@ -166,4 +166,10 @@ func checkCalls(t *testing.T, calls CallConn) {
 			t.Errorf("lease or records lost on the way: leased %d, records %+v", r.Leased, r.Records)
 		}
 	}
+}
+
+// wireConn is the connection the wire tests send: addresses and TLS facts.
+func wireConn() contract.Conn {
+	return contract.Conn{ID: 7, Remote: netip.MustParseAddrPort("[2001:db8::1]:4000"), Local: netip.MustParseAddrPort("127.0.0.1:80"),
+		TLS: contract.TLS{Version: 0x0304, ServerName: "a.example", ClientCert: true, ClientSubject: "CN=client,O=Test"}}
 }

@@ -23,6 +23,7 @@
 //	    UnderscoresInHeaders B  forward request fields with '_' in the name (default off)
 //	    TunnelIdleTimeout T   an upgraded (WebSocket) tunnel with no traffic either way
 //	                          this long is closed; default 1h
+//	    TLSCA, TLSCertificate, TLSKey, TLSServerName   https:// servers (tls.go)
 //	    StatisticsURL PATH    [PROXY_DEFAULTS] only: the status page's path
 //	    RequestDeadline T     [PROXY_DEFAULTS] only: the host's stage-30 deadline for a
 //	                          proxied request; tunnels, and transfers still moving after
@@ -34,6 +35,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -101,6 +103,9 @@ type Entry struct {
 	// ClientBodyTimeout bounds each wait for request body bytes from the
 	// client; a client that stalls longer gets 408. 0: the host's Timeout.
 	ClientBodyTimeout time.Duration
+	// TLS is the base TLS configuration of the https:// servers (tls.go);
+	// nil when the entry has none. ServerName is set when TLSServerName is.
+	TLS *tls.Config
 	// ClientBodyMinRate is the lowest average rate, in bytes per second,
 	// of a request body after its first ClientBodyTimeout; 0: none.
 	ClientBodyMinRate int
@@ -115,6 +120,7 @@ type Entry struct {
 type Server struct {
 	Host string
 	Port uint16
+	TLS  bool // https://: reached over TLS (Entry.TLS)
 	// Weight is the explicit weight=N (1-256), 0 when none was given;
 	// only the balancers that read weights accept one above 1.
 	Weight int
@@ -129,9 +135,14 @@ func (s Server) IP() (netip.Addr, bool) {
 	return a.Unmap(), err == nil
 }
 
-// String returns host:port, bracketing IPv6 literals.
+// String returns host:port, bracketing IPv6 literals, after https:// for
+// a TLS server.
 func (s Server) String() string {
-	return net.JoinHostPort(s.Host, strconv.Itoa(int(s.Port)))
+	hp := net.JoinHostPort(s.Host, strconv.Itoa(int(s.Port)))
+	if s.TLS {
+		return "https://" + hp
+	}
+	return hp
 }
 
 // MatchPath reports whether one of the entry's rules matches path.
@@ -172,6 +183,7 @@ type section struct {
 	src      []string
 	ints     map[string]int
 	durs     map[string]time.Duration
+	strs     map[string]conf.Entry // the TLS keys
 	bools    map[string]bool
 	stats    *string
 }
@@ -255,6 +267,10 @@ func merge(d, s *section) (*Entry, error) {
 	e.ClientBodyMinRate = intKey(s, d, "clientbodyminrate", DefaultClientBodyMinRate)
 	e.TunnelIdleTimeout = durKey(s, d, "tunnelidletimeout", DefaultTunnelIdleTimeout)
 	e.UnderscoresInHeaders = boolKey(s, d, "underscoresinheaders", false)
+	var err error
+	if e.TLS, err = backendTLS(s, d, e.Servers); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 

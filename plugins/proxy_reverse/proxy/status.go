@@ -89,7 +89,7 @@ func (p *Proxy) Snapshot() *status.Page {
 		for _, s := range e.group.Servers() {
 			st := s.Stats(now)
 			ss := status.Server{Name: st.Name, Addr: st.Addr, State: "online", Active: st.Active,
-				Idle: st.Idle, Requests: st.Requests, Failures: st.Failures, Stray: st.Stray,
+				Idle: st.Idle, Requests: st.Requests, Failures: st.Failures, Stray: st.Stray, Retries: st.Retries,
 				Consecutive: st.Consecutive}
 			for i, t := range slots.Servers {
 				if t == s {

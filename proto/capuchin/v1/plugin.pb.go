@@ -194,7 +194,7 @@ func (x Event_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Event_Kind.Descriptor instead.
 func (Event_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{9, 0}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{10, 0}
 }
 
 type Note_Kind int32
@@ -243,7 +243,7 @@ func (x Note_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Note_Kind.Descriptor instead.
 func (Note_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{15, 0}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{16, 0}
 }
 
 type DescribeRequest struct {
@@ -648,6 +648,7 @@ type Conn struct {
 	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	Remote        string                 `protobuf:"bytes,2,opt,name=remote,proto3" json:"remote,omitempty"` // ip:port
 	Local         string                 `protobuf:"bytes,3,opt,name=local,proto3" json:"local,omitempty"`
+	Tls           *TLS                   `protobuf:"bytes,4,opt,name=tls,proto3" json:"tls,omitempty"` // absent on a plain connection
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -703,6 +704,82 @@ func (x *Conn) GetLocal() string {
 	return ""
 }
 
+func (x *Conn) GetTls() *TLS {
+	if x != nil {
+		return x.Tls
+	}
+	return nil
+}
+
+// TLS describes the TLS session of a client connection.
+type TLS struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`                                 // crypto/tls numbering: 0x0303 TLS 1.2, 0x0304 TLS 1.3
+	ServerName    string                 `protobuf:"bytes,2,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`          // SNI as the client sent it (may be empty)
+	ClientCert    bool                   `protobuf:"varint,3,opt,name=client_cert,json=clientCert,proto3" json:"client_cert,omitempty"`         // the client presented a certificate
+	ClientSubject string                 `protobuf:"bytes,4,opt,name=client_subject,json=clientSubject,proto3" json:"client_subject,omitempty"` // its subject (RFC 2253)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TLS) Reset() {
+	*x = TLS{}
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TLS) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TLS) ProtoMessage() {}
+
+func (x *TLS) ProtoReflect() protoreflect.Message {
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TLS.ProtoReflect.Descriptor instead.
+func (*TLS) Descriptor() ([]byte, []int) {
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *TLS) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *TLS) GetServerName() string {
+	if x != nil {
+		return x.ServerName
+	}
+	return ""
+}
+
+func (x *TLS) GetClientCert() bool {
+	if x != nil {
+		return x.ClientCert
+	}
+	return false
+}
+
+func (x *TLS) GetClientSubject() string {
+	if x != nil {
+		return x.ClientSubject
+	}
+	return ""
+}
+
 // Lease is the terms under which a plugin may keep a handed connection and
 // serve the following requests on it itself (max_requests in all, the first
 // included), while they match its claim filter and the same Host, waiting
@@ -725,7 +802,7 @@ type Lease struct {
 
 func (x *Lease) Reset() {
 	*x = Lease{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[8]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -737,7 +814,7 @@ func (x *Lease) String() string {
 func (*Lease) ProtoMessage() {}
 
 func (x *Lease) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[8]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -750,7 +827,7 @@ func (x *Lease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lease.ProtoReflect.Descriptor instead.
 func (*Lease) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{8}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Lease) GetMaxRequests() uint32 {
@@ -801,7 +878,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[9]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -813,7 +890,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[9]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -826,7 +903,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{9}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Event) GetId() uint64 {
@@ -923,7 +1000,7 @@ type Field struct {
 
 func (x *Field) Reset() {
 	*x = Field{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[10]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1012,7 @@ func (x *Field) String() string {
 func (*Field) ProtoMessage() {}
 
 func (x *Field) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[10]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1025,7 @@ func (x *Field) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Field.ProtoReflect.Descriptor instead.
 func (*Field) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{10}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Field) GetName() string {
@@ -983,7 +1060,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -995,7 +1072,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,7 +1085,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{11}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Record) GetConnId() uint64 {
@@ -1107,7 +1184,7 @@ type Reply struct {
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1119,7 +1196,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1132,7 +1209,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{12}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Reply) GetId() uint64 {
@@ -1245,7 +1322,7 @@ type EventBatch struct {
 
 func (x *EventBatch) Reset() {
 	*x = EventBatch{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1257,7 +1334,7 @@ func (x *EventBatch) String() string {
 func (*EventBatch) ProtoMessage() {}
 
 func (x *EventBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1270,7 +1347,7 @@ func (x *EventBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventBatch.ProtoReflect.Descriptor instead.
 func (*EventBatch) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{13}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *EventBatch) GetEvents() []*Event {
@@ -1289,7 +1366,7 @@ type ReplyBatch struct {
 
 func (x *ReplyBatch) Reset() {
 	*x = ReplyBatch{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1301,7 +1378,7 @@ func (x *ReplyBatch) String() string {
 func (*ReplyBatch) ProtoMessage() {}
 
 func (x *ReplyBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1314,7 +1391,7 @@ func (x *ReplyBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplyBatch.ProtoReflect.Descriptor instead.
 func (*ReplyBatch) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{14}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReplyBatch) GetReplies() []*Reply {
@@ -1335,7 +1412,7 @@ type Note struct {
 
 func (x *Note) Reset() {
 	*x = Note{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1347,7 +1424,7 @@ func (x *Note) String() string {
 func (*Note) ProtoMessage() {}
 
 func (x *Note) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1360,7 +1437,7 @@ func (x *Note) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Note.ProtoReflect.Descriptor instead.
 func (*Note) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{15}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Note) GetKind() Note_Kind {
@@ -1393,7 +1470,7 @@ type NoteBatch struct {
 
 func (x *NoteBatch) Reset() {
 	*x = NoteBatch{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1482,7 @@ func (x *NoteBatch) String() string {
 func (*NoteBatch) ProtoMessage() {}
 
 func (x *NoteBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1495,7 @@ func (x *NoteBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoteBatch.ProtoReflect.Descriptor instead.
 func (*NoteBatch) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{16}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NoteBatch) GetNotes() []*Note {
@@ -1436,7 +1513,7 @@ type NotifyResponse struct {
 
 func (x *NotifyResponse) Reset() {
 	*x = NotifyResponse{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1448,7 +1525,7 @@ func (x *NotifyResponse) String() string {
 func (*NotifyResponse) ProtoMessage() {}
 
 func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1461,7 +1538,7 @@ func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyResponse.ProtoReflect.Descriptor instead.
 func (*NotifyResponse) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{17}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 var File_capuchin_v1_plugin_proto protoreflect.FileDescriptor
@@ -1495,11 +1572,19 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\vconfig_path\x18\x01 \x01(\tR\n" +
 	"configPath\")\n" +
 	"\x11ConfigureResponse\x12\x14\n" +
-	"\x05error\x18\x01 \x01(\tR\x05error\"D\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\"h\n" +
 	"\x04Conn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06remote\x18\x02 \x01(\tR\x06remote\x12\x14\n" +
-	"\x05local\x18\x03 \x01(\tR\x05local\"\x9e\x01\n" +
+	"\x05local\x18\x03 \x01(\tR\x05local\x12\"\n" +
+	"\x03tls\x18\x04 \x01(\v2\x10.capuchin.v1.TLSR\x03tls\"\x88\x01\n" +
+	"\x03TLS\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1f\n" +
+	"\vserver_name\x18\x02 \x01(\tR\n" +
+	"serverName\x12\x1f\n" +
+	"\vclient_cert\x18\x03 \x01(\bR\n" +
+	"clientCert\x12%\n" +
+	"\x0eclient_subject\x18\x04 \x01(\tR\rclientSubject\"\x9e\x01\n" +
 	"\x05Lease\x12!\n" +
 	"\fmax_requests\x18\x01 \x01(\rR\vmaxRequests\x12&\n" +
 	"\x0fidle_timeout_ns\x18\x02 \x01(\x03R\ridleTimeoutNs\x12\x18\n" +
@@ -1604,7 +1689,7 @@ func file_capuchin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_capuchin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_capuchin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_capuchin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_capuchin_v1_plugin_proto_goTypes = []any{
 	(Policy)(0),               // 0: capuchin.v1.Policy
 	(Verdict)(0),              // 1: capuchin.v1.Verdict
@@ -1618,16 +1703,17 @@ var file_capuchin_v1_plugin_proto_goTypes = []any{
 	(*ConfigureRequest)(nil),  // 9: capuchin.v1.ConfigureRequest
 	(*ConfigureResponse)(nil), // 10: capuchin.v1.ConfigureResponse
 	(*Conn)(nil),              // 11: capuchin.v1.Conn
-	(*Lease)(nil),             // 12: capuchin.v1.Lease
-	(*Event)(nil),             // 13: capuchin.v1.Event
-	(*Field)(nil),             // 14: capuchin.v1.Field
-	(*Record)(nil),            // 15: capuchin.v1.Record
-	(*Reply)(nil),             // 16: capuchin.v1.Reply
-	(*EventBatch)(nil),        // 17: capuchin.v1.EventBatch
-	(*ReplyBatch)(nil),        // 18: capuchin.v1.ReplyBatch
-	(*Note)(nil),              // 19: capuchin.v1.Note
-	(*NoteBatch)(nil),         // 20: capuchin.v1.NoteBatch
-	(*NotifyResponse)(nil),    // 21: capuchin.v1.NotifyResponse
+	(*TLS)(nil),               // 12: capuchin.v1.TLS
+	(*Lease)(nil),             // 13: capuchin.v1.Lease
+	(*Event)(nil),             // 14: capuchin.v1.Event
+	(*Field)(nil),             // 15: capuchin.v1.Field
+	(*Record)(nil),            // 16: capuchin.v1.Record
+	(*Reply)(nil),             // 17: capuchin.v1.Reply
+	(*EventBatch)(nil),        // 18: capuchin.v1.EventBatch
+	(*ReplyBatch)(nil),        // 19: capuchin.v1.ReplyBatch
+	(*Note)(nil),              // 20: capuchin.v1.Note
+	(*NoteBatch)(nil),         // 21: capuchin.v1.NoteBatch
+	(*NotifyResponse)(nil),    // 22: capuchin.v1.NotifyResponse
 }
 var file_capuchin_v1_plugin_proto_depIdxs = []int32{
 	0,  // 0: capuchin.v1.StageSpec.policy:type_name -> capuchin.v1.Policy
@@ -1635,32 +1721,33 @@ var file_capuchin_v1_plugin_proto_depIdxs = []int32{
 	6,  // 2: capuchin.v1.Manifest.claims:type_name -> capuchin.v1.Claims
 	6,  // 3: capuchin.v1.Manifest.request_filter:type_name -> capuchin.v1.Claims
 	8,  // 4: capuchin.v1.Manifest.connect_filter:type_name -> capuchin.v1.Networks
-	6,  // 5: capuchin.v1.Lease.give_back:type_name -> capuchin.v1.Claims
-	2,  // 6: capuchin.v1.Event.kind:type_name -> capuchin.v1.Event.Kind
-	11, // 7: capuchin.v1.Event.conn:type_name -> capuchin.v1.Conn
-	12, // 8: capuchin.v1.Event.lease:type_name -> capuchin.v1.Lease
-	1,  // 9: capuchin.v1.Reply.verdict:type_name -> capuchin.v1.Verdict
-	14, // 10: capuchin.v1.Reply.header:type_name -> capuchin.v1.Field
-	15, // 11: capuchin.v1.Reply.records:type_name -> capuchin.v1.Record
-	13, // 12: capuchin.v1.EventBatch.events:type_name -> capuchin.v1.Event
-	16, // 13: capuchin.v1.ReplyBatch.replies:type_name -> capuchin.v1.Reply
-	3,  // 14: capuchin.v1.Note.kind:type_name -> capuchin.v1.Note.Kind
-	15, // 15: capuchin.v1.Note.record:type_name -> capuchin.v1.Record
-	11, // 16: capuchin.v1.Note.conn:type_name -> capuchin.v1.Conn
-	19, // 17: capuchin.v1.NoteBatch.notes:type_name -> capuchin.v1.Note
-	4,  // 18: capuchin.v1.Plugin.Describe:input_type -> capuchin.v1.DescribeRequest
-	9,  // 19: capuchin.v1.Plugin.Configure:input_type -> capuchin.v1.ConfigureRequest
-	13, // 20: capuchin.v1.Plugin.Calls:input_type -> capuchin.v1.Event
-	20, // 21: capuchin.v1.Plugin.Notify:input_type -> capuchin.v1.NoteBatch
-	7,  // 22: capuchin.v1.Plugin.Describe:output_type -> capuchin.v1.Manifest
-	10, // 23: capuchin.v1.Plugin.Configure:output_type -> capuchin.v1.ConfigureResponse
-	16, // 24: capuchin.v1.Plugin.Calls:output_type -> capuchin.v1.Reply
-	21, // 25: capuchin.v1.Plugin.Notify:output_type -> capuchin.v1.NotifyResponse
-	22, // [22:26] is the sub-list for method output_type
-	18, // [18:22] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	12, // 5: capuchin.v1.Conn.tls:type_name -> capuchin.v1.TLS
+	6,  // 6: capuchin.v1.Lease.give_back:type_name -> capuchin.v1.Claims
+	2,  // 7: capuchin.v1.Event.kind:type_name -> capuchin.v1.Event.Kind
+	11, // 8: capuchin.v1.Event.conn:type_name -> capuchin.v1.Conn
+	13, // 9: capuchin.v1.Event.lease:type_name -> capuchin.v1.Lease
+	1,  // 10: capuchin.v1.Reply.verdict:type_name -> capuchin.v1.Verdict
+	15, // 11: capuchin.v1.Reply.header:type_name -> capuchin.v1.Field
+	16, // 12: capuchin.v1.Reply.records:type_name -> capuchin.v1.Record
+	14, // 13: capuchin.v1.EventBatch.events:type_name -> capuchin.v1.Event
+	17, // 14: capuchin.v1.ReplyBatch.replies:type_name -> capuchin.v1.Reply
+	3,  // 15: capuchin.v1.Note.kind:type_name -> capuchin.v1.Note.Kind
+	16, // 16: capuchin.v1.Note.record:type_name -> capuchin.v1.Record
+	11, // 17: capuchin.v1.Note.conn:type_name -> capuchin.v1.Conn
+	20, // 18: capuchin.v1.NoteBatch.notes:type_name -> capuchin.v1.Note
+	4,  // 19: capuchin.v1.Plugin.Describe:input_type -> capuchin.v1.DescribeRequest
+	9,  // 20: capuchin.v1.Plugin.Configure:input_type -> capuchin.v1.ConfigureRequest
+	14, // 21: capuchin.v1.Plugin.Calls:input_type -> capuchin.v1.Event
+	21, // 22: capuchin.v1.Plugin.Notify:input_type -> capuchin.v1.NoteBatch
+	7,  // 23: capuchin.v1.Plugin.Describe:output_type -> capuchin.v1.Manifest
+	10, // 24: capuchin.v1.Plugin.Configure:output_type -> capuchin.v1.ConfigureResponse
+	17, // 25: capuchin.v1.Plugin.Calls:output_type -> capuchin.v1.Reply
+	22, // 26: capuchin.v1.Plugin.Notify:output_type -> capuchin.v1.NotifyResponse
+	23, // [23:27] is the sub-list for method output_type
+	19, // [19:23] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_capuchin_v1_plugin_proto_init() }
@@ -1674,7 +1761,7 @@ func file_capuchin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_capuchin_v1_plugin_proto_rawDesc), len(file_capuchin_v1_plugin_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -3,7 +3,9 @@
 //
 //	hello, helloopen   stage 30 on paths ^/hello (helloopen: fail-open)
 //	gate, gateopen     stages 10 and 20 on every connection and request
-//	                   (gateopen: fail-open)
+//	                   (gateopen: fail-open); on TLS connections it closes
+//	                   at stage 10 those whose SNI is blocked.test and
+//	                   answers /tls-facts at stage 20
 //	gatef              gate with filters: stage 10 for 127.0.0.2 only,
 //	                   stage 20 for paths ^/(deny|gate-) only
 //	notes              stages 40 and 50, written as lines to the file named
@@ -78,6 +80,11 @@ func (h *hello) Handle(r *api.Request, w *api.ResponseWriter) api.Verdict {
 	case "/hello/close":
 		w.SetErrorStatus(418)
 		return api.Close
+	case "/hello/nap": // within the deadline; helloopen answers it
+		if h.name == "hello" {
+			time.Sleep(500 * time.Millisecond)
+			return api.Decline
+		}
 	case "/hello/slow":
 		time.Sleep(3 * time.Second)
 		return api.Decline
@@ -89,6 +96,11 @@ func (h *hello) Handle(r *api.Request, w *api.ResponseWriter) api.Verdict {
 		return api.Handled
 	case "/hello/raw":
 		return raw(r, w)
+	case "/hello/tls":
+		out := tlsFacts(&r.Client)
+		w.WriteHead(200, int64(len(out)))
+		w.WriteString(out)
+		return api.Handled
 	}
 	body, err := io.ReadAll(r.Body())
 	if err != nil {
@@ -140,9 +152,16 @@ func (g *gatef) RequestFilter() api.Claims {
 	return api.Claims{Paths: []string{"^/(deny|gate-)"}}
 }
 
+// tlsFacts describes the TLS facts of c.
+func tlsFacts(c *api.Conn) string {
+	t := &c.TLS
+	return fmt.Sprintf("scheme=%s tls=%v version=%s sni=%s cert=%v subject=%s",
+		c.Scheme(), t.On(), t.VersionName(), t.ServerName, t.ClientCert, t.ClientSubject)
+}
+
 func (g *gate) Connect(c *api.Conn) api.Verdict {
 	g.connects.Add(1)
-	if c.Remote.Addr().String() == "127.0.0.2" {
+	if c.Remote.Addr().String() == "127.0.0.2" || c.TLS.ServerName == "blocked.test" {
 		return api.Close
 	}
 	return api.Continue
@@ -165,6 +184,8 @@ func (g *gate) Request(c *api.Conn, req *http1.Request, vhost string) (api.Verdi
 		return api.Respond, &api.Reply{Status: 418, Body: []byte("short and stout")}
 	case "/gate-close":
 		return api.Close, nil
+	case "/tls-facts":
+		return api.Respond, &api.Reply{Status: 200, Body: []byte(tlsFacts(c))}
 	case "/gate-slow":
 		time.Sleep(2 * time.Second)
 	}
