@@ -105,14 +105,6 @@ type RequestFilter interface {
 	RequestFilter() Claims
 }
 
-// UncleanPath is a path regexp for a filter's Claims.Paths that matches
-// every path that cleaning changes (path.Clean, keeping a trailing slash):
-// one not starting with "/", or holding "//", "/./" or "/../", or ending in
-// "/." or "/..". A hook that also tests a request's cleaned path adds it to
-// its filter next to its own patterns, so that no spelling of a path slips
-// past the filter.
-const UncleanPath = `^[^/]|^$|//|/\.\.?(/|$)`
-
 // Reply is the response a stage-20 hook asks the host to send: Status,
 // Header and Body.
 type Reply = contract.Reply

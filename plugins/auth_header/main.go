@@ -58,7 +58,7 @@ func (a *authHeader) RequestFilter() api.Claims {
 	if a.rules.match == nil {
 		return api.Claims{}
 	}
-	return api.Claims{Paths: []string{a.rules.match.String(), api.UncleanPath}}
+	return api.Claims{Paths: []string{a.rules.match.String(), http1.UncleanPath}}
 }
 
 // unauthorized is the page sent with a 401.

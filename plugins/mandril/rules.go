@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
-	"path"
 	"regexp"
 	"strings"
 
-	"github.com/capuchin/capuchin/api"
 	"github.com/capuchin/capuchin/api/conf"
+	"github.com/capuchin/capuchin/api/http1"
 )
 
 // rules are mandril's deny lists. They are read-only after loadRules, so
@@ -119,16 +118,7 @@ func (r *rules) deniedAddr(a netip.Addr) bool {
 // ("//a/./b/../c" is "/a/c"), matches a DenyURL pattern: a request cannot
 // slip past a rule by spelling the same file differently.
 func (r *rules) deniedPath(p string) bool {
-	if r.url == nil {
-		return false
-	}
-	if r.url.MatchString(p) {
-		return true
-	}
-	if c := cleanPath(p); c != p {
-		return r.url.MatchString(c)
-	}
-	return false
+	return http1.MatchPath(r.url, p)
 }
 
 // nothing is a stage-20 filter pattern that matches no path.
@@ -136,20 +126,11 @@ const nothing = `[^\x00-\x{10FFFF}]`
 
 // filter returns the host-side stage-20 filter: at least every path
 // deniedPath denies. A path matches the patterns themselves, or, if its
-// cleaned form differs, api.UncleanPath (a false positive costs only a
+// cleaned form differs, http1.UncleanPath (a false positive costs only a
 // call; a false negative would let a denied request through).
 func (r *rules) filter() []string {
 	if r.url == nil {
 		return []string{nothing}
 	}
-	return []string{r.url.String(), api.UncleanPath}
-}
-
-// cleanPath is path.Clean that keeps a trailing slash.
-func cleanPath(p string) string {
-	c := path.Clean("/" + p)
-	if strings.HasSuffix(p, "/") && c != "/" {
-		c += "/"
-	}
-	return c
+	return []string{r.url.String(), http1.UncleanPath}
 }

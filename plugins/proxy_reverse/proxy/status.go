@@ -15,7 +15,7 @@ const maxStatusBody = 64 << 10
 // serveStatus answers the StatisticsURL: GET and HEAD only.
 func (p *Proxy) serveStatus(r *forward.Request) Result {
 	req := r.Req
-	res := Result{Status: 200, Close: !r.KeepAlive || req.Close}
+	res := Result{Result: forward.Result{Status: 200, Close: !r.KeepAlive || req.Close}}
 	if req.HasBody() {
 		var body http1.Body
 		if err := body.ResetRequest(r.BR, req, maxStatusBody); err != nil {
