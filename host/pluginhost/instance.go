@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,7 +86,7 @@ func launch(sp *spawner, spec config.PluginSpec, log hclog.Logger) (*instance, t
 		VersionedPlugins: transport.VersionedPlugins(nil),
 		Cmd:              cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		Logger:           log,
+		Logger:           goPluginLogger(log, spec.Path),
 		StartTimeout:     10 * time.Second,
 	})
 	var rpc goplugin.ClientProtocol
@@ -404,4 +406,14 @@ func (in *instance) kill() {
 	if in.wdog != nil {
 		in.wdog.Close()
 	}
+}
+
+// goPluginLogger is the logger go-plugin re-emits the plugin's lines under:
+// go-plugin adds the executable's name itself, so it gets log's parent
+// when log is already named after it (plugins.NAME, not plugins.NAME.NAME).
+func goPluginLogger(log hclog.Logger, path string) hclog.Logger {
+	if parent, ok := strings.CutSuffix(log.Name(), "."+filepath.Base(path)); ok {
+		return log.ResetNamed(parent)
+	}
+	return log
 }

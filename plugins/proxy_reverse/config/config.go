@@ -3,6 +3,7 @@
 //
 //	[PROXY_DEFAULTS]          at most one; entries inherit every key they lack
 //	    ServerList ADDR ...   host:port, a.b.c.d:port or [v6]:port; repetition is weight;
+//	                          srv://NAME: the targets of NAME's DNS SRV records;
 //	                          ADDR weight=N (1-256) for the balancers that read weights
 //	    LoadBalancer NAME ... also spelled LoadBalance; a name of the balance registry
 //	                          and its arguments (default balance.Default, first-alive)
@@ -24,6 +25,7 @@
 //	    TunnelIdleTimeout T   an upgraded (WebSocket) tunnel with no traffic either way
 //	                          this long is closed; default 1h
 //	    TLSCA, TLSCertificate, TLSKey, TLSServerName   https:// servers (tls.go)
+//	    Sticky, RetryBudget, Forwarded, ForwardedBy, ForwardedTrust, Resolver: policy.go
 //	    StatisticsURL PATH    [PROXY_DEFAULTS] only: the status page's path
 //	    RequestDeadline T     [PROXY_DEFAULTS] only: the host's stage-30 deadline for a
 //	                          proxied request; tunnels, and transfers still moving after
@@ -114,6 +116,13 @@ type Entry struct {
 	// UnderscoresInHeaders forwards request fields whose names contain
 	// '_'; off (the default, as nginx's underscores_in_headers) drops them.
 	UnderscoresInHeaders bool
+	// Sticky, RetryBudget, Forwarded*, Resolver: see policy.go.
+	Sticky         *balance.Sticky // nil: no stickiness
+	RetryBudget    RetryBudget
+	Forwarded      bool
+	ForwardedBy    string // the by= node, "" for none
+	ForwardedTrust []netip.Prefix
+	Resolver       string // IP:port of the DNS server, "" for the system's
 }
 
 // Server is one ServerList item. Host is an IP literal or a hostname.
@@ -121,6 +130,9 @@ type Server struct {
 	Host string
 	Port uint16
 	TLS  bool // https://: reached over TLS (Entry.TLS)
+	// SRV marks an srv://NAME item: Host is a DNS SRV name whose records
+	// give the targets, ports and weights (upstream/srv.go); Port is 0.
+	SRV bool
 	// Weight is the explicit weight=N (1-256), 0 when none was given;
 	// only the balancers that read weights accept one above 1.
 	Weight int
@@ -138,6 +150,9 @@ func (s Server) IP() (netip.Addr, bool) {
 // String returns host:port, bracketing IPv6 literals, after https:// for
 // a TLS server.
 func (s Server) String() string {
+	if s.SRV {
+		return SRVScheme + s.Host
+	}
 	hp := net.JoinHostPort(s.Host, strconv.Itoa(int(s.Port)))
 	if s.TLS {
 		return "https://" + hp
@@ -186,6 +201,7 @@ type section struct {
 	strs     map[string]conf.Entry // the TLS keys
 	bools    map[string]bool
 	stats    *string
+	policy   map[string]any // policyKeys (policy.go)
 }
 
 func build(f *conf.File) (*Config, error) {
@@ -267,6 +283,7 @@ func merge(d, s *section) (*Entry, error) {
 	e.ClientBodyMinRate = intKey(s, d, "clientbodyminrate", DefaultClientBodyMinRate)
 	e.TunnelIdleTimeout = durKey(s, d, "tunnelidletimeout", DefaultTunnelIdleTimeout)
 	e.UnderscoresInHeaders = boolKey(s, d, "underscoresinheaders", false)
+	mergePolicy(s, d, e)
 	var err error
 	if e.TLS, err = backendTLS(s, d, e.Servers); err != nil {
 		return nil, err

@@ -85,6 +85,14 @@ func (p *Proxy) Snapshot() *status.Page {
 	for _, e := range p.entries {
 		se := status.Entry{Where: e.cfg.Where, Balancer: e.pol.Name(), Match: e.cfg.MatchSrc,
 			AttemptsCount: e.cfg.AttemptsCount, OfflineTimeout: e.cfg.OfflineTimeout.String()}
+		if st := e.cfg.Sticky; st != nil {
+			se.Sticky = "cookie " + st.Name
+		}
+		if e.budget != nil {
+			bs := e.budget.Stats()
+			se.RetryBudget = &status.Budget{Percent: e.cfg.RetryBudget.Percent, MinPerSec: e.cfg.RetryBudget.MinPerSec,
+				WindowRequests: bs.Requests, WindowRetries: bs.Retries, Allowed: bs.Allowed, Denied: bs.Denied}
+		}
 		slots := e.group.Slots()
 		for _, s := range e.group.Servers() {
 			st := s.Stats(now)

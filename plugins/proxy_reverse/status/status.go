@@ -26,7 +26,19 @@ type Entry struct {
 	Match          []string `json:"match"`
 	AttemptsCount  int      `json:"attempts_count"`
 	OfflineTimeout string   `json:"offline_timeout"`
+	Sticky         string   `json:"sticky,omitempty"` // "cookie NAME" when the entry is sticky
+	RetryBudget    *Budget  `json:"retry_budget,omitempty"`
 	Servers        []Server `json:"servers"`
+}
+
+// Budget is an entry's retry budget (RetryBudget) and its counters.
+type Budget struct {
+	Percent        float64 `json:"percent"`
+	MinPerSec      int     `json:"min_per_sec"`
+	WindowRequests int64   `json:"window_requests"` // client requests of the last 10 s
+	WindowRetries  int64   `json:"window_retries"`  // retries allowed in the last 10 s
+	Allowed        uint64  `json:"retries_allowed"` // since start
+	Denied         uint64  `json:"retries_denied"`  // since start
 }
 
 // Server is one backend address.
@@ -66,7 +78,9 @@ func HTML(p *Page) []byte {
 		b.WriteString("<h2>Entry " + strconv.Itoa(i+1) + " <small>" + esc(e.Where) + "</small></h2>\n<p>Balancer: ")
 		b.WriteString(esc(e.Balancer) + " &middot; Match: <code>" + esc(strings.Join(e.Match, "</code> <code>")))
 		b.WriteString("</code> &middot; AttemptsCount " + strconv.Itoa(e.AttemptsCount))
-		b.WriteString(" &middot; OfflineTimeOut " + esc(e.OfflineTimeout) + "</p>\n<table>\n")
+		b.WriteString(" &middot; OfflineTimeOut " + esc(e.OfflineTimeout))
+		writeEntryExtras(&b, e)
+		b.WriteString("</p>\n<table>\n")
 		b.WriteString("<tr><th>server</th><th>address</th><th>state</th><th>weight</th><th>active</th>" +
 			"<th>idle</th><th>requests</th><th>failures</th><th>stray closed</th><th>retries</th></tr>\n")
 		for _, s := range e.Servers {
@@ -91,3 +105,16 @@ func writeServerRow(b *strings.Builder, s Server) {
 }
 
 func esc(s string) string { return html.EscapeString(s) }
+
+// writeEntryExtras writes the entry's stickiness and retry budget.
+func writeEntryExtras(b *strings.Builder, e Entry) {
+	if e.Sticky != "" {
+		b.WriteString(" &middot; Sticky " + esc(e.Sticky))
+	}
+	if r := e.RetryBudget; r != nil {
+		b.WriteString(" &middot; RetryBudget " + strconv.FormatFloat(r.Percent, 'g', -1, 64) + "% min=" +
+			strconv.Itoa(r.MinPerSec) + ": " + strconv.FormatInt(r.WindowRetries, 10) + " retries for " +
+			strconv.FormatInt(r.WindowRequests, 10) + " requests in 10 s, " + strconv.FormatUint(r.Allowed, 10) +
+			" allowed, " + strconv.FormatUint(r.Denied, 10) + " denied since start")
+	}
+}

@@ -24,6 +24,7 @@ type Server struct {
 	Name string // the ServerList item it came from, e.g. "api.internal:8080"
 
 	addr string      // Addr as a dial string
+	host string      // host:port for a Host field: the item's, or an SRV record's target
 	tls  *tls.Config // https:// servers: TLS to the backend; nil for plain
 	g    *Group
 	h    *Health // shared by every entry listing Addr
@@ -45,6 +46,10 @@ type Conn struct {
 	idleAt time.Time
 	check  idleCheck
 }
+
+// HostPort returns the server's name and port for a request that has no
+// Host: the ServerList item's host:port, or an SRV record's target:port.
+func (s *Server) HostPort() string { return s.host }
 
 // Server returns the server the connection goes to.
 func (c *Conn) Server() *Server { return c.srv }
