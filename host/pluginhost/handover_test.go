@@ -72,8 +72,8 @@ func TestSDKFraming(t *testing.T) {
 	c := dial(t, newLoop(t, h).addr())
 	// HEAD: the head announces the length, no body follows.
 	c.send("HEAD /hello/h HTTP/1.1\r\nHost: test\r\n\r\nGET /hello/g HTTP/1.1\r\nHost: test\r\n\r\n")
-	line, _ := c.br.ReadString('\n')
-	for l := line; l != "\r\n"; l, _ = c.br.ReadString('\n') {
+	line, _ := c.BR.ReadString('\n')
+	for l := line; l != "\r\n"; l, _ = c.BR.ReadString('\n') {
 		if strings.HasPrefix(l, "Content-Length: ") && l == "Content-Length: 0\r\n" {
 			t.Error("HEAD lost its Content-Length")
 		}

@@ -97,7 +97,7 @@ func TestCrashRestart(t *testing.T) {
 	c := dial(t, l.addr())
 	c.send("GET /hello/hang HTTP/1.1\r\nHost: test\r\n\r\n")
 	var resp strings.Builder
-	br := c.br
+	br := c.BR
 	line, err := br.ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
 		t.Fatalf("hang head: %q %v", line, err)
@@ -185,7 +185,7 @@ func TestReload(t *testing.T) {
 				if r, err := c.read(); err != nil || r.status != 200 {
 					failures.Add(1)
 				}
-				c.c.Close()
+				c.C.Close()
 				done.Add(1)
 			}
 		}()
