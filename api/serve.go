@@ -46,9 +46,11 @@ type runtime struct {
 	done    DoneHook
 	closed  CloseHook
 
-	filter atomic.Pointer[claim.Filter] // the content handler's claims, for leased requests
-	fds    *fdpass.Receiver
-	conns  sync.Map // conn id -> *connState
+	filter   atomic.Pointer[claim.Filter] // the content handler's claims, for leased requests
+	giveBack giveBackCache                // the stage-20 plugins' filters, for leased requests
+	fds      *fdpass.Receiver
+	conns    sync.Map // conn id -> *connState
+	metrics  metricsState
 
 	pendingRevoke sync.Map // conn id -> struct{}: revoked before its first hand-over arrived
 	clock         http1.Clock

@@ -57,15 +57,31 @@ func addrFromPB(s string) netip.AddrPort {
 	return a
 }
 
+func claimsToPB(c *contract.Claims) *pb.Claims {
+	return &pb.Claims{PathRegex: c.Paths, Hosts: c.Hosts, Methods: c.Methods}
+}
+
+func claimsFromPB(c *pb.Claims) contract.Claims {
+	return contract.Claims{Paths: c.PathRegex, Hosts: c.Hosts, Methods: c.Methods}
+}
+
 func leaseToPB(l *contract.Lease) *pb.Lease {
-	return &pb.Lease{MaxRequests: clampUint32(l.MaxRequests), IdleTimeoutNs: int64(l.IdleTimeout), Records: l.Records}
+	out := &pb.Lease{MaxRequests: clampUint32(l.MaxRequests), IdleTimeoutNs: int64(l.IdleTimeout), Records: l.Records}
+	for i := range l.GiveBack {
+		out.GiveBack = append(out.GiveBack, claimsToPB(&l.GiveBack[i]))
+	}
+	return out
 }
 
 func leaseFromPB(l *pb.Lease) contract.Lease {
 	if l == nil {
 		return contract.Lease{}
 	}
-	return contract.Lease{MaxRequests: int(l.MaxRequests), IdleTimeout: time.Duration(l.IdleTimeoutNs), Records: l.Records}
+	out := contract.Lease{MaxRequests: int(l.MaxRequests), IdleTimeout: time.Duration(l.IdleTimeoutNs), Records: l.Records}
+	for _, c := range l.GiveBack {
+		out.GiveBack = append(out.GiveBack, claimsFromPB(c))
+	}
+	return out
 }
 
 // clampUint32 fits a count into the wire's uint32.
@@ -104,7 +120,7 @@ func replyToPB(r *Reply) *pb.Reply {
 	out := &pb.Reply{
 		Id: r.ID, Verdict: verdictToPB(r.Verdict), Status: int32(r.Status), Body: r.Body,
 		BytesIn: r.BytesIn, BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Error: r.Err,
-		Leased: clampUint32(r.Leased), Interim: r.Interim,
+		Leased: clampUint32(r.Leased), Interim: r.Interim, Upstream: upstreamToPB(&r.Upstream),
 	}
 	for _, f := range r.Header {
 		out.Header = append(out.Header, &pb.Field{Name: f.Name, Value: f.Value})
@@ -120,7 +136,7 @@ func replyFromPB(p *pb.Reply, r *Reply) {
 		ID: p.Id, Verdict: verdictFromPB(p.Verdict),
 		Reply:   contract.Reply{Status: int(p.Status), Body: p.Body},
 		BytesIn: p.BytesIn, BytesOut: p.BytesOut, Leftover: p.Leftover, Close: p.Close, Err: p.Error,
-		Leased: int(p.Leased), Interim: p.Interim,
+		Leased: int(p.Leased), Interim: p.Interim, Upstream: upstreamFromPB(p.Upstream),
 	}
 	if len(p.Header) > 0 {
 		r.Header = make(http1.Header, len(p.Header))
@@ -138,7 +154,20 @@ func recordToPB(r *contract.Record) *pb.Record {
 		ConnId: r.ConnID, Remote: addrToPB(r.Remote), Vhost: r.VHost, Method: r.Method, Target: r.Target,
 		Proto: r.Proto, Status: int32(r.Status), Bytes: r.Bytes,
 		StartUnixNs: r.Start.UnixNano(), DurationNs: int64(r.Duration),
+		Referer: r.Referer, UserAgent: r.UserAgent, Upstream: upstreamToPB(&r.Upstream),
 	}
+}
+
+// upstreamToPB converts a backend exchange; nil when there was none.
+func upstreamToPB(u *contract.Upstream) *pb.Upstream {
+	if !u.Forwarded() {
+		return nil
+	}
+	return &pb.Upstream{Addr: u.Addr, Status: int32(u.Status), DurationNs: int64(u.Duration)}
+}
+
+func upstreamFromPB(p *pb.Upstream) contract.Upstream {
+	return contract.Upstream{Addr: p.GetAddr(), Status: int(p.GetStatus()), Duration: time.Duration(p.GetDurationNs())}
 }
 
 func recordFromPB(p *pb.Record) contract.Record {
@@ -146,6 +175,7 @@ func recordFromPB(p *pb.Record) contract.Record {
 		ConnID: p.GetConnId(), Remote: addrFromPB(p.GetRemote()), VHost: p.GetVhost(), Method: p.GetMethod(),
 		Target: p.GetTarget(), Proto: p.GetProto(), Status: int(p.GetStatus()), Bytes: p.GetBytes(),
 		Start: time.Unix(0, p.GetStartUnixNs()), Duration: time.Duration(p.GetDurationNs()),
+		Referer: p.GetReferer(), UserAgent: p.GetUserAgent(), Upstream: upstreamFromPB(p.GetUpstream()),
 	}
 }
 

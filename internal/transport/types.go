@@ -64,6 +64,7 @@ type Reply struct {
 	Records  []contract.Record // of the requests served under the lease, when asked
 	Leased   int               // requests served under the lease after the first
 	Interim  bool              // the lease's first request is done; the final reply follows
+	Upstream contract.Upstream // the first request's backend exchange, if it was forwarded
 	Err      string
 }
 

@@ -2,9 +2,11 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -48,7 +50,8 @@ func (echo) Calls(s *ServerCalls) error {
 			}
 		}
 		r := &Reply{ID: ev.ID, Verdict: v, Reply: contract.Reply{Status: 201, Header: http1.Header{{Name: "X-Kind", Value: ev.VHost}}},
-			Leased: ev.Lease.MaxRequests, Records: []contract.Record{{ConnID: ev.Conn.ID, Remote: ev.Conn.Remote, Method: "GET"}}}
+			Leased: ev.Lease.MaxRequests, Records: []contract.Record{{ConnID: ev.Conn.ID, Remote: ev.Conn.Remote, Method: "GET"}},
+			Upstream: contract.Upstream{Addr: ev.Lease.GiveBack[0].Paths[0], Status: 502, Duration: time.Second}}
 		if err := s.Send(r); err != nil {
 			return err
 		}
@@ -56,6 +59,12 @@ func (echo) Calls(s *ServerCalls) error {
 }
 
 func (e echo) Notify(notes []Note) { e.notes <- append([]Note(nil), notes...) }
+
+func (echo) Metrics() (Metrics, error) {
+	return Metrics{ContentType: "text/plain; version=0.0.4", Data: []byte("x_total 3\n")}, nil
+}
+
+func (echo) Reopen() error { return errors.New("cannot reopen /var/log/x") }
 
 // dialEcho serves echo over gRPC on 127.0.0.1 and returns the host's
 // client for it; cleanup stops both.
@@ -108,7 +117,8 @@ func TestWireRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn := contract.Conn{ID: 7, Remote: netip.MustParseAddrPort("[2001:db8::1]:4000"), Local: netip.MustParseAddrPort("127.0.0.1:80")}
-	lease := contract.Lease{MaxRequests: 9, IdleTimeout: 3 * time.Second, Records: true}
+	lease := contract.Lease{MaxRequests: 9, IdleTimeout: 3 * time.Second, Records: true,
+		GiveBack: []contract.Claims{{Paths: []string{"^/metrics$"}}}}
 	for v := contract.Continue; v.Valid(); v++ {
 		ev := &Event{ID: uint64(v) + 1, Kind: EventHandle, Conn: conn, VHost: v.String(), Lease: lease}
 		if err := calls.Send(ev); err != nil {
@@ -124,6 +134,9 @@ func TestWireRoundTrip(t *testing.T) {
 		if r.Leased != lease.MaxRequests || len(r.Records) != 1 || r.Records[0].ConnID != conn.ID || r.Records[0].Remote != conn.Remote {
 			t.Errorf("lease or records lost on the way: leased %d, records %+v", r.Leased, r.Records)
 		}
+		if want := (contract.Upstream{Addr: "^/metrics$", Status: 502, Duration: time.Second}); r.Upstream != want {
+			t.Errorf("give-back or upstream lost on the way: got %+v, want %+v", r.Upstream, want)
+		}
 	}
 	_ = calls.CloseSend()
 
@@ -132,7 +145,8 @@ func TestWireRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := contract.Record{ConnID: 7, Remote: conn.Remote, VHost: "v", Method: "GET", Target: "/x", Proto: "HTTP/1.1",
-		Status: 200, Bytes: 99, Start: time.Unix(1700000000, 5), Duration: time.Millisecond}
+		Status: 200, Bytes: 99, Start: time.Unix(1700000000, 5), Duration: time.Millisecond,
+		Referer: "http://a/", UserAgent: "curl/8", Upstream: contract.Upstream{Addr: "127.0.0.1:81", Status: 200, Duration: 2 * time.Millisecond}}
 	sent := []Note{{Kind: NoteDone, Record: rec}, {Kind: NoteClosed, Conn: conn}}
 	if err := ns.Send(sent); err != nil {
 		t.Fatal(err)
@@ -147,5 +161,11 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 	if err := ns.Close(); err != nil {
 		t.Error(err)
+	}
+	if m, err := c.Metrics(ctx); err != nil || m.ContentType != "text/plain; version=0.0.4" || string(m.Data) != "x_total 3\n" {
+		t.Errorf("metrics: %+v, %v", m, err)
+	}
+	if err := c.Reopen(ctx); err == nil || !strings.Contains(err.Error(), "cannot reopen /var/log/x") {
+		t.Errorf("reopen: %v", err)
 	}
 }

@@ -9,6 +9,10 @@
 //              stages 10, 20 and 30, plugin -> host replies, matched by id
 //   Notify     one long-lived client stream: batches of stage-40 records and
 //              connection-closed notices (stage 50), never answered
+//   Metrics    on every scrape of the host's MetricsURL: the plugin's metrics
+//              in a Prometheus exposition format (Unimplemented: none)
+//   Reopen     on SIGUSR1 to the host: reopen the files the plugin writes
+//              (Unimplemented: nothing to reopen)
 //
 // Request and response bytes never travel here: for stage 30 the client
 // socket is handed to the plugin over a SOCK_SEQPACKET socketpair.
@@ -238,7 +242,7 @@ func (x Note_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Note_Kind.Descriptor instead.
 func (Note_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{12, 0}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{13, 0}
 }
 
 type DescribeRequest struct {
@@ -635,6 +639,10 @@ type Lease struct {
 	MaxRequests   uint32                 `protobuf:"varint,1,opt,name=max_requests,json=maxRequests,proto3" json:"max_requests,omitempty"`
 	IdleTimeoutNs int64                  `protobuf:"varint,2,opt,name=idle_timeout_ns,json=idleTimeoutNs,proto3" json:"idle_timeout_ns,omitempty"`
 	Records       bool                   `protobuf:"varint,3,opt,name=records,proto3" json:"records,omitempty"` // send stage-40 records of leased requests (someone hooks stage 40)
+	// The stage-20 filters of the plugins that hook stage 20: a request any
+	// of them matches goes back to the host (unread, in leftover), which
+	// runs stage 20 for it.
+	GiveBack      []*Claims `protobuf:"bytes,4,rep,name=give_back,json=giveBack,proto3" json:"give_back,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -688,6 +696,13 @@ func (x *Lease) GetRecords() bool {
 		return x.Records
 	}
 	return false
+}
+
+func (x *Lease) GetGiveBack() []*Claims {
+	if x != nil {
+		return x.GiveBack
+	}
+	return nil
 }
 
 type Event struct {
@@ -886,6 +901,9 @@ type Record struct {
 	Bytes         int64                  `protobuf:"varint,8,opt,name=bytes,proto3" json:"bytes,omitempty"`
 	StartUnixNs   int64                  `protobuf:"varint,9,opt,name=start_unix_ns,json=startUnixNs,proto3" json:"start_unix_ns,omitempty"`
 	DurationNs    int64                  `protobuf:"varint,10,opt,name=duration_ns,json=durationNs,proto3" json:"duration_ns,omitempty"`
+	Referer       string                 `protobuf:"bytes,11,opt,name=referer,proto3" json:"referer,omitempty"`                      // the request's Referer field ("" when none)
+	UserAgent     string                 `protobuf:"bytes,12,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"` // the request's User-Agent field ("" when none)
+	Upstream      *Upstream              `protobuf:"bytes,13,opt,name=upstream,proto3" json:"upstream,omitempty"`                    // absent unless a handler forwarded the request
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -990,6 +1008,89 @@ func (x *Record) GetDurationNs() int64 {
 	return 0
 }
 
+func (x *Record) GetReferer() string {
+	if x != nil {
+		return x.Referer
+	}
+	return ""
+}
+
+func (x *Record) GetUserAgent() string {
+	if x != nil {
+		return x.UserAgent
+	}
+	return ""
+}
+
+func (x *Record) GetUpstream() *Upstream {
+	if x != nil {
+		return x.Upstream
+	}
+	return nil
+}
+
+// Upstream is what a stage-30 handler that forwarded a request reports of
+// the backend exchange, for the access log.
+type Upstream struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`                                // the backend's address, host:port (the last one tried)
+	Status        int32                  `protobuf:"varint,2,opt,name=status,proto3" json:"status,omitempty"`                           // its response status; 0: it sent none
+	DurationNs    int64                  `protobuf:"varint,3,opt,name=duration_ns,json=durationNs,proto3" json:"duration_ns,omitempty"` // from the connect (or pooled connection) to its response head
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Upstream) Reset() {
+	*x = Upstream{}
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Upstream) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Upstream) ProtoMessage() {}
+
+func (x *Upstream) ProtoReflect() protoreflect.Message {
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Upstream.ProtoReflect.Descriptor instead.
+func (*Upstream) Descriptor() ([]byte, []int) {
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Upstream) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *Upstream) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *Upstream) GetDurationNs() int64 {
+	if x != nil {
+		return x.DurationNs
+	}
+	return 0
+}
+
 type Reply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1005,13 +1106,14 @@ type Reply struct {
 	Error         string                 `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`                       // the handler failed
 	Leased        uint32                 `protobuf:"varint,12,opt,name=leased,proto3" json:"leased,omitempty"`                    // 30: requests served under the lease after the first
 	Interim       bool                   `protobuf:"varint,13,opt,name=interim,proto3" json:"interim,omitempty"`                  // 30: the lease's first request is done; the final reply follows
+	Upstream      *Upstream              `protobuf:"bytes,14,opt,name=upstream,proto3" json:"upstream,omitempty"`                 // 30: the backend exchange of the first request, if it was forwarded
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1023,7 +1125,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1036,7 +1138,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{11}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Reply) GetId() uint64 {
@@ -1130,6 +1232,13 @@ func (x *Reply) GetInterim() bool {
 	return false
 }
 
+func (x *Reply) GetUpstream() *Upstream {
+	if x != nil {
+		return x.Upstream
+	}
+	return nil
+}
+
 type Note struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Kind          Note_Kind              `protobuf:"varint,1,opt,name=kind,proto3,enum=capuchin.v1.Note_Kind" json:"kind,omitempty"`
@@ -1141,7 +1250,7 @@ type Note struct {
 
 func (x *Note) Reset() {
 	*x = Note{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1153,7 +1262,7 @@ func (x *Note) String() string {
 func (*Note) ProtoMessage() {}
 
 func (x *Note) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1166,7 +1275,7 @@ func (x *Note) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Note.ProtoReflect.Descriptor instead.
 func (*Note) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{12}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Note) GetKind() Note_Kind {
@@ -1199,7 +1308,7 @@ type NoteBatch struct {
 
 func (x *NoteBatch) Reset() {
 	*x = NoteBatch{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1211,7 +1320,7 @@ func (x *NoteBatch) String() string {
 func (*NoteBatch) ProtoMessage() {}
 
 func (x *NoteBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1224,7 +1333,7 @@ func (x *NoteBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoteBatch.ProtoReflect.Descriptor instead.
 func (*NoteBatch) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{13}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NoteBatch) GetNotes() []*Note {
@@ -1242,7 +1351,7 @@ type NotifyResponse struct {
 
 func (x *NotifyResponse) Reset() {
 	*x = NotifyResponse{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1254,7 +1363,7 @@ func (x *NotifyResponse) String() string {
 func (*NotifyResponse) ProtoMessage() {}
 
 func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1267,7 +1376,180 @@ func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyResponse.ProtoReflect.Descriptor instead.
 func (*NotifyResponse) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{14}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{15}
+}
+
+type MetricsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetricsRequest) Reset() {
+	*x = MetricsRequest{}
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetricsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetricsRequest) ProtoMessage() {}
+
+func (x *MetricsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetricsRequest.ProtoReflect.Descriptor instead.
+func (*MetricsRequest) Descriptor() ([]byte, []int) {
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{16}
+}
+
+// MetricsResponse is a plugin's metrics in a Prometheus exposition format:
+// content_type is the format's media type, as prometheus/common/expfmt
+// names it ("text/plain; version=0.0.4" for the text format, or
+// "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily;
+// encoding=delimited"). The host adds a plugin label to every sample.
+type MetricsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContentType   string                 `protobuf:"bytes,1,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetricsResponse) Reset() {
+	*x = MetricsResponse{}
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetricsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetricsResponse) ProtoMessage() {}
+
+func (x *MetricsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetricsResponse.ProtoReflect.Descriptor instead.
+func (*MetricsResponse) Descriptor() ([]byte, []int) {
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *MetricsResponse) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *MetricsResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type ReopenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReopenRequest) Reset() {
+	*x = ReopenRequest{}
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReopenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReopenRequest) ProtoMessage() {}
+
+func (x *ReopenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReopenRequest.ProtoReflect.Descriptor instead.
+func (*ReopenRequest) Descriptor() ([]byte, []int) {
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{18}
+}
+
+type ReopenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"` // non-empty: the plugin could not reopen a file
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReopenResponse) Reset() {
+	*x = ReopenResponse{}
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReopenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReopenResponse) ProtoMessage() {}
+
+func (x *ReopenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReopenResponse.ProtoReflect.Descriptor instead.
+func (*ReopenResponse) Descriptor() ([]byte, []int) {
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ReopenResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
 }
 
 var File_capuchin_v1_plugin_proto protoreflect.FileDescriptor
@@ -1300,11 +1582,12 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\x04Conn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06remote\x18\x02 \x01(\tR\x06remote\x12\x14\n" +
-	"\x05local\x18\x03 \x01(\tR\x05local\"l\n" +
+	"\x05local\x18\x03 \x01(\tR\x05local\"\x9e\x01\n" +
 	"\x05Lease\x12!\n" +
 	"\fmax_requests\x18\x01 \x01(\rR\vmaxRequests\x12&\n" +
 	"\x0fidle_timeout_ns\x18\x02 \x01(\x03R\ridleTimeoutNs\x12\x18\n" +
-	"\arecords\x18\x03 \x01(\bR\arecords\"\xcb\x03\n" +
+	"\arecords\x18\x03 \x01(\bR\arecords\x120\n" +
+	"\tgive_back\x18\x04 \x03(\v2\x13.capuchin.v1.ClaimsR\bgiveBack\"\xcb\x03\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12+\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x17.capuchin.v1.Event.KindR\x04kind\x12%\n" +
@@ -1329,7 +1612,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\vKIND_REVOKE\x10\x04\"1\n" +
 	"\x05Field\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\x88\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xf4\x02\n" +
 	"\x06Record\x12\x17\n" +
 	"\aconn_id\x18\x01 \x01(\x04R\x06connId\x12\x16\n" +
 	"\x06remote\x18\x02 \x01(\tR\x06remote\x12\x14\n" +
@@ -1342,7 +1625,16 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\rstart_unix_ns\x18\t \x01(\x03R\vstartUnixNs\x12\x1f\n" +
 	"\vduration_ns\x18\n" +
 	" \x01(\x03R\n" +
-	"durationNs\"\x80\x03\n" +
+	"durationNs\x12\x18\n" +
+	"\areferer\x18\v \x01(\tR\areferer\x12\x1d\n" +
+	"\n" +
+	"user_agent\x18\f \x01(\tR\tuserAgent\x121\n" +
+	"\bupstream\x18\r \x01(\v2\x15.capuchin.v1.UpstreamR\bupstream\"W\n" +
+	"\bUpstream\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\x05R\x06status\x12\x1f\n" +
+	"\vduration_ns\x18\x03 \x01(\x03R\n" +
+	"durationNs\"\xb3\x03\n" +
 	"\x05Reply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x14.capuchin.v1.VerdictR\averdict\x12\x16\n" +
@@ -1357,7 +1649,8 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	" \x03(\v2\x13.capuchin.v1.RecordR\arecords\x12\x14\n" +
 	"\x05error\x18\v \x01(\tR\x05error\x12\x16\n" +
 	"\x06leased\x18\f \x01(\rR\x06leased\x12\x18\n" +
-	"\ainterim\x18\r \x01(\bR\ainterim\"\xc4\x01\n" +
+	"\ainterim\x18\r \x01(\bR\ainterim\x121\n" +
+	"\bupstream\x18\x0e \x01(\v2\x15.capuchin.v1.UpstreamR\bupstream\"\xc4\x01\n" +
 	"\x04Note\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.capuchin.v1.Note.KindR\x04kind\x12+\n" +
 	"\x06record\x18\x02 \x01(\v2\x13.capuchin.v1.RecordR\x06record\x12%\n" +
@@ -1368,7 +1661,14 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\vKIND_CLOSED\x10\x02\"4\n" +
 	"\tNoteBatch\x12'\n" +
 	"\x05notes\x18\x01 \x03(\v2\x11.capuchin.v1.NoteR\x05notes\"\x10\n" +
-	"\x0eNotifyResponse*6\n" +
+	"\x0eNotifyResponse\"\x10\n" +
+	"\x0eMetricsRequest\"H\n" +
+	"\x0fMetricsResponse\x12!\n" +
+	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\x0f\n" +
+	"\rReopenRequest\"&\n" +
+	"\x0eReopenResponse\x12\x14\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error*6\n" +
 	"\x06Policy\x12\x16\n" +
 	"\x12POLICY_FAIL_CLOSED\x10\x00\x12\x14\n" +
 	"\x10POLICY_FAIL_OPEN\x10\x01*q\n" +
@@ -1377,12 +1677,14 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\rVERDICT_CLOSE\x10\x01\x12\x13\n" +
 	"\x0fVERDICT_RESPOND\x10\x02\x12\x13\n" +
 	"\x0fVERDICT_DECLINE\x10\x03\x12\x13\n" +
-	"\x0fVERDICT_HANDLED\x10\x042\x8b\x02\n" +
+	"\x0fVERDICT_HANDLED\x10\x042\x94\x03\n" +
 	"\x06Plugin\x12?\n" +
 	"\bDescribe\x12\x1c.capuchin.v1.DescribeRequest\x1a\x15.capuchin.v1.Manifest\x12J\n" +
 	"\tConfigure\x12\x1d.capuchin.v1.ConfigureRequest\x1a\x1e.capuchin.v1.ConfigureResponse\x123\n" +
 	"\x05Calls\x12\x12.capuchin.v1.Event\x1a\x12.capuchin.v1.Reply(\x010\x01\x12?\n" +
-	"\x06Notify\x12\x16.capuchin.v1.NoteBatch\x1a\x1b.capuchin.v1.NotifyResponse(\x01B;Z9github.com/capuchin/capuchin/proto/capuchin/v1;capuchinv1b\x06proto3"
+	"\x06Notify\x12\x16.capuchin.v1.NoteBatch\x1a\x1b.capuchin.v1.NotifyResponse(\x01\x12D\n" +
+	"\aMetrics\x12\x1b.capuchin.v1.MetricsRequest\x1a\x1c.capuchin.v1.MetricsResponse\x12A\n" +
+	"\x06Reopen\x12\x1a.capuchin.v1.ReopenRequest\x1a\x1b.capuchin.v1.ReopenResponseB;Z9github.com/capuchin/capuchin/proto/capuchin/v1;capuchinv1b\x06proto3"
 
 var (
 	file_capuchin_v1_plugin_proto_rawDescOnce sync.Once
@@ -1397,7 +1699,7 @@ func file_capuchin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_capuchin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_capuchin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_capuchin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_capuchin_v1_plugin_proto_goTypes = []any{
 	(Policy)(0),               // 0: capuchin.v1.Policy
 	(Verdict)(0),              // 1: capuchin.v1.Verdict
@@ -1414,38 +1716,50 @@ var file_capuchin_v1_plugin_proto_goTypes = []any{
 	(*Event)(nil),             // 12: capuchin.v1.Event
 	(*Field)(nil),             // 13: capuchin.v1.Field
 	(*Record)(nil),            // 14: capuchin.v1.Record
-	(*Reply)(nil),             // 15: capuchin.v1.Reply
-	(*Note)(nil),              // 16: capuchin.v1.Note
-	(*NoteBatch)(nil),         // 17: capuchin.v1.NoteBatch
-	(*NotifyResponse)(nil),    // 18: capuchin.v1.NotifyResponse
+	(*Upstream)(nil),          // 15: capuchin.v1.Upstream
+	(*Reply)(nil),             // 16: capuchin.v1.Reply
+	(*Note)(nil),              // 17: capuchin.v1.Note
+	(*NoteBatch)(nil),         // 18: capuchin.v1.NoteBatch
+	(*NotifyResponse)(nil),    // 19: capuchin.v1.NotifyResponse
+	(*MetricsRequest)(nil),    // 20: capuchin.v1.MetricsRequest
+	(*MetricsResponse)(nil),   // 21: capuchin.v1.MetricsResponse
+	(*ReopenRequest)(nil),     // 22: capuchin.v1.ReopenRequest
+	(*ReopenResponse)(nil),    // 23: capuchin.v1.ReopenResponse
 }
 var file_capuchin_v1_plugin_proto_depIdxs = []int32{
 	0,  // 0: capuchin.v1.StageSpec.policy:type_name -> capuchin.v1.Policy
 	5,  // 1: capuchin.v1.Manifest.stages:type_name -> capuchin.v1.StageSpec
 	6,  // 2: capuchin.v1.Manifest.claims:type_name -> capuchin.v1.Claims
-	2,  // 3: capuchin.v1.Event.kind:type_name -> capuchin.v1.Event.Kind
-	10, // 4: capuchin.v1.Event.conn:type_name -> capuchin.v1.Conn
-	11, // 5: capuchin.v1.Event.lease:type_name -> capuchin.v1.Lease
-	1,  // 6: capuchin.v1.Reply.verdict:type_name -> capuchin.v1.Verdict
-	13, // 7: capuchin.v1.Reply.header:type_name -> capuchin.v1.Field
-	14, // 8: capuchin.v1.Reply.records:type_name -> capuchin.v1.Record
-	3,  // 9: capuchin.v1.Note.kind:type_name -> capuchin.v1.Note.Kind
-	14, // 10: capuchin.v1.Note.record:type_name -> capuchin.v1.Record
-	10, // 11: capuchin.v1.Note.conn:type_name -> capuchin.v1.Conn
-	16, // 12: capuchin.v1.NoteBatch.notes:type_name -> capuchin.v1.Note
-	4,  // 13: capuchin.v1.Plugin.Describe:input_type -> capuchin.v1.DescribeRequest
-	8,  // 14: capuchin.v1.Plugin.Configure:input_type -> capuchin.v1.ConfigureRequest
-	12, // 15: capuchin.v1.Plugin.Calls:input_type -> capuchin.v1.Event
-	17, // 16: capuchin.v1.Plugin.Notify:input_type -> capuchin.v1.NoteBatch
-	7,  // 17: capuchin.v1.Plugin.Describe:output_type -> capuchin.v1.Manifest
-	9,  // 18: capuchin.v1.Plugin.Configure:output_type -> capuchin.v1.ConfigureResponse
-	15, // 19: capuchin.v1.Plugin.Calls:output_type -> capuchin.v1.Reply
-	18, // 20: capuchin.v1.Plugin.Notify:output_type -> capuchin.v1.NotifyResponse
-	17, // [17:21] is the sub-list for method output_type
-	13, // [13:17] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	6,  // 3: capuchin.v1.Lease.give_back:type_name -> capuchin.v1.Claims
+	2,  // 4: capuchin.v1.Event.kind:type_name -> capuchin.v1.Event.Kind
+	10, // 5: capuchin.v1.Event.conn:type_name -> capuchin.v1.Conn
+	11, // 6: capuchin.v1.Event.lease:type_name -> capuchin.v1.Lease
+	15, // 7: capuchin.v1.Record.upstream:type_name -> capuchin.v1.Upstream
+	1,  // 8: capuchin.v1.Reply.verdict:type_name -> capuchin.v1.Verdict
+	13, // 9: capuchin.v1.Reply.header:type_name -> capuchin.v1.Field
+	14, // 10: capuchin.v1.Reply.records:type_name -> capuchin.v1.Record
+	15, // 11: capuchin.v1.Reply.upstream:type_name -> capuchin.v1.Upstream
+	3,  // 12: capuchin.v1.Note.kind:type_name -> capuchin.v1.Note.Kind
+	14, // 13: capuchin.v1.Note.record:type_name -> capuchin.v1.Record
+	10, // 14: capuchin.v1.Note.conn:type_name -> capuchin.v1.Conn
+	17, // 15: capuchin.v1.NoteBatch.notes:type_name -> capuchin.v1.Note
+	4,  // 16: capuchin.v1.Plugin.Describe:input_type -> capuchin.v1.DescribeRequest
+	8,  // 17: capuchin.v1.Plugin.Configure:input_type -> capuchin.v1.ConfigureRequest
+	12, // 18: capuchin.v1.Plugin.Calls:input_type -> capuchin.v1.Event
+	18, // 19: capuchin.v1.Plugin.Notify:input_type -> capuchin.v1.NoteBatch
+	20, // 20: capuchin.v1.Plugin.Metrics:input_type -> capuchin.v1.MetricsRequest
+	22, // 21: capuchin.v1.Plugin.Reopen:input_type -> capuchin.v1.ReopenRequest
+	7,  // 22: capuchin.v1.Plugin.Describe:output_type -> capuchin.v1.Manifest
+	9,  // 23: capuchin.v1.Plugin.Configure:output_type -> capuchin.v1.ConfigureResponse
+	16, // 24: capuchin.v1.Plugin.Calls:output_type -> capuchin.v1.Reply
+	19, // 25: capuchin.v1.Plugin.Notify:output_type -> capuchin.v1.NotifyResponse
+	21, // 26: capuchin.v1.Plugin.Metrics:output_type -> capuchin.v1.MetricsResponse
+	23, // 27: capuchin.v1.Plugin.Reopen:output_type -> capuchin.v1.ReopenResponse
+	22, // [22:28] is the sub-list for method output_type
+	16, // [16:22] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_capuchin_v1_plugin_proto_init() }
@@ -1459,7 +1773,7 @@ func file_capuchin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_capuchin_v1_plugin_proto_rawDesc), len(file_capuchin_v1_plugin_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   15,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
