@@ -93,6 +93,7 @@ func (h *Host) Handle(c *stage.Conn, req *http1.Request, ho *stage.Handoff) stag
 		}
 		ev.Lease = lease(s, i, ho)
 		if res := h.handleAt(p, c, ev, ho.Park); res.Verdict != stage.Decline || res.Err != nil {
+			res.Handler = p.spec.Name
 			return res
 		}
 	}
@@ -106,8 +107,8 @@ func lease(s *snapshot, i int, ho *stage.Handoff) stage.Lease {
 	if i > 0 || len(s.request) > 0 || ho.Lease.MaxRequests <= 1 {
 		return stage.Lease{MaxRequests: 1}
 	}
-	l := stage.Lease{MaxRequests: ho.Lease.MaxRequests, IdleTimeout: ho.Lease.IdleTimeout}
-	if len(s.done) > 0 {
+	l := stage.Lease{MaxRequests: ho.Lease.MaxRequests, IdleTimeout: ho.Lease.IdleTimeout, GiveBack: ho.Lease.GiveBack}
+	if len(s.done) > 0 || ho.Lease.Records {
 		// Someone logs: records come back with the lease, at least every
 		// maxLeaseRecords requests.
 		l.Records = true
@@ -143,7 +144,9 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func
 		}
 	}
 	base, known := sentBytes(c.TCP)
-	r, err := in.leaseTrip(&h.calls, ev, t.deadline, leaseDeadline(t.deadline, ev.Lease), park)
+	tm := h.met.timeHandle(p, ev.Lease, park)
+	r, err := in.leaseTrip(&h.calls, ev, t.deadline, leaseDeadline(t.deadline, ev.Lease), tm.interim)
+	tm.done(r, err)
 	switch {
 	case errors.Is(err, errCrashed), errors.Is(err, errDeadline):
 		return lost(p, c, err, base, known, t)
@@ -166,7 +169,7 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func
 	}
 	return stage.Result{Verdict: r.Verdict, Status: r.Status, BytesIn: r.BytesIn,
 		BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Leased: r.Leased,
-		Records: leasedRecords(c, ev.VHost, r.Records)}
+		Records: leasedRecords(c, ev.VHost, r.Records), Upstream: r.Upstream}
 }
 
 // leaseDeadline bounds the rest of a lease once its first request is done:
@@ -235,6 +238,7 @@ func (h *Host) call(p *plugin, ev *transport.Event, st contract.Stage) (*transpo
 	if in == nil {
 		return nil, errNotSent
 	}
+	defer h.met.observe(p, st, time.Now())
 	return in.roundTrip(&h.calls, ev, p.termsAt(st).deadline)
 }
 

@@ -27,20 +27,23 @@ const (
 
 // conn is one client connection, served by one goroutine.
 type conn struct {
-	s      *Server
-	nc     net.Conn
-	info   stage.Conn
-	src    http1.PrefixReader // bytes a plugin gave back, then the socket
-	br     *bufio.Reader
-	w      respond.Writer
-	req    http1.Request
-	body   http1.Body
-	rec    stage.Record   // reused for every request's stage-40 call
-	hand   stage.Handoff  // reused for every stage-30 call
-	leased []stage.Record // records of the requests a handler served under a lease
-	nLease int            // how many it served
-	state  atomic.Int32
-	served int
+	s        *Server
+	nc       net.Conn
+	info     stage.Conn
+	src      http1.PrefixReader // bytes a plugin gave back, then the socket
+	br       *bufio.Reader
+	w        respond.Writer
+	req      http1.Request
+	body     http1.Body
+	rec      stage.Record   // reused for every request's stage-40 call
+	hand     stage.Handoff  // reused for every stage-30 call
+	leased   []stage.Record // records of the requests a handler served under a lease
+	nLease   int            // how many it served
+	state    atomic.Int32
+	served   int
+	handler  string         // who answered the request, for capuchin_requests_total
+	leaser   string         // the plugin whose leased records are in leased
+	upstream stage.Upstream // the backend exchange a stage-30 handler reported
 
 	parkFn func()     // c.park, made once
 	mu     sync.Mutex // guards nc, info.TCP and parked against Shutdown
@@ -216,12 +219,15 @@ func (c *conn) serveOne() bool {
 	site := sn.site(c.req.Host)
 	c.w.Server, c.w.Timeout = sn.server, sv.Timeout
 	c.w.Reset(&c.req, !c.keepAlive(sv), site.ErrorPages)
+	c.handler, c.upstream = handlerHost, stage.Upstream{}
 	status, bytes, ok := c.handle(sn, site)
 	c.rec = stage.Record{
 		ConnID: c.info.ID, Remote: c.info.Remote, VHost: siteName(site),
 		Method: c.req.Method, Target: c.req.Target, Proto: c.req.Proto(),
 		Status: status, Bytes: bytes, Start: start, Duration: time.Since(start),
+		Referer: c.req.Header.Get("Referer"), UserAgent: c.req.Header.Get("User-Agent"), Upstream: c.upstream,
 	}
+	c.s.reqs.add(c.handler, status)
 	c.s.pipeline.Done(&c.rec)
 	c.leasedDone()
 	return ok && !c.w.Closing()
@@ -233,6 +239,7 @@ func (c *conn) leasedDone() {
 	for i := range c.leased {
 		c.rec = c.leased[i]
 		c.rec.ConnID, c.rec.Remote = c.info.ID, c.info.Remote
+		c.s.reqs.add(c.leaser, c.rec.Status)
 		c.s.pipeline.Done(&c.rec)
 	}
 	c.served += c.nLease
@@ -253,6 +260,7 @@ func (c *conn) badRequest(sn *snapshot, err error) bool {
 		c.nc.SetWriteDeadline(deadline(c.w.Timeout))
 		c.w.Error(e.Status, "")
 		c.w.Flush()
+		c.s.reqs.add(handlerHost, e.Status)
 		if c.s.log.IsDebug() {
 			c.s.log.Debug("bad request", "remote", c.info.Remote.String(), "error", err)
 		}

@@ -16,14 +16,20 @@ func (c *conn) handle(sn *snapshot, site *config.Site) (int, int64, bool) {
 	if st := c.check(sn); st != 0 {
 		return c.fail(st)
 	}
+	if c.isMetrics(&sn.cfg.Server) {
+		return c.serveMetrics(sn) // before any plugin: answered on every connection
+	}
 	v, reply := c.s.pipeline.Request(&c.info, req, siteName(site))
 	switch v {
 	case stage.Close:
+		c.handler = handlerStage20
 		return 0, 0, false
 	case stage.Respond:
+		c.handler = handlerStage20
 		return c.sendReply(sn, reply)
 	}
 	if site.Redirect != "" {
+		c.handler = handlerRedirect
 		return c.redirect(sn, site.Redirect+req.Target)
 	}
 	if ok := c.flushBeforeHandoff(); !ok {
@@ -41,6 +47,9 @@ func (c *conn) handle(sn *snapshot, site *config.Site) (int, int64, bool) {
 	}
 	res := c.s.pipeline.Handle(&c.info, req, ho)
 	c.state.Store(stateActive)
+	if res.Verdict != stage.Decline || res.Err != nil {
+		c.handler, c.leaser, c.upstream = res.Handler, res.Handler, res.Upstream
+	}
 	if !c.unpark() {
 		return res.Status, res.BytesOut, false
 	}
@@ -121,6 +130,7 @@ func (c *conn) redirect(sn *snapshot, location string) (int, int64, bool) {
 }
 
 func (c *conn) serveStatic(sn *snapshot, site *config.Site) (int, int64, bool) {
+	c.handler = handlerStatic
 	if ok, st := c.drainBody(sn); !ok {
 		return c.fail(st)
 	}
@@ -159,7 +169,10 @@ func (c *conn) handoff(sn *snapshot, site *config.Site) *stage.Handoff {
 	// The last request the connection may serve stays with the host, so
 	// every leased request may keep the connection alive.
 	if left := sv.MaxKeepAliveRequest - c.served - 1; !c.w.Closing() && left > 0 && !c.s.closing.Load() {
-		c.hand.Lease = stage.Lease{MaxRequests: 1 + left, IdleTimeout: sv.KeepAliveTimeout}
+		// Records come back when the host counts requests (MetricsURL), and
+		// the host's own paths come back unserved.
+		c.hand.Lease = stage.Lease{MaxRequests: 1 + left, IdleTimeout: sv.KeepAliveTimeout,
+			Records: sv.MetricsURL != "", GiveBack: sn.giveBack}
 	}
 	return &c.hand
 }

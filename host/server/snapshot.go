@@ -7,6 +7,7 @@ import (
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/config"
 	"github.com/capuchin/capuchin/host/static"
+	"github.com/capuchin/capuchin/internal/contract"
 )
 
 // snapshot is what one configuration means to the connection loop. It is
@@ -21,6 +22,8 @@ type snapshot struct {
 	// descriptor limit; maxShed bounds the connections shed at once.
 	maxConns, maxShed int
 	byName            map[string]*config.Site
+	// giveBack goes with every lease: the host's own paths (MetricsURL).
+	giveBack []contract.Claims
 }
 
 func newSnapshot(cfg *config.Config) *snapshot {
@@ -39,8 +42,9 @@ func newSnapshot(cfg *config.Config) *snapshot {
 			MIME:           cfg.MIME,
 			FileCacheValid: sv.FileCacheValid,
 		},
-		sites:  cfg.Sites,
-		byName: map[string]*config.Site{},
+		sites:    cfg.Sites,
+		byName:   map[string]*config.Site{},
+		giveBack: hostGiveBack(sv),
 	}
 	for _, site := range cfg.Sites {
 		for _, n := range site.Names {
