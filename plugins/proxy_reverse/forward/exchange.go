@@ -27,11 +27,15 @@ type exchange struct {
 	order   []int // the balancer's order of slots, kept across pooling
 
 	status  int
-	interim int   // 1xx answers read for this request
-	sentPre int64 // bytes of relayed 1xx answers: the final answer starts after them
-	closing bool
-	err     error
-	dirty   bool // an abort may still be running: do not pool
+	interim int // 1xx answers read for this request
+
+	upAddr   string    // the server of the last attempt
+	upStatus int       // its answer's status
+	upStart  time.Time // when the attempt started
+	sentPre  int64     // bytes of relayed 1xx answers: the final answer starts after them
+	closing  bool
+	err      error
+	dirty    bool // an abort may still be running: do not pool
 
 	mu      sync.Mutex // guards bc and aborted against abort
 	bc      *upstream.Conn
@@ -78,6 +82,7 @@ func (f *Forwarder) putExchange(x *exchange) {
 	x.r, x.bw, x.buf, x.bc = nil, nil, nil, nil
 	x.status, x.closing, x.err, x.aborted = 0, false, nil, false
 	x.interim, x.sentPre = 0, 0
+	x.upAddr, x.upStatus = "", 0
 	x.up.reset()
 	f.states.Put(x)
 }
@@ -91,8 +96,12 @@ func (f *Forwarder) getBuf() *[]byte {
 }
 
 func (x *exchange) result() Result {
-	return Result{Status: x.status, BytesIn: x.up.total, BytesOut: x.cw.n,
-		Close: x.closing, Err: x.err}
+	res := Result{Status: x.status, BytesIn: x.up.total, BytesOut: x.cw.n,
+		Close: x.closing, Err: x.err, Backend: x.upAddr, BackendStatus: x.upStatus}
+	if x.upAddr != "" {
+		res.BackendTime = time.Since(x.upStart)
+	}
+	return res
 }
 
 // abort unblocks every read and write of the request (context cancelled).
@@ -130,9 +139,13 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	if req.HasBody() {
 		x.startUpload(bc)
 	}
+	sent := time.Now()
 	for {
 		x.up.touch(bc, s, true)
 		err := http1.ReadResponse(bc.BR, nil, &x.resp)
+		if err == nil {
+			x.upStatus = x.resp.Status
+		}
 		switch {
 		case err != nil:
 			return x.backendError(bc, err)
@@ -154,6 +167,7 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 		break
 	}
 	x.up.headDone()
+	s.Answered(time.Since(sent))
 	s.Succeeded()
 	x.relay(bc)
 	return outcomeDone
@@ -216,11 +230,11 @@ func (x *exchange) backendError(bc *upstream.Conn, err error) outcome {
 		x.fail(http1.StatusOf(x.up.err), x.up.err, "the request body could not be read")
 	case errors.As(err, &ne) && ne.Timeout():
 		if consumed {
-			s.Failed(time.Now())
+			s.FailedAs(time.Now(), upstream.FailTimeout)
 		}
 		x.fail(504, err, "the backend server did not answer in time")
 	default:
-		s.Failed(time.Now())
+		s.FailedAs(time.Now(), upstream.FailAnswer)
 		x.fail(502, err, "the backend server sent no valid answer")
 	}
 	return outcomeDone

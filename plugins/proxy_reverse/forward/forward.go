@@ -65,6 +65,13 @@ type Result struct {
 	BytesOut int64 // bytes written to the client, heads included
 	Close    bool  // the client connection must close now
 	Err      error // why the request failed, if it did
+
+	// The backend exchange, for the access log: the address of the last
+	// server tried ("" when none was), its answer's status (0: none) and
+	// the time from the attempt's start to the end of its answer.
+	Backend       string
+	BackendStatus int
+	BackendTime   time.Duration
 }
 
 const copyBufSize = 32 << 10
@@ -130,13 +137,14 @@ func containsServer(list []*upstream.Server, s *upstream.Server) bool {
 // else a new one. It reports done=false only when the request was never
 // sent, so the caller may fail over to the next server.
 func (x *exchange) try(ctx context.Context, s *upstream.Server) (bool, error) {
+	x.upAddr, x.upStatus, x.upStart = s.Address(), 0, time.Now()
 	for {
 		bc := s.Get(time.Now())
 		if bc == nil {
 			var err error
 			if bc, err = s.Dial(ctx); err != nil {
 				if ctx.Err() == nil {
-					s.Failed(time.Now())
+					s.FailedAs(time.Now(), upstream.FailConnect)
 				}
 				return false, err
 			}

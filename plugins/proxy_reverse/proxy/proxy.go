@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/capuchin/capuchin/api"
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/balance"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
@@ -65,6 +66,9 @@ type Result struct {
 	BytesOut int64 // bytes written to the client, head included
 	Close    bool  // the client connection must close
 	Err      error // what went wrong, if anything
+
+	// Upstream is the backend exchange (zero for the status page).
+	Upstream api.Upstream
 }
 
 // Option adjusts New.
@@ -173,7 +177,8 @@ func (rt Route) Serve(ctx context.Context, r *forward.Request) Result {
 		p.log.Debug("request failed", "path", r.Req.Path, "status", res.Status, "error", res.Err)
 	}
 	return Result{Status: res.Status, BytesIn: res.BytesIn, BytesOut: res.BytesOut,
-		Close: res.Close, Err: res.Err}
+		Close: res.Close, Err: res.Err, Upstream: api.Upstream{Addr: res.Backend,
+			Status: res.BackendStatus, Duration: res.BackendTime}}
 }
 
 func (p *Proxy) match(path string) *entry {

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
 )
 
@@ -44,6 +46,9 @@ type Conn struct {
 	check  idleCheck
 }
 
+// Address is the server's address as ip:port.
+func (s *Server) Address() string { return s.addr }
+
 // Server returns the server the connection goes to.
 func (c *Conn) Server() *Server { return c.srv }
 
@@ -68,13 +73,26 @@ func (s *Server) OfflineUntil(now time.Time) time.Time {
 	return time.Unix(0, s.h.lastBad.Load()+int64(s.g.entry.OfflineTimeout))
 }
 
-// Failed records a failed attempt (connect failure, timeout, broken or
-// malformed answer).
-func (s *Server) Failed(now time.Time) {
+// Failed records a failed attempt of an unnamed kind; see FailedAs.
+func (s *Server) Failed(now time.Time) { s.FailedAs(now, NumFailKinds) }
+
+// FailedAs records a failed attempt (connect failure, timeout, broken or
+// malformed answer) of kind k.
+func (s *Server) FailedAs(now time.Time, k FailKind) {
+	if k < NumFailKinds {
+		s.h.kinds[k].Add(1)
+	}
 	s.h.failures.Add(1)
 	s.h.lastBad.Store(now.UnixNano())
 	s.h.fails.Add(1)
 }
+
+// Answered records the time from the request sent to the answer head.
+func (s *Server) Answered(d time.Duration) { s.h.rtime.Observe(d.Seconds()) }
+
+// ResponseTimes is the server address's response-time histogram (shared by
+// every entry listing the address), for the metrics.
+func (s *Server) ResponseTimes() prometheus.Histogram { return s.h.rtime }
 
 // Succeeded records a good answer; the server is online again.
 func (s *Server) Succeeded() {
@@ -194,13 +212,14 @@ type Stats struct {
 	Name         string
 	Addr         string
 	Online       bool
-	OfflineUntil time.Time // zero when online
-	Active       int64     // connections carrying a request
-	Idle         int       // pooled connections
-	Requests     uint64    // requests sent (attempts, retries included)
-	Failures     uint64    // failed attempts
-	Stray        uint64    // pooled connections closed for bytes or EOF while idle
-	Consecutive  int       // current run of failures
+	OfflineUntil time.Time            // zero when online
+	Active       int64                // connections carrying a request
+	Idle         int                  // pooled connections
+	Requests     uint64               // requests sent (attempts, retries included)
+	Failures     uint64               // failed attempts
+	Stray        uint64               // pooled connections closed for bytes or EOF while idle
+	Consecutive  int                  // current run of failures
+	FailKinds    [NumFailKinds]uint64 // Failures by kind (those of no kind are left out)
 }
 
 // Stats returns the server's counters at now.
@@ -211,7 +230,15 @@ func (s *Server) Stats(now time.Time) Stats {
 	until := s.OfflineUntil(now)
 	return Stats{Name: s.Name, Addr: s.addr, Online: until.IsZero(), OfflineUntil: until,
 		Active: s.active.Load(), Idle: idle, Requests: s.h.requests.Load(),
-		Failures: s.h.failures.Load(), Stray: s.h.stray.Load(), Consecutive: int(s.h.fails.Load())}
+		Failures: s.h.failures.Load(), Stray: s.h.stray.Load(), Consecutive: int(s.h.fails.Load()),
+		FailKinds: s.failKinds()}
+}
+
+func (s *Server) failKinds() (out [NumFailKinds]uint64) {
+	for i := range out {
+		out[i] = s.h.kinds[i].Load()
+	}
+	return out
 }
 
 // ClientBodyTimeout returns how long a client may stall while sending a
