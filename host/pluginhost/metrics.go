@@ -52,8 +52,10 @@ func (m *hostMetrics) observe(p *plugin, st contract.Stage, start time.Time) {
 	v, ok := m.obs.Load(p)
 	if !ok {
 		var o [contract.NumStages]prometheus.Observer
-		for s := contract.StageConnect; s.Valid(); s = s.Next() {
-			o[s.Index()] = m.stageDur.WithLabelValues(p.spec.Name, stageLabel(s))
+		for _, s := range []contract.Stage{contract.StageConnect, contract.StageRequest, contract.StageHandle} {
+			if p.hooks(s) {
+				o[s.Index()] = m.stageDur.WithLabelValues(p.spec.Name, stageLabel(s))
+			}
 		}
 		v, _ = m.obs.LoadOrStore(p, &o)
 	}
