@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"net"
 	"strings"
 
@@ -22,6 +23,7 @@ type snapshot struct {
 	// descriptor limit; maxShed bounds the connections shed at once.
 	maxConns, maxShed int
 	byName            map[string]*config.Site
+	tls               *tls.Config // for each TLS hello: certificates by SNI, client CA
 	// giveBack goes with every lease: the host's own paths (MetricsURL).
 	giveBack []contract.Claims
 }
@@ -43,6 +45,7 @@ func newSnapshot(cfg *config.Config) *snapshot {
 			FileCacheValid: sv.FileCacheValid,
 		},
 		sites:    cfg.Sites,
+		tls:      newTLSConfig(cfg),
 		byName:   map[string]*config.Site{},
 		giveBack: hostGiveBack(sv),
 	}

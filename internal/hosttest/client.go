@@ -64,6 +64,14 @@ func Dial(t *testing.T, addr string) *Client {
 	return &Client{t: t, C: c, BR: bufio.NewReader(c)}
 }
 
+// NewClient wraps an open connection (a TLS one, say); it closes when
+// the test ends.
+func NewClient(t *testing.T, c net.Conn) *Client {
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	return &Client{t: t, C: c, BR: bufio.NewReader(c)}
+}
+
 // Send writes s.
 func (c *Client) Send(s string) {
 	c.t.Helper()

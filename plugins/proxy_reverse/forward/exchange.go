@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -37,6 +38,9 @@ type exchange struct {
 	err      error
 	dirty    bool // an abort may still be running: do not pool
 
+	began     time.Time   // when forwarding started
+	unbounded atomic.Bool // the stage deadline was lifted
+
 	mu      sync.Mutex // guards bc and aborted against abort
 	bc      *upstream.Conn
 	aborted bool
@@ -61,7 +65,7 @@ func (f *Forwarder) getExchange(r *Request) *exchange {
 	if x == nil {
 		x = &exchange{f: f}
 	}
-	x.r = r
+	x.r, x.began = r, time.Now()
 	x.cw = countWriter{c: r.Conn, timeout: r.clientTimeout()}
 	x.bw, _ = f.writers.Get().(*bufio.Writer)
 	if x.bw == nil {
@@ -81,6 +85,7 @@ func (f *Forwarder) putExchange(x *exchange) {
 	}
 	x.r, x.bw, x.buf, x.bc = nil, nil, nil, nil
 	x.status, x.closing, x.err, x.aborted = 0, false, nil, false
+	x.unbounded.Store(false)
 	x.interim, x.sentPre = 0, 0
 	x.upAddr, x.upStatus = "", 0
 	x.up.reset()
@@ -102,6 +107,22 @@ func (x *exchange) result() Result {
 		res.BackendTime = time.Since(x.upStart)
 	}
 	return res
+}
+
+// unbound lifts the host's stage deadline from the request, once: a tunnel
+// or a long transfer is bounded by idle timeouts from then on.
+func (x *exchange) unbound() {
+	if x.r.ClearDeadline != nil && x.unbounded.CompareAndSwap(false, true) {
+		x.r.ClearDeadline()
+	}
+}
+
+// longLived lifts the deadline once a transfer still moving at now has run
+// for LongAfter.
+func (x *exchange) longLived(now time.Time) {
+	if d := x.r.LongAfter; d > 0 && now.Sub(x.began) > d {
+		x.unbound()
+	}
 }
 
 // abort unblocks every read and write of the request (context cancelled).
@@ -132,7 +153,7 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	}
 	defer x.setConn(nil)
 	req := x.r.Req
-	bc.BW.Write(appendRequestHead((*x.buf)[:0], req, x.r.Client, s.Name, x.r.KeepUnderscores))
+	bc.BW.Write(appendRequestHead((*x.buf)[:0], req, x.r.Client, x.r.TLS, s.Name, x.r.KeepUnderscores))
 	if err := bc.BW.Flush(); err != nil {
 		return x.backendError(bc, err)
 	}

@@ -38,6 +38,7 @@ type Request struct {
 	BR        *bufio.Reader // over Conn, holding the bytes after the head
 	Req       *http1.Request
 	Client    netip.AddrPort
+	TLS       bool   // the client connection is TLS: X-Forwarded-Proto: https
 	KeepAlive bool   // false: the connection closes after this request
 	Server    string // the Server field of answers that have none (the host's)
 	// MaxBody is the host's request body limit (MaxRequestSize); a body
@@ -52,6 +53,11 @@ type Request struct {
 	// when the entry sets no ClientBodyTimeout. 0 means
 	// fallbackClientTimeout.
 	ClientTimeout time.Duration
+	// ClearDeadline, when set, lifts the host's stage deadline from the
+	// request (api.Request.ClearDeadline): called when the request turns
+	// out to be a tunnel, or a transfer still moving after LongAfter.
+	ClearDeadline func() bool
+	LongAfter     time.Duration // 0: only tunnels lift the deadline
 }
 
 // fallbackClientTimeout stands for the host's Timeout when the host gives

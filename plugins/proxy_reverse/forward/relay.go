@@ -43,7 +43,9 @@ func (x *exchange) copyBody(bc *upstream.Conn, fr http1.Framing) bool {
 	p := *x.buf
 	rt := bc.Server().ResponseTimeout()
 	for {
-		bc.Conn.SetReadDeadline(time.Now().Add(rt))
+		now := time.Now()
+		bc.Conn.SetReadDeadline(now.Add(rt))
+		x.longLived(now)
 		n, err := x.rbody.Read(p)
 		if n > 0 {
 			if _, werr := w.Write(p[:n]); werr != nil || !x.flushClient(nil) {

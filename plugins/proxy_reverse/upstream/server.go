@@ -8,6 +8,7 @@ package upstream
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"net"
 	"net/netip"
 	"sync"
@@ -24,7 +25,8 @@ type Server struct {
 	Addr netip.AddrPort
 	Name string // the ServerList item it came from, e.g. "api.internal:8080"
 
-	addr string // Addr as a dial string
+	addr string      // Addr as a dial string
+	tls  *tls.Config // https:// servers: TLS to the backend; nil for plain
 	g    *Group
 	h    *Health // shared by every entry listing Addr
 
@@ -146,17 +148,26 @@ func (s *Server) pop(now time.Time) *Conn {
 	return c
 }
 
-// Dial opens a new connection with the entry's ConnectTimeout.
+// Dial opens a new connection with the entry's ConnectTimeout, which also
+// bounds the TLS handshake of an https:// server.
 func (s *Server) Dial(ctx context.Context) (*Conn, error) {
-	d := net.Dialer{Timeout: s.g.entry.ConnectTimeout}
-	nc, err := d.DialContext(ctx, "tcp", s.addr)
+	ctx, cancel := context.WithTimeout(ctx, s.g.entry.ConnectTimeout)
+	defer cancel()
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", s.addr)
 	if err != nil {
 		return nil, err
+	}
+	nc := raw
+	if s.tls != nil {
+		if nc, err = s.handshake(ctx, raw); err != nil {
+			return nil, err
+		}
 	}
 	s.active.Add(1)
 	s.h.requests.Add(1)
 	c := &Conn{Conn: nc, BR: s.g.newReader(nc), BW: bufio.NewWriterSize(nc, 8<<10), srv: s}
-	c.check.init(nc)
+	c.check.init(raw, nc)
 	return c, nil
 }
 
@@ -244,6 +255,10 @@ func (s *Server) failKinds() (out [NumFailKinds]uint64) {
 // ClientBodyTimeout returns how long a client may stall while sending a
 // request body to this server's entry.
 func (s *Server) ClientBodyTimeout() time.Duration { return s.g.entry.ClientBodyTimeout }
+
+// TunnelIdleTimeout returns how long an upgraded tunnel to this server's
+// entry may carry no byte either way.
+func (s *Server) TunnelIdleTimeout() time.Duration { return s.g.entry.TunnelIdleTimeout }
 
 // ClientBodyMinRate returns the lowest average rate (bytes per second) of a
 // request body to this server's entry; 0: none.

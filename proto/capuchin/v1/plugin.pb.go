@@ -193,7 +193,7 @@ func (x Event_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Event_Kind.Descriptor instead.
 func (Event_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{8, 0}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{9, 0}
 }
 
 type Note_Kind int32
@@ -242,7 +242,7 @@ func (x Note_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Note_Kind.Descriptor instead.
 func (Note_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{13, 0}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{14, 0}
 }
 
 type DescribeRequest struct {
@@ -572,6 +572,7 @@ type Conn struct {
 	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	Remote        string                 `protobuf:"bytes,2,opt,name=remote,proto3" json:"remote,omitempty"` // ip:port
 	Local         string                 `protobuf:"bytes,3,opt,name=local,proto3" json:"local,omitempty"`
+	Tls           *TLS                   `protobuf:"bytes,4,opt,name=tls,proto3" json:"tls,omitempty"` // absent on a plain connection
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -627,6 +628,82 @@ func (x *Conn) GetLocal() string {
 	return ""
 }
 
+func (x *Conn) GetTls() *TLS {
+	if x != nil {
+		return x.Tls
+	}
+	return nil
+}
+
+// TLS describes the TLS session of a client connection.
+type TLS struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`                                 // crypto/tls numbering: 0x0303 TLS 1.2, 0x0304 TLS 1.3
+	ServerName    string                 `protobuf:"bytes,2,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`          // SNI as the client sent it (may be empty)
+	ClientCert    bool                   `protobuf:"varint,3,opt,name=client_cert,json=clientCert,proto3" json:"client_cert,omitempty"`         // the client presented a certificate
+	ClientSubject string                 `protobuf:"bytes,4,opt,name=client_subject,json=clientSubject,proto3" json:"client_subject,omitempty"` // its subject (RFC 2253)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TLS) Reset() {
+	*x = TLS{}
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TLS) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TLS) ProtoMessage() {}
+
+func (x *TLS) ProtoReflect() protoreflect.Message {
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TLS.ProtoReflect.Descriptor instead.
+func (*TLS) Descriptor() ([]byte, []int) {
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TLS) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *TLS) GetServerName() string {
+	if x != nil {
+		return x.ServerName
+	}
+	return ""
+}
+
+func (x *TLS) GetClientCert() bool {
+	if x != nil {
+		return x.ClientCert
+	}
+	return false
+}
+
+func (x *TLS) GetClientSubject() string {
+	if x != nil {
+		return x.ClientSubject
+	}
+	return ""
+}
+
 // Lease is the terms under which a plugin may keep a handed connection and
 // serve the following requests on it itself (max_requests in all, the first
 // included), while they match its claim filter and the same Host, waiting
@@ -649,7 +726,7 @@ type Lease struct {
 
 func (x *Lease) Reset() {
 	*x = Lease{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[7]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +738,7 @@ func (x *Lease) String() string {
 func (*Lease) ProtoMessage() {}
 
 func (x *Lease) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[7]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +751,7 @@ func (x *Lease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lease.ProtoReflect.Descriptor instead.
 func (*Lease) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{7}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Lease) GetMaxRequests() uint32 {
@@ -725,7 +802,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[8]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -737,7 +814,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[8]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -750,7 +827,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{8}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Event) GetId() uint64 {
@@ -847,7 +924,7 @@ type Field struct {
 
 func (x *Field) Reset() {
 	*x = Field{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[9]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -859,7 +936,7 @@ func (x *Field) String() string {
 func (*Field) ProtoMessage() {}
 
 func (x *Field) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[9]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -872,7 +949,7 @@ func (x *Field) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Field.ProtoReflect.Descriptor instead.
 func (*Field) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{9}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Field) GetName() string {
@@ -910,7 +987,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[10]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +999,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[10]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1012,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{10}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Record) GetConnId() uint64 {
@@ -1042,7 +1119,7 @@ type Upstream struct {
 
 func (x *Upstream) Reset() {
 	*x = Upstream{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1131,7 @@ func (x *Upstream) String() string {
 func (*Upstream) ProtoMessage() {}
 
 func (x *Upstream) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1144,7 @@ func (x *Upstream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Upstream.ProtoReflect.Descriptor instead.
 func (*Upstream) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{11}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Upstream) GetAddr() string {
@@ -1092,28 +1169,33 @@ func (x *Upstream) GetDurationNs() int64 {
 }
 
 type Reply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Verdict       Verdict                `protobuf:"varint,2,opt,name=verdict,proto3,enum=capuchin.v1.Verdict" json:"verdict,omitempty"`
-	Status        int32                  `protobuf:"varint,3,opt,name=status,proto3" json:"status,omitempty"`                     // 20: response status; 30: status sent, or wanted with close
-	Header        []*Field               `protobuf:"bytes,4,rep,name=header,proto3" json:"header,omitempty"`                      // 20: response fields
-	Body          []byte                 `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`                          // 20: response body
-	BytesIn       int64                  `protobuf:"varint,6,opt,name=bytes_in,json=bytesIn,proto3" json:"bytes_in,omitempty"`    // 30: request body bytes read
-	BytesOut      int64                  `protobuf:"varint,7,opt,name=bytes_out,json=bytesOut,proto3" json:"bytes_out,omitempty"` // 30: response bytes written
-	Leftover      []byte                 `protobuf:"bytes,8,opt,name=leftover,proto3" json:"leftover,omitempty"`                  // 30: bytes read past the request
-	Close         bool                   `protobuf:"varint,9,opt,name=close,proto3" json:"close,omitempty"`                       // 30: the connection must close
-	Records       []*Record              `protobuf:"bytes,10,rep,name=records,proto3" json:"records,omitempty"`                   // 30: stage-40 records of requests served under a lease
-	Error         string                 `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`                       // the handler failed
-	Leased        uint32                 `protobuf:"varint,12,opt,name=leased,proto3" json:"leased,omitempty"`                    // 30: requests served under the lease after the first
-	Interim       bool                   `protobuf:"varint,13,opt,name=interim,proto3" json:"interim,omitempty"`                  // 30: the lease's first request is done; the final reply follows
-	Upstream      *Upstream              `protobuf:"bytes,14,opt,name=upstream,proto3" json:"upstream,omitempty"`                 // 30: the backend exchange of the first request, if it was forwarded
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Verdict  Verdict                `protobuf:"varint,2,opt,name=verdict,proto3,enum=capuchin.v1.Verdict" json:"verdict,omitempty"`
+	Status   int32                  `protobuf:"varint,3,opt,name=status,proto3" json:"status,omitempty"`                     // 20: response status; 30: status sent, or wanted with close
+	Header   []*Field               `protobuf:"bytes,4,rep,name=header,proto3" json:"header,omitempty"`                      // 20: response fields
+	Body     []byte                 `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`                          // 20: response body
+	BytesIn  int64                  `protobuf:"varint,6,opt,name=bytes_in,json=bytesIn,proto3" json:"bytes_in,omitempty"`    // 30: request body bytes read
+	BytesOut int64                  `protobuf:"varint,7,opt,name=bytes_out,json=bytesOut,proto3" json:"bytes_out,omitempty"` // 30: response bytes written
+	Leftover []byte                 `protobuf:"bytes,8,opt,name=leftover,proto3" json:"leftover,omitempty"`                  // 30: bytes read past the request
+	Close    bool                   `protobuf:"varint,9,opt,name=close,proto3" json:"close,omitempty"`                       // 30: the connection must close
+	Records  []*Record              `protobuf:"bytes,10,rep,name=records,proto3" json:"records,omitempty"`                   // 30: stage-40 records of requests served under a lease
+	Error    string                 `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`                       // the handler failed
+	Leased   uint32                 `protobuf:"varint,12,opt,name=leased,proto3" json:"leased,omitempty"`                    // 30: requests served under the lease after the first
+	Interim  bool                   `protobuf:"varint,13,opt,name=interim,proto3" json:"interim,omitempty"`                  // 30: the lease's first request is done; the final reply follows
+	// 30, with interim: the request in progress is a tunnel or a long
+	// download bounded by the plugin's own idle timeouts; the host stops
+	// holding this call to the stage deadline (the plugin still holds every
+	// later leased request to it).
+	Unbounded     bool      `protobuf:"varint,14,opt,name=unbounded,proto3" json:"unbounded,omitempty"`
+	Upstream      *Upstream `protobuf:"bytes,15,opt,name=upstream,proto3" json:"upstream,omitempty"` // 30: the backend exchange of the first request, if it was forwarded
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1207,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1220,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{12}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Reply) GetId() uint64 {
@@ -1232,6 +1314,13 @@ func (x *Reply) GetInterim() bool {
 	return false
 }
 
+func (x *Reply) GetUnbounded() bool {
+	if x != nil {
+		return x.Unbounded
+	}
+	return false
+}
+
 func (x *Reply) GetUpstream() *Upstream {
 	if x != nil {
 		return x.Upstream
@@ -1250,7 +1339,7 @@ type Note struct {
 
 func (x *Note) Reset() {
 	*x = Note{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1262,7 +1351,7 @@ func (x *Note) String() string {
 func (*Note) ProtoMessage() {}
 
 func (x *Note) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1275,7 +1364,7 @@ func (x *Note) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Note.ProtoReflect.Descriptor instead.
 func (*Note) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{13}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Note) GetKind() Note_Kind {
@@ -1308,7 +1397,7 @@ type NoteBatch struct {
 
 func (x *NoteBatch) Reset() {
 	*x = NoteBatch{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1320,7 +1409,7 @@ func (x *NoteBatch) String() string {
 func (*NoteBatch) ProtoMessage() {}
 
 func (x *NoteBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1333,7 +1422,7 @@ func (x *NoteBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoteBatch.ProtoReflect.Descriptor instead.
 func (*NoteBatch) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{14}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *NoteBatch) GetNotes() []*Note {
@@ -1351,7 +1440,7 @@ type NotifyResponse struct {
 
 func (x *NotifyResponse) Reset() {
 	*x = NotifyResponse{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1363,7 +1452,7 @@ func (x *NotifyResponse) String() string {
 func (*NotifyResponse) ProtoMessage() {}
 
 func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1376,7 +1465,7 @@ func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyResponse.ProtoReflect.Descriptor instead.
 func (*NotifyResponse) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{15}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 type MetricsRequest struct {
@@ -1387,7 +1476,7 @@ type MetricsRequest struct {
 
 func (x *MetricsRequest) Reset() {
 	*x = MetricsRequest{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1399,7 +1488,7 @@ func (x *MetricsRequest) String() string {
 func (*MetricsRequest) ProtoMessage() {}
 
 func (x *MetricsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1412,7 +1501,7 @@ func (x *MetricsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricsRequest.ProtoReflect.Descriptor instead.
 func (*MetricsRequest) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{16}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 // MetricsResponse is a plugin's metrics in a Prometheus exposition format:
@@ -1430,7 +1519,7 @@ type MetricsResponse struct {
 
 func (x *MetricsResponse) Reset() {
 	*x = MetricsResponse{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1442,7 +1531,7 @@ func (x *MetricsResponse) String() string {
 func (*MetricsResponse) ProtoMessage() {}
 
 func (x *MetricsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1455,7 +1544,7 @@ func (x *MetricsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricsResponse.ProtoReflect.Descriptor instead.
 func (*MetricsResponse) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{17}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MetricsResponse) GetContentType() string {
@@ -1480,7 +1569,7 @@ type ReopenRequest struct {
 
 func (x *ReopenRequest) Reset() {
 	*x = ReopenRequest{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1492,7 +1581,7 @@ func (x *ReopenRequest) String() string {
 func (*ReopenRequest) ProtoMessage() {}
 
 func (x *ReopenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1505,7 +1594,7 @@ func (x *ReopenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReopenRequest.ProtoReflect.Descriptor instead.
 func (*ReopenRequest) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{18}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 type ReopenResponse struct {
@@ -1517,7 +1606,7 @@ type ReopenResponse struct {
 
 func (x *ReopenResponse) Reset() {
 	*x = ReopenResponse{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[19]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1529,7 +1618,7 @@ func (x *ReopenResponse) String() string {
 func (*ReopenResponse) ProtoMessage() {}
 
 func (x *ReopenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[19]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1542,7 +1631,7 @@ func (x *ReopenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReopenResponse.ProtoReflect.Descriptor instead.
 func (*ReopenResponse) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{19}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReopenResponse) GetError() string {
@@ -1578,11 +1667,19 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\vconfig_path\x18\x01 \x01(\tR\n" +
 	"configPath\")\n" +
 	"\x11ConfigureResponse\x12\x14\n" +
-	"\x05error\x18\x01 \x01(\tR\x05error\"D\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\"h\n" +
 	"\x04Conn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06remote\x18\x02 \x01(\tR\x06remote\x12\x14\n" +
-	"\x05local\x18\x03 \x01(\tR\x05local\"\x9e\x01\n" +
+	"\x05local\x18\x03 \x01(\tR\x05local\x12\"\n" +
+	"\x03tls\x18\x04 \x01(\v2\x10.capuchin.v1.TLSR\x03tls\"\x88\x01\n" +
+	"\x03TLS\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1f\n" +
+	"\vserver_name\x18\x02 \x01(\tR\n" +
+	"serverName\x12\x1f\n" +
+	"\vclient_cert\x18\x03 \x01(\bR\n" +
+	"clientCert\x12%\n" +
+	"\x0eclient_subject\x18\x04 \x01(\tR\rclientSubject\"\x9e\x01\n" +
 	"\x05Lease\x12!\n" +
 	"\fmax_requests\x18\x01 \x01(\rR\vmaxRequests\x12&\n" +
 	"\x0fidle_timeout_ns\x18\x02 \x01(\x03R\ridleTimeoutNs\x12\x18\n" +
@@ -1634,7 +1731,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\x05R\x06status\x12\x1f\n" +
 	"\vduration_ns\x18\x03 \x01(\x03R\n" +
-	"durationNs\"\xb3\x03\n" +
+	"durationNs\"\xd1\x03\n" +
 	"\x05Reply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x14.capuchin.v1.VerdictR\averdict\x12\x16\n" +
@@ -1649,8 +1746,9 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	" \x03(\v2\x13.capuchin.v1.RecordR\arecords\x12\x14\n" +
 	"\x05error\x18\v \x01(\tR\x05error\x12\x16\n" +
 	"\x06leased\x18\f \x01(\rR\x06leased\x12\x18\n" +
-	"\ainterim\x18\r \x01(\bR\ainterim\x121\n" +
-	"\bupstream\x18\x0e \x01(\v2\x15.capuchin.v1.UpstreamR\bupstream\"\xc4\x01\n" +
+	"\ainterim\x18\r \x01(\bR\ainterim\x12\x1c\n" +
+	"\tunbounded\x18\x0e \x01(\bR\tunbounded\x121\n" +
+	"\bupstream\x18\x0f \x01(\v2\x15.capuchin.v1.UpstreamR\bupstream\"\xc4\x01\n" +
 	"\x04Note\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.capuchin.v1.Note.KindR\x04kind\x12+\n" +
 	"\x06record\x18\x02 \x01(\v2\x13.capuchin.v1.RecordR\x06record\x12%\n" +
@@ -1699,7 +1797,7 @@ func file_capuchin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_capuchin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_capuchin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_capuchin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_capuchin_v1_plugin_proto_goTypes = []any{
 	(Policy)(0),               // 0: capuchin.v1.Policy
 	(Verdict)(0),              // 1: capuchin.v1.Verdict
@@ -1712,54 +1810,56 @@ var file_capuchin_v1_plugin_proto_goTypes = []any{
 	(*ConfigureRequest)(nil),  // 8: capuchin.v1.ConfigureRequest
 	(*ConfigureResponse)(nil), // 9: capuchin.v1.ConfigureResponse
 	(*Conn)(nil),              // 10: capuchin.v1.Conn
-	(*Lease)(nil),             // 11: capuchin.v1.Lease
-	(*Event)(nil),             // 12: capuchin.v1.Event
-	(*Field)(nil),             // 13: capuchin.v1.Field
-	(*Record)(nil),            // 14: capuchin.v1.Record
-	(*Upstream)(nil),          // 15: capuchin.v1.Upstream
-	(*Reply)(nil),             // 16: capuchin.v1.Reply
-	(*Note)(nil),              // 17: capuchin.v1.Note
-	(*NoteBatch)(nil),         // 18: capuchin.v1.NoteBatch
-	(*NotifyResponse)(nil),    // 19: capuchin.v1.NotifyResponse
-	(*MetricsRequest)(nil),    // 20: capuchin.v1.MetricsRequest
-	(*MetricsResponse)(nil),   // 21: capuchin.v1.MetricsResponse
-	(*ReopenRequest)(nil),     // 22: capuchin.v1.ReopenRequest
-	(*ReopenResponse)(nil),    // 23: capuchin.v1.ReopenResponse
+	(*TLS)(nil),               // 11: capuchin.v1.TLS
+	(*Lease)(nil),             // 12: capuchin.v1.Lease
+	(*Event)(nil),             // 13: capuchin.v1.Event
+	(*Field)(nil),             // 14: capuchin.v1.Field
+	(*Record)(nil),            // 15: capuchin.v1.Record
+	(*Upstream)(nil),          // 16: capuchin.v1.Upstream
+	(*Reply)(nil),             // 17: capuchin.v1.Reply
+	(*Note)(nil),              // 18: capuchin.v1.Note
+	(*NoteBatch)(nil),         // 19: capuchin.v1.NoteBatch
+	(*NotifyResponse)(nil),    // 20: capuchin.v1.NotifyResponse
+	(*MetricsRequest)(nil),    // 21: capuchin.v1.MetricsRequest
+	(*MetricsResponse)(nil),   // 22: capuchin.v1.MetricsResponse
+	(*ReopenRequest)(nil),     // 23: capuchin.v1.ReopenRequest
+	(*ReopenResponse)(nil),    // 24: capuchin.v1.ReopenResponse
 }
 var file_capuchin_v1_plugin_proto_depIdxs = []int32{
 	0,  // 0: capuchin.v1.StageSpec.policy:type_name -> capuchin.v1.Policy
 	5,  // 1: capuchin.v1.Manifest.stages:type_name -> capuchin.v1.StageSpec
 	6,  // 2: capuchin.v1.Manifest.claims:type_name -> capuchin.v1.Claims
-	6,  // 3: capuchin.v1.Lease.give_back:type_name -> capuchin.v1.Claims
-	2,  // 4: capuchin.v1.Event.kind:type_name -> capuchin.v1.Event.Kind
-	10, // 5: capuchin.v1.Event.conn:type_name -> capuchin.v1.Conn
-	11, // 6: capuchin.v1.Event.lease:type_name -> capuchin.v1.Lease
-	15, // 7: capuchin.v1.Record.upstream:type_name -> capuchin.v1.Upstream
-	1,  // 8: capuchin.v1.Reply.verdict:type_name -> capuchin.v1.Verdict
-	13, // 9: capuchin.v1.Reply.header:type_name -> capuchin.v1.Field
-	14, // 10: capuchin.v1.Reply.records:type_name -> capuchin.v1.Record
-	15, // 11: capuchin.v1.Reply.upstream:type_name -> capuchin.v1.Upstream
-	3,  // 12: capuchin.v1.Note.kind:type_name -> capuchin.v1.Note.Kind
-	14, // 13: capuchin.v1.Note.record:type_name -> capuchin.v1.Record
-	10, // 14: capuchin.v1.Note.conn:type_name -> capuchin.v1.Conn
-	17, // 15: capuchin.v1.NoteBatch.notes:type_name -> capuchin.v1.Note
-	4,  // 16: capuchin.v1.Plugin.Describe:input_type -> capuchin.v1.DescribeRequest
-	8,  // 17: capuchin.v1.Plugin.Configure:input_type -> capuchin.v1.ConfigureRequest
-	12, // 18: capuchin.v1.Plugin.Calls:input_type -> capuchin.v1.Event
-	18, // 19: capuchin.v1.Plugin.Notify:input_type -> capuchin.v1.NoteBatch
-	20, // 20: capuchin.v1.Plugin.Metrics:input_type -> capuchin.v1.MetricsRequest
-	22, // 21: capuchin.v1.Plugin.Reopen:input_type -> capuchin.v1.ReopenRequest
-	7,  // 22: capuchin.v1.Plugin.Describe:output_type -> capuchin.v1.Manifest
-	9,  // 23: capuchin.v1.Plugin.Configure:output_type -> capuchin.v1.ConfigureResponse
-	16, // 24: capuchin.v1.Plugin.Calls:output_type -> capuchin.v1.Reply
-	19, // 25: capuchin.v1.Plugin.Notify:output_type -> capuchin.v1.NotifyResponse
-	21, // 26: capuchin.v1.Plugin.Metrics:output_type -> capuchin.v1.MetricsResponse
-	23, // 27: capuchin.v1.Plugin.Reopen:output_type -> capuchin.v1.ReopenResponse
-	22, // [22:28] is the sub-list for method output_type
-	16, // [16:22] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	11, // 3: capuchin.v1.Conn.tls:type_name -> capuchin.v1.TLS
+	6,  // 4: capuchin.v1.Lease.give_back:type_name -> capuchin.v1.Claims
+	2,  // 5: capuchin.v1.Event.kind:type_name -> capuchin.v1.Event.Kind
+	10, // 6: capuchin.v1.Event.conn:type_name -> capuchin.v1.Conn
+	12, // 7: capuchin.v1.Event.lease:type_name -> capuchin.v1.Lease
+	16, // 8: capuchin.v1.Record.upstream:type_name -> capuchin.v1.Upstream
+	1,  // 9: capuchin.v1.Reply.verdict:type_name -> capuchin.v1.Verdict
+	14, // 10: capuchin.v1.Reply.header:type_name -> capuchin.v1.Field
+	15, // 11: capuchin.v1.Reply.records:type_name -> capuchin.v1.Record
+	16, // 12: capuchin.v1.Reply.upstream:type_name -> capuchin.v1.Upstream
+	3,  // 13: capuchin.v1.Note.kind:type_name -> capuchin.v1.Note.Kind
+	15, // 14: capuchin.v1.Note.record:type_name -> capuchin.v1.Record
+	10, // 15: capuchin.v1.Note.conn:type_name -> capuchin.v1.Conn
+	18, // 16: capuchin.v1.NoteBatch.notes:type_name -> capuchin.v1.Note
+	4,  // 17: capuchin.v1.Plugin.Describe:input_type -> capuchin.v1.DescribeRequest
+	8,  // 18: capuchin.v1.Plugin.Configure:input_type -> capuchin.v1.ConfigureRequest
+	13, // 19: capuchin.v1.Plugin.Calls:input_type -> capuchin.v1.Event
+	19, // 20: capuchin.v1.Plugin.Notify:input_type -> capuchin.v1.NoteBatch
+	21, // 21: capuchin.v1.Plugin.Metrics:input_type -> capuchin.v1.MetricsRequest
+	23, // 22: capuchin.v1.Plugin.Reopen:input_type -> capuchin.v1.ReopenRequest
+	7,  // 23: capuchin.v1.Plugin.Describe:output_type -> capuchin.v1.Manifest
+	9,  // 24: capuchin.v1.Plugin.Configure:output_type -> capuchin.v1.ConfigureResponse
+	17, // 25: capuchin.v1.Plugin.Calls:output_type -> capuchin.v1.Reply
+	20, // 26: capuchin.v1.Plugin.Notify:output_type -> capuchin.v1.NotifyResponse
+	22, // 27: capuchin.v1.Plugin.Metrics:output_type -> capuchin.v1.MetricsResponse
+	24, // 28: capuchin.v1.Plugin.Reopen:output_type -> capuchin.v1.ReopenResponse
+	23, // [23:29] is the sub-list for method output_type
+	17, // [17:23] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_capuchin_v1_plugin_proto_init() }
@@ -1773,7 +1873,7 @@ func file_capuchin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_capuchin_v1_plugin_proto_rawDesc), len(file_capuchin_v1_plugin_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
