@@ -28,21 +28,23 @@ const (
 
 // conn is one client connection, served by one goroutine.
 type conn struct {
-	s        *Server
-	nc       net.Conn
-	info     stage.Conn
-	src      http1.PrefixReader // bytes a plugin gave back, then the socket
-	br       *bufio.Reader
-	w        respond.Writer
-	req      http1.Request
-	body     http1.Body
-	rec      stage.Record   // reused for every request's stage-40 call
-	hand     stage.Handoff  // reused for every stage-30 call
-	leased   []stage.Record // records of the requests a handler served under a lease
-	nLease   int            // how many it served
-	state    atomic.Int32
-	served   int
-	handler  string         // who answered the request, for capuchin_requests_total
+	s      *Server
+	nc     net.Conn
+	info   stage.Conn
+	src    http1.PrefixReader // bytes a plugin gave back, then the socket
+	br     *bufio.Reader
+	w      respond.Writer
+	req    http1.Request
+	body   http1.Body
+	rec    stage.Record   // reused for every request's stage-40 call
+	hand   stage.Handoff  // reused for every stage-30 call
+	leased []stage.Record // records of the requests a handler served under a lease
+	nLease int            // how many it served
+	state  atomic.Int32
+	served int
+
+	// Of the request being answered, for the metrics and the access log.
+	handler  string         // who answered, for capuchin_requests_total
 	leaser   string         // the plugin whose leased records are in leased
 	upstream stage.Upstream // the backend exchange a stage-30 handler reported
 
