@@ -84,7 +84,7 @@ type Handoff struct {
 	Timeout   time.Duration // the server's Timeout: longest wait for client bytes
 	MaxHead   int           // the server's MaxHeaderSize: longest request head, in bytes
 	KeepAlive bool          // whether the host allows the connection to stay open after this request
-	Lease     Lease         // how long the handler may keep the connection (DESIGN.md, "Connection lease"); the server sets Records and GiveBack for its own needs (MetricsURL), the pipeline adds its own
+	Lease     Lease         // how long the handler may keep the connection (docs/plugin-contract.md, "Connection lease"); the server sets Records and GiveBack for its own needs (MetricsURL), the pipeline adds its own
 	Server    string        // the Server field value responses carry
 
 	// Park, when set, is called once the handler holds the connection

@@ -89,6 +89,8 @@ func TestMetricsMatchTraffic(t *testing.T) {
 	}
 	wantValue(t, fams, "capuchin_proxy_server_failures_total", map[string]string{"plugin": "proxy_reverse", "server": dead, "kind": "connect"}, 1)
 	wantValue(t, fams, "capuchin_proxy_server_failures_total", map[string]string{"plugin": "proxy_reverse", "server": dead, "kind": "timeout"}, 0)
+	// Its entry has no other server to retry on.
+	wantValue(t, fams, "capuchin_proxy_server_retries_total", map[string]string{"plugin": "proxy_reverse", "server": dead}, 0)
 
 	// A scrape in the protobuf format counts the earlier ones.
 	n := value(t, fams, "capuchin_requests_total", map[string]string{"handler": "metrics", "class": "2xx"})

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/capuchin/capuchin/api"
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/balance"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
@@ -72,12 +73,11 @@ type Result struct {
 	Close    bool  // the client connection must close now
 	Err      error // why the request failed, if it did
 
-	// The backend exchange, for the access log: the address of the last
-	// server tried ("" when none was), its answer's status (0: none) and
-	// the time from the attempt's start to the end of its answer.
-	Backend       string
-	BackendStatus int
-	BackendTime   time.Duration
+	// Upstream is the backend exchange, for the access log: the address of
+	// the last server tried (none: no server was tried), its answer's status
+	// (0: none) and the time from the attempt's start to the end of its
+	// answer.
+	Upstream api.Upstream
 }
 
 const copyBufSize = 32 << 10
@@ -103,6 +103,7 @@ func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balan
 	order, tried := x.order, triedBuf[:0]
 	offline := 0
 	var lastErr error
+	var failed *upstream.Server // the server the last attempt failed on
 	for _, i := range order {
 		s := slots.Servers[i]
 		if containsServer(tried, s) {
@@ -113,11 +114,14 @@ func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balan
 			offline++
 			continue
 		}
+		if failed != nil {
+			failed.Retried() // passed on to s
+		}
 		done, err := x.try(ctx, s)
 		if done {
 			return x.result()
 		}
-		lastErr = err
+		failed, lastErr = s, err
 	}
 	switch {
 	case len(tried) == 0:
@@ -140,8 +144,10 @@ func containsServer(list []*upstream.Server, s *upstream.Server) bool {
 }
 
 // try forwards the request to s: a pooled connection when there is one,
-// else a new one. It reports done=false only when the request was never
-// sent, so the caller may fail over to the next server.
+// else a new one. It reports done=false when the request may go to the
+// next server: it was never sent (no connection), or a new connection
+// failed before any answer byte (see backendError); the server is then
+// counted as retried when a next server takes the request.
 func (x *exchange) try(ctx context.Context, s *upstream.Server) (bool, error) {
 	x.upAddr, x.upStatus, x.upStart = s.Address(), 0, time.Now()
 	for {
@@ -155,8 +161,13 @@ func (x *exchange) try(ctx context.Context, s *upstream.Server) (bool, error) {
 				return false, err
 			}
 		}
-		if x.exchange(bc) != outcomeRetry {
+		switch x.exchange(bc) {
+		case outcomeDone:
 			return true, nil
+		case outcomeNext:
+			err := x.err
+			x.err = nil
+			return false, err
 		}
 	}
 }

@@ -19,6 +19,7 @@ type Health struct {
 	requests atomic.Uint64
 	failures atomic.Uint64
 	stray    atomic.Uint64               // pooled connections closed for bytes or EOF while idle
+	retries  atomic.Uint64               // requests sent again after a failure here (see Server.Retried)
 	kinds    [NumFailKinds]atomic.Uint64 // failures by kind
 	rtime    prometheus.Histogram        // time to the answer head, labelled server=address
 }

@@ -89,6 +89,12 @@ func (s *Server) FailedAs(now time.Time, k FailKind) {
 	s.h.fails.Add(1)
 }
 
+// Retried counts a request sent again after it failed on this server
+// before any answer: to the next server (a failed connect, or a new
+// connection closed or reset before any answer byte), or to this server on
+// a new connection (a pooled one the server had closed while idle).
+func (s *Server) Retried() { s.h.retries.Add(1) }
+
 // Answered records the time from the request sent to the answer head.
 func (s *Server) Answered(d time.Duration) { s.h.rtime.Observe(d.Seconds()) }
 
@@ -229,6 +235,7 @@ type Stats struct {
 	Requests     uint64               // requests sent (attempts, retries included)
 	Failures     uint64               // failed attempts
 	Stray        uint64               // pooled connections closed for bytes or EOF while idle
+	Retries      uint64               // requests sent again after a failure here
 	Consecutive  int                  // current run of failures
 	FailKinds    [NumFailKinds]uint64 // Failures by kind (those of no kind are left out)
 }
@@ -240,8 +247,8 @@ func (s *Server) Stats(now time.Time) Stats {
 	s.mu.Unlock()
 	until := s.OfflineUntil(now)
 	return Stats{Name: s.Name, Addr: s.addr, Online: until.IsZero(), OfflineUntil: until,
-		Active: s.active.Load(), Idle: idle, Requests: s.h.requests.Load(),
-		Failures: s.h.failures.Load(), Stray: s.h.stray.Load(), Consecutive: int(s.h.fails.Load()),
+		Active: s.active.Load(), Idle: idle, Requests: s.h.requests.Load(), Failures: s.h.failures.Load(),
+		Stray: s.h.stray.Load(), Retries: s.h.retries.Load(), Consecutive: int(s.h.fails.Load()),
 		FailKinds: s.failKinds()}
 }
 
