@@ -140,8 +140,16 @@ func TestMetricsPlugins(t *testing.T) {
 		t.Fatalf("/index.html: %d", r.Status)
 	}
 	killHard(t, pid)
-	pluginPid(t, s, "hello", pid) // restarted
-	fams := scrapeFams(t, dial(t, s.Addr()))
+	pluginPid(t, s, "hello", pid) // restarting: configured
+	// Back in service once its streams are open too.
+	sc := dial(t, s.Addr())
+	fams := scrapeFams(t, sc)
+	if !waitFor(func() bool {
+		fams = scrapeFams(t, sc)
+		return sample(fams["capuchin_plugin_up"], map[string]string{"plugin": "hello"}) == 1
+	}) {
+		t.Fatal("hello not up again after its restart")
+	}
 	for _, w := range []struct {
 		name   string
 		labels map[string]string
@@ -159,7 +167,7 @@ func TestMetricsPlugins(t *testing.T) {
 	}
 	// Stage 10 ran for every connection (the start-up probe, c, the
 	// scraper's), stage 20 for the three requests on c (not for the
-	// scrape), stage 30 for /hello.
+	// scrapes), stage 30 for /hello.
 	for st, want := range map[string]uint64{"10": 3, "20": 3} {
 		if got := histCount(fams["capuchin_plugin_stage_duration_seconds"], "gate", st); got != want {
 			t.Errorf("gate stage %s observed %d times, want %d", st, got, want)
