@@ -18,7 +18,7 @@ import (
 )
 
 // serve runs the server with the started plugins until SIGTERM or SIGINT,
-// reloading on SIGHUP.
+// reloading on SIGHUP and having the plugins reopen their files on SIGUSR1.
 func serve(dir string, cfg *config.Config, plugins *pluginhost.Host, log hclog.Logger) error {
 	if cfg.Server.Workers > 0 {
 		runtime.GOMAXPROCS(cfg.Server.Workers)
@@ -27,14 +27,11 @@ func serve(dir string, cfg *config.Config, plugins *pluginhost.Host, log hclog.L
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 
-	srv := server.New(cfg, plugins, log.Named("server"))
-	exp, err := metrics.New(plugins, log.Named("metrics"), srv.Collector(), plugins.Collector())
-	if err != nil {
-		stopPlugins(plugins, log)
-		return err
+	srv, err := newServer(cfg, plugins, log)
+	if err == nil {
+		err = srv.Start()
 	}
-	srv.SetExporter(exp)
-	if err := srv.Start(); err != nil {
+	if err != nil {
 		stopPlugins(plugins, log)
 		return err
 	}
@@ -66,6 +63,18 @@ func serve(dir string, cfg *config.Config, plugins *pluginhost.Host, log hclog.L
 		return nil
 	}
 	return nil
+}
+
+// newServer prepares the server with its metrics exporter (the host's and
+// the plugins' figures, answered at MetricsURL).
+func newServer(cfg *config.Config, plugins *pluginhost.Host, log hclog.Logger) (*server.Server, error) {
+	srv := server.New(cfg, plugins, log.Named("server"))
+	exp, err := metrics.New(plugins, log.Named("metrics"), srv.Collector(), plugins.Collector())
+	if err != nil {
+		return nil, err
+	}
+	srv.SetExporter(exp)
+	return srv, nil
 }
 
 // reload re-reads the configuration; on any error it keeps the old one.

@@ -38,6 +38,12 @@ func (c *conn) handle(sn *snapshot, site *config.Site) (int, int64, bool) {
 	if site.RedirectHTTPS != 0 && c.tls == nil {
 		return c.redirect(sn, httpsURL(cmp.Or(req.Host, c.info.Local.Addr().String()), site.RedirectHTTPS, req.Target))
 	}
+	return c.content(sn, site)
+}
+
+// content runs stage 30 and, when every handler declines, the static-file
+// handler.
+func (c *conn) content(sn *snapshot, site *config.Site) (int, int64, bool) {
 	if ok := c.flushBeforeHandoff(); !ok {
 		return 0, 0, false
 	}
@@ -51,7 +57,7 @@ func (c *conn) handle(sn *snapshot, site *config.Site) (int, int64, bool) {
 		}
 		ho.Park = c.parkFn
 	}
-	res := c.s.pipeline.Handle(&c.info, req, ho)
+	res := c.s.pipeline.Handle(&c.info, &c.req, ho)
 	c.state.Store(stateActive)
 	if res.Verdict != stage.Decline || res.Err != nil {
 		c.handler, c.leaser, c.upstream = res.Handler, res.Handler, res.Upstream
