@@ -185,6 +185,22 @@ type Claims struct {
 	Methods []string // exact methods, e.g. "GET"
 }
 
+// Networks is a stage-10 filter, evaluated by the host: the hook is called
+// only for clients whose address (an IPv4-mapped address counts as IPv4)
+// is in one of the networks. An empty list matches no connection.
+type Networks []netip.Prefix
+
+// Contains reports whether a is in one of the networks.
+func (n Networks) Contains(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range n {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // Record describes one finished request, for stage 40.
 type Record struct {
 	ConnID   uint64

@@ -22,9 +22,10 @@ import (
 // proxy's counters match what was sent.
 func TestMetricsMatchTraffic(t *testing.T) {
 	bs := namedBackends(t, 2)
-	dead := deadAddr(t)
+	dead, checked := deadAddr(t), deadAddr(t)
 	conf := "[PROXY_ENTRY]\n    Match ^/(api/|metrics)\n    LoadBalancer Round-Robin\n    ServerList " + addrs(bs...) + "\n" +
-		"[PROXY_ENTRY]\n    Match ^/dead/\n    LoadBalancer Round-Robin\n    ServerList " + dead + "\n"
+		"[PROXY_ENTRY]\n    Match ^/dead/\n    LoadBalancer Round-Robin\n    ServerList " + dead + "\n" +
+		"[PROXY_ENTRY]\n    Match ^/checked/\n    ServerList " + checked + "\n    HealthCheck tcp\n    HealthInterval 50ms\n    HealthFall 2\n"
 	s, _ := startProxy(t, conf, "MetricsURL /metrics")
 
 	const proxied, static = 7, 3
@@ -91,6 +92,22 @@ func TestMetricsMatchTraffic(t *testing.T) {
 	wantValue(t, fams, "capuchin_proxy_server_failures_total", map[string]string{"plugin": "proxy_reverse", "server": dead, "kind": "timeout"}, 0)
 	// Its entry has no other server to retry on.
 	wantValue(t, fams, "capuchin_proxy_server_retries_total", map[string]string{"plugin": "proxy_reverse", "server": dead}, 0)
+
+	// The third entry's active check finds its server down (nothing
+	// listens): state down, the check's failures counted.
+	checkLab := map[string]string{"plugin": "proxy_reverse", "entry": "3", "server": checked}
+	if !waitFor(5*time.Second, func() bool {
+		fams = scrape(t, c)
+		return value(t, fams, "capuchin_proxy_server_check_up", checkLab) == 0
+	}) {
+		t.Fatal("the active check did not find the dead server down")
+	}
+	downLab := map[string]string{"plugin": "proxy_reverse", "entry": "3", "server": checked, "state": "down"}
+	wantValue(t, fams, "capuchin_proxy_server_state", downLab, 1)
+	if n, f := value(t, fams, "capuchin_proxy_server_checks_total", checkLab), value(t, fams, "capuchin_proxy_server_check_failures_total", checkLab); f < 2 || n != f {
+		t.Errorf("checks %v, failed %v: want at least Fall (2), all failed", n, f)
+	}
+	wantValue(t, fams, "capuchin_proxy_server_check_last_success", checkLab, 0)
 
 	// A scrape in the protobuf format counts the earlier ones.
 	n := value(t, fams, "capuchin_requests_total", map[string]string{"handler": "metrics", "class": "2xx"})

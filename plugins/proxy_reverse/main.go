@@ -137,7 +137,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func main() {
-	pl := &plugin{reg: upstream.NewRegistry()}
+	pl := &plugin{reg: upstream.NewRegistry(api.Logger())}
 	pl.ctx, pl.cancel = context.WithCancel(context.Background())
 	api.Serve(pl) // returns when the host stops the plugin
 	pl.cancel()

@@ -25,8 +25,20 @@ var (
 	descStray = prometheus.NewDesc("capuchin_proxy_server_stray_closed_total",
 		"Pooled connections to a backend address closed for bytes or EOF while idle.", []string{"server"}, nil)
 	descState = prometheus.NewDesc("capuchin_proxy_server_state",
-		"1 for the state a server of an entry is in (up or offline: AttemptsCount failures in a row, until OfflineTimeOut), 0 for the other.",
+		"1 for the state a server of an entry is in, 0 for the others: up, down (by its active check), offline (AttemptsCount failures in a row, until OfflineTimeOut) or slowstart.",
 		[]string{"entry", "server", "state"}, nil)
+	descShare = prometheus.NewDesc("capuchin_proxy_server_share",
+		"The part of its traffic share a server takes: below 1 during its slow start.", []string{"entry", "server"}, nil)
+	descChecks = prometheus.NewDesc("capuchin_proxy_server_checks_total",
+		"Active health checks of a server of an entry that ended.", []string{"entry", "server"}, nil)
+	descCheckFails = prometheus.NewDesc("capuchin_proxy_server_check_failures_total",
+		"Active health checks of a server of an entry that failed.", []string{"entry", "server"}, nil)
+	descCheckUp = prometheus.NewDesc("capuchin_proxy_server_check_up",
+		"1 while a server's active check finds it up, 0 while down (Fall failures in a row, until Rise good ones).", []string{"entry", "server"}, nil)
+	descCheckLast = prometheus.NewDesc("capuchin_proxy_server_check_last_success",
+		"1 if the server's last active check succeeded, else 0.", []string{"entry", "server"}, nil)
+	descCheckTook = prometheus.NewDesc("capuchin_proxy_server_check_last_duration_seconds",
+		"How long the server's last active check took.", []string{"entry", "server"}, nil)
 	descActive = prometheus.NewDesc("capuchin_proxy_server_connections_active",
 		"Connections to a server of an entry carrying a request now.", []string{"entry", "server"}, nil)
 	descIdle = prometheus.NewDesc("capuchin_proxy_server_connections_idle",
@@ -54,15 +66,37 @@ func (p *Proxy) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+var states = []string{upstream.StateUp, upstream.StateDown, upstream.StateOffline, upstream.StateSlowStart}
+
 func collectServer(ch chan<- prometheus.Metric, entry string, st *upstream.Stats) {
-	up, off := 1.0, 0.0
-	if !st.Online {
-		up, off = 0, 1
+	cur := st.State()
+	for _, state := range states {
+		ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, oneIf(state == cur), entry, st.Addr, state)
 	}
-	ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, up, entry, st.Addr, "up")
-	ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, off, entry, st.Addr, "offline")
+	ch <- prometheus.MustNewConstMetric(descShare, prometheus.GaugeValue, st.Share, entry, st.Addr)
 	ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, float64(st.Active), entry, st.Addr)
 	ch <- prometheus.MustNewConstMetric(descIdle, prometheus.GaugeValue, float64(st.Idle), entry, st.Addr)
+	if c := st.Check; c != nil {
+		collectCheck(ch, entry, st.Addr, c)
+	}
+}
+
+// collectCheck sends the results of a server's active health check.
+func collectCheck(ch chan<- prometheus.Metric, entry, addr string, c *upstream.CheckStats) {
+	ch <- prometheus.MustNewConstMetric(descChecks, prometheus.CounterValue, float64(c.Checks), entry, addr)
+	ch <- prometheus.MustNewConstMetric(descCheckFails, prometheus.CounterValue, float64(c.Failed), entry, addr)
+	ch <- prometheus.MustNewConstMetric(descCheckUp, prometheus.GaugeValue, oneIf(!c.Down), entry, addr)
+	if l := c.Last; l != nil {
+		ch <- prometheus.MustNewConstMetric(descCheckLast, prometheus.GaugeValue, oneIf(l.OK), entry, addr)
+		ch <- prometheus.MustNewConstMetric(descCheckTook, prometheus.GaugeValue, l.Took.Seconds(), entry, addr)
+	}
+}
+
+func oneIf(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func collectAddress(ch chan<- prometheus.Metric, s *upstream.Server, st *upstream.Stats) {
