@@ -172,22 +172,10 @@ type PluginMetrics struct {
 func (h *Host) Scrape(ctx context.Context, timeout time.Duration) []PluginMetrics {
 	ps := h.cur.Load().all
 	out := make([]PluginMetrics, len(ps))
-	var wg sync.WaitGroup
-	for i, p := range ps {
-		in := p.inst.Load()
-		if in == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			m, err := in.tc.Metrics(cctx)
-			out[i] = PluginMetrics{Plugin: p.spec.Name, Metrics: m, Err: err}
-		}()
-	}
-	wg.Wait()
+	callAll(ctx, timeout, ps, func(ctx context.Context, i int, in *instance) {
+		m, err := in.tc.Metrics(ctx)
+		out[i] = PluginMetrics{Plugin: ps[i].spec.Name, Metrics: m, Err: err}
+	})
 	kept := out[:0]
 	for _, m := range out {
 		if errors.Is(m.Err, transport.ErrUnimplemented) || m.Err == nil && len(m.Data) == 0 {
@@ -203,6 +191,23 @@ func (h *Host) Scrape(ctx context.Context, timeout time.Duration) []PluginMetric
 func (h *Host) Reopen(ctx context.Context, timeout time.Duration) map[string]error {
 	ps := h.cur.Load().all
 	errs := make([]error, len(ps))
+	callAll(ctx, timeout, ps, func(ctx context.Context, i int, in *instance) {
+		if err := in.tc.Reopen(ctx); err != nil && !errors.Is(err, transport.ErrUnimplemented) {
+			errs[i] = err
+		}
+	})
+	out := map[string]error{}
+	for i, err := range errs {
+		if err != nil {
+			out[ps[i].spec.Name] = err
+		}
+	}
+	return out
+}
+
+// callAll runs f for the running instance of every plugin of ps at once,
+// each with its own timeout, and waits for them all.
+func callAll(ctx context.Context, timeout time.Duration, ps []*plugin, f func(ctx context.Context, i int, in *instance)) {
 	var wg sync.WaitGroup
 	for i, p := range ps {
 		in := p.inst.Load()
@@ -214,17 +219,8 @@ func (h *Host) Reopen(ctx context.Context, timeout time.Duration) map[string]err
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			if err := in.tc.Reopen(cctx); err != nil && !errors.Is(err, transport.ErrUnimplemented) {
-				errs[i] = err
-			}
+			f(cctx, i, in)
 		}()
 	}
 	wg.Wait()
-	out := map[string]error{}
-	for i, err := range errs {
-		if err != nil {
-			out[ps[i].spec.Name] = err
-		}
-	}
-	return out
 }
