@@ -65,6 +65,12 @@ func (cs *connState) nextHead(idle time.Duration) (string, int, leaseEnd) {
 		return "", 0, leaseGiveBack
 	}
 	defer cs.setBusy()
+	if err := cs.waitIdle(); err != nil {
+		if !cs.takeRevoke() {
+			return "", 0, leaseCloseIdle // idle timeout
+		}
+		return "", 0, leaseGiveBack
+	}
 	for {
 		buf, _ := cs.br.Peek(cs.br.Buffered())
 		switch start, end, err := http1.HeadEnd(buf); {
@@ -83,6 +89,20 @@ func (cs *connState) nextHead(idle time.Duration) (string, int, leaseEnd) {
 			return "", 0, leaseGiveBack // a partial head: the host answers it
 		}
 	}
+}
+
+// waitIdle waits for the next request's first bytes without holding a
+// read buffer, when none is buffered: an idle leased connection costs no
+// buffer memory. An error means the idle deadline passed (a timeout, or a
+// revoke that set it to now).
+func (cs *connState) waitIdle() error {
+	if cs.br.Buffered() > 0 || len(cs.pr.Pre) > 0 {
+		return nil
+	}
+	cs.release()
+	err := cs.wait.Wait()
+	cs.acquire()
+	return err
 }
 
 // leaseable parses head into cs.req and reports whether the plugin may

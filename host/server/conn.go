@@ -15,6 +15,7 @@ import (
 	"github.com/capuchin/capuchin/host/respond"
 	"github.com/capuchin/capuchin/host/stage"
 	"github.com/capuchin/capuchin/internal/fdpass"
+	"github.com/capuchin/capuchin/internal/idlewait"
 )
 
 const (
@@ -42,7 +43,8 @@ type conn struct {
 	state  atomic.Int32
 	served int
 
-	parkFn func()     // c.park, made once
+	idle   idlewait.Waiter // waits for the next request without buffers
+	parkFn func()          // c.park, made once
 	mu     sync.Mutex // guards nc, info.TCP and parked against Shutdown
 	parked int        // a bare duplicate of the socket while a plugin holds it under a lease; -1 when none
 }
@@ -54,10 +56,46 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	c.info.Local = addrPort(nc.LocalAddr())
 	c.info.TCP, _ = nc.(*net.TCPConn)
 	c.src.R = nc
-	c.br = bufio.NewReaderSize(&c.src, readBufferSize)
-	c.w = respond.Writer{Conn: nc, BW: bufio.NewWriterSize(nc, writeBufferSize), Clock: &s.clock, Draining: &s.closing}
+	c.w = respond.Writer{Conn: nc, Clock: &s.clock, Draining: &s.closing}
+	c.idle.Init(nc)
+	c.acquire()
 	c.parkFn, c.parked = c.park, -1
 	return c
+}
+
+// acquire gives the connection its read and write buffers from the
+// server's pools, if it does not hold them.
+func (c *conn) acquire() {
+	if c.br == nil {
+		c.br, _ = c.s.readers.Get().(*bufio.Reader)
+		if c.br == nil {
+			c.br = bufio.NewReaderSize(nil, readBufferSize)
+		}
+		c.br.Reset(&c.src)
+	}
+	if c.w.BW == nil {
+		c.w.BW, _ = c.s.writers.Get().(*bufio.Writer)
+		if c.w.BW == nil {
+			c.w.BW = bufio.NewWriterSize(nil, writeBufferSize)
+		}
+		c.w.BW.Reset(c.nc)
+	}
+}
+
+// release gives empty buffers back to the pools while the connection
+// waits (for its next request, or for a handler that holds it under a
+// lease); buffers holding bytes are kept.
+func (c *conn) release() {
+	if c.br != nil && c.br.Buffered() == 0 {
+		c.br.Reset(nil)
+		c.s.readers.Put(c.br)
+		c.br = nil
+	}
+	if c.w.BW != nil && c.w.BW.Buffered() == 0 {
+		c.w.BW.Reset(nil)
+		c.s.writers.Put(c.w.BW)
+		c.w.BW = nil
+	}
 }
 
 func addrPort(a net.Addr) netip.AddrPort {
@@ -76,6 +114,7 @@ func (c *conn) serve() {
 	}
 	for c.serveOne() {
 	}
+	c.acquire()
 	c.w.Flush()
 }
 
@@ -86,6 +125,7 @@ func (c *conn) finish() {
 	c.s.pipeline.Closed(&c.info)
 	c.nc.Close()
 	c.s.track(c, false)
+	c.release()
 }
 
 // shut shuts the socket itself down both ways (used when Shutdown gives up
@@ -126,6 +166,10 @@ func (c *conn) park() {
 	nc := c.nc
 	c.mu.Unlock()
 	nc.Close()
+	// The handler consumed what the host had buffered (or hands it back):
+	// no buffer is needed until the lease ends.
+	c.br.Discard(c.br.Buffered())
+	c.release()
 }
 
 // unpark wraps a parked socket in a new net.Conn; false means it could not
@@ -145,10 +189,11 @@ func (c *conn) unpark() bool {
 	c.parked = -1
 	if err == nil && ok {
 		c.nc, c.info.TCP, c.src.R, c.w.Conn = nc, tc, nc, nc
-		c.w.BW.Reset(nc)
+		c.idle.Init(nc)
 	}
 	c.mu.Unlock()
 	f.Close()
+	c.acquire()
 	return err == nil && ok
 }
 
@@ -187,7 +232,16 @@ func (c *conn) waitRequest(sv *config.Server) bool {
 	if c.s.closing.Load() && c.served > 0 {
 		return false
 	}
-	_, err := c.br.Peek(1)
+	// Wait without buffers: an idle connection holds none.
+	var err error
+	if len(c.src.Pre) == 0 {
+		c.release()
+		err = c.idle.Wait()
+		c.acquire()
+	}
+	if err == nil {
+		_, err = c.br.Peek(1)
+	}
 	c.state.Store(stateActive)
 	return err == nil
 }

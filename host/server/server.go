@@ -40,6 +40,11 @@ type Server struct {
 	listeners map[string]*listener // by configured address
 	conns     map[*conn]struct{}
 	wg        sync.WaitGroup // accept loops and connections
+
+	// Read and write buffers of connections between requests: an idle
+	// connection holds none (see conn.waitRequest).
+	readers sync.Pool // *bufio.Reader of readBufferSize
+	writers sync.Pool // *bufio.Writer of writeBufferSize
 }
 
 // New prepares a server for cfg; Start opens the listeners.
