@@ -45,8 +45,8 @@ type conn struct {
 
 	idle   idlewait.Waiter // waits for the next request without buffers
 	parkFn func()          // c.park, made once
-	mu     sync.Mutex // guards nc, info.TCP and parked against Shutdown
-	parked int        // a bare duplicate of the socket while a plugin holds it under a lease; -1 when none
+	mu     sync.Mutex      // guards nc, info.TCP and parked against Shutdown
+	parked int             // a bare duplicate of the socket while a plugin holds it under a lease; -1 when none
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
