@@ -72,7 +72,7 @@ func (rt *runtime) conn(id uint64, ev *transport.Event) (*connState, error) {
 	}
 	cs.pr.R = nc
 	cs.cnt.w = nc
-	cs.wait.Init(nc)
+	cs.wait.Init(nc, &rt.bufs.raw)
 	cs.req.cs, cs.w.cs = cs, cs
 	rt.conns.Store(id, cs)
 	return cs, nil
@@ -116,9 +116,10 @@ func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply, in
 type bufPools struct {
 	readers sync.Pool // *bufio.Reader of connBufSize
 	writers sync.Pool // *bufio.Writer of connBufSize
+	raw     sync.Pool // *[]byte of idlewait.Size: a waiting connection's first read
 }
 
-const connBufSize = 4096
+const connBufSize = idlewait.Size
 
 // acquire gives cs a read buffer, if it has none.
 func (cs *connState) acquire() {

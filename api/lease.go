@@ -100,8 +100,14 @@ func (cs *connState) waitIdle() error {
 		return nil
 	}
 	cs.release()
-	err := cs.wait.Wait()
+	b, err := cs.wait.Read()
 	cs.acquire()
+	if len(b) > 0 {
+		cs.pr.Pre = b
+		cs.br.Peek(1)                                 // copies b (no larger than the buffer) into it
+		cs.pr.Pre = append([]byte(nil), cs.pr.Pre...) // nil: all of it
+	}
+	cs.wait.Put()
 	return err
 }
 

@@ -57,7 +57,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	c.info.TCP, _ = nc.(*net.TCPConn)
 	c.src.R = nc
 	c.w = respond.Writer{Conn: nc, Clock: &s.clock, Draining: &s.closing}
-	c.idle.Init(nc)
+	c.idle.Init(nc, &c.s.raw)
 	c.acquire()
 	c.parkFn, c.parked = c.park, -1
 	return c
@@ -189,7 +189,7 @@ func (c *conn) unpark() bool {
 	c.parked = -1
 	if err == nil && ok {
 		c.nc, c.info.TCP, c.src.R, c.w.Conn = nc, tc, nc, nc
-		c.idle.Init(nc)
+		c.idle.Init(nc, &c.s.raw)
 	}
 	c.mu.Unlock()
 	f.Close()
@@ -235,15 +235,28 @@ func (c *conn) waitRequest(sv *config.Server) bool {
 	// Wait without buffers: an idle connection holds none.
 	var err error
 	if len(c.src.Pre) == 0 {
-		c.release()
-		err = c.idle.Wait()
-		c.acquire()
+		err = c.waitIdle()
 	}
 	if err == nil {
 		_, err = c.br.Peek(1)
 	}
 	c.state.Store(stateActive)
 	return err == nil
+}
+
+// waitIdle waits for the next request without buffers (an idle
+// connection holds none) and leaves its first bytes in the read buffer.
+func (c *conn) waitIdle() error {
+	c.release()
+	b, err := c.idle.Read()
+	c.acquire()
+	if len(b) > 0 {
+		c.src.Pre = b
+		c.br.Peek(1)                                  // copies b (no larger than the buffer) into it
+		c.src.Pre = append([]byte(nil), c.src.Pre...) // nil: all of it
+	}
+	c.idle.Put()
+	return err
 }
 
 // headBuffered reports whether a whole request head (or a fault the head

@@ -45,6 +45,7 @@ type Server struct {
 	// connection holds none (see conn.waitRequest).
 	readers sync.Pool // *bufio.Reader of readBufferSize
 	writers sync.Pool // *bufio.Writer of writeBufferSize
+	raw     sync.Pool // *[]byte of idlewait.Size: a waiting connection's first read
 }
 
 // New prepares a server for cfg; Start opens the listeners.

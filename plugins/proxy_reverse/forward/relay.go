@@ -43,7 +43,7 @@ func (x *exchange) copyBody(bc *upstream.Conn, fr http1.Framing) bool {
 	p := *x.buf
 	rt := bc.Server().ResponseTimeout()
 	for {
-		bc.Conn.SetReadDeadline(time.Now().Add(rt))
+		bc.ExtendRead(time.Now(), rt)
 		n, err := x.rbody.Read(p)
 		if n > 0 {
 			if _, werr := w.Write(p[:n]); werr != nil || !x.flushClient(nil) {
