@@ -290,11 +290,17 @@ type countWriter struct {
 }
 
 func (w *countWriter) Write(p []byte) (int, error) {
-	if now := time.Now(); w.by.Sub(now) < w.timeout-w.timeout/4 {
-		w.by = now.Add(w.timeout)
-		w.c.SetWriteDeadline(w.by)
-	}
+	w.extend(time.Now())
 	n, err := w.c.Write(p)
 	w.n += int64(n)
 	return n, err
+}
+
+// extend moves the write deadline to the timeout from now when the one set
+// last is less than 3/4 of it away.
+func (w *countWriter) extend(now time.Time) {
+	if w.by.Sub(now) < w.timeout-w.timeout/4 {
+		w.by = now.Add(w.timeout)
+		w.c.SetWriteDeadline(w.by)
+	}
 }

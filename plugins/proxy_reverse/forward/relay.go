@@ -43,6 +43,11 @@ func (x *exchange) copyBody(bc *upstream.Conn, fr http1.Framing) bool {
 	p := *x.buf
 	rt := bc.Server().ResponseTimeout()
 	for {
+		if fr == http1.FrameLength {
+			if done, ok := x.splice(bc); done {
+				return ok
+			}
+		}
 		bc.ExtendRead(time.Now(), rt)
 		n, err := x.rbody.Read(p)
 		if n > 0 {
