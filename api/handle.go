@@ -12,6 +12,7 @@ import (
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/internal/idlewait"
+	"github.com/capuchin/capuchin/internal/memback"
 	"github.com/capuchin/capuchin/internal/transport"
 )
 
@@ -67,6 +68,7 @@ func (rt *runtime) conn(id uint64, ev *transport.Event) (*connState, error) {
 		return nil, fmt.Errorf("receive connection %d: %w", id, err)
 	}
 	cs := &connState{nc: nc, bufs: &rt.bufs}
+	rt.bufs.mem.Opened()
 	if _, ok := rt.pendingRevoke.LoadAndDelete(id); ok {
 		cs.revoked = true
 	}
@@ -114,9 +116,10 @@ func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply, in
 // bufPools holds the connections' buffers while they wait: an idle
 // connection holds none.
 type bufPools struct {
-	readers sync.Pool // *bufio.Reader of connBufSize
-	writers sync.Pool // *bufio.Writer of connBufSize
-	raw     sync.Pool // *[]byte of idlewait.Size: a waiting connection's first read
+	readers sync.Pool       // *bufio.Reader of connBufSize
+	writers sync.Pool       // *bufio.Writer of connBufSize
+	raw     sync.Pool       // *[]byte of idlewait.Size: a waiting connection's first read
+	mem     memback.Tracker // gives memory back after a burst of connections
 }
 
 const connBufSize = idlewait.Size
