@@ -6,7 +6,7 @@ BIN      := bin
 PLUGINS  := $(notdir $(wildcard plugins/*))
 PKGS     := ./...
 
-.PHONY: all build plugins node-deps run test test-short bench fuzz proto vet clean
+.PHONY: all build plugins node-deps run test test-short soak bench fuzz proto vet clean
 
 all: build
 
@@ -62,6 +62,13 @@ test: vet node-deps
 	$(GO) test -count=1 -run TestE2EGiB ./plugins/proxy_reverse/
 	@# Every generated differential input (under -race only a sample runs).
 	$(GO) test -count=1 -run TestDifferentialGenerated ./api/http1/
+
+# The soak (not part of make test): mixed traffic through the real host and
+# proxy for SOAKTIME (default 3m) while backends restart and the plugin is
+# killed once; prints a summary. See TestSoak in plugins/proxy_reverse.
+SOAKTIME ?= 3m
+soak:
+	CAPUCHIN_SOAK=1 CAPUCHIN_SOAK_DURATION=$(SOAKTIME) $(GO) test -count=1 -timeout 30m -run '^TestSoak$$' -v ./plugins/proxy_reverse/
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)

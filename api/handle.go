@@ -36,6 +36,13 @@ type connState struct {
 	revoked  bool        // the host wants the connection back
 	deadline *time.Timer // the request's deadline (see armDeadline)
 	shutLate atomic.Bool // on deadline, shut the socket (leased requests)
+
+	// The hand-over's reply channel, for ClearDeadline's interim reply.
+	interim   func(*transport.Reply)
+	replyID   uint64
+	clearMu   sync.Mutex  // serialises ClearDeadline
+	unbounded bool        // the host was told: no stage deadline for this call; guarded by clearMu
+	cleared   atomic.Bool // the handler lifted this request's deadline
 }
 
 // countWriter counts the bytes written to the socket through the writer.
@@ -99,9 +106,10 @@ func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply, in
 	cs.br.Reset(&cs.pr)
 	cs.cnt.n = 0
 	cs.w.reset(r, ev.KeepAlive && !r.Close, &rt.clock)
+	cs.interim, cs.replyID, cs.unbounded = interim, rep.ID, false
 	cs.armDeadline(rt.handleDeadline(), false)
 	v := rt.content.Handle(r, &cs.w)
-	if !cs.deadline.Stop() {
+	if !cs.stopDeadline() {
 		// Late: the host answers for this request; the writer was fenced.
 		rep.Verdict, rep.Close, rep.Err = Close, true, "handler missed its deadline"
 		return
@@ -236,6 +244,31 @@ func (r *Request) reset(c *Conn, ev *transport.Event) {
 	r.Client, r.VHost, r.Server, r.MaxBody, r.KeepAlive = *c, ev.VHost, ev.Server, ev.MaxBody, ev.KeepAlive
 	r.Timeout = ev.Timeout
 	r.bodySet, r.touched, r.raw, r.sent100, r.bodyErr = false, false, false, false, nil
+}
+
+// ClearDeadline lifts the stage-30 deadline from this request: a tunnel
+// or a long download then lasts as long as the handler's own idle timeouts
+// allow, and the handler must have some. It reports false when the
+// deadline has already passed (the request is late; its writes fail). The
+// host is told once per hand-over (one interim reply); later leased
+// requests are held to the deadline again. It is safe to call from any
+// goroutine while the handler runs (an upload copier, say).
+func (r *Request) ClearDeadline() bool {
+	cs := r.cs
+	cs.clearMu.Lock()
+	defer cs.clearMu.Unlock()
+	if cs.cleared.Load() {
+		return true
+	}
+	if !cs.deadline.Stop() {
+		return false
+	}
+	cs.cleared.Store(true)
+	if !cs.unbounded && cs.interim != nil {
+		cs.unbounded = true
+		cs.interim(&transport.Reply{ID: cs.replyID, Interim: true, Unbounded: true})
+	}
+	return true
 }
 
 // Body returns the request body, read from the client socket exactly to the

@@ -1,7 +1,7 @@
 package api
 
 import (
-	"net"
+	"syscall"
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
@@ -139,7 +139,7 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 	var one transport.Reply
 	cs.armDeadline(rt.handleDeadline(), true)
 	v := rt.content.Handle(r, &cs.w)
-	if !cs.deadline.Stop() { // the handler ran late: its connection was shut
+	if !cs.stopDeadline() { // the handler ran late: its connection was shut
 		rep.Close = true
 		return false
 	}
@@ -217,7 +217,7 @@ func (rt *runtime) revoke(id uint64) {
 
 // handleDeadline is the plugin's stage-30 deadline.
 func (rt *runtime) handleDeadline() time.Duration {
-	if d := rt.info.Handle.Deadline; d > 0 {
+	if d := time.Duration(rt.handleD.Load()); d > 0 {
 		return d
 	}
 	return defaultHandleDeadline
@@ -230,6 +230,7 @@ func (rt *runtime) handleDeadline() time.Duration {
 // answer; for a leased request nobody else answers, so the connection is
 // shut down both ways, as the host does to a late plugin's connection.
 func (cs *connState) armDeadline(d time.Duration, leased bool) {
+	cs.cleared.Store(false)
 	cs.cnt.fenced.Store(false)
 	cs.shutLate.Store(leased)
 	if cs.deadline == nil {
@@ -239,10 +240,16 @@ func (cs *connState) armDeadline(d time.Duration, leased bool) {
 	cs.deadline.Reset(d)
 }
 
+// stopDeadline ends the request's clock; false means it missed its
+// deadline (one the handler lifted with ClearDeadline never misses).
+func (cs *connState) stopDeadline() bool {
+	return cs.deadline.Stop() || cs.cleared.Load()
+}
+
 // late runs when a request missed its deadline.
 func (cs *connState) late() {
 	cs.cnt.fenced.Store(true)
-	if tc, ok := cs.nc.(*net.TCPConn); ok && cs.shutLate.Load() {
-		fdpass.Shutdown(tc)
+	if sc, ok := cs.nc.(syscall.Conn); ok && cs.shutLate.Load() { // TCP, or a TLS connection's relay socket
+		fdpass.Shutdown(sc)
 	}
 }

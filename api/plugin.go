@@ -65,8 +65,15 @@ type Configurer interface {
 	Configure(path string) error
 }
 
-// Conn describes a client connection: ID, Remote and Local addresses.
+// Conn describes a client connection: ID, Remote and Local addresses, and
+// on a TLS connection its TLS facts (c.TLS.On(), c.TLS.ServerName,
+// c.TLS.VersionName(), c.TLS.ClientCert, c.TLS.ClientSubject; c.Scheme()
+// is "https" or "http"). A stage-30 handler always reads and writes plain
+// HTTP: under TLS the host relays (docs/plugin-contract.md).
 type Conn = contract.Conn
+
+// TLS describes the TLS session of a client connection; see Conn.
+type TLS = contract.TLS
 
 // ConnectHook runs at stage 10, before any byte of the connection is read.
 // Return Continue or Close.

@@ -29,7 +29,7 @@ func Serve(p Plugin) {
 		Logger().Error("plugin start-up failed", "error", err)
 		os.Exit(1)
 	}
-	pprofenv.Start(pprofenv.PluginVar(rt.info.Name), Logger()) // off unless set
+	pprofenv.Start(pprofenv.PluginVar(p.Info().Name), Logger()) // off unless set
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  transport.Handshake(),
 		VersionedPlugins: transport.VersionedPlugins(rt),
@@ -40,8 +40,11 @@ func Serve(p Plugin) {
 
 // runtime implements transport.Handler on top of the author's Plugin.
 type runtime struct {
-	p       Plugin
-	info    Info
+	p Plugin
+	// handleD is the stage-30 deadline of the last manifest (Info is asked
+	// again at each Describe, after Configure, so it may follow the
+	// plugin's configuration); the SDK holds leased requests to it.
+	handleD atomic.Int64
 	connect ConnectHook
 	request RequestHook
 	content ContentHandler
@@ -59,7 +62,7 @@ type runtime struct {
 }
 
 func newRuntime(p Plugin) *runtime {
-	rt := &runtime{p: p, info: p.Info()}
+	rt := &runtime{p: p}
 	rt.connect, _ = p.(ConnectHook)
 	rt.request, _ = p.(RequestHook)
 	rt.content, _ = p.(ContentHandler)
@@ -109,17 +112,20 @@ func watchdog(f *os.File) {
 	os.Exit(2)
 }
 
-// Describe builds the manifest from the interfaces p implements.
+// Describe builds the manifest from Info and the interfaces p implements.
+// The host asks after Configure, so Info may depend on the configuration.
 func (rt *runtime) Describe() transport.Manifest {
-	m := transport.Manifest{Name: rt.info.Name, Version: rt.info.Version, Reconfigurable: rt.info.Reconfigure}
+	info := rt.p.Info()
+	rt.handleD.Store(int64(info.Handle.Deadline))
+	m := transport.Manifest{Name: info.Name, Version: info.Version, Reconfigurable: info.Reconfigure}
 	if rt.connect != nil {
-		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageConnect, Limits: rt.info.Connect})
+		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageConnect, Limits: info.Connect})
 	}
 	if rt.request != nil {
-		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageRequest, Limits: rt.info.Request})
+		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageRequest, Limits: info.Request})
 	}
 	if rt.content != nil {
-		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageHandle, Limits: rt.info.Handle})
+		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageHandle, Limits: info.Handle})
 		c := rt.content.Claims()
 		m.Claims = c
 		// The same filter decides which requests a lease may serve; a bad

@@ -73,6 +73,8 @@ function label(c) {
 	if (c == "proxy-64k-64c") return "proxied 64 KiB, 64 conns"
 	if (c == "proxy-1k-256c") return "proxied 1 KiB, 256 conns"
 	if (c == "proxy-1k-1c") return "proxied 1 KiB, 1 conn"
+	if (c == "tls-proxy-1k-64c") return "HTTPS proxied 1 KiB, keep-alive, 64 conns"
+	if (c == "tls-newconn-64c") return "HTTPS new connection per request (full handshake), static 1 KiB, 64 conns"
 	return c
 }
 # check(text, ok, value): one target line.
@@ -152,6 +154,8 @@ function targets(   r, q, cs, j, c, a, b, n, m) {
 		r = medratio(rps, c, "capuchin", "nginx"); q = medratio(cpu, c, "capuchin", "nginx")
 		if (r >= 0) check("proxy alone: req/s ≥ 1.0× and CPU ≤ 1.0× nginx (" label(c) ")", r >= 1 && q <= 1, sprintf("%.2f×, %.2f×", r, q))
 	}
+	r = medratio(rps, "tls-proxy-1k-64c", "capuchin", "nginx")
+	if (r >= 0) check("HTTPS proxy, keep-alive: req/s ≥ 0.8× nginx (issue 12; " label("tls-proxy-1k-64c") ")", r >= 0.8, sprintf("%.2f×", r))
 	r = medratio(p99, "proxy-1k-1c", "capuchin", "nginx")
 	if (r >= 0) check("proxy alone: p99 ≤ nginx's (" label("proxy-1k-1c") ")", r <= 1, sprintf("%.2f×", r))
 	n = collect(per, "capuchin")

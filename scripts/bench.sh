@@ -9,6 +9,11 @@
 #            proxy_reverse alone, with mandril loaded before it (configured as
 #            its README does) and with auth_header (a stage-20 check of every
 #            request)
+#   HTTPS    proxied 1 KiB over keep-alive TLS, and a new TLS connection per
+#            request (static 1 KiB, Connection: close: full handshakes per
+#            second), 64 connections: nginx and Capuchin with the same
+#            certificate (ECDSA P-256) on a second listener (port + 1000),
+#            TLS 1.2 and 1.3, each server's default ciphers, session tickets
 #   memory   resident MiB per 1,000 idle keep-alive client connections, held
 #            after one proxied request each (host and plugins together)
 #
@@ -41,6 +46,7 @@ PORTS_BE=(18081 18082 18083 18084) # 1 KiB: 18081-2, 64 KiB: 18083-4; stats: +10
 declare -A PORT=([nginx]=18090 [haproxy]=18092 [capuchin]=18091 [capuchin+mandril]=18093 [capuchin+auth_header]=18094)
 declare -A MEMPORT=([nginx]=18190 [haproxy]=18192 [capuchin]=18191)
 declare -A PID=()
+TLSOFF=1000 # a server's HTTPS listener is on its port + TLSOFF
 
 # --- tools ---------------------------------------------------------------
 
@@ -65,6 +71,7 @@ missing=()
 have wrk || missing+=(wrk)
 have nginx || missing+=(nginx-light)
 have haproxy || missing+=(haproxy)
+have openssl || missing+=(openssl)
 [ ${#missing[@]} = 0 ] || install "${missing[@]}"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
@@ -177,6 +184,11 @@ http {
 	upstream big { server 127.0.0.1:18083; server 127.0.0.1:18084; keepalive 1024; keepalive_requests 1000000; }
 	server {
 		listen 127.0.0.1:$1;
+		listen 127.0.0.1:$(($1 + TLSOFF)) ssl;
+		ssl_certificate $work/tls/cert.pem;
+		ssl_certificate_key $work/tls/key.pem;
+		ssl_protocols TLSv1.2 TLSv1.3;
+		ssl_session_tickets on;
 		root $work/www;
 		proxy_http_version 1.1;
 		proxy_set_header Connection "";
@@ -227,8 +239,9 @@ capuchin_conf() {
 	local d=$work/capuchin-$1 port=$1
 	shift
 	mkdir -p "$d/sites"
-	printf '[SERVER]\n    Listen 127.0.0.1:%s\n    Workers 1\n    MaxKeepAliveRequest 1000000\n    KeepAliveTimeout 300\n' "$port" >"$d/capuchin.conf"
-	printf '[HOST]\n    DocumentRoot %s\n' "$work/www" >"$d/sites/default"
+	printf '[SERVER]\n    Listen 127.0.0.1:%s\n    Listen 127.0.0.1:%s tls\n    Workers 1\n    MaxKeepAliveRequest 1000000\n    KeepAliveTimeout 300\n' \
+		"$port" $((port + TLSOFF)) >"$d/capuchin.conf"
+	printf '[HOST]\n    DocumentRoot %s\n    TLSCertificate %s\n    TLSKey %s\n' "$work/www" "$work/tls/cert.pem" "$work/tls/key.pem" >"$d/sites/default"
 	{
 		printf '[PLUGINS]\n    Directory %s\n' "$PWD/bin/plugins"
 		for p in "$@" proxy_reverse; do printf '    Load %s\n' "$p"; done
@@ -299,15 +312,20 @@ to_us() {
 
 # measure ROUND CASE SERVER PATH CONNS: one wrk run after a 1 s warm-up;
 # appends "run ROUND CASE SERVER req/s CPU-us/req p99-us new-backend-conns errors".
+# A tls- case goes to the server's HTTPS listener; a -newconn case closes
+# the connection after every request.
 measure() {
 	local round=$1 case=$2 name=$3 path=$4 conns=$5
 	local port=${PORT[$name]} pid=${PID[$3@${PORT[$3]}]}
 	local url=http://127.0.0.1:$port$path
-	timeout 30 taskset -c 1 wrk -t1 -c"$conns" -d1s -H "Authorization: $TOKEN" "$url" >/dev/null 2>&1 || true
+	[[ $case != tls-* ]] || url=https://127.0.0.1:$((port + TLSOFF))$path
+	local hdr=(-H "Authorization: $TOKEN")
+	[[ $case != *-newconn* ]] || hdr+=(-H "Connection: close")
+	timeout 30 taskset -c 1 wrk -t1 -c"$conns" -d1s "${hdr[@]}" "$url" >/dev/null 2>&1 || true
 	local a0 t0 out t1 a1
 	a0=$(accepts)
 	t0=$(cpu_ticks "$pid")
-	out=$(timeout $((DUR + 30)) taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" --latency -H "Authorization: $TOKEN" "$url") ||
+	out=$(timeout $((DUR + 30)) taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" --latency "${hdr[@]}" "$url") ||
 		{ echo "bench: wrk failed against $name $url" >&2; return 0; }
 	t1=$(cpu_ticks "$pid")
 	a1=$(accepts)
@@ -353,9 +371,14 @@ memory() {
 
 # --- the run -----------------------------------------------------------------
 
-mkdir -p "$work/www"
+mkdir -p "$work/www" "$work/tls"
 head -c 1024 /dev/zero | tr '\0' 'x' >"$work/www/1k.txt"
 chmod -R a+rX "$work/www"
+# One throwaway certificate for every HTTPS listener.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
+	-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$work/tls/key.pem" -out "$work/tls/cert.pem" 2>/dev/null ||
+	{ echo "bench: openssl could not make the test certificate"; exit 1; }
+chmod -R a+rX "$work/tls"
 start_backends
 PROXIES=(nginx haproxy capuchin capuchin+mandril capuchin+auth_header)
 for s in "${PROXIES[@]}"; do start "$s" "${PORT[$s]}"; done
@@ -372,6 +395,10 @@ for s in "${PROXIES[@]}"; do
 done
 expect 200 nginx /1k.txt
 expect 200 capuchin /1k.txt
+for s in nginx capuchin; do # the HTTPS listeners
+	code=$(curl -sk --max-time 5 -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN" "https://127.0.0.1:$((PORT[$s] + TLSOFF))/api/x") || true
+	[ "$code" = 200 ] || { echo "bench: $s answers https /api/x with ${code:-nothing}, not 200; the logs:"; tail -n 20 "$work"/*.log; exit 1; }
+done
 expect 401 capuchin+auth_header /api/x
 
 # CASES: name, path, connections, servers.
@@ -381,6 +408,8 @@ CASES=(
 	"proxy-64k-64c /big/x 64 ${PROXIES[*]}"
 	"proxy-1k-256c /api/x 256 ${PROXIES[*]}"
 	"proxy-1k-1c /api/x 1 ${PROXIES[*]}"
+	"tls-proxy-1k-64c /api/x 64 nginx capuchin"
+	"tls-newconn-64c /1k.txt 64 nginx capuchin"
 )
 runs=0 sel=()
 for c in "${CASES[@]}"; do

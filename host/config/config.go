@@ -47,6 +47,9 @@ func Load(dir string) (*Config, error) {
 	if c.MIME, err = loadMIME(filepath.Join(abs, "mimes.conf")); err != nil {
 		return nil, err
 	}
+	if err := c.checkTLS(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -13,8 +14,9 @@ import (
 
 // Server holds the [SERVER] section of capuchin.conf. Keys and defaults:
 //
-//	Listen ADDR            repeatable; "2001" (every address), "127.0.0.1:2001",
-//	                       "[::1]:2001", "host:port"; default 2001
+//	Listen ADDR [tls]      repeatable; "2001" (every address), "127.0.0.1:2001",
+//	                       "[::1]:2001", "host:port"; default 2001; "tls": HTTPS
+//	                       (see tls.go for the TLS keys)
 //	Workers N              Go scheduler threads (GOMAXPROCS); 0 = one per core; default 0
 //	Timeout S              seconds a client may take to send a request, and
 //	                       to accept response bytes; default 15
@@ -51,12 +53,14 @@ type Server struct {
 	ShutdownTimeout     time.Duration
 	FileCacheValid      time.Duration
 	MaxConnections      int
+	TLSClientCA         *x509.CertPool // TLSClientCA; nil: no client certificate asked for
 }
 
 // Listener is one Listen address with the place it was configured.
 type Listener struct {
 	Addr  string // host:port for net.Listen
 	Where string // file:line
+	TLS   bool   // HTTPS
 }
 
 func defaultServer() Server {
@@ -113,7 +117,11 @@ func (s *Server) keys(dir string) map[string]func(conf.Entry) error {
 			return err
 		},
 		"shutdowntimeout": secondsKey(&s.ShutdownTimeout),
-		"maxconnections":  intKey(&s.MaxConnections, 0, 1<<24),
+		"tlsclientca": func(e conf.Entry) (err error) {
+			s.TLSClientCA, err = loadClientCA(e, dir)
+			return err
+		},
+		"maxconnections": intKey(&s.MaxConnections, 0, 1<<24),
 		"filecachevalid": func(e conf.Entry) error {
 			n, err := e.Int(0, 3600)
 			s.FileCacheValid = time.Duration(n) * time.Second
@@ -123,7 +131,16 @@ func (s *Server) keys(dir string) map[string]func(conf.Entry) error {
 }
 
 func (s *Server) addListen(e conf.Entry) error {
-	addr, err := listenAddr(e.Value)
+	f := strings.Fields(e.Value)
+	secure := len(f) == 2 && strings.EqualFold(f[1], "tls")
+	if len(f) > 2 || len(f) == 2 && !secure {
+		return e.Errorf("want ADDR or ADDR tls, got %q", e.Value)
+	}
+	v := ""
+	if len(f) > 0 {
+		v = f[0]
+	}
+	addr, err := listenAddr(v)
 	if err != nil {
 		return e.Errorf("%v", err)
 	}
@@ -133,7 +150,7 @@ func (s *Server) addListen(e conf.Entry) error {
 			return e.Errorf("duplicate listener %s (first at %s)", addr, l.Where)
 		}
 	}
-	s.Listen = append(s.Listen, Listener{Addr: addr, Where: where})
+	s.Listen = append(s.Listen, Listener{Addr: addr, Where: where, TLS: secure})
 	return nil
 }
 

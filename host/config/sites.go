@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/url"
 	"os"
@@ -20,6 +21,7 @@ import (
 //	    DocumentRoot DIR   required unless Redirect is set; relative to the
 //	                       configuration directory
 //	    Redirect URL       answer every request with 301 to URL + path
+//	    TLSCertificate, TLSKey, RedirectHTTPS   see tls.go
 //	[ERROR_PAGES]
 //	    CODE FILE          repeatable; an HTML file under DocumentRoot sent
 //	                       with that error status instead of the built-in page
@@ -28,7 +30,11 @@ type Site struct {
 	Names      []string
 	Root       string
 	Redirect   string
-	ErrorPages map[int]string // status -> absolute file path
+	ErrorPages map[int]string   // status -> absolute file path
+	Cert       *tls.Certificate // TLSCertificate and TLSKey; nil when none
+	// RedirectHTTPS is the port plain-HTTP requests are redirected to over
+	// https://; 0: no redirect.
+	RedirectHTTPS int
 }
 
 // loadSite reads one site file; relative paths are relative to confDir.
@@ -42,7 +48,15 @@ func loadSite(path, confDir string) (*Site, error) {
 		return nil, &conf.Error{File: path, Msg: "no [HOST] section"}
 	}
 	s := &Site{File: path, ErrorPages: map[int]string{}}
-	if err := host.Visit(s.hostKeys(confDir)); err != nil {
+	var t siteTLS
+	keys := s.hostKeys(confDir)
+	for k, f := range t.keys() {
+		keys[k] = f
+	}
+	if err := host.Visit(keys); err != nil {
+		return nil, err
+	}
+	if s.Cert, err = t.load(confDir); err != nil {
 		return nil, err
 	}
 	if s.Root == "" && s.Redirect == "" {
@@ -77,6 +91,10 @@ func (s *Site) hostKeys(dir string) map[string]func(conf.Entry) error {
 			// Resolved once here (reload to follow a changed link), so that
 			// serving a file never walks links in the root's own path.
 			s.Root, err = filepath.EvalSymlinks(root)
+			return err
+		},
+		"redirecthttps": func(e conf.Entry) (err error) {
+			s.RedirectHTTPS, err = redirectHTTPS(e)
 			return err
 		},
 		"redirect": func(e conf.Entry) error {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // badPlugins are plugins.load entries that must stop start-up; each is
@@ -152,18 +153,18 @@ func TestPluginCrashUnderLoad(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	ls := loadRun{Addr: s.Addr(), Path: "/hello/x", Workers: 8, PerWorker: 400, Pace: 3 * time.Millisecond,
-		Progress: progress}.run()
+	ls := loadRun(hosttest.Load{Addr: s.Addr(), Path: "/hello/x", Workers: 8, PerWorker: 400, Pace: 3 * time.Millisecond,
+		Progress: progress})
 	t.Logf("3200 requests in %v: %s", time.Since(start).Round(time.Millisecond), ls)
 	select {
 	case <-killed:
 	default:
 		t.Fatal("the load ended before the kill")
 	}
-	if len(ls.failures) > 0 {
+	if len(ls.Failures) > 0 || ls.Refused > 0 {
 		t.Errorf("requests that hung or broke: %s", ls)
 	}
-	for st := range ls.status {
+	for st := range ls.Status {
 		if st != 200 && st != 502 && st != 503 {
 			t.Errorf("unexpected status %d: %s", st, ls)
 		}
@@ -172,9 +173,9 @@ func TestPluginCrashUnderLoad(t *testing.T) {
 	if !p.WaitLog("plugin restarted") {
 		t.Errorf("no restart in the log:\n%s", p.Log())
 	}
-	t.Logf("200s by plugin pid: %v (killed %d, restarted %d)", ls.pids, pid, npid)
-	if ls.pids[strconv.Itoa(npid)] == 0 {
-		t.Errorf("the restarted plugin answered none of the load: %v", ls.pids)
+	t.Logf("200s by plugin pid: %v (killed %d, restarted %d)", ls.Tally, pid, npid)
+	if ls.Tally[strconv.Itoa(npid)] == 0 {
+		t.Errorf("the restarted plugin answered none of the load: %v", ls.Tally)
 	}
 	c := dial(t, s.Addr())
 	for range 20 {

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // TestPluginReloadUnderLoad: SIGHUP adds and removes a stage-30 plugin
@@ -25,10 +27,10 @@ func TestPluginReloadUnderLoad(t *testing.T) {
 
 	var n atomic.Int64
 	stop := make(chan struct{})
-	res := make(chan *loadStats, 1)
+	res := make(chan *hosttest.LoadStats, 1)
 	go func() {
-		res <- loadRun{Addr: s.Addr(), Path: "/hello/x", Workers: 4, PerWorker: 5000, Pace: 2 * time.Millisecond,
-			Stop: stop, Progress: func() { n.Add(1) }}.run()
+		res <- loadRun(hosttest.Load{Addr: s.Addr(), Path: "/hello/x", Workers: 4, PerWorker: 5000, Pace: 2 * time.Millisecond,
+			Stop: stop, Progress: func() { n.Add(1) }})
 	}()
 	waitProgress := func(k int64) {
 		target := n.Load() + k
@@ -54,12 +56,12 @@ func TestPluginReloadUnderLoad(t *testing.T) {
 	waitProgress(100)
 	close(stop)
 	ls := <-res
-	t.Logf("%d requests: %s, bodies %v", n.Load(), ls, ls.bodies)
-	if ls.closed > 0 || len(ls.failures) > 0 || len(ls.status) != 1 || ls.status[200] == 0 {
-		t.Errorf("failed requests across the reloads: %s (closed at %v)\n%s", ls, ls.closedAt, p.Log())
+	t.Logf("%d requests: %s, bodies %v", n.Load(), ls, ls.Bodies)
+	if ls.Closed > 0 || ls.Refused > 0 || len(ls.Failures) > 0 || len(ls.Status) != 1 || ls.Status[200] == 0 {
+		t.Errorf("failed requests across the reloads: %s (closed: %v)\n%s", ls, ls.Bad, p.Log())
 	}
-	if ls.bodies["static-x"] == 0 || ls.bodies["hello GET /hello"] == 0 {
-		t.Errorf("want answers from both the static file and the plugin, got %v", ls.bodies)
+	if ls.Bodies["static-x"] == 0 || ls.Bodies["hello GET /hello"] == 0 {
+		t.Errorf("want answers from both the static file and the plugin, got %v", ls.Bodies)
 	}
 }
 

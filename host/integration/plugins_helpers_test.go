@@ -1,16 +1,13 @@
 package integration
 
 // Helpers of the plugin end-to-end tests (plugins_*_test.go): building the
-// test plugins, writing plugins.load, finding plugin processes, and a
-// bounded keep-alive load generator.
+// test plugins, writing plugins.load, finding plugin processes, and the
+// bounded keep-alive load (hosttest.Load) with the test plugin's pid tally.
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
@@ -189,131 +185,11 @@ func pluginTest(t *testing.T) {
 // server's stop included), that the test left no goroutine behind.
 func noGoroutineLeak(t *testing.T) { t.Helper(); hosttest.CheckLeaks(t) }
 
-// loadStats counts the outcomes of a load run.
-type loadStats struct {
-	mu       sync.Mutex
-	status   map[int]int    // responses by status
-	bodies   map[string]int // 200 bodies by their first 16 bytes
-	pids     map[string]int // 200 responses by X-Plugin-Pid
-	closed   int            // requests answered by a closed connection
-	closedAt []time.Time    // when each of them was seen
-	failures []string       // anything else: hangs, malformed responses
-}
-
-func (ls *loadStats) add(f func()) {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	f()
-}
-
-func (ls *loadStats) String() string {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	return fmt.Sprintf("status %v, closed %d, failures %d %q", ls.status, ls.closed, len(ls.failures),
-		ls.failures[:min(len(ls.failures), 5)])
-}
-
-// loadRun describes a bounded keep-alive load: Workers clients send up to
-// PerWorker GETs of Path each (redialling after a close), pausing Pace
-// between requests, until done or Stop is closed. Every read has a 10 s
-// deadline, so a hang is a failure, not a stuck test. Progress, if set, is
-// called after every response.
-type loadRun struct {
-	Addr, Path         string
-	Workers, PerWorker int
-	Pace               time.Duration
-	Stop               <-chan struct{}
-	Progress           func()
-}
-
-// run runs the load to its end and returns the outcomes.
-func (l loadRun) run() *loadStats {
-	ls := &loadStats{status: map[int]int{}, bodies: map[string]int{}, pids: map[string]int{}}
-	var wg sync.WaitGroup
-	for range l.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			l.worker(ls)
-		}()
-	}
-	wg.Wait()
-	return ls
-}
-
-func (l loadRun) stopped() bool {
-	select {
-	case <-l.Stop:
-		return true
-	default:
-		return false
-	}
-}
-
-func (l loadRun) worker(ls *loadStats) {
-	req := "GET " + l.Path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-	var nc net.Conn
-	var br *bufio.Reader
-	defer func() {
-		if nc != nil {
-			nc.Close()
-		}
-	}()
-	for i := 0; i < l.PerWorker && !l.stopped(); i++ {
-		if nc == nil {
-			c, err := net.DialTimeout("tcp", l.Addr, 5*time.Second)
-			if err != nil {
-				ls.add(func() { ls.failures = append(ls.failures, "dial: "+err.Error()) })
-				continue
-			}
-			nc, br = c, bufio.NewReader(c)
-		}
-		nc.SetDeadline(time.Now().Add(10 * time.Second))
-		r, body, err := oneRequest(nc, br, req)
-		if l.Progress != nil {
-			l.Progress()
-		}
-		ls.record(r, body, err)
-		if err != nil || r.Close {
-			nc.Close()
-			nc = nil
-		}
-		if l.Pace > 0 {
-			time.Sleep(l.Pace)
-		}
-	}
-}
-
-func (ls *loadStats) record(r *http1.Response, body []byte, err error) {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	switch {
-	case err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || hosttest.IsReset(err)):
-		ls.closed++
-		ls.closedAt = append(ls.closedAt, time.Now())
-	case err != nil:
-		ls.failures = append(ls.failures, err.Error())
-	default:
-		ls.status[r.Status]++
-		if r.Status == 200 {
-			ls.bodies[string(body[:min(len(body), 16)])]++
-			ls.pids[r.Header.Get("X-Plugin-Pid")]++
-		}
-	}
-}
-
-func oneRequest(nc net.Conn, br *bufio.Reader, req string) (*http1.Response, []byte, error) {
-	if _, err := io.WriteString(nc, req); err != nil {
-		return nil, nil, err
-	}
-	r := &http1.Response{}
-	if err := http1.ReadResponse(br, nil, r); err != nil {
-		return nil, nil, err
-	}
-	var b http1.Body
-	b.ResetResponse(br, r, "GET")
-	body, err := io.ReadAll(&b)
-	return r, body, err
+// loadRun is a bounded keep-alive load of GETs (hosttest.Load) whose
+// answers are counted by the test plugin's X-Plugin-Pid.
+func loadRun(l hosttest.Load) *hosttest.LoadStats {
+	l.Tally = "X-Plugin-Pid"
+	return l.Run()
 }
 
 // killHard sends SIGKILL to pid.

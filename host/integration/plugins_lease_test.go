@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // TestPluginLeaseTerms checks the terms a lease must keep, seen from a
@@ -184,9 +186,9 @@ func TestPluginStuckNotifications(t *testing.T) {
 	s.LoadFrom(dir, "stuck", "hello")
 	p := s.StartChecked()
 	// More requests than the plugin's notification queue holds (4096).
-	ls := loadRun{Addr: s.Addr(), Path: "/index.html", Workers: 4, PerWorker: 1100}.run()
-	ls2 := loadRun{Addr: s.Addr(), Path: "/hello/x", Workers: 4, PerWorker: 100}.run()
-	if ls.status[200] != 4400 || ls2.status[200] != 400 {
+	ls := loadRun(hosttest.Load{Addr: s.Addr(), Path: "/index.html", Workers: 4, PerWorker: 1100})
+	ls2 := loadRun(hosttest.Load{Addr: s.Addr(), Path: "/hello/x", Workers: 4, PerWorker: 100})
+	if ls.Status[200] != 4400 || ls2.Status[200] != 400 {
 		t.Fatalf("with a stuck stage-40 plugin: static %s; plugin %s", ls, ls2)
 	}
 	start := time.Now()

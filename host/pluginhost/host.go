@@ -94,7 +94,8 @@ func Start(specs []config.PluginSpec, log hclog.Logger) (*Host, error) {
 	h.calls.New = func() any {
 		t := time.NewTimer(time.Hour)
 		t.Stop()
-		return &call{ch: make(chan *transport.Reply, 2), timer: t} // an interim and a final reply
+		// An unbounded and a lease interim reply, and the final one.
+		return &call{ch: make(chan *transport.Reply, 3), timer: t}
 	}
 	ps, err := h.startAll(specs, nil)
 	if err != nil {

@@ -253,16 +253,20 @@ func (in *instance) leaseTrip(pool *sync.Pool, ev *transport.Event, d, rest time
 }
 
 // await waits for c's final reply (leaving it in c.ch), extending the
-// deadline by rest after an interim one (and calling onInterim). The error says why it stopped.
+// deadline by rest after an interim one (and calling onInterim); an
+// unbounded interim reply stops the deadline. The error says why it stopped.
 func (in *instance) await(c *call, rest time.Duration, onInterim func()) error {
 	for {
 		select {
 		case r := <-c.ch:
 			if !r.Interim {
-				c.ch <- r // room: the channel holds two
+				c.ch <- r // room: the channel holds three
 				return nil
 			}
 			c.timer.Stop()
+			if r.Unbounded {
+				continue // the plugin's own idle timeouts bound it now
+			}
 			c.timer.Reset(rest)
 			if onInterim != nil {
 				onInterim()

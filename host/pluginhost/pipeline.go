@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"syscall"
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
@@ -125,12 +126,18 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func
 	defer p.inflight.Add(-1)
 	t := p.termsAt(contract.StageHandle)
 	in := p.inst.Load()
-	if in == nil || c.TCP == nil {
+	if in == nil {
+		return policy30(t)
+	}
+	sock, err := begin(c)
+	if err != nil {
+		p.log.Warn("hand-over failed", "conn", c.ID, "error", err)
 		return policy30(t)
 	}
 	if _, sent := in.handed.LoadOrStore(c.ID, struct{}{}); !sent {
-		if err := in.fds.Send(c.ID, c.TCP, time.Now().Add(t.deadline)); err != nil {
+		if err := in.fds.Send(c.ID, sock, time.Now().Add(t.deadline)); err != nil {
 			in.handed.Delete(c.ID)
+			end(c)
 			p.log.Warn("hand-over failed", "conn", c.ID, "error", err)
 			return policy30(t)
 		}
@@ -142,8 +149,33 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func
 			ev.Lease = stage.Lease{MaxRequests: 1} // revoked before it began
 		}
 	}
-	base, known := sentBytes(c.TCP)
+	base, known := sentBytes(c)
 	r, err := in.leaseTrip(&h.calls, ev, t.deadline, leaseDeadline(t.deadline, ev.Lease), park)
+	end(c)
+	return result(p, c, r, err, base, known, t, ev.VHost)
+}
+
+// begin returns the socket to hand to a plugin: the client's, or on a TLS
+// connection the relay's, which starts relaying.
+func begin(c *stage.Conn) (syscall.Conn, error) {
+	if c.Relay != nil {
+		return c.Relay.Begin()
+	}
+	if c.TCP == nil {
+		return nil, errors.New("no socket to hand over")
+	}
+	return c.TCP, nil
+}
+
+// end stops a TLS connection's relay once the plugin has answered.
+func end(c *stage.Conn) {
+	if c.Relay != nil {
+		c.Relay.End()
+	}
+}
+
+// result turns a plugin's stage-30 reply (or failure) into the Result.
+func result(p *plugin, c *stage.Conn, r *transport.Reply, err error, base uint64, known bool, t *terms, vhost string) stage.Result {
 	switch {
 	case errors.Is(err, errCrashed), errors.Is(err, errDeadline):
 		return lost(p, c, err, base, known, t)
@@ -152,7 +184,7 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func
 	case r.Err != "":
 		// The plugin's own count may miss bytes (a panic): trust the kernel's.
 		wrote := r.BytesOut
-		if now, ok := sentBytes(c.TCP); ok && known {
+		if now, ok := sentBytes(c); ok && known {
 			wrote = max(wrote, int64(now-base))
 		}
 		return stage.Result{Verdict: stage.Close, Close: true, BytesOut: wrote,
@@ -166,7 +198,7 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func
 	}
 	return stage.Result{Verdict: r.Verdict, Status: r.Status, BytesIn: r.BytesIn,
 		BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Leased: r.Leased,
-		Records: leasedRecords(c, ev.VHost, r.Records)}
+		Records: leasedRecords(c, vhost, r.Records)}
 }
 
 // leaseDeadline bounds the rest of a lease once its first request is done:
@@ -207,7 +239,7 @@ func (h *Host) Revoke(c *stage.Conn) {
 // still write, so the connection always closes after this request.
 func lost(p *plugin, c *stage.Conn, err error, base uint64, known bool, t *terms) stage.Result {
 	var wrote int64 = 1
-	if now, ok := sentBytes(c.TCP); ok && known {
+	if now, ok := sentBytes(c); ok && known {
 		wrote = int64(now - base)
 	}
 	if errors.Is(err, errCrashed) || wrote > 0 {
@@ -277,7 +309,11 @@ func (h *Host) Closed(c *stage.Conn) {
 		}
 		p.notify(n)
 	}
-	if handed && c.TCP != nil {
+	switch {
+	case !handed:
+	case c.Relay != nil: // the plugins hold the relay's socket, not the client's
+		c.Relay.Shutdown()
+	case c.TCP != nil:
 		fdpass.Shutdown(c.TCP)
 	}
 }

@@ -1,16 +1,23 @@
 package pluginhost
 
 import (
-	"net"
-
 	"golang.org/x/sys/unix"
+
+	"github.com/capuchin/capuchin/host/stage"
 )
 
-// sentBytes returns the bytes the kernel has sent on c so far, so that the
-// host can tell whether a plugin that crashed or ran late had started a
-// response.
-func sentBytes(c *net.TCPConn) (uint64, bool) {
-	rc, err := c.SyscallConn()
+// sentBytes returns the bytes sent to c's client so far, so that the host
+// can tell whether a plugin that crashed or ran late had started a
+// response: the kernel's count for a plain connection, the relay's for a
+// TLS one.
+func sentBytes(c *stage.Conn) (uint64, bool) {
+	if c.Relay != nil {
+		return c.Relay.Sent(), true
+	}
+	if c.TCP == nil {
+		return 0, false
+	}
+	rc, err := c.TCP.SyscallConn()
 	if err != nil {
 		return 0, false
 	}

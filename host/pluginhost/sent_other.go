@@ -2,7 +2,13 @@
 
 package pluginhost
 
-import "net"
+import "github.com/capuchin/capuchin/host/stage"
 
-// sentBytes is unknown on this platform.
-func sentBytes(*net.TCPConn) (uint64, bool) { return 0, false }
+// sentBytes is the relay's count on a TLS connection, unknown otherwise on
+// this platform.
+func sentBytes(c *stage.Conn) (uint64, bool) {
+	if c.Relay != nil {
+		return c.Relay.Sent(), true
+	}
+	return 0, false
+}

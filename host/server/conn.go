@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"crypto/tls"
 	"net"
 	"net/netip"
 	"os"
@@ -43,18 +44,26 @@ type conn struct {
 	state  atomic.Int32
 	served int
 
+	tls   *tls.Conn // nil on a plain connection; then nc
+	relay *relay    // the stage-30 relay of a TLS connection
+
 	idle   idlewait.Waiter // waits for the next request without buffers
 	parkFn func()          // c.park, made once
-	mu     sync.Mutex      // guards nc, info.TCP and parked against Shutdown
+	mu     sync.Mutex      // guards nc, info.TCP, relay and parked against Shutdown
 	parked int             // a bare duplicate of the socket while a plugin holds it under a lease; -1 when none
 }
 
-func (s *Server) newConn(nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc}
+func (s *Server) newConn(nc net.Conn, secure bool) *conn {
+	c := &conn{s: s}
 	c.info.ID = s.nextID.Add(1)
 	c.info.Remote = addrPort(nc.RemoteAddr())
 	c.info.Local = addrPort(nc.LocalAddr())
 	c.info.TCP, _ = nc.(*net.TCPConn)
+	if secure {
+		c.tls = tls.Server(nc, s.tlsConf)
+		nc = c.tls
+	}
+	c.nc = nc
 	c.src.R = nc
 	c.w = respond.Writer{Conn: nc, Clock: &s.clock, Draining: &s.closing}
 	c.idle.Init(nc, &c.s.raw)
@@ -109,6 +118,9 @@ func addrPort(a net.Addr) netip.AddrPort {
 func (c *conn) serve() {
 	defer c.s.wg.Done()
 	defer c.finish()
+	if c.tls != nil && !c.handshake(c.s.snap.Load().cfg.Server.Timeout) {
+		return
+	}
 	if c.s.pipeline.Connect(&c.info) != stage.Continue {
 		return
 	}
@@ -123,6 +135,9 @@ func (c *conn) finish() {
 	// Before Close: the pipeline shuts the socket down if a plugin holds a
 	// copy of it.
 	c.s.pipeline.Closed(&c.info)
+	if c.relay != nil {
+		c.relay.Close()
+	}
 	c.nc.Close()
 	c.s.track(c, false)
 	c.release()
@@ -134,6 +149,9 @@ func (c *conn) finish() {
 func (c *conn) shut() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.relay != nil {
+		c.relay.Shutdown()
+	}
 	switch {
 	case c.parked >= 0:
 		syscall.Shutdown(c.parked, syscall.SHUT_RDWR)
@@ -142,13 +160,26 @@ func (c *conn) shut() {
 	}
 }
 
+// closeNow closes the connection from another goroutine (Shutdown giving
+// up on it): a TLS connection's socket is closed under it, without the
+// close_notify that could wait on a write in progress.
+func (c *conn) closeNow() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tls != nil {
+		c.tls.NetConn().Close()
+		return
+	}
+	c.nc.Close()
+}
+
 // park stops the host watching the socket while a plugin holds it under a
 // lease, so that the plugin's traffic on it does not wake the host's
 // poller: it keeps a bare duplicate of the descriptor (in no poller) and
 // closes the net.Conn, which takes the socket out of the poller. unpark
 // undoes it.
 func (c *conn) park() {
-	if c.info.TCP == nil {
+	if c.info.TCP == nil || c.tls != nil { // a TLS connection's relay keeps running
 		return
 	}
 	raw, err := c.info.TCP.SyscallConn()
@@ -276,6 +307,9 @@ func (c *conn) serveOne() bool {
 	sv := &sn.cfg.Server
 	c.nc.SetDeadline(deadline(sv.Timeout))
 	start := time.Now()
+	if c.tls == nil && c.served == 0 && c.tlsHello() {
+		return c.badRequest(sn, &http1.Error{Status: 400, Reason: "TLS handshake on a plain HTTP port"})
+	}
 	if err := http1.ReadRequest(c.br, &sn.limits, &c.req); err != nil {
 		return c.badRequest(sn, err)
 	}
@@ -292,6 +326,14 @@ func (c *conn) serveOne() bool {
 	c.s.pipeline.Done(&c.rec)
 	c.leasedDone()
 	return ok && !c.w.Closing()
+}
+
+// tlsHello reports whether the connection starts with a TLS handshake
+// record: a client speaking HTTPS to a plain port, answered at once
+// instead of waiting for a request line that never comes.
+func (c *conn) tlsHello() bool {
+	b, err := c.br.Peek(1)
+	return err == nil && b[0] == 0x16
 }
 
 // leasedDone runs stage 40 for the requests a handler served under a lease

@@ -1,7 +1,11 @@
 package server
 
 import (
+	"cmp"
 	"io"
+	"net"
+	"strconv"
+	"strings"
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/config"
@@ -26,6 +30,9 @@ func (c *conn) handle(sn *snapshot, site *config.Site) (int, int64, bool) {
 	if site.Redirect != "" {
 		return c.redirect(sn, site.Redirect+req.Target)
 	}
+	if site.RedirectHTTPS != 0 && c.tls == nil {
+		return c.redirect(sn, httpsURL(cmp.Or(req.Host, c.info.Local.Addr().String()), site.RedirectHTTPS, req.Target))
+	}
 	if ok := c.flushBeforeHandoff(); !ok {
 		return 0, 0, false
 	}
@@ -45,8 +52,11 @@ func (c *conn) handle(sn *snapshot, site *config.Site) (int, int64, bool) {
 		return res.Status, res.BytesOut, false
 	}
 	if res.Verdict != stage.Decline {
-		return c.handled(&res)
+		st, n, ok := c.handled(&res)
+		c.takeRelayed()
+		return st, n, ok
 	}
+	c.takeRelayed()
 	return c.serveStatic(sn, site)
 }
 
@@ -186,6 +196,28 @@ func (c *conn) handled(res *stage.Result) (int, int64, bool) {
 	c.leased = append(c.leased, res.Records...)
 	c.nLease += res.Leased
 	return res.Status, res.BytesOut, !res.Close
+}
+
+// takeRelayed queues, after what the handler gave back, the client bytes
+// of a TLS connection that the relay read and the handler did not.
+func (c *conn) takeRelayed() {
+	if c.relay != nil {
+		c.src.Pre = append(c.src.Pre, c.relay.Pending()...)
+	}
+}
+
+// httpsURL is the https:// address of target on host (its port replaced).
+func httpsURL(host string, port int, target string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+		host = "[" + host + "]"
+	}
+	if port != 443 {
+		host += ":" + strconv.Itoa(port)
+	}
+	return "https://" + host + target
 }
 
 // discardBuffered drops what the host had buffered: the handler has

@@ -4,13 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/capuchin/capuchin/host/config"
 )
 
 type listener struct {
-	ln net.Listener
+	ln  net.Listener
+	tls atomic.Bool // HTTPS; a reload may change it
 }
 
 // syncListeners opens the listeners of want that are not open and closes
@@ -35,6 +37,7 @@ func (s *Server) syncListeners(want []config.Listener) error {
 			return fmt.Errorf("listen %s (%s): %w", l.Addr, l.Where, err)
 		}
 		opened[l.Addr] = &listener{ln: ln}
+		opened[l.Addr].tls.Store(l.TLS)
 	}
 	for addr, l := range s.listeners {
 		if !wanted(want, addr) {
@@ -42,11 +45,16 @@ func (s *Server) syncListeners(want []config.Listener) error {
 			delete(s.listeners, addr)
 		}
 	}
+	for _, l := range want {
+		if o := s.listeners[l.Addr]; o != nil {
+			o.tls.Store(l.TLS)
+		}
+	}
 	for addr, l := range opened {
 		s.listeners[addr] = l
 		s.wg.Add(1)
 		go s.accept(l)
-		s.log.Info("listening", "addr", l.ln.Addr().String())
+		s.log.Info("listening", "addr", l.ln.Addr().String(), "tls", l.tls.Load())
 	}
 	return nil
 }
@@ -76,11 +84,17 @@ func (s *Server) accept(l *listener) {
 			continue
 		}
 		delay = 0
+		secure := l.tls.Load()
 		if sn := s.snap.Load(); s.full(sn) {
+			if secure { // a 503 would need a handshake first: not under overload
+				s.shedCount.Add(1)
+				nc.Close()
+				continue
+			}
 			s.shed(nc, sn)
 			continue
 		}
-		c := s.newConn(nc)
+		c := s.newConn(nc, secure)
 		s.track(c, true)
 		if s.closing.Load() {
 			s.track(c, false)

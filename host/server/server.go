@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sync"
@@ -29,6 +30,7 @@ type Server struct {
 	log      hclog.Logger
 	pipeline stage.Pipeline
 	snap     atomic.Pointer[snapshot] // replaced whole on reload
+	tlsConf  *tls.Config              // of every TLS listener; made once, so session tickets outlive reloads
 	clock    http1.Clock
 	nextID   atomic.Uint64
 	closing  atomic.Bool
@@ -62,6 +64,7 @@ func New(cfg *config.Config, p stage.Pipeline, log hclog.Logger) *Server {
 		conns:     map[*conn]struct{}{},
 	}
 	s.snap.Store(newSnapshot(cfg))
+	s.tlsConf = s.baseTLS()
 	return s
 }
 
@@ -142,9 +145,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	n := len(s.conns)
 	for c := range s.conns {
 		c.shut() // a plugin's copy of the socket must not keep it open
-		c.mu.Lock()
-		c.nc.Close()
-		c.mu.Unlock()
+		c.closeNow()
 	}
 	s.mu.Unlock()
 	<-done

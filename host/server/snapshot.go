@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"net"
 	"strings"
 
@@ -21,6 +22,7 @@ type snapshot struct {
 	// descriptor limit; maxShed bounds the connections shed at once.
 	maxConns, maxShed int
 	byName            map[string]*config.Site
+	tls               *tls.Config // for each TLS hello: certificates by SNI, client CA
 }
 
 func newSnapshot(cfg *config.Config) *snapshot {
@@ -40,6 +42,7 @@ func newSnapshot(cfg *config.Config) *snapshot {
 			FileCacheValid: sv.FileCacheValid,
 		},
 		sites:  cfg.Sites,
+		tls:    newTLSConfig(cfg),
 		byName: map[string]*config.Site{},
 	}
 	for _, site := range cfg.Sites {

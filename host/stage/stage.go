@@ -17,6 +17,7 @@ package stage
 
 import (
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
@@ -39,7 +40,27 @@ const (
 // socket, for the stage-30 hand-over.
 type Conn struct {
 	contract.Conn
-	TCP *net.TCPConn
+	TCP *net.TCPConn // the client's socket
+	// Relay is set on a TLS connection, whose socket carries TLS: a
+	// stage-30 handler is handed the relay's socket instead, on which it
+	// reads and writes plain HTTP.
+	Relay Relay
+}
+
+// Relay carries plain HTTP between a TLS session the host keeps and a
+// stage-30 handler (docs/plugin-contract.md, "TLS").
+type Relay interface {
+	// Begin returns the socket to hand to the handler (the same one for
+	// the whole connection) and starts relaying.
+	Begin() (syscall.Conn, error)
+	// End stops relaying once the handler has answered or failed: its
+	// output still in transit reaches the client, and the client bytes it
+	// did not read are kept for the host.
+	End()
+	// Sent counts the bytes relayed to the client so far.
+	Sent() uint64
+	// Shutdown shuts the handler's socket down both ways.
+	Shutdown()
 }
 
 // Reply is a response a stage-20 plugin asks the host to send.
@@ -60,7 +81,7 @@ type Handoff struct {
 	Timeout   time.Duration // the server's Timeout: longest wait for client bytes
 	MaxHead   int           // the server's MaxHeaderSize: longest request head, in bytes
 	KeepAlive bool          // whether the host allows the connection to stay open after this request
-	Lease     Lease         // how long the handler may keep the connection (DESIGN.md, "Connection lease")
+	Lease     Lease         // how long the handler may keep the connection (docs/plugin-contract.md, "Connection lease")
 	Server    string        // the Server field value responses carry
 
 	// Park, when set, is called once the handler holds the connection

@@ -109,24 +109,24 @@ func BenchmarkNetHTTPFileServer1KiB(b *testing.B) {
 // reads each response whole before sending the next request.
 func roundTrips(b *testing.B, addr string) {
 	r := dialRaw(b, addr)
-	r.c.SetDeadline(time.Time{})
+	r.C.SetDeadline(time.Time{})
 	req := []byte(requestText("GET", "/1k.html"))
 	r.send(string(req))
-	buf := make([]byte, responseLen(b, r.br)) // every response has this length
+	buf := make([]byte, responseLen(b, r.BR)) // every response has this length
 	b.ReportAllocs()
 	b.SetBytes(1024)
 	for b.Loop() {
-		if _, err := r.c.Write(req); err != nil {
+		if _, err := r.C.Write(req); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := io.ReadFull(r.br, buf); err != nil {
+		if _, err := io.ReadFull(r.BR, buf); err != nil {
 			b.Fatal(err)
 		}
 	}
 	if !strings.HasPrefix(string(buf), "HTTP/1.1 200 OK\r\n") {
 		b.Fatalf("response %q", buf)
 	}
-	r.c.Close()
+	r.C.Close()
 }
 
 // TestServeAllocs bounds the allocations per request on the main paths

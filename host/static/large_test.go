@@ -143,7 +143,7 @@ func TestPipelined(t *testing.T) {
 			t.Fatalf("response %d: body of %d bytes differs", i, len(body))
 		}
 	}
-	if _, err := r.br.ReadByte(); err == nil {
+	if _, err := r.BR.ReadByte(); err == nil {
 		t.Fatal("bytes after the last response")
 	}
 }

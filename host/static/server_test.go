@@ -19,6 +19,7 @@ import (
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/respond"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // TestMain fails the run when goroutines outlive the tests (not when
@@ -184,35 +185,25 @@ func get(t testing.TB, c *http.Client, method, url string, fields ...string) (*h
 	return resp, string(body)
 }
 
-// rawConn is a client connection that sends bytes exactly as given.
+// rawConn is the test kit's raw client (it sends bytes exactly as given);
+// it reads answers with net/http's reader, a second opinion on the static
+// handler's framing.
 type rawConn struct {
-	t  testing.TB
-	c  net.Conn
-	br *bufio.Reader
+	*hosttest.Client
+	t testing.TB
 }
 
 func dialRaw(t testing.TB, addr string) *rawConn {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	return &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+	return &rawConn{Client: hosttest.Dial(t, addr), t: t}
 }
 
-func (r *rawConn) send(s string) {
-	r.t.Helper()
-	if _, err := io.WriteString(r.c, s); err != nil {
-		r.t.Fatal(err)
-	}
-}
+func (r *rawConn) send(s string) { r.Send(s) }
 
 // read reads one response to a request with the given method.
 func (r *rawConn) read(method string) (*http.Response, string) {
 	r.t.Helper()
-	resp, err := http.ReadResponse(r.br, &http.Request{Method: method})
+	resp, err := http.ReadResponse(r.BR, &http.Request{Method: method})
 	if err != nil {
 		r.t.Fatalf("reading response: %v", err)
 	}

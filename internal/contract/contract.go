@@ -135,6 +135,38 @@ type Conn struct {
 	ID     uint64
 	Remote netip.AddrPort
 	Local  netip.AddrPort
+	TLS    TLS // zero on a plain connection
+}
+
+// TLS describes the TLS session of a client connection, as negotiated
+// before stage 10. Its zero value is a plain (not TLS) connection.
+type TLS struct {
+	Version       uint16 // crypto/tls numbering: tls.VersionTLS12, tls.VersionTLS13
+	ServerName    string // SNI as the client sent it; empty when it sent none
+	ClientCert    bool   // the client presented a certificate
+	ClientSubject string // its subject in RFC 2253 form
+}
+
+// On reports whether the connection is TLS.
+func (t *TLS) On() bool { return t.Version != 0 }
+
+// VersionName names the version: "TLS1.2", "TLS1.3", or "" when plain.
+func (t *TLS) VersionName() string {
+	switch {
+	case t.Version == 0:
+		return ""
+	case t.Version >= 0x0301 && t.Version <= 0x0304:
+		return fmt.Sprintf("TLS1.%d", t.Version-0x0301)
+	}
+	return fmt.Sprintf("TLS(0x%04x)", t.Version)
+}
+
+// Scheme is "https" on a TLS connection, else "http".
+func (c *Conn) Scheme() string {
+	if c.TLS.On() {
+		return "https"
+	}
+	return "http"
 }
 
 // Reply is the response a stage-20 plugin asks the host to send.

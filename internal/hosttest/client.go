@@ -49,16 +49,24 @@ func CheckLeaks(t *testing.T) {
 // Client is a raw TCP connection to the host: it writes bytes and reads
 // responses with the project's HTTP/1.1 reader.
 type Client struct {
-	t  *testing.T
+	t  testing.TB
 	C  net.Conn
 	BR *bufio.Reader // what was read and not yet consumed
 }
 
 // Dial connects to addr; the connection closes when the test ends.
-func Dial(t *testing.T, addr string) *Client {
+func Dial(t testing.TB, addr string) *Client {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	Must(t, err)
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	return &Client{t: t, C: c, BR: bufio.NewReader(c)}
+}
+
+// NewClient wraps an open connection (a TLS one, say); it closes when
+// the test ends.
+func NewClient(t *testing.T, c net.Conn) *Client {
 	t.Cleanup(func() { c.Close() })
 	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
 	return &Client{t: t, C: c, BR: bufio.NewReader(c)}

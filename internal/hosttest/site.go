@@ -32,6 +32,8 @@ type Site struct {
 	// Prefix, when set, is a command the host runs under, e.g.
 	// {"prlimit", "--nofile=80", "--"}.
 	Prefix []string
+	// Also are more listener addresses Start waits for (AddTLS adds its).
+	Also []string
 }
 
 // NewSite creates the configuration directory with a document root that
@@ -105,8 +107,10 @@ func (s *Site) Start() *Proc {
 		s.t.Fatal(err)
 	}
 	s.t.Cleanup(func() { p.Stop(10 * time.Second) })
-	if err := p.waitListening(s.Addr()); err != nil {
-		s.t.Fatal(err)
+	for _, a := range append([]string{s.Addr()}, s.Also...) {
+		if err := p.waitListening(a); err != nil {
+			s.t.Fatal(err)
+		}
 	}
 	return p
 }

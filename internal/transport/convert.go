@@ -36,11 +36,21 @@ func manifestFromPB(p *pb.Manifest) Manifest {
 }
 
 func connToPB(c *contract.Conn) *pb.Conn {
-	return &pb.Conn{Id: c.ID, Remote: addrToPB(c.Remote), Local: addrToPB(c.Local)}
+	p := &pb.Conn{Id: c.ID, Remote: addrToPB(c.Remote), Local: addrToPB(c.Local)}
+	if t := &c.TLS; t.On() {
+		p.Tls = &pb.TLS{Version: uint32(t.Version), ServerName: t.ServerName,
+			ClientCert: t.ClientCert, ClientSubject: t.ClientSubject}
+	}
+	return p
 }
 
 func connFromPB(c *pb.Conn) contract.Conn {
-	return contract.Conn{ID: c.GetId(), Remote: addrFromPB(c.GetRemote()), Local: addrFromPB(c.GetLocal())}
+	out := contract.Conn{ID: c.GetId(), Remote: addrFromPB(c.GetRemote()), Local: addrFromPB(c.GetLocal())}
+	if t := c.GetTls(); t != nil && t.GetVersion() != 0 && t.GetVersion() <= 0xffff {
+		out.TLS = contract.TLS{Version: uint16(t.GetVersion()), ServerName: t.GetServerName(),
+			ClientCert: t.GetClientCert(), ClientSubject: t.GetClientSubject()}
+	}
+	return out
 }
 
 // addrToPB writes an address as ip:port; "" for none.
@@ -104,7 +114,7 @@ func replyToPB(r *Reply) *pb.Reply {
 	out := &pb.Reply{
 		Id: r.ID, Verdict: verdictToPB(r.Verdict), Status: int32(r.Status), Body: r.Body,
 		BytesIn: r.BytesIn, BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Error: r.Err,
-		Leased: clampUint32(r.Leased), Interim: r.Interim,
+		Leased: clampUint32(r.Leased), Interim: r.Interim, Unbounded: r.Unbounded,
 	}
 	for _, f := range r.Header {
 		out.Header = append(out.Header, &pb.Field{Name: f.Name, Value: f.Value})
@@ -120,7 +130,7 @@ func replyFromPB(p *pb.Reply, r *Reply) {
 		ID: p.Id, Verdict: verdictFromPB(p.Verdict),
 		Reply:   contract.Reply{Status: int(p.Status), Body: p.Body},
 		BytesIn: p.BytesIn, BytesOut: p.BytesOut, Leftover: p.Leftover, Close: p.Close, Err: p.Error,
-		Leased: int(p.Leased), Interim: p.Interim,
+		Leased: int(p.Leased), Interim: p.Interim, Unbounded: p.Unbounded,
 	}
 	if len(p.Header) > 0 {
 		r.Header = make(http1.Header, len(p.Header))

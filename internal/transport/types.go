@@ -64,7 +64,10 @@ type Reply struct {
 	Records  []contract.Record // of the requests served under the lease, when asked
 	Leased   int               // requests served under the lease after the first
 	Interim  bool              // the lease's first request is done; the final reply follows
-	Err      string
+	// Unbounded (with Interim): the request in progress runs under the
+	// plugin's own idle timeouts; the host drops the stage deadline.
+	Unbounded bool
+	Err       string
 }
 
 // NoteKind says what a Note reports.

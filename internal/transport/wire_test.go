@@ -87,7 +87,7 @@ func dialEcho(t *testing.T, e echo) *Client {
 // TestWireRoundTrip runs the host's client against a plugin-side server
 // over real gRPC: every verdict, chosen by name on the plugin's side,
 // arrives as the same verdict on the host's; every stage and policy of the
-// manifest, the connection's addresses, the lease and the records survive
+// manifest, the connection's addresses and TLS facts, the lease and the records survive
 // the trip.
 func TestWireRoundTrip(t *testing.T) {
 	e := echo{notes: make(chan []Note, 1)}
@@ -107,7 +107,8 @@ func TestWireRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := contract.Conn{ID: 7, Remote: netip.MustParseAddrPort("[2001:db8::1]:4000"), Local: netip.MustParseAddrPort("127.0.0.1:80")}
+	conn := contract.Conn{ID: 7, Remote: netip.MustParseAddrPort("[2001:db8::1]:4000"), Local: netip.MustParseAddrPort("127.0.0.1:80"),
+		TLS: contract.TLS{Version: 0x0304, ServerName: "a.example", ClientCert: true, ClientSubject: "CN=client,O=Test"}}
 	lease := contract.Lease{MaxRequests: 9, IdleTimeout: 3 * time.Second, Records: true}
 	for v := contract.Continue; v.Valid(); v++ {
 		ev := &Event{ID: uint64(v) + 1, Kind: EventHandle, Conn: conn, VHost: v.String(), Lease: lease}

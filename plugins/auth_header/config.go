@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"os"
-	"path"
 	"regexp"
 	"strings"
 
@@ -100,20 +99,5 @@ func (r *rules) keys(paths *[]string) map[string]func(conf.Entry) error {
 // when there is none): a request cannot slip past a rule by spelling the
 // same path differently.
 func (r *rules) guarded(p string) bool {
-	if r.match == nil || r.match.MatchString(p) {
-		return true
-	}
-	if c := cleanPath(p); c != p {
-		return r.match.MatchString(c)
-	}
-	return false
-}
-
-// cleanPath is path.Clean that keeps a trailing slash.
-func cleanPath(p string) string {
-	c := path.Clean("/" + p)
-	if strings.HasSuffix(p, "/") && c != "/" {
-		c += "/"
-	}
-	return c
+	return r.match == nil || http1.MatchPath(r.match, p)
 }

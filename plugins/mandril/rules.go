@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
-	"path"
 	"regexp"
 	"strings"
 
 	"github.com/capuchin/capuchin/api/conf"
+	"github.com/capuchin/capuchin/api/http1"
 )
 
 // rules are mandril's deny lists. They are read-only after loadRules, so
@@ -118,23 +118,5 @@ func (r *rules) deniedAddr(a netip.Addr) bool {
 // ("//a/./b/../c" is "/a/c"), matches a DenyURL pattern: a request cannot
 // slip past a rule by spelling the same file differently.
 func (r *rules) deniedPath(p string) bool {
-	if r.url == nil {
-		return false
-	}
-	if r.url.MatchString(p) {
-		return true
-	}
-	if c := cleanPath(p); c != p {
-		return r.url.MatchString(c)
-	}
-	return false
-}
-
-// cleanPath is path.Clean that keeps a trailing slash.
-func cleanPath(p string) string {
-	c := path.Clean("/" + p)
-	if strings.HasSuffix(p, "/") && c != "/" {
-		c += "/"
-	}
-	return c
+	return http1.MatchPath(r.url, p)
 }

@@ -120,8 +120,10 @@ func TestE2EErrorStatuses(t *testing.T) {
 func TestE2EStalledUpload408(t *testing.T) {
 	hosttest.CheckLeaks(t)
 	b := echoBackend(t)
-	s, _ := startProxy(t, entryConf("First-Alive", b.Listener.Addr().String(), "ResponseTimeout 30", "ClientBodyTimeout 1"))
-	// A slow but steady client is not cut: the timeout is per wait.
+	s, _ := startProxy(t, entryConf("First-Alive", b.Listener.Addr().String(), "ResponseTimeout 30", "ClientBodyTimeout 1",
+		"ClientBodyMinRate 0"))
+	// A slow but steady client is not cut: the timeout is per wait (the
+	// minimum rate, tested in e2e_slow_test.go, is off here).
 	c := hosttest.Dial(t, s.Addr())
 	c.Send("POST /api/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 8\r\n\r\n")
 	for _, part := range []string{"ab", "cd", "ef", "gh"} {

@@ -19,21 +19,7 @@ import (
 // that belong to no request (or closes) after, or together with, the
 // answer. Its connections are kept alive otherwise.
 func strayBackend(t *testing.T, trigger string, late func(c net.Conn, req *http.Request)) *raw {
-	return newRaw(t, "", func(c net.Conn, br *bufio.Reader) {
-		for {
-			req, ok := readHead(br)
-			if !ok {
-				return
-			}
-			io.Copy(io.Discard, req.Body)
-			if req.URL.Path == trigger {
-				late(c, req)
-				continue
-			}
-			body := "answer to " + req.URL.Path
-			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-		}
-	})
+	return newRaw(t, "", func(c net.Conn, br *bufio.Reader) { strayServe(c, br, trigger, late) })
 }
 
 // emptyOK is a complete 38-byte answer with no body.

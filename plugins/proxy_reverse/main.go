@@ -19,16 +19,14 @@ import (
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 )
 
-// handleDeadline is the stage-30 deadline the host applies to one
-// request: long, because a proxied download or an upgraded (WebSocket)
-// tunnel lives inside one Handle call; the engine has its own connect and
-// response timeouts.
-const handleDeadline = 10 * time.Minute
-
-// engine is a configured proxy with its claims.
+// engine is a configured proxy with its claims and its stage-30 deadline
+// (RequestDeadline): the engine has its own connect, response and client
+// timeouts, and a tunnel, or a transfer still moving after half the
+// deadline, lifts it (api.Request.ClearDeadline).
 type engine struct {
-	p      *proxy.Proxy
-	claims []string
+	p        *proxy.Proxy
+	claims   []string
+	deadline time.Duration
 }
 
 // plugin is the SDK side. ctx ends when the host stops the plugin, which
@@ -43,8 +41,12 @@ type plugin struct {
 func (pl *plugin) Info() api.Info {
 	// Reconfigure: a reload that changes proxy_reverse.conf calls Configure
 	// on this process, so backend health and counters survive it.
+	d := config.DefaultRequestDeadline
+	if e := pl.eng.Load(); e != nil { // Configure runs before the host asks
+		d = e.deadline
+	}
 	return api.Info{Name: "proxy_reverse", Version: "1.0", Reconfigure: true,
-		Handle: api.Limits{Deadline: handleDeadline, Policy: api.FailClosed}}
+		Handle: api.Limits{Deadline: d, Policy: api.FailClosed}}
 }
 
 // Configure reads proxy_reverse.conf (required) and builds the engine.
@@ -57,7 +59,7 @@ func (pl *plugin) Configure(path string) error {
 	if err != nil {
 		return fmt.Errorf("proxy_reverse: %w", err)
 	}
-	e := &engine{p: p, claims: p.Claims()}
+	e := &engine{p: p, claims: p.Claims(), deadline: cfg.RequestDeadline}
 	if old := pl.eng.Swap(e); old != nil {
 		old.p.Close()
 	}
@@ -87,8 +89,9 @@ func (pl *plugin) Handle(r *api.Request, w *api.ResponseWriter) api.Verdict {
 		return api.Decline
 	}
 	conn, br := r.Conn()
-	res := rt.Serve(pl.ctx, &forward.Request{Conn: conn, BR: br, Req: &r.Request, Client: r.Client.Remote,
-		KeepAlive: r.KeepAlive && !r.Request.Close, Server: r.Server, MaxBody: r.MaxBody, ClientTimeout: r.Timeout})
+	res := rt.Serve(pl.ctx, &forward.Request{Conn: conn, BR: br, Req: &r.Request, Client: r.Client.Remote, TLS: r.Client.TLS.On(),
+		KeepAlive: r.KeepAlive && !r.Request.Close, Server: r.Server, MaxBody: r.MaxBody, ClientTimeout: r.Timeout,
+		ClearDeadline: r.ClearDeadline, LongAfter: e.deadline / 2})
 	return report(&res, w)
 }
 

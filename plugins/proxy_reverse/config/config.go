@@ -21,7 +21,13 @@
 //	                          one ClientBodyTimeout (408 below it); 0 = no minimum;
 //	                          default 500
 //	    UnderscoresInHeaders B  forward request fields with '_' in the name (default off)
+//	    TunnelIdleTimeout T   an upgraded (WebSocket) tunnel with no traffic either way
+//	                          this long is closed; default 1h
+//	    TLSCA, TLSCertificate, TLSKey, TLSServerName   https:// servers (tls.go)
 //	    StatisticsURL PATH    [PROXY_DEFAULTS] only: the status page's path
+//	    RequestDeadline T     [PROXY_DEFAULTS] only: the host's stage-30 deadline for a
+//	                          proxied request; tunnels, and transfers still moving after
+//	                          half of it, lift it; read at start-up; default 10m
 //	[PROXY_ENTRY]             any number, tried in file order
 //
 // T is whole seconds ("3") or a Go duration ("500ms", "2m"). Every error
@@ -29,6 +35,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -61,6 +68,9 @@ const (
 	// in slower than this (R-U-Dead-Yet) is cut even though each read
 	// comes within ClientBodyTimeout.
 	DefaultClientBodyMinRate = 500
+	// DefaultTunnelIdleTimeout is HAProxy's usual "timeout tunnel".
+	DefaultTunnelIdleTimeout = time.Hour
+	DefaultRequestDeadline   = 10 * time.Minute
 )
 
 // NoLimit is the MaxIdleConns of an unbounded pool.
@@ -70,6 +80,10 @@ const NoLimit = -1
 type Config struct {
 	Entries       []*Entry
 	StatisticsURL string // "" when there is no status page
+	// RequestDeadline is the stage-30 deadline the plugin declares: the
+	// longest a proxied request may take unless it is a tunnel or a
+	// transfer still moving after half of it.
+	RequestDeadline time.Duration
 }
 
 // Entry is one [PROXY_ENTRY], with the defaults filled in.
@@ -89,9 +103,14 @@ type Entry struct {
 	// ClientBodyTimeout bounds each wait for request body bytes from the
 	// client; a client that stalls longer gets 408. 0: the host's Timeout.
 	ClientBodyTimeout time.Duration
+	// TLS is the base TLS configuration of the https:// servers (tls.go);
+	// nil when the entry has none. ServerName is set when TLSServerName is.
+	TLS *tls.Config
 	// ClientBodyMinRate is the lowest average rate, in bytes per second,
 	// of a request body after its first ClientBodyTimeout; 0: none.
 	ClientBodyMinRate int
+	// TunnelIdleTimeout closes an upgraded tunnel idle both ways this long.
+	TunnelIdleTimeout time.Duration
 	// UnderscoresInHeaders forwards request fields whose names contain
 	// '_'; off (the default, as nginx's underscores_in_headers) drops them.
 	UnderscoresInHeaders bool
@@ -101,6 +120,7 @@ type Entry struct {
 type Server struct {
 	Host string
 	Port uint16
+	TLS  bool // https://: reached over TLS (Entry.TLS)
 	// Weight is the explicit weight=N (1-256), 0 when none was given;
 	// only the balancers that read weights accept one above 1.
 	Weight int
@@ -115,9 +135,14 @@ func (s Server) IP() (netip.Addr, bool) {
 	return a.Unmap(), err == nil
 }
 
-// String returns host:port, bracketing IPv6 literals.
+// String returns host:port, bracketing IPv6 literals, after https:// for
+// a TLS server.
 func (s Server) String() string {
-	return net.JoinHostPort(s.Host, strconv.Itoa(int(s.Port)))
+	hp := net.JoinHostPort(s.Host, strconv.Itoa(int(s.Port)))
+	if s.TLS {
+		return "https://" + hp
+	}
+	return hp
 }
 
 // MatchPath reports whether one of the entry's rules matches path.
@@ -158,6 +183,7 @@ type section struct {
 	src      []string
 	ints     map[string]int
 	durs     map[string]time.Duration
+	strs     map[string]conf.Entry // the TLS keys
 	bools    map[string]bool
 	stats    *string
 }
@@ -193,6 +219,7 @@ func build(f *conf.File) (*Config, error) {
 	if defaults.stats != nil {
 		cfg.StatisticsURL = *defaults.stats
 	}
+	cfg.RequestDeadline = durKey(defaults, defaults, "requestdeadline", DefaultRequestDeadline)
 	for _, s := range entries {
 		e, err := merge(defaults, s)
 		if err != nil {
@@ -238,7 +265,12 @@ func merge(d, s *section) (*Entry, error) {
 	e.ResolveInterval = durKey(s, d, "resolveinterval", DefaultResolveInterval)
 	e.ClientBodyTimeout = durKey(s, d, "clientbodytimeout", DefaultClientBodyTimeout)
 	e.ClientBodyMinRate = intKey(s, d, "clientbodyminrate", DefaultClientBodyMinRate)
+	e.TunnelIdleTimeout = durKey(s, d, "tunnelidletimeout", DefaultTunnelIdleTimeout)
 	e.UnderscoresInHeaders = boolKey(s, d, "underscoresinheaders", false)
+	var err error
+	if e.TLS, err = backendTLS(s, d, e.Servers); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 

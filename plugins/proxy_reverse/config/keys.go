@@ -13,7 +13,8 @@ import (
 // parseSection reads the keys of one section. StatisticsURL is only valid in
 // [PROXY_DEFAULTS].
 func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
-	out := &section{sec: s, ints: map[string]int{}, durs: map[string]time.Duration{}, bools: map[string]bool{}}
+	out := &section{sec: s, ints: map[string]int{}, durs: map[string]time.Duration{}, bools: map[string]bool{},
+		strs: map[string]conf.Entry{}}
 	seen := map[string]int{}
 	once := func(e conf.Entry, key string) error {
 		if line, ok := seen[key]; ok {
@@ -34,13 +35,23 @@ func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
 			return out.setStats(e, once)
 		},
 	}
+	for _, k := range tlsKeys {
+		h[k] = func(e conf.Entry) error { return out.setTLSKey(e, k, once) }
+	}
 	for _, k := range []string{"attemptscount", "maxidleconns", "clientbodyminrate"} {
 		h[k] = func(e conf.Entry) error { return out.setInt(e, k, once) }
 	}
 	durKeys := map[string]bool{"offlinetimeout": true, "connecttimeout": false,
-		"responsetimeout": false, "idletimeout": false, "clientbodytimeout": false, "resolveinterval": false}
+		"responsetimeout": false, "idletimeout": false, "clientbodytimeout": false, "resolveinterval": false,
+		"tunnelidletimeout": false}
 	for k, zeroOK := range durKeys {
 		h[k] = func(e conf.Entry) error { return out.setDur(e, k, zeroOK, once) }
+	}
+	h["requestdeadline"] = func(e conf.Entry) error {
+		if !isDefaults {
+			return e.Errorf("only allowed in [PROXY_DEFAULTS]")
+		}
+		return out.setDur(e, "requestdeadline", false, once)
 	}
 	h["underscoresinheaders"] = func(e conf.Entry) error { return out.setBool(e, "underscoresinheaders", once) }
 	if err := s.Visit(h); err != nil {
@@ -180,8 +191,19 @@ type errorString string
 
 func (e errorString) Error() string { return string(e) }
 
-// ParseServer reads one ServerList item: host:port, a.b.c.d:port or [v6]:port.
-func ParseServer(s string) (Server, error) {
+// ParseServer reads one ServerList item: host:port, a.b.c.d:port or
+// [v6]:port, optionally after http:// or https:// (TLS).
+func ParseServer(item string) (Server, error) {
+	s, secure := strings.CutPrefix(item, "https://")
+	if !secure {
+		s, _ = strings.CutPrefix(item, "http://")
+	}
+	srv, err := parseHostPort(s)
+	srv.TLS = secure
+	return srv, err
+}
+
+func parseHostPort(s string) (Server, error) {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
 		return Server{}, errorString("bad server " + strconv.Quote(s) + ": want host:port or [ipv6]:port")

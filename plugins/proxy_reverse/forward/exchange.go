@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,11 +28,15 @@ type exchange struct {
 	order   []int // the balancer's order of slots, kept across pooling
 
 	status  int
+	gotByte bool  // a byte of an answer arrived on the current connection
 	interim int   // 1xx answers read for this request
 	sentPre int64 // bytes of relayed 1xx answers: the final answer starts after them
 	closing bool
 	err     error
 	dirty   bool // an abort may still be running: do not pool
+
+	began     time.Time   // when forwarding started
+	unbounded atomic.Bool // the stage deadline was lifted
 
 	mu      sync.Mutex // guards bc and aborted against abort
 	bc      *upstream.Conn
@@ -48,8 +53,9 @@ var errTooManyInterim = errors.New("too many 1xx answers from the backend")
 type outcome uint8
 
 const (
-	outcomeDone outcome = iota
-	outcomeRetry
+	outcomeDone  outcome = iota
+	outcomeRetry         // send again on another connection to the same server
+	outcomeNext          // send again on the next server
 )
 
 func (f *Forwarder) getExchange(r *Request) *exchange {
@@ -57,7 +63,7 @@ func (f *Forwarder) getExchange(r *Request) *exchange {
 	if x == nil {
 		x = &exchange{f: f}
 	}
-	x.r = r
+	x.r, x.began = r, time.Now()
 	x.cw = countWriter{c: r.Conn, timeout: r.clientTimeout()}
 	x.bw, _ = f.writers.Get().(*bufio.Writer)
 	if x.bw == nil {
@@ -77,7 +83,8 @@ func (f *Forwarder) putExchange(x *exchange) {
 	}
 	x.r, x.bw, x.buf, x.bc = nil, nil, nil, nil
 	x.status, x.closing, x.err, x.aborted = 0, false, nil, false
-	x.interim, x.sentPre = 0, 0
+	x.unbounded.Store(false)
+	x.interim, x.sentPre, x.gotByte = 0, 0, false
 	x.up.reset()
 	f.states.Put(x)
 }
@@ -93,6 +100,22 @@ func (f *Forwarder) getBuf() *[]byte {
 func (x *exchange) result() Result {
 	return Result{Status: x.status, BytesIn: x.up.total, BytesOut: x.cw.n,
 		Close: x.closing, Err: x.err}
+}
+
+// unbound lifts the host's stage deadline from the request, once: a tunnel
+// or a long transfer is bounded by idle timeouts from then on.
+func (x *exchange) unbound() {
+	if x.r.ClearDeadline != nil && x.unbounded.CompareAndSwap(false, true) {
+		x.r.ClearDeadline()
+	}
+}
+
+// longLived lifts the deadline once a transfer still moving at now has run
+// for LongAfter.
+func (x *exchange) longLived(now time.Time) {
+	if d := x.r.LongAfter; d > 0 && now.Sub(x.began) > d {
+		x.unbound()
+	}
 }
 
 // abort unblocks every read and write of the request (context cancelled).
@@ -123,7 +146,8 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	}
 	defer x.setConn(nil)
 	req := x.r.Req
-	bc.BW.Write(appendRequestHead((*x.buf)[:0], req, x.r.Client, s.Name, x.r.KeepUnderscores))
+	x.gotByte = false
+	bc.BW.Write(appendRequestHead((*x.buf)[:0], req, x.r.Client, x.r.TLS, s.Name, x.r.KeepUnderscores))
 	if err := bc.BW.Flush(); err != nil {
 		return x.backendError(bc, err)
 	}
@@ -132,7 +156,7 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	}
 	for {
 		x.up.touch(bc, s, true)
-		err := http1.ReadResponse(bc.BR, nil, &x.resp)
+		err := x.readAnswer(bc)
 		switch {
 		case err != nil:
 			return x.backendError(bc, err)
@@ -157,6 +181,16 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	s.Succeeded()
 	x.relay(bc)
 	return outcomeDone
+}
+
+// readAnswer reads an answer head; it notes whether any byte of it
+// arrived, which decides whether a connection error may be retried.
+func (x *exchange) readAnswer(bc *upstream.Conn) error {
+	if _, err := bc.BR.Peek(1); err != nil {
+		return err
+	}
+	x.gotByte = true
+	return http1.ReadResponse(bc.BR, nil, &x.resp)
 }
 
 // forwardsUpgrade reports whether the request's Upgrade goes to the backend:
@@ -200,11 +234,22 @@ func (x *exchange) head() http1.ResponseHead {
 }
 
 // backendError handles a failure to send the request or to read an answer.
+// A connection error before any answer byte of an idempotent request
+// whose body was not started is retried: on a new connection to the same
+// server when the connection came from the pool (the backend had closed
+// it while idle), else on the next server (nginx's proxy_next_upstream
+// error); either way it counts as a retry of the server.
 func (x *exchange) backendError(bc *upstream.Conn, err error) outcome {
 	s := bc.Server()
-	if x.retryable(bc, err) {
+	if x.retryable(err) {
 		s.Release(bc, false, time.Now())
-		return outcomeRetry
+		if bc.Reused {
+			s.Retried()
+			return outcomeRetry
+		}
+		s.Failed(time.Now())
+		x.err = err
+		return outcomeNext
 	}
 	consumed := x.stopUpload(bc)
 	s.Release(bc, false, time.Now())
@@ -232,11 +277,10 @@ func (x *exchange) isAborted() bool {
 	return x.aborted
 }
 
-// retryable: a reused idle connection the backend had closed, detected
-// before any answer byte, for an idempotent request whose body (if any)
-// was not started.
-func (x *exchange) retryable(bc *upstream.Conn, err error) bool {
-	if !bc.Reused || x.up.started || !idempotent(x.r.Req.Method) {
+// retryable: a connection error (closed or reset) before any answer byte,
+// nothing of the request's body sent, no 1xx relayed, an idempotent method.
+func (x *exchange) retryable(err error) bool {
+	if x.gotByte || x.up.started || x.interim > 0 || x.isAborted() || !idempotent(x.r.Req.Method) {
 		return false
 	}
 	return err == io.EOF || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)

@@ -38,6 +38,7 @@ type Request struct {
 	BR        *bufio.Reader // over Conn, holding the bytes after the head
 	Req       *http1.Request
 	Client    netip.AddrPort
+	TLS       bool   // the client connection is TLS: X-Forwarded-Proto: https
 	KeepAlive bool   // false: the connection closes after this request
 	Server    string // the Server field of answers that have none (the host's)
 	// MaxBody is the host's request body limit (MaxRequestSize); a body
@@ -52,6 +53,11 @@ type Request struct {
 	// when the entry sets no ClientBodyTimeout. 0 means
 	// fallbackClientTimeout.
 	ClientTimeout time.Duration
+	// ClearDeadline, when set, lifts the host's stage deadline from the
+	// request (api.Request.ClearDeadline): called when the request turns
+	// out to be a tunnel, or a transfer still moving after LongAfter.
+	ClearDeadline func() bool
+	LongAfter     time.Duration // 0: only tunnels lift the deadline
 }
 
 // fallbackClientTimeout stands for the host's Timeout when the host gives
@@ -90,6 +96,7 @@ func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balan
 	order, tried := x.order, triedBuf[:0]
 	offline := 0
 	var lastErr error
+	var failed *upstream.Server // the server the last attempt failed on
 	for _, i := range order {
 		s := slots.Servers[i]
 		if containsServer(tried, s) {
@@ -100,11 +107,14 @@ func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balan
 			offline++
 			continue
 		}
+		if failed != nil {
+			failed.Retried() // passed on to s
+		}
 		done, err := x.try(ctx, s)
 		if done {
 			return x.result()
 		}
-		lastErr = err
+		failed, lastErr = s, err
 	}
 	switch {
 	case len(tried) == 0:
@@ -127,8 +137,10 @@ func containsServer(list []*upstream.Server, s *upstream.Server) bool {
 }
 
 // try forwards the request to s: a pooled connection when there is one,
-// else a new one. It reports done=false only when the request was never
-// sent, so the caller may fail over to the next server.
+// else a new one. It reports done=false when the request may go to the
+// next server: it was never sent (no connection), or a new connection
+// failed before any answer byte (see backendError); the server is then
+// counted as retried when a next server takes the request.
 func (x *exchange) try(ctx context.Context, s *upstream.Server) (bool, error) {
 	for {
 		bc := s.Get(time.Now())
@@ -141,8 +153,13 @@ func (x *exchange) try(ctx context.Context, s *upstream.Server) (bool, error) {
 				return false, err
 			}
 		}
-		if x.exchange(bc) != outcomeRetry {
+		switch x.exchange(bc) {
+		case outcomeDone:
 			return true, nil
+		case outcomeNext:
+			err := x.err
+			x.err = nil
+			return false, err
 		}
 	}
 }

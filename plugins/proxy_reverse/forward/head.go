@@ -55,8 +55,9 @@ var requestManaged = []string{"Content-Length", "X-Forwarded-For", "X-Forwarded-
 
 // appendRequestHead appends the head sent to the backend: origin-form
 // target, HTTP/1.1, end-to-end fields (without names holding '_' unless
-// keepUnderscores), X-Forwarded-*, and the body's framing.
-func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, backend string, keepUnderscores bool) []byte {
+// keepUnderscores), X-Forwarded-* (Proto https when secure: the client
+// connection is TLS), and the body's framing.
+func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, secure bool, backend string, keepUnderscores bool) []byte {
 	b = append(b, req.Method...)
 	b = append(b, ' ')
 	b = append(b, originForm(req.Target)...)
@@ -74,7 +75,7 @@ func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, back
 		}
 	}
 	if !hasHost {
-		b = http1.AppendField(b, "Host", hostOr(req.Host, backend))
+		b = http1.AppendField(b, "Host", hostOr(req.Host, strings.TrimPrefix(backend, "https://")))
 	}
 	b = append(b, "X-Forwarded-For: "...)
 	if xff != "" {
@@ -82,7 +83,11 @@ func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, back
 		b = append(b, ", "...)
 	}
 	b = client.Addr().Unmap().AppendTo(b)
-	b = append(b, "\r\nX-Forwarded-Proto: http\r\n"...)
+	if secure {
+		b = append(b, "\r\nX-Forwarded-Proto: https\r\n"...)
+	} else {
+		b = append(b, "\r\nX-Forwarded-Proto: http\r\n"...)
+	}
 	if req.Host != "" {
 		b = http1.AppendField(b, "X-Forwarded-Host", req.Host)
 	}

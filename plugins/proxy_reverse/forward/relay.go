@@ -48,7 +48,9 @@ func (x *exchange) copyBody(bc *upstream.Conn, fr http1.Framing) bool {
 				return ok
 			}
 		}
-		bc.ExtendRead(time.Now(), rt)
+		now := time.Now()
+		bc.ExtendRead(now, rt)
+		x.longLived(now)
 		n, err := x.rbody.Read(p)
 		if n > 0 {
 			if _, werr := w.Write(p[:n]); werr != nil || !x.flushClient(nil) {

@@ -41,6 +41,7 @@ func (x *exchange) splice(bc *upstream.Conn) (done, ok bool) {
 		now := time.Now()
 		bc.ExtendRead(now, rt)
 		x.cw.extend(now)
+		x.longLived(now)
 		lr := io.LimitedReader{R: src, N: min(left, spliceStep)}
 		want := lr.N
 		n, err := dst.ReadFrom(&lr)

@@ -49,7 +49,9 @@ func (x *exchange) armClient(d time.Duration) bool {
 	}
 	var t time.Time
 	if d > 0 && (!x.r.Req.Expect100 || x.up.total > 0) {
-		t = x.up.readDeadline(time.Now(), d)
+		now := time.Now()
+		t = x.up.readDeadline(now, d)
+		x.longLived(now)
 	}
 	x.r.Conn.SetReadDeadline(t)
 	return true

@@ -121,7 +121,7 @@ func TestHTTP10CloseDelimited(t *testing.T) {
 	p := newProxy(t, conf("[PROXY_ENTRY]\n ServerList %s\n Match ^/\n", hostPort(echo)))
 	cl := dial(t, startHarness(t, p))
 	cl.send("POST / HTTP/1.0\r\nContent-Length: 4\r\n\r\nabcd")
-	all, err := io.ReadAll(cl.br)
+	all, err := io.ReadAll(cl.BR)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestExpectContinue(t *testing.T) {
 	p := newProxy(t, conf("[PROXY_ENTRY]\n ServerList %s\n Match ^/\n", hostPort(echo)))
 	cl := dial(t, startHarness(t, p))
 	cl.send("POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
-	if err := http1.ReadResponse(cl.br, nil, &cl.resp); err != nil || cl.resp.Status != 100 {
+	if err := http1.ReadResponse(cl.BR, nil, &cl.resp); err != nil || cl.resp.Status != 100 {
 		t.Fatalf("want 100 Continue before the body, got %v %d", err, cl.resp.Status)
 	}
 	cl.send("12345")
@@ -199,7 +199,7 @@ func TestUpgradeTunnel(t *testing.T) {
 	h := startHarness(t, p)
 	cl := dial(t, h)
 	cl.send("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
-	if err := http1.ReadResponse(cl.br, nil, &cl.resp); err != nil || cl.resp.Status != 101 {
+	if err := http1.ReadResponse(cl.BR, nil, &cl.resp); err != nil || cl.resp.Status != 101 {
 		t.Fatalf("%v %d", err, cl.resp.Status)
 	}
 	if v := <-got; v != "echo|Upgrade" {
@@ -209,11 +209,11 @@ func TestUpgradeTunnel(t *testing.T) {
 		msg := fmt.Sprintf("frame %d", i)
 		cl.send(msg)
 		buf := make([]byte, len(msg))
-		if _, err := io.ReadFull(cl.br, buf); err != nil || string(buf) != msg {
+		if _, err := io.ReadFull(cl.BR, buf); err != nil || string(buf) != msg {
 			t.Fatalf("echo %q %v", buf, err)
 		}
 	}
-	cl.c.(*net.TCPConn).CloseWrite()
+	cl.C.(*net.TCPConn).CloseWrite()
 	cl.expectClosed()
 	if res := <-h.results; res.Status != 101 || !res.Close || res.BytesIn != 21 {
 		t.Fatalf("result %+v", res)

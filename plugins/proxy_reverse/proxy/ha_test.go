@@ -114,7 +114,7 @@ func TestTruncatedResponseClosesClient(t *testing.T) {
 	for _, path := range []string{"/short", "/chunky"} {
 		cl := dial(t, h)
 		cl.send("GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n")
-		rest, _ := io.ReadAll(cl.br)
+		rest, _ := io.ReadAll(cl.BR)
 		if strings.HasSuffix(string(rest), "0\r\n\r\n") || strings.Count(string(rest), "0123456789") != 1 && path == "/short" {
 			t.Fatalf("%s: %q", path, rest)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/hosttest"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/forward"
 )
@@ -145,45 +146,28 @@ func (h *harness) close() {
 	h.wg.Wait()
 }
 
-// client is a raw keep-alive connection to the harness.
+// client is the test kit's raw keep-alive connection to the harness.
 type client struct {
+	*hosttest.Client
 	t    *testing.T
-	c    net.Conn
-	br   *bufio.Reader
 	resp http1.Response
 }
 
 func dial(t *testing.T, h *harness) *client {
 	t.Helper()
-	c, err := net.Dial("tcp", h.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(60 * time.Second))
-	return &client{t: t, c: c, br: bufio.NewReader(c)}
+	c := &client{Client: hosttest.Dial(t, h.addr()), t: t}
+	c.C.SetDeadline(time.Now().Add(60 * time.Second))
+	return c
 }
 
-func (c *client) send(raw string) {
-	c.t.Helper()
-	if _, err := io.WriteString(c.c, raw); err != nil {
-		c.t.Fatal(err)
-	}
-}
+func (c *client) send(raw string) { c.Send(raw) }
 
 // read reads one response and its whole body.
 func (c *client) read(method string) (*http1.Response, string) {
 	c.t.Helper()
-	if err := http1.ReadResponse(c.br, nil, &c.resp); err != nil {
-		c.t.Fatalf("reading response: %v", err)
-	}
-	var b http1.Body
-	b.ResetResponse(c.br, &c.resp, method)
-	body, err := io.ReadAll(&b)
-	if err != nil {
-		c.t.Fatalf("reading body: %v", err)
-	}
-	return &c.resp, string(body)
+	r := c.MustRead(method)
+	c.resp = r.Response
+	return &c.resp, string(r.Body)
 }
 
 // get sends a GET for path and returns status and body.
@@ -197,8 +181,8 @@ func (c *client) get(path string, extra ...string) (int, string) {
 // expectClosed checks that the proxy closed the connection.
 func (c *client) expectClosed() {
 	c.t.Helper()
-	c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if n, err := c.br.ReadByte(); err == nil {
+	c.C.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.BR.ReadByte(); err == nil {
 		c.t.Fatalf("connection still open (read %q)", n)
 	}
 }
@@ -292,10 +276,10 @@ func rawServe(answer string) func(net.Conn, *bufio.Reader) {
 func conf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
 
 func (c *client) readHead() (*http1.Response, error) {
-	err := http1.ReadResponse(c.br, nil, &c.resp)
+	err := http1.ReadResponse(c.BR, nil, &c.resp)
 	return &c.resp, err
 }
 
 type bodyReader struct{ http1.Body }
 
-func (b *bodyReader) reset(c *client, r *http1.Response) { b.ResetResponse(c.br, r, "GET") }
+func (b *bodyReader) reset(c *client, r *http1.Response) { b.ResetResponse(c.BR, r, "GET") }

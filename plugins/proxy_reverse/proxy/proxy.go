@@ -57,14 +57,10 @@ func (e *entry) picker() (*upstream.Slots, balance.Picker) {
 	return sl, c.pk
 }
 
-// Result is the report of Serve.
+// Result is the report of Serve: forward's, or Declined.
 type Result struct {
-	Declined bool  // no entry matches: the connection was not touched
-	Status   int   // status sent to the client
-	BytesIn  int64 // request body bytes read
-	BytesOut int64 // bytes written to the client, head included
-	Close    bool  // the client connection must close
-	Err      error // what went wrong, if anything
+	forward.Result
+	Declined bool // no entry matches: the connection was not touched
 }
 
 // Option adjusts New.
@@ -172,8 +168,7 @@ func (rt Route) Serve(ctx context.Context, r *forward.Request) Result {
 	if res.Err != nil && res.Status >= 500 {
 		p.log.Debug("request failed", "path", r.Req.Path, "status", res.Status, "error", res.Err)
 	}
-	return Result{Status: res.Status, BytesIn: res.BytesIn, BytesOut: res.BytesOut,
-		Close: res.Close, Err: res.Err}
+	return Result{Result: res}
 }
 
 func (p *Proxy) match(path string) *entry {

@@ -15,7 +15,7 @@ const maxStatusBody = 64 << 10
 // serveStatus answers the StatisticsURL: GET and HEAD only.
 func (p *Proxy) serveStatus(r *forward.Request) Result {
 	req := r.Req
-	res := Result{Status: 200, Close: !r.KeepAlive || req.Close}
+	res := Result{Result: forward.Result{Status: 200, Close: !r.KeepAlive || req.Close}}
 	if req.HasBody() {
 		var body http1.Body
 		if err := body.ResetRequest(r.BR, req, maxStatusBody); err != nil {
@@ -89,7 +89,7 @@ func (p *Proxy) Snapshot() *status.Page {
 		for _, s := range e.group.Servers() {
 			st := s.Stats(now)
 			ss := status.Server{Name: st.Name, Addr: st.Addr, State: "online", Active: st.Active,
-				Idle: st.Idle, Requests: st.Requests, Failures: st.Failures, Stray: st.Stray,
+				Idle: st.Idle, Requests: st.Requests, Failures: st.Failures, Stray: st.Stray, Retries: st.Retries,
 				Consecutive: st.Consecutive}
 			for i, t := range slots.Servers {
 				if t == s {

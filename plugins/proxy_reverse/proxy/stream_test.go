@@ -88,7 +88,7 @@ func TestLargeStreamsBoundedMemory(t *testing.T) {
 		cl.readBig(t)
 	}
 	cl.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: " + strconv.Itoa(bigSize) + "\r\n\r\n")
-	if _, err := io.CopyN(cl.c, &pattern{}, int64(bigSize)); err != nil {
+	if _, err := io.CopyN(cl.C, &pattern{}, int64(bigSize)); err != nil {
 		t.Fatal(err)
 	}
 	if r, body := cl.read("POST"); r.Status != 200 || body != strconv.Itoa(bigSize) {

@@ -1,6 +1,7 @@
 // Package status renders the proxy's statistics page (StatisticsURL): every
 // entry with its balancer and rules, and every server with its state
-// (online, or offline until when), connections, requests and failures.
+// (online, or offline until when), connections, requests, failures and
+// retries.
 // HTML by default, JSON with ?format=json.
 package status
 
@@ -40,6 +41,7 @@ type Server struct {
 	Requests     uint64     `json:"requests"`
 	Failures     uint64     `json:"failures"`
 	Stray        uint64     `json:"stray_closed"` // pooled connections closed for bytes or EOF while idle
+	Retries      uint64     `json:"retries"`      // requests sent again after a failure on this server before any answer
 	Consecutive  int        `json:"consecutive_failures"`
 }
 
@@ -66,7 +68,7 @@ func HTML(p *Page) []byte {
 		b.WriteString("</code> &middot; AttemptsCount " + strconv.Itoa(e.AttemptsCount))
 		b.WriteString(" &middot; OfflineTimeOut " + esc(e.OfflineTimeout) + "</p>\n<table>\n")
 		b.WriteString("<tr><th>server</th><th>address</th><th>state</th><th>weight</th><th>active</th>" +
-			"<th>idle</th><th>requests</th><th>failures</th><th>stray closed</th></tr>\n")
+			"<th>idle</th><th>requests</th><th>failures</th><th>stray closed</th><th>retries</th></tr>\n")
 		for _, s := range e.Servers {
 			writeServerRow(&b, s)
 		}
@@ -82,7 +84,7 @@ func writeServerRow(b *strings.Builder, s Server) {
 		state = `<span class="offline">offline until ` + s.OfflineUntil.UTC().Format(time.RFC3339) + "</span>"
 	}
 	b.WriteString("<tr><td>" + esc(s.Name) + "</td><td>" + esc(s.Addr) + "</td><td>" + state + "</td>")
-	for _, n := range []int64{int64(s.Weight), s.Active, int64(s.Idle), int64(s.Requests), int64(s.Failures), int64(s.Stray)} {
+	for _, n := range []int64{int64(s.Weight), s.Active, int64(s.Idle), int64(s.Requests), int64(s.Failures), int64(s.Stray), int64(s.Retries)} {
 		b.WriteString("<td>" + strconv.FormatInt(n, 10) + "</td>")
 	}
 	b.WriteString("</tr>\n")

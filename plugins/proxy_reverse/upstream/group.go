@@ -157,7 +157,7 @@ func (g *Group) resolve(ctx context.Context) {
 			ap := netip.AddrPortFrom(a, it.Port)
 			s := g.byAdr[ap]
 			if s == nil {
-				s = &Server{Addr: ap, Name: it.String(), addr: ap.String(), g: g, h: g.reg.health(ap)}
+				s = &Server{Addr: ap, Name: it.String(), addr: ap.String(), g: g, h: g.reg.health(ap), tls: g.tlsFor(it)}
 				g.byAdr[ap] = s
 			}
 			live[ap] = true

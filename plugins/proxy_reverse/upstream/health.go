@@ -17,6 +17,7 @@ type Health struct {
 	requests atomic.Uint64
 	failures atomic.Uint64
 	stray    atomic.Uint64 // pooled connections closed for bytes or EOF while idle
+	retries  atomic.Uint64 // requests sent again after a failure here (see Server.Retried)
 }
 
 // Registry holds the Health of every backend address. Safe for concurrent

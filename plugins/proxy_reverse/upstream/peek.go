@@ -1,8 +1,12 @@
 package upstream
 
 import (
+	"crypto/tls"
+	"errors"
 	"net"
+	"os"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -11,20 +15,25 @@ import (
 // a late second answer, a 408 before a close) or EOF. Such a connection is
 // out of step with its requests and must never carry another one.
 //
-// It asks the kernel with one non-blocking MSG_PEEK recv, made only when a
-// pooled connection is handed out again, so a request on a new connection
-// pays nothing. The closure is built once per connection: no allocation per
-// request.
+// It asks the kernel with one non-blocking MSG_PEEK recv on the TCP
+// socket, made only when a pooled connection is handed out again, so a
+// request on a new connection pays nothing. The closure is built once per
+// connection: no allocation per request. On a TLS connection, records that
+// crypto/tls already holds (read off the socket with the last answer) are
+// stray too: a read that may not wait finds them.
 type idleCheck struct {
 	raw   syscall.RawConn
 	fn    func(fd uintptr)
 	dirty bool
+	tls   *tls.Conn // nil on a plain connection
 }
 
-// init prepares the check for c; a connection that is not a socket is
+// init prepares the check for c, whose socket is raw (c itself, or the
+// TCP connection under a TLS one); a connection that is not a socket is
 // never reported stray.
-func (k *idleCheck) init(c net.Conn) {
-	sc, ok := c.(syscall.Conn)
+func (k *idleCheck) init(sock, c net.Conn) {
+	k.tls, _ = c.(*tls.Conn)
+	sc, ok := sock.(syscall.Conn)
 	if !ok {
 		return
 	}
@@ -55,5 +64,21 @@ func (k *idleCheck) stray() bool {
 	if err := k.raw.Control(k.fn); err != nil {
 		return true
 	}
+	if !k.dirty && k.tls != nil {
+		return k.tlsBuffered()
+	}
 	return k.dirty
+}
+
+// tlsBuffered reports whether crypto/tls holds application data (or an
+// error) for the connection: a read with a deadline already past returns
+// what is buffered and times out otherwise, without reaching the socket
+// (and a timeout leaves the TLS session usable). Post-handshake messages,
+// such as session tickets, are consumed on the way and are not stray.
+func (k *idleCheck) tlsBuffered() bool {
+	var b [1]byte
+	k.tls.SetReadDeadline(time.Unix(1, 0))
+	n, err := k.tls.Read(b[:])
+	k.tls.SetReadDeadline(time.Time{})
+	return n > 0 || !errors.Is(err, os.ErrDeadlineExceeded)
 }

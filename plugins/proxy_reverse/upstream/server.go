@@ -8,6 +8,7 @@ package upstream
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"net"
 	"net/netip"
 	"sync"
@@ -22,7 +23,8 @@ type Server struct {
 	Addr netip.AddrPort
 	Name string // the ServerList item it came from, e.g. "api.internal:8080"
 
-	addr string // Addr as a dial string
+	addr string      // Addr as a dial string
+	tls  *tls.Config // https:// servers: TLS to the backend; nil for plain
 	g    *Group
 	h    *Health // shared by every entry listing Addr
 
@@ -89,6 +91,12 @@ func (s *Server) Failed(now time.Time) {
 	s.h.fails.Add(1)
 }
 
+// Retried counts a request sent again after it failed on this server
+// before any answer: to the next server (a failed connect, or a new
+// connection closed or reset before any answer byte), or to this server on
+// a new connection (a pooled one the server had closed while idle).
+func (s *Server) Retried() { s.h.retries.Add(1) }
+
 // Succeeded records a good answer; the server is online again.
 func (s *Server) Succeeded() {
 	if s.h.fails.Load() != 0 {
@@ -141,17 +149,26 @@ func (s *Server) pop(now time.Time) *Conn {
 	return c
 }
 
-// Dial opens a new connection with the entry's ConnectTimeout.
+// Dial opens a new connection with the entry's ConnectTimeout, which also
+// bounds the TLS handshake of an https:// server.
 func (s *Server) Dial(ctx context.Context) (*Conn, error) {
-	d := net.Dialer{Timeout: s.g.entry.ConnectTimeout}
-	nc, err := d.DialContext(ctx, "tcp", s.addr)
+	ctx, cancel := context.WithTimeout(ctx, s.g.entry.ConnectTimeout)
+	defer cancel()
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", s.addr)
 	if err != nil {
 		return nil, err
+	}
+	nc := raw
+	if s.tls != nil {
+		if nc, err = s.handshake(ctx, raw); err != nil {
+			return nil, err
+		}
 	}
 	s.active.Add(1)
 	s.h.requests.Add(1)
 	c := &Conn{Conn: nc, BR: s.g.newReader(nc), BW: bufio.NewWriterSize(nc, 8<<10), srv: s}
-	c.check.init(nc)
+	c.check.init(raw, nc)
 	return c, nil
 }
 
@@ -213,6 +230,7 @@ type Stats struct {
 	Requests     uint64    // requests sent (attempts, retries included)
 	Failures     uint64    // failed attempts
 	Stray        uint64    // pooled connections closed for bytes or EOF while idle
+	Retries      uint64    // requests sent again after a failure here
 	Consecutive  int       // current run of failures
 }
 
@@ -223,13 +241,17 @@ func (s *Server) Stats(now time.Time) Stats {
 	s.mu.Unlock()
 	until := s.OfflineUntil(now)
 	return Stats{Name: s.Name, Addr: s.addr, Online: until.IsZero(), OfflineUntil: until,
-		Active: s.active.Load(), Idle: idle, Requests: s.h.requests.Load(),
-		Failures: s.h.failures.Load(), Stray: s.h.stray.Load(), Consecutive: int(s.h.fails.Load())}
+		Active: s.active.Load(), Idle: idle, Requests: s.h.requests.Load(), Failures: s.h.failures.Load(),
+		Stray: s.h.stray.Load(), Retries: s.h.retries.Load(), Consecutive: int(s.h.fails.Load())}
 }
 
 // ClientBodyTimeout returns how long a client may stall while sending a
 // request body to this server's entry.
 func (s *Server) ClientBodyTimeout() time.Duration { return s.g.entry.ClientBodyTimeout }
+
+// TunnelIdleTimeout returns how long an upgraded tunnel to this server's
+// entry may carry no byte either way.
+func (s *Server) TunnelIdleTimeout() time.Duration { return s.g.entry.TunnelIdleTimeout }
 
 // ClientBodyMinRate returns the lowest average rate (bytes per second) of a
 // request body to this server's entry; 0: none.

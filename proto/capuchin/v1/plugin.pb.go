@@ -189,7 +189,7 @@ func (x Event_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Event_Kind.Descriptor instead.
 func (Event_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{8, 0}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{9, 0}
 }
 
 type Note_Kind int32
@@ -238,7 +238,7 @@ func (x Note_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Note_Kind.Descriptor instead.
 func (Note_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{12, 0}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{13, 0}
 }
 
 type DescribeRequest struct {
@@ -568,6 +568,7 @@ type Conn struct {
 	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	Remote        string                 `protobuf:"bytes,2,opt,name=remote,proto3" json:"remote,omitempty"` // ip:port
 	Local         string                 `protobuf:"bytes,3,opt,name=local,proto3" json:"local,omitempty"`
+	Tls           *TLS                   `protobuf:"bytes,4,opt,name=tls,proto3" json:"tls,omitempty"` // absent on a plain connection
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -623,6 +624,82 @@ func (x *Conn) GetLocal() string {
 	return ""
 }
 
+func (x *Conn) GetTls() *TLS {
+	if x != nil {
+		return x.Tls
+	}
+	return nil
+}
+
+// TLS describes the TLS session of a client connection.
+type TLS struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`                                 // crypto/tls numbering: 0x0303 TLS 1.2, 0x0304 TLS 1.3
+	ServerName    string                 `protobuf:"bytes,2,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`          // SNI as the client sent it (may be empty)
+	ClientCert    bool                   `protobuf:"varint,3,opt,name=client_cert,json=clientCert,proto3" json:"client_cert,omitempty"`         // the client presented a certificate
+	ClientSubject string                 `protobuf:"bytes,4,opt,name=client_subject,json=clientSubject,proto3" json:"client_subject,omitempty"` // its subject (RFC 2253)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TLS) Reset() {
+	*x = TLS{}
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TLS) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TLS) ProtoMessage() {}
+
+func (x *TLS) ProtoReflect() protoreflect.Message {
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TLS.ProtoReflect.Descriptor instead.
+func (*TLS) Descriptor() ([]byte, []int) {
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TLS) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *TLS) GetServerName() string {
+	if x != nil {
+		return x.ServerName
+	}
+	return ""
+}
+
+func (x *TLS) GetClientCert() bool {
+	if x != nil {
+		return x.ClientCert
+	}
+	return false
+}
+
+func (x *TLS) GetClientSubject() string {
+	if x != nil {
+		return x.ClientSubject
+	}
+	return ""
+}
+
 // Lease is the terms under which a plugin may keep a handed connection and
 // serve the following requests on it itself (max_requests in all, the first
 // included), while they match its claim filter and the same Host, waiting
@@ -641,7 +718,7 @@ type Lease struct {
 
 func (x *Lease) Reset() {
 	*x = Lease{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[7]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -653,7 +730,7 @@ func (x *Lease) String() string {
 func (*Lease) ProtoMessage() {}
 
 func (x *Lease) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[7]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -666,7 +743,7 @@ func (x *Lease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lease.ProtoReflect.Descriptor instead.
 func (*Lease) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{7}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Lease) GetMaxRequests() uint32 {
@@ -710,7 +787,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[8]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +799,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[8]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +812,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{8}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Event) GetId() uint64 {
@@ -832,7 +909,7 @@ type Field struct {
 
 func (x *Field) Reset() {
 	*x = Field{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[9]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +921,7 @@ func (x *Field) String() string {
 func (*Field) ProtoMessage() {}
 
 func (x *Field) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[9]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +934,7 @@ func (x *Field) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Field.ProtoReflect.Descriptor instead.
 func (*Field) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{9}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Field) GetName() string {
@@ -892,7 +969,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[10]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -904,7 +981,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[10]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -917,7 +994,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{10}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Record) GetConnId() uint64 {
@@ -991,27 +1068,32 @@ func (x *Record) GetDurationNs() int64 {
 }
 
 type Reply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Verdict       Verdict                `protobuf:"varint,2,opt,name=verdict,proto3,enum=capuchin.v1.Verdict" json:"verdict,omitempty"`
-	Status        int32                  `protobuf:"varint,3,opt,name=status,proto3" json:"status,omitempty"`                     // 20: response status; 30: status sent, or wanted with close
-	Header        []*Field               `protobuf:"bytes,4,rep,name=header,proto3" json:"header,omitempty"`                      // 20: response fields
-	Body          []byte                 `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`                          // 20: response body
-	BytesIn       int64                  `protobuf:"varint,6,opt,name=bytes_in,json=bytesIn,proto3" json:"bytes_in,omitempty"`    // 30: request body bytes read
-	BytesOut      int64                  `protobuf:"varint,7,opt,name=bytes_out,json=bytesOut,proto3" json:"bytes_out,omitempty"` // 30: response bytes written
-	Leftover      []byte                 `protobuf:"bytes,8,opt,name=leftover,proto3" json:"leftover,omitempty"`                  // 30: bytes read past the request
-	Close         bool                   `protobuf:"varint,9,opt,name=close,proto3" json:"close,omitempty"`                       // 30: the connection must close
-	Records       []*Record              `protobuf:"bytes,10,rep,name=records,proto3" json:"records,omitempty"`                   // 30: stage-40 records of requests served under a lease
-	Error         string                 `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`                       // the handler failed
-	Leased        uint32                 `protobuf:"varint,12,opt,name=leased,proto3" json:"leased,omitempty"`                    // 30: requests served under the lease after the first
-	Interim       bool                   `protobuf:"varint,13,opt,name=interim,proto3" json:"interim,omitempty"`                  // 30: the lease's first request is done; the final reply follows
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Verdict  Verdict                `protobuf:"varint,2,opt,name=verdict,proto3,enum=capuchin.v1.Verdict" json:"verdict,omitempty"`
+	Status   int32                  `protobuf:"varint,3,opt,name=status,proto3" json:"status,omitempty"`                     // 20: response status; 30: status sent, or wanted with close
+	Header   []*Field               `protobuf:"bytes,4,rep,name=header,proto3" json:"header,omitempty"`                      // 20: response fields
+	Body     []byte                 `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`                          // 20: response body
+	BytesIn  int64                  `protobuf:"varint,6,opt,name=bytes_in,json=bytesIn,proto3" json:"bytes_in,omitempty"`    // 30: request body bytes read
+	BytesOut int64                  `protobuf:"varint,7,opt,name=bytes_out,json=bytesOut,proto3" json:"bytes_out,omitempty"` // 30: response bytes written
+	Leftover []byte                 `protobuf:"bytes,8,opt,name=leftover,proto3" json:"leftover,omitempty"`                  // 30: bytes read past the request
+	Close    bool                   `protobuf:"varint,9,opt,name=close,proto3" json:"close,omitempty"`                       // 30: the connection must close
+	Records  []*Record              `protobuf:"bytes,10,rep,name=records,proto3" json:"records,omitempty"`                   // 30: stage-40 records of requests served under a lease
+	Error    string                 `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`                       // the handler failed
+	Leased   uint32                 `protobuf:"varint,12,opt,name=leased,proto3" json:"leased,omitempty"`                    // 30: requests served under the lease after the first
+	Interim  bool                   `protobuf:"varint,13,opt,name=interim,proto3" json:"interim,omitempty"`                  // 30: the lease's first request is done; the final reply follows
+	// 30, with interim: the request in progress is a tunnel or a long
+	// download bounded by the plugin's own idle timeouts; the host stops
+	// holding this call to the stage deadline (the plugin still holds every
+	// later leased request to it).
+	Unbounded     bool `protobuf:"varint,14,opt,name=unbounded,proto3" json:"unbounded,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1023,7 +1105,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1036,7 +1118,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{11}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Reply) GetId() uint64 {
@@ -1130,6 +1212,13 @@ func (x *Reply) GetInterim() bool {
 	return false
 }
 
+func (x *Reply) GetUnbounded() bool {
+	if x != nil {
+		return x.Unbounded
+	}
+	return false
+}
+
 type Note struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Kind          Note_Kind              `protobuf:"varint,1,opt,name=kind,proto3,enum=capuchin.v1.Note_Kind" json:"kind,omitempty"`
@@ -1141,7 +1230,7 @@ type Note struct {
 
 func (x *Note) Reset() {
 	*x = Note{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1153,7 +1242,7 @@ func (x *Note) String() string {
 func (*Note) ProtoMessage() {}
 
 func (x *Note) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1166,7 +1255,7 @@ func (x *Note) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Note.ProtoReflect.Descriptor instead.
 func (*Note) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{12}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Note) GetKind() Note_Kind {
@@ -1199,7 +1288,7 @@ type NoteBatch struct {
 
 func (x *NoteBatch) Reset() {
 	*x = NoteBatch{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1211,7 +1300,7 @@ func (x *NoteBatch) String() string {
 func (*NoteBatch) ProtoMessage() {}
 
 func (x *NoteBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1224,7 +1313,7 @@ func (x *NoteBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoteBatch.ProtoReflect.Descriptor instead.
 func (*NoteBatch) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{13}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NoteBatch) GetNotes() []*Note {
@@ -1242,7 +1331,7 @@ type NotifyResponse struct {
 
 func (x *NotifyResponse) Reset() {
 	*x = NotifyResponse{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1254,7 +1343,7 @@ func (x *NotifyResponse) String() string {
 func (*NotifyResponse) ProtoMessage() {}
 
 func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1267,7 +1356,7 @@ func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyResponse.ProtoReflect.Descriptor instead.
 func (*NotifyResponse) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{14}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 var File_capuchin_v1_plugin_proto protoreflect.FileDescriptor
@@ -1296,11 +1385,19 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\vconfig_path\x18\x01 \x01(\tR\n" +
 	"configPath\")\n" +
 	"\x11ConfigureResponse\x12\x14\n" +
-	"\x05error\x18\x01 \x01(\tR\x05error\"D\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\"h\n" +
 	"\x04Conn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06remote\x18\x02 \x01(\tR\x06remote\x12\x14\n" +
-	"\x05local\x18\x03 \x01(\tR\x05local\"l\n" +
+	"\x05local\x18\x03 \x01(\tR\x05local\x12\"\n" +
+	"\x03tls\x18\x04 \x01(\v2\x10.capuchin.v1.TLSR\x03tls\"\x88\x01\n" +
+	"\x03TLS\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1f\n" +
+	"\vserver_name\x18\x02 \x01(\tR\n" +
+	"serverName\x12\x1f\n" +
+	"\vclient_cert\x18\x03 \x01(\bR\n" +
+	"clientCert\x12%\n" +
+	"\x0eclient_subject\x18\x04 \x01(\tR\rclientSubject\"l\n" +
 	"\x05Lease\x12!\n" +
 	"\fmax_requests\x18\x01 \x01(\rR\vmaxRequests\x12&\n" +
 	"\x0fidle_timeout_ns\x18\x02 \x01(\x03R\ridleTimeoutNs\x12\x18\n" +
@@ -1342,7 +1439,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\rstart_unix_ns\x18\t \x01(\x03R\vstartUnixNs\x12\x1f\n" +
 	"\vduration_ns\x18\n" +
 	" \x01(\x03R\n" +
-	"durationNs\"\x80\x03\n" +
+	"durationNs\"\x9e\x03\n" +
 	"\x05Reply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x14.capuchin.v1.VerdictR\averdict\x12\x16\n" +
@@ -1357,7 +1454,8 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	" \x03(\v2\x13.capuchin.v1.RecordR\arecords\x12\x14\n" +
 	"\x05error\x18\v \x01(\tR\x05error\x12\x16\n" +
 	"\x06leased\x18\f \x01(\rR\x06leased\x12\x18\n" +
-	"\ainterim\x18\r \x01(\bR\ainterim\"\xc4\x01\n" +
+	"\ainterim\x18\r \x01(\bR\ainterim\x12\x1c\n" +
+	"\tunbounded\x18\x0e \x01(\bR\tunbounded\"\xc4\x01\n" +
 	"\x04Note\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.capuchin.v1.Note.KindR\x04kind\x12+\n" +
 	"\x06record\x18\x02 \x01(\v2\x13.capuchin.v1.RecordR\x06record\x12%\n" +
@@ -1397,7 +1495,7 @@ func file_capuchin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_capuchin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_capuchin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_capuchin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_capuchin_v1_plugin_proto_goTypes = []any{
 	(Policy)(0),               // 0: capuchin.v1.Policy
 	(Verdict)(0),              // 1: capuchin.v1.Verdict
@@ -1410,42 +1508,44 @@ var file_capuchin_v1_plugin_proto_goTypes = []any{
 	(*ConfigureRequest)(nil),  // 8: capuchin.v1.ConfigureRequest
 	(*ConfigureResponse)(nil), // 9: capuchin.v1.ConfigureResponse
 	(*Conn)(nil),              // 10: capuchin.v1.Conn
-	(*Lease)(nil),             // 11: capuchin.v1.Lease
-	(*Event)(nil),             // 12: capuchin.v1.Event
-	(*Field)(nil),             // 13: capuchin.v1.Field
-	(*Record)(nil),            // 14: capuchin.v1.Record
-	(*Reply)(nil),             // 15: capuchin.v1.Reply
-	(*Note)(nil),              // 16: capuchin.v1.Note
-	(*NoteBatch)(nil),         // 17: capuchin.v1.NoteBatch
-	(*NotifyResponse)(nil),    // 18: capuchin.v1.NotifyResponse
+	(*TLS)(nil),               // 11: capuchin.v1.TLS
+	(*Lease)(nil),             // 12: capuchin.v1.Lease
+	(*Event)(nil),             // 13: capuchin.v1.Event
+	(*Field)(nil),             // 14: capuchin.v1.Field
+	(*Record)(nil),            // 15: capuchin.v1.Record
+	(*Reply)(nil),             // 16: capuchin.v1.Reply
+	(*Note)(nil),              // 17: capuchin.v1.Note
+	(*NoteBatch)(nil),         // 18: capuchin.v1.NoteBatch
+	(*NotifyResponse)(nil),    // 19: capuchin.v1.NotifyResponse
 }
 var file_capuchin_v1_plugin_proto_depIdxs = []int32{
 	0,  // 0: capuchin.v1.StageSpec.policy:type_name -> capuchin.v1.Policy
 	5,  // 1: capuchin.v1.Manifest.stages:type_name -> capuchin.v1.StageSpec
 	6,  // 2: capuchin.v1.Manifest.claims:type_name -> capuchin.v1.Claims
-	2,  // 3: capuchin.v1.Event.kind:type_name -> capuchin.v1.Event.Kind
-	10, // 4: capuchin.v1.Event.conn:type_name -> capuchin.v1.Conn
-	11, // 5: capuchin.v1.Event.lease:type_name -> capuchin.v1.Lease
-	1,  // 6: capuchin.v1.Reply.verdict:type_name -> capuchin.v1.Verdict
-	13, // 7: capuchin.v1.Reply.header:type_name -> capuchin.v1.Field
-	14, // 8: capuchin.v1.Reply.records:type_name -> capuchin.v1.Record
-	3,  // 9: capuchin.v1.Note.kind:type_name -> capuchin.v1.Note.Kind
-	14, // 10: capuchin.v1.Note.record:type_name -> capuchin.v1.Record
-	10, // 11: capuchin.v1.Note.conn:type_name -> capuchin.v1.Conn
-	16, // 12: capuchin.v1.NoteBatch.notes:type_name -> capuchin.v1.Note
-	4,  // 13: capuchin.v1.Plugin.Describe:input_type -> capuchin.v1.DescribeRequest
-	8,  // 14: capuchin.v1.Plugin.Configure:input_type -> capuchin.v1.ConfigureRequest
-	12, // 15: capuchin.v1.Plugin.Calls:input_type -> capuchin.v1.Event
-	17, // 16: capuchin.v1.Plugin.Notify:input_type -> capuchin.v1.NoteBatch
-	7,  // 17: capuchin.v1.Plugin.Describe:output_type -> capuchin.v1.Manifest
-	9,  // 18: capuchin.v1.Plugin.Configure:output_type -> capuchin.v1.ConfigureResponse
-	15, // 19: capuchin.v1.Plugin.Calls:output_type -> capuchin.v1.Reply
-	18, // 20: capuchin.v1.Plugin.Notify:output_type -> capuchin.v1.NotifyResponse
-	17, // [17:21] is the sub-list for method output_type
-	13, // [13:17] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	11, // 3: capuchin.v1.Conn.tls:type_name -> capuchin.v1.TLS
+	2,  // 4: capuchin.v1.Event.kind:type_name -> capuchin.v1.Event.Kind
+	10, // 5: capuchin.v1.Event.conn:type_name -> capuchin.v1.Conn
+	12, // 6: capuchin.v1.Event.lease:type_name -> capuchin.v1.Lease
+	1,  // 7: capuchin.v1.Reply.verdict:type_name -> capuchin.v1.Verdict
+	14, // 8: capuchin.v1.Reply.header:type_name -> capuchin.v1.Field
+	15, // 9: capuchin.v1.Reply.records:type_name -> capuchin.v1.Record
+	3,  // 10: capuchin.v1.Note.kind:type_name -> capuchin.v1.Note.Kind
+	15, // 11: capuchin.v1.Note.record:type_name -> capuchin.v1.Record
+	10, // 12: capuchin.v1.Note.conn:type_name -> capuchin.v1.Conn
+	17, // 13: capuchin.v1.NoteBatch.notes:type_name -> capuchin.v1.Note
+	4,  // 14: capuchin.v1.Plugin.Describe:input_type -> capuchin.v1.DescribeRequest
+	8,  // 15: capuchin.v1.Plugin.Configure:input_type -> capuchin.v1.ConfigureRequest
+	13, // 16: capuchin.v1.Plugin.Calls:input_type -> capuchin.v1.Event
+	18, // 17: capuchin.v1.Plugin.Notify:input_type -> capuchin.v1.NoteBatch
+	7,  // 18: capuchin.v1.Plugin.Describe:output_type -> capuchin.v1.Manifest
+	9,  // 19: capuchin.v1.Plugin.Configure:output_type -> capuchin.v1.ConfigureResponse
+	16, // 20: capuchin.v1.Plugin.Calls:output_type -> capuchin.v1.Reply
+	19, // 21: capuchin.v1.Plugin.Notify:output_type -> capuchin.v1.NotifyResponse
+	18, // [18:22] is the sub-list for method output_type
+	14, // [14:18] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_capuchin_v1_plugin_proto_init() }
@@ -1459,7 +1559,7 @@ func file_capuchin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_capuchin_v1_plugin_proto_rawDesc), len(file_capuchin_v1_plugin_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

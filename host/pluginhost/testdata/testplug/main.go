@@ -2,7 +2,9 @@
 // name picks what it does:
 //
 //	hello, helloopen   stage 30 on paths ^/hello (helloopen: fail-open)
-//	gate, gateopen     stages 10 and 20 (gateopen: fail-open)
+//	gate, gateopen     stages 10 and 20 (gateopen: fail-open); on TLS
+//	                   connections it closes at stage 10 those whose SNI is
+//	                   blocked.test and answers /tls-facts at stage 20
 //	notes              stages 40 and 50, written as lines to the file named
 //	                   in its configuration file
 //
@@ -70,6 +72,11 @@ func (h *hello) Handle(r *api.Request, w *api.ResponseWriter) api.Verdict {
 	case "/hello/close":
 		w.SetErrorStatus(418)
 		return api.Close
+	case "/hello/nap": // within the deadline; helloopen answers it
+		if h.name == "hello" {
+			time.Sleep(500 * time.Millisecond)
+			return api.Decline
+		}
 	case "/hello/slow":
 		time.Sleep(3 * time.Second)
 		return api.Decline
@@ -81,6 +88,11 @@ func (h *hello) Handle(r *api.Request, w *api.ResponseWriter) api.Verdict {
 		return api.Handled
 	case "/hello/raw":
 		return raw(r, w)
+	case "/hello/tls":
+		out := tlsFacts(&r.Client)
+		w.WriteHead(200, int64(len(out)))
+		w.WriteString(out)
+		return api.Handled
 	}
 	body, err := io.ReadAll(r.Body())
 	if err != nil {
@@ -118,8 +130,15 @@ func raw(r *api.Request, w *api.ResponseWriter) api.Verdict {
 // gate hooks stages 10 and 20.
 type gate struct{ base }
 
+// tlsFacts describes the TLS facts of c.
+func tlsFacts(c *api.Conn) string {
+	t := &c.TLS
+	return fmt.Sprintf("scheme=%s tls=%v version=%s sni=%s cert=%v subject=%s",
+		c.Scheme(), t.On(), t.VersionName(), t.ServerName, t.ClientCert, t.ClientSubject)
+}
+
 func (g *gate) Connect(c *api.Conn) api.Verdict {
-	if c.Remote.Addr().String() == "127.0.0.2" {
+	if c.Remote.Addr().String() == "127.0.0.2" || c.TLS.ServerName == "blocked.test" {
 		return api.Close
 	}
 	return api.Continue
@@ -136,6 +155,8 @@ func (g *gate) Request(c *api.Conn, req *http1.Request, vhost string) (api.Verdi
 		return api.Respond, &api.Reply{Status: 418, Body: []byte("short and stout")}
 	case "/gate-close":
 		return api.Close, nil
+	case "/tls-facts":
+		return api.Respond, &api.Reply{Status: 200, Body: []byte(tlsFacts(c))}
 	case "/gate-slow":
 		time.Sleep(2 * time.Second)
 	}

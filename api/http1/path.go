@@ -1,0 +1,31 @@
+package http1
+
+import (
+	"path"
+	"regexp"
+	"strings"
+)
+
+// CleanPath is path.Clean of a decoded request path that keeps a trailing
+// slash: "//a/./b/../c/" is "/a/c/".
+func CleanPath(p string) string {
+	c := path.Clean("/" + p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
+}
+
+// MatchPath reports whether re matches the decoded path p or its cleaned
+// form, so that a rule cannot be slipped past by spelling the same path
+// differently ("//secret", "/x/../secret"). A nil re matches nothing.
+func MatchPath(re *regexp.Regexp, p string) bool {
+	if re == nil {
+		return false
+	}
+	if re.MatchString(p) {
+		return true
+	}
+	c := CleanPath(p)
+	return c != p && re.MatchString(c)
+}
