@@ -14,11 +14,13 @@ import (
 // socket to the client's with splice(2), through net.TCPConn.ReadFrom,
 // without being copied into the process: once the bytes read with the
 // answer's head are sent, the rest goes in steps of spliceStep, each with
-// fresh deadlines (the backend's ResponseTimeout for reads, the client
-// Timeout for writes), so a slow but steady transfer is not cut.
+// a fresh client write deadline (the client Timeout: a client must take
+// 64 KiB per Timeout, where the copy loop asks 32 KiB per Timeout) and the
+// backend's coarse read deadline (ResponseTimeout), so a slow but steady
+// transfer is not cut.
 const (
 	spliceMin  = 16 << 10 // smaller rests go through the copy buffer
-	spliceStep = 256 << 10
+	spliceStep = 64 << 10
 )
 
 // splice moves the rest of the answer's body when it can; done reports
@@ -40,6 +42,7 @@ func (x *exchange) splice(bc *upstream.Conn) (done, ok bool) {
 	for left > 0 {
 		now := time.Now()
 		bc.ExtendRead(now, rt)
+		x.cw.by = time.Time{} // a full Timeout for this step
 		x.cw.extend(now)
 		x.longLived(now)
 		lr := io.LimitedReader{R: src, N: min(left, spliceStep)}
