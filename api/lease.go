@@ -1,10 +1,13 @@
 package api
 
 import (
+	"slices"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/claim"
 	"github.com/capuchin/capuchin/internal/fdpass"
 	"github.com/capuchin/capuchin/internal/transport"
 )
@@ -41,13 +44,17 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 	// one is done; from here on the SDK holds each request to it.
 	interim(&transport.Reply{ID: rep.ID, Interim: true})
 	host := cs.req.Host
+	giveBack, ok := rt.giveBack.compiled(ev.Lease.GiveBack)
+	if !ok {
+		return // a filter the SDK cannot compile: the host serves the rest
+	}
 	for n := 1; n < ev.Lease.MaxRequests; n++ {
 		head, size, end := cs.nextHead(ev.Lease.IdleTimeout)
 		switch {
 		case end == leaseCloseIdle:
 			rep.Close = true
 			return
-		case size == 0, !rt.leaseable(cs, head, host, ev):
+		case size == 0, !rt.leaseable(cs, head, host, ev, giveBack):
 			return
 		}
 		cs.br.Discard(size)
@@ -113,8 +120,9 @@ func (cs *connState) waitIdle() error {
 
 // leaseable parses head into cs.req and reports whether the plugin may
 // serve it under the lease: anything the host would treat differently from
-// handing it to this plugin goes back to the host.
-func (rt *runtime) leaseable(cs *connState, head, host string, ev *transport.Event) bool {
+// handing it to this plugin goes back to the host, and so does a request
+// a stage-20 plugin wants to see (giveBack).
+func (rt *runtime) leaseable(cs *connState, head, host string, ev *transport.Event, giveBack []*claim.Filter) bool {
 	r := &cs.req.Request
 	if cs.takeRevoke() || ev.MaxHead > 0 && len(head)+2 > ev.MaxHead || http1.ParseRequest(head, nil, r) != nil {
 		return false // over MaxHeaderSize: the host answers 431
@@ -125,7 +133,47 @@ func (rt *runtime) leaseable(cs *connState, head, host string, ev *transport.Eve
 	case !http1.EqualFold(r.Host, host):
 		return false
 	}
+	for _, f := range giveBack {
+		if f.Match(r) {
+			return false
+		}
+	}
 	return rt.filter.Load().Match(r)
+}
+
+// giveBackCache keeps the compiled stage-20 filters of the last lease:
+// the host sends the same ones with every lease until a reload.
+type giveBackCache struct {
+	mu      sync.Mutex
+	claims  []Claims
+	filters []*claim.Filter
+}
+
+// compiled returns cs compiled; false if one does not compile.
+func (g *giveBackCache) compiled(cs []Claims) ([]*claim.Filter, bool) {
+	if len(cs) == 0 {
+		return nil, true
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if slices.EqualFunc(cs, g.claims, sameClaims) {
+		return g.filters, true
+	}
+	fs := make([]*claim.Filter, len(cs))
+	for i, c := range cs {
+		f, err := claim.Compile(c.Paths, c.Hosts, c.Methods)
+		if err != nil {
+			Logger().Error("the host sent a stage-20 filter that does not compile; giving leased connections back", "error", err)
+			return nil, false
+		}
+		fs[i] = f
+	}
+	g.claims, g.filters = cs, fs
+	return fs, true
+}
+
+func sameClaims(a, b Claims) bool {
+	return slices.Equal(a.Paths, b.Paths) && slices.Equal(a.Hosts, b.Hosts) && slices.Equal(a.Methods, b.Methods)
 }
 
 // serveLeased runs the handler for one leased request whose head was

@@ -81,6 +81,30 @@ type ConnectHook interface {
 	Connect(c *Conn) Verdict
 }
 
+// Networks is a list of networks; see ConnectFilter.
+type Networks = contract.Networks
+
+// ConnectFilter, implemented beside ConnectHook, narrows stage 10 to the
+// clients whose address is in one of the networks it returns (an
+// IPv4-mapped address counts as IPv4; no network: no connection). The
+// host evaluates it: any other connection costs no call. It is asked once
+// at start-up, after Configure. Without it the hook sees every connection.
+type ConnectFilter interface {
+	ConnectFilter() Networks
+}
+
+// RequestFilter, implemented beside RequestHook, narrows stage 20 to the
+// requests its Claims match (the rules of ContentHandler.Claims). The host
+// evaluates it: any other request costs no call, and a connection leased
+// to a stage-30 plugin stays leased until a request the filter matches
+// comes (docs/writing-plugins.md, "What a hook costs"). It is asked once
+// at start-up, after Configure. Without it the hook sees every request,
+// and no connection can be leased. A filter must be at least as wide as
+// what the hook acts on: a request it misses is never seen.
+type RequestFilter interface {
+	RequestFilter() Claims
+}
+
 // Reply is the response a stage-20 hook asks the host to send: Status,
 // Header and Body.
 type Reply = contract.Reply

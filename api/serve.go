@@ -51,9 +51,11 @@ type runtime struct {
 	done    DoneHook
 	closed  CloseHook
 
-	filter atomic.Pointer[claim.Filter] // the content handler's claims, for leased requests
-	fds    *fdpass.Receiver
-	conns  sync.Map // conn id -> *connState
+	filter   atomic.Pointer[claim.Filter] // the content handler's claims, for leased requests
+	giveBack giveBackCache                // the stage-20 plugins' filters, for leased requests
+	frames   *transport.PluginFrames      // the framed calls socket; nil: the Calls stream
+	fds      *fdpass.Receiver
+	conns    sync.Map // conn id -> *connState
 
 	pendingRevoke sync.Map // conn id -> struct{}: revoked before its first hand-over arrived
 	clock         http1.Clock
@@ -93,6 +95,17 @@ func (rt *runtime) setup() error {
 		}
 		go rt.fds.Run()
 	}
+	if v := os.Getenv(transport.EnvCalls); v != "" {
+		f, err := fileFromEnv(v, "calls")
+		if err != nil {
+			return err
+		}
+		if rt.frames, err = transport.OpenPluginFrames(f); err != nil {
+			return err
+		}
+		// Ends when the host closes the socket (the process exits then).
+		go func() { _ = rt.Calls(rt.frames) }()
+	}
 	return nil
 }
 
@@ -117,12 +130,21 @@ func watchdog(f *os.File) {
 func (rt *runtime) Describe() transport.Manifest {
 	info := rt.p.Info()
 	rt.handleD.Store(int64(info.Handle.Deadline))
-	m := transport.Manifest{Name: info.Name, Version: info.Version, Reconfigurable: info.Reconfigure}
+	m := transport.Manifest{Name: info.Name, Version: info.Version, Reconfigurable: info.Reconfigure,
+		FramedCalls: rt.frames != nil}
 	if rt.connect != nil {
 		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageConnect, Limits: info.Connect})
+		if f, ok := rt.p.(ConnectFilter); ok {
+			n := f.ConnectFilter()
+			m.ConnectFilter = &n
+		}
 	}
 	if rt.request != nil {
 		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageRequest, Limits: info.Request})
+		if f, ok := rt.p.(RequestFilter); ok {
+			c := f.RequestFilter()
+			m.RequestFilter = &c
+		}
 	}
 	if rt.content != nil {
 		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageHandle, Limits: info.Handle})
@@ -150,9 +172,10 @@ func (rt *runtime) Configure(path string) error {
 	return nil
 }
 
-// Calls serves the per-request stream: every event runs on its own
-// goroutine and answers on the shared stream.
-func (rt *runtime) Calls(s *transport.ServerCalls) error {
+// Calls serves the per-request events (from the Calls stream or the framed
+// socket): every event runs on its own goroutine and answers on the same
+// channel.
+func (rt *runtime) Calls(s transport.PluginCalls) error {
 	for {
 		ev := new(transport.Event)
 		if err := s.Recv(ev); err != nil {

@@ -16,6 +16,13 @@ func CleanPath(p string) string {
 	return c
 }
 
+// UncleanPath is a path regexp (for a filter's Claims.Paths) that matches
+// every path CleanPath changes: one not starting with "/", or holding "//",
+// "/./" or "/../", or ending in "/." or "/..". A stage-20 hook that tests
+// paths with MatchPath declares it next to its own patterns, so that no
+// spelling of a path slips past its filter.
+const UncleanPath = `^[^/]|^$|//|/\.\.?(/|$)`
+
 // MatchPath reports whether re matches the decoded path p or its cleaned
 // form, so that a rule cannot be slipped past by spelling the same path
 // differently ("//secret", "/x/../secret"). A nil re matches nothing.

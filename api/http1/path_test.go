@@ -1,7 +1,9 @@
 package http1
 
 import (
+	"math/rand/v2"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -23,5 +25,28 @@ func TestMatchPath(t *testing.T) {
 	}
 	if got := CleanPath("//a/./b/../c/"); got != "/a/c/" {
 		t.Errorf("CleanPath: %q", got)
+	}
+}
+
+// TestUncleanPath: UncleanPath matches exactly the paths CleanPath changes,
+// over hand-picked and random spellings.
+func TestUncleanPath(t *testing.T) {
+	re := regexp.MustCompile(UncleanPath)
+	paths := []string{"", "/", "//", "/.", "/..", "/a", "/a/", "/a/.", "/a/..", "/a//b", "/a/./b", "/a/../b",
+		"a", "./a", "/.a", "/..a", "/a./", "/a../b", "/.../"}
+	rng := rand.New(rand.NewPCG(5, 6))
+	segs := []string{"", ".", "..", "...", "a", ".b", "c.", "d..e"}
+	for range 20000 {
+		parts := make([]string, 1+rng.IntN(5))
+		for i := range parts {
+			parts[i] = segs[rng.IntN(len(segs))]
+		}
+		p := strings.Join(parts, "/")
+		paths = append(paths, p, "/"+p)
+	}
+	for _, p := range paths {
+		if changed := CleanPath(p) != p; re.MatchString(p) != changed {
+			t.Fatalf("%q: UncleanPath matches %v, CleanPath changes it %v", p, re.MatchString(p), changed)
+		}
 	}
 }

@@ -56,7 +56,8 @@ func build(dir string) int {
 	if err != nil {
 		return 1
 	}
-	for _, mode := range []string{"hello", "helloopen", "gate", "gateopen", "notes"} {
+	for _, mode := range []string{"hello", "helloopen", "gate", "gateopen", "notes", "gatef",
+		"hellogrpc", "helloopengrpc", "gategrpc", "gateopengrpc", "notesgrpc"} {
 		if err := os.WriteFile(filepath.Join(dir, mode), src, 0o755); err != nil {
 			return 1
 		}

@@ -57,6 +57,11 @@ type snapshot struct {
 	handle  []*plugin
 	done    []*plugin
 	closed  []*plugin // stage 50 or stage 30 (handed sockets are released on close)
+
+	// leasable: every stage-20 plugin has a filter, so a connection may be
+	// leased; giveBack are those filters, sent with every lease.
+	leasable bool
+	giveBack []contract.Claims
 }
 
 func newSnapshot(ps []*plugin) *snapshot {
@@ -68,6 +73,9 @@ func newSnapshot(ps []*plugin) *snapshot {
 		if p.hooks(contract.StageRequest) {
 			s.request = append(s.request, p)
 		}
+		if f := p.hf.Load().reqSpec; p.hooks(contract.StageRequest) && f != nil {
+			s.giveBack = append(s.giveBack, *f)
+		}
 		if p.hooks(contract.StageHandle) {
 			s.handle = append(s.handle, p)
 		}
@@ -78,6 +86,7 @@ func newSnapshot(ps []*plugin) *snapshot {
 			s.closed = append(s.closed, p)
 		}
 	}
+	s.leasable = len(s.giveBack) == len(s.request)
 	return s
 }
 

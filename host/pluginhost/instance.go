@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,13 +40,13 @@ type instance struct {
 	log     hclog.Logger
 	client  *goplugin.Client
 	tc      *transport.Client
-	calls   *transport.CallStream
+	calls   transport.CallConn    // safe for concurrent Send
+	frames  *transport.HostFrames // the framed calls socket; nil if unsupported
 	cancel  context.CancelFunc
 	fds     *fdpass.Sender // nil when the plugin does not hook stage 30
 	wdog    *os.File       // watchdog pipe, host end
 	started time.Time
 
-	sendMu  sync.Mutex
 	waitMu  sync.Mutex
 	waiters map[uint64]*call
 	nextID  atomic.Uint64
@@ -84,7 +86,7 @@ func launch(sp *spawner, spec config.PluginSpec, log hclog.Logger) (*instance, t
 		VersionedPlugins: transport.VersionedPlugins(nil),
 		Cmd:              cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		Logger:           log,
+		Logger:           goPluginLogger(log, spec.Path),
 		StartTimeout:     10 * time.Second,
 	})
 	var rpc goplugin.ClientProtocol
@@ -101,9 +103,10 @@ func launch(sp *spawner, spec config.PluginSpec, log hclog.Logger) (*instance, t
 	return in, man, nil
 }
 
-// command builds the plugin's exec.Cmd with its extra files: fd 3 is the
-// descriptor-passing socket, fd 4 the watchdog pipe. closeChild closes the
-// host's copies of the child's ends once the child has started.
+// command builds the plugin's exec.Cmd with its extra files: the watchdog
+// pipe, the descriptor-passing socket and the framed calls socket, each
+// named by its environment variable. closeChild closes the host's copies
+// of the child's ends once the child has started.
 func (in *instance) command(spec config.PluginSpec) (*exec.Cmd, func(), error) {
 	cmd := exec.Command(spec.Path)
 	var child []*os.File
@@ -128,7 +131,14 @@ func (in *instance) command(spec config.PluginSpec) (*exec.Cmd, func(), error) {
 		}
 		in.fds = s
 		child = append(child, peer)
-		cmd.Env = append(cmd.Env, transport.EnvFDPass+"="+strconv.Itoa(3+1))
+		cmd.Env = append(cmd.Env, transport.EnvFDPass+"="+strconv.Itoa(3+len(child)-1))
+	}
+	if hf, peer, err := transport.FramePair(); err == nil {
+		in.frames = hf
+		child = append(child, peer)
+		cmd.Env = append(cmd.Env, transport.EnvCalls+"="+strconv.Itoa(3+len(child)-1))
+	} else {
+		in.log.Warn("no framed calls socket; the plugin gets its events on the Calls stream", "error", err)
 	}
 	cmd.ExtraFiles = child
 	setDeathSignal(cmd)
@@ -161,21 +171,27 @@ func (in *instance) connect(rpc goplugin.ClientProtocol, confPath string) (trans
 	if err != nil {
 		return man, err
 	}
-	return man, in.open()
+	return man, in.open(man.FramedCalls)
 }
 
-func (in *instance) open() error {
+// open opens the notification stream and the per-request channel: the
+// framed socket when the plugin takes it, else the Calls stream.
+func (in *instance) open(framed bool) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	in.cancel = cancel
-	calls, err := in.tc.Calls(ctx)
-	if err != nil {
-		return err
+	if framed && in.frames != nil {
+		in.calls = in.frames
+	} else {
+		calls, err := in.tc.Calls(ctx)
+		if err != nil {
+			return err
+		}
+		in.calls = &lockedCalls{CallConn: calls}
 	}
 	notes, err := in.tc.Notify(ctx)
 	if err != nil {
 		return err
 	}
-	in.calls = calls
 	in.wg.Add(2)
 	go in.demux()
 	go in.notifier(notes)
@@ -205,6 +221,24 @@ func (in *instance) demux() {
 
 func (in *instance) die() { in.deadOnce.Do(func() { close(in.dead) }) }
 
+// lockedCalls makes the Calls stream's Send safe for concurrent use.
+type lockedCalls struct {
+	mu sync.Mutex
+	transport.CallConn
+}
+
+func (l *lockedCalls) Send(e *transport.Event) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.CallConn.Send(e)
+}
+
+func (l *lockedCalls) CloseSend() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.CallConn.CloseSend()
+}
+
 // roundTrip sends ev and waits for its reply at most d. The error is
 // errNotSent (nothing reached the plugin), errDeadline or errCrashed.
 func (in *instance) roundTrip(pool *sync.Pool, ev *transport.Event, d time.Duration) (*transport.Reply, error) {
@@ -215,9 +249,7 @@ func (in *instance) roundTrip(pool *sync.Pool, ev *transport.Event, d time.Durat
 // nobody waits for id 0).
 func (in *instance) post(ev *transport.Event) {
 	ev.ID = 0
-	in.sendMu.Lock()
 	_ = in.calls.Send(ev)
-	in.sendMu.Unlock()
 }
 
 // leaseTrip is roundTrip for a stage-30 call under a lease: the first
@@ -229,9 +261,7 @@ func (in *instance) leaseTrip(pool *sync.Pool, ev *transport.Event, d, rest time
 	in.waitMu.Lock()
 	in.waiters[ev.ID] = c
 	in.waitMu.Unlock()
-	in.sendMu.Lock()
 	err := in.calls.Send(ev)
-	in.sendMu.Unlock()
 	if err == nil {
 		c.timer.Reset(d)
 		err = in.await(c, rest, onInterim)
@@ -355,9 +385,7 @@ func (in *instance) stop() {
 	}
 	t.Stop()
 	if in.calls != nil {
-		in.sendMu.Lock()
 		_ = in.calls.CloseSend()
-		in.sendMu.Unlock()
 	}
 	in.kill()
 }
@@ -368,6 +396,9 @@ func (in *instance) kill() {
 	}
 	in.client.Kill()
 	in.die()
+	if in.frames != nil {
+		in.frames.Close() // ends the demux's read
+	}
 	in.wg.Wait()
 	if in.fds != nil {
 		in.fds.Close()
@@ -375,4 +406,14 @@ func (in *instance) kill() {
 	if in.wdog != nil {
 		in.wdog.Close()
 	}
+}
+
+// goPluginLogger is the logger go-plugin re-emits the plugin's lines under:
+// go-plugin adds the executable's name itself, so it gets log's parent
+// when log is already named after it (plugins.NAME, not plugins.NAME.NAME).
+func goPluginLogger(log hclog.Logger, path string) hclog.Logger {
+	if parent, ok := strings.CutSuffix(log.Name(), "."+filepath.Base(path)); ok {
+		return log.ResetNamed(parent)
+	}
+	return log
 }

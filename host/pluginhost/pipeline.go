@@ -14,7 +14,8 @@ import (
 	"github.com/capuchin/capuchin/internal/transport"
 )
 
-// Connect runs stage 10 in load order; the first Close wins.
+// Connect runs stage 10 in load order for the plugins whose filter takes
+// the client; the first Close wins.
 func (h *Host) Connect(c *stage.Conn) stage.Verdict {
 	s := h.cur.Load()
 	if len(s.connect) == 0 {
@@ -22,6 +23,9 @@ func (h *Host) Connect(c *stage.Conn) stage.Verdict {
 	}
 	ev := transport.Event{Kind: transport.EventConnect, Conn: c.Conn}
 	for _, p := range s.connect {
+		if !p.wantsConn(c.Remote.Addr()) {
+			continue
+		}
 		r, err := h.call(p, &ev, contract.StageConnect)
 		if err != nil || r.Err != "" {
 			if !p.termsAt(contract.StageConnect).failOpen {
@@ -36,15 +40,19 @@ func (h *Host) Connect(c *stage.Conn) stage.Verdict {
 	return stage.Continue
 }
 
-// Request runs stage 20 in load order; the first Close or Respond wins.
+// Request runs stage 20 in load order for the plugins whose filter takes
+// the request; the first Close or Respond wins.
 func (h *Host) Request(c *stage.Conn, req *http1.Request, vhost string) (stage.Verdict, *stage.Reply) {
 	s := h.cur.Load()
-	if len(s.request) == 0 {
-		return stage.Continue, nil
-	}
-	ev := transport.Event{Kind: transport.EventRequest, Conn: c.Conn, Head: []byte(req.Raw), VHost: vhost}
+	var ev *transport.Event
 	for _, p := range s.request {
-		r, err := h.call(p, &ev, contract.StageRequest)
+		if !p.wantsRequest(req) {
+			continue
+		}
+		if ev == nil {
+			ev = &transport.Event{Kind: transport.EventRequest, Conn: c.Conn, Head: []byte(req.Raw), VHost: vhost}
+		}
+		r, err := h.call(p, ev, contract.StageRequest)
 		if err != nil || r.Err != "" {
 			if !p.termsAt(contract.StageRequest).failOpen {
 				return stage.Respond, unavailable()
@@ -102,12 +110,14 @@ func (h *Host) Handle(c *stage.Conn, req *http1.Request, ho *stage.Handoff) stag
 
 // lease returns the lease terms for the i-th stage-30 plugin: the host's
 // offer only where nothing else would have seen the following requests —
-// no plugin hooks stage 20 and no earlier stage-30 plugin could claim them.
+// no earlier stage-30 plugin could claim them, and every stage-20 plugin
+// has a filter, which goes with the lease so that a request it matches
+// comes back to the host (s.giveBack).
 func lease(s *snapshot, i int, ho *stage.Handoff) stage.Lease {
-	if i > 0 || len(s.request) > 0 || ho.Lease.MaxRequests <= 1 {
+	if i > 0 || !s.leasable || ho.Lease.MaxRequests <= 1 {
 		return stage.Lease{MaxRequests: 1}
 	}
-	l := stage.Lease{MaxRequests: ho.Lease.MaxRequests, IdleTimeout: ho.Lease.IdleTimeout}
+	l := stage.Lease{MaxRequests: ho.Lease.MaxRequests, IdleTimeout: ho.Lease.IdleTimeout, GiveBack: s.giveBack}
 	if len(s.done) > 0 {
 		// Someone logs: records come back with the lease, at least every
 		// maxLeaseRecords requests.

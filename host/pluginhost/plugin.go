@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"slices"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/config"
 	"github.com/capuchin/capuchin/internal/claim"
 	"github.com/capuchin/capuchin/internal/contract"
@@ -46,7 +48,8 @@ type plugin struct {
 	log    hclog.Logger
 	man    transport.Manifest
 	stages [contract.NumStages]terms    // index: contract.Stage.Index
-	filter atomic.Pointer[claim.Filter] // replaced by reconfigure
+	filter atomic.Pointer[claim.Filter] // stage 30; replaced by reconfigure
+	hf     atomic.Pointer[hookFilters]  // stages 10 and 20; replaced by reconfigure
 
 	inst     atomic.Pointer[instance] // nil while down
 	inflight atomic.Int64
@@ -92,6 +95,9 @@ func (p *plugin) adopt(m transport.Manifest) error {
 		}
 		*p.termsAt(s.Stage) = t
 	}
+	if err := p.adoptFilters(m); err != nil {
+		return err
+	}
 	if !p.hooks(contract.StageHandle) {
 		return nil
 	}
@@ -101,6 +107,51 @@ func (p *plugin) adopt(m transport.Manifest) error {
 	f, err := claim.Compile(m.Claims.Paths, m.Claims.Hosts, m.Claims.Methods)
 	p.filter.Store(f)
 	return err
+}
+
+// hookFilters are a plugin's stage-10 and stage-20 filters, as declared
+// and compiled; nil fields take everything.
+type hookFilters struct {
+	req     *claim.Filter
+	reqSpec *contract.Claims // sent with leases (Lease.GiveBack)
+	conn    *contract.Networks
+}
+
+// compileHookFilters compiles the stage-10 and stage-20 filters of m.
+func compileHookFilters(m transport.Manifest) (*hookFilters, error) {
+	hf := &hookFilters{reqSpec: m.RequestFilter, conn: m.ConnectFilter}
+	if c := m.RequestFilter; c == nil || len(c.Paths)+len(c.Hosts)+len(c.Methods) == 0 {
+		hf.reqSpec = nil // a filter that takes every request is none (no lease)
+		return hf, nil
+	}
+	f, err := claim.Compile(m.RequestFilter.Paths, m.RequestFilter.Hosts, m.RequestFilter.Methods)
+	if err != nil {
+		return nil, fmt.Errorf("stage-20 filter: %w", err)
+	}
+	hf.req = f
+	return hf, nil
+}
+
+// adoptFilters compiles the stage-10 and stage-20 filters.
+func (p *plugin) adoptFilters(m transport.Manifest) error {
+	hf, err := compileHookFilters(m)
+	if err != nil {
+		return err
+	}
+	p.hf.Store(hf)
+	return nil
+}
+
+// wantsConn reports whether p's stage-10 hook is to see a client at addr.
+func (p *plugin) wantsConn(addr netip.Addr) bool {
+	n := p.hf.Load().conn
+	return n == nil || n.Contains(addr)
+}
+
+// wantsRequest reports whether p's stage-20 hook is to see req.
+func (p *plugin) wantsRequest(req *http1.Request) bool {
+	f := p.hf.Load().req
+	return f == nil || f.Match(req)
 }
 
 // termsAt returns p's terms for a valid stage s.
@@ -153,7 +204,12 @@ func (p *plugin) reconfigure(spec config.PluginSpec) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	hf, err := compileHookFilters(man)
+	if err != nil {
+		return false, err
+	}
 	p.filter.Store(f)
+	p.hf.Store(hf)
 	p.conf = stamp
 	return true, nil
 }

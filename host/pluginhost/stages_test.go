@@ -8,11 +8,25 @@ import (
 	"time"
 )
 
+// callPaths are the per-request channels a plugin may take: the framed
+// socket (what the SDK takes) and the gRPC Calls stream (a plugin that
+// ignores the socket, as one in another language may). The suffix of the
+// test plugin's name picks one.
+var callPaths = []struct{ name, suffix string }{{"framed", ""}, {"grpc", "grpc"}}
+
+// TestStagesAndVerdicts: every stage sees what it hooks and every verdict
+// holds, on both call paths.
 func TestStagesAndVerdicts(t *testing.T) {
+	for _, cp := range callPaths {
+		t.Run(cp.name, func(t *testing.T) { testStagesAndVerdicts(t, cp.suffix) })
+	}
+}
+
+func testStagesAndVerdicts(t *testing.T, suffix string) {
 	checkGoroutines(t)
 	dir := t.TempDir()
 	notesFile := dir + "/notes.log"
-	h := startHost(t, spec(t, dir, "gate", ""), spec(t, dir, "hello", ""), spec(t, dir, "notes", notesFile))
+	h := startHost(t, spec(t, dir, "gate"+suffix, ""), spec(t, dir, "hello"+suffix, ""), spec(t, dir, "notes"+suffix, notesFile))
 	l := newLoop(t, h)
 
 	c := dial(t, l.addr())

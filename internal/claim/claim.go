@@ -1,7 +1,9 @@
-// Package claim is the stage-30 claim filter: which requests a content
-// plugin wants. The host evaluates it in-process so that a request no
-// filter matches costs no plugin call, and the SDK evaluates the same
-// filter for the requests a plugin serves under a connection lease.
+// Package claim is the request filter: which requests a content plugin
+// claims at stage 30, or a stage-20 hook wants to see. The host evaluates
+// it in-process so that a request no filter matches costs no plugin call,
+// and the SDK evaluates the same filters for the requests a plugin serves
+// under a connection lease (its own claims, and the stage-20 filters that
+// send a request back to the host).
 package claim
 
 import (

@@ -185,6 +185,22 @@ type Claims struct {
 	Methods []string // exact methods, e.g. "GET"
 }
 
+// Networks is a stage-10 filter, evaluated by the host: the hook is called
+// only for clients whose address (an IPv4-mapped address counts as IPv4)
+// is in one of the networks. An empty list matches no connection.
+type Networks []netip.Prefix
+
+// Contains reports whether a is in one of the networks.
+func (n Networks) Contains(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range n {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // Record describes one finished request, for stage 40.
 type Record struct {
 	ConnID   uint64
@@ -204,9 +220,12 @@ type Record struct {
 // MaxRequests in all (the first included; 1 is the plain hand-over), each
 // awaited at most IdleTimeout. The handler gives the connection back with
 // the first request it will not serve. With Records it reports a stage-40
-// Record for each request it served after the first.
+// Record for each request it served after the first. GiveBack are the
+// stage-20 filters of the plugins that hook stage 20: a request one of them
+// matches goes back to the host, which runs stage 20 for it.
 type Lease struct {
 	MaxRequests int
 	IdleTimeout time.Duration
 	Records     bool
+	GiveBack    []Claims
 }

@@ -24,7 +24,7 @@ func (c *Client) Describe(ctx context.Context) (Manifest, error) {
 	if err != nil {
 		return Manifest{}, fmt.Errorf("describe: %w", err)
 	}
-	return manifestFromPB(m), nil
+	return manifestFromPB(m)
 }
 
 // Configure passes the plugin its configuration file path. A *ConfigError

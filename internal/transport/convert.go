@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"fmt"
 	"math"
 	"net/netip"
 	"time"
@@ -11,9 +12,17 @@ import (
 )
 
 func manifestToPB(m Manifest) *pb.Manifest {
-	out := &pb.Manifest{Name: m.Name, Version: m.Version, Reconfigurable: m.Reconfigurable, Claims: &pb.Claims{
-		PathRegex: m.Claims.Paths, Hosts: m.Claims.Hosts, Methods: m.Claims.Methods,
-	}}
+	out := &pb.Manifest{Name: m.Name, Version: m.Version, Reconfigurable: m.Reconfigurable, Claims: claimsToPB(&m.Claims),
+		FramedCalls: m.FramedCalls}
+	if m.RequestFilter != nil {
+		out.RequestFilter = claimsToPB(m.RequestFilter)
+	}
+	if m.ConnectFilter != nil {
+		out.ConnectFilter = &pb.Networks{Cidr: make([]string, len(*m.ConnectFilter))}
+		for i, p := range *m.ConnectFilter {
+			out.ConnectFilter.Cidr[i] = p.String()
+		}
+	}
 	for _, s := range m.Stages {
 		out.Stages = append(out.Stages, &pb.StageSpec{
 			Stage: int32(s.Stage), DeadlineNs: int64(s.Deadline), Policy: policyToPB(s.Policy),
@@ -22,17 +31,43 @@ func manifestToPB(m Manifest) *pb.Manifest {
 	return out
 }
 
-func manifestFromPB(p *pb.Manifest) Manifest {
-	m := Manifest{Name: p.GetName(), Version: p.GetVersion(), Reconfigurable: p.GetReconfigurable()}
+// manifestFromPB converts a manifest; a network that does not parse is an
+// error (the host refuses the plugin).
+func manifestFromPB(p *pb.Manifest) (Manifest, error) {
+	m := Manifest{Name: p.GetName(), Version: p.GetVersion(), Reconfigurable: p.GetReconfigurable(),
+		FramedCalls: p.GetFramedCalls()}
 	if c := p.GetClaims(); c != nil {
-		m.Claims = contract.Claims{Paths: c.PathRegex, Hosts: c.Hosts, Methods: c.Methods}
+		m.Claims = claimsFromPB(c)
+	}
+	if c := p.GetRequestFilter(); c != nil {
+		f := claimsFromPB(c)
+		m.RequestFilter = &f
+	}
+	if n := p.GetConnectFilter(); n != nil {
+		nets := make(contract.Networks, 0, len(n.Cidr))
+		for _, s := range n.Cidr {
+			pr, err := netip.ParsePrefix(s)
+			if err != nil {
+				return m, fmt.Errorf("manifest: connect filter: bad network %q", s)
+			}
+			nets = append(nets, pr.Masked())
+		}
+		m.ConnectFilter = &nets
 	}
 	for _, s := range p.GetStages() {
 		m.Stages = append(m.Stages, StageSpec{Stage: contract.Stage(s.Stage), Limits: contract.Limits{
 			Deadline: time.Duration(s.DeadlineNs), Policy: policyFromPB(s.Policy),
 		}})
 	}
-	return m
+	return m, nil
+}
+
+func claimsToPB(c *contract.Claims) *pb.Claims {
+	return &pb.Claims{PathRegex: c.Paths, Hosts: c.Hosts, Methods: c.Methods}
+}
+
+func claimsFromPB(c *pb.Claims) contract.Claims {
+	return contract.Claims{Paths: c.PathRegex, Hosts: c.Hosts, Methods: c.Methods}
 }
 
 func connToPB(c *contract.Conn) *pb.Conn {
@@ -68,14 +103,22 @@ func addrFromPB(s string) netip.AddrPort {
 }
 
 func leaseToPB(l *contract.Lease) *pb.Lease {
-	return &pb.Lease{MaxRequests: clampUint32(l.MaxRequests), IdleTimeoutNs: int64(l.IdleTimeout), Records: l.Records}
+	out := &pb.Lease{MaxRequests: clampUint32(l.MaxRequests), IdleTimeoutNs: int64(l.IdleTimeout), Records: l.Records}
+	for i := range l.GiveBack {
+		out.GiveBack = append(out.GiveBack, claimsToPB(&l.GiveBack[i]))
+	}
+	return out
 }
 
 func leaseFromPB(l *pb.Lease) contract.Lease {
 	if l == nil {
 		return contract.Lease{}
 	}
-	return contract.Lease{MaxRequests: int(l.MaxRequests), IdleTimeout: time.Duration(l.IdleTimeoutNs), Records: l.Records}
+	out := contract.Lease{MaxRequests: int(l.MaxRequests), IdleTimeout: time.Duration(l.IdleTimeoutNs), Records: l.Records}
+	for _, c := range l.GiveBack {
+		out.GiveBack = append(out.GiveBack, claimsFromPB(c))
+	}
+	return out
 }
 
 // clampUint32 fits a count into the wire's uint32.

@@ -122,7 +122,10 @@ func TestStages(t *testing.T) {
 			t.Errorf("stage %d is valid", int(bad))
 		}
 	}
-	back := manifestFromPB(manifestToPB(m))
+	back, err := manifestFromPB(manifestToPB(m))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, s := range back.Stages {
 		if s.Stage != m.Stages[i].Stage {
 			t.Errorf("stage %v comes back as %v", m.Stages[i].Stage, s.Stage)

@@ -19,6 +19,7 @@ const PluginName = "stage"
 const (
 	EnvFDPass   = "CAPUCHIN_FDPASS_FD"   // SOCK_SEQPACKET end for SCM_RIGHTS
 	EnvWatchdog = "CAPUCHIN_WATCHDOG_FD" // pipe read end: EOF means the host is gone
+	EnvCalls    = "CAPUCHIN_CALLS_FD"    // SOCK_STREAM end for framed calls
 )
 
 // Handshake returns the go-plugin handshake shared by host and plugins.

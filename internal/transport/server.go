@@ -15,7 +15,7 @@ type Handler interface {
 	// Configure returns the plugin's complaint about its configuration.
 	Configure(path string) error
 	// Calls serves one Calls stream until it ends.
-	Calls(s *ServerCalls) error
+	Calls(s PluginCalls) error
 	// Notify takes one batch of notifications; it must not block long.
 	Notify(notes []Note)
 }

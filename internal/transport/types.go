@@ -18,10 +18,16 @@ type Manifest struct {
 	Name    string
 	Version string
 	Stages  []StageSpec
-	Claims  contract.Claims
+	Claims  contract.Claims // stage 30
 	// Reconfigurable: Configure may be called again on the running
 	// process when its configuration file changes.
 	Reconfigurable bool
+	// RequestFilter narrows stage 20 to the requests it matches; nil: all.
+	RequestFilter *contract.Claims
+	// ConnectFilter narrows stage 10 to clients in these networks; nil: all.
+	ConnectFilter *contract.Networks
+	// FramedCalls: the plugin takes events on the framed calls socket.
+	FramedCalls bool
 }
 
 // EventKind says which stage an Event is for.

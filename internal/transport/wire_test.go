@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,7 +25,10 @@ type echo struct {
 }
 
 func (echo) Describe() Manifest {
-	m := Manifest{Name: "echo", Version: "1", Claims: contract.Claims{Paths: []string{"^/x"}, Methods: []string{"GET"}}}
+	m := Manifest{Name: "echo", Version: "1", Claims: contract.Claims{Paths: []string{"^/x"}, Methods: []string{"GET"}},
+		RequestFilter: &contract.Claims{Paths: []string{"^/private"}, Hosts: []string{"h"}},
+		ConnectFilter: &contract.Networks{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")},
+		FramedCalls:   true}
 	p := contract.FailClosed
 	for s := contract.StageConnect; s.Valid(); s = s.Next() {
 		m.Stages = append(m.Stages, StageSpec{Stage: s, Limits: contract.Limits{Deadline: time.Duration(s) * time.Millisecond, Policy: p}})
@@ -35,7 +39,7 @@ func (echo) Describe() Manifest {
 
 func (echo) Configure(string) error { return nil }
 
-func (echo) Calls(s *ServerCalls) error {
+func (echo) Calls(s PluginCalls) error {
 	for {
 		var ev Event
 		if err := s.Recv(&ev); err != nil {
@@ -49,6 +53,9 @@ func (echo) Calls(s *ServerCalls) error {
 		}
 		r := &Reply{ID: ev.ID, Verdict: v, Reply: contract.Reply{Status: 201, Header: http1.Header{{Name: "X-Kind", Value: ev.VHost}}},
 			Leased: ev.Lease.MaxRequests, Records: []contract.Record{{ConnID: ev.Conn.ID, Remote: ev.Conn.Remote, Method: "GET"}}}
+		if len(ev.Lease.GiveBack) > 0 { // the give-back filters come back as the body
+			r.Body = []byte(strings.Join(ev.Lease.GiveBack[0].Paths, ","))
+		}
 		if err := s.Send(r); err != nil {
 			return err
 		}
@@ -107,31 +114,14 @@ func TestWireRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := contract.Conn{ID: 7, Remote: netip.MustParseAddrPort("[2001:db8::1]:4000"), Local: netip.MustParseAddrPort("127.0.0.1:80"),
-		TLS: contract.TLS{Version: 0x0304, ServerName: "a.example", ClientCert: true, ClientSubject: "CN=client,O=Test"}}
-	lease := contract.Lease{MaxRequests: 9, IdleTimeout: 3 * time.Second, Records: true}
-	for v := contract.Continue; v.Valid(); v++ {
-		ev := &Event{ID: uint64(v) + 1, Kind: EventHandle, Conn: conn, VHost: v.String(), Lease: lease}
-		if err := calls.Send(ev); err != nil {
-			t.Fatal(err)
-		}
-		var r Reply
-		if err := calls.Recv(&r); err != nil {
-			t.Fatal(err)
-		}
-		if r.ID != ev.ID || r.Verdict != v || r.Status != 201 || r.Header.Get("X-Kind") != v.String() {
-			t.Errorf("asked for %v, got reply %d verdict %v status %d header %v", v, r.ID, r.Verdict, r.Status, r.Header)
-		}
-		if r.Leased != lease.MaxRequests || len(r.Records) != 1 || r.Records[0].ConnID != conn.ID || r.Records[0].Remote != conn.Remote {
-			t.Errorf("lease or records lost on the way: leased %d, records %+v", r.Leased, r.Records)
-		}
-	}
+	checkCalls(t, calls)
 	_ = calls.CloseSend()
 
 	ns, err := c.Notify(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	conn := wireConn()
 	rec := contract.Record{ConnID: 7, Remote: conn.Remote, VHost: "v", Method: "GET", Target: "/x", Proto: "HTTP/1.1",
 		Status: 200, Bytes: 99, Start: time.Unix(1700000000, 5), Duration: time.Millisecond}
 	sent := []Note{{Kind: NoteDone, Record: rec}, {Kind: NoteClosed, Conn: conn}}
@@ -149,4 +139,37 @@ func TestWireRoundTrip(t *testing.T) {
 	if err := ns.Close(); err != nil {
 		t.Error(err)
 	}
+}
+
+// checkCalls sends an event per verdict on calls and checks each reply.
+func checkCalls(t *testing.T, calls CallConn) {
+	t.Helper()
+	conn := wireConn()
+	lease := contract.Lease{MaxRequests: 9, IdleTimeout: 3 * time.Second, Records: true,
+		GiveBack: []contract.Claims{{Paths: []string{"^/a", "^/b"}}}}
+	for v := contract.Continue; v.Valid(); v++ {
+		ev := &Event{ID: uint64(v) + 1, Kind: EventHandle, Conn: conn, VHost: v.String(), Lease: lease}
+		if err := calls.Send(ev); err != nil {
+			t.Fatal(err)
+		}
+		var r Reply
+		if err := calls.Recv(&r); err != nil {
+			t.Fatal(err)
+		}
+		if r.ID != ev.ID || r.Verdict != v || r.Status != 201 || r.Header.Get("X-Kind") != v.String() {
+			t.Errorf("asked for %v, got reply %d verdict %v status %d header %v", v, r.ID, r.Verdict, r.Status, r.Header)
+		}
+		if string(r.Body) != "^/a,^/b" {
+			t.Errorf("give-back filters lost on the way: %q", r.Body)
+		}
+		if r.Leased != lease.MaxRequests || len(r.Records) != 1 || r.Records[0].ConnID != conn.ID || r.Records[0].Remote != conn.Remote {
+			t.Errorf("lease or records lost on the way: leased %d, records %+v", r.Leased, r.Records)
+		}
+	}
+}
+
+// wireConn is the connection the wire tests send: addresses and TLS facts.
+func wireConn() contract.Conn {
+	return contract.Conn{ID: 7, Remote: netip.MustParseAddrPort("[2001:db8::1]:4000"), Local: netip.MustParseAddrPort("127.0.0.1:80"),
+		TLS: contract.TLS{Version: 0x0304, ServerName: "a.example", ClientCert: true, ClientSubject: "CN=client,O=Test"}}
 }

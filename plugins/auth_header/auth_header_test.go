@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/claim"
 	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
@@ -191,5 +194,44 @@ func TestLoadRules(t *testing.T) {
 	hosttest.Must(t, err)
 	if r.header != "X-Key" || r.challenge != `Basic realm="x"` || r.guarded("/c") || !r.guarded("/A/x") || !r.guarded("//b") {
 		t.Fatalf("rules %+v", r)
+	}
+}
+
+// TestFilterCoversGuarded: the stage-20 filter declared with Match takes
+// every path guarded takes (a miss would let a request through unchecked),
+// over many spellings; without Match it declares no narrowing at all.
+func TestFilterCoversGuarded(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "a.conf")
+	hosttest.Must(t, os.WriteFile(p, []byte("[AUTH_HEADER]\n    Token a\n    Match ^/api(/|$)\n    Match \\.json$\n"), 0o644))
+	r, err := loadRules(p)
+	hosttest.Must(t, err)
+	a := &authHeader{rules: r}
+	c := a.RequestFilter()
+	f, err := claim.Compile(c.Paths, c.Hosts, c.Methods)
+	hosttest.Must(t, err)
+	segs := []string{"", ".", "..", "api", "API", "x", "y.json", "y.JSON", "apis"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	guarded := 0
+	for range 50000 {
+		parts := make([]string, 1+rng.IntN(6))
+		for i := range parts {
+			parts[i] = segs[rng.IntN(len(segs))]
+		}
+		for _, path := range []string{"/" + strings.Join(parts, "/"), strings.Join(parts, "/")} {
+			if !r.guarded(path) {
+				continue
+			}
+			guarded++
+			if !f.Match(&http1.Request{Method: "GET", Path: path}) {
+				t.Fatalf("%q is guarded but the stage-20 filter misses it", path)
+			}
+		}
+	}
+	if guarded < 100 || f.Match(&http1.Request{Method: "GET", Path: "/public/x"}) {
+		t.Fatalf("%d guarded paths tried; /public/x matched: %v", guarded, f.Match(&http1.Request{Path: "/public/x"}))
+	}
+	hosttest.Must(t, os.WriteFile(p, []byte("[AUTH_HEADER]\n    Token a\n"), 0o644))
+	if a.rules, err = loadRules(p); err != nil || len(a.RequestFilter().Paths) != 0 {
+		t.Fatalf("without Match the filter must take every request: %+v %v", a.RequestFilter(), err)
 	}
 }

@@ -14,6 +14,11 @@
 //
 // Both stages are fail-closed: if mandril is down or misses its deadline the
 // host closes the connection (stage 10) or answers 503 (stage 20).
+//
+// Both stages are filtered by the host: mandril declares its DenyIP
+// networks as its stage-10 filter and its DenyURL patterns (plus every
+// path that cleans to another) as its stage-20 filter, so a request no
+// rule can deny costs no call and a proxied connection stays leased.
 package main
 
 import (
@@ -49,6 +54,13 @@ func (m *mandril) Connect(c *api.Conn) api.Verdict {
 	}
 	return api.Continue
 }
+
+// ConnectFilter: stage 10 sees only clients in a denied network.
+func (m *mandril) ConnectFilter() api.Networks { return m.rules.nets }
+
+// RequestFilter: stage 20 sees only requests whose path a DenyURL pattern
+// may deny (see rules.filter).
+func (m *mandril) RequestFilter() api.Claims { return api.Claims{Paths: m.rules.filter()} }
 
 // forbidden is the page sent for a denied URL.
 var forbidden = []byte("<!DOCTYPE html>\n<html><head><title>403 Forbidden</title></head>" +

@@ -120,3 +120,17 @@ func (r *rules) deniedAddr(a netip.Addr) bool {
 func (r *rules) deniedPath(p string) bool {
 	return http1.MatchPath(r.url, p)
 }
+
+// nothing is a stage-20 filter pattern that matches no path.
+const nothing = `[^\x00-\x{10FFFF}]`
+
+// filter returns the host-side stage-20 filter: at least every path
+// deniedPath denies. A path matches the patterns themselves, or, if its
+// cleaned form differs, http1.UncleanPath (a false positive costs only a
+// call; a false negative would let a denied request through).
+func (r *rules) filter() []string {
+	if r.url == nil {
+		return []string{nothing}
+	}
+	return []string{r.url.String(), http1.UncleanPath}
+}

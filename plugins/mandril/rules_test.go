@@ -1,11 +1,15 @@
 package main
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/claim"
 )
 
 func writeConf(t *testing.T, text string) string {
@@ -77,5 +81,57 @@ func TestRulesErrors(t *testing.T) {
 	}
 	if _, err := loadRules(filepath.Join(t.TempDir(), "none.conf")); err == nil {
 		t.Error("a missing mandril.conf was accepted")
+	}
+}
+
+// TestFilterCoversDenied checks the host-side stage-20 filter against the
+// rules themselves: every path mandril denies must match the filter (a
+// miss would let a denied request through uncalled), over hand-picked and
+// random spellings of the same paths.
+func TestFilterCoversDenied(t *testing.T) {
+	r, err := loadRules(writeConf(t, "[MANDRIL]\n    DenyURL ^/private(/|$)\n    DenyURL \\.bak$\n    DenyURL ^/a/b$\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := claim.Compile(r.filter(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	match := func(p string) bool { return f.Match(&http1.Request{Method: "GET", Path: p}) }
+	paths := []string{"/private", "//private", "/x/../private", "/./private/", "/PRIVATE/x", "/Private",
+		"private", "", "/a/./b", "/a//b", "/a/b/.", "/a/c/../b", "/x.BAK", "/public", "/", "/a/b/"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	segs := []string{"", ".", "..", "private", "PriVate", "a", "b", "x.bak", "x.Bak.", "c"}
+	for range 50000 {
+		parts := make([]string, 1+rng.IntN(6))
+		for i := range parts {
+			parts[i] = segs[rng.IntN(len(segs))]
+		}
+		p := strings.Join(parts, "/")
+		paths = append(paths, "/"+p, p)
+	}
+	denied := 0
+	for _, p := range paths {
+		if r.deniedPath(p) {
+			denied++
+			if !match(p) {
+				t.Fatalf("%q is denied but the stage-20 filter misses it", p)
+			}
+		}
+	}
+	if denied < 100 {
+		t.Fatalf("only %d denied paths tried", denied)
+	}
+	for _, p := range []string{"/public", "/index.html", "/", "/a/b/c"} {
+		if match(p) {
+			t.Errorf("%q: the filter calls for a path no rule denies", p)
+		}
+	}
+	empty, err := loadRules(writeConf(t, "[MANDRIL]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err := claim.Compile(empty.filter(), nil, nil); err != nil || f.Match(&http1.Request{Path: "//x/../y"}) {
+		t.Errorf("without DenyURL the filter must match nothing (err %v)", err)
 	}
 }

@@ -87,7 +87,7 @@ func TestNodeHeaderVerdicts(t *testing.T) {
 	p := s.StartChecked()
 	// The plugin's hclog JSON lines arrive as log lines of their level,
 	// with their fields (in any order).
-	const configured = "[INFO]  capuchin.plugins.node_header.node_header: configured:"
+	const configured = "[INFO]  capuchin.plugins.node_header: configured:"
 	if !p.WaitLogCount(configured, 1) {
 		t.Fatalf("no configured line from the plugin; log:\n%s", p.Log())
 	}

@@ -118,7 +118,7 @@ func report(res *proxy.Result, w *api.ResponseWriter) api.Verdict {
 }
 
 func main() {
-	pl := &plugin{reg: upstream.NewRegistry()}
+	pl := &plugin{reg: upstream.NewRegistry(api.Logger())}
 	pl.ctx, pl.cancel = context.WithCancel(context.Background())
 	api.Serve(pl) // returns when the host stops the plugin
 	pl.cancel()

@@ -3,6 +3,7 @@
 //
 //	[PROXY_DEFAULTS]          at most one; entries inherit every key they lack
 //	    ServerList ADDR ...   host:port, a.b.c.d:port or [v6]:port; repetition is weight;
+//	                          srv://NAME: the targets of NAME's DNS SRV records;
 //	                          ADDR weight=N (1-256) for the balancers that read weights
 //	    LoadBalancer NAME ... also spelled LoadBalance; a name of the balance registry
 //	                          and its arguments (default balance.Default, first-alive)
@@ -24,7 +25,17 @@
 //	    TunnelIdleTimeout T   an upgraded (WebSocket) tunnel with no traffic either way
 //	                          this long is closed; default 1h
 //	    TLSCA, TLSCertificate, TLSKey, TLSServerName   https:// servers (tls.go)
+//	    Sticky, RetryBudget, Forwarded, ForwardedBy, ForwardedTrust, Resolver: policy.go
 //	    StatisticsURL PATH    [PROXY_DEFAULTS] only: the status page's path
+//	    HealthCheck M /P [H]  active HTTP check (method, path, optional Host), or
+//	                          "HealthCheck tcp" for a connect check; default none
+//	    HealthStatus R ...    status codes a check accepts: 200-399 (default), 200,204
+//	    HealthBody TEXT       substring the check's answer body must contain (default none)
+//	    HealthInterval T      time between checks (default 2s)
+//	    HealthTimeout T       time a check may take (default 1s)
+//	    HealthRise N          consecutive good checks that bring a server up (default 2)
+//	    HealthFall N          consecutive bad checks that take a server down (default 3)
+//	    SlowStart T           a recovered server's share ramps up over T (default 0: off)
 //	    RequestDeadline T     [PROXY_DEFAULTS] only: the host's stage-30 deadline for a
 //	                          proxied request; tunnels, and transfers still moving after
 //	                          half of it, lift it; read at start-up; default 10m
@@ -114,6 +125,18 @@ type Entry struct {
 	// UnderscoresInHeaders forwards request fields whose names contain
 	// '_'; off (the default, as nginx's underscores_in_headers) drops them.
 	UnderscoresInHeaders bool
+	// Sticky, RetryBudget, Forwarded*, Resolver: see policy.go.
+	Sticky         *balance.Sticky // nil: no stickiness
+	RetryBudget    RetryBudget
+	Forwarded      bool
+	ForwardedBy    string // the by= node, "" for none
+	ForwardedTrust []netip.Prefix
+	Resolver       string // IP:port of the DNS server, "" for the system's
+	// Health is the active health check; nil: none (health.go).
+	Health *HealthCheck
+	// SlowStart is how long a recovered server's share takes to ramp up
+	// from nothing to full; 0: at once.
+	SlowStart time.Duration
 }
 
 // Server is one ServerList item. Host is an IP literal or a hostname.
@@ -121,6 +144,9 @@ type Server struct {
 	Host string
 	Port uint16
 	TLS  bool // https://: reached over TLS (Entry.TLS)
+	// SRV marks an srv://NAME item: Host is a DNS SRV name whose records
+	// give the targets, ports and weights (upstream/srv.go); Port is 0.
+	SRV bool
 	// Weight is the explicit weight=N (1-256), 0 when none was given;
 	// only the balancers that read weights accept one above 1.
 	Weight int
@@ -138,6 +164,9 @@ func (s Server) IP() (netip.Addr, bool) {
 // String returns host:port, bracketing IPv6 literals, after https:// for
 // a TLS server.
 func (s Server) String() string {
+	if s.SRV {
+		return SRVScheme + s.Host
+	}
 	hp := net.JoinHostPort(s.Host, strconv.Itoa(int(s.Port)))
 	if s.TLS {
 		return "https://" + hp
@@ -186,6 +215,8 @@ type section struct {
 	strs     map[string]conf.Entry // the TLS keys
 	bools    map[string]bool
 	stats    *string
+	policy   map[string]any // policyKeys (policy.go)
+	health   healthSection
 }
 
 func build(f *conf.File) (*Config, error) {
@@ -267,8 +298,12 @@ func merge(d, s *section) (*Entry, error) {
 	e.ClientBodyMinRate = intKey(s, d, "clientbodyminrate", DefaultClientBodyMinRate)
 	e.TunnelIdleTimeout = durKey(s, d, "tunnelidletimeout", DefaultTunnelIdleTimeout)
 	e.UnderscoresInHeaders = boolKey(s, d, "underscoresinheaders", false)
+	mergePolicy(s, d, e)
 	var err error
 	if e.TLS, err = backendTLS(s, d, e.Servers); err != nil {
+		return nil, err
+	}
+	if err := mergeHealth(d, s, e); err != nil {
 		return nil, err
 	}
 	return e, nil

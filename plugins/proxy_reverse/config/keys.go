@@ -14,7 +14,7 @@ import (
 // [PROXY_DEFAULTS].
 func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
 	out := &section{sec: s, ints: map[string]int{}, durs: map[string]time.Duration{}, bools: map[string]bool{},
-		strs: map[string]conf.Entry{}}
+		strs: map[string]conf.Entry{}, policy: map[string]any{}}
 	seen := map[string]int{}
 	once := func(e conf.Entry, key string) error {
 		if line, ok := seen[key]; ok {
@@ -35,17 +35,23 @@ func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
 			return out.setStats(e, once)
 		},
 	}
+	h["healthcheck"] = func(e conf.Entry) error { return out.setHealthCheck(e, once) }
+	h["healthstatus"] = func(e conf.Entry) error { return out.setHealthStatus(e, once) }
+	h["healthbody"] = func(e conf.Entry) error { return out.setHealthBody(e, once) }
 	for _, k := range tlsKeys {
 		h[k] = func(e conf.Entry) error { return out.setTLSKey(e, k, once) }
 	}
-	for _, k := range []string{"attemptscount", "maxidleconns", "clientbodyminrate"} {
+	for _, k := range []string{"attemptscount", "maxidleconns", "clientbodyminrate", "healthrise", "healthfall"} {
 		h[k] = func(e conf.Entry) error { return out.setInt(e, k, once) }
 	}
 	durKeys := map[string]bool{"offlinetimeout": true, "connecttimeout": false,
 		"responsetimeout": false, "idletimeout": false, "clientbodytimeout": false, "resolveinterval": false,
-		"tunnelidletimeout": false}
+		"tunnelidletimeout": false, "healthinterval": false, "healthtimeout": false, "slowstart": true}
 	for k, zeroOK := range durKeys {
 		h[k] = func(e conf.Entry) error { return out.setDur(e, k, zeroOK, once) }
+	}
+	for k := range policyKeys {
+		h[k] = func(e conf.Entry) error { return out.setPolicy(e, k, once) }
 	}
 	h["requestdeadline"] = func(e conf.Entry) error {
 		if !isDefaults {
@@ -81,6 +87,9 @@ func (s *section) serverList(e conf.Entry) error {
 		if name, v, ok := strings.Cut(item, "="); ok && strings.EqualFold(name, "weight") {
 			if len(s.servers) == first || s.servers[len(s.servers)-1].Weight != 0 {
 				return e.Errorf("%q must follow a server (ADDR weight=N)", item)
+			}
+			if s.servers[len(s.servers)-1].SRV {
+				return e.Errorf("%q cannot weigh an srv:// item: its records give the weights", item)
 			}
 			w, err := strconv.Atoi(v)
 			if err != nil || w < 1 || w > MaxWeight {
@@ -191,9 +200,21 @@ type errorString string
 
 func (e errorString) Error() string { return string(e) }
 
+// SRVScheme starts a ServerList item naming DNS SRV records.
+const SRVScheme = "srv://"
+
 // ParseServer reads one ServerList item: host:port, a.b.c.d:port or
-// [v6]:port, optionally after http:// or https:// (TLS).
+// [v6]:port, optionally after http:// or https:// (TLS), or srv://NAME (a
+// DNS name whose SRV records list the servers, such as
+// _http._tcp.api.service.consul).
 func ParseServer(item string) (Server, error) {
+	if len(item) >= len(SRVScheme) && strings.EqualFold(item[:len(SRVScheme)], SRVScheme) {
+		name := item[len(SRVScheme):]
+		if !validHostname(name) {
+			return Server{}, errorString("bad SRV name in " + strconv.Quote(item))
+		}
+		return Server{Host: name, SRV: true}, nil
+	}
 	s, secure := strings.CutPrefix(item, "https://")
 	if !secure {
 		s, _ = strings.CutPrefix(item, "http://")

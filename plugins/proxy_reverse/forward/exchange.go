@@ -25,7 +25,8 @@ type exchange struct {
 	trailer http1.Header // buffer of the forwarded trailer fields
 	resp    http1.Response
 	up      upload
-	order   []int // the balancer's order of slots, kept across pooling
+	order   []int  // the balancer's order of slots, kept across pooling
+	extra   []byte // fields added to the answer (a sticky cookie), kept across pooling
 
 	status  int
 	gotByte bool  // a byte of an answer arrived on the current connection
@@ -64,7 +65,7 @@ func (f *Forwarder) getExchange(r *Request) *exchange {
 		x = &exchange{f: f}
 	}
 	x.r, x.began = r, time.Now()
-	x.cw = countWriter{c: r.Conn, timeout: r.clientTimeout()}
+	x.cw = countWriter{c: r.Conn, timeout: r.ClientTimeoutOrDefault()}
 	x.bw, _ = f.writers.Get().(*bufio.Writer)
 	if x.bw == nil {
 		x.bw = bufio.NewWriterSize(nil, copyBufSize+512)
@@ -147,7 +148,9 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	defer x.setConn(nil)
 	req := x.r.Req
 	x.gotByte = false
-	bc.BW.Write(appendRequestHead((*x.buf)[:0], req, x.r.Client, x.r.TLS, s.Name, x.r.KeepUnderscores))
+	sent := time.Now()
+	bc.BW.Write(appendRequestHead((*x.buf)[:0], req, x.r.Client, x.r.TLS, s.HostPort(), x.r.KeepUnderscores,
+		x.r.Forwarded))
 	if err := bc.BW.Flush(); err != nil {
 		return x.backendError(bc, err)
 	}
@@ -178,6 +181,8 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 		break
 	}
 	x.up.headDone()
+	now := time.Now()
+	s.Answered(now, now.Sub(sent), x.resp.Status)
 	s.Succeeded()
 	x.relay(bc)
 	return outcomeDone
@@ -213,7 +218,7 @@ func (x *exchange) interim1xx() error {
 		return nil
 	}
 	h := x.head()
-	b, _ := appendResponseHead((*x.buf)[:0], &x.resp, &h)
+	b, _ := appendResponseHead((*x.buf)[:0], &x.resp, &h, nil)
 	x.bw.Write(b)
 	err := x.bw.Flush()
 	x.sentPre = x.cw.n
@@ -244,8 +249,7 @@ func (x *exchange) backendError(bc *upstream.Conn, err error) outcome {
 	if x.retryable(err) {
 		s.Release(bc, false, time.Now())
 		if bc.Reused {
-			s.Retried()
-			return outcomeRetry
+			return x.retrySame(s)
 		}
 		s.Failed(time.Now())
 		x.err = err
@@ -269,6 +273,17 @@ func (x *exchange) backendError(bc *upstream.Conn, err error) outcome {
 		x.fail(502, err, "the backend server sent no valid answer")
 	}
 	return outcomeDone
+}
+
+// retrySame sends the request again on a new connection to s when the
+// retry budget allows it; otherwise the request fails with 502.
+func (x *exchange) retrySame(s *upstream.Server) outcome {
+	if !x.r.Budget.Allow() {
+		x.fail(502, ErrBudget, "the backend server sent no valid answer")
+		return outcomeDone
+	}
+	s.Retried()
+	return outcomeRetry
 }
 
 func (x *exchange) isAborted() bool {

@@ -58,6 +58,13 @@ type Request struct {
 	// out to be a tunnel, or a transfer still moving after LongAfter.
 	ClearDeadline func() bool
 	LongAfter     time.Duration // 0: only tunnels lift the deadline
+	// Budget is the entry's retry budget (budget.go); nil: none.
+	Budget *Budget
+	// Sticky, when set, names in a cookie the server that answered
+	// (balance.Sticky); the picker already put the cookie's server first.
+	Sticky *balance.Sticky
+	// Forwarded, when set, adds an RFC 7239 Forwarded field (forwarded.go).
+	Forwarded *Forwarded
 }
 
 // fallbackClientTimeout stands for the host's Timeout when the host gives
@@ -80,6 +87,7 @@ var (
 	ErrNoServer    = errors.New("no backend server address is known")
 	ErrAllOffline  = errors.New("every server of the entry is offline")
 	ErrUnreachable = errors.New("no backend server could be reached")
+	ErrBudget      = errors.New("retry budget exhausted")
 )
 
 // Forward forwards r to a server of slots, trying them in the order pk
@@ -93,10 +101,12 @@ func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balan
 	}
 	var triedBuf [16]*upstream.Server
 	x.order = pk.Order(x.order, balance.Request{Client: r.Client.Addr(), Head: r.Req})
+	x.order = slots.AppendBackups(x.order) // SRV backups, tried last
 	order, tried := x.order, triedBuf[:0]
 	offline := 0
 	var lastErr error
 	var failed *upstream.Server // the server the last attempt failed on
+	r.Budget.Request()
 	for _, i := range order {
 		s := slots.Servers[i]
 		if containsServer(tried, s) {
@@ -107,7 +117,11 @@ func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balan
 			offline++
 			continue
 		}
-		if failed != nil {
+		if failed != nil { // a fail-over is a retry: the budget's to allow
+			if !r.Budget.Allow() {
+				lastErr = errors.Join(ErrBudget, lastErr)
+				break
+			}
 			failed.Retried() // passed on to s
 		}
 		done, err := x.try(ctx, s)
@@ -116,15 +130,21 @@ func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balan
 		}
 		failed, lastErr = s, err
 	}
+	x.noServer(len(tried), offline, lastErr)
+	return x.result()
+}
+
+// noServer answers a request no server answered: tried servers, of which
+// offline were skipped, the last attempt failing with lastErr.
+func (x *exchange) noServer(tried, offline int, lastErr error) {
 	switch {
-	case len(tried) == 0:
+	case tried == 0:
 		x.fail(502, ErrNoServer, "no backend server is known for this path")
-	case offline == len(tried):
+	case offline == tried:
 		x.fail(503, ErrAllOffline, "every backend server is offline; try again later")
 	default:
 		x.fail(502, errors.Join(ErrUnreachable, lastErr), "no backend server could be reached")
 	}
-	return x.result()
 }
 
 func containsServer(list []*upstream.Server, s *upstream.Server) bool {

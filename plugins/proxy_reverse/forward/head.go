@@ -56,17 +56,23 @@ var requestManaged = []string{"Content-Length", "X-Forwarded-For", "X-Forwarded-
 // appendRequestHead appends the head sent to the backend: origin-form
 // target, HTTP/1.1, end-to-end fields (without names holding '_' unless
 // keepUnderscores), X-Forwarded-* (Proto https when secure: the client
-// connection is TLS), and the body's framing.
-func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, secure bool, backend string, keepUnderscores bool) []byte {
+// connection is TLS), Forwarded when fw is set (forwarded.go), and the
+// body's framing.
+func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, secure bool, backend string,
+	keepUnderscores bool, fw *Forwarded) []byte {
 	b = append(b, req.Method...)
 	b = append(b, ' ')
 	b = append(b, originForm(req.Target)...)
 	b = append(b, " HTTP/1.1\r\n"...)
-	xff, hasHost := "", false
+	xff, fwd, hasHost := "", "", false
 	for _, f := range req.Header {
 		switch {
 		case http1.EqualFold(f.Name, "X-Forwarded-For"):
 			xff = joinList(xff, f.Value)
+		case fw != nil && http1.EqualFold(f.Name, "Forwarded"):
+			if fw.trusts(client.Addr()) {
+				fwd = joinList(fwd, f.Value)
+			}
 		case skipField(req.Header, f.Name, requestManaged):
 		case !keepUnderscores && strings.IndexByte(f.Name, '_') >= 0:
 		default:
@@ -75,21 +81,11 @@ func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, secu
 		}
 	}
 	if !hasHost {
-		b = http1.AppendField(b, "Host", hostOr(req.Host, strings.TrimPrefix(backend, "https://")))
+		b = http1.AppendField(b, "Host", hostOr(req.Host, backend))
 	}
-	b = append(b, "X-Forwarded-For: "...)
-	if xff != "" {
-		b = append(b, xff...)
-		b = append(b, ", "...)
-	}
-	b = client.Addr().Unmap().AppendTo(b)
-	if secure {
-		b = append(b, "\r\nX-Forwarded-Proto: https\r\n"...)
-	} else {
-		b = append(b, "\r\nX-Forwarded-Proto: http\r\n"...)
-	}
-	if req.Host != "" {
-		b = http1.AppendField(b, "X-Forwarded-Host", req.Host)
+	b = appendXForwarded(b, xff, client.Addr(), req.Host, secure)
+	if fw != nil {
+		b = fw.appendField(b, fwd, client.Addr(), req.Host, secure)
 	}
 	switch {
 	case req.Chunked:
@@ -106,6 +102,27 @@ func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, secu
 		b = http1.AppendField(b, "Upgrade", req.Header.Get("Upgrade"))
 	}
 	return append(b, "\r\n"...)
+}
+
+// appendXForwarded appends X-Forwarded-For (the incoming list xff, then
+// client), X-Forwarded-Proto and X-Forwarded-Host (when the request has a
+// Host).
+func appendXForwarded(b []byte, xff string, client netip.Addr, host string, secure bool) []byte {
+	b = append(b, "X-Forwarded-For: "...)
+	if xff != "" {
+		b = append(b, xff...)
+		b = append(b, ", "...)
+	}
+	b = client.Unmap().AppendTo(b)
+	if secure {
+		b = append(b, "\r\nX-Forwarded-Proto: https\r\n"...)
+	} else {
+		b = append(b, "\r\nX-Forwarded-Proto: http\r\n"...)
+	}
+	if host != "" {
+		b = http1.AppendField(b, "X-Forwarded-Host", host)
+	}
+	return b
 }
 
 func hostOr(h, def string) string {
@@ -148,8 +165,9 @@ var responseManaged = []string{"Content-Length"}
 // end-to-end fields; Date and Server when the backend sent none (RFC 9110
 // §6.6.1: a proxy adds Date); the framing for this client (h.Length,
 // h.Minor) and Connection (h.Close). It returns the body's framing; a
-// close-delimited body sets h.Close.
-func appendResponseHead(b []byte, resp *http1.Response, h *http1.ResponseHead) ([]byte, http1.Framing) {
+// close-delimited body sets h.Close. extra holds whole fields the proxy
+// adds (a sticky Set-Cookie).
+func appendResponseHead(b []byte, resp *http1.Response, h *http1.ResponseHead, extra []byte) ([]byte, http1.Framing) {
 	h.Status, h.Reason, h.Length = resp.Status, resp.Reason, resp.ContentLength
 	if resp.Header.Has("Date") {
 		h.Date = ""
@@ -170,5 +188,6 @@ func appendResponseHead(b []byte, resp *http1.Response, h *http1.ResponseHead) (
 			b = http1.AppendField(b, f.Name, f.Value)
 		}
 	}
+	b = append(b, extra...)
 	return h.AppendEnd(b)
 }

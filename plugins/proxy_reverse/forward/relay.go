@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/balance"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 )
 
@@ -15,7 +16,7 @@ func (x *exchange) relay(bc *upstream.Conn) {
 	x.status = resp.Status
 	x.closing = x.closing || !x.r.KeepAlive || req.Close
 	h := x.head()
-	b, fr := appendResponseHead((*x.buf)[:0], resp, &h)
+	b, fr := appendResponseHead((*x.buf)[:0], resp, &h, x.stickyCookie(bc.Server()))
 	x.closing = h.Close // a close-delimited body
 	x.bw.Write(b)
 	x.rbody.ResetResponse(bc.BR, resp, req.Method)
@@ -103,4 +104,20 @@ func (x *exchange) flushClient(err error) bool {
 		return false
 	}
 	return true
+}
+
+// stickyCookie returns the Set-Cookie field naming s when the entry is
+// sticky and the request's cookie does not name s already (a new client,
+// or its server was down); nil otherwise.
+func (x *exchange) stickyCookie(s *upstream.Server) []byte {
+	st := x.r.Sticky
+	if st == nil {
+		return nil
+	}
+	id := balance.StickyID(s.Addr)
+	if v, ok := st.Value(x.r.Req.Header); ok && v == id {
+		return nil
+	}
+	x.extra = st.AppendSetCookie(x.extra[:0], id)
+	return x.extra
 }

@@ -21,7 +21,7 @@ func (x *exchange) tunnel(bc *upstream.Conn) {
 	x.stopUpload(bc)
 	x.status, x.closing = 101, true
 	h := x.head()
-	b, _ := appendResponseHead((*x.buf)[:0], &x.resp, &h)
+	b, _ := appendResponseHead((*x.buf)[:0], &x.resp, &h, nil)
 	x.bw.Write(b)
 	if !x.flushClient(nil) {
 		bc.Server().Release(bc, false, time.Now())

@@ -205,11 +205,12 @@ func (x *exchange) bodyTimeout(s *upstream.Server) time.Duration {
 	if d := s.ClientBodyTimeout(); d > 0 {
 		return d
 	}
-	return x.r.clientTimeout()
+	return x.r.ClientTimeoutOrDefault()
 }
 
-// clientTimeout is the host's Timeout, or its default.
-func (r *Request) clientTimeout() time.Duration {
+// ClientTimeoutOrDefault is the host's Timeout, or its default: it bounds
+// each write to the client.
+func (r *Request) ClientTimeoutOrDefault() time.Duration {
 	if r.ClientTimeout > 0 {
 		return r.ClientTimeout
 	}

@@ -35,6 +35,8 @@ type entry struct {
 	group  *upstream.Group
 	pol    balance.Policy
 	picked atomic.Pointer[picked] // the picker of the group's current slots
+	budget *forward.Budget        // nil: no RetryBudget
+	fwd    *forward.Forwarded     // nil: Forwarded off
 }
 
 // picked is a picker and the server list it was built for.
@@ -52,7 +54,14 @@ func (e *entry) picker() (*upstream.Slots, balance.Picker) {
 	if c := e.picked.Load(); c != nil && c.slots == sl {
 		return sl, c.pk
 	}
-	c := &picked{slots: sl, pk: e.pol.Picker(sl)}
+	pk := e.pol.Picker(sl)
+	if e.cfg.SlowStart > 0 {
+		pk = balance.SlowStart(pk, sl, nil)
+	}
+	if st := e.cfg.Sticky; st != nil {
+		pk = st.Wrap(pk, sl)
+	}
+	c := &picked{slots: sl, pk: pk}
 	e.picked.Store(c)
 	return sl, c.pk
 }
@@ -99,7 +108,11 @@ func New(cfg *config.Config, log hclog.Logger, opts ...Option) (*Proxy, error) {
 			p.Close()
 			return nil, fmt.Errorf("entry at %s: balancer: %w", ec.Where, err)
 		}
-		e := &entry{cfg: ec, pol: pol, group: upstream.NewGroup(ec, o.reg, o.lookup, p.log.With("entry", i+1))}
+		e := &entry{cfg: ec, pol: pol, group: upstream.NewGroup(ec, o.reg, o.lookup, p.log.With("entry", i+1)),
+			budget: forward.NewBudget(ec.RetryBudget.Percent, ec.RetryBudget.MinPerSec, nil)}
+		if ec.Forwarded {
+			e.fwd = &forward.Forwarded{By: ec.ForwardedBy, Trust: ec.ForwardedTrust}
+		}
 		e.picker() // the first list's picker, before any request
 		p.entries = append(p.entries, e)
 	}
@@ -164,6 +177,7 @@ func (rt Route) Serve(ctx context.Context, r *forward.Request) Result {
 	}
 	slots, pk := rt.e.picker()
 	r.KeepUnderscores = rt.e.cfg.UnderscoresInHeaders
+	r.Budget, r.Sticky, r.Forwarded = rt.e.budget, rt.e.cfg.Sticky, rt.e.fwd
 	res := p.fwd.Forward(ctx, slots, pk, r)
 	if res.Err != nil && res.Status >= 500 {
 		p.log.Debug("request failed", "path", r.Req.Path, "status", res.Status, "error", res.Err)

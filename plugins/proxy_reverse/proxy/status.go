@@ -1,81 +1,17 @@
 package proxy
 
 import (
-	"io"
+	"fmt"
 	"time"
 
-	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/forward"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/status"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 )
 
-// maxStatusBody bounds a request body sent to the status page (discarded).
-const maxStatusBody = 64 << 10
-
-// serveStatus answers the StatisticsURL: GET and HEAD only.
+// serveStatus answers the StatisticsURL with the status package.
 func (p *Proxy) serveStatus(r *forward.Request) Result {
-	req := r.Req
-	res := Result{Result: forward.Result{Status: 200, Close: !r.KeepAlive || req.Close}}
-	if req.HasBody() {
-		var body http1.Body
-		if err := body.ResetRequest(r.BR, req, maxStatusBody); err != nil {
-			res.Close = true
-		} else if n, err := io.Copy(io.Discard, &body); err != nil {
-			res.Close, res.BytesIn = true, n
-		} else {
-			res.BytesIn = n
-		}
-	}
-	var body []byte
-	ctype := "text/html; charset=utf-8"
-	switch {
-	case req.Method != "GET" && req.Method != "HEAD":
-		res.Status, body = 405, http1.ErrorPage(405, "")
-	case formatJSON(req.Query):
-		body, ctype = status.JSON(p.Snapshot()), "application/json"
-	default:
-		body = status.HTML(p.Snapshot())
-	}
-	h := http1.ResponseHead{Status: res.Status, Date: p.clock.Date(), Server: r.Server,
-		Length: int64(len(body)), Method: req.Method, Minor: req.Minor, Close: res.Close}
-	b := h.AppendStart(nil)
-	b = http1.AppendField(b, "Content-Type", ctype)
-	b = http1.AppendField(b, "Cache-Control", "no-store")
-	if res.Status == 405 {
-		b = http1.AppendField(b, "Allow", "GET, HEAD")
-	}
-	b, fr := h.AppendEnd(b)
-	if fr != http1.FrameNone {
-		b = append(b, body...)
-	}
-	r.Conn.SetWriteDeadline(time.Now().Add(time.Minute))
-	n, err := r.Conn.Write(b)
-	res.BytesOut, res.Err = int64(n), err
-	if err != nil {
-		res.Close = true
-	}
-	return res
-}
-
-// formatJSON reports whether the query asks for format=json.
-func formatJSON(q string) bool {
-	for q != "" {
-		var kv string
-		kv, q, _ = cut(q, '&')
-		if http1.EqualFold(kv, "format=json") {
-			return true
-		}
-	}
-	return false
-}
-
-func cut(s string, c byte) (string, string, bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
+	return Result{Result: status.Serve(r, p.clock.Date(), p.Snapshot)}
 }
 
 // Snapshot returns the current state of every entry and server.
@@ -85,23 +21,99 @@ func (p *Proxy) Snapshot() *status.Page {
 	for _, e := range p.entries {
 		se := status.Entry{Where: e.cfg.Where, Balancer: e.pol.Name(), Match: e.cfg.MatchSrc,
 			AttemptsCount: e.cfg.AttemptsCount, OfflineTimeout: e.cfg.OfflineTimeout.String()}
+		if st := e.cfg.Sticky; st != nil {
+			se.Sticky = "cookie " + st.Name
+		}
+		if e.budget != nil {
+			bs := e.budget.Stats()
+			se.RetryBudget = &status.Budget{Percent: e.cfg.RetryBudget.Percent, MinPerSec: e.cfg.RetryBudget.MinPerSec,
+				WindowRequests: bs.Requests, WindowRetries: bs.Retries, Allowed: bs.Allowed, Denied: bs.Denied}
+		}
+		if e.cfg.Health != nil {
+			se.HealthCheck = e.cfg.Health.String()
+		}
+		if e.cfg.SlowStart > 0 {
+			se.SlowStart = e.cfg.SlowStart.String()
+		}
 		slots := e.group.Slots()
 		for _, s := range e.group.Servers() {
-			st := s.Stats(now)
-			ss := status.Server{Name: st.Name, Addr: st.Addr, State: "online", Active: st.Active,
-				Idle: st.Idle, Requests: st.Requests, Failures: st.Failures, Stray: st.Stray, Retries: st.Retries,
-				Consecutive: st.Consecutive}
+			ss := serverStatus(s.Stats(now), now)
 			for i, t := range slots.Servers {
 				if t == s {
 					ss.Weight += slots.Weight(i) // repetition and weight=N
 				}
-			}
-			if !st.Online {
-				ss.State, ss.OfflineUntil = "offline", &st.OfflineUntil
 			}
 			se.Servers = append(se.Servers, ss)
 		}
 		pg.Entries = append(pg.Entries, se)
 	}
 	return pg
+}
+
+// serverStatus turns a server's counters into its status page row.
+func serverStatus(st upstream.Stats, now time.Time) status.Server {
+	ss := status.Server{Name: st.Name, Addr: st.Addr, State: "online", Status: st.State(), Share: st.Share,
+		Active: st.Active, Idle: st.Idle, Requests: st.Requests, Failures: st.Failures, Stray: st.Stray,
+		Retries: st.Retries, Consecutive: st.Consecutive, LastMinute: traffic(st.LastMinute), LastFive: traffic(st.LastFive)}
+	if !st.Online {
+		ss.OfflineUntil = &st.OfflineUntil
+	}
+	if ss.Status == upstream.StateDown || ss.Status == upstream.StateOffline {
+		ss.State = "offline"
+	}
+	if c := st.Check; c != nil {
+		ss.Check = &status.Check{Down: c.Down, Run: c.Run, Rise: c.Rise, Fall: c.Fall, Checks: c.Checks, Failed: c.Failed}
+		if l := c.Last; l != nil {
+			at := l.At
+			ss.Check.LastAt, ss.Check.LastOK, ss.Check.Reason, ss.Check.TookMS = &at, l.OK, l.Reason, millis(l.Took)
+		}
+	}
+	ss.StatusText = statusText(&st, now)
+	return ss
+}
+
+// statusText says a server's state in words, with its reason, as HAProxy's
+// "UP 1/3" (going down) and "DOWN 1/2" (going up).
+func statusText(st *upstream.Stats, now time.Time) string {
+	c := st.Check
+	switch st.State() {
+	case upstream.StateDown:
+		why := "down by health check"
+		if c.Last != nil {
+			why += ": " + c.Last.Reason
+		}
+		if c.Run > 0 {
+			why += fmt.Sprintf(" (going up, %d/%d)", c.Run, c.Rise)
+		}
+		return why
+	case upstream.StateOffline:
+		return fmt.Sprintf("offline by passive HA after %s in a row, retried in %s",
+			plural(st.Consecutive, "failure"), st.OfflineUntil.Sub(now).Round(time.Second))
+	case upstream.StateSlowStart:
+		return fmt.Sprintf("slow start: %.1f%% of its share", 100*st.Share)
+	}
+	switch {
+	case c != nil && c.Run < 0:
+		return fmt.Sprintf("up, check failing (going down, %d/%d)", -c.Run, c.Fall)
+	case st.Consecutive > 0:
+		return fmt.Sprintf("up, %s in a row", plural(st.Consecutive, "failure"))
+	case c != nil:
+		return "up, health check passing"
+	}
+	return "up"
+}
+
+func traffic(w upstream.Window) status.Traffic {
+	return status.Traffic{Span: w.Span.Seconds(), Requests: w.Requests, Errors: w.Errors, Rate: w.Rate(),
+		ErrorRatio: w.ErrorRatio(), P50: millis(w.Percentile(.5)), P90: millis(w.Percentile(.9)),
+		P99: millis(w.Percentile(.99))}
+}
+
+func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -32,6 +32,8 @@ type Group struct {
 	mu    sync.Mutex                 // guards byAddr and resolved (writers only)
 	byAdr map[netip.AddrPort]*Server // servers by address, kept across re-resolution
 	res   map[string][]netip.Addr    // last good resolution per hostname
+	srv   map[string][]srvTarget     // last good SRV records per srv:// name (srv.go)
+	srvLk SRVLookupFunc
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -42,10 +44,22 @@ type Group struct {
 type Slots struct {
 	Servers []*Server
 	Weights []int // explicit weight of each slot (ServerList weight=N), at least 1
+	// Backups is the number of trailing Servers that the balancer does not
+	// see (SRV records of a higher priority value, srv.go): they are tried
+	// in order after the balancer's slots (AppendBackups).
+	Backups int
 }
 
-// Len returns the number of slots.
-func (s *Slots) Len() int { return len(s.Servers) }
+// Len returns the number of slots the balancer orders.
+func (s *Slots) Len() int { return len(s.Servers) - s.Backups }
+
+// AppendBackups appends the backup slots to a balancer's order.
+func (s *Slots) AppendBackups(order []int) []int {
+	for i := s.Len(); i < len(s.Servers); i++ {
+		order = append(order, i)
+	}
+	return order
+}
 
 // Active returns the open connections of the server in slot i.
 func (s *Slots) Active(i int) int64 { return s.Servers[i].active.Load() }
@@ -64,14 +78,16 @@ func NewGroup(e *config.Entry, reg *Registry, lookup LookupFunc, log hclog.Logge
 	if reg == nil {
 		reg = NewRegistry()
 	}
+	rs := resolverFor(e)
 	if lookup == nil {
 		lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
-			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+			return rs.LookupNetIP(ctx, "ip", host)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Group{entry: e, log: log, lookup: lookup, reg: reg, byAdr: map[netip.AddrPort]*Server{},
-		res: map[string][]netip.Addr{}, cancel: cancel, done: make(chan struct{})}
+		res: map[string][]netip.Addr{}, srv: map[string][]srvTarget{}, srvLk: srvLookup(rs),
+		cancel: cancel, done: make(chan struct{})}
 	g.resolve(ctx)
 	go g.loop(ctx)
 	return g
@@ -107,7 +123,7 @@ func (g *Group) Close() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, s := range g.byAdr {
-		s.reap(time.Time{}, true)
+		s.retire()
 	}
 }
 
@@ -149,29 +165,38 @@ func (g *Group) hasNames() bool {
 func (g *Group) resolve(ctx context.Context) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var list []*Server
-	var weights []int
+	var list, backups []*Server
+	var weights, bweights []int
 	live := map[netip.AddrPort]bool{}
 	for _, it := range g.entry.Servers {
-		for _, a := range g.addrs(ctx, it) {
-			ap := netip.AddrPortFrom(a, it.Port)
+		for _, t := range g.targets(ctx, it) {
+			ap := t.ap
 			s := g.byAdr[ap]
 			if s == nil {
-				s = &Server{Addr: ap, Name: it.String(), addr: ap.String(), g: g, h: g.reg.health(ap), tls: g.tlsFor(it)}
+				s = &Server{Addr: ap, Name: it.String(), addr: ap.String(), g: g, h: g.reg.health(ap), tls: g.tlsFor(it),
+					host: t.host}
+				if g.entry.Health != nil {
+					s.chk = g.reg.acquireCheck(ap, g.entry.Health, s.tls)
+				}
 				g.byAdr[ap] = s
 			}
 			live[ap] = true
-			list, weights = append(list, s), append(weights, max(1, it.Weight))
+			if t.backup { // srv.go
+				backups, bweights = append(backups, s), append(bweights, t.weight)
+				continue
+			}
+			list, weights = append(list, s), append(weights, t.weight)
 		}
 	}
 	for ap, s := range g.byAdr {
 		if !live[ap] {
 			delete(g.byAdr, ap)
-			s.reap(time.Time{}, true)
+			s.retire()
 			g.log.Info("server removed after re-resolution", "server", s.Name, "addr", s.addr)
 		}
 	}
-	g.slots.Store(&Slots{Servers: list, Weights: weights})
+	g.slots.Store(&Slots{Servers: append(list, backups...), Weights: append(weights, bweights...),
+		Backups: len(backups)})
 }
 
 func (g *Group) addrs(ctx context.Context, it config.Server) []netip.Addr {
@@ -208,3 +233,7 @@ func errOr(err error) error {
 }
 
 func (g *Group) newReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, 16<<10) }
+
+// Share returns the slow-start share of the server in slot i now
+// (balance.Shares).
+func (s *Slots) Share(i int) float64 { return s.Servers[i].Share(time.Now()) }

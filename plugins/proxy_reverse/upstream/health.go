@@ -1,9 +1,15 @@
 package upstream
 
 import (
+	"crypto/tls"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
 )
 
 // Health is the state of one backend address, shared by every entry that
@@ -18,17 +24,84 @@ type Health struct {
 	failures atomic.Uint64
 	stray    atomic.Uint64 // pooled connections closed for bytes or EOF while idle
 	retries  atomic.Uint64 // requests sent again after a failure here (see Server.Retried)
+
+	// offlineSeen is set when an entry skipped the address as offline
+	// (passive); the recovery that clears it starts a slow start.
+	offlineSeen atomic.Bool
+	upSince     atomic.Int64 // unix nanoseconds of the last recovery; 0: none
+	win         window       // recent traffic, in 10 s buckets
+}
+
+// revive ends a run of passive failures (an answer from real traffic, or
+// Rise good health checks); an address some entry skipped as offline
+// starts its slow start at now.
+func (h *Health) revive(now time.Time) {
+	h.fails.Store(0)
+	if h.offlineSeen.Load() && h.offlineSeen.Swap(false) {
+		h.upSince.Store(now.UnixNano())
+	}
 }
 
 // Registry holds the Health of every backend address. Safe for concurrent
 // use.
 type Registry struct {
-	mu sync.Mutex
-	m  map[netip.AddrPort]*Health
+	mu     sync.Mutex
+	m      map[netip.AddrPort]*Health
+	checks map[checkKey]*Checker // running active checks, by address and check
+	log    hclog.Logger
 }
 
-// NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{m: map[netip.AddrPort]*Health{}} }
+// NewRegistry returns an empty registry. log (nil: none) names the
+// health-check transitions.
+func NewRegistry(log ...hclog.Logger) *Registry {
+	r := &Registry{m: map[netip.AddrPort]*Health{}, checks: map[checkKey]*Checker{}, log: hclog.NewNullLogger()}
+	if len(log) > 0 && log[0] != nil {
+		r.log = log[0].Named("health")
+	}
+	return r
+}
+
+// acquireCheck returns the checker of cfg for ap, started on first use;
+// every acquireCheck is paired with a releaseCheck. tc (nil: plain) is the
+// TLS of an https:// server: an HTTP check then speaks TLS too.
+func (r *Registry) acquireCheck(ap netip.AddrPort, cfg *config.HealthCheck, tc *tls.Config) *Checker {
+	key := checkKey{ap, cfg.String()}
+	if tc != nil && !cfg.TCP {
+		key.spec += " tls=" + tc.ServerName
+	}
+	h := r.health(ap)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.checks[key]
+	if c == nil {
+		c = newChecker(key, *cfg, tc, h, r.log)
+		r.checks[key] = c
+	}
+	c.refs++
+	return c
+}
+
+// releaseCheck drops a reference to c; the last one stops its goroutine
+// (and waits for it).
+func (r *Registry) releaseCheck(c *Checker) {
+	r.mu.Lock()
+	c.refs--
+	last := c.refs == 0
+	if last {
+		delete(r.checks, c.key)
+	}
+	r.mu.Unlock()
+	if last {
+		c.stop()
+	}
+}
+
+// Checks returns the number of running checkers.
+func (r *Registry) Checks() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.checks)
+}
 
 // health returns the Health of ap, created on first use.
 func (r *Registry) health(ap netip.AddrPort) *Health {

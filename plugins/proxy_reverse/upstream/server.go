@@ -24,9 +24,11 @@ type Server struct {
 	Name string // the ServerList item it came from, e.g. "api.internal:8080"
 
 	addr string      // Addr as a dial string
+	host string      // host:port for a Host field: the item's, or an SRV record's target
 	tls  *tls.Config // https:// servers: TLS to the backend; nil for plain
 	g    *Group
-	h    *Health // shared by every entry listing Addr
+	h    *Health  // shared by every entry listing Addr
+	chk  *Checker // the entry's active check of Addr; nil: none
 
 	active atomic.Int64 // connections carrying a request now
 
@@ -59,25 +61,62 @@ func (c *Conn) ExtendRead(now time.Time, d time.Duration) {
 	c.Conn.SetReadDeadline(c.readBy)
 }
 
+// HostPort returns the server's name and port for a request that has no
+// Host: the ServerList item's host:port, or an SRV record's target:port.
+func (s *Server) HostPort() string { return s.host }
+
 // Server returns the server the connection goes to.
 func (c *Conn) Server() *Server { return c.srv }
 
-// Available reports whether the server may be tried at now: it is not
-// offline. A server goes offline after AttemptsCount consecutive failures
-// and stays so until OfflineTimeOut after its last failure; then traffic
-// probes it again and one success brings it back.
+// Available reports whether the server may be tried at now: its active
+// check (if any) does not find it down, and it is not offline. A server goes
+// offline after AttemptsCount consecutive failures and stays so until
+// OfflineTimeOut after its last failure; then traffic probes it again and
+// one success brings it back (or Rise good checks, before that).
 func (s *Server) Available(now time.Time) bool {
+	if s.chk != nil && s.chk.down.Load() {
+		return false
+	}
+	return s.passiveOK(now)
+}
+
+func (s *Server) passiveOK(now time.Time) bool {
 	attempts := s.g.entry.AttemptsCount
 	if attempts <= 0 || int(s.h.fails.Load()) < attempts {
 		return true
 	}
-	return now.UnixNano()-s.h.lastBad.Load() >= int64(s.g.entry.OfflineTimeout)
+	if now.UnixNano()-s.h.lastBad.Load() >= int64(s.g.entry.OfflineTimeout) {
+		return true
+	}
+	if !s.h.offlineSeen.Load() {
+		s.h.offlineSeen.Store(true)
+	}
+	return false
+}
+
+// Share returns the part of its traffic share the server takes at now,
+// in (0, 1]: below 1 during the entry's SlowStart after a recovery (a check
+// bringing it up, or the end of a passive offline spell), growing linearly.
+func (s *Server) Share(now time.Time) float64 {
+	ss := s.g.entry.SlowStart
+	if ss <= 0 {
+		return 1
+	}
+	up := s.h.upSince.Load()
+	if up == 0 {
+		return 1
+	}
+	el := now.UnixNano() - up
+	if el >= int64(ss) {
+		return 1
+	}
+	return max(float64(el)/float64(ss), 1.0/256) // HAProxy's smallest weight step
 }
 
 // OfflineUntil returns when an offline server may be tried again, or the
 // zero time when it is online.
 func (s *Server) OfflineUntil(now time.Time) time.Time {
-	if s.Available(now) {
+	if s.passiveOK(now) {
 		return time.Time{}
 	}
 	return time.Unix(0, s.h.lastBad.Load()+int64(s.g.entry.OfflineTimeout))
@@ -86,6 +125,7 @@ func (s *Server) OfflineUntil(now time.Time) time.Time {
 // Failed records a failed attempt (connect failure, timeout, broken or
 // malformed answer).
 func (s *Server) Failed(now time.Time) {
+	s.h.win.failure(now)
 	s.h.failures.Add(1)
 	s.h.lastBad.Store(now.UnixNano())
 	s.h.fails.Add(1)
@@ -100,8 +140,15 @@ func (s *Server) Retried() { s.h.retries.Add(1) }
 // Succeeded records a good answer; the server is online again.
 func (s *Server) Succeeded() {
 	if s.h.fails.Load() != 0 {
-		s.h.fails.Store(0)
+		s.h.revive(time.Now())
 	}
+}
+
+// Answered records an answer head with status received took after the
+// request was sent, in the recent-traffic window (5xx counts as an error).
+// An answer whose body is then cut also counts as a failure (Failed).
+func (s *Server) Answered(now time.Time, took time.Duration, status int) {
+	s.h.win.answer(now, took, status >= 500)
 }
 
 // Get returns a pooled connection, or nil. Connections idle for longer than
@@ -195,6 +242,18 @@ func (s *Server) Release(c *Conn, reuse bool, now time.Time) {
 	c.Conn.Close()
 }
 
+// retire closes every idle connection, keeps the pool from taking more,
+// and releases the server's active check.
+func (s *Server) retire() {
+	s.mu.Lock()
+	was := s.retired
+	s.mu.Unlock()
+	s.reap(time.Time{}, true)
+	if s.chk != nil && !was {
+		s.g.reg.releaseCheck(s.chk) // its state stays readable, frozen
+	}
+}
+
 // reap closes idle connections older than IdleTimeout; with all it closes
 // every idle connection and retires the server.
 func (s *Server) reap(now time.Time, all bool) {
@@ -232,6 +291,35 @@ type Stats struct {
 	Stray        uint64    // pooled connections closed for bytes or EOF while idle
 	Retries      uint64    // requests sent again after a failure here
 	Consecutive  int       // current run of failures
+	// Check is the active check's state; nil when the entry has none.
+	Check *CheckStats
+	// Share is the slow-start share, in (0, 1]; 1 outside slow start.
+	Share float64
+	// LastMinute and LastFive are the recent traffic over about one and
+	// five minutes (Buckets of BucketWidth).
+	LastMinute, LastFive Window
+}
+
+// State words of Stats.State.
+const (
+	StateUp        = "up"
+	StateDown      = "down"    // found down by its active check
+	StateOffline   = "offline" // passive: AttemptsCount failures in a row
+	StateSlowStart = "slowstart"
+)
+
+// State returns the server's state in one word: down (by check) wins over
+// offline (passive), which wins over slow start.
+func (st *Stats) State() string {
+	switch {
+	case st.Check != nil && st.Check.Down:
+		return StateDown
+	case !st.Online:
+		return StateOffline
+	case st.Share < 1:
+		return StateSlowStart
+	}
+	return StateUp
 }
 
 // Stats returns the server's counters at now.
@@ -240,9 +328,14 @@ func (s *Server) Stats(now time.Time) Stats {
 	idle := len(s.idle)
 	s.mu.Unlock()
 	until := s.OfflineUntil(now)
-	return Stats{Name: s.Name, Addr: s.addr, Online: until.IsZero(), OfflineUntil: until,
-		Active: s.active.Load(), Idle: idle, Requests: s.h.requests.Load(), Failures: s.h.failures.Load(),
-		Stray: s.h.stray.Load(), Retries: s.h.retries.Load(), Consecutive: int(s.h.fails.Load())}
+	st := Stats{Name: s.Name, Addr: s.addr, Online: until.IsZero(), OfflineUntil: until,
+		Active: s.active.Load(), Idle: idle, Requests: s.h.requests.Load(),
+		Failures: s.h.failures.Load(), Stray: s.h.stray.Load(), Retries: s.h.retries.Load(), Consecutive: int(s.h.fails.Load()),
+		Share: s.Share(now), LastMinute: s.h.win.sum(now, 6), LastFive: s.h.win.sum(now, Buckets)}
+	if s.chk != nil {
+		st.Check = s.chk.stats()
+	}
+	return st
 }
 
 // ClientBodyTimeout returns how long a client may stall while sending a

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/netip"
 	"runtime"
@@ -13,7 +14,7 @@ import (
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
 )
 
-func entry(t *testing.T, servers ...string) *config.Entry {
+func entry(t testing.TB, servers ...string) *config.Entry {
 	e := &config.Entry{AttemptsCount: 2, OfflineTimeout: time.Hour, ConnectTimeout: time.Second,
 		ResponseTimeout: time.Second, IdleTimeout: 100 * time.Millisecond, MaxIdleConns: 2,
 		ResolveInterval: time.Hour}
@@ -232,5 +233,42 @@ func TestPoolDefaultFitsConcurrency(t *testing.T) {
 			t.Errorf("MaxIdleConns %d: %d idle, want %d", tc.max, got, tc.want)
 		}
 		g.Close()
+	}
+}
+
+// BenchmarkPoolReuse is a pooled connection handed out and returned, as
+// every proxied request on a kept backend connection does; the stray check
+// (one non-blocking MSG_PEEK) is its only system call.
+func BenchmarkPoolReuse(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			io.Copy(io.Discard, c)
+		}
+	}()
+	e := entry(b, ln.Addr().String())
+	e.IdleTimeout, e.MaxIdleConns = time.Hour, config.NoLimit
+	g := NewGroup(e, nil, nil, hclog.NewNullLogger())
+	defer g.Close()
+	s := g.Servers()[0]
+	c, err := s.Dial(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	s.Release(c, true, now)
+	b.ReportAllocs()
+	for b.Loop() {
+		c := s.Get(now)
+		if c == nil {
+			b.Fatal("no pooled connection")
+		}
+		s.Release(c, true, now)
 	}
 }

@@ -10,6 +10,11 @@
 //   Notify     one long-lived client stream: batches of stage-40 records and
 //              connection-closed notices (stage 50), never answered
 //
+// A plugin that declares framed_calls in its manifest gets the events of
+// Calls on a socket instead (CAPUCHIN_CALLS_FD, a SOCK_STREAM socketpair):
+// frames of a 4-byte big-endian length and an EventBatch (host -> plugin)
+// or a ReplyBatch (plugin -> host); see docs/plugin-contract.md.
+//
 // Request and response bytes never travel here: for stage 30 the client
 // socket is handed to the plugin over a SOCK_SEQPACKET socketpair.
 
@@ -189,7 +194,7 @@ func (x Event_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Event_Kind.Descriptor instead.
 func (Event_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{9, 0}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{10, 0}
 }
 
 type Note_Kind int32
@@ -238,7 +243,7 @@ func (x Note_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Note_Kind.Descriptor instead.
 func (Note_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{13, 0}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{16, 0}
 }
 
 type DescribeRequest struct {
@@ -404,10 +409,17 @@ type Manifest struct {
 	Name           string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Version        string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
 	Stages         []*StageSpec           `protobuf:"bytes,3,rep,name=stages,proto3" json:"stages,omitempty"`
-	Claims         *Claims                `protobuf:"bytes,4,opt,name=claims,proto3" json:"claims,omitempty"`
+	Claims         *Claims                `protobuf:"bytes,4,opt,name=claims,proto3" json:"claims,omitempty"`                  // stage 30
 	Reconfigurable bool                   `protobuf:"varint,5,opt,name=reconfigurable,proto3" json:"reconfigurable,omitempty"` // Configure may be called again on the running process (reload)
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Stage 20 only for requests this filter matches (the rules of claims);
+	// absent: every request. The host evaluates it; others cost no call.
+	RequestFilter *Claims `protobuf:"bytes,6,opt,name=request_filter,json=requestFilter,proto3" json:"request_filter,omitempty"`
+	// Stage 10 only for clients in these networks; absent: every connection.
+	ConnectFilter *Networks `protobuf:"bytes,7,opt,name=connect_filter,json=connectFilter,proto3" json:"connect_filter,omitempty"`
+	// The plugin takes events on the framed calls socket, not on Calls.
+	FramedCalls   bool `protobuf:"varint,8,opt,name=framed_calls,json=framedCalls,proto3" json:"framed_calls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Manifest) Reset() {
@@ -475,6 +487,74 @@ func (x *Manifest) GetReconfigurable() bool {
 	return false
 }
 
+func (x *Manifest) GetRequestFilter() *Claims {
+	if x != nil {
+		return x.RequestFilter
+	}
+	return nil
+}
+
+func (x *Manifest) GetConnectFilter() *Networks {
+	if x != nil {
+		return x.ConnectFilter
+	}
+	return nil
+}
+
+func (x *Manifest) GetFramedCalls() bool {
+	if x != nil {
+		return x.FramedCalls
+	}
+	return false
+}
+
+// Networks is a stage-10 filter: a client address (an IPv4-mapped IPv6
+// address counts as IPv4) in any of these networks matches; none: no
+// connection matches.
+type Networks struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cidr          []string               `protobuf:"bytes,1,rep,name=cidr,proto3" json:"cidr,omitempty"` // "10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Networks) Reset() {
+	*x = Networks{}
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Networks) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Networks) ProtoMessage() {}
+
+func (x *Networks) ProtoReflect() protoreflect.Message {
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Networks.ProtoReflect.Descriptor instead.
+func (*Networks) Descriptor() ([]byte, []int) {
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Networks) GetCidr() []string {
+	if x != nil {
+		return x.Cidr
+	}
+	return nil
+}
+
 type ConfigureRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ConfigPath    string                 `protobuf:"bytes,1,opt,name=config_path,json=configPath,proto3" json:"config_path,omitempty"`
@@ -484,7 +564,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[4]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -496,7 +576,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[4]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -509,7 +589,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{4}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ConfigureRequest) GetConfigPath() string {
@@ -528,7 +608,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[5]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -540,7 +620,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[5]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -553,7 +633,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{5}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ConfigureResponse) GetError() string {
@@ -575,7 +655,7 @@ type Conn struct {
 
 func (x *Conn) Reset() {
 	*x = Conn{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[6]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -587,7 +667,7 @@ func (x *Conn) String() string {
 func (*Conn) ProtoMessage() {}
 
 func (x *Conn) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[6]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -600,7 +680,7 @@ func (x *Conn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Conn.ProtoReflect.Descriptor instead.
 func (*Conn) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{6}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Conn) GetId() uint64 {
@@ -644,7 +724,7 @@ type TLS struct {
 
 func (x *TLS) Reset() {
 	*x = TLS{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[7]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -656,7 +736,7 @@ func (x *TLS) String() string {
 func (*TLS) ProtoMessage() {}
 
 func (x *TLS) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[7]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -669,7 +749,7 @@ func (x *TLS) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TLS.ProtoReflect.Descriptor instead.
 func (*TLS) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{7}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TLS) GetVersion() uint32 {
@@ -712,13 +792,17 @@ type Lease struct {
 	MaxRequests   uint32                 `protobuf:"varint,1,opt,name=max_requests,json=maxRequests,proto3" json:"max_requests,omitempty"`
 	IdleTimeoutNs int64                  `protobuf:"varint,2,opt,name=idle_timeout_ns,json=idleTimeoutNs,proto3" json:"idle_timeout_ns,omitempty"`
 	Records       bool                   `protobuf:"varint,3,opt,name=records,proto3" json:"records,omitempty"` // send stage-40 records of leased requests (someone hooks stage 40)
+	// The stage-20 filters of the plugins that hook stage 20: a request any
+	// of them matches goes back to the host (unread, in leftover), which
+	// runs stage 20 for it.
+	GiveBack      []*Claims `protobuf:"bytes,4,rep,name=give_back,json=giveBack,proto3" json:"give_back,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Lease) Reset() {
 	*x = Lease{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[8]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +814,7 @@ func (x *Lease) String() string {
 func (*Lease) ProtoMessage() {}
 
 func (x *Lease) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[8]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +827,7 @@ func (x *Lease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lease.ProtoReflect.Descriptor instead.
 func (*Lease) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{8}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Lease) GetMaxRequests() uint32 {
@@ -767,6 +851,13 @@ func (x *Lease) GetRecords() bool {
 	return false
 }
 
+func (x *Lease) GetGiveBack() []*Claims {
+	if x != nil {
+		return x.GiveBack
+	}
+	return nil
+}
+
 type Event struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -787,7 +878,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[9]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -799,7 +890,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[9]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -812,7 +903,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{9}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Event) GetId() uint64 {
@@ -909,7 +1000,7 @@ type Field struct {
 
 func (x *Field) Reset() {
 	*x = Field{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[10]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1012,7 @@ func (x *Field) String() string {
 func (*Field) ProtoMessage() {}
 
 func (x *Field) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[10]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1025,7 @@ func (x *Field) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Field.ProtoReflect.Descriptor instead.
 func (*Field) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{10}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Field) GetName() string {
@@ -969,7 +1060,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -981,7 +1072,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -994,7 +1085,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{11}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Record) GetConnId() uint64 {
@@ -1093,7 +1184,7 @@ type Reply struct {
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1105,7 +1196,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1118,7 +1209,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{12}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Reply) GetId() uint64 {
@@ -1219,6 +1310,97 @@ func (x *Reply) GetUnbounded() bool {
 	return false
 }
 
+// EventBatch and ReplyBatch are the bodies of the frames on the framed
+// calls socket. Serialized batches concatenate: two batches written one
+// after the other parse as one holding the events of both.
+type EventBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventBatch) Reset() {
+	*x = EventBatch{}
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventBatch) ProtoMessage() {}
+
+func (x *EventBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventBatch.ProtoReflect.Descriptor instead.
+func (*EventBatch) Descriptor() ([]byte, []int) {
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *EventBatch) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+type ReplyBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Replies       []*Reply               `protobuf:"bytes,1,rep,name=replies,proto3" json:"replies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplyBatch) Reset() {
+	*x = ReplyBatch{}
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplyBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplyBatch) ProtoMessage() {}
+
+func (x *ReplyBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplyBatch.ProtoReflect.Descriptor instead.
+func (*ReplyBatch) Descriptor() ([]byte, []int) {
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ReplyBatch) GetReplies() []*Reply {
+	if x != nil {
+		return x.Replies
+	}
+	return nil
+}
+
 type Note struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Kind          Note_Kind              `protobuf:"varint,1,opt,name=kind,proto3,enum=capuchin.v1.Note_Kind" json:"kind,omitempty"`
@@ -1230,7 +1412,7 @@ type Note struct {
 
 func (x *Note) Reset() {
 	*x = Note{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1242,7 +1424,7 @@ func (x *Note) String() string {
 func (*Note) ProtoMessage() {}
 
 func (x *Note) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1255,7 +1437,7 @@ func (x *Note) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Note.ProtoReflect.Descriptor instead.
 func (*Note) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{13}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Note) GetKind() Note_Kind {
@@ -1288,7 +1470,7 @@ type NoteBatch struct {
 
 func (x *NoteBatch) Reset() {
 	*x = NoteBatch{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1300,7 +1482,7 @@ func (x *NoteBatch) String() string {
 func (*NoteBatch) ProtoMessage() {}
 
 func (x *NoteBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1313,7 +1495,7 @@ func (x *NoteBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoteBatch.ProtoReflect.Descriptor instead.
 func (*NoteBatch) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{14}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NoteBatch) GetNotes() []*Note {
@@ -1331,7 +1513,7 @@ type NotifyResponse struct {
 
 func (x *NotifyResponse) Reset() {
 	*x = NotifyResponse{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1343,7 +1525,7 @@ func (x *NotifyResponse) String() string {
 func (*NotifyResponse) ProtoMessage() {}
 
 func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1356,7 +1538,7 @@ func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyResponse.ProtoReflect.Descriptor instead.
 func (*NotifyResponse) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{15}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 var File_capuchin_v1_plugin_proto protoreflect.FileDescriptor
@@ -1374,13 +1556,18 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"path_regex\x18\x01 \x03(\tR\tpathRegex\x12\x14\n" +
 	"\x05hosts\x18\x02 \x03(\tR\x05hosts\x12\x18\n" +
-	"\amethods\x18\x03 \x03(\tR\amethods\"\xbd\x01\n" +
+	"\amethods\x18\x03 \x03(\tR\amethods\"\xda\x02\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12.\n" +
 	"\x06stages\x18\x03 \x03(\v2\x16.capuchin.v1.StageSpecR\x06stages\x12+\n" +
 	"\x06claims\x18\x04 \x01(\v2\x13.capuchin.v1.ClaimsR\x06claims\x12&\n" +
-	"\x0ereconfigurable\x18\x05 \x01(\bR\x0ereconfigurable\"3\n" +
+	"\x0ereconfigurable\x18\x05 \x01(\bR\x0ereconfigurable\x12:\n" +
+	"\x0erequest_filter\x18\x06 \x01(\v2\x13.capuchin.v1.ClaimsR\rrequestFilter\x12<\n" +
+	"\x0econnect_filter\x18\a \x01(\v2\x15.capuchin.v1.NetworksR\rconnectFilter\x12!\n" +
+	"\fframed_calls\x18\b \x01(\bR\vframedCalls\"\x1e\n" +
+	"\bNetworks\x12\x12\n" +
+	"\x04cidr\x18\x01 \x03(\tR\x04cidr\"3\n" +
 	"\x10ConfigureRequest\x12\x1f\n" +
 	"\vconfig_path\x18\x01 \x01(\tR\n" +
 	"configPath\")\n" +
@@ -1397,11 +1584,12 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"serverName\x12\x1f\n" +
 	"\vclient_cert\x18\x03 \x01(\bR\n" +
 	"clientCert\x12%\n" +
-	"\x0eclient_subject\x18\x04 \x01(\tR\rclientSubject\"l\n" +
+	"\x0eclient_subject\x18\x04 \x01(\tR\rclientSubject\"\x9e\x01\n" +
 	"\x05Lease\x12!\n" +
 	"\fmax_requests\x18\x01 \x01(\rR\vmaxRequests\x12&\n" +
 	"\x0fidle_timeout_ns\x18\x02 \x01(\x03R\ridleTimeoutNs\x12\x18\n" +
-	"\arecords\x18\x03 \x01(\bR\arecords\"\xcb\x03\n" +
+	"\arecords\x18\x03 \x01(\bR\arecords\x120\n" +
+	"\tgive_back\x18\x04 \x03(\v2\x13.capuchin.v1.ClaimsR\bgiveBack\"\xcb\x03\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12+\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x17.capuchin.v1.Event.KindR\x04kind\x12%\n" +
@@ -1455,7 +1643,13 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\x05error\x18\v \x01(\tR\x05error\x12\x16\n" +
 	"\x06leased\x18\f \x01(\rR\x06leased\x12\x18\n" +
 	"\ainterim\x18\r \x01(\bR\ainterim\x12\x1c\n" +
-	"\tunbounded\x18\x0e \x01(\bR\tunbounded\"\xc4\x01\n" +
+	"\tunbounded\x18\x0e \x01(\bR\tunbounded\"8\n" +
+	"\n" +
+	"EventBatch\x12*\n" +
+	"\x06events\x18\x01 \x03(\v2\x12.capuchin.v1.EventR\x06events\":\n" +
+	"\n" +
+	"ReplyBatch\x12,\n" +
+	"\areplies\x18\x01 \x03(\v2\x12.capuchin.v1.ReplyR\areplies\"\xc4\x01\n" +
 	"\x04Note\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.capuchin.v1.Note.KindR\x04kind\x12+\n" +
 	"\x06record\x18\x02 \x01(\v2\x13.capuchin.v1.RecordR\x06record\x12%\n" +
@@ -1495,7 +1689,7 @@ func file_capuchin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_capuchin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_capuchin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_capuchin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_capuchin_v1_plugin_proto_goTypes = []any{
 	(Policy)(0),               // 0: capuchin.v1.Policy
 	(Verdict)(0),              // 1: capuchin.v1.Verdict
@@ -1505,47 +1699,55 @@ var file_capuchin_v1_plugin_proto_goTypes = []any{
 	(*StageSpec)(nil),         // 5: capuchin.v1.StageSpec
 	(*Claims)(nil),            // 6: capuchin.v1.Claims
 	(*Manifest)(nil),          // 7: capuchin.v1.Manifest
-	(*ConfigureRequest)(nil),  // 8: capuchin.v1.ConfigureRequest
-	(*ConfigureResponse)(nil), // 9: capuchin.v1.ConfigureResponse
-	(*Conn)(nil),              // 10: capuchin.v1.Conn
-	(*TLS)(nil),               // 11: capuchin.v1.TLS
-	(*Lease)(nil),             // 12: capuchin.v1.Lease
-	(*Event)(nil),             // 13: capuchin.v1.Event
-	(*Field)(nil),             // 14: capuchin.v1.Field
-	(*Record)(nil),            // 15: capuchin.v1.Record
-	(*Reply)(nil),             // 16: capuchin.v1.Reply
-	(*Note)(nil),              // 17: capuchin.v1.Note
-	(*NoteBatch)(nil),         // 18: capuchin.v1.NoteBatch
-	(*NotifyResponse)(nil),    // 19: capuchin.v1.NotifyResponse
+	(*Networks)(nil),          // 8: capuchin.v1.Networks
+	(*ConfigureRequest)(nil),  // 9: capuchin.v1.ConfigureRequest
+	(*ConfigureResponse)(nil), // 10: capuchin.v1.ConfigureResponse
+	(*Conn)(nil),              // 11: capuchin.v1.Conn
+	(*TLS)(nil),               // 12: capuchin.v1.TLS
+	(*Lease)(nil),             // 13: capuchin.v1.Lease
+	(*Event)(nil),             // 14: capuchin.v1.Event
+	(*Field)(nil),             // 15: capuchin.v1.Field
+	(*Record)(nil),            // 16: capuchin.v1.Record
+	(*Reply)(nil),             // 17: capuchin.v1.Reply
+	(*EventBatch)(nil),        // 18: capuchin.v1.EventBatch
+	(*ReplyBatch)(nil),        // 19: capuchin.v1.ReplyBatch
+	(*Note)(nil),              // 20: capuchin.v1.Note
+	(*NoteBatch)(nil),         // 21: capuchin.v1.NoteBatch
+	(*NotifyResponse)(nil),    // 22: capuchin.v1.NotifyResponse
 }
 var file_capuchin_v1_plugin_proto_depIdxs = []int32{
 	0,  // 0: capuchin.v1.StageSpec.policy:type_name -> capuchin.v1.Policy
 	5,  // 1: capuchin.v1.Manifest.stages:type_name -> capuchin.v1.StageSpec
 	6,  // 2: capuchin.v1.Manifest.claims:type_name -> capuchin.v1.Claims
-	11, // 3: capuchin.v1.Conn.tls:type_name -> capuchin.v1.TLS
-	2,  // 4: capuchin.v1.Event.kind:type_name -> capuchin.v1.Event.Kind
-	10, // 5: capuchin.v1.Event.conn:type_name -> capuchin.v1.Conn
-	12, // 6: capuchin.v1.Event.lease:type_name -> capuchin.v1.Lease
-	1,  // 7: capuchin.v1.Reply.verdict:type_name -> capuchin.v1.Verdict
-	14, // 8: capuchin.v1.Reply.header:type_name -> capuchin.v1.Field
-	15, // 9: capuchin.v1.Reply.records:type_name -> capuchin.v1.Record
-	3,  // 10: capuchin.v1.Note.kind:type_name -> capuchin.v1.Note.Kind
-	15, // 11: capuchin.v1.Note.record:type_name -> capuchin.v1.Record
-	10, // 12: capuchin.v1.Note.conn:type_name -> capuchin.v1.Conn
-	17, // 13: capuchin.v1.NoteBatch.notes:type_name -> capuchin.v1.Note
-	4,  // 14: capuchin.v1.Plugin.Describe:input_type -> capuchin.v1.DescribeRequest
-	8,  // 15: capuchin.v1.Plugin.Configure:input_type -> capuchin.v1.ConfigureRequest
-	13, // 16: capuchin.v1.Plugin.Calls:input_type -> capuchin.v1.Event
-	18, // 17: capuchin.v1.Plugin.Notify:input_type -> capuchin.v1.NoteBatch
-	7,  // 18: capuchin.v1.Plugin.Describe:output_type -> capuchin.v1.Manifest
-	9,  // 19: capuchin.v1.Plugin.Configure:output_type -> capuchin.v1.ConfigureResponse
-	16, // 20: capuchin.v1.Plugin.Calls:output_type -> capuchin.v1.Reply
-	19, // 21: capuchin.v1.Plugin.Notify:output_type -> capuchin.v1.NotifyResponse
-	18, // [18:22] is the sub-list for method output_type
-	14, // [14:18] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	6,  // 3: capuchin.v1.Manifest.request_filter:type_name -> capuchin.v1.Claims
+	8,  // 4: capuchin.v1.Manifest.connect_filter:type_name -> capuchin.v1.Networks
+	12, // 5: capuchin.v1.Conn.tls:type_name -> capuchin.v1.TLS
+	6,  // 6: capuchin.v1.Lease.give_back:type_name -> capuchin.v1.Claims
+	2,  // 7: capuchin.v1.Event.kind:type_name -> capuchin.v1.Event.Kind
+	11, // 8: capuchin.v1.Event.conn:type_name -> capuchin.v1.Conn
+	13, // 9: capuchin.v1.Event.lease:type_name -> capuchin.v1.Lease
+	1,  // 10: capuchin.v1.Reply.verdict:type_name -> capuchin.v1.Verdict
+	15, // 11: capuchin.v1.Reply.header:type_name -> capuchin.v1.Field
+	16, // 12: capuchin.v1.Reply.records:type_name -> capuchin.v1.Record
+	14, // 13: capuchin.v1.EventBatch.events:type_name -> capuchin.v1.Event
+	17, // 14: capuchin.v1.ReplyBatch.replies:type_name -> capuchin.v1.Reply
+	3,  // 15: capuchin.v1.Note.kind:type_name -> capuchin.v1.Note.Kind
+	16, // 16: capuchin.v1.Note.record:type_name -> capuchin.v1.Record
+	11, // 17: capuchin.v1.Note.conn:type_name -> capuchin.v1.Conn
+	20, // 18: capuchin.v1.NoteBatch.notes:type_name -> capuchin.v1.Note
+	4,  // 19: capuchin.v1.Plugin.Describe:input_type -> capuchin.v1.DescribeRequest
+	9,  // 20: capuchin.v1.Plugin.Configure:input_type -> capuchin.v1.ConfigureRequest
+	14, // 21: capuchin.v1.Plugin.Calls:input_type -> capuchin.v1.Event
+	21, // 22: capuchin.v1.Plugin.Notify:input_type -> capuchin.v1.NoteBatch
+	7,  // 23: capuchin.v1.Plugin.Describe:output_type -> capuchin.v1.Manifest
+	10, // 24: capuchin.v1.Plugin.Configure:output_type -> capuchin.v1.ConfigureResponse
+	17, // 25: capuchin.v1.Plugin.Calls:output_type -> capuchin.v1.Reply
+	22, // 26: capuchin.v1.Plugin.Notify:output_type -> capuchin.v1.NotifyResponse
+	23, // [23:27] is the sub-list for method output_type
+	19, // [19:23] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_capuchin_v1_plugin_proto_init() }
@@ -1559,7 +1761,7 @@ func file_capuchin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_capuchin_v1_plugin_proto_rawDesc), len(file_capuchin_v1_plugin_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   16,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -10,6 +10,11 @@
 //   Notify     one long-lived client stream: batches of stage-40 records and
 //              connection-closed notices (stage 50), never answered
 //
+// A plugin that declares framed_calls in its manifest gets the events of
+// Calls on a socket instead (CAPUCHIN_CALLS_FD, a SOCK_STREAM socketpair):
+// frames of a 4-byte big-endian length and an EventBatch (host -> plugin)
+// or a ReplyBatch (plugin -> host); see docs/plugin-contract.md.
+//
 // Request and response bytes never travel here: for stage 30 the client
 // socket is handed to the plugin over a SOCK_SEQPACKET socketpair.
 

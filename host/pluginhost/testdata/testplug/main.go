@@ -2,12 +2,18 @@
 // name picks what it does:
 //
 //	hello, helloopen   stage 30 on paths ^/hello (helloopen: fail-open)
-//	gate, gateopen     stages 10 and 20 (gateopen: fail-open); on TLS
-//	                   connections it closes at stage 10 those whose SNI is
-//	                   blocked.test and answers /tls-facts at stage 20
+//	gate, gateopen     stages 10 and 20 on every connection and request
+//	                   (gateopen: fail-open); on TLS connections it closes
+//	                   at stage 10 those whose SNI is blocked.test and
+//	                   answers /tls-facts at stage 20
+//	gatef              gate with filters: stage 10 for 127.0.0.2 only,
+//	                   stage 20 for paths ^/(deny|gate-) only
 //	notes              stages 40 and 50, written as lines to the file named
 //	                   in its configuration file
 //
+// A trailing "grpc" (gategrpc, helloopengrpc) makes the plugin ignore the
+// framed calls socket and take its events on the gRPC Calls stream, as a
+// plugin in another language may.
 // Every mode writes its pid to CONFIG.pid on Configure and refuses a
 // configuration file that contains "bad".
 package main
@@ -17,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,6 +34,7 @@ import (
 
 	"github.com/capuchin/capuchin/api"
 	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/transport"
 )
 
 type base struct {
@@ -127,8 +135,22 @@ func raw(r *api.Request, w *api.ResponseWriter) api.Verdict {
 	return api.Handled
 }
 
-// gate hooks stages 10 and 20.
-type gate struct{ base }
+// gate hooks stages 10 and 20 and counts its calls.
+type gate struct {
+	base
+	connects, requests atomic.Int64
+}
+
+// gatef is gate with filters.
+type gatef struct{ gate }
+
+func (g *gatef) ConnectFilter() api.Networks {
+	return api.Networks{netip.MustParsePrefix("127.0.0.2/32")}
+}
+
+func (g *gatef) RequestFilter() api.Claims {
+	return api.Claims{Paths: []string{"^/(deny|gate-)"}}
+}
 
 // tlsFacts describes the TLS facts of c.
 func tlsFacts(c *api.Conn) string {
@@ -138,6 +160,7 @@ func tlsFacts(c *api.Conn) string {
 }
 
 func (g *gate) Connect(c *api.Conn) api.Verdict {
+	g.connects.Add(1)
 	if c.Remote.Addr().String() == "127.0.0.2" || c.TLS.ServerName == "blocked.test" {
 		return api.Close
 	}
@@ -145,7 +168,13 @@ func (g *gate) Connect(c *api.Conn) api.Verdict {
 }
 
 func (g *gate) Request(c *api.Conn, req *http1.Request, vhost string) (api.Verdict, *api.Reply) {
+	n := g.requests.Add(1)
 	switch req.Path {
+	case "/gate-count": // the calls seen so far, this one included
+		return api.Respond, &api.Reply{Status: 200,
+			Body: []byte(fmt.Sprintf("connect=%d request=%d", g.connects.Load(), n))}
+	case "/gate-wait":
+		time.Sleep(150 * time.Millisecond)
 	case "/deny":
 		return api.Respond, &api.Reply{Status: 403,
 			Header: http1.Header{{Name: "X-Gate", Value: "denied " + vhost}}, Body: []byte("denied")}
@@ -189,6 +218,10 @@ func (n *notes) Closed(c *api.Conn) { n.write(fmt.Sprintf("closed %d", c.ID)) }
 
 func main() {
 	name := filepath.Base(os.Args[0])
+	if strings.HasSuffix(name, "grpc") {
+		name = strings.TrimSuffix(name, "grpc")
+		os.Unsetenv(transport.EnvCalls)
+	}
 	b := base{name: name}
 	if strings.HasSuffix(name, "open") {
 		b.policy = api.FailOpen
@@ -198,6 +231,8 @@ func main() {
 		api.Serve(&hello{base: b})
 	case "gate":
 		api.Serve(&gate{base: b})
+	case "gatef":
+		api.Serve(&gatef{gate{base: b}})
 	case "notes":
 		api.Serve(&notes{base: b})
 	default:

@@ -1,0 +1,207 @@
+package transport
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/capuchin/capuchin/proto/capuchin/v1"
+)
+
+// Framed calls carry the events and replies of the Calls stream on a
+// SOCK_STREAM socketpair instead, for a plugin that declares FramedCalls. A
+// frame is a 4-byte big-endian length n and n bytes of a serialized
+// EventBatch (host to plugin) or ReplyBatch (plugin to host). A writer puts
+// every message queued while it writes into its next frame, so calls made
+// at the same moment share one write; a reader answers whatever a frame
+// holds, in any order.
+
+// Frame limits: one event or reply (gRPC's default message limit), one frame.
+const (
+	maxMessage = 4 << 20
+	maxFrame   = 64 << 20
+)
+
+// ErrFrame is the error of a frame that breaks the framing rules.
+var ErrFrame = errors.New("framed calls: bad frame")
+
+// CallConn is the host end of a plugin's per-request channel: the Calls
+// stream or the framed socket. Send is not for concurrent use unless the
+// implementation says so; Recv runs in one goroutine.
+type CallConn interface {
+	Send(e *Event) error
+	Recv(r *Reply) error
+	CloseSend() error
+}
+
+// PluginCalls is the plugin end: Recv in one goroutine, Send from any.
+type PluginCalls interface {
+	Recv(e *Event) error
+	Send(r *Reply) error
+}
+
+// FramePair creates the framed-calls socketpair: the host keeps the
+// HostFrames, peer goes to the plugin (exec.Cmd.ExtraFiles, named by
+// EnvCalls) and is closed by the host once the plugin started.
+func FramePair() (*HostFrames, *os.File, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("framed calls: socketpair: %w", err)
+	}
+	syscall.CloseOnExec(fds[0])
+	syscall.CloseOnExec(fds[1])
+	hf := os.NewFile(uintptr(fds[0]), "calls-host")
+	peer := os.NewFile(uintptr(fds[1]), "calls-plugin")
+	c, err := frameConn(hf)
+	if err != nil {
+		peer.Close()
+		return nil, nil, err
+	}
+	return &HostFrames{framer: newFramer(c)}, peer, nil
+}
+
+// OpenPluginFrames opens the plugin end from the descriptor the host
+// passed (f is closed: the result holds its own copy).
+func OpenPluginFrames(f *os.File) (*PluginFrames, error) {
+	c, err := frameConn(f)
+	if err != nil {
+		return nil, err
+	}
+	return &PluginFrames{framer: newFramer(c)}, nil
+}
+
+// frameConn wraps a socket descriptor as a *net.UnixConn and closes f.
+func frameConn(f *os.File) (*net.UnixConn, error) {
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("framed calls: %w", err)
+	}
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("framed calls: descriptor is a %T, not a unix socket", c)
+	}
+	return uc, nil
+}
+
+// framer is one end of the socket: a batching writer and a frame reader.
+type framer struct {
+	c  *net.UnixConn
+	w  *frameWriter
+	br *bufio.Reader
+	fb []byte // the current frame's body
+}
+
+func newFramer(c *net.UnixConn) framer {
+	return framer{c: c, w: newFrameWriter(c), br: bufio.NewReaderSize(c, 64<<10)}
+}
+
+// next reads one frame's body, valid until the following call.
+func (f *framer) next() ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(f.br, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > maxFrame {
+		return nil, fmt.Errorf("%w: %d bytes exceed %d", ErrFrame, n, maxFrame)
+	}
+	if cap(f.fb) < int(n) {
+		f.fb = make([]byte, n)
+	}
+	f.fb = f.fb[:n]
+	if _, err := io.ReadFull(f.br, f.fb); err != nil {
+		return nil, fmt.Errorf("%w: cut short: %v", ErrFrame, err)
+	}
+	return f.fb, nil
+}
+
+// CloseSend ends this side's writing; the peer reads EOF after what was sent.
+func (f *framer) CloseSend() error {
+	f.w.close()
+	return f.c.CloseWrite()
+}
+
+// Close closes the socket and waits for the writer's goroutine to end; a
+// Recv in progress returns an error.
+func (f *framer) Close() error {
+	f.w.close()
+	err := f.c.Close()
+	<-f.w.done
+	return err
+}
+
+// HostFrames is the host end. Send is safe for concurrent use (calls made
+// together share a frame); Recv is for the one reading goroutine.
+type HostFrames struct {
+	framer
+	batch pb.ReplyBatch
+	i     int
+}
+
+// Send queues e for the next frame, writing it now unless a write is in
+// progress (that one takes it along). An error means e was not sent.
+func (h *HostFrames) Send(e *Event) error { return h.w.send(eventToPB(e)) }
+
+// Recv returns the next reply, reading a frame when the last is used up.
+func (h *HostFrames) Recv(r *Reply) error {
+	for h.i >= len(h.batch.Replies) {
+		body, err := h.next()
+		if err != nil {
+			return err
+		}
+		h.batch.Reset()
+		if err := proto.Unmarshal(body, &h.batch); err != nil {
+			return fmt.Errorf("%w: %v", ErrFrame, err)
+		}
+		h.i = 0
+	}
+	replyFromPB(h.batch.Replies[h.i], r)
+	h.batch.Replies[h.i] = nil
+	h.i++
+	return nil
+}
+
+// PluginFrames is the plugin end: Recv for one goroutine, Send from any.
+type PluginFrames struct {
+	framer
+	batch pb.EventBatch
+	i     int
+}
+
+// Recv returns the next event, reading a frame when the last is used up.
+func (p *PluginFrames) Recv(e *Event) error {
+	for p.i >= len(p.batch.Events) {
+		body, err := p.next()
+		if err != nil {
+			return err
+		}
+		p.batch.Reset()
+		if err := proto.Unmarshal(body, &p.batch); err != nil {
+			return fmt.Errorf("%w: %v", ErrFrame, err)
+		}
+		p.i = 0
+	}
+	eventFromPB(p.batch.Events[p.i], e)
+	p.batch.Events[p.i] = nil
+	p.i++
+	return nil
+}
+
+// Send queues r for the next frame (see HostFrames.Send).
+func (p *PluginFrames) Send(r *Reply) error { return p.w.send(replyToPB(r)) }
+
+var (
+	_ CallConn    = (*HostFrames)(nil)
+	_ CallConn    = (*CallStream)(nil)
+	_ PluginCalls = (*PluginFrames)(nil)
+	_ PluginCalls = (*ServerCalls)(nil)
+)
