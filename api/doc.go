@@ -16,6 +16,12 @@
 //	DoneHook        40  a response is complete (notification)
 //	CloseHook       50  a connection closed (notification)
 //
+// And for operators, also optional: MetricsSource (prometheus/client_golang
+// collectors, gathered at each scrape of the host's MetricsURL), Reopener
+// (reopen the files the plugin writes when the host gets SIGUSR1), and
+// Request.SetUpstream (a forwarded request's backend exchange, for the
+// stage-40 record and access logs).
+//
 // A ContentHandler gets the client socket itself: it reads the body with
 // Request.Body and answers with the ResponseWriter, or takes the raw
 // connection with Request.Conn. It must decide to Decline before touching

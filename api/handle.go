@@ -197,6 +197,7 @@ func (rt *runtime) finish(cs *connState, v Verdict, rep *transport.Reply) {
 		rep.BytesIn = r.body.Total()
 	}
 	rep.BytesOut = cs.cnt.n + w.reported
+	rep.Upstream = r.upstream
 }
 
 // leftover copies the bytes read past the request: the host parses them next.
@@ -231,20 +232,26 @@ type Request struct {
 	// between body bytes (Body applies it to each read); 0: none.
 	Timeout time.Duration
 
-	cs      *connState
-	body    http1.Body
-	bodySet bool
-	touched bool
-	raw     bool
-	sent100 bool
-	bodyErr error
+	cs       *connState
+	upstream Upstream
+	body     http1.Body
+	bodySet  bool
+	touched  bool
+	raw      bool
+	sent100  bool
+	bodyErr  error
 }
 
 func (r *Request) reset(c *Conn, ev *transport.Event) {
 	r.Client, r.VHost, r.Server, r.MaxBody, r.KeepAlive = *c, ev.VHost, ev.Server, ev.MaxBody, ev.KeepAlive
-	r.Timeout = ev.Timeout
+	r.Timeout, r.upstream = ev.Timeout, Upstream{}
 	r.bodySet, r.touched, r.raw, r.sent100, r.bodyErr = false, false, false, false, nil
 }
+
+// SetUpstream records the backend exchange of a request the handler
+// forwarded (its address, status and response time) for the stage-40
+// record, so that access logs can show it. The last call wins.
+func (r *Request) SetUpstream(u Upstream) { r.upstream = u }
 
 // ClearDeadline lifts the stage-30 deadline from this request: a tunnel
 // or a long download then lasts as long as the handler's own idle timeouts

@@ -204,7 +204,8 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 	rep.Leased++
 	if ev.Lease.Records {
 		rep.Records = append(rep.Records, Record{Method: r.Method, Target: r.Target,
-			Proto: r.Proto(), Status: one.Status, Bytes: one.BytesOut, Start: start, Duration: time.Since(start)})
+			Proto: r.Proto(), Status: one.Status, Bytes: one.BytesOut, Start: start, Duration: time.Since(start),
+			Referer: r.Header.Get("Referer"), UserAgent: r.Header.Get("User-Agent"), Upstream: one.Upstream})
 	}
 	if one.Close || one.Err != "" {
 		rep.Close = true

@@ -137,6 +137,10 @@ type ContentHandler interface {
 // line, status, response bytes (head included), start and duration.
 type Record = contract.Record
 
+// Upstream is the backend exchange of a forwarded request (address,
+// status, response time), reported with Request.SetUpstream.
+type Upstream = contract.Upstream
+
 // DoneHook runs at stage 40 for every finished request. Notifications come
 // in batches on one goroutine: do not block.
 type DoneHook interface {

@@ -56,6 +56,7 @@ type runtime struct {
 	frames   *transport.PluginFrames      // the framed calls socket; nil: the Calls stream
 	fds      *fdpass.Receiver
 	conns    sync.Map // conn id -> *connState
+	metrics  metricsState
 
 	pendingRevoke sync.Map // conn id -> struct{}: revoked before its first hand-over arrived
 	clock         http1.Clock

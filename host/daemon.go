@@ -7,26 +7,31 @@ import (
 	"runtime"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/capuchin/capuchin/host/config"
+	"github.com/capuchin/capuchin/host/metrics"
 	"github.com/capuchin/capuchin/host/pluginhost"
 	"github.com/capuchin/capuchin/host/server"
 )
 
 // serve runs the server with the started plugins until SIGTERM or SIGINT,
-// reloading on SIGHUP.
+// reloading on SIGHUP and having the plugins reopen their files on SIGUSR1.
 func serve(dir string, cfg *config.Config, plugins *pluginhost.Host, log hclog.Logger) error {
 	if cfg.Server.Workers > 0 {
 		runtime.GOMAXPROCS(cfg.Server.Workers)
 	}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 
-	srv := server.New(cfg, plugins, log.Named("server"))
-	if err := srv.Start(); err != nil {
+	srv, err := newServer(cfg, plugins, log)
+	if err == nil {
+		err = srv.Start()
+	}
+	if err != nil {
 		stopPlugins(plugins, log)
 		return err
 	}
@@ -38,8 +43,12 @@ func serve(dir string, cfg *config.Config, plugins *pluginhost.Host, log hclog.L
 	log.Info("started", "version", server.Version, "config", cfg.Dir, "pid", os.Getpid())
 
 	for sig := range sigs {
-		if sig == syscall.SIGHUP {
+		switch sig {
+		case syscall.SIGHUP:
 			cfg = reload(dir, cfg, srv, plugins, log)
+			continue
+		case syscall.SIGUSR1:
+			reopen(plugins, log)
 			continue
 		}
 		log.Info("shutting down", "signal", sig.String(), "grace", cfg.Server.ShutdownTimeout)
@@ -54,6 +63,18 @@ func serve(dir string, cfg *config.Config, plugins *pluginhost.Host, log hclog.L
 		return nil
 	}
 	return nil
+}
+
+// newServer prepares the server with its metrics exporter (the host's and
+// the plugins' figures, answered at MetricsURL).
+func newServer(cfg *config.Config, plugins *pluginhost.Host, log hclog.Logger) (*server.Server, error) {
+	srv := server.New(cfg, plugins, log.Named("server"))
+	exp, err := metrics.New(plugins, log.Named("metrics"), srv.Collector(), plugins.Collector())
+	if err != nil {
+		return nil, err
+	}
+	srv.SetExporter(exp)
+	return srv, nil
 }
 
 // reload re-reads the configuration; on any error it keeps the old one.
@@ -73,6 +94,15 @@ func reload(dir string, old *config.Config, srv *server.Server, plugins *pluginh
 	}
 	log.Info("configuration reloaded", "config", cfg.Dir)
 	return cfg
+}
+
+// reopen asks every plugin to reopen the files it writes (SIGUSR1, as
+// nginx -s reopen: log rotation).
+func reopen(plugins *pluginhost.Host, log hclog.Logger) {
+	for name, err := range plugins.Reopen(context.Background(), 5*time.Second) {
+		log.Error("reopen failed", "plugin", name, "error", err)
+	}
+	log.Info("plugins reopened their files")
 }
 
 func writePid(path string) error {

@@ -6,7 +6,8 @@
 // configuration and exits, as nginx -t does: everything start-up checks,
 // each plugin's configuration included (the plugins are started, handed
 // their configuration files and stopped, without serving). SIGHUP re-reads the
-// configuration; SIGTERM and SIGINT drain and exit.
+// configuration; SIGUSR1 has every plugin reopen its files (log rotation);
+// SIGTERM and SIGINT drain and exit.
 package main
 
 import (

@@ -36,6 +36,9 @@ import (
 //	MaxConnections N       simultaneous client connections; past it a new one gets
 //	                       503 and is closed; 0 = derived from the descriptor limit
 //	                       (half of it less a reserve); default 0
+//	MetricsURL PATH        the path (starting with /) at which the host answers
+//	                       Prometheus' scrape, on every virtual host and
+//	                       connection, before any plugin; default none (off)
 type Server struct {
 	Listen              []Listener
 	Workers             int
@@ -54,6 +57,7 @@ type Server struct {
 	FileCacheValid      time.Duration
 	MaxConnections      int
 	TLSClientCA         *x509.CertPool // TLSClientCA; nil: no client certificate asked for
+	MetricsURL          string
 }
 
 // Listener is one Listen address with the place it was configured.
@@ -122,6 +126,7 @@ func (s *Server) keys(dir string) map[string]func(conf.Entry) error {
 			return err
 		},
 		"maxconnections": intKey(&s.MaxConnections, 0, 1<<24),
+		"metricsurl":     pathKey(&s.MetricsURL),
 		"filecachevalid": func(e conf.Entry) error {
 			n, err := e.Int(0, 3600)
 			s.FileCacheValid = time.Duration(n) * time.Second
@@ -206,6 +211,22 @@ func secondsKey(dst *time.Duration) func(conf.Entry) error {
 		n, err := e.Int(1, 86400)
 		*dst = time.Duration(n) * time.Second
 		return err
+	}
+}
+
+// pathKey reads a URL path: it starts with / and has no query, fragment,
+// percent sign or white space (it is compared with the decoded path).
+func pathKey(dst *string) func(conf.Entry) error {
+	return func(e conf.Entry) error {
+		v, err := e.String()
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, "?#% \t") {
+			return e.Errorf("want a path starting with / (no query, fragment or %%), got %q", v)
+		}
+		*dst = v
+		return nil
 	}
 }
 

@@ -1,7 +1,6 @@
 package pluginhost
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/stage"
 	"github.com/capuchin/capuchin/internal/contract"
+	"github.com/capuchin/capuchin/internal/hosttest"
 	"github.com/capuchin/capuchin/internal/transport"
 )
 
@@ -99,13 +99,7 @@ func TestStage10Filter(t *testing.T) {
 
 func dialFrom(t *testing.T, ip, addr string) *client {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
-	nc, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	return &client{t: t, c: nc, br: newReader(nc)}
+	return &client{Client: hosttest.DialFrom(t, ip, addr), t: t}
 }
 
 // TestLeaseGiveBackRecords: with a filtered stage-20 plugin and a stage-40

@@ -24,6 +24,7 @@ import (
 	"github.com/capuchin/capuchin/host/config"
 	"github.com/capuchin/capuchin/host/stage"
 	"github.com/capuchin/capuchin/internal/contract"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // binDir holds the test binaries, built once by TestMain.
@@ -278,30 +279,20 @@ func (l *loop) static(tc *net.TCPConn, br *bufio.Reader, req *http1.Request, clo
 	return 200, int64(len(b)), !closing
 }
 
-// client is a test HTTP client on one connection.
+// client is the test kit's raw client on one connection.
 type client struct {
-	t  *testing.T
-	c  net.Conn
-	br *bufio.Reader
+	*hosttest.Client
+	t *testing.T
 }
 
 func dial(t *testing.T, addr string) *client {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(15 * time.Second))
-	t.Cleanup(func() { c.Close() })
-	return &client{t: t, c: c, br: bufio.NewReader(c)}
+	c := &client{Client: hosttest.Dial(t, addr), t: t}
+	c.C.SetDeadline(time.Now().Add(15 * time.Second))
+	return c
 }
 
-func (c *client) send(raw string) {
-	c.t.Helper()
-	if _, err := io.WriteString(c.c, raw); err != nil {
-		c.t.Fatal(err)
-	}
-}
+func (c *client) send(raw string) { c.Send(raw) }
 
 type reply struct {
 	status int
@@ -311,14 +302,11 @@ type reply struct {
 
 // read reads one response; err is non-nil if the connection ended first.
 func (c *client) read() (reply, error) {
-	var resp http1.Response
-	if err := http1.ReadResponse(c.br, nil, &resp); err != nil {
+	r, err := c.Read("GET")
+	if r == nil {
 		return reply{}, err
 	}
-	var body http1.Body
-	body.ResetResponse(c.br, &resp, "GET")
-	b, err := io.ReadAll(&body)
-	return reply{status: resp.Status, header: append(http1.Header(nil), resp.Header...), body: string(b)}, err
+	return reply{status: r.Status, header: append(http1.Header(nil), r.Header...), body: string(r.Body)}, err
 }
 
 func (c *client) get(path string) reply {
@@ -333,15 +321,13 @@ func (c *client) get(path string) reply {
 
 // closed reports whether the server closed the connection (EOF or reset).
 func (c *client) closed() bool {
-	c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, err := io.Copy(io.Discard, c.br)
+	c.C.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := io.Copy(io.Discard, c.BR)
 	if err == nil {
 		return true // EOF
 	}
 	ne, ok := err.(net.Error)
-	return err != nil && !(ok && ne.Timeout())
+	return !(ok && ne.Timeout())
 }
 
 func addrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
-
-func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }

@@ -46,6 +46,7 @@ type Host struct {
 	shut   bool
 	calls  sync.Pool // *call
 	leases leases    // connections held under a lease, for Revoke
+	met    *hostMetrics
 }
 
 // snapshot is one immutable set of plugins, in load order, with the
@@ -99,7 +100,7 @@ func Start(specs []config.PluginSpec, log hclog.Logger) (*Host, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	h := &Host{log: log, sp: newSpawner()}
+	h := &Host{log: log, sp: newSpawner(), met: newHostMetrics()}
 	h.calls.New = func() any {
 		t := time.NewTimer(time.Hour)
 		t.Stop()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"syscall"
 	"time"
 
@@ -102,6 +103,7 @@ func (h *Host) Handle(c *stage.Conn, req *http1.Request, ho *stage.Handoff) stag
 		}
 		ev.Lease = lease(s, i, ho)
 		if res := h.handleAt(p, c, ev, ho.Park); res.Verdict != stage.Decline || res.Err != nil {
+			res.Handler = p.spec.Name
 			return res
 		}
 	}
@@ -117,14 +119,24 @@ func lease(s *snapshot, i int, ho *stage.Handoff) stage.Lease {
 	if i > 0 || !s.leasable || ho.Lease.MaxRequests <= 1 {
 		return stage.Lease{MaxRequests: 1}
 	}
-	l := stage.Lease{MaxRequests: ho.Lease.MaxRequests, IdleTimeout: ho.Lease.IdleTimeout, GiveBack: s.giveBack}
-	if len(s.done) > 0 {
+	l := stage.Lease{MaxRequests: ho.Lease.MaxRequests, IdleTimeout: ho.Lease.IdleTimeout, GiveBack: giveBack(s, ho)}
+	if len(s.done) > 0 || ho.Lease.Records {
 		// Someone logs: records come back with the lease, at least every
 		// maxLeaseRecords requests.
 		l.Records = true
 		l.MaxRequests = min(l.MaxRequests, maxLeaseRecords)
 	}
 	return l
+}
+
+// giveBack is what a lease gives back to the host: the requests the
+// stage-20 plugins' filters match, and the host's own paths (the server's
+// offer: MetricsURL).
+func giveBack(s *snapshot, ho *stage.Handoff) []contract.Claims {
+	if len(ho.Lease.GiveBack) == 0 {
+		return s.giveBack
+	}
+	return append(slices.Clip(s.giveBack), ho.Lease.GiveBack...)
 }
 
 // maxLeaseRecords caps a lease whose stage-40 records are wanted, so that
@@ -160,7 +172,9 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func
 		}
 	}
 	base, known := sentBytes(c)
-	r, err := in.leaseTrip(&h.calls, ev, t.deadline, leaseDeadline(t.deadline, ev.Lease), park)
+	tm := h.met.timeHandle(p, ev.Lease, park)
+	r, err := in.leaseTrip(&h.calls, ev, t.deadline, leaseDeadline(t.deadline, ev.Lease), tm.interim)
+	tm.done(r, err)
 	end(c)
 	return result(p, c, r, err, base, known, t, ev.VHost)
 }
@@ -208,7 +222,7 @@ func result(p *plugin, c *stage.Conn, r *transport.Reply, err error, base uint64
 	}
 	return stage.Result{Verdict: r.Verdict, Status: r.Status, BytesIn: r.BytesIn,
 		BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Leased: r.Leased,
-		Records: leasedRecords(c, vhost, r.Records)}
+		Records: leasedRecords(c, vhost, r.Records), Upstream: r.Upstream}
 }
 
 // leaseDeadline bounds the rest of a lease once its first request is done:
@@ -277,6 +291,7 @@ func (h *Host) call(p *plugin, ev *transport.Event, st contract.Stage) (*transpo
 	if in == nil {
 		return nil, errNotSent
 	}
+	defer h.met.observe(p, st, time.Now())
 	return in.roundTrip(&h.calls, ev, p.termsAt(st).deadline)
 }
 

@@ -54,6 +54,7 @@ type plugin struct {
 	inst     atomic.Pointer[instance] // nil while down
 	inflight atomic.Int64
 	dropped  atomic.Uint64 // notifications dropped while down
+	restarts atomic.Uint64 // processes started after a crash
 	stopping chan struct{}
 	done     chan struct{}
 }
@@ -247,6 +248,7 @@ func (p *plugin) supervise(sp *spawner, in *instance) {
 			return
 		}
 		p.inst.Store(in)
+		p.restarts.Add(1)
 		p.log.Info("plugin restarted")
 	}
 }

@@ -1,7 +1,6 @@
 package pluginhost
 
 import (
-	"net"
 	"os"
 	"strings"
 	"testing"
@@ -61,14 +60,7 @@ func testStagesAndVerdicts(t *testing.T, suffix string) {
 		t.Error("stage 20 close: connection still open")
 	}
 
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
-	nc, err := d.Dial("tcp", l.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c3 := &client{t: t, c: nc, br: newReader(nc)}
-	defer nc.Close()
-	if !c3.closed() {
+	if c3 := dialFrom(t, "127.0.0.2", l.addr()); !c3.closed() {
 		t.Error("stage 10 close: connection still open")
 	}
 

@@ -44,6 +44,11 @@ type conn struct {
 	state  atomic.Int32
 	served int
 
+	// Of the request being answered, for the metrics and the access log.
+	handler  string         // who answered, for capuchin_requests_total
+	leaser   string         // the plugin whose leased records are in leased
+	upstream stage.Upstream // the backend exchange a stage-30 handler reported
+
 	tls   *tls.Conn // nil on a plain connection; then nc
 	relay *relay    // the stage-30 relay of a TLS connection
 
@@ -317,12 +322,15 @@ func (c *conn) serveOne() bool {
 	site := sn.site(c.req.Host)
 	c.w.Server, c.w.Timeout = sn.server, sv.Timeout
 	c.w.Reset(&c.req, !c.keepAlive(sv), site.ErrorPages)
+	c.handler, c.upstream = handlerHost, stage.Upstream{}
 	status, bytes, ok := c.handle(sn, site)
 	c.rec = stage.Record{
 		ConnID: c.info.ID, Remote: c.info.Remote, VHost: siteName(site),
 		Method: c.req.Method, Target: c.req.Target, Proto: c.req.Proto(),
 		Status: status, Bytes: bytes, Start: start, Duration: time.Since(start),
+		Referer: c.req.Header.Get("Referer"), UserAgent: c.req.Header.Get("User-Agent"), Upstream: c.upstream,
 	}
+	c.s.reqs.add(c.handler, status)
 	c.s.pipeline.Done(&c.rec)
 	c.leasedDone()
 	return ok && !c.w.Closing()
@@ -342,6 +350,7 @@ func (c *conn) leasedDone() {
 	for i := range c.leased {
 		c.rec = c.leased[i]
 		c.rec.ConnID, c.rec.Remote = c.info.ID, c.info.Remote
+		c.s.reqs.add(c.leaser, c.rec.Status)
 		c.s.pipeline.Done(&c.rec)
 	}
 	c.served += c.nLease
@@ -362,6 +371,7 @@ func (c *conn) badRequest(sn *snapshot, err error) bool {
 		c.nc.SetWriteDeadline(deadline(c.w.Timeout))
 		c.w.Error(e.Status, "")
 		c.w.Flush()
+		c.s.reqs.add(handlerHost, e.Status)
 		if c.s.log.IsDebug() {
 			c.s.log.Debug("bad request", "remote", c.info.Remote.String(), "error", err)
 		}

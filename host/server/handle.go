@@ -20,11 +20,16 @@ func (c *conn) handle(sn *snapshot, site *config.Site) (int, int64, bool) {
 	if st := c.check(sn); st != 0 {
 		return c.fail(st)
 	}
+	if c.isMetrics(&sn.cfg.Server) {
+		return c.serveMetrics(sn) // before any plugin: answered on every connection
+	}
 	v, reply := c.s.pipeline.Request(&c.info, req, siteName(site))
 	switch v {
 	case stage.Close:
+		c.handler = handlerStage20
 		return 0, 0, false
 	case stage.Respond:
+		c.handler = handlerStage20
 		return c.sendReply(sn, reply)
 	}
 	if site.Redirect != "" {
@@ -33,6 +38,12 @@ func (c *conn) handle(sn *snapshot, site *config.Site) (int, int64, bool) {
 	if site.RedirectHTTPS != 0 && c.tls == nil {
 		return c.redirect(sn, httpsURL(cmp.Or(req.Host, c.info.Local.Addr().String()), site.RedirectHTTPS, req.Target))
 	}
+	return c.content(sn, site)
+}
+
+// content runs stage 30 and, when every handler declines, the static-file
+// handler.
+func (c *conn) content(sn *snapshot, site *config.Site) (int, int64, bool) {
 	if ok := c.flushBeforeHandoff(); !ok {
 		return 0, 0, false
 	}
@@ -46,8 +57,11 @@ func (c *conn) handle(sn *snapshot, site *config.Site) (int, int64, bool) {
 		}
 		ho.Park = c.parkFn
 	}
-	res := c.s.pipeline.Handle(&c.info, req, ho)
+	res := c.s.pipeline.Handle(&c.info, &c.req, ho)
 	c.state.Store(stateActive)
+	if res.Verdict != stage.Decline || res.Err != nil {
+		c.handler, c.leaser, c.upstream = res.Handler, res.Handler, res.Upstream
+	}
 	if !c.unpark() {
 		return res.Status, res.BytesOut, false
 	}
@@ -122,6 +136,7 @@ func (c *conn) sendReply(sn *snapshot, r *stage.Reply) (int, int64, bool) {
 }
 
 func (c *conn) redirect(sn *snapshot, location string) (int, int64, bool) {
+	c.handler = handlerRedirect
 	if ok, st := c.drainBody(sn); !ok {
 		return c.fail(st)
 	}
@@ -131,6 +146,7 @@ func (c *conn) redirect(sn *snapshot, location string) (int, int64, bool) {
 }
 
 func (c *conn) serveStatic(sn *snapshot, site *config.Site) (int, int64, bool) {
+	c.handler = handlerStatic
 	if ok, st := c.drainBody(sn); !ok {
 		return c.fail(st)
 	}
@@ -169,7 +185,10 @@ func (c *conn) handoff(sn *snapshot, site *config.Site) *stage.Handoff {
 	// The last request the connection may serve stays with the host, so
 	// every leased request may keep the connection alive.
 	if left := sv.MaxKeepAliveRequest - c.served - 1; !c.w.Closing() && left > 0 && !c.s.closing.Load() {
-		c.hand.Lease = stage.Lease{MaxRequests: 1 + left, IdleTimeout: sv.KeepAliveTimeout}
+		// Records come back when the host counts requests (MetricsURL), and
+		// the host's own paths come back unserved.
+		c.hand.Lease = stage.Lease{MaxRequests: 1 + left, IdleTimeout: sv.KeepAliveTimeout,
+			Records: sv.MetricsURL != "", GiveBack: sn.giveBack}
 	}
 	return &c.hand
 }

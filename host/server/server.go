@@ -38,6 +38,8 @@ type Server struct {
 	open      atomic.Int64  // connections being served (tracked)
 	shedding  atomic.Int64  // connections being shed now
 	shedCount atomic.Uint64 // connections shed since start
+	reqs      *requestCounts
+	exporter  Exporter // answers MetricsURL; nil: none
 
 	mu        sync.Mutex
 	listeners map[string]*listener // by configured address
@@ -62,6 +64,7 @@ func New(cfg *config.Config, p stage.Pipeline, log hclog.Logger) *Server {
 		pipeline:  p,
 		listeners: map[string]*listener{},
 		conns:     map[*conn]struct{}{},
+		reqs:      newRequestCounts(),
 	}
 	s.snap.Store(newSnapshot(cfg))
 	s.tlsConf = s.baseTLS()

@@ -8,6 +8,7 @@ import (
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/config"
 	"github.com/capuchin/capuchin/host/static"
+	"github.com/capuchin/capuchin/internal/contract"
 )
 
 // snapshot is what one configuration means to the connection loop. It is
@@ -23,6 +24,8 @@ type snapshot struct {
 	maxConns, maxShed int
 	byName            map[string]*config.Site
 	tls               *tls.Config // for each TLS hello: certificates by SNI, client CA
+	// giveBack goes with every lease: the host's own paths (MetricsURL).
+	giveBack []contract.Claims
 }
 
 func newSnapshot(cfg *config.Config) *snapshot {
@@ -41,9 +44,10 @@ func newSnapshot(cfg *config.Config) *snapshot {
 			MIME:           cfg.MIME,
 			FileCacheValid: sv.FileCacheValid,
 		},
-		sites:  cfg.Sites,
-		tls:    newTLSConfig(cfg),
-		byName: map[string]*config.Site{},
+		sites:    cfg.Sites,
+		tls:      newTLSConfig(cfg),
+		byName:   map[string]*config.Site{},
+		giveBack: hostGiveBack(sv),
 	}
 	for _, site := range cfg.Sites {
 		for _, n := range site.Names {

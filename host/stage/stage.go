@@ -73,6 +73,9 @@ type Lease = contract.Lease
 // Record describes one finished request for stage 40.
 type Record = contract.Record
 
+// Upstream is a forwarded request's backend exchange, in a Record.
+type Upstream = contract.Upstream
+
 // Handoff is what the host gives a stage-30 handler with a request.
 type Handoff struct {
 	VHost     string        // the virtual host chosen at stage 20
@@ -81,7 +84,7 @@ type Handoff struct {
 	Timeout   time.Duration // the server's Timeout: longest wait for client bytes
 	MaxHead   int           // the server's MaxHeaderSize: longest request head, in bytes
 	KeepAlive bool          // whether the host allows the connection to stay open after this request
-	Lease     Lease         // how long the handler may keep the connection (docs/plugin-contract.md, "Connection lease")
+	Lease     Lease         // how long the handler may keep the connection (docs/plugin-contract.md, "Connection lease"); the server sets Records and GiveBack for its own needs (MetricsURL), the pipeline adds its own
 	Server    string        // the Server field value responses carry
 
 	// Park, when set, is called once the handler holds the connection
@@ -101,7 +104,9 @@ type Result struct {
 	Close    bool     // the connection must close after this request
 	Err      error    // the handler failed: 502 if BytesOut is 0, otherwise the connection closes
 	Leased   int      // requests served under a lease after the first
-	Records  []Record // their stage-40 records, when a stage-40 hook wants them
+	Records  []Record // their stage-40 records, when a stage-40 hook wants them (or the host counts requests)
+	Handler  string   // the name of the plugin that answered (not Decline), for the host's metrics
+	Upstream Upstream // the request's backend exchange, when the handler forwarded it
 }
 
 // Pipeline is called by the connection loop at every stage. Implementations

@@ -213,7 +213,22 @@ type Record struct {
 	Bytes    int64 // response bytes written, head included
 	Start    time.Time
 	Duration time.Duration
+
+	Referer   string   // the request's Referer field, "" when none
+	UserAgent string   // the request's User-Agent field, "" when none
+	Upstream  Upstream // the backend exchange, when a handler forwarded the request
 }
+
+// Upstream is what a stage-30 handler that forwarded a request reports of
+// the backend exchange, for the access log. The zero value: not forwarded.
+type Upstream struct {
+	Addr     string        // the backend's address, host:port (the last one tried)
+	Status   int           // its response status; 0 when it sent none
+	Duration time.Duration // from the exchange's start to the end of the backend's response
+}
+
+// Forwarded reports whether u describes a backend exchange.
+func (u *Upstream) Forwarded() bool { return u.Addr != "" }
 
 // Lease lets a stage-30 handler serve the requests that follow on the
 // connection itself, while they match its claim filter and the same Host:

@@ -157,7 +157,7 @@ func replyToPB(r *Reply) *pb.Reply {
 	out := &pb.Reply{
 		Id: r.ID, Verdict: verdictToPB(r.Verdict), Status: int32(r.Status), Body: r.Body,
 		BytesIn: r.BytesIn, BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Error: r.Err,
-		Leased: clampUint32(r.Leased), Interim: r.Interim, Unbounded: r.Unbounded,
+		Leased: clampUint32(r.Leased), Interim: r.Interim, Unbounded: r.Unbounded, Upstream: upstreamToPB(&r.Upstream),
 	}
 	for _, f := range r.Header {
 		out.Header = append(out.Header, &pb.Field{Name: f.Name, Value: f.Value})
@@ -173,7 +173,7 @@ func replyFromPB(p *pb.Reply, r *Reply) {
 		ID: p.Id, Verdict: verdictFromPB(p.Verdict),
 		Reply:   contract.Reply{Status: int(p.Status), Body: p.Body},
 		BytesIn: p.BytesIn, BytesOut: p.BytesOut, Leftover: p.Leftover, Close: p.Close, Err: p.Error,
-		Leased: int(p.Leased), Interim: p.Interim, Unbounded: p.Unbounded,
+		Leased: int(p.Leased), Interim: p.Interim, Unbounded: p.Unbounded, Upstream: upstreamFromPB(p.Upstream),
 	}
 	if len(p.Header) > 0 {
 		r.Header = make(http1.Header, len(p.Header))
@@ -191,7 +191,20 @@ func recordToPB(r *contract.Record) *pb.Record {
 		ConnId: r.ConnID, Remote: addrToPB(r.Remote), Vhost: r.VHost, Method: r.Method, Target: r.Target,
 		Proto: r.Proto, Status: int32(r.Status), Bytes: r.Bytes,
 		StartUnixNs: r.Start.UnixNano(), DurationNs: int64(r.Duration),
+		Referer: r.Referer, UserAgent: r.UserAgent, Upstream: upstreamToPB(&r.Upstream),
 	}
+}
+
+// upstreamToPB converts a backend exchange; nil when there was none.
+func upstreamToPB(u *contract.Upstream) *pb.Upstream {
+	if !u.Forwarded() {
+		return nil
+	}
+	return &pb.Upstream{Addr: u.Addr, Status: int32(u.Status), DurationNs: int64(u.Duration)}
+}
+
+func upstreamFromPB(p *pb.Upstream) contract.Upstream {
+	return contract.Upstream{Addr: p.GetAddr(), Status: int(p.GetStatus()), Duration: time.Duration(p.GetDurationNs())}
 }
 
 func recordFromPB(p *pb.Record) contract.Record {
@@ -199,6 +212,7 @@ func recordFromPB(p *pb.Record) contract.Record {
 		ConnID: p.GetConnId(), Remote: addrFromPB(p.GetRemote()), VHost: p.GetVhost(), Method: p.GetMethod(),
 		Target: p.GetTarget(), Proto: p.GetProto(), Status: int(p.GetStatus()), Bytes: p.GetBytes(),
 		Start: time.Unix(0, p.GetStartUnixNs()), Duration: time.Duration(p.GetDurationNs()),
+		Referer: p.GetReferer(), UserAgent: p.GetUserAgent(), Upstream: upstreamFromPB(p.GetUpstream()),
 	}
 }
 

@@ -18,6 +18,10 @@ type Handler interface {
 	Calls(s PluginCalls) error
 	// Notify takes one batch of notifications; it must not block long.
 	Notify(notes []Note)
+	// Metrics returns the plugin's metrics (empty Data: none).
+	Metrics() (Metrics, error)
+	// Reopen reopens the files the plugin writes.
+	Reopen() error
 }
 
 // ServerCalls is the plugin end of the Calls stream. Recv is for one

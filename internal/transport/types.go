@@ -73,6 +73,7 @@ type Reply struct {
 	// Unbounded (with Interim): the request in progress runs under the
 	// plugin's own idle timeouts; the host drops the stage deadline.
 	Unbounded bool
+	Upstream  contract.Upstream // the first request's backend exchange, if it was forwarded
 	Err       string
 }
 

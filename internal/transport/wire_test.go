@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"reflect"
@@ -52,7 +53,8 @@ func (echo) Calls(s PluginCalls) error {
 			}
 		}
 		r := &Reply{ID: ev.ID, Verdict: v, Reply: contract.Reply{Status: 201, Header: http1.Header{{Name: "X-Kind", Value: ev.VHost}}},
-			Leased: ev.Lease.MaxRequests, Records: []contract.Record{{ConnID: ev.Conn.ID, Remote: ev.Conn.Remote, Method: "GET"}}}
+			Leased: ev.Lease.MaxRequests, Records: []contract.Record{{ConnID: ev.Conn.ID, Remote: ev.Conn.Remote, Method: "GET"}},
+			Upstream: contract.Upstream{Addr: "127.0.0.1:8080", Status: 502, Duration: time.Second}}
 		if len(ev.Lease.GiveBack) > 0 { // the give-back filters come back as the body
 			r.Body = []byte(strings.Join(ev.Lease.GiveBack[0].Paths, ","))
 		}
@@ -63,6 +65,12 @@ func (echo) Calls(s PluginCalls) error {
 }
 
 func (e echo) Notify(notes []Note) { e.notes <- append([]Note(nil), notes...) }
+
+func (echo) Metrics() (Metrics, error) {
+	return Metrics{ContentType: "text/plain; version=0.0.4", Data: []byte("x_total 3\n")}, nil
+}
+
+func (echo) Reopen() error { return errors.New("cannot reopen /var/log/x") }
 
 // dialEcho serves echo over gRPC on 127.0.0.1 and returns the host's
 // client for it; cleanup stops both.
@@ -123,7 +131,8 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 	conn := wireConn()
 	rec := contract.Record{ConnID: 7, Remote: conn.Remote, VHost: "v", Method: "GET", Target: "/x", Proto: "HTTP/1.1",
-		Status: 200, Bytes: 99, Start: time.Unix(1700000000, 5), Duration: time.Millisecond}
+		Status: 200, Bytes: 99, Start: time.Unix(1700000000, 5), Duration: time.Millisecond,
+		Referer: "http://a/", UserAgent: "curl/8", Upstream: contract.Upstream{Addr: "127.0.0.1:81", Status: 200, Duration: 2 * time.Millisecond}}
 	sent := []Note{{Kind: NoteDone, Record: rec}, {Kind: NoteClosed, Conn: conn}}
 	if err := ns.Send(sent); err != nil {
 		t.Fatal(err)
@@ -138,6 +147,12 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 	if err := ns.Close(); err != nil {
 		t.Error(err)
+	}
+	if m, err := c.Metrics(ctx); err != nil || m.ContentType != "text/plain; version=0.0.4" || string(m.Data) != "x_total 3\n" {
+		t.Errorf("metrics: %+v, %v", m, err)
+	}
+	if err := c.Reopen(ctx); err == nil || !strings.Contains(err.Error(), "cannot reopen /var/log/x") {
+		t.Errorf("reopen: %v", err)
 	}
 }
 
@@ -164,6 +179,9 @@ func checkCalls(t *testing.T, calls CallConn) {
 		}
 		if r.Leased != lease.MaxRequests || len(r.Records) != 1 || r.Records[0].ConnID != conn.ID || r.Records[0].Remote != conn.Remote {
 			t.Errorf("lease or records lost on the way: leased %d, records %+v", r.Leased, r.Records)
+		}
+		if want := (contract.Upstream{Addr: "127.0.0.1:8080", Status: 502, Duration: time.Second}); r.Upstream != want {
+			t.Errorf("upstream lost on the way: got %+v, want %+v", r.Upstream, want)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/capuchin/capuchin/api/conf"
@@ -14,6 +15,8 @@ type config struct {
 	Path     string        // absolute path of the access log
 	Interval time.Duration // FlushInterval
 	Buffer   int           // BufferSize in bytes
+	Format   string        // Format: monkey, combined, combined_upstream or json
+	format   formatter
 }
 
 // defaultAccessLog is relative to the folder of logger.conf: with the
@@ -23,7 +26,8 @@ const defaultAccessLog = "../logs/access.log"
 // loadConfig reads the file at path; a missing file means the defaults.
 func loadConfig(path string) (config, error) {
 	dir := filepath.Dir(path)
-	c := config{Path: filepath.Join(dir, defaultAccessLog), Interval: time.Second, Buffer: 64 << 10}
+	c := config{Path: filepath.Join(dir, defaultAccessLog), Interval: time.Second, Buffer: 64 << 10,
+		Format: "monkey", format: appendMonkey}
 	f, err := conf.ParseFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, nil
@@ -59,6 +63,18 @@ func (c *config) keys(dir string) map[string]func(conf.Entry) error {
 			ms, err := e.Int(1, 3600_000)
 			c.Interval = time.Duration(ms) * time.Millisecond
 			return err
+		},
+		"format": func(e conf.Entry) error {
+			v, err := e.String()
+			if err != nil {
+				return err
+			}
+			f, err := lookupFormat(strings.ToLower(v))
+			if err != nil {
+				return e.Errorf("%v", err)
+			}
+			c.Format, c.format = strings.ToLower(v), f
+			return nil
 		},
 		"buffersize": func(e conf.Entry) error {
 			kib, err := e.Int(1, 64<<10)

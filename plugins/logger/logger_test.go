@@ -20,7 +20,7 @@ import (
 var bin *hosttest.Bin
 
 func TestMain(m *testing.M) {
-	os.Exit(hosttest.Main(m.Run, &bin, "./plugins/logger", "./plugins/hello"))
+	os.Exit(hosttest.Main(m.Run, &bin, "./plugins/logger", "./plugins/hello", "./plugins/proxy_reverse"))
 }
 
 // exchange sends one request with Connection: close on a new connection

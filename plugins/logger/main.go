@@ -1,14 +1,17 @@
 // Command logger is Capuchin's access-log plugin, after Monkey's logger. It
 // hooks stage 40 and writes one line per finished request, static and
-// plugin-handled alike:
+// plugin-handled alike, in Monkey's format, nginx's combined format (with
+// or without the request time and the backend exchange) or JSON lines (see
+// format.go):
 //
 //	IP - [dd/Mon/YYYY:HH:MM:SS +zzzz] METHOD URI HTTP/1.x STATUS LENGTH
 //
 // LENGTH is the number of response bytes sent, head included. Lines are
 // buffered in memory and written by one goroutine every FlushInterval, as
 // soon as BufferSize is reached, on SIGTERM and when the host stops the
-// plugin; the notification path never touches the file. SIGUSR1 reopens the
-// file (after logrotate has moved it).
+// plugin; the notification path never touches the file. SIGUSR1 to the
+// host (which calls Reopen) or to the plugin reopens the file (after
+// logrotate has moved it).
 //
 // Configuration (logger.conf, optional):
 //
@@ -17,6 +20,7 @@
 //	                        relative to the folder holding logger.conf
 //	    FlushInterval MS    default 1000
 //	    BufferSize KIB      default 64
+//	    Format NAME         monkey (default), combined, combined_upstream, json
 package main
 
 import (
@@ -50,7 +54,7 @@ func (l *logger) Configure(path string) error {
 	if old := l.sink.Swap(s); old != nil {
 		old.Close()
 	}
-	api.Logger().Info("writing the access log", "path", cfg.Path, "flush_interval", cfg.Interval.String(), "buffer_bytes", cfg.Buffer)
+	api.Logger().Info("writing the access log", "path", cfg.Path, "format", cfg.Format, "flush_interval", cfg.Interval.String(), "buffer_bytes", cfg.Buffer)
 	return nil
 }
 
@@ -59,6 +63,14 @@ func (l *logger) Done(rec *api.Record) {
 	if s := l.sink.Load(); s != nil {
 		s.Add(rec)
 	}
+}
+
+// Reopen reopens the access log (SIGUSR1 to the host, for log rotation).
+func (l *logger) Reopen() error {
+	if s := l.sink.Load(); s != nil {
+		return s.Reopen()
+	}
+	return nil
 }
 
 // close writes what is buffered and closes the file.
@@ -75,7 +87,7 @@ func (l *logger) signals(ch <-chan os.Signal) {
 		s := l.sink.Load()
 		if sig == syscall.SIGUSR1 {
 			if s != nil {
-				s.Reopen()
+				_ = s.Reopen() // the writer logs a failure
 			}
 			continue
 		}

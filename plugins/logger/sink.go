@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,6 +25,7 @@ type sink struct {
 	path     string
 	interval time.Duration
 	limit    int
+	format   formatter
 	log      hclog.Logger
 
 	mu      sync.Mutex
@@ -31,7 +33,7 @@ type sink struct {
 	dropped uint64
 
 	kick   chan struct{} // the buffer reached limit
-	reopen chan struct{}
+	reopen chan chan error
 	stop   chan struct{}
 	done   chan struct{}
 	once   sync.Once
@@ -45,9 +47,9 @@ type sink struct {
 // openSink opens (creating) the access log and starts the writer.
 func openSink(c config, log hclog.Logger) (*sink, error) {
 	s := &sink{
-		path: c.Path, interval: c.Interval, limit: c.Buffer, log: log,
+		path: c.Path, interval: c.Interval, limit: c.Buffer, format: c.format, log: log,
 		buf: make([]byte, 0, c.Buffer+512), spare: make([]byte, 0, c.Buffer+512),
-		kick: make(chan struct{}, 1), reopen: make(chan struct{}, 1),
+		kick: make(chan struct{}, 1), reopen: make(chan chan error),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	f, err := openLog(c.Path)
@@ -79,7 +81,7 @@ func (s *sink) Add(rec *api.Record) {
 		s.mu.Unlock()
 		return
 	}
-	s.buf = appendLine(s.buf, rec)
+	s.buf = s.format(s.buf, rec)
 	full := len(s.buf) >= s.limit
 	s.mu.Unlock()
 	if full {
@@ -90,11 +92,16 @@ func (s *sink) Add(rec *api.Record) {
 	}
 }
 
-// Reopen asks the writer to flush and reopen the file at the same path.
-func (s *sink) Reopen() {
+// Reopen has the writer flush and reopen the file at the same path, and
+// returns when it has (the error of the reopening: the old file is then
+// kept).
+func (s *sink) Reopen() error {
+	done := make(chan error, 1)
 	select {
-	case s.reopen <- struct{}{}:
-	default:
+	case s.reopen <- done:
+		return <-done
+	case <-s.done:
+		return errors.New("the access log is closed")
 	}
 }
 
@@ -115,9 +122,9 @@ func (s *sink) run() {
 			s.flush()
 		case <-s.kick:
 			s.flush()
-		case <-s.reopen:
+		case done := <-s.reopen:
 			s.flush()
-			s.reopenFile()
+			done <- s.reopenFile()
 		case <-s.stop:
 			s.flush()
 			if err := s.f.Close(); err != nil {
@@ -156,15 +163,16 @@ func (s *sink) report(err error) {
 	s.failing = err != nil
 }
 
-func (s *sink) reopenFile() {
+func (s *sink) reopenFile() error {
 	f, err := openLog(s.path)
 	if err != nil {
 		s.log.Error("reopening the access log; keeping the old file", "error", err)
-		return
+		return err
 	}
 	if err := s.f.Close(); err != nil {
 		s.log.Warn("closing the old access log", "error", err)
 	}
 	s.f = f
 	s.log.Info("access log reopened", "path", s.path)
+	return nil
 }

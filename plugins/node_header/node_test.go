@@ -259,3 +259,27 @@ func onlyChild(t *testing.T, p *hosttest.Proc) int {
 	}
 	return pids[0]
 }
+
+// TestNodeOperatorCalls: a plugin in another language that implements
+// neither Metrics nor Reopen (grpc-js answers UNIMPLEMENTED) is left out of
+// the scrape without an error, and SIGUSR1 reopens nothing without a
+// failure; the scrape itself is not guarded by the stage-20 header check.
+func TestNodeOperatorCalls(t *testing.T) {
+	s := site(t, keyConf)
+	s.Server = []string{"MetricsURL /metrics"}
+	p := s.Start()
+	c := hosttest.Dial(t, s.Addr())
+	c.Send(req("X-Api-Key: s3cret\r\n"))
+	expect(t, c, "with the key", 200)
+	r := c.Get("/metrics") // without the key: the host answers before stage 20
+	if r.Status != 200 || !strings.Contains(string(r.Body), `capuchin_plugin_stage_duration_seconds_count{plugin="node_header",stage="20"} 1`) {
+		t.Fatalf("scrape: %d\n%s", r.Status, r.Body)
+	}
+	p.Signal(syscall.SIGUSR1)
+	if !p.WaitLog("plugins reopened their files") {
+		t.Fatalf("no reopen:\n%s", p.Log())
+	}
+	if log := p.Log(); strings.Contains(log, "metrics scrape incomplete") || strings.Contains(log, "reopen failed") {
+		t.Errorf("the plugin's missing calls were taken for failures:\n%s", log)
+	}
+}

@@ -188,7 +188,7 @@ func TestE2ESlowClientsLeased(t *testing.T) {
 			}
 			start := time.Now()
 			c.Send(tc.send)
-			if !closedWithin(t, c, 3*slowTimeout*time.Second, tc.read) {
+			if !closedWithin(t, c, 5*slowTimeout*time.Second, tc.read) {
 				t.Fatalf("connection still open %v after the client began to stall", time.Since(start))
 			}
 		})

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/capuchin/capuchin/api"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/forward"
@@ -92,6 +94,9 @@ func (pl *plugin) Handle(r *api.Request, w *api.ResponseWriter) api.Verdict {
 	res := rt.Serve(pl.ctx, &forward.Request{Conn: conn, BR: br, Req: &r.Request, Client: r.Client.Remote, TLS: r.Client.TLS.On(),
 		KeepAlive: r.KeepAlive && !r.Request.Close, Server: r.Server, MaxBody: r.MaxBody, ClientTimeout: r.Timeout,
 		ClearDeadline: r.ClearDeadline, LongAfter: e.deadline / 2})
+	if res.Upstream.Forwarded() {
+		r.SetUpstream(res.Upstream)
+	}
 	return report(&res, w)
 }
 
@@ -115,6 +120,20 @@ func report(res *proxy.Result, w *api.ResponseWriter) api.Verdict {
 		w.SetClose()
 	}
 	return api.Handled
+}
+
+// Collectors gives the host's MetricsURL the proxy's metrics: those of the
+// engine in service at each scrape.
+func (pl *plugin) Collectors() []prometheus.Collector { return []prometheus.Collector{collector{pl}} }
+
+type collector struct{ pl *plugin }
+
+func (c collector) Describe(chan<- *prometheus.Desc) {} // unchecked: the series follow the configuration
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	if e := c.pl.eng.Load(); e != nil {
+		e.p.Collect(ch)
+	}
 }
 
 func main() {

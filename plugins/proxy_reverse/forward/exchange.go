@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/capuchin/capuchin/api"
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 )
@@ -35,6 +36,10 @@ type exchange struct {
 	closing bool
 	err     error
 	dirty   bool // an abort may still be running: do not pool
+
+	upAddr   string    // the server of the last attempt
+	upStatus int       // its answer's status
+	upStart  time.Time // when the attempt started
 
 	began     time.Time   // when forwarding started
 	unbounded atomic.Bool // the stage deadline was lifted
@@ -86,6 +91,7 @@ func (f *Forwarder) putExchange(x *exchange) {
 	x.status, x.closing, x.err, x.aborted = 0, false, nil, false
 	x.unbounded.Store(false)
 	x.interim, x.sentPre, x.gotByte = 0, 0, false
+	x.upAddr, x.upStatus = "", 0
 	x.up.reset()
 	f.states.Put(x)
 }
@@ -99,8 +105,11 @@ func (f *Forwarder) getBuf() *[]byte {
 }
 
 func (x *exchange) result() Result {
-	return Result{Status: x.status, BytesIn: x.up.total, BytesOut: x.cw.n,
-		Close: x.closing, Err: x.err}
+	res := Result{Status: x.status, BytesIn: x.up.total, BytesOut: x.cw.n, Close: x.closing, Err: x.err}
+	if x.upAddr != "" {
+		res.Upstream = api.Upstream{Addr: x.upAddr, Status: x.upStatus, Duration: time.Since(x.upStart)}
+	}
+	return res
 }
 
 // unbound lifts the host's stage deadline from the request, once: a tunnel
@@ -160,6 +169,9 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	for {
 		x.up.touch(bc, s, true)
 		err := x.readAnswer(bc)
+		if err == nil {
+			x.upStatus = x.resp.Status
+		}
 		switch {
 		case err != nil:
 			return x.backendError(bc, err)
@@ -265,11 +277,11 @@ func (x *exchange) backendError(bc *upstream.Conn, err error) outcome {
 		x.fail(http1.StatusOf(x.up.err), x.up.err, "the request body could not be read")
 	case errors.As(err, &ne) && ne.Timeout():
 		if consumed {
-			s.Failed(time.Now())
+			s.FailedAs(time.Now(), upstream.FailTimeout)
 		}
 		x.fail(504, err, "the backend server did not answer in time")
 	default:
-		s.Failed(time.Now())
+		s.FailedAs(time.Now(), upstream.FailAnswer)
 		x.fail(502, err, "the backend server sent no valid answer")
 	}
 	return outcomeDone

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/capuchin/capuchin/api"
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/balance"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
@@ -78,6 +79,12 @@ type Result struct {
 	BytesOut int64 // bytes written to the client, heads included
 	Close    bool  // the client connection must close now
 	Err      error // why the request failed, if it did
+
+	// Upstream is the backend exchange, for the access log: the address of
+	// the last server tried (none: no server was tried), its answer's status
+	// (0: none) and the time from the attempt's start to the end of its
+	// answer.
+	Upstream api.Upstream
 }
 
 const copyBufSize = 32 << 10
@@ -162,13 +169,14 @@ func containsServer(list []*upstream.Server, s *upstream.Server) bool {
 // failed before any answer byte (see backendError); the server is then
 // counted as retried when a next server takes the request.
 func (x *exchange) try(ctx context.Context, s *upstream.Server) (bool, error) {
+	x.upAddr, x.upStatus, x.upStart = s.Address(), 0, time.Now()
 	for {
 		bc := s.Get(time.Now())
 		if bc == nil {
 			var err error
 			if bc, err = s.Dial(ctx); err != nil {
 				if ctx.Err() == nil {
-					s.Failed(time.Now())
+					s.FailedAs(time.Now(), upstream.FailConnect)
 				}
 				return false, err
 			}

@@ -62,7 +62,7 @@ func (x *exchange) copyBody(bc *upstream.Conn, fr http1.Framing) bool {
 			break
 		}
 		if err != nil {
-			bc.Server().Failed(time.Now())
+			bc.Server().FailedAs(time.Now(), upstream.FailBody)
 			x.bodyError(bc, err)
 			return false
 		}

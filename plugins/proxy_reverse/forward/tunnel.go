@@ -61,6 +61,11 @@ func (t *tunnelState) copy(dst net.Conn, src io.Reader, rc net.Conn) int64 {
 	var n int64
 	for {
 		rc.SetReadDeadline(time.Unix(0, t.last.Load()).Add(t.idle))
+		// The tunnel's end stores done, then sets a past deadline: checked
+		// after our own deadline, one of the two always stops this read.
+		if t.done.Load() {
+			return n
+		}
 		m, err := src.Read(buf)
 		if m > 0 {
 			now := time.Now()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
 )
@@ -22,8 +23,10 @@ type Health struct {
 	lastBad  atomic.Int64 // unix nanoseconds of the last failure
 	requests atomic.Uint64
 	failures atomic.Uint64
-	stray    atomic.Uint64 // pooled connections closed for bytes or EOF while idle
-	retries  atomic.Uint64 // requests sent again after a failure here (see Server.Retried)
+	stray    atomic.Uint64               // pooled connections closed for bytes or EOF while idle
+	retries  atomic.Uint64               // requests sent again after a failure here (see Server.Retried)
+	kinds    [NumFailKinds]atomic.Uint64 // failures by kind
+	rtime    prometheus.Histogram        // time to the answer head, labelled server=address
 
 	// offlineSeen is set when an entry skipped the address as offline
 	// (passive); the recovery that clears it starts a slow start.
@@ -40,6 +43,36 @@ func (h *Health) revive(now time.Time) {
 	if h.offlineSeen.Load() && h.offlineSeen.Swap(false) {
 		h.upSince.Store(now.UnixNano())
 	}
+}
+
+// FailKind says how an attempt at a backend failed.
+type FailKind uint8
+
+// The kinds of failure, for the metrics (capuchin_proxy_server_failures_total).
+const (
+	FailConnect FailKind = iota // the connection could not be opened
+	FailTimeout                 // no answer head within ResponseTimeout
+	FailAnswer                  // no valid answer head: closed, reset, malformed
+	FailBody                    // the answer's body broke off
+	NumFailKinds
+)
+
+// String names the kind, as the metrics' kind label.
+func (k FailKind) String() string {
+	return [...]string{"connect", "timeout", "answer", "body", "unknown"}[min(k, NumFailKinds)]
+}
+
+// responseBuckets are the bounds of the response-time histogram: 1 ms to
+// about 65 s.
+var responseBuckets = prometheus.ExponentialBuckets(0.001, 2, 17)
+
+func newHealth(ap netip.AddrPort) *Health {
+	return &Health{rtime: prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:        "capuchin_proxy_server_response_seconds",
+		Help:        "Time from the request sent to a backend to its answer head, per backend address.",
+		Buckets:     responseBuckets,
+		ConstLabels: prometheus.Labels{"server": ap.String()},
+	})}
 }
 
 // Registry holds the Health of every backend address. Safe for concurrent
@@ -109,7 +142,7 @@ func (r *Registry) health(ap netip.AddrPort) *Health {
 	defer r.mu.Unlock()
 	h := r.m[ap]
 	if h == nil {
-		h = new(Health)
+		h = newHealth(ap)
 		r.m[ap] = h
 	}
 	return h

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
 )
 
@@ -60,6 +62,9 @@ func (c *Conn) ExtendRead(now time.Time, d time.Duration) {
 	c.readBy = now.Add(d)
 	c.Conn.SetReadDeadline(c.readBy)
 }
+
+// Address is the server's address as ip:port.
+func (s *Server) Address() string { return s.addr }
 
 // HostPort returns the server's name and port for a request that has no
 // Host: the ServerList item's host:port, or an SRV record's target:port.
@@ -122,9 +127,15 @@ func (s *Server) OfflineUntil(now time.Time) time.Time {
 	return time.Unix(0, s.h.lastBad.Load()+int64(s.g.entry.OfflineTimeout))
 }
 
-// Failed records a failed attempt (connect failure, timeout, broken or
-// malformed answer).
-func (s *Server) Failed(now time.Time) {
+// Failed records a failed attempt of an unnamed kind; see FailedAs.
+func (s *Server) Failed(now time.Time) { s.FailedAs(now, NumFailKinds) }
+
+// FailedAs records a failed attempt (connect failure, timeout, broken or
+// malformed answer) of kind k.
+func (s *Server) FailedAs(now time.Time, k FailKind) {
+	if k < NumFailKinds {
+		s.h.kinds[k].Add(1)
+	}
 	s.h.win.failure(now)
 	s.h.failures.Add(1)
 	s.h.lastBad.Store(now.UnixNano())
@@ -137,6 +148,10 @@ func (s *Server) Failed(now time.Time) {
 // a new connection (a pooled one the server had closed while idle).
 func (s *Server) Retried() { s.h.retries.Add(1) }
 
+// ResponseTimes is the server address's response-time histogram (shared by
+// every entry listing the address), for the metrics.
+func (s *Server) ResponseTimes() prometheus.Histogram { return s.h.rtime }
+
 // Succeeded records a good answer; the server is online again.
 func (s *Server) Succeeded() {
 	if s.h.fails.Load() != 0 {
@@ -145,10 +160,12 @@ func (s *Server) Succeeded() {
 }
 
 // Answered records an answer head with status received took after the
-// request was sent, in the recent-traffic window (5xx counts as an error).
-// An answer whose body is then cut also counts as a failure (Failed).
+// request was sent, in the recent-traffic window (5xx counts as an error)
+// and the response-time histogram. An answer whose body is then cut also
+// counts as a failure (Failed).
 func (s *Server) Answered(now time.Time, took time.Duration, status int) {
 	s.h.win.answer(now, took, status >= 500)
+	s.h.rtime.Observe(took.Seconds())
 }
 
 // Get returns a pooled connection, or nil. Connections idle for longer than
@@ -283,14 +300,15 @@ type Stats struct {
 	Name         string
 	Addr         string
 	Online       bool
-	OfflineUntil time.Time // zero when online
-	Active       int64     // connections carrying a request
-	Idle         int       // pooled connections
-	Requests     uint64    // requests sent (attempts, retries included)
-	Failures     uint64    // failed attempts
-	Stray        uint64    // pooled connections closed for bytes or EOF while idle
-	Retries      uint64    // requests sent again after a failure here
-	Consecutive  int       // current run of failures
+	OfflineUntil time.Time            // zero when online
+	Active       int64                // connections carrying a request
+	Idle         int                  // pooled connections
+	Requests     uint64               // requests sent (attempts, retries included)
+	Failures     uint64               // failed attempts
+	Stray        uint64               // pooled connections closed for bytes or EOF while idle
+	Retries      uint64               // requests sent again after a failure here
+	Consecutive  int                  // current run of failures
+	FailKinds    [NumFailKinds]uint64 // Failures by kind (those of no kind are left out)
 	// Check is the active check's state; nil when the entry has none.
 	Check *CheckStats
 	// Share is the slow-start share, in (0, 1]; 1 outside slow start.
@@ -331,11 +349,19 @@ func (s *Server) Stats(now time.Time) Stats {
 	st := Stats{Name: s.Name, Addr: s.addr, Online: until.IsZero(), OfflineUntil: until,
 		Active: s.active.Load(), Idle: idle, Requests: s.h.requests.Load(),
 		Failures: s.h.failures.Load(), Stray: s.h.stray.Load(), Retries: s.h.retries.Load(), Consecutive: int(s.h.fails.Load()),
-		Share: s.Share(now), LastMinute: s.h.win.sum(now, 6), LastFive: s.h.win.sum(now, Buckets)}
+		Share: s.Share(now), LastMinute: s.h.win.sum(now, 6), LastFive: s.h.win.sum(now, Buckets),
+		FailKinds: s.failKinds()}
 	if s.chk != nil {
 		st.Check = s.chk.stats()
 	}
 	return st
+}
+
+func (s *Server) failKinds() (out [NumFailKinds]uint64) {
+	for i := range out {
+		out[i] = s.h.kinds[i].Load()
+	}
+	return out
 }
 
 // ClientBodyTimeout returns how long a client may stall while sending a

@@ -9,6 +9,10 @@
 //              stages 10, 20 and 30, plugin -> host replies, matched by id
 //   Notify     one long-lived client stream: batches of stage-40 records and
 //              connection-closed notices (stage 50), never answered
+//   Metrics    on every scrape of the host's MetricsURL: the plugin's metrics
+//              in a Prometheus exposition format (Unimplemented: none)
+//   Reopen     on SIGUSR1 to the host: reopen the files the plugin writes
+//              (Unimplemented: nothing to reopen)
 //
 // A plugin that declares framed_calls in its manifest gets the events of
 // Calls on a socket instead (CAPUCHIN_CALLS_FD, a SOCK_STREAM socketpair):
@@ -243,7 +247,7 @@ func (x Note_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Note_Kind.Descriptor instead.
 func (Note_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{16, 0}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{17, 0}
 }
 
 type DescribeRequest struct {
@@ -1054,6 +1058,9 @@ type Record struct {
 	Bytes         int64                  `protobuf:"varint,8,opt,name=bytes,proto3" json:"bytes,omitempty"`
 	StartUnixNs   int64                  `protobuf:"varint,9,opt,name=start_unix_ns,json=startUnixNs,proto3" json:"start_unix_ns,omitempty"`
 	DurationNs    int64                  `protobuf:"varint,10,opt,name=duration_ns,json=durationNs,proto3" json:"duration_ns,omitempty"`
+	Referer       string                 `protobuf:"bytes,11,opt,name=referer,proto3" json:"referer,omitempty"`                      // the request's Referer field ("" when none)
+	UserAgent     string                 `protobuf:"bytes,12,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"` // the request's User-Agent field ("" when none)
+	Upstream      *Upstream              `protobuf:"bytes,13,opt,name=upstream,proto3" json:"upstream,omitempty"`                    // absent unless a handler forwarded the request
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1158,6 +1165,89 @@ func (x *Record) GetDurationNs() int64 {
 	return 0
 }
 
+func (x *Record) GetReferer() string {
+	if x != nil {
+		return x.Referer
+	}
+	return ""
+}
+
+func (x *Record) GetUserAgent() string {
+	if x != nil {
+		return x.UserAgent
+	}
+	return ""
+}
+
+func (x *Record) GetUpstream() *Upstream {
+	if x != nil {
+		return x.Upstream
+	}
+	return nil
+}
+
+// Upstream is what a stage-30 handler that forwarded a request reports of
+// the backend exchange, for the access log.
+type Upstream struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`                                // the backend's address, host:port (the last one tried)
+	Status        int32                  `protobuf:"varint,2,opt,name=status,proto3" json:"status,omitempty"`                           // its response status; 0: it sent none
+	DurationNs    int64                  `protobuf:"varint,3,opt,name=duration_ns,json=durationNs,proto3" json:"duration_ns,omitempty"` // from the connect (or pooled connection) to its response head
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Upstream) Reset() {
+	*x = Upstream{}
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Upstream) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Upstream) ProtoMessage() {}
+
+func (x *Upstream) ProtoReflect() protoreflect.Message {
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Upstream.ProtoReflect.Descriptor instead.
+func (*Upstream) Descriptor() ([]byte, []int) {
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Upstream) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *Upstream) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *Upstream) GetDurationNs() int64 {
+	if x != nil {
+		return x.DurationNs
+	}
+	return 0
+}
+
 type Reply struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Id       uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1177,14 +1267,15 @@ type Reply struct {
 	// download bounded by the plugin's own idle timeouts; the host stops
 	// holding this call to the stage deadline (the plugin still holds every
 	// later leased request to it).
-	Unbounded     bool `protobuf:"varint,14,opt,name=unbounded,proto3" json:"unbounded,omitempty"`
+	Unbounded     bool      `protobuf:"varint,14,opt,name=unbounded,proto3" json:"unbounded,omitempty"`
+	Upstream      *Upstream `protobuf:"bytes,15,opt,name=upstream,proto3" json:"upstream,omitempty"` // 30: the backend exchange of the first request, if it was forwarded
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1287,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1300,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{13}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Reply) GetId() uint64 {
@@ -1310,6 +1401,13 @@ func (x *Reply) GetUnbounded() bool {
 	return false
 }
 
+func (x *Reply) GetUpstream() *Upstream {
+	if x != nil {
+		return x.Upstream
+	}
+	return nil
+}
+
 // EventBatch and ReplyBatch are the bodies of the frames on the framed
 // calls socket. Serialized batches concatenate: two batches written one
 // after the other parse as one holding the events of both.
@@ -1322,7 +1420,7 @@ type EventBatch struct {
 
 func (x *EventBatch) Reset() {
 	*x = EventBatch{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1334,7 +1432,7 @@ func (x *EventBatch) String() string {
 func (*EventBatch) ProtoMessage() {}
 
 func (x *EventBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1347,7 +1445,7 @@ func (x *EventBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventBatch.ProtoReflect.Descriptor instead.
 func (*EventBatch) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{14}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *EventBatch) GetEvents() []*Event {
@@ -1366,7 +1464,7 @@ type ReplyBatch struct {
 
 func (x *ReplyBatch) Reset() {
 	*x = ReplyBatch{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1476,7 @@ func (x *ReplyBatch) String() string {
 func (*ReplyBatch) ProtoMessage() {}
 
 func (x *ReplyBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1489,7 @@ func (x *ReplyBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplyBatch.ProtoReflect.Descriptor instead.
 func (*ReplyBatch) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{15}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReplyBatch) GetReplies() []*Reply {
@@ -1412,7 +1510,7 @@ type Note struct {
 
 func (x *Note) Reset() {
 	*x = Note{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1522,7 @@ func (x *Note) String() string {
 func (*Note) ProtoMessage() {}
 
 func (x *Note) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1535,7 @@ func (x *Note) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Note.ProtoReflect.Descriptor instead.
 func (*Note) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{16}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Note) GetKind() Note_Kind {
@@ -1470,7 +1568,7 @@ type NoteBatch struct {
 
 func (x *NoteBatch) Reset() {
 	*x = NoteBatch{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1580,7 @@ func (x *NoteBatch) String() string {
 func (*NoteBatch) ProtoMessage() {}
 
 func (x *NoteBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1593,7 @@ func (x *NoteBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoteBatch.ProtoReflect.Descriptor instead.
 func (*NoteBatch) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{17}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *NoteBatch) GetNotes() []*Note {
@@ -1513,7 +1611,7 @@ type NotifyResponse struct {
 
 func (x *NotifyResponse) Reset() {
 	*x = NotifyResponse{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1525,7 +1623,7 @@ func (x *NotifyResponse) String() string {
 func (*NotifyResponse) ProtoMessage() {}
 
 func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1538,7 +1636,180 @@ func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyResponse.ProtoReflect.Descriptor instead.
 func (*NotifyResponse) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{18}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{19}
+}
+
+type MetricsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetricsRequest) Reset() {
+	*x = MetricsRequest{}
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetricsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetricsRequest) ProtoMessage() {}
+
+func (x *MetricsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetricsRequest.ProtoReflect.Descriptor instead.
+func (*MetricsRequest) Descriptor() ([]byte, []int) {
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{20}
+}
+
+// MetricsResponse is a plugin's metrics in a Prometheus exposition format:
+// content_type is the format's media type, as prometheus/common/expfmt
+// names it ("text/plain; version=0.0.4" for the text format, or
+// "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily;
+// encoding=delimited"). The host adds a plugin label to every sample.
+type MetricsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContentType   string                 `protobuf:"bytes,1,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetricsResponse) Reset() {
+	*x = MetricsResponse{}
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetricsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetricsResponse) ProtoMessage() {}
+
+func (x *MetricsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetricsResponse.ProtoReflect.Descriptor instead.
+func (*MetricsResponse) Descriptor() ([]byte, []int) {
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *MetricsResponse) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *MetricsResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type ReopenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReopenRequest) Reset() {
+	*x = ReopenRequest{}
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReopenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReopenRequest) ProtoMessage() {}
+
+func (x *ReopenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReopenRequest.ProtoReflect.Descriptor instead.
+func (*ReopenRequest) Descriptor() ([]byte, []int) {
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{22}
+}
+
+type ReopenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"` // non-empty: the plugin could not reopen a file
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReopenResponse) Reset() {
+	*x = ReopenResponse{}
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReopenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReopenResponse) ProtoMessage() {}
+
+func (x *ReopenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReopenResponse.ProtoReflect.Descriptor instead.
+func (*ReopenResponse) Descriptor() ([]byte, []int) {
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ReopenResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
 }
 
 var File_capuchin_v1_plugin_proto protoreflect.FileDescriptor
@@ -1614,7 +1885,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\vKIND_REVOKE\x10\x04\"1\n" +
 	"\x05Field\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\x88\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xf4\x02\n" +
 	"\x06Record\x12\x17\n" +
 	"\aconn_id\x18\x01 \x01(\x04R\x06connId\x12\x16\n" +
 	"\x06remote\x18\x02 \x01(\tR\x06remote\x12\x14\n" +
@@ -1627,7 +1898,16 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\rstart_unix_ns\x18\t \x01(\x03R\vstartUnixNs\x12\x1f\n" +
 	"\vduration_ns\x18\n" +
 	" \x01(\x03R\n" +
-	"durationNs\"\x9e\x03\n" +
+	"durationNs\x12\x18\n" +
+	"\areferer\x18\v \x01(\tR\areferer\x12\x1d\n" +
+	"\n" +
+	"user_agent\x18\f \x01(\tR\tuserAgent\x121\n" +
+	"\bupstream\x18\r \x01(\v2\x15.capuchin.v1.UpstreamR\bupstream\"W\n" +
+	"\bUpstream\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\x05R\x06status\x12\x1f\n" +
+	"\vduration_ns\x18\x03 \x01(\x03R\n" +
+	"durationNs\"\xd1\x03\n" +
 	"\x05Reply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x14.capuchin.v1.VerdictR\averdict\x12\x16\n" +
@@ -1643,7 +1923,8 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\x05error\x18\v \x01(\tR\x05error\x12\x16\n" +
 	"\x06leased\x18\f \x01(\rR\x06leased\x12\x18\n" +
 	"\ainterim\x18\r \x01(\bR\ainterim\x12\x1c\n" +
-	"\tunbounded\x18\x0e \x01(\bR\tunbounded\"8\n" +
+	"\tunbounded\x18\x0e \x01(\bR\tunbounded\x121\n" +
+	"\bupstream\x18\x0f \x01(\v2\x15.capuchin.v1.UpstreamR\bupstream\"8\n" +
 	"\n" +
 	"EventBatch\x12*\n" +
 	"\x06events\x18\x01 \x03(\v2\x12.capuchin.v1.EventR\x06events\":\n" +
@@ -1660,7 +1941,14 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\vKIND_CLOSED\x10\x02\"4\n" +
 	"\tNoteBatch\x12'\n" +
 	"\x05notes\x18\x01 \x03(\v2\x11.capuchin.v1.NoteR\x05notes\"\x10\n" +
-	"\x0eNotifyResponse*6\n" +
+	"\x0eNotifyResponse\"\x10\n" +
+	"\x0eMetricsRequest\"H\n" +
+	"\x0fMetricsResponse\x12!\n" +
+	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\x0f\n" +
+	"\rReopenRequest\"&\n" +
+	"\x0eReopenResponse\x12\x14\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error*6\n" +
 	"\x06Policy\x12\x16\n" +
 	"\x12POLICY_FAIL_CLOSED\x10\x00\x12\x14\n" +
 	"\x10POLICY_FAIL_OPEN\x10\x01*q\n" +
@@ -1669,12 +1957,14 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\rVERDICT_CLOSE\x10\x01\x12\x13\n" +
 	"\x0fVERDICT_RESPOND\x10\x02\x12\x13\n" +
 	"\x0fVERDICT_DECLINE\x10\x03\x12\x13\n" +
-	"\x0fVERDICT_HANDLED\x10\x042\x8b\x02\n" +
+	"\x0fVERDICT_HANDLED\x10\x042\x94\x03\n" +
 	"\x06Plugin\x12?\n" +
 	"\bDescribe\x12\x1c.capuchin.v1.DescribeRequest\x1a\x15.capuchin.v1.Manifest\x12J\n" +
 	"\tConfigure\x12\x1d.capuchin.v1.ConfigureRequest\x1a\x1e.capuchin.v1.ConfigureResponse\x123\n" +
 	"\x05Calls\x12\x12.capuchin.v1.Event\x1a\x12.capuchin.v1.Reply(\x010\x01\x12?\n" +
-	"\x06Notify\x12\x16.capuchin.v1.NoteBatch\x1a\x1b.capuchin.v1.NotifyResponse(\x01B;Z9github.com/capuchin/capuchin/proto/capuchin/v1;capuchinv1b\x06proto3"
+	"\x06Notify\x12\x16.capuchin.v1.NoteBatch\x1a\x1b.capuchin.v1.NotifyResponse(\x01\x12D\n" +
+	"\aMetrics\x12\x1b.capuchin.v1.MetricsRequest\x1a\x1c.capuchin.v1.MetricsResponse\x12A\n" +
+	"\x06Reopen\x12\x1a.capuchin.v1.ReopenRequest\x1a\x1b.capuchin.v1.ReopenResponseB;Z9github.com/capuchin/capuchin/proto/capuchin/v1;capuchinv1b\x06proto3"
 
 var (
 	file_capuchin_v1_plugin_proto_rawDescOnce sync.Once
@@ -1689,7 +1979,7 @@ func file_capuchin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_capuchin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_capuchin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_capuchin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_capuchin_v1_plugin_proto_goTypes = []any{
 	(Policy)(0),               // 0: capuchin.v1.Policy
 	(Verdict)(0),              // 1: capuchin.v1.Verdict
@@ -1708,12 +1998,17 @@ var file_capuchin_v1_plugin_proto_goTypes = []any{
 	(*Event)(nil),             // 14: capuchin.v1.Event
 	(*Field)(nil),             // 15: capuchin.v1.Field
 	(*Record)(nil),            // 16: capuchin.v1.Record
-	(*Reply)(nil),             // 17: capuchin.v1.Reply
-	(*EventBatch)(nil),        // 18: capuchin.v1.EventBatch
-	(*ReplyBatch)(nil),        // 19: capuchin.v1.ReplyBatch
-	(*Note)(nil),              // 20: capuchin.v1.Note
-	(*NoteBatch)(nil),         // 21: capuchin.v1.NoteBatch
-	(*NotifyResponse)(nil),    // 22: capuchin.v1.NotifyResponse
+	(*Upstream)(nil),          // 17: capuchin.v1.Upstream
+	(*Reply)(nil),             // 18: capuchin.v1.Reply
+	(*EventBatch)(nil),        // 19: capuchin.v1.EventBatch
+	(*ReplyBatch)(nil),        // 20: capuchin.v1.ReplyBatch
+	(*Note)(nil),              // 21: capuchin.v1.Note
+	(*NoteBatch)(nil),         // 22: capuchin.v1.NoteBatch
+	(*NotifyResponse)(nil),    // 23: capuchin.v1.NotifyResponse
+	(*MetricsRequest)(nil),    // 24: capuchin.v1.MetricsRequest
+	(*MetricsResponse)(nil),   // 25: capuchin.v1.MetricsResponse
+	(*ReopenRequest)(nil),     // 26: capuchin.v1.ReopenRequest
+	(*ReopenResponse)(nil),    // 27: capuchin.v1.ReopenResponse
 }
 var file_capuchin_v1_plugin_proto_depIdxs = []int32{
 	0,  // 0: capuchin.v1.StageSpec.policy:type_name -> capuchin.v1.Policy
@@ -1726,28 +2021,34 @@ var file_capuchin_v1_plugin_proto_depIdxs = []int32{
 	2,  // 7: capuchin.v1.Event.kind:type_name -> capuchin.v1.Event.Kind
 	11, // 8: capuchin.v1.Event.conn:type_name -> capuchin.v1.Conn
 	13, // 9: capuchin.v1.Event.lease:type_name -> capuchin.v1.Lease
-	1,  // 10: capuchin.v1.Reply.verdict:type_name -> capuchin.v1.Verdict
-	15, // 11: capuchin.v1.Reply.header:type_name -> capuchin.v1.Field
-	16, // 12: capuchin.v1.Reply.records:type_name -> capuchin.v1.Record
-	14, // 13: capuchin.v1.EventBatch.events:type_name -> capuchin.v1.Event
-	17, // 14: capuchin.v1.ReplyBatch.replies:type_name -> capuchin.v1.Reply
-	3,  // 15: capuchin.v1.Note.kind:type_name -> capuchin.v1.Note.Kind
-	16, // 16: capuchin.v1.Note.record:type_name -> capuchin.v1.Record
-	11, // 17: capuchin.v1.Note.conn:type_name -> capuchin.v1.Conn
-	20, // 18: capuchin.v1.NoteBatch.notes:type_name -> capuchin.v1.Note
-	4,  // 19: capuchin.v1.Plugin.Describe:input_type -> capuchin.v1.DescribeRequest
-	9,  // 20: capuchin.v1.Plugin.Configure:input_type -> capuchin.v1.ConfigureRequest
-	14, // 21: capuchin.v1.Plugin.Calls:input_type -> capuchin.v1.Event
-	21, // 22: capuchin.v1.Plugin.Notify:input_type -> capuchin.v1.NoteBatch
-	7,  // 23: capuchin.v1.Plugin.Describe:output_type -> capuchin.v1.Manifest
-	10, // 24: capuchin.v1.Plugin.Configure:output_type -> capuchin.v1.ConfigureResponse
-	17, // 25: capuchin.v1.Plugin.Calls:output_type -> capuchin.v1.Reply
-	22, // 26: capuchin.v1.Plugin.Notify:output_type -> capuchin.v1.NotifyResponse
-	23, // [23:27] is the sub-list for method output_type
-	19, // [19:23] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	17, // 10: capuchin.v1.Record.upstream:type_name -> capuchin.v1.Upstream
+	1,  // 11: capuchin.v1.Reply.verdict:type_name -> capuchin.v1.Verdict
+	15, // 12: capuchin.v1.Reply.header:type_name -> capuchin.v1.Field
+	16, // 13: capuchin.v1.Reply.records:type_name -> capuchin.v1.Record
+	17, // 14: capuchin.v1.Reply.upstream:type_name -> capuchin.v1.Upstream
+	14, // 15: capuchin.v1.EventBatch.events:type_name -> capuchin.v1.Event
+	18, // 16: capuchin.v1.ReplyBatch.replies:type_name -> capuchin.v1.Reply
+	3,  // 17: capuchin.v1.Note.kind:type_name -> capuchin.v1.Note.Kind
+	16, // 18: capuchin.v1.Note.record:type_name -> capuchin.v1.Record
+	11, // 19: capuchin.v1.Note.conn:type_name -> capuchin.v1.Conn
+	21, // 20: capuchin.v1.NoteBatch.notes:type_name -> capuchin.v1.Note
+	4,  // 21: capuchin.v1.Plugin.Describe:input_type -> capuchin.v1.DescribeRequest
+	9,  // 22: capuchin.v1.Plugin.Configure:input_type -> capuchin.v1.ConfigureRequest
+	14, // 23: capuchin.v1.Plugin.Calls:input_type -> capuchin.v1.Event
+	22, // 24: capuchin.v1.Plugin.Notify:input_type -> capuchin.v1.NoteBatch
+	24, // 25: capuchin.v1.Plugin.Metrics:input_type -> capuchin.v1.MetricsRequest
+	26, // 26: capuchin.v1.Plugin.Reopen:input_type -> capuchin.v1.ReopenRequest
+	7,  // 27: capuchin.v1.Plugin.Describe:output_type -> capuchin.v1.Manifest
+	10, // 28: capuchin.v1.Plugin.Configure:output_type -> capuchin.v1.ConfigureResponse
+	18, // 29: capuchin.v1.Plugin.Calls:output_type -> capuchin.v1.Reply
+	23, // 30: capuchin.v1.Plugin.Notify:output_type -> capuchin.v1.NotifyResponse
+	25, // 31: capuchin.v1.Plugin.Metrics:output_type -> capuchin.v1.MetricsResponse
+	27, // 32: capuchin.v1.Plugin.Reopen:output_type -> capuchin.v1.ReopenResponse
+	27, // [27:33] is the sub-list for method output_type
+	21, // [21:27] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_capuchin_v1_plugin_proto_init() }
@@ -1761,7 +2062,7 @@ func file_capuchin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_capuchin_v1_plugin_proto_rawDesc), len(file_capuchin_v1_plugin_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   19,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

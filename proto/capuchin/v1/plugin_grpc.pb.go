@@ -9,6 +9,10 @@
 //              stages 10, 20 and 30, plugin -> host replies, matched by id
 //   Notify     one long-lived client stream: batches of stage-40 records and
 //              connection-closed notices (stage 50), never answered
+//   Metrics    on every scrape of the host's MetricsURL: the plugin's metrics
+//              in a Prometheus exposition format (Unimplemented: none)
+//   Reopen     on SIGUSR1 to the host: reopen the files the plugin writes
+//              (Unimplemented: nothing to reopen)
 //
 // A plugin that declares framed_calls in its manifest gets the events of
 // Calls on a socket instead (CAPUCHIN_CALLS_FD, a SOCK_STREAM socketpair):
@@ -43,6 +47,8 @@ const (
 	Plugin_Configure_FullMethodName = "/capuchin.v1.Plugin/Configure"
 	Plugin_Calls_FullMethodName     = "/capuchin.v1.Plugin/Calls"
 	Plugin_Notify_FullMethodName    = "/capuchin.v1.Plugin/Notify"
+	Plugin_Metrics_FullMethodName   = "/capuchin.v1.Plugin/Metrics"
+	Plugin_Reopen_FullMethodName    = "/capuchin.v1.Plugin/Reopen"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -53,6 +59,8 @@ type PluginClient interface {
 	Configure(ctx context.Context, in *ConfigureRequest, opts ...grpc.CallOption) (*ConfigureResponse, error)
 	Calls(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Event, Reply], error)
 	Notify(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[NoteBatch, NotifyResponse], error)
+	Metrics(ctx context.Context, in *MetricsRequest, opts ...grpc.CallOption) (*MetricsResponse, error)
+	Reopen(ctx context.Context, in *ReopenRequest, opts ...grpc.CallOption) (*ReopenResponse, error)
 }
 
 type pluginClient struct {
@@ -109,6 +117,26 @@ func (c *pluginClient) Notify(ctx context.Context, opts ...grpc.CallOption) (grp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Plugin_NotifyClient = grpc.ClientStreamingClient[NoteBatch, NotifyResponse]
 
+func (c *pluginClient) Metrics(ctx context.Context, in *MetricsRequest, opts ...grpc.CallOption) (*MetricsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MetricsResponse)
+	err := c.cc.Invoke(ctx, Plugin_Metrics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pluginClient) Reopen(ctx context.Context, in *ReopenRequest, opts ...grpc.CallOption) (*ReopenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReopenResponse)
+	err := c.cc.Invoke(ctx, Plugin_Reopen_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -117,6 +145,8 @@ type PluginServer interface {
 	Configure(context.Context, *ConfigureRequest) (*ConfigureResponse, error)
 	Calls(grpc.BidiStreamingServer[Event, Reply]) error
 	Notify(grpc.ClientStreamingServer[NoteBatch, NotifyResponse]) error
+	Metrics(context.Context, *MetricsRequest) (*MetricsResponse, error)
+	Reopen(context.Context, *ReopenRequest) (*ReopenResponse, error)
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -138,6 +168,12 @@ func (UnimplementedPluginServer) Calls(grpc.BidiStreamingServer[Event, Reply]) e
 }
 func (UnimplementedPluginServer) Notify(grpc.ClientStreamingServer[NoteBatch, NotifyResponse]) error {
 	return status.Errorf(codes.Unimplemented, "method Notify not implemented")
+}
+func (UnimplementedPluginServer) Metrics(context.Context, *MetricsRequest) (*MetricsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Metrics not implemented")
+}
+func (UnimplementedPluginServer) Reopen(context.Context, *ReopenRequest) (*ReopenResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Reopen not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -210,6 +246,42 @@ func _Plugin_Notify_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Plugin_NotifyServer = grpc.ClientStreamingServer[NoteBatch, NotifyResponse]
 
+func _Plugin_Metrics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MetricsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).Metrics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_Metrics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).Metrics(ctx, req.(*MetricsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Plugin_Reopen_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReopenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).Reopen(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_Reopen_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).Reopen(ctx, req.(*ReopenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -224,6 +296,14 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Configure",
 			Handler:    _Plugin_Configure_Handler,
+		},
+		{
+			MethodName: "Metrics",
+			Handler:    _Plugin_Metrics_Handler,
+		},
+		{
+			MethodName: "Reopen",
+			Handler:    _Plugin_Reopen_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/capuchin/capuchin/internal/hosttest"
+)
+
+// formatSite runs the host with proxy_reverse (^/api/ to a real backend)
+// and the logger writing format; it returns the site, the host, the log's
+// path and the backend's address.
+func formatSite(t *testing.T, format string) (*hosttest.Site, *hosttest.Proc, string, string) {
+	t.Helper()
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, "from the backend")
+	}))
+	t.Cleanup(be.Close)
+	s := hosttest.NewSite(t, bin)
+	s.Load("proxy_reverse", "logger")
+	s.WriteFile("proxy_reverse.conf", "[PROXY_ENTRY]\n    Match ^/api/\n    ServerList "+be.Listener.Addr().String()+"\n")
+	logPath := filepath.Join(t.TempDir(), "access.log")
+	s.WriteFile("logger.conf", "[LOGGER]\n    AccessLog "+logPath+"\n    FlushInterval 50\n    Format "+format+"\n")
+	return s, s.Start(), logPath, be.Listener.Addr().String()
+}
+
+// formatTraffic sends, with a Referer and a User-Agent: a static request on
+// its own connection, then three proxied requests on one kept-alive
+// connection (the second and third are served under a lease: their records
+// come from the SDK, the first's from the host). It returns the targets in
+// the order their lines are written.
+func formatTraffic(t *testing.T, addr string) []string {
+	t.Helper()
+	send := func(c net.Conn, target string, last bool) {
+		conn := ""
+		if last {
+			conn = "Connection: close\r\n"
+		}
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nReferer: http://ref.example/%s\r\nUser-Agent: tester \"%s\"\r\n%s\r\n",
+			target, target[1:], target, conn)
+	}
+	sc := hosttest.Dial(t, addr)
+	send(sc.C, "/index.html", true)
+	if r := sc.MustRead("GET"); r.Status != 200 {
+		t.Fatalf("static: %d", r.Status)
+	}
+	pc := hosttest.Dial(t, addr)
+	targets := []string{"/index.html", "/api/1", "/api/2", "/api/3"}
+	for i, tg := range targets[1:] {
+		send(pc.C, tg, i == 2)
+		if r := pc.MustRead("GET"); r.Status != 202 {
+			t.Fatalf("proxied %s: %d", tg, r.Status)
+		}
+	}
+	return targets
+}
+
+// TestFormatsThroughHost checks each format's lines for a static and for
+// proxied requests (handed over and leased) through the real host and
+// proxy: Referer, User-Agent, request time and the backend exchange.
+func TestFormatsThroughHost(t *testing.T) {
+	stamp := `\[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]`
+	for _, format := range []string{"combined", "combined_upstream", "json"} {
+		t.Run(format, func(t *testing.T) {
+			s, _, logPath, backend := formatSite(t, format)
+			targets := formatTraffic(t, s.Addr())
+			lines := waitLines(t, logPath, len(targets))
+			if len(lines) != len(targets) {
+				t.Fatalf("want %d lines, got %q", len(targets), lines)
+			}
+			for i, tg := range targets {
+				proxied := strings.HasPrefix(tg, "/api/")
+				status := map[bool]string{false: "200", true: "202"}[proxied]
+				combined := `^127\.0\.0\.1 - - ` + stamp + ` "GET ` + regexp.QuoteMeta(tg) + ` HTTP/1\.1" ` + status + ` \d+ ` +
+					`"http://ref\.example/` + regexp.QuoteMeta(tg[1:]) + `" "tester \\x22` + regexp.QuoteMeta(tg) + `\\x22"`
+				switch format {
+				case "combined":
+					mustMatch(t, lines[i], combined+`$`)
+				case "combined_upstream":
+					up := ` uaddr=- ustatus=- urt=-$`
+					if proxied {
+						up = ` uaddr="` + regexp.QuoteMeta(backend) + `" ustatus=202 urt=\d+\.\d{3}$`
+					}
+					mustMatch(t, lines[i], combined+` rt=\d+\.\d{3}`+up)
+				case "json":
+					checkJSON(t, lines[i], tg, status, proxied, backend)
+				}
+			}
+		})
+	}
+}
+
+func mustMatch(t *testing.T, line, re string) {
+	t.Helper()
+	if !regexp.MustCompile(re).MatchString(line) {
+		t.Errorf("line %q\ndoes not match %s", line, re)
+	}
+}
+
+func checkJSON(t *testing.T, line, target, status string, proxied bool, backend string) {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(line), &m); err != nil {
+		t.Fatalf("%q: %v", line, err)
+	}
+	ok := m["target"] == target && fmt.Sprint(m["status"]) == status && m["remote"] == "127.0.0.1" &&
+		m["referer"] == "http://ref.example/"+target[1:] && m["user_agent"] == `tester "`+target+`"` &&
+		m["method"] == "GET" && m["proto"] == "HTTP/1.1"
+	if rt, isNum := m["request_time"].(float64); !isNum || rt < 0 {
+		ok = false
+	}
+	if _, has := m["upstream_addr"]; has != proxied {
+		ok = false
+	}
+	if proxied {
+		ut, isNum := m["upstream_response_time"].(float64)
+		ok = ok && m["upstream_addr"] == backend && m["upstream_status"] == 202.0 && isNum && ut >= 0
+	}
+	if !ok {
+		t.Errorf("JSON line %s: wrong or missing fields (target %s, proxied %v, backend %s)", line, target, proxied, backend)
+	}
+}
+
+// TestRotationBySIGUSR1ToHost: the log is renamed, SIGUSR1 goes to the
+// host (not the plugin), and the next lines go to a new file at the path.
+func TestRotationBySIGUSR1ToHost(t *testing.T) {
+	s, p, logPath, _ := formatSite(t, "json")
+	exchange(t, s.Addr(), "GET", "/one")
+	waitLines(t, logPath, 1)
+	hosttest.Must(t, os.Rename(logPath, logPath+".1"))
+	p.Signal(syscall.SIGUSR1)
+	if !p.WaitLog("plugins reopened their files") || !strings.Contains(p.Log(), "access log reopened") {
+		t.Fatalf("no reopen in the log:\n%s", p.Log())
+	}
+	if _, err := os.Stat(logPath); err != nil {
+		t.Fatalf("the log was not recreated by the time the host said so: %v", err)
+	}
+	exchange(t, s.Addr(), "GET", "/two")
+	if l := waitLines(t, logPath, 1); len(l) != 1 || !strings.Contains(l[0], `"target":"/two"`) {
+		t.Fatalf("after reopen: %q", l)
+	}
+	if b, _ := os.ReadFile(logPath + ".1"); strings.Count(string(b), "\n") != 1 || !strings.Contains(string(b), `"target":"/one"`) {
+		t.Fatalf("rotated file: %q", b)
+	}
+	if strings.Contains(p.Log(), "reopen failed") {
+		t.Errorf("a plugin failed to reopen:\n%s", p.Log())
+	}
+}
