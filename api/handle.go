@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/idlewait"
+	"github.com/capuchin/capuchin/internal/memback"
 	"github.com/capuchin/capuchin/internal/transport"
 )
 
@@ -20,11 +22,14 @@ import (
 type connState struct {
 	nc  net.Conn
 	pr  http1.PrefixReader
-	br  *bufio.Reader
+	br  *bufio.Reader // nil between requests (see acquire and release)
 	cnt countWriter
-	bw  *bufio.Writer
+	bw  *bufio.Writer // nil until the ResponseWriter writes (see out)
 	req Request
 	w   ResponseWriter
+
+	bufs *bufPools       // br and bw come from here and go back between requests
+	wait idlewait.Waiter // waits for a leased request without br
 
 	leaseMu  sync.Mutex  // guards idle, revoked and the read deadline they set
 	idle     bool        // waiting for the next request of a lease
@@ -69,14 +74,14 @@ func (rt *runtime) conn(id uint64, ev *transport.Event) (*connState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("receive connection %d: %w", id, err)
 	}
-	cs := &connState{nc: nc}
+	cs := &connState{nc: nc, bufs: &rt.bufs}
+	rt.bufs.mem.Opened()
 	if _, ok := rt.pendingRevoke.LoadAndDelete(id); ok {
 		cs.revoked = true
 	}
 	cs.pr.R = nc
-	cs.br = bufio.NewReaderSize(&cs.pr, 4096)
 	cs.cnt.w = nc
-	cs.bw = bufio.NewWriterSize(&cs.cnt, 4096)
+	cs.wait.Init(nc, &rt.bufs.raw)
 	cs.req.cs, cs.w.cs = cs, cs
 	rt.conns.Store(id, cs)
 	return cs, nil
@@ -96,6 +101,8 @@ func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply, in
 	}
 	r.reset(c, ev)
 	cs.pr.Pre = ev.Buffered
+	cs.acquire()
+	defer cs.release()
 	cs.br.Reset(&cs.pr)
 	cs.cnt.n = 0
 	cs.w.reset(r, ev.KeepAlive && !r.Close, &rt.clock)
@@ -112,6 +119,56 @@ func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply, in
 	if !rep.Close && rep.Leftover == nil && rep.Verdict != Decline {
 		rep.Leftover = cs.leftover()
 	}
+}
+
+// bufPools holds the connections' buffers while they wait: an idle
+// connection holds none.
+type bufPools struct {
+	readers sync.Pool       // *bufio.Reader of connBufSize
+	writers sync.Pool       // *bufio.Writer of connBufSize
+	raw     sync.Pool       // *[]byte of idlewait.Size: a waiting connection's first read
+	mem     memback.Tracker // gives memory back after a burst of connections
+}
+
+const connBufSize = idlewait.Size
+
+// acquire gives cs a read buffer, if it has none.
+func (cs *connState) acquire() {
+	if cs.br != nil {
+		return
+	}
+	cs.br, _ = cs.bufs.readers.Get().(*bufio.Reader)
+	if cs.br == nil {
+		cs.br = bufio.NewReaderSize(nil, connBufSize)
+	}
+	cs.br.Reset(&cs.pr)
+}
+
+// release gives cs's buffers back between requests; only empty ones (the
+// leftover bytes went back to the host, or were copied) are given back.
+func (cs *connState) release() {
+	if cs.br != nil && cs.br.Buffered() == 0 {
+		cs.br.Reset(nil)
+		cs.bufs.readers.Put(cs.br)
+		cs.br = nil
+	}
+	if cs.bw != nil && cs.bw.Buffered() == 0 {
+		cs.bw.Reset(nil)
+		cs.bufs.writers.Put(cs.bw)
+		cs.bw = nil
+	}
+}
+
+// out is the response writer's buffer, taken when it first writes.
+func (cs *connState) out() *bufio.Writer {
+	if cs.bw == nil {
+		cs.bw, _ = cs.bufs.writers.Get().(*bufio.Writer)
+		if cs.bw == nil {
+			cs.bw = bufio.NewWriterSize(nil, connBufSize)
+		}
+		cs.bw.Reset(&cs.cnt)
+	}
+	return cs.bw
 }
 
 func (rt *runtime) finish(cs *connState, v Verdict, rep *transport.Reply) {
@@ -154,6 +211,7 @@ func (cs *connState) leftover() []byte {
 	out = append(out, b...)
 	out = append(out, cs.pr.Pre...)
 	cs.pr.Pre = nil
+	cs.br.Discard(cs.br.Buffered())
 	return out
 }
 

@@ -72,6 +72,12 @@ func (cs *connState) nextHead(idle time.Duration) (string, int, leaseEnd) {
 		return "", 0, leaseGiveBack
 	}
 	defer cs.setBusy()
+	if err := cs.waitIdle(); err != nil {
+		if !cs.takeRevoke() {
+			return "", 0, leaseCloseIdle // idle timeout
+		}
+		return "", 0, leaseGiveBack
+	}
 	for {
 		buf, _ := cs.br.Peek(cs.br.Buffered())
 		switch start, end, err := http1.HeadEnd(buf); {
@@ -90,6 +96,26 @@ func (cs *connState) nextHead(idle time.Duration) (string, int, leaseEnd) {
 			return "", 0, leaseGiveBack // a partial head: the host answers it
 		}
 	}
+}
+
+// waitIdle waits for the next request's first bytes without holding a
+// read buffer, when none is buffered: an idle leased connection costs no
+// buffer memory. An error means the idle deadline passed (a timeout, or a
+// revoke that set it to now).
+func (cs *connState) waitIdle() error {
+	if cs.br.Buffered() > 0 || len(cs.pr.Pre) > 0 {
+		return nil
+	}
+	cs.release()
+	b, err := cs.wait.Read()
+	cs.acquire()
+	if len(b) > 0 {
+		cs.pr.Pre = b
+		cs.br.Peek(1)                                 // copies b (no larger than the buffer) into it
+		cs.pr.Pre = append([]byte(nil), cs.pr.Pre...) // nil: all of it
+	}
+	cs.wait.Put()
+	return err
 }
 
 // leaseable parses head into cs.req and reports whether the plugin may

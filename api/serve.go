@@ -15,6 +15,7 @@ import (
 	"github.com/capuchin/capuchin/internal/claim"
 	"github.com/capuchin/capuchin/internal/contract"
 	"github.com/capuchin/capuchin/internal/fdpass"
+	"github.com/capuchin/capuchin/internal/pprofenv"
 	"github.com/capuchin/capuchin/internal/transport"
 )
 
@@ -28,6 +29,7 @@ func Serve(p Plugin) {
 		Logger().Error("plugin start-up failed", "error", err)
 		os.Exit(1)
 	}
+	pprofenv.Start(pprofenv.PluginVar(p.Info().Name), Logger()) // off unless set
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  transport.Handshake(),
 		VersionedPlugins: transport.VersionedPlugins(rt),
@@ -59,6 +61,7 @@ type runtime struct {
 	pendingRevoke sync.Map // conn id -> struct{}: revoked before its first hand-over arrived
 	clock         http1.Clock
 	reqs          sync.Pool // *http1.Request for stage 20
+	bufs          bufPools  // connections' buffers between requests
 }
 
 func newRuntime(p Plugin) *runtime {
@@ -251,6 +254,7 @@ func (rt *runtime) release(id uint64) {
 	rt.pendingRevoke.Delete(id)
 	if v, ok := rt.conns.LoadAndDelete(id); ok {
 		v.(*connState).nc.Close()
+		rt.bufs.mem.Closed()
 	}
 	if rt.fds != nil {
 		rt.fds.Drop(id)

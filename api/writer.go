@@ -39,7 +39,6 @@ func (w *ResponseWriter) reset(r *Request, keep bool, clock *http1.Clock) {
 	w.status, w.errStatus, w.reported = 0, 0, 0
 	w.close = !keep
 	w.noBody, w.wroteHead, w.chunked, w.err = false, false, false, nil
-	w.cw.W = w.cs.bw
 }
 
 // AddField adds a response field. Date, Server, Content-Length,
@@ -79,7 +78,8 @@ func (w *ResponseWriter) WriteHead(status int, length int64) error {
 	w.head, fr = h.Append(w.head[:0], w.fields)
 	w.close = h.Close
 	w.noBody, w.chunked = fr == http1.FrameNone, fr == http1.FrameChunked
-	_, err := w.cs.bw.Write(w.head)
+	w.cw.W = w.cs.out()
+	_, err := w.cw.W.Write(w.head)
 	return w.fail(err)
 }
 
@@ -102,7 +102,7 @@ func (w *ResponseWriter) Write(p []byte) (int, error) {
 	if w.chunked {
 		n, err = w.cw.Write(p)
 	} else {
-		n, err = w.cs.bw.Write(p)
+		n, err = w.cs.out().Write(p)
 	}
 	return n, w.fail(err)
 }
@@ -113,7 +113,12 @@ func (w *ResponseWriter) WriteString(s string) (int, error) {
 }
 
 // Flush sends buffered bytes to the client.
-func (w *ResponseWriter) Flush() error { return w.fail(w.cs.bw.Flush()) }
+func (w *ResponseWriter) Flush() error {
+	if w.cs.bw == nil {
+		return nil // nothing was written
+	}
+	return w.fail(w.cs.bw.Flush())
+}
 
 // finish ends the body and flushes.
 func (w *ResponseWriter) finish() {

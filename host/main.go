@@ -19,6 +19,7 @@ import (
 
 	"github.com/capuchin/capuchin/host/config"
 	"github.com/capuchin/capuchin/host/server"
+	"github.com/capuchin/capuchin/internal/pprofenv"
 )
 
 func main() {
@@ -42,6 +43,9 @@ func run(args []string) int {
 		level = hclog.Error // only what a plugin reports as wrong
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "capuchin", Output: os.Stderr, Level: level})
+	if !*test {
+		pprofenv.Start(pprofenv.HostVar, log) // off unless set
+	}
 	cfg, err := config.Load(*dir)
 	if err != nil {
 		return configError(err)

@@ -82,6 +82,33 @@ func (b *Body) Total() int64 { return b.total }
 // Done reports whether the body has been read to its end.
 func (b *Body) Done() bool { return b.err == io.EOF || b.mode == modeNone }
 
+// Direct reports how many bytes of a Content-Length body remain when none
+// of them is buffered (0 otherwise, and for other framings), so that a
+// caller may move them straight off the connection (splice(2) between
+// sockets) and report them with Moved.
+func (b *Body) Direct() int64 {
+	if b.mode != modeLength || b.err != nil || b.br.Buffered() > 0 {
+		return 0
+	}
+	return b.left
+}
+
+// Moved records n body bytes that the caller moved straight off the
+// connection after Direct, and the error that stopped the move early (nil
+// when it stopped because the peer closed, or when n was all it asked for).
+func (b *Body) Moved(n int64, short bool, err error) {
+	b.left -= n
+	b.total += n
+	switch {
+	case b.left <= 0:
+		b.left, b.err = 0, io.EOF
+	case err != nil:
+		b.err = unexpected(err)
+	case short:
+		b.err = io.ErrUnexpectedEOF
+	}
+}
+
 // Read reads body data. It returns io.EOF at the end of the framing,
 // io.ErrUnexpectedEOF when the peer closes early, an *Error for bad chunk
 // framing, and ErrBodyTooLarge past the limit.

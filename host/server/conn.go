@@ -16,6 +16,7 @@ import (
 	"github.com/capuchin/capuchin/host/respond"
 	"github.com/capuchin/capuchin/host/stage"
 	"github.com/capuchin/capuchin/internal/fdpass"
+	"github.com/capuchin/capuchin/internal/idlewait"
 )
 
 const (
@@ -51,9 +52,10 @@ type conn struct {
 	tls   *tls.Conn // nil on a plain connection; then nc
 	relay *relay    // the stage-30 relay of a TLS connection
 
-	parkFn func()     // c.park, made once
-	mu     sync.Mutex // guards nc, info.TCP, relay and parked against Shutdown
-	parked int        // a bare duplicate of the socket while a plugin holds it under a lease; -1 when none
+	idle   idlewait.Waiter // waits for the next request without buffers
+	parkFn func()          // c.park, made once
+	mu     sync.Mutex      // guards nc, info.TCP, relay and parked against Shutdown
+	parked int             // a bare duplicate of the socket while a plugin holds it under a lease; -1 when none
 }
 
 func (s *Server) newConn(nc net.Conn, secure bool) *conn {
@@ -68,10 +70,46 @@ func (s *Server) newConn(nc net.Conn, secure bool) *conn {
 	}
 	c.nc = nc
 	c.src.R = nc
-	c.br = bufio.NewReaderSize(&c.src, readBufferSize)
-	c.w = respond.Writer{Conn: nc, BW: bufio.NewWriterSize(nc, writeBufferSize), Clock: &s.clock, Draining: &s.closing}
+	c.w = respond.Writer{Conn: nc, Clock: &s.clock, Draining: &s.closing}
+	c.idle.Init(nc, &c.s.raw)
+	c.acquire()
 	c.parkFn, c.parked = c.park, -1
 	return c
+}
+
+// acquire gives the connection its read and write buffers from the
+// server's pools, if it does not hold them.
+func (c *conn) acquire() {
+	if c.br == nil {
+		c.br, _ = c.s.readers.Get().(*bufio.Reader)
+		if c.br == nil {
+			c.br = bufio.NewReaderSize(nil, readBufferSize)
+		}
+		c.br.Reset(&c.src)
+	}
+	if c.w.BW == nil {
+		c.w.BW, _ = c.s.writers.Get().(*bufio.Writer)
+		if c.w.BW == nil {
+			c.w.BW = bufio.NewWriterSize(nil, writeBufferSize)
+		}
+		c.w.BW.Reset(c.nc)
+	}
+}
+
+// release gives empty buffers back to the pools while the connection
+// waits (for its next request, or for a handler that holds it under a
+// lease); buffers holding bytes are kept.
+func (c *conn) release() {
+	if c.br != nil && c.br.Buffered() == 0 {
+		c.br.Reset(nil)
+		c.s.readers.Put(c.br)
+		c.br = nil
+	}
+	if c.w.BW != nil && c.w.BW.Buffered() == 0 {
+		c.w.BW.Reset(nil)
+		c.s.writers.Put(c.w.BW)
+		c.w.BW = nil
+	}
 }
 
 func addrPort(a net.Addr) netip.AddrPort {
@@ -93,6 +131,7 @@ func (c *conn) serve() {
 	}
 	for c.serveOne() {
 	}
+	c.acquire()
 	c.w.Flush()
 }
 
@@ -106,6 +145,7 @@ func (c *conn) finish() {
 	}
 	c.nc.Close()
 	c.s.track(c, false)
+	c.release()
 }
 
 // shut shuts the socket itself down both ways (used when Shutdown gives up
@@ -162,6 +202,10 @@ func (c *conn) park() {
 	nc := c.nc
 	c.mu.Unlock()
 	nc.Close()
+	// The handler consumed what the host had buffered (or hands it back):
+	// no buffer is needed until the lease ends.
+	c.br.Discard(c.br.Buffered())
+	c.release()
 }
 
 // unpark wraps a parked socket in a new net.Conn; false means it could not
@@ -181,10 +225,11 @@ func (c *conn) unpark() bool {
 	c.parked = -1
 	if err == nil && ok {
 		c.nc, c.info.TCP, c.src.R, c.w.Conn = nc, tc, nc, nc
-		c.w.BW.Reset(nc)
+		c.idle.Init(nc, &c.s.raw)
 	}
 	c.mu.Unlock()
 	f.Close()
+	c.acquire()
 	return err == nil && ok
 }
 
@@ -223,9 +268,31 @@ func (c *conn) waitRequest(sv *config.Server) bool {
 	if c.s.closing.Load() && c.served > 0 {
 		return false
 	}
-	_, err := c.br.Peek(1)
+	// Wait without buffers: an idle connection holds none.
+	var err error
+	if len(c.src.Pre) == 0 {
+		err = c.waitIdle()
+	}
+	if err == nil {
+		_, err = c.br.Peek(1)
+	}
 	c.state.Store(stateActive)
 	return err == nil
+}
+
+// waitIdle waits for the next request without buffers (an idle
+// connection holds none) and leaves its first bytes in the read buffer.
+func (c *conn) waitIdle() error {
+	c.release()
+	b, err := c.idle.Read()
+	c.acquire()
+	if len(b) > 0 {
+		c.src.Pre = b
+		c.br.Peek(1)                                  // copies b (no larger than the buffer) into it
+		c.src.Pre = append([]byte(nil), c.src.Pre...) // nil: all of it
+	}
+	c.idle.Put()
+	return err
 }
 
 // headBuffered reports whether a whole request head (or a fault the head

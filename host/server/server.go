@@ -19,6 +19,7 @@ import (
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/config"
 	"github.com/capuchin/capuchin/host/stage"
+	"github.com/capuchin/capuchin/internal/memback"
 )
 
 // Version is the host's version, sent in the Server field unless HideVersion.
@@ -44,6 +45,13 @@ type Server struct {
 	listeners map[string]*listener // by configured address
 	conns     map[*conn]struct{}
 	wg        sync.WaitGroup // accept loops and connections
+
+	// Read and write buffers of connections between requests: an idle
+	// connection holds none (see conn.waitRequest).
+	readers sync.Pool       // *bufio.Reader of readBufferSize
+	writers sync.Pool       // *bufio.Writer of writeBufferSize
+	raw     sync.Pool       // *[]byte of idlewait.Size: a waiting connection's first read
+	mem     memback.Tracker // gives memory back after a burst of connections
 }
 
 // New prepares a server for cfg; Start opens the listeners.
@@ -152,9 +160,11 @@ func (s *Server) track(c *conn, add bool) {
 	if add {
 		s.conns[c] = struct{}{}
 		s.open.Add(1)
+		s.mem.Opened()
 	} else if _, ok := s.conns[c]; ok {
 		delete(s.conns, c)
 		s.open.Add(-1)
+		s.mem.Closed()
 	}
 	s.mu.Unlock()
 }

@@ -44,8 +44,13 @@ func (x *exchange) copyBody(bc *upstream.Conn, fr http1.Framing) bool {
 	p := *x.buf
 	rt := bc.Server().ResponseTimeout()
 	for {
+		if fr == http1.FrameLength {
+			if done, ok := x.splice(bc); done {
+				return ok
+			}
+		}
 		now := time.Now()
-		bc.Conn.SetReadDeadline(now.Add(rt))
+		bc.ExtendRead(now, rt)
 		x.longLived(now)
 		n, err := x.rbody.Read(p)
 		if n > 0 {

@@ -98,7 +98,7 @@ func (u *upload) touch(bc *upstream.Conn, s *upstream.Server, force bool) {
 	}
 	u.mu.Lock()
 	if !u.gotHead {
-		bc.Conn.SetReadDeadline(time.Now().Add(s.ResponseTimeout()))
+		bc.ExtendRead(time.Now(), s.ResponseTimeout())
 	}
 	u.mu.Unlock()
 }

@@ -48,6 +48,19 @@ type Conn struct {
 	srv    *Server
 	idleAt time.Time
 	check  idleCheck
+	readBy time.Time // the read deadline ExtendRead set last
+}
+
+// ExtendRead makes the read deadline d from now, coarsely: it is moved only
+// when the one set last is less than 3/4 of d away, so that most requests
+// spare the poller's timer update (a wait may thus end between 3/4 d and d
+// after its start). Callers must not race on one connection.
+func (c *Conn) ExtendRead(now time.Time, d time.Duration) {
+	if c.readBy.Sub(now) >= d-d/4 {
+		return
+	}
+	c.readBy = now.Add(d)
+	c.Conn.SetReadDeadline(c.readBy)
 }
 
 // Address is the server's address as ip:port.

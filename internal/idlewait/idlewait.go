@@ -1,0 +1,93 @@
+// Package idlewait reads the first bytes of an idle socket's next request
+// without holding a read buffer while it waits, so that a keep-alive
+// connection between requests costs no buffer memory: the caller gives its
+// buffers back to a pool, calls Read, and takes them again with the bytes
+// Read returns.
+//
+// Read costs the system calls a blocking read would: a read that finds
+// nothing (EAGAIN), the poller's wait, the read that gets the bytes. Its
+// buffer is taken from the pool only for a read, and given back when the
+// read finds nothing.
+package idlewait
+
+import (
+	"net"
+	"sync"
+	"syscall"
+)
+
+// Size is the size of the buffers Read takes from its pool.
+const Size = 4096
+
+// Waiter reads from one connection; its closure is built once, so a wait
+// allocates nothing. The zero value (or one for a connection that is not a
+// socket) returns no bytes and no error from Read at once, and the
+// caller's own read then blocks as usual.
+type Waiter struct {
+	raw  syscall.RawConn
+	fn   func(fd uintptr) bool
+	pool *sync.Pool // of *[]byte of Size
+
+	buf *[]byte
+	n   int
+	err error
+}
+
+// Init prepares w for c, with buffers from pool.
+func (w *Waiter) Init(c net.Conn, pool *sync.Pool) {
+	w.raw, w.fn, w.pool = nil, nil, pool
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	w.raw = raw
+	w.fn = w.read
+}
+
+// read is the raw read: true when it got bytes, EOF or an error.
+func (w *Waiter) read(fd uintptr) bool {
+	b, _ := w.pool.Get().(*[]byte)
+	if b == nil {
+		s := make([]byte, Size)
+		b = &s
+	}
+	n, err := syscall.Read(int(fd), *b)
+	if err == syscall.EAGAIN || err == syscall.EINTR {
+		w.pool.Put(b)
+		return false
+	}
+	w.buf, w.n, w.err = b, n, err
+	return true
+}
+
+// Read waits until the connection has bytes, EOF or an error, and returns
+// the bytes read in a buffer from the pool (to be given back with Put once
+// consumed). EOF is io.EOF-free: no bytes and a nil error from a socket
+// mean EOF, and so does the caller's next read. A read deadline that
+// passes ends the wait with os.ErrDeadlineExceeded, as a read would.
+func (w *Waiter) Read() ([]byte, error) {
+	if w.raw == nil {
+		return nil, nil
+	}
+	w.buf, w.n, w.err = nil, 0, nil
+	if err := w.raw.Read(w.fn); err != nil {
+		return nil, err
+	}
+	if w.err != nil || w.n <= 0 {
+		w.Put()
+		return nil, w.err
+	}
+	return (*w.buf)[:w.n], nil
+}
+
+// Put gives the last buffer Read returned back to the pool.
+func (w *Waiter) Put() {
+	if w.buf != nil {
+		w.pool.Put(w.buf)
+		w.buf = nil
+	}
+}
