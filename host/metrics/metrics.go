@@ -88,7 +88,7 @@ func (e *Exporter) Gather() ([]*dto.MetricFamily, error) {
 // Accept field as Prometheus' own handler does (text format by default).
 func (e *Exporter) Export(accept string) (string, []byte, error) {
 	mfs, gerr := e.Gather()
-	format := expfmt.Negotiate(http.Header{"Accept": {accept}})
+	format := expfmt.NegotiateAccept(http.Header{"Accept": {accept}}, expfmt.DefaultAcceptedFormats()...)
 	var buf bytes.Buffer
 	enc := expfmt.NewEncoder(&buf, format)
 	for _, mf := range mfs {
