@@ -35,6 +35,7 @@ type relay struct {
 	peer *os.File      // the plugin's end (a copy; not in the poller)
 
 	wg        sync.WaitGroup // the two pumps of one hand-over
+	wdl       time.Time      // when the client write deadline was last set
 	in, out   []byte         // pump buffers, made once
 	rest      []byte         // client bytes the in-pump has still to deliver, or could not
 	pending   []byte         // client bytes for the host to parse next
@@ -80,6 +81,7 @@ func (r *relay) Begin() (syscall.Conn, error) {
 	// of the request must not cut the relay.
 	r.tc.SetReadDeadline(time.Time{})
 	r.host.SetDeadline(time.Time{})
+	r.wdl = time.Time{} // the host may have set its own write deadline since
 	// Bytes an earlier plugin left unread in this hand-over (it declined)
 	// go to this one first.
 	r.rest = append(r.rest[:0], r.pending...)
@@ -144,8 +146,12 @@ func (r *relay) toClient() {
 
 // forward sends what is queued at the host's end to the client, at most
 // limit bytes (-1: no limit). more is true when it stopped because the
-// queue was empty (EAGAIN) and the pump should wait; eof when the plugin
-// shut its side.
+// queue was empty and the pump should wait; eof when the plugin shut its
+// side. A read shorter than the buffer emptied the queue (a stream
+// socket's read takes all that is queued, up to the buffer), so the pump
+// waits at once instead of reading again for EAGAIN: anything written
+// since then has signalled the poller, which wakes the wait (the pump's
+// one RawRead keeps that signal; only a new RawRead would reset it).
 func (r *relay) forward(fd, limit int) (more, eof bool) {
 	for limit != 0 {
 		n, err := unix.Read(fd, r.out)
@@ -162,6 +168,9 @@ func (r *relay) forward(fd, limit int) (more, eof bool) {
 		if r.writeClient(r.out[:n]) != nil {
 			return false, false
 		}
+		if n < len(r.out) {
+			return true, false
+		}
 		if limit > 0 {
 			limit = max(0, limit-n)
 		}
@@ -169,8 +178,17 @@ func (r *relay) forward(fd, limit int) (more, eof bool) {
 	return false, false
 }
 
+// deadlineSlack is how stale the client write deadline may grow before a
+// write sets it again: a stalled write is cut after between 7/8 of the
+// timeout and the timeout, and a steady stream of responses sets the
+// deadline a few times per timeout rather than once per write.
+const deadlineSlack = 8
+
 func (r *relay) writeClient(b []byte) error {
-	r.tc.SetWriteDeadline(time.Now().Add(r.timeout))
+	if now := time.Now(); now.Sub(r.wdl) > r.timeout/deadlineSlack {
+		r.wdl = now
+		r.tc.SetWriteDeadline(now.Add(r.timeout))
+	}
 	n, err := r.tc.Write(b)
 	r.sent.Add(uint64(n))
 	return err

@@ -54,10 +54,14 @@ func newTLSConfig(cfg *config.Config) *tls.Config {
 			}
 		}
 	}
+	// Full-size records from the first byte, as nginx sends them
+	// (ssl_buffer_size 16k): crypto/tls would otherwise cut a new
+	// connection's first responses into MSS-sized records, one write each.
 	c := &tls.Config{
-		MinVersion:     tls.VersionTLS12,
-		NextProtos:     []string{"http/1.1"},
-		GetCertificate: t.certificate,
+		MinVersion:                  tls.VersionTLS12,
+		NextProtos:                  []string{"http/1.1"},
+		GetCertificate:              t.certificate,
+		DynamicRecordSizingDisabled: true,
 	}
 	if pool := cfg.Server.TLSClientCA; pool != nil {
 		c.ClientAuth, c.ClientCAs = tls.VerifyClientCertIfGiven, pool
