@@ -109,11 +109,7 @@ func (cs *connState) waitIdle() error {
 	cs.release()
 	b, err := cs.wait.Read()
 	cs.acquire()
-	if len(b) > 0 {
-		cs.pr.Pre = b
-		cs.br.Peek(1)                                 // copies b (no larger than the buffer) into it
-		cs.pr.Pre = append([]byte(nil), cs.pr.Pre...) // nil: all of it
-	}
+	cs.pr.Load(cs.br, b)
 	cs.wait.Put()
 	return err
 }

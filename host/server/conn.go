@@ -286,11 +286,7 @@ func (c *conn) waitIdle() error {
 	c.release()
 	b, err := c.idle.Read()
 	c.acquire()
-	if len(b) > 0 {
-		c.src.Pre = b
-		c.br.Peek(1)                                  // copies b (no larger than the buffer) into it
-		c.src.Pre = append([]byte(nil), c.src.Pre...) // nil: all of it
-	}
+	c.src.Load(c.br, b)
 	c.idle.Put()
 	return err
 }
