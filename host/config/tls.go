@@ -3,10 +3,7 @@ package config
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
@@ -80,59 +77,7 @@ func (t *siteTLS) load(dir string) (*tls.Certificate, error) {
 		}
 		keyFile, at = resolve(dir, keyFile), t.key
 	}
-	return loadPair(certFile, keyFile, t.cert, at)
-}
-
-// loadPair reads a certificate and its key, blaming the line of the file
-// that is wrong.
-func loadPair(certFile, keyFile string, certAt, keyAt conf.Entry) (*tls.Certificate, error) {
-	certPEM, err := os.ReadFile(certFile)
-	if err != nil {
-		return nil, certAt.Errorf("cannot read certificate: %v", pathErr(err))
-	}
-	keyPEM, err := os.ReadFile(keyFile)
-	if err != nil {
-		return nil, keyAt.Errorf("cannot read key: %v", pathErr(err))
-	}
-	if err := checkCertPEM(certPEM); err != nil {
-		return nil, certAt.Errorf("bad certificate %s: %v", certFile, err)
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, keyAt.Errorf("certificate %s and key %s: %v", certFile, keyFile, err)
-	}
-	return &pair, nil
-}
-
-// checkCertPEM makes sure b holds at least one certificate and that every
-// certificate in it parses.
-func checkCertPEM(b []byte) error {
-	n := 0
-	for {
-		var blk *pem.Block
-		if blk, b = pem.Decode(b); blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" {
-			continue
-		}
-		if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
-			return err
-		}
-		n++
-	}
-	if n == 0 {
-		return errors.New("no PEM CERTIFICATE block")
-	}
-	return nil
-}
-
-func pathErr(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
-	}
-	return err
+	return conf.LoadKeyPair(certFile, keyFile, t.cert, at)
 }
 
 // redirectHTTPS parses RedirectHTTPS: off is 0, on is 443, or a port.
@@ -156,16 +101,7 @@ func loadClientCA(e conf.Entry, dir string) (*x509.CertPool, error) {
 	if err != nil {
 		return nil, err
 	}
-	path := resolve(dir, v)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, e.Errorf("cannot read CA file: %v", pathErr(err))
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, e.Errorf("%s holds no PEM certificate", path)
-	}
-	return pool, nil
+	return conf.LoadCertPool(resolve(dir, v), e)
 }
 
 // checkTLS makes sure every TLS listener has a certificate to serve.

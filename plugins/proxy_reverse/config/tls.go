@@ -3,8 +3,6 @@ package config
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
-	"os"
 	"path/filepath"
 
 	"github.com/capuchin/capuchin/api/conf"
@@ -76,17 +74,7 @@ func backendTLS(s, d *section, servers []Server) (*tls.Config, error) {
 	return c, nil
 }
 
-func readCA(e conf.Entry) (*x509.CertPool, error) {
-	b, err := os.ReadFile(relTo(e))
-	if err != nil {
-		return nil, e.Errorf("cannot read CA file: %v", unwrapPath(err))
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, e.Errorf("%s holds no PEM certificate", relTo(e))
-	}
-	return pool, nil
-}
+func readCA(e conf.Entry) (*x509.CertPool, error) { return conf.LoadCertPool(relTo(e), e) }
 
 // clientCert loads TLSCertificate and TLSKey; nil when not set.
 func clientCert(s, d *section) (*tls.Certificate, error) {
@@ -100,19 +88,7 @@ func clientCert(s, d *section) (*tls.Certificate, error) {
 	case !hasKey:
 		ke = ce
 	}
-	certPEM, err := os.ReadFile(relTo(ce))
-	if err != nil {
-		return nil, ce.Errorf("cannot read certificate: %v", unwrapPath(err))
-	}
-	keyPEM, err := os.ReadFile(relTo(ke))
-	if err != nil {
-		return nil, ke.Errorf("cannot read key: %v", unwrapPath(err))
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, ke.Errorf("certificate %s and key %s: %v", relTo(ce), relTo(ke), err)
-	}
-	return &pair, nil
+	return conf.LoadKeyPair(relTo(ce), relTo(ke), ce, ke)
 }
 
 // relTo resolves the entry's value against its file's directory.
@@ -121,12 +97,4 @@ func relTo(e conf.Entry) string {
 		return e.Value
 	}
 	return filepath.Join(filepath.Dir(e.File), e.Value)
-}
-
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return errorString(pe.Path + ": " + pe.Err.Error())
-	}
-	return err
 }
