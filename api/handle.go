@@ -240,6 +240,7 @@ type Request struct {
 	raw      bool
 	sent100  bool
 	bodyErr  error
+	clock    http1.BodyClock // the body reads' deadlines
 }
 
 func (r *Request) reset(c *Conn, ev *transport.Event) {
@@ -290,19 +291,21 @@ func (r *Request) Body() io.Reader {
 			_, _ = r.cs.nc.Write(http1.AppendContinue(nil))
 		}
 		r.bodyErr = r.body.ResetRequest(r.cs.br, &r.Request, r.MaxBody)
+		r.clock = http1.BodyClock{Timeout: r.Timeout, MinRate: http1.DefaultBodyMinRate}
 	}
 	return bodyReader{r}
 }
 
-// bodyReader reads the body with the server's Timeout on each read, so a
-// client that stalls mid-body fails the read (StatusOf: 408) instead of
+// bodyReader reads the body with the server's Timeout on each read and
+// http1.DefaultBodyMinRate on average (http1.BodyClock), so a client that
+// stalls or trickles mid-body fails the read (StatusOf: 408) instead of
 // holding the handler until the stage deadline.
 type bodyReader struct{ r *Request }
 
 func (b bodyReader) Read(p []byte) (int, error) {
 	r := b.r
 	if r.Timeout > 0 && r.cs.br.Buffered() == 0 {
-		_ = r.cs.nc.SetReadDeadline(time.Now().Add(r.Timeout))
+		_ = r.cs.nc.SetReadDeadline(r.clock.Deadline(time.Now(), r.body.Total()))
 		defer r.cs.nc.SetReadDeadline(time.Time{})
 	}
 	n, err := r.body.Read(p)

@@ -56,6 +56,7 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/api/conf"
+	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/balance"
 )
 
@@ -78,7 +79,7 @@ const (
 	// DefaultClientBodyMinRate is mod_reqtimeout's: a body that trickles
 	// in slower than this (R-U-Dead-Yet) is cut even though each read
 	// comes within ClientBodyTimeout.
-	DefaultClientBodyMinRate = 500
+	DefaultClientBodyMinRate = http1.DefaultBodyMinRate
 	// DefaultTunnelIdleTimeout is HAProxy's usual "timeout tunnel".
 	DefaultTunnelIdleTimeout = time.Hour
 	DefaultRequestDeadline   = 10 * time.Minute

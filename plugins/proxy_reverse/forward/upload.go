@@ -29,50 +29,31 @@ type upload struct {
 	total     int64        // body bytes read; valid after done
 	trailer   http1.Header // buffer of the forwarded trailer fields
 
-	began   time.Time // when the first body byte was awaited
-	minRate int64     // lowest average body rate, bytes per second; 0: none
+	clock http1.BodyClock // ClientBodyTimeout and ClientBodyMinRate
 
 	mu      sync.Mutex
 	gotHead bool // the final answer's head arrived: stop moving the deadline
 }
 
-// armClient sets the deadline of the next client read: ClientBodyTimeout
-// from now, or none while an Expect: 100-continue client waits for the
+// armClient sets the deadline of the next client read, the body clock's
+// (ClientBodyTimeout and ClientBodyMinRate), or none while an Expect: 100-continue client waits for the
 // backend's 100 before its first byte (the backend's ResponseTimeout bounds
 // that wait). It reports false once stopUpload or abort has set a past
 // deadline, which must not be overwritten.
-func (x *exchange) armClient(d time.Duration) bool {
+func (x *exchange) armClient() bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.aborted || x.up.stopping {
 		return false
 	}
 	var t time.Time
-	if d > 0 && (!x.r.Req.Expect100 || x.up.total > 0) {
+	if !x.r.Req.Expect100 || x.up.total > 0 {
 		now := time.Now()
-		t = x.up.readDeadline(now, d)
+		t = x.up.clock.Deadline(now, x.up.total)
 		x.longLived(now)
 	}
 	x.r.Conn.SetReadDeadline(t)
 	return true
-}
-
-// readDeadline is now+d, but no later than the body's minimum rate allows:
-// one d of grace from the first awaited byte, then minRate bytes a second
-// (mod_reqtimeout's MinRate), so a body that trickles in a few bytes at a
-// time is cut like a stalled one.
-func (u *upload) readDeadline(now time.Time, d time.Duration) time.Time {
-	if u.began.IsZero() {
-		u.began = now
-	}
-	t := now.Add(d)
-	if u.minRate > 0 {
-		limit := u.began.Add(d + time.Duration(u.total*int64(time.Second)/u.minRate))
-		if limit.Before(t) {
-			t = limit
-		}
-	}
-	return t
 }
 
 // cutShort reports whether stopUpload or abort has cut the client read short.
@@ -84,7 +65,7 @@ func (x *exchange) cutShort() bool {
 
 func (u *upload) reset() {
 	u.started, u.done, u.err, u.clientErr, u.total, u.gotHead = false, nil, nil, false, 0, false
-	u.began, u.minRate = time.Time{}, 0
+	u.clock = http1.BodyClock{}
 	u.stopping = false
 	u.readAll.Store(false)
 }
@@ -129,10 +110,9 @@ func (x *exchange) uploadBody(bc *upstream.Conn) {
 		w = &cw
 	}
 	s := bc.Server()
-	ct := x.bodyTimeout(s)
-	u.minRate = int64(s.ClientBodyMinRate())
+	u.clock = http1.BodyClock{Timeout: x.bodyTimeout(s), MinRate: int64(s.ClientBodyMinRate())}
 	for {
-		if !x.armClient(ct) {
+		if !x.armClient() {
 			u.err = errStopped // the backend side decided; its error stands
 			bc.Conn.Close()
 			return
