@@ -151,9 +151,36 @@ func (w *ResponseWriter) errorPage() {
 	if st == 0 {
 		st = 403
 	}
+	w.page(st)
+}
+
+// page writes status with the short error page as its body.
+func (w *ResponseWriter) page(st int) {
 	page := http1.ErrorPage(st, "")
 	w.fields = http1.AppendField(w.fields[:0], "Content-Type", "text/html; charset=utf-8")
 	if w.WriteHead(st, int64(len(page))) == nil {
 		_, _ = w.Write(page)
+	}
+}
+
+// reply writes a stage-20 plugin's Reply when the SDK answers in the
+// host's place under a lease, as the host would: a status it cannot send
+// is a 500 that closes the connection, and an error status with no body
+// gets the error page.
+func (w *ResponseWriter) reply(r *Reply) {
+	switch {
+	case r.Status < 200 || r.Status > 599:
+		w.close = true
+		w.page(500)
+		return
+	case len(r.Body) == 0 && r.Status >= 400:
+		w.page(r.Status)
+		return
+	}
+	for _, f := range r.Header {
+		w.AddField(f.Name, f.Value)
+	}
+	if w.WriteHead(r.Status, int64(len(r.Body))) == nil {
+		_, _ = w.Write(r.Body)
 	}
 }

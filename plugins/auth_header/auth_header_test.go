@@ -137,6 +137,65 @@ func TestGuardsTheProxy(t *testing.T) {
 	}
 }
 
+// TestEveryRequestUnderLease: without Match the hook sees every request,
+// and proxy_reverse keeps its lease all the same: it asks auth_header
+// about each leased request itself (peer calls). Refused requests, one
+// with a body among them, get the plugin's 401 and the connection stays
+// leased; accepted ones reach the backend; the host asked the plugin only
+// about the first request, and every request has its stage-40 count.
+func TestEveryRequestUnderLease(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	var hits atomic.Int64
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		fmt.Fprintf(w, "backend saw %s", r.Header.Get("Authorization"))
+	}))
+	defer be.Close()
+	s := hosttest.NewSite(t, bin)
+	s.Load("auth_header", "proxy_reverse")
+	s.Server = []string{"MetricsURL /metrics"}
+	s.WriteFile("auth_header.conf", "[AUTH_HEADER]\n    Token Bearer t0k3n\n")
+	s.WriteFile("proxy_reverse.conf", "[PROXY_ENTRY]\n    ServerList "+strings.TrimPrefix(be.URL, "http://")+"\n    Match ^/api/\n")
+	s.Start()
+	c := hosttest.Dial(t, s.Addr())
+
+	const rounds = 10
+	for i := 0; i < rounds; i++ {
+		r := get(c, fmt.Sprintf("/api/%d", i), "Authorization: Bearer t0k3n")
+		if r.Status != 200 || string(r.Body) != "backend saw Bearer t0k3n" {
+			t.Fatalf("round %d, with the token: %d %q", i, r.Status, r.Body)
+		}
+		want401(t, "without a token", get(c, "/api/x"), `Bearer realm="capuchin"`)
+		c.Send("POST /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello")
+		want401(t, "POST without a token", c.MustRead("POST"), `Bearer realm="capuchin"`)
+	}
+	if r := c.RoundTrip("GET /api/last HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"); r.Status != 401 {
+		t.Fatalf("last request: %d", r.Status)
+	}
+	if n := hits.Load(); n != rounds {
+		t.Fatalf("backend got %d requests, want the %d with a token", n, rounds)
+	}
+	want := []string{
+		`capuchin_plugin_stage_duration_seconds_count{plugin="auth_header",stage="20"} 1`,
+		fmt.Sprintf(`capuchin_leased_requests_total{plugin="proxy_reverse"} %d`, 3*rounds),
+		fmt.Sprintf(`capuchin_requests_total{class="2xx",handler="proxy_reverse"} %d`, rounds),
+		fmt.Sprintf(`capuchin_requests_total{class="4xx",handler="proxy_reverse"} %d`, 2*rounds+1),
+	}
+	mc := hosttest.Dial(t, s.Addr())
+	var body string
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		body = string(mc.Get("/metrics").Body) // the lease's counts come when c closes
+		if strings.Contains(body, want[1]) {
+			break
+		}
+	}
+	for _, w := range want {
+		if !strings.Contains(body, w) {
+			t.Errorf("scrape lacks %s:\n%s", w, body)
+		}
+	}
+}
+
 // TestBadConfigStopsStartup: a missing file, no Token, an unknown key and
 // a bad pattern each stop the host's start-up with the file (and line).
 func TestBadConfigStopsStartup(t *testing.T) {
