@@ -177,6 +177,7 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 	r.reset(c, ev)
 	cs.cnt.n = 0
 	cs.w.reset(r, !r.Close, &rt.clock)
+	cs.w.pages = ev.Lease.ErrorPages
 	po := rt.askPeers(c, cs, ev, head)
 	switch {
 	case po.toHost:

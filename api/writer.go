@@ -21,6 +21,7 @@ type ResponseWriter struct {
 	head      []byte
 	status    int
 	errStatus int
+	pages     map[int]string // the site's error pages, under a lease
 	reported  int64
 	close     bool
 	noBody    bool
@@ -37,6 +38,7 @@ func (w *ResponseWriter) reset(r *Request, keep bool, clock *http1.Clock) {
 	w.method, w.minor = r.Method, r.Minor
 	w.fields = w.fields[:0]
 	w.status, w.errStatus, w.reported = 0, 0, 0
+	w.pages = nil
 	w.close = !keep
 	w.noBody, w.wroteHead, w.chunked, w.err = false, false, false, nil
 }
@@ -156,7 +158,7 @@ func (w *ResponseWriter) errorPage() {
 
 // page writes status with the short error page as its body.
 func (w *ResponseWriter) page(st int) {
-	page := http1.ErrorPage(st, "")
+	page := http1.SitePage(w.pages, st, "")
 	w.fields = http1.AppendField(w.fields[:0], "Content-Type", "text/html; charset=utf-8")
 	if w.WriteHead(st, int64(len(page))) == nil {
 		_, _ = w.Write(page)

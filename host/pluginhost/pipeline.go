@@ -112,7 +112,8 @@ func (h *Host) lease(s *snapshot, i int, ho *stage.Handoff) stage.Lease {
 	if i > 0 || !s.leasable || ho.Lease.MaxRequests <= 1 {
 		return stage.Lease{MaxRequests: 1}
 	}
-	l := stage.Lease{MaxRequests: ho.Lease.MaxRequests, IdleTimeout: ho.Lease.IdleTimeout, GiveBack: giveBack(s, ho)}
+	l := stage.Lease{MaxRequests: ho.Lease.MaxRequests, IdleTimeout: ho.Lease.IdleTimeout, GiveBack: giveBack(s, ho),
+		ErrorPages: ho.Lease.ErrorPages}
 	if len(s.peers) > 0 {
 		var ok bool
 		if l.Peers, ok = h.links.terms(s, s.handle[i]); !ok {

@@ -262,6 +262,9 @@ type Lease struct {
 	Records     bool
 	GiveBack    []Claims
 	Peers       []Peer
+	// ErrorPages are the site's error pages (status -> file), for the
+	// error pages the holder sends in the host's place.
+	ErrorPages map[int]string
 }
 
 // Peer is a stage-20 plugin that a lease holder calls itself, on the

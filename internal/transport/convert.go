@@ -107,6 +107,12 @@ func leaseToPB(l *contract.Lease) *pb.Lease {
 	for i := range l.GiveBack {
 		out.GiveBack = append(out.GiveBack, claimsToPB(&l.GiveBack[i]))
 	}
+	if len(l.ErrorPages) > 0 {
+		out.ErrorPages = make(map[int32]string, len(l.ErrorPages))
+		for st, p := range l.ErrorPages {
+			out.ErrorPages[int32(st)] = p
+		}
+	}
 	for _, p := range l.Peers {
 		out.Peers = append(out.Peers, &pb.Peer{Name: p.Name, Channel: p.Channel,
 			DeadlineNs: int64(p.Deadline), Policy: policyToPB(p.Policy)})
@@ -121,6 +127,12 @@ func leaseFromPB(l *pb.Lease) contract.Lease {
 	out := contract.Lease{MaxRequests: int(l.MaxRequests), IdleTimeout: time.Duration(l.IdleTimeoutNs), Records: l.Records}
 	for _, c := range l.GiveBack {
 		out.GiveBack = append(out.GiveBack, claimsFromPB(c))
+	}
+	if len(l.ErrorPages) > 0 {
+		out.ErrorPages = make(map[int]string, len(l.ErrorPages))
+		for st, p := range l.ErrorPages {
+			out.ErrorPages[int(st)] = p
+		}
 	}
 	for _, p := range l.Peers {
 		out.Peers = append(out.Peers, contract.Peer{Name: p.GetName(), Channel: p.GetChannel(),

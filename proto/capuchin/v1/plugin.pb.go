@@ -814,7 +814,10 @@ type Lease struct {
 	// The stage-20 plugins that see every request and take peer calls, in
 	// load order: the lease holder asks each about every leased request
 	// itself, on the framed socket passed with this tag.
-	Peers         []*Peer `protobuf:"bytes,5,rep,name=peers,proto3" json:"peers,omitempty"`
+	Peers []*Peer `protobuf:"bytes,5,rep,name=peers,proto3" json:"peers,omitempty"`
+	// The site's error pages ([ERROR_PAGES]: status -> file path), for the
+	// error pages the plugin sends in the host's place under the lease.
+	ErrorPages    map[int32]string `protobuf:"bytes,6,rep,name=error_pages,json=errorPages,proto3" json:"error_pages,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -880,6 +883,13 @@ func (x *Lease) GetGiveBack() []*Claims {
 func (x *Lease) GetPeers() []*Peer {
 	if x != nil {
 		return x.Peers
+	}
+	return nil
+}
+
+func (x *Lease) GetErrorPages() map[int32]string {
+	if x != nil {
+		return x.ErrorPages
 	}
 	return nil
 }
@@ -1948,13 +1958,18 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"serverName\x12\x1f\n" +
 	"\vclient_cert\x18\x03 \x01(\bR\n" +
 	"clientCert\x12%\n" +
-	"\x0eclient_subject\x18\x04 \x01(\tR\rclientSubject\"\xc7\x01\n" +
+	"\x0eclient_subject\x18\x04 \x01(\tR\rclientSubject\"\xcb\x02\n" +
 	"\x05Lease\x12!\n" +
 	"\fmax_requests\x18\x01 \x01(\rR\vmaxRequests\x12&\n" +
 	"\x0fidle_timeout_ns\x18\x02 \x01(\x03R\ridleTimeoutNs\x12\x18\n" +
 	"\arecords\x18\x03 \x01(\bR\arecords\x120\n" +
 	"\tgive_back\x18\x04 \x03(\v2\x13.capuchin.v1.ClaimsR\bgiveBack\x12'\n" +
-	"\x05peers\x18\x05 \x03(\v2\x11.capuchin.v1.PeerR\x05peers\"\x82\x01\n" +
+	"\x05peers\x18\x05 \x03(\v2\x11.capuchin.v1.PeerR\x05peers\x12C\n" +
+	"\verror_pages\x18\x06 \x03(\v2\".capuchin.v1.Lease.ErrorPagesEntryR\n" +
+	"errorPages\x1a=\n" +
+	"\x0fErrorPagesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x82\x01\n" +
 	"\x04Peer\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\achannel\x18\x02 \x01(\x04R\achannel\x12\x1f\n" +
@@ -2079,7 +2094,7 @@ func file_capuchin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_capuchin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_capuchin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_capuchin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_capuchin_v1_plugin_proto_goTypes = []any{
 	(Policy)(0),               // 0: capuchin.v1.Policy
 	(Verdict)(0),              // 1: capuchin.v1.Verdict
@@ -2110,6 +2125,7 @@ var file_capuchin_v1_plugin_proto_goTypes = []any{
 	(*MetricsResponse)(nil),   // 26: capuchin.v1.MetricsResponse
 	(*ReopenRequest)(nil),     // 27: capuchin.v1.ReopenRequest
 	(*ReopenResponse)(nil),    // 28: capuchin.v1.ReopenResponse
+	nil,                       // 29: capuchin.v1.Lease.ErrorPagesEntry
 }
 var file_capuchin_v1_plugin_proto_depIdxs = []int32{
 	0,  // 0: capuchin.v1.StageSpec.policy:type_name -> capuchin.v1.Policy
@@ -2120,38 +2136,39 @@ var file_capuchin_v1_plugin_proto_depIdxs = []int32{
 	12, // 5: capuchin.v1.Conn.tls:type_name -> capuchin.v1.TLS
 	6,  // 6: capuchin.v1.Lease.give_back:type_name -> capuchin.v1.Claims
 	14, // 7: capuchin.v1.Lease.peers:type_name -> capuchin.v1.Peer
-	0,  // 8: capuchin.v1.Peer.policy:type_name -> capuchin.v1.Policy
-	2,  // 9: capuchin.v1.Event.kind:type_name -> capuchin.v1.Event.Kind
-	11, // 10: capuchin.v1.Event.conn:type_name -> capuchin.v1.Conn
-	13, // 11: capuchin.v1.Event.lease:type_name -> capuchin.v1.Lease
-	18, // 12: capuchin.v1.Record.upstream:type_name -> capuchin.v1.Upstream
-	1,  // 13: capuchin.v1.Reply.verdict:type_name -> capuchin.v1.Verdict
-	16, // 14: capuchin.v1.Reply.header:type_name -> capuchin.v1.Field
-	17, // 15: capuchin.v1.Reply.records:type_name -> capuchin.v1.Record
-	18, // 16: capuchin.v1.Reply.upstream:type_name -> capuchin.v1.Upstream
-	15, // 17: capuchin.v1.EventBatch.events:type_name -> capuchin.v1.Event
-	19, // 18: capuchin.v1.ReplyBatch.replies:type_name -> capuchin.v1.Reply
-	3,  // 19: capuchin.v1.Note.kind:type_name -> capuchin.v1.Note.Kind
-	17, // 20: capuchin.v1.Note.record:type_name -> capuchin.v1.Record
-	11, // 21: capuchin.v1.Note.conn:type_name -> capuchin.v1.Conn
-	22, // 22: capuchin.v1.NoteBatch.notes:type_name -> capuchin.v1.Note
-	4,  // 23: capuchin.v1.Plugin.Describe:input_type -> capuchin.v1.DescribeRequest
-	9,  // 24: capuchin.v1.Plugin.Configure:input_type -> capuchin.v1.ConfigureRequest
-	15, // 25: capuchin.v1.Plugin.Calls:input_type -> capuchin.v1.Event
-	23, // 26: capuchin.v1.Plugin.Notify:input_type -> capuchin.v1.NoteBatch
-	25, // 27: capuchin.v1.Plugin.Metrics:input_type -> capuchin.v1.MetricsRequest
-	27, // 28: capuchin.v1.Plugin.Reopen:input_type -> capuchin.v1.ReopenRequest
-	7,  // 29: capuchin.v1.Plugin.Describe:output_type -> capuchin.v1.Manifest
-	10, // 30: capuchin.v1.Plugin.Configure:output_type -> capuchin.v1.ConfigureResponse
-	19, // 31: capuchin.v1.Plugin.Calls:output_type -> capuchin.v1.Reply
-	24, // 32: capuchin.v1.Plugin.Notify:output_type -> capuchin.v1.NotifyResponse
-	26, // 33: capuchin.v1.Plugin.Metrics:output_type -> capuchin.v1.MetricsResponse
-	28, // 34: capuchin.v1.Plugin.Reopen:output_type -> capuchin.v1.ReopenResponse
-	29, // [29:35] is the sub-list for method output_type
-	23, // [23:29] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	29, // 8: capuchin.v1.Lease.error_pages:type_name -> capuchin.v1.Lease.ErrorPagesEntry
+	0,  // 9: capuchin.v1.Peer.policy:type_name -> capuchin.v1.Policy
+	2,  // 10: capuchin.v1.Event.kind:type_name -> capuchin.v1.Event.Kind
+	11, // 11: capuchin.v1.Event.conn:type_name -> capuchin.v1.Conn
+	13, // 12: capuchin.v1.Event.lease:type_name -> capuchin.v1.Lease
+	18, // 13: capuchin.v1.Record.upstream:type_name -> capuchin.v1.Upstream
+	1,  // 14: capuchin.v1.Reply.verdict:type_name -> capuchin.v1.Verdict
+	16, // 15: capuchin.v1.Reply.header:type_name -> capuchin.v1.Field
+	17, // 16: capuchin.v1.Reply.records:type_name -> capuchin.v1.Record
+	18, // 17: capuchin.v1.Reply.upstream:type_name -> capuchin.v1.Upstream
+	15, // 18: capuchin.v1.EventBatch.events:type_name -> capuchin.v1.Event
+	19, // 19: capuchin.v1.ReplyBatch.replies:type_name -> capuchin.v1.Reply
+	3,  // 20: capuchin.v1.Note.kind:type_name -> capuchin.v1.Note.Kind
+	17, // 21: capuchin.v1.Note.record:type_name -> capuchin.v1.Record
+	11, // 22: capuchin.v1.Note.conn:type_name -> capuchin.v1.Conn
+	22, // 23: capuchin.v1.NoteBatch.notes:type_name -> capuchin.v1.Note
+	4,  // 24: capuchin.v1.Plugin.Describe:input_type -> capuchin.v1.DescribeRequest
+	9,  // 25: capuchin.v1.Plugin.Configure:input_type -> capuchin.v1.ConfigureRequest
+	15, // 26: capuchin.v1.Plugin.Calls:input_type -> capuchin.v1.Event
+	23, // 27: capuchin.v1.Plugin.Notify:input_type -> capuchin.v1.NoteBatch
+	25, // 28: capuchin.v1.Plugin.Metrics:input_type -> capuchin.v1.MetricsRequest
+	27, // 29: capuchin.v1.Plugin.Reopen:input_type -> capuchin.v1.ReopenRequest
+	7,  // 30: capuchin.v1.Plugin.Describe:output_type -> capuchin.v1.Manifest
+	10, // 31: capuchin.v1.Plugin.Configure:output_type -> capuchin.v1.ConfigureResponse
+	19, // 32: capuchin.v1.Plugin.Calls:output_type -> capuchin.v1.Reply
+	24, // 33: capuchin.v1.Plugin.Notify:output_type -> capuchin.v1.NotifyResponse
+	26, // 34: capuchin.v1.Plugin.Metrics:output_type -> capuchin.v1.MetricsResponse
+	28, // 35: capuchin.v1.Plugin.Reopen:output_type -> capuchin.v1.ReopenResponse
+	30, // [30:36] is the sub-list for method output_type
+	24, // [24:30] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_capuchin_v1_plugin_proto_init() }
@@ -2165,7 +2182,7 @@ func file_capuchin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_capuchin_v1_plugin_proto_rawDesc), len(file_capuchin_v1_plugin_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
