@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -293,4 +294,82 @@ func TestFilterCoversGuarded(t *testing.T) {
 	if a.rules, err = loadRules(p); err != nil || len(a.RequestFilter().Paths) != 0 {
 		t.Fatalf("without Match the filter must take every request: %+v %v", a.RequestFilter(), err)
 	}
+}
+
+// TestKilledUnderLeasedLoad: auth_header killed under a keep-alive load
+// that proxy_reverse serves under leases, asking auth_header itself: the
+// calls in flight and the requests until it is back get the policy's 503
+// (fail-closed), none hangs or loses its connection, none reaches the
+// backend unchecked, and once restarted it checks again.
+func TestKilledUnderLeasedLoad(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	var hits atomic.Int64
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		fmt.Fprint(w, "ok")
+	}))
+	defer be.Close()
+	s := hosttest.NewSite(t, bin)
+	s.Load("auth_header", "proxy_reverse")
+	s.WriteFile("auth_header.conf", "[AUTH_HEADER]\n    Token Bearer t0k3n\n")
+	s.WriteFile("proxy_reverse.conf", "[PROXY_ENTRY]\n    ServerList "+strings.TrimPrefix(be.URL, "http://")+"\n    Match ^/api/\n")
+	p := s.Start()
+	pid := authPid(t, p)
+
+	var done atomic.Int64
+	killed := make(chan struct{})
+	ls := hosttest.Load{Addr: s.Addr(), Workers: 8, PerWorker: 250, Pace: time.Millisecond,
+		Next: func(w, i int) ([]byte, string) {
+			return []byte("GET /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer t0k3n\r\n\r\n"), "GET"
+		},
+		Progress: func() {
+			if done.Add(1) == 400 {
+				hosttest.Must(t, syscall.Kill(pid, syscall.SIGKILL))
+				close(killed)
+			}
+		}}.Run()
+	t.Logf("%s", ls)
+	select {
+	case <-killed:
+	default:
+		t.Fatal("the load ended before the kill")
+	}
+	if len(ls.Failures) > 0 || ls.Closed > 0 {
+		t.Errorf("requests that hung, broke or lost their connection: %s", ls)
+	}
+	for st := range ls.Status {
+		if st != 200 && st != 503 {
+			t.Errorf("status %d: %s", st, ls)
+		}
+	}
+	if ls.Status[503] == 0 {
+		t.Errorf("no 503 while auth_header was down: %s", ls)
+	}
+	if n := hits.Load(); n != int64(ls.Status[200]) {
+		t.Errorf("the backend got %d requests, the clients %d answers of 200: a request passed unchecked", n, ls.Status[200])
+	}
+	if !p.WaitLog("plugin restarted") {
+		t.Fatalf("no restart:\n%s", p.Log())
+	}
+	c := hosttest.Dial(t, s.Addr())
+	for end := time.Now().Add(5 * time.Second); get(c, "/api/x", "Authorization: Bearer t0k3n").Status != 200; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("requests never passed after the restart")
+		}
+	}
+	want401(t, "after the restart, without a token", get(c, "/api/x"), `Bearer realm="capuchin"`)
+}
+
+// authPid returns the pid of the host's auth_header process.
+func authPid(t *testing.T, p *hosttest.Proc) int {
+	t.Helper()
+	pids, err := p.Children()
+	hosttest.Must(t, err)
+	for _, pid := range pids {
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(b), "auth_header") {
+			return pid
+		}
+	}
+	t.Fatalf("no auth_header among the host's children %v", pids)
+	return 0
 }
