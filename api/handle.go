@@ -76,7 +76,6 @@ func (rt *runtime) conn(id uint64, ev *transport.Event) (*connState, error) {
 		return nil, fmt.Errorf("receive connection %d: %w", id, err)
 	}
 	cs := &connState{nc: nc, bufs: &rt.bufs}
-	rt.bufs.mem.Opened()
 	if _, ok := rt.pendingRevoke.LoadAndDelete(id); ok {
 		cs.revoked = true
 	}
@@ -90,6 +89,8 @@ func (rt *runtime) conn(id uint64, ev *transport.Event) (*connState, error) {
 
 // handle runs the content handler for one Handle event.
 func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply, interim func(*transport.Reply)) {
+	rt.bufs.mem.Opened() // a connection in a hand-over holds a goroutine and buffers
+	defer rt.bufs.mem.Closed()
 	cs, err := rt.conn(c.ID, ev)
 	if err != nil {
 		rep.Err = err.Error()
@@ -128,7 +129,7 @@ type bufPools struct {
 	readers sync.Pool       // *bufio.Reader of connBufSize
 	writers sync.Pool       // *bufio.Writer of connBufSize
 	raw     sync.Pool       // *[]byte of idlewait.Size: a waiting connection's first read
-	mem     memback.Tracker // gives memory back after a burst of connections
+	mem     memback.Tracker // gives memory back after a burst of hand-overs ends
 }
 
 const connBufSize = idlewait.Size

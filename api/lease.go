@@ -61,19 +61,27 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 	}
 }
 
+// idleHold is how long the SDK holds a leased connection on which nothing
+// arrives before it gives the connection back (when the lease's idle
+// timeout is longer): an idle connection then holds no goroutine and no
+// lease state in the plugin, and the host, which waits for it without
+// one, hands it over again when its next request comes.
+const idleHold = time.Second
+
 // nextHead waits until the next request head is buffered whole and
 // returns it (request line and fields with their CRLFs) with the number
 // of buffered bytes it spans; size 0 means give the connection back.
 func (cs *connState) nextHead(idle time.Duration) (string, int, leaseEnd) {
-	if !cs.setIdle(idle) {
+	hold := min(idle, idleHold)
+	if !cs.setIdle(hold) {
 		return "", 0, leaseGiveBack
 	}
 	defer cs.setBusy()
 	if err := cs.waitIdle(); err != nil {
-		if !cs.takeRevoke() {
+		if !cs.takeRevoke() && hold == idle {
 			return "", 0, leaseCloseIdle // idle timeout
 		}
-		return "", 0, leaseGiveBack
+		return "", 0, leaseGiveBack // revoked, or held long enough
 	}
 	for {
 		buf, _ := cs.br.Peek(cs.br.Buffered())

@@ -262,7 +262,6 @@ func (rt *runtime) release(id uint64) {
 	rt.pendingRevoke.Delete(id)
 	if v, ok := rt.conns.LoadAndDelete(id); ok {
 		v.(*connState).nc.Close()
-		rt.bufs.mem.Closed()
 	}
 	if rt.fds != nil {
 		rt.fds.Drop(id)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/capuchin/capuchin/internal/transport"
@@ -11,10 +12,17 @@ import (
 // call, and its start costs a scheduler trip: so a finished event's
 // goroutine waits a while for the next one instead. An event that finds
 // no waiting goroutine starts one; a goroutine with nothing to do for
-// workerIdle ends.
+// workerIdle ends, and so does one that would be more than maxIdleWorkers
+// waiting.
 type workers struct {
-	jobs chan job // unbuffered: a send succeeds only to a waiting worker
+	jobs chan job     // unbuffered: a send succeeds only to a waiting worker
+	idle atomic.Int32 // workers waiting for a job
 }
+
+// maxIdleWorkers bounds the workers kept waiting: after a burst (every
+// lease of thousands of connections given back at once) the others end at
+// once, and their stacks go back to the heap.
+const maxIdleWorkers = 64
 
 // job is one event and the channel it came on.
 type job struct {
@@ -37,15 +45,27 @@ func (w *workers) run(rt *runtime, j job) {
 }
 
 func (w *workers) loop(rt *runtime, j job) {
-	t := time.NewTimer(workerIdle)
-	defer t.Stop()
+	var t *time.Timer
 	for {
 		rep := rt.dispatch(j.ev, func(r *transport.Reply) { _ = j.s.Send(r) })
 		_ = j.s.Send(rep) // a late Send fails harmlessly
-		t.Reset(workerIdle)
+		if w.idle.Add(1) > maxIdleWorkers {
+			w.idle.Add(-1)
+			if t != nil {
+				t.Stop()
+			}
+			return
+		}
+		if t == nil {
+			t = time.NewTimer(workerIdle)
+		} else {
+			t.Reset(workerIdle)
+		}
 		select {
 		case j = <-w.jobs:
+			w.idle.Add(-1)
 		case <-t.C:
+			w.idle.Add(-1)
 			return
 		}
 	}

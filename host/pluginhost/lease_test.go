@@ -88,6 +88,44 @@ func TestLeaseRevoke(t *testing.T) {
 	}
 }
 
+// TestLeaseIdleHold: a leased connection on which nothing arrives is given
+// back after the SDK's hold (1 s) when the lease's idle timeout is longer:
+// the plugin holds nothing for it, the connection stays open, and its next
+// request goes through the host and starts a new lease.
+func TestLeaseIdleHold(t *testing.T) {
+	checkGoroutines(t)
+	h := startHost(t, spec(t, t.TempDir(), "hello", ""))
+	l := newLoop(t, h)
+	l.lease = stage.Lease{MaxRequests: 10, IdleTimeout: 10 * time.Second}
+	c := dial(t, l.addr())
+	for _, p := range []string{"/hello/a", "/hello/b"} {
+		if r := c.get(p); r.status != 200 {
+			t.Fatalf("%s: %d", p, r.status)
+		}
+	}
+	start := time.Now()
+	for !leaseReturned(l) {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("an idle lease was not given back")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d := time.Since(start); d < 800*time.Millisecond {
+		t.Errorf("lease given back after %v of idleness, want about 1s", d)
+	}
+	if got := l.leased.Load(); got != 1 {
+		t.Errorf("%d leased requests, want 1 (b)", got)
+	}
+	for _, p := range []string{"/hello/c", "/hello/d"} {
+		if r := c.get(p); r.status != 200 || !strings.Contains(r.body, p) {
+			t.Fatalf("%s after the give-back: %d %q", p, r.status, r.body)
+		}
+	}
+	if got := l.handles.Load(); got != 2 {
+		t.Errorf("%d stage-30 calls, want 2: a and c through the host, b and d leased", got)
+	}
+}
+
 // leaseReturned reports whether no Handle call is in progress at h: the
 // loop's conns are all back in ReadRequest. It checks the plugin's inflight
 // counter.
