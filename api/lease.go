@@ -29,6 +29,7 @@ type leaseEnd uint8
 const (
 	leaseGiveBack  leaseEnd = iota // return the connection to the host
 	leaseCloseIdle                 // nothing arrived: close the connection
+	leaseHeld                      // nothing arrived for idleHold: return it
 )
 
 // serveLease serves the requests that follow the first one on cs, as far
@@ -50,6 +51,9 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 		switch {
 		case end == leaseCloseIdle:
 			rep.Close = true
+			return
+		case end == leaseHeld:
+			rep.Idle = idleHold // the host waits only the rest of the idle timeout
 			return
 		case size == 0, !rt.leaseable(cs, head, host, ev, giveBack):
 			return
@@ -78,10 +82,13 @@ func (cs *connState) nextHead(idle time.Duration) (string, int, leaseEnd) {
 	}
 	defer cs.setBusy()
 	if err := cs.waitIdle(); err != nil {
-		if !cs.takeRevoke() && hold == idle {
-			return "", 0, leaseCloseIdle // idle timeout
+		switch {
+		case cs.takeRevoke():
+			return "", 0, leaseGiveBack
+		case hold < idle:
+			return "", 0, leaseHeld
 		}
-		return "", 0, leaseGiveBack // revoked, or held long enough
+		return "", 0, leaseCloseIdle // idle timeout
 	}
 	for {
 		buf, _ := cs.br.Peek(cs.br.Buffered())

@@ -229,3 +229,31 @@ func TestLeaseErrorPages(t *testing.T) {
 		t.Error("the connection stayed open after the handler's Close")
 	}
 }
+
+// TestLeaseIdleHoldKeepsTimeout: a lease the plugin gives back after
+// holding the connection idle for a while (1 s) leaves the host only the
+// rest of KeepAliveTimeout: the idle connection closes after
+// KeepAliveTimeout in all, as a connection the host held would, and a
+// request sent before then is served.
+func TestLeaseIdleHoldKeepsTimeout(t *testing.T) {
+	pluginTest(t)
+	s := newSite(t)
+	s.Server = []string{"KeepAliveTimeout 3"}
+	s.LoadFrom(testPlugins(t), "hello")
+	s.StartChecked()
+
+	c := dial(t, s.Addr())
+	c.Get("/hello/a")
+	c.Get("/hello/b") // under the lease
+	time.Sleep(2 * time.Second) // past the plugin's hold: the host waits now
+	if r := c.Get("/hello/c"); r.Status != 200 {
+		t.Fatalf("after 2 s idle: %d", r.Status)
+	}
+	start := time.Now()
+	if !c.Closed(6 * time.Second) {
+		t.Fatal("idle connection not closed")
+	}
+	if d := time.Since(start); d < 2500*time.Millisecond || d > 3700*time.Millisecond {
+		t.Errorf("idle connection closed after %v, want KeepAliveTimeout (3 s)", d.Round(time.Millisecond))
+	}
+}

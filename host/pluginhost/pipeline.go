@@ -222,7 +222,7 @@ func result(p *plugin, c *stage.Conn, r *transport.Reply, err error, base uint64
 	}
 	return stage.Result{Verdict: r.Verdict, Status: r.Status, BytesIn: r.BytesIn,
 		BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Leased: r.Leased,
-		Records: leasedRecords(c, vhost, r.Records), Upstream: r.Upstream}
+		Records: leasedRecords(c, vhost, r.Records), Upstream: r.Upstream, Idle: r.Idle}
 }
 
 // leaseDeadline bounds the rest of a lease once its first request is done:

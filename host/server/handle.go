@@ -60,7 +60,7 @@ func (c *conn) content(sn *snapshot, site *config.Site) (int, int64, bool) {
 	res := c.s.pipeline.Handle(&c.info, &c.req, ho)
 	c.state.Store(stateActive)
 	if res.Verdict != stage.Decline || res.Err != nil {
-		c.handler, c.leaser, c.upstream = res.Handler, res.Handler, res.Upstream
+		c.handler, c.leaser, c.upstream, c.idleSpent = res.Handler, res.Handler, res.Upstream, res.Idle
 	}
 	if !c.unpark() {
 		return res.Status, res.BytesOut, false

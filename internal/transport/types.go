@@ -77,6 +77,7 @@ type Reply struct {
 	// plugin's own idle timeouts; the host drops the stage deadline.
 	Unbounded bool
 	Upstream  contract.Upstream // the first request's backend exchange, if it was forwarded
+	Idle      time.Duration     // a lease given back idle: how long nothing had come
 	Err       string
 }
 

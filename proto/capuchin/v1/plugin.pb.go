@@ -1368,8 +1368,11 @@ type Reply struct {
 	// download bounded by the plugin's own idle timeouts; the host stops
 	// holding this call to the stage deadline (the plugin still holds every
 	// later leased request to it).
-	Unbounded     bool      `protobuf:"varint,14,opt,name=unbounded,proto3" json:"unbounded,omitempty"`
-	Upstream      *Upstream `protobuf:"bytes,15,opt,name=upstream,proto3" json:"upstream,omitempty"` // 30: the backend exchange of the first request, if it was forwarded
+	Unbounded bool      `protobuf:"varint,14,opt,name=unbounded,proto3" json:"unbounded,omitempty"`
+	Upstream  *Upstream `protobuf:"bytes,15,opt,name=upstream,proto3" json:"upstream,omitempty"` // 30: the backend exchange of the first request, if it was forwarded
+	// 30: a lease given back with nothing received: how long the connection
+	// had been idle (the host waits only the rest of its idle timeout).
+	IdleNs        int64 `protobuf:"varint,16,opt,name=idle_ns,json=idleNs,proto3" json:"idle_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1507,6 +1510,13 @@ func (x *Reply) GetUpstream() *Upstream {
 		return x.Upstream
 	}
 	return nil
+}
+
+func (x *Reply) GetIdleNs() int64 {
+	if x != nil {
+		return x.IdleNs
+	}
+	return 0
 }
 
 // EventBatch and ReplyBatch are the bodies of the frames on the framed
@@ -2022,7 +2032,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\x05R\x06status\x12\x1f\n" +
 	"\vduration_ns\x18\x03 \x01(\x03R\n" +
-	"durationNs\"\xd1\x03\n" +
+	"durationNs\"\xea\x03\n" +
 	"\x05Reply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x14.capuchin.v1.VerdictR\averdict\x12\x16\n" +
@@ -2039,7 +2049,8 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\x06leased\x18\f \x01(\rR\x06leased\x12\x18\n" +
 	"\ainterim\x18\r \x01(\bR\ainterim\x12\x1c\n" +
 	"\tunbounded\x18\x0e \x01(\bR\tunbounded\x121\n" +
-	"\bupstream\x18\x0f \x01(\v2\x15.capuchin.v1.UpstreamR\bupstream\"8\n" +
+	"\bupstream\x18\x0f \x01(\v2\x15.capuchin.v1.UpstreamR\bupstream\x12\x17\n" +
+	"\aidle_ns\x18\x10 \x01(\x03R\x06idleNs\"8\n" +
 	"\n" +
 	"EventBatch\x12*\n" +
 	"\x06events\x18\x01 \x03(\v2\x12.capuchin.v1.EventR\x06events\":\n" +
