@@ -244,7 +244,7 @@ func TestLeaseIdleHoldKeepsTimeout(t *testing.T) {
 
 	c := dial(t, s.Addr())
 	c.Get("/hello/a")
-	c.Get("/hello/b") // under the lease
+	c.Get("/hello/b")           // under the lease
 	time.Sleep(2 * time.Second) // past the plugin's hold: the host waits now
 	if r := c.Get("/hello/c"); r.Status != 200 {
 		t.Fatalf("after 2 s idle: %d", r.Status)
