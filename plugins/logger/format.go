@@ -112,34 +112,37 @@ func appendCommon(b []byte, rec *api.Record) []byte {
 	return appendQuoted(b, rec.UserAgent)
 }
 
-// appendJSON appends rec as one JSON object on one line. Times are in
-// seconds; the upstream fields are there only for a forwarded request
-// (upstream_status 0: the backend sent no answer).
+// appendJSON appends rec as one JSON object on one line. Fields are named
+// after the nginx variables of the same meaning ($remote_addr,
+// $bytes_sent...), as nginx users name them in their JSON log_format; time
+// is ISO 8601 with milliseconds. Times are in seconds; the upstream fields
+// are there only for a forwarded request (upstream_status 0: the backend
+// sent no answer).
 //
-//	{"time":"2024-03-05T07:08:09.123+01:00","remote":"127.0.0.1","vhost":"example.com",
-//	 "method":"GET","target":"/api/x","proto":"HTTP/1.1","status":200,"bytes":312,
-//	 "request_time":0.012,"referer":"","user_agent":"curl/8.5.0",
+//	{"time":"2024-03-05T07:08:09.123+01:00","remote_addr":"127.0.0.1","server_name":"example.com",
+//	 "request_method":"GET","request_uri":"/api/x","server_protocol":"HTTP/1.1","status":200,
+//	 "bytes_sent":312,"request_time":0.012,"http_referer":"","http_user_agent":"curl/8.5.0",
 //	 "upstream_addr":"127.0.0.1:8080","upstream_status":200,"upstream_response_time":0.010}
 func appendJSON(b []byte, rec *api.Record) []byte {
 	b = append(b, `{"time":"`...)
 	b = startTime(rec).AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
-	b = append(b, `","remote":"`...)
+	b = append(b, `","remote_addr":"`...)
 	if a := rec.Remote.Addr(); a.IsValid() {
 		b = a.Unmap().AppendTo(b)
 	}
 	b = append(b, '"')
-	b = appendJSONField(b, "vhost", rec.VHost)
-	b = appendJSONField(b, "method", rec.Method)
-	b = appendJSONField(b, "target", rec.Target)
-	b = appendJSONField(b, "proto", rec.Proto)
+	b = appendJSONField(b, "server_name", rec.VHost)
+	b = appendJSONField(b, "request_method", rec.Method)
+	b = appendJSONField(b, "request_uri", rec.Target)
+	b = appendJSONField(b, "server_protocol", rec.Proto)
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(rec.Status), 10)
-	b = append(b, `,"bytes":`...)
+	b = append(b, `,"bytes_sent":`...)
 	b = strconv.AppendInt(b, rec.Bytes, 10)
 	b = append(b, `,"request_time":`...)
 	b = appendSeconds(b, rec.Duration)
-	b = appendJSONField(b, "referer", rec.Referer)
-	b = appendJSONField(b, "user_agent", rec.UserAgent)
+	b = appendJSONField(b, "http_referer", rec.Referer)
+	b = appendJSONField(b, "http_user_agent", rec.UserAgent)
 	if u := &rec.Upstream; u.Forwarded() {
 		b = appendJSONField(b, "upstream_addr", u.Addr)
 		b = append(b, `,"upstream_status":`...)

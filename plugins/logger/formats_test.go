@@ -114,9 +114,9 @@ func checkJSON(t *testing.T, line, target, status string, proxied bool, backend 
 	if err := json.Unmarshal([]byte(line), &m); err != nil {
 		t.Fatalf("%q: %v", line, err)
 	}
-	ok := m["target"] == target && fmt.Sprint(m["status"]) == status && m["remote"] == "127.0.0.1" &&
-		m["referer"] == "http://ref.example/"+target[1:] && m["user_agent"] == `tester "`+target+`"` &&
-		m["method"] == "GET" && m["proto"] == "HTTP/1.1"
+	ok := m["request_uri"] == target && fmt.Sprint(m["status"]) == status && m["remote_addr"] == "127.0.0.1" &&
+		m["http_referer"] == "http://ref.example/"+target[1:] && m["http_user_agent"] == `tester "`+target+`"` &&
+		m["request_method"] == "GET" && m["server_protocol"] == "HTTP/1.1"
 	if rt, isNum := m["request_time"].(float64); !isNum || rt < 0 {
 		ok = false
 	}
@@ -147,10 +147,10 @@ func TestRotationBySIGUSR1ToHost(t *testing.T) {
 		t.Fatalf("the log was not recreated by the time the host said so: %v", err)
 	}
 	exchange(t, s.Addr(), "GET", "/two")
-	if l := waitLines(t, logPath, 1); len(l) != 1 || !strings.Contains(l[0], `"target":"/two"`) {
+	if l := waitLines(t, logPath, 1); len(l) != 1 || !strings.Contains(l[0], `"request_uri":"/two"`) {
 		t.Fatalf("after reopen: %q", l)
 	}
-	if b, _ := os.ReadFile(logPath + ".1"); strings.Count(string(b), "\n") != 1 || !strings.Contains(string(b), `"target":"/one"`) {
+	if b, _ := os.ReadFile(logPath + ".1"); strings.Count(string(b), "\n") != 1 || !strings.Contains(string(b), `"request_uri":"/one"`) {
 		t.Fatalf("rotated file: %q", b)
 	}
 	if strings.Contains(p.Log(), "reopen failed") {

@@ -87,8 +87,10 @@ func TestFormats(t *testing.T) {
 		if err := json.Unmarshal(line, &m); err != nil || line[len(line)-1] != '\n' || bytes.Count(line, []byte("\n")) != 1 {
 			t.Fatalf("JSON line %q: %v", line, err)
 		}
-		if m["user_agent"] != r.UserAgent || m["referer"] != r.Referer || m["target"] != r.Target || m["status"] != 200.0 ||
-			m["request_time"] != 0.013 || m["remote"] != "192.0.2.1" || m["vhost"] != "example.com" {
+		if m["http_user_agent"] != r.UserAgent || m["http_referer"] != r.Referer || m["request_uri"] != r.Target ||
+			m["status"] != 200.0 || m["request_time"] != 0.013 || m["remote_addr"] != "192.0.2.1" ||
+			m["server_name"] != "example.com" || m["request_method"] != "GET" || m["server_protocol"] != "HTTP/1.1" ||
+			m["bytes_sent"] != 1234.0 {
 			t.Errorf("JSON %s lost values of %+v", line, r)
 		}
 		if tm, err := time.Parse(time.RFC3339Nano, m["time"].(string)); err != nil || !tm.Equal(start) {

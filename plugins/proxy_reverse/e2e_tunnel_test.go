@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
@@ -112,4 +114,59 @@ func TestE2EWebSocketTunnel(t *testing.T) {
 	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("client connection not closed after the tunnel: %d %v", n, err)
 	}
+}
+
+// A tunnel is not an answer: a WebSocket open for longer than any answer
+// takes stays out of the response times (metrics histogram, status page
+// percentiles and request counts), which time answers to their head, and is
+// counted as a tunnel (capuchin_proxy_server_tunnels_total, "tunnels").
+func TestE2ETunnelsLeftOutOfResponseTimes(t *testing.T) {
+	const held = 1500 * time.Millisecond
+	ws := wsBackend(t, make(chan string, 4))
+	s, _ := startProxy(t, entryConf("Round-Robin", ws.Addr()), "MetricsURL /metrics")
+	c := hosttest.Dial(t, s.Addr())
+	for i := 0; i < 2; i++ { // plain requests: answered 400 at once
+		if r := c.Get("/api/plain"); r.Status != 400 {
+			t.Fatalf("plain request: %d", r.Status)
+		}
+	}
+	wc, br := dialUpgrade(t, s.Addr(), false)
+	if l, err := br.ReadString('\n'); l != "hello\n" {
+		t.Fatalf("greeting %q %v", l, err)
+	}
+	time.Sleep(held)
+	io.WriteString(wc, "close\n")
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("tunnel not closed: %v", err)
+	}
+	lab := map[string]string{"plugin": "proxy_reverse", "server": ws.Addr()}
+	var fams map[string]*dto.MetricFamily
+	waitFor(5*time.Second, func() bool { // the tunnel's end is counted after the client sees it
+		fams = scrape(t, c)
+		return value(t, fams, "capuchin_proxy_server_tunnels_total", lab) == 1
+	})
+	wantValue(t, fams, "capuchin_proxy_server_tunnels_total", lab, 1)
+	wantValue(t, fams, "capuchin_proxy_server_response_seconds", lab, 2)
+	if sum := histogramSum(t, fams, "capuchin_proxy_server_response_seconds", lab); sum >= held.Seconds() {
+		t.Errorf("response times add up to %.3fs: the %v tunnel is in them", sum, held)
+	}
+	srv := statusServers(t, s)[0][0]
+	last := srv["last_1m"].(map[string]any)
+	if srv["tunnels"] != 1.0 || last["requests"] != 2.0 || last["p99_ms"].(float64) >= float64(held.Milliseconds()) {
+		t.Fatalf("status page: tunnels %v, last minute %v: want 1 tunnel, 2 requests, p99 well below %v",
+			srv["tunnels"], last, held)
+	}
+}
+
+// histogramSum returns the sum of the samples of histogram name whose
+// labels include want.
+func histogramSum(t *testing.T, fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
+	t.Helper()
+	for _, m := range fams[name].GetMetric() {
+		if hasLabels(m, want) && m.Histogram != nil {
+			return m.Histogram.GetSampleSum()
+		}
+	}
+	t.Fatalf("no histogram %s with labels %v", name, want)
+	return 0
 }

@@ -46,15 +46,31 @@ func ParseSticky(args []string) (*Sticky, error) {
 		return st, nil
 	}
 	var b strings.Builder
+	seen := map[string]bool{}
 	for _, a := range args[2:] {
 		attr, err := stickyAttr(a)
 		if err != nil {
 			return nil, err
 		}
+		name, _, _ := strings.Cut(attr, "=")
+		if seen[name] {
+			return nil, fmt.Errorf("cookie attribute %s given twice", name)
+		}
+		seen[name] = true
 		b.WriteString("; " + attr)
 	}
 	st.Attrs = b.String()
-	return st, nil
+	return st, stickyEffective(st.Attrs, seen)
+}
+
+// stickyEffective refuses attributes that would make browsers drop the
+// cookie, so that stickiness would silently never happen (Max-Age=0 is
+// refused by stickyAttr).
+func stickyEffective(attrs string, seen map[string]bool) error {
+	if strings.Contains(attrs, "SameSite=None") && !seen["Secure"] {
+		return fmt.Errorf("SameSite=None without Secure: browsers reject such a cookie, so no request would stick")
+	}
+	return nil
 }
 
 // stickyAttr checks one cookie attribute and returns it in its canonical
@@ -71,7 +87,11 @@ func stickyAttr(a string) (string, error) {
 	case n == "domain" && v != "" && cookieSafe(v):
 		return "Domain=" + v, nil
 	case n == "max-age":
-		if sec, err := strconv.Atoi(v); err == nil && sec >= 0 {
+		sec, err := strconv.Atoi(v)
+		if err == nil && sec == 0 {
+			return "", fmt.Errorf("Max-Age=0 deletes the cookie at once: no request would stick")
+		}
+		if err == nil && sec > 0 {
 			return "Max-Age=" + v, nil
 		}
 	case n == "samesite":

@@ -110,6 +110,13 @@ func TestParseSticky(t *testing.T) {
 		{"cookie srv SameSite=sometimes", ""},
 		{"cookie srv Expires=never", ""},
 		{"cookie srv Path=/a;b", ""},
+		{"cookie srv Max-Age=0", ""},
+		{"cookie srv Max-Age=0 Secure", ""},
+		{"cookie srv SameSite=None", ""},
+		{"cookie srv SameSite=None Secure", "; SameSite=None; Secure"},
+		{"cookie srv Max-Age=00", ""},
+		{"cookie srv Path=/a Path=/b", ""},
+		{"cookie srv Secure secure", ""},
 	} {
 		st, err := ParseSticky(strings.Fields(tc.args))
 		switch {

@@ -42,7 +42,9 @@
 //	[PROXY_ENTRY]             any number, tried in file order
 //
 // T is whole seconds ("3") or a Go duration ("500ms", "2m"). Every error
-// names the file and line.
+// names the file and line. A key that would have no effect (HealthStatus
+// without an HTTP HealthCheck, ForwardedTrust without Forwarded on, ...) is
+// an error at its line (noeffect.go).
 package config
 
 import (
@@ -218,6 +220,7 @@ type section struct {
 	stats    *string
 	policy   map[string]any // policyKeys (policy.go)
 	health   healthSection
+	at       map[string]conf.Entry // the line of each key given once (lower case)
 }
 
 func build(f *conf.File) (*Config, error) {
@@ -245,7 +248,7 @@ func build(f *conf.File) (*Config, error) {
 		}
 	}
 	if defaults == nil {
-		defaults = &section{}
+		defaults = &section{at: map[string]conf.Entry{}}
 	}
 	cfg := &Config{}
 	if defaults.stats != nil {
@@ -258,6 +261,9 @@ func build(f *conf.File) (*Config, error) {
 			return nil, err
 		}
 		cfg.Entries = append(cfg.Entries, e)
+	}
+	if err := checkDefaultsEffect(defaults, entries, cfg.Entries); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }
@@ -305,6 +311,9 @@ func merge(d, s *section) (*Entry, error) {
 		return nil, err
 	}
 	if err := mergeHealth(d, s, e); err != nil {
+		return nil, err
+	}
+	if err := checkEntryEffect(s, e); err != nil {
 		return nil, err
 	}
 	return e, nil

@@ -54,6 +54,7 @@ func TestInheritanceAndDefaults(t *testing.T) {
     Match ^/b
     Match ^/c
     ServerList 127.0.0.1:1
+    AttemptsCount 1
     OfflineTimeOut 2
 `))
 	if err != nil {

@@ -187,9 +187,9 @@ func printable(v string) bool {
 }
 
 // mergeHealth fills e.Health from the entry's section, then the defaults.
-// The HTTP-only keys without a HealthCheck are an error at their line;
-// the others only tune a check and are ignored without one (they may be
-// set in [PROXY_DEFAULTS] for the entries that have a check).
+// HealthStatus and HealthBody apply only to the HTTP checks that read
+// them; where a key has no effect, checkEntryEffect and
+// checkDefaultsEffect (noeffect.go) make it an error at its line.
 func mergeHealth(d, s *section, e *Entry) error {
 	base := s.health.check
 	if base == nil {
@@ -197,17 +197,19 @@ func mergeHealth(d, s *section, e *Entry) error {
 	}
 	e.SlowStart = durKey(s, d, "slowstart", DefaultSlowStart)
 	if base == nil {
-		if s.health.body != nil || s.health.status != nil {
-			return s.sec.Errorf("HealthStatus or HealthBody without a HealthCheck (here or in [PROXY_DEFAULTS])")
-		}
 		return nil
 	}
 	c := *base
-	c.Status = pick(s.health.status, pick(d.health.status, DefaultHealthStatus))
-	if s.health.body != nil {
-		c.Body = *s.health.body
-	} else if d.health.body != nil {
-		c.Body = *d.health.body
+	c.Status = DefaultHealthStatus
+	if !c.TCP {
+		c.Status = pick(s.health.status, pick(d.health.status, DefaultHealthStatus))
+	}
+	body := s.health.body
+	if body == nil {
+		body = d.health.body
+	}
+	if !c.TCP && c.Method != "HEAD" && body != nil {
+		c.Body = *body
 	}
 	c.Interval = durKey(s, d, "healthinterval", DefaultHealthInterval)
 	c.Timeout = durKey(s, d, "healthtimeout", DefaultHealthTimeout)
@@ -215,12 +217,6 @@ func mergeHealth(d, s *section, e *Entry) error {
 	c.Fall = intKey(s, d, "healthfall", DefaultHealthFall)
 	if c.Rise < 1 || c.Fall < 1 {
 		return s.sec.Errorf("HealthRise and HealthFall must be at least 1 (got %d and %d)", c.Rise, c.Fall)
-	}
-	if c.TCP && (c.Body != "" || s.health.status != nil) {
-		return s.sec.Errorf("HealthStatus and HealthBody need an HTTP HealthCheck, not tcp")
-	}
-	if c.Body != "" && c.Method == "HEAD" {
-		return s.sec.Errorf("HealthBody needs a HealthCheck whose answer has a body, not HEAD")
 	}
 	e.Health = &c
 	return nil

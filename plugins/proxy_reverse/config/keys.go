@@ -14,13 +14,12 @@ import (
 // [PROXY_DEFAULTS].
 func parseSection(s *conf.Section, isDefaults bool) (*section, error) {
 	out := &section{sec: s, ints: map[string]int{}, durs: map[string]time.Duration{}, bools: map[string]bool{},
-		strs: map[string]conf.Entry{}, policy: map[string]any{}}
-	seen := map[string]int{}
+		strs: map[string]conf.Entry{}, policy: map[string]any{}, at: map[string]conf.Entry{}}
 	once := func(e conf.Entry, key string) error {
-		if line, ok := seen[key]; ok {
-			return e.Errorf("given twice in this section (first at line %d)", line)
+		if first, ok := out.at[key]; ok {
+			return e.Errorf("given twice in this section (first at line %d)", first.Line)
 		}
-		seen[key] = e.Line
+		out.at[key] = e
 		return nil
 	}
 	h := map[string]func(conf.Entry) error{

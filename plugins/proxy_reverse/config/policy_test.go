@@ -25,8 +25,9 @@ func TestPolicyKeys(t *testing.T) {
     RetryBudget off
 [PROXY_ENTRY]
     Match ^/c
-    ServerList 10.0.0.1:80
+    ServerList api.internal:80
     RetryBudget 10%
+    Forwarded on
     ForwardedBy _proxy-1
     Resolver [::1]:53
 `))

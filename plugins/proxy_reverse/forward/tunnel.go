@@ -28,6 +28,7 @@ func (x *exchange) tunnel(bc *upstream.Conn) {
 		return
 	}
 	x.unbound()
+	bc.Server().Tunneled()
 	t := tunnelState{idle: bc.Server().TunnelIdleTimeout()}
 	t.last.Store(time.Now().UnixNano())
 	up := make(chan int64, 1)

@@ -22,6 +22,8 @@ var (
 		"Failed attempts at a backend address, by kind (connect, timeout, answer, body).", []string{"server", "kind"}, nil)
 	descRetries = prometheus.NewDesc("capuchin_proxy_server_retries_total",
 		"Requests sent again after they failed at a backend address before any answer (to the next server, or on a new connection).", []string{"server"}, nil)
+	descTunnels = prometheus.NewDesc("capuchin_proxy_server_tunnels_total",
+		"Upgraded (WebSocket) tunnels opened to a backend address; they are left out of the response times.", []string{"server"}, nil)
 	descStray = prometheus.NewDesc("capuchin_proxy_server_stray_closed_total",
 		"Pooled connections to a backend address closed for bytes or EOF while idle.", []string{"server"}, nil)
 	descState = prometheus.NewDesc("capuchin_proxy_server_state",
@@ -105,6 +107,7 @@ func collectAddress(ch chan<- prometheus.Metric, s *upstream.Server, st *upstrea
 		ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(st.FailKinds[k]), st.Addr, k.String())
 	}
 	ch <- prometheus.MustNewConstMetric(descRetries, prometheus.CounterValue, float64(st.Retries), st.Addr)
+	ch <- prometheus.MustNewConstMetric(descTunnels, prometheus.CounterValue, float64(st.Tunnels), st.Addr)
 	ch <- prometheus.MustNewConstMetric(descStray, prometheus.CounterValue, float64(st.Stray), st.Addr)
 	s.ResponseTimes().Collect(ch)
 }

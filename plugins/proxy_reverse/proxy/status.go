@@ -54,7 +54,7 @@ func (p *Proxy) Snapshot() *status.Page {
 func serverStatus(st upstream.Stats, now time.Time) status.Server {
 	ss := status.Server{Name: st.Name, Addr: st.Addr, State: "online", Status: st.State(), Share: st.Share,
 		Active: st.Active, Idle: st.Idle, Requests: st.Requests, Failures: st.Failures, Stray: st.Stray,
-		Retries: st.Retries, Consecutive: st.Consecutive, LastMinute: traffic(st.LastMinute), LastFive: traffic(st.LastFive)}
+		Retries: st.Retries, Tunnels: st.Tunnels, Consecutive: st.Consecutive, LastMinute: traffic(st.LastMinute), LastFive: traffic(st.LastFive)}
 	if !st.Online {
 		ss.OfflineUntil = &st.OfflineUntil
 	}

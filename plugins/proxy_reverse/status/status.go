@@ -61,6 +61,7 @@ type Server struct {
 	Failures     uint64     `json:"failures"`
 	Stray        uint64     `json:"stray_closed"` // pooled connections closed for bytes or EOF while idle
 	Retries      uint64     `json:"retries"`      // requests sent again after a failure on this server before any answer
+	Tunnels      uint64     `json:"tunnels"`      // upgraded (WebSocket) tunnels opened; not in the response times
 	Consecutive  int        `json:"consecutive_failures"`
 	LastMinute   Traffic    `json:"last_1m"`
 	LastFive     Traffic    `json:"last_5m"`

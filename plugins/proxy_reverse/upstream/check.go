@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"strconv"
@@ -79,18 +80,59 @@ func (c *Checker) stop() {
 	<-c.done
 }
 
+// JitterPercent bounds the random change of each interval between two
+// checks of a server: ±10 %, so a run of Rise or Fall checks takes at most
+// 10 % longer than configured (HAProxy's spread-checks).
+const JitterPercent = 10
+
+// loop checks the server at a random moment of its first interval, then
+// every Interval ± JitterPercent, measured from the start of the previous
+// check: checkers started together (every server of a new configuration)
+// do not probe in lock-step, as HAProxy spreads its first checks.
 func (c *Checker) loop(ctx context.Context) {
 	defer close(c.done)
-	t := time.NewTicker(c.cfg.Interval)
+	next := time.Now().Add(firstCheckDelay(c.cfg.Interval))
+	t := time.NewTimer(time.Until(next))
 	defer t.Stop()
 	for {
-		c.record(c.probe(ctx))
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		c.record(c.probe(ctx))
+		next = nextCheck(next, c.cfg.Interval, time.Now())
+		t.Reset(time.Until(next))
 	}
+}
+
+// firstCheckDelay is a random offset in [0, interval): when the first
+// check of a server runs.
+func firstCheckDelay(interval time.Duration) time.Duration {
+	if interval <= 0 {
+		return 0
+	}
+	return rand.N(interval)
+}
+
+// jittered returns interval changed by a random amount within
+// ±JitterPercent of it.
+func jittered(interval time.Duration) time.Duration {
+	span := interval * JitterPercent / 100
+	if span <= 0 {
+		return interval
+	}
+	return interval - span + rand.N(2*span+1)
+}
+
+// nextCheck returns when the check after the one due at prev starts: a
+// jittered interval after prev, or now when a slow check overran it.
+func nextCheck(prev time.Time, interval time.Duration, now time.Time) time.Time {
+	next := prev.Add(jittered(interval))
+	if next.Before(now) {
+		return now
+	}
+	return next
 }
 
 // record applies one result: the rise/fall run, the state, and the

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -265,5 +266,32 @@ func TestCheckTLS(t *testing.T) {
 			}
 		}
 		g.Close()
+	}
+}
+
+// The first check comes within the first interval, and the next ones
+// within ±JitterPercent of the interval after the previous one; a check
+// that overran its interval is followed at once.
+func TestCheckSpreadAndJitter(t *testing.T) {
+	const iv = time.Second
+	span := iv * JitterPercent / 100
+	var firsts, gaps []time.Duration
+	for i := 0; i < 1000; i++ {
+		f := firstCheckDelay(iv)
+		g := jittered(iv)
+		if f < 0 || f >= iv || g < iv-span || g > iv+span {
+			t.Fatalf("first check after %v, next after %v: want [0, %v) and %v±%v", f, g, iv, iv, span)
+		}
+		firsts, gaps = append(firsts, f), append(gaps, g)
+	}
+	if slices.Min(firsts) > iv/10 || slices.Max(firsts) < iv*9/10 || slices.Min(gaps) > iv-span/2 || slices.Max(gaps) < iv+span/2 {
+		t.Fatalf("offsets %v to %v, gaps %v to %v: not spread", slices.Min(firsts), slices.Max(firsts), slices.Min(gaps), slices.Max(gaps))
+	}
+	now := time.Now()
+	if got := nextCheck(now.Add(-2*iv), iv, now); !got.Equal(now) {
+		t.Fatalf("after an overrun the next check is at %v, want now", got.Sub(now))
+	}
+	if firstCheckDelay(0) != 0 || jittered(5) != 5 {
+		t.Fatal("tiny intervals")
 	}
 }

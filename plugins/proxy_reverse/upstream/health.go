@@ -25,6 +25,7 @@ type Health struct {
 	failures atomic.Uint64
 	stray    atomic.Uint64               // pooled connections closed for bytes or EOF while idle
 	retries  atomic.Uint64               // requests sent again after a failure here (see Server.Retried)
+	tunnels  atomic.Uint64               // upgraded (101) tunnels opened (see Server.Tunneled)
 	kinds    [NumFailKinds]atomic.Uint64 // failures by kind
 	rtime    prometheus.Histogram        // time to the answer head, labelled server=address
 

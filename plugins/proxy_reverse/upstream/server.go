@@ -148,6 +148,11 @@ func (s *Server) FailedAs(now time.Time, k FailKind) {
 // a new connection (a pooled one the server had closed while idle).
 func (s *Server) Retried() { s.h.retries.Add(1) }
 
+// Tunneled counts an upgraded (101) tunnel to this server. A tunnel is not
+// an answer: it stays out of Answered's response times and recent traffic,
+// which its lifetime (minutes of WebSocket) would swamp.
+func (s *Server) Tunneled() { s.h.tunnels.Add(1) }
+
 // ResponseTimes is the server address's response-time histogram (shared by
 // every entry listing the address), for the metrics.
 func (s *Server) ResponseTimes() prometheus.Histogram { return s.h.rtime }
@@ -161,7 +166,8 @@ func (s *Server) Succeeded() {
 
 // Answered records an answer head with status received took after the
 // request was sent, in the recent-traffic window (5xx counts as an error)
-// and the response-time histogram. An answer whose body is then cut also
+// and the response-time histogram. A 101 that opens a tunnel is counted
+// by Tunneled instead. An answer whose body is then cut also
 // counts as a failure (Failed).
 func (s *Server) Answered(now time.Time, took time.Duration, status int) {
 	s.h.win.answer(now, took, status >= 500)
@@ -307,6 +313,7 @@ type Stats struct {
 	Failures     uint64               // failed attempts
 	Stray        uint64               // pooled connections closed for bytes or EOF while idle
 	Retries      uint64               // requests sent again after a failure here
+	Tunnels      uint64               // upgraded (101) tunnels opened
 	Consecutive  int                  // current run of failures
 	FailKinds    [NumFailKinds]uint64 // Failures by kind (those of no kind are left out)
 	// Check is the active check's state; nil when the entry has none.
@@ -348,7 +355,8 @@ func (s *Server) Stats(now time.Time) Stats {
 	until := s.OfflineUntil(now)
 	st := Stats{Name: s.Name, Addr: s.addr, Online: until.IsZero(), OfflineUntil: until,
 		Active: s.active.Load(), Idle: idle, Requests: s.h.requests.Load(),
-		Failures: s.h.failures.Load(), Stray: s.h.stray.Load(), Retries: s.h.retries.Load(), Consecutive: int(s.h.fails.Load()),
+		Failures: s.h.failures.Load(), Stray: s.h.stray.Load(), Retries: s.h.retries.Load(),
+		Tunnels: s.h.tunnels.Load(), Consecutive: int(s.h.fails.Load()),
 		Share: s.Share(now), LastMinute: s.h.win.sum(now, 6), LastFive: s.h.win.sum(now, Buckets),
 		FailKinds: s.failKinds()}
 	if s.chk != nil {
