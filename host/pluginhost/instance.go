@@ -266,7 +266,7 @@ func (in *instance) post(ev *transport.Event) {
 // leaseTrip is roundTrip for a stage-30 call under a lease: the first
 // request must be done within d (the plugin says so with an interim
 // reply), the whole lease within then+rest.
-func (in *instance) leaseTrip(pool *sync.Pool, ev *transport.Event, d, rest time.Duration, onInterim func()) (*transport.Reply, error) {
+func (in *instance) leaseTrip(pool *sync.Pool, ev *transport.Event, d, rest time.Duration, onInterim func(unbounded bool)) (*transport.Reply, error) {
 	c := pool.Get().(*call)
 	ev.ID = in.nextID.Add(1)
 	in.waitMu.Lock()
@@ -294,9 +294,9 @@ func (in *instance) leaseTrip(pool *sync.Pool, ev *transport.Event, d, rest time
 }
 
 // await waits for c's final reply (leaving it in c.ch), extending the
-// deadline by rest after an interim one (and calling onInterim); an
-// unbounded interim reply stops the deadline. The error says why it stopped.
-func (in *instance) await(c *call, rest time.Duration, onInterim func()) error {
+// deadline by rest after an interim one; an unbounded interim reply stops
+// the deadline. Either calls onInterim. The error says why it stopped.
+func (in *instance) await(c *call, rest time.Duration, onInterim func(unbounded bool)) error {
 	for {
 		select {
 		case r := <-c.ch:
@@ -305,12 +305,11 @@ func (in *instance) await(c *call, rest time.Duration, onInterim func()) error {
 				return nil
 			}
 			c.timer.Stop()
-			if r.Unbounded {
-				continue // the plugin's own idle timeouts bound it now
+			if !r.Unbounded { // else the plugin's own idle timeouts bound it now
+				c.timer.Reset(rest)
 			}
-			c.timer.Reset(rest)
 			if onInterim != nil {
-				onInterim()
+				onInterim(r.Unbounded)
 			}
 		case <-c.timer.C:
 			return errDeadline

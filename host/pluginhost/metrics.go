@@ -73,35 +73,40 @@ type handleTimer struct {
 	p       *plugin
 	start   time.Time
 	leased  bool
-	fired   *bool  // the interim reply came (leased only)
-	interim func() // what leaseTrip calls at the interim reply
+	timed   *bool                // the call's time was observed
+	interim func(unbounded bool) // what leaseTrip calls at an interim reply
 }
 
 // timeHandle starts timing a stage-30 call of p with lease terms l; park
-// is what the interim reply must also do.
+// is what the lease's interim reply must also do. The time observed ends
+// at the first interim reply: the lease's first request is done, or the
+// request turned into a tunnel or long transfer (unbounded), which would
+// otherwise count whole.
 func (m *hostMetrics) timeHandle(p *plugin, l stage.Lease, park func()) handleTimer {
-	t := handleTimer{m: m, p: p, start: time.Now(), leased: l.MaxRequests > 1, interim: park}
-	if !t.leased {
-		return t
+	t := handleTimer{m: m, p: p, start: time.Now(), leased: l.MaxRequests > 1, timed: new(bool)}
+	if t.leased {
+		m.granted.WithLabelValues(p.spec.Name).Inc()
 	}
-	m.granted.WithLabelValues(p.spec.Name).Inc()
-	fired := new(bool)
-	t.fired = fired
-	t.interim = func() {
-		*fired = true
-		m.observe(p, contract.StageHandle, t.start)
-		if park != nil {
+	t.interim = func(unbounded bool) {
+		t.observe()
+		if !unbounded && park != nil {
 			park()
 		}
 	}
 	return t
 }
 
-// done ends the timing with the call's outcome.
-func (t *handleTimer) done(r *transport.Reply, err error) {
-	if !t.leased || !*t.fired {
+// observe records the call's time once.
+func (t *handleTimer) observe() {
+	if !*t.timed {
+		*t.timed = true
 		t.m.observe(t.p, contract.StageHandle, t.start)
 	}
+}
+
+// done ends the timing with the call's outcome.
+func (t *handleTimer) done(r *transport.Reply, err error) {
+	t.observe()
 	if !t.leased || r == nil {
 		return
 	}

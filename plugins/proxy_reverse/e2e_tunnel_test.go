@@ -118,8 +118,9 @@ func TestE2EWebSocketTunnel(t *testing.T) {
 
 // A tunnel is not an answer: a WebSocket open for longer than any answer
 // takes stays out of the response times (metrics histogram, status page
-// percentiles and request counts), which time answers to their head, and is
-// counted as a tunnel (capuchin_proxy_server_tunnels_total, "tunnels").
+// percentiles and request counts), which time answers to their head, and
+// out of the host's stage-30 time, and is counted as a tunnel
+// (capuchin_proxy_server_tunnels_total, "tunnels").
 func TestE2ETunnelsLeftOutOfResponseTimes(t *testing.T) {
 	const held = 1500 * time.Millisecond
 	ws := wsBackend(t, make(chan string, 4))
@@ -149,6 +150,12 @@ func TestE2ETunnelsLeftOutOfResponseTimes(t *testing.T) {
 	wantValue(t, fams, "capuchin_proxy_server_response_seconds", lab, 2)
 	if sum := histogramSum(t, fams, "capuchin_proxy_server_response_seconds", lab); sum >= held.Seconds() {
 		t.Errorf("response times add up to %.3fs: the %v tunnel is in them", sum, held)
+	}
+	// The host's stage-30 time of the hand-over ends at the tunnel's 101
+	// (the plugin lifts the deadline there), not at the tunnel's end.
+	stage30 := map[string]string{"plugin": "proxy_reverse", "stage": "30"}
+	if sum := histogramSum(t, fams, "capuchin_plugin_stage_duration_seconds", stage30); sum >= held.Seconds() {
+		t.Errorf("stage-30 times add up to %.3fs: the %v tunnel is in them", sum, held)
 	}
 	srv := statusServers(t, s)[0][0]
 	last := srv["last_1m"].(map[string]any)
