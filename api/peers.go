@@ -112,18 +112,20 @@ func (pc *peerClient) demux() {
 // call sends ev and waits at most d for the reply. errPeerGone: nothing
 // was sent; errPeerLate, or errPeerGone after the send: the policy applies.
 func (pc *peerClient) call(ev *transport.Event, d time.Duration, t *time.Timer) (*transport.Reply, bool, error) {
-	ch := pc.pool.Get().(chan *transport.Reply)
 	pc.mu.Lock()
 	if pc.gone {
 		pc.mu.Unlock()
 		return nil, false, errPeerGone
 	}
+	ch := pc.pool.Get().(chan *transport.Reply)
 	pc.next++
 	ev.ID = pc.next
 	pc.waiters[ev.ID] = ch
 	pc.mu.Unlock()
 	if err := pc.f.Send(ev); err != nil {
-		pc.forget(ev.ID)
+		if pc.forget(ev.ID) {
+			pc.pool.Put(ch)
+		}
 		return nil, false, errPeerGone
 	}
 	t.Reset(d)
