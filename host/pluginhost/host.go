@@ -227,6 +227,7 @@ func (h *Host) Reload(specs []config.PluginSpec) error {
 	for _, p := range old.all {
 		if !contains(ps, p) {
 			h.revokeAll(p)
+			h.drainPeerLeases(old, p, maxGrace(p))
 			p.stop(maxGrace(p))
 			h.log.Info("plugin stopped", "plugin", p.spec.Name)
 		}

@@ -40,6 +40,16 @@ func (l *leases) revoke(id uint64) *instance {
 // forget drops what is known of a closed connection.
 func (l *leases) forget(id uint64) { l.m.Delete(id) }
 
+// holdsAny reports whether in still holds one of ids under a lease.
+func (l *leases) holdsAny(in *instance, ids []uint64) bool {
+	for _, id := range ids {
+		if v, ok := l.m.Load(id); ok && v == any(in) {
+			return true
+		}
+	}
+	return false
+}
+
 // held returns the connections in holds under a lease.
 func (l *leases) held(in *instance) []uint64 {
 	var ids []uint64

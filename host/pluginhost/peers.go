@@ -120,6 +120,27 @@ func sendEnd(in *instance, tag uint64, f *os.File) error {
 	return nil
 }
 
+// drainPeerLeases ends the leases that may call p, a stage-20 peer of
+// snapshot old being removed, and waits (at most grace) for them to come
+// back, so that no leased request is in the middle of a call to p when it
+// stops: its calls from the host are waited for in the same way (stop).
+func (h *Host) drainPeerLeases(old *snapshot, p *plugin, grace time.Duration) {
+	if !slices.Contains(old.peers, p) || len(old.handle) == 0 {
+		return
+	}
+	in := old.handle[0].inst.Load()
+	if in == nil {
+		return
+	}
+	ids := h.leases.held(in)
+	for _, id := range ids {
+		in.post(&transport.Event{Kind: transport.EventRevoke, Conn: contract.Conn{ID: id}})
+	}
+	for end := time.Now().Add(grace); h.leases.holdsAny(in, ids) && time.Now().Before(end); {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // policyOf is the policy of terms t.
 func policyOf(t *terms) contract.Policy {
 	if t.failOpen {

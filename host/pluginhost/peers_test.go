@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capuchin/capuchin/host/config"
 	"github.com/capuchin/capuchin/host/stage"
 )
 
@@ -165,5 +166,33 @@ func waitNotes(t *testing.T, file string, want []string) {
 		if time.Now().After(end) {
 			t.Fatalf("stage-40 note %q missing:\n%s", missing, b)
 		}
+	}
+}
+
+// TestPeerRemovedByReload: a reload that removes a stage-20 peer waits for
+// the leases that may call it: a leased request in the middle of a call to
+// it is answered as if there had been no reload, and the requests after
+// the reload no longer go to it.
+func TestPeerRemovedByReload(t *testing.T) {
+	checkGoroutines(t)
+	dir := t.TempDir()
+	hello := spec(t, dir, "hello", "")
+	h := startHost(t, spec(t, dir, "gate", ""), hello)
+	l := newLoop(t, h)
+	l.lease = stage.Lease{MaxRequests: 100, IdleTimeout: 5 * time.Second}
+	c := dial(t, l.addr())
+	if r := c.get("/hello/a"); r.status != 200 {
+		t.Fatalf("first: %d", r.status)
+	}
+	c.send("GET /hello/gate-wait HTTP/1.1\r\nHost: test\r\n\r\n") // the peer takes 150 ms over it
+	time.Sleep(50 * time.Millisecond)
+	if err := h.Reload([]config.PluginSpec{hello}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.read(); err != nil || r.status != 200 {
+		t.Fatalf("request in a call to the removed peer: %d %v, want 200", r.status, err)
+	}
+	if r := c.get("/hello/deny"); r.status != 200 {
+		t.Errorf("after the reload: %d, want 200 from hello (no gate any more)", r.status)
 	}
 }
