@@ -12,17 +12,20 @@ import (
 
 // Stage 20 under a lease (docs/plugin-contract.md): a stage-20 plugin that
 // sees every request would end every lease, since each request would have
-// to go through the host. Instead, the host passes the lease holder and
-// each such plugin the two ends of a framed socket (peer calls), and the
-// lease names them (Lease.Peers): the holder's SDK asks them about each
-// request it serves, in load order, with the same events, verdicts,
-// deadlines and failure policies as the host. A peer the SDK cannot reach
-// (its socket has not come, or its process ended) sends the request back
-// to the host, which knows whether that plugin is restarting.
+// to go through the host. Instead, such a plugin listens on a Unix socket
+// of its own (its peer socket, at the path the host gives it), the lease
+// names it (Lease.Peers), and the holder's SDK asks it about each request
+// it serves, in load order, with the same events, verdicts, deadlines and
+// failure policies as the host. A peer the SDK cannot reach (its socket
+// does not answer, or its process ended) sends the request back to the
+// host, which knows whether that plugin is restarting.
 
-// peerWait bounds the wait for a peer socket that the host sends just
-// before the event naming it.
-const peerWait = time.Second
+// peerDial bounds a connection to a peer socket; a peer that could not be
+// reached is tried again after peerRetry.
+const (
+	peerDial  = time.Second
+	peerRetry = time.Second
+)
 
 // errPeerGone is a call that reached no peer: the host takes the request.
 var errPeerGone = errors.New("api: the stage-20 plugin's socket is closed")
@@ -30,32 +33,37 @@ var errPeerGone = errors.New("api: the stage-20 plugin's socket is closed")
 // errPeerLate is a call whose reply did not come within the deadline.
 var errPeerLate = errors.New("api: the stage-20 plugin missed its deadline")
 
-// peerSet holds the lease holder's ends of the peer sockets, by tag.
+// peerSet holds the lease holder's connections to the peer sockets, by
+// path: one per peer process, shared by every lease.
 type peerSet struct {
 	mu sync.Mutex
-	m  map[uint64]*peerClient
+	m  map[string]*peerClient
 }
 
-// get returns the client of the socket tagged ch, waiting for the socket
-// (at most peerWait) the first time; nil when it does not come.
-func (ps *peerSet) get(rt *runtime, ch uint64) *peerClient {
+// get returns a live client of the peer socket at path, connecting the
+// first time and after the last connection ended; nil when the socket
+// cannot be reached.
+func (ps *peerSet) get(path string) *peerClient {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	if pc, ok := ps.m[ch]; ok {
+	pc := ps.m[path]
+	switch {
+	case pc != nil && !pc.ended():
 		return pc
+	case pc != nil && time.Since(pc.failed) < peerRetry:
+		return nil
 	}
 	if ps.m == nil {
-		ps.m = map[uint64]*peerClient{}
+		ps.m = map[string]*peerClient{}
 	}
-	var pc *peerClient // stays nil (a dead entry) when the socket does not come
-	if rt.fds != nil {
-		if c, err := rt.fds.Wait(ch, peerWait); err == nil {
-			pc = newPeerClient(c)
-		} else {
-			Logger().Warn("a stage-20 plugin's socket did not come; its requests go to the host", "channel", ch, "error", err)
-		}
+	c, err := net.DialTimeout("unix", path, peerDial)
+	if err != nil {
+		Logger().Warn("cannot reach a stage-20 plugin's peer socket; its requests go to the host", "socket", path, "error", err)
+		ps.m[path] = &peerClient{gone: true, failed: time.Now()}
+		return nil
 	}
-	ps.m[ch] = pc
+	pc = newPeerClient(c.(*net.UnixConn))
+	ps.m[path] = pc
 	return pc
 }
 
@@ -67,20 +75,23 @@ type peerClient struct {
 	mu      sync.Mutex
 	waiters map[uint64]chan *transport.Reply
 	next    uint64
-	gone    bool
+	gone    bool      // the connection ended (or never was)
+	failed  time.Time // when it could not be made
 	pool    sync.Pool // chan *transport.Reply, buffered 1
 }
 
-func newPeerClient(c net.Conn) *peerClient {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		c.Close()
-		return nil
-	}
-	pc := &peerClient{f: transport.CallerFrames(uc), waiters: map[uint64]chan *transport.Reply{}}
+func newPeerClient(c *net.UnixConn) *peerClient {
+	pc := &peerClient{f: transport.CallerFrames(c), waiters: map[uint64]chan *transport.Reply{}}
 	pc.pool.New = func() any { return make(chan *transport.Reply, 1) }
-	go pc.demux() // ends when the peer's process ends (or the host's copy closes)
+	go pc.demux() // ends when the peer closes the connection (its process ends)
 	return pc
+}
+
+// ended reports whether the connection has ended.
+func (pc *peerClient) ended() bool {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.gone
 }
 
 // demux routes replies to their callers until the socket ends, then fails
@@ -171,7 +182,7 @@ func (rt *runtime) askPeers(c *Conn, cs *connState, ev *transport.Event, head st
 	pev := transport.Event{Kind: transport.EventRequest, Conn: *c, Head: []byte(head), VHost: ev.VHost}
 	for i := range ev.Lease.Peers {
 		p := &ev.Lease.Peers[i]
-		pc := rt.peers.get(rt, p.Channel)
+		pc := rt.peers.get(p.Socket)
 		if pc == nil {
 			return peerOutcome{toHost: true}
 		}
@@ -211,16 +222,32 @@ func (cs *connState) peerTimer() *time.Timer {
 	return cs.ptimer
 }
 
-// servePeer answers the stage-20 events of a lease holder on a socket the
-// host passed (tagged transport.PeerServe), until it closes.
-func (rt *runtime) servePeer(_ uint64, c net.Conn) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok || rt.request == nil {
-		c.Close()
+// listenPeers opens the plugin's peer socket at path, where lease holders
+// connect to call its stage-20 hook (peer_calls); a socket it cannot open
+// is logged, and the plugin goes without (the host then calls it for
+// every request itself).
+func (rt *runtime) listenPeers(path string) {
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		Logger().Warn("no peer socket: a lease holder cannot call this plugin, the host does", "socket", path, "error", err)
 		return
 	}
-	f := transport.ServingFrames(uc)
-	go func() { // ends when the lease holder's end closes
+	rt.peerLn = ln
+	go func() { // ends when the listener fails (the process is ending)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			rt.servePeer(c.(*net.UnixConn))
+		}
+	}()
+}
+
+// servePeer answers a lease holder's stage-20 events on c until it closes.
+func (rt *runtime) servePeer(c *net.UnixConn) {
+	f := transport.ServingFrames(c)
+	go func() { // ends when the lease holder closes the connection
 		_ = rt.serveCalls(f, transport.EventRequest)
 		f.Close()
 	}()

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -55,9 +56,10 @@ type runtime struct {
 	giveBack giveBackCache                // the stage-20 plugins' filters, for leased requests
 	frames   *transport.PluginFrames      // the framed calls socket; nil: the Calls stream
 	fds      *fdpass.Receiver
-	peers    peerSet  // a lease holder's sockets to stage-20 plugins (peers.go)
-	workers  *workers // run the events of the calls channels
-	conns    sync.Map // conn id -> *connState
+	peers    peerSet      // a lease holder's connections to stage-20 plugins (peers.go)
+	peerLn   net.Listener // a stage-20 plugin's peer socket; nil: no peer calls
+	workers  *workers     // run the events of the calls channels
+	conns    sync.Map     // conn id -> *connState
 	metrics  metricsState
 
 	pendingRevoke sync.Map // conn id -> struct{}: revoked before its first hand-over arrived
@@ -88,7 +90,7 @@ func (rt *runtime) setup() error {
 		}
 		go watchdog(f)
 	}
-	if v := os.Getenv(transport.EnvFDPass); v != "" && (rt.content != nil || rt.request != nil) {
+	if v := os.Getenv(transport.EnvFDPass); v != "" && rt.content != nil {
 		f, err := fileFromEnv(v, "fdpass")
 		if err != nil {
 			return err
@@ -96,7 +98,6 @@ func (rt *runtime) setup() error {
 		if rt.fds, err = fdpass.NewReceiver(f); err != nil {
 			return err
 		}
-		rt.fds.Route(transport.PeerServe, rt.servePeer)
 		go rt.fds.Run()
 	}
 	if v := os.Getenv(transport.EnvCalls); v != "" {
@@ -109,6 +110,9 @@ func (rt *runtime) setup() error {
 		}
 		// Ends when the host closes the socket (the process exits then).
 		go func() { _ = rt.Calls(rt.frames) }()
+	}
+	if v := os.Getenv(transport.EnvPeerSocket); v != "" && rt.request != nil {
+		rt.listenPeers(v)
 	}
 	return nil
 }
@@ -135,7 +139,7 @@ func (rt *runtime) Describe() transport.Manifest {
 	info := rt.p.Info()
 	rt.handleD.Store(int64(info.Handle.Deadline))
 	m := transport.Manifest{Name: info.Name, Version: info.Version, Reconfigurable: info.Reconfigure,
-		FramedCalls: rt.frames != nil, PeerCalls: rt.request != nil && rt.frames != nil && rt.fds != nil}
+		FramedCalls: rt.frames != nil, PeerCalls: rt.peerLn != nil}
 	if rt.connect != nil {
 		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageConnect, Limits: info.Connect})
 		if f, ok := rt.p.(ConnectFilter); ok {

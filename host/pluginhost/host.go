@@ -46,7 +46,7 @@ type Host struct {
 	shut   bool
 	calls  sync.Pool // *call
 	leases leases    // connections held under a lease, for Revoke
-	links  peerLinks // sockets between lease holders and stage-20 peers
+	peers  peerTerms // the Lease.Peers of the current snapshot
 	met    *hostMetrics
 }
 

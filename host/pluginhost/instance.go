@@ -37,15 +37,18 @@ const maxBatch = 128
 
 // instance is one running plugin process and its streams.
 type instance struct {
-	log     hclog.Logger
-	client  *goplugin.Client
-	tc      *transport.Client
-	calls   transport.CallConn    // safe for concurrent Send
-	frames  *transport.HostFrames // the framed calls socket; nil if unsupported
-	cancel  context.CancelFunc
-	fds     *fdpass.Sender // nil when the plugin does not hook stage 30
-	wdog    *os.File       // watchdog pipe, host end
-	started time.Time
+	log    hclog.Logger
+	client *goplugin.Client
+	tc     *transport.Client
+	calls  transport.CallConn    // safe for concurrent Send
+	frames *transport.HostFrames // the framed calls socket; nil if unsupported
+	cancel context.CancelFunc
+	fds    *fdpass.Sender // nil when the plugin does not hook stage 30
+	// peerSock is where the plugin may listen for lease holders' stage-20
+	// calls (it says so in its manifest: peer_calls).
+	peerSock string
+	wdog     *os.File // watchdog pipe, host end
+	started  time.Time
 
 	waitMu  sync.Mutex
 	waiters map[uint64]*call
@@ -77,7 +80,7 @@ func launch(sp *spawner, spec config.PluginSpec, log hclog.Logger) (*instance, t
 	}
 	in := &instance{log: log, waiters: map[uint64]*call{}, dead: make(chan struct{}),
 		notes: make(chan transport.Note, noteQueue), stopN: make(chan struct{}), nDone: make(chan struct{}), started: time.Now()}
-	cmd, closeChild, err := in.command(spec)
+	cmd, closeChild, err := in.command(spec, sp.peerSocket(spec.Name))
 	if err != nil {
 		return nil, man, err
 	}
@@ -105,10 +108,15 @@ func launch(sp *spawner, spec config.PluginSpec, log hclog.Logger) (*instance, t
 
 // command builds the plugin's exec.Cmd with its extra files: the watchdog
 // pipe, the descriptor-passing socket and the framed calls socket, each
-// named by its environment variable. closeChild closes the host's copies
-// of the child's ends once the child has started.
-func (in *instance) command(spec config.PluginSpec) (*exec.Cmd, func(), error) {
+// named by its environment variable, and the path of its peer socket
+// (peer, if any). closeChild closes the host's copies of the child's ends
+// once the child has started.
+func (in *instance) command(spec config.PluginSpec, peer string) (*exec.Cmd, func(), error) {
 	cmd := exec.Command(spec.Path)
+	if peer != "" {
+		in.peerSock = peer
+		cmd.Env = append(cmd.Env, transport.EnvPeerSocket+"="+peer)
+	}
 	var child []*os.File
 	closeChild := func() {
 		for _, f := range child {

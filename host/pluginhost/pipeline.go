@@ -116,7 +116,7 @@ func (h *Host) lease(s *snapshot, i int, ho *stage.Handoff) stage.Lease {
 		ErrorPages: ho.Lease.ErrorPages}
 	if len(s.peers) > 0 {
 		var ok bool
-		if l.Peers, ok = h.links.terms(s, s.handle[i]); !ok {
+		if l.Peers, ok = h.peers.terms(s); !ok {
 			return stage.Lease{MaxRequests: 1}
 		}
 	}

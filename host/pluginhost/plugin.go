@@ -115,7 +115,7 @@ type hookFilters struct {
 
 // compileHookFilters compiles the stage-10 and stage-20 filters of m.
 func compileHookFilters(m transport.Manifest) (*hookFilters, error) {
-	hf := &hookFilters{reqSpec: m.RequestFilter, conn: m.ConnectFilter, peer: m.PeerCalls && m.FramedCalls && fdpass.Supported}
+	hf := &hookFilters{reqSpec: m.RequestFilter, conn: m.ConnectFilter, peer: m.PeerCalls}
 	if c := m.RequestFilter; c == nil || len(c.Paths)+len(c.Hosts)+len(c.Methods) == 0 {
 		hf.reqSpec = nil // a filter that takes every request is none (no lease)
 		return hf, nil

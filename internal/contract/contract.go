@@ -267,11 +267,11 @@ type Lease struct {
 	ErrorPages map[int]string
 }
 
-// Peer is a stage-20 plugin that a lease holder calls itself, on the
-// framed socket the host passed it tagged Channel, under the plugin's
-// stage-20 Limits.
+// Peer is a stage-20 plugin that a lease holder calls itself, on a
+// connection to the plugin's peer socket (a Unix socket at the path
+// Socket), under the plugin's stage-20 Limits.
 type Peer struct {
-	Name    string
-	Channel uint64
+	Name   string
+	Socket string
 	Limits
 }

@@ -114,7 +114,7 @@ func leaseToPB(l *contract.Lease) *pb.Lease {
 		}
 	}
 	for _, p := range l.Peers {
-		out.Peers = append(out.Peers, &pb.Peer{Name: p.Name, Channel: p.Channel,
+		out.Peers = append(out.Peers, &pb.Peer{Name: p.Name, Socket: p.Socket,
 			DeadlineNs: int64(p.Deadline), Policy: policyToPB(p.Policy)})
 	}
 	return out
@@ -135,7 +135,7 @@ func leaseFromPB(l *pb.Lease) contract.Lease {
 		}
 	}
 	for _, p := range l.Peers {
-		out.Peers = append(out.Peers, contract.Peer{Name: p.GetName(), Channel: p.GetChannel(),
+		out.Peers = append(out.Peers, contract.Peer{Name: p.GetName(), Socket: p.GetSocket(),
 			Limits: contract.Limits{Deadline: time.Duration(p.GetDeadlineNs()), Policy: policyFromPB(p.GetPolicy())}})
 	}
 	return out

@@ -75,22 +75,13 @@ func SocketPair(a, b string) (*os.File, *os.File, error) {
 	return os.NewFile(uintptr(fds[0]), a), os.NewFile(uintptr(fds[1]), b), nil
 }
 
-// Peer calls (a lease holder asking a stage-20 plugin itself) run on
-// framed sockets the host passes on the descriptor sockets, tagged with
-// one of these bits and a number: the stage-20 plugin's end with
-// PeerServe, the lease holder's with PeerCall (the Channel of
-// contract.Peer). Connection ids never have them.
-const (
-	PeerServe uint64 = 1 << 63
-	PeerCall  uint64 = 1 << 62
-)
-
-// CallerFrames wraps c, a framed socket passed to a lease holder, as the
-// calling end: it sends events and reads replies, as the host does.
+// CallerFrames wraps c, a lease holder's connection to a stage-20
+// plugin's peer socket, as the calling end: it sends events and reads
+// replies, as the host does.
 func CallerFrames(c *net.UnixConn) *HostFrames { return &HostFrames{framer: newFramer(c)} }
 
-// ServingFrames wraps c, a framed socket passed to a stage-20 plugin, as
-// the answering end.
+// ServingFrames wraps c, a connection a stage-20 plugin accepted on its
+// peer socket, as the answering end.
 func ServingFrames(c *net.UnixConn) *PluginFrames { return &PluginFrames{framer: newFramer(c)} }
 
 // OpenPluginFrames opens the plugin end from the descriptor the host

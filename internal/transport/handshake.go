@@ -20,6 +20,9 @@ const (
 	EnvFDPass   = "CAPUCHIN_FDPASS_FD"   // SOCK_SEQPACKET end for SCM_RIGHTS
 	EnvWatchdog = "CAPUCHIN_WATCHDOG_FD" // pipe read end: EOF means the host is gone
 	EnvCalls    = "CAPUCHIN_CALLS_FD"    // SOCK_STREAM end for framed calls
+	// EnvPeerSocket names the path where a stage-20 plugin that declares
+	// peer_calls listens (a Unix stream socket) for lease holders' calls.
+	EnvPeerSocket = "CAPUCHIN_PEER_SOCKET"
 )
 
 // Handshake returns the go-plugin handshake shared by host and plugins.

@@ -63,7 +63,7 @@ func (echo) Calls(s PluginCalls) error {
 			r.Header = append(r.Header, http1.Field{Name: "X-Page", Value: fmt.Sprint(st, " ", p)})
 		}
 		for _, p := range ev.Lease.Peers { // and the peers as fields
-			r.Header = append(r.Header, http1.Field{Name: "X-Peer", Value: fmt.Sprint(p.Name, " ", p.Channel, " ", p.Deadline, " ", p.Policy)})
+			r.Header = append(r.Header, http1.Field{Name: "X-Peer", Value: fmt.Sprint(p.Name, " ", p.Socket, " ", p.Deadline, " ", p.Policy)})
 		}
 		if err := s.Send(r); err != nil {
 			return err
@@ -169,8 +169,8 @@ func checkCalls(t *testing.T, calls CallConn) {
 	conn := wireConn()
 	lease := contract.Lease{MaxRequests: 9, IdleTimeout: 3 * time.Second, Records: true,
 		GiveBack: []contract.Claims{{Paths: []string{"^/a", "^/b"}}},
-		Peers: []contract.Peer{{Name: "auth", Channel: 1<<62 | 5, Limits: contract.Limits{Deadline: time.Second, Policy: contract.FailOpen}},
-			{Name: "waf", Channel: 1<<62 | 6}},
+		Peers: []contract.Peer{{Name: "auth", Socket: "/run/x/1.auth", Limits: contract.Limits{Deadline: time.Second, Policy: contract.FailOpen}},
+			{Name: "waf", Socket: "/run/x/2.waf"}},
 		ErrorPages: map[int]string{418: "/srv/www/teapot.html"}}
 	for v := contract.Continue; v.Valid(); v++ {
 		ev := &Event{ID: uint64(v) + 1, Kind: EventHandle, Conn: conn, VHost: v.String(), Lease: lease}
@@ -184,7 +184,7 @@ func checkCalls(t *testing.T, calls CallConn) {
 		if r.ID != ev.ID || r.Verdict != v || r.Status != 201 || r.Header.Get("X-Kind") != v.String() {
 			t.Errorf("asked for %v, got reply %d verdict %v status %d header %v", v, r.ID, r.Verdict, r.Status, r.Header)
 		}
-		if got, want := fmt.Sprint(r.Header[1:]), fmt.Sprintf("[{X-Page 418 /srv/www/teapot.html} {X-Peer auth %d 1s fail-open} {X-Peer waf %d 0s fail-closed}]", uint64(1<<62|5), uint64(1<<62|6)); got != want {
+		if got, want := fmt.Sprint(r.Header[1:]), "[{X-Page 418 /srv/www/teapot.html} {X-Peer auth /run/x/1.auth 1s fail-open} {X-Peer waf /run/x/2.waf 0s fail-closed}]"; got != want {
 			t.Errorf("peers lost on the way:\n got %s\nwant %s", got, want)
 		}
 		if string(r.Body) != "^/a,^/b" {

@@ -422,9 +422,10 @@ type Manifest struct {
 	ConnectFilter *Networks `protobuf:"bytes,7,opt,name=connect_filter,json=connectFilter,proto3" json:"connect_filter,omitempty"`
 	// The plugin takes events on the framed calls socket, not on Calls.
 	FramedCalls bool `protobuf:"varint,8,opt,name=framed_calls,json=framedCalls,proto3" json:"framed_calls,omitempty"`
-	// The plugin (a stage-20 hook) also takes stage-20 events from the
-	// plugin holding a lease, on framed sockets the host passes it on the
-	// descriptor socket ("Stage 20 under a lease" in plugin-contract.md).
+	// The plugin (a stage-20 hook) listens on the Unix socket named by
+	// CAPUCHIN_PEER_SOCKET and takes stage-20 events, framed as on the calls
+	// socket, from the plugin holding a lease on every connection it accepts
+	// there ("Stage 20 under a lease" in plugin-contract.md).
 	PeerCalls     bool `protobuf:"varint,9,opt,name=peer_calls,json=peerCalls,proto3" json:"peer_calls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -813,7 +814,7 @@ type Lease struct {
 	GiveBack []*Claims `protobuf:"bytes,4,rep,name=give_back,json=giveBack,proto3" json:"give_back,omitempty"`
 	// The stage-20 plugins that see every request and take peer calls, in
 	// load order: the lease holder asks each about every leased request
-	// itself, on the framed socket passed with this tag.
+	// itself, on a connection to its peer socket.
 	Peers []*Peer `protobuf:"bytes,5,rep,name=peers,proto3" json:"peers,omitempty"`
 	// The site's error pages ([ERROR_PAGES]: status -> file path), for the
 	// error pages the plugin sends in the host's place under the lease.
@@ -898,7 +899,7 @@ func (x *Lease) GetErrorPages() map[int32]string {
 type Peer struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Channel       uint64                 `protobuf:"varint,2,opt,name=channel,proto3" json:"channel,omitempty"`                         // the tag its socket came with on the descriptor socket
+	Socket        string                 `protobuf:"bytes,2,opt,name=socket,proto3" json:"socket,omitempty"`                            // the path of its peer socket (its CAPUCHIN_PEER_SOCKET)
 	DeadlineNs    int64                  `protobuf:"varint,3,opt,name=deadline_ns,json=deadlineNs,proto3" json:"deadline_ns,omitempty"` // the plugin's stage-20 deadline
 	Policy        Policy                 `protobuf:"varint,4,opt,name=policy,proto3,enum=capuchin.v1.Policy" json:"policy,omitempty"`   // and failure policy
 	unknownFields protoimpl.UnknownFields
@@ -942,11 +943,11 @@ func (x *Peer) GetName() string {
 	return ""
 }
 
-func (x *Peer) GetChannel() uint64 {
+func (x *Peer) GetSocket() string {
 	if x != nil {
-		return x.Channel
+		return x.Socket
 	}
-	return 0
+	return ""
 }
 
 func (x *Peer) GetDeadlineNs() int64 {
@@ -1979,10 +1980,10 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"errorPages\x1a=\n" +
 	"\x0fErrorPagesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x82\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x80\x01\n" +
 	"\x04Peer\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\achannel\x18\x02 \x01(\x04R\achannel\x12\x1f\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06socket\x18\x02 \x01(\tR\x06socket\x12\x1f\n" +
 	"\vdeadline_ns\x18\x03 \x01(\x03R\n" +
 	"deadlineNs\x12+\n" +
 	"\x06policy\x18\x04 \x01(\x0e2\x13.capuchin.v1.PolicyR\x06policy\"\xcb\x03\n" +

@@ -14,8 +14,8 @@
 //	                   in its configuration file
 //
 // A trailing "grpc" (gategrpc, helloopengrpc) makes the plugin ignore the
-// framed calls socket and take its events on the gRPC Calls stream, as a
-// plugin in another language may.
+// framed calls socket and take its events on the gRPC Calls stream, and
+// open no peer socket, as a plugin in another language may.
 // Every mode writes its pid to CONFIG.pid on Configure and refuses a
 // configuration file that contains "bad".
 package main
@@ -223,6 +223,7 @@ func main() {
 	if strings.HasSuffix(name, "grpc") {
 		name = strings.TrimSuffix(name, "grpc")
 		os.Unsetenv(transport.EnvCalls)
+		os.Unsetenv(transport.EnvPeerSocket)
 	}
 	b := base{name: name}
 	if strings.HasSuffix(name, "open") {
