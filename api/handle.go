@@ -87,22 +87,38 @@ func (rt *runtime) conn(id uint64, ev *transport.Event) (*connState, error) {
 	return cs, nil
 }
 
-// handle runs the content handler for one Handle event.
+// handle runs the content handler for one Handle event: the first request,
+// then those of the lease. The first request is served in a function of
+// its own (first), so that its locals are off the stack while the lease
+// waits for the next request: Go shrinks a waiting goroutine's stack, grown
+// by the handler, only if the wait uses under a quarter of it.
 func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply, interim func(*transport.Reply)) {
 	cs, err := rt.conn(c.ID, ev)
 	if err != nil {
 		rep.Err = err.Error()
 		return
 	}
+	defer cs.release()
+	if !rt.first(cs, c, ev, rep, interim) {
+		return
+	}
+	rt.serveLease(c, cs, ev, rep, interim)
+	if !rep.Close && rep.Leftover == nil && rep.Verdict != Decline {
+		rep.Leftover = cs.leftover()
+	}
+}
+
+// first serves the hand-over's request; false means rep is final (the
+// head was bad, or the handler missed its deadline).
+func (rt *runtime) first(cs *connState, c *Conn, ev *transport.Event, rep *transport.Reply, interim func(*transport.Reply)) bool {
 	r := &cs.req
 	if err := http1.ParseRequest(string(ev.Head), nil, &r.Request); err != nil {
 		rep.Err = "bad request head from host: " + err.Error()
-		return
+		return false
 	}
 	r.reset(c, ev)
 	cs.pr.Pre = ev.Buffered
 	cs.acquire()
-	defer cs.release()
 	cs.br.Reset(&cs.pr)
 	cs.cnt.n = 0
 	cs.w.reset(r, ev.KeepAlive && !r.Close, &rt.clock)
@@ -112,13 +128,10 @@ func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply, in
 	if !cs.stopDeadline() {
 		// Late: the host answers for this request; the writer was fenced.
 		rep.Verdict, rep.Close, rep.Err = Close, true, "handler missed its deadline"
-		return
+		return false
 	}
 	rt.finish(cs, v, rep)
-	rt.serveLease(c, cs, ev, rep, interim)
-	if !rep.Close && rep.Leftover == nil && rep.Verdict != Decline {
-		rep.Leftover = cs.leftover()
-	}
+	return true
 }
 
 // bufPools holds the connections' buffers while they wait: an idle
@@ -126,7 +139,7 @@ func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply, in
 type bufPools struct {
 	readers sync.Pool       // *bufio.Reader of connBufSize
 	writers sync.Pool       // *bufio.Writer of connBufSize
-	raw     sync.Pool       // *[]byte of idlewait.Size: a waiting connection's first read
+	raw     idlewait.Pool   // a waiting connection's first read; gives memory back after a burst goes idle
 	mem     memback.Tracker // gives memory back after a burst of connections
 }
 
