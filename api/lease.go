@@ -8,6 +8,7 @@ import (
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/internal/claim"
+	"github.com/capuchin/capuchin/internal/contract"
 	"github.com/capuchin/capuchin/internal/fdpass"
 	"github.com/capuchin/capuchin/internal/transport"
 )
@@ -21,10 +22,6 @@ import (
 // it. The first request it will not serve goes back to the host unread, in
 // the reply's leftover bytes; the stage-40 records of the requests served
 // go back with it.
-
-// defaultHandleDeadline is the host's stage-30 deadline for a plugin that
-// declares none; the SDK holds leased requests to the same.
-const defaultHandleDeadline = 60 * time.Second
 
 // leaseEnd says why a lease stopped.
 type leaseEnd uint8
@@ -172,17 +169,33 @@ func sameClaims(a, b Claims) bool {
 	return slices.Equal(a.Paths, b.Paths) && slices.Equal(a.Hosts, b.Hosts) && slices.Equal(a.Methods, b.Methods)
 }
 
-// serveLeased runs the handler for one leased request whose head was
-// consumed; false ends the lease.
+// serveLeased runs stage 20 at the lease's peers and then the handler
+// for one leased request whose head was consumed; false ends the lease.
 func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head string, rep *transport.Reply) bool {
 	start := time.Now()
 	r := &cs.req
 	r.reset(c, ev)
 	cs.cnt.n = 0
 	cs.w.reset(r, !r.Close, &rt.clock)
+	cs.w.pages = ev.Lease.ErrorPages
+	po := rt.askPeers(c, cs, ev, head)
+	switch {
+	case po.toHost:
+		rep.Leftover = append([]byte(head+"\r\n"), cs.leftover()...)
+		return false
+	case po.verdict == Close: // closed without a response, as the host does
+		rt.record(cs, ev, rep, start, &transport.Reply{})
+		rep.Close = true
+		return false
+	}
 	var one transport.Reply
 	cs.armDeadline(rt.handleDeadline(), true)
-	v := rt.content.Handle(r, &cs.w)
+	v := Handled
+	if po.verdict == Respond {
+		cs.w.reply(po.reply)
+	} else {
+		v = rt.content.Handle(r, &cs.w)
+	}
 	if !cs.stopDeadline() { // the handler ran late: its connection was shut
 		rep.Close = true
 		return false
@@ -197,17 +210,25 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 		rep.Leftover = append([]byte(head+"\r\n"), cs.leftover()...)
 		return false
 	}
-	rep.Leased++
-	if ev.Lease.Records {
-		rep.Records = append(rep.Records, Record{Method: r.Method, Target: r.Target,
-			Proto: r.Proto(), Status: one.Status, Bytes: one.BytesOut, Start: start, Duration: time.Since(start),
-			Referer: r.Header.Get("Referer"), UserAgent: r.Header.Get("User-Agent"), Upstream: one.Upstream})
-	}
+	rt.record(cs, ev, rep, start, &one)
 	if one.Close || one.Err != "" {
 		rep.Close = true
 		return false
 	}
 	return true
+}
+
+// record counts a leased request in rep, with its stage-40 record when
+// the lease asks for records; one is its outcome.
+func (rt *runtime) record(cs *connState, ev *transport.Event, rep *transport.Reply, start time.Time, one *transport.Reply) {
+	rep.Leased++
+	if !ev.Lease.Records {
+		return
+	}
+	r := &cs.req
+	rep.Records = append(rep.Records, Record{Method: r.Method, Target: r.Target,
+		Proto: r.Proto(), Status: one.Status, Bytes: one.BytesOut, Start: start, Duration: time.Since(start),
+		Referer: r.Header.Get("Referer"), UserAgent: r.Header.Get("User-Agent"), Upstream: one.Upstream})
 }
 
 // setIdle starts the wait for the next request, with its idle deadline;
@@ -265,7 +286,7 @@ func (rt *runtime) handleDeadline() time.Duration {
 	if d := time.Duration(rt.handleD.Load()); d > 0 {
 		return d
 	}
-	return defaultHandleDeadline
+	return contract.DefaultHandleDeadline
 }
 
 // armDeadline starts the clock of a request. If the handler is not done

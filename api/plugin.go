@@ -98,8 +98,9 @@ type ConnectFilter interface {
 // evaluates it: any other request costs no call, and a connection leased
 // to a stage-30 plugin stays leased until a request the filter matches
 // comes (docs/writing-plugins.md, "What a hook costs"). It is asked once
-// at start-up, after Configure. Without it the hook sees every request,
-// and no connection can be leased. A filter must be at least as wide as
+// at start-up, after Configure. Without it the hook sees every request:
+// through the host, or under a lease from the plugin holding it (peer
+// calls, docs/plugin-contract.md). A filter must be at least as wide as
 // what the hook acts on: a request it misses is never seen.
 type RequestFilter interface {
 	RequestFilter() Claims

@@ -55,6 +55,8 @@ type runtime struct {
 	giveBack giveBackCache                // the stage-20 plugins' filters, for leased requests
 	frames   *transport.PluginFrames      // the framed calls socket; nil: the Calls stream
 	fds      *fdpass.Receiver
+	peers    peerSet  // a lease holder's sockets to stage-20 plugins (peers.go)
+	workers  *workers // run the events of the calls channels
 	conns    sync.Map // conn id -> *connState
 	metrics  metricsState
 
@@ -65,7 +67,7 @@ type runtime struct {
 }
 
 func newRuntime(p Plugin) *runtime {
-	rt := &runtime{p: p}
+	rt := &runtime{p: p, workers: newWorkers()}
 	rt.connect, _ = p.(ConnectHook)
 	rt.request, _ = p.(RequestHook)
 	rt.content, _ = p.(ContentHandler)
@@ -86,7 +88,7 @@ func (rt *runtime) setup() error {
 		}
 		go watchdog(f)
 	}
-	if v := os.Getenv(transport.EnvFDPass); v != "" && rt.content != nil {
+	if v := os.Getenv(transport.EnvFDPass); v != "" && (rt.content != nil || rt.request != nil) {
 		f, err := fileFromEnv(v, "fdpass")
 		if err != nil {
 			return err
@@ -94,6 +96,7 @@ func (rt *runtime) setup() error {
 		if rt.fds, err = fdpass.NewReceiver(f); err != nil {
 			return err
 		}
+		rt.fds.Route(transport.PeerServe, rt.servePeer)
 		go rt.fds.Run()
 	}
 	if v := os.Getenv(transport.EnvCalls); v != "" {
@@ -132,7 +135,7 @@ func (rt *runtime) Describe() transport.Manifest {
 	info := rt.p.Info()
 	rt.handleD.Store(int64(info.Handle.Deadline))
 	m := transport.Manifest{Name: info.Name, Version: info.Version, Reconfigurable: info.Reconfigure,
-		FramedCalls: rt.frames != nil}
+		FramedCalls: rt.frames != nil, PeerCalls: rt.request != nil && rt.frames != nil && rt.fds != nil}
 	if rt.connect != nil {
 		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageConnect, Limits: info.Connect})
 		if f, ok := rt.p.(ConnectFilter); ok {
@@ -176,16 +179,21 @@ func (rt *runtime) Configure(path string) error {
 // Calls serves the per-request events (from the Calls stream or the framed
 // socket): every event runs on its own goroutine and answers on the same
 // channel.
-func (rt *runtime) Calls(s transport.PluginCalls) error {
+func (rt *runtime) Calls(s transport.PluginCalls) error { return rt.serveCalls(s, 0) }
+
+// serveCalls serves the events of s; only of kind only, unless 0 (a peer
+// socket carries stage-20 events alone).
+func (rt *runtime) serveCalls(s transport.PluginCalls, only transport.EventKind) error {
 	for {
 		ev := new(transport.Event)
 		if err := s.Recv(ev); err != nil {
 			return nil
 		}
-		go func() { // ends when the handler returns; a late Send fails harmlessly
-			rep := rt.dispatch(ev, func(r *transport.Reply) { _ = s.Send(r) })
-			_ = s.Send(rep)
-		}()
+		if only != 0 && ev.Kind != only {
+			_ = s.Send(&transport.Reply{ID: ev.ID, Err: "a peer socket takes stage-20 events only"})
+			continue
+		}
+		rt.workers.run(rt, job{ev: ev, s: s})
 	}
 }
 

@@ -21,6 +21,7 @@ type ResponseWriter struct {
 	head      []byte
 	status    int
 	errStatus int
+	pages     map[int]string // the site's error pages, under a lease
 	reported  int64
 	close     bool
 	noBody    bool
@@ -37,6 +38,7 @@ func (w *ResponseWriter) reset(r *Request, keep bool, clock *http1.Clock) {
 	w.method, w.minor = r.Method, r.Minor
 	w.fields = w.fields[:0]
 	w.status, w.errStatus, w.reported = 0, 0, 0
+	w.pages = nil
 	w.close = !keep
 	w.noBody, w.wroteHead, w.chunked, w.err = false, false, false, nil
 }
@@ -151,9 +153,36 @@ func (w *ResponseWriter) errorPage() {
 	if st == 0 {
 		st = 403
 	}
-	page := http1.ErrorPage(st, "")
+	w.page(st)
+}
+
+// page writes status with the short error page as its body.
+func (w *ResponseWriter) page(st int) {
+	page := http1.SitePage(w.pages, st, "")
 	w.fields = http1.AppendField(w.fields[:0], "Content-Type", "text/html; charset=utf-8")
 	if w.WriteHead(st, int64(len(page))) == nil {
 		_, _ = w.Write(page)
+	}
+}
+
+// reply writes a stage-20 plugin's Reply when the SDK answers in the
+// host's place under a lease, as the host would: a status it cannot send
+// is a 500 that closes the connection, and an error status with no body
+// gets the error page.
+func (w *ResponseWriter) reply(r *Reply) {
+	switch {
+	case r.Status < 200 || r.Status > 599:
+		w.close = true
+		w.page(500)
+		return
+	case len(r.Body) == 0 && r.Status >= 400:
+		w.page(r.Status)
+		return
+	}
+	for _, f := range r.Header {
+		w.AddField(f.Name, f.Value)
+	}
+	if w.WriteHead(r.Status, int64(len(r.Body))) == nil {
+		_, _ = w.Write(r.Body)
 	}
 }

@@ -3,6 +3,7 @@ package http1
 import (
 	"html"
 	"io"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,21 @@ func ErrorPage(code int, detail string) []byte {
 		p += "<p>" + html.EscapeString(detail) + "</p>\n"
 	}
 	return []byte(p + "</body></html>\n")
+}
+
+// maxPageFile bounds a site's error page file.
+const maxPageFile = 1 << 20
+
+// SitePage returns the error page for status: the file pages names for it
+// (a site's [ERROR_PAGES], status -> path) when there is one and it can be
+// read (at most 1 MiB), else ErrorPage(status, detail).
+func SitePage(pages map[int]string, status int, detail string) []byte {
+	if p, ok := pages[status]; ok {
+		if b, err := os.ReadFile(p); err == nil && len(b) <= maxPageFile {
+			return b
+		}
+	}
+	return ErrorPage(status, detail)
 }
 
 // AppendError appends a complete error response for h.Status: the head,

@@ -200,3 +200,32 @@ func TestPluginStuckNotifications(t *testing.T) {
 		t.Errorf("plugins left running: %v", pidsRunning(dir))
 	}
 }
+
+// TestLeaseErrorPages: the error pages a lease holder sends in the host's
+// place are the site's own, as the host's are: for a stage-20 peer's reply
+// without a body and for a stage-30 Close, on a leased connection.
+func TestLeaseErrorPages(t *testing.T) {
+	pluginTest(t)
+	s := newSite(t)
+	s.WriteFile("sites/default", "[HOST]\n    DocumentRoot www\n[ERROR_PAGES]\n    418 teapot.html\n")
+	const page = "<p>custom teapot</p>\n"
+	s.WriteRoot("teapot.html", page)
+	s.LoadFrom(testPlugins(t), "gate", "hello")
+	s.StartChecked()
+
+	c := dial(t, s.Addr())
+	for _, p := range []string{"/teapot", "/hello/a", "/hello/teapot", "/hello/close"} {
+		r := c.Get(p)
+		switch {
+		case p == "/hello/a":
+			if r.Status != 200 {
+				t.Fatalf("%s: %d", p, r.Status)
+			}
+		case r.Status != 418 || string(r.Body) != page || r.Header.Get("Content-Type") != "text/html; charset=utf-8":
+			t.Errorf("%s: %d %q (%s), want 418 with the site's page", p, r.Status, r.Body, r.Header.Get("Content-Type"))
+		}
+	}
+	if !c.Closed(3 * time.Second) {
+		t.Error("the connection stayed open after the handler's Close")
+	}
+}

@@ -261,7 +261,8 @@ func TestTLSConfigErrors(t *testing.T) {
 
 // TestTLSClientCertificate: stage 10 sees the SNI; with TLSClientCA, a
 // client certificate signed by that CA is accepted and stage 20 sees its
-// subject; a client without one is served too; one from another CA is
+// subject, through the host and under a lease (asked by the lease holder,
+// hello); a client without one is served too; one from another CA is
 // refused.
 func TestTLSClientCertificate(t *testing.T) {
 	pluginTest(t)
@@ -269,7 +270,7 @@ func TestTLSClientCertificate(t *testing.T) {
 	clients := hosttest.NewCA(t, "client CA")
 	s.WriteFile("tls/clients.pem", string(clients.PEM))
 	s.Server = append(s.Server, "TLSClientCA tls/clients.pem")
-	s.LoadFrom(testPlugins(t), "gate")
+	s.LoadFrom(testPlugins(t), "gate", "hello")
 	s.StartChecked()
 
 	certPEM, keyPEM := clients.Issue(t, "alice")
@@ -282,12 +283,19 @@ func TestTLSClientCertificate(t *testing.T) {
 		}
 		defer nc.Close()
 		c := hosttest.NewClient(t, nc)
-		c.Send("GET /tls-facts HTTP/1.1\r\nHost: localhost\r\n\r\n")
-		r, err := c.Read("GET")
-		if err != nil {
-			return "", err
+		var got []string // through the host; the lease's first request; under the lease
+		for _, p := range []string{"/tls-facts", "/hello/x", "/hello/tls-facts"} {
+			c.Send("GET " + p + " HTTP/1.1\r\nHost: localhost\r\n\r\n")
+			r, err := c.Read("GET")
+			if err != nil {
+				return "", err
+			}
+			got = append(got, string(r.Body))
 		}
-		return string(r.Body), nil
+		if got[2] != got[0] {
+			t.Errorf("stage 20 under the lease saw %q, through the host %q", got[2], got[0])
+		}
+		return got[0], nil
 	}
 	// Stage 10 sees the SNI: the gate closes connections naming blocked.test.
 	blocked := tlsDial(t, addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "blocked.test", InsecureSkipVerify: true})

@@ -58,11 +58,12 @@ func TestStage20FilterKeepsLease(t *testing.T) {
 }
 
 // TestUnfilteredStage20PreventsLease: a stage-20 plugin without a filter
-// sees every request, so no connection is leased.
+// that does not take peer calls (it speaks the gRPC Calls stream) sees
+// every request through the host, so no connection is leased.
 func TestUnfilteredStage20PreventsLease(t *testing.T) {
 	checkGoroutines(t)
 	dir := t.TempDir()
-	h := startHost(t, spec(t, dir, "gate", ""), spec(t, dir, "hello", ""))
+	h := startHost(t, spec(t, dir, "gategrpc", ""), spec(t, dir, "hello", ""))
 	l := newLoop(t, h)
 	l.lease = stage.Lease{MaxRequests: 100, IdleTimeout: 300 * time.Millisecond}
 	c := dial(t, l.addr())

@@ -46,6 +46,7 @@ type Host struct {
 	shut   bool
 	calls  sync.Pool // *call
 	leases leases    // connections held under a lease, for Revoke
+	links  peerLinks // sockets between lease holders and stage-20 peers
 	met    *hostMetrics
 }
 
@@ -59,10 +60,12 @@ type snapshot struct {
 	done    []*plugin
 	closed  []*plugin // stage 50 or stage 30 (handed sockets are released on close)
 
-	// leasable: every stage-20 plugin has a filter, so a connection may be
-	// leased; giveBack are those filters, sent with every lease.
+	// leasable: every stage-20 plugin has a filter or takes peer calls, so
+	// a connection may be leased; giveBack are those filters, sent with
+	// every lease, and peers the plugins the lease holder calls itself.
 	leasable bool
 	giveBack []contract.Claims
+	peers    []*plugin
 }
 
 func newSnapshot(ps []*plugin) *snapshot {
@@ -74,8 +77,12 @@ func newSnapshot(ps []*plugin) *snapshot {
 		if p.hooks(contract.StageRequest) {
 			s.request = append(s.request, p)
 		}
-		if f := p.hf.Load().reqSpec; p.hooks(contract.StageRequest) && f != nil {
-			s.giveBack = append(s.giveBack, *f)
+		switch hf := p.hf.Load(); {
+		case !p.hooks(contract.StageRequest):
+		case hf.reqSpec != nil:
+			s.giveBack = append(s.giveBack, *hf.reqSpec)
+		case hf.peer:
+			s.peers = append(s.peers, p)
 		}
 		if p.hooks(contract.StageHandle) {
 			s.handle = append(s.handle, p)
@@ -87,7 +94,7 @@ func newSnapshot(ps []*plugin) *snapshot {
 			s.closed = append(s.closed, p)
 		}
 	}
-	s.leasable = len(s.giveBack) == len(s.request)
+	s.leasable = len(s.giveBack)+len(s.peers) == len(s.request)
 	return s
 }
 

@@ -56,7 +56,7 @@ func (h *Host) Request(c *stage.Conn, req *http1.Request, vhost string) (stage.V
 		r, err := h.call(p, ev, contract.StageRequest)
 		if err != nil || r.Err != "" {
 			if !p.termsAt(contract.StageRequest).failOpen {
-				return stage.Respond, unavailable()
+				return stage.Respond, contract.Unavailable()
 			}
 			continue
 		}
@@ -79,14 +79,6 @@ func replyOf(r *transport.Reply) *stage.Reply {
 	return &out
 }
 
-func unavailable() *stage.Reply {
-	return &stage.Reply{
-		Status: 503,
-		Header: http1.Header{{Name: "Content-Type", Value: "text/html; charset=utf-8"}},
-		Body:   http1.ErrorPage(503, ""),
-	}
-}
-
 // Handle runs stage 30: the plugins whose claim filter matches, in load
 // order, until one does not decline.
 func (h *Host) Handle(c *stage.Conn, req *http1.Request, ho *stage.Handoff) stage.Result {
@@ -101,7 +93,7 @@ func (h *Host) Handle(c *stage.Conn, req *http1.Request, ho *stage.Handoff) stag
 				VHost: ho.VHost, Buffered: ho.Buffered, MaxBody: ho.MaxBody, KeepAlive: ho.KeepAlive, Server: ho.Server,
 				Timeout: ho.Timeout, MaxHead: ho.MaxHead}
 		}
-		ev.Lease = lease(s, i, ho)
+		ev.Lease = h.lease(s, i, ho)
 		if res := h.handleAt(p, c, ev, ho.Park); res.Verdict != stage.Decline || res.Err != nil {
 			res.Handler = p.spec.Name
 			return res
@@ -111,15 +103,23 @@ func (h *Host) Handle(c *stage.Conn, req *http1.Request, ho *stage.Handoff) stag
 }
 
 // lease returns the lease terms for the i-th stage-30 plugin: the host's
-// offer only where nothing else would have seen the following requests —
-// no earlier stage-30 plugin could claim them, and every stage-20 plugin
-// has a filter, which goes with the lease so that a request it matches
-// comes back to the host (s.giveBack).
-func lease(s *snapshot, i int, ho *stage.Handoff) stage.Lease {
+// offer only where nothing else would have seen the following requests
+// unasked — no earlier stage-30 plugin could claim them, and every
+// stage-20 plugin has a filter, which goes with the lease so that a
+// request it matches comes back to the host (s.giveBack), or takes peer
+// calls from the lease holder (s.peers).
+func (h *Host) lease(s *snapshot, i int, ho *stage.Handoff) stage.Lease {
 	if i > 0 || !s.leasable || ho.Lease.MaxRequests <= 1 {
 		return stage.Lease{MaxRequests: 1}
 	}
-	l := stage.Lease{MaxRequests: ho.Lease.MaxRequests, IdleTimeout: ho.Lease.IdleTimeout, GiveBack: giveBack(s, ho)}
+	l := stage.Lease{MaxRequests: ho.Lease.MaxRequests, IdleTimeout: ho.Lease.IdleTimeout, GiveBack: giveBack(s, ho),
+		ErrorPages: ho.Lease.ErrorPages}
+	if len(s.peers) > 0 {
+		var ok bool
+		if l.Peers, ok = h.links.terms(s, s.handle[i]); !ok {
+			return stage.Lease{MaxRequests: 1}
+		}
+	}
 	if len(s.done) > 0 || ho.Lease.Records {
 		// Someone logs: records come back with the lease, at least every
 		// maxLeaseRecords requests.
@@ -233,6 +233,9 @@ func leaseDeadline(d time.Duration, l stage.Lease) time.Duration {
 		return d
 	}
 	per := d + l.IdleTimeout
+	for _, p := range l.Peers {
+		per += p.Deadline // each leased request may wait for every peer first
+	}
 	if n := time.Duration(l.MaxRequests - 1); per > 0 && n > math.MaxInt64/per {
 		return math.MaxInt64 // saturate: the SDK's per-request deadline still holds
 	}

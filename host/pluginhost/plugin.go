@@ -20,12 +20,6 @@ import (
 	"github.com/capuchin/capuchin/internal/transport"
 )
 
-// Default deadlines of the blocking stages when a plugin declares none.
-const (
-	defaultFastDeadline   = time.Second      // stages 10 and 20
-	defaultHandleDeadline = 60 * time.Second // stage 30
-)
-
 // Restart backoff after a crash.
 const (
 	minBackoff = 100 * time.Millisecond
@@ -89,9 +83,9 @@ func (p *plugin) adopt(m transport.Manifest) error {
 		}
 		t := terms{hooked: true, deadline: s.Deadline, failOpen: s.Policy == contract.FailOpen}
 		if t.deadline <= 0 {
-			t.deadline = defaultFastDeadline
+			t.deadline = contract.DefaultFastDeadline
 			if s.Stage == contract.StageHandle {
-				t.deadline = defaultHandleDeadline
+				t.deadline = contract.DefaultHandleDeadline
 			}
 		}
 		*p.termsAt(s.Stage) = t
@@ -116,11 +110,12 @@ type hookFilters struct {
 	req     *claim.Filter
 	reqSpec *contract.Claims // sent with leases (Lease.GiveBack)
 	conn    *contract.Networks
+	peer    bool // takes stage-20 calls from a lease holder (Lease.Peers)
 }
 
 // compileHookFilters compiles the stage-10 and stage-20 filters of m.
 func compileHookFilters(m transport.Manifest) (*hookFilters, error) {
-	hf := &hookFilters{reqSpec: m.RequestFilter, conn: m.ConnectFilter}
+	hf := &hookFilters{reqSpec: m.RequestFilter, conn: m.ConnectFilter, peer: m.PeerCalls && m.FramedCalls && fdpass.Supported}
 	if c := m.RequestFilter; c == nil || len(c.Paths)+len(c.Hosts)+len(c.Methods) == 0 {
 		hf.reqSpec = nil // a filter that takes every request is none (no lease)
 		return hf, nil

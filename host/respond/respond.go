@@ -149,10 +149,7 @@ func (w *Writer) Continue() error {
 // has one, else the built-in page with detail. Fields added before (such as
 // Location or Content-Range) are kept.
 func (w *Writer) Error(status int, detail string) error {
-	page := w.customPage(status)
-	if page == nil {
-		page = http1.ErrorPage(status, detail)
-	}
+	page := http1.SitePage(w.pages, status, detail)
 	w.AddField("Content-Type", "text/html; charset=utf-8")
 	if status == 405 && !bytes.Contains(w.fields, []byte("Allow: ")) {
 		w.AddField("Allow", "GET, HEAD, OPTIONS")
@@ -162,19 +159,6 @@ func (w *Writer) Error(status int, detail string) error {
 	}
 	_, err := w.Write(page)
 	return err
-}
-
-// customPage reads a virtual host's error page; nil when there is none.
-func (w *Writer) customPage(status int) []byte {
-	p, ok := w.pages[status]
-	if !ok {
-		return nil
-	}
-	b, err := os.ReadFile(p)
-	if err != nil || len(b) > 1<<20 {
-		return nil
-	}
-	return b
 }
 
 // Flush sends buffered bytes to the client.

@@ -206,7 +206,7 @@ func (c *conn) handoff(sn *snapshot, site *config.Site) *stage.Handoff {
 		// Records come back when the host counts requests (MetricsURL), and
 		// the host's own paths come back unserved.
 		c.hand.Lease = stage.Lease{MaxRequests: 1 + left, IdleTimeout: sv.KeepAliveTimeout,
-			Records: sv.MetricsURL != "", GiveBack: sn.giveBack}
+			Records: sv.MetricsURL != "", GiveBack: sn.giveBack, ErrorPages: site.ErrorPages}
 	}
 	return &c.hand
 }

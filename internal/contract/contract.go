@@ -124,6 +124,12 @@ func (p Policy) String() string {
 	return fmt.Sprintf("policy(%d)", uint8(p))
 }
 
+// The host's deadlines for a stage whose plugin declares none.
+const (
+	DefaultFastDeadline   = time.Second      // stages 10 and 20
+	DefaultHandleDeadline = 60 * time.Second // stage 30
+)
+
 // Limits are the terms of one blocking stage.
 type Limits struct {
 	Deadline time.Duration // 0: the host default (1 s for 10 and 20, 60 s for 30)
@@ -174,6 +180,16 @@ type Reply struct {
 	Status int
 	Header http1.Header
 	Body   []byte
+}
+
+// Unavailable is the reply in place of a fail-closed stage-20 plugin that
+// is down, failed or late: 503 with the short error page.
+func Unavailable() *Reply {
+	return &Reply{
+		Status: 503,
+		Header: http1.Header{{Name: "Content-Type", Value: "text/html; charset=utf-8"}},
+		Body:   http1.ErrorPage(503, ""),
+	}
 }
 
 // Claims is a stage-30 claim filter, evaluated by the host (and by the SDK
@@ -237,10 +253,25 @@ func (u *Upstream) Forwarded() bool { return u.Addr != "" }
 // the first request it will not serve. With Records it reports a stage-40
 // Record for each request it served after the first. GiveBack are the
 // stage-20 filters of the plugins that hook stage 20: a request one of them
-// matches goes back to the host, which runs stage 20 for it.
+// matches goes back to the host, which runs stage 20 for it. Peers are the
+// stage-20 plugins that see every request and take calls from the lease
+// holder: it asks each, in order, about every request it serves.
 type Lease struct {
 	MaxRequests int
 	IdleTimeout time.Duration
 	Records     bool
 	GiveBack    []Claims
+	Peers       []Peer
+	// ErrorPages are the site's error pages (status -> file), for the
+	// error pages the holder sends in the host's place.
+	ErrorPages map[int]string
+}
+
+// Peer is a stage-20 plugin that a lease holder calls itself, on the
+// framed socket the host passed it tagged Channel, under the plugin's
+// stage-20 Limits.
+type Peer struct {
+	Name    string
+	Channel uint64
+	Limits
 }

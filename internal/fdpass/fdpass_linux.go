@@ -75,6 +75,9 @@ type Receiver struct {
 	mu     sync.Mutex
 	slots  map[uint64]*slot
 	closed bool
+
+	routeMask uint64                         // ids with one of these bits go to route
+	route     func(id uint64, conn net.Conn) // set before Run
 }
 
 type slot struct {
@@ -98,6 +101,12 @@ func NewReceiver(f *os.File) (*Receiver, error) {
 	return &Receiver{c: uc, slots: map[uint64]*slot{}}, nil
 }
 
+// Route sends the descriptors whose id has a bit of mask to fn (in Run's
+// goroutine) instead of keeping them for Wait. Call it before Run.
+func (r *Receiver) Route(mask uint64, fn func(id uint64, conn net.Conn)) {
+	r.routeMask, r.route = mask, fn
+}
+
 // Run reads descriptors until the socket closes (the host went away or
 // Close was called), then fails every waiter.
 func (r *Receiver) Run() error {
@@ -111,6 +120,12 @@ func (r *Receiver) Run() error {
 		}
 		id := binary.LittleEndian.Uint64(buf[:])
 		conn, cerr := connFromOOB(oob[:oobn])
+		if id&r.routeMask != 0 {
+			if cerr == nil {
+				r.route(id, conn)
+			}
+			continue
+		}
 		r.deliver(id, conn, cerr)
 	}
 }

@@ -34,6 +34,9 @@ type Receiver struct{}
 // NewReceiver fails on this platform.
 func NewReceiver(f *os.File) (*Receiver, error) { f.Close(); return nil, errUnsupported }
 
+// Route does nothing: no descriptor comes.
+func (r *Receiver) Route(uint64, func(uint64, net.Conn)) {}
+
 // Run fails at once.
 func (r *Receiver) Run() error { return errUnsupported }
 

@@ -13,7 +13,7 @@ import (
 
 func manifestToPB(m Manifest) *pb.Manifest {
 	out := &pb.Manifest{Name: m.Name, Version: m.Version, Reconfigurable: m.Reconfigurable, Claims: claimsToPB(&m.Claims),
-		FramedCalls: m.FramedCalls}
+		FramedCalls: m.FramedCalls, PeerCalls: m.PeerCalls}
 	if m.RequestFilter != nil {
 		out.RequestFilter = claimsToPB(m.RequestFilter)
 	}
@@ -35,7 +35,7 @@ func manifestToPB(m Manifest) *pb.Manifest {
 // error (the host refuses the plugin).
 func manifestFromPB(p *pb.Manifest) (Manifest, error) {
 	m := Manifest{Name: p.GetName(), Version: p.GetVersion(), Reconfigurable: p.GetReconfigurable(),
-		FramedCalls: p.GetFramedCalls()}
+		FramedCalls: p.GetFramedCalls(), PeerCalls: p.GetPeerCalls()}
 	if c := p.GetClaims(); c != nil {
 		m.Claims = claimsFromPB(c)
 	}
@@ -107,6 +107,16 @@ func leaseToPB(l *contract.Lease) *pb.Lease {
 	for i := range l.GiveBack {
 		out.GiveBack = append(out.GiveBack, claimsToPB(&l.GiveBack[i]))
 	}
+	if len(l.ErrorPages) > 0 {
+		out.ErrorPages = make(map[int32]string, len(l.ErrorPages))
+		for st, p := range l.ErrorPages {
+			out.ErrorPages[int32(st)] = p
+		}
+	}
+	for _, p := range l.Peers {
+		out.Peers = append(out.Peers, &pb.Peer{Name: p.Name, Channel: p.Channel,
+			DeadlineNs: int64(p.Deadline), Policy: policyToPB(p.Policy)})
+	}
 	return out
 }
 
@@ -117,6 +127,16 @@ func leaseFromPB(l *pb.Lease) contract.Lease {
 	out := contract.Lease{MaxRequests: int(l.MaxRequests), IdleTimeout: time.Duration(l.IdleTimeoutNs), Records: l.Records}
 	for _, c := range l.GiveBack {
 		out.GiveBack = append(out.GiveBack, claimsFromPB(c))
+	}
+	if len(l.ErrorPages) > 0 {
+		out.ErrorPages = make(map[int]string, len(l.ErrorPages))
+		for st, p := range l.ErrorPages {
+			out.ErrorPages[int(st)] = p
+		}
+	}
+	for _, p := range l.Peers {
+		out.Peers = append(out.Peers, contract.Peer{Name: p.GetName(), Channel: p.GetChannel(),
+			Limits: contract.Limits{Deadline: time.Duration(p.GetDeadlineNs()), Policy: policyFromPB(p.GetPolicy())}})
 	}
 	return out
 }

@@ -51,14 +51,10 @@ type PluginCalls interface {
 // HostFrames, peer goes to the plugin (exec.Cmd.ExtraFiles, named by
 // EnvCalls) and is closed by the host once the plugin started.
 func FramePair() (*HostFrames, *os.File, error) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	hf, peer, err := SocketPair("calls-host", "calls-plugin")
 	if err != nil {
-		return nil, nil, fmt.Errorf("framed calls: socketpair: %w", err)
+		return nil, nil, err
 	}
-	syscall.CloseOnExec(fds[0])
-	syscall.CloseOnExec(fds[1])
-	hf := os.NewFile(uintptr(fds[0]), "calls-host")
-	peer := os.NewFile(uintptr(fds[1]), "calls-plugin")
 	c, err := frameConn(hf)
 	if err != nil {
 		peer.Close()
@@ -66,6 +62,36 @@ func FramePair() (*HostFrames, *os.File, error) {
 	}
 	return &HostFrames{framer: newFramer(c)}, peer, nil
 }
+
+// SocketPair creates a framed-calls socketpair (AF_UNIX, SOCK_STREAM,
+// close-on-exec), as two files named a and b.
+func SocketPair(a, b string) (*os.File, *os.File, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("framed calls: socketpair: %w", err)
+	}
+	syscall.CloseOnExec(fds[0])
+	syscall.CloseOnExec(fds[1])
+	return os.NewFile(uintptr(fds[0]), a), os.NewFile(uintptr(fds[1]), b), nil
+}
+
+// Peer calls (a lease holder asking a stage-20 plugin itself) run on
+// framed sockets the host passes on the descriptor sockets, tagged with
+// one of these bits and a number: the stage-20 plugin's end with
+// PeerServe, the lease holder's with PeerCall (the Channel of
+// contract.Peer). Connection ids never have them.
+const (
+	PeerServe uint64 = 1 << 63
+	PeerCall  uint64 = 1 << 62
+)
+
+// CallerFrames wraps c, a framed socket passed to a lease holder, as the
+// calling end: it sends events and reads replies, as the host does.
+func CallerFrames(c *net.UnixConn) *HostFrames { return &HostFrames{framer: newFramer(c)} }
+
+// ServingFrames wraps c, a framed socket passed to a stage-20 plugin, as
+// the answering end.
+func ServingFrames(c *net.UnixConn) *PluginFrames { return &PluginFrames{framer: newFramer(c)} }
 
 // OpenPluginFrames opens the plugin end from the descriptor the host
 // passed (f is closed: the result holds its own copy).

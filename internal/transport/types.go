@@ -28,6 +28,9 @@ type Manifest struct {
 	ConnectFilter *contract.Networks
 	// FramedCalls: the plugin takes events on the framed calls socket.
 	FramedCalls bool
+	// PeerCalls: the plugin also takes stage-20 events from a lease
+	// holder, on framed sockets passed on its descriptor socket.
+	PeerCalls bool
 }
 
 // EventKind says which stage an Event is for.

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"reflect"
@@ -29,7 +30,7 @@ func (echo) Describe() Manifest {
 	m := Manifest{Name: "echo", Version: "1", Claims: contract.Claims{Paths: []string{"^/x"}, Methods: []string{"GET"}},
 		RequestFilter: &contract.Claims{Paths: []string{"^/private"}, Hosts: []string{"h"}},
 		ConnectFilter: &contract.Networks{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")},
-		FramedCalls:   true}
+		FramedCalls:   true, PeerCalls: true}
 	p := contract.FailClosed
 	for s := contract.StageConnect; s.Valid(); s = s.Next() {
 		m.Stages = append(m.Stages, StageSpec{Stage: s, Limits: contract.Limits{Deadline: time.Duration(s) * time.Millisecond, Policy: p}})
@@ -57,6 +58,12 @@ func (echo) Calls(s PluginCalls) error {
 			Upstream: contract.Upstream{Addr: "127.0.0.1:8080", Status: 502, Duration: time.Second}}
 		if len(ev.Lease.GiveBack) > 0 { // the give-back filters come back as the body
 			r.Body = []byte(strings.Join(ev.Lease.GiveBack[0].Paths, ","))
+		}
+		for st, p := range ev.Lease.ErrorPages { // the error pages as fields
+			r.Header = append(r.Header, http1.Field{Name: "X-Page", Value: fmt.Sprint(st, " ", p)})
+		}
+		for _, p := range ev.Lease.Peers { // and the peers as fields
+			r.Header = append(r.Header, http1.Field{Name: "X-Peer", Value: fmt.Sprint(p.Name, " ", p.Channel, " ", p.Deadline, " ", p.Policy)})
 		}
 		if err := s.Send(r); err != nil {
 			return err
@@ -161,7 +168,10 @@ func checkCalls(t *testing.T, calls CallConn) {
 	t.Helper()
 	conn := wireConn()
 	lease := contract.Lease{MaxRequests: 9, IdleTimeout: 3 * time.Second, Records: true,
-		GiveBack: []contract.Claims{{Paths: []string{"^/a", "^/b"}}}}
+		GiveBack: []contract.Claims{{Paths: []string{"^/a", "^/b"}}},
+		Peers: []contract.Peer{{Name: "auth", Channel: 1<<62 | 5, Limits: contract.Limits{Deadline: time.Second, Policy: contract.FailOpen}},
+			{Name: "waf", Channel: 1<<62 | 6}},
+		ErrorPages: map[int]string{418: "/srv/www/teapot.html"}}
 	for v := contract.Continue; v.Valid(); v++ {
 		ev := &Event{ID: uint64(v) + 1, Kind: EventHandle, Conn: conn, VHost: v.String(), Lease: lease}
 		if err := calls.Send(ev); err != nil {
@@ -173,6 +183,9 @@ func checkCalls(t *testing.T, calls CallConn) {
 		}
 		if r.ID != ev.ID || r.Verdict != v || r.Status != 201 || r.Header.Get("X-Kind") != v.String() {
 			t.Errorf("asked for %v, got reply %d verdict %v status %d header %v", v, r.ID, r.Verdict, r.Status, r.Header)
+		}
+		if got, want := fmt.Sprint(r.Header[1:]), fmt.Sprintf("[{X-Page 418 /srv/www/teapot.html} {X-Peer auth %d 1s fail-open} {X-Peer waf %d 0s fail-closed}]", uint64(1<<62|5), uint64(1<<62|6)); got != want {
+			t.Errorf("peers lost on the way:\n got %s\nwant %s", got, want)
 		}
 		if string(r.Body) != "^/a,^/b" {
 			t.Errorf("give-back filters lost on the way: %q", r.Body)

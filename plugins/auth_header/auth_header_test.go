@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -137,6 +138,65 @@ func TestGuardsTheProxy(t *testing.T) {
 	}
 }
 
+// TestEveryRequestUnderLease: without Match the hook sees every request,
+// and proxy_reverse keeps its lease all the same: it asks auth_header
+// about each leased request itself (peer calls). Refused requests, one
+// with a body among them, get the plugin's 401 and the connection stays
+// leased; accepted ones reach the backend; the host asked the plugin only
+// about the first request, and every request has its stage-40 count.
+func TestEveryRequestUnderLease(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	var hits atomic.Int64
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		fmt.Fprintf(w, "backend saw %s", r.Header.Get("Authorization"))
+	}))
+	defer be.Close()
+	s := hosttest.NewSite(t, bin)
+	s.Load("auth_header", "proxy_reverse")
+	s.Server = []string{"MetricsURL /metrics"}
+	s.WriteFile("auth_header.conf", "[AUTH_HEADER]\n    Token Bearer t0k3n\n")
+	s.WriteFile("proxy_reverse.conf", "[PROXY_ENTRY]\n    ServerList "+strings.TrimPrefix(be.URL, "http://")+"\n    Match ^/api/\n")
+	s.Start()
+	c := hosttest.Dial(t, s.Addr())
+
+	const rounds = 10
+	for i := 0; i < rounds; i++ {
+		r := get(c, fmt.Sprintf("/api/%d", i), "Authorization: Bearer t0k3n")
+		if r.Status != 200 || string(r.Body) != "backend saw Bearer t0k3n" {
+			t.Fatalf("round %d, with the token: %d %q", i, r.Status, r.Body)
+		}
+		want401(t, "without a token", get(c, "/api/x"), `Bearer realm="capuchin"`)
+		c.Send("POST /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello")
+		want401(t, "POST without a token", c.MustRead("POST"), `Bearer realm="capuchin"`)
+	}
+	if r := c.RoundTrip("GET /api/last HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"); r.Status != 401 {
+		t.Fatalf("last request: %d", r.Status)
+	}
+	if n := hits.Load(); n != rounds {
+		t.Fatalf("backend got %d requests, want the %d with a token", n, rounds)
+	}
+	want := []string{
+		`capuchin_plugin_stage_duration_seconds_count{plugin="auth_header",stage="20"} 1`,
+		fmt.Sprintf(`capuchin_leased_requests_total{plugin="proxy_reverse"} %d`, 3*rounds),
+		fmt.Sprintf(`capuchin_requests_total{class="2xx",handler="proxy_reverse"} %d`, rounds),
+		fmt.Sprintf(`capuchin_requests_total{class="4xx",handler="proxy_reverse"} %d`, 2*rounds+1),
+	}
+	mc := hosttest.Dial(t, s.Addr())
+	var body string
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		body = string(mc.Get("/metrics").Body) // the lease's counts come when c closes
+		if strings.Contains(body, want[1]) {
+			break
+		}
+	}
+	for _, w := range want {
+		if !strings.Contains(body, w) {
+			t.Errorf("scrape lacks %s:\n%s", w, body)
+		}
+	}
+}
+
 // TestBadConfigStopsStartup: a missing file, no Token, an unknown key and
 // a bad pattern each stop the host's start-up with the file (and line).
 func TestBadConfigStopsStartup(t *testing.T) {
@@ -234,4 +294,82 @@ func TestFilterCoversGuarded(t *testing.T) {
 	if a.rules, err = loadRules(p); err != nil || len(a.RequestFilter().Paths) != 0 {
 		t.Fatalf("without Match the filter must take every request: %+v %v", a.RequestFilter(), err)
 	}
+}
+
+// TestKilledUnderLeasedLoad: auth_header killed under a keep-alive load
+// that proxy_reverse serves under leases, asking auth_header itself: the
+// calls in flight and the requests until it is back get the policy's 503
+// (fail-closed), none hangs or loses its connection, none reaches the
+// backend unchecked, and once restarted it checks again.
+func TestKilledUnderLeasedLoad(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	var hits atomic.Int64
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		fmt.Fprint(w, "ok")
+	}))
+	defer be.Close()
+	s := hosttest.NewSite(t, bin)
+	s.Load("auth_header", "proxy_reverse")
+	s.WriteFile("auth_header.conf", "[AUTH_HEADER]\n    Token Bearer t0k3n\n")
+	s.WriteFile("proxy_reverse.conf", "[PROXY_ENTRY]\n    ServerList "+strings.TrimPrefix(be.URL, "http://")+"\n    Match ^/api/\n")
+	p := s.Start()
+	pid := authPid(t, p)
+
+	var done atomic.Int64
+	killed := make(chan struct{})
+	ls := hosttest.Load{Addr: s.Addr(), Workers: 8, PerWorker: 250, Pace: time.Millisecond,
+		Next: func(w, i int) ([]byte, string) {
+			return []byte("GET /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer t0k3n\r\n\r\n"), "GET"
+		},
+		Progress: func() {
+			if done.Add(1) == 400 {
+				hosttest.Must(t, syscall.Kill(pid, syscall.SIGKILL))
+				close(killed)
+			}
+		}}.Run()
+	t.Logf("%s", ls)
+	select {
+	case <-killed:
+	default:
+		t.Fatal("the load ended before the kill")
+	}
+	if len(ls.Failures) > 0 || ls.Closed > 0 {
+		t.Errorf("requests that hung, broke or lost their connection: %s", ls)
+	}
+	for st := range ls.Status {
+		if st != 200 && st != 503 {
+			t.Errorf("status %d: %s", st, ls)
+		}
+	}
+	if ls.Status[503] == 0 {
+		t.Errorf("no 503 while auth_header was down: %s", ls)
+	}
+	if n := hits.Load(); n != int64(ls.Status[200]) {
+		t.Errorf("the backend got %d requests, the clients %d answers of 200: a request passed unchecked", n, ls.Status[200])
+	}
+	if !p.WaitLog("plugin restarted") {
+		t.Fatalf("no restart:\n%s", p.Log())
+	}
+	c := hosttest.Dial(t, s.Addr())
+	for end := time.Now().Add(5 * time.Second); get(c, "/api/x", "Authorization: Bearer t0k3n").Status != 200; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("requests never passed after the restart")
+		}
+	}
+	want401(t, "after the restart, without a token", get(c, "/api/x"), `Bearer realm="capuchin"`)
+}
+
+// authPid returns the pid of the host's auth_header process.
+func authPid(t *testing.T, p *hosttest.Proc) int {
+	t.Helper()
+	pids, err := p.Children()
+	hosttest.Must(t, err)
+	for _, pid := range pids {
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(b), "auth_header") {
+			return pid
+		}
+	}
+	t.Fatalf("no auth_header among the host's children %v", pids)
+	return 0
 }

@@ -198,7 +198,7 @@ func (x Event_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Event_Kind.Descriptor instead.
 func (Event_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{10, 0}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{11, 0}
 }
 
 type Note_Kind int32
@@ -247,7 +247,7 @@ func (x Note_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Note_Kind.Descriptor instead.
 func (Note_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{17, 0}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{18, 0}
 }
 
 type DescribeRequest struct {
@@ -421,7 +421,11 @@ type Manifest struct {
 	// Stage 10 only for clients in these networks; absent: every connection.
 	ConnectFilter *Networks `protobuf:"bytes,7,opt,name=connect_filter,json=connectFilter,proto3" json:"connect_filter,omitempty"`
 	// The plugin takes events on the framed calls socket, not on Calls.
-	FramedCalls   bool `protobuf:"varint,8,opt,name=framed_calls,json=framedCalls,proto3" json:"framed_calls,omitempty"`
+	FramedCalls bool `protobuf:"varint,8,opt,name=framed_calls,json=framedCalls,proto3" json:"framed_calls,omitempty"`
+	// The plugin (a stage-20 hook) also takes stage-20 events from the
+	// plugin holding a lease, on framed sockets the host passes it on the
+	// descriptor socket ("Stage 20 under a lease" in plugin-contract.md).
+	PeerCalls     bool `protobuf:"varint,9,opt,name=peer_calls,json=peerCalls,proto3" json:"peer_calls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -508,6 +512,13 @@ func (x *Manifest) GetConnectFilter() *Networks {
 func (x *Manifest) GetFramedCalls() bool {
 	if x != nil {
 		return x.FramedCalls
+	}
+	return false
+}
+
+func (x *Manifest) GetPeerCalls() bool {
+	if x != nil {
+		return x.PeerCalls
 	}
 	return false
 }
@@ -799,7 +810,14 @@ type Lease struct {
 	// The stage-20 filters of the plugins that hook stage 20: a request any
 	// of them matches goes back to the host (unread, in leftover), which
 	// runs stage 20 for it.
-	GiveBack      []*Claims `protobuf:"bytes,4,rep,name=give_back,json=giveBack,proto3" json:"give_back,omitempty"`
+	GiveBack []*Claims `protobuf:"bytes,4,rep,name=give_back,json=giveBack,proto3" json:"give_back,omitempty"`
+	// The stage-20 plugins that see every request and take peer calls, in
+	// load order: the lease holder asks each about every leased request
+	// itself, on the framed socket passed with this tag.
+	Peers []*Peer `protobuf:"bytes,5,rep,name=peers,proto3" json:"peers,omitempty"`
+	// The site's error pages ([ERROR_PAGES]: status -> file path), for the
+	// error pages the plugin sends in the host's place under the lease.
+	ErrorPages    map[int32]string `protobuf:"bytes,6,rep,name=error_pages,json=errorPages,proto3" json:"error_pages,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -862,6 +880,89 @@ func (x *Lease) GetGiveBack() []*Claims {
 	return nil
 }
 
+func (x *Lease) GetPeers() []*Peer {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
+func (x *Lease) GetErrorPages() map[int32]string {
+	if x != nil {
+		return x.ErrorPages
+	}
+	return nil
+}
+
+// Peer is a stage-20 plugin the lease holder calls directly.
+type Peer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Channel       uint64                 `protobuf:"varint,2,opt,name=channel,proto3" json:"channel,omitempty"`                         // the tag its socket came with on the descriptor socket
+	DeadlineNs    int64                  `protobuf:"varint,3,opt,name=deadline_ns,json=deadlineNs,proto3" json:"deadline_ns,omitempty"` // the plugin's stage-20 deadline
+	Policy        Policy                 `protobuf:"varint,4,opt,name=policy,proto3,enum=capuchin.v1.Policy" json:"policy,omitempty"`   // and failure policy
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Peer) Reset() {
+	*x = Peer{}
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Peer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Peer) ProtoMessage() {}
+
+func (x *Peer) ProtoReflect() protoreflect.Message {
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Peer.ProtoReflect.Descriptor instead.
+func (*Peer) Descriptor() ([]byte, []int) {
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Peer) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Peer) GetChannel() uint64 {
+	if x != nil {
+		return x.Channel
+	}
+	return 0
+}
+
+func (x *Peer) GetDeadlineNs() int64 {
+	if x != nil {
+		return x.DeadlineNs
+	}
+	return 0
+}
+
+func (x *Peer) GetPolicy() Policy {
+	if x != nil {
+		return x.Policy
+	}
+	return Policy_POLICY_FAIL_CLOSED
+}
+
 type Event struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -882,7 +983,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[10]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -894,7 +995,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[10]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -907,7 +1008,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{10}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Event) GetId() uint64 {
@@ -1004,7 +1105,7 @@ type Field struct {
 
 func (x *Field) Reset() {
 	*x = Field{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1117,7 @@ func (x *Field) String() string {
 func (*Field) ProtoMessage() {}
 
 func (x *Field) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[11]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1130,7 @@ func (x *Field) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Field.ProtoReflect.Descriptor instead.
 func (*Field) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{11}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Field) GetName() string {
@@ -1067,7 +1168,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1180,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[12]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1193,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{12}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Record) GetConnId() uint64 {
@@ -1199,7 +1300,7 @@ type Upstream struct {
 
 func (x *Upstream) Reset() {
 	*x = Upstream{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1211,7 +1312,7 @@ func (x *Upstream) String() string {
 func (*Upstream) ProtoMessage() {}
 
 func (x *Upstream) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[13]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1224,7 +1325,7 @@ func (x *Upstream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Upstream.ProtoReflect.Descriptor instead.
 func (*Upstream) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{13}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Upstream) GetAddr() string {
@@ -1275,7 +1376,7 @@ type Reply struct {
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1287,7 +1388,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[14]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1300,7 +1401,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{14}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Reply) GetId() uint64 {
@@ -1420,7 +1521,7 @@ type EventBatch struct {
 
 func (x *EventBatch) Reset() {
 	*x = EventBatch{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1533,7 @@ func (x *EventBatch) String() string {
 func (*EventBatch) ProtoMessage() {}
 
 func (x *EventBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[15]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1546,7 @@ func (x *EventBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventBatch.ProtoReflect.Descriptor instead.
 func (*EventBatch) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{15}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *EventBatch) GetEvents() []*Event {
@@ -1464,7 +1565,7 @@ type ReplyBatch struct {
 
 func (x *ReplyBatch) Reset() {
 	*x = ReplyBatch{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1476,7 +1577,7 @@ func (x *ReplyBatch) String() string {
 func (*ReplyBatch) ProtoMessage() {}
 
 func (x *ReplyBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1489,7 +1590,7 @@ func (x *ReplyBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplyBatch.ProtoReflect.Descriptor instead.
 func (*ReplyBatch) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{16}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ReplyBatch) GetReplies() []*Reply {
@@ -1510,7 +1611,7 @@ type Note struct {
 
 func (x *Note) Reset() {
 	*x = Note{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1522,7 +1623,7 @@ func (x *Note) String() string {
 func (*Note) ProtoMessage() {}
 
 func (x *Note) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1535,7 +1636,7 @@ func (x *Note) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Note.ProtoReflect.Descriptor instead.
 func (*Note) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{17}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Note) GetKind() Note_Kind {
@@ -1568,7 +1669,7 @@ type NoteBatch struct {
 
 func (x *NoteBatch) Reset() {
 	*x = NoteBatch{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1580,7 +1681,7 @@ func (x *NoteBatch) String() string {
 func (*NoteBatch) ProtoMessage() {}
 
 func (x *NoteBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1593,7 +1694,7 @@ func (x *NoteBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoteBatch.ProtoReflect.Descriptor instead.
 func (*NoteBatch) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{18}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *NoteBatch) GetNotes() []*Note {
@@ -1611,7 +1712,7 @@ type NotifyResponse struct {
 
 func (x *NotifyResponse) Reset() {
 	*x = NotifyResponse{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[19]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1724,7 @@ func (x *NotifyResponse) String() string {
 func (*NotifyResponse) ProtoMessage() {}
 
 func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[19]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1737,7 @@ func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyResponse.ProtoReflect.Descriptor instead.
 func (*NotifyResponse) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{19}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 type MetricsRequest struct {
@@ -1647,7 +1748,7 @@ type MetricsRequest struct {
 
 func (x *MetricsRequest) Reset() {
 	*x = MetricsRequest{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[20]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1659,7 +1760,7 @@ func (x *MetricsRequest) String() string {
 func (*MetricsRequest) ProtoMessage() {}
 
 func (x *MetricsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[20]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1672,7 +1773,7 @@ func (x *MetricsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricsRequest.ProtoReflect.Descriptor instead.
 func (*MetricsRequest) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{20}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 // MetricsResponse is a plugin's metrics in a Prometheus exposition format:
@@ -1690,7 +1791,7 @@ type MetricsResponse struct {
 
 func (x *MetricsResponse) Reset() {
 	*x = MetricsResponse{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[21]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1702,7 +1803,7 @@ func (x *MetricsResponse) String() string {
 func (*MetricsResponse) ProtoMessage() {}
 
 func (x *MetricsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[21]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1715,7 +1816,7 @@ func (x *MetricsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricsResponse.ProtoReflect.Descriptor instead.
 func (*MetricsResponse) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{21}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *MetricsResponse) GetContentType() string {
@@ -1740,7 +1841,7 @@ type ReopenRequest struct {
 
 func (x *ReopenRequest) Reset() {
 	*x = ReopenRequest{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[22]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1752,7 +1853,7 @@ func (x *ReopenRequest) String() string {
 func (*ReopenRequest) ProtoMessage() {}
 
 func (x *ReopenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[22]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1765,7 +1866,7 @@ func (x *ReopenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReopenRequest.ProtoReflect.Descriptor instead.
 func (*ReopenRequest) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{22}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 type ReopenResponse struct {
@@ -1777,7 +1878,7 @@ type ReopenResponse struct {
 
 func (x *ReopenResponse) Reset() {
 	*x = ReopenResponse{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[23]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1789,7 +1890,7 @@ func (x *ReopenResponse) String() string {
 func (*ReopenResponse) ProtoMessage() {}
 
 func (x *ReopenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[23]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1802,7 +1903,7 @@ func (x *ReopenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReopenResponse.ProtoReflect.Descriptor instead.
 func (*ReopenResponse) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{23}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReopenResponse) GetError() string {
@@ -1827,7 +1928,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"path_regex\x18\x01 \x03(\tR\tpathRegex\x12\x14\n" +
 	"\x05hosts\x18\x02 \x03(\tR\x05hosts\x12\x18\n" +
-	"\amethods\x18\x03 \x03(\tR\amethods\"\xda\x02\n" +
+	"\amethods\x18\x03 \x03(\tR\amethods\"\xf9\x02\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12.\n" +
@@ -1836,7 +1937,9 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\x0ereconfigurable\x18\x05 \x01(\bR\x0ereconfigurable\x12:\n" +
 	"\x0erequest_filter\x18\x06 \x01(\v2\x13.capuchin.v1.ClaimsR\rrequestFilter\x12<\n" +
 	"\x0econnect_filter\x18\a \x01(\v2\x15.capuchin.v1.NetworksR\rconnectFilter\x12!\n" +
-	"\fframed_calls\x18\b \x01(\bR\vframedCalls\"\x1e\n" +
+	"\fframed_calls\x18\b \x01(\bR\vframedCalls\x12\x1d\n" +
+	"\n" +
+	"peer_calls\x18\t \x01(\bR\tpeerCalls\"\x1e\n" +
 	"\bNetworks\x12\x12\n" +
 	"\x04cidr\x18\x01 \x03(\tR\x04cidr\"3\n" +
 	"\x10ConfigureRequest\x12\x1f\n" +
@@ -1855,12 +1958,24 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"serverName\x12\x1f\n" +
 	"\vclient_cert\x18\x03 \x01(\bR\n" +
 	"clientCert\x12%\n" +
-	"\x0eclient_subject\x18\x04 \x01(\tR\rclientSubject\"\x9e\x01\n" +
+	"\x0eclient_subject\x18\x04 \x01(\tR\rclientSubject\"\xcb\x02\n" +
 	"\x05Lease\x12!\n" +
 	"\fmax_requests\x18\x01 \x01(\rR\vmaxRequests\x12&\n" +
 	"\x0fidle_timeout_ns\x18\x02 \x01(\x03R\ridleTimeoutNs\x12\x18\n" +
 	"\arecords\x18\x03 \x01(\bR\arecords\x120\n" +
-	"\tgive_back\x18\x04 \x03(\v2\x13.capuchin.v1.ClaimsR\bgiveBack\"\xcb\x03\n" +
+	"\tgive_back\x18\x04 \x03(\v2\x13.capuchin.v1.ClaimsR\bgiveBack\x12'\n" +
+	"\x05peers\x18\x05 \x03(\v2\x11.capuchin.v1.PeerR\x05peers\x12C\n" +
+	"\verror_pages\x18\x06 \x03(\v2\".capuchin.v1.Lease.ErrorPagesEntryR\n" +
+	"errorPages\x1a=\n" +
+	"\x0fErrorPagesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x82\x01\n" +
+	"\x04Peer\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\achannel\x18\x02 \x01(\x04R\achannel\x12\x1f\n" +
+	"\vdeadline_ns\x18\x03 \x01(\x03R\n" +
+	"deadlineNs\x12+\n" +
+	"\x06policy\x18\x04 \x01(\x0e2\x13.capuchin.v1.PolicyR\x06policy\"\xcb\x03\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12+\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x17.capuchin.v1.Event.KindR\x04kind\x12%\n" +
@@ -1979,7 +2094,7 @@ func file_capuchin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_capuchin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_capuchin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_capuchin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_capuchin_v1_plugin_proto_goTypes = []any{
 	(Policy)(0),               // 0: capuchin.v1.Policy
 	(Verdict)(0),              // 1: capuchin.v1.Verdict
@@ -1995,20 +2110,22 @@ var file_capuchin_v1_plugin_proto_goTypes = []any{
 	(*Conn)(nil),              // 11: capuchin.v1.Conn
 	(*TLS)(nil),               // 12: capuchin.v1.TLS
 	(*Lease)(nil),             // 13: capuchin.v1.Lease
-	(*Event)(nil),             // 14: capuchin.v1.Event
-	(*Field)(nil),             // 15: capuchin.v1.Field
-	(*Record)(nil),            // 16: capuchin.v1.Record
-	(*Upstream)(nil),          // 17: capuchin.v1.Upstream
-	(*Reply)(nil),             // 18: capuchin.v1.Reply
-	(*EventBatch)(nil),        // 19: capuchin.v1.EventBatch
-	(*ReplyBatch)(nil),        // 20: capuchin.v1.ReplyBatch
-	(*Note)(nil),              // 21: capuchin.v1.Note
-	(*NoteBatch)(nil),         // 22: capuchin.v1.NoteBatch
-	(*NotifyResponse)(nil),    // 23: capuchin.v1.NotifyResponse
-	(*MetricsRequest)(nil),    // 24: capuchin.v1.MetricsRequest
-	(*MetricsResponse)(nil),   // 25: capuchin.v1.MetricsResponse
-	(*ReopenRequest)(nil),     // 26: capuchin.v1.ReopenRequest
-	(*ReopenResponse)(nil),    // 27: capuchin.v1.ReopenResponse
+	(*Peer)(nil),              // 14: capuchin.v1.Peer
+	(*Event)(nil),             // 15: capuchin.v1.Event
+	(*Field)(nil),             // 16: capuchin.v1.Field
+	(*Record)(nil),            // 17: capuchin.v1.Record
+	(*Upstream)(nil),          // 18: capuchin.v1.Upstream
+	(*Reply)(nil),             // 19: capuchin.v1.Reply
+	(*EventBatch)(nil),        // 20: capuchin.v1.EventBatch
+	(*ReplyBatch)(nil),        // 21: capuchin.v1.ReplyBatch
+	(*Note)(nil),              // 22: capuchin.v1.Note
+	(*NoteBatch)(nil),         // 23: capuchin.v1.NoteBatch
+	(*NotifyResponse)(nil),    // 24: capuchin.v1.NotifyResponse
+	(*MetricsRequest)(nil),    // 25: capuchin.v1.MetricsRequest
+	(*MetricsResponse)(nil),   // 26: capuchin.v1.MetricsResponse
+	(*ReopenRequest)(nil),     // 27: capuchin.v1.ReopenRequest
+	(*ReopenResponse)(nil),    // 28: capuchin.v1.ReopenResponse
+	nil,                       // 29: capuchin.v1.Lease.ErrorPagesEntry
 }
 var file_capuchin_v1_plugin_proto_depIdxs = []int32{
 	0,  // 0: capuchin.v1.StageSpec.policy:type_name -> capuchin.v1.Policy
@@ -2018,37 +2135,40 @@ var file_capuchin_v1_plugin_proto_depIdxs = []int32{
 	8,  // 4: capuchin.v1.Manifest.connect_filter:type_name -> capuchin.v1.Networks
 	12, // 5: capuchin.v1.Conn.tls:type_name -> capuchin.v1.TLS
 	6,  // 6: capuchin.v1.Lease.give_back:type_name -> capuchin.v1.Claims
-	2,  // 7: capuchin.v1.Event.kind:type_name -> capuchin.v1.Event.Kind
-	11, // 8: capuchin.v1.Event.conn:type_name -> capuchin.v1.Conn
-	13, // 9: capuchin.v1.Event.lease:type_name -> capuchin.v1.Lease
-	17, // 10: capuchin.v1.Record.upstream:type_name -> capuchin.v1.Upstream
-	1,  // 11: capuchin.v1.Reply.verdict:type_name -> capuchin.v1.Verdict
-	15, // 12: capuchin.v1.Reply.header:type_name -> capuchin.v1.Field
-	16, // 13: capuchin.v1.Reply.records:type_name -> capuchin.v1.Record
-	17, // 14: capuchin.v1.Reply.upstream:type_name -> capuchin.v1.Upstream
-	14, // 15: capuchin.v1.EventBatch.events:type_name -> capuchin.v1.Event
-	18, // 16: capuchin.v1.ReplyBatch.replies:type_name -> capuchin.v1.Reply
-	3,  // 17: capuchin.v1.Note.kind:type_name -> capuchin.v1.Note.Kind
-	16, // 18: capuchin.v1.Note.record:type_name -> capuchin.v1.Record
-	11, // 19: capuchin.v1.Note.conn:type_name -> capuchin.v1.Conn
-	21, // 20: capuchin.v1.NoteBatch.notes:type_name -> capuchin.v1.Note
-	4,  // 21: capuchin.v1.Plugin.Describe:input_type -> capuchin.v1.DescribeRequest
-	9,  // 22: capuchin.v1.Plugin.Configure:input_type -> capuchin.v1.ConfigureRequest
-	14, // 23: capuchin.v1.Plugin.Calls:input_type -> capuchin.v1.Event
-	22, // 24: capuchin.v1.Plugin.Notify:input_type -> capuchin.v1.NoteBatch
-	24, // 25: capuchin.v1.Plugin.Metrics:input_type -> capuchin.v1.MetricsRequest
-	26, // 26: capuchin.v1.Plugin.Reopen:input_type -> capuchin.v1.ReopenRequest
-	7,  // 27: capuchin.v1.Plugin.Describe:output_type -> capuchin.v1.Manifest
-	10, // 28: capuchin.v1.Plugin.Configure:output_type -> capuchin.v1.ConfigureResponse
-	18, // 29: capuchin.v1.Plugin.Calls:output_type -> capuchin.v1.Reply
-	23, // 30: capuchin.v1.Plugin.Notify:output_type -> capuchin.v1.NotifyResponse
-	25, // 31: capuchin.v1.Plugin.Metrics:output_type -> capuchin.v1.MetricsResponse
-	27, // 32: capuchin.v1.Plugin.Reopen:output_type -> capuchin.v1.ReopenResponse
-	27, // [27:33] is the sub-list for method output_type
-	21, // [21:27] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	14, // 7: capuchin.v1.Lease.peers:type_name -> capuchin.v1.Peer
+	29, // 8: capuchin.v1.Lease.error_pages:type_name -> capuchin.v1.Lease.ErrorPagesEntry
+	0,  // 9: capuchin.v1.Peer.policy:type_name -> capuchin.v1.Policy
+	2,  // 10: capuchin.v1.Event.kind:type_name -> capuchin.v1.Event.Kind
+	11, // 11: capuchin.v1.Event.conn:type_name -> capuchin.v1.Conn
+	13, // 12: capuchin.v1.Event.lease:type_name -> capuchin.v1.Lease
+	18, // 13: capuchin.v1.Record.upstream:type_name -> capuchin.v1.Upstream
+	1,  // 14: capuchin.v1.Reply.verdict:type_name -> capuchin.v1.Verdict
+	16, // 15: capuchin.v1.Reply.header:type_name -> capuchin.v1.Field
+	17, // 16: capuchin.v1.Reply.records:type_name -> capuchin.v1.Record
+	18, // 17: capuchin.v1.Reply.upstream:type_name -> capuchin.v1.Upstream
+	15, // 18: capuchin.v1.EventBatch.events:type_name -> capuchin.v1.Event
+	19, // 19: capuchin.v1.ReplyBatch.replies:type_name -> capuchin.v1.Reply
+	3,  // 20: capuchin.v1.Note.kind:type_name -> capuchin.v1.Note.Kind
+	17, // 21: capuchin.v1.Note.record:type_name -> capuchin.v1.Record
+	11, // 22: capuchin.v1.Note.conn:type_name -> capuchin.v1.Conn
+	22, // 23: capuchin.v1.NoteBatch.notes:type_name -> capuchin.v1.Note
+	4,  // 24: capuchin.v1.Plugin.Describe:input_type -> capuchin.v1.DescribeRequest
+	9,  // 25: capuchin.v1.Plugin.Configure:input_type -> capuchin.v1.ConfigureRequest
+	15, // 26: capuchin.v1.Plugin.Calls:input_type -> capuchin.v1.Event
+	23, // 27: capuchin.v1.Plugin.Notify:input_type -> capuchin.v1.NoteBatch
+	25, // 28: capuchin.v1.Plugin.Metrics:input_type -> capuchin.v1.MetricsRequest
+	27, // 29: capuchin.v1.Plugin.Reopen:input_type -> capuchin.v1.ReopenRequest
+	7,  // 30: capuchin.v1.Plugin.Describe:output_type -> capuchin.v1.Manifest
+	10, // 31: capuchin.v1.Plugin.Configure:output_type -> capuchin.v1.ConfigureResponse
+	19, // 32: capuchin.v1.Plugin.Calls:output_type -> capuchin.v1.Reply
+	24, // 33: capuchin.v1.Plugin.Notify:output_type -> capuchin.v1.NotifyResponse
+	26, // 34: capuchin.v1.Plugin.Metrics:output_type -> capuchin.v1.MetricsResponse
+	28, // 35: capuchin.v1.Plugin.Reopen:output_type -> capuchin.v1.ReopenResponse
+	30, // [30:36] is the sub-list for method output_type
+	24, // [24:30] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_capuchin_v1_plugin_proto_init() }
@@ -2062,7 +2182,7 @@ func file_capuchin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_capuchin_v1_plugin_proto_rawDesc), len(file_capuchin_v1_plugin_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

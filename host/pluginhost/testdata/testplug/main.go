@@ -5,7 +5,9 @@
 //	gate, gateopen     stages 10 and 20 on every connection and request
 //	                   (gateopen: fail-open); on TLS connections it closes
 //	                   at stage 10 those whose SNI is blocked.test and
-//	                   answers /tls-facts at stage 20
+//	                   answers /tls-facts at stage 20; its paths work
+//	                   under /hello too (/hello/deny is /deny), so that a
+//	                   request hello serves under a lease meets them
 //	gatef              gate with filters: stage 10 for 127.0.0.2 only,
 //	                   stage 20 for paths ^/(deny|gate-) only
 //	notes              stages 40 and 50, written as lines to the file named
@@ -169,7 +171,7 @@ func (g *gate) Connect(c *api.Conn) api.Verdict {
 
 func (g *gate) Request(c *api.Conn, req *http1.Request, vhost string) (api.Verdict, *api.Reply) {
 	n := g.requests.Add(1)
-	switch req.Path {
+	switch strings.TrimPrefix(req.Path, "/hello") {
 	case "/gate-count": // the calls seen so far, this one included
 		return api.Respond, &api.Reply{Status: 200,
 			Body: []byte(fmt.Sprintf("connect=%d request=%d", g.connects.Load(), n))}
