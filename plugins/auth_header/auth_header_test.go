@@ -110,17 +110,7 @@ func TestMatchHeaderChallenge(t *testing.T) {
 // with its field.
 func TestGuardsTheProxy(t *testing.T) {
 	hosttest.CheckLeaks(t)
-	var hits atomic.Int64
-	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		fmt.Fprintf(w, "backend saw %s", r.Header.Get("Authorization"))
-	}))
-	defer be.Close()
-	s := hosttest.NewSite(t, bin)
-	s.Load("auth_header", "proxy_reverse")
-	s.WriteFile("auth_header.conf", "[AUTH_HEADER]\n    Token Bearer t0k3n\n    Match ^/api/\n")
-	s.WriteFile("proxy_reverse.conf", "[PROXY_ENTRY]\n    ServerList "+strings.TrimPrefix(be.URL, "http://")+"\n    Match ^/api/\n")
-	s.Start()
+	s, _, hits := guarded(t, "[AUTH_HEADER]\n    Token Bearer t0k3n\n    Match ^/api/\n")
 	c := hosttest.Dial(t, s.Addr())
 
 	for i := 0; i < 3; i++ {
@@ -146,18 +136,7 @@ func TestGuardsTheProxy(t *testing.T) {
 // about the first request, and every request has its stage-40 count.
 func TestEveryRequestUnderLease(t *testing.T) {
 	hosttest.CheckLeaks(t)
-	var hits atomic.Int64
-	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		fmt.Fprintf(w, "backend saw %s", r.Header.Get("Authorization"))
-	}))
-	defer be.Close()
-	s := hosttest.NewSite(t, bin)
-	s.Load("auth_header", "proxy_reverse")
-	s.Server = []string{"MetricsURL /metrics"}
-	s.WriteFile("auth_header.conf", "[AUTH_HEADER]\n    Token Bearer t0k3n\n")
-	s.WriteFile("proxy_reverse.conf", "[PROXY_ENTRY]\n    ServerList "+strings.TrimPrefix(be.URL, "http://")+"\n    Match ^/api/\n")
-	s.Start()
+	s, _, hits := guarded(t, "[AUTH_HEADER]\n    Token Bearer t0k3n\n", "MetricsURL /metrics")
 	c := hosttest.Dial(t, s.Addr())
 
 	const rounds = 10
@@ -195,6 +174,25 @@ func TestEveryRequestUnderLease(t *testing.T) {
 			t.Errorf("scrape lacks %s:\n%s", w, body)
 		}
 	}
+}
+
+// guarded starts auth_header (with authConf) before proxy_reverse, which
+// sends ^/api/ to a backend answering "backend saw " and the request's
+// Authorization; hits counts the requests it got.
+func guarded(t *testing.T, authConf string, server ...string) (s *hosttest.Site, p *hosttest.Proc, hits *atomic.Int64) {
+	t.Helper()
+	hits = new(atomic.Int64)
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		fmt.Fprintf(w, "backend saw %s", r.Header.Get("Authorization"))
+	}))
+	t.Cleanup(be.Close)
+	s = hosttest.NewSite(t, bin)
+	s.Load("auth_header", "proxy_reverse")
+	s.Server = server
+	s.WriteFile("auth_header.conf", authConf)
+	s.WriteFile("proxy_reverse.conf", "[PROXY_ENTRY]\n    ServerList "+strings.TrimPrefix(be.URL, "http://")+"\n    Match ^/api/\n")
+	return s, s.Start(), hits
 }
 
 // TestBadConfigStopsStartup: a missing file, no Token, an unknown key and
@@ -303,17 +301,7 @@ func TestFilterCoversGuarded(t *testing.T) {
 // backend unchecked, and once restarted it checks again.
 func TestKilledUnderLeasedLoad(t *testing.T) {
 	hosttest.CheckLeaks(t)
-	var hits atomic.Int64
-	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		fmt.Fprint(w, "ok")
-	}))
-	defer be.Close()
-	s := hosttest.NewSite(t, bin)
-	s.Load("auth_header", "proxy_reverse")
-	s.WriteFile("auth_header.conf", "[AUTH_HEADER]\n    Token Bearer t0k3n\n")
-	s.WriteFile("proxy_reverse.conf", "[PROXY_ENTRY]\n    ServerList "+strings.TrimPrefix(be.URL, "http://")+"\n    Match ^/api/\n")
-	p := s.Start()
+	s, p, hits := guarded(t, "[AUTH_HEADER]\n    Token Bearer t0k3n\n")
 	pid := authPid(t, p)
 
 	var done atomic.Int64

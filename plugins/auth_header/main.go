@@ -19,8 +19,10 @@
 // with the field more than once gets 401 Unauthorized; the connection stays
 // usable. The stage is fail-closed: if the plugin is down or misses its
 // deadline (1 s), the host answers 503. With Match patterns it declares
-// them as its stage-20 filter: other requests cost no call and keep-alive
-// connections stay leased to a content plugin such as proxy_reverse.
+// them as its stage-20 filter: other requests cost no call. Either way
+// keep-alive connections stay leased to a content plugin such as
+// proxy_reverse, which asks the plugin itself about the requests it must
+// see (peer calls).
 package main
 
 import (
