@@ -376,9 +376,15 @@ func (c *conn) serveOne() step {
 // the call blocks for as long as the handler holds the connection: a new
 // goroutine's stack is small, while the one that read the request may
 // have grown, and Go shrinks a stack only during a collection.
+//
+// While the call lasts the connection counts as waiting (memback.Idle),
+// as it does between requests: after a burst of leases memory is given
+// back.
 func (c *conn) lease(sn *snapshot, site *config.Site, start time.Time) {
 	c.leasing = false
+	c.s.raw.Idle.Enter()
 	status, bytes, ok := c.stage30(sn, site)
+	c.s.raw.Idle.Leave()
 	if c.done(site, start, status, bytes, ok) == stepNext {
 		c.loop()
 		return
