@@ -29,18 +29,18 @@ const (
 
 // conn is one client connection, served by one goroutine.
 type conn struct {
-	s      *Server
-	nc     net.Conn
-	info   stage.Conn
-	src    http1.PrefixReader // bytes a plugin gave back, then the socket
-	br     *bufio.Reader
-	w      respond.Writer
-	req    http1.Request
-	body   http1.Body
-	rec    stage.Record   // reused for every request's stage-40 call
-	hand   stage.Handoff  // reused for every stage-30 call
-	leased []stage.Record // records of the requests a handler served under a lease
-	nLease int            // how many it served
+	s       *Server
+	nc      net.Conn
+	info    stage.Conn
+	src     http1.PrefixReader // bytes a plugin gave back, then the socket
+	br      *bufio.Reader
+	w       respond.Writer
+	req     http1.Request
+	body    http1.Body
+	hand    stage.Handoff  // reused for every stage-30 call
+	leased  []stage.Record // records of the requests a handler served under a lease
+	leasing bool           // the request's stage-30 call offers a lease: it is made on a new goroutine
+	nLease  int            // how many it served
 	// idleSpent is how long a plugin held the connection idle before it
 	// gave its lease back: the next wait is shorter by as much.
 	idleSpent time.Duration
@@ -124,29 +124,52 @@ func addrPort(a net.Addr) netip.AddrPort {
 
 // serve runs the connection: stage 10, then requests until one ends it.
 func (c *conn) serve() {
-	defer c.s.wg.Done()
-	defer c.finish()
 	if c.tls != nil && !c.handshake(c.s.snap.Load().cfg.Server.Timeout) {
+		c.finish()
 		return
 	}
 	if c.s.pipeline.Connect(&c.info) != stage.Continue {
+		c.finish()
 		return
 	}
-	for c.serveOne() {
-	}
-	c.acquire()
-	c.w.Flush()
+	c.loop()
 }
 
-// finish closes the connection and runs stage 50.
+// loop serves requests until one ends the connection, or until a stage-30
+// handler is offered a lease: then the connection goes on on a goroutine
+// of its own (see lease) and this one ends.
+func (c *conn) loop() {
+	for {
+		switch c.serveOne() {
+		case stepMoved:
+			return
+		case stepEnd:
+			c.end()
+			return
+		}
+	}
+}
+
+// end sends what is buffered and finishes the connection.
+func (c *conn) end() {
+	c.acquire()
+	c.w.Flush()
+	c.finish()
+}
+
+// finish closes the connection, runs stage 50 and ends the connection's
+// count in the server's wait group.
 func (c *conn) finish() {
+	defer c.s.wg.Done()
 	// Before Close: the pipeline shuts the socket down if a plugin holds a
 	// copy of it.
 	c.s.pipeline.Closed(&c.info)
 	if c.relay != nil {
 		c.relay.Close()
 	}
-	c.nc.Close()
+	if c.nc != nil { // nil: lost when it could not be unparked
+		c.nc.Close()
+	}
 	c.s.track(c, false)
 	c.release()
 }
@@ -178,7 +201,9 @@ func (c *conn) closeNow() {
 		c.tls.NetConn().Close()
 		return
 	}
-	c.nc.Close()
+	if c.nc != nil { // nil: parked, or lost when it could not be unparked
+		c.nc.Close()
+	}
 }
 
 // park stops the host watching the socket while a plugin holds it under a
@@ -203,6 +228,10 @@ func (c *conn) park() {
 	c.mu.Lock()
 	c.parked = dup
 	nc := c.nc
+	// No reference to the closed net.Conn is kept: its descriptor's state
+	// (some hundred bytes) would stay for as long as the lease lasts.
+	c.nc, c.info.TCP, c.src.R, c.w.Conn = nil, nil, nil, nil
+	c.idle.Init(nil, &c.s.raw)
 	c.mu.Unlock()
 	nc.Close()
 	// The handler consumed what the host had buffered (or hands it back):
@@ -223,6 +252,9 @@ func (c *conn) unpark() bool {
 	tc, ok := nc.(*net.TCPConn)
 	if err != nil || !ok {
 		c.shut()
+		if nc != nil {
+			nc.Close()
+		}
 	}
 	c.mu.Lock()
 	c.parked = -1
@@ -303,20 +335,32 @@ func (c *conn) headBuffered() bool {
 	return end >= 0 || err != nil
 }
 
-// serveOne reads and answers one request; false ends the connection.
-func (c *conn) serveOne() bool {
+// step is what serveOne leaves the connection in.
+type step uint8
+
+const (
+	stepNext  step = iota // serve the next request
+	stepEnd               // end the connection
+	stepMoved             // a new goroutine owns the connection (see lease)
+)
+
+// serveOne reads and answers one request. A request whose stage-30 call
+// offers a lease is answered on a new goroutine (see lease).
+func (c *conn) serveOne() step {
 	if !c.waitRequest(&c.s.snap.Load().cfg.Server) {
-		return false
+		return stepEnd
 	}
 	sn := c.s.snap.Load() // a reload during the wait applies to this request
 	sv := &sn.cfg.Server
 	c.nc.SetDeadline(deadline(sv.Timeout))
 	start := time.Now()
 	if c.tls == nil && c.served == 0 && c.tlsHello() {
-		return c.badRequest(sn, &http1.Error{Status: 400, Reason: "TLS handshake on a plain HTTP port"})
+		c.badRequest(sn, &http1.Error{Status: 400, Reason: "TLS handshake on a plain HTTP port"})
+		return stepEnd
 	}
 	if err := http1.ReadRequest(c.br, &sn.limits, &c.req); err != nil {
-		return c.badRequest(sn, err)
+		c.badRequest(sn, err)
+		return stepEnd
 	}
 	c.served++
 	site := sn.site(c.req.Host)
@@ -324,16 +368,56 @@ func (c *conn) serveOne() bool {
 	c.w.Reset(&c.req, !c.keepAlive(sv), site.ErrorPages)
 	c.handler, c.upstream = handlerHost, stage.Upstream{}
 	status, bytes, ok := c.handle(sn, site)
-	c.rec = stage.Record{
+	if c.leasing {
+		go c.lease(sn, site, start)
+		return stepMoved
+	}
+	return c.done(site, start, status, bytes, ok)
+}
+
+// lease makes a stage-30 call that offers the handler a lease, then serves
+// the connection on to its end. It runs on a goroutine of its own, which
+// the call blocks for as long as the handler holds the connection: a new
+// goroutine's stack is small, while the one that read the request may
+// have grown, and Go shrinks a stack only during a collection.
+//
+// While the call lasts the connection counts as waiting (memback.Idle),
+// as it does between requests: after a burst of leases memory is given
+// back.
+func (c *conn) lease(sn *snapshot, site *config.Site, start time.Time) {
+	c.leasing = false
+	c.s.raw.Idle.Enter()
+	status, bytes, ok := c.stage30(sn, site)
+	c.s.raw.Idle.Leave()
+	if c.done(site, start, status, bytes, ok) == stepNext {
+		c.loop()
+		return
+	}
+	c.end()
+}
+
+// done completes a request that was answered: stage 40 for it and for
+// those a handler served under a lease, and the request counts.
+func (c *conn) done(site *config.Site, start time.Time, status int, bytes int64, ok bool) step {
+	rec, _ := c.s.recs.Get().(*stage.Record) // pooled: a connection holds none between requests
+	if rec == nil {
+		rec = new(stage.Record)
+	}
+	*rec = stage.Record{
 		ConnID: c.info.ID, Remote: c.info.Remote, VHost: siteName(site),
 		Method: c.req.Method, Target: c.req.Target, Proto: c.req.Proto(),
 		Status: status, Bytes: bytes, Start: start, Duration: time.Since(start),
 		Referer: c.req.Header.Get("Referer"), UserAgent: c.req.Header.Get("User-Agent"), Upstream: c.upstream,
 	}
 	c.s.reqs.add(c.handler, status)
-	c.s.pipeline.Done(&c.rec)
+	c.s.pipeline.Done(rec)
+	*rec = stage.Record{}
+	c.s.recs.Put(rec)
 	c.leasedDone()
-	return ok && !c.w.Closing()
+	if ok && !c.w.Closing() {
+		return stepNext
+	}
+	return stepEnd
 }
 
 // tlsHello reports whether the connection starts with a TLS handshake
@@ -348,10 +432,10 @@ func (c *conn) tlsHello() bool {
 // and counts them against MaxKeepAliveRequest.
 func (c *conn) leasedDone() {
 	for i := range c.leased {
-		c.rec = c.leased[i]
-		c.rec.ConnID, c.rec.Remote = c.info.ID, c.info.Remote
-		c.s.reqs.add(c.leaser, c.rec.Status)
-		c.s.pipeline.Done(&c.rec)
+		rec := &c.leased[i]
+		rec.ConnID, rec.Remote = c.info.ID, c.info.Remote
+		c.s.reqs.add(c.leaser, rec.Status)
+		c.s.pipeline.Done(rec)
 	}
 	c.served += c.nLease
 	c.leased, c.nLease = c.leased[:0], 0
@@ -364,7 +448,7 @@ func (c *conn) keepAlive(sv *config.Server) bool {
 
 // badRequest answers a request head that could not be read. Errors with a
 // status get an error page; an idle close or a reset gets nothing.
-func (c *conn) badRequest(sn *snapshot, err error) bool {
+func (c *conn) badRequest(sn *snapshot, err error) {
 	if e, ok := err.(*http1.Error); ok {
 		c.w.Server, c.w.Timeout = sn.server, sn.cfg.Server.Timeout
 		c.w.Reset(nil, true, sn.sites[0].ErrorPages)
@@ -376,5 +460,4 @@ func (c *conn) badRequest(sn *snapshot, err error) bool {
 			c.s.log.Debug("bad request", "remote", c.info.Remote.String(), "error", err)
 		}
 	}
-	return false
 }

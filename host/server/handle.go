@@ -42,7 +42,8 @@ func (c *conn) handle(sn *snapshot, site *config.Site) (int, int64, bool) {
 }
 
 // content runs stage 30 and, when every handler declines, the static-file
-// handler.
+// handler. A call that offers a lease is left to a new goroutine: content
+// sets c.leasing, and serveOne starts lease.
 func (c *conn) content(sn *snapshot, site *config.Site) (int, int64, bool) {
 	if ok := c.flushBeforeHandoff(); !ok {
 		return 0, 0, false
@@ -57,7 +58,24 @@ func (c *conn) content(sn *snapshot, site *config.Site) (int, int64, bool) {
 		}
 		ho.Park = c.parkFn
 	}
-	res := c.s.pipeline.Handle(&c.info, &c.req, ho)
+	if ho.Lease.MaxRequests > 1 {
+		c.leasing = true // serveOne makes the call on a new goroutine (see lease)
+		return 0, 0, true
+	}
+	return c.stage30(sn, site)
+}
+
+// stage30 makes the stage-30 call on c.hand and, when every handler
+// declines, runs the static-file handler. What follows the call is apart
+// (afterStage30), so that this frame, under the call for as long as a
+// lease lasts, is small.
+func (c *conn) stage30(sn *snapshot, site *config.Site) (int, int64, bool) {
+	res := c.s.pipeline.Handle(&c.info, &c.req, &c.hand)
+	return c.afterStage30(sn, site, &res)
+}
+
+// afterStage30 takes the connection back after the stage-30 call.
+func (c *conn) afterStage30(sn *snapshot, site *config.Site, res *stage.Result) (int, int64, bool) {
 	c.state.Store(stateActive)
 	if res.Verdict != stage.Decline || res.Err != nil {
 		c.handler, c.leaser, c.upstream, c.idleSpent = res.Handler, res.Handler, res.Upstream, res.Idle
@@ -66,7 +84,7 @@ func (c *conn) content(sn *snapshot, site *config.Site) (int, int64, bool) {
 		return res.Status, res.BytesOut, false
 	}
 	if res.Verdict != stage.Decline {
-		st, n, ok := c.handled(&res)
+		st, n, ok := c.handled(res)
 		c.takeRelayed()
 		return st, n, ok
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/config"
 	"github.com/capuchin/capuchin/host/stage"
+	"github.com/capuchin/capuchin/internal/idlewait"
 	"github.com/capuchin/capuchin/internal/memback"
 )
 
@@ -50,7 +51,8 @@ type Server struct {
 	// connection holds none (see conn.waitRequest).
 	readers sync.Pool       // *bufio.Reader of readBufferSize
 	writers sync.Pool       // *bufio.Writer of writeBufferSize
-	raw     sync.Pool       // *[]byte of idlewait.Size: a waiting connection's first read
+	raw     idlewait.Pool   // a waiting connection's first read; gives memory back after a burst goes idle
+	recs    sync.Pool       // *stage.Record: the stage-40 record of a request being completed
 	mem     memback.Tracker // gives memory back after a burst of connections
 }
 

@@ -8,16 +8,37 @@
 // nothing (EAGAIN), the poller's wait, the read that gets the bytes. Its
 // buffer is taken from the pool only for a read, and given back when the
 // read finds nothing.
+//
+// The pool also counts the connections waiting (a memback.Idle): after a
+// burst of connections has gone idle, it gives back the stacks that their
+// goroutines grew while they served.
 package idlewait
 
 import (
 	"net"
 	"sync"
 	"syscall"
+
+	"github.com/capuchin/capuchin/internal/memback"
 )
 
 // Size is the size of the buffers Read takes from its pool.
 const Size = 4096
+
+// Pool holds the buffers of the waits of one process (or server) and
+// counts the waits in progress; the zero value is ready.
+type Pool struct {
+	bufs sync.Pool // *[]byte of Size
+	Idle memback.Idle
+}
+
+func (p *Pool) get() *[]byte {
+	if b, _ := p.bufs.Get().(*[]byte); b != nil {
+		return b
+	}
+	b := make([]byte, Size)
+	return &b
+}
 
 // Waiter reads from one connection; its closure is built once, so a wait
 // allocates nothing. The zero value (or one for a connection that is not a
@@ -26,15 +47,16 @@ const Size = 4096
 type Waiter struct {
 	raw  syscall.RawConn
 	fn   func(fd uintptr) bool
-	pool *sync.Pool // of *[]byte of Size
+	pool *Pool
 
-	buf *[]byte
-	n   int
-	err error
+	buf     *[]byte
+	n       int
+	err     error
+	waiting bool // counted in pool.Idle: a read found nothing
 }
 
 // Init prepares w for c, with buffers from pool.
-func (w *Waiter) Init(c net.Conn, pool *sync.Pool) {
+func (w *Waiter) Init(c net.Conn, pool *Pool) {
 	w.raw, w.fn, w.pool = nil, nil, pool
 	sc, ok := c.(syscall.Conn)
 	if !ok {
@@ -48,16 +70,17 @@ func (w *Waiter) Init(c net.Conn, pool *sync.Pool) {
 	w.fn = w.read
 }
 
-// read is the raw read: true when it got bytes, EOF or an error.
+// read is the raw read: true when it got bytes, EOF or an error. A read
+// that finds nothing counts the connection as waiting.
 func (w *Waiter) read(fd uintptr) bool {
-	b, _ := w.pool.Get().(*[]byte)
-	if b == nil {
-		s := make([]byte, Size)
-		b = &s
-	}
+	b := w.pool.get()
 	n, err := syscall.Read(int(fd), *b)
 	if err == syscall.EAGAIN || err == syscall.EINTR {
-		w.pool.Put(b)
+		w.pool.bufs.Put(b)
+		if !w.waiting {
+			w.waiting = true
+			w.pool.Idle.Enter()
+		}
 		return false
 	}
 	w.buf, w.n, w.err = b, n, err
@@ -74,7 +97,12 @@ func (w *Waiter) Read() ([]byte, error) {
 		return nil, nil
 	}
 	w.buf, w.n, w.err = nil, 0, nil
-	if err := w.raw.Read(w.fn); err != nil {
+	err := w.raw.Read(w.fn)
+	if w.waiting {
+		w.waiting = false
+		w.pool.Idle.Leave()
+	}
+	if err != nil {
 		return nil, err
 	}
 	if w.err != nil || w.n <= 0 {
@@ -87,7 +115,7 @@ func (w *Waiter) Read() ([]byte, error) {
 // Put gives the last buffer Read returned back to the pool.
 func (w *Waiter) Put() {
 	if w.buf != nil {
-		w.pool.Put(w.buf)
+		w.pool.bufs.Put(w.buf)
 		w.buf = nil
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"sync"
 	"testing"
 	"time"
 )
@@ -32,7 +31,7 @@ func tcpPair(t *testing.T) (a, b net.Conn) {
 // bytes and no error.
 func TestReadWaitsWithoutHoldingABuffer(t *testing.T) {
 	a, b := tcpPair(t)
-	var pool sync.Pool
+	var pool Pool
 	var w Waiter
 	w.Init(b, &pool)
 	go func() {
@@ -71,8 +70,49 @@ func TestReadNotASocket(t *testing.T) {
 	defer a.Close()
 	defer b.Close()
 	var w Waiter
-	w.Init(b, new(sync.Pool))
+	w.Init(b, new(Pool))
 	if got, err := w.Read(); got != nil || err != nil {
 		t.Fatalf("%q, %v", got, err)
+	}
+}
+
+// A wait that finds nothing to read counts the connection as waiting until
+// the bytes come; one that finds them at once is not counted.
+func TestReadCountsWaitingConnections(t *testing.T) {
+	a, b := tcpPair(t)
+	var pool Pool
+	var w Waiter
+	w.Init(b, &pool)
+	b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	done := make(chan error, 1)
+	go func() { // ends when Read does: bytes come below, or the deadline passes
+		got, err := w.Read()
+		if err == nil && string(got) != "x" {
+			err = errors.New("read " + string(got))
+		}
+		w.Put()
+		done <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); pool.Idle.Waiting() != 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting %d while Read waits, want 1", pool.Idle.Waiting())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	a.Write([]byte("x"))
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := pool.Idle.Waiting(); n != 0 {
+		t.Fatalf("waiting %d after Read returned, want 0", n)
+	}
+	a.Write([]byte("y"))
+	time.Sleep(20 * time.Millisecond) // let the byte arrive: Read then finds it at once
+	if got, err := w.Read(); err != nil || string(got) != "y" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	w.Put()
+	if n := pool.Idle.Waiting(); n != 0 {
+		t.Fatalf("waiting %d after a read that found bytes, want 0", n)
 	}
 }
