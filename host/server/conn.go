@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -55,10 +56,15 @@ type conn struct {
 	tls   *tls.Conn // nil on a plain connection; then nc
 	relay *relay    // the stage-30 relay of a TLS connection
 
-	idle   idlewait.Waiter // waits for the next request without buffers
-	parkFn func()          // c.park, made once
-	mu     sync.Mutex      // guards nc, info.TCP, relay and parked against Shutdown
-	parked int             // a bare duplicate of the socket while a plugin holds it under a lease; -1 when none
+	idle idlewait.Waiter // waits for the next request without buffers
+	// idleFD is the socket's descriptor while the connection is parked in
+	// the server's idler (no goroutine), else -1; idleTimer ends the park
+	// at the idle deadline. Both are guarded by mu.
+	idleFD    int
+	idleTimer *time.Timer
+	parkFn    func()     // c.park, made once
+	mu        sync.Mutex // guards nc, info.TCP, relay and parked against Shutdown
+	parked    int        // a bare duplicate of the socket while a plugin holds it under a lease; -1 when none
 }
 
 func (s *Server) newConn(nc net.Conn, secure bool) *conn {
@@ -76,7 +82,7 @@ func (s *Server) newConn(nc net.Conn, secure bool) *conn {
 	c.w = respond.Writer{Conn: nc, Clock: &s.clock, Draining: &s.closing}
 	c.idle.Init(nc, &c.s.raw)
 	c.acquire()
-	c.parkFn, c.parked = c.park, -1
+	c.parkFn, c.parked, c.idleFD = c.park, -1, -1
 	return c
 }
 
@@ -136,8 +142,9 @@ func (c *conn) serve() {
 }
 
 // loop serves requests until one ends the connection, or until a stage-30
-// handler is offered a lease: then the connection goes on on a goroutine
-// of its own (see lease) and this one ends.
+// handler is offered a lease or the connection is parked while idle: then
+// the connection goes on on a goroutine of its own (see lease, parkIdle)
+// and this one ends.
 func (c *conn) loop() {
 	for {
 		switch c.serveOne() {
@@ -274,7 +281,9 @@ func (c *conn) wakeIfIdle() (leased bool) {
 	switch c.state.Load() {
 	case stateIdle:
 		c.mu.Lock()
-		c.nc.SetReadDeadline(time.Now())
+		if !c.s.idler.unpark(c, true) { // a parked one's new goroutine ends it
+			c.nc.SetReadDeadline(time.Now())
+		}
 		c.mu.Unlock()
 	case stateLeased:
 		return true
@@ -282,17 +291,18 @@ func (c *conn) wakeIfIdle() (leased bool) {
 	return false
 }
 
-// waitRequest waits for the first byte of the next request; false means
-// close silently (idle timeout, peer closed, shutdown).
-func (c *conn) waitRequest(sv *config.Server) bool {
+// waitRequest waits for the first byte of the next request: stepNext, or
+// stepEnd to close silently (idle timeout, peer closed, shutdown), or
+// stepMoved when the connection was parked (see parkIdle).
+func (c *conn) waitRequest(sv *config.Server) step {
 	if c.br.Buffered() > 0 && c.headBuffered() {
-		return true // pipelined: answer it before flushing
+		return stepNext // pipelined: answer it before flushing
 	}
 	if err := c.w.Flush(); err != nil {
-		return false
+		return stepEnd
 	}
 	if c.br.Buffered() > 0 {
-		return true
+		return stepNext
 	}
 	idle := sv.KeepAliveTimeout
 	if c.served == 0 {
@@ -300,20 +310,85 @@ func (c *conn) waitRequest(sv *config.Server) bool {
 	}
 	idle, c.idleSpent = max(idle-c.idleSpent, time.Millisecond), 0
 	c.state.Store(stateIdle)
-	c.nc.SetReadDeadline(deadline(idle))
 	if c.s.closing.Load() && c.served > 0 {
-		return false
+		return stepEnd
 	}
 	// Wait without buffers: an idle connection holds none.
 	var err error
 	if len(c.src.Pre) == 0 {
-		err = c.waitIdle()
+		if err = c.holdIdle(idle); err == errParked {
+			return stepMoved
+		}
 	}
 	if err == nil {
 		_, err = c.br.Peek(1)
 	}
 	c.state.Store(stateActive)
-	return err == nil
+	if err != nil {
+		return stepEnd
+	}
+	return stepNext
+}
+
+// errParked is holdIdle's word for a connection it parked.
+var errParked = errors.New("parked")
+
+// holdIdle waits up to idle for the next request's first bytes: on this
+// goroutine for idleHold, then, on a plain connection, parked in the
+// server's idler with no goroutine at all (errParked).
+func (c *conn) holdIdle(idle time.Duration) error {
+	if idle <= idleHold || c.tls != nil {
+		c.nc.SetReadDeadline(deadline(idle))
+		return c.waitIdle()
+	}
+	c.nc.SetReadDeadline(deadline(idleHold))
+	err := c.waitIdle()
+	if !errors.Is(err, os.ErrDeadlineExceeded) || c.s.closing.Load() {
+		return err
+	}
+	if c.parkIdle(idle - idleHold) {
+		return errParked
+	}
+	c.nc.SetReadDeadline(deadline(idle - idleHold))
+	return c.waitIdle()
+}
+
+// parkIdle parks the connection in the server's idler until its next
+// request or wait has passed; false: it was not parked. A connection the
+// server is shutting down is not parked (Shutdown wakes the parked ones).
+func (c *conn) parkIdle(wait time.Duration) bool {
+	if c.info.TCP == nil {
+		return false
+	}
+	raw, err := c.info.TCP.SyscallConn()
+	if err != nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.s.closing.Load() {
+		return false
+	}
+	c.release()
+	parked := false
+	raw.Control(func(fd uintptr) { parked = c.s.idler.park(c, int(fd), wait) })
+	if !parked {
+		c.acquire()
+	}
+	return parked
+}
+
+// resume takes a parked connection on, on the idler's new goroutine: to
+// its end when its idle deadline passed or the server is shutting down,
+// else to its next request.
+func (c *conn) resume(expired bool) {
+	c.acquire()
+	if expired || c.s.closing.Load() {
+		c.state.Store(stateActive)
+		c.end()
+		return
+	}
+	c.loop()
 }
 
 // waitIdle waits for the next request without buffers (an idle
@@ -341,14 +416,14 @@ type step uint8
 const (
 	stepNext  step = iota // serve the next request
 	stepEnd               // end the connection
-	stepMoved             // a new goroutine owns the connection (see lease)
+	stepMoved             // another goroutine owns the connection, or will (see lease, parkIdle)
 )
 
 // serveOne reads and answers one request. A request whose stage-30 call
 // offers a lease is answered on a new goroutine (see lease).
 func (c *conn) serveOne() step {
-	if !c.waitRequest(&c.s.snap.Load().cfg.Server) {
-		return stepEnd
+	if st := c.waitRequest(&c.s.snap.Load().cfg.Server); st != stepNext {
+		return st
 	}
 	sn := c.s.snap.Load() // a reload during the wait applies to this request
 	sv := &sn.cfg.Server

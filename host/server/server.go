@@ -54,6 +54,7 @@ type Server struct {
 	raw     idlewait.Pool   // a waiting connection's first read; gives memory back after a burst goes idle
 	recs    sync.Pool       // *stage.Record: the stage-40 record of a request being completed
 	mem     memback.Tracker // gives memory back after a burst of connections
+	idler   idler           // parks connections idle for long (no goroutine while they wait)
 }
 
 // New prepares a server for cfg; Start opens the listeners.
@@ -126,6 +127,7 @@ func (s *Server) Addrs() []net.Addr {
 // goroutine of the server has ended.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
+	defer s.idler.stop() // after every connection ended: none is parked
 	s.mu.Lock()
 	for addr, l := range s.listeners {
 		l.ln.Close()

@@ -34,6 +34,8 @@ type Site struct {
 	Prefix []string
 	// Also are more listener addresses Start waits for (AddTLS adds its).
 	Also []string
+	// Env are more NAME=value variables for the host's environment.
+	Env []string
 }
 
 // NewSite creates the configuration directory with a document root that
@@ -127,6 +129,7 @@ func (s *Site) Run() (*Proc, error) {
 	// and each plugin in turn: skip that, every test stops a host.
 	p.cmd.Env = append(os.Environ(), "CAPUCHIN_LOG_LEVEL=debug",
 		strings.TrimSpace("GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	p.cmd.Env = append(p.cmd.Env, s.Env...)
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start host: %w", err)
 	}

@@ -1,0 +1,83 @@
+package integration
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestIdleConnectionsParked: keep-alive connections idle for longer than
+// the host's hold (1 s) hold no goroutine of the host (they are parked in
+// one epoll wait), still serve their next request at once, and still close
+// at KeepAliveTimeout; SIGTERM with parked connections stops the host at
+// once, closing them.
+func TestIdleConnectionsParked(t *testing.T) {
+	s := newSite(t)
+	pprof := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s.Env = []string{"CAPUCHIN_PPROF=" + pprof}
+	s.Server = []string{"KeepAliveTimeout 4"}
+	p := s.Start()
+	base := goroutines(t, pprof)
+
+	const n = 200
+	cs := make([]*client, n)
+	for i := range cs {
+		cs[i] = dial(t, s.Addr())
+		if r := cs[i].Get("/index.html"); r.Status != 200 {
+			t.Fatalf("connection %d: %d", i, r.Status)
+		}
+	}
+	last := time.Now()
+	time.Sleep(2 * time.Second) // past the hold
+	if g := goroutines(t, pprof); g > base+20 {
+		t.Errorf("%d goroutines with %d idle connections (%d with none): idle connections are not parked", g, n, base)
+	}
+	for i, c := range cs[:n/2] { // woken by their next request
+		if r := c.Get("/index.html"); r.Status != 200 {
+			t.Fatalf("parked connection %d: %d", i, r.Status)
+		}
+	}
+	for i, c := range cs[n/2:] { // closed at KeepAliveTimeout
+		if !c.Closed(5 * time.Second) {
+			t.Fatalf("parked connection %d not closed", n/2+i)
+		}
+	}
+	if d := time.Since(last); d < 3500*time.Millisecond || d > 5500*time.Millisecond {
+		t.Errorf("parked connections closed %v after their last request, want KeepAliveTimeout (4 s)", d.Round(time.Millisecond))
+	}
+	time.Sleep(1500 * time.Millisecond) // the first half parked again
+	start := time.Now()
+	if err := p.Stop(5 * time.Second); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("SIGTERM with parked connections took %v", d)
+	}
+	for i, c := range cs[:n/2] {
+		if !c.Closed(time.Second) {
+			t.Fatalf("connection %d open after the host stopped", i)
+		}
+	}
+}
+
+var goroutineTotal = regexp.MustCompile(`goroutine profile: total (\d+)`)
+
+// goroutines reads the host's goroutine count from its pprof address.
+func goroutines(t *testing.T, addr string) int {
+	t.Helper()
+	r, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	must(t, err)
+	defer r.Body.Close()
+	b, err := io.ReadAll(r.Body)
+	must(t, err)
+	m := goroutineTotal.FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no goroutine total in %.200q", b)
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
