@@ -122,7 +122,8 @@ function plugins(   i, p, c, s) {
 
 function memory(   i, s, hp) {
 	printf "Memory: resident MiB per 1,000 idle keep-alive client connections, each held after one proxied request\n"
-	printf "(the growth of the server's resident memory, host and plugins together, from one connection to %d):\n\n", idle
+	printf "(the growth of the server's resident memory, host and plugins together, from one connection to %d,\n", idle
+	printf "measured once they have been idle for 3 s):\n\n"
 	print "| server | MiB per 1,000 connections | of which host process | resident MiB with all held | connections held / still open at the end |"
 	print "| --- | --- | --- | ---: | --- |"
 	for (i = 1; i <= nm; i++) {

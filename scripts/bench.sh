@@ -15,7 +15,8 @@
 #            certificate (ECDSA P-256) on a second listener (port + 1000),
 #            TLS 1.2 and 1.3, each server's default ciphers, session tickets
 #   memory   resident MiB per 1,000 idle keep-alive client connections, held
-#            after one proxied request each (host and plugins together)
+#            after one proxied request each (host and plugins together),
+#            measured once they have been idle for SETTLE (3) seconds
 #
 # For each proxied run it also counts the new connections the proxy opened to
 # the backends. Runs are interleaved (A B C, A B C, ...) over several rounds,
@@ -47,6 +48,7 @@ declare -A PORT=([nginx]=18090 [haproxy]=18092 [capuchin]=18091 [capuchin+mandri
 declare -A MEMPORT=([nginx]=18190 [haproxy]=18192 [capuchin]=18191)
 declare -A PID=()
 TLSOFF=1000 # a server's HTTPS listener is on its port + TLSOFF
+SETTLE=3    # seconds the memory test's connections are left idle before measuring
 
 # --- tools ---------------------------------------------------------------
 
@@ -356,7 +358,7 @@ memory() {
 	taskset -c 1 ./bin/idleconns -addr 127.0.0.1:"$port" -path /api/x -n "$IDLE" -hold 180s >"$out" 2>>"$work/idleconns.log" &
 	local ic=$!
 	for _ in $(seq 1200); do grep -q '^ready' "$out" && break; kill -0 "$ic" 2>/dev/null || break; sleep 0.1; done
-	sleep 1
+	sleep "$SETTLE" # idle, as between a client's requests: Capuchin parks connections idle for 1 s
 	local b1 h1
 	b1=$(rss_kb "$pid") h1=$(rss_kb "$pid" self)
 	kill "$ic" 2>/dev/null || true

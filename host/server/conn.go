@@ -374,14 +374,17 @@ func (c *conn) parkIdle(wait time.Duration) bool {
 	raw.Control(func(fd uintptr) { parked = c.s.idler.park(c, int(fd), wait) })
 	if !parked {
 		c.acquire()
+		return false
 	}
-	return parked
+	c.s.mem.Closed() // its goroutine ends: memory is given back after a burst
+	return true
 }
 
 // resume takes a parked connection on, on the idler's new goroutine: to
 // its end when its idle deadline passed or the server is shutting down,
 // else to its next request.
 func (c *conn) resume(expired bool) {
+	c.s.mem.Opened()
 	c.acquire()
 	if expired || c.s.closing.Load() {
 		c.state.Store(stateActive)
