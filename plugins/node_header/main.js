@@ -13,6 +13,7 @@ const grpc = require('@grpc/grpc-js');
 const loader = require('@grpc/proto-loader');
 const { logger } = require('./lib/log');
 const stage = require('./lib/stage');
+const peer = require('./lib/peer');
 
 const COOKIE_KEY = 'CAPUCHIN_PLUGIN';
 const COOKIE_VALUE = '6f1c2b9e-capuchin-stage-plugin';
@@ -80,13 +81,16 @@ function main() {
     for (const c of open) c.end();
     server.forceShutdown();
     fs.rmSync(dir, { recursive: true, force: true }); // if never connected
+    peer.close();
     process.exit(0);
   };
   const gp = goPlugin(exit, open);
   // The host connects once; with the socket gone, a plugin killed outright
   // leaves nothing in the temp folder.
   const unlink = () => fs.rmSync(dir, { recursive: true, force: true });
-  server.addService(pkg.capuchin.v1.Plugin.service, stage.service(log, unlink));
+  const svc = stage.service(log, unlink);
+  svc.peerCalls = peer.listen(CONTRACT, svc.answer, log); // before the handshake: the host may call once Describe says so
+  server.addService(pkg.capuchin.v1.Plugin.service, svc);
   server.addService(pkg.plugin.GRPCController.service, gp.controller);
   server.addService(pkg.plugin.GRPCStdio.service, gp.stdio);
   server.addService(pkg.plugin.GRPCBroker.service, gp.broker);

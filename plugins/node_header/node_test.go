@@ -2,10 +2,13 @@ package nodeheader
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -30,7 +33,7 @@ func TestMain(m *testing.M) {
 	if missing() != "" {
 		os.Exit(m.Run()) // every test skips with the reason
 	}
-	os.Exit(hosttest.Main(m.Run, &bin))
+	os.Exit(hosttest.Main(m.Run, &bin, "./plugins/proxy_reverse"))
 }
 
 // site skips the test when Node.js is missing, else installs the plugin's
@@ -281,5 +284,55 @@ func TestNodeOperatorCalls(t *testing.T) {
 	}
 	if log := p.Log(); strings.Contains(log, "metrics scrape incomplete") || strings.Contains(log, "reopen failed") {
 		t.Errorf("the plugin's missing calls were taken for failures:\n%s", log)
+	}
+}
+
+// TestNodeHeaderUnderLease: the Node.js plugin takes peer calls on the
+// socket the host names (no descriptor passing), so proxy_reverse keeps
+// its lease and asks it about every leased request itself: the host asks
+// it only about the first request; refused requests get its status and
+// never reach the backend; every request has its stage-40 count.
+func TestNodeHeaderUnderLease(t *testing.T) {
+	var hits atomic.Int64
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		fmt.Fprint(w, "backend")
+	}))
+	defer be.Close()
+	s := site(t, keyConf)
+	s.Load("node_header", "proxy_reverse")
+	s.Server = []string{"MetricsURL /metrics"}
+	s.WriteFile("proxy_reverse.conf", "[PROXY_ENTRY]\n    ServerList "+strings.TrimPrefix(be.URL, "http://")+"\n    Match ^/api/\n")
+	s.Start()
+	c := hosttest.Dial(t, s.Addr())
+	const rounds = 10
+	for i := 0; i < rounds; i++ {
+		r := c.RoundTrip(fmt.Sprintf("GET /api/%d HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Api-Key: s3cret\r\n\r\n", i))
+		if r.Status != 200 || string(r.Body) != "backend" {
+			t.Fatalf("round %d with the key: %d %q", i, r.Status, r.Body)
+		}
+		if r := c.RoundTrip("GET /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"); r.Status != 401 {
+			t.Fatalf("round %d without the key: %d", i, r.Status)
+		}
+	}
+	c.RoundTrip("GET /api/last HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+	if n := hits.Load(); n != rounds {
+		t.Fatalf("backend got %d requests, want the %d with the key", n, rounds)
+	}
+	want := []string{
+		`capuchin_plugin_stage_duration_seconds_count{plugin="node_header",stage="20"} 1`,
+		fmt.Sprintf(`capuchin_leased_requests_total{plugin="proxy_reverse"} %d`, 2*rounds),
+	}
+	mc := hosttest.Dial(t, s.Addr())
+	var body string
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if body = string(mc.Get("/metrics").Body); strings.Contains(body, want[1]) {
+			break
+		}
+	}
+	for _, w := range want {
+		if !strings.Contains(body, w) {
+			t.Errorf("scrape lacks %s", w)
+		}
 	}
 }

@@ -43,15 +43,20 @@ function reply(cfg, ev) {
   return { id: ev.id, verdict: 'VERDICT_RESPOND', status };
 }
 
-// service returns the handlers of capuchin.v1.Plugin. The host calls
-// Configure, then Describe, then opens Calls and Notify. connected runs at
-// the first Configure: the host's one connection is up by then.
+// service returns the handlers of capuchin.v1.Plugin (and answer, the
+// same decision for the peer socket). The host calls Configure, then
+// Describe, then opens Calls and Notify. connected runs at the first
+// Configure: the host's one connection is up by then. The caller sets
+// peerCalls, which reports whether the peer socket listens.
 function service(log, connected) {
   let cfg = null;
-  return {
+  const svc = {
+    peerCalls: () => false,
+    answer: (ev) => (cfg ? reply(cfg, ev) : { id: ev.id, error: 'not configured' }),
     Describe(_call, cb) {
       // deadline_ns 0: the host's default (1 s); fail-closed: 503 when down.
-      cb(null, { name: NAME, version: VERSION, stages: [{ stage: 20, deadline_ns: '0', policy: 'POLICY_FAIL_CLOSED' }] });
+      cb(null, { name: NAME, version: VERSION, peer_calls: svc.peerCalls(),
+        stages: [{ stage: 20, deadline_ns: '0', policy: 'POLICY_FAIL_CLOSED' }] });
     },
     Configure(call, cb) {
       connected();
@@ -67,7 +72,7 @@ function service(log, connected) {
     Calls(call) {
       call.on('data', (ev) => {
         if (ev.id === '0') return; // posted events want no reply
-        call.write(cfg ? reply(cfg, ev) : { id: ev.id, error: 'not configured' });
+        call.write(svc.answer(ev));
       });
       call.on('end', () => call.end());
       call.on('error', () => {}); // the host went away; the watchdog ends us
@@ -79,6 +84,7 @@ function service(log, connected) {
       call.on('error', () => {});
     },
   };
+  return svc;
 }
 
 module.exports = { service, verdict, fields, NAME };
