@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/capuchin/capuchin/internal/idlewait"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,7 +30,10 @@ import (
 // (Pending), after the leftover the plugin reports.
 type relay struct {
 	tc      *tls.Conn
-	timeout time.Duration // longest stall writing to the client
+	src     *tlsSource      // the socket under tc
+	sock    syscall.RawConn // the client's socket
+	bufs    *sync.Pool      // *[]byte of idlewait.Size: the in-pump's socket reads
+	timeout time.Duration   // longest stall writing to the client
 
 	mu   sync.Mutex    // guards host and peer against Shutdown and Close
 	host *net.UnixConn // the host's end of the pair
@@ -43,8 +48,8 @@ type relay struct {
 	clientEOF bool           // the client closed its side: nothing more to relay in
 }
 
-func newRelay(tc *tls.Conn, timeout time.Duration) *relay {
-	return &relay{tc: tc, timeout: timeout}
+func newRelay(tc *tls.Conn, src *tlsSource, sock syscall.RawConn, bufs *sync.Pool, timeout time.Duration) *relay {
+	return &relay{tc: tc, src: src, sock: sock, bufs: bufs, timeout: timeout}
 }
 
 // relayChunk is the size of a pump's buffer: one TLS record's payload.
@@ -72,6 +77,9 @@ func (r *relay) open() error {
 
 // Begin returns the socket to hand to a plugin and starts relaying.
 func (r *relay) Begin() (syscall.Conn, error) {
+	if r.sock == nil {
+		return nil, errors.New("relay: the client connection is not a socket")
+	}
 	if r.host == nil {
 		if err := r.open(); err != nil {
 			return nil, err
@@ -93,7 +101,11 @@ func (r *relay) Begin() (syscall.Conn, error) {
 }
 
 // toPlugin copies client bytes to the plugin until End (or the client
-// closes: the plugin then reads EOF).
+// closes: the plugin then reads EOF). It waits on the client's socket
+// itself, inside one raw read, and reads it for the session (the source
+// feeds the session what it read): a read shorter than the buffer
+// emptied the socket's queue, so the pump waits at once instead of
+// reading again only to find nothing (as forward does).
 func (r *relay) toPlugin() {
 	defer r.wg.Done()
 	if len(r.rest) > 0 {
@@ -106,20 +118,76 @@ func (r *relay) toPlugin() {
 	if r.clientEOF {
 		return
 	}
+	r.src.feeding = true
+	defer func() { r.src.feeding = false }()
+	// What the session holds already (read before the hand-over) goes first.
+	if !r.decrypt() {
+		return
+	}
+	err := r.sock.Read(r.pumpIn)
+	if err != nil && !r.clientEOF && !errors.Is(err, os.ErrDeadlineExceeded) {
+		r.clientEOF = true
+		r.host.CloseWrite()
+	}
+}
+
+// pumpIn reads the client's socket and hands what the session decrypts
+// to the plugin; false means wait for more. Its read buffer comes from
+// the pool only while bytes flow: a waiting pump holds none.
+func (r *relay) pumpIn(fd uintptr) bool {
+	b, _ := r.bufs.Get().(*[]byte)
+	if b == nil {
+		s := make([]byte, idlewait.Size)
+		b = &s
+	}
+	defer r.bufs.Put(b)
+	for {
+		n, err := unix.Read(int(fd), *b)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return false
+		case n == 0 && err == nil:
+			r.src.err = io.EOF
+		case err != nil:
+			r.src.err = &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", err)}
+		default:
+			r.src.fed = (*b)[:n]
+		}
+		if !r.decrypt() {
+			// Stopped (End) with bytes the session has not taken:
+			// they are the session's, read by the host next.
+			r.src.fed = append([]byte(nil), r.src.fed...)
+			return true
+		}
+		if r.src.err != nil {
+			return true
+		}
+		if n < len(*b) {
+			return false
+		}
+	}
+}
+
+// decrypt writes to the plugin what the session can decrypt from the
+// bytes fed to it; false means stop (End, or the client's stream ended).
+func (r *relay) decrypt() bool {
 	for {
 		n, err := r.tc.Read(r.in)
 		if n > 0 {
 			if w, werr := r.host.Write(r.in[:n]); werr != nil {
 				r.rest = append(r.rest, r.in[w:n]...)
-				return
+				return false
 			}
 		}
+		if err == errFedAll {
+			return true
+		}
 		if err != nil {
-			if !errors.Is(err, os.ErrDeadlineExceeded) {
-				r.clientEOF = true
-				r.host.CloseWrite()
-			}
-			return
+			r.clientEOF = true
+			r.host.CloseWrite()
+			return false
 		}
 	}
 }
@@ -269,4 +337,41 @@ func (r *relay) Close() {
 		r.host.Close()
 		r.peer.Close()
 	}
+}
+
+// tlsSource is the socket under a client's TLS session. The host's own
+// reads go to the socket; while a hand-over's in-pump runs (feeding), the
+// session reads what the pump read from the socket (fed, then err), and
+// errFedAll when it has had all of it.
+type tlsSource struct {
+	net.Conn
+	feeding bool
+	fed     []byte
+	err     error
+}
+
+// fedAll tells the session that the pump has no more bytes for now; it
+// is a temporary net.Error, so the session keeps a partial record and
+// stays usable.
+type fedAll struct{}
+
+func (fedAll) Error() string   { return "relay: no more bytes fed" }
+func (fedAll) Timeout() bool   { return true }
+func (fedAll) Temporary() bool { return true }
+
+var errFedAll error = fedAll{}
+
+func (s *tlsSource) Read(b []byte) (int, error) {
+	if len(s.fed) > 0 {
+		n := copy(b, s.fed)
+		s.fed = s.fed[n:]
+		return n, nil
+	}
+	if !s.feeding {
+		return s.Conn.Read(b)
+	}
+	if s.err != nil {
+		return 0, s.err
+	}
+	return 0, errFedAll
 }
