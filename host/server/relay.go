@@ -35,9 +35,9 @@ type relay struct {
 	bufs    *sync.Pool      // *[]byte of idlewait.Size: the in-pump's socket reads
 	timeout time.Duration   // longest stall writing to the client
 
-	mu   sync.Mutex    // guards host and peer against Shutdown and Close
-	host *net.UnixConn // the host's end of the pair
-	peer *os.File      // the plugin's end (a copy; not in the poller)
+	mu   sync.Mutex // guards host and peer against Shutdown and Close
+	host *pairEnd   // the host's end of the pair
+	peer *os.File   // the plugin's end (a copy; not in the poller)
 
 	wg        sync.WaitGroup // the two pumps of one hand-over
 	wdl       time.Time      // when the client write deadline was last set
@@ -61,15 +61,13 @@ func (r *relay) open() error {
 	if err != nil {
 		return fmt.Errorf("relay: socketpair: %w", err)
 	}
-	hf := os.NewFile(uintptr(fds[0]), "relay-host")
-	nc, err := net.FileConn(hf)
-	hf.Close()
+	host, err := newPairEnd(fds[0])
 	if err != nil {
 		unix.Close(fds[1])
-		return fmt.Errorf("relay: host end: %w", err)
+		return err
 	}
 	r.mu.Lock()
-	r.host, r.peer = nc.(*net.UnixConn), os.NewFile(uintptr(fds[1]), "relay-plugin")
+	r.host, r.peer = host, os.NewFile(uintptr(fds[1]), "relay-plugin")
 	r.mu.Unlock()
 	r.in, r.out = make([]byte, relayChunk), make([]byte, relayChunk)
 	return nil
@@ -88,7 +86,7 @@ func (r *relay) Begin() (syscall.Conn, error) {
 	// The plugin keeps its own time on its socket; the host's deadlines
 	// of the request must not cut the relay.
 	r.tc.SetReadDeadline(time.Time{})
-	r.host.SetDeadline(time.Time{})
+	r.host.setDeadline(time.Time{})
 	r.wdl = time.Time{} // the host may have set its own write deadline since
 	// Bytes an earlier plugin left unread in this hand-over (it declined)
 	// go to this one first.
@@ -109,7 +107,7 @@ func (r *relay) Begin() (syscall.Conn, error) {
 func (r *relay) toPlugin() {
 	defer r.wg.Done()
 	if len(r.rest) > 0 {
-		w, err := r.host.Write(r.rest)
+		w, err := r.host.write(r.rest)
 		r.rest = r.rest[:copy(r.rest, r.rest[w:])]
 		if err != nil {
 			return
@@ -127,7 +125,7 @@ func (r *relay) toPlugin() {
 	err := r.sock.Read(r.pumpIn)
 	if err != nil && !r.clientEOF && !errors.Is(err, os.ErrDeadlineExceeded) {
 		r.clientEOF = true
-		r.host.CloseWrite()
+		r.host.closeWrite()
 	}
 }
 
@@ -176,7 +174,7 @@ func (r *relay) decrypt() bool {
 	for {
 		n, err := r.tc.Read(r.in)
 		if n > 0 {
-			if w, werr := r.host.Write(r.in[:n]); werr != nil {
+			if w, werr := r.host.write(r.in[:n]); werr != nil {
 				r.rest = append(r.rest, r.in[w:n]...)
 				return false
 			}
@@ -186,7 +184,7 @@ func (r *relay) decrypt() bool {
 		}
 		if err != nil {
 			r.clientEOF = true
-			r.host.CloseWrite()
+			r.host.closeWrite()
 			return false
 		}
 	}
@@ -197,14 +195,10 @@ func (r *relay) decrypt() bool {
 // for writing (close_notify).
 func (r *relay) toClient() {
 	defer r.wg.Done()
-	raw, err := r.host.SyscallConn()
-	if err != nil {
-		return
-	}
 	eof := false
-	raw.Read(func(fd uintptr) bool {
+	r.host.rdRaw.Read(func(uintptr) bool {
 		var more bool
-		more, eof = r.forward(int(fd), -1)
+		more, eof = r.forward(r.host.fd, -1)
 		return !more
 	})
 	if eof {
@@ -273,11 +267,9 @@ const maxFlush = 4 << 20
 func (r *relay) End() {
 	past := time.Unix(1, 0)
 	r.tc.SetReadDeadline(past)
-	r.host.SetDeadline(past)
+	r.host.setDeadline(past)
 	r.wg.Wait()
-	if raw, err := r.host.SyscallConn(); err == nil {
-		raw.Control(func(fd uintptr) { r.forward(int(fd), maxFlush) })
-	}
+	r.forward(r.host.fd, maxFlush)
 	r.pending = r.unread(r.pending)
 	r.pending = append(r.pending, r.rest...)
 	r.rest = r.rest[:0]
@@ -334,7 +326,7 @@ func (r *relay) Close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.host != nil {
-		r.host.Close()
+		r.host.close()
 		r.peer.Close()
 	}
 }
@@ -374,4 +366,132 @@ func (s *tlsSource) Read(b []byte) (int, error) {
 		return 0, s.err
 	}
 	return 0, errFedAll
+}
+
+// pairEnd is the host's end of the pair. It is kept out of Go's poller,
+// which watches every socket for writing as well as reading: a unix
+// socket tells its watchers it is writable each time the peer reads from
+// it, so each request the plugin read would wake the host for nothing
+// (and, on a shared core, cut into the plugin's turn). Its waits go
+// through epoll instances of its own, each in Go's poller: rd watches it
+// for reading (the out-pump's wait), and wr, made when a write first
+// finds the pair full, watches it for writing while such a write waits.
+type pairEnd struct {
+	fd     int
+	rd, wr *os.File
+	rdRaw  syscall.RawConn
+	wrRaw  syscall.RawConn
+	dl     time.Time // the deadline of both waits
+}
+
+// newPairEnd takes fd into a pairEnd (closing it on failure).
+func newPairEnd(fd int) (*pairEnd, error) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("relay: host end: %w", err)
+	}
+	e := &pairEnd{fd: fd}
+	var err error
+	if e.rd, e.rdRaw, err = watch(fd, unix.EPOLLIN|unix.EPOLLRDHUP); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return e, nil
+}
+
+// watch makes an epoll instance, in Go's poller, that is readable while fd
+// has one of events (0: watch nothing yet).
+func watch(fd int, events uint32) (*os.File, syscall.RawConn, error) {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, nil, fmt.Errorf("relay: epoll: %w", err)
+	}
+	if err := unix.SetNonblock(ep, true); err != nil {
+		unix.Close(ep)
+		return nil, nil, fmt.Errorf("relay: epoll: %w", err)
+	}
+	if events != 0 {
+		ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			unix.Close(ep)
+			return nil, nil, fmt.Errorf("relay: epoll: %w", err)
+		}
+	}
+	f := os.NewFile(uintptr(ep), "relay-epoll")
+	raw, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("relay: epoll: %w", err)
+	}
+	return f, raw, nil
+}
+
+// write writes all of b, waiting while the pair is full; a deadline that
+// passes ends the wait (os.ErrDeadlineExceeded).
+func (e *pairEnd) write(b []byte) (int, error) {
+	n, err := e.tryWrite(b)
+	if err != unix.EAGAIN {
+		return n, err
+	}
+	if e.wr == nil {
+		if e.wr, e.wrRaw, err = watch(e.fd, 0); err != nil {
+			return n, err
+		}
+		e.wr.SetReadDeadline(e.dl)
+	}
+	var wfd int
+	e.wrRaw.Control(func(fd uintptr) { wfd = int(fd) })
+	ev := unix.EpollEvent{Events: unix.EPOLLOUT, Fd: int32(e.fd)}
+	if err := unix.EpollCtl(wfd, unix.EPOLL_CTL_ADD, e.fd, &ev); err != nil {
+		return n, fmt.Errorf("relay: epoll: %w", err)
+	}
+	defer unix.EpollCtl(wfd, unix.EPOLL_CTL_DEL, e.fd, nil)
+	werr := e.wrRaw.Read(func(uintptr) bool {
+		var w int
+		w, err = e.tryWrite(b[n:])
+		n += w
+		return err != unix.EAGAIN
+	})
+	if werr != nil {
+		return n, werr
+	}
+	return n, err
+}
+
+// tryWrite writes b until all is written, the pair is full (EAGAIN) or
+// the write fails.
+func (e *pairEnd) tryWrite(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		w, err := unix.Write(e.fd, b[n:])
+		if w > 0 {
+			n += w
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// setDeadline sets when the end's waits give up.
+func (e *pairEnd) setDeadline(t time.Time) {
+	e.dl = t
+	e.rd.SetReadDeadline(t)
+	if e.wr != nil {
+		e.wr.SetReadDeadline(t)
+	}
+}
+
+func (e *pairEnd) closeWrite() { unix.Shutdown(e.fd, unix.SHUT_WR) }
+
+func (e *pairEnd) close() {
+	e.rd.Close()
+	if e.wr != nil {
+		e.wr.Close()
+	}
+	unix.Close(e.fd)
 }
