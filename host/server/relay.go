@@ -377,11 +377,14 @@ func (s *tlsSource) Read(b []byte) (int, error) {
 // for reading (the out-pump's wait), and wr, made when a write first
 // finds the pair full, watches it for writing while such a write waits.
 type pairEnd struct {
-	fd     int
-	rd, wr *os.File
-	rdRaw  syscall.RawConn
-	wrRaw  syscall.RawConn
-	dl     time.Time // the deadline of both waits
+	fd    int
+	rd    *os.File
+	rdRaw syscall.RawConn
+
+	mu    sync.Mutex // guards wr and dl: End sets the deadline while a write may make wr
+	wr    *os.File
+	wrRaw syscall.RawConn
+	dl    time.Time // the deadline of both waits
 }
 
 // newPairEnd takes fd into a pairEnd (closing it on failure).
@@ -433,20 +436,18 @@ func (e *pairEnd) write(b []byte) (int, error) {
 	if err != unix.EAGAIN {
 		return n, err
 	}
-	if e.wr == nil {
-		if e.wr, e.wrRaw, err = watch(e.fd, 0); err != nil {
-			return n, err
-		}
-		e.wr.SetReadDeadline(e.dl)
+	wr, err := e.writeWatch()
+	if err != nil {
+		return n, err
 	}
 	var wfd int
-	e.wrRaw.Control(func(fd uintptr) { wfd = int(fd) })
+	wr.Control(func(fd uintptr) { wfd = int(fd) })
 	ev := unix.EpollEvent{Events: unix.EPOLLOUT, Fd: int32(e.fd)}
 	if err := unix.EpollCtl(wfd, unix.EPOLL_CTL_ADD, e.fd, &ev); err != nil {
 		return n, fmt.Errorf("relay: epoll: %w", err)
 	}
 	defer unix.EpollCtl(wfd, unix.EPOLL_CTL_DEL, e.fd, nil)
-	werr := e.wrRaw.Read(func(uintptr) bool {
+	werr := wr.Read(func(uintptr) bool {
 		var w int
 		w, err = e.tryWrite(b[n:])
 		n += w
@@ -456,6 +457,22 @@ func (e *pairEnd) write(b []byte) (int, error) {
 		return n, werr
 	}
 	return n, err
+}
+
+// writeWatch returns the epoll instance for writes, made the first time
+// one is needed.
+func (e *pairEnd) writeWatch() (syscall.RawConn, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.wr == nil {
+		wr, raw, err := watch(e.fd, 0)
+		if err != nil {
+			return nil, err
+		}
+		e.wr, e.wrRaw = wr, raw
+		e.wr.SetReadDeadline(e.dl)
+	}
+	return e.wrRaw, nil
 }
 
 // tryWrite writes b until all is written, the pair is full (EAGAIN) or
@@ -479,6 +496,8 @@ func (e *pairEnd) tryWrite(b []byte) (int, error) {
 
 // setDeadline sets when the end's waits give up.
 func (e *pairEnd) setDeadline(t time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.dl = t
 	e.rd.SetReadDeadline(t)
 	if e.wr != nil {
