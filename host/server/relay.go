@@ -45,6 +45,7 @@ type relay struct {
 	rest      []byte         // client bytes the in-pump has still to deliver, or could not
 	pending   []byte         // client bytes for the host to parse next
 	sent      atomic.Uint64  // bytes relayed to the client
+	stopping  atomic.Bool    // End has begun: the in-pump reads the client no more
 	clientEOF bool           // the client closed its side: nothing more to relay in
 }
 
@@ -88,6 +89,7 @@ func (r *relay) Begin() (syscall.Conn, error) {
 	r.tc.SetReadDeadline(time.Time{})
 	r.host.setDeadline(time.Time{})
 	r.wdl = time.Time{} // the host may have set its own write deadline since
+	r.stopping.Store(false)
 	// Bytes an earlier plugin left unread in this hand-over (it declined)
 	// go to this one first.
 	r.rest = append(r.rest[:0], r.pending...)
@@ -139,7 +141,7 @@ func (r *relay) pumpIn(fd uintptr) bool {
 		b = &s
 	}
 	defer r.bufs.Put(b)
-	for {
+	for !r.stopping.Load() {
 		n, err := unix.Read(int(fd), *b)
 		switch {
 		case err == unix.EINTR:
@@ -166,6 +168,7 @@ func (r *relay) pumpIn(fd uintptr) bool {
 			return false
 		}
 	}
+	return true
 }
 
 // decrypt writes to the plugin what the session can decrypt from the
@@ -266,6 +269,7 @@ const maxFlush = 4 << 20
 // client bytes the plugin did not read become Pending.
 func (r *relay) End() {
 	past := time.Unix(1, 0)
+	r.stopping.Store(true)
 	r.tc.SetReadDeadline(past)
 	r.host.setDeadline(past)
 	r.wg.Wait()
@@ -353,6 +357,10 @@ func (fedAll) Temporary() bool { return true }
 
 var errFedAll error = fedAll{}
 
+// Read returns the bytes fed and not yet read first (also after a
+// hand-over: bytes the pump read but the session had not taken when End
+// came), then reads the socket, or while feeding says how the pump's
+// bytes ended.
 func (s *tlsSource) Read(b []byte) (int, error) {
 	if len(s.fed) > 0 {
 		n := copy(b, s.fed)
