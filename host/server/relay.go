@@ -42,6 +42,7 @@ type relay struct {
 	wg        sync.WaitGroup // the two pumps of one hand-over
 	wdl       time.Time      // when the client write deadline was last set
 	in, out   []byte         // pump buffers, made once
+	big       []byte         // the in-pump's reads during an upload, made for the first
 	rest      []byte         // client bytes the in-pump has still to deliver, or could not
 	pending   []byte         // client bytes for the host to parse next
 	sent      atomic.Uint64  // bytes relayed to the client
@@ -132,43 +133,60 @@ func (r *relay) toPlugin() {
 }
 
 // pumpIn reads the client's socket and hands what the session decrypts
-// to the plugin; false means wait for more. Its read buffer comes from
-// the pool only while bytes flow: a waiting pump holds none.
+// to the plugin; false means wait for more. It reads into a small buffer
+// from the pool, taken only while bytes flow (a waiting pump holds none),
+// and once a read fills it (an upload) into the relay's own large one,
+// made then.
 func (r *relay) pumpIn(fd uintptr) bool {
-	b, _ := r.bufs.Get().(*[]byte)
-	if b == nil {
+	small, _ := r.bufs.Get().(*[]byte)
+	if small == nil {
 		s := make([]byte, idlewait.Size)
-		b = &s
+		small = &s
 	}
-	defer r.bufs.Put(b)
+	defer r.bufs.Put(small)
+	b := *small
 	for !r.stopping.Load() {
-		n, err := unix.Read(int(fd), *b)
-		switch {
-		case err == unix.EINTR:
+		n, err := unix.Read(int(fd), b)
+		if err == unix.EINTR {
 			continue
-		case err == unix.EAGAIN:
-			return false
-		case n == 0 && err == nil:
-			r.src.err = io.EOF
-		case err != nil:
-			r.src.err = &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", err)}
-		default:
-			r.src.fed = (*b)[:n]
 		}
-		if !r.decrypt() {
-			// Stopped (End) with bytes the session has not taken:
-			// they are the session's, read by the host next.
-			r.src.fed = append([]byte(nil), r.src.fed...)
+		if err == unix.EAGAIN {
+			return false
+		}
+		if !r.feed(b, n, err) {
 			return true
 		}
-		if r.src.err != nil {
-			return true
-		}
-		if n < len(*b) {
+		if n < len(b) {
 			return false
+		}
+		if len(b) < relayChunk {
+			if r.big == nil {
+				r.big = make([]byte, relayChunk)
+			}
+			b = r.big
 		}
 	}
 	return true
+}
+
+// feed gives the session what a read of the client's socket returned and
+// passes on what it decrypts; false means stop (End, or the stream ended).
+func (r *relay) feed(b []byte, n int, err error) bool {
+	switch {
+	case n == 0 && err == nil:
+		r.src.err = io.EOF
+	case err != nil:
+		r.src.err = &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", err)}
+	default:
+		r.src.fed = b[:n]
+	}
+	if !r.decrypt() {
+		// Stopped (End) with bytes the session has not taken: they are
+		// the session's, read by the host next.
+		r.src.fed = append([]byte(nil), r.src.fed...)
+		return false
+	}
+	return r.src.err == nil
 }
 
 // decrypt writes to the plugin what the session can decrypt from the
