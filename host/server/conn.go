@@ -53,8 +53,9 @@ type conn struct {
 	leaser   string         // the plugin whose leased records are in leased
 	upstream stage.Upstream // the backend exchange a stage-30 handler reported
 
-	tls   *tls.Conn // nil on a plain connection; then nc
-	relay *relay    // the stage-30 relay of a TLS connection
+	tls    *tls.Conn  // nil on a plain connection; then nc
+	tlsSrc *tlsSource // the socket under tls
+	relay  *relay     // the stage-30 relay of a TLS connection
 
 	idle idlewait.Waiter // waits for the next request without buffers
 	// idleFD is the socket's descriptor while the connection is parked in
@@ -74,7 +75,8 @@ func (s *Server) newConn(nc net.Conn, secure bool) *conn {
 	c.info.Local = addrPort(nc.LocalAddr())
 	c.info.TCP, _ = nc.(*net.TCPConn)
 	if secure {
-		c.tls = tls.Server(nc, s.tlsConf)
+		c.tlsSrc = &tlsSource{Conn: nc}
+		c.tls = tls.Server(c.tlsSrc, s.tlsConf)
 		nc = c.tls
 	}
 	c.nc = nc

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/capuchin/capuchin/internal/idlewait"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,23 +30,28 @@ import (
 // (Pending), after the leftover the plugin reports.
 type relay struct {
 	tc      *tls.Conn
-	timeout time.Duration // longest stall writing to the client
+	src     *tlsSource      // the socket under tc
+	sock    syscall.RawConn // the client's socket
+	bufs    *sync.Pool      // *[]byte of idlewait.Size: the in-pump's socket reads
+	timeout time.Duration   // longest stall writing to the client
 
-	mu   sync.Mutex    // guards host and peer against Shutdown and Close
-	host *net.UnixConn // the host's end of the pair
-	peer *os.File      // the plugin's end (a copy; not in the poller)
+	mu   sync.Mutex // guards host and peer against Shutdown and Close
+	host *pairEnd   // the host's end of the pair
+	peer *os.File   // the plugin's end (a copy; not in the poller)
 
 	wg        sync.WaitGroup // the two pumps of one hand-over
 	wdl       time.Time      // when the client write deadline was last set
 	in, out   []byte         // pump buffers, made once
+	big       []byte         // the in-pump's reads during an upload, made for the first
 	rest      []byte         // client bytes the in-pump has still to deliver, or could not
 	pending   []byte         // client bytes for the host to parse next
 	sent      atomic.Uint64  // bytes relayed to the client
+	stopping  atomic.Bool    // End has begun: the in-pump reads the client no more
 	clientEOF bool           // the client closed its side: nothing more to relay in
 }
 
-func newRelay(tc *tls.Conn, timeout time.Duration) *relay {
-	return &relay{tc: tc, timeout: timeout}
+func newRelay(tc *tls.Conn, src *tlsSource, sock syscall.RawConn, bufs *sync.Pool, timeout time.Duration) *relay {
+	return &relay{tc: tc, src: src, sock: sock, bufs: bufs, timeout: timeout}
 }
 
 // relayChunk is the size of a pump's buffer: one TLS record's payload.
@@ -56,15 +63,13 @@ func (r *relay) open() error {
 	if err != nil {
 		return fmt.Errorf("relay: socketpair: %w", err)
 	}
-	hf := os.NewFile(uintptr(fds[0]), "relay-host")
-	nc, err := net.FileConn(hf)
-	hf.Close()
+	host, err := newPairEnd(fds[0])
 	if err != nil {
 		unix.Close(fds[1])
-		return fmt.Errorf("relay: host end: %w", err)
+		return err
 	}
 	r.mu.Lock()
-	r.host, r.peer = nc.(*net.UnixConn), os.NewFile(uintptr(fds[1]), "relay-plugin")
+	r.host, r.peer = host, os.NewFile(uintptr(fds[1]), "relay-plugin")
 	r.mu.Unlock()
 	r.in, r.out = make([]byte, relayChunk), make([]byte, relayChunk)
 	return nil
@@ -72,6 +77,9 @@ func (r *relay) open() error {
 
 // Begin returns the socket to hand to a plugin and starts relaying.
 func (r *relay) Begin() (syscall.Conn, error) {
+	if r.sock == nil {
+		return nil, errors.New("relay: the client connection is not a socket")
+	}
 	if r.host == nil {
 		if err := r.open(); err != nil {
 			return nil, err
@@ -80,8 +88,9 @@ func (r *relay) Begin() (syscall.Conn, error) {
 	// The plugin keeps its own time on its socket; the host's deadlines
 	// of the request must not cut the relay.
 	r.tc.SetReadDeadline(time.Time{})
-	r.host.SetDeadline(time.Time{})
+	r.host.setDeadline(time.Time{})
 	r.wdl = time.Time{} // the host may have set its own write deadline since
+	r.stopping.Store(false)
 	// Bytes an earlier plugin left unread in this hand-over (it declined)
 	// go to this one first.
 	r.rest = append(r.rest[:0], r.pending...)
@@ -93,11 +102,15 @@ func (r *relay) Begin() (syscall.Conn, error) {
 }
 
 // toPlugin copies client bytes to the plugin until End (or the client
-// closes: the plugin then reads EOF).
+// closes: the plugin then reads EOF). It waits on the client's socket
+// itself, inside one raw read, and reads it for the session (the source
+// feeds the session what it read): a read shorter than the buffer
+// emptied the socket's queue, so the pump waits at once instead of
+// reading again only to find nothing (as forward does).
 func (r *relay) toPlugin() {
 	defer r.wg.Done()
 	if len(r.rest) > 0 {
-		w, err := r.host.Write(r.rest)
+		w, err := r.host.write(r.rest)
 		r.rest = r.rest[:copy(r.rest, r.rest[w:])]
 		if err != nil {
 			return
@@ -106,20 +119,94 @@ func (r *relay) toPlugin() {
 	if r.clientEOF {
 		return
 	}
+	r.src.feeding = true
+	defer func() { r.src.feeding = false }()
+	// What the session holds already (read before the hand-over) goes first.
+	if !r.decrypt() {
+		return
+	}
+	err := r.sock.Read(r.pumpIn)
+	if err != nil && !r.clientEOF && !errors.Is(err, os.ErrDeadlineExceeded) {
+		r.clientEOF = true
+		r.host.closeWrite()
+	}
+}
+
+// pumpIn reads the client's socket and hands what the session decrypts
+// to the plugin; false means wait for more. It reads into a small buffer
+// from the pool, taken only while bytes flow (a waiting pump holds none),
+// and once a read fills it (an upload) into the relay's own large one,
+// made then.
+func (r *relay) pumpIn(fd uintptr) bool {
+	small, _ := r.bufs.Get().(*[]byte)
+	if small == nil {
+		s := make([]byte, idlewait.Size)
+		small = &s
+	}
+	defer r.bufs.Put(small)
+	b := *small
+	for !r.stopping.Load() {
+		n, err := unix.Read(int(fd), b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			return false
+		}
+		if !r.feed(b, n, err) {
+			return true
+		}
+		if n < len(b) {
+			return false
+		}
+		if len(b) < relayChunk {
+			if r.big == nil {
+				r.big = make([]byte, relayChunk)
+			}
+			b = r.big
+		}
+	}
+	return true
+}
+
+// feed gives the session what a read of the client's socket returned and
+// passes on what it decrypts; false means stop (End, or the stream ended).
+func (r *relay) feed(b []byte, n int, err error) bool {
+	switch {
+	case n == 0 && err == nil:
+		r.src.err = io.EOF
+	case err != nil:
+		r.src.err = &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", err)}
+	default:
+		r.src.fed = b[:n]
+	}
+	if !r.decrypt() {
+		// Stopped (End) with bytes the session has not taken: they are
+		// the session's, read by the host next.
+		r.src.fed = append([]byte(nil), r.src.fed...)
+		return false
+	}
+	return r.src.err == nil
+}
+
+// decrypt writes to the plugin what the session can decrypt from the
+// bytes fed to it; false means stop (End, or the client's stream ended).
+func (r *relay) decrypt() bool {
 	for {
 		n, err := r.tc.Read(r.in)
 		if n > 0 {
-			if w, werr := r.host.Write(r.in[:n]); werr != nil {
+			if w, werr := r.host.write(r.in[:n]); werr != nil {
 				r.rest = append(r.rest, r.in[w:n]...)
-				return
+				return false
 			}
 		}
+		if err == errFedAll {
+			return true
+		}
 		if err != nil {
-			if !errors.Is(err, os.ErrDeadlineExceeded) {
-				r.clientEOF = true
-				r.host.CloseWrite()
-			}
-			return
+			r.clientEOF = true
+			r.host.closeWrite()
+			return false
 		}
 	}
 }
@@ -129,14 +216,10 @@ func (r *relay) toPlugin() {
 // for writing (close_notify).
 func (r *relay) toClient() {
 	defer r.wg.Done()
-	raw, err := r.host.SyscallConn()
-	if err != nil {
-		return
-	}
 	eof := false
-	raw.Read(func(fd uintptr) bool {
+	r.host.rdRaw.Read(func(uintptr) bool {
 		var more bool
-		more, eof = r.forward(int(fd), -1)
+		more, eof = r.forward(r.host.fd, -1)
 		return !more
 	})
 	if eof {
@@ -204,12 +287,11 @@ const maxFlush = 4 << 20
 // client bytes the plugin did not read become Pending.
 func (r *relay) End() {
 	past := time.Unix(1, 0)
+	r.stopping.Store(true)
 	r.tc.SetReadDeadline(past)
-	r.host.SetDeadline(past)
+	r.host.setDeadline(past)
 	r.wg.Wait()
-	if raw, err := r.host.SyscallConn(); err == nil {
-		raw.Control(func(fd uintptr) { r.forward(int(fd), maxFlush) })
-	}
+	r.forward(r.host.fd, maxFlush)
 	r.pending = r.unread(r.pending)
 	r.pending = append(r.pending, r.rest...)
 	r.rest = r.rest[:0]
@@ -266,7 +348,195 @@ func (r *relay) Close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.host != nil {
-		r.host.Close()
+		r.host.close()
 		r.peer.Close()
 	}
+}
+
+// tlsSource is the socket under a client's TLS session. The host's own
+// reads go to the socket; while a hand-over's in-pump runs (feeding), the
+// session reads what the pump read from the socket (fed, then err), and
+// errFedAll when it has had all of it.
+type tlsSource struct {
+	net.Conn
+	feeding bool
+	fed     []byte
+	err     error
+}
+
+// fedAll tells the session that the pump has no more bytes for now; it
+// is a temporary net.Error, so the session keeps a partial record and
+// stays usable.
+type fedAll struct{}
+
+func (fedAll) Error() string   { return "relay: no more bytes fed" }
+func (fedAll) Timeout() bool   { return true }
+func (fedAll) Temporary() bool { return true }
+
+var errFedAll error = fedAll{}
+
+// Read returns the bytes fed and not yet read first (also after a
+// hand-over: bytes the pump read but the session had not taken when End
+// came), then reads the socket, or while feeding says how the pump's
+// bytes ended.
+func (s *tlsSource) Read(b []byte) (int, error) {
+	if len(s.fed) > 0 {
+		n := copy(b, s.fed)
+		s.fed = s.fed[n:]
+		return n, nil
+	}
+	if !s.feeding {
+		return s.Conn.Read(b)
+	}
+	if s.err != nil {
+		return 0, s.err
+	}
+	return 0, errFedAll
+}
+
+// pairEnd is the host's end of the pair. It is kept out of Go's poller,
+// which watches every socket for writing as well as reading: a unix
+// socket tells its watchers it is writable each time the peer reads from
+// it, so each request the plugin read would wake the host for nothing
+// (and, on a shared core, cut into the plugin's turn). Its waits go
+// through epoll instances of its own, each in Go's poller: rd watches it
+// for reading (the out-pump's wait), and wr, made when a write first
+// finds the pair full, watches it for writing while such a write waits.
+type pairEnd struct {
+	fd    int
+	rd    *os.File
+	rdRaw syscall.RawConn
+
+	mu    sync.Mutex // guards wr and dl: End sets the deadline while a write may make wr
+	wr    *os.File
+	wrRaw syscall.RawConn
+	dl    time.Time // the deadline of both waits
+}
+
+// newPairEnd takes fd into a pairEnd (closing it on failure).
+func newPairEnd(fd int) (*pairEnd, error) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("relay: host end: %w", err)
+	}
+	e := &pairEnd{fd: fd}
+	var err error
+	if e.rd, e.rdRaw, err = watch(fd, unix.EPOLLIN|unix.EPOLLRDHUP); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return e, nil
+}
+
+// watch makes an epoll instance, in Go's poller, that is readable while fd
+// has one of events (0: watch nothing yet).
+func watch(fd int, events uint32) (*os.File, syscall.RawConn, error) {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, nil, fmt.Errorf("relay: epoll: %w", err)
+	}
+	if err := unix.SetNonblock(ep, true); err != nil {
+		unix.Close(ep)
+		return nil, nil, fmt.Errorf("relay: epoll: %w", err)
+	}
+	if events != 0 {
+		ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			unix.Close(ep)
+			return nil, nil, fmt.Errorf("relay: epoll: %w", err)
+		}
+	}
+	f := os.NewFile(uintptr(ep), "relay-epoll")
+	raw, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("relay: epoll: %w", err)
+	}
+	return f, raw, nil
+}
+
+// write writes all of b, waiting while the pair is full; a deadline that
+// passes ends the wait (os.ErrDeadlineExceeded).
+func (e *pairEnd) write(b []byte) (int, error) {
+	n, err := e.tryWrite(b)
+	if err != unix.EAGAIN {
+		return n, err
+	}
+	wr, err := e.writeWatch()
+	if err != nil {
+		return n, err
+	}
+	var wfd int
+	wr.Control(func(fd uintptr) { wfd = int(fd) })
+	ev := unix.EpollEvent{Events: unix.EPOLLOUT, Fd: int32(e.fd)}
+	if err := unix.EpollCtl(wfd, unix.EPOLL_CTL_ADD, e.fd, &ev); err != nil {
+		return n, fmt.Errorf("relay: epoll: %w", err)
+	}
+	defer unix.EpollCtl(wfd, unix.EPOLL_CTL_DEL, e.fd, nil)
+	werr := wr.Read(func(uintptr) bool {
+		var w int
+		w, err = e.tryWrite(b[n:])
+		n += w
+		return err != unix.EAGAIN
+	})
+	if werr != nil {
+		return n, werr
+	}
+	return n, err
+}
+
+// writeWatch returns the epoll instance for writes, made the first time
+// one is needed.
+func (e *pairEnd) writeWatch() (syscall.RawConn, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.wr == nil {
+		wr, raw, err := watch(e.fd, 0)
+		if err != nil {
+			return nil, err
+		}
+		e.wr, e.wrRaw = wr, raw
+		e.wr.SetReadDeadline(e.dl)
+	}
+	return e.wrRaw, nil
+}
+
+// tryWrite writes b until all is written, the pair is full (EAGAIN) or
+// the write fails.
+func (e *pairEnd) tryWrite(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		w, err := unix.Write(e.fd, b[n:])
+		if w > 0 {
+			n += w
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// setDeadline sets when the end's waits give up.
+func (e *pairEnd) setDeadline(t time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.dl = t
+	e.rd.SetReadDeadline(t)
+	if e.wr != nil {
+		e.wr.SetReadDeadline(t)
+	}
+}
+
+func (e *pairEnd) closeWrite() { unix.Shutdown(e.fd, unix.SHUT_WR) }
+
+func (e *pairEnd) close() {
+	e.rd.Close()
+	if e.wr != nil {
+		e.wr.Close()
+	}
+	unix.Close(e.fd)
 }

@@ -5,8 +5,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
-	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
@@ -109,7 +109,11 @@ func (c *conn) handshake(timeout time.Duration) bool {
 		c.info.Conn.TLS.ClientSubject = subject(st.PeerCertificates[0])
 	}
 	c.mu.Lock()
-	c.relay = newRelay(c.tls, c.s.snap.Load().cfg.Server.Timeout)
+	var sock syscall.RawConn
+	if c.info.TCP != nil {
+		sock, _ = c.info.TCP.SyscallConn()
+	}
+	c.relay = newRelay(c.tls, c.tlsSrc, sock, &c.s.raw, c.s.snap.Load().cfg.Server.Timeout)
 	c.info.Relay = c.relay
 	c.mu.Unlock()
 	return true
@@ -128,7 +132,7 @@ func (c *conn) notTLS(err error) {
 		page := h.AppendError(nil, nil, "plain HTTP request sent to an HTTPS port")
 		rh.Conn.SetWriteDeadline(deadline(sn.cfg.Server.Timeout))
 		rh.Conn.Write(page)
-		if tc, ok := rh.Conn.(*net.TCPConn); ok {
+		if tc := c.info.TCP; tc != nil {
 			tc.CloseWrite()
 		}
 		// Read what the client sent for a moment, so that closing does
