@@ -32,7 +32,7 @@ type relay struct {
 	tc      *tls.Conn
 	src     *tlsSource      // the socket under tc
 	sock    syscall.RawConn // the client's socket
-	bufs    *sync.Pool      // *[]byte of idlewait.Size: the in-pump's socket reads
+	bufs    *idlewait.Pool  // the in-pump's socket reads
 	timeout time.Duration   // longest stall writing to the client
 
 	mu   sync.Mutex // guards host and peer against Shutdown and Close
@@ -50,7 +50,7 @@ type relay struct {
 	clientEOF bool           // the client closed its side: nothing more to relay in
 }
 
-func newRelay(tc *tls.Conn, src *tlsSource, sock syscall.RawConn, bufs *sync.Pool, timeout time.Duration) *relay {
+func newRelay(tc *tls.Conn, src *tlsSource, sock syscall.RawConn, bufs *idlewait.Pool, timeout time.Duration) *relay {
 	return &relay{tc: tc, src: src, sock: sock, bufs: bufs, timeout: timeout}
 }
 
@@ -138,11 +138,7 @@ func (r *relay) toPlugin() {
 // and once a read fills it (an upload) into the relay's own large one,
 // made then.
 func (r *relay) pumpIn(fd uintptr) bool {
-	small, _ := r.bufs.Get().(*[]byte)
-	if small == nil {
-		s := make([]byte, idlewait.Size)
-		small = &s
-	}
+	small := r.bufs.Get()
 	defer r.bufs.Put(small)
 	b := *small
 	for !r.stopping.Load() {

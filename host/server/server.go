@@ -51,7 +51,7 @@ type Server struct {
 	// connection holds none (see conn.waitRequest).
 	readers sync.Pool       // *bufio.Reader of readBufferSize
 	writers sync.Pool       // *bufio.Writer of writeBufferSize
-	raw     idlewait.Pool   // a waiting connection's first read; gives memory back after a burst goes idle
+	raw     idlewait.Pool   // a waiting connection's first read and the TLS relay's reads; gives memory back after a burst goes idle
 	recs    sync.Pool       // *stage.Record: the stage-40 record of a request being completed
 	mem     memback.Tracker // gives memory back after a burst of connections closes or parks
 	idler   idler           // parks connections idle for long (no goroutine while they wait)

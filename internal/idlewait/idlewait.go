@@ -32,13 +32,17 @@ type Pool struct {
 	Idle memback.Idle
 }
 
-func (p *Pool) get() *[]byte {
+// Get returns a buffer of Size from the pool (a new one when it is empty).
+func (p *Pool) Get() *[]byte {
 	if b, _ := p.bufs.Get().(*[]byte); b != nil {
 		return b
 	}
 	b := make([]byte, Size)
 	return &b
 }
+
+// Put gives a buffer of Get back.
+func (p *Pool) Put(b *[]byte) { p.bufs.Put(b) }
 
 // Waiter reads from one connection; its closure is built once, so a wait
 // allocates nothing. The zero value (or one for a connection that is not a
@@ -73,7 +77,7 @@ func (w *Waiter) Init(c net.Conn, pool *Pool) {
 // read is the raw read: true when it got bytes, EOF or an error. A read
 // that finds nothing counts the connection as waiting.
 func (w *Waiter) read(fd uintptr) bool {
-	b := w.pool.get()
+	b := w.pool.Get()
 	n, err := syscall.Read(int(fd), *b)
 	if err == syscall.EAGAIN || err == syscall.EINTR {
 		w.pool.bufs.Put(b)
