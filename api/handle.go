@@ -221,7 +221,7 @@ func (rt *runtime) finish(cs *connState, v Verdict, rep *transport.Reply) {
 	if r.bodySet {
 		rep.BytesIn = r.body.Total()
 	}
-	rep.BytesOut = cs.cnt.n + w.reported
+	rep.BytesOut, rep.HeadOut = cs.cnt.n+w.reported, w.heads
 	rep.Upstream = r.upstream
 }
 
@@ -313,7 +313,8 @@ func (r *Request) Body() io.Reader {
 		r.touched, r.bodySet = true, true
 		if r.Expect100 && r.HasBody() {
 			r.sent100 = true
-			_, _ = r.cs.nc.Write(http1.AppendContinue(nil))
+			n, _ := r.cs.cnt.Write(http1.AppendContinue(nil))
+			r.cs.w.heads += int64(n)
 		}
 		r.bodyErr = r.body.ResetRequest(r.cs.br, &r.Request, r.MaxBody)
 		r.clock = http1.BodyClock{Timeout: r.Timeout, MinRate: http1.DefaultBodyMinRate}

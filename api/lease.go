@@ -242,7 +242,7 @@ func (rt *runtime) record(cs *connState, ev *transport.Event, rep *transport.Rep
 	}
 	r := &cs.req
 	rep.Records = append(rep.Records, Record{Method: r.Method, Target: r.Target,
-		Proto: r.Proto(), Status: one.Status, Bytes: one.BytesOut, Start: start, Duration: time.Since(start),
+		Proto: r.Proto(), Status: one.Status, Bytes: one.BytesOut, HeadBytes: one.HeadOut, Start: start, Duration: time.Since(start),
 		Referer: r.Header.Get("Referer"), UserAgent: r.Header.Get("User-Agent"), Upstream: one.Upstream})
 }
 

@@ -23,6 +23,7 @@ type ResponseWriter struct {
 	errStatus int
 	pages     map[int]string // the site's error pages, under a lease
 	reported  int64
+	heads     int64 // bytes of response heads written or reported (1xx included)
 	close     bool
 	noBody    bool
 	wroteHead bool
@@ -37,7 +38,7 @@ func (w *ResponseWriter) reset(r *Request, keep bool, clock *http1.Clock) {
 	w.clock, w.server = clock, r.Server
 	w.method, w.minor = r.Method, r.Minor
 	w.fields = w.fields[:0]
-	w.status, w.errStatus, w.reported = 0, 0, 0
+	w.status, w.errStatus, w.reported, w.heads = 0, 0, 0, 0
 	w.pages = nil
 	w.close = !keep
 	w.noBody, w.wroteHead, w.chunked, w.err = false, false, false, nil
@@ -63,6 +64,11 @@ func (w *ResponseWriter) Report(status int, bytes int64) {
 	w.status, w.reported = status, w.reported+bytes
 }
 
+// ReportHead records how many of the bytes reported with Report were
+// response heads (1xx heads included), so that the access log can count
+// the body alone (nginx's $body_bytes_sent).
+func (w *ResponseWriter) ReportHead(bytes int64) { w.heads += bytes }
+
 // WriteHead writes the response head. length is the body size, or -1 when
 // unknown: the body is then chunked (HTTP/1.1) or ends with the connection
 // (HTTP/1.0). 204 and 304 get no Content-Length, HEAD the one of length.
@@ -82,6 +88,7 @@ func (w *ResponseWriter) WriteHead(status int, length int64) error {
 	w.noBody, w.chunked = fr == http1.FrameNone, fr == http1.FrameChunked
 	w.cw.W = w.cs.out()
 	_, err := w.cw.W.Write(w.head)
+	w.heads += int64(len(w.head))
 	return w.fail(err)
 }
 

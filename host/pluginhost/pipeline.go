@@ -221,7 +221,7 @@ func result(p *plugin, c *stage.Conn, r *transport.Reply, err error, base uint64
 			Err: fmt.Errorf("plugin %s: verdict %v is not valid at stage 30", p.spec.Name, r.Verdict)}
 	}
 	return stage.Result{Verdict: r.Verdict, Status: r.Status, BytesIn: r.BytesIn,
-		BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Leased: r.Leased,
+		BytesOut: r.BytesOut, HeadOut: r.HeadOut, Leftover: r.Leftover, Close: r.Close, Leased: r.Leased,
 		Records: leasedRecords(c, vhost, r.Records), Upstream: r.Upstream, Idle: r.Idle}
 }
 

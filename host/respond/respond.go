@@ -35,10 +35,11 @@ type Writer struct {
 	close  bool           // the connection closes after this response
 	pages  map[int]string // error status -> page file
 
-	Status  int   // status written, 0 before WriteHead
-	Bytes   int64 // bytes written, head included
-	fields  []byte
-	started bool
+	Status    int   // status written, 0 before WriteHead
+	Bytes     int64 // bytes written, head included
+	HeadBytes int64 // of Bytes, the heads (100 Continue included)
+	fields    []byte
+	started   bool
 }
 
 // Reset prepares w for the response to req. close says whether the
@@ -50,7 +51,7 @@ func (w *Writer) Reset(req *http1.Request, close bool, pages map[int]string) {
 	}
 	w.close = close
 	w.pages = pages
-	w.Status, w.Bytes, w.started = 0, 0, false
+	w.Status, w.Bytes, w.HeadBytes, w.started = 0, 0, 0, false
 	w.fields = w.fields[:0]
 }
 
@@ -86,6 +87,7 @@ func (w *Writer) WriteHead(status int, length int64) error {
 	w.Status, w.started = status, true
 	n, err := w.BW.Write(b)
 	w.Bytes += int64(n)
+	w.HeadBytes += int64(n)
 	return err
 }
 
@@ -139,6 +141,7 @@ const sendChunk = 4 << 20
 func (w *Writer) Continue() error {
 	n, err := w.BW.Write(http1.AppendContinue(w.BW.AvailableBuffer()))
 	w.Bytes += int64(n)
+	w.HeadBytes += int64(n)
 	if err != nil {
 		return err
 	}

@@ -52,6 +52,7 @@ type conn struct {
 	handler  string         // who answered, for capuchin_requests_total
 	leaser   string         // the plugin whose leased records are in leased
 	upstream stage.Upstream // the backend exchange a stage-30 handler reported
+	headOut  int64          // the response heads' bytes a handler reported; -1: the host wrote the response
 
 	tls    *tls.Conn  // nil on a plain connection; then nc
 	tlsSrc *tlsSource // the socket under tls
@@ -446,7 +447,7 @@ func (c *conn) serveOne() step {
 	site := sn.site(c.req.Host)
 	c.w.Server, c.w.Timeout = sn.server, sv.Timeout
 	c.w.Reset(&c.req, !c.keepAlive(sv), site.ErrorPages)
-	c.handler, c.upstream = handlerHost, stage.Upstream{}
+	c.handler, c.upstream, c.headOut = handlerHost, stage.Upstream{}, -1
 	status, bytes, ok := c.handle(sn, site)
 	if c.leasing {
 		go c.lease(sn, site, start)
@@ -486,7 +487,7 @@ func (c *conn) done(site *config.Site, start time.Time, status int, bytes int64,
 	*rec = stage.Record{
 		ConnID: c.info.ID, Remote: c.info.Remote, VHost: siteName(site),
 		Method: c.req.Method, Target: c.req.Target, Proto: c.req.Proto(),
-		Status: status, Bytes: bytes, Start: start, Duration: time.Since(start),
+		Status: status, Bytes: bytes, HeadBytes: c.headBytes(), Start: start, Duration: time.Since(start),
 		Referer: c.req.Header.Get("Referer"), UserAgent: c.req.Header.Get("User-Agent"), Upstream: c.upstream,
 	}
 	c.s.reqs.add(c.handler, status)
@@ -506,6 +507,15 @@ func (c *conn) done(site *config.Site, start time.Time, status int, bytes int64,
 func (c *conn) tlsHello() bool {
 	b, err := c.br.Peek(1)
 	return err == nil && b[0] == 0x16
+}
+
+// headBytes returns the bytes of the response heads of the request
+// answered: what its handler reported, or what the host wrote.
+func (c *conn) headBytes() int64 {
+	if c.headOut >= 0 {
+		return c.headOut
+	}
+	return c.w.HeadBytes
 }
 
 // leasedDone runs stage 40 for the requests a handler served under a lease

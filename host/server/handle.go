@@ -219,6 +219,7 @@ func (c *conn) handled(res *stage.Result) (int, int64, bool) {
 		c.discardBuffered()
 		return c.fail(502)
 	case res.Err != nil:
+		c.headOut = res.HeadOut
 		return res.Status, res.BytesOut, false
 	case res.Verdict == stage.Close:
 		st := res.Status
@@ -232,6 +233,7 @@ func (c *conn) handled(res *stage.Result) (int, int64, bool) {
 	c.src.Pre = append(c.src.Pre[:0], res.Leftover...)
 	c.leased = append(c.leased, res.Records...)
 	c.nLease += res.Leased
+	c.headOut = res.HeadOut
 	return res.Status, res.BytesOut, !res.Close
 }
 

@@ -100,6 +100,7 @@ type Result struct {
 	Status   int           // status sent (Handled) or wanted for the error page (Close; 0 means 403)
 	BytesIn  int64         // request body bytes read
 	BytesOut int64         // response bytes written, head included
+	HeadOut  int64         // of BytesOut, the response heads (1xx included)
 	Leftover []byte        // bytes read past the end of the request, for the host to parse next
 	Close    bool          // the connection must close after this request
 	Err      error         // the handler failed: 502 if BytesOut is 0, otherwise the connection closes

@@ -219,16 +219,19 @@ func (n Networks) Contains(a netip.Addr) bool {
 
 // Record describes one finished request, for stage 40.
 type Record struct {
-	ConnID   uint64
-	Remote   netip.AddrPort
-	VHost    string
-	Method   string
-	Target   string
-	Proto    string
-	Status   int
-	Bytes    int64 // response bytes written, head included
-	Start    time.Time
-	Duration time.Duration
+	ConnID uint64
+	Remote netip.AddrPort
+	VHost  string
+	Method string
+	Target string
+	Proto  string
+	Status int
+	Bytes  int64 // response bytes written, head included
+	// HeadBytes are the bytes of Bytes that were response heads (1xx
+	// included): Bytes - HeadBytes is the body (nginx's $body_bytes_sent).
+	HeadBytes int64
+	Start     time.Time
+	Duration  time.Duration
 
 	Referer   string   // the request's Referer field, "" when none
 	UserAgent string   // the request's User-Agent field, "" when none

@@ -178,7 +178,7 @@ func replyToPB(r *Reply) *pb.Reply {
 		Id: r.ID, Verdict: verdictToPB(r.Verdict), Status: int32(r.Status), Body: r.Body,
 		BytesIn: r.BytesIn, BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Error: r.Err,
 		Leased: clampUint32(r.Leased), Interim: r.Interim, Unbounded: r.Unbounded, Upstream: upstreamToPB(&r.Upstream),
-		IdleNs: int64(r.Idle),
+		IdleNs: int64(r.Idle), HeadOut: r.HeadOut,
 	}
 	for _, f := range r.Header {
 		out.Header = append(out.Header, &pb.Field{Name: f.Name, Value: f.Value})
@@ -195,7 +195,7 @@ func replyFromPB(p *pb.Reply, r *Reply) {
 		Reply:   contract.Reply{Status: int(p.Status), Body: p.Body},
 		BytesIn: p.BytesIn, BytesOut: p.BytesOut, Leftover: p.Leftover, Close: p.Close, Err: p.Error,
 		Leased: int(p.Leased), Interim: p.Interim, Unbounded: p.Unbounded, Upstream: upstreamFromPB(p.Upstream),
-		Idle: time.Duration(p.IdleNs),
+		Idle: time.Duration(p.IdleNs), HeadOut: p.HeadOut,
 	}
 	if len(p.Header) > 0 {
 		r.Header = make(http1.Header, len(p.Header))
@@ -211,7 +211,7 @@ func replyFromPB(p *pb.Reply, r *Reply) {
 func recordToPB(r *contract.Record) *pb.Record {
 	return &pb.Record{
 		ConnId: r.ConnID, Remote: addrToPB(r.Remote), Vhost: r.VHost, Method: r.Method, Target: r.Target,
-		Proto: r.Proto, Status: int32(r.Status), Bytes: r.Bytes,
+		Proto: r.Proto, Status: int32(r.Status), Bytes: r.Bytes, HeadBytes: r.HeadBytes,
 		StartUnixNs: r.Start.UnixNano(), DurationNs: int64(r.Duration),
 		Referer: r.Referer, UserAgent: r.UserAgent, Upstream: upstreamToPB(&r.Upstream),
 	}
@@ -232,7 +232,7 @@ func upstreamFromPB(p *pb.Upstream) contract.Upstream {
 func recordFromPB(p *pb.Record) contract.Record {
 	return contract.Record{
 		ConnID: p.GetConnId(), Remote: addrFromPB(p.GetRemote()), VHost: p.GetVhost(), Method: p.GetMethod(),
-		Target: p.GetTarget(), Proto: p.GetProto(), Status: int(p.GetStatus()), Bytes: p.GetBytes(),
+		Target: p.GetTarget(), Proto: p.GetProto(), Status: int(p.GetStatus()), Bytes: p.GetBytes(), HeadBytes: p.GetHeadBytes(),
 		Start: time.Unix(0, p.GetStartUnixNs()), Duration: time.Duration(p.GetDurationNs()),
 		Referer: p.GetReferer(), UserAgent: p.GetUserAgent(), Upstream: upstreamFromPB(p.GetUpstream()),
 	}

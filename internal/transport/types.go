@@ -68,6 +68,7 @@ type Reply struct {
 	contract.Reply
 	BytesIn  int64
 	BytesOut int64
+	HeadOut  int64 // of BytesOut, the response heads (1xx included)
 	Leftover []byte
 	Close    bool
 	Records  []contract.Record // of the requests served under the lease, when asked

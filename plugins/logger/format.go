@@ -62,7 +62,8 @@ func appendMonkey(b []byte, rec *api.Record) []byte {
 //
 //	IP - - [dd/Mon/YYYY:HH:MM:SS +zzzz] "METHOD URI HTTP/1.x" STATUS LENGTH "REFERER" "USER-AGENT"
 //
-// LENGTH is the response bytes sent, head included (nginx's $bytes_sent).
+// LENGTH is the response body's bytes sent, heads not included (nginx's
+// $body_bytes_sent, which its combined format logs).
 // Inside quotes, '"', '\' and bytes outside printable ASCII are written as
 // \xHH, as nginx does; an empty field is "-".
 func appendCombined(b []byte, rec *api.Record) []byte {
@@ -105,12 +106,15 @@ func appendCommon(b []byte, rec *api.Record) []byte {
 	b = append(b, "\" "...)
 	b = strconv.AppendInt(b, int64(rec.Status), 10)
 	b = append(b, ' ')
-	b = strconv.AppendInt(b, rec.Bytes, 10)
+	b = strconv.AppendInt(b, bodyBytes(rec), 10)
 	b = append(b, ' ')
 	b = appendQuoted(b, rec.Referer)
 	b = append(b, ' ')
 	return appendQuoted(b, rec.UserAgent)
 }
+
+// bodyBytes is the response body's bytes sent: all bytes but the heads.
+func bodyBytes(rec *api.Record) int64 { return max(rec.Bytes-rec.HeadBytes, 0) }
 
 // appendJSON appends rec as one JSON object on one line. Fields are named
 // after the nginx variables of the same meaning ($remote_addr,
@@ -121,7 +125,7 @@ func appendCommon(b []byte, rec *api.Record) []byte {
 //
 //	{"time":"2024-03-05T07:08:09.123+01:00","remote_addr":"127.0.0.1","server_name":"example.com",
 //	 "request_method":"GET","request_uri":"/api/x","server_protocol":"HTTP/1.1","status":200,
-//	 "bytes_sent":312,"request_time":0.012,"http_referer":"","http_user_agent":"curl/8.5.0",
+//	 "bytes_sent":312,"body_bytes_sent":120,"request_time":0.012,"http_referer":"","http_user_agent":"curl/8.5.0",
 //	 "upstream_addr":"127.0.0.1:8080","upstream_status":200,"upstream_response_time":0.010}
 func appendJSON(b []byte, rec *api.Record) []byte {
 	b = append(b, `{"time":"`...)
@@ -139,6 +143,8 @@ func appendJSON(b []byte, rec *api.Record) []byte {
 	b = strconv.AppendInt(b, int64(rec.Status), 10)
 	b = append(b, `,"bytes_sent":`...)
 	b = strconv.AppendInt(b, rec.Bytes, 10)
+	b = append(b, `,"body_bytes_sent":`...)
+	b = strconv.AppendInt(b, bodyBytes(rec), 10)
 	b = append(b, `,"request_time":`...)
 	b = appendSeconds(b, rec.Duration)
 	b = appendJSONField(b, "http_referer", rec.Referer)

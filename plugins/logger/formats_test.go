@@ -68,7 +68,9 @@ func formatTraffic(t *testing.T, addr string) []string {
 
 // TestFormatsThroughHost checks each format's lines for a static and for
 // proxied requests (handed over and leased) through the real host and
-// proxy: Referer, User-Agent, request time and the backend exchange.
+// proxy: Referer, User-Agent, request time, the backend exchange, and the
+// body's bytes without the head (nginx's $body_bytes_sent: 15 for
+// index.html, 16 for the backend's answer).
 func TestFormatsThroughHost(t *testing.T) {
 	stamp := `\[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]`
 	for _, format := range []string{"combined", "combined_upstream", "json"} {
@@ -82,7 +84,8 @@ func TestFormatsThroughHost(t *testing.T) {
 			for i, tg := range targets {
 				proxied := strings.HasPrefix(tg, "/api/")
 				status := map[bool]string{false: "200", true: "202"}[proxied]
-				combined := `^127\.0\.0\.1 - - ` + stamp + ` "GET ` + regexp.QuoteMeta(tg) + ` HTTP/1\.1" ` + status + ` \d+ ` +
+				body := map[bool]string{false: "15", true: "16"}[proxied]
+				combined := `^127\.0\.0\.1 - - ` + stamp + ` "GET ` + regexp.QuoteMeta(tg) + ` HTTP/1\.1" ` + status + ` ` + body + ` ` +
 					`"http://ref\.example/` + regexp.QuoteMeta(tg[1:]) + `" "tester \\x22` + regexp.QuoteMeta(tg) + `\\x22"`
 				switch format {
 				case "combined":
@@ -94,7 +97,7 @@ func TestFormatsThroughHost(t *testing.T) {
 					}
 					mustMatch(t, lines[i], combined+` rt=\d+\.\d{3}`+up)
 				case "json":
-					checkJSON(t, lines[i], tg, status, proxied, backend)
+					checkJSON(t, lines[i], tg, status, body, proxied, backend)
 				}
 			}
 		})
@@ -108,7 +111,7 @@ func mustMatch(t *testing.T, line, re string) {
 	}
 }
 
-func checkJSON(t *testing.T, line, target, status string, proxied bool, backend string) {
+func checkJSON(t *testing.T, line, target, status, body string, proxied bool, backend string) {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(line), &m); err != nil {
@@ -116,7 +119,8 @@ func checkJSON(t *testing.T, line, target, status string, proxied bool, backend 
 	}
 	ok := m["request_uri"] == target && fmt.Sprint(m["status"]) == status && m["remote_addr"] == "127.0.0.1" &&
 		m["http_referer"] == "http://ref.example/"+target[1:] && m["http_user_agent"] == `tester "`+target+`"` &&
-		m["request_method"] == "GET" && m["server_protocol"] == "HTTP/1.1"
+		m["request_method"] == "GET" && m["server_protocol"] == "HTTP/1.1" &&
+		fmt.Sprint(m["body_bytes_sent"]) == body && m["bytes_sent"].(float64) > m["body_bytes_sent"].(float64)
 	if rt, isNum := m["request_time"].(float64); !isNum || rt < 0 {
 		ok = false
 	}

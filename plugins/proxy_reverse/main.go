@@ -116,6 +116,7 @@ func report(res *proxy.Result, w *api.ResponseWriter) api.Verdict {
 		return api.Close
 	}
 	w.Report(res.Status, res.BytesOut)
+	w.ReportHead(res.HeadOut)
 	if res.Close {
 		w.SetClose()
 	}

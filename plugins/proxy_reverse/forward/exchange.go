@@ -33,6 +33,7 @@ type exchange struct {
 	gotByte bool  // a byte of an answer arrived on the current connection
 	interim int   // 1xx answers read for this request
 	sentPre int64 // bytes of relayed 1xx answers: the final answer starts after them
+	heads   int64 // bytes of the answer heads sent to the client (1xx included)
 	closing bool
 	err     error
 	dirty   bool // an abort may still be running: do not pool
@@ -90,7 +91,7 @@ func (f *Forwarder) putExchange(x *exchange) {
 	x.r, x.bw, x.buf, x.bc = nil, nil, nil, nil
 	x.status, x.closing, x.err, x.aborted = 0, false, nil, false
 	x.unbounded.Store(false)
-	x.interim, x.sentPre, x.gotByte = 0, 0, false
+	x.interim, x.sentPre, x.heads, x.gotByte = 0, 0, 0, false
 	x.upAddr, x.upStatus = "", 0
 	x.up.reset()
 	f.states.Put(x)
@@ -105,7 +106,7 @@ func (f *Forwarder) getBuf() *[]byte {
 }
 
 func (x *exchange) result() Result {
-	res := Result{Status: x.status, BytesIn: x.up.total, BytesOut: x.cw.n, Close: x.closing, Err: x.err}
+	res := Result{Status: x.status, BytesIn: x.up.total, BytesOut: x.cw.n, HeadOut: min(x.heads, x.cw.n), Close: x.closing, Err: x.err}
 	if x.upAddr != "" {
 		res.Upstream = api.Upstream{Addr: x.upAddr, Status: x.upStatus, Duration: time.Since(x.upStart)}
 	}
@@ -232,6 +233,7 @@ func (x *exchange) interim1xx() error {
 	h := x.head()
 	b, _ := appendResponseHead((*x.buf)[:0], &x.resp, &h, nil)
 	x.bw.Write(b)
+	x.heads += int64(len(b))
 	err := x.bw.Flush()
 	x.sentPre = x.cw.n
 	return err
@@ -334,7 +336,11 @@ func (x *exchange) fail(status int, err error, detail string) {
 	x.closing = x.closing || !x.r.KeepAlive || x.r.Req.Close || !consumed
 	h := x.head()
 	h.Status = status
-	x.bw.Write(h.AppendError((*x.buf)[:0], nil, detail))
+	b := h.AppendError((*x.buf)[:0], nil, detail)
+	x.bw.Write(b)
+	if _, end, _ := http1.HeadEnd(b); end > 0 {
+		x.heads += int64(end)
+	}
 	if x.bw.Flush() != nil {
 		x.closing = true
 	}

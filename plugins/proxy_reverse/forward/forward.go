@@ -77,6 +77,7 @@ type Result struct {
 	Status   int
 	BytesIn  int64 // request body bytes read from the client
 	BytesOut int64 // bytes written to the client, heads included
+	HeadOut  int64 // of BytesOut, the answer heads (1xx included)
 	Close    bool  // the client connection must close now
 	Err      error // why the request failed, if it did
 

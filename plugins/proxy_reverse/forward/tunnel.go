@@ -23,6 +23,7 @@ func (x *exchange) tunnel(bc *upstream.Conn) {
 	h := x.head()
 	b, _ := appendResponseHead((*x.buf)[:0], &x.resp, &h, nil)
 	x.bw.Write(b)
+	x.heads += int64(len(b))
 	if !x.flushClient(nil) {
 		bc.Server().Release(bc, false, time.Now())
 		return

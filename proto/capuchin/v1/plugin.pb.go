@@ -1160,9 +1160,10 @@ type Record struct {
 	Bytes         int64                  `protobuf:"varint,8,opt,name=bytes,proto3" json:"bytes,omitempty"`
 	StartUnixNs   int64                  `protobuf:"varint,9,opt,name=start_unix_ns,json=startUnixNs,proto3" json:"start_unix_ns,omitempty"`
 	DurationNs    int64                  `protobuf:"varint,10,opt,name=duration_ns,json=durationNs,proto3" json:"duration_ns,omitempty"`
-	Referer       string                 `protobuf:"bytes,11,opt,name=referer,proto3" json:"referer,omitempty"`                      // the request's Referer field ("" when none)
-	UserAgent     string                 `protobuf:"bytes,12,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"` // the request's User-Agent field ("" when none)
-	Upstream      *Upstream              `protobuf:"bytes,13,opt,name=upstream,proto3" json:"upstream,omitempty"`                    // absent unless a handler forwarded the request
+	Referer       string                 `protobuf:"bytes,11,opt,name=referer,proto3" json:"referer,omitempty"`                       // the request's Referer field ("" when none)
+	UserAgent     string                 `protobuf:"bytes,12,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`  // the request's User-Agent field ("" when none)
+	Upstream      *Upstream              `protobuf:"bytes,13,opt,name=upstream,proto3" json:"upstream,omitempty"`                     // absent unless a handler forwarded the request
+	HeadBytes     int64                  `protobuf:"varint,14,opt,name=head_bytes,json=headBytes,proto3" json:"head_bytes,omitempty"` // of bytes, the response heads (1xx included): the rest is the body
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1288,6 +1289,13 @@ func (x *Record) GetUpstream() *Upstream {
 	return nil
 }
 
+func (x *Record) GetHeadBytes() int64 {
+	if x != nil {
+		return x.HeadBytes
+	}
+	return 0
+}
+
 // Upstream is what a stage-30 handler that forwarded a request reports of
 // the backend exchange, for the access log.
 type Upstream struct {
@@ -1374,6 +1382,7 @@ type Reply struct {
 	// 30: a lease given back with nothing received: how long the connection
 	// had been idle (the host waits only the rest of its idle timeout).
 	IdleNs        int64 `protobuf:"varint,16,opt,name=idle_ns,json=idleNs,proto3" json:"idle_ns,omitempty"`
+	HeadOut       int64 `protobuf:"varint,17,opt,name=head_out,json=headOut,proto3" json:"head_out,omitempty"` // 30: of bytes_out, the response heads (1xx included)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1516,6 +1525,13 @@ func (x *Reply) GetUpstream() *Upstream {
 func (x *Reply) GetIdleNs() int64 {
 	if x != nil {
 		return x.IdleNs
+	}
+	return 0
+}
+
+func (x *Reply) GetHeadOut() int64 {
+	if x != nil {
+		return x.HeadOut
 	}
 	return 0
 }
@@ -2011,7 +2027,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\vKIND_REVOKE\x10\x04\"1\n" +
 	"\x05Field\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xf4\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\x93\x03\n" +
 	"\x06Record\x12\x17\n" +
 	"\aconn_id\x18\x01 \x01(\x04R\x06connId\x12\x16\n" +
 	"\x06remote\x18\x02 \x01(\tR\x06remote\x12\x14\n" +
@@ -2028,12 +2044,14 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\areferer\x18\v \x01(\tR\areferer\x12\x1d\n" +
 	"\n" +
 	"user_agent\x18\f \x01(\tR\tuserAgent\x121\n" +
-	"\bupstream\x18\r \x01(\v2\x15.capuchin.v1.UpstreamR\bupstream\"W\n" +
+	"\bupstream\x18\r \x01(\v2\x15.capuchin.v1.UpstreamR\bupstream\x12\x1d\n" +
+	"\n" +
+	"head_bytes\x18\x0e \x01(\x03R\theadBytes\"W\n" +
 	"\bUpstream\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\x05R\x06status\x12\x1f\n" +
 	"\vduration_ns\x18\x03 \x01(\x03R\n" +
-	"durationNs\"\xea\x03\n" +
+	"durationNs\"\x85\x04\n" +
 	"\x05Reply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x14.capuchin.v1.VerdictR\averdict\x12\x16\n" +
@@ -2051,7 +2069,8 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\ainterim\x18\r \x01(\bR\ainterim\x12\x1c\n" +
 	"\tunbounded\x18\x0e \x01(\bR\tunbounded\x121\n" +
 	"\bupstream\x18\x0f \x01(\v2\x15.capuchin.v1.UpstreamR\bupstream\x12\x17\n" +
-	"\aidle_ns\x18\x10 \x01(\x03R\x06idleNs\"8\n" +
+	"\aidle_ns\x18\x10 \x01(\x03R\x06idleNs\x12\x19\n" +
+	"\bhead_out\x18\x11 \x01(\x03R\aheadOut\"8\n" +
 	"\n" +
 	"EventBatch\x12*\n" +
 	"\x06events\x18\x01 \x03(\v2\x12.capuchin.v1.EventR\x06events\":\n" +
