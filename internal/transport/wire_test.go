@@ -54,7 +54,8 @@ func (echo) Calls(s PluginCalls) error {
 			}
 		}
 		r := &Reply{ID: ev.ID, Verdict: v, Reply: contract.Reply{Status: 201, Header: http1.Header{{Name: "X-Kind", Value: ev.VHost}}},
-			Leased: ev.Lease.MaxRequests, Records: []contract.Record{{ConnID: ev.Conn.ID, Remote: ev.Conn.Remote, Method: "GET"}},
+			Leased: ev.Lease.MaxRequests, Records: []contract.Record{{ConnID: ev.Conn.ID, Remote: ev.Conn.Remote, Method: "GET", Bytes: 90, HeadBytes: 80}},
+			BytesOut: 300, HeadOut: 200, Idle: time.Second,
 			Upstream: contract.Upstream{Addr: "127.0.0.1:8080", Status: 502, Duration: time.Second}}
 		if len(ev.Lease.GiveBack) > 0 { // the give-back filters come back as the body
 			r.Body = []byte(strings.Join(ev.Lease.GiveBack[0].Paths, ","))
@@ -190,7 +191,11 @@ func checkCalls(t *testing.T, calls CallConn) {
 		if string(r.Body) != "^/a,^/b" {
 			t.Errorf("give-back filters lost on the way: %q", r.Body)
 		}
-		if r.Leased != lease.MaxRequests || len(r.Records) != 1 || r.Records[0].ConnID != conn.ID || r.Records[0].Remote != conn.Remote {
+		if r.BytesOut != 300 || r.HeadOut != 200 || r.Idle != time.Second {
+			t.Errorf("bytes out, heads or idle time lost on the way: %d %d %v", r.BytesOut, r.HeadOut, r.Idle)
+		}
+		if r.Leased != lease.MaxRequests || len(r.Records) != 1 || r.Records[0].ConnID != conn.ID || r.Records[0].Remote != conn.Remote ||
+			r.Records[0].Bytes != 90 || r.Records[0].HeadBytes != 80 {
 			t.Errorf("lease or records lost on the way: leased %d, records %+v", r.Leased, r.Records)
 		}
 		if want := (contract.Upstream{Addr: "127.0.0.1:8080", Status: 502, Duration: time.Second}); r.Upstream != want {
