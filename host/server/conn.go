@@ -28,36 +28,27 @@ const (
 	stateLeased     = 2 // a stage-30 handler holds the connection under a lease
 )
 
-// conn is one client connection, served by one goroutine.
+// conn is one client connection, served by one goroutine. What only a
+// request being served needs is in its exchange, which a connection
+// parked while idle gives back to the server's pool (see parkIdle).
 type conn struct {
-	s       *Server
-	nc      net.Conn
-	info    stage.Conn
-	src     http1.PrefixReader // bytes a plugin gave back, then the socket
-	br      *bufio.Reader
-	w       respond.Writer
-	req     http1.Request
-	body    http1.Body
-	hand    stage.Handoff  // reused for every stage-30 call
-	leased  []stage.Record // records of the requests a handler served under a lease
-	leasing bool           // the request's stage-30 call offers a lease: it is made on a new goroutine
-	nLease  int            // how many it served
+	*exchange // nil while parked idle
+
+	s    *Server
+	nc   net.Conn
+	info stage.Conn
+	src  http1.PrefixReader // bytes a plugin gave back, then the socket
+	br   *bufio.Reader
 	// idleSpent is how long a plugin held the connection idle before it
 	// gave its lease back: the next wait is shorter by as much.
 	idleSpent time.Duration
 	state     atomic.Int32
 	served    int
 
-	// Of the request being answered, for the metrics and the access log.
-	handler  string         // who answered, for capuchin_requests_total
-	leaser   string         // the plugin whose leased records are in leased
-	upstream stage.Upstream // the backend exchange a stage-30 handler reported
-
 	tls    *tls.Conn  // nil on a plain connection; then nc
 	tlsSrc *tlsSource // the socket under tls
 	relay  *relay     // the stage-30 relay of a TLS connection
 
-	idle idlewait.Waiter // waits for the next request without buffers
 	// idleFD is the socket's descriptor while the connection is parked in
 	// the server's idler (no goroutine), else -1; idleTimer ends the park
 	// at the idle deadline. Both are guarded by mu.
@@ -66,6 +57,53 @@ type conn struct {
 	parkFn    func()     // c.park, made once
 	mu        sync.Mutex // guards nc, info.TCP, relay and parked against Shutdown
 	parked    int        // a bare duplicate of the socket while a plugin holds it under a lease; -1 when none
+}
+
+// exchange is a connection's state for serving requests: the request,
+// the response writer, the stage-30 hand-over and what it brought back.
+// A connection parked while idle holds none (see attach and detach).
+type exchange struct {
+	w       respond.Writer
+	req     http1.Request
+	body    http1.Body
+	hand    stage.Handoff  // reused for every stage-30 call
+	leased  []stage.Record // records of the requests a handler served under a lease
+	leasing bool           // the request's stage-30 call offers a lease: it is made on a new goroutine
+	nLease  int            // how many it served
+
+	// Of the request being answered, for the metrics and the access log.
+	handler  string         // who answered, for capuchin_requests_total
+	leaser   string         // the plugin whose leased records are in leased
+	upstream stage.Upstream // the backend exchange a stage-30 handler reported
+
+	idle idlewait.Waiter // waits for the next request without buffers
+}
+
+// attach gives the connection x, or an exchange from the server's pool
+// when x is nil.
+func (c *conn) attach(x *exchange) {
+	if x == nil {
+		x, _ = c.s.exchanges.Get().(*exchange)
+	}
+	if x == nil {
+		x = &exchange{w: respond.Writer{Clock: &c.s.clock, Draining: &c.s.closing}}
+	}
+	x.w.Conn = c.nc
+	x.idle.Init(c.nc, &c.s.raw)
+	c.exchange = x
+}
+
+// detach takes the connection's exchange, emptied of what the next
+// connection to use it must not see, for the server's pool; the caller
+// puts it there (see parkIdle).
+func (c *conn) detach() *exchange {
+	x := c.exchange
+	c.exchange = nil
+	x.w.Conn = nil
+	x.hand = stage.Handoff{} // it holds the snapshot's lease filters and the old read buffer
+	x.upstream = stage.Upstream{}
+	x.idle.Init(nil, &c.s.raw)
+	return x
 }
 
 func (s *Server) newConn(nc net.Conn, secure bool) *conn {
@@ -81,8 +119,7 @@ func (s *Server) newConn(nc net.Conn, secure bool) *conn {
 	}
 	c.nc = nc
 	c.src.R = nc
-	c.w = respond.Writer{Conn: nc, Clock: &s.clock, Draining: &s.closing}
-	c.idle.Init(nc, &c.s.raw)
+	c.attach(nil)
 	c.acquire()
 	c.parkFn, c.parked, c.idleFD = c.park, -1, -1
 	return c
@@ -310,7 +347,8 @@ func (c *conn) waitRequest(sv *config.Server) step {
 	if c.served == 0 {
 		idle = sv.Timeout
 	}
-	idle, c.idleSpent = max(idle-c.idleSpent, time.Millisecond), 0
+	spent := c.idleSpent
+	idle, c.idleSpent = max(idle-spent, time.Millisecond), 0
 	c.state.Store(stateIdle)
 	if c.s.closing.Load() && c.served > 0 {
 		return stepEnd
@@ -318,7 +356,7 @@ func (c *conn) waitRequest(sv *config.Server) step {
 	// Wait without buffers: an idle connection holds none.
 	var err error
 	if len(c.src.Pre) == 0 {
-		if err = c.holdIdle(idle); err == errParked {
+		if err = c.holdIdle(idle, spent); err == errParked {
 			return stepMoved
 		}
 	}
@@ -336,27 +374,33 @@ func (c *conn) waitRequest(sv *config.Server) step {
 var errParked = errors.New("parked")
 
 // holdIdle waits up to idle for the next request's first bytes: on this
-// goroutine for idleHold, then, on a plain connection, parked in the
-// server's idler with no goroutine at all (errParked).
-func (c *conn) holdIdle(idle time.Duration) error {
-	if idle <= idleHold || c.tls != nil {
+// goroutine for idleHold, less the time spent idle under a plugin's lease
+// (a connection the plugin held idle for idleHold is parked at once), then,
+// on a plain connection, parked in the server's idler with no goroutine
+// at all (errParked).
+func (c *conn) holdIdle(idle, spent time.Duration) error {
+	hold := max(idleHold-spent, 0)
+	if idle <= hold || c.tls != nil {
 		c.nc.SetReadDeadline(deadline(idle))
 		return c.waitIdle()
 	}
-	c.nc.SetReadDeadline(deadline(idleHold))
-	err := c.waitIdle()
-	if !errors.Is(err, os.ErrDeadlineExceeded) || c.s.closing.Load() {
-		return err
+	if hold > 0 {
+		c.nc.SetReadDeadline(deadline(hold))
+		err := c.waitIdle()
+		if !errors.Is(err, os.ErrDeadlineExceeded) || c.s.closing.Load() {
+			return err
+		}
 	}
-	if c.parkIdle(idle - idleHold) {
+	if c.parkIdle(idle - hold) {
 		return errParked
 	}
-	c.nc.SetReadDeadline(deadline(idle - idleHold))
+	c.nc.SetReadDeadline(deadline(idle - hold))
 	return c.waitIdle()
 }
 
 // parkIdle parks the connection in the server's idler until its next
-// request or wait has passed; false: it was not parked. A connection the
+// request or wait has passed; false: it was not parked. A parked
+// connection holds no buffer and no exchange. A connection the
 // server is shutting down is not parked (Shutdown wakes the parked ones).
 func (c *conn) parkIdle(wait time.Duration) bool {
 	if c.info.TCP == nil {
@@ -372,12 +416,16 @@ func (c *conn) parkIdle(wait time.Duration) bool {
 		return false
 	}
 	c.release()
+	x := c.detach()
+	c.src.Pre = nil // empty (see waitRequest); its array is not kept either
 	parked := false
 	raw.Control(func(fd uintptr) { parked = c.s.idler.park(c, int(fd), wait) })
 	if !parked {
+		c.attach(x)
 		c.acquire()
 		return false
 	}
+	c.s.exchanges.Put(x)
 	c.s.mem.Closed() // its goroutine ends: memory is given back after a burst
 	return true
 }
@@ -387,6 +435,7 @@ func (c *conn) parkIdle(wait time.Duration) bool {
 // else to its next request.
 func (c *conn) resume(expired bool) {
 	c.s.mem.Opened()
+	c.attach(nil)
 	c.acquire()
 	if expired || c.s.closing.Load() {
 		c.state.Store(stateActive)
