@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/config"
 	"github.com/capuchin/capuchin/host/respond"
@@ -50,13 +52,15 @@ type conn struct {
 	relay  *relay     // the stage-30 relay of a TLS connection
 
 	// idleFD is the socket's descriptor while the connection is parked in
-	// the server's idler (no goroutine), else -1; idleTimer ends the park
-	// at the idle deadline. Both are guarded by mu.
-	idleFD    int
-	idleTimer *time.Timer
-	parkFn    func()     // c.park, made once
-	mu        sync.Mutex // guards nc, info.TCP, relay and parked against Shutdown
-	parked    int        // a bare duplicate of the socket while a plugin holds it under a lease; -1 when none
+	// the server's idler (no goroutine), else -1; idleDue is its idle
+	// deadline there and idleAt its place in the idler's heap. They are
+	// guarded by mu and the idler's lock.
+	idleFD  int
+	idleDue time.Duration
+	idleAt  int
+	parkFn  func()     // c.park, made once
+	mu      sync.Mutex // guards nc, info.TCP, relay and parked against Shutdown
+	parked  int        // a bare duplicate of the socket while a plugin holds it under a lease or it is parked idle; -1 when none
 }
 
 // exchange is a connection's state for serving requests: the request,
@@ -254,9 +258,9 @@ func (c *conn) closeNow() {
 
 // park stops the host watching the socket while a plugin holds it under a
 // lease, so that the plugin's traffic on it does not wake the host's
-// poller: it keeps a bare duplicate of the descriptor (in no poller) and
-// closes the net.Conn, which takes the socket out of the poller. unpark
-// undoes it.
+// poller, and while it is parked idle (see parkIdle): it keeps a bare
+// duplicate of the descriptor (in no poller) and closes the net.Conn,
+// which takes the socket out of the poller. unpark undoes it.
 func (c *conn) park() {
 	if c.info.TCP == nil || c.tls != nil { // a TLS connection's relay keeps running
 		return
@@ -266,11 +270,10 @@ func (c *conn) park() {
 		return
 	}
 	dup := -1
-	raw.Control(func(fd uintptr) { dup, err = syscall.Dup(int(fd)) })
+	raw.Control(func(fd uintptr) { dup, err = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) })
 	if err != nil {
 		return
 	}
-	syscall.CloseOnExec(dup)
 	c.mu.Lock()
 	c.parked = dup
 	nc := c.nc
@@ -282,7 +285,9 @@ func (c *conn) park() {
 	nc.Close()
 	// The handler consumed what the host had buffered (or hands it back):
 	// no buffer is needed until the lease ends.
-	c.br.Discard(c.br.Buffered())
+	if c.br != nil {
+		c.br.Discard(c.br.Buffered())
+	}
 	c.release()
 }
 
@@ -320,7 +325,9 @@ func (c *conn) wakeIfIdle() (leased bool) {
 	switch c.state.Load() {
 	case stateIdle:
 		c.mu.Lock()
-		if !c.s.idler.unpark(c, true) { // a parked one's new goroutine ends it
+		// A parked one's new goroutine ends it; one being parked (no
+		// net.Conn) sees the server closing (see parkIdle).
+		if !c.s.idler.unpark(c, true) && c.nc != nil {
 			c.nc.SetReadDeadline(time.Now())
 		}
 		c.mu.Unlock()
@@ -370,8 +377,14 @@ func (c *conn) waitRequest(sv *config.Server) step {
 	return stepNext
 }
 
-// errParked is holdIdle's word for a connection it parked.
-var errParked = errors.New("parked")
+// errParked is holdIdle's word for a connection it parked, errClosing for
+// one it did not park because the server is shutting down, and errLost for
+// one whose socket could not be taken back.
+var (
+	errParked  = errors.New("parked")
+	errClosing = errors.New("server closing")
+	errLost    = errors.New("connection lost")
+)
 
 // holdIdle waits up to idle for the next request's first bytes: on this
 // goroutine for idleHold, less the time spent idle under a plugin's lease
@@ -391,43 +404,44 @@ func (c *conn) holdIdle(idle, spent time.Duration) error {
 			return err
 		}
 	}
-	if c.parkIdle(idle - hold) {
-		return errParked
+	if err := c.parkIdle(idle - hold); err != nil {
+		return err
+	}
+	if c.s.closing.Load() {
+		return errClosing
 	}
 	c.nc.SetReadDeadline(deadline(idle - hold))
 	return c.waitIdle()
 }
 
 // parkIdle parks the connection in the server's idler until its next
-// request or wait has passed; false: it was not parked. A parked
-// connection holds no buffer and no exchange. A connection the
-// server is shutting down is not parked (Shutdown wakes the parked ones).
-func (c *conn) parkIdle(wait time.Duration) bool {
-	if c.info.TCP == nil {
-		return false
+// request or wait has passed (errParked). A parked connection holds no
+// goroutine, buffer, exchange or net.Conn: a bare duplicate of its socket
+// (see park). nil: it was not parked and waits on (epoll is not available,
+// or the server is shutting down: Shutdown wakes the parked ones); errLost:
+// it was not, and its socket could not be taken back.
+func (c *conn) parkIdle(wait time.Duration) error {
+	if c.info.TCP == nil || c.s.closing.Load() || !c.s.idler.start() {
+		return nil
 	}
-	raw, err := c.info.TCP.SyscallConn()
-	if err != nil {
-		return false
+	if c.park(); c.parked < 0 {
+		return nil // no duplicate: the net.Conn is kept
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.s.closing.Load() {
-		return false
-	}
-	c.release()
 	x := c.detach()
 	c.src.Pre = nil // empty (see waitRequest); its array is not kept either
-	parked := false
-	raw.Control(func(fd uintptr) { parked = c.s.idler.park(c, int(fd), wait) })
+	c.mu.Lock()
+	parked := !c.s.closing.Load() && c.s.idler.park(c, c.parked, wait)
+	c.mu.Unlock()
 	if !parked {
 		c.attach(x)
-		c.acquire()
-		return false
+		if !c.unpark() {
+			return errLost
+		}
+		return nil
 	}
 	c.s.exchanges.Put(x)
 	c.s.mem.Closed() // its goroutine ends: memory is given back after a burst
-	return true
+	return errParked
 }
 
 // resume takes a parked connection on, on the idler's new goroutine: to
@@ -436,8 +450,7 @@ func (c *conn) parkIdle(wait time.Duration) bool {
 func (c *conn) resume(expired bool) {
 	c.s.mem.Opened()
 	c.attach(nil)
-	c.acquire()
-	if expired || c.s.closing.Load() {
+	if !c.unpark() || expired || c.s.closing.Load() { // !unpark: lost, its socket shut down
 		c.state.Store(stateActive)
 		c.end()
 		return
