@@ -103,8 +103,8 @@ func (c *conn) attach(x *exchange) {
 func (c *conn) detach() *exchange {
 	x := c.exchange
 	c.exchange = nil
-	x.w.Conn = nil
-	x.hand = stage.Handoff{} // it holds the snapshot's lease filters and the old read buffer
+	x.w.Conn, x.w.BW = nil, nil // BW: given back by release, or holding bytes no one will send
+	x.hand = stage.Handoff{}    // it holds the snapshot's lease filters and the old read buffer
 	x.upstream = stage.Upstream{}
 	x.idle.Init(nil, &c.s.raw)
 	return x
@@ -222,6 +222,7 @@ func (c *conn) finish() {
 	}
 	c.s.track(c, false)
 	c.release()
+	c.s.exchanges.Put(c.detach()) // for the next connection
 }
 
 // shut shuts the socket itself down both ways (used when Shutdown gives up
