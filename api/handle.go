@@ -20,16 +20,15 @@ import (
 // host reports the connection closed. Requests on one connection come one
 // at a time, so its buffers are reused without locking.
 type connState struct {
+	*session // nil while the host holds the connection idle (see attach and detach)
+
 	nc  net.Conn
 	pr  http1.PrefixReader
 	br  *bufio.Reader // nil between requests (see acquire and release)
 	cnt countWriter
 	bw  *bufio.Writer // nil until the ResponseWriter writes (see out)
-	req Request
-	w   ResponseWriter
 
-	bufs *bufPools       // br and bw come from here and go back between requests
-	wait idlewait.Waiter // waits for a leased request without br
+	bufs *bufPools // br, bw and the session come from here and go back between requests
 
 	leaseMu  sync.Mutex  // guards idle, revoked and the read deadline they set
 	idle     bool        // waiting for the next request of a lease
@@ -44,6 +43,50 @@ type connState struct {
 	clearMu   sync.Mutex  // serialises ClearDeadline
 	unbounded bool        // the host was told: no stage deadline for this call; guarded by clearMu
 	cleared   atomic.Bool // the handler lifted this request's deadline
+}
+
+// session is what a connection needs while a hand-over lasts: the
+// request, the response writer and the wait for a leased request. A
+// connection given back idle (Reply.Idle) gives its session back to the
+// pool, as it does its buffers: a connection the host parks costs the
+// plugin little more than its socket.
+type session struct {
+	req  Request
+	w    ResponseWriter
+	wait idlewait.Waiter // waits for a leased request without br
+}
+
+// attach gives cs a session from the pool, if it has none.
+func (cs *connState) attach() {
+	if cs.session != nil {
+		return
+	}
+	s, _ := cs.bufs.sessions.Get().(*session)
+	if s == nil {
+		s = new(session)
+	}
+	s.req.cs, s.w.cs = cs, cs
+	s.wait.Init(cs.nc, &cs.bufs.raw)
+	cs.session = s
+}
+
+// detach gives cs's session back to the pool, emptied of what another
+// connection must not see or keep alive, and drops the request's timer:
+// the connection goes idle. The request's fields and the writer's buffers
+// keep their arrays for the session's next use.
+func (cs *connState) detach() {
+	s := cs.session
+	if s == nil {
+		return
+	}
+	cs.session = nil
+	s.req = Request{Request: s.req.Request}
+	s.w = ResponseWriter{fields: s.w.fields[:0], head: s.w.head[:0]}
+	s.wait.Init(nil, &cs.bufs.raw)
+	cs.bufs.sessions.Put(s)
+	cs.clearMu.Lock()
+	cs.deadline = nil // stopped (the last request met it): the next hand-over makes another
+	cs.clearMu.Unlock()
 }
 
 // countWriter counts the bytes written to the socket through the writer.
@@ -81,8 +124,6 @@ func (rt *runtime) conn(id uint64, ev *transport.Event) (*connState, error) {
 	}
 	cs.pr.R = nc
 	cs.cnt.w = nc
-	cs.wait.Init(nc, &rt.bufs.raw)
-	cs.req.cs, cs.w.cs = cs, cs
 	rt.conns.Store(id, cs)
 	return cs, nil
 }
@@ -113,6 +154,7 @@ func (rt *runtime) first(c *Conn, ev *transport.Event, rep *transport.Reply, int
 		rep.Err = err.Error()
 		return nil
 	}
+	cs.attach()
 	r := &cs.req
 	if err := http1.ParseRequest(string(ev.Head), nil, &r.Request); err != nil {
 		rep.Err = "bad request head from host: " + err.Error()
@@ -131,6 +173,7 @@ func (rt *runtime) first(c *Conn, ev *transport.Event, rep *transport.Reply, int
 		// Late: the host answers for this request; the writer was fenced.
 		rep.Verdict, rep.Close, rep.Err = Close, true, "handler missed its deadline"
 		cs.release()
+		cs.dropInterim()
 		return nil
 	}
 	rt.finish(cs, v, rep)
@@ -138,21 +181,35 @@ func (rt *runtime) first(c *Conn, ev *transport.Event, rep *transport.Reply, int
 }
 
 // handBack ends a hand-over: the bytes read past the last request served
-// go back to the host, and the buffers to their pools.
+// go back to the host, and the buffers to their pools; a connection given
+// back idle gives its session back too.
 func (cs *connState) handBack(rep *transport.Reply) {
 	if !rep.Close && rep.Leftover == nil && rep.Verdict != Decline {
 		rep.Leftover = cs.leftover()
 	}
 	cs.release()
+	cs.dropInterim()
+	if rep.Idle > 0 {
+		cs.detach()
+	}
+}
+
+// dropInterim forgets the hand-over's reply channel once it is over: its
+// closure holds the hand-over's event.
+func (cs *connState) dropInterim() {
+	cs.clearMu.Lock()
+	cs.interim = nil
+	cs.clearMu.Unlock()
 }
 
 // bufPools holds the connections' buffers while they wait: an idle
 // connection holds none.
 type bufPools struct {
-	readers sync.Pool       // *bufio.Reader of connBufSize
-	writers sync.Pool       // *bufio.Writer of connBufSize
-	raw     idlewait.Pool   // a waiting connection's first read; gives memory back after a burst goes idle
-	mem     memback.Tracker // gives memory back after a burst of hand-overs ends
+	readers  sync.Pool       // *bufio.Reader of connBufSize
+	writers  sync.Pool       // *bufio.Writer of connBufSize
+	sessions sync.Pool       // *session of connections given back idle
+	raw      idlewait.Pool   // a waiting connection's first read; gives memory back after a burst goes idle
+	mem      memback.Tracker // gives memory back after a burst of hand-overs ends
 }
 
 const connBufSize = idlewait.Size
@@ -293,7 +350,8 @@ func (r *Request) ClearDeadline() bool {
 	if cs.cleared.Load() {
 		return true
 	}
-	if !cs.deadline.Stop() {
+	if cs.deadline == nil || !cs.deadline.Stop() { // nil: called after Handle returned
+
 		return false
 	}
 	cs.cleared.Store(true)

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/config"
 	"github.com/capuchin/capuchin/host/respond"
@@ -28,13 +30,43 @@ const (
 	stateLeased     = 2 // a stage-30 handler holds the connection under a lease
 )
 
-// conn is one client connection, served by one goroutine.
+// conn is one client connection, served by one goroutine. What only a
+// request being served needs is in its exchange, which a connection
+// parked while idle gives back to the server's pool (see parkIdle).
 type conn struct {
-	s       *Server
-	nc      net.Conn
-	info    stage.Conn
-	src     http1.PrefixReader // bytes a plugin gave back, then the socket
-	br      *bufio.Reader
+	*exchange // nil while parked idle
+
+	s    *Server
+	nc   net.Conn
+	info stage.Conn
+	src  http1.PrefixReader // bytes a plugin gave back, then the socket
+	br   *bufio.Reader
+	// idleSpent is how long a plugin held the connection idle before it
+	// gave its lease back: the next wait is shorter by as much.
+	idleSpent time.Duration
+	state     atomic.Int32
+	served    int
+
+	tls    *tls.Conn  // nil on a plain connection; then nc
+	tlsSrc *tlsSource // the socket under tls
+	relay  *relay     // the stage-30 relay of a TLS connection
+
+	// idleFD is the socket's descriptor while the connection is parked in
+	// the server's idler (no goroutine), else -1; idleDue is its idle
+	// deadline there and idleAt its place in the idler's heap. They are
+	// guarded by mu and the idler's lock.
+	idleFD  int
+	idleDue time.Duration
+	idleAt  int
+	parkFn  func()     // c.park, made once
+	mu      sync.Mutex // guards nc, info.TCP, relay and parked against Shutdown
+	parked  int        // a bare duplicate of the socket while a plugin holds it under a lease or it is parked idle; -1 when none
+}
+
+// exchange is a connection's state for serving requests: the request,
+// the response writer, the stage-30 hand-over and what it brought back.
+// A connection parked while idle holds none (see attach and detach).
+type exchange struct {
 	w       respond.Writer
 	req     http1.Request
 	body    http1.Body
@@ -42,11 +74,6 @@ type conn struct {
 	leased  []stage.Record // records of the requests a handler served under a lease
 	leasing bool           // the request's stage-30 call offers a lease: it is made on a new goroutine
 	nLease  int            // how many it served
-	// idleSpent is how long a plugin held the connection idle before it
-	// gave its lease back: the next wait is shorter by as much.
-	idleSpent time.Duration
-	state     atomic.Int32
-	served    int
 
 	// Of the request being answered, for the metrics and the access log.
 	handler  string         // who answered, for capuchin_requests_total
@@ -54,19 +81,34 @@ type conn struct {
 	upstream stage.Upstream // the backend exchange a stage-30 handler reported
 	headOut  int64          // the response heads' bytes a handler reported; -1: the host wrote the response
 
-	tls    *tls.Conn  // nil on a plain connection; then nc
-	tlsSrc *tlsSource // the socket under tls
-	relay  *relay     // the stage-30 relay of a TLS connection
-
 	idle idlewait.Waiter // waits for the next request without buffers
-	// idleFD is the socket's descriptor while the connection is parked in
-	// the server's idler (no goroutine), else -1; idleTimer ends the park
-	// at the idle deadline. Both are guarded by mu.
-	idleFD    int
-	idleTimer *time.Timer
-	parkFn    func()     // c.park, made once
-	mu        sync.Mutex // guards nc, info.TCP, relay and parked against Shutdown
-	parked    int        // a bare duplicate of the socket while a plugin holds it under a lease; -1 when none
+}
+
+// attach gives the connection x, or an exchange from the server's pool
+// when x is nil.
+func (c *conn) attach(x *exchange) {
+	if x == nil {
+		x, _ = c.s.exchanges.Get().(*exchange)
+	}
+	if x == nil {
+		x = &exchange{w: respond.Writer{Clock: &c.s.clock, Draining: &c.s.closing}}
+	}
+	x.w.Conn = c.nc
+	x.idle.Init(c.nc, &c.s.raw)
+	c.exchange = x
+}
+
+// detach takes the connection's exchange, emptied of what the next
+// connection to use it must not see, for the server's pool; the caller
+// puts it there (see parkIdle).
+func (c *conn) detach() *exchange {
+	x := c.exchange
+	c.exchange = nil
+	x.w.Conn, x.w.BW = nil, nil // BW: given back by release, or holding bytes no one will send
+	x.hand = stage.Handoff{}    // it holds the snapshot's lease filters and the old read buffer
+	x.upstream = stage.Upstream{}
+	x.idle.Init(nil, &c.s.raw)
+	return x
 }
 
 func (s *Server) newConn(nc net.Conn, secure bool) *conn {
@@ -82,8 +124,7 @@ func (s *Server) newConn(nc net.Conn, secure bool) *conn {
 	}
 	c.nc = nc
 	c.src.R = nc
-	c.w = respond.Writer{Conn: nc, Clock: &s.clock, Draining: &s.closing}
-	c.idle.Init(nc, &c.s.raw)
+	c.attach(nil)
 	c.acquire()
 	c.parkFn, c.parked, c.idleFD = c.park, -1, -1
 	return c
@@ -182,6 +223,7 @@ func (c *conn) finish() {
 	}
 	c.s.track(c, false)
 	c.release()
+	c.s.exchanges.Put(c.detach()) // for the next connection
 }
 
 // shut shuts the socket itself down both ways (used when Shutdown gives up
@@ -218,9 +260,9 @@ func (c *conn) closeNow() {
 
 // park stops the host watching the socket while a plugin holds it under a
 // lease, so that the plugin's traffic on it does not wake the host's
-// poller: it keeps a bare duplicate of the descriptor (in no poller) and
-// closes the net.Conn, which takes the socket out of the poller. unpark
-// undoes it.
+// poller, and while it is parked idle (see parkIdle): it keeps a bare
+// duplicate of the descriptor (in no poller) and closes the net.Conn,
+// which takes the socket out of the poller. unpark undoes it.
 func (c *conn) park() {
 	if c.info.TCP == nil || c.tls != nil { // a TLS connection's relay keeps running
 		return
@@ -230,11 +272,10 @@ func (c *conn) park() {
 		return
 	}
 	dup := -1
-	raw.Control(func(fd uintptr) { dup, err = syscall.Dup(int(fd)) })
+	raw.Control(func(fd uintptr) { dup, err = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) })
 	if err != nil {
 		return
 	}
-	syscall.CloseOnExec(dup)
 	c.mu.Lock()
 	c.parked = dup
 	nc := c.nc
@@ -246,7 +287,9 @@ func (c *conn) park() {
 	nc.Close()
 	// The handler consumed what the host had buffered (or hands it back):
 	// no buffer is needed until the lease ends.
-	c.br.Discard(c.br.Buffered())
+	if c.br != nil {
+		c.br.Discard(c.br.Buffered())
+	}
 	c.release()
 }
 
@@ -284,7 +327,9 @@ func (c *conn) wakeIfIdle() (leased bool) {
 	switch c.state.Load() {
 	case stateIdle:
 		c.mu.Lock()
-		if !c.s.idler.unpark(c, true) { // a parked one's new goroutine ends it
+		// A parked one's new goroutine ends it; one being parked (no
+		// net.Conn) sees the server closing (see parkIdle).
+		if !c.s.idler.unpark(c, true) && c.nc != nil {
 			c.nc.SetReadDeadline(time.Now())
 		}
 		c.mu.Unlock()
@@ -311,7 +356,8 @@ func (c *conn) waitRequest(sv *config.Server) step {
 	if c.served == 0 {
 		idle = sv.Timeout
 	}
-	idle, c.idleSpent = max(idle-c.idleSpent, time.Millisecond), 0
+	spent := c.idleSpent
+	idle, c.idleSpent = max(idle-spent, time.Millisecond), 0
 	c.state.Store(stateIdle)
 	if c.s.closing.Load() && c.served > 0 {
 		return stepEnd
@@ -319,7 +365,7 @@ func (c *conn) waitRequest(sv *config.Server) step {
 	// Wait without buffers: an idle connection holds none.
 	var err error
 	if len(c.src.Pre) == 0 {
-		if err = c.holdIdle(idle); err == errParked {
+		if err = c.holdIdle(idle, spent); err == errParked {
 			return stepMoved
 		}
 	}
@@ -333,54 +379,71 @@ func (c *conn) waitRequest(sv *config.Server) step {
 	return stepNext
 }
 
-// errParked is holdIdle's word for a connection it parked.
-var errParked = errors.New("parked")
+// errParked is holdIdle's word for a connection it parked, errClosing for
+// one it did not park because the server is shutting down, and errLost for
+// one whose socket could not be taken back.
+var (
+	errParked  = errors.New("parked")
+	errClosing = errors.New("server closing")
+	errLost    = errors.New("connection lost")
+)
 
 // holdIdle waits up to idle for the next request's first bytes: on this
-// goroutine for idleHold, then, on a plain connection, parked in the
-// server's idler with no goroutine at all (errParked).
-func (c *conn) holdIdle(idle time.Duration) error {
-	if idle <= idleHold || c.tls != nil {
+// goroutine for idleHold, less the time spent idle under a plugin's lease
+// (a connection the plugin held idle for idleHold is parked at once), then,
+// on a plain connection, parked in the server's idler with no goroutine
+// at all (errParked).
+func (c *conn) holdIdle(idle, spent time.Duration) error {
+	hold := max(idleHold-spent, 0)
+	if idle <= hold || c.tls != nil {
 		c.nc.SetReadDeadline(deadline(idle))
 		return c.waitIdle()
 	}
-	c.nc.SetReadDeadline(deadline(idleHold))
-	err := c.waitIdle()
-	if !errors.Is(err, os.ErrDeadlineExceeded) || c.s.closing.Load() {
+	if hold > 0 {
+		c.nc.SetReadDeadline(deadline(hold))
+		err := c.waitIdle()
+		if !errors.Is(err, os.ErrDeadlineExceeded) || c.s.closing.Load() {
+			return err
+		}
+	}
+	if err := c.parkIdle(idle - hold); err != nil {
 		return err
 	}
-	if c.parkIdle(idle - idleHold) {
-		return errParked
+	if c.s.closing.Load() {
+		return errClosing
 	}
-	c.nc.SetReadDeadline(deadline(idle - idleHold))
+	c.nc.SetReadDeadline(deadline(idle - hold))
 	return c.waitIdle()
 }
 
 // parkIdle parks the connection in the server's idler until its next
-// request or wait has passed; false: it was not parked. A connection the
-// server is shutting down is not parked (Shutdown wakes the parked ones).
-func (c *conn) parkIdle(wait time.Duration) bool {
-	if c.info.TCP == nil {
-		return false
+// request or wait has passed (errParked). A parked connection holds no
+// goroutine, buffer, exchange or net.Conn: a bare duplicate of its socket
+// (see park). nil: it was not parked and waits on (epoll is not available,
+// or the server is shutting down: Shutdown wakes the parked ones); errLost:
+// it was not, and its socket could not be taken back.
+func (c *conn) parkIdle(wait time.Duration) error {
+	if c.info.TCP == nil || c.s.closing.Load() || !c.s.idler.start() {
+		return nil
 	}
-	raw, err := c.info.TCP.SyscallConn()
-	if err != nil {
-		return false
+	if c.park(); c.parked < 0 {
+		return nil // no duplicate: the net.Conn is kept
 	}
+	x := c.detach()
+	c.src.Pre = nil // empty (see waitRequest); its array is not kept either
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.s.closing.Load() {
-		return false
-	}
-	c.release()
-	parked := false
-	raw.Control(func(fd uintptr) { parked = c.s.idler.park(c, int(fd), wait) })
+	parked := !c.s.closing.Load() && c.s.idler.park(c, c.parked, wait)
+	c.mu.Unlock()
 	if !parked {
-		c.acquire()
-		return false
+		c.attach(x)
+		if !c.unpark() {
+			return errLost
+		}
+		return nil
 	}
+	c.s.exchanges.Put(x)
 	c.s.mem.Closed() // its goroutine ends: memory is given back after a burst
-	return true
+	return errParked
 }
 
 // resume takes a parked connection on, on the idler's new goroutine: to
@@ -388,8 +451,8 @@ func (c *conn) parkIdle(wait time.Duration) bool {
 // else to its next request.
 func (c *conn) resume(expired bool) {
 	c.s.mem.Opened()
-	c.acquire()
-	if expired || c.s.closing.Load() {
+	c.attach(nil)
+	if !c.unpark() || expired || c.s.closing.Load() { // !unpark: lost, its socket shut down
 		c.state.Store(stateActive)
 		c.end()
 		return

@@ -10,6 +10,7 @@ type idler struct{}
 
 const idleHold = time.Second
 
+func (d *idler) start() bool                         { return false }
 func (d *idler) park(*conn, int, time.Duration) bool { return false }
 func (d *idler) unpark(*conn, bool) bool             { return false }
 func (d *idler) stop()                               {}

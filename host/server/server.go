@@ -49,12 +49,14 @@ type Server struct {
 
 	// Read and write buffers of connections between requests: an idle
 	// connection holds none (see conn.waitRequest).
-	readers sync.Pool       // *bufio.Reader of readBufferSize
-	writers sync.Pool       // *bufio.Writer of writeBufferSize
-	raw     idlewait.Pool   // a waiting connection's first read and the TLS relay's reads; gives memory back after a burst goes idle
-	recs    sync.Pool       // *stage.Record: the stage-40 record of a request being completed
-	mem     memback.Tracker // gives memory back after a burst of connections closes or parks
-	idler   idler           // parks connections idle for long (no goroutine while they wait)
+	readers sync.Pool     // *bufio.Reader of readBufferSize
+	writers sync.Pool     // *bufio.Writer of writeBufferSize
+	raw     idlewait.Pool // a waiting connection's first read and the TLS relay's reads; gives memory back after a burst goes idle
+	recs    sync.Pool     // *stage.Record: the stage-40 record of a request being completed
+	// The exchanges of connections parked while idle (see conn.attach).
+	exchanges sync.Pool       // *exchange
+	mem       memback.Tracker // gives memory back after a burst of connections closes or parks
+	idler     idler           // parks connections idle for long (no goroutine while they wait)
 }
 
 // New prepares a server for cfg; Start opens the listeners.

@@ -22,8 +22,14 @@ import (
 // testServer starts a server on 127.0.0.1 with a temporary document root.
 func testServer(t testing.TB, p stage.Pipeline) (*Server, string) {
 	t.Helper()
+	return testServerConf(t, p, "    KeepAliveTimeout 2\n")
+}
+
+// testServerConf is testServer with more [SERVER] lines.
+func testServerConf(t testing.TB, p stage.Pipeline, server string) (*Server, string) {
+	t.Helper()
 	dir := t.TempDir()
-	conf := "[SERVER]\n    Listen 127.0.0.1:0\n    KeepAliveTimeout 2\n    MaxKeepAliveRequest 1000000000\n"
+	conf := "[SERVER]\n    Listen 127.0.0.1:0\n    MaxKeepAliveRequest 1000000000\n" + server
 	must(t, os.WriteFile(filepath.Join(dir, "capuchin.conf"), []byte(conf), 0o644))
 	must(t, os.MkdirAll(filepath.Join(dir, "sites"), 0o755))
 	must(t, os.MkdirAll(filepath.Join(dir, "www"), 0o755))

@@ -5,8 +5,9 @@
 // minutes), so a server that held thousands of connections would keep
 // their memory resident long after they closed.
 // A Tracker counts open connections and, once their number has fallen by
-// at least MinDrop and to half its peak or less, runs debug.FreeOSMemory
-// (a collection that returns every free page) on a goroutine of its own.
+// at least MinDrop and to half its peak or less, gives memory back (two
+// collections, then every free page returned: see giveBack) on a
+// goroutine of its own, and once more when the fall that follows stops.
 // An Idle counts connections waiting for their next request and does the
 // same once their number has risen by at least MinDrop and doubled, and
 // stopped rising: a goroutine that waits keeps the stack it grew while it
@@ -15,6 +16,7 @@
 package memback
 
 import (
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -28,8 +30,8 @@ const MinDrop = 1000
 type Tracker struct {
 	open atomic.Int64
 	peak atomic.Int64 // since the last time memory was given back
-	busy atomic.Bool  // a FreeOSMemory is running
-	runs atomic.Int64
+	busy atomic.Bool  // memory is being given back, or the fall after it watched (see run)
+	runs atomic.Int64 // counted once the memory was given back
 }
 
 // Opened counts a new connection.
@@ -48,11 +50,43 @@ func (t *Tracker) Closed() {
 		return
 	}
 	t.peak.Store(n) // the next fall counts from here
-	t.runs.Add(1)
-	go func() { // ends when the collection does
-		defer t.busy.Store(false)
-		debug.FreeOSMemory()
-	}()
+	go t.run()      // ends when the fall stops
+}
+
+// run gives memory back, and again each time the fall that goes on after
+// it stops: the connections of a burst seldom end all at once, and those
+// that end after a collection leave their memory (their goroutines'
+// stacks) to the next one, which an idle server makes only every two
+// minutes.
+func (t *Tracker) run() {
+	defer t.busy.Store(false)
+	for {
+		giveBack()
+		from := t.open.Load()
+		t.runs.Add(1)
+		last := from
+		for {
+			time.Sleep(Settle)
+			n := t.open.Load()
+			if last-n < MinDrop/10 {
+				break
+			}
+			last = n
+		}
+		if from-last < MinDrop/10 {
+			return
+		}
+		t.peak.Store(last)
+	}
+}
+
+// giveBack returns the free memory to the operating system: a collection
+// first, so that what sync.Pools held goes to their victim caches and is
+// freed by the second (FreeOSMemory's), with the stacks of the goroutines
+// that ended.
+func giveBack() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }
 
 // Runs reports how many times memory was given back.
@@ -97,7 +131,7 @@ func (t *Idle) settle(prev int64) {
 	}
 	t.low.Store(t.n.Load()) // the next rise counts from here
 	t.runs.Add(1)
-	debug.FreeOSMemory()
+	giveBack()
 	t.pending.Store(false)
 }
 

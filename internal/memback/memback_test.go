@@ -15,32 +15,59 @@ func TestTrackerGivesBackAfterLargeFalls(t *testing.T) {
 	for range 999 {
 		tr.Closed()
 	}
-	if tr.Runs() != 0 {
+	if tr.Runs() != 0 || tr.busy.Load() {
 		t.Fatalf("gave back after a fall of 999 (to 2001 of 3000)")
 	}
 	for range 501 {
 		tr.Closed()
 	}
-	if tr.Runs() != 1 {
-		t.Fatalf("runs %d after falling to 1500 of 3000, want 1", tr.Runs())
-	}
-	for deadline := time.Now().Add(10 * time.Second); tr.busy.Load(); {
-		if time.Now().After(deadline) {
-			t.Fatal("FreeOSMemory still running after 10 s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitTracker(t, &tr, 1)
 	for range 1000 {
 		tr.Closed()
 	}
-	if tr.Runs() != 2 {
-		t.Fatalf("runs %d after falling to 500 of 1500, want 2", tr.Runs())
-	}
-	for range 500 {
+	waitTracker(t, &tr, 2)
+	for range 99 {
 		tr.Closed()
 	}
-	if tr.Runs() != 2 {
-		t.Fatalf("runs %d after a fall of 500, want 2", tr.Runs())
+	if tr.busy.Load() {
+		t.Fatalf("giving back after a fall of 99 (to 401 of 500)")
+	}
+}
+
+// After memory was given back, a further fall of MinDrop/10 or more,
+// however slow, gives it back once more when it stops.
+func TestTrackerGivesBackAgainWhenTheFallStops(t *testing.T) {
+	var tr Tracker
+	for range 3000 {
+		tr.Opened()
+	}
+	for range 1500 {
+		tr.Closed()
+	}
+	for deadline := time.Now().Add(10 * time.Second); tr.Runs() < 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("memory not given back 10 s after a fall to half")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for range MinDrop / 10 { // too small a fall to start a run of its own
+		tr.Closed()
+	}
+	waitTracker(t, &tr, 2)
+}
+
+// waitTracker waits (at most 10 s) until tr gave memory back want times
+// and stopped watching the fall.
+func waitTracker(t *testing.T, tr *Tracker, want int64) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); tr.Runs() < want || tr.busy.Load(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("runs %d (busy %v) after 10 s, want %d", tr.Runs(), tr.busy.Load(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if tr.Runs() != want {
+		t.Fatalf("runs %d, want %d", tr.Runs(), want)
 	}
 }
 
