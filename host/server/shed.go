@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
-	"github.com/capuchin/capuchin/host/config"
 )
 
 // Connection cap (MaxConnections). Past the cap a new connection is shed:
@@ -30,30 +29,16 @@ const (
 // be shed at once, each holding a descriptor while it lingers. The derived
 // cap is half of what is left after the reserve, because a proxied
 // connection also holds a backend connection in the plugin, whose limit is
-// the same; a quarter with TLS listeners, where a connection handed to a
-// plugin also holds the relay's socketpair end and its epoll descriptors
-// in the host. Shedding gets a quarter of the host's own slack.
-func connLimits(configured int, tls bool) (conns, shed int) {
+// the same (a TLS connection handed to a plugin holds three or four in the
+// host, for the relay: a server whose traffic is mostly TLS sets
+// MaxConnections). Shedding gets a quarter of the host's own slack.
+func connLimits(configured int) (conns, shed int) {
 	fds := fdLimit()
 	conns = configured
 	if conns <= 0 {
-		per := 2
-		if tls {
-			per = 4
-		}
-		conns = max(1, (fds-min(fdReserve, fds/4))/per)
+		conns = max(1, (fds-min(fdReserve, fds/4))/2)
 	}
 	return conns, max(1, min(maxShedding, (fds-conns)/4))
-}
-
-// hasTLS reports whether sv has a TLS listener.
-func hasTLS(sv *config.Server) bool {
-	for _, l := range sv.Listen {
-		if l.TLS {
-			return true
-		}
-	}
-	return false
 }
 
 // fdLimit returns the process's descriptor limit (Go raises the soft limit

@@ -30,7 +30,7 @@ type snapshot struct {
 
 func newSnapshot(cfg *config.Config) *snapshot {
 	sv := &cfg.Server
-	maxConns, maxShed := connLimits(sv.MaxConnections, hasTLS(sv))
+	maxConns, maxShed := connLimits(sv.MaxConnections)
 	sn := &snapshot{
 		maxConns: maxConns,
 		maxShed:  maxShed,
