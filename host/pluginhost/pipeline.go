@@ -175,6 +175,9 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func
 	tm := h.met.timeHandle(p, ev.Lease, park)
 	r, err := in.leaseTrip(&h.calls, ev, t.deadline, leaseDeadline(t.deadline, ev.Lease), tm.interim)
 	tm.done(r, err)
+	if err == nil && r.Idle > 0 {
+		in.handed.Delete(c.ID) // the plugin let its copy go: the next hand-over sends the socket again
+	}
 	end(c)
 	return result(p, c, r, err, base, known, t, ev.VHost)
 }
