@@ -229,17 +229,6 @@ func (in *instance) demux() {
 
 func (in *instance) die() { in.deadOnce.Do(func() { close(in.dead) }) }
 
-// ended reports whether the process's calls channel has ended (it exited
-// or is being stopped).
-func (in *instance) ended() bool {
-	select {
-	case <-in.dead:
-		return true
-	default:
-		return false
-	}
-}
-
 // lockedCalls makes the Calls stream's Send safe for concurrent use.
 type lockedCalls struct {
 	mu sync.Mutex
