@@ -2,7 +2,7 @@ package api
 
 import (
 	"slices"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,7 +27,8 @@ import (
 type leaseEnd uint8
 
 const (
-	leaseGiveBack  leaseEnd = iota // return the connection to the host
+	leaseNext      leaseEnd = iota // a request head is buffered whole
+	leaseGiveBack                  // return the connection to the host
 	leaseCloseIdle                 // nothing arrived: close the connection
 	leaseHeld                      // nothing arrived for idleHold: return it
 )
@@ -46,6 +47,7 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 	if !ok {
 		return // a filter the SDK cannot compile: the host serves the rest
 	}
+	peers := rt.leasePeers(c, ev)
 	for n := 1; n < ev.Lease.MaxRequests; n++ {
 		head, size, end := cs.nextHead(ev.Lease.IdleTimeout)
 		switch {
@@ -55,11 +57,11 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 		case end == leaseHeld:
 			rep.Idle = idleHold // the host waits only the rest of the idle timeout
 			return
-		case size == 0, !rt.leaseable(cs, head, host, ev, giveBack):
+		case end != leaseNext, !rt.leaseable(cs, head, host, ev, giveBack):
 			return
 		}
 		cs.br.Discard(size)
-		if !rt.serveLeased(c, cs, ev, head, rep) {
+		if !rt.serveLeased(c, cs, ev, head, rep, peers) {
 			return
 		}
 	}
@@ -74,7 +76,7 @@ const idleHold = time.Second
 
 // nextHead waits until the next request head is buffered whole and
 // returns it (request line and fields with their CRLFs) with the number
-// of buffered bytes it spans; size 0 means give the connection back.
+// of buffered bytes it spans (leaseNext), or says why the lease ends.
 func (cs *connState) nextHead(idle time.Duration) (string, int, leaseEnd) {
 	hold := min(idle, idleHold)
 	if !cs.setIdle(hold) {
@@ -96,7 +98,7 @@ func (cs *connState) nextHead(idle time.Duration) (string, int, leaseEnd) {
 		case err != nil:
 			return "", 0, leaseGiveBack // a malformed head: the host answers it
 		case end >= 0:
-			return string(buf[start : end-2]), end, leaseGiveBack
+			return string(buf[start : end-2]), end, leaseNext
 		}
 		if len(buf) == cs.br.Size() {
 			return "", 0, leaseGiveBack // a head larger than our buffer: the host reads it
@@ -150,9 +152,14 @@ func (rt *runtime) leaseable(cs *connState, head, host string, ev *transport.Eve
 }
 
 // giveBackCache keeps the compiled stage-20 filters of the last lease:
-// the host sends the same ones with every lease until a reload.
+// the host sends the same ones with every lease until a reload, so a
+// hand-over only compares them (no lock).
 type giveBackCache struct {
-	mu      sync.Mutex
+	last atomic.Pointer[giveBackSet]
+}
+
+// giveBackSet is one set of filters, as sent and compiled; never modified.
+type giveBackSet struct {
 	claims  []Claims
 	filters []*claim.Filter
 }
@@ -162,10 +169,8 @@ func (g *giveBackCache) compiled(cs []Claims) ([]*claim.Filter, bool) {
 	if len(cs) == 0 {
 		return nil, true
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if slices.EqualFunc(cs, g.claims, sameClaims) {
-		return g.filters, true
+	if last := g.last.Load(); last != nil && slices.EqualFunc(cs, last.claims, sameClaims) {
+		return last.filters, true
 	}
 	fs := make([]*claim.Filter, len(cs))
 	for i, c := range cs {
@@ -176,7 +181,7 @@ func (g *giveBackCache) compiled(cs []Claims) ([]*claim.Filter, bool) {
 		}
 		fs[i] = f
 	}
-	g.claims, g.filters = cs, fs
+	g.last.Store(&giveBackSet{claims: cs, filters: fs})
 	return fs, true
 }
 
@@ -186,17 +191,17 @@ func sameClaims(a, b Claims) bool {
 
 // serveLeased runs stage 20 at the lease's peers and then the handler
 // for one leased request whose head was consumed; false ends the lease.
-func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head string, rep *transport.Reply) bool {
+func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head string, rep *transport.Reply, peers *leasePeers) bool {
 	start := time.Now()
 	r := &cs.req
 	r.reset(c, ev)
 	cs.cnt.n = 0
 	cs.w.reset(r, !r.Close, &rt.clock)
 	cs.w.pages = ev.Lease.ErrorPages
-	po := rt.askPeers(c, cs, ev, head)
+	po := peers.ask(cs, head)
 	switch {
 	case po.toHost:
-		rep.Leftover = append([]byte(head+"\r\n"), cs.leftover()...)
+		cs.handBackHead(rep, head)
 		return false
 	case po.verdict == Close: // closed without a response, as the host does
 		rt.record(cs, ev, rep, start, &transport.Reply{})
@@ -222,7 +227,7 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 	}
 	rt.finish(cs, v, &one)
 	if one.Verdict == Decline {
-		rep.Leftover = append([]byte(head+"\r\n"), cs.leftover()...)
+		cs.handBackHead(rep, head)
 		return false
 	}
 	rt.record(cs, ev, rep, start, &one)
@@ -231,6 +236,15 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 		return false
 	}
 	return true
+}
+
+// handBackHead gives the connection back with the request whose head was
+// consumed (head, without the CRLF that ends it) unread, and the bytes
+// after it: the host parses them next.
+func (cs *connState) handBackHead(rep *transport.Reply, head string) {
+	rest := cs.leftover()
+	b := make([]byte, 0, len(head)+2+len(rest))
+	rep.Leftover = append(append(append(b, head...), "\r\n"...), rest...)
 }
 
 // record counts a leased request in rep, with its stage-40 record when
@@ -298,10 +312,7 @@ func (rt *runtime) revoke(id uint64) {
 
 // handleDeadline is the plugin's stage-30 deadline.
 func (rt *runtime) handleDeadline() time.Duration {
-	if d := time.Duration(rt.handleD.Load()); d > 0 {
-		return d
-	}
-	return contract.DefaultHandleDeadline
+	return contract.Limits{Deadline: time.Duration(rt.handleD.Load())}.DeadlineAt(contract.StageHandle)
 }
 
 // armDeadline starts the clock of a request. If the handler is not done

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/capuchin/capuchin/internal/contract"
@@ -59,7 +60,9 @@ func (ps *peerSet) get(path string) *peerClient {
 	c, err := net.DialTimeout("unix", path, peerDial)
 	if err != nil {
 		Logger().Warn("cannot reach a stage-20 plugin's peer socket; its requests go to the host", "socket", path, "error", err)
-		ps.m[path] = &peerClient{gone: true, failed: time.Now()}
+		pc = &peerClient{failed: time.Now()}
+		pc.gone.Store(true)
+		ps.m[path] = pc
 		return nil
 	}
 	pc = newPeerClient(c.(*net.UnixConn))
@@ -70,12 +73,12 @@ func (ps *peerSet) get(path string) *peerClient {
 // peerClient calls one stage-20 plugin: events go out batched as on the
 // host's framed socket, and one goroutine routes the replies.
 type peerClient struct {
-	f *transport.HostFrames
+	f    *transport.HostFrames
+	gone atomic.Bool // the connection ended (or never was); set under mu
 
 	mu      sync.Mutex
 	waiters map[uint64]chan *transport.Reply
 	next    uint64
-	gone    bool      // the connection ended (or never was)
 	failed  time.Time // when it could not be made
 	pool    sync.Pool // chan *transport.Reply, buffered 1
 }
@@ -88,11 +91,7 @@ func newPeerClient(c *net.UnixConn) *peerClient {
 }
 
 // ended reports whether the connection has ended.
-func (pc *peerClient) ended() bool {
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	return pc.gone
-}
+func (pc *peerClient) ended() bool { return pc.gone.Load() }
 
 // demux routes replies to their callers until the socket ends, then fails
 // every call in flight.
@@ -111,7 +110,7 @@ func (pc *peerClient) demux() {
 		}
 	}
 	pc.mu.Lock()
-	pc.gone = true
+	pc.gone.Store(true)
 	for id, ch := range pc.waiters {
 		delete(pc.waiters, id)
 		ch <- nil
@@ -124,7 +123,7 @@ func (pc *peerClient) demux() {
 // was sent; errPeerLate, or errPeerGone after the send: the policy applies.
 func (pc *peerClient) call(ev *transport.Event, d time.Duration, t *time.Timer) (*transport.Reply, bool, error) {
 	pc.mu.Lock()
-	if pc.gone {
+	if pc.gone.Load() {
 		pc.mu.Unlock()
 		return nil, false, errPeerGone
 	}
@@ -172,21 +171,42 @@ type peerOutcome struct {
 	toHost  bool    // a peer could not be asked: give the request back
 }
 
-// askPeers runs stage 20 at the lease's peers for the request whose head
-// is head, in order, until one closes or responds (the host's rules:
-// pluginhost.Host.Request).
-func (rt *runtime) askPeers(c *Conn, cs *connState, ev *transport.Event, head string) peerOutcome {
+// leasePeers are a lease's peers, with their clients looked up once for
+// the lease, and the stage-20 event the requests share but for the head.
+type leasePeers struct {
+	peers   []contract.Peer
+	clients []*peerClient // nil: unreachable (the requests go to the host)
+	ev      transport.Event
+}
+
+// leasePeers looks up the peers of ev's lease; nil when it has none.
+func (rt *runtime) leasePeers(c *Conn, ev *transport.Event) *leasePeers {
 	if len(ev.Lease.Peers) == 0 {
+		return nil
+	}
+	lp := &leasePeers{peers: ev.Lease.Peers, clients: make([]*peerClient, len(ev.Lease.Peers)),
+		ev: transport.Event{Kind: transport.EventRequest, Conn: *c, VHost: ev.VHost}}
+	for i := range lp.peers {
+		lp.clients[i] = rt.peers.get(lp.peers[i].Socket)
+	}
+	return lp
+}
+
+// ask runs stage 20 at the lease's peers for the request whose head is
+// head, in order, until one closes or responds (the host's rules:
+// pluginhost.Host.Request). A peer whose connection ended was not asked:
+// the request goes back to the host (and the next lease connects anew).
+func (lp *leasePeers) ask(cs *connState, head string) peerOutcome {
+	if lp == nil {
 		return peerOutcome{}
 	}
-	pev := transport.Event{Kind: transport.EventRequest, Conn: *c, Head: []byte(head), VHost: ev.VHost}
-	for i := range ev.Lease.Peers {
-		p := &ev.Lease.Peers[i]
-		pc := rt.peers.get(p.Socket)
+	lp.ev.Head = []byte(head)
+	for i := range lp.peers {
+		p, pc := &lp.peers[i], lp.clients[i]
 		if pc == nil {
 			return peerOutcome{toHost: true}
 		}
-		r, sent, err := pc.call(&pev, peerDeadline(p), cs.peerTimer())
+		r, sent, err := pc.call(&lp.ev, p.DeadlineAt(contract.StageRequest), cs.peerTimer())
 		switch {
 		case err != nil && !sent:
 			return peerOutcome{toHost: true}
@@ -202,15 +222,6 @@ func (rt *runtime) askPeers(c *Conn, cs *connState, ev *transport.Event, head st
 		}
 	}
 	return peerOutcome{}
-}
-
-// peerDeadline is a peer's stage-20 deadline (the host's default when it
-// declared none).
-func peerDeadline(p *contract.Peer) time.Duration {
-	if p.Deadline > 0 {
-		return p.Deadline
-	}
-	return contract.DefaultFastDeadline
 }
 
 // peerTimer returns the connection's timer for peer calls, stopped.

@@ -81,14 +81,7 @@ func (p *plugin) adopt(m transport.Manifest) error {
 		if !s.Stage.Valid() {
 			return fmt.Errorf("manifest declares unknown stage %d", s.Stage)
 		}
-		t := terms{hooked: true, deadline: s.Deadline, failOpen: s.Policy == contract.FailOpen}
-		if t.deadline <= 0 {
-			t.deadline = contract.DefaultFastDeadline
-			if s.Stage == contract.StageHandle {
-				t.deadline = contract.DefaultHandleDeadline
-			}
-		}
-		*p.termsAt(s.Stage) = t
+		*p.termsAt(s.Stage) = terms{hooked: true, deadline: s.DeadlineAt(s.Stage), failOpen: s.Policy == contract.FailOpen}
 	}
 	if err := p.adoptFilters(m); err != nil {
 		return err

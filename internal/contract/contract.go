@@ -136,6 +136,17 @@ type Limits struct {
 	Policy   Policy
 }
 
+// DeadlineAt is l's deadline at stage s, the host's default when l sets none.
+func (l Limits) DeadlineAt(s Stage) time.Duration {
+	switch {
+	case l.Deadline > 0:
+		return l.Deadline
+	case s == StageHandle:
+		return DefaultHandleDeadline
+	}
+	return DefaultFastDeadline
+}
+
 // Conn describes a client connection.
 type Conn struct {
 	ID     uint64

@@ -80,7 +80,7 @@ func (w *Waiter) read(fd uintptr) bool {
 	b := w.pool.Get()
 	n, err := syscall.Read(int(fd), *b)
 	if err == syscall.EAGAIN || err == syscall.EINTR {
-		w.pool.bufs.Put(b)
+		w.pool.Put(b)
 		if !w.waiting {
 			w.waiting = true
 			w.pool.Idle.Enter()
@@ -119,7 +119,7 @@ func (w *Waiter) Read() ([]byte, error) {
 // Put gives the last buffer Read returned back to the pool.
 func (w *Waiter) Put() {
 	if w.buf != nil {
-		w.pool.bufs.Put(w.buf)
+		w.pool.Put(w.buf)
 		w.buf = nil
 	}
 }

@@ -29,7 +29,7 @@ type Manifest struct {
 	// FramedCalls: the plugin takes events on the framed calls socket.
 	FramedCalls bool
 	// PeerCalls: the plugin also takes stage-20 events from a lease
-	// holder, on framed sockets passed on its descriptor socket.
+	// holder, on the peer socket it listens on (EnvPeerSocket).
 	PeerCalls bool
 }
 
