@@ -236,15 +236,18 @@ func (h *Host) Reload(specs []config.PluginSpec) error {
 }
 
 // revokeAll ends every lease p holds, so that its calls in flight end at
-// their next request boundary instead of their idle timeout.
-func (h *Host) revokeAll(p *plugin) {
+// their next request boundary instead of their idle timeout; it returns
+// p's running process and the connections revoked.
+func (h *Host) revokeAll(p *plugin) (*instance, []uint64) {
 	in := p.inst.Load()
 	if in == nil {
-		return
+		return nil, nil
 	}
-	for _, id := range h.leases.held(in) {
+	ids := h.leases.held(in)
+	for _, id := range ids {
 		in.post(&transport.Event{Kind: transport.EventRevoke, Conn: contract.Conn{ID: id}})
 	}
+	return in, ids
 }
 
 func contains(ps []*plugin, p *plugin) bool {

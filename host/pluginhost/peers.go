@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/internal/contract"
-	"github.com/capuchin/capuchin/internal/transport"
 )
 
 // Peer calls (docs/plugin-contract.md, "Stage 20 under a lease"): a
@@ -29,16 +28,16 @@ type peerTerms struct {
 // terms returns the Lease.Peers of s's peers; false when one of them is
 // down (the host then grants no lease and runs stage 20 itself).
 func (pt *peerTerms) terms(s *snapshot) ([]contract.Peer, bool) {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	if pt.current(s) {
+		return pt.built, true
+	}
 	ins := make([]*instance, len(s.peers))
 	for i, p := range s.peers {
 		if ins[i] = p.inst.Load(); ins[i] == nil || ins[i].peerSock == "" {
 			return nil, false
 		}
-	}
-	pt.mu.Lock()
-	defer pt.mu.Unlock()
-	if pt.snap == s && slices.Equal(pt.ins, ins) {
-		return pt.built, true
 	}
 	terms := make([]contract.Peer, len(s.peers))
 	for i, p := range s.peers {
@@ -50,6 +49,20 @@ func (pt *peerTerms) terms(s *snapshot) ([]contract.Peer, bool) {
 	return terms, true
 }
 
+// current reports whether the terms built last are s's, for the peer
+// processes running now.
+func (pt *peerTerms) current(s *snapshot) bool {
+	if pt.snap != s {
+		return false
+	}
+	for i, p := range s.peers {
+		if p.inst.Load() != pt.ins[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // drainPeerLeases ends the leases that may call p, a stage-20 peer of
 // snapshot old being removed, and waits (at most grace) for them to come
 // back, so that no leased request is in the middle of a call to p when it
@@ -58,14 +71,7 @@ func (h *Host) drainPeerLeases(old *snapshot, p *plugin, grace time.Duration) {
 	if !slices.Contains(old.peers, p) || len(old.handle) == 0 {
 		return
 	}
-	in := old.handle[0].inst.Load()
-	if in == nil {
-		return
-	}
-	ids := h.leases.held(in)
-	for _, id := range ids {
-		in.post(&transport.Event{Kind: transport.EventRevoke, Conn: contract.Conn{ID: id}})
-	}
+	in, ids := h.revokeAll(old.handle[0])
 	for end := time.Now().Add(grace); h.leases.holdsAny(in, ids) && time.Now().Before(end); {
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -102,6 +102,14 @@ func (h *Host) Handle(c *stage.Conn, req *http1.Request, ho *stage.Handoff) stag
 	return stage.Result{Verdict: stage.Decline}
 }
 
+// MayLease reports whether a stage-30 call for req could be granted a
+// lease: the first stage-30 plugin takes it (lease) and is running. It
+// implements stage.Leaser.
+func (h *Host) MayLease(req *http1.Request) bool {
+	s := h.cur.Load()
+	return s.leasable && len(s.handle) > 0 && s.handle[0].inst.Load() != nil && s.handle[0].filter.Load().Match(req)
+}
+
 // lease returns the lease terms for the i-th stage-30 plugin: the host's
 // offer only where nothing else would have seen the following requests
 // unasked — no earlier stage-30 plugin could claim them, and every
@@ -133,8 +141,11 @@ func (h *Host) lease(s *snapshot, i int, ho *stage.Handoff) stage.Lease {
 // stage-20 plugins' filters match, and the host's own paths (the server's
 // offer: MetricsURL).
 func giveBack(s *snapshot, ho *stage.Handoff) []contract.Claims {
-	if len(ho.Lease.GiveBack) == 0 {
+	switch {
+	case len(ho.Lease.GiveBack) == 0:
 		return s.giveBack
+	case len(s.giveBack) == 0:
+		return ho.Lease.GiveBack
 	}
 	return append(slices.Clip(s.giveBack), ho.Lease.GiveBack...)
 }
@@ -256,7 +267,7 @@ func leasedRecords(c *stage.Conn, vhost string, rs []stage.Record) []stage.Recor
 
 // Revoke asks the plugin holding c under a lease to give it back at the
 // next request boundary; a lease about to begin is not granted. It does not
-// wait for the plugin. It implements stage.Revoker.
+// wait for the plugin. It implements stage.Leaser.
 func (h *Host) Revoke(c *stage.Conn) {
 	if in := h.leases.revoke(c.ID); in != nil {
 		in.post(&transport.Event{Kind: transport.EventRevoke, Conn: c.Conn})
@@ -360,5 +371,5 @@ func (p *plugin) notify(n *transport.Note) {
 // Compile-time check that *Host is a stage.Pipeline.
 var (
 	_ stage.Pipeline = (*Host)(nil)
-	_ stage.Revoker  = (*Host)(nil)
+	_ stage.Leaser   = (*Host)(nil)
 )

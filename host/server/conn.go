@@ -77,7 +77,6 @@ type exchange struct {
 
 	// Of the request being answered, for the metrics and the access log.
 	handler  string         // who answered, for capuchin_requests_total
-	leaser   string         // the plugin whose leased records are in leased
 	upstream stage.Upstream // the backend exchange a stage-30 handler reported
 	headOut  int64          // the response heads' bytes a handler reported; -1: the host wrote the response
 
@@ -395,7 +394,11 @@ var (
 // at all (errParked).
 func (c *conn) holdIdle(idle, spent time.Duration) error {
 	hold := max(idleHold-spent, 0)
-	if idle <= hold || c.tls != nil {
+	if c.tls != nil { // its waiter cannot wait without buffers: the read does
+		c.nc.SetReadDeadline(deadline(idle))
+		return nil
+	}
+	if idle <= hold {
 		c.nc.SetReadDeadline(deadline(idle))
 		return c.waitIdle()
 	}
@@ -587,7 +590,7 @@ func (c *conn) leasedDone() {
 	for i := range c.leased {
 		rec := &c.leased[i]
 		rec.ConnID, rec.Remote = c.info.ID, c.info.Remote
-		c.s.reqs.add(c.leaser, rec.Status)
+		c.s.reqs.add(c.handler, rec.Status) // the plugin that held the lease answered the request
 		c.s.pipeline.Done(rec)
 	}
 	c.served += c.nLease

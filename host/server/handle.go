@@ -78,7 +78,7 @@ func (c *conn) stage30(sn *snapshot, site *config.Site) (int, int64, bool) {
 func (c *conn) afterStage30(sn *snapshot, site *config.Site, res *stage.Result) (int, int64, bool) {
 	c.state.Store(stateActive)
 	if res.Verdict != stage.Decline || res.Err != nil {
-		c.handler, c.leaser, c.upstream, c.idleSpent = res.Handler, res.Handler, res.Upstream, res.Idle
+		c.handler, c.upstream, c.idleSpent = res.Handler, res.Upstream, res.Idle
 	}
 	if !c.unpark() {
 		return res.Status, res.BytesOut, false
@@ -202,7 +202,8 @@ func (c *conn) handoff(sn *snapshot, site *config.Site) *stage.Handoff {
 	sv := &sn.cfg.Server
 	// The last request the connection may serve stays with the host, so
 	// every leased request may keep the connection alive.
-	if left := sv.MaxKeepAliveRequest - c.served - 1; !c.w.Closing() && left > 0 && !c.s.closing.Load() {
+	if left := sv.MaxKeepAliveRequest - c.served - 1; !c.w.Closing() && left > 0 && !c.s.closing.Load() &&
+		c.s.leaser != nil && c.s.leaser.MayLease(&c.req) {
 		// Records come back when the host counts requests (MetricsURL), and
 		// the host's own paths come back unserved.
 		c.hand.Lease = stage.Lease{MaxRequests: 1 + left, IdleTimeout: sv.KeepAliveTimeout,

@@ -30,6 +30,7 @@ const Version = "0.1.0"
 type Server struct {
 	log      hclog.Logger
 	pipeline stage.Pipeline
+	leaser   stage.Leaser             // the pipeline, if it grants leases; else nil
 	snap     atomic.Pointer[snapshot] // replaced whole on reload
 	tlsConf  *tls.Config              // of every TLS listener; made once, so session tickets outlive reloads
 	clock    http1.Clock
@@ -71,6 +72,7 @@ func New(cfg *config.Config, p stage.Pipeline, log hclog.Logger) *Server {
 		conns:     map[*conn]struct{}{},
 		reqs:      newRequestCounts(),
 	}
+	s.leaser, _ = p.(stage.Leaser)
 	s.snap.Store(newSnapshot(cfg))
 	s.tlsConf = s.baseTLS()
 	return s
@@ -104,12 +106,11 @@ func (s *Server) Reload(cfg *config.Config) error {
 
 // revoke asks the handlers holding conns under a lease to give them back.
 func (s *Server) revoke(conns []*conn) {
-	r, ok := s.pipeline.(stage.Revoker)
-	if !ok {
+	if s.leaser == nil {
 		return
 	}
 	for _, c := range conns {
-		r.Revoke(&c.info)
+		s.leaser.Revoke(&c.info)
 	}
 }
 

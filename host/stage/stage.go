@@ -124,10 +124,13 @@ type Pipeline interface {
 	Closed(c *Conn)
 }
 
-// Revoker is implemented by pipelines that grant leases: Revoke asks the
+// Leaser is implemented by pipelines that grant leases. MayLease reports
+// whether a stage-30 call for req could be granted one (the connection
+// loop offers a lease, and prepares for it, only then); Revoke asks the
 // handler holding c under a lease to give it back at the next request
-// boundary (on reload and shutdown). It must not block for long.
-type Revoker interface {
+// boundary (on reload and shutdown). Neither may block for long.
+type Leaser interface {
+	MayLease(req *http1.Request) bool
 	Revoke(c *Conn)
 }
 
