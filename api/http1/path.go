@@ -36,3 +36,25 @@ func MatchPath(re *regexp.Regexp, p string) bool {
 	c := CleanPath(p)
 	return c != p && re.MatchString(c)
 }
+
+// CompilePaths joins path regexps into one case-insensitive alternation,
+// "(?i)(?:a)|(?:b)", as a plugin's repeatable path keys (mandril's
+// DenyURL, auth_header's Match) are tested: one match against all of
+// them. No patterns give a nil regexp and no error.
+func CompilePaths(patterns []string) (*regexp.Regexp, error) {
+	if len(patterns) == 0 {
+		return nil, nil
+	}
+	return regexp.Compile("(?i)(?:" + strings.Join(patterns, ")|(?:") + ")")
+}
+
+// PathFilter is the stage-20 filter (Claims.Paths) of a hook that tests
+// paths with MatchPath(re, p): re itself, and UncleanPath for the paths
+// whose cleaned form may match. A nil re gives nil, which a caller must
+// not pass on as "every path" unless it means that.
+func PathFilter(re *regexp.Regexp) []string {
+	if re == nil {
+		return nil
+	}
+	return []string{re.String(), UncleanPath}
+}

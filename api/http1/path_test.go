@@ -50,3 +50,27 @@ func TestUncleanPath(t *testing.T) {
 		}
 	}
 }
+
+// TestCompilePaths: the joined patterns match case-insensitively what any
+// one of them matches, no pattern gives nil, a bad one an error; PathFilter
+// of the result is the pattern plus UncleanPath.
+func TestCompilePaths(t *testing.T) {
+	re, err := CompilePaths([]string{`^/a$`, `\.bak$`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]bool{"/a": true, "/A": true, "/x.BAK": true, "/ab": false, "/bak": false} {
+		if re.MatchString(p) != want {
+			t.Errorf("%q: match %v, want %v", p, !want, want)
+		}
+	}
+	if f := PathFilter(re); len(f) != 2 || f[0] != re.String() || f[1] != UncleanPath {
+		t.Errorf("PathFilter: %q", f)
+	}
+	if re, err := CompilePaths(nil); re != nil || err != nil || PathFilter(re) != nil {
+		t.Errorf("no patterns: %v %v", re, err)
+	}
+	if _, err := CompilePaths([]string{`^/ok`, `(unclosed`}); err == nil {
+		t.Error("a bad pattern compiled")
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"regexp"
-	"strings"
 
 	"github.com/capuchin/capuchin/api/conf"
 	"github.com/capuchin/capuchin/api/http1"
@@ -51,12 +50,8 @@ func loadRules(path string) (*rules, error) {
 	if len(r.tokens) == 0 {
 		return nil, fmt.Errorf("%s: no Token: auth_header would refuse every request it checks", path)
 	}
-	if len(paths) > 0 {
-		re, err := regexp.Compile("(?i)(?:" + strings.Join(paths, ")|(?:") + ")")
-		if err != nil {
-			return nil, fmt.Errorf("%s: Match patterns together: %w", path, err)
-		}
-		r.match = re
+	if r.match, err = http1.CompilePaths(paths); err != nil {
+		return nil, fmt.Errorf("%s: Match patterns together: %w", path, err)
 	}
 	return r, nil
 }
@@ -78,13 +73,8 @@ func (r *rules) keys(paths *[]string) map[string]func(conf.Entry) error {
 			return err
 		},
 		"match": func(e conf.Entry) error {
-			v, err := e.String()
-			if err == nil {
-				if _, cerr := regexp.Compile("(?i)" + v); cerr != nil {
-					err = e.Errorf("bad regular expression: %v", cerr)
-				}
-			}
-			*paths = append(*paths, v)
+			_, err := e.Regexp()
+			*paths = append(*paths, e.Value)
 			return err
 		},
 		"challenge": func(e conf.Entry) (err error) {

@@ -60,7 +60,7 @@ func (a *authHeader) RequestFilter() api.Claims {
 	if a.rules.match == nil {
 		return api.Claims{}
 	}
-	return api.Claims{Paths: []string{a.rules.match.String(), http1.UncleanPath}}
+	return api.Claims{Paths: http1.PathFilter(a.rules.match)}
 }
 
 // unauthorized is the page sent with a 401.

@@ -15,8 +15,7 @@ type config struct {
 	Path     string        // absolute path of the access log
 	Interval time.Duration // FlushInterval
 	Buffer   int           // BufferSize in bytes
-	Format   string        // Format: monkey, combined, combined_upstream or json
-	format   formatter
+	Format   string        // Format, lower-case: a key of formats
 }
 
 // defaultAccessLog is relative to the folder of logger.conf: with the
@@ -27,7 +26,7 @@ const defaultAccessLog = "../logs/access.log"
 func loadConfig(path string) (config, error) {
 	dir := filepath.Dir(path)
 	c := config{Path: filepath.Join(dir, defaultAccessLog), Interval: time.Second, Buffer: 64 << 10,
-		Format: "monkey", format: appendMonkey}
+		Format: "monkey"}
 	f, err := conf.ParseFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, nil
@@ -69,11 +68,11 @@ func (c *config) keys(dir string) map[string]func(conf.Entry) error {
 			if err != nil {
 				return err
 			}
-			f, err := lookupFormat(strings.ToLower(v))
-			if err != nil {
+			name := strings.ToLower(v)
+			if _, err := lookupFormat(name); err != nil {
 				return e.Errorf("%v", err)
 			}
-			c.Format, c.format = strings.ToLower(v), f
+			c.Format = name
 			return nil
 		},
 		"buffersize": func(e conf.Entry) error {

@@ -2,8 +2,11 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -16,7 +19,7 @@ const timeLayout = "02/Jan/2006:15:04:05 -0700"
 // formatter appends one record's line, newline included.
 type formatter func(b []byte, rec *api.Record) []byte
 
-// formats are the values of the Format key.
+// formats are the values of the Format key: the one list of them.
 var formats = map[string]formatter{
 	"monkey":            appendMonkey,
 	"combined":          appendCombined,
@@ -24,14 +27,20 @@ var formats = map[string]formatter{
 	"json":              appendJSON,
 }
 
-// formatNames lists the formats for error messages.
-const formatNames = "monkey, combined, combined_upstream or json"
-
+// lookupFormat returns the formatter of the lower-case name.
 func lookupFormat(name string) (formatter, error) {
 	if f, ok := formats[name]; ok {
 		return f, nil
 	}
-	return nil, fmt.Errorf("unknown format %q (want %s)", name, formatNames)
+	return nil, fmt.Errorf("unknown format %q (want %s)", name, formatNames())
+}
+
+// formatNames lists the keys of formats, sorted, for error messages:
+// "combined, combined_upstream, json or monkey".
+func formatNames() string {
+	names := slices.Sorted(maps.Keys(formats))
+	last := len(names) - 1
+	return strings.Join(names[:last], ", ") + " or " + names[last]
 }
 
 // appendMonkey appends rec's line in Monkey's format:

@@ -46,8 +46,12 @@ type sink struct {
 
 // openSink opens (creating) the access log and starts the writer.
 func openSink(c config, log hclog.Logger) (*sink, error) {
+	format, err := lookupFormat(c.Format)
+	if err != nil {
+		return nil, fmt.Errorf("logger: %w", err)
+	}
 	s := &sink{
-		path: c.Path, interval: c.Interval, limit: c.Buffer, format: c.format, log: log,
+		path: c.Path, interval: c.Interval, limit: c.Buffer, format: format, log: log,
 		buf: make([]byte, 0, c.Buffer+512), spare: make([]byte, 0, c.Buffer+512),
 		kick: make(chan struct{}, 1), reopen: make(chan chan error),
 		stop: make(chan struct{}), done: make(chan struct{}),

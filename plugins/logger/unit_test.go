@@ -139,7 +139,7 @@ func TestLoadConfig(t *testing.T) {
 func testSink(t *testing.T, interval time.Duration, buffer int) (*sink, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "logs", "access.log")
-	s, err := openSink(config{Path: path, Interval: interval, Buffer: buffer, format: appendMonkey}, hclog.NewNullLogger())
+	s, err := openSink(config{Path: path, Interval: interval, Buffer: buffer, Format: "monkey"}, hclog.NewNullLogger())
 	hosttest.Must(t, err)
 	t.Cleanup(s.Close)
 	return s, path

@@ -48,13 +48,10 @@ func loadRules(path string) (*rules, error) {
 			return nil, err
 		}
 	}
-	if len(urls) > 0 {
-		re, err := regexp.Compile("(?i)(?:" + strings.Join(urls, ")|(?:") + ")")
-		if err != nil {
-			return nil, fmt.Errorf("%s: DenyURL patterns together: %w", path, err)
-		}
-		r.url, r.urlCount = re, len(urls)
+	if r.url, err = http1.CompilePaths(urls); err != nil {
+		return nil, fmt.Errorf("%s: DenyURL patterns together: %w", path, err)
 	}
+	r.urlCount = len(urls)
 	return r, nil
 }
 
@@ -132,5 +129,5 @@ func (r *rules) filter() []string {
 	if r.url == nil {
 		return []string{nothing}
 	}
-	return []string{r.url.String(), http1.UncleanPath}
+	return http1.PathFilter(r.url)
 }
