@@ -38,7 +38,7 @@ type connState struct {
 	shutLate atomic.Bool // on deadline, shut the socket (leased requests)
 
 	// The hand-over's reply channel, for ClearDeadline's interim reply.
-	interim   func(*transport.Reply)
+	calls     transport.PluginCalls
 	replyID   uint64
 	clearMu   sync.Mutex  // serialises ClearDeadline
 	unbounded bool        // the host was told: no stage deadline for this call; guarded by clearMu
@@ -135,14 +135,14 @@ func (rt *runtime) conn(id uint64, ev *transport.Event) (*connState, error) {
 // handler has run) at a collection only if the wait uses under a quarter
 // of it, less 800 bytes: under 1248 bytes of frames, from the worker's
 // loop down to the poller (1232 now; 1264 with this frame at 104 bytes).
-func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply, interim func(*transport.Reply)) {
+func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply, calls transport.PluginCalls) {
 	rt.bufs.mem.Opened() // a connection in a hand-over holds a goroutine and buffers
 	defer rt.bufs.mem.Closed()
-	cs := rt.first(c, ev, rep, interim)
+	cs := rt.first(c, ev, rep, calls)
 	if cs == nil {
 		return
 	}
-	rt.serveLease(c, cs, ev, rep, interim)
+	rt.serveLease(c, cs, ev, rep, calls)
 	cs.handBack(rep)
 	if rep.Idle > 0 {
 		rt.letGo(c.ID, cs)
@@ -163,7 +163,7 @@ func (rt *runtime) letGo(id uint64, cs *connState) {
 
 // first serves the hand-over's request; nil means rep is final (no
 // connection, a bad head, or the handler missed its deadline).
-func (rt *runtime) first(c *Conn, ev *transport.Event, rep *transport.Reply, interim func(*transport.Reply)) *connState {
+func (rt *runtime) first(c *Conn, ev *transport.Event, rep *transport.Reply, calls transport.PluginCalls) *connState {
 	cs, err := rt.conn(c.ID, ev)
 	if err != nil {
 		rep.Err = err.Error()
@@ -181,7 +181,7 @@ func (rt *runtime) first(c *Conn, ev *transport.Event, rep *transport.Reply, int
 	cs.br.Reset(&cs.pr)
 	cs.cnt.n = 0
 	cs.w.reset(r, ev.KeepAlive && !r.Close, &rt.clock)
-	cs.interim, cs.replyID, cs.unbounded = interim, rep.ID, false
+	cs.calls, cs.replyID, cs.unbounded = calls, rep.ID, false
 	cs.armDeadline(rt.handleDeadline(), false)
 	v := rt.content.Handle(r, &cs.w)
 	if !cs.stopDeadline() {
@@ -209,11 +209,11 @@ func (cs *connState) handBack(rep *transport.Reply) {
 	}
 }
 
-// dropInterim forgets the hand-over's reply channel once it is over: its
-// closure holds the hand-over's event.
+// dropInterim forgets the hand-over's reply channel once it is over: a
+// ClearDeadline after that sends nothing.
 func (cs *connState) dropInterim() {
 	cs.clearMu.Lock()
-	cs.interim = nil
+	cs.calls = nil
 	cs.clearMu.Unlock()
 }
 
@@ -370,9 +370,9 @@ func (r *Request) ClearDeadline() bool {
 		return false
 	}
 	cs.cleared.Store(true)
-	if !cs.unbounded && cs.interim != nil {
+	if !cs.unbounded && cs.calls != nil {
 		cs.unbounded = true
-		cs.interim(&transport.Reply{ID: cs.replyID, Interim: true, Unbounded: true})
+		_ = cs.calls.Send(&transport.Reply{ID: cs.replyID, Interim: true, Unbounded: true})
 	}
 	return true
 }

@@ -35,13 +35,13 @@ const (
 
 // serveLease serves the requests that follow the first one on cs, as far
 // as ev's lease allows; rep is the first request's reply.
-func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *transport.Reply, interim func(*transport.Reply)) {
+func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *transport.Reply, calls transport.PluginCalls) {
 	if rep.Verdict != Handled || rep.Close || rep.Err != "" || ev.Lease.MaxRequests <= 1 {
 		return
 	}
 	// The host holds the first request to the stage deadline: tell it that
 	// one is done; from here on the SDK holds each request to it.
-	interim(&transport.Reply{ID: rep.ID, Interim: true})
+	_ = calls.Send(&transport.Reply{ID: rep.ID, Interim: true})
 	host := cs.req.Host
 	giveBack, ok := rt.giveBack.compiled(ev.Lease.GiveBack)
 	if !ok {

@@ -201,8 +201,9 @@ func (rt *runtime) serveCalls(s transport.PluginCalls, only transport.EventKind)
 	}
 }
 
-// dispatch runs one event; interim sends a reply ahead of the final one.
-func (rt *runtime) dispatch(ev *transport.Event, interim func(*transport.Reply)) (rep *transport.Reply) {
+// dispatch runs one event that came on calls (where a handler may send a
+// reply ahead of the final one).
+func (rt *runtime) dispatch(ev *transport.Event, calls transport.PluginCalls) (rep *transport.Reply) {
 	rep = &transport.Reply{ID: ev.ID}
 	defer func() {
 		if v := recover(); v != nil {
@@ -210,14 +211,14 @@ func (rt *runtime) dispatch(ev *transport.Event, interim func(*transport.Reply))
 			*rep = transport.Reply{ID: ev.ID, Err: fmt.Sprint("plugin panicked: ", v), Close: true}
 		}
 	}()
-	c := ev.Conn
+	c := &ev.Conn // the event is the handler's alone
 	switch {
 	case ev.Kind == transport.EventConnect && rt.connect != nil:
-		rep.Verdict = rt.connect.Connect(&c)
+		rep.Verdict = rt.connect.Connect(c)
 	case ev.Kind == transport.EventRequest && rt.request != nil:
-		rt.stageRequest(&c, ev, rep)
+		rt.stageRequest(c, ev, rep)
 	case ev.Kind == transport.EventHandle && rt.content != nil:
-		rt.handle(&c, ev, rep, interim)
+		rt.handle(c, ev, rep, calls)
 	case ev.Kind == transport.EventRevoke:
 		rt.revoke(ev.Conn.ID)
 	default:

@@ -47,7 +47,7 @@ func (w *workers) run(rt *runtime, j job) {
 func (w *workers) loop(rt *runtime, j job) {
 	var t *time.Timer
 	for {
-		rep := rt.dispatch(j.ev, func(r *transport.Reply) { _ = j.s.Send(r) })
+		rep := rt.dispatch(j.ev, j.s)
 		_ = j.s.Send(rep) // a late Send fails harmlessly
 		if w.idle.Add(1) > maxIdleWorkers {
 			w.idle.Add(-1)
