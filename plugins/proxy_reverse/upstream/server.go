@@ -185,7 +185,7 @@ func (s *Server) Get(now time.Time) *Conn {
 		if c == nil {
 			return nil
 		}
-		if c.check.stray() {
+		if c.check.stray(c.readBy) {
 			s.h.stray.Add(1)
 			c.Conn.Close()
 			continue
