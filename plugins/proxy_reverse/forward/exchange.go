@@ -265,7 +265,7 @@ func (x *exchange) backendError(bc *upstream.Conn, err error) outcome {
 		if bc.Reused {
 			return x.retrySame(s)
 		}
-		s.Failed(time.Now())
+		s.FailedAs(time.Now(), upstream.FailAnswer)
 		x.err = err
 		return outcomeNext
 	}

@@ -108,18 +108,18 @@ func TestHighAvailabilityStates(t *testing.T) {
 	defer g.Close()
 	s := g.Servers()[0]
 	t0 := time.Unix(1000, 0)
-	s.Failed(t0)
+	s.FailedAs(t0, FailConnect)
 	if !s.Available(t0) {
 		t.Fatal("offline after 1 of 2 failures")
 	}
-	s.Failed(t0.Add(time.Second))
+	s.FailedAs(t0.Add(time.Second), FailConnect)
 	if s.Available(t0.Add(2*time.Second)) || !s.OfflineUntil(t0).Equal(t0.Add(11*time.Second)) {
 		t.Fatal("online after 2 failures")
 	}
 	if !s.Available(t0.Add(11 * time.Second)) {
 		t.Fatal("not probed after OfflineTimeOut")
 	}
-	s.Failed(t0.Add(12 * time.Second)) // failed probe: offline again, counted from it
+	s.FailedAs(t0.Add(12*time.Second), FailConnect) // failed probe: offline again, counted from it
 	if s.Available(t0.Add(21*time.Second)) || !s.Available(t0.Add(22*time.Second)) {
 		t.Fatal("failed probe did not restart the offline period")
 	}
@@ -129,7 +129,7 @@ func TestHighAvailabilityStates(t *testing.T) {
 	}
 	e.AttemptsCount = 0 // HA off
 	for i := 0; i < 5; i++ {
-		s.Failed(t0)
+		s.FailedAs(t0, FailConnect)
 	}
 	if !s.Available(t0) {
 		t.Fatal("HA off but server skipped")
