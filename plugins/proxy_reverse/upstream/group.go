@@ -207,7 +207,7 @@ func (g *Group) addrs(ctx context.Context, it config.Server) []netip.Addr {
 	defer cancel()
 	found, err := g.lookup(ctx, it.Host)
 	if err != nil || len(found) == 0 {
-		if ctx.Err() == nil || !isCanceled(ctx) {
+		if !isCanceled(ctx) {
 			g.log.Warn("cannot resolve server", "server", it.String(), "error", errOr(err))
 		}
 		return g.res[it.Host]
