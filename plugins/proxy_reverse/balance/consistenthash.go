@@ -1,6 +1,7 @@
 package balance
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -79,21 +80,11 @@ func parseHashKey(args []string) (HashKey, error) {
 	case !ok:
 	case k <= KeyPath && len(args) == 1:
 		return HashKey{Kind: k}, nil
-	case k >= KeyHeader && len(args) == 2 && isToken(args[1]):
+	case k >= KeyHeader && len(args) == 2 && http1.IsToken(args[1]):
 		return HashKey{Kind: k, Name: args[1]}, nil
 	}
 	return HashKey{}, fmt.Errorf("want client, path, header NAME or cookie NAME, got %q",
 		strings.Join(args, " "))
-}
-
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // Name implements Policy.
@@ -146,19 +137,9 @@ func buildRing(s Slots) []point {
 		}
 	}
 	slices.SortFunc(points, func(a, b point) int {
-		if a.hash != b.hash {
-			return cmpU64(a.hash, b.hash)
-		}
-		return int(a.slot - b.slot)
+		return cmp.Or(cmp.Compare(a.hash, b.hash), cmp.Compare(a.slot, b.slot))
 	})
 	return points
-}
-
-func cmpU64(a, b uint64) int {
-	if a < b {
-		return -1
-	}
-	return 1
 }
 
 // pointHash places virtual node v of the occ-th slot holding ap.
@@ -189,10 +170,7 @@ func (r *ring) Order(dst []int, req Request) []int {
 		return dst
 	}
 	i, _ := slices.BinarySearchFunc(r.points, r.key.hash(req), func(p point, h uint64) int {
-		if p.hash == h {
-			return 0
-		}
-		return cmpU64(p.hash, h)
+		return cmp.Compare(p.hash, h)
 	})
 	want := min(r.n, ringFallbacks)
 	for step := 0; step < len(r.points) && len(dst) < want; step++ {

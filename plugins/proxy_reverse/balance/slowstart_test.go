@@ -3,11 +3,12 @@ package balance
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 type fixedShares []float64
 
-func (f fixedShares) Share(i int) float64 { return f[i] }
+func (f fixedShares) Share(i int, _ time.Time) float64 { return f[i] }
 
 // uniform returns a generator of the given uniform draws in [0,1).
 func uniform(v ...float64) func() uint64 {

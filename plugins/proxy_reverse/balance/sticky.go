@@ -38,7 +38,7 @@ func ParseSticky(args []string) (*Sticky, error) {
 		return nil, fmt.Errorf("want cookie NAME [Path=P Domain=D Max-Age=N SameSite=S Secure HttpOnly], got %q",
 			strings.Join(args, " "))
 	}
-	if !isToken(args[1]) {
+	if !http1.IsToken(args[1]) {
 		return nil, fmt.Errorf("bad cookie name %q", args[1])
 	}
 	st := &Sticky{Name: args[1], Attrs: DefaultStickyAttrs}

@@ -176,15 +176,3 @@ func parseResolver(e conf.Entry) (any, error) {
 	}
 	return e.Value, nil
 }
-
-// Trusts reports whether the entry keeps the Forwarded field of a
-// request from client.
-func (e *Entry) Trusts(client netip.Addr) bool {
-	client = client.Unmap()
-	for _, p := range e.ForwardedTrust {
-		if p.Contains(client) {
-			return true
-		}
-	}
-	return false
-}

@@ -36,7 +36,6 @@ type exchange struct {
 	heads   int64 // bytes of the answer heads sent to the client (1xx included)
 	closing bool
 	err     error
-	dirty   bool // an abort may still be running: do not pool
 
 	upAddr   string    // the server of the last attempt
 	upStatus int       // its answer's status
@@ -85,9 +84,6 @@ func (f *Forwarder) putExchange(x *exchange) {
 	x.bw.Reset(nil)
 	f.writers.Put(x.bw)
 	f.bufs.Put(x.buf)
-	if x.dirty {
-		return
-	}
 	x.r, x.bw, x.buf, x.bc = nil, nil, nil, nil
 	x.status, x.closing, x.err, x.aborted = 0, false, nil, false
 	x.unbounded.Store(false)
@@ -265,7 +261,7 @@ func (x *exchange) backendError(bc *upstream.Conn, err error) outcome {
 		if bc.Reused {
 			return x.retrySame(s)
 		}
-		s.Failed(time.Now())
+		s.FailedAs(time.Now(), upstream.FailAnswer)
 		x.err = err
 		return outcomeNext
 	}

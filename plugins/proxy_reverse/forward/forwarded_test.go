@@ -54,3 +54,14 @@ func TestForwardedField(t *testing.T) {
 		}
 	}
 }
+
+// The trust rule matches the client's address, IPv4-mapped IPv6 as IPv4,
+// against ForwardedTrust (as config parses "10.0.0.0/8 ::1").
+func TestForwardedTrusts(t *testing.T) {
+	fw := &Forwarded{Trust: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
+	for addr, want := range map[string]bool{"10.9.8.7": true, "::1": true, "::ffff:10.0.0.1": true, "11.0.0.1": false, "::2": false} {
+		if got := fw.trusts(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("trusts(%s) = %v", addr, got)
+		}
+	}
+}

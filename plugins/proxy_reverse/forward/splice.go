@@ -74,7 +74,7 @@ func (x *exchange) spliceError(bc *upstream.Conn, err error) bool {
 	if err == nil {
 		err = io.ErrUnexpectedEOF // the backend closed mid-body
 	}
-	bc.Server().Failed(time.Now())
+	bc.Server().FailedAs(time.Now(), upstream.FailBody)
 	x.bodyError(bc, err)
 	return false
 }

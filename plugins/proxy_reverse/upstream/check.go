@@ -40,6 +40,7 @@ type Checker struct {
 	key  checkKey
 	cfg  config.HealthCheck
 	tls  *tls.Config // an HTTP check of an https:// server; nil: plain
+	req  []byte      // an HTTP check's request, built once (newRequest)
 	h    *Health
 	log  hclog.Logger
 	refs int // guarded by the registry's mutex
@@ -70,6 +71,9 @@ func newChecker(key checkKey, cfg config.HealthCheck, tc *tls.Config, h *Health,
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Checker{key: key, cfg: cfg, tls: tc, h: h, log: log.With("check", key.ap.String()),
 		cancel: cancel, done: make(chan struct{})}
+	if !cfg.TCP {
+		c.req = c.newRequest()
+	}
 	go c.loop(ctx)
 	return c
 }
@@ -220,7 +224,7 @@ func (c *Checker) exchange(ctx context.Context) (string, error) {
 	}
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if _, err := nc.Write(c.request()); err != nil {
+	if _, err := nc.Write(c.req); err != nil {
 		return "", fmt.Errorf("send: %w", unwrapOp(err))
 	}
 	br := bufio.NewReaderSize(nc, 4<<10)
@@ -230,7 +234,7 @@ func (c *Checker) exchange(ctx context.Context) (string, error) {
 	}
 	seen := "HTTP " + strconv.Itoa(resp.Status)
 	if !c.cfg.OK(resp.Status) {
-		return seen, fmt.Errorf("%s, want %s", seen, statusList(c.cfg.Status))
+		return seen, fmt.Errorf("%s, want %s", seen, c.cfg.StatusString())
 	}
 	if c.cfg.Body == "" {
 		return seen, nil
@@ -238,8 +242,9 @@ func (c *Checker) exchange(ctx context.Context) (string, error) {
 	return seen, c.checkBody(br, &resp)
 }
 
-// request is the check's request head: HTTP/1.1, closing the connection.
-func (c *Checker) request() []byte {
+// newRequest builds the check's request head: HTTP/1.1, closing the
+// connection.
+func (c *Checker) newRequest() []byte {
 	host := c.cfg.Host
 	if host == "" {
 		host = c.key.ap.String()
@@ -263,11 +268,6 @@ func (c *Checker) checkBody(br *bufio.Reader, resp *http1.Response) error {
 		return fmt.Errorf("HTTP %d, body lacks %q", resp.Status, c.cfg.Body)
 	}
 	return nil
-}
-
-func statusList(rs []config.StatusRange) string {
-	hc := config.HealthCheck{Status: rs}
-	return hc.StatusString()
 }
 
 // unwrapOp drops the *net.OpError decoration ("dial tcp 127.0.0.1:1:")

@@ -178,8 +178,8 @@ func TestCheckRevivesPassiveOffline(t *testing.T) {
 	if s.Share(time.Now()) != 1 {
 		t.Fatal("slow start before any recovery")
 	}
-	s.Failed(time.Now())
-	s.Failed(time.Now())
+	s.FailedAs(time.Now(), FailConnect)
+	s.FailedAs(time.Now(), FailConnect)
 	if s.Available(time.Now()) {
 		t.Fatal("two failures with AttemptsCount 2 must take it offline")
 	}

@@ -207,7 +207,7 @@ func (g *Group) addrs(ctx context.Context, it config.Server) []netip.Addr {
 	defer cancel()
 	found, err := g.lookup(ctx, it.Host)
 	if err != nil || len(found) == 0 {
-		if ctx.Err() == nil || !isCanceled(ctx) {
+		if !isCanceled(ctx) {
 			g.log.Warn("cannot resolve server", "server", it.String(), "error", errOr(err))
 		}
 		return g.res[it.Host]
@@ -234,6 +234,6 @@ func errOr(err error) error {
 
 func (g *Group) newReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, 16<<10) }
 
-// Share returns the slow-start share of the server in slot i now
+// Share returns the slow-start share of the server in slot i at now
 // (balance.Shares).
-func (s *Slots) Share(i int) float64 { return s.Servers[i].Share(time.Now()) }
+func (s *Slots) Share(i int, now time.Time) float64 { return s.Servers[i].Share(now) }

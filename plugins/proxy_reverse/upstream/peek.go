@@ -54,8 +54,9 @@ func (k *idleCheck) init(sock, c net.Conn) {
 }
 
 // stray reports whether the connection has bytes or EOF waiting (or cannot
-// be checked).
-func (k *idleCheck) stray() bool {
+// be checked). readBy is the connection's read deadline (Conn.readBy),
+// which a TLS check puts back once done.
+func (k *idleCheck) stray(readBy time.Time) bool {
 	if k.raw == nil {
 		return false
 	}
@@ -65,7 +66,7 @@ func (k *idleCheck) stray() bool {
 		return true
 	}
 	if !k.dirty && k.tls != nil {
-		return k.tlsBuffered()
+		return k.tlsBuffered(readBy)
 	}
 	return k.dirty
 }
@@ -75,10 +76,13 @@ func (k *idleCheck) stray() bool {
 // what is buffered and times out otherwise, without reaching the socket
 // (and a timeout leaves the TLS session usable). Post-handshake messages,
 // such as session tickets, are consumed on the way and are not stray.
-func (k *idleCheck) tlsBuffered() bool {
+// The read deadline is then put back to readBy, the one Conn.ExtendRead
+// set last: ExtendRead skips a deadline it believes still armed, so a
+// cleared one would leave the next answer unbounded by ResponseTimeout.
+func (k *idleCheck) tlsBuffered(readBy time.Time) bool {
 	var b [1]byte
 	k.tls.SetReadDeadline(time.Unix(1, 0))
 	n, err := k.tls.Read(b[:])
-	k.tls.SetReadDeadline(time.Time{})
+	k.tls.SetReadDeadline(readBy)
 	return n > 0 || !errors.Is(err, os.ErrDeadlineExceeded)
 }

@@ -127,15 +127,10 @@ func (s *Server) OfflineUntil(now time.Time) time.Time {
 	return time.Unix(0, s.h.lastBad.Load()+int64(s.g.entry.OfflineTimeout))
 }
 
-// Failed records a failed attempt of an unnamed kind; see FailedAs.
-func (s *Server) Failed(now time.Time) { s.FailedAs(now, NumFailKinds) }
-
 // FailedAs records a failed attempt (connect failure, timeout, broken or
 // malformed answer) of kind k.
 func (s *Server) FailedAs(now time.Time, k FailKind) {
-	if k < NumFailKinds {
-		s.h.kinds[k].Add(1)
-	}
+	s.h.kinds[k].Add(1)
 	s.h.win.failure(now)
 	s.h.failures.Add(1)
 	s.h.lastBad.Store(now.UnixNano())
@@ -168,7 +163,7 @@ func (s *Server) Succeeded() {
 // request was sent, in the recent-traffic window (5xx counts as an error)
 // and the response-time histogram. A 101 that opens a tunnel is counted
 // by Tunneled instead. An answer whose body is then cut also
-// counts as a failure (Failed).
+// counts as a failure (FailedAs).
 func (s *Server) Answered(now time.Time, took time.Duration, status int) {
 	s.h.win.answer(now, took, status >= 500)
 	s.h.rtime.Observe(took.Seconds())
@@ -185,7 +180,7 @@ func (s *Server) Get(now time.Time) *Conn {
 		if c == nil {
 			return nil
 		}
-		if c.check.stray() {
+		if c.check.stray(c.readBy) {
 			s.h.stray.Add(1)
 			c.Conn.Close()
 			continue
@@ -315,7 +310,7 @@ type Stats struct {
 	Retries      uint64               // requests sent again after a failure here
 	Tunnels      uint64               // upgraded (101) tunnels opened
 	Consecutive  int                  // current run of failures
-	FailKinds    [NumFailKinds]uint64 // Failures by kind (those of no kind are left out)
+	FailKinds    [NumFailKinds]uint64 // Failures by kind
 	// Check is the active check's state; nil when the entry has none.
 	Check *CheckStats
 	// Share is the slow-start share, in (0, 1]; 1 outside slow start.

@@ -2,10 +2,18 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"os"
 	"runtime"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,18 +108,18 @@ func TestHighAvailabilityStates(t *testing.T) {
 	defer g.Close()
 	s := g.Servers()[0]
 	t0 := time.Unix(1000, 0)
-	s.Failed(t0)
+	s.FailedAs(t0, FailConnect)
 	if !s.Available(t0) {
 		t.Fatal("offline after 1 of 2 failures")
 	}
-	s.Failed(t0.Add(time.Second))
+	s.FailedAs(t0.Add(time.Second), FailConnect)
 	if s.Available(t0.Add(2*time.Second)) || !s.OfflineUntil(t0).Equal(t0.Add(11*time.Second)) {
 		t.Fatal("online after 2 failures")
 	}
 	if !s.Available(t0.Add(11 * time.Second)) {
 		t.Fatal("not probed after OfflineTimeOut")
 	}
-	s.Failed(t0.Add(12 * time.Second)) // failed probe: offline again, counted from it
+	s.FailedAs(t0.Add(12*time.Second), FailConnect) // failed probe: offline again, counted from it
 	if s.Available(t0.Add(21*time.Second)) || !s.Available(t0.Add(22*time.Second)) {
 		t.Fatal("failed probe did not restart the offline period")
 	}
@@ -121,7 +129,7 @@ func TestHighAvailabilityStates(t *testing.T) {
 	}
 	e.AttemptsCount = 0 // HA off
 	for i := 0; i < 5; i++ {
-		s.Failed(t0)
+		s.FailedAs(t0, FailConnect)
 	}
 	if !s.Available(t0) {
 		t.Fatal("HA off but server skipped")
@@ -271,4 +279,58 @@ func BenchmarkPoolReuse(b *testing.B) {
 		}
 		s.Release(c, true, now)
 	}
+}
+
+// A reused https:// connection keeps its read deadline: the TLS stray check
+// of Get must not leave the next answer unbounded. The backend answers the
+// first request and stalls the second; ExtendRead's coarse deadline (armed
+// for the first answer and still well ahead) must end the wait.
+func TestReusedTLSConnKeepsReadDeadline(t *testing.T) {
+	release := make(chan struct{})
+	var n atomic.Int64
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) > 1 {
+			<-release
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	defer close(release)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	e := entry(t, "https://"+strings.TrimPrefix(srv.URL, "https://"))
+	e.IdleTimeout, e.TLS = time.Minute, &tls.Config{RootCAs: pool, ServerName: "example.com"}
+	g := NewGroup(e, nil, nil, hclog.NewNullLogger())
+	defer g.Close()
+	s := g.Servers()[0]
+	c, err := s.Dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rt = 2 * time.Second
+	get := func(c *Conn) error {
+		c.ExtendRead(time.Now(), rt)
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(c.BR, nil)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	if err := get(c); err != nil {
+		t.Fatal(err)
+	}
+	s.Release(c, true, time.Now())
+	if c = s.Get(time.Now()); c == nil {
+		t.Fatal("connection not pooled")
+	}
+	guard := time.AfterFunc(10*time.Second, func() { c.Close() }) // ends a wait left unbounded
+	defer guard.Stop()
+	if err := get(c); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("stalled answer on a reused TLS connection: %v, want a read deadline error", err)
+	}
+	s.Release(c, false, time.Now())
 }
