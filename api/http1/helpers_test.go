@@ -4,9 +4,9 @@ import (
 	"errors"
 	"io"
 	"net"
-	"runtime"
 	"testing"
-	"time"
+
+	"go.uber.org/goleak"
 )
 
 // oneByteReader returns at most one byte per Read, to split a message at
@@ -38,17 +38,8 @@ func statusOf(err error) int {
 // running shortly after it ends.
 func checkGoroutines(t *testing.T) {
 	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		var now int
-		for i := 0; i < 100; i++ {
-			if now = runtime.NumGoroutine(); now <= before {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Errorf("goroutines: %d before, %d after", before, now)
-	})
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 }
 
 // tcpPair returns both ends of a real TCP connection on 127.0.0.1.

@@ -13,6 +13,7 @@ import (
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/stage"
 	"github.com/capuchin/capuchin/internal/contract"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // BenchmarkStage20RoundTrip measures one stage-20 call: event out, the
@@ -63,21 +64,7 @@ func benchStage20(b *testing.B, plugin string, par int) {
 func BenchmarkStage30KeptConn(b *testing.B) {
 	dir := b.TempDir()
 	h := startHost(b, spec(b, dir, "hello", ""))
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	cl, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
-	srv, err := ln.AcceptTCP()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
+	cl, srv := hosttest.TCPPair(b)
 	c := &stage.Conn{Conn: contract.Conn{ID: 1, Remote: srv.RemoteAddr().(*net.TCPAddr).AddrPort()}, TCP: srv}
 	defer h.Closed(c)
 	sbr, cbr := bufio.NewReader(srv), bufio.NewReader(cl)

@@ -21,7 +21,7 @@ import (
 // plugin comes back to the host exactly for those, so the stage-20 hook
 // still sees every request it asked for.
 func TestStage20FilterKeepsLease(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	dir := t.TempDir()
 	h := startHost(t, spec(t, dir, "gatef", ""), spec(t, dir, "hello", ""))
 	l := newLoop(t, h)
@@ -61,7 +61,7 @@ func TestStage20FilterKeepsLease(t *testing.T) {
 // that does not take peer calls (it speaks the gRPC Calls stream) sees
 // every request through the host, so no connection is leased.
 func TestUnfilteredStage20PreventsLease(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	dir := t.TempDir()
 	h := startHost(t, spec(t, dir, "gategrpc", ""), spec(t, dir, "hello", ""))
 	l := newLoop(t, h)
@@ -83,7 +83,7 @@ func TestUnfilteredStage20PreventsLease(t *testing.T) {
 // TestStage10Filter: a stage-10 plugin is called only for clients in its
 // networks.
 func TestStage10Filter(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	h := startHost(t, spec(t, t.TempDir(), "gatef", ""))
 	l := newLoop(t, h)
 	c := dialFrom(t, "127.0.0.2", l.addr())
@@ -107,7 +107,7 @@ func dialFrom(t *testing.T, ip, addr string) *client {
 // plugin, the records of every request arrive: those served under the
 // lease, the one given back to stage 20 and the rest.
 func TestLeaseGiveBackRecords(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	dir := t.TempDir()
 	notesFile := filepath.Join(dir, "notes.txt")
 	h := startHost(t, spec(t, dir, "gatef", ""), spec(t, dir, "hello", ""), spec(t, dir, "notes", notesFile))
@@ -143,7 +143,7 @@ func TestLeaseGiveBackRecords(t *testing.T) {
 // TestCallPaths: a plugin built with the SDK takes the framed socket; one
 // that ignores it gets the gRPC Calls stream.
 func TestCallPaths(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	dir := t.TempDir()
 	h := startHost(t, spec(t, dir, "gate", ""), spec(t, dir, "gategrpc", ""))
 	for _, p := range h.cur.Load().all {
@@ -158,7 +158,7 @@ func TestCallPaths(t *testing.T) {
 // fails those calls (with its policy) and no others: a second plugin's
 // calls in flight at the same moment all complete.
 func TestKilledMidBatch(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	dir := t.TempDir()
 	victim, other := spec(t, dir, "gate", ""), spec(t, mkdir(t, dir, "b"), "gate", "")
 	hv, ho := startHost(t, victim), startHost(t, other)

@@ -4,13 +4,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // Hand-over tests: which requests reach a stage-30 plugin, and the bytes
 // around them (pipelined and chunked requests, the SDK's framing).
 
 func TestClaimFilterMakesNoCallForUnmatched(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	dir := t.TempDir()
 	h := startHost(t, spec(t, dir, "hello", ""))
 	c := dial(t, newLoop(t, h).addr())
@@ -33,7 +35,7 @@ func TestClaimFilterMakesNoCallForUnmatched(t *testing.T) {
 }
 
 func TestPipelinedAndChunkedAcrossHandover(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	dir := t.TempDir()
 	h := startHost(t, spec(t, dir, "hello", ""))
 	l := newLoop(t, h)
@@ -66,7 +68,7 @@ func TestPipelinedAndChunkedAcrossHandover(t *testing.T) {
 }
 
 func TestSDKFraming(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	dir := t.TempDir()
 	h := startHost(t, spec(t, dir, "hello", ""))
 	c := dial(t, newLoop(t, h).addr())

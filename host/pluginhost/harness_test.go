@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,24 +88,6 @@ func pidOf(t *testing.T, s config.PluginSpec) int {
 	return pid
 }
 
-// checkGoroutines fails the test if goroutines started during it are left
-// after every cleanup (it must be called first).
-func checkGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		t.Helper()
-		var n int
-		for i := 0; i < 100; i++ {
-			if n = runtime.NumGoroutine(); n <= before {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		buf := make([]byte, 1<<20)
-		t.Errorf("goroutines: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
-	})
-}
-
 // startHost starts specs and registers Shutdown.
 func startHost(t testing.TB, specs ...config.PluginSpec) *Host {
 	t.Helper()
@@ -141,9 +122,8 @@ type loop struct {
 	leased  atomic.Int64 // requests served under leases
 	records atomic.Int64 // stage-40 records of them returned
 	conns   sync.Map     // *stage.Conn -> struct{}: open connections
-	ln      *net.TCPListener
+	srv     *hosttest.Server
 	ids     atomic.Uint64
-	wg      sync.WaitGroup
 	mu      sync.Mutex
 	errs    []error
 	clock   http1.Clock
@@ -151,30 +131,12 @@ type loop struct {
 
 func newLoop(t *testing.T, p stage.Pipeline) *loop {
 	t.Helper()
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &loop{p: p, ln: ln}
-	l.wg.Add(1)
-	go l.accept()
-	t.Cleanup(func() { ln.Close(); l.wg.Wait() })
+	l := &loop{p: p}
+	l.srv = hosttest.Serve(t, "", func(c net.Conn) { l.serve(c.(*net.TCPConn)) })
 	return l
 }
 
-func (l *loop) addr() string { return l.ln.Addr().String() }
-
-func (l *loop) accept() {
-	defer l.wg.Done()
-	for {
-		c, err := l.ln.AcceptTCP()
-		if err != nil {
-			return
-		}
-		l.wg.Add(1)
-		go func() { defer l.wg.Done(); l.serve(c) }()
-	}
-}
+func (l *loop) addr() string { return l.srv.Addr() }
 
 func (l *loop) results() []error {
 	l.mu.Lock()

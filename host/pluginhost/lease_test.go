@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/host/stage"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // TestLease: with a lease, the plugin serves the requests that follow on
@@ -15,7 +16,7 @@ import (
 // back at the first one that does not, reports records for what it served,
 // and closes an idle leased connection after the lease's idle timeout.
 func TestLease(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	h := startHost(t, spec(t, t.TempDir(), "hello", ""))
 	l := newLoop(t, h)
 	l.lease = stage.Lease{MaxRequests: 10, IdleTimeout: 400 * time.Millisecond}
@@ -63,7 +64,7 @@ func TestLease(t *testing.T) {
 // TestLeaseRevoke: a revoked lease gives the connection back at once, and
 // the next request goes through the host again.
 func TestLeaseRevoke(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	h := startHost(t, spec(t, t.TempDir(), "hello", ""))
 	l := newLoop(t, h)
 	l.lease = stage.Lease{MaxRequests: 10, IdleTimeout: 10 * time.Second}
@@ -93,7 +94,7 @@ func TestLeaseRevoke(t *testing.T) {
 // the plugin holds nothing for it, the connection stays open, and its next
 // request goes through the host and starts a new lease.
 func TestLeaseIdleHold(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	h := startHost(t, spec(t, t.TempDir(), "hello", ""))
 	l := newLoop(t, h)
 	l.lease = stage.Lease{MaxRequests: 10, IdleTimeout: 10 * time.Second}
@@ -142,7 +143,7 @@ func leaseReturned(l *loop) bool {
 // TestLeaseRecords: when a plugin hooks stage 40, a lease returns a record
 // for every request it served, and each reaches the stage-40 plugin.
 func TestLeaseRecords(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	dir := t.TempDir()
 	notesFile := filepath.Join(dir, "notes.txt")
 	h := startHost(t, spec(t, dir, "hello", ""), spec(t, dir, "notes", notesFile))
@@ -176,7 +177,7 @@ func TestLeaseRecords(t *testing.T) {
 // the first request (the host answers with the policy) and for a leased
 // one (the SDK shuts the connection).
 func TestLeaseDeadlines(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	h := startHost(t, spec(t, t.TempDir(), "hello", ""))
 	l := newLoop(t, h)
 	l.lease = stage.Lease{MaxRequests: 10, IdleTimeout: 10 * time.Second}
@@ -211,7 +212,7 @@ func TestLeaseDeadlines(t *testing.T) {
 // server revokes on reload or shutdown while the hand-over is on its way)
 // means the lease is not granted.
 func TestRevokeBeforeLease(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	h := startHost(t, spec(t, t.TempDir(), "hello", ""))
 	l := newLoop(t, h)
 	l.lease = stage.Lease{MaxRequests: 10, IdleTimeout: 10 * time.Second}

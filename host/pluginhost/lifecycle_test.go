@@ -16,13 +16,14 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/host/config"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // Lifecycle tests: load order, start errors, crash and restart, the host
 // killed, reload.
 
 func TestLoadOrder(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	for _, order := range [][]string{{"hello", "helloopen"}, {"helloopen", "hello"}} {
 		dir := t.TempDir()
 		a, b := spec(t, dir, order[0], ""), spec(t, dir, order[1], "")
@@ -40,7 +41,7 @@ func TestLoadOrder(t *testing.T) {
 }
 
 func TestStartErrors(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	dir := t.TempDir()
 	cases := []struct {
 		spec config.PluginSpec
@@ -86,7 +87,7 @@ func gone(pid int) bool {
 }
 
 func TestCrashRestart(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	dir := t.TempDir()
 	s := spec(t, dir, "hello", "")
 	h := startHost(t, s)
@@ -164,7 +165,7 @@ func TestHostSIGKILLLeavesNoPlugin(t *testing.T) {
 }
 
 func TestReload(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	dir := t.TempDir()
 	hello, gate := spec(t, dir, "hello", ""), spec(t, dir, "gate", "")
 	h := startHost(t, hello)

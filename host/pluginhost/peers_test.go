@@ -11,6 +11,7 @@ import (
 
 	"github.com/capuchin/capuchin/host/config"
 	"github.com/capuchin/capuchin/host/stage"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // TestPeerStage20UnderLease: a stage-20 plugin that sees every request and
@@ -21,7 +22,7 @@ import (
 // the 400 ms deadline, the connection still usable) and Close. Every
 // request reaches stage 40 with its status.
 func TestPeerStage20UnderLease(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	dir := t.TempDir()
 	notesFile := filepath.Join(dir, "notes.txt")
 	gate := spec(t, dir, "gate", "")
@@ -75,7 +76,7 @@ func TestPeerStage20UnderLease(t *testing.T) {
 // TestPeerStage20FailOpen: with fail-open, a peer that misses its deadline
 // lets the request through to the handler.
 func TestPeerStage20FailOpen(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	dir := t.TempDir()
 	h := startHost(t, spec(t, dir, "gateopen", ""), spec(t, dir, "hello", ""))
 	l := newLoop(t, h)
@@ -111,7 +112,7 @@ func TestPeerStage20FailOpen(t *testing.T) {
 // the policy, never a hang) and, once it is back, pass again. Another
 // leased connection's requests are not disturbed while nothing is asked.
 func TestPeerKilledMidCall(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	dir := t.TempDir()
 	gate := spec(t, dir, "gate", "")
 	h := startHost(t, gate, spec(t, dir, "hello", ""))
@@ -174,7 +175,7 @@ func waitNotes(t *testing.T, file string, want []string) {
 // it is answered as if there had been no reload, and the requests after
 // the reload no longer go to it.
 func TestPeerRemovedByReload(t *testing.T) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	dir := t.TempDir()
 	hello := spec(t, dir, "hello", "")
 	h := startHost(t, spec(t, dir, "gate", ""), hello)

@@ -3,6 +3,8 @@ package pluginhost
 import (
 	"strings"
 	"testing"
+
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // Failure-policy tests: a missed deadline gets the plugin's policy.
@@ -16,7 +18,7 @@ func TestDeadlineFailurePolicy(t *testing.T) {
 }
 
 func testDeadlineFailurePolicy(t *testing.T, suffix string) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	dir := t.TempDir()
 	closed := startHost(t, spec(t, dir, "gate"+suffix, ""), spec(t, dir, "hello"+suffix, ""))
 	c := dial(t, newLoop(t, closed).addr())

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // callPaths are the per-request channels a plugin may take: the framed
@@ -22,7 +24,7 @@ func TestStagesAndVerdicts(t *testing.T) {
 }
 
 func testStagesAndVerdicts(t *testing.T, suffix string) {
-	checkGoroutines(t)
+	hosttest.CheckLeaks(t)
 	dir := t.TempDir()
 	notesFile := dir + "/notes.log"
 	h := startHost(t, spec(t, dir, "gate"+suffix, ""), spec(t, dir, "hello"+suffix, ""), spec(t, dir, "notes"+suffix, notesFile))

@@ -7,16 +7,17 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"go.uber.org/goleak"
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/config"
 	"github.com/capuchin/capuchin/host/stage"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // testServer starts a server on 127.0.0.1 with a temporary document root.
@@ -52,7 +53,7 @@ func must(t testing.TB, err error) {
 // TestShutdownLeavesNoGoroutine serves keep-alive and idle connections,
 // shuts down, and checks every goroutine of the server ended.
 func TestShutdownLeavesNoGoroutine(t *testing.T) {
-	before := runtime.NumGoroutine()
+	ignore := goleak.IgnoreCurrent()
 	s, addr := testServer(t, nil)
 	var conns []net.Conn
 	for i := 0; i < 5; i++ {
@@ -73,11 +74,8 @@ func TestShutdownLeavesNoGoroutine(t *testing.T) {
 	for _, c := range conns {
 		c.Close()
 	}
-	for end := time.Now().Add(3 * time.Second); runtime.NumGoroutine() > before; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(end) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-		}
+	if err := hosttest.Leaks(ignore); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/respond"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // directConn is Serve's side of a real loopback connection whose peer
@@ -27,25 +28,11 @@ type directConn struct {
 // newDirectConn connects to a discarding peer and parses the request head.
 func newDirectConn(t testing.TB, head string) *directConn {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	cli, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ln.Accept()
-	if err != nil {
-		cli.Close()
-		t.Fatal(err)
-	}
+	cli, srv := hosttest.TCPPair(t)
 	d := &directConn{srv: srv, done: make(chan struct{})}
 	go func() { // owned by d; ends when srv closes
 		defer close(d.done)
 		io.Copy(io.Discard, cli)
-		cli.Close()
 	}()
 	t.Cleanup(func() { srv.Close(); <-d.done })
 	d.w = respond.Writer{Conn: srv, BW: bufio.NewWriter(srv), Clock: &http1.Clock{}, Server: "capuchin"}

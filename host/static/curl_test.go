@@ -70,7 +70,7 @@ func TestCurlKeepAlive(t *testing.T) {
 	if out != want {
 		t.Fatalf("curl -w: %q, want %q", out, want)
 	}
-	if n := s.accepted.Load(); n != 1 {
+	if n := s.srv.Accepts(); n != 1 {
 		t.Fatalf("%d connections, want 1", n)
 	}
 }

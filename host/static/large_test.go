@@ -71,7 +71,7 @@ func TestLargeFile(t *testing.T) {
 	if !bytes.Equal([]byte(body), big[bigSize-100:]) {
 		t.Fatal("large suffix range differs")
 	}
-	if n := s.accepted.Load(); n != 1 {
+	if n := s.srv.Accepts(); n != 1 {
 		t.Errorf("%d connections for keep-alive requests, want 1", n)
 	}
 }
@@ -108,7 +108,7 @@ func TestKeepAlive(t *testing.T) {
 			t.Fatalf("%s %s: connection closed", st.method, st.target)
 		}
 	}
-	if n := s.accepted.Load(); n != 1 {
+	if n := s.srv.Accepts(); n != 1 {
 		t.Errorf("%d connections, want 1", n)
 	}
 }

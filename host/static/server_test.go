@@ -10,26 +10,24 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/respond"
 	"github.com/capuchin/capuchin/internal/hosttest"
+	"go.uber.org/goleak"
 )
 
 // TestMain fails the run when goroutines outlive the tests (not when
 // fuzzing: the fuzzing engine keeps its own).
 func TestMain(m *testing.M) {
-	before := runtime.NumGoroutine()
+	ignore := goleak.IgnoreCurrent()
 	code := m.Run()
 	if code == 0 && !fuzzing() {
-		if n := settleGoroutines(before); n > before {
-			fmt.Fprintf(os.Stderr, "goroutine leak: %d before, %d after\n", before, n)
+		if err := hosttest.Leaks(ignore); err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			code = 1
 		}
 	}
@@ -42,75 +40,27 @@ func fuzzing() bool {
 	return f != nil && f.Value.String() != "" || w != nil && w.Value.String() == "true"
 }
 
-// settleGoroutines waits up to 2 s for the goroutine count to fall to want
-// and returns the last count seen.
-func settleGoroutines(want int) int {
-	n := runtime.NumGoroutine()
-	for i := 0; i < 200 && n > want; i++ {
-		time.Sleep(10 * time.Millisecond)
-		n = runtime.NumGoroutine()
-	}
-	return n
-}
-
 // testServer is a minimal connection loop around a Handler on 127.0.0.1:
 // it reads requests with http1.ReadRequest and answers each with Serve,
 // keeping the connection open as the host does.
 type testServer struct {
-	Addr     string
-	h        *Handler
-	root     string
-	ln       net.Listener
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
-	accepted atomic.Int64
-	clock    http1.Clock
+	Addr  string
+	srv   *hosttest.Server
+	h     *Handler
+	root  string
+	clock http1.Clock
 }
 
 func startServer(t testing.TB, h *Handler, root string) *testServer {
 	t.Helper()
-	before := runtime.NumGoroutine()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &testServer{Addr: ln.Addr().String(), h: h, root: root, ln: ln, conns: map[net.Conn]struct{}{}}
-	s.wg.Add(1)
-	go s.acceptLoop()
-	t.Cleanup(func() {
-		s.close()
-		if n := settleGoroutines(before); n > before {
-			t.Errorf("goroutines: %d before the server, %d after it closed", before, n)
-		}
-	})
+	hosttest.CheckLeaks(t) // its cleanup runs after the server's close
+	s := &testServer{h: h, root: root}
+	s.srv = hosttest.Serve(t, "", s.serveConn)
+	s.Addr = s.srv.Addr()
 	return s
 }
 
-func (s *testServer) acceptLoop() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.accepted.Add(1)
-		s.mu.Lock()
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go s.serveConn(c)
-	}
-}
-
 func (s *testServer) serveConn(c net.Conn) {
-	defer s.wg.Done()
-	defer func() {
-		c.Close()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-	}()
 	br := bufio.NewReader(c)
 	w := respond.Writer{Conn: c, BW: bufio.NewWriter(c), Clock: &s.clock, Server: "capuchin"}
 	var req http1.Request
@@ -135,18 +85,6 @@ func (s *testServer) serveConn(c net.Conn) {
 			return
 		}
 	}
-}
-
-// close stops accepting, closes every connection and waits for their
-// goroutines.
-func (s *testServer) close() {
-	s.ln.Close()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
 }
 
 // client returns a keep-alive net/http client whose idle connections are

@@ -5,6 +5,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 func TestPassConnection(t *testing.T) {
@@ -20,21 +22,7 @@ func TestPassConnection(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.Run() }()
 
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	cl, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	srv, err := ln.AcceptTCP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	cl, srv := hosttest.TCPPair(t)
 
 	// The waiter comes first; the descriptor follows.
 	got := make(chan net.Conn, 1)

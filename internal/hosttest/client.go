@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -28,22 +27,6 @@ func FreePort(t testing.TB) int {
 	Must(t, err)
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// CheckLeaks fails the test if goroutines started during it outlive it.
-// Call it first so that its cleanup runs last.
-func CheckLeaks(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-			if runtime.NumGoroutine() <= before {
-				return
-			}
-		}
-		buf := make([]byte, 1<<20)
-		t.Errorf("goroutine leak: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-	})
 }
 
 // Client is a raw TCP connection to the host: it writes bytes and reads

@@ -171,18 +171,6 @@ func newDying(t *testing.T) *dying {
 	})}
 }
 
-// Kill resets every connection and closes the listener.
-func (d *dying) Kill() {
-	d.ln.Close()
-	d.mu.Lock()
-	d.closed = true
-	for c := range d.conns {
-		c.(*net.TCPConn).SetLinger(0)
-		c.Close()
-	}
-	d.mu.Unlock()
-}
-
 // TestBadDayBackendKilled: one of two backends is killed while 8 clients
 // send GETs, over pooled backend connections and over a new connection
 // per request (MaxIdleConns 0). No request gets an error status: one whose

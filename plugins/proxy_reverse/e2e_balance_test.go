@@ -223,7 +223,7 @@ func TestE2EHighAvailabilitySkipsOfflineServer(t *testing.T) {
 	if !strings.Contains(statusJSON(t, s), `"offline"`) {
 		t.Fatalf("status page does not show the server offline: %s", statusJSON(t, s))
 	}
-	if n := back.accepts.Load(); n != 0 {
+	if n := back.Accepts(); n != 0 {
 		t.Fatalf("offline server got %d connect attempts", n)
 	}
 	time.Sleep(time.Until(failedAt.Add(offline + 100*time.Millisecond)))
@@ -232,7 +232,7 @@ func TestE2EHighAvailabilitySkipsOfflineServer(t *testing.T) {
 			t.Fatalf("request %d after OfflineTimeOut went to %q, want the probed server", i, g)
 		}
 	}
-	if n := back.accepts.Load(); n != 1 {
+	if n := back.Accepts(); n != 1 {
 		t.Fatalf("%d connections to the recovered server, want 1 (pooled)", n)
 	}
 }

@@ -144,73 +144,16 @@ func sequence(t *testing.T, c *http.Client, url string, n int) []string {
 	return out
 }
 
-// raw is a TCP backend that runs serve for each accepted connection and
-// counts the accepts. Close (also at cleanup) closes the listener and every
-// connection and waits for the handlers.
-type raw struct {
-	ln      net.Listener
-	accepts atomic.Int64
-	serve   func(c net.Conn, br *bufio.Reader)
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	conns   map[net.Conn]bool
-	closed  bool
-}
+// raw is a TCP backend whose serve reads with a bufio.Reader, under a
+// 30 s deadline.
+type raw = hosttest.Server
 
 func newRaw(t *testing.T, addr string, serve func(c net.Conn, br *bufio.Reader)) *raw {
 	t.Helper()
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	hosttest.Must(t, err)
-	r := &raw{ln: ln, serve: serve, conns: map[net.Conn]bool{}}
-	r.wg.Add(1)
-	go r.accept()
-	t.Cleanup(r.Close)
-	return r
-}
-
-func (r *raw) Addr() string { return r.ln.Addr().String() }
-
-func (r *raw) accept() {
-	defer r.wg.Done()
-	for {
-		c, err := r.ln.Accept()
-		if err != nil {
-			return
-		}
-		r.accepts.Add(1)
-		r.mu.Lock()
-		if r.closed {
-			r.mu.Unlock()
-			c.Close()
-			return
-		}
-		r.conns[c] = true
-		r.wg.Add(1)
-		r.mu.Unlock()
-		go func() {
-			defer r.wg.Done()
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-			r.serve(c, bufio.NewReader(c))
-			r.mu.Lock()
-			delete(r.conns, c)
-			r.mu.Unlock()
-		}()
-	}
-}
-
-func (r *raw) Close() {
-	r.mu.Lock()
-	r.closed = true
-	for c := range r.conns {
-		c.Close()
-	}
-	r.mu.Unlock()
-	r.ln.Close()
-	r.wg.Wait()
+	return hosttest.Serve(t, addr, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		serve(c, bufio.NewReader(c))
+	})
 }
 
 // readHead reads a request head; false on EOF or error.

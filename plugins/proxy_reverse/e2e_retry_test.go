@@ -210,7 +210,7 @@ func TestE2ERetryBudgetReset(t *testing.T) {
 		}
 	}
 	secs := time.Since(start)/time.Second + 1
-	seen := a0.accepts.Load() + a1.accepts.Load() + a2.accepts.Load()
+	seen := a0.Accepts() + a1.Accepts() + a2.Accepts()
 	allowed, denied, _ := budgetStats(t, s, 0)
 	if limit := int64(n + n/5 + 3*int(secs)); seen > limit || seen != n+int64(allowed) || allowed < 3 || denied == 0 {
 		t.Fatalf("%d requests: the backends saw %d attempts, limit %d; %d retries allowed, %d denied",
@@ -219,7 +219,7 @@ func TestE2ERetryBudgetReset(t *testing.T) {
 	for i := 0; i < n; i++ {
 		get(t, c, s.URL("/nobudget/x"))
 	}
-	if seen := b0.accepts.Load() + b1.accepts.Load() + b2.accepts.Load(); seen != 3*n {
+	if seen := b0.Accepts() + b1.Accepts() + b2.Accepts(); seen != 3*n {
 		t.Fatalf("without a budget %d requests made %d attempts, want %d", n, seen, 3*n)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/hosttest"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/balance"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
@@ -20,19 +21,7 @@ import (
 // connPair returns both ends of a TCP connection on 127.0.0.1.
 func connPair(t *testing.T) (client, server net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if server, err = ln.Accept(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close(); server.Close() })
+	client, server = hosttest.TCPPair(t)
 	client.SetDeadline(time.Now().Add(10 * time.Second))
 	return client, server
 }

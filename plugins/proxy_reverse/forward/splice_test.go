@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/hosttest"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 )
@@ -24,37 +25,22 @@ import (
 // and closes. It counts the connections it accepted.
 func spliceBackend(t *testing.T, body []byte, cut int, accepts *atomic.Int32) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return hosttest.Serve(t, "", func(c net.Conn) {
+		accepts.Add(1)
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			var req http1.Request
+			if http1.ReadRequest(br, nil, &req) != nil {
 				return
 			}
-			accepts.Add(1)
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					var req http1.Request
-					if http1.ReadRequest(br, nil, &req) != nil {
-						return
-					}
-					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(body))
-					if cut > 0 {
-						c.Write(body[:cut])
-						return
-					}
-					c.Write(body)
-				}
-			}()
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(body))
+			if cut > 0 {
+				c.Write(body[:cut])
+				return
+			}
+			c.Write(body)
 		}
-	}()
-	return ln.Addr().String()
+	}).Addr()
 }
 
 // A large Content-Length answer goes through splice: the client gets it

@@ -52,7 +52,7 @@ func TestFailoverHAAndRecovery(t *testing.T) {
 			t.Fatalf("offline A was used: %q", body)
 		}
 	}
-	if n := back.accepts.Load(); n != 0 {
+	if n := back.Accepts(); n != 0 {
 		t.Fatalf("offline server saw %d connects", n)
 	}
 	time.Sleep(time.Until(*srv.OfflineUntil) + 50*time.Millisecond)

@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -48,10 +47,7 @@ func checkLeaks(t *testing.T) {
 type harness struct {
 	t       *testing.T
 	p       *Proxy
-	ln      net.Listener
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	conns   map[net.Conn]bool
+	srv     *hosttest.Server
 	results chan Result
 	closed  atomic.Int32 // connections closed because Result.Close was set
 }
@@ -72,42 +68,14 @@ func newProxy(t *testing.T, text string, opts ...Option) *Proxy {
 
 func startHarness(t *testing.T, p *Proxy) *harness {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, p: p, ln: ln, conns: map[net.Conn]bool{}, results: make(chan Result, 1024)}
-	h.wg.Add(1)
-	go h.accept()
-	t.Cleanup(h.close)
+	h := &harness{t: t, p: p, results: make(chan Result, 1024)}
+	h.srv = hosttest.Serve(t, "", h.serve)
 	return h
 }
 
-func (h *harness) addr() string { return h.ln.Addr().String() }
-
-func (h *harness) accept() {
-	defer h.wg.Done()
-	for {
-		c, err := h.ln.Accept()
-		if err != nil {
-			return
-		}
-		h.mu.Lock()
-		h.conns[c] = true
-		h.mu.Unlock()
-		h.wg.Add(1)
-		go h.serve(c)
-	}
-}
+func (h *harness) addr() string { return h.srv.Addr() }
 
 func (h *harness) serve(c net.Conn) {
-	defer h.wg.Done()
-	defer func() {
-		h.mu.Lock()
-		delete(h.conns, c)
-		h.mu.Unlock()
-		c.Close()
-	}()
 	br := bufio.NewReaderSize(c, 16<<10)
 	client := netip.MustParseAddrPort(c.RemoteAddr().String())
 	var req http1.Request
@@ -134,16 +102,6 @@ func (h *harness) serve(c net.Conn) {
 			return
 		}
 	}
-}
-
-func (h *harness) close() {
-	h.ln.Close()
-	h.mu.Lock()
-	for c := range h.conns {
-		c.Close()
-	}
-	h.mu.Unlock()
-	h.wg.Wait()
 }
 
 // client is the test kit's raw keep-alive connection to the harness.
@@ -200,60 +158,15 @@ func namedBackend(t *testing.T, name string) *httptest.Server {
 
 func hostPort(s *httptest.Server) string { return s.Listener.Addr().String() }
 
-// rawBackend accepts connections and hands each to fn; it counts accepts.
-type rawBackend struct {
-	ln      net.Listener
-	accepts atomic.Int32
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	conns   []net.Conn
-}
+// rawBackend is a TCP backend whose fn reads with a bufio.Reader.
+type rawBackend struct{ *hosttest.Server }
 
-func newRawBackend(t *testing.T, addr string, fn func(c net.Conn, br *bufio.Reader)) *rawBackend {
+func newRawBackend(t *testing.T, addr string, fn func(c net.Conn, br *bufio.Reader)) rawBackend {
 	t.Helper()
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &rawBackend{ln: ln}
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			b.accepts.Add(1)
-			b.mu.Lock()
-			b.conns = append(b.conns, c)
-			b.mu.Unlock()
-			b.wg.Add(1)
-			go func() {
-				defer b.wg.Done()
-				defer c.Close()
-				fn(c, bufio.NewReader(c))
-			}()
-		}
-	}()
-	t.Cleanup(b.close)
-	return b
+	return rawBackend{hosttest.Serve(t, addr, func(c net.Conn) { fn(c, bufio.NewReader(c)) })}
 }
 
-func (b *rawBackend) addr() string { return b.ln.Addr().String() }
-
-func (b *rawBackend) close() {
-	b.ln.Close()
-	b.mu.Lock()
-	for _, c := range b.conns {
-		c.Close()
-	}
-	b.mu.Unlock()
-	b.wg.Wait()
-}
+func (b rawBackend) addr() string { return b.Addr() }
 
 // rawServe reads request heads (and bodies) and answers each with answer.
 func rawServe(answer string) func(net.Conn, *bufio.Reader) {

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -13,7 +12,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"go.uber.org/goleak"
 
+	"github.com/capuchin/capuchin/internal/hosttest"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
 )
 
@@ -76,7 +77,7 @@ func waitState(t *testing.T, s *Server, down bool) {
 // status, the body and the Host are those configured.
 func TestCheckRiseFall(t *testing.T) {
 	b := newHealthBackend(t)
-	before := runtime.NumGoroutine()
+	ignore := goleak.IgnoreCurrent()
 	hc := httpCheck()
 	hc.Host, hc.Body = "health.test", "ok"
 	g := NewGroup(checkEntry(t, hc, b.addr()), nil, nil, hclog.NewNullLogger())
@@ -105,19 +106,9 @@ func TestCheckRiseFall(t *testing.T) {
 		t.Fatalf("up: %+v", st.Check)
 	}
 	g.Close()
-	if !waitGoroutines(before) {
-		t.Fatalf("goroutines: %d before, %d after Close", before, runtime.NumGoroutine())
+	if err := hosttest.Leaks(ignore); err != nil {
+		t.Fatalf("after Close: %v", err)
 	}
-}
-
-func waitGoroutines(n int) bool {
-	for i := 0; i < 200; i++ {
-		if runtime.NumGoroutine() <= n {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return false
 }
 
 // Groups sharing a registry and a check run one checker per address; a

@@ -11,14 +11,15 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"go.uber.org/goleak"
 
+	"github.com/capuchin/capuchin/internal/hosttest"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
 )
 
@@ -37,7 +38,7 @@ func entry(t testing.TB, servers ...string) *config.Entry {
 }
 
 func TestPoolBoundIdleTimeoutAndClose(t *testing.T) {
-	before := runtime.NumGoroutine()
+	ignore := goleak.IgnoreCurrent()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -93,11 +94,8 @@ func TestPoolBoundIdleTimeoutAndClose(t *testing.T) {
 	for c := range accepted {
 		c.Close()
 	}
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Fatalf("goroutines: %d before, %d after Close", before, n)
+	if err := hosttest.Leaks(ignore); err != nil {
+		t.Fatalf("after Close: %v", err)
 	}
 }
 
