@@ -3,10 +3,12 @@ package integration
 import (
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/capuchin/capuchin/host/metrics"
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // TestMetricsHost: the host's own figures at MetricsURL, parsed with
@@ -144,7 +146,7 @@ func TestMetricsPlugins(t *testing.T) {
 	// Back in service once its streams are open too.
 	sc := dial(t, s.Addr())
 	fams := scrapeFams(t, sc)
-	if !waitFor(func() bool {
+	if !hosttest.Poll(5*time.Second, func() bool {
 		fams = scrapeFams(t, sc)
 		return sample(fams["capuchin_plugin_up"], map[string]string{"plugin": "hello"}) == 1
 	}) {

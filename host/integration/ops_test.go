@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // TestConfigCheck: -t accepts a good configuration and rejects every kind
@@ -116,7 +118,7 @@ func TestGracefulShutdown(t *testing.T) {
 	pid := filepath.Join(s.Dir, "capuchin.pid")
 	s.Server = []string{"PidFile " + pid, "ShutdownTimeout 5"}
 	p := s.Start()
-	if !waitFor(func() bool {
+	if !hosttest.Poll(5*time.Second, func() bool {
 		b, _ := os.ReadFile(pid)
 		return strings.TrimSpace(string(b)) == itoa(p.Pid())
 	}) {
@@ -149,16 +151,6 @@ func TestGracefulShutdown(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
-// waitFor polls cond for up to 5 s.
-func waitFor(cond func() bool) bool {
-	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return false
-}
 
 // TestListeners: several Listen lines (IPv4, IPv6 literal, bare port) all
 // serve; a reload that adds one opens it and one that drops one closes it.
@@ -195,7 +187,7 @@ func TestListeners(t *testing.T) {
 	if !p.WaitLog("configuration reloaded") {
 		t.Fatalf("no reload:\n%s", p.Log())
 	}
-	if !waitFor(func() bool {
+	if !hosttest.Poll(5*time.Second, func() bool {
 		c, err := net.Dial("tcp", addrs[1])
 		if err == nil {
 			c.Close()

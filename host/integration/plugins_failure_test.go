@@ -58,7 +58,7 @@ func TestPluginStartFailures(t *testing.T) {
 				t.Fatalf("exit %d, output:\n%s\nwant a non-zero exit naming %s and %s", code, out, tc.load, where)
 			}
 			t.Logf("exit %d after %v", code, time.Since(start).Round(time.Millisecond))
-			if !waitFor(func() bool { return len(pidsRunning(dir)) == 0 }) {
+			if !hosttest.Poll(5*time.Second, func() bool { return len(pidsRunning(dir)) == 0 }) {
 				t.Errorf("plugin processes left behind: %v", pidsRunning(dir))
 			}
 		})
@@ -123,7 +123,7 @@ func TestPluginsDieWithHost(t *testing.T) {
 		t.Fatal("host did not die on SIGKILL")
 	}
 	start := time.Now()
-	if !waitFor(func() bool { return len(pidsRunning(dir)) == 0 }) {
+	if !hosttest.Poll(5*time.Second, func() bool { return len(pidsRunning(dir)) == 0 }) {
 		t.Fatalf("plugin processes alive 5 s after the host's SIGKILL: %v", pidsRunning(dir))
 	}
 	t.Logf("plugins gone %v after the host", time.Since(start).Round(time.Millisecond))
@@ -258,7 +258,7 @@ func TestPluginRestartFails(t *testing.T) {
 	if npid == 0 {
 		t.Fatalf("plugin not back 10 s after its binary was fixed:\n%s", p.Log())
 	}
-	ok := waitFor(func() bool {
+	ok := hosttest.Poll(5*time.Second, func() bool {
 		c := dial(t, s.Addr())
 		defer c.C.Close()
 		r := c.Get("/hello/x")

@@ -34,7 +34,7 @@ func TestPluginReloadUnderLoad(t *testing.T) {
 	}()
 	waitProgress := func(k int64) {
 		target := n.Load() + k
-		if !waitFor(func() bool { return n.Load() >= target }) {
+		if !hosttest.Poll(5*time.Second, func() bool { return n.Load() >= target }) {
 			t.Errorf("load stalled at %d requests", n.Load())
 		}
 	}
@@ -187,7 +187,7 @@ func TestPluginShutdownWithLease(t *testing.T) {
 	if !leased.Closed(time.Second) || !idle.Closed(time.Second) {
 		t.Error("a client connection is still open after the host exited")
 	}
-	if !waitFor(func() bool { return len(pidsRunning(dir)) == 0 }) {
+	if !hosttest.Poll(5*time.Second, func() bool { return len(pidsRunning(dir)) == 0 }) {
 		t.Errorf("plugin still running after the host exited: %v", pidsRunning(dir))
 	}
 }

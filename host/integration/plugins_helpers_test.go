@@ -101,7 +101,7 @@ func ownPluginDir(t *testing.T, names ...string) string {
 func pluginPid(t *testing.T, s *site, name string, not int) int {
 	t.Helper()
 	var pid int
-	ok := waitFor(func() bool {
+	ok := hosttest.Poll(5*time.Second, func() bool {
 		b, err := os.ReadFile(filepath.Join(s.Dir, name+".conf.pid"))
 		if err != nil {
 			return false

@@ -114,7 +114,7 @@ func TestPluginLeaseTerms(t *testing.T) {
 		}
 		t.Logf("closed %v after the last response", time.Since(start).Round(time.Millisecond))
 		var lines []string
-		ok := waitFor(func() bool {
+		ok := hosttest.Poll(5*time.Second, func() bool {
 			b, _ := os.ReadFile(notes)
 			lines = strings.Split(strings.TrimSpace(string(b)), "\n")
 			id := ""
@@ -196,7 +196,7 @@ func TestPluginStuckNotifications(t *testing.T) {
 		t.Errorf("exit: %v", err)
 	}
 	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
-	if !waitFor(func() bool { return len(pidsRunning(dir)) == 0 }) {
+	if !hosttest.Poll(5*time.Second, func() bool { return len(pidsRunning(dir)) == 0 }) {
 		t.Errorf("plugins left running: %v", pidsRunning(dir))
 	}
 }

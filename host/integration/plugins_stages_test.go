@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // TestPluginStage10And20: the gate plugin closes connections from
@@ -149,7 +151,7 @@ func TestPluginStage40And50(t *testing.T) {
 		regexp.MustCompile(`^done (\d+) 127\.0\.0\.1 GET /missing 404 \d+$`),
 	}
 	var lines []string
-	ok := waitFor(func() bool {
+	ok := hosttest.Poll(5*time.Second, func() bool {
 		b, _ := os.ReadFile(notes)
 		lines = strings.Split(strings.TrimSpace(string(b)), "\n")
 		id := ""
@@ -366,7 +368,7 @@ func TestRealPlugins(t *testing.T) {
 	}
 	want := []string{"GET /private/x HTTP/1.1 403 ", "GET /hello HTTP/1.1 200 ", "GET /index.html HTTP/1.1 200 "}
 	var lines []string
-	if !waitFor(func() bool {
+	if !hosttest.Poll(5*time.Second, func() bool {
 		lines = fileLines(access)
 		return len(lines) >= len(want)
 	}) {

@@ -129,7 +129,7 @@ func TestLeaseGiveBackRecords(t *testing.T) {
 	if l.leased.Load() != 2 {
 		t.Errorf("%d leased requests, want 2", l.leased.Load())
 	}
-	waitFor(t, "every record", func() bool {
+	hosttest.WaitFor(t, "every record", func() bool {
 		b, _ := os.ReadFile(notesFile)
 		for _, w := range []string{"GET /hello/1 200", "GET /hello/2 200", "GET /deny 403", "GET /hello/3 200", "GET /hello/4 200"} {
 			if !strings.Contains(string(b), w) {

@@ -72,7 +72,7 @@ func TestStartErrors(t *testing.T) {
 			!strings.Contains(msg, tc.want) {
 			t.Errorf("%s: error %q lacks %q, the plugin or its Load line", tc.spec.Name, msg, tc.want)
 		}
-		waitFor(t, "first plugin stopped", func() bool { return gone(pidOf(t, good)) })
+		hosttest.WaitFor(t, "first plugin stopped", func() bool { return gone(pidOf(t, good)) })
 	}
 }
 
@@ -110,11 +110,11 @@ func TestCrashRestart(t *testing.T) {
 	}
 
 	// In flight before any byte: 502.
-	waitFor(t, "restart", func() bool { p := readPid(s); return p != 0 && p != pid })
+	hosttest.WaitFor(t, "restart", func() bool { p := readPid(s); return p != 0 && p != pid })
 	pid = readPid(s)
 	// The pid file is written at Configure; the host takes the plugin back
 	// a moment later.
-	waitFor(t, "served after the restart", func() bool { return dial(t, l.addr()).get("/hello/up").status == 200 })
+	hosttest.WaitFor(t, "served after the restart", func() bool { return dial(t, l.addr()).get("/hello/up").status == 200 })
 	c = dial(t, l.addr())
 	c.send("GET /hello/slow HTTP/1.1\r\nHost: test\r\n\r\n")
 	time.Sleep(300 * time.Millisecond)
@@ -127,8 +127,8 @@ func TestCrashRestart(t *testing.T) {
 	}
 
 	// Served again after the restart.
-	waitFor(t, "second restart", func() bool { p := readPid(s); return p != 0 && p != pid })
-	waitFor(t, "served again", func() bool {
+	hosttest.WaitFor(t, "second restart", func() bool { p := readPid(s); return p != 0 && p != pid })
+	hosttest.WaitFor(t, "served again", func() bool {
 		c := dial(t, l.addr())
 		return c.get("/hello/again").status == 200
 	})
@@ -161,7 +161,7 @@ func TestHostSIGKILLLeavesNoPlugin(t *testing.T) {
 		t.Fatal("plugin not running")
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
-	waitFor(t, "plugin to die with its host", func() bool { return gone(pid) })
+	hosttest.WaitFor(t, "plugin to die with its host", func() bool { return gone(pid) })
 }
 
 func TestReload(t *testing.T) {
@@ -215,7 +215,7 @@ func TestReload(t *testing.T) {
 	if r := c.get("/hello/x"); !strings.HasPrefix(r.body, "static") {
 		t.Errorf("removed plugin still answers: %q", r.body)
 	}
-	waitFor(t, "removed plugin to exit", func() bool { return gone(helloPid) })
+	hosttest.WaitFor(t, "removed plugin to exit", func() bool { return gone(helloPid) })
 	stop.Store(true)
 	wg.Wait()
 	if failures.Load() > 0 || done.Load() == 0 {

@@ -4,7 +4,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/capuchin/capuchin/internal/hosttest"
 )
@@ -68,7 +67,7 @@ func testStagesAndVerdicts(t *testing.T, suffix string) {
 
 	want := []string{"done 1 127.0.0.1 GET /hello/x 200", "done 1 127.0.0.1 GET /elsewhere 200",
 		"done 1 127.0.0.1 GET /deny 403", "closed 1", "closed 2", "closed 3"}
-	waitFor(t, "stage 40/50 notes", func() bool {
+	hosttest.WaitFor(t, "stage 40/50 notes", func() bool {
 		b, _ := os.ReadFile(notesFile)
 		for _, w := range want {
 			if !strings.Contains(string(b), w) {
@@ -80,15 +79,4 @@ func testStagesAndVerdicts(t *testing.T, suffix string) {
 	if errs := l.results(); len(errs) > 0 {
 		t.Errorf("handler errors: %v", errs)
 	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for i := 0; i < 250; i++ {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
 }

@@ -132,3 +132,25 @@ func (c *Client) Get(path string) *Response {
 
 // SendQuiet writes s and ignores errors: the server may have closed.
 func (c *Client) SendQuiet(s string) { _, _ = io.WriteString(c.C, s) }
+
+// Poll calls cond every 10 ms until it is true or d has passed, and
+// reports whether it became true.
+func Poll(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); ; time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(end) {
+			return false
+		}
+	}
+}
+
+// WaitFor fails the test unless cond becomes true within 5 s; what says
+// what was awaited.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	if !Poll(5*time.Second, cond) {
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}

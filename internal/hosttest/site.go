@@ -242,6 +242,42 @@ func (p *Proc) Children() ([]int, error) {
 	return pids, nil
 }
 
+// PluginPid waits up to 10 s for the host's plugin process whose command
+// line holds name (with name "": the host's only child) and whose pid is
+// not not, and returns its pid.
+func (p *Proc) PluginPid(t testing.TB, name string, not int) int {
+	t.Helper()
+	var pid int
+	ok := Poll(10*time.Second, func() bool {
+		pid = p.child(name)
+		return pid != 0 && pid != not
+	})
+	if !ok {
+		t.Fatalf("no plugin process %q other than %d; log:\n%s", name, not, p.Log())
+	}
+	return pid
+}
+
+// child is the pid of PluginPid's process now, or 0.
+func (p *Proc) child(name string) int {
+	kids, err := p.Children()
+	if err != nil {
+		return 0
+	}
+	if name == "" {
+		if len(kids) != 1 {
+			return 0
+		}
+		return kids[0]
+	}
+	for _, pid := range kids {
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(b), name) {
+			return pid
+		}
+	}
+	return 0
+}
+
 // LoadFrom writes plugins.load: Directory dir, then one Load line per
 // name, in order. The first Load line is line 3.
 func (s *Site) LoadFrom(dir string, names ...string) {
@@ -251,6 +287,23 @@ func (s *Site) LoadFrom(dir string, names ...string) {
 		b += "    Load " + n + "\n"
 	}
 	s.WriteFile("plugins.load", b)
+}
+
+// Refused runs the host, which must refuse to start: exit non-zero within
+// 30 s with want in its log. It returns the log.
+func (s *Site) Refused(want string) string {
+	s.t.Helper()
+	p, err := s.Run()
+	Must(s.t, err)
+	err, ok := p.Wait(30 * time.Second)
+	if !ok {
+		p.Stop(10 * time.Second)
+		s.t.Fatalf("the host started; want it refused with %q", want)
+	}
+	if err == nil || !strings.Contains(p.Log(), want) {
+		s.t.Fatalf("exit %v; want non-zero and %q in the log:\n%s", err, want, p.Log())
+	}
+	return p.Log()
 }
 
 // StartChecked starts the host; when the test ends it stops it and fails

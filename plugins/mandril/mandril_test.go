@@ -107,16 +107,7 @@ func TestOtherNetworksPassAndURLsAreDenied(t *testing.T) {
 func TestMissingConfigStopsStartup(t *testing.T) {
 	s := hosttest.NewSite(t, bin)
 	s.Load("mandril")
-	p, err := s.Run()
-	hosttest.Must(t, err)
-	err, ok := p.Wait(20 * time.Second)
-	if !ok {
-		p.Stop(5 * time.Second)
-		t.Fatal("host started although mandril.conf is missing")
-	}
-	if err == nil || !strings.Contains(p.Log(), "mandril.conf") {
-		t.Fatalf("exit %v; log:\n%s", err, p.Log())
-	}
+	s.Refused("mandril.conf")
 }
 
 // TestDeniedURLsUnderLease loads mandril (as its README configures it)

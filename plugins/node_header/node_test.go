@@ -185,16 +185,8 @@ func TestNodeHeaderConfigErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		s := site(t, tc.conf)
-		p, err := s.Run()
-		hosttest.Must(t, err)
-		err, ok := p.Wait(30 * time.Second)
-		if !ok {
-			p.Stop(10 * time.Second)
-			t.Fatalf("%q: host did not stop at start-up", tc.conf)
-		}
-		if err == nil || !strings.Contains(p.Log(), tc.want) {
-			t.Errorf("%q: exit %v, want %q in the log:\n%s", tc.conf, err, tc.want, p.Log())
-		}
+		t.Logf("config %q", tc.conf)
+		s.Refused(tc.want)
 	}
 }
 

@@ -24,25 +24,6 @@ import (
 // fails on anything else: a hang, a malformed or cut answer presented as
 // complete, a status outside the stated set, or failures beyond the bound.
 
-// pluginPid returns the pid of the host's only child (the plugin) once it
-// differs from not.
-func pluginPid(t *testing.T, p *hosttest.Proc, not int) int {
-	t.Helper()
-	var pid int
-	ok := waitFor(10*time.Second, func() bool {
-		kids, err := p.Children()
-		if err != nil || len(kids) != 1 {
-			return false
-		}
-		pid = kids[0]
-		return pid != not
-	})
-	if !ok {
-		t.Fatalf("no plugin process other than %d; log:\n%s", not, p.Log())
-	}
-	return pid
-}
-
 // checkOnly fails the test for a status outside allowed and for any
 // failure (hang, malformed answer, failed check).
 func checkOnly(t *testing.T, ls *hosttest.LoadStats, allowed ...int) {
@@ -84,7 +65,7 @@ func TestBadDayPluginKilled(t *testing.T) {
 	hosttest.CheckLeaks(t)
 	bs := namedBackends(t, 2)
 	s, p := startProxy(t, entryConf("Round-Robin", addrs(bs...)))
-	pid := pluginPid(t, p, 0)
+	pid := p.PluginPid(t, "", 0)
 
 	var n atomic.Int64
 	var killAt atomic.Pointer[time.Time]
@@ -103,7 +84,7 @@ func TestBadDayPluginKilled(t *testing.T) {
 		t.Fatal("the load ended before the kill")
 	}
 	checkOnly(t, ls, 200, 502, 503)
-	npid := pluginPid(t, p, pid)
+	npid := p.PluginPid(t, "", pid)
 	if !p.WaitLog("plugin restarted") {
 		t.Fatalf("no restart in the log:\n%s", p.Log())
 	}

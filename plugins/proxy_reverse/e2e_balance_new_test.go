@@ -68,7 +68,7 @@ func TestE2EPowerOfTwo(t *testing.T) {
 		held <- resp.Header.Get("X-Backend")
 	}()
 	var busy *named
-	if !waitFor(5*time.Second, func() bool {
+	if !hosttest.Poll(5*time.Second, func() bool {
 		for i, b := range bs {
 			if b.hits.Load() > before[i] {
 				busy = b
@@ -147,7 +147,7 @@ func consistentFailover(t *testing.T, s *hosttest.Site, c *http.Client, b *named
 		t.Fatalf("the stopped backend's users went to %v, want both others", moved)
 	}
 	newNamed(t, b.name, addr)
-	if !waitFor(5*time.Second, func() bool {
+	if !hosttest.Poll(5*time.Second, func() bool {
 		return getAs(t, c, s.URL("/api/c"), fmt.Sprintf("X-User: user-%d", mine)) == b.name
 	}) {
 		t.Fatalf("user-%d did not return to the restarted %s", mine, b.name)

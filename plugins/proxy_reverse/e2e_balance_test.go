@@ -90,7 +90,7 @@ func leastConnections(t *testing.T, s *hosttest.Site, b0, b1 *named) {
 		resp.Body.Close()
 		held <- resp.Header.Get("X-Backend")
 	}()
-	if !waitFor(5*time.Second, func() bool { return b0.hits.Load()-h0+b1.hits.Load()-h1 == 1 }) {
+	if !hosttest.Poll(5*time.Second, func() bool { return b0.hits.Load()-h0+b1.hits.Load()-h1 == 1 }) {
 		t.Fatal("held request did not reach a backend")
 	}
 	slow, fast := b0, b1
@@ -176,7 +176,7 @@ func TestE2EFailoverAndRecovery(t *testing.T) {
 		}
 	}
 	newNamed(t, "b2", addr2)
-	if !waitFor(5*time.Second, func() bool {
+	if !hosttest.Poll(5*time.Second, func() bool {
 		_, g := get(t, c, s.URL("/api/c"))
 		return g == "b2"
 	}) {

@@ -120,15 +120,11 @@ func TestE2EGiBStreamsWithBoundedMemory(t *testing.T) {
 	s, p := startProxy(t, entryConf("First-Alive", b.Listener.Addr().String()), "MaxRequestSize 0")
 	c := client(t, true, "")
 	get(t, c, s.URL("/index.html")) // so that the plugin's first request below is on an open connection
-	pids, err := p.Children()
-	hosttest.Must(t, err)
-	if len(pids) != 1 {
-		t.Fatalf("plugin processes: %v", pids)
-	}
+	plugin := p.PluginPid(t, "", 0)
 	stop, mem := make(chan struct{}), make(chan [2]int64, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); memory(pids[0], stop, mem) }()
+	go func() { defer wg.Done(); memory(plugin, stop, mem) }()
 	defer wg.Wait()
 	defer close(stop)
 	start := time.Now()

@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/capuchin/capuchin/internal/hosttest"
 )
@@ -73,17 +72,8 @@ func TestE2EBadConfigRefusesStart(t *testing.T) {
 		s := hosttest.NewSite(t, bin)
 		s.Load("proxy_reverse")
 		s.WriteFile("proxy_reverse.conf", tc.conf)
-		p, err := s.Run()
-		hosttest.Must(t, err)
-		err, ok := p.Wait(20 * time.Second)
-		if !ok {
-			p.Stop(5 * time.Second)
-			t.Fatalf("case %d: host still running with a bad configuration", i)
-		}
-		want := s.Path("proxy_reverse.conf") + tc.want
-		if err == nil || !strings.Contains(p.Log(), want) {
-			t.Fatalf("case %d: exit %v, want non-zero and %q in:\n%s", i, err, want, p.Log())
-		}
+		t.Logf("case %d", i)
+		s.Refused(s.Path("proxy_reverse.conf") + tc.want)
 	}
 }
 

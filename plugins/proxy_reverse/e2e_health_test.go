@@ -38,7 +38,7 @@ func newChecked(t *testing.T, name, addr string) *checked {
 	if addr != "" {
 		var l net.Listener
 		// The port was just freed by the previous incarnation.
-		ok := waitFor(5*time.Second, func() bool {
+		ok := hosttest.Poll(5*time.Second, func() bool {
 			var err error
 			l, err = net.Listen("tcp", addr)
 			return err == nil
@@ -133,7 +133,7 @@ func servers(t *testing.T, s *hosttest.Site) [][]srvStatus {
 func waitStatus(t *testing.T, s *hosttest.Site, addr, status string) srvStatus {
 	t.Helper()
 	var last srvStatus
-	if !waitFor(10*time.Second, func() bool {
+	if !hosttest.Poll(10*time.Second, func() bool {
 		for _, srv := range servers(t, s)[0] {
 			if srv.Addr == addr {
 				last = srv
@@ -224,9 +224,9 @@ func TestE2EHealthCheckTakesOutAndBringsBack(t *testing.T) {
 	a, b := newChecked(t, "a", ""), newChecked(t, "b", "")
 	s, p := startProxy(t, healthConf(a.hostPort()+" "+b.hostPort()))
 	aAddr := a.hostPort()
-	waitFor(5*time.Second, func() bool { return a.checkCount("/health") > 0 })
+	hosttest.Poll(5*time.Second, func() bool { return a.checkCount("/health") > 0 })
 	l := startLoad(t, s.URL("/api/x"))
-	waitFor(5*time.Second, func() bool { return a.hits.Load() > 3 })
+	hosttest.Poll(5*time.Second, func() bool { return a.hits.Load() > 3 })
 
 	checksBefore := a.checkCount("/health")
 	a.sick.Store(true)
@@ -253,7 +253,7 @@ func TestE2EHealthCheckTakesOutAndBringsBack(t *testing.T) {
 	if up.Check.Checks < 2 || !up.Check.LastOK || a2.checkCount("/health") < 2 {
 		t.Fatalf("up after %d checks: %+v", a2.checkCount("/health"), up)
 	}
-	waitFor(5*time.Second, func() bool { return a2.hits.Load() > 3 })
+	hosttest.Poll(5*time.Second, func() bool { return a2.hits.Load() > 3 })
 	l.end()
 	if len(l.failed) > 0 || a2.hits.Load() == 0 {
 		t.Fatalf("%d of %d requests failed (%v); a got %d after recovery", len(l.failed), l.sent, l.failed, a2.hits.Load())
@@ -270,7 +270,7 @@ func TestE2EHealthCheckTCP(t *testing.T) {
 	conf := entryConf("First-Alive", a.hostPort(), "HealthCheck tcp", "HealthInterval 100ms", "HealthFall 2", "HealthRise 1")
 	s, _ := startProxy(t, conf)
 	up := waitStatus(t, s, a.hostPort(), "up")
-	waitFor(5*time.Second, func() bool {
+	hosttest.Poll(5*time.Second, func() bool {
 		up = servers(t, s)[0][0]
 		return up.Check.Checks > 0
 	})

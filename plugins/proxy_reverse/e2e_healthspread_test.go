@@ -63,7 +63,7 @@ func TestE2EHealthChecksSpread(t *testing.T) {
 	}
 	s, _ := startProxy(t, entryConf("Round-Robin", strings.Join(list, " "), "HealthCheck GET /health",
 		fmt.Sprintf("HealthInterval %s", interval), "HealthTimeout 1s", fmt.Sprintf("HealthFall %d", fall)))
-	waitFor(10*time.Second, func() bool { return len(bs[n-1].checks()) >= 6 && len(bs[0].checks()) >= 6 })
+	hosttest.Poll(10*time.Second, func() bool { return len(bs[n-1].checks()) >= 6 && len(bs[0].checks()) >= 6 })
 	var firsts []time.Time
 	var gaps []time.Duration
 	// The k-th check after the first comes k intervals ±10 % after it,

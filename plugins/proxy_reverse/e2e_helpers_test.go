@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -167,20 +166,4 @@ func statusJSON(t *testing.T, s *hosttest.Site) string {
 	t.Helper()
 	_, body := get(t, client(t, false, ""), s.URL("/proxy_stats?format=json"))
 	return body
-}
-
-// waitFor polls cond every 20 ms for up to d.
-func waitFor(d time.Duration, cond func() bool) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	for {
-		if cond() {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }

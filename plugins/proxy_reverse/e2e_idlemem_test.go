@@ -38,7 +38,7 @@ func TestIdleLeasedStacks(t *testing.T) {
 	base := pluginStacks(t, pprof)
 	conns := holdIdle(t, s.Addr(), idleConns)
 	var per int64
-	ok := waitFor(20*time.Second, func() bool {
+	ok := hosttest.Poll(20*time.Second, func() bool {
 		per = (pluginStacks(t, pprof) - base) / int64(len(conns))
 		return per <= 5<<10
 	})

@@ -52,7 +52,7 @@ func TestMetricsMatchTraffic(t *testing.T) {
 	// close sc a moment after the client read the answer: scrape until
 	// that shows.
 	fams := scrape(t, c)
-	waitFor(5*time.Second, func() bool {
+	hosttest.Poll(5*time.Second, func() bool {
 		if value(t, fams, "capuchin_connections_open", nil) == 1 {
 			return true
 		}
@@ -96,7 +96,7 @@ func TestMetricsMatchTraffic(t *testing.T) {
 	// The third entry's active check finds its server down (nothing
 	// listens): state down, the check's failures counted.
 	checkLab := map[string]string{"plugin": "proxy_reverse", "entry": "3", "server": checked}
-	if !waitFor(5*time.Second, func() bool {
+	if !hosttest.Poll(5*time.Second, func() bool {
 		fams = scrape(t, c)
 		return value(t, fams, "capuchin_proxy_server_check_up", checkLab) == 0
 	}) {

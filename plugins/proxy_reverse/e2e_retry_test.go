@@ -271,7 +271,7 @@ func TestE2ESRVDiscovery(t *testing.T) {
 	}
 	d.SetSRV("_http._tcp.api.test", hosttest.SRV{Target: "node2.test", Port: port(bs[2]), Priority: 1, Weight: 5},
 		hosttest.SRV{Target: "node1.test", Port: port(bs[1]), Priority: 2, Weight: 1})
-	if !waitFor(10*time.Second, func() bool { _, body := get(t, c, s.URL("/api/b")); return body == "b2" }) {
+	if !hosttest.Poll(10*time.Second, func() bool { _, body := get(t, c, s.URL("/api/b")); return body == "b2" }) {
 		t.Fatal("the proxy did not follow the new SRV records")
 	}
 	if got := counts(sequence(t, c, s.URL("/api/c"), 20)); got["b2"] != 20 {

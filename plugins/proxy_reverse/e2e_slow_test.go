@@ -210,7 +210,7 @@ func setRcvBuf(t *testing.T, c *hosttest.Client) {
 func closedWithin(t *testing.T, c *hosttest.Client, d time.Duration, slowRead bool) bool {
 	if slowRead {
 		port := c.C.LocalAddr().(*net.TCPAddr).Port
-		return waitFor(d, func() bool {
+		return hosttest.Poll(d, func() bool {
 			out, err := exec.Command("ss", "-Htn", "state", "established",
 				fmt.Sprintf("( dport = :%d )", port)).Output()
 			hosttest.Must(t, err)

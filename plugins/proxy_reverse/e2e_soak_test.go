@@ -46,7 +46,7 @@ func TestSoak(t *testing.T) {
 	backs := []*soakBackend{newSoakBackend(t, "b0"), newSoakBackend(t, "b1")}
 	s, p := startProxy(t, entryConf("Round-Robin", backs[0].addr+" "+backs[1].addr, "IdleTimeout 2",
 		"AttemptsCount 2", "OfflineTimeOut 1", "ResponseTimeout 5"), "KeepAliveTimeout 2")
-	plugin := pluginPid(t, p, 0)
+	plugin := p.PluginPid(t, "", 0)
 
 	warm := runSoakTraffic(s.Addr(), 15*time.Second, nil)
 	settle()
@@ -60,7 +60,7 @@ func TestSoak(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	settle()
-	endHost, endPlugin := sampleProc(t, p.Pid()), sampleProc(t, pluginPid(t, p, plugin))
+	endHost, endPlugin := sampleProc(t, p.Pid()), sampleProc(t, p.PluginPid(t, "", plugin))
 
 	summary := fmt.Sprintf("soak %v: warm-up %s\nsoak: %s\nhost   %s -> %s\nplugin %s -> %s (restarted)",
 		d, warm, res, baseHost, endHost, basePlugin, endPlugin)

@@ -142,7 +142,7 @@ func TestE2ETunnelsLeftOutOfResponseTimes(t *testing.T) {
 	}
 	lab := map[string]string{"plugin": "proxy_reverse", "server": ws.Addr()}
 	var fams map[string]*dto.MetricFamily
-	waitFor(5*time.Second, func() bool { // the tunnel's end is counted after the client sees it
+	hosttest.Poll(5*time.Second, func() bool { // the tunnel's end is counted after the client sees it
 		fams = scrape(t, c)
 		return value(t, fams, "capuchin_proxy_server_tunnels_total", lab) == 1
 	})

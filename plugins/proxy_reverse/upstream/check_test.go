@@ -146,7 +146,7 @@ func TestCheckTCP(t *testing.T) {
 	g := NewGroup(checkEntry(t, hc, addr), nil, nil, hclog.NewNullLogger())
 	defer g.Close()
 	s := g.Servers()[0]
-	waitFor(t, func() bool { return s.Stats(time.Now()).Check.Checks > 0 })
+	hosttest.WaitFor(t, "a first check", func() bool { return s.Stats(time.Now()).Check.Checks > 0 })
 	if st := s.Stats(time.Now()); st.State() != StateUp || st.Check.Last.Reason != "connected" {
 		t.Fatalf("up: %+v", st.Check.Last)
 	}
@@ -177,16 +177,6 @@ func TestCheckRevivesPassiveOffline(t *testing.T) {
 	waitState(t, s, false)
 	if st := s.Stats(time.Now()); st.State() != StateSlowStart || st.Share >= 0.01 || st.Consecutive != 0 {
 		t.Fatalf("after revival: %s share %v consecutive %d", st.State(), st.Share, st.Consecutive)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for i := 0; i < 500 && !cond(); i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !cond() {
-		t.Fatal("condition not met in 5s")
 	}
 }
 
@@ -251,7 +241,7 @@ func TestCheckTLS(t *testing.T) {
 				t.Errorf("%s: reason %q", tc.name, r)
 			}
 		} else {
-			waitFor(t, func() bool { return hits.Load() >= 2 })
+			hosttest.WaitFor(t, "two checks", func() bool { return hits.Load() >= 2 })
 			if st := s.Stats(time.Now()); st.State() != StateUp || st.Check.Last.Reason != "HTTP 200" {
 				t.Errorf("%s: %+v", tc.name, st.Check.Last)
 			}
