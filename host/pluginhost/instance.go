@@ -262,8 +262,9 @@ func (in *instance) post(ev *transport.Event) {
 
 // leaseTrip is roundTrip for a stage-30 call under a lease: the first
 // request must be done within d (the plugin says so with an interim
-// reply), the whole lease within then+rest.
-func (in *instance) leaseTrip(pool *sync.Pool, ev *transport.Event, d, rest time.Duration, onInterim func(unbounded bool)) (*transport.Reply, error) {
+// reply, which it tells tm when tm is not nil), the whole lease within
+// then+rest.
+func (in *instance) leaseTrip(pool *sync.Pool, ev *transport.Event, d, rest time.Duration, tm *handleTimer) (*transport.Reply, error) {
 	c := pool.Get().(*call)
 	ev.ID = in.nextID.Add(1)
 	in.waitMu.Lock()
@@ -272,7 +273,7 @@ func (in *instance) leaseTrip(pool *sync.Pool, ev *transport.Event, d, rest time
 	err := in.calls.Send(ev)
 	if err == nil {
 		c.timer.Reset(d)
-		err = in.await(c, rest, onInterim)
+		err = in.await(c, rest, tm)
 		c.timer.Stop()
 		if err == nil {
 			r := <-c.ch
@@ -292,8 +293,9 @@ func (in *instance) leaseTrip(pool *sync.Pool, ev *transport.Event, d, rest time
 
 // await waits for c's final reply (leaving it in c.ch), extending the
 // deadline by rest after an interim one; an unbounded interim reply stops
-// the deadline. Either calls onInterim. The error says why it stopped.
-func (in *instance) await(c *call, rest time.Duration, onInterim func(unbounded bool)) error {
+// the deadline. Either tells tm (when not nil). The error says why it
+// stopped.
+func (in *instance) await(c *call, rest time.Duration, tm *handleTimer) error {
 	for {
 		select {
 		case r := <-c.ch:
@@ -305,8 +307,8 @@ func (in *instance) await(c *call, rest time.Duration, onInterim func(unbounded 
 			if !r.Unbounded { // else the plugin's own idle timeouts bound it now
 				c.timer.Reset(rest)
 			}
-			if onInterim != nil {
-				onInterim(r.Unbounded)
+			if tm != nil {
+				tm.interim(r.Unbounded)
 			}
 		case <-c.timer.C:
 			return errDeadline

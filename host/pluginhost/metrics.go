@@ -67,39 +67,42 @@ func stageLabel(s contract.Stage) string {
 }
 
 // handleTimer times one stage-30 call: until its reply, or under a lease
-// until the first request is done (the interim reply).
+// until the first request is done (the interim reply). It lives on its
+// caller's stack: timing a call allocates nothing.
 type handleTimer struct {
-	m       *hostMetrics
-	p       *plugin
-	start   time.Time
-	leased  bool
-	timed   *bool                // the call's time was observed
-	interim func(unbounded bool) // what leaseTrip calls at an interim reply
+	m      *hostMetrics
+	p      *plugin
+	start  time.Time
+	leased bool
+	timed  bool   // the call's time was observed
+	park   func() // what the lease's interim reply must also do
 }
 
 // timeHandle starts timing a stage-30 call of p with lease terms l; park
-// is what the lease's interim reply must also do. The time observed ends
-// at the first interim reply: the lease's first request is done, or the
-// request turned into a tunnel or long transfer (unbounded), which would
-// otherwise count whole.
+// is what the lease's interim reply must also do.
 func (m *hostMetrics) timeHandle(p *plugin, l stage.Lease, park func()) handleTimer {
-	t := handleTimer{m: m, p: p, start: time.Now(), leased: l.MaxRequests > 1, timed: new(bool)}
+	t := handleTimer{m: m, p: p, start: time.Now(), leased: l.MaxRequests > 1, park: park}
 	if t.leased {
 		m.granted.WithLabelValues(p.spec.Name).Inc()
-	}
-	t.interim = func(unbounded bool) {
-		t.observe()
-		if !unbounded && park != nil {
-			park()
-		}
 	}
 	return t
 }
 
+// interim is what leaseTrip calls at an interim reply. The time observed
+// ends there: the lease's first request is done, or the request turned
+// into a tunnel or long transfer (unbounded), which would otherwise count
+// whole.
+func (t *handleTimer) interim(unbounded bool) {
+	t.observe()
+	if !unbounded && t.park != nil {
+		t.park()
+	}
+}
+
 // observe records the call's time once.
 func (t *handleTimer) observe() {
-	if !*t.timed {
-		*t.timed = true
+	if !t.timed {
+		t.timed = true
 		t.m.observe(t.p, contract.StageHandle, t.start)
 	}
 }

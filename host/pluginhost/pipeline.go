@@ -184,7 +184,7 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func
 	}
 	base, known := sentBytes(c)
 	tm := h.met.timeHandle(p, ev.Lease, park)
-	r, err := in.leaseTrip(&h.calls, ev, t.deadline, leaseDeadline(t.deadline, ev.Lease), tm.interim)
+	r, err := in.leaseTrip(&h.calls, ev, t.deadline, leaseDeadline(t.deadline, ev.Lease), &tm)
 	tm.done(r, err)
 	if err == nil && r.Idle > 0 {
 		in.handed.Delete(c.ID) // the plugin let its copy go: the next hand-over sends the socket again
