@@ -247,10 +247,11 @@ func (cs *connState) handBackHead(rep *transport.Reply, head string) {
 	rep.Leftover = append(append(append(b, head...), "\r\n"...), rest...)
 }
 
-// record counts a leased request in rep, with its stage-40 record when
-// the lease asks for records; one is its outcome.
+// record counts a leased request in rep, by its status class, with its
+// stage-40 record when the lease asks for records; one is its outcome.
 func (rt *runtime) record(cs *connState, ev *transport.Event, rep *transport.Reply, start time.Time, one *transport.Reply) {
 	rep.Leased++
+	rep.Classes.Add(one.Status)
 	if !ev.Lease.Records {
 		return
 	}

@@ -128,11 +128,11 @@ func (h *Host) lease(s *snapshot, i int, ho *stage.Handoff) stage.Lease {
 			return stage.Lease{MaxRequests: 1}
 		}
 	}
-	if len(s.done) > 0 || ho.Lease.Records {
+	if len(s.done) > 0 {
 		// Someone logs: records come back with the lease, at least every
-		// maxLeaseRecords requests.
+		// stage.MaxReportedLease requests.
 		l.Records = true
-		l.MaxRequests = min(l.MaxRequests, maxLeaseRecords)
+		l.MaxRequests = min(l.MaxRequests, stage.MaxReportedLease)
 	}
 	return l
 }
@@ -149,10 +149,6 @@ func giveBack(s *snapshot, ho *stage.Handoff) []contract.Claims {
 	}
 	return append(slices.Clip(s.giveBack), ho.Lease.GiveBack...)
 }
-
-// maxLeaseRecords caps a lease whose stage-40 records are wanted, so that
-// they come back at least this often.
-const maxLeaseRecords = 128
 
 func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func()) stage.Result {
 	p.inflight.Add(1)
@@ -236,7 +232,7 @@ func result(p *plugin, c *stage.Conn, r *transport.Reply, err error, base uint64
 	}
 	return stage.Result{Verdict: r.Verdict, Status: r.Status, BytesIn: r.BytesIn,
 		BytesOut: r.BytesOut, HeadOut: r.HeadOut, Leftover: r.Leftover, Close: r.Close, Leased: r.Leased,
-		Records: leasedRecords(c, vhost, r.Records), Upstream: r.Upstream, Idle: r.Idle}
+		Classes: r.Classes, Records: leasedRecords(c, vhost, r.Records), Upstream: r.Upstream, Idle: r.Idle}
 }
 
 // leaseDeadline bounds the rest of a lease once its first request is done:

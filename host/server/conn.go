@@ -74,6 +74,7 @@ type exchange struct {
 	leased  []stage.Record // records of the requests a handler served under a lease
 	leasing bool           // the request's stage-30 call offers a lease: it is made on a new goroutine
 	nLease  int            // how many it served
+	classes stage.Classes  // and their status classes
 
 	// Of the request being answered, for the metrics and the access log.
 	handler  string         // who answered, for capuchin_requests_total
@@ -590,11 +591,11 @@ func (c *conn) leasedDone() {
 	for i := range c.leased {
 		rec := &c.leased[i]
 		rec.ConnID, rec.Remote = c.info.ID, c.info.Remote
-		c.s.reqs.add(c.handler, rec.Status) // the plugin that held the lease answered the request
 		c.s.pipeline.Done(rec)
 	}
+	c.s.reqs.addClasses(c.handler, &c.classes) // the plugin that held the lease answered them
 	c.served += c.nLease
-	c.leased, c.nLease = c.leased[:0], 0
+	c.leased, c.nLease, c.classes = c.leased[:0], 0, stage.Classes{}
 }
 
 // keepAlive reports whether the connection may stay open after this request.

@@ -204,10 +204,14 @@ func (c *conn) handoff(sn *snapshot, site *config.Site) *stage.Handoff {
 	// every leased request may keep the connection alive.
 	if left := sv.MaxKeepAliveRequest - c.served - 1; !c.w.Closing() && left > 0 && !c.s.closing.Load() &&
 		c.s.leaser != nil && c.s.leaser.MayLease(&c.req) {
-		// Records come back when the host counts requests (MetricsURL), and
-		// the host's own paths come back unserved.
-		c.hand.Lease = stage.Lease{MaxRequests: 1 + left, IdleTimeout: sv.KeepAliveTimeout,
-			Records: sv.MetricsURL != "", GiveBack: sn.giveBack, ErrorPages: site.ErrorPages}
+		// The host's own paths come back unserved, and the requests it
+		// counts (MetricsURL) are reported at least every MaxReportedLease.
+		n := 1 + left
+		if sv.MetricsURL != "" {
+			n = min(n, stage.MaxReportedLease)
+		}
+		c.hand.Lease = stage.Lease{MaxRequests: n, IdleTimeout: sv.KeepAliveTimeout,
+			GiveBack: sn.giveBack, ErrorPages: site.ErrorPages}
 	}
 	return &c.hand
 }
@@ -234,6 +238,9 @@ func (c *conn) handled(res *stage.Result) (int, int64, bool) {
 	c.src.Pre = append(c.src.Pre[:0], res.Leftover...)
 	c.leased = append(c.leased, res.Records...)
 	c.nLease += res.Leased
+	for i, n := range res.Classes {
+		c.classes[i] += n
+	}
 	c.headOut = res.HeadOut
 	return res.Status, res.BytesOut, !res.Close
 }

@@ -33,7 +33,7 @@ const (
 // (capuchin_requests_total). The counters of a handler are looked up once.
 type requestCounts struct {
 	vec *prometheus.CounterVec
-	m   sync.Map // handler -> *[6]prometheus.Counter: 1xx..5xx and "other"
+	m   sync.Map // handler -> *counters
 }
 
 func newRequestCounts() *requestCounts {
@@ -43,23 +43,41 @@ func newRequestCounts() *requestCounts {
 	}, []string{"handler", "class"})}
 }
 
-var classes = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
+// classes are the class labels, by contract.ClassOf.
+var classes = [len(contract.Classes{})]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
 
-// add counts one request of handler answered with status (0: none sent).
-func (rc *requestCounts) add(handler string, status int) {
+// counters are the counters of one handler, by contract.ClassOf.
+type counters [len(classes)]prometheus.Counter
+
+// of returns the counters of handler.
+func (rc *requestCounts) of(handler string) *counters {
 	v, ok := rc.m.Load(handler)
 	if !ok {
-		var cs [6]prometheus.Counter
+		var cs counters
 		for i, c := range classes {
 			cs[i] = rc.vec.WithLabelValues(handler, c)
 		}
 		v, _ = rc.m.LoadOrStore(handler, &cs)
 	}
-	i := status / 100
-	if i < 1 || i > 5 {
-		i = 0
+	return v.(*counters)
+}
+
+// add counts one request of handler answered with status (0: none sent).
+func (rc *requestCounts) add(handler string, status int) {
+	rc.of(handler)[contract.ClassOf(status)].Inc()
+}
+
+// addClasses counts the requests of handler in cs.
+func (rc *requestCounts) addClasses(handler string, cs *contract.Classes) {
+	var cnt *counters
+	for i, n := range cs {
+		if n > 0 {
+			if cnt == nil {
+				cnt = rc.of(handler)
+			}
+			cnt[i].Add(float64(n))
+		}
 	}
-	v.(*[6]prometheus.Counter)[i].Inc()
 }
 
 // Collector returns the server's metrics: connections and requests.

@@ -76,6 +76,13 @@ type Record = contract.Record
 // Upstream is a forwarded request's backend exchange, in a Record.
 type Upstream = contract.Upstream
 
+// Classes counts requests by status class (see contract.Classes).
+type Classes = contract.Classes
+
+// MaxReportedLease caps a lease whose requests the host counts (MetricsURL)
+// or hands to stage 40, so that they are reported at least this often.
+const MaxReportedLease = 128
+
 // Handoff is what the host gives a stage-30 handler with a request.
 type Handoff struct {
 	VHost     string        // the virtual host chosen at stage 20
@@ -84,7 +91,7 @@ type Handoff struct {
 	Timeout   time.Duration // the server's Timeout: longest wait for client bytes
 	MaxHead   int           // the server's MaxHeaderSize: longest request head, in bytes
 	KeepAlive bool          // whether the host allows the connection to stay open after this request
-	Lease     Lease         // how long the handler may keep the connection (docs/plugin-contract.md, "Connection lease"); the server sets Records and GiveBack for its own needs (MetricsURL), the pipeline adds its own
+	Lease     Lease         // how long the handler may keep the connection (docs/plugin-contract.md, "Connection lease"); the server sets GiveBack for its own needs (MetricsURL), the pipeline adds its own
 	Server    string        // the Server field value responses carry
 
 	// Park, when set, is called once the handler holds the connection
@@ -105,7 +112,8 @@ type Result struct {
 	Close    bool          // the connection must close after this request
 	Err      error         // the handler failed: 502 if BytesOut is 0, otherwise the connection closes
 	Leased   int           // requests served under a lease after the first
-	Records  []Record      // their stage-40 records, when a stage-40 hook wants them (or the host counts requests)
+	Classes  Classes       // those requests by status class
+	Records  []Record      // their stage-40 records, when a stage-40 hook wants them
 	Handler  string        // the name of the plugin that answered (not Decline), for the host's metrics
 	Upstream Upstream      // the request's backend exchange, when the handler forwarded it
 	Idle     time.Duration // a lease given back idle: how long the connection had been idle

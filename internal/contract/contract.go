@@ -257,6 +257,21 @@ type Upstream struct {
 	Duration time.Duration // from the exchange's start to the end of the backend's response
 }
 
+// Classes counts requests by the class of their status: [0] none sent (or
+// one outside 100-599), [1] 1xx, ... [5] 5xx.
+type Classes [6]int
+
+// ClassOf is the index in Classes of a request answered with status.
+func ClassOf(status int) int {
+	if i := status / 100; i >= 1 && i <= 5 {
+		return i
+	}
+	return 0
+}
+
+// Add counts one request answered with status.
+func (c *Classes) Add(status int) { c[ClassOf(status)]++ }
+
 // Forwarded reports whether u describes a backend exchange.
 func (u *Upstream) Forwarded() bool { return u.Addr != "" }
 
@@ -264,8 +279,9 @@ func (u *Upstream) Forwarded() bool { return u.Addr != "" }
 // connection itself, while they match its claim filter and the same Host:
 // MaxRequests in all (the first included; 1 is the plain hand-over), each
 // awaited at most IdleTimeout. The handler gives the connection back with
-// the first request it will not serve. With Records it reports a stage-40
-// Record for each request it served after the first. GiveBack are the
+// the first request it will not serve. It reports how many requests it
+// served after the first, by status class, and with Records a stage-40
+// Record for each of them. GiveBack are the
 // stage-20 filters of the plugins that hook stage 20: a request one of them
 // matches goes back to the host, which runs stage 20 for it. Peers are the
 // stage-20 plugins that see every request and take calls from the lease

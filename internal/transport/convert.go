@@ -186,6 +186,12 @@ func replyToPB(r *Reply) *pb.Reply {
 	for i := range r.Records {
 		out.Records = append(out.Records, recordToPB(&r.Records[i]))
 	}
+	if r.Leased > 0 {
+		out.LeasedClasses = make([]uint32, len(r.Classes))
+		for i, n := range r.Classes {
+			out.LeasedClasses[i] = clampUint32(n)
+		}
+	}
 	return out
 }
 
@@ -205,6 +211,9 @@ func replyFromPB(p *pb.Reply, r *Reply) {
 	}
 	for _, rec := range p.Records {
 		r.Records = append(r.Records, recordFromPB(rec))
+	}
+	for i, n := range p.LeasedClasses[:min(len(p.LeasedClasses), len(r.Classes))] {
+		r.Classes[i] = int(n)
 	}
 }
 

@@ -54,7 +54,7 @@ func (echo) Calls(s PluginCalls) error {
 			}
 		}
 		r := &Reply{ID: ev.ID, Verdict: v, Reply: contract.Reply{Status: 201, Header: http1.Header{{Name: "X-Kind", Value: ev.VHost}}},
-			Leased: ev.Lease.MaxRequests, Records: []contract.Record{{ConnID: ev.Conn.ID, Remote: ev.Conn.Remote, Method: "GET", Bytes: 90, HeadBytes: 80}},
+			Leased: ev.Lease.MaxRequests, Classes: contract.Classes{1, 0, 7, 0, 2, 1}, Records: []contract.Record{{ConnID: ev.Conn.ID, Remote: ev.Conn.Remote, Method: "GET", Bytes: 90, HeadBytes: 80}},
 			BytesOut: 300, HeadOut: 200, Idle: time.Second,
 			Upstream: contract.Upstream{Addr: "127.0.0.1:8080", Status: 502, Duration: time.Second}}
 		if len(ev.Lease.GiveBack) > 0 { // the give-back filters come back as the body
@@ -193,6 +193,9 @@ func checkCalls(t *testing.T, calls CallConn) {
 		}
 		if r.BytesOut != 300 || r.HeadOut != 200 || r.Idle != time.Second {
 			t.Errorf("bytes out, heads or idle time lost on the way: %d %d %v", r.BytesOut, r.HeadOut, r.Idle)
+		}
+		if r.Classes != (contract.Classes{1, 0, 7, 0, 2, 1}) {
+			t.Errorf("leased status classes lost on the way: %v", r.Classes)
 		}
 		if r.Leased != lease.MaxRequests || len(r.Records) != 1 || r.Records[0].ConnID != conn.ID || r.Records[0].Remote != conn.Remote ||
 			r.Records[0].Bytes != 90 || r.Records[0].HeadBytes != 80 {

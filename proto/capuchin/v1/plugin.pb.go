@@ -1381,8 +1381,12 @@ type Reply struct {
 	Upstream  *Upstream `protobuf:"bytes,15,opt,name=upstream,proto3" json:"upstream,omitempty"` // 30: the backend exchange of the first request, if it was forwarded
 	// 30: a lease given back with nothing received: how long the connection
 	// had been idle (the host waits only the rest of its idle timeout).
-	IdleNs        int64 `protobuf:"varint,16,opt,name=idle_ns,json=idleNs,proto3" json:"idle_ns,omitempty"`
-	HeadOut       int64 `protobuf:"varint,17,opt,name=head_out,json=headOut,proto3" json:"head_out,omitempty"` // 30: of bytes_out, the response heads (1xx included)
+	IdleNs  int64 `protobuf:"varint,16,opt,name=idle_ns,json=idleNs,proto3" json:"idle_ns,omitempty"`
+	HeadOut int64 `protobuf:"varint,17,opt,name=head_out,json=headOut,proto3" json:"head_out,omitempty"` // 30: of bytes_out, the response heads (1xx included)
+	// 30: the `leased` requests by the class of their status: six counts,
+	// [0] no status sent (or one outside 100-599), [1] 1xx, ... [5] 5xx;
+	// empty when none was leased.
+	LeasedClasses []uint32 `protobuf:"varint,18,rep,packed,name=leased_classes,json=leasedClasses,proto3" json:"leased_classes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1534,6 +1538,13 @@ func (x *Reply) GetHeadOut() int64 {
 		return x.HeadOut
 	}
 	return 0
+}
+
+func (x *Reply) GetLeasedClasses() []uint32 {
+	if x != nil {
+		return x.LeasedClasses
+	}
+	return nil
 }
 
 // EventBatch and ReplyBatch are the bodies of the frames on the framed
@@ -2051,7 +2062,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\x05R\x06status\x12\x1f\n" +
 	"\vduration_ns\x18\x03 \x01(\x03R\n" +
-	"durationNs\"\x85\x04\n" +
+	"durationNs\"\xac\x04\n" +
 	"\x05Reply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x14.capuchin.v1.VerdictR\averdict\x12\x16\n" +
@@ -2070,7 +2081,8 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\tunbounded\x18\x0e \x01(\bR\tunbounded\x121\n" +
 	"\bupstream\x18\x0f \x01(\v2\x15.capuchin.v1.UpstreamR\bupstream\x12\x17\n" +
 	"\aidle_ns\x18\x10 \x01(\x03R\x06idleNs\x12\x19\n" +
-	"\bhead_out\x18\x11 \x01(\x03R\aheadOut\"8\n" +
+	"\bhead_out\x18\x11 \x01(\x03R\aheadOut\x12%\n" +
+	"\x0eleased_classes\x18\x12 \x03(\rR\rleasedClasses\"8\n" +
 	"\n" +
 	"EventBatch\x12*\n" +
 	"\x06events\x18\x01 \x03(\v2\x12.capuchin.v1.EventR\x06events\":\n" +
