@@ -72,13 +72,28 @@ func (s *Server) shed(nc net.Conn, sn *snapshot) {
 		defer s.wg.Done()
 		defer s.shedding.Add(-1)
 		defer nc.Close()
-		nc.SetDeadline(time.Now().Add(shedLinger))
-		if _, err := nc.Write(page); err != nil {
-			return
-		}
-		if tc, ok := nc.(*net.TCPConn); ok {
-			tc.CloseWrite()
-		}
-		io.Copy(io.Discard, io.LimitReader(nc, 64<<10))
+		tc, _ := nc.(*net.TCPConn)
+		lingerClose(nc, tc, page, deadline(shedLinger))
 	}()
+}
+
+// lingerClose sends page, the last bytes of a connection about to close,
+// by writeBy, shuts the socket tcp (nil: none) for writing, and reads and
+// drops what the client sends for shedLinger, yet not past writeBy: so
+// that closing does not reset the connection before the client has read
+// the page. The caller closes nc.
+func lingerClose(nc net.Conn, tcp *net.TCPConn, page []byte, writeBy time.Time) {
+	nc.SetWriteDeadline(writeBy)
+	if _, err := nc.Write(page); err != nil {
+		return
+	}
+	if tcp != nil {
+		tcp.CloseWrite()
+	}
+	readBy := deadline(shedLinger)
+	if writeBy.Before(readBy) {
+		readBy = writeBy
+	}
+	nc.SetReadDeadline(readBy)
+	io.Copy(io.Discard, io.LimitReader(nc, 64<<10))
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"io"
 	"strings"
 	"syscall"
 	"time"
@@ -130,15 +129,7 @@ func (c *conn) notTLS(err error) {
 		sn := c.s.snap.Load()
 		h := http1.ResponseHead{Status: 400, Date: c.s.clock.Date(), Server: sn.server, Minor: 1, Close: true}
 		page := h.AppendError(nil, nil, "plain HTTP request sent to an HTTPS port")
-		rh.Conn.SetWriteDeadline(deadline(sn.cfg.Server.Timeout))
-		rh.Conn.Write(page)
-		if tc := c.info.TCP; tc != nil {
-			tc.CloseWrite()
-		}
-		// Read what the client sent for a moment, so that closing does
-		// not reset the connection before it has read the answer.
-		rh.Conn.SetReadDeadline(deadline(shedLinger))
-		io.Copy(io.Discard, io.LimitReader(rh.Conn, 64<<10))
+		lingerClose(rh.Conn, c.info.TCP, page, deadline(sn.cfg.Server.Timeout))
 	}
 	if c.s.log.IsDebug() {
 		c.s.log.Debug("tls handshake failed", "remote", c.info.Remote.String(), "error", err)

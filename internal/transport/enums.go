@@ -5,109 +5,82 @@ import (
 	pb "github.com/capuchin/capuchin/proto/capuchin/v1"
 )
 
-// The enums cross the wire by name, never by number: each pair below is
-// matched by a switch, so reordering either side's declaration cannot
-// change a meaning. A value one side does not know becomes the other
-// side's "unknown" (contract.Invalid, pbUnknown), never a neighbour.
+// The enums cross the wire by name, never by number: each table below
+// pairs a value of this side with the proto value of the same name, so
+// reordering either side's declaration cannot change a meaning. A value
+// one side does not know becomes the other side's "unknown"
+// (contract.Invalid, pbUnknown), never a neighbour.
 
 // pbUnknown is no value of any of the proto's enums: what a value this side
 // does not know travels as, so that the other side does not know it either.
 const pbUnknown = -1
 
-func verdictToPB(v contract.Verdict) pb.Verdict {
-	switch v {
-	case contract.Continue:
-		return pb.Verdict_VERDICT_CONTINUE
-	case contract.Close:
-		return pb.Verdict_VERDICT_CLOSE
-	case contract.Respond:
-		return pb.Verdict_VERDICT_RESPOND
-	case contract.Decline:
-		return pb.Verdict_VERDICT_DECLINE
-	case contract.Handled:
-		return pb.Verdict_VERDICT_HANDLED
-	}
-	return pbUnknown
+// enumPair is one value of an enum on this side (G) and on the wire (P).
+type enumPair[G, P comparable] struct {
+	g G
+	p P
 }
 
-func verdictFromPB(v pb.Verdict) contract.Verdict {
-	switch v {
-	case pb.Verdict_VERDICT_CONTINUE:
-		return contract.Continue
-	case pb.Verdict_VERDICT_CLOSE:
-		return contract.Close
-	case pb.Verdict_VERDICT_RESPOND:
-		return contract.Respond
-	case pb.Verdict_VERDICT_DECLINE:
-		return contract.Decline
-	case pb.Verdict_VERDICT_HANDLED:
-		return contract.Handled
+// toWire returns the wire value paired with g, or unknown.
+func toWire[G, P comparable](pairs []enumPair[G, P], g G, unknown P) P {
+	for _, e := range pairs {
+		if e.g == g {
+			return e.p
+		}
 	}
-	return contract.Invalid
+	return unknown
 }
 
-func policyToPB(p contract.Policy) pb.Policy {
-	switch p {
-	case contract.FailClosed:
-		return pb.Policy_POLICY_FAIL_CLOSED
-	case contract.FailOpen:
-		return pb.Policy_POLICY_FAIL_OPEN
+// fromWire returns the value paired with the wire value p, or unknown.
+func fromWire[G, P comparable](pairs []enumPair[G, P], p P, unknown G) G {
+	for _, e := range pairs {
+		if e.p == p {
+			return e.g
+		}
 	}
-	return pbUnknown
+	return unknown
 }
+
+var verdicts = []enumPair[contract.Verdict, pb.Verdict]{
+	{contract.Continue, pb.Verdict_VERDICT_CONTINUE},
+	{contract.Close, pb.Verdict_VERDICT_CLOSE},
+	{contract.Respond, pb.Verdict_VERDICT_RESPOND},
+	{contract.Decline, pb.Verdict_VERDICT_DECLINE},
+	{contract.Handled, pb.Verdict_VERDICT_HANDLED},
+}
+
+func verdictToPB(v contract.Verdict) pb.Verdict { return toWire(verdicts, v, pbUnknown) }
+
+func verdictFromPB(v pb.Verdict) contract.Verdict { return fromWire(verdicts, v, contract.Invalid) }
+
+var policies = []enumPair[contract.Policy, pb.Policy]{
+	{contract.FailClosed, pb.Policy_POLICY_FAIL_CLOSED},
+	{contract.FailOpen, pb.Policy_POLICY_FAIL_OPEN},
+}
+
+func policyToPB(p contract.Policy) pb.Policy { return toWire(policies, p, pbUnknown) }
 
 // policyFromPB reads an unknown policy as the default, fail-closed.
-func policyFromPB(p pb.Policy) contract.Policy {
-	if p == pb.Policy_POLICY_FAIL_OPEN {
-		return contract.FailOpen
-	}
-	return contract.FailClosed
+func policyFromPB(p pb.Policy) contract.Policy { return fromWire(policies, p, contract.FailClosed) }
+
+var eventKinds = []enumPair[EventKind, pb.Event_Kind]{
+	{EventConnect, pb.Event_KIND_CONNECT},
+	{EventRequest, pb.Event_KIND_REQUEST},
+	{EventHandle, pb.Event_KIND_HANDLE},
+	{EventRevoke, pb.Event_KIND_REVOKE},
 }
 
 func eventKindToPB(k EventKind) pb.Event_Kind {
-	switch k {
-	case EventConnect:
-		return pb.Event_KIND_CONNECT
-	case EventRequest:
-		return pb.Event_KIND_REQUEST
-	case EventHandle:
-		return pb.Event_KIND_HANDLE
-	case EventRevoke:
-		return pb.Event_KIND_REVOKE
-	}
-	return pb.Event_KIND_UNSPECIFIED
+	return toWire(eventKinds, k, pb.Event_KIND_UNSPECIFIED)
 }
 
-func eventKindFromPB(k pb.Event_Kind) EventKind {
-	switch k {
-	case pb.Event_KIND_CONNECT:
-		return EventConnect
-	case pb.Event_KIND_REQUEST:
-		return EventRequest
-	case pb.Event_KIND_HANDLE:
-		return EventHandle
-	case pb.Event_KIND_REVOKE:
-		return EventRevoke
-	}
-	return 0
+func eventKindFromPB(k pb.Event_Kind) EventKind { return fromWire(eventKinds, k, 0) }
+
+var noteKinds = []enumPair[NoteKind, pb.Note_Kind]{
+	{NoteDone, pb.Note_KIND_DONE},
+	{NoteClosed, pb.Note_KIND_CLOSED},
 }
 
-func noteKindToPB(k NoteKind) pb.Note_Kind {
-	switch k {
-	case NoteDone:
-		return pb.Note_KIND_DONE
-	case NoteClosed:
-		return pb.Note_KIND_CLOSED
-	}
-	return pb.Note_KIND_UNSPECIFIED
-}
+func noteKindToPB(k NoteKind) pb.Note_Kind { return toWire(noteKinds, k, pb.Note_KIND_UNSPECIFIED) }
 
-func noteKindFromPB(k pb.Note_Kind) NoteKind {
-	switch k {
-	case pb.Note_KIND_DONE:
-		return NoteDone
-	case pb.Note_KIND_CLOSED:
-		return NoteClosed
-	}
-	return 0
-}
+func noteKindFromPB(k pb.Note_Kind) NoteKind { return fromWire(noteKinds, k, 0) }

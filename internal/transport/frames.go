@@ -141,6 +141,20 @@ func (f *framer) next() ([]byte, error) {
 	return f.fb, nil
 }
 
+// nextBatch reads the next frame into batch, a ReplyBatch or an
+// EventBatch, emptied first.
+func (f *framer) nextBatch(batch proto.Message) error {
+	body, err := f.next()
+	if err != nil {
+		return err
+	}
+	proto.Reset(batch)
+	if err := proto.Unmarshal(body, batch); err != nil {
+		return fmt.Errorf("%w: %v", ErrFrame, err)
+	}
+	return nil
+}
+
 // CloseSend ends this side's writing; the peer reads EOF after what was sent.
 func (f *framer) CloseSend() error {
 	f.w.close()
@@ -171,13 +185,8 @@ func (h *HostFrames) Send(e *Event) error { return h.w.send(eventToPB(e)) }
 // Recv returns the next reply, reading a frame when the last is used up.
 func (h *HostFrames) Recv(r *Reply) error {
 	for h.i >= len(h.batch.Replies) {
-		body, err := h.next()
-		if err != nil {
+		if err := h.nextBatch(&h.batch); err != nil {
 			return err
-		}
-		h.batch.Reset()
-		if err := proto.Unmarshal(body, &h.batch); err != nil {
-			return fmt.Errorf("%w: %v", ErrFrame, err)
 		}
 		h.i = 0
 	}
@@ -197,13 +206,8 @@ type PluginFrames struct {
 // Recv returns the next event, reading a frame when the last is used up.
 func (p *PluginFrames) Recv(e *Event) error {
 	for p.i >= len(p.batch.Events) {
-		body, err := p.next()
-		if err != nil {
+		if err := p.nextBatch(&p.batch); err != nil {
 			return err
-		}
-		p.batch.Reset()
-		if err := proto.Unmarshal(body, &p.batch); err != nil {
-			return fmt.Errorf("%w: %v", ErrFrame, err)
 		}
 		p.i = 0
 	}

@@ -39,6 +39,11 @@ type Slots interface {
 type Request struct {
 	Client netip.Addr
 	Head   *http1.Request // nil when only the client is known
+	// StickyID is the server ID the request's sticky cookie names when
+	// Sticky is set; the caller reads the cookie once (Sticky.Read) and
+	// uses it again for the answer's Set-Cookie.
+	StickyID uint64
+	Sticky   bool
 }
 
 // Policy is one entry's balancer. It holds the state its pickers share

@@ -146,6 +146,16 @@ func (st *Sticky) Value(h http1.Header) (uint64, bool) {
 	return id, true
 }
 
+// Read sets r.StickyID and r.Sticky from the cookie of r.Head: the one
+// parse of the cookie per request, which the picker and the answer's
+// Set-Cookie share. A nil st (no stickiness) or a missing head sets none.
+func (st *Sticky) Read(r *Request) {
+	r.StickyID, r.Sticky = 0, false
+	if st != nil && r.Head != nil {
+		r.StickyID, r.Sticky = st.Value(r.Head.Header)
+	}
+}
+
 func appendHex16(b []byte, id uint64) []byte {
 	const digits = "0123456789abcdef"
 	for shift := 60; shift >= 0; shift -= 4 {
@@ -155,8 +165,9 @@ func appendHex16(b []byte, id uint64) []byte {
 }
 
 // Wrap returns a picker that puts first the slot of the server the
-// request's cookie names, then the other slots in inner's order. A cookie
-// naming no server of s (an old or forged one) leaves inner's order as is.
+// request's cookie names (Request.StickyID, see Read), then the other
+// slots in inner's order. A cookie naming no server of s (an old or
+// forged one) leaves inner's order as is.
 func (st *Sticky) Wrap(inner Picker, s Slots) Picker {
 	ids := make([]stickySlot, 0, s.Len())
 	for i := 0; i < s.Len(); i++ {
@@ -183,14 +194,10 @@ type stickyPicker struct {
 // Order implements Picker.
 func (p *stickyPicker) Order(dst []int, r Request) []int {
 	dst = p.inner.Order(dst, r)
-	if r.Head == nil {
+	if !r.Sticky {
 		return dst
 	}
-	id, ok := p.st.Value(r.Head.Header)
-	if !ok {
-		return dst
-	}
-	i, found := slices.BinarySearchFunc(p.ids, id, func(x stickySlot, id uint64) int { return cmp.Compare(x.id, id) })
+	i, found := slices.BinarySearchFunc(p.ids, r.StickyID, func(x stickySlot, id uint64) int { return cmp.Compare(x.id, id) })
 	if !found {
 		return dst
 	}

@@ -42,6 +42,7 @@ func TestStickyOrder(t *testing.T) {
 		} else {
 			r.Head = head("/")
 		}
+		st.Read(&r)
 		pk := st.Wrap(inner.Picker(s), s)
 		got := pk.Order(nil, r)
 		checkPermutation(t, got, s.Len())
@@ -57,6 +58,7 @@ func TestStickyOverRoundRobin(t *testing.T) {
 	s := servers(3)
 	pk := st.Wrap((&RoundRobin{}).Picker(s), s)
 	with := Request{Head: head("/", "Cookie", stickyCookie(st, StickyID(s.addrs[1])))}
+	st.Read(&with)
 	firstsWithout := map[int]int{}
 	for i := 0; i < 30; i++ {
 		if o := pk.Order(nil, with); o[0] != 1 {
@@ -136,8 +138,32 @@ func TestStickyAllocs(t *testing.T) {
 	s := servers(8)
 	pk := st.Wrap((&RoundRobin{}).Picker(s), s)
 	r := Request{Head: head("/", "Cookie", stickyCookie(st, StickyID(s.addrs[5])))}
+	st.Read(&r)
 	dst := make([]int, 0, 8)
 	if n := testing.AllocsPerRun(100, func() { dst = pk.Order(dst, r) }); n != 0 {
 		t.Fatalf("%v allocations per Order", n)
+	}
+}
+
+// Read fills in the cookie's server ID and clears what an earlier request
+// left; no stickiness (a nil Sticky) or no head reads none.
+func TestStickyRead(t *testing.T) {
+	st := &Sticky{Name: "s"}
+	const id = 0x0123456789abcdef
+	r := Request{Head: head("/", "Cookie", stickyCookie(st, id))}
+	st.Read(&r)
+	if !r.Sticky || r.StickyID != id {
+		t.Fatalf("cookie read as %x %v, want %x", r.StickyID, r.Sticky, uint64(id))
+	}
+	for name, read := range map[string]func(*Request){
+		"no cookie": func(r *Request) { r.Head = head("/"); st.Read(r) },
+		"no head":   func(r *Request) { r.Head = nil; st.Read(r) },
+		"nil":       func(r *Request) { (*Sticky)(nil).Read(r) },
+	} {
+		r := Request{Head: head("/", "Cookie", stickyCookie(st, id)), StickyID: id, Sticky: true}
+		read(&r)
+		if r.Sticky || r.StickyID != 0 {
+			t.Errorf("%s: read as %x %v, want none", name, r.StickyID, r.Sticky)
+		}
 	}
 }

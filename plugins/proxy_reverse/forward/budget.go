@@ -82,14 +82,7 @@ func (b *Budget) Allow() bool {
 	defer b.mu.Unlock()
 	sec := b.now().Unix()
 	cur := b.bucket(sec)
-	var requests, retries int64
-	for i := range b.buckets {
-		k := &b.buckets[i]
-		if s := k.sec.Load(); s > sec-budgetWindow && s <= sec {
-			requests += k.requests.Load()
-			retries += k.retries.Load()
-		}
-	}
+	requests, retries := b.window(sec)
 	if cur.retries.Load() >= b.minSec && float64(retries+1) > b.ratio*float64(requests) {
 		b.denied.Add(1)
 		return false
@@ -112,14 +105,21 @@ func (b *Budget) Stats() BudgetStats {
 	if b == nil {
 		return BudgetStats{}
 	}
-	sec := b.now().Unix()
 	st := BudgetStats{Allowed: b.allowed.Load(), Denied: b.denied.Load()}
+	st.Requests, st.Retries = b.window(b.now().Unix())
+	return st
+}
+
+// window sums the requests and retries of the budgetWindow seconds up to
+// sec; buckets of older (or, after a clock step back, later) seconds do
+// not count.
+func (b *Budget) window(sec int64) (requests, retries int64) {
 	for i := range b.buckets {
 		k := &b.buckets[i]
 		if s := k.sec.Load(); s > sec-budgetWindow && s <= sec {
-			st.Requests += k.requests.Load()
-			st.Retries += k.retries.Load()
+			requests += k.requests.Load()
+			retries += k.retries.Load()
 		}
 	}
-	return st
+	return requests, retries
 }

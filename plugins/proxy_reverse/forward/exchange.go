@@ -12,6 +12,7 @@ import (
 
 	"github.com/capuchin/capuchin/api"
 	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/balance"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 )
 
@@ -28,6 +29,8 @@ type exchange struct {
 	up      upload
 	order   []int  // the balancer's order of slots, kept across pooling
 	extra   []byte // fields added to the answer (a sticky cookie), kept across pooling
+
+	pick balance.Request // what the balancer read of the request (its sticky cookie, read once)
 
 	status  int
 	gotByte bool  // a byte of an answer arrived on the current connection
@@ -85,6 +88,7 @@ func (f *Forwarder) putExchange(x *exchange) {
 	f.writers.Put(x.bw)
 	f.bufs.Put(x.buf)
 	x.r, x.bw, x.buf, x.bc = nil, nil, nil, nil
+	x.pick = balance.Request{}
 	x.status, x.closing, x.err, x.aborted = 0, false, nil, false
 	x.unbounded.Store(false)
 	x.interim, x.sentPre, x.heads, x.gotByte = 0, 0, 0, false

@@ -108,7 +108,9 @@ func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balan
 		defer stop()
 	}
 	var triedBuf [16]*upstream.Server
-	x.order = pk.Order(x.order, balance.Request{Client: r.Client.Addr(), Head: r.Req})
+	x.pick = balance.Request{Client: r.Client.Addr(), Head: r.Req}
+	r.Sticky.Read(&x.pick)
+	x.order = pk.Order(x.order, x.pick)
 	x.order = slots.AppendBackups(x.order) // SRV backups, tried last
 	order, tried := x.order, triedBuf[:0]
 	offline := 0

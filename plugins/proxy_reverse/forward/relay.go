@@ -108,15 +108,15 @@ func (x *exchange) flushClient(err error) bool {
 }
 
 // stickyCookie returns the Set-Cookie field naming s when the entry is
-// sticky and the request's cookie does not name s already (a new client,
-// or its server was down); nil otherwise.
+// sticky and the request's cookie (read once, for the picker) does not
+// name s already (a new client, or its server was down); nil otherwise.
 func (x *exchange) stickyCookie(s *upstream.Server) []byte {
 	st := x.r.Sticky
 	if st == nil {
 		return nil
 	}
 	id := balance.StickyID(s.Addr)
-	if v, ok := st.Value(x.r.Req.Header); ok && v == id {
+	if x.pick.Sticky && x.pick.StickyID == id {
 		return nil
 	}
 	x.extra = st.AppendSetCookie(x.extra[:0], id)

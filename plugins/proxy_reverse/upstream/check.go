@@ -216,9 +216,9 @@ func (c *Checker) exchange(ctx context.Context) (string, error) {
 		return "connected", nil
 	}
 	if c.tls != nil {
-		tc := tls.Client(nc, c.tls)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return "", fmt.Errorf("tls handshake: %w", unwrapOp(err))
+		tc, err := clientHandshake(ctx, nc, c.tls)
+		if err != nil {
+			return "", err
 		}
 		nc = tc
 	}
