@@ -157,6 +157,20 @@ func (e Entry) String() (string, error) {
 	return e.Value, nil
 }
 
+// Path reads a URL path: it starts with / and has no query, fragment,
+// percent sign or white space, since paths are compared with a request's
+// percent-decoded path.
+func (e Entry) Path() (string, error) {
+	v, err := e.String()
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, "?#% \t") {
+		return "", e.Errorf("want a path starting with / (no query, fragment or %%), got %q", v)
+	}
+	return v, nil
+}
+
 // Bool reads on/off (also yes/no, true/false, 1/0).
 func (e Entry) Bool() (bool, error) {
 	switch strings.ToLower(e.Value) {

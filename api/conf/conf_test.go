@@ -108,6 +108,21 @@ func TestEntryRegexp(t *testing.T) {
 	}
 }
 
+// Path takes an absolute path and refuses what a decoded request path
+// cannot equal: a query, a fragment, a percent sign, white space.
+func TestEntryPath(t *testing.T) {
+	e := Entry{Key: "MetricsURL", Value: "/metrics", File: "p.conf", Line: 4}
+	if v, err := e.Path(); err != nil || v != "/metrics" {
+		t.Fatalf("Path: %q %v", v, err)
+	}
+	for _, bad := range []string{"metrics", "/m?x=1", "/m#top", "/m%20x", "/m x", ""} {
+		e.Value = bad
+		if _, err := e.Path(); err == nil || !strings.HasPrefix(err.Error(), "p.conf:4: MetricsURL: ") {
+			t.Errorf("Path(%q): %v", bad, err)
+		}
+	}
+}
+
 // A missing file is named once and unwraps to fs.ErrNotExist.
 func TestParseFileMissingUnwraps(t *testing.T) {
 	_, err := ParseFile("testdata/none.conf")

@@ -214,19 +214,11 @@ func secondsKey(dst *time.Duration) func(conf.Entry) error {
 	}
 }
 
-// pathKey reads a URL path: it starts with / and has no query, fragment,
-// percent sign or white space (it is compared with the decoded path).
+// pathKey reads a URL path (conf.Entry.Path).
 func pathKey(dst *string) func(conf.Entry) error {
-	return func(e conf.Entry) error {
-		v, err := e.String()
-		if err != nil {
-			return err
-		}
-		if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, "?#% \t") {
-			return e.Errorf("want a path starting with / (no query, fragment or %%), got %q", v)
-		}
-		*dst = v
-		return nil
+	return func(e conf.Entry) (err error) {
+		*dst, err = e.Path()
+		return err
 	}
 }
 

@@ -139,12 +139,9 @@ func (s *section) setStats(e conf.Entry, once func(conf.Entry, string) error) er
 	if err := once(e, "statisticsurl"); err != nil {
 		return err
 	}
-	v, err := e.String()
+	v, err := e.Path()
 	if err != nil {
 		return err
-	}
-	if v[0] != '/' || strings.ContainsAny(v, " \t?#") {
-		return e.Errorf("want an absolute path like /proxy_stats, got %q", v)
 	}
 	s.stats = &v
 	return nil
