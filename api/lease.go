@@ -48,6 +48,7 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 		return // a filter the SDK cannot compile: the host serves the rest
 	}
 	peers := rt.leasePeers(c, ev)
+	defer peers.report(rep)
 	for n := 1; n < ev.Lease.MaxRequests; n++ {
 		head, size, end := cs.nextHead(ev.Lease.IdleTimeout)
 		switch {
@@ -205,6 +206,7 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 		return false
 	case po.verdict == Close: // closed without a response, as the host does
 		rt.record(cs, ev, rep, start, &transport.Reply{})
+		rep.PeerClasses.Add(0)
 		rep.Close = true
 		return false
 	}
@@ -231,6 +233,9 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 		return false
 	}
 	rt.record(cs, ev, rep, start, &one)
+	if po.verdict == Respond {
+		rep.PeerClasses.Add(one.Status)
+	}
 	if one.Close || one.Err != "" {
 		rep.Close = true
 		return false

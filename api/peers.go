@@ -177,6 +177,7 @@ type leasePeers struct {
 	peers   []contract.Peer
 	clients []*peerClient // nil: unreachable (the requests go to the host)
 	ev      transport.Event
+	times   [][]time.Duration // by peer, the time of each call, when the lease asks (Lease.PeerTimes)
 }
 
 // leasePeers looks up the peers of ev's lease; nil when it has none.
@@ -189,7 +190,18 @@ func (rt *runtime) leasePeers(c *Conn, ev *transport.Event) *leasePeers {
 	for i := range lp.peers {
 		lp.clients[i] = rt.peers.get(lp.peers[i].Socket)
 	}
+	if ev.Lease.PeerTimes {
+		lp.times = make([][]time.Duration, len(lp.peers))
+	}
 	return lp
+}
+
+// report puts the times of the lease's peer calls in its reply, when the
+// lease asks for them.
+func (lp *leasePeers) report(rep *transport.Reply) {
+	if lp != nil && lp.times != nil {
+		rep.PeerTimes = lp.times
+	}
 }
 
 // ask runs stage 20 at the lease's peers for the request whose head is
@@ -206,7 +218,11 @@ func (lp *leasePeers) ask(cs *connState, head string) peerOutcome {
 		if pc == nil {
 			return peerOutcome{toHost: true}
 		}
+		start := time.Now()
 		r, sent, err := pc.call(&lp.ev, p.DeadlineAt(contract.StageRequest), cs.peerTimer())
+		if sent && lp.times != nil {
+			lp.times[i] = append(lp.times[i], time.Since(start))
+		}
 		switch {
 		case err != nil && !sent:
 			return peerOutcome{toHost: true}

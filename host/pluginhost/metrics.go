@@ -28,7 +28,7 @@ func newHostMetrics() *hostMetrics {
 	return &hostMetrics{
 		stageDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "capuchin_plugin_stage_duration_seconds",
-			Help: "Time from an event sent to a plugin to its reply, by plugin and stage (10, 20, 30; under a lease, stage 30 until the first request is done).",
+			Help: "Time from an event sent to a plugin to its reply, by plugin and stage (10, 20, 30; under a lease, stage 30 until the first request is done, and stage 20 also the calls the lease holder made itself).",
 			// From 50 µs (a local round trip) to 60 s (the stage-30 deadline).
 			Buckets: prometheus.ExponentialBucketsRange(50e-6, 60, 16),
 		}, []string{"plugin", "stage"}),
@@ -60,6 +60,21 @@ func (m *hostMetrics) observe(p *plugin, st contract.Stage, start time.Time) {
 		v, _ = m.obs.LoadOrStore(p, &o)
 	}
 	v.(*[contract.NumStages]prometheus.Observer)[st.Index()].Observe(time.Since(start).Seconds())
+}
+
+// observePeers records the times of the stage-20 calls a lease holder
+// made to its peers (by peer, in the lease's order), as the host's own
+// stage-20 calls are.
+func (m *hostMetrics) observePeers(peers []contract.Peer, times [][]time.Duration) {
+	for i, ts := range times[:min(len(times), len(peers))] {
+		if len(ts) == 0 {
+			continue
+		}
+		o := m.stageDur.WithLabelValues(peers[i].Name, stageLabel(contract.StageRequest))
+		for _, d := range ts {
+			o.Observe(d.Seconds())
+		}
+	}
 }
 
 func stageLabel(s contract.Stage) string {

@@ -127,6 +127,7 @@ func (h *Host) lease(s *snapshot, i int, ho *stage.Handoff) stage.Lease {
 		if l.Peers, ok = h.peers.terms(s); !ok {
 			return stage.Lease{MaxRequests: 1}
 		}
+		l.PeerTimes = ho.Lease.PeerTimes // the host times stage-20 calls (MetricsURL)
 	}
 	if len(s.done) > 0 {
 		// Someone logs: records come back with the lease, at least every
@@ -182,6 +183,9 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func
 	tm := h.met.timeHandle(p, ev.Lease, park)
 	r, err := in.leaseTrip(&h.calls, ev, t.deadline, leaseDeadline(t.deadline, ev.Lease), &tm)
 	tm.done(r, err)
+	if err == nil {
+		h.met.observePeers(ev.Lease.Peers, r.PeerTimes)
+	}
 	if err == nil && r.Idle > 0 {
 		in.handed.Delete(c.ID) // the plugin let its copy go: the next hand-over sends the socket again
 	}
@@ -232,7 +236,7 @@ func result(p *plugin, c *stage.Conn, r *transport.Reply, err error, base uint64
 	}
 	return stage.Result{Verdict: r.Verdict, Status: r.Status, BytesIn: r.BytesIn,
 		BytesOut: r.BytesOut, HeadOut: r.HeadOut, Leftover: r.Leftover, Close: r.Close, Leased: r.Leased,
-		Classes: r.Classes, Records: leasedRecords(c, vhost, r.Records), Upstream: r.Upstream, Idle: r.Idle}
+		Classes: r.Classes, PeerClasses: r.PeerClasses, Records: leasedRecords(c, vhost, r.Records), Upstream: r.Upstream, Idle: r.Idle}
 }
 
 // leaseDeadline bounds the rest of a lease once its first request is done:

@@ -67,14 +67,15 @@ type conn struct {
 // the response writer, the stage-30 hand-over and what it brought back.
 // A connection parked while idle holds none (see attach and detach).
 type exchange struct {
-	w       respond.Writer
-	req     http1.Request
-	body    http1.Body
-	hand    stage.Handoff  // reused for every stage-30 call
-	leased  []stage.Record // records of the requests a handler served under a lease
-	leasing bool           // the request's stage-30 call offers a lease: it is made on a new goroutine
-	nLease  int            // how many it served
-	classes stage.Classes  // and their status classes
+	w           respond.Writer
+	req         http1.Request
+	body        http1.Body
+	hand        stage.Handoff  // reused for every stage-30 call
+	leased      []stage.Record // records of the requests a handler served under a lease
+	leasing     bool           // the request's stage-30 call offers a lease: it is made on a new goroutine
+	nLease      int            // how many it served
+	classes     stage.Classes  // and their status classes: those it answered
+	peerClasses stage.Classes  // and those a stage-20 peer answered
 
 	// Of the request being answered, for the metrics and the access log.
 	handler  string         // who answered, for capuchin_requests_total
@@ -594,8 +595,9 @@ func (c *conn) leasedDone() {
 		c.s.pipeline.Done(rec)
 	}
 	c.s.reqs.addClasses(c.handler, &c.classes) // the plugin that held the lease answered them
+	c.s.reqs.addClasses(handlerStage20, &c.peerClasses)
 	c.served += c.nLease
-	c.leased, c.nLease, c.classes = c.leased[:0], 0, stage.Classes{}
+	c.leased, c.nLease, c.classes, c.peerClasses = c.leased[:0], 0, stage.Classes{}, stage.Classes{}
 }
 
 // keepAlive reports whether the connection may stay open after this request.

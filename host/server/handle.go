@@ -211,7 +211,7 @@ func (c *conn) handoff(sn *snapshot, site *config.Site) *stage.Handoff {
 			n = min(n, stage.MaxReportedLease)
 		}
 		c.hand.Lease = stage.Lease{MaxRequests: n, IdleTimeout: sv.KeepAliveTimeout,
-			GiveBack: sn.giveBack, ErrorPages: site.ErrorPages}
+			GiveBack: sn.giveBack, ErrorPages: site.ErrorPages, PeerTimes: sv.MetricsURL != ""}
 	}
 	return &c.hand
 }
@@ -238,8 +238,9 @@ func (c *conn) handled(res *stage.Result) (int, int64, bool) {
 	c.src.Pre = append(c.src.Pre[:0], res.Leftover...)
 	c.leased = append(c.leased, res.Records...)
 	c.nLease += res.Leased
-	for i, n := range res.Classes {
-		c.classes[i] += n
+	for i := range res.Classes {
+		c.classes[i] += res.Classes[i] - res.PeerClasses[i]
+		c.peerClasses[i] += res.PeerClasses[i]
 	}
 	c.headOut = res.HeadOut
 	return res.Status, res.BytesOut, !res.Close

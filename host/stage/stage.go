@@ -104,19 +104,22 @@ type Handoff struct {
 // Result is a stage-30 handler's report.
 type Result struct {
 	Verdict  Verdict
-	Status   int           // status sent (Handled) or wanted for the error page (Close; 0 means 403)
-	BytesIn  int64         // request body bytes read
-	BytesOut int64         // response bytes written, head included
-	HeadOut  int64         // of BytesOut, the response heads (1xx included)
-	Leftover []byte        // bytes read past the end of the request, for the host to parse next
-	Close    bool          // the connection must close after this request
-	Err      error         // the handler failed: 502 if BytesOut is 0, otherwise the connection closes
-	Leased   int           // requests served under a lease after the first
-	Classes  Classes       // those requests by status class
-	Records  []Record      // their stage-40 records, when a stage-40 hook wants them
-	Handler  string        // the name of the plugin that answered (not Decline), for the host's metrics
-	Upstream Upstream      // the request's backend exchange, when the handler forwarded it
-	Idle     time.Duration // a lease given back idle: how long the connection had been idle
+	Status   int     // status sent (Handled) or wanted for the error page (Close; 0 means 403)
+	BytesIn  int64   // request body bytes read
+	BytesOut int64   // response bytes written, head included
+	HeadOut  int64   // of BytesOut, the response heads (1xx included)
+	Leftover []byte  // bytes read past the end of the request, for the host to parse next
+	Close    bool    // the connection must close after this request
+	Err      error   // the handler failed: 502 if BytesOut is 0, otherwise the connection closes
+	Leased   int     // requests served under a lease after the first
+	Classes  Classes // those requests by status class
+	// PeerClasses are, of those, the requests a peer (a stage-20 plugin
+	// the lease holder called) answered.
+	PeerClasses Classes
+	Records     []Record      // their stage-40 records, when a stage-40 hook wants them
+	Handler     string        // the name of the plugin that answered (not Decline), for the host's metrics
+	Upstream    Upstream      // the request's backend exchange, when the handler forwarded it
+	Idle        time.Duration // a lease given back idle: how long the connection had been idle
 }
 
 // Pipeline is called by the connection loop at every stage. Implementations

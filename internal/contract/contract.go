@@ -295,6 +295,8 @@ type Lease struct {
 	// ErrorPages are the site's error pages (status -> file), for the
 	// error pages the holder sends in the host's place.
 	ErrorPages map[int]string
+	// PeerTimes asks the holder to report the time of each peer call.
+	PeerTimes bool
 }
 
 // Peer is a stage-20 plugin that a lease holder calls itself, on a

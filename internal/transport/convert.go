@@ -103,7 +103,8 @@ func addrFromPB(s string) netip.AddrPort {
 }
 
 func leaseToPB(l *contract.Lease) *pb.Lease {
-	out := &pb.Lease{MaxRequests: clampUint32(l.MaxRequests), IdleTimeoutNs: int64(l.IdleTimeout), Records: l.Records}
+	out := &pb.Lease{MaxRequests: clampUint32(l.MaxRequests), IdleTimeoutNs: int64(l.IdleTimeout), Records: l.Records,
+		PeerTimes: l.PeerTimes}
 	for i := range l.GiveBack {
 		out.GiveBack = append(out.GiveBack, claimsToPB(&l.GiveBack[i]))
 	}
@@ -124,7 +125,8 @@ func leaseFromPB(l *pb.Lease) contract.Lease {
 	if l == nil {
 		return contract.Lease{}
 	}
-	out := contract.Lease{MaxRequests: int(l.MaxRequests), IdleTimeout: time.Duration(l.IdleTimeoutNs), Records: l.Records}
+	out := contract.Lease{MaxRequests: int(l.MaxRequests), IdleTimeout: time.Duration(l.IdleTimeoutNs), Records: l.Records,
+		PeerTimes: l.PeerTimes}
 	for _, c := range l.GiveBack {
 		out.GiveBack = append(out.GiveBack, claimsFromPB(c))
 	}
@@ -187,12 +189,33 @@ func replyToPB(r *Reply) *pb.Reply {
 		out.Records = append(out.Records, recordToPB(&r.Records[i]))
 	}
 	if r.Leased > 0 {
-		out.LeasedClasses = make([]uint32, len(r.Classes))
-		for i, n := range r.Classes {
-			out.LeasedClasses[i] = clampUint32(n)
+		out.LeasedClasses = classesToPB(&r.Classes)
+	}
+	if r.PeerClasses != (contract.Classes{}) {
+		out.PeerClasses = classesToPB(&r.PeerClasses)
+	}
+	for _, ts := range r.PeerTimes {
+		pt := &pb.PeerTimes{Micros: make([]uint32, len(ts))}
+		for i, d := range ts {
+			pt.Micros[i] = clampUint32(int(d / time.Microsecond))
 		}
+		out.PeerTimes = append(out.PeerTimes, pt)
 	}
 	return out
+}
+
+func classesToPB(c *contract.Classes) []uint32 {
+	out := make([]uint32, len(c))
+	for i, n := range c {
+		out[i] = clampUint32(n)
+	}
+	return out
+}
+
+func classesFromPB(p []uint32, c *contract.Classes) {
+	for i, n := range p[:min(len(p), len(c))] {
+		c[i] = int(n)
+	}
 }
 
 func replyFromPB(p *pb.Reply, r *Reply) {
@@ -212,8 +235,14 @@ func replyFromPB(p *pb.Reply, r *Reply) {
 	for _, rec := range p.Records {
 		r.Records = append(r.Records, recordFromPB(rec))
 	}
-	for i, n := range p.LeasedClasses[:min(len(p.LeasedClasses), len(r.Classes))] {
-		r.Classes[i] = int(n)
+	classesFromPB(p.LeasedClasses, &r.Classes)
+	classesFromPB(p.PeerClasses, &r.PeerClasses)
+	for _, pt := range p.PeerTimes {
+		ts := make([]time.Duration, len(pt.GetMicros()))
+		for i, us := range pt.GetMicros() {
+			ts[i] = time.Duration(us) * time.Microsecond
+		}
+		r.PeerTimes = append(r.PeerTimes, ts)
 	}
 }
 

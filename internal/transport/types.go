@@ -74,7 +74,11 @@ type Reply struct {
 	Records  []contract.Record // of the requests served under the lease, when asked
 	Leased   int               // requests served under the lease after the first
 	Classes  contract.Classes  // those requests by status class
-	Interim  bool              // the lease's first request is done; the final reply follows
+	// PeerClasses are, of those, the requests a peer answered; PeerTimes
+	// the time of each peer call, by peer (Lease.PeerTimes).
+	PeerClasses contract.Classes
+	PeerTimes   [][]time.Duration
+	Interim     bool // the lease's first request is done; the final reply follows
 	// Unbounded (with Interim): the request in progress runs under the
 	// plugin's own idle timeouts; the host drops the stage deadline.
 	Unbounded bool

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -65,6 +66,10 @@ func (echo) Calls(s PluginCalls) error {
 		}
 		for _, p := range ev.Lease.Peers { // and the peers as fields
 			r.Header = append(r.Header, http1.Field{Name: "X-Peer", Value: fmt.Sprint(p.Name, " ", p.Socket, " ", p.Deadline, " ", p.Policy)})
+		}
+		if ev.Lease.PeerTimes { // peer call times asked for: some come back
+			r.PeerClasses = contract.Classes{1, 0, 0, 0, 2, 0}
+			r.PeerTimes = [][]time.Duration{{3 * time.Microsecond, 1500 * time.Microsecond}, nil}
 		}
 		if err := s.Send(r); err != nil {
 			return err
@@ -172,7 +177,7 @@ func checkCalls(t *testing.T, calls CallConn) {
 		GiveBack: []contract.Claims{{Paths: []string{"^/a", "^/b"}}},
 		Peers: []contract.Peer{{Name: "auth", Socket: "/run/x/1.auth", Limits: contract.Limits{Deadline: time.Second, Policy: contract.FailOpen}},
 			{Name: "waf", Socket: "/run/x/2.waf"}},
-		ErrorPages: map[int]string{418: "/srv/www/teapot.html"}}
+		ErrorPages: map[int]string{418: "/srv/www/teapot.html"}, PeerTimes: true}
 	for v := contract.Continue; v.Valid(); v++ {
 		ev := &Event{ID: uint64(v) + 1, Kind: EventHandle, Conn: conn, VHost: v.String(), Lease: lease}
 		if err := calls.Send(ev); err != nil {
@@ -194,8 +199,12 @@ func checkCalls(t *testing.T, calls CallConn) {
 		if r.BytesOut != 300 || r.HeadOut != 200 || r.Idle != time.Second {
 			t.Errorf("bytes out, heads or idle time lost on the way: %d %d %v", r.BytesOut, r.HeadOut, r.Idle)
 		}
-		if r.Classes != (contract.Classes{1, 0, 7, 0, 2, 1}) {
-			t.Errorf("leased status classes lost on the way: %v", r.Classes)
+		if r.Classes != (contract.Classes{1, 0, 7, 0, 2, 1}) || r.PeerClasses != (contract.Classes{1, 0, 0, 0, 2, 0}) {
+			t.Errorf("leased status classes lost on the way: %v, %v", r.Classes, r.PeerClasses)
+		}
+		if len(r.PeerTimes) != 2 || !slices.Equal(r.PeerTimes[0], []time.Duration{3 * time.Microsecond, 1500 * time.Microsecond}) ||
+			len(r.PeerTimes[1]) != 0 {
+			t.Errorf("peer call times lost on the way (or the lease's ask for them): %v", r.PeerTimes)
 		}
 		if r.Leased != lease.MaxRequests || len(r.Records) != 1 || r.Records[0].ConnID != conn.ID || r.Records[0].Remote != conn.Remote ||
 			r.Records[0].Bytes != 90 || r.Records[0].HeadBytes != 80 {

@@ -247,7 +247,7 @@ func (x Note_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Note_Kind.Descriptor instead.
 func (Note_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{18, 0}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{19, 0}
 }
 
 type DescribeRequest struct {
@@ -818,7 +818,10 @@ type Lease struct {
 	Peers []*Peer `protobuf:"bytes,5,rep,name=peers,proto3" json:"peers,omitempty"`
 	// The site's error pages ([ERROR_PAGES]: status -> file path), for the
 	// error pages the plugin sends in the host's place under the lease.
-	ErrorPages    map[int32]string `protobuf:"bytes,6,rep,name=error_pages,json=errorPages,proto3" json:"error_pages,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ErrorPages map[int32]string `protobuf:"bytes,6,rep,name=error_pages,json=errorPages,proto3" json:"error_pages,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Report the time of every peer call (Reply.peer_times): the host counts
+	// requests (MetricsURL), and times stage-20 calls by plugin.
+	PeerTimes     bool `protobuf:"varint,7,opt,name=peer_times,json=peerTimes,proto3" json:"peer_times,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -893,6 +896,13 @@ func (x *Lease) GetErrorPages() map[int32]string {
 		return x.ErrorPages
 	}
 	return nil
+}
+
+func (x *Lease) GetPeerTimes() bool {
+	if x != nil {
+		return x.PeerTimes
+	}
+	return false
 }
 
 // Peer is a stage-20 plugin the lease holder calls directly.
@@ -1387,6 +1397,12 @@ type Reply struct {
 	// [0] no status sent (or one outside 100-599), [1] 1xx, ... [5] 5xx;
 	// empty when none was leased.
 	LeasedClasses []uint32 `protobuf:"varint,18,rep,packed,name=leased_classes,json=leasedClasses,proto3" json:"leased_classes,omitempty"`
+	// 30: of those, the requests a peer answered (Respond; Close counts as
+	// no status), by class as leased_classes; empty when none.
+	PeerClasses []uint32 `protobuf:"varint,19,rep,packed,name=peer_classes,json=peerClasses,proto3" json:"peer_classes,omitempty"`
+	// 30, when the lease asks (Lease.peer_times): the peer calls made for
+	// the leased requests, one entry per peer in Lease.peers order.
+	PeerTimes     []*PeerTimes `protobuf:"bytes,20,rep,name=peer_times,json=peerTimes,proto3" json:"peer_times,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1547,6 +1563,67 @@ func (x *Reply) GetLeasedClasses() []uint32 {
 	return nil
 }
 
+func (x *Reply) GetPeerClasses() []uint32 {
+	if x != nil {
+		return x.PeerClasses
+	}
+	return nil
+}
+
+func (x *Reply) GetPeerTimes() []*PeerTimes {
+	if x != nil {
+		return x.PeerTimes
+	}
+	return nil
+}
+
+// PeerTimes are the times of a lease holder's calls to one peer, each from
+// the event sent to its reply (or to the deadline, or the peer's end), in
+// microseconds.
+type PeerTimes struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Micros        []uint32               `protobuf:"varint,1,rep,packed,name=micros,proto3" json:"micros,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerTimes) Reset() {
+	*x = PeerTimes{}
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerTimes) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerTimes) ProtoMessage() {}
+
+func (x *PeerTimes) ProtoReflect() protoreflect.Message {
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerTimes.ProtoReflect.Descriptor instead.
+func (*PeerTimes) Descriptor() ([]byte, []int) {
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *PeerTimes) GetMicros() []uint32 {
+	if x != nil {
+		return x.Micros
+	}
+	return nil
+}
+
 // EventBatch and ReplyBatch are the bodies of the frames on the framed
 // calls socket. Serialized batches concatenate: two batches written one
 // after the other parse as one holding the events of both.
@@ -1559,7 +1636,7 @@ type EventBatch struct {
 
 func (x *EventBatch) Reset() {
 	*x = EventBatch{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1571,7 +1648,7 @@ func (x *EventBatch) String() string {
 func (*EventBatch) ProtoMessage() {}
 
 func (x *EventBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[16]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1584,7 +1661,7 @@ func (x *EventBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventBatch.ProtoReflect.Descriptor instead.
 func (*EventBatch) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{16}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *EventBatch) GetEvents() []*Event {
@@ -1603,7 +1680,7 @@ type ReplyBatch struct {
 
 func (x *ReplyBatch) Reset() {
 	*x = ReplyBatch{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1615,7 +1692,7 @@ func (x *ReplyBatch) String() string {
 func (*ReplyBatch) ProtoMessage() {}
 
 func (x *ReplyBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[17]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1628,7 +1705,7 @@ func (x *ReplyBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplyBatch.ProtoReflect.Descriptor instead.
 func (*ReplyBatch) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{17}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReplyBatch) GetReplies() []*Reply {
@@ -1649,7 +1726,7 @@ type Note struct {
 
 func (x *Note) Reset() {
 	*x = Note{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1661,7 +1738,7 @@ func (x *Note) String() string {
 func (*Note) ProtoMessage() {}
 
 func (x *Note) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[18]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1674,7 +1751,7 @@ func (x *Note) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Note.ProtoReflect.Descriptor instead.
 func (*Note) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{18}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Note) GetKind() Note_Kind {
@@ -1707,7 +1784,7 @@ type NoteBatch struct {
 
 func (x *NoteBatch) Reset() {
 	*x = NoteBatch{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[19]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1719,7 +1796,7 @@ func (x *NoteBatch) String() string {
 func (*NoteBatch) ProtoMessage() {}
 
 func (x *NoteBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[19]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1732,7 +1809,7 @@ func (x *NoteBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoteBatch.ProtoReflect.Descriptor instead.
 func (*NoteBatch) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{19}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *NoteBatch) GetNotes() []*Note {
@@ -1750,7 +1827,7 @@ type NotifyResponse struct {
 
 func (x *NotifyResponse) Reset() {
 	*x = NotifyResponse{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[20]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1762,7 +1839,7 @@ func (x *NotifyResponse) String() string {
 func (*NotifyResponse) ProtoMessage() {}
 
 func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[20]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1775,7 +1852,7 @@ func (x *NotifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyResponse.ProtoReflect.Descriptor instead.
 func (*NotifyResponse) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{20}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 type MetricsRequest struct {
@@ -1786,7 +1863,7 @@ type MetricsRequest struct {
 
 func (x *MetricsRequest) Reset() {
 	*x = MetricsRequest{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[21]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1798,7 +1875,7 @@ func (x *MetricsRequest) String() string {
 func (*MetricsRequest) ProtoMessage() {}
 
 func (x *MetricsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[21]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1811,7 +1888,7 @@ func (x *MetricsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricsRequest.ProtoReflect.Descriptor instead.
 func (*MetricsRequest) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{21}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 // MetricsResponse is a plugin's metrics in a Prometheus exposition format:
@@ -1829,7 +1906,7 @@ type MetricsResponse struct {
 
 func (x *MetricsResponse) Reset() {
 	*x = MetricsResponse{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[22]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1841,7 +1918,7 @@ func (x *MetricsResponse) String() string {
 func (*MetricsResponse) ProtoMessage() {}
 
 func (x *MetricsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[22]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1854,7 +1931,7 @@ func (x *MetricsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricsResponse.ProtoReflect.Descriptor instead.
 func (*MetricsResponse) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{22}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MetricsResponse) GetContentType() string {
@@ -1879,7 +1956,7 @@ type ReopenRequest struct {
 
 func (x *ReopenRequest) Reset() {
 	*x = ReopenRequest{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[23]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1891,7 +1968,7 @@ func (x *ReopenRequest) String() string {
 func (*ReopenRequest) ProtoMessage() {}
 
 func (x *ReopenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[23]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1904,7 +1981,7 @@ func (x *ReopenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReopenRequest.ProtoReflect.Descriptor instead.
 func (*ReopenRequest) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{23}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 type ReopenResponse struct {
@@ -1916,7 +1993,7 @@ type ReopenResponse struct {
 
 func (x *ReopenResponse) Reset() {
 	*x = ReopenResponse{}
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[24]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1928,7 +2005,7 @@ func (x *ReopenResponse) String() string {
 func (*ReopenResponse) ProtoMessage() {}
 
 func (x *ReopenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_capuchin_v1_plugin_proto_msgTypes[24]
+	mi := &file_capuchin_v1_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1941,7 +2018,7 @@ func (x *ReopenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReopenResponse.ProtoReflect.Descriptor instead.
 func (*ReopenResponse) Descriptor() ([]byte, []int) {
-	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{24}
+	return file_capuchin_v1_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReopenResponse) GetError() string {
@@ -1996,7 +2073,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"serverName\x12\x1f\n" +
 	"\vclient_cert\x18\x03 \x01(\bR\n" +
 	"clientCert\x12%\n" +
-	"\x0eclient_subject\x18\x04 \x01(\tR\rclientSubject\"\xcb\x02\n" +
+	"\x0eclient_subject\x18\x04 \x01(\tR\rclientSubject\"\xea\x02\n" +
 	"\x05Lease\x12!\n" +
 	"\fmax_requests\x18\x01 \x01(\rR\vmaxRequests\x12&\n" +
 	"\x0fidle_timeout_ns\x18\x02 \x01(\x03R\ridleTimeoutNs\x12\x18\n" +
@@ -2004,7 +2081,9 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\tgive_back\x18\x04 \x03(\v2\x13.capuchin.v1.ClaimsR\bgiveBack\x12'\n" +
 	"\x05peers\x18\x05 \x03(\v2\x11.capuchin.v1.PeerR\x05peers\x12C\n" +
 	"\verror_pages\x18\x06 \x03(\v2\".capuchin.v1.Lease.ErrorPagesEntryR\n" +
-	"errorPages\x1a=\n" +
+	"errorPages\x12\x1d\n" +
+	"\n" +
+	"peer_times\x18\a \x01(\bR\tpeerTimes\x1a=\n" +
 	"\x0fErrorPagesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x80\x01\n" +
@@ -2062,7 +2141,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\x05R\x06status\x12\x1f\n" +
 	"\vduration_ns\x18\x03 \x01(\x03R\n" +
-	"durationNs\"\xac\x04\n" +
+	"durationNs\"\x86\x05\n" +
 	"\x05Reply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x14.capuchin.v1.VerdictR\averdict\x12\x16\n" +
@@ -2082,7 +2161,12 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\bupstream\x18\x0f \x01(\v2\x15.capuchin.v1.UpstreamR\bupstream\x12\x17\n" +
 	"\aidle_ns\x18\x10 \x01(\x03R\x06idleNs\x12\x19\n" +
 	"\bhead_out\x18\x11 \x01(\x03R\aheadOut\x12%\n" +
-	"\x0eleased_classes\x18\x12 \x03(\rR\rleasedClasses\"8\n" +
+	"\x0eleased_classes\x18\x12 \x03(\rR\rleasedClasses\x12!\n" +
+	"\fpeer_classes\x18\x13 \x03(\rR\vpeerClasses\x125\n" +
+	"\n" +
+	"peer_times\x18\x14 \x03(\v2\x16.capuchin.v1.PeerTimesR\tpeerTimes\"#\n" +
+	"\tPeerTimes\x12\x16\n" +
+	"\x06micros\x18\x01 \x03(\rR\x06micros\"8\n" +
 	"\n" +
 	"EventBatch\x12*\n" +
 	"\x06events\x18\x01 \x03(\v2\x12.capuchin.v1.EventR\x06events\":\n" +
@@ -2137,7 +2221,7 @@ func file_capuchin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_capuchin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_capuchin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_capuchin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_capuchin_v1_plugin_proto_goTypes = []any{
 	(Policy)(0),               // 0: capuchin.v1.Policy
 	(Verdict)(0),              // 1: capuchin.v1.Verdict
@@ -2159,16 +2243,17 @@ var file_capuchin_v1_plugin_proto_goTypes = []any{
 	(*Record)(nil),            // 17: capuchin.v1.Record
 	(*Upstream)(nil),          // 18: capuchin.v1.Upstream
 	(*Reply)(nil),             // 19: capuchin.v1.Reply
-	(*EventBatch)(nil),        // 20: capuchin.v1.EventBatch
-	(*ReplyBatch)(nil),        // 21: capuchin.v1.ReplyBatch
-	(*Note)(nil),              // 22: capuchin.v1.Note
-	(*NoteBatch)(nil),         // 23: capuchin.v1.NoteBatch
-	(*NotifyResponse)(nil),    // 24: capuchin.v1.NotifyResponse
-	(*MetricsRequest)(nil),    // 25: capuchin.v1.MetricsRequest
-	(*MetricsResponse)(nil),   // 26: capuchin.v1.MetricsResponse
-	(*ReopenRequest)(nil),     // 27: capuchin.v1.ReopenRequest
-	(*ReopenResponse)(nil),    // 28: capuchin.v1.ReopenResponse
-	nil,                       // 29: capuchin.v1.Lease.ErrorPagesEntry
+	(*PeerTimes)(nil),         // 20: capuchin.v1.PeerTimes
+	(*EventBatch)(nil),        // 21: capuchin.v1.EventBatch
+	(*ReplyBatch)(nil),        // 22: capuchin.v1.ReplyBatch
+	(*Note)(nil),              // 23: capuchin.v1.Note
+	(*NoteBatch)(nil),         // 24: capuchin.v1.NoteBatch
+	(*NotifyResponse)(nil),    // 25: capuchin.v1.NotifyResponse
+	(*MetricsRequest)(nil),    // 26: capuchin.v1.MetricsRequest
+	(*MetricsResponse)(nil),   // 27: capuchin.v1.MetricsResponse
+	(*ReopenRequest)(nil),     // 28: capuchin.v1.ReopenRequest
+	(*ReopenResponse)(nil),    // 29: capuchin.v1.ReopenResponse
+	nil,                       // 30: capuchin.v1.Lease.ErrorPagesEntry
 }
 var file_capuchin_v1_plugin_proto_depIdxs = []int32{
 	0,  // 0: capuchin.v1.StageSpec.policy:type_name -> capuchin.v1.Policy
@@ -2179,7 +2264,7 @@ var file_capuchin_v1_plugin_proto_depIdxs = []int32{
 	12, // 5: capuchin.v1.Conn.tls:type_name -> capuchin.v1.TLS
 	6,  // 6: capuchin.v1.Lease.give_back:type_name -> capuchin.v1.Claims
 	14, // 7: capuchin.v1.Lease.peers:type_name -> capuchin.v1.Peer
-	29, // 8: capuchin.v1.Lease.error_pages:type_name -> capuchin.v1.Lease.ErrorPagesEntry
+	30, // 8: capuchin.v1.Lease.error_pages:type_name -> capuchin.v1.Lease.ErrorPagesEntry
 	0,  // 9: capuchin.v1.Peer.policy:type_name -> capuchin.v1.Policy
 	2,  // 10: capuchin.v1.Event.kind:type_name -> capuchin.v1.Event.Kind
 	11, // 11: capuchin.v1.Event.conn:type_name -> capuchin.v1.Conn
@@ -2189,29 +2274,30 @@ var file_capuchin_v1_plugin_proto_depIdxs = []int32{
 	16, // 15: capuchin.v1.Reply.header:type_name -> capuchin.v1.Field
 	17, // 16: capuchin.v1.Reply.records:type_name -> capuchin.v1.Record
 	18, // 17: capuchin.v1.Reply.upstream:type_name -> capuchin.v1.Upstream
-	15, // 18: capuchin.v1.EventBatch.events:type_name -> capuchin.v1.Event
-	19, // 19: capuchin.v1.ReplyBatch.replies:type_name -> capuchin.v1.Reply
-	3,  // 20: capuchin.v1.Note.kind:type_name -> capuchin.v1.Note.Kind
-	17, // 21: capuchin.v1.Note.record:type_name -> capuchin.v1.Record
-	11, // 22: capuchin.v1.Note.conn:type_name -> capuchin.v1.Conn
-	22, // 23: capuchin.v1.NoteBatch.notes:type_name -> capuchin.v1.Note
-	4,  // 24: capuchin.v1.Plugin.Describe:input_type -> capuchin.v1.DescribeRequest
-	9,  // 25: capuchin.v1.Plugin.Configure:input_type -> capuchin.v1.ConfigureRequest
-	15, // 26: capuchin.v1.Plugin.Calls:input_type -> capuchin.v1.Event
-	23, // 27: capuchin.v1.Plugin.Notify:input_type -> capuchin.v1.NoteBatch
-	25, // 28: capuchin.v1.Plugin.Metrics:input_type -> capuchin.v1.MetricsRequest
-	27, // 29: capuchin.v1.Plugin.Reopen:input_type -> capuchin.v1.ReopenRequest
-	7,  // 30: capuchin.v1.Plugin.Describe:output_type -> capuchin.v1.Manifest
-	10, // 31: capuchin.v1.Plugin.Configure:output_type -> capuchin.v1.ConfigureResponse
-	19, // 32: capuchin.v1.Plugin.Calls:output_type -> capuchin.v1.Reply
-	24, // 33: capuchin.v1.Plugin.Notify:output_type -> capuchin.v1.NotifyResponse
-	26, // 34: capuchin.v1.Plugin.Metrics:output_type -> capuchin.v1.MetricsResponse
-	28, // 35: capuchin.v1.Plugin.Reopen:output_type -> capuchin.v1.ReopenResponse
-	30, // [30:36] is the sub-list for method output_type
-	24, // [24:30] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	20, // 18: capuchin.v1.Reply.peer_times:type_name -> capuchin.v1.PeerTimes
+	15, // 19: capuchin.v1.EventBatch.events:type_name -> capuchin.v1.Event
+	19, // 20: capuchin.v1.ReplyBatch.replies:type_name -> capuchin.v1.Reply
+	3,  // 21: capuchin.v1.Note.kind:type_name -> capuchin.v1.Note.Kind
+	17, // 22: capuchin.v1.Note.record:type_name -> capuchin.v1.Record
+	11, // 23: capuchin.v1.Note.conn:type_name -> capuchin.v1.Conn
+	23, // 24: capuchin.v1.NoteBatch.notes:type_name -> capuchin.v1.Note
+	4,  // 25: capuchin.v1.Plugin.Describe:input_type -> capuchin.v1.DescribeRequest
+	9,  // 26: capuchin.v1.Plugin.Configure:input_type -> capuchin.v1.ConfigureRequest
+	15, // 27: capuchin.v1.Plugin.Calls:input_type -> capuchin.v1.Event
+	24, // 28: capuchin.v1.Plugin.Notify:input_type -> capuchin.v1.NoteBatch
+	26, // 29: capuchin.v1.Plugin.Metrics:input_type -> capuchin.v1.MetricsRequest
+	28, // 30: capuchin.v1.Plugin.Reopen:input_type -> capuchin.v1.ReopenRequest
+	7,  // 31: capuchin.v1.Plugin.Describe:output_type -> capuchin.v1.Manifest
+	10, // 32: capuchin.v1.Plugin.Configure:output_type -> capuchin.v1.ConfigureResponse
+	19, // 33: capuchin.v1.Plugin.Calls:output_type -> capuchin.v1.Reply
+	25, // 34: capuchin.v1.Plugin.Notify:output_type -> capuchin.v1.NotifyResponse
+	27, // 35: capuchin.v1.Plugin.Metrics:output_type -> capuchin.v1.MetricsResponse
+	29, // 36: capuchin.v1.Plugin.Reopen:output_type -> capuchin.v1.ReopenResponse
+	31, // [31:37] is the sub-list for method output_type
+	25, // [25:31] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_capuchin_v1_plugin_proto_init() }
@@ -2225,7 +2311,7 @@ func file_capuchin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_capuchin_v1_plugin_proto_rawDesc), len(file_capuchin_v1_plugin_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
