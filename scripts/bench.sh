@@ -9,6 +9,10 @@
 #            proxy_reverse alone, with mandril loaded before it (configured as
 #            its README does) and with auth_header (a stage-20 check of every
 #            request)
+#   think    proxied 1 KiB, 1024 keep-alive connections that each wait THINK
+#            (300) ms between an answer and the next request: clients with
+#            think time, whose connections sit idle between requests
+#            (nginx, HAProxy, proxy_reverse alone)
 #   HTTPS    proxied 1 KiB over keep-alive TLS, and a new TLS connection per
 #            request (static 1 KiB, Connection: close: full handshakes per
 #            second), 64 connections: nginx and Capuchin with the same
@@ -49,6 +53,7 @@ declare -A MEMPORT=([nginx]=18190 [haproxy]=18192 [capuchin]=18191)
 declare -A PID=()
 TLSOFF=1000 # a server's HTTPS listener is on its port + TLSOFF
 SETTLE=3    # seconds the memory test's connections are left idle before measuring
+THINK=300   # ms a -think case's connections wait between an answer and the next request
 
 # --- tools ---------------------------------------------------------------
 
@@ -315,7 +320,9 @@ to_us() {
 # measure ROUND CASE SERVER PATH CONNS: one wrk run after a 1 s warm-up;
 # appends "run ROUND CASE SERVER req/s CPU-us/req p99-us new-backend-conns errors".
 # A tls- case goes to the server's HTTPS listener; a -newconn case closes
-# the connection after every request.
+# the connection after every request; a -think case waits THINK ms on each
+# connection between an answer and the next request (a client with think
+# time: its keep-alive connection is idle between requests).
 measure() {
 	local round=$1 case=$2 name=$3 path=$4 conns=$5
 	local port=${PORT[$name]} pid=${PID[$3@${PORT[$3]}]}
@@ -323,6 +330,7 @@ measure() {
 	[[ $case != tls-* ]] || url=https://127.0.0.1:$((port + TLSOFF))$path
 	local hdr=(-H "Authorization: $TOKEN")
 	[[ $case != *-newconn* ]] || hdr+=(-H "Connection: close")
+	[[ $case != *-think* ]] || hdr+=(-s "$work/think.lua")
 	timeout 30 taskset -c 1 wrk -t1 -c"$conns" -d1s "${hdr[@]}" "$url" >/dev/null 2>&1 || true
 	local a0 t0 out t1 a1
 	a0=$(accepts)
@@ -374,6 +382,7 @@ memory() {
 # --- the run -----------------------------------------------------------------
 
 mkdir -p "$work/www" "$work/tls"
+echo "function delay() return $THINK end" >"$work/think.lua"
 head -c 1024 /dev/zero | tr '\0' 'x' >"$work/www/1k.txt"
 chmod -R a+rX "$work/www"
 # One throwaway certificate for every HTTPS listener.
@@ -410,6 +419,7 @@ CASES=(
 	"proxy-64k-64c /big/x 64 ${PROXIES[*]}"
 	"proxy-1k-256c /api/x 256 ${PROXIES[*]}"
 	"proxy-1k-1c /api/x 1 ${PROXIES[*]}"
+	"proxy-1k-1024c-think /api/x 1024 nginx haproxy capuchin"
 	"tls-proxy-1k-64c /api/x 64 nginx capuchin"
 	"tls-newconn-64c /1k.txt 64 nginx capuchin"
 )
