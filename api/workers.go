@@ -58,15 +58,30 @@ func (w *workers) loop(rt *runtime, j job) {
 		}
 		if t == nil {
 			t = time.NewTimer(workerIdle)
-		} else {
-			t.Reset(workerIdle)
 		}
-		select {
-		case j = <-w.jobs:
-			w.idle.Add(-1)
-		case <-t.C:
-			w.idle.Add(-1)
+		var ok bool
+		if j, ok = w.next(t, time.Now()); !ok {
 			return
+		}
+	}
+}
+
+// next waits for the next job of a worker idle since since; false after
+// workerIdle without one. The timer is not reset for every job (a
+// timer's reset costs more than the rest of a short event's dispatch):
+// when it fires early, the worker waits for the rest of workerIdle.
+func (w *workers) next(t *time.Timer, since time.Time) (job, bool) {
+	defer w.idle.Add(-1)
+	for {
+		select {
+		case j := <-w.jobs:
+			return j, true
+		case <-t.C:
+			idle := time.Since(since)
+			if idle >= workerIdle {
+				return job{}, false
+			}
+			t.Reset(workerIdle - idle)
 		}
 	}
 }

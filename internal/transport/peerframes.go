@@ -20,12 +20,16 @@ type PeerFrames struct {
 	framer
 	body []byte // what is left of the current frame's EventBatch
 
-	// The last event's Conn and virtual host, as sent and as decoded: a
-	// lease's calls repeat them, so they are decoded once.
-	connRaw []byte
-	conn    contract.Conn
-	vhost   string
+	// The Conns of the events, by their bytes (at most maxPeerConns), and
+	// the last event's virtual host: every call of a lease repeats them,
+	// so they are decoded once.
+	conns map[string]contract.Conn
+	vhost string
 }
+
+// maxPeerConns bounds the decoded Conns a peer connection keeps; past it
+// they are dropped and decoded again.
+const maxPeerConns = 4096
 
 // NewPeerFrames wraps c, a connection a stage-20 plugin accepted on its
 // peer socket.
@@ -152,18 +156,22 @@ func (p *PeerFrames) setBytes(e *Event, num protowire.Number, v []byte) error {
 	return nil
 }
 
-// setConn decodes an event's Conn, or takes the last one's when the bytes
-// are the same.
+// setConn decodes an event's Conn, or takes it from the Conns decoded
+// before.
 func (p *PeerFrames) setConn(e *Event, v []byte) error {
-	if p.connRaw == nil || !bytes.Equal(v, p.connRaw) {
-		var c pb.Conn
-		if err := proto.Unmarshal(v, &c); err != nil {
-			return fmt.Errorf("%w: %v", ErrFrame, err)
-		}
-		p.conn = connFromPB(&c)
-		p.connRaw = bytes.Clone(v) // not nil: v is a slice of the frame
+	if c, ok := p.conns[string(v)]; ok { // no copy to look up
+		e.Conn = c
+		return nil
 	}
-	e.Conn = p.conn
+	var c pb.Conn
+	if err := proto.Unmarshal(v, &c); err != nil {
+		return fmt.Errorf("%w: %v", ErrFrame, err)
+	}
+	e.Conn = connFromPB(&c)
+	if len(p.conns) >= maxPeerConns || p.conns == nil {
+		p.conns = make(map[string]contract.Conn, 64)
+	}
+	p.conns[string(v)] = e.Conn
 	return nil
 }
 
