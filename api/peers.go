@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -307,7 +308,31 @@ func (rt *runtime) listenPeers(path string) {
 func (rt *runtime) servePeer(c *net.UnixConn) {
 	f := transport.NewPeerFrames(c)
 	go func() { // ends when the lease holder closes the connection
-		_ = rt.serveCalls(f, transport.EventRequest)
+		for {
+			call := new(transport.PeerCall)
+			if err := f.Recv(call); err != nil {
+				break
+			}
+			if call.Kind != transport.EventRequest || rt.request == nil {
+				_ = f.Send(&transport.Reply{ID: call.ID, Err: "a peer socket takes stage-20 events only"})
+				continue
+			}
+			rt.workers.run(rt, job{peer: call, pf: f})
+		}
 		f.Close()
 	}()
+}
+
+// answerPeer runs the stage-20 hook for a lease holder's call and sends
+// the reply; a panicking hook fails the call, as on the host's socket.
+func (rt *runtime) answerPeer(call *transport.PeerCall, f *transport.PeerFrames) {
+	rep := transport.Reply{ID: call.ID}
+	defer func() {
+		if v := recover(); v != nil {
+			Logger().Error("handler panicked", "stage", transport.EventRequest, "panic", v)
+			rep = transport.Reply{ID: call.ID, Err: fmt.Sprint("plugin panicked: ", v)}
+		}
+		_ = f.Send(&rep) // fails only once the holder's connection ended
+	}()
+	rt.stageRequest(&call.Conn, call.Head, call.VHost, &rep)
 }

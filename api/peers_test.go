@@ -18,7 +18,8 @@ type headerCheck struct{}
 func (headerCheck) Info() Info { return Info{Name: "check"} }
 
 func (headerCheck) Request(c *Conn, req *http1.Request, vhost string) (Verdict, *Reply) {
-	if d, err := time.ParseDuration(req.Header.Get("X-Sleep")); err == nil {
+	if s := req.Header.Get("X-Sleep"); s != "" {
+		d, _ := time.ParseDuration(s)
 		time.Sleep(d)
 	}
 	if req.Header.Get("X-Key") == "k" {

@@ -216,7 +216,7 @@ func (rt *runtime) dispatch(ev *transport.Event, calls transport.PluginCalls) (r
 	case ev.Kind == transport.EventConnect && rt.connect != nil:
 		rep.Verdict = rt.connect.Connect(c)
 	case ev.Kind == transport.EventRequest && rt.request != nil:
-		rt.stageRequest(c, ev, rep)
+		rt.stageRequest(c, string(ev.Head), ev.VHost, rep)
 	case ev.Kind == transport.EventHandle && rt.content != nil:
 		rt.handle(c, ev, rep, calls)
 	case ev.Kind == transport.EventRevoke:
@@ -227,14 +227,16 @@ func (rt *runtime) dispatch(ev *transport.Event, calls transport.PluginCalls) (r
 	return rep
 }
 
-func (rt *runtime) stageRequest(c *Conn, ev *transport.Event, rep *transport.Reply) {
+// stageRequest runs the stage-20 hook for the request whose head is head
+// (from the host or a lease holder, peers.go).
+func (rt *runtime) stageRequest(c *Conn, head, vhost string, rep *transport.Reply) {
 	req := rt.reqs.Get().(*http1.Request)
 	defer rt.reqs.Put(req)
-	if err := http1.ParseRequest(string(ev.Head), nil, req); err != nil {
+	if err := http1.ParseRequest(head, nil, req); err != nil {
 		rep.Err = "bad request head from host: " + err.Error()
 		return
 	}
-	v, r := rt.request.Request(c, req, ev.VHost)
+	v, r := rt.request.Request(c, req, vhost)
 	rep.Verdict = v
 	if v == Respond && r != nil {
 		rep.Reply = *r

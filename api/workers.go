@@ -24,10 +24,13 @@ type workers struct {
 // once, and their stacks go back to the heap.
 const maxIdleWorkers = 64
 
-// job is one event and the channel it came on.
+// job is one event and the channel it came on: a host's event (ev, s)
+// or a lease holder's stage-20 call (peer, pf).
 type job struct {
-	ev *transport.Event
-	s  transport.PluginCalls
+	ev   *transport.Event
+	s    transport.PluginCalls
+	peer *transport.PeerCall
+	pf   *transport.PeerFrames
 }
 
 // workerIdle is how long a worker waits for another event before it ends.
@@ -47,8 +50,12 @@ func (w *workers) run(rt *runtime, j job) {
 func (w *workers) loop(rt *runtime, j job) {
 	var t *time.Timer
 	for {
-		rep := rt.dispatch(j.ev, j.s)
-		_ = j.s.Send(rep) // a late Send fails harmlessly
+		if j.peer != nil {
+			rt.answerPeer(j.peer, j.pf)
+		} else {
+			rep := rt.dispatch(j.ev, j.s)
+			_ = j.s.Send(rep) // a late Send fails harmlessly
+		}
 		if w.idle.Add(1) > maxIdleWorkers {
 			w.idle.Add(-1)
 			if t != nil {

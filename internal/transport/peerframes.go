@@ -1,10 +1,8 @@
 package transport
 
 import (
-	"bytes"
 	"fmt"
 	"net"
-	"time"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -19,12 +17,11 @@ import (
 type PeerFrames struct {
 	framer
 	body []byte // what is left of the current frame's EventBatch
+	text string // the current frame as a string: the events' heads are slices of it
 
-	// The Conns of the events, by their bytes (at most maxPeerConns), and
-	// the last event's virtual host: every call of a lease repeats them,
-	// so they are decoded once.
+	// The Conns of the events, by their bytes (at most maxPeerConns):
+	// every call of a lease repeats its Conn, so it is decoded once.
 	conns map[string]contract.Conn
-	vhost string
 }
 
 // maxPeerConns bounds the decoded Conns a peer connection keeps; past it
@@ -35,47 +32,62 @@ const maxPeerConns = 4096
 // peer socket.
 func NewPeerFrames(c *net.UnixConn) *PeerFrames { return &PeerFrames{framer: newFramer(c)} }
 
+// PeerCall is an event as a peer takes it: the fields of a stage-20
+// Event (an event of another kind is answered with an error).
+type PeerCall struct {
+	ID    uint64
+	Kind  EventKind
+	Conn  contract.Conn
+	Head  string // the request head, without its final CRLF
+	VHost string
+}
+
 // Recv returns the next event, reading a frame when the last is used up.
-func (p *PeerFrames) Recv(e *Event) error {
+// The events of a frame share one copy of it: Head and VHost are slices.
+func (p *PeerFrames) Recv(c *PeerCall) error {
 	for {
 		if len(p.body) == 0 {
 			b, err := p.next()
 			if err != nil {
 				return err
 			}
-			p.body = b
+			p.body, p.text = b, string(b)
 			continue
 		}
 		m, ok, err := nextItem(&p.body)
 		if err != nil {
 			return err
 		}
-		if ok {
-			return p.parseEvent(m, e)
+		if ok { // m ends where the rest of the body begins
+			end := len(p.text) - len(p.body)
+			return p.parseEvent(m, p.text[end-len(m):end], c)
 		}
 	}
 }
 
-// parseEvent decodes an Event into e.
-func (p *PeerFrames) parseEvent(m []byte, e *Event) error {
-	*e = Event{}
+// parseEvent decodes an Event into c; text is m as a string.
+func (p *PeerFrames) parseEvent(m []byte, text string, c *PeerCall) error {
+	*c = PeerCall{}
 	for len(m) > 0 {
 		num, typ, n := protowire.ConsumeTag(m)
 		if n < 0 {
 			return badWire(n)
 		}
-		m = m[n:]
-		var err error
+		m, text = m[n:], text[n:]
 		switch {
-		case typ == protowire.VarintType && isEventVarint(num):
+		case typ == protowire.VarintType && (num == fEventID || num == fEventKind):
 			var v uint64
-			v, n = protowire.ConsumeVarint(m)
-			e.setVarint(num, v)
-		case typ == protowire.BytesType && isEventBytes(num):
+			if v, n = protowire.ConsumeVarint(m); num == fEventID {
+				c.ID = v
+			} else {
+				c.Kind = eventKindFromPB(pb.Event_Kind(int32(v)))
+			}
+		case typ == protowire.BytesType && (num == fEventConn || num == fEventHead || num == fEventVHost):
 			var v []byte
-			v, n = protowire.ConsumeBytes(m)
-			if n >= 0 {
-				err = p.setBytes(e, num, v)
+			if v, n = protowire.ConsumeBytes(m); n >= 0 {
+				if err := p.setBytes(c, num, v, text[n-len(v):n]); err != nil {
+					return err
+				}
 			}
 		default:
 			n = protowire.ConsumeFieldValue(num, typ, m)
@@ -83,95 +95,44 @@ func (p *PeerFrames) parseEvent(m []byte, e *Event) error {
 		if n < 0 {
 			return badWire(n)
 		}
-		if err != nil {
-			return err
-		}
-		m = m[n:]
+		m, text = m[n:], text[n:]
 	}
 	return nil
 }
 
-func isEventVarint(num protowire.Number) bool {
-	switch num {
-	case fEventID, fEventKind, fEventMaxBody, fEventKeepAlive, fEventTimeout, fEventMaxHead:
-		return true
-	}
-	return false
-}
-
-func isEventBytes(num protowire.Number) bool {
-	switch num {
-	case fEventConn, fEventHead, fEventVHost, fEventBuffered, fEventLease, fEventServer:
-		return true
-	}
-	return false
-}
-
-func (e *Event) setVarint(num protowire.Number, v uint64) {
-	switch num {
-	case fEventID:
-		e.ID = v
-	case fEventKind:
-		e.Kind = eventKindFromPB(pb.Event_Kind(int32(v)))
-	case fEventMaxBody:
-		e.MaxBody = int64(v)
-	case fEventKeepAlive:
-		e.KeepAlive = v != 0
-	case fEventTimeout:
-		e.Timeout = time.Duration(int64(v))
-	case fEventMaxHead:
-		e.MaxHead = int(int64(v))
-	}
-}
-
-// setBytes sets a length-delimited field of e; v is the frame's (reused).
-func (p *PeerFrames) setBytes(e *Event, num protowire.Number, v []byte) error {
+// setBytes sets a length-delimited field of c; v is the frame's (reused),
+// s the same bytes in the frame's string.
+func (p *PeerFrames) setBytes(c *PeerCall, num protowire.Number, v []byte, s string) error {
 	switch num {
 	case fEventConn:
-		return p.setConn(e, v)
+		return p.setConn(c, v)
 	case fEventHead:
-		e.Head = bytes.Clone(v)
-	case fEventBuffered:
-		e.Buffered = bytes.Clone(v)
+		c.Head = s
 	case fEventVHost:
-		if string(v) != p.vhost { // no copy to compare
-			if !utf8.Valid(v) {
-				return fmt.Errorf("%w: an event's vhost is not UTF-8", ErrFrame)
-			}
-			p.vhost = string(v)
+		if !utf8.ValidString(s) {
+			return fmt.Errorf("%w: an event's vhost is not UTF-8", ErrFrame)
 		}
-		e.VHost = p.vhost
-	case fEventServer:
-		if !utf8.Valid(v) {
-			return fmt.Errorf("%w: an event's server is not UTF-8", ErrFrame)
-		}
-		e.Server = string(v)
-	case fEventLease:
-		var l pb.Lease
-		if err := proto.Unmarshal(v, &l); err != nil {
-			return fmt.Errorf("%w: %v", ErrFrame, err)
-		}
-		e.Lease = leaseFromPB(&l)
+		c.VHost = s
 	}
 	return nil
 }
 
 // setConn decodes an event's Conn, or takes it from the Conns decoded
 // before.
-func (p *PeerFrames) setConn(e *Event, v []byte) error {
-	if c, ok := p.conns[string(v)]; ok { // no copy to look up
-		e.Conn = c
+func (p *PeerFrames) setConn(c *PeerCall, v []byte) error {
+	if conn, ok := p.conns[string(v)]; ok { // no copy to look up
+		c.Conn = conn
 		return nil
 	}
-	var c pb.Conn
-	if err := proto.Unmarshal(v, &c); err != nil {
+	var pc pb.Conn
+	if err := proto.Unmarshal(v, &pc); err != nil {
 		return fmt.Errorf("%w: %v", ErrFrame, err)
 	}
-	e.Conn = connFromPB(&c)
+	c.Conn = connFromPB(&pc)
 	if len(p.conns) >= maxPeerConns || p.conns == nil {
 		p.conns = make(map[string]contract.Conn, 64)
 	}
-	p.conns[string(v)] = e.Conn
+	p.conns[string(v)] = c.Conn
 	return nil
 }
 
@@ -288,5 +249,3 @@ func appendPeerReply(b []byte, r *Reply) []byte {
 	}
 	return b
 }
-
-var _ PluginCalls = (*PeerFrames)(nil)
