@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"unicode/utf8"
@@ -30,7 +31,16 @@ const maxPeerConns = 4096
 
 // NewPeerFrames wraps c, a connection a stage-20 plugin accepted on its
 // peer socket.
-func NewPeerFrames(c *net.UnixConn) *PeerFrames { return &PeerFrames{framer: newFramer(c)} }
+// Its reads and writes are raw system calls (rawIO): the peer is idle
+// between batches, and a batch then costs no wake-up of the runtime's
+// monitor thread.
+func NewPeerFrames(c *net.UnixConn) *PeerFrames {
+	r := newRawIO(c)
+	if r == nil {
+		return &PeerFrames{framer: newFramer(c)}
+	}
+	return &PeerFrames{framer: framer{c: c, w: newFrameWriter(r), br: bufio.NewReaderSize(r, 64<<10)}}
+}
 
 // PeerCall is an event as a peer takes it: the fields of a stage-20
 // Event (an event of another kind is answered with an error).
