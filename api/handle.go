@@ -34,6 +34,7 @@ type connState struct {
 	idle     bool        // waiting for the next request of a lease
 	revoked  bool        // the host wants the connection back
 	deadline *time.Timer // the request's deadline (see armDeadline)
+	ptimer   *time.Timer // the deadline of a call to a stage-20 peer (peers.go)
 	shutLate atomic.Bool // on deadline, shut the socket (leased requests)
 
 	// The hand-over's reply channel, for ClearDeadline's interim reply.

@@ -198,7 +198,7 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 	cs.cnt.n = 0
 	cs.w.reset(r, !r.Close, &rt.clock)
 	cs.w.pages = ev.Lease.ErrorPages
-	po := peers.ask(head)
+	po := peers.ask(cs, head)
 	switch {
 	case po.toHost:
 		cs.handBackHead(rep, head)

@@ -72,38 +72,27 @@ func (ps *peerSet) get(path string) *peerClient {
 }
 
 // peerClient calls one stage-20 plugin: events go out batched as on the
-// host's framed socket, and one goroutine routes the replies. A call
-// waits on one channel only: instead of a timer per call, one timer per
-// client fires at the earliest deadline of the calls waiting and fails
-// the late ones (sweep).
+// host's framed socket, and one goroutine routes the replies.
 type peerClient struct {
-	f     *transport.PeerCaller
-	gone  atomic.Bool // the connection ended (or never was); set under mu
-	epoch time.Time   // deadlines are nanoseconds since epoch (monotonic)
+	f    *transport.PeerCaller
+	gone atomic.Bool // the connection ended (or never was); set under mu
 
 	mu      sync.Mutex
 	waiters map[uint64]*peerWait
 	next    uint64
-	failed  time.Time   // when it could not be made
-	timer   *time.Timer // runs sweep at armed; nil until the first call
-	armed   int64       // when the timer fires; 0: not armed
+	failed  time.Time // when it could not be made
 }
 
-// peerWait is where a call's outcome arrives: one per lease (its calls
-// are made one at a time), reused from call to call. Whoever takes it out
-// of the waiters (the reply's router, the deadline's sweep, the end of
-// the connection) sets its outcome and signals done, once per call.
+// peerWait is where a call's reply arrives: one per lease (its calls are
+// made one at a time), reused from call to call.
 type peerWait struct {
-	done     chan struct{} // buffered 1
-	r        transport.PeerReply
-	outcome  error // nil: r is the reply; errPeerLate, errPeerGone
-	deadline int64 // since the client's epoch
+	done chan struct{} // buffered 1: the reply is in r
+	r    transport.PeerReply
+	gone bool // no reply: the connection ended
 }
-
-func newPeerWait() peerWait { return peerWait{done: make(chan struct{}, 1)} }
 
 func newPeerClient(c *net.UnixConn) *peerClient {
-	pc := &peerClient{f: transport.NewPeerCaller(c), waiters: map[uint64]*peerWait{}, epoch: time.Now()}
+	pc := &peerClient{f: transport.NewPeerCaller(c), waiters: map[uint64]*peerWait{}}
 	go pc.demux() // ends when the peer closes the connection (its process ends)
 	return pc
 }
@@ -127,7 +116,7 @@ func (pc *peerClient) demux() {
 		delete(pc.waiters, r.ID)
 		pc.mu.Unlock()
 		if w != nil {
-			w.r, w.outcome = r, nil
+			w.r, w.gone = r, false
 			w.done <- struct{}{}
 		}
 	}
@@ -135,20 +124,17 @@ func (pc *peerClient) demux() {
 	pc.gone.Store(true)
 	for id, w := range pc.waiters {
 		delete(pc.waiters, id)
-		w.outcome = errPeerGone
+		w.gone = true
 		w.done <- struct{}{}
-	}
-	if pc.timer != nil {
-		pc.timer.Stop()
 	}
 	pc.mu.Unlock()
 	pc.f.Close()
 }
 
 // call sends the stage-20 event ev with head and waits at most d for the
-// reply, in w.r. errPeerGone: nothing was sent; errPeerLate, or
-// errPeerGone after the send: the policy applies.
-func (pc *peerClient) call(w *peerWait, ev transport.PeerEvent, head string, d time.Duration) (bool, error) {
+// reply, in w. errPeerGone: nothing was sent; errPeerLate, or errPeerGone
+// after the send: the policy applies.
+func (pc *peerClient) call(w *peerWait, ev transport.PeerEvent, head string, d time.Duration, t *time.Timer) (bool, error) {
 	pc.mu.Lock()
 	if pc.gone.Load() {
 		pc.mu.Unlock()
@@ -156,58 +142,31 @@ func (pc *peerClient) call(w *peerWait, ev transport.PeerEvent, head string, d t
 	}
 	pc.next++
 	id := pc.next
-	w.deadline = int64(time.Since(pc.epoch) + d)
 	pc.waiters[id] = w
-	pc.arm(w.deadline)
 	pc.mu.Unlock()
 	if err := pc.f.Send(id, ev, head); err != nil {
 		if !pc.forget(id) {
-			<-w.done // failed meanwhile (the connection ended): take it
+			<-w.done // routed meanwhile (the connection ended): take it
 		}
 		return false, errPeerGone
 	}
-	<-w.done
-	return true, w.outcome
-}
-
-// arm has sweep run by at (pc.mu held).
-func (pc *peerClient) arm(at int64) {
-	if pc.armed != 0 && pc.armed <= at {
-		return // calls' deadlines mostly come in order: nothing to do
-	}
-	pc.armed = at
-	d := time.Duration(at) - time.Since(pc.epoch)
-	if pc.timer == nil {
-		pc.timer = time.AfterFunc(d, pc.sweep) // each run ends with sweep
-		return
-	}
-	pc.timer.Reset(d)
-}
-
-// sweep fails the calls past their deadline and arms the timer for the
-// earliest of the others.
-func (pc *peerClient) sweep() {
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	now := int64(time.Since(pc.epoch))
-	next := int64(0)
-	for id, w := range pc.waiters {
-		switch {
-		case w.deadline <= now:
-			delete(pc.waiters, id)
-			w.outcome = errPeerLate
-			w.done <- struct{}{}
-		case next == 0 || w.deadline < next:
-			next = w.deadline
+	t.Reset(d)
+	select {
+	case <-w.done:
+		t.Stop()
+		if w.gone {
+			return true, errPeerGone
 		}
-	}
-	pc.armed = 0
-	if next != 0 && !pc.gone.Load() {
-		pc.arm(next)
+		return true, nil
+	case <-t.C:
+		if !pc.forget(id) {
+			<-w.done // routed just now: take it, so that the next call waits for its own
+		}
+		return true, errPeerLate
 	}
 }
 
-// forget drops a waiter; false if it was already taken (and signalled).
+// forget drops a waiter; false if the reply was already routed to it.
 func (pc *peerClient) forget(id uint64) bool {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
@@ -239,7 +198,7 @@ func (rt *runtime) leasePeers(c *Conn, ev *transport.Event) *leasePeers {
 		return nil
 	}
 	lp := &leasePeers{peers: ev.Lease.Peers, clients: make([]*peerClient, len(ev.Lease.Peers)),
-		wait: newPeerWait()}
+		wait: peerWait{done: make(chan struct{}, 1)}}
 	var err error
 	if lp.ev, err = transport.NewPeerEvent(c, ev.VHost); err != nil {
 		return lp // no clients: every request goes to the host
@@ -254,7 +213,7 @@ func (rt *runtime) leasePeers(c *Conn, ev *transport.Event) *leasePeers {
 // head, in order, until one closes or responds (the host's rules:
 // pluginhost.Host.Request). A peer whose connection ended was not asked:
 // the request goes back to the host (and the next lease connects anew).
-func (lp *leasePeers) ask(head string) peerOutcome {
+func (lp *leasePeers) ask(cs *connState, head string) peerOutcome {
 	if lp == nil {
 		return peerOutcome{}
 	}
@@ -264,7 +223,7 @@ func (lp *leasePeers) ask(head string) peerOutcome {
 		if pc == nil {
 			return peerOutcome{toHost: true}
 		}
-		sent, err := pc.call(w, lp.ev, head, p.DeadlineAt(contract.StageRequest))
+		sent, err := pc.call(w, lp.ev, head, p.DeadlineAt(contract.StageRequest), cs.peerTimer())
 		switch {
 		case err != nil && !sent:
 			return peerOutcome{toHost: true}
@@ -280,6 +239,15 @@ func (lp *leasePeers) ask(head string) peerOutcome {
 		}
 	}
 	return peerOutcome{}
+}
+
+// peerTimer returns the connection's timer for peer calls, stopped.
+func (cs *connState) peerTimer() *time.Timer {
+	if cs.ptimer == nil {
+		cs.ptimer = time.NewTimer(time.Hour)
+		cs.ptimer.Stop()
+	}
+	return cs.ptimer
 }
 
 // listenPeers opens the plugin's peer socket at path, where lease holders

@@ -58,10 +58,11 @@ func peerPair(tb testing.TB, deadline time.Duration) *leasePeers {
 // verdict with its reply.
 func TestPeerAsk(t *testing.T) {
 	lp := peerPair(t, time.Second)
-	if po := lp.ask("GET / HTTP/1.1\r\nHost: example.org\r\nX-Key: k"); po != (peerOutcome{}) {
+	cs := &connState{}
+	if po := lp.ask(cs, "GET / HTTP/1.1\r\nHost: example.org\r\nX-Key: k"); po != (peerOutcome{}) {
 		t.Fatalf("with the key: %+v, want Continue", po)
 	}
-	po := lp.ask("GET / HTTP/1.1\r\nHost: example.org")
+	po := lp.ask(cs, "GET / HTTP/1.1\r\nHost: example.org")
 	if po.verdict != Respond || po.reply.Status != 401 || string(po.reply.Body) != "no" || po.reply.Header.Get("X-Why") != "no key" {
 		t.Fatalf("without the key: %+v", po)
 	}
@@ -73,8 +74,9 @@ func TestPeerAsk(t *testing.T) {
 // gets its own, as do calls made at once from other leases meanwhile.
 func TestPeerDeadline(t *testing.T) {
 	lp := peerPair(t, 400*time.Millisecond)
+	cs := &connState{}
 	start := time.Now()
-	po := lp.ask("GET / HTTP/1.1\r\nHost: example.org\r\nX-Key: k\r\nX-Sleep: 600ms")
+	po := lp.ask(cs, "GET / HTTP/1.1\r\nHost: example.org\r\nX-Key: k\r\nX-Sleep: 600ms")
 	if po.verdict != Respond || po.reply.Status != 503 {
 		t.Fatalf("late call: %+v, want 503", po)
 	}
@@ -82,11 +84,12 @@ func TestPeerDeadline(t *testing.T) {
 		t.Fatalf("late call answered after %v, before its 400ms deadline", d)
 	}
 	other := *lp // another lease of the same connection's peers
-	other.wait = newPeerWait()
+	other.wait = peerWait{done: make(chan struct{}, 1)}
+	cs2 := &connState{}
 	done := make(chan peerOutcome)
-	go func() { done <- other.ask("GET / HTTP/1.1\r\nHost: example.org") }()
+	go func() { done <- other.ask(cs2, "GET / HTTP/1.1\r\nHost: example.org") }()
 	// Waits past 600 ms, when the late reply (Continue) comes.
-	if po := lp.ask("GET / HTTP/1.1\r\nHost: example.org\r\nX-Sleep: 300ms"); po.verdict != Respond || po.reply.Status != 401 {
+	if po := lp.ask(cs, "GET / HTTP/1.1\r\nHost: example.org\r\nX-Sleep: 300ms"); po.verdict != Respond || po.reply.Status != 401 {
 		t.Fatalf("the call after the late one: %+v, want its own 401", po)
 	}
 	if po := <-done; po.verdict != Respond || po.reply.Status != 401 {
@@ -101,9 +104,10 @@ func BenchmarkPeerCall(b *testing.B) {
 	const head = "GET /api/x HTTP/1.1\r\nHost: example.org\r\nUser-Agent: wrk\r\nX-Key: k"
 	b.Run("serial", func(b *testing.B) {
 		lp := peerPair(b, time.Second)
+		cs := &connState{}
 		b.ReportAllocs()
 		for b.Loop() {
-			if po := lp.ask(head); po.verdict != Continue || po.toHost {
+			if po := lp.ask(cs, head); po.verdict != Continue || po.toHost {
 				b.Fatalf("%+v", po)
 			}
 		}
@@ -113,10 +117,11 @@ func BenchmarkPeerCall(b *testing.B) {
 		b.ReportAllocs()
 		b.SetParallelism(64)
 		b.RunParallel(func(p *testing.PB) {
-			own := *lp // a lease of its own: its own waiter
-			own.wait = newPeerWait()
+			own := *lp // a lease of its own: its own waiter and timer
+			own.wait = peerWait{done: make(chan struct{}, 1)}
+			cs := &connState{}
 			for p.Next() {
-				if po := own.ask(head); po.verdict != Continue || po.toHost {
+				if po := own.ask(cs, head); po.verdict != Continue || po.toHost {
 					b.Errorf("%+v", po)
 					return
 				}
