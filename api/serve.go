@@ -183,19 +183,12 @@ func (rt *runtime) Configure(path string) error {
 // Calls serves the per-request events (from the Calls stream or the framed
 // socket): every event runs on its own goroutine and answers on the same
 // channel.
-func (rt *runtime) Calls(s transport.PluginCalls) error { return rt.serveCalls(s, 0) }
-
-// serveCalls serves the events of s; only of kind only, unless 0 (a peer
-// socket carries stage-20 events alone).
-func (rt *runtime) serveCalls(s transport.PluginCalls, only transport.EventKind) error {
+// (A peer socket's calls are served by servePeer, peers.go.)
+func (rt *runtime) Calls(s transport.PluginCalls) error {
 	for {
 		ev := new(transport.Event)
 		if err := s.Recv(ev); err != nil {
 			return nil
-		}
-		if only != 0 && ev.Kind != only {
-			_ = s.Send(&transport.Reply{ID: ev.ID, Err: "a peer socket takes stage-20 events only"})
-			continue
 		}
 		rt.workers.run(rt, job{ev: ev, s: s})
 	}
