@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -73,19 +74,25 @@ func (ps *peerSet) get(path string) *peerClient {
 // peerClient calls one stage-20 plugin: events go out batched as on the
 // host's framed socket, and one goroutine routes the replies.
 type peerClient struct {
-	f    *transport.HostFrames
+	f    *transport.PeerCaller
 	gone atomic.Bool // the connection ended (or never was); set under mu
 
 	mu      sync.Mutex
-	waiters map[uint64]chan *transport.Reply
+	waiters map[uint64]*peerWait
 	next    uint64
 	failed  time.Time // when it could not be made
-	pool    sync.Pool // chan *transport.Reply, buffered 1
+}
+
+// peerWait is where a call's reply arrives: one per lease (its calls are
+// made one at a time), reused from call to call.
+type peerWait struct {
+	done chan struct{} // buffered 1: the reply is in r
+	r    transport.PeerReply
+	gone bool // no reply: the connection ended
 }
 
 func newPeerClient(c *net.UnixConn) *peerClient {
-	pc := &peerClient{f: transport.CallerFrames(c), waiters: map[uint64]chan *transport.Reply{}}
-	pc.pool.New = func() any { return make(chan *transport.Reply, 1) }
+	pc := &peerClient{f: transport.NewPeerCaller(c), waiters: map[uint64]*peerWait{}}
 	go pc.demux() // ends when the peer closes the connection (its process ends)
 	return pc
 }
@@ -96,62 +103,66 @@ func (pc *peerClient) ended() bool { return pc.gone.Load() }
 // demux routes replies to their callers until the socket ends, then fails
 // every call in flight.
 func (pc *peerClient) demux() {
+	var r transport.PeerReply
 	for {
-		r := new(transport.Reply)
-		if err := pc.f.Recv(r); err != nil {
+		if err := pc.f.Recv(&r); err != nil {
 			break
 		}
+		if r.Interim {
+			continue // not a stage-20 reply
+		}
 		pc.mu.Lock()
-		ch := pc.waiters[r.ID]
+		w := pc.waiters[r.ID]
 		delete(pc.waiters, r.ID)
 		pc.mu.Unlock()
-		if ch != nil && !r.Interim {
-			ch <- r
+		if w != nil {
+			w.r, w.gone = r, false
+			w.done <- struct{}{}
 		}
 	}
 	pc.mu.Lock()
 	pc.gone.Store(true)
-	for id, ch := range pc.waiters {
+	for id, w := range pc.waiters {
 		delete(pc.waiters, id)
-		ch <- nil
+		w.gone = true
+		w.done <- struct{}{}
 	}
 	pc.mu.Unlock()
 	pc.f.Close()
 }
 
-// call sends ev and waits at most d for the reply. errPeerGone: nothing
-// was sent; errPeerLate, or errPeerGone after the send: the policy applies.
-func (pc *peerClient) call(ev *transport.Event, d time.Duration, t *time.Timer) (*transport.Reply, bool, error) {
+// call sends the stage-20 event ev with head and waits at most d for the
+// reply, in w. errPeerGone: nothing was sent; errPeerLate, or errPeerGone
+// after the send: the policy applies.
+func (pc *peerClient) call(w *peerWait, ev transport.PeerEvent, head string, d time.Duration, t *time.Timer) (bool, error) {
 	pc.mu.Lock()
 	if pc.gone.Load() {
 		pc.mu.Unlock()
-		return nil, false, errPeerGone
+		return false, errPeerGone
 	}
-	ch := pc.pool.Get().(chan *transport.Reply)
 	pc.next++
-	ev.ID = pc.next
-	pc.waiters[ev.ID] = ch
+	id := pc.next
+	pc.waiters[id] = w
 	pc.mu.Unlock()
-	if err := pc.f.Send(ev); err != nil {
-		if pc.forget(ev.ID) {
-			pc.pool.Put(ch)
+	if err := pc.f.Send(id, ev, head); err != nil {
+		if !pc.forget(id) {
+			<-w.done // routed meanwhile (the connection ended): take it
 		}
-		return nil, false, errPeerGone
+		return false, errPeerGone
 	}
 	t.Reset(d)
 	select {
-	case r := <-ch:
+	case <-w.done:
 		t.Stop()
-		pc.pool.Put(ch)
-		if r == nil {
-			return nil, true, errPeerGone
+		if w.gone {
+			return true, errPeerGone
 		}
-		return r, true, nil
+		return true, nil
 	case <-t.C:
-		if pc.forget(ev.ID) {
-			pc.pool.Put(ch) // nobody will send on it now
+		if !pc.forget(id) {
+			<-w.done // routed just now: take it, so that the next call waits for its own
 		}
-		return nil, true, errPeerLate
+		return true, errPeerLate
 	}
 }
 
@@ -172,11 +183,13 @@ type peerOutcome struct {
 }
 
 // leasePeers are a lease's peers, with their clients looked up once for
-// the lease, and the stage-20 event the requests share but for the head.
+// the lease, and what the stage-20 events of its requests share but for
+// the head.
 type leasePeers struct {
 	peers   []contract.Peer
 	clients []*peerClient // nil: unreachable (the requests go to the host)
-	ev      transport.Event
+	ev      transport.PeerEvent
+	wait    peerWait
 	times   [][]time.Duration // by peer, the time of each call, when the lease asks (Lease.PeerTimes)
 }
 
@@ -186,7 +199,11 @@ func (rt *runtime) leasePeers(c *Conn, ev *transport.Event) *leasePeers {
 		return nil
 	}
 	lp := &leasePeers{peers: ev.Lease.Peers, clients: make([]*peerClient, len(ev.Lease.Peers)),
-		ev: transport.Event{Kind: transport.EventRequest, Conn: *c, VHost: ev.VHost}}
+		wait: peerWait{done: make(chan struct{}, 1)}}
+	var err error
+	if lp.ev, err = transport.NewPeerEvent(c, ev.VHost); err != nil {
+		return lp // no clients: every request goes to the host
+	}
 	for i := range lp.peers {
 		lp.clients[i] = rt.peers.get(lp.peers[i].Socket)
 	}
@@ -212,28 +229,28 @@ func (lp *leasePeers) ask(cs *connState, head string) peerOutcome {
 	if lp == nil {
 		return peerOutcome{}
 	}
-	lp.ev.Head = []byte(head)
+	w := &lp.wait
 	for i := range lp.peers {
 		p, pc := &lp.peers[i], lp.clients[i]
 		if pc == nil {
 			return peerOutcome{toHost: true}
 		}
 		start := time.Now()
-		r, sent, err := pc.call(&lp.ev, p.DeadlineAt(contract.StageRequest), cs.peerTimer())
+		sent, err := pc.call(w, lp.ev, head, p.DeadlineAt(contract.StageRequest), cs.peerTimer())
 		if sent && lp.times != nil {
 			lp.times[i] = append(lp.times[i], time.Since(start))
 		}
 		switch {
 		case err != nil && !sent:
 			return peerOutcome{toHost: true}
-		case err != nil || r.Err != "":
+		case err != nil || w.r.Err != "":
 			if p.Policy != contract.FailOpen {
 				return peerOutcome{verdict: Respond, reply: contract.Unavailable()}
 			}
-		case r.Verdict == Close:
+		case w.r.Verdict == Close:
 			return peerOutcome{verdict: Close}
-		case r.Verdict == Respond:
-			out := r.Reply
+		case w.r.Verdict == Respond:
+			out := w.r.Reply
 			return peerOutcome{verdict: Respond, reply: &out}
 		}
 	}
@@ -273,9 +290,33 @@ func (rt *runtime) listenPeers(path string) {
 
 // servePeer answers a lease holder's stage-20 events on c until it closes.
 func (rt *runtime) servePeer(c *net.UnixConn) {
-	f := transport.ServingFrames(c)
+	f := transport.NewPeerFrames(c)
 	go func() { // ends when the lease holder closes the connection
-		_ = rt.serveCalls(f, transport.EventRequest)
+		for {
+			call := new(transport.PeerCall)
+			if err := f.Recv(call); err != nil {
+				break
+			}
+			if call.Kind != transport.EventRequest || rt.request == nil {
+				_ = f.Send(&transport.Reply{ID: call.ID, Err: "a peer socket takes stage-20 events only"})
+				continue
+			}
+			rt.workers.run(rt, job{peer: call, pf: f})
+		}
 		f.Close()
 	}()
+}
+
+// answerPeer runs the stage-20 hook for a lease holder's call and sends
+// the reply; a panicking hook fails the call, as on the host's socket.
+func (rt *runtime) answerPeer(call *transport.PeerCall, f *transport.PeerFrames) {
+	rep := transport.Reply{ID: call.ID}
+	defer func() {
+		if v := recover(); v != nil {
+			Logger().Error("handler panicked", "stage", transport.EventRequest, "panic", v)
+			rep = transport.Reply{ID: call.ID, Err: fmt.Sprint("plugin panicked: ", v)}
+		}
+		_ = f.Send(&rep) // fails only once the holder's connection ended
+	}()
+	rt.stageRequest(&call.Conn, call.Head, call.VHost, &rep)
 }

@@ -183,19 +183,12 @@ func (rt *runtime) Configure(path string) error {
 // Calls serves the per-request events (from the Calls stream or the framed
 // socket): every event runs on its own goroutine and answers on the same
 // channel.
-func (rt *runtime) Calls(s transport.PluginCalls) error { return rt.serveCalls(s, 0) }
-
-// serveCalls serves the events of s; only of kind only, unless 0 (a peer
-// socket carries stage-20 events alone).
-func (rt *runtime) serveCalls(s transport.PluginCalls, only transport.EventKind) error {
+// (A peer socket's calls are served by servePeer, peers.go.)
+func (rt *runtime) Calls(s transport.PluginCalls) error {
 	for {
 		ev := new(transport.Event)
 		if err := s.Recv(ev); err != nil {
 			return nil
-		}
-		if only != 0 && ev.Kind != only {
-			_ = s.Send(&transport.Reply{ID: ev.ID, Err: "a peer socket takes stage-20 events only"})
-			continue
 		}
 		rt.workers.run(rt, job{ev: ev, s: s})
 	}
@@ -216,7 +209,7 @@ func (rt *runtime) dispatch(ev *transport.Event, calls transport.PluginCalls) (r
 	case ev.Kind == transport.EventConnect && rt.connect != nil:
 		rep.Verdict = rt.connect.Connect(c)
 	case ev.Kind == transport.EventRequest && rt.request != nil:
-		rt.stageRequest(c, ev, rep)
+		rt.stageRequest(c, string(ev.Head), ev.VHost, rep)
 	case ev.Kind == transport.EventHandle && rt.content != nil:
 		rt.handle(c, ev, rep, calls)
 	case ev.Kind == transport.EventRevoke:
@@ -227,14 +220,16 @@ func (rt *runtime) dispatch(ev *transport.Event, calls transport.PluginCalls) (r
 	return rep
 }
 
-func (rt *runtime) stageRequest(c *Conn, ev *transport.Event, rep *transport.Reply) {
+// stageRequest runs the stage-20 hook for the request whose head is head
+// (from the host or a lease holder, peers.go).
+func (rt *runtime) stageRequest(c *Conn, head, vhost string, rep *transport.Reply) {
 	req := rt.reqs.Get().(*http1.Request)
 	defer rt.reqs.Put(req)
-	if err := http1.ParseRequest(string(ev.Head), nil, req); err != nil {
+	if err := http1.ParseRequest(head, nil, req); err != nil {
 		rep.Err = "bad request head from host: " + err.Error()
 		return
 	}
-	v, r := rt.request.Request(c, req, ev.VHost)
+	v, r := rt.request.Request(c, req, vhost)
 	rep.Verdict = v
 	if v == Respond && r != nil {
 		rep.Reply = *r

@@ -24,10 +24,13 @@ type workers struct {
 // once, and their stacks go back to the heap.
 const maxIdleWorkers = 64
 
-// job is one event and the channel it came on.
+// job is one event and the channel it came on: a host's event (ev, s)
+// or a lease holder's stage-20 call (peer, pf).
 type job struct {
-	ev *transport.Event
-	s  transport.PluginCalls
+	ev   *transport.Event
+	s    transport.PluginCalls
+	peer *transport.PeerCall
+	pf   *transport.PeerFrames
 }
 
 // workerIdle is how long a worker waits for another event before it ends.
@@ -47,8 +50,12 @@ func (w *workers) run(rt *runtime, j job) {
 func (w *workers) loop(rt *runtime, j job) {
 	var t *time.Timer
 	for {
-		rep := rt.dispatch(j.ev, j.s)
-		_ = j.s.Send(rep) // a late Send fails harmlessly
+		if j.peer != nil {
+			rt.answerPeer(j.peer, j.pf)
+		} else {
+			rep := rt.dispatch(j.ev, j.s)
+			_ = j.s.Send(rep) // a late Send fails harmlessly
+		}
 		if w.idle.Add(1) > maxIdleWorkers {
 			w.idle.Add(-1)
 			if t != nil {
@@ -58,15 +65,30 @@ func (w *workers) loop(rt *runtime, j job) {
 		}
 		if t == nil {
 			t = time.NewTimer(workerIdle)
-		} else {
-			t.Reset(workerIdle)
 		}
-		select {
-		case j = <-w.jobs:
-			w.idle.Add(-1)
-		case <-t.C:
-			w.idle.Add(-1)
+		var ok bool
+		if j, ok = w.next(t, time.Now()); !ok {
 			return
+		}
+	}
+}
+
+// next waits for the next job of a worker idle since since; false after
+// workerIdle without one. The timer is not reset for every job (a
+// timer's reset costs more than the rest of a short event's dispatch):
+// when it fires early, the worker waits for the rest of workerIdle.
+func (w *workers) next(t *time.Timer, since time.Time) (job, bool) {
+	defer w.idle.Add(-1)
+	for {
+		select {
+		case j := <-w.jobs:
+			return j, true
+		case <-t.C:
+			idle := time.Since(since)
+			if idle >= workerIdle {
+				return job{}, false
+			}
+			t.Reset(workerIdle - idle)
 		}
 	}
 }

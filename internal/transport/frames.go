@@ -75,15 +75,6 @@ func SocketPair(a, b string) (*os.File, *os.File, error) {
 	return os.NewFile(uintptr(fds[0]), a), os.NewFile(uintptr(fds[1]), b), nil
 }
 
-// CallerFrames wraps c, a lease holder's connection to a stage-20
-// plugin's peer socket, as the calling end: it sends events and reads
-// replies, as the host does.
-func CallerFrames(c *net.UnixConn) *HostFrames { return &HostFrames{framer: newFramer(c)} }
-
-// ServingFrames wraps c, a connection a stage-20 plugin accepted on its
-// peer socket, as the answering end.
-func ServingFrames(c *net.UnixConn) *PluginFrames { return &PluginFrames{framer: newFramer(c)} }
-
 // OpenPluginFrames opens the plugin end from the descriptor the host
 // passed (f is closed: the result holds its own copy).
 func OpenPluginFrames(f *os.File) (*PluginFrames, error) {

@@ -56,20 +56,33 @@ func (fw *frameWriter) send(m proto.Message) error {
 	}
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
+	if err := fw.room(size); err != nil {
+		return err
+	}
+	if err := fw.queue(m, size); err != nil {
+		return err
+	}
+	fw.wake()
+	return nil
+}
+
+// room reports whether a message of size bytes may be queued (fw.mu held).
+func (fw *frameWriter) room(size int) error {
 	if fw.err != nil {
 		return fw.err
 	}
 	if len(fw.pending)+size+16 > maxFrame {
 		return errBacklog // never wait: the caller's deadline must hold
 	}
-	if err := fw.queue(m, size); err != nil {
-		return err
-	}
+	return nil
+}
+
+// wake has the writer's goroutine write what is pending (fw.mu held).
+func (fw *frameWriter) wake() {
 	if !fw.busy {
 		fw.busy = true
 		fw.kick <- struct{}{} // room: only a non-busy writer is woken
 	}
-	return nil
 }
 
 // queue appends m as field 1 of the pending batch.
