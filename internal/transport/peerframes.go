@@ -78,6 +78,7 @@ func (p *PeerFrames) Recv(c *PeerCall) error {
 // parseEvent decodes an Event into c; text is m as a string.
 func (p *PeerFrames) parseEvent(m []byte, text string, c *PeerCall) error {
 	*c = PeerCall{}
+	var conn []byte // the Conn's bytes; several Conn fields merge, as their concatenation does
 	for len(m) > 0 {
 		num, typ, n := protowire.ConsumeTag(m)
 		if n < 0 {
@@ -92,10 +93,15 @@ func (p *PeerFrames) parseEvent(m []byte, text string, c *PeerCall) error {
 			} else {
 				c.Kind = eventKindFromPB(pb.Event_Kind(int32(v)))
 			}
-		case typ == protowire.BytesType && (num == fEventConn || num == fEventHead || num == fEventVHost):
+		case typ == protowire.BytesType && num == fEventConn:
 			var v []byte
 			if v, n = protowire.ConsumeBytes(m); n >= 0 {
-				if err := p.setBytes(c, num, v, text[n-len(v):n]); err != nil {
+				conn = appendConn(conn, v)
+			}
+		case typ == protowire.BytesType && (num == fEventHead || num == fEventVHost):
+			var v []byte
+			if v, n = protowire.ConsumeBytes(m); n >= 0 {
+				if err := p.setString(c, num, text[n-len(v):n]); err != nil {
 					return err
 				}
 			}
@@ -107,15 +113,24 @@ func (p *PeerFrames) parseEvent(m []byte, text string, c *PeerCall) error {
 		}
 		m, text = m[n:], text[n:]
 	}
-	return nil
+	if conn == nil {
+		return nil
+	}
+	return p.setConn(c, conn)
 }
 
-// setBytes sets a length-delimited field of c; v is the frame's (reused),
-// s the same bytes in the frame's string.
-func (p *PeerFrames) setBytes(c *PeerCall, num protowire.Number, v []byte, s string) error {
+// appendConn adds the bytes of a Conn field to those before it: the
+// frame's own when it is the first (no copy), a copy of both after.
+func appendConn(conn, v []byte) []byte {
+	if conn == nil {
+		return v
+	}
+	return append(append(make([]byte, 0, len(conn)+len(v)), conn...), v...)
+}
+
+// setString sets the head or the vhost of c; s is in the frame's string.
+func (p *PeerFrames) setString(c *PeerCall, num protowire.Number, s string) error {
 	switch num {
-	case fEventConn:
-		return p.setConn(c, v)
 	case fEventHead:
 		c.Head = s
 	case fEventVHost:

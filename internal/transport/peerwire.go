@@ -215,7 +215,7 @@ func (r *PeerReply) setBytes(num protowire.Number, v []byte) error {
 		}
 		r.Reply.Header = append(r.Reply.Header, f)
 	case fReplyBody:
-		r.Reply.Body = append(r.Reply.Body, v...) // the frame's buffer is reused
+		r.Reply.Body = append(r.Reply.Body[:0], v...) // the last one wins; the frame's buffer is reused
 	case fReplyError:
 		if !utf8.Valid(v) {
 			return fmt.Errorf("%w: a reply's error is not UTF-8", ErrFrame)
