@@ -74,6 +74,7 @@ function label(c) {
 	if (c == "proxy-1k-256c") return "proxied 1 KiB, 256 conns"
 	if (c == "proxy-1k-1c") return "proxied 1 KiB, 1 conn"
 	if (c == "proxy-1k-1024c-think") return "proxied 1 KiB, 1024 conns, 300 ms between requests"
+	if (c == "proxy-newconn-64c") return "proxied 1 KiB, new connection per request, 64 conns"
 	if (c == "tls-proxy-1k-64c") return "HTTPS proxied 1 KiB, keep-alive, 64 conns"
 	if (c == "tls-newconn-64c") return "HTTPS new connection per request (full handshake), static 1 KiB, 64 conns"
 	return c

@@ -13,6 +13,8 @@
 #            (300) ms between an answer and the next request: clients with
 #            think time, whose connections sit idle between requests
 #            (nginx, HAProxy, proxy_reverse alone)
+#   newconn  proxied 1 KiB with a new connection per request, 64 connections
+#            (nginx, HAProxy, proxy_reverse alone)
 #   HTTPS    proxied 1 KiB over keep-alive TLS, and a new TLS connection per
 #            request (static 1 KiB, Connection: close: full handshakes per
 #            second), 64 connections: nginx and Capuchin with the same
@@ -420,6 +422,7 @@ CASES=(
 	"proxy-1k-256c /api/x 256 ${PROXIES[*]}"
 	"proxy-1k-1c /api/x 1 ${PROXIES[*]}"
 	"proxy-1k-1024c-think /api/x 1024 nginx haproxy capuchin"
+	"proxy-newconn-64c /api/x 64 nginx haproxy capuchin"
 	"tls-proxy-1k-64c /api/x 64 nginx capuchin"
 	"tls-newconn-64c /1k.txt 64 nginx capuchin"
 )
