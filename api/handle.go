@@ -34,6 +34,7 @@ type connState struct {
 	idle     bool        // waiting for the next request of a lease
 	revoked  bool        // the host wants the connection back
 	deadline *time.Timer // the request's deadline (see armDeadline)
+	writeBy  time.Time   // the write deadline set last through Request.SetWriteDeadline
 	ptimer   *time.Timer // the deadline of a call to a stage-20 peer (peers.go)
 	shutLate atomic.Bool // on deadline, shut the socket (leased requests)
 
@@ -413,6 +414,22 @@ func (b bodyReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// SetWriteDeadline sets the client connection's write deadline, as
+// net.Conn's does, and keeps it for WriteDeadline. Only the handler's
+// goroutine may call it.
+func (r *Request) SetWriteDeadline(t time.Time) error {
+	r.cs.writeBy = t
+	return r.cs.nc.SetWriteDeadline(t)
+}
+
+// WriteDeadline returns the client connection's write deadline as last
+// set with SetWriteDeadline, by this request or an earlier one on the
+// same connection (zero: none). A handler that writes to the raw
+// connection can thus move the deadline coarsely, only when the one set
+// is near, and spare most requests of a keep-alive connection the
+// poller's timer update (three clock reads and a timer change).
+func (r *Request) WriteDeadline() time.Time { return r.cs.writeBy }
 
 // Conn returns the raw client connection and a reader positioned at the
 // start of the request body, for handlers (such as a proxy) that move bytes

@@ -81,8 +81,11 @@ type dateStamp struct {
 }
 
 // Date returns the current time in IMF-fixdate form.
-func (c *Clock) Date() string {
-	now := time.Now()
+func (c *Clock) Date() string { return c.DateAt(time.Now()) }
+
+// DateAt returns now in IMF-fixdate form: for a caller that has just read
+// the clock (a read costs about as much as the formatting it spares).
+func (c *Clock) DateAt(now time.Time) string {
 	s := now.Unix()
 	if d := c.cur.Load(); d != nil && d.unix == s {
 		return d.text

@@ -19,10 +19,11 @@ import (
 // exchange is the state of one forwarded request; pooled.
 type exchange struct {
 	f       *Forwarder
-	r       *Request
+	r       *Request // &req
+	req     Request  // a copy of the caller's, which then stays on its stack
 	cw      countWriter
-	bw      *bufio.Writer // client output
-	buf     *[]byte
+	bw      *bufio.Writer // client output; kept across pooling
+	buf     *[]byte       // copy buffer; kept across pooling
 	rbody   http1.Body
 	trailer http1.Header // buffer of the forwarded trailer fields
 	resp    http1.Response
@@ -43,6 +44,8 @@ type exchange struct {
 	upAddr   string    // the server of the last attempt
 	upStatus int       // its answer's status
 	upStart  time.Time // when the attempt started
+	sent     time.Time // when the request went out on the current connection
+	now      time.Time // the clock read last, since the last wait (see copyBody)
 
 	began     time.Time   // when forwarding started
 	unbounded atomic.Bool // the stage deadline was lifted
@@ -50,6 +53,9 @@ type exchange struct {
 	mu      sync.Mutex // guards bc and aborted against abort
 	bc      *upstream.Conn
 	aborted bool
+
+	in         *inflight // the list x is linked in, guarded by its mu
+	prev, next *exchange
 }
 
 // maxInterim caps the 1xx answers relayed for one request (100 Continue,
@@ -72,22 +78,24 @@ func (f *Forwarder) getExchange(r *Request) *exchange {
 	if x == nil {
 		x = &exchange{f: f}
 	}
-	x.r, x.began = r, time.Now()
-	x.cw = countWriter{c: r.Conn, timeout: r.ClientTimeoutOrDefault()}
-	x.bw, _ = f.writers.Get().(*bufio.Writer)
-	if x.bw == nil {
+	x.req = *r
+	x.r, x.began = &x.req, time.Now()
+	x.cw = countWriter{c: r.Conn, timeout: r.ClientTimeoutOrDefault(), dl: r.Deadlines}
+	if r.Deadlines != nil {
+		x.cw.by = r.Deadlines.WriteDeadline() // as the connection's last request left it
+	}
+	if x.bw == nil { // a new exchange: its buffers stay with it in the pool
 		x.bw = bufio.NewWriterSize(nil, copyBufSize+512)
+		x.buf = f.getBuf()
 	}
 	x.bw.Reset(&x.cw)
-	x.buf = f.getBuf()
 	return x
 }
 
 func (f *Forwarder) putExchange(x *exchange) {
 	x.bw.Reset(nil)
-	f.writers.Put(x.bw)
-	f.bufs.Put(x.buf)
-	x.r, x.bw, x.buf, x.bc = nil, nil, nil, nil
+	x.r, x.bc = nil, nil
+	x.req = Request{} // keeps no connection alive
 	x.pick = balance.Request{}
 	x.status, x.closing, x.err, x.aborted = 0, false, nil, false
 	x.unbounded.Store(false)
@@ -116,8 +124,8 @@ func (x *exchange) result() Result {
 // unbound lifts the host's stage deadline from the request, once: a tunnel
 // or a long transfer is bounded by idle timeouts from then on.
 func (x *exchange) unbound() {
-	if x.r.ClearDeadline != nil && x.unbounded.CompareAndSwap(false, true) {
-		x.r.ClearDeadline()
+	if x.r.Deadlines != nil && x.unbounded.CompareAndSwap(false, true) {
+		x.r.Deadlines.ClearDeadline()
 	}
 }
 
@@ -152,13 +160,12 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	s := bc.Server()
 	if !x.setConn(bc) {
 		s.Release(bc, false, time.Now())
-		x.fail(502, errors.New("request aborted"), "")
+		x.aborting()
 		return outcomeDone
 	}
 	defer x.setConn(nil)
 	req := x.r.Req
 	x.gotByte = false
-	sent := time.Now()
 	bc.BW.Write(appendRequestHead((*x.buf)[:0], req, x.r.Client, x.r.TLS, s.HostPort(), x.r.KeepUnderscores,
 		x.r.Forwarded))
 	if err := bc.BW.Flush(); err != nil {
@@ -167,8 +174,9 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	if req.HasBody() {
 		x.startUpload(bc)
 	}
+	wait := x.sent // a 1xx answer takes the clock again for the next wait
 	for {
-		x.up.touch(bc, s, true)
+		x.up.touch(bc, s, true, wait)
 		err := x.readAnswer(bc)
 		if err == nil {
 			x.upStatus = x.resp.Status
@@ -189,13 +197,15 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 				x.clientGone(bc, err)
 				return outcomeDone
 			}
+			wait = time.Now()
 			continue
 		}
 		break
 	}
 	x.up.headDone()
 	now := time.Now()
-	s.Answered(now, now.Sub(sent), x.resp.Status)
+	x.now = now
+	s.Answered(now, now.Sub(x.sent), x.resp.Status)
 	s.Succeeded()
 	x.relay(bc)
 	return outcomeDone
@@ -230,7 +240,7 @@ func (x *exchange) interim1xx() error {
 	if x.r.Req.Minor == 0 {
 		return nil
 	}
-	h := x.head()
+	h := x.head(time.Now())
 	b, _ := appendResponseHead((*x.buf)[:0], &x.resp, &h, nil)
 	x.bw.Write(b)
 	x.heads += int64(len(b))
@@ -246,9 +256,9 @@ func (x *exchange) answerStarted() bool {
 }
 
 // head is the client side of the answer's head: the request's method and
-// version, the connection's state, and the Date and Server to add.
-func (x *exchange) head() http1.ResponseHead {
-	return http1.ResponseHead{Date: x.f.clock.Date(), Server: x.r.Server, Method: x.r.Req.Method,
+// version, the connection's state, and the Date (of now) and Server to add.
+func (x *exchange) head(now time.Time) http1.ResponseHead {
+	return http1.ResponseHead{Date: x.f.clock.DateAt(now), Server: x.r.Server, Method: x.r.Req.Method,
 		Minor: x.r.Req.Minor, Close: x.closing}
 }
 
@@ -274,7 +284,7 @@ func (x *exchange) backendError(bc *upstream.Conn, err error) outcome {
 	var ne net.Error
 	switch {
 	case x.isAborted():
-		x.fail(502, errors.New("request aborted"), "")
+		x.aborting()
 	case x.up.clientErr:
 		x.fail(http1.StatusOf(x.up.err), x.up.err, "the request body could not be read")
 	case errors.As(err, &ne) && ne.Timeout():
@@ -298,6 +308,13 @@ func (x *exchange) retrySame(s *upstream.Server) outcome {
 	}
 	s.Retried()
 	return outcomeRetry
+}
+
+// aborting answers a request aborted by the end of its context: the
+// client connection closes (abort set its deadlines in the past).
+func (x *exchange) aborting() {
+	x.closing = true
+	x.fail(502, errors.New("request aborted"), "")
 }
 
 func (x *exchange) isAborted() bool {
@@ -334,7 +351,7 @@ func (x *exchange) fail(status int, err error, detail string) {
 	}
 	consumed := !x.r.Req.HasBody() || x.up.started && x.up.err == nil && x.up.readAll.Load()
 	x.closing = x.closing || !x.r.KeepAlive || x.r.Req.Close || !consumed
-	h := x.head()
+	h := x.head(time.Now())
 	h.Status = status
 	b := h.AppendError((*x.buf)[:0], nil, detail)
 	x.bw.Write(b)
@@ -357,22 +374,51 @@ func (x *exchange) clientGone(bc *upstream.Conn, err error) {
 
 // countWriter counts bytes written to the client and bounds each write,
 // coarsely: the write deadline moves only when the one set last is less
-// than 3/4 of the timeout away, so that a body's writes spare the poller's
-// timer update.
+// than 3/4 of the timeout away, so that a body's writes, and with
+// Request.Deadlines the following requests of a keep-alive connection,
+// spare the poller's timer update.
 type countWriter struct {
 	c       net.Conn
+	dl      Deadlines // nil: set c's deadline, known for this request only
 	n       int64
 	timeout time.Duration
 	by      time.Time // the write deadline set last
+	// now is the time of the write in progress: given by arm (a clock
+	// read the caller has just made) for the next write, else read by
+	// the write itself.
+	now   time.Time
+	armed bool
+}
+
+// arm gives the next write the time now, read by the caller since its
+// last wait: the write then spares its own clock read.
+func (w *countWriter) arm(now time.Time) { w.now, w.armed = now, true }
+
+// setBy sets the client connection's write deadline to t.
+func (w *countWriter) setBy(t time.Time) {
+	w.by = t
+	if w.dl != nil {
+		w.dl.SetWriteDeadline(t)
+		return
+	}
+	w.c.SetWriteDeadline(t)
 }
 
 func (w *countWriter) Write(p []byte) (int, error) {
 	// Inline, not a call: one more frame on this, the deepest path of a
 	// request, grows the goroutine's stack from 4 to 8 KiB for good (and
 	// a leased connection keeps it while idle).
-	if now := time.Now(); w.by.Sub(now) < w.timeout-w.timeout/4 {
-		w.by = now.Add(w.timeout)
-		w.c.SetWriteDeadline(w.by)
+	if !w.armed {
+		w.now = time.Now()
+	}
+	w.armed = false
+	if w.by.Sub(w.now) < w.timeout-w.timeout/4 { // setBy, inline
+		w.by = w.now.Add(w.timeout)
+		if w.dl != nil {
+			w.dl.SetWriteDeadline(w.by)
+		} else {
+			w.c.SetWriteDeadline(w.by)
+		}
 	}
 	n, err := w.c.Write(p)
 	w.n += int64(n)

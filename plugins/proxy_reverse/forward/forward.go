@@ -27,11 +27,16 @@ import (
 // Forwarder forwards requests. One is shared by all entries and requests;
 // the zero value works.
 type Forwarder struct {
-	clock   http1.Clock // Date of error pages and of answers that have none
-	writers sync.Pool   // *bufio.Writer for client output
-	bufs    sync.Pool   // *[]byte copy buffers
-	states  sync.Pool   // *exchange
+	clock  http1.Clock // Date of error pages and of answers that have none
+	bufs   sync.Pool   // *[]byte copy buffers of uploads
+	states sync.Pool   // *exchange, with its client output and copy buffers
+	live   inflight    // the exchanges in progress, aborted when their context ends
 }
+
+// Close stops watching the context of the requests (see inflight); the
+// requests still in progress finish as usual. Call it when the Forwarder
+// is no longer used.
+func (f *Forwarder) Close() { f.live.close() }
 
 // Request is one client request to forward.
 type Request struct {
@@ -54,11 +59,11 @@ type Request struct {
 	// when the entry sets no ClientBodyTimeout. 0 means
 	// fallbackClientTimeout.
 	ClientTimeout time.Duration
-	// ClearDeadline, when set, lifts the host's stage deadline from the
-	// request (api.Request.ClearDeadline): called when the request turns
-	// out to be a tunnel, or a transfer still moving after LongAfter.
-	ClearDeadline func() bool
-	LongAfter     time.Duration // 0: only tunnels lift the deadline
+	// Deadlines, when set, holds the request's deadlines on the host side
+	// (see Deadlines). Nil: the stage deadline is never lifted, and each
+	// request starts with no client write deadline known.
+	Deadlines Deadlines
+	LongAfter time.Duration // 0: only tunnels lift the deadline
 	// Budget is the entry's retry budget (budget.go); nil: none.
 	Budget *Budget
 	// Sticky, when set, names in a cookie the server that answered
@@ -66,6 +71,20 @@ type Request struct {
 	Sticky *balance.Sticky
 	// Forwarded, when set, adds an RFC 7239 Forwarded field (forwarded.go).
 	Forwarded *Forwarded
+}
+
+// Deadlines is the host side of a request's deadlines: an *api.Request (an
+// interface, so that passing one allocates nothing).
+type Deadlines interface {
+	// ClearDeadline lifts the host's stage deadline from the request
+	// (api.Request.ClearDeadline): called when the request turns out to
+	// be a tunnel, or a transfer still moving after LongAfter.
+	ClearDeadline() bool
+	// SetWriteDeadline and WriteDeadline set the client connection's
+	// write deadline and keep it across the connection's requests, so
+	// that it moves only when near (countWriter), not on every request.
+	SetWriteDeadline(time.Time) error
+	WriteDeadline() time.Time
 }
 
 // fallbackClientTimeout stands for the host's Timeout when the host gives
@@ -103,8 +122,7 @@ var (
 func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balance.Picker, r *Request) Result {
 	x := f.getExchange(r)
 	defer f.putExchange(x)
-	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, x.abort)
+	if stop := f.live.watch(ctx, x); stop != nil {
 		defer stop()
 	}
 	var triedBuf [16]*upstream.Server
@@ -117,13 +135,14 @@ func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balan
 	var lastErr error
 	var failed *upstream.Server // the server the last attempt failed on
 	r.Budget.Request()
+	x.now = x.began // nothing waited since
 	for _, i := range order {
 		s := slots.Servers[i]
 		if containsServer(tried, s) {
 			continue
 		}
 		tried = append(tried, s)
-		if !s.Available(time.Now()) {
+		if !s.Available(x.now) {
 			offline++
 			continue
 		}
@@ -139,6 +158,7 @@ func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balan
 			return x.result()
 		}
 		failed, lastErr = s, err
+		x.now = time.Now() // the attempt may have waited
 	}
 	x.noServer(len(tried), offline, lastErr)
 	return x.result()
@@ -172,9 +192,10 @@ func containsServer(list []*upstream.Server, s *upstream.Server) bool {
 // failed before any answer byte (see backendError); the server is then
 // counted as retried when a next server takes the request.
 func (x *exchange) try(ctx context.Context, s *upstream.Server) (bool, error) {
-	x.upAddr, x.upStatus, x.upStart = s.Address(), 0, time.Now()
+	x.upAddr, x.upStatus, x.upStart = s.Address(), 0, x.now
 	for {
-		bc := s.Get(time.Now())
+		x.sent = x.now
+		bc := s.Get(x.now)
 		if bc == nil {
 			var err error
 			if bc, err = s.Dial(ctx); err != nil {
@@ -183,6 +204,7 @@ func (x *exchange) try(ctx context.Context, s *upstream.Server) (bool, error) {
 				}
 				return false, err
 			}
+			x.sent = time.Now() // after the connect (and TLS handshake)
 		}
 		switch x.exchange(bc) {
 		case outcomeDone:
@@ -192,5 +214,6 @@ func (x *exchange) try(ctx context.Context, s *upstream.Server) (bool, error) {
 			x.err = nil
 			return false, err
 		}
+		x.now = time.Now() // again on a new connection: the last one may have waited
 	}
 }

@@ -15,7 +15,7 @@ func (x *exchange) relay(bc *upstream.Conn) {
 	req, resp := x.r.Req, &x.resp
 	x.status = resp.Status
 	x.closing = x.closing || !x.r.KeepAlive || req.Close
-	h := x.head()
+	h := x.head(x.now)
 	b, fr := appendResponseHead((*x.buf)[:0], resp, &h, x.stickyCookie(bc.Server()))
 	x.closing = h.Close // a close-delimited body
 	x.bw.Write(b)
@@ -27,14 +27,23 @@ func (x *exchange) relay(bc *upstream.Conn) {
 		x.closing = true
 	}
 	reuse := ok && consumed && !resp.Close && x.rbody.Done()
-	bc.Server().Release(bc, reuse, time.Now())
+	// x.now is the last clock read of the copy: the connection's idle time
+	// may count from a little before the answer's last byte went out.
+	bc.Server().Release(bc, reuse, x.now)
 }
 
 // copyBody streams the answer's body. It reports false when either side
 // failed; the client connection then closes (a short body is never
 // presented as complete: a chunked one lacks its last chunk).
+//
+// Clock reads: the loop starts with x.now, read when the answer head
+// arrived, and reads the clock again after each step that may have waited
+// (a read that went to the socket, a write to the client), so the
+// deadlines set from x.now count from the step's real start; a body that
+// came with its head (most small answers) costs no clock read.
 func (x *exchange) copyBody(bc *upstream.Conn, fr http1.Framing) bool {
 	if fr == http1.FrameNone {
+		x.cw.arm(x.now)
 		return x.flushClient(nil)
 	}
 	var w io.Writer = x.bw
@@ -44,23 +53,30 @@ func (x *exchange) copyBody(bc *upstream.Conn, fr http1.Framing) bool {
 	}
 	p := *x.buf
 	rt := bc.Server().ResponseTimeout()
-	for {
+	for first := true; ; first = false {
+		if !first {
+			x.now = time.Now() // the last step wrote to the client
+		}
 		if fr == http1.FrameLength {
 			if done, ok := x.splice(bc); done {
 				return ok
 			}
 		}
-		now := time.Now()
-		bc.ExtendRead(now, rt)
-		x.longLived(now)
+		bc.ExtendRead(x.now, rt)
+		x.longLived(x.now)
+		waits := fr != http1.FrameLength || bc.BR.Buffered() == 0 // else it reads from the buffer
 		n, err := x.rbody.Read(p)
+		if waits {
+			x.now = time.Now()
+		}
 		if n > 0 {
+			x.cw.arm(x.now)
 			if _, werr := w.Write(p[:n]); werr != nil || !x.flushClient(nil) {
 				return x.flushClient(werr)
 			}
 		}
-		if err == io.EOF {
-			break
+		if err == io.EOF || err == nil && x.rbody.Done() {
+			break // (the next read would only find the end)
 		}
 		if err != nil {
 			bc.Server().FailedAs(time.Now(), upstream.FailBody)

@@ -42,8 +42,7 @@ func (x *exchange) splice(bc *upstream.Conn) (done, ok bool) {
 	for left > 0 {
 		now := time.Now()
 		bc.ExtendRead(now, rt)
-		x.cw.by = now.Add(x.cw.timeout) // a full Timeout for this step
-		dst.SetWriteDeadline(x.cw.by)
+		x.cw.setBy(now.Add(x.cw.timeout)) // a full Timeout for this step
 		x.longLived(now)
 		lr := io.LimitedReader{R: src, N: min(left, spliceStep)}
 		want := lr.N

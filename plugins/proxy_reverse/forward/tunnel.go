@@ -20,7 +20,7 @@ func (x *exchange) tunnel(bc *upstream.Conn) {
 	bc.Server().Succeeded()
 	x.stopUpload(bc)
 	x.status, x.closing = 101, true
-	h := x.head()
+	h := x.head(time.Now())
 	b, _ := appendResponseHead((*x.buf)[:0], &x.resp, &h, nil)
 	x.bw.Write(b)
 	x.heads += int64(len(b))

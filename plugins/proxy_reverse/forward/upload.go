@@ -70,16 +70,16 @@ func (u *upload) reset() {
 	u.readAll.Store(false)
 }
 
-// touch moves the backend read deadline to ResponseTimeout from now while
-// no final answer head has arrived. The timeout for the answer thus counts
-// from the last request byte sent.
-func (u *upload) touch(bc *upstream.Conn, s *upstream.Server, force bool) {
+// touch moves the backend read deadline to ResponseTimeout from now (a
+// clock read just made) while no final answer head has arrived. The
+// timeout for the answer thus counts from the last request byte sent.
+func (u *upload) touch(bc *upstream.Conn, s *upstream.Server, force bool, now time.Time) {
 	if !force && !u.started {
 		return
 	}
 	u.mu.Lock()
 	if !u.gotHead {
-		bc.ExtendRead(time.Now(), s.ResponseTimeout())
+		bc.ExtendRead(now, s.ResponseTimeout())
 	}
 	u.mu.Unlock()
 }
@@ -145,14 +145,14 @@ func (x *exchange) uploadBody(bc *upstream.Conn) {
 		if u.err = bc.BW.Flush(); u.err != nil {
 			return
 		}
-		u.touch(bc, s, false)
+		u.touch(bc, s, false, time.Now())
 	}
 	if x.r.Req.Chunked {
 		u.trailer = trailerFields(u.trailer, u.body.Trailer())
 		cw.CloseTrailer(u.trailer)
 	}
 	u.err = bc.BW.Flush()
-	u.touch(bc, s, false)
+	u.touch(bc, s, false, time.Now())
 }
 
 // stopUpload ends the upload goroutine and reports whether the client's

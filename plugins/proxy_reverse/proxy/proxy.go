@@ -199,5 +199,6 @@ func (p *Proxy) Close() error {
 	for _, e := range p.entries {
 		e.group.Close()
 	}
+	p.fwd.Close()
 	return nil
 }

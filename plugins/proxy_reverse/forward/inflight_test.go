@@ -1,0 +1,127 @@
+package forward
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
+	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
+)
+
+// silentBackend accepts connections and reads them without ever answering.
+func silentBackend(t *testing.T) *upstream.Group {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() { // ends when the listener closes
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { // ends when the proxy closes the connection
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	e := &config.Entry{Servers: []config.Server{{Host: "127.0.0.1", Port: uint16(port)}},
+		ConnectTimeout: time.Second, ResolveInterval: time.Minute, IdleTimeout: time.Minute,
+		ResponseTimeout: time.Minute}
+	g := upstream.NewGroup(e, nil, nil, hclog.NewNullLogger())
+	t.Cleanup(g.Close)
+	return g
+}
+
+// forwardAsync starts one GET /x on f under ctx and returns its result
+// channel.
+func forwardAsync(t *testing.T, f *Forwarder, g *upstream.Group, ctx context.Context) <-chan Result {
+	t.Helper()
+	client, server := connPair(t)
+	br := bufio.NewReader(server)
+	client.Write([]byte("GET /x HTTP/1.1\r\nHost: a\r\n\r\n"))
+	var req http1.Request
+	if err := http1.ReadRequest(br, nil, &req); err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan Result, 1)
+	go func() {
+		out <- f.Forward(ctx, g.Slots(), inOrder(1), &Request{Conn: server, BR: br, Req: &req,
+			Client: netip.MustParseAddrPort("127.0.0.1:9"), KeepAlive: true})
+	}()
+	return out
+}
+
+func waitResult(t *testing.T, out <-chan Result, what string) Result {
+	t.Helper()
+	select {
+	case res := <-out:
+		return res
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: the request was not aborted", what)
+	}
+	return Result{}
+}
+
+// The end of the context a request runs under aborts it while it waits
+// for an answer: the context the Forwarder watches for all its requests
+// (the first it sees), another one watched on its own, and a request that
+// starts under a context already ended; a request that ended before the
+// context does is not touched. An aborted request closes its client
+// connection.
+func TestContextEndAbortsRequests(t *testing.T) {
+	g := silentBackend(t)
+	var f Forwarder
+	defer f.Close()
+	main, cancelMain := context.WithCancel(context.Background())
+	other, cancelOther := context.WithCancel(context.Background())
+	defer cancelOther()
+
+	shared := forwardAsync(t, &f, g, main)
+	alone := forwardAsync(t, &f, g, other)
+	time.Sleep(100 * time.Millisecond) // both wait for the answer
+	f.live.mu.Lock()
+	watched := f.live.watched
+	f.live.mu.Unlock()
+	if watched != main.Done() {
+		t.Fatal("the Forwarder does not watch the first context it saw")
+	}
+	cancelMain()
+	if res := waitResult(t, shared, "watched context"); res.Status != 502 || res.Err == nil || !res.Close {
+		t.Fatalf("watched context: status %d, error %v, close %v", res.Status, res.Err, res.Close)
+	}
+	select {
+	case res := <-alone:
+		t.Fatalf("a request under another context ended with it: %d %v", res.Status, res.Err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	cancelOther()
+	if res := waitResult(t, alone, "another context"); res.Status != 502 {
+		t.Fatalf("another context: status %d, error %v", res.Status, res.Err)
+	}
+	late := forwardAsync(t, &f, g, main)
+	if res := waitResult(t, late, "ended context"); res.Status != 502 {
+		t.Fatalf("ended context: status %d, error %v", res.Status, res.Err)
+	}
+	f.live.mu.Lock()
+	defer f.live.mu.Unlock()
+	if f.live.head != nil {
+		t.Fatal("an exchange stayed linked after its request ended")
+	}
+}
