@@ -77,7 +77,7 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 // lease) is kept by the Go runtime at the peak it reaches, and the peak
 // is the connections that were busy within idleHold: 100 ms of a burst,
 // not a second of it. A connection idle for longer pays for a new
-// hand-over with its next request (some tens of microseconds, once per
+// hand-over with its next request (what its first request cost, once per
 // idle spell); a busy one never does.
 const idleHold = 100 * time.Millisecond
 
