@@ -7,7 +7,7 @@ import (
 )
 
 // TestIdleLeasedConnectionsGivenBack: keep-alive connections leased to a
-// plugin and then idle past the SDK's short hold (100 ms) hold no
+// plugin and then idle past the SDK's hold (500 ms) hold no
 // goroutine in the plugin or in the host (the plugin gives them back and
 // the host parks them at once). Each still gets its next request answered,
 // after every idle spell, and still closes at KeepAliveTimeout counted
@@ -37,13 +37,13 @@ func TestIdleLeasedConnectionsGivenBack(t *testing.T) {
 	}
 	last := time.Now()
 	for spell := range 3 { // idle past the hold, then a request on each
-		// Given back and parked well within a second of the last request:
-		// the hold is 100 ms (it was 1 s).
+		// Given back and parked within 900 ms of the last request: the
+		// hold is 500 ms (it was 1 s).
 		settled := func() bool {
 			return goroutines(t, hostPprof) <= hostBase+20 && goroutines(t, pluginPprof) <= pluginBase+workers+20
 		}
-		if !pollUntil(last.Add(800*time.Millisecond), settled) {
-			t.Fatalf("idle spell %d: %d goroutines in the host (%d before), %d in the plugin (%d before) 800 ms after the last request on %d connections",
+		if !pollUntil(last.Add(900*time.Millisecond), settled) {
+			t.Fatalf("idle spell %d: %d goroutines in the host (%d before), %d in the plugin (%d before) 900 ms after the last request on %d connections",
 				spell, goroutines(t, hostPprof), hostBase, goroutines(t, pluginPprof), pluginBase, n)
 		}
 		for i, c := range cs {
