@@ -72,8 +72,16 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 // arrives before it gives the connection back (when the lease's idle
 // timeout is longer): an idle connection then holds no goroutine and no
 // lease state in the plugin, and the host, which waits for it without
-// one, hands it over again when its next request comes.
-const idleHold = time.Second
+// one, hands it over again when its next request comes. It is half
+// a second (it was 1 s) because everything a held connection keeps (its
+// goroutine, its socket's poll descriptor and timers, and the host's
+// goroutine waiting on the lease) is kept by the Go runtime at the peak
+// it reaches, and the peak is the connections busy within idleHold. It is
+// not shorter because a connection idle for longer pays for a new
+// hand-over with its next request: at 100 ms a client waiting 300 ms
+// between requests (scripts/bench.sh, the think-time case) cost three
+// times the CPU per request.
+const idleHold = 500 * time.Millisecond
 
 // nextHead waits until the next request head is buffered whole and
 // returns it (request line and fields with their CRLFs) with the number

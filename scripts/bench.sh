@@ -368,7 +368,7 @@ memory() {
 	taskset -c 1 ./bin/idleconns -addr 127.0.0.1:"$port" -path /api/x -n "$IDLE" -hold 180s >"$out" 2>>"$work/idleconns.log" &
 	local ic=$!
 	for _ in $(seq 1200); do grep -q '^ready' "$out" && break; kill -0 "$ic" 2>/dev/null || break; sleep 0.1; done
-	sleep "$SETTLE" # idle, as between a client's requests: Capuchin parks connections idle for 1 s
+	sleep "$SETTLE" # idle, as between a client's requests: Capuchin parks connections idle for 500 ms
 	local b1 h1
 	b1=$(rss_kb "$pid") h1=$(rss_kb "$pid" self)
 	kill "$ic" 2>/dev/null || true

@@ -11,7 +11,7 @@ import (
 )
 
 // TestIdleConnectionsParked: keep-alive connections idle for longer than
-// the host's hold (1 s) hold no goroutine of the host (they are parked in
+// the host's hold (500 ms) hold no goroutine of the host (they are parked in
 // one epoll wait), still serve their next request at once, and still close
 // at KeepAliveTimeout; SIGTERM with parked connections stops the host at
 // once, closing them.

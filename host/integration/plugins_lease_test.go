@@ -231,7 +231,7 @@ func TestLeaseErrorPages(t *testing.T) {
 }
 
 // TestLeaseIdleHoldKeepsTimeout: a lease the plugin gives back after
-// holding the connection idle for a while (1 s) leaves the host only the
+// holding the connection idle for a while (500 ms) leaves the host only the
 // rest of KeepAliveTimeout: the idle connection closes after
 // KeepAliveTimeout in all, as a connection the host held would, and a
 // request sent before then is served.

@@ -160,6 +160,7 @@ func (l *loop) serve(tc *net.TCPConn) {
 		if err := http1.ReadRequest(br, nil, &req); err != nil {
 			return
 		}
+		tc.SetReadDeadline(time.Now().Add(20 * time.Second)) // an idle wait's deadline (see one) ends with it
 		start := time.Now()
 		status, n, keep := l.one(c, tc, src, br, &req)
 		l.p.Done(&stage.Record{ConnID: c.ID, Remote: c.Remote, VHost: "default", Method: req.Method,
@@ -210,6 +211,9 @@ func (l *loop) one(c *stage.Conn, tc *net.TCPConn, src *http1.PrefixReader, br *
 	case stage.Handled:
 		src.Pre = res.Leftover
 		br.Reset(src)
+		if res.Idle > 0 && l.lease.IdleTimeout > 0 { // given back idle: the rest of the idle timeout, as the host waits
+			tc.SetReadDeadline(time.Now().Add(max(l.lease.IdleTimeout-res.Idle, time.Millisecond)))
+		}
 		return res.Status, res.BytesOut, !res.Close
 	case stage.Close:
 		st := res.Status

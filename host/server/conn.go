@@ -390,12 +390,15 @@ var (
 )
 
 // holdIdle waits up to idle for the next request's first bytes: on this
-// goroutine for idleHold, less the time spent idle under a plugin's lease
-// (a connection the plugin held idle for idleHold is parked at once), then,
-// on a plain connection, parked in the server's idler with no goroutine
-// at all (errParked).
+// goroutine for idleHold, then, on a plain connection, parked in the
+// server's idler with no goroutine at all (errParked). A connection a
+// plugin gave back after holding it idle (spent) is parked at once: it was
+// idle for the plugin's hold already.
 func (c *conn) holdIdle(idle, spent time.Duration) error {
-	hold := max(idleHold-spent, 0)
+	hold := idleHold
+	if spent > 0 {
+		hold = 0
+	}
 	if c.tls != nil { // its waiter cannot wait without buffers: the read does
 		c.nc.SetReadDeadline(deadline(idle))
 		return nil

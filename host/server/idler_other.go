@@ -8,7 +8,7 @@ import "time"
 // every idle connection waits on its own goroutine.
 type idler struct{}
 
-const idleHold = time.Second
+const idleHold = 500 * time.Millisecond
 
 func (d *idler) start() bool                         { return false }
 func (d *idler) park(*conn, int, time.Duration) bool { return false }

@@ -1,6 +1,9 @@
 package memback
 
 import (
+	"runtime"
+	"runtime/pprof"
+	"sync"
 	"testing"
 	"time"
 )
@@ -137,5 +140,92 @@ func TestIdleWaitsForTheRiseToStop(t *testing.T) {
 	waitRuns(t, &id, 1)
 	if id.low.Load() != 5000 {
 		t.Fatalf("low %d after giving back, want 5000", id.low.Load())
+	}
+}
+
+// A burst of MinDrop connections or more that open and close quickly
+// gives memory back once it ends, though never more than one was open at
+// once (no fall to watch).
+func TestTrackerGivesBackAfterABurst(t *testing.T) {
+	var tr Tracker
+	for range 3 * MinDrop {
+		tr.Opened()
+		tr.Closed()
+	}
+	for deadline := time.Now().Add(10 * time.Second); tr.Bursts() < 1 || tr.watch.Load(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("bursts %d (watching %v) 10 s after a burst of %d", tr.Bursts(), tr.watch.Load(), 3*MinDrop)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if tr.Bursts() != 1 || tr.Runs() != 0 {
+		t.Fatalf("bursts %d, runs %d; want 1 and 0", tr.Bursts(), tr.Runs())
+	}
+}
+
+// MinDrop connections trickling in over longer than burstWindow are no
+// burst: the watch ends without giving memory back, and the next count
+// starts there.
+func TestTrackerIgnoresATrickle(t *testing.T) {
+	var tr Tracker
+	tr.markAt.Store(time.Now().Add(-2 * burstWindow).UnixNano()) // the count began that long ago
+	for range MinDrop {
+		tr.Opened()
+		tr.Closed()
+	}
+	if !tr.watch.Load() {
+		t.Fatal("not watching after MinDrop connections")
+	}
+	for deadline := time.Now().Add(10 * time.Second); tr.watch.Load(); {
+		if time.Now().After(deadline) {
+			t.Fatal("still watching 10 s after the trickle")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if tr.Bursts() != 0 || tr.mark.Load() != MinDrop {
+		t.Fatalf("bursts %d, mark %d; want 0 and %d", tr.Bursts(), tr.mark.Load(), MinDrop)
+	}
+}
+
+// threads is how many threads the runtime has.
+func threads() int { return pprof.Lookup("threadcreate").Count() }
+
+// Threads left idle by goroutines that each held one are ended, down to
+// GOMAXPROCS+spareThreads; the process goes on scheduling goroutines.
+func TestTrimThreadsEndsIdleThreads(t *testing.T) {
+	const n = 40
+	before := threads()
+	var held, release sync.WaitGroup
+	release.Add(1)
+	done := make(chan struct{}, n)
+	for range n {
+		held.Add(1)
+		go func() { // holds a thread of its own until released, then ends
+			runtime.LockOSThread()
+			held.Done()
+			release.Wait()
+			runtime.UnlockOSThread()
+			done <- struct{}{}
+		}()
+	}
+	held.Wait()
+	if got := threads(); got < n {
+		t.Fatalf("%d threads with %d held, want at least %d", got, n, n)
+	}
+	release.Done()
+	for range n {
+		<-done
+	}
+	trimThreads()
+	// Two more: the runtime may start a thread to take over the processor
+	// of one that ends, when it finds no idle one at that moment.
+	limit := max(runtime.GOMAXPROCS(0)+spareThreads, before) + 2
+	if got := threads(); got > limit {
+		t.Fatalf("%d threads after trimThreads (%d before the test), want at most %d", got, before, limit)
+	}
+	ch := make(chan int)
+	go func() { ch <- 42 }()
+	if <-ch != 42 {
+		t.Fatal("no goroutine runs after trimThreads")
 	}
 }
