@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // TestIdleLeasedConnectionsGivenBack: keep-alive connections leased to a
@@ -42,7 +44,7 @@ func TestIdleLeasedConnectionsGivenBack(t *testing.T) {
 		settled := func() bool {
 			return goroutines(t, hostPprof) <= hostBase+20 && goroutines(t, pluginPprof) <= pluginBase+workers+20
 		}
-		if !pollUntil(last.Add(900*time.Millisecond), settled) {
+		if !hosttest.Poll(time.Until(last.Add(900*time.Millisecond)), settled) {
 			t.Fatalf("idle spell %d: %d goroutines in the host (%d before), %d in the plugin (%d before) 900 ms after the last request on %d connections",
 				spell, goroutines(t, hostPprof), hostBase, goroutines(t, pluginPprof), pluginBase, n)
 		}
@@ -64,18 +66,8 @@ func TestIdleLeasedConnectionsGivenBack(t *testing.T) {
 	gone := func() bool {
 		return goroutines(t, hostPprof) <= hostBase+5 && goroutines(t, pluginPprof) <= pluginBase+workers+5
 	}
-	if !waitFor(gone) {
+	if !hosttest.Poll(5*time.Second, gone) {
 		t.Errorf("after every connection closed: %d goroutines in the host (%d before), %d in the plugin (%d before)",
 			goroutines(t, hostPprof), hostBase, goroutines(t, pluginPprof), pluginBase)
 	}
-}
-
-// pollUntil polls cond until it holds (true) or end passes (false).
-func pollUntil(end time.Time, cond func() bool) bool {
-	for ; time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return cond()
 }
