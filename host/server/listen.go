@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -29,7 +30,12 @@ func (s *Server) syncListeners(want []config.Listener) error {
 		if s.listeners[l.Addr] != nil {
 			continue
 		}
-		ln, err := net.Listen("tcp", l.Addr)
+		// No TCP keep-alive probes on client connections (Go's default for
+		// accepted sockets is on, nginx's and HAProxy's off): an idle one
+		// ends at KeepAliveTimeout, and four setsockopt calls per
+		// connection are saved.
+		lc := net.ListenConfig{KeepAlive: -1}
+		ln, err := lc.Listen(context.Background(), "tcp", l.Addr)
 		if err != nil {
 			for _, o := range opened {
 				o.ln.Close()
