@@ -16,8 +16,7 @@ import (
 // PeerFrames is a stage-20 plugin's end of a lease holder's connection to
 // its peer socket (peerwire.go): Recv for one goroutine, Send from any.
 type PeerFrames struct {
-	framer
-	body []byte // what is left of the current frame's EventBatch
+	batchReader
 	text string // the current frame as a string: the events' heads are slices of it
 
 	// The Conns of the events, by their bytes (at most maxPeerConns):
@@ -37,9 +36,9 @@ const maxPeerConns = 4096
 func NewPeerFrames(c *net.UnixConn) *PeerFrames {
 	r := newRawIO(c)
 	if r == nil {
-		return &PeerFrames{framer: newFramer(c)}
+		return &PeerFrames{batchReader: batchReader{framer: newFramer(c)}}
 	}
-	return &PeerFrames{framer: framer{c: c, w: newFrameWriter(r), br: bufio.NewReaderSize(r, 64<<10)}}
+	return &PeerFrames{batchReader: batchReader{framer: framer{c: c, w: newFrameWriter(r), br: bufio.NewReaderSize(r, 64<<10)}}}
 }
 
 // PeerCall is an event as a peer takes it: the fields of a stage-20
@@ -55,24 +54,15 @@ type PeerCall struct {
 // Recv returns the next event, reading a frame when the last is used up.
 // The events of a frame share one copy of it: Head and VHost are slices.
 func (p *PeerFrames) Recv(c *PeerCall) error {
-	for {
-		if len(p.body) == 0 {
-			b, err := p.next()
-			if err != nil {
-				return err
-			}
-			p.body, p.text = b, string(b)
-			continue
-		}
-		m, ok, err := nextItem(&p.body)
-		if err != nil {
-			return err
-		}
-		if ok { // m ends where the rest of the body begins
-			end := len(p.text) - len(p.body)
-			return p.parseEvent(m, p.text[end-len(m):end], c)
-		}
+	m, fresh, err := p.item()
+	if err != nil {
+		return err
 	}
+	if fresh {
+		p.text = string(p.frame)
+	}
+	end := len(p.text) - len(p.body) // m ends where the rest of the body begins
+	return p.parseEvent(m, p.text[end-len(m):end], c)
 }
 
 // parseEvent decodes an Event into c; text is m as a string.

@@ -58,12 +58,13 @@ const (
 // Send from any goroutine (calls made together share a frame, as on the
 // host's framed socket), Recv from the one reading goroutine.
 type PeerCaller struct {
-	framer
-	body []byte // what is left of the current frame's ReplyBatch
+	batchReader
 }
 
 // NewPeerCaller wraps c, a connection to a stage-20 plugin's peer socket.
-func NewPeerCaller(c *net.UnixConn) *PeerCaller { return &PeerCaller{framer: newFramer(c)} }
+func NewPeerCaller(c *net.UnixConn) *PeerCaller {
+	return &PeerCaller{batchReader{framer: newFramer(c)}}
+}
 
 // PeerEvent is what the stage-20 events of one connection share, encoded
 // once: the event kind, the Conn and the virtual host.
@@ -113,21 +114,34 @@ type PeerReply struct {
 
 // Recv reads the next reply, reading a frame when the last is used up.
 func (p *PeerCaller) Recv(r *PeerReply) error {
+	m, _, err := p.item()
+	if err != nil {
+		return err
+	}
+	return parsePeerReply(m, r)
+}
+
+// batchReader takes the items of framed batches (an EventBatch's events, a
+// ReplyBatch's replies) one at a time, other fields skipped.
+type batchReader struct {
+	framer
+	frame, body []byte // the current frame, and what is left of it
+}
+
+// item returns the next item, reading a frame when the last is used up;
+// fresh says that a frame was read for it (b.frame).
+func (b *batchReader) item() (m []byte, fresh bool, err error) {
 	for {
-		if len(p.body) == 0 {
-			b, err := p.next()
-			if err != nil {
-				return err
+		if len(b.body) == 0 {
+			if b.frame, err = b.next(); err != nil {
+				return nil, false, err
 			}
-			p.body = b
+			b.body, fresh = b.frame, true
 			continue
 		}
-		m, ok, err := nextItem(&p.body)
-		if err != nil {
-			return err
-		}
-		if ok {
-			return parsePeerReply(m, r)
+		m, ok, err := nextItem(&b.body)
+		if err != nil || ok {
+			return m, fresh, err
 		}
 	}
 }
