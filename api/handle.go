@@ -146,19 +146,11 @@ func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply, ca
 	rt.serveLease(c, cs, ev, rep, calls)
 	cs.handBack(rep)
 	if rep.Idle > 0 {
-		rt.letGo(c.ID, cs)
-	}
-}
-
-// letGo forgets a connection given back idle and closes the plugin's copy
-// of its socket, before the reply says so: an idle connection then costs
-// the plugin nothing, and the host, which forgets that it handed it over,
-// sends the socket again with its next request.
-func (rt *runtime) letGo(id uint64, cs *connState) {
-	rt.conns.Delete(id)
-	cs.nc.Close()
-	if rt.fds != nil {
-		rt.fds.Drop(id)
+		// Forget a connection given back idle and close the plugin's copy
+		// of its socket before the reply says so: an idle connection then
+		// costs the plugin nothing, and the host, which forgets that it
+		// handed it over, sends the socket again with its next request.
+		rt.release(c.ID)
 	}
 }
 

@@ -47,8 +47,8 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 	if !ok {
 		return // a filter the SDK cannot compile: the host serves the rest
 	}
-	peers := rt.leasePeers(c, ev)
-	defer peers.report(rep)
+	var peers *leasePeers // looked up at the first leased request: many leases serve none
+	defer func() { peers.report(rep) }()
 	for n := 1; n < ev.Lease.MaxRequests; n++ {
 		head, size, end := cs.nextHead(ev.Lease.IdleTimeout)
 		switch {
@@ -62,6 +62,9 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 			return
 		}
 		cs.br.Discard(size)
+		if peers == nil {
+			peers = rt.leasePeers(c, ev)
+		}
 		if !rt.serveLeased(c, cs, ev, head, rep, peers) {
 			return
 		}
