@@ -122,9 +122,8 @@ var (
 func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balance.Picker, r *Request) Result {
 	x := f.getExchange(r)
 	defer f.putExchange(x)
-	if stop := f.live.watch(ctx, x); stop != nil {
-		defer stop()
-	}
+	linked, stop := f.live.watch(ctx, x)
+	defer unwatch(x, linked, stop)
 	var triedBuf [16]*upstream.Server
 	x.pick = balance.Request{Client: r.Client.Addr(), Head: r.Req}
 	r.Sticky.Read(&x.pick)

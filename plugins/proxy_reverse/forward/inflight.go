@@ -20,17 +20,29 @@ type inflight struct {
 	head    *exchange       // linked through exchange.prev and next
 }
 
-// watch makes the end of ctx abort x until the returned function runs.
-func (in *inflight) watch(ctx context.Context, x *exchange) func() {
+// watch makes the end of ctx abort x until unwatch(x, stop) runs with what
+// it returns: linked when x is in the list, else the AfterFunc's stop (nil
+// for a context that never ends). Nothing escapes: a watched request
+// allocates nothing.
+func (in *inflight) watch(ctx context.Context, x *exchange) (linked bool, stop func() bool) {
 	done := ctx.Done()
 	if done == nil {
-		return nil // never ends
+		return false, nil // never ends
 	}
-	if !in.link(ctx, done, x) {
-		stop := context.AfterFunc(ctx, x.abort)
-		return func() { stop() }
+	if in.link(ctx, done, x) {
+		return true, nil
 	}
-	return x.unlink
+	return false, context.AfterFunc(ctx, x.abort)
+}
+
+// unwatch ends what watch began.
+func unwatch(x *exchange, linked bool, stop func() bool) {
+	switch {
+	case linked:
+		x.unlink()
+	case stop != nil:
+		stop()
+	}
 }
 
 // link adds x to the list when ctx is the context watched (or becomes it).
