@@ -28,16 +28,6 @@ type idler struct {
 	stopping bool    // the wait loop ends
 }
 
-// idleHold is how long a connection waits for its next request on its own
-// goroutine before it is parked: parking costs a few system calls, which
-// a busy keep-alive connection should not pay per request. It is half a
-// second (as the Go SDK's hold of an idle leased connection, api/lease.go,
-// which says why), because the runtime keeps the goroutine records, poll
-// descriptors and threads of the peak of connections waiting on
-// goroutines: the peak of those busy within idleHold. A connection a plugin gave back idle is
-// parked at once (see holdIdle).
-const idleHold = 500 * time.Millisecond
-
 // start makes the epoll set and its wait loop, once.
 func (d *idler) start() bool {
 	d.once.Do(func() {

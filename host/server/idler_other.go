@@ -8,8 +8,6 @@ import "time"
 // every idle connection waits on its own goroutine.
 type idler struct{}
 
-const idleHold = 500 * time.Millisecond
-
 func (d *idler) start() bool                         { return false }
 func (d *idler) park(*conn, int, time.Duration) bool { return false }
 func (d *idler) unpark(*conn, bool) bool             { return false }

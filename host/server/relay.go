@@ -48,10 +48,16 @@ type relay struct {
 	sent      atomic.Uint64  // bytes relayed to the client
 	stopping  atomic.Bool    // End has begun: the in-pump reads the client no more
 	clientEOF bool           // the client closed its side: nothing more to relay in
+	pluginEOF bool           // the plugin shut its side for writing
+
+	// The pumps' raw-read callbacks, made once: a hand-over allocates none.
+	pumpInFn, toClientFn func(fd uintptr) bool
 }
 
 func newRelay(tc *tls.Conn, src *tlsSource, sock syscall.RawConn, bufs *idlewait.Pool, timeout time.Duration) *relay {
-	return &relay{tc: tc, src: src, sock: sock, bufs: bufs, timeout: timeout}
+	r := &relay{tc: tc, src: src, sock: sock, bufs: bufs, timeout: timeout}
+	r.pumpInFn, r.toClientFn = r.pumpIn, r.fromPlugin
+	return r
 }
 
 // relayChunk is the size of a pump's buffer: one TLS record's payload.
@@ -125,7 +131,7 @@ func (r *relay) toPlugin() {
 	if !r.decrypt() {
 		return
 	}
-	err := r.sock.Read(r.pumpIn)
+	err := r.sock.Read(r.pumpInFn)
 	if err != nil && !r.clientEOF && !errors.Is(err, os.ErrDeadlineExceeded) {
 		r.clientEOF = true
 		r.host.closeWrite()
@@ -212,15 +218,18 @@ func (r *relay) decrypt() bool {
 // for writing (close_notify).
 func (r *relay) toClient() {
 	defer r.wg.Done()
-	eof := false
-	r.host.rdRaw.Read(func(uintptr) bool {
-		var more bool
-		more, eof = r.forward(r.host.fd, -1)
-		return !more
-	})
-	if eof {
+	r.pluginEOF = false
+	r.host.rdRaw.Read(r.toClientFn)
+	if r.pluginEOF {
 		r.tc.CloseWrite()
 	}
+}
+
+// fromPlugin is toClient's raw read: false while it waits for more.
+func (r *relay) fromPlugin(uintptr) bool {
+	more, eof := r.forward(r.host.fd, -1)
+	r.pluginEOF = eof
+	return !more
 }
 
 // forward sends what is queued at the host's end to the client, at most
