@@ -44,31 +44,52 @@ type peerSet struct {
 
 // get returns a live client of the peer socket at path, connecting the
 // first time and after the last connection ended; nil when the socket
-// cannot be reached.
+// cannot be reached. It dials without the lock, so that a slow peer does
+// not hold up the leases calling others.
 func (ps *peerSet) get(path string) *peerClient {
+	if pc, known := ps.known(path); known {
+		return pc
+	}
+	c, err := net.DialTimeout("unix", path, peerDial)
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	pc := ps.m[path]
-	switch {
-	case pc != nil && !pc.ended():
+	if pc, known := ps.knownLocked(path); known { // another lease dialled meanwhile
+		if err == nil {
+			c.Close()
+		}
 		return pc
-	case pc != nil && time.Since(pc.failed) < peerRetry:
-		return nil
 	}
 	if ps.m == nil {
 		ps.m = map[string]*peerClient{}
 	}
-	c, err := net.DialTimeout("unix", path, peerDial)
 	if err != nil {
 		Logger().Warn("cannot reach a stage-20 plugin's peer socket; its requests go to the host", "socket", path, "error", err)
-		pc = &peerClient{failed: time.Now()}
+		pc := &peerClient{failed: time.Now()}
 		pc.gone.Store(true)
 		ps.m[path] = pc
 		return nil
 	}
-	pc = newPeerClient(c.(*net.UnixConn))
+	pc := newPeerClient(c.(*net.UnixConn))
 	ps.m[path] = pc
 	return pc
+}
+
+// known returns the client of path when no dial is due: a live one, or nil
+// within peerRetry of a failed dial.
+func (ps *peerSet) known(path string) (*peerClient, bool) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.knownLocked(path)
+}
+
+func (ps *peerSet) knownLocked(path string) (*peerClient, bool) {
+	switch pc := ps.m[path]; {
+	case pc != nil && !pc.ended():
+		return pc, true
+	case pc != nil && time.Since(pc.failed) < peerRetry:
+		return nil, true
+	}
+	return nil, false
 }
 
 // peerClient calls one stage-20 plugin: events go out batched as on the
