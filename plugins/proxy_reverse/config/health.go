@@ -190,6 +190,13 @@ func printable(v string) bool {
 // HealthStatus and HealthBody apply only to the HTTP checks that read
 // them; where a key has no effect, checkEntryEffect and
 // checkDefaultsEffect (noeffect.go) make it an error at its line.
+// readsStatus reports whether the check reads an answer's status (an HTTP
+// check), readsBody whether it reads its body too (not with HEAD): the
+// keys that set them have no effect otherwise (noeffect.go).
+func (c *HealthCheck) readsStatus() bool { return !c.TCP }
+
+func (c *HealthCheck) readsBody() bool { return c.readsStatus() && c.Method != "HEAD" }
+
 func mergeHealth(d, s *section, e *Entry) error {
 	base := s.health.check
 	if base == nil {
@@ -201,14 +208,14 @@ func mergeHealth(d, s *section, e *Entry) error {
 	}
 	c := *base
 	c.Status = DefaultHealthStatus
-	if !c.TCP {
+	if c.readsStatus() {
 		c.Status = pick(s.health.status, pick(d.health.status, DefaultHealthStatus))
 	}
 	body := s.health.body
 	if body == nil {
 		body = d.health.body
 	}
-	if !c.TCP && c.Method != "HEAD" && body != nil {
+	if c.readsBody() && body != nil {
 		c.Body = *body
 	}
 	c.Interval = durKey(s, d, "healthinterval", DefaultHealthInterval)

@@ -44,9 +44,9 @@ var dependents = []dependent{
 		"when ServerList has only IP addresses (no host name or srv:// item to resolve)"},
 }
 
-func httpCheck(e *Entry) bool { return e.Health != nil && !e.Health.TCP }
+func httpCheck(e *Entry) bool { return e.Health != nil && e.Health.readsStatus() }
 
-func bodyCheck(e *Entry) bool { return httpCheck(e) && e.Health.Method != "HEAD" }
+func bodyCheck(e *Entry) bool { return e.Health != nil && e.Health.readsBody() }
 
 func resolves(e *Entry) bool {
 	return slices.ContainsFunc(e.Servers, func(s Server) bool {
