@@ -50,13 +50,14 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 	var peers *leasePeers // looked up at the first leased request: many leases serve none
 	defer func() { peers.report(rep) }()
 	for n := 1; n < ev.Lease.MaxRequests; n++ {
-		head, size, end := cs.nextHead(ev.Lease.IdleTimeout)
+		hold := cs.bufs.raw.Hold(min(ev.Lease.IdleTimeout, idleHold))
+		head, size, end := cs.nextHead(ev.Lease.IdleTimeout, hold)
 		switch {
 		case end == leaseCloseIdle:
 			rep.Close = true
 			return
 		case end == leaseHeld:
-			rep.Idle = idleHold // the host waits only the rest of the idle timeout
+			rep.Idle = hold // the host waits only the rest of the idle timeout
 			return
 		case end != leaseNext, !rt.leaseable(cs, head, host, ev, giveBack):
 			return
@@ -83,14 +84,16 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 // not shorter because a connection idle for longer pays for a new
 // hand-over with its next request: at 100 ms a client waiting 300 ms
 // between requests (scripts/bench.sh, the think-time case) cost three
-// times the CPU per request.
+// times the CPU per request. Beyond idlewait.MaxHeld idle connections the
+// hold is idlewait.FullHold.
 const idleHold = 500 * time.Millisecond
 
 // nextHead waits until the next request head is buffered whole and
 // returns it (request line and fields with their CRLFs) with the number
-// of buffered bytes it spans (leaseNext), or says why the lease ends.
-func (cs *connState) nextHead(idle time.Duration) (string, int, leaseEnd) {
-	hold := min(idle, idleHold)
+// of buffered bytes it spans (leaseNext), or says why the lease ends: it
+// waits for the head's first bytes up to hold, and when hold is shorter
+// than idle, gives the connection back after it (leaseHeld).
+func (cs *connState) nextHead(idle, hold time.Duration) (string, int, leaseEnd) {
 	if !cs.setIdle(hold) {
 		return "", 0, leaseGiveBack
 	}

@@ -11,15 +11,31 @@
 //
 // The pool also counts the connections waiting (a memback.Idle): after a
 // burst of connections has gone idle, it gives back the stacks that their
-// goroutines grew while they served.
+// goroutines grew while they served; and it bounds how long a connection
+// may wait on its goroutine once many do (see Hold).
 package idlewait
 
 import (
 	"net"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/capuchin/capuchin/internal/memback"
+)
+
+// MaxHeld is how many connections a process lets wait on their goroutines
+// for the whole of its usual hold; FullHold is the hold of the ones that
+// go idle beyond it. A connection that waits on a goroutine leaves what
+// the Go runtime never frees (the goroutine's record, its socket's poll
+// descriptor: about 700 bytes) at the peak of such waits, so a burst of
+// connections that go idle (10,000 clients after one request each)
+// would leave it 10,000 times; a busy connection's next request comes
+// well within FullHold, so a server with more than MaxHeld busy
+// connections still serves each on its goroutine.
+const (
+	MaxHeld  = 1024
+	FullHold = 50 * time.Millisecond
 )
 
 // Size is the size of the buffers Read takes from its pool.
@@ -43,6 +59,16 @@ func (p *Pool) Get() *[]byte {
 
 // Put gives a buffer of Get back.
 func (p *Pool) Put(b *[]byte) { p.bufs.Put(b) }
+
+// Hold returns how long a connection going idle may wait on its goroutine
+// before it is parked (or given back): hold, or at most FullHold while
+// MaxHeld connections are waiting already.
+func (p *Pool) Hold(hold time.Duration) time.Duration {
+	if p.Idle.Waiting() >= MaxHeld {
+		return min(hold, FullHold)
+	}
+	return hold
+}
 
 // Waiter reads from one connection; its closure is built once, so a wait
 // allocates nothing. The zero value (or one for a connection that is not a

@@ -116,3 +116,27 @@ func TestReadCountsWaitingConnections(t *testing.T) {
 		t.Fatalf("waiting %d after a read that found bytes, want 0", n)
 	}
 }
+
+// Hold keeps the usual hold until MaxHeld connections wait, then shortens
+// it to FullHold (never lengthens it), and gives it back once they stop.
+func TestHoldShortensBeyondMaxHeld(t *testing.T) {
+	var pool Pool
+	const hold = 500 * time.Millisecond
+	for range MaxHeld - 1 {
+		pool.Idle.Enter()
+	}
+	if got := pool.Hold(hold); got != hold {
+		t.Fatalf("hold with %d waiting: %v, want %v", MaxHeld-1, got, hold)
+	}
+	pool.Idle.Enter()
+	if got := pool.Hold(hold); got != FullHold {
+		t.Fatalf("hold with %d waiting: %v, want %v", MaxHeld, got, FullHold)
+	}
+	if got := pool.Hold(FullHold / 2); got != FullHold/2 {
+		t.Fatalf("a shorter hold with %d waiting: %v, want it kept", MaxHeld, got)
+	}
+	pool.Idle.Leave()
+	if got := pool.Hold(hold); got != hold {
+		t.Fatalf("hold after one stopped waiting: %v, want %v", got, hold)
+	}
+}

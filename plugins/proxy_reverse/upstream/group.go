@@ -1,10 +1,8 @@
 package upstream
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -129,7 +127,7 @@ func (g *Group) Close() {
 
 func (g *Group) loop(ctx context.Context) {
 	defer close(g.done)
-	reap := time.NewTicker(max(g.entry.IdleTimeout/2, 10*time.Millisecond))
+	reap := time.NewTicker(max(min(g.entry.IdleTimeout/2, bufferIdle), 10*time.Millisecond))
 	defer reap.Stop()
 	var resolveC <-chan time.Time
 	if g.hasNames() {
@@ -231,8 +229,6 @@ func errOr(err error) error {
 	}
 	return err
 }
-
-func (g *Group) newReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, 16<<10) }
 
 // Share returns the slow-start share of the server in slot i at now
 // (balance.Shares).

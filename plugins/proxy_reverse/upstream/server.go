@@ -186,6 +186,9 @@ func (s *Server) Get(now time.Time) *Conn {
 			continue
 		}
 		c.Reused = true
+		if c.BR == nil {
+			c.buffers() // reap took them while it was idle
+		}
 		s.active.Add(1)
 		s.h.requests.Add(1)
 		return c
@@ -232,10 +235,22 @@ func (s *Server) Dial(ctx context.Context) (*Conn, error) {
 	}
 	s.active.Add(1)
 	s.h.requests.Add(1)
-	c := &Conn{Conn: nc, BR: s.g.newReader(nc), BW: bufio.NewWriterSize(nc, 8<<10), srv: s}
+	c := &Conn{Conn: nc, srv: s}
+	c.buffers()
 	c.check.init(raw, nc)
 	return c, nil
 }
+
+// buffers gives c its read and write buffers.
+func (c *Conn) buffers() {
+	c.BR, c.BW = bufio.NewReaderSize(c.Conn, 16<<10), bufio.NewWriterSize(c.Conn, 8<<10)
+}
+
+// bufferIdle is how long a pooled connection keeps its buffers (24 KiB)
+// while idle: reap drops them after it, and Get gives new ones to a
+// connection that has none. A busy pool's connections are reused long
+// before; a pool left idle by a burst holds no buffer memory.
+const bufferIdle = time.Second
 
 // Release ends a request on c: with reuse the connection goes back to the
 // idle pool (if there is room), otherwise it is closed. Bytes already read
@@ -272,8 +287,9 @@ func (s *Server) retire() {
 	}
 }
 
-// reap closes idle connections older than IdleTimeout; with all it closes
-// every idle connection and retires the server.
+// reap closes idle connections older than IdleTimeout and drops the
+// buffers of those idle for bufferIdle; with all it closes every idle
+// connection and retires the server.
 func (s *Server) reap(now time.Time, all bool) {
 	var out []*Conn
 	s.mu.Lock()
@@ -282,9 +298,13 @@ func (s *Server) reap(now time.Time, all bool) {
 	}
 	keep := s.idle[:0]
 	for _, c := range s.idle {
-		if all || now.Sub(c.idleAt) >= s.g.entry.IdleTimeout {
+		switch idle := now.Sub(c.idleAt); {
+		case all || idle >= s.g.entry.IdleTimeout:
 			out = append(out, c)
-		} else {
+		case idle >= bufferIdle:
+			c.BR, c.BW = nil, nil
+			fallthrough
+		default:
 			keep = append(keep, c)
 		}
 	}

@@ -332,3 +332,57 @@ func TestReusedTLSConnKeepsReadDeadline(t *testing.T) {
 	}
 	s.Release(c, false, time.Now())
 }
+
+// TestIdlePooledConnDropsBuffers checks that a connection idle in the pool
+// for bufferIdle loses its buffers to reap, and that Get gives it new ones
+// with which it carries the next request.
+func TestIdlePooledConnDropsBuffers(t *testing.T) {
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") }))
+	defer back.Close()
+	e := entry(t, strings.TrimPrefix(back.URL, "http://"))
+	e.IdleTimeout = time.Minute
+	g := NewGroup(e, nil, nil, hclog.NewNullLogger())
+	defer g.Close()
+	s := g.Servers()[0]
+	c, err := s.Dial(context.Background())
+	hosttest.Must(t, err)
+	roundTrip(t, c)
+	at := time.Now()
+	s.Release(c, true, at)
+	buffered := func() bool { // under the pool's lock: the group's own reap may run
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return c.BR != nil && c.BW != nil
+	}
+	s.reap(at.Add(bufferIdle-time.Millisecond), false)
+	if !buffered() {
+		t.Fatal("buffers dropped before bufferIdle")
+	}
+	s.reap(at.Add(bufferIdle), false)
+	if buffered() {
+		t.Fatal("buffers kept after bufferIdle idle")
+	}
+	if st := s.Stats(at); st.Idle != 1 {
+		t.Fatalf("the connection left the pool: %+v", st)
+	}
+	got := s.Get(at.Add(bufferIdle))
+	if got != c || c.BR == nil || c.BW == nil {
+		t.Fatalf("Get: %p (pooled %p) without buffers", got, c)
+	}
+	roundTrip(t, c)
+	s.Release(c, false, time.Now())
+}
+
+// roundTrip sends a GET on c and reads its answer.
+func roundTrip(t *testing.T, c *Conn) {
+	t.Helper()
+	io.WriteString(c.BW, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	hosttest.Must(t, c.BW.Flush())
+	resp, err := http.ReadResponse(c.BR, nil)
+	hosttest.Must(t, err)
+	body, err := io.ReadAll(resp.Body)
+	hosttest.Must(t, err)
+	if string(body) != "hi" {
+		t.Fatalf("answer %q", body)
+	}
+}
