@@ -302,7 +302,7 @@ func (c *conn) unpark() bool {
 		return true
 	}
 	f := os.NewFile(uintptr(fd), "client")
-	nc, err := net.FileConn(f)
+	nc, err := fdpass.FileConn(f)
 	tc, ok := nc.(*net.TCPConn)
 	if err != nil || !ok {
 		c.shut()
@@ -396,16 +396,17 @@ var (
 // which says why), because the runtime keeps the goroutine records, poll
 // descriptors and threads of the peak of connections waiting on
 // goroutines: the peak of those busy within idleHold. A connection a
-// plugin gave back idle is parked at once (see holdIdle).
+// plugin gave back idle is parked at once, and beyond idlewait.MaxHeld
+// waiting connections the hold is idlewait.FullHold (see holdIdle).
 const idleHold = 500 * time.Millisecond
 
 // holdIdle waits up to idle for the next request's first bytes: on this
-// goroutine for idleHold, then, on a plain connection, parked in the
-// server's idler with no goroutine at all (errParked). A connection a
-// plugin gave back after holding it idle (spent) is parked at once: it was
-// idle for the plugin's hold already.
+// goroutine for idleHold (idlewait.FullHold when many wait already), then,
+// on a plain connection, parked in the server's idler with no goroutine at
+// all (errParked). A connection a plugin gave back after holding it idle
+// (spent) is parked at once: it was idle for the plugin's hold already.
 func (c *conn) holdIdle(idle, spent time.Duration) error {
-	hold := idleHold
+	hold := c.s.raw.Hold(idleHold)
 	if spent > 0 {
 		hold = 0
 	}

@@ -3,10 +3,8 @@ package server
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,9 +104,8 @@ func BenchmarkKeepAlive1KiB(b *testing.B) {
 }
 
 // TestNoTCPKeepAliveProbes: an idle client connection has no TCP
-// keep-alive timer armed on the server's side (the kernel's own view,
-// /proc/net/tcp's timer field: 2 is keep-alive), as nginx's and HAProxy's
-// defaults have none.
+// keep-alive timer armed on the server's side (the kernel's own view, see
+// hosttest.KeepAliveProbes), as nginx's and HAProxy's defaults have none.
 func TestNoTCPKeepAliveProbes(t *testing.T) {
 	_, addr := testServer(t, nil)
 	c, err := net.Dial("tcp", addr)
@@ -117,26 +114,7 @@ func TestNoTCPKeepAliveProbes(t *testing.T) {
 	io.WriteString(c, "GET /1k.txt HTTP/1.1\r\nHost: x\r\n\r\n")
 	var resp http1.Response
 	must(t, http1.ReadResponse(bufio.NewReader(c), nil, &resp))
-	local, remote := hexAddr(t, c.RemoteAddr()), hexAddr(t, c.LocalAddr()) // the server's side
-	b, err := os.ReadFile("/proc/net/tcp")
-	if err != nil {
-		t.Skip("no /proc/net/tcp:", err)
+	if hosttest.KeepAliveProbes(t, c) {
+		t.Fatal("the server's socket has a keep-alive timer")
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 5 && f[1] == local && f[2] == remote {
-			if timer := strings.SplitN(f[5], ":", 2)[0]; timer == "02" {
-				t.Fatalf("the server's socket has a keep-alive timer: %s", line)
-			}
-			return
-		}
-	}
-	t.Fatalf("the server's socket %s (peer %s) is not in /proc/net/tcp", local, remote)
-}
-
-// hexAddr is a 127.0.0.1 address as /proc/net/tcp writes it.
-func hexAddr(t *testing.T, a net.Addr) string {
-	ap := netip.MustParseAddrPort(a.String())
-	b := ap.Addr().As4()
-	return fmt.Sprintf("%02X%02X%02X%02X:%04X", b[3], b[2], b[1], b[0], ap.Port())
 }

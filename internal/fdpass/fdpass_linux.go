@@ -134,7 +134,7 @@ func connFromOOB(oob []byte) (net.Conn, error) {
 		unix.Close(extra)
 	}
 	f := os.NewFile(uintptr(fds[0]), "client")
-	conn, err := net.FileConn(f)
+	conn, err := FileConn(f)
 	f.Close()
 	if err != nil {
 		return nil, fmt.Errorf("fdpass: received descriptor: %w", err)

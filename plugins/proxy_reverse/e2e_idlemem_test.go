@@ -130,3 +130,37 @@ func oneRequest(addr string) (net.Conn, error) {
 	_ = c.SetDeadline(time.Time{})
 	return c, nil
 }
+
+// TestLeasedConnNoKeepAliveProbes: a client connection keeps the host's
+// "no TCP keep-alive probes" while the plugin holds it under a lease,
+// once it is given back and parked, and after the host takes it out of
+// the park for the next request: each copy of the socket the plugin or
+// the host makes with net.FileConn would turn probes on for it.
+func TestLeasedConnNoKeepAliveProbes(t *testing.T) {
+	back := newNamed(t, "b0", "")
+	s, _ := startProxy(t, entryConf("Round-Robin", back.hostPort()), "KeepAliveTimeout 120")
+	c, err := net.Dial("tcp", s.Addr())
+	hosttest.Must(t, err)
+	defer c.Close()
+	br := bufio.NewReader(c)
+	ask := func(when string) {
+		t.Helper()
+		io.WriteString(c, "GET /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		hosttest.Must(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != "b0" {
+			t.Fatalf("%s: %d %q", when, resp.StatusCode, body)
+		}
+		if hosttest.KeepAliveProbes(t, c) {
+			t.Fatalf("%s: the server's socket has a keep-alive timer", when)
+		}
+	}
+	ask("leased")
+	time.Sleep(time.Second) // the plugin gives it back after 500 ms idle; the host parks it
+	if hosttest.KeepAliveProbes(t, c) {
+		t.Fatal("parked: the server's socket has a keep-alive timer")
+	}
+	ask("taken out of the park and leased again")
+}
