@@ -11,29 +11,30 @@ import (
 // Memory is given back once the open connections fall by MinDrop and to
 // half their peak, not on smaller falls, and again after a further fall.
 func TestTrackerGivesBackAfterLargeFalls(t *testing.T) {
+	const m = MinDrop
 	var tr Tracker
-	for range 3000 {
+	for range 3 * m {
 		tr.Opened()
 	}
-	for range 999 {
+	for range m - 1 {
 		tr.Closed()
 	}
 	if tr.Runs() != 0 || tr.busy.Load() {
-		t.Fatalf("gave back after a fall of 999 (to 2001 of 3000)")
+		t.Fatalf("gave back after a fall of %d (to %d of %d)", m-1, 2*m+1, 3*m)
 	}
-	for range 501 {
+	for range m/2 + 1 { // to half the peak
 		tr.Closed()
 	}
 	waitTracker(t, &tr, 1)
-	for range 1000 {
+	for range m {
 		tr.Closed()
 	}
 	waitTracker(t, &tr, 2)
-	for range 99 {
+	for range m/10 - 1 {
 		tr.Closed()
 	}
 	if tr.busy.Load() {
-		t.Fatalf("giving back after a fall of 99 (to 401 of 500)")
+		t.Fatalf("giving back after a fall of %d (to %d of %d)", m/10-1, m/2-m/10+1, m/2)
 	}
 }
 
@@ -41,10 +42,10 @@ func TestTrackerGivesBackAfterLargeFalls(t *testing.T) {
 // however slow, gives it back once more when it stops.
 func TestTrackerGivesBackAgainWhenTheFallStops(t *testing.T) {
 	var tr Tracker
-	for range 3000 {
+	for range 3 * MinDrop {
 		tr.Opened()
 	}
-	for range 1500 {
+	for range 3 * MinDrop / 2 {
 		tr.Closed()
 	}
 	for deadline := time.Now().Add(10 * time.Second); tr.Runs() < 1; {
@@ -93,8 +94,9 @@ func waitRuns(t *testing.T, id *Idle, want int64) {
 // and doubled, and stopped rising; not after smaller rises; and again after
 // the count fell and doubled from its low.
 func TestIdleGivesBackAfterLargeRises(t *testing.T) {
+	const m = MinDrop
 	var id Idle
-	for range MinDrop - 1 {
+	for range m - 1 {
 		id.Enter()
 	}
 	if id.pending.Load() {
@@ -102,26 +104,26 @@ func TestIdleGivesBackAfterLargeRises(t *testing.T) {
 	}
 	id.Enter()
 	waitRuns(t, &id, 1)
-	for range 600 { // 1000 to 400
+	for range m * 6 / 10 { // to 0.4 m
 		id.Leave()
 	}
-	for range 700 { // to 1100: risen by 700 from the low
+	for range m * 7 / 10 { // to 1.1 m: risen by 0.7 m from the low
 		id.Enter()
 	}
 	if id.pending.Load() {
-		t.Fatal("watching a rise of 700")
+		t.Fatalf("watching a rise of %d", m*7/10)
 	}
-	for range 300 { // to 1400: risen by 1000 from 400, and doubled
+	for range m * 3 / 10 { // to 1.4 m: risen by m from 0.4 m, and doubled
 		id.Enter()
 	}
 	waitRuns(t, &id, 2)
-	if id.Waiting() != 1400 {
-		t.Fatalf("waiting %d, want 1400", id.Waiting())
+	if id.Waiting() != m*14/10 {
+		t.Fatalf("waiting %d, want %d", id.Waiting(), m*14/10)
 	}
-	for range 1400 { // to 0; then 1000 more is a doubling again
+	for range m * 14 / 10 { // to 0; then 1.5 m more is a doubling again
 		id.Leave()
 	}
-	for range 1500 {
+	for range m * 15 / 10 {
 		id.Enter()
 	}
 	waitRuns(t, &id, 3)
