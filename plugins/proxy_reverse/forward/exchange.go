@@ -166,9 +166,8 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	defer x.setConn(nil)
 	req := x.r.Req
 	x.gotByte = false
-	bc.BW.Write(appendRequestHead((*x.buf)[:0], req, x.r.Client, x.r.TLS, s.HostPort(), x.r.KeepUnderscores,
-		x.r.Forwarded))
-	if err := bc.BW.Flush(); err != nil {
+	if err := x.send(bc, s, appendRequestHead((*x.buf)[:0], req, x.r.Client, x.r.TLS, s.HostPort(),
+		x.r.KeepUnderscores, x.r.Forwarded)); err != nil {
 		return x.backendError(bc, err)
 	}
 	if req.HasBody() {
@@ -209,6 +208,25 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	s.Succeeded()
 	x.relay(bc)
 	return outcomeDone
+}
+
+// send writes the request head on bc; a request without a body is
+// written by WriteWait, which waits for the answer's first bytes with it,
+// under the answer's read deadline.
+func (x *exchange) send(bc *upstream.Conn, s *upstream.Server, head []byte) error {
+	n := 0
+	if !x.r.Req.HasBody() {
+		x.up.touch(bc, s, true, x.sent)
+		var err error
+		if n, err = bc.WriteWait(head); err != nil {
+			return err
+		}
+	}
+	if n == len(head) {
+		return nil
+	}
+	bc.BW.Write(head[n:])
+	return bc.BW.Flush()
 }
 
 // readAnswer reads an answer head; it notes whether any byte of it

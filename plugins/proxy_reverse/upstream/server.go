@@ -48,6 +48,7 @@ type Conn struct {
 	srv    *Server
 	idleAt time.Time
 	check  idleCheck
+	wait   writeWait
 	readBy time.Time // the read deadline ExtendRead set last
 }
 

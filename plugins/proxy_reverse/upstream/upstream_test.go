@@ -337,9 +337,7 @@ func TestReusedTLSConnKeepsReadDeadline(t *testing.T) {
 // for bufferIdle loses its buffers to reap, and that Get gives it new ones
 // with which it carries the next request.
 func TestIdlePooledConnDropsBuffers(t *testing.T) {
-	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") }))
-	defer back.Close()
-	e := entry(t, strings.TrimPrefix(back.URL, "http://"))
+	e := entry(t, hiServer(t))
 	e.IdleTimeout = time.Minute
 	g := NewGroup(e, nil, nil, hclog.NewNullLogger())
 	defer g.Close()
@@ -378,6 +376,12 @@ func roundTrip(t *testing.T, c *Conn) {
 	t.Helper()
 	io.WriteString(c.BW, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	hosttest.Must(t, c.BW.Flush())
+	readHi(t, c)
+}
+
+// readHi reads an answer with the body "hi" from c.
+func readHi(t *testing.T, c *Conn) {
+	t.Helper()
 	resp, err := http.ReadResponse(c.BR, nil)
 	hosttest.Must(t, err)
 	body, err := io.ReadAll(resp.Body)
@@ -385,4 +389,11 @@ func roundTrip(t *testing.T, c *Conn) {
 	if string(body) != "hi" {
 		t.Fatalf("answer %q", body)
 	}
+}
+
+// hiServer starts a backend answering "hi" and returns its host:port.
+func hiServer(t *testing.T) string {
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") }))
+	t.Cleanup(back.Close)
+	return strings.TrimPrefix(back.URL, "http://")
 }
