@@ -133,9 +133,7 @@ func connFromOOB(oob []byte) (net.Conn, error) {
 	for _, extra := range fds[1:] {
 		unix.Close(extra)
 	}
-	f := os.NewFile(uintptr(fds[0]), "client")
-	conn, err := FileConn(f)
-	f.Close()
+	conn, err := newSockConn(fds[0])
 	if err != nil {
 		return nil, fmt.Errorf("fdpass: received descriptor: %w", err)
 	}

@@ -1,8 +1,10 @@
 package fdpass
 
 import (
+	"errors"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,5 +67,50 @@ func TestPassConnection(t *testing.T) {
 	<-done
 	if _, err := r.Wait(9, time.Second); err != ErrClosed {
 		t.Errorf("wait after close: %v", err)
+	}
+}
+
+// A received TCP socket reads under a read deadline (a wait that ends
+// with a timeout), reports the socket's own addresses, and copies a TCP
+// connection's bytes with ReadFrom (splice).
+func TestReceivedConnDeadlinesAddrsSplice(t *testing.T) {
+	s, peer, err := Pair()
+	hosttest.Must(t, err)
+	defer s.Close()
+	r, err := NewReceiver(peer)
+	hosttest.Must(t, err)
+	done := make(chan error, 1)
+	go func() { done <- r.Run() }() // ends with r.Close below
+	defer func() { r.Close(); <-done }()
+	cl, srv := hosttest.TCPPair(t)
+	hosttest.Must(t, s.Send(1, srv, time.Now().Add(time.Second)))
+	c, err := r.Wait(1, 5*time.Second)
+	hosttest.Must(t, err)
+	defer c.Close()
+	if c.LocalAddr().String() != srv.LocalAddr().String() || c.RemoteAddr().String() != srv.RemoteAddr().String() {
+		t.Fatalf("addresses %v %v, want %v %v", c.LocalAddr(), c.RemoteAddr(), srv.LocalAddr(), srv.RemoteAddr())
+	}
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	var ne net.Error
+	if _, err := c.Read(make([]byte, 1)); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read past its deadline: %v, want a timeout", err)
+	}
+	c.SetReadDeadline(time.Time{})
+	src, feed := hosttest.TCPPair(t)
+	go func() { // ends once it has written and closed
+		io.WriteString(feed, strings.Repeat("x", 100<<10))
+		feed.Close()
+	}()
+	rf, ok := c.(io.ReaderFrom)
+	if !ok {
+		t.Fatalf("%T has no ReadFrom", c)
+	}
+	n, err := rf.ReadFrom(&io.LimitedReader{R: src, N: 100 << 10})
+	if err != nil || n != 100<<10 {
+		t.Fatalf("ReadFrom: %d, %v", n, err)
+	}
+	got, err := io.ReadAll(io.LimitReader(cl, 100<<10))
+	if err != nil || len(got) != 100<<10 || strings.Trim(string(got), "x") != "" {
+		t.Fatalf("client read %d bytes, %v", len(got), err)
 	}
 }

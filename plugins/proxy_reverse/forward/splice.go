@@ -11,7 +11,7 @@ import (
 )
 
 // A Content-Length body passed through unchanged moves from the backend
-// socket to the client's with splice(2), through net.TCPConn.ReadFrom,
+// socket to the client's with splice(2), through the client socket's ReadFrom,
 // without being copied into the process: once the bytes read with the
 // answer's head are sent, the rest goes in steps of spliceStep, each with
 // a fresh client write deadline (the client Timeout: a client must take
@@ -30,9 +30,9 @@ func (x *exchange) splice(bc *upstream.Conn) (done, ok bool) {
 	if left < spliceMin {
 		return false, false
 	}
-	dst, dok := x.r.Conn.(*net.TCPConn)
+	dst, dok := x.r.Conn.(io.ReaderFrom) // a plain client's socket splices (see fdpass)
 	src, sok := bc.Conn.(*net.TCPConn)
-	if !dok || !sok {
+	if x.r.TLS || !dok || !sok {
 		return false, false
 	}
 	if !x.flushClient(nil) { // the head and the bytes read with it go first
