@@ -34,9 +34,16 @@ type Budget struct {
 // are counted (Finagle's default ttl).
 const budgetWindow = 10
 
+// budgetBucket counts one second's requests (sec, requests: atomic adds
+// from any goroutine) and retries (retrySec, retries: changed under
+// Budget.mu only). The two are emptied apart, each by its own writers: a
+// Request that emptied the bucket for a new second while Allow counted
+// retries in it could empty the retries after them, and the retries
+// allowed meanwhile would be forgotten while their requests still count.
 type budgetBucket struct {
-	sec      atomic.Int64 // the Unix second it counts
+	sec      atomic.Int64 // the Unix second whose requests it counts
 	requests atomic.Int64
+	retrySec atomic.Int64 // the Unix second whose retries it counts
 	retries  atomic.Int64
 }
 
@@ -53,13 +60,23 @@ func NewBudget(percent float64, minPerSec int, now func() time.Time) *Budget {
 	return &Budget{ratio: percent / 100, minSec: int64(minPerSec), now: now}
 }
 
-// bucket returns the bucket of second sec, emptied if it held an older
-// second. Two callers racing over a stale bucket may lose a count: the
-// budget is approximate by a request, never by a window.
+// bucket returns the bucket of second sec, its requests emptied if they
+// were an older second's. Two callers racing over a stale bucket may lose
+// a request: the budget then allows fewer retries, never more.
 func (b *Budget) bucket(sec int64) *budgetBucket {
 	k := &b.buckets[uint64(sec)%budgetWindow]
 	if old := k.sec.Load(); old != sec && k.sec.CompareAndSwap(old, sec) {
 		k.requests.Store(0)
+	}
+	return k
+}
+
+// retryBucket returns the bucket of second sec with its retries emptied
+// if they were an older second's. Only under b.mu.
+func (b *Budget) retryBucket(sec int64) *budgetBucket {
+	k := b.bucket(sec)
+	if k.retrySec.Load() != sec {
+		k.retrySec.Store(sec)
 		k.retries.Store(0)
 	}
 	return k
@@ -81,7 +98,7 @@ func (b *Budget) Allow() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	sec := b.now().Unix()
-	cur := b.bucket(sec)
+	cur := b.retryBucket(sec)
 	requests, retries := b.window(sec)
 	if cur.retries.Load() >= b.minSec && float64(retries+1) > b.ratio*float64(requests) {
 		b.denied.Add(1)
@@ -114,10 +131,13 @@ func (b *Budget) Stats() BudgetStats {
 // sec; buckets of older (or, after a clock step back, later) seconds do
 // not count.
 func (b *Budget) window(sec int64) (requests, retries int64) {
+	in := func(s int64) bool { return s > sec-budgetWindow && s <= sec }
 	for i := range b.buckets {
 		k := &b.buckets[i]
-		if s := k.sec.Load(); s > sec-budgetWindow && s <= sec {
+		if in(k.sec.Load()) {
 			requests += k.requests.Load()
+		}
+		if in(k.retrySec.Load()) {
 			retries += k.retries.Load()
 		}
 	}
