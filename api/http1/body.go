@@ -70,6 +70,11 @@ func (b *Body) ResetResponse(br *bufio.Reader, resp *Response, reqMethod string)
 	resp.Close = resp.connClose || b.mode == modeEOF
 }
 
+// Release forgets the reader b reads from (b reads nothing until its
+// next Reset), keeping its trailer buffer: a pooled Body then keeps no
+// connection's buffer alive.
+func (b *Body) Release() { *b = Body{trailer: b.trailer[:0]} }
+
 // Chunked reports whether the body is chunk-encoded on the wire.
 func (b *Body) Chunked() bool { return b.mode == modeChunked }
 

@@ -71,8 +71,8 @@ func TestPassConnection(t *testing.T) {
 }
 
 // A received TCP socket reads under a read deadline (a wait that ends
-// with a timeout), reports the socket's own addresses, and copies a TCP
-// connection's bytes with ReadFrom (splice).
+// with a timeout), reports the socket's own addresses, copies a TCP
+// connection's bytes with ReadFrom (splice) and half-closes.
 func TestReceivedConnDeadlinesAddrsSplice(t *testing.T) {
 	s, peer, err := Pair()
 	hosttest.Must(t, err)
@@ -109,7 +109,12 @@ func TestReceivedConnDeadlinesAddrsSplice(t *testing.T) {
 	if err != nil || n != 100<<10 {
 		t.Fatalf("ReadFrom: %d, %v", n, err)
 	}
-	got, err := io.ReadAll(io.LimitReader(cl, 100<<10))
+	cw, ok := c.(interface{ CloseWrite() error })
+	if !ok {
+		t.Fatalf("%T has no CloseWrite", c)
+	}
+	hosttest.Must(t, cw.CloseWrite())
+	got, err := io.ReadAll(cl) // to the EOF CloseWrite sent
 	if err != nil || len(got) != 100<<10 || strings.Trim(string(got), "x") != "" {
 		t.Fatalf("client read %d bytes, %v", len(got), err)
 	}

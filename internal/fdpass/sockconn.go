@@ -47,6 +47,18 @@ func (c *sockConn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDead
 // SyscallConn gives the socket's descriptor to raw reads and controls.
 func (c *sockConn) SyscallConn() (syscall.RawConn, error) { return c.f.SyscallConn() }
 
+// CloseWrite shuts the socket's sending side, as net.TCPConn's does.
+func (c *sockConn) CloseWrite() error {
+	raw, err := c.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	if cerr := raw.Control(func(fd uintptr) { err = syscall.Shutdown(int(fd), syscall.SHUT_WR) }); cerr != nil {
+		return cerr
+	}
+	return os.NewSyscallError("shutdown", err)
+}
+
 // ReadFrom copies from r, with splice(2) when r is a TCP connection.
 func (c *sockConn) ReadFrom(r io.Reader) (int64, error) { return c.f.ReadFrom(r) }
 

@@ -30,9 +30,14 @@ import (
 // the Go runtime never frees (the goroutine's record, its socket's poll
 // descriptor: about 700 bytes) at the peak of such waits, so a burst of
 // connections that go idle (10,000 clients after one request each)
-// would leave it 10,000 times; a busy connection's next request comes
-// well within FullHold, so a server with more than MaxHeld busy
-// connections still serves each on its goroutine.
+// would leave it 10,000 times. The bound is soft: a connection is counted
+// once its wait begins, so a burst that goes idle at once overshoots it a
+// little. Beyond it, a connection whose next request comes within
+// FullHold (a busy one) is still served on its goroutine; one whose
+// client thinks for longer pays a new hand-over (or, in the host, a
+// park) with its next request, as every connection idle for longer than
+// the usual hold does. The host counts its stage-30 calls that lease a
+// connection as waits too: they hold a goroutine each.
 const (
 	MaxHeld  = 1024
 	FullHold = 50 * time.Millisecond

@@ -30,9 +30,9 @@ import (
 
 // MinDrop is the smallest fall in open connections that gives memory
 // back: smaller ones hold too little to be worth a forced collection. It
-// is well under idlewait.MaxHeld (1,024), the most connections that wait
-// on goroutines after a burst of clients goes idle: at 1,000 such a
-// burst's peak reached it only now and then, and its memory stayed.
+// is well under idlewait.MaxHeld (1,024), about the peak of connections
+// that wait on goroutines when a burst of clients goes idle: at 1,000
+// such a burst's fall reached it only now and then, and its memory stayed.
 const MinDrop = 500
 
 // Tracker counts connections; the zero value is ready.

@@ -27,6 +27,13 @@ type writeWait struct {
 // a TLS connection, one that is not a socket: 0) and reads as usual. The
 // read deadline bounds the wait; a wait that ends with an error leaves it
 // to the caller's read, which meets the same error. BW must be empty.
+//
+// The wait's arming forgets a readiness the poller saw before it: a FIN
+// that came in the microseconds between Get's stray check and this call
+// does not end the wait. A backend that closed for good answers the write
+// with a reset, which does (and the request is retried as after any
+// reset); one that only half-closed is waited for up to the read
+// deadline.
 func (c *Conn) WriteWait(b []byte) (int, error) {
 	k := &c.check
 	if k.raw == nil || k.tls != nil || len(b) == 0 {
