@@ -95,7 +95,7 @@ func (f *Forwarder) getExchange(r *Request) *exchange {
 func (f *Forwarder) putExchange(x *exchange) {
 	x.bw.Reset(nil)
 	x.r, x.bc = nil, nil
-	x.req = Request{}  // keeps no connection alive
+	x.req = Request{} // keeps no connection alive
 	x.rbody.Release() // nor its backend connection's read buffer, dropped while pooled
 	x.pick = balance.Request{}
 	x.status, x.closing, x.err, x.aborted = 0, false, nil, false
