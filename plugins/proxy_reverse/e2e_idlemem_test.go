@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/internal/hosttest"
+	"github.com/capuchin/capuchin/internal/idlewait"
 )
 
 // idleConns is how many idle connections TestIdleLeasedStacks holds: more
@@ -163,4 +165,65 @@ func TestLeasedConnNoKeepAliveProbes(t *testing.T) {
 		t.Fatal("parked: the server's socket has a keep-alive timer")
 	}
 	ask("taken out of the park and leased again")
+}
+
+// TestBeyondMaxHeldServedAgain: with more idle leased connections than the
+// SDK and the host hold on goroutines (idlewait.MaxHeld), those beyond are
+// given back after idlewait.FullHold and parked; every connection's next
+// request, sent once they are (but within the usual hold), is answered.
+func TestBeyondMaxHeldServedAgain(t *testing.T) {
+	back := newNamed(t, "b0", "")
+	s, p := startProxy(t, entryConf("Round-Robin", back.hostPort()), "KeepAliveTimeout 120")
+	conns := holdIdle(t, s.Addr(), idlewait.MaxHeld+200)
+	time.Sleep(idlewait.FullHold + 150*time.Millisecond)
+	// The plugin holds the first MaxHeld (and about 80 descriptors of its
+	// own), not all: the rest went back after FullHold. (Were the
+	// connections slower to open than the usual hold, it would hold fewer.)
+	pid := p.PluginPid(t, "proxy_reverse", 0)
+	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil && len(fds) > idlewait.MaxHeld+200 {
+		t.Errorf("the plugin has %d descriptors open, want at most %d", len(fds), idlewait.MaxHeld+200)
+	}
+	errs := make([]error, len(conns))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() { // ends when next is closed
+			defer wg.Done()
+			for i := range next {
+				errs[i] = askAgain(conns[i])
+			}
+		}()
+	}
+	for i := range conns {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("connection %d, second request: %v", i, err)
+		}
+	}
+	if n := back.hits.Load(); n != int64(2*len(conns)) {
+		t.Fatalf("the backend saw %d requests, want %d", n, 2*len(conns))
+	}
+}
+
+// askAgain sends one more proxied GET on c and checks its answer.
+func askAgain(c net.Conn) error {
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(c, "GET /api/x HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil && (resp.StatusCode != 200 || string(body) != "b0") {
+		err = fmt.Errorf("answer %d %q", resp.StatusCode, body)
+	}
+	return err
 }
