@@ -50,7 +50,10 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 	var peers *leasePeers // looked up at the first leased request: many leases serve none
 	defer func() { peers.report(rep) }()
 	for n := 1; n < ev.Lease.MaxRequests; n++ {
-		hold := cs.bufs.raw.Hold(min(ev.Lease.IdleTimeout, idleHold))
+		hold := min(ev.Lease.IdleTimeout, idleHold)
+		if n == 1 && ev.Lease.Served == 0 { // one request so far: see idlewait.MaxHeld
+			hold = cs.bufs.raw.Hold(hold)
+		}
 		head, size, end := cs.nextHead(ev.Lease.IdleTimeout, hold)
 		switch {
 		case end == leaseCloseIdle:
@@ -85,7 +88,7 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 // hand-over with its next request: at 100 ms a client waiting 300 ms
 // between requests (scripts/bench.sh, the think-time case) cost three
 // times the CPU per request. Beyond idlewait.MaxHeld idle connections the
-// hold is idlewait.FullHold.
+// hold of one that served a single request is idlewait.FullHold.
 const idleHold = 500 * time.Millisecond
 
 // nextHead waits until the next request head is buffered whole and

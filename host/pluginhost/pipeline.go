@@ -121,7 +121,7 @@ func (h *Host) lease(s *snapshot, i int, ho *stage.Handoff) stage.Lease {
 		return stage.Lease{MaxRequests: 1}
 	}
 	l := stage.Lease{MaxRequests: ho.Lease.MaxRequests, IdleTimeout: ho.Lease.IdleTimeout, GiveBack: giveBack(s, ho),
-		ErrorPages: ho.Lease.ErrorPages}
+		ErrorPages: ho.Lease.ErrorPages, Served: ho.Lease.Served}
 	if len(s.peers) > 0 {
 		var ok bool
 		if l.Peers, ok = h.peers.terms(s); !ok {

@@ -397,16 +397,21 @@ var (
 // descriptors and threads of the peak of connections waiting on
 // goroutines: the peak of those busy within idleHold. A connection a
 // plugin gave back idle is parked at once, and beyond idlewait.MaxHeld
-// waiting connections the hold is idlewait.FullHold (see holdIdle).
+// waiting connections the hold of one that served a single request is
+// idlewait.FullHold (see holdIdle).
 const idleHold = 500 * time.Millisecond
 
 // holdIdle waits up to idle for the next request's first bytes: on this
-// goroutine for idleHold (idlewait.FullHold when many wait already), then,
+// goroutine for idleHold (idlewait.FullHold after a first request when
+// many wait already), then,
 // on a plain connection, parked in the server's idler with no goroutine at
 // all (errParked). A connection a plugin gave back after holding it idle
 // (spent) is parked at once: it was idle for the plugin's hold already.
 func (c *conn) holdIdle(idle, spent time.Duration) error {
-	hold := c.s.raw.Hold(idleHold)
+	hold := idleHold
+	if c.served <= 1 { // one request so far: see idlewait.MaxHeld
+		hold = c.s.raw.Hold(hold)
+	}
 	if spent > 0 {
 		hold = 0
 	}

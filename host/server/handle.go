@@ -211,7 +211,7 @@ func (c *conn) handoff(sn *snapshot, site *config.Site) *stage.Handoff {
 			n = min(n, stage.MaxReportedLease)
 		}
 		c.hand.Lease = stage.Lease{MaxRequests: n, IdleTimeout: sv.KeepAliveTimeout,
-			GiveBack: sn.giveBack, ErrorPages: site.ErrorPages, PeerTimes: sv.MetricsURL != ""}
+			GiveBack: sn.giveBack, ErrorPages: site.ErrorPages, PeerTimes: sv.MetricsURL != "", Served: c.served - 1}
 	}
 	return &c.hand
 }

@@ -297,6 +297,9 @@ type Lease struct {
 	ErrorPages map[int]string
 	// PeerTimes asks the holder to report the time of each peer call.
 	PeerTimes bool
+	// Served is how many requests the connection served before this
+	// hand-over's request (0: a new connection).
+	Served int
 }
 
 // Peer is a stage-20 plugin that a lease holder calls itself, on a

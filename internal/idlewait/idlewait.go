@@ -24,20 +24,21 @@ import (
 	"github.com/capuchin/capuchin/internal/memback"
 )
 
-// MaxHeld is how many connections a process lets wait on their goroutines
-// for the whole of its usual hold; FullHold is the hold of the ones that
-// go idle beyond it. A connection that waits on a goroutine leaves what
-// the Go runtime never frees (the goroutine's record, its socket's poll
-// descriptor: about 700 bytes) at the peak of such waits, so a burst of
-// connections that go idle (10,000 clients after one request each)
-// would leave it 10,000 times. The bound is soft: a connection is counted
-// once its wait begins, so a burst that goes idle at once overshoots it a
-// little. Beyond it, a connection whose next request comes within
-// FullHold (a busy one) is still served on its goroutine; one whose
-// client thinks for longer pays a new hand-over (or, in the host, a
-// park) with its next request, as every connection idle for longer than
-// the usual hold does. The host counts its stage-30 calls that lease a
-// connection as waits too: they hold a goroutine each.
+// MaxHeld is how many connections after their first request a process
+// lets wait on their goroutines for the whole of its usual hold; FullHold
+// is the hold of the ones that go idle beyond it. A connection that waits
+// on a goroutine leaves what the Go runtime never frees (the goroutine's
+// record, its socket's poll descriptor: about 700 bytes) at the peak of
+// such waits, so a burst of clients that each send one request and go
+// idle (10,000 of them) would leave it 10,000 times. A connection that
+// served more than one request is a client that comes back: it keeps the
+// usual hold whatever the count (bounding those too cost 2,048 clients
+// waiting 300 ms between requests three times the CPU per request, each
+// request of the clients beyond the first 1,024 paying a new hand-over).
+// The bound is soft: a connection is counted once its wait begins, so a
+// burst that goes idle at once overshoots it a little. The host counts
+// its stage-30 calls that lease a connection as waits too: they hold a
+// goroutine each.
 const (
 	MaxHeld  = 1024
 	FullHold = 50 * time.Millisecond
@@ -65,9 +66,9 @@ func (p *Pool) Get() *[]byte {
 // Put gives a buffer of Get back.
 func (p *Pool) Put(b *[]byte) { p.bufs.Put(b) }
 
-// Hold returns how long a connection going idle may wait on its goroutine
-// before it is parked (or given back): hold, or at most FullHold while
-// MaxHeld connections are waiting already.
+// Hold returns how long a connection going idle after its first request
+// may wait on its goroutine before it is parked (or given back): hold, or
+// at most FullHold while MaxHeld connections are waiting already.
 func (p *Pool) Hold(hold time.Duration) time.Duration {
 	if p.Idle.Waiting() >= MaxHeld {
 		return min(hold, FullHold)

@@ -104,7 +104,7 @@ func addrFromPB(s string) netip.AddrPort {
 
 func leaseToPB(l *contract.Lease) *pb.Lease {
 	out := &pb.Lease{MaxRequests: clampUint32(l.MaxRequests), IdleTimeoutNs: int64(l.IdleTimeout), Records: l.Records,
-		PeerTimes: l.PeerTimes}
+		PeerTimes: l.PeerTimes, Served: clampUint32(l.Served)}
 	for i := range l.GiveBack {
 		out.GiveBack = append(out.GiveBack, claimsToPB(&l.GiveBack[i]))
 	}
@@ -126,7 +126,7 @@ func leaseFromPB(l *pb.Lease) contract.Lease {
 		return contract.Lease{}
 	}
 	out := contract.Lease{MaxRequests: int(l.MaxRequests), IdleTimeout: time.Duration(l.IdleTimeoutNs), Records: l.Records,
-		PeerTimes: l.PeerTimes}
+		PeerTimes: l.PeerTimes, Served: int(l.Served)}
 	for _, c := range l.GiveBack {
 		out.GiveBack = append(out.GiveBack, claimsFromPB(c))
 	}

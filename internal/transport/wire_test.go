@@ -177,7 +177,7 @@ func checkCalls(t *testing.T, calls CallConn) {
 		GiveBack: []contract.Claims{{Paths: []string{"^/a", "^/b"}}},
 		Peers: []contract.Peer{{Name: "auth", Socket: "/run/x/1.auth", Limits: contract.Limits{Deadline: time.Second, Policy: contract.FailOpen}},
 			{Name: "waf", Socket: "/run/x/2.waf"}},
-		ErrorPages: map[int]string{418: "/srv/www/teapot.html"}, PeerTimes: true}
+		ErrorPages: map[int]string{418: "/srv/www/teapot.html"}, PeerTimes: true, Served: 41}
 	for v := contract.Continue; v.Valid(); v++ {
 		ev := &Event{ID: uint64(v) + 1, Kind: EventHandle, Conn: conn, VHost: v.String(), Lease: lease}
 		if err := calls.Send(ev); err != nil {

@@ -821,7 +821,12 @@ type Lease struct {
 	ErrorPages map[int32]string `protobuf:"bytes,6,rep,name=error_pages,json=errorPages,proto3" json:"error_pages,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Report the time of every peer call (Reply.peer_times): the host counts
 	// requests (MetricsURL), and times stage-20 calls by plugin.
-	PeerTimes     bool `protobuf:"varint,7,opt,name=peer_times,json=peerTimes,proto3" json:"peer_times,omitempty"`
+	PeerTimes bool `protobuf:"varint,7,opt,name=peer_times,json=peerTimes,proto3" json:"peer_times,omitempty"`
+	// Requests the connection served before this hand-over's request (0: a
+	// new connection). A holder may treat a client that came back before
+	// differently from one that sent a single request: the Go SDK bounds how
+	// many of the latter it holds idle (see docs/plugin-contract.md).
+	Served        uint32 `protobuf:"varint,8,opt,name=served,proto3" json:"served,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -903,6 +908,13 @@ func (x *Lease) GetPeerTimes() bool {
 		return x.PeerTimes
 	}
 	return false
+}
+
+func (x *Lease) GetServed() uint32 {
+	if x != nil {
+		return x.Served
+	}
+	return 0
 }
 
 // Peer is a stage-20 plugin the lease holder calls directly.
@@ -2073,7 +2085,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"serverName\x12\x1f\n" +
 	"\vclient_cert\x18\x03 \x01(\bR\n" +
 	"clientCert\x12%\n" +
-	"\x0eclient_subject\x18\x04 \x01(\tR\rclientSubject\"\xea\x02\n" +
+	"\x0eclient_subject\x18\x04 \x01(\tR\rclientSubject\"\x82\x03\n" +
 	"\x05Lease\x12!\n" +
 	"\fmax_requests\x18\x01 \x01(\rR\vmaxRequests\x12&\n" +
 	"\x0fidle_timeout_ns\x18\x02 \x01(\x03R\ridleTimeoutNs\x12\x18\n" +
@@ -2083,7 +2095,8 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\verror_pages\x18\x06 \x03(\v2\".capuchin.v1.Lease.ErrorPagesEntryR\n" +
 	"errorPages\x12\x1d\n" +
 	"\n" +
-	"peer_times\x18\a \x01(\bR\tpeerTimes\x1a=\n" +
+	"peer_times\x18\a \x01(\bR\tpeerTimes\x12\x16\n" +
+	"\x06served\x18\b \x01(\rR\x06served\x1a=\n" +
 	"\x0fErrorPagesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x80\x01\n" +
