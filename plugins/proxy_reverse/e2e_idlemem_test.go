@@ -74,22 +74,7 @@ func holdIdle(t *testing.T, addr string, n int) []net.Conn {
 	t.Helper()
 	conns := make([]net.Conn, n)
 	errs := make([]error, n)
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range 64 {
-		wg.Add(1)
-		go func() { // ends when next is closed
-			defer wg.Done()
-			for i := range next {
-				conns[i], errs[i] = oneRequest(addr)
-			}
-		}()
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	each64(n, func(i int) { conns[i], errs[i] = oneRequest(addr) })
 	t.Cleanup(func() {
 		for _, c := range conns {
 			if c != nil {
@@ -205,22 +190,7 @@ func TestBeyondMaxHeldServedAgain(t *testing.T) {
 func askAll(t *testing.T, conns []net.Conn) {
 	t.Helper()
 	errs := make([]error, len(conns))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range 64 {
-		wg.Add(1)
-		go func() { // ends when next is closed
-			defer wg.Done()
-			for i := range next {
-				errs[i] = askAgain(conns[i])
-			}
-		}()
-	}
-	for i := range conns {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	each64(len(conns), func(i int) { errs[i] = askAgain(conns[i]) })
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("connection %d, second request: %v", i, err)
@@ -244,4 +214,24 @@ func askAgain(c net.Conn) error {
 		err = fmt.Errorf("answer %d %q", resp.StatusCode, body)
 	}
 	return err
+}
+
+// each64 runs f(0) … f(n-1), 64 at a time, and returns when all have.
+func each64(n int, f func(i int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() { // ends when next is closed
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
