@@ -217,7 +217,7 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 func (x *exchange) send(bc *upstream.Conn, s *upstream.Server, head []byte) error {
 	n := 0
 	if !x.r.Req.HasBody() {
-		x.up.touch(bc, s, true, x.sent)
+		bc.ExtendRead(x.sent, s.ResponseTimeout()) // no upload runs: touch's lock is not needed
 		var err error
 		if n, err = bc.WriteWait(head); err != nil {
 			return err
