@@ -33,7 +33,7 @@ type connState struct {
 	leaseMu  sync.Mutex  // guards idle, revoked and the read deadline they set
 	idle     bool        // waiting for the next request of a lease
 	revoked  bool        // the host wants the connection back
-	deadline *time.Timer // the request's deadline (see armDeadline)
+	clock    reqClock    // the request's deadline (see armDeadline)
 	writeBy  time.Time   // the write deadline set last through Request.SetWriteDeadline
 	ptimer   *time.Timer // the deadline of a call to a stage-20 peer (peers.go)
 	shutLate atomic.Bool // on deadline, shut the socket (leased requests)
@@ -42,8 +42,7 @@ type connState struct {
 	calls     transport.PluginCalls
 	replyID   uint64
 	clearMu   sync.Mutex  // serialises ClearDeadline
-	unbounded bool        // the host was told: no stage deadline for this call; guarded by clearMu
-	cleared   atomic.Bool // the handler lifted this request's deadline
+	unbounded bool // the host was told: no stage deadline for this call; guarded by clearMu
 }
 
 // session is what a connection needs while a hand-over lasts: the
@@ -85,9 +84,7 @@ func (cs *connState) detach() {
 	s.w = ResponseWriter{fields: s.w.fields[:0], head: s.w.head[:0]}
 	s.wait.Init(nil, &cs.bufs.raw)
 	cs.bufs.sessions.Put(s)
-	cs.clearMu.Lock()
-	cs.deadline = nil // stopped (the last request met it): the next hand-over makes another
-	cs.clearMu.Unlock()
+	cs.clock.stop(true) // the next hand-over makes another timer
 }
 
 // countWriter counts the bytes written to the socket through the writer.
@@ -125,6 +122,7 @@ func (rt *runtime) conn(id uint64, ev *transport.Event) (*connState, error) {
 	}
 	cs.pr.R = nc
 	cs.cnt.w = nc
+	cs.clock.late = cs.late
 	rt.conns.Store(id, cs)
 	return cs, nil
 }
@@ -175,7 +173,7 @@ func (rt *runtime) first(c *Conn, ev *transport.Event, rep *transport.Reply, cal
 	cs.cnt.n = 0
 	cs.w.reset(r, ev.KeepAlive && !r.Close, &rt.clock)
 	cs.calls, cs.replyID, cs.unbounded = calls, rep.ID, false
-	cs.armDeadline(rt.handleDeadline(), false)
+	cs.armDeadline(time.Now(), rt.handleDeadline(), false)
 	v := rt.content.Handle(r, &cs.w)
 	if !cs.stopDeadline() {
 		// Late: the host answers for this request; the writer was fenced.
@@ -197,6 +195,7 @@ func (cs *connState) handBack(rep *transport.Reply) {
 	}
 	cs.release()
 	cs.dropInterim()
+	cs.clock.stop(false)
 	if rep.Idle > 0 {
 		cs.detach()
 	}
@@ -355,14 +354,9 @@ func (r *Request) ClearDeadline() bool {
 	cs := r.cs
 	cs.clearMu.Lock()
 	defer cs.clearMu.Unlock()
-	if cs.cleared.Load() {
-		return true
-	}
-	if cs.deadline == nil || !cs.deadline.Stop() { // nil: called after Handle returned
-
+	if !cs.clock.clear() { // late, or called after Handle returned
 		return false
 	}
-	cs.cleared.Store(true)
 	if !cs.unbounded && cs.calls != nil {
 		cs.unbounded = true
 		_ = cs.calls.Send(&transport.Reply{ID: cs.replyID, Interim: true, Unbounded: true})

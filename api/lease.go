@@ -228,7 +228,7 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 		return false
 	}
 	var one transport.Reply
-	cs.armDeadline(rt.handleDeadline(), true)
+	cs.armDeadline(start, rt.handleDeadline(), true)
 	v := Handled
 	if po.verdict == Respond {
 		cs.w.reply(po.reply)
@@ -293,8 +293,21 @@ func (cs *connState) setIdle(idle time.Duration) bool {
 		return false
 	}
 	cs.idle = true
-	cs.nc.SetReadDeadline(time.Now().Add(idle))
+	now := time.Now()
+	if nr, ok := cs.nc.(nearReader); ok {
+		nr.SetReadDeadlineNear(now, now.Add(idle), idle/4)
+	} else {
+		cs.nc.SetReadDeadline(now.Add(idle))
+	}
 	return true
+}
+
+// nearReader is a connection whose read deadline can be set coarsely, as
+// fdpass's received sockets' can: the wait for a keep-alive request then
+// spares the poller's timer change (the deadline passes up to a quarter
+// of the idle time early), and so does setBusy's clear.
+type nearReader interface {
+	SetReadDeadlineNear(now, t time.Time, slack time.Duration) error
 }
 
 // setBusy ends the wait: the request's reads have no idle deadline.
@@ -338,28 +351,22 @@ func (rt *runtime) handleDeadline() time.Duration {
 	return contract.Limits{Deadline: time.Duration(rt.handleD.Load())}.DeadlineAt(contract.StageHandle)
 }
 
-// armDeadline starts the clock of a request. If the handler is not done
-// within d: for the first request of a hand-over the host answers in its
-// place (the failure policy), so the SDK only fences the response writer —
-// the handler's later writes through it fail and cannot mix with the host's
-// answer; for a leased request nobody else answers, so the connection is
-// shut down both ways, as the host does to a late plugin's connection.
-func (cs *connState) armDeadline(d time.Duration, leased bool) {
-	cs.cleared.Store(false)
+// armDeadline starts the clock of a request that began at now. If the
+// handler is not done within d: for the first request of a hand-over the
+// host answers in its place (the failure policy), so the SDK only fences
+// the response writer — the handler's later writes through it fail and
+// cannot mix with the host's answer; for a leased request nobody else
+// answers, so the connection is shut down both ways, as the host does to a
+// late plugin's connection.
+func (cs *connState) armDeadline(now time.Time, d time.Duration, leased bool) {
 	cs.cnt.fenced.Store(false)
 	cs.shutLate.Store(leased)
-	if cs.deadline == nil {
-		cs.deadline = time.AfterFunc(d, cs.late)
-		return
-	}
-	cs.deadline.Reset(d)
+	cs.clock.begin(now, d)
 }
 
 // stopDeadline ends the request's clock; false means it missed its
 // deadline (one the handler lifted with ClearDeadline never misses).
-func (cs *connState) stopDeadline() bool {
-	return cs.deadline.Stop() || cs.cleared.Load()
-}
+func (cs *connState) stopDeadline() bool { return cs.clock.end() }
 
 // late runs when a request missed its deadline.
 func (cs *connState) late() {

@@ -8,7 +8,6 @@ package claim
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/capuchin/capuchin/api/http1"
@@ -17,7 +16,7 @@ import (
 // Filter is a compiled claim filter: a request matches when every
 // non-empty list has a match. The zero value matches everything.
 type Filter struct {
-	paths   []*regexp.Regexp
+	paths   []Path
 	hosts   []string
 	methods []string
 }
@@ -28,7 +27,7 @@ type Filter struct {
 func Compile(paths, hosts, methods []string) (*Filter, error) {
 	f := &Filter{methods: append([]string(nil), methods...)}
 	for _, p := range paths {
-		re, err := regexp.Compile(p)
+		re, err := CompilePath(p)
 		if err != nil {
 			return nil, fmt.Errorf("claim filter path %q: %w", p, err)
 		}

@@ -5,8 +5,10 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // sockConn is a received client socket as a net.Conn, made with
@@ -17,12 +19,29 @@ import (
 // fcntl, epoll_ctl and six setsockopt: TCP_NODELAY, which the host set
 // already, keep-alive probes on and their three timings, and off again,
 // see FileConn). Its addresses are read when first asked for. ReadFrom
-// moves a TCP socket's bytes with splice(2), as net.TCPConn's does.
+// moves a TCP socket's bytes with splice(2), as net.TCPConn's does. Its
+// read deadline is kept coarsely (see readDeadline).
 type sockConn struct {
 	f     *os.File
 	once  sync.Once
 	local net.Addr
 	peer  net.Addr
+	rd    readDeadline
+	w     sockWriter
+}
+
+// readDeadline is a sockConn's read deadline as set on the poller. Each
+// change of it costs the poller three clock reads and a timer change, and
+// a keep-alive connection's server sets one before each wait for the next
+// request and clears it after: so a deadline cleared stays on the poller
+// until a Read comes (stale), and SetReadDeadlineNear keeps the one set
+// when it is near enough to the one asked for. Raw reads (SyscallConn)
+// do not clear a stale deadline: a caller that reads raw sets its own
+// deadline first.
+type readDeadline struct {
+	mu    sync.Mutex
+	set   time.Time   // on the poller; zero: none
+	stale atomic.Bool // set is cleared: the next Read clears it on the poller
 }
 
 // newSockConn wraps fd; a descriptor that cannot be polled (a blocking
@@ -36,13 +55,128 @@ func newSockConn(fd int) (net.Conn, error) {
 	return FileConn(f)
 }
 
-func (c *sockConn) Read(b []byte) (int, error)  { return c.f.Read(b) }
-func (c *sockConn) Write(b []byte) (int, error) { return c.f.Write(b) }
-func (c *sockConn) Close() error                { return c.f.Close() }
+func (c *sockConn) Read(b []byte) (int, error) {
+	if c.rd.stale.Load() {
+		c.clearStale()
+	}
+	return c.f.Read(b)
+}
 
-func (c *sockConn) SetDeadline(t time.Time) error      { return c.f.SetDeadline(t) }
-func (c *sockConn) SetReadDeadline(t time.Time) error  { return c.f.SetReadDeadline(t) }
+func (c *sockConn) Close() error { return c.f.Close() }
+
+// Write writes b with send(2), which costs the kernel less than the
+// write(2) of os.File's Write (no file-layer checks), inside the poller's
+// write wait (syscall.RawConn.Write), under the write deadline. Writes
+// are serialised, as net.Conn's are.
+func (c *sockConn) Write(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	w := &c.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.raw == nil {
+		raw, err := c.f.SyscallConn()
+		if err != nil {
+			return 0, err
+		}
+		w.raw, w.fn = raw, w.step
+	}
+	w.b, w.n, w.err = b, 0, nil
+	err := w.raw.Write(w.fn)
+	w.b = nil
+	if err == nil {
+		err = w.err
+	}
+	if err != nil {
+		return w.n, &os.PathError{Op: "write", Path: c.f.Name(), Err: err}
+	}
+	return w.n, nil
+}
+
+// sockWriter is a sockConn's write state; its closure is built once.
+type sockWriter struct {
+	mu  sync.Mutex
+	raw syscall.RawConn
+	fn  func(fd uintptr) bool
+	b   []byte // what is left to write
+	n   int
+	err error
+}
+
+// step is the raw write's callback: false when the socket's buffer is
+// full (the poller waits until it can take more). The socket is
+// non-blocking, so the raw form (no scheduler hand-off) is right.
+func (w *sockWriter) step(fd uintptr) bool {
+	for len(w.b) > 0 {
+		n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&w.b[0])), uintptr(len(w.b)), 0, 0, 0)
+		switch errno {
+		case 0:
+			w.n += int(n)
+			w.b = w.b[n:]
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			w.err = errno
+			return true
+		}
+	}
+	return true
+}
+
+func (c *sockConn) SetDeadline(t time.Time) error {
+	err := c.SetReadDeadline(t)
+	if werr := c.f.SetWriteDeadline(t); err == nil {
+		err = werr
+	}
+	return err
+}
+
 func (c *sockConn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDeadline(t) }
+
+// SetReadDeadline sets the read deadline as net.Conn's does; clearing it
+// (the zero time) takes effect at the next Read.
+func (c *sockConn) SetReadDeadline(t time.Time) error {
+	c.rd.mu.Lock()
+	defer c.rd.mu.Unlock()
+	if t.IsZero() {
+		c.rd.stale.Store(!c.rd.set.IsZero())
+		return nil
+	}
+	return c.setRead(t)
+}
+
+// SetReadDeadlineNear sets the read deadline to t (now is the current
+// time), or keeps the one set when it is still ahead of now and at most
+// slack before t: the deadline then passes up to slack early.
+func (c *sockConn) SetReadDeadlineNear(now, t time.Time, slack time.Duration) error {
+	c.rd.mu.Lock()
+	defer c.rd.mu.Unlock()
+	if set := c.rd.set; set.After(now) && !set.After(t) && t.Sub(set) <= slack {
+		c.rd.stale.Store(false)
+		return nil
+	}
+	return c.setRead(t)
+}
+
+// setRead puts t on the poller; c.rd.mu is held.
+func (c *sockConn) setRead(t time.Time) error {
+	c.rd.stale.Store(false)
+	c.rd.set = t
+	return c.f.SetReadDeadline(t)
+}
+
+// clearStale clears a stale read deadline on the poller.
+func (c *sockConn) clearStale() {
+	c.rd.mu.Lock()
+	defer c.rd.mu.Unlock()
+	if c.rd.stale.Load() {
+		c.rd.stale.Store(false)
+		c.rd.set = time.Time{}
+		_ = c.f.SetReadDeadline(time.Time{})
+	}
+}
 
 // SyscallConn gives the socket's descriptor to raw reads and controls.
 func (c *sockConn) SyscallConn() (syscall.RawConn, error) { return c.f.SyscallConn() }

@@ -53,12 +53,12 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"time"
 
 	"github.com/capuchin/capuchin/api/conf"
 	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/claim"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/balance"
 )
 
@@ -104,9 +104,9 @@ type Config struct {
 type Entry struct {
 	Where           string // file:line of its section header
 	Servers         []Server
-	Balancer        balance.Spec     // the zero Spec is balance.Default
-	Match           []*regexp.Regexp // compiled case-insensitive, unanchored
-	MatchSrc        []string         // as written
+	Balancer        balance.Spec // the zero Spec is balance.Default
+	Match           []claim.Path // compiled case-insensitive, unanchored
+	MatchSrc        []string     // as written
 	AttemptsCount   int
 	OfflineTimeout  time.Duration
 	ConnectTimeout  time.Duration
@@ -211,7 +211,7 @@ type section struct {
 	servers  []Server
 	weighted *conf.Entry // the first ServerList line with a weight above 1
 	balancer *balance.Spec
-	match    []*regexp.Regexp
+	match    []claim.Path
 	src      []string
 	ints     map[string]int
 	durs     map[string]time.Duration

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/api/conf"
+	"github.com/capuchin/capuchin/internal/claim"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/balance"
 )
 
@@ -114,7 +115,7 @@ func (s *section) addMatch(e conf.Entry) error {
 	if err != nil {
 		return err
 	}
-	s.match = append(s.match, re)
+	s.match = append(s.match, claim.PathOf(re))
 	s.src = append(s.src, e.Value)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -49,6 +50,7 @@ type Conn struct {
 	idleAt time.Time
 	check  idleCheck
 	wait   writeWait
+	rd     sockReader
 	readBy time.Time // the read deadline ExtendRead set last
 }
 
@@ -237,14 +239,22 @@ func (s *Server) Dial(ctx context.Context) (*Conn, error) {
 	s.active.Add(1)
 	s.h.requests.Add(1)
 	c := &Conn{Conn: nc, srv: s}
-	c.buffers()
 	c.check.init(raw, nc)
+	if c.check.raw != nil && c.check.tls == nil {
+		c.rd.init(nc, c.check.raw)
+	}
+	c.buffers()
 	return c, nil
 }
 
-// buffers gives c its read and write buffers.
+// buffers gives c its read and write buffers; a plain TCP connection's
+// BR reads with recv(2) (sockReader).
 func (c *Conn) buffers() {
-	c.BR, c.BW = bufio.NewReaderSize(c.Conn, 16<<10), bufio.NewWriterSize(c.Conn, 8<<10)
+	var r io.Reader = c.Conn
+	if c.rd.raw != nil {
+		r = &c.rd
+	}
+	c.BR, c.BW = bufio.NewReaderSize(r, 16<<10), bufio.NewWriterSize(c.Conn, 8<<10)
 }
 
 // bufferIdle is how long a pooled connection keeps its buffers (24 KiB)
