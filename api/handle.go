@@ -41,8 +41,8 @@ type connState struct {
 	// The hand-over's reply channel, for ClearDeadline's interim reply.
 	calls     transport.PluginCalls
 	replyID   uint64
-	clearMu   sync.Mutex  // serialises ClearDeadline
-	unbounded bool // the host was told: no stage deadline for this call; guarded by clearMu
+	clearMu   sync.Mutex // serialises ClearDeadline
+	unbounded bool       // the host was told: no stage deadline for this call; guarded by clearMu
 }
 
 // session is what a connection needs while a hand-over lasts: the
