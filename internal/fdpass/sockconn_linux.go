@@ -1,6 +1,7 @@
 package fdpass
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -85,8 +86,11 @@ func (c *sockConn) Write(b []byte) (int, error) {
 	w.b, w.n, w.err = b, 0, nil
 	err := w.raw.Write(w.fn)
 	w.b = nil
-	if err == nil {
+	switch {
+	case err == nil:
 		err = w.err
+	case !errors.Is(err, os.ErrDeadlineExceeded):
+		err = os.ErrClosed // as os.File's Write words its closing
 	}
 	if err != nil {
 		return w.n, &os.PathError{Op: "write", Path: c.f.Name(), Err: err}

@@ -129,4 +129,8 @@ func TestSockConnWrite(t *testing.T) {
 	if !errors.As(err, &pe) || !errors.Is(err, os.ErrDeadlineExceeded) || n >= len(big) {
 		t.Fatalf("write past the deadline: %d, %v (%T), want a short write and *os.PathError of the deadline", n, err, err)
 	}
+	c2.Close()
+	if _, err := c2.Write(big); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("write after Close: %v, want os.ErrClosed", err)
+	}
 }
