@@ -166,14 +166,15 @@ func (rt *runtime) first(c *Conn, ev *transport.Event, rep *transport.Reply, cal
 		rep.Err = "bad request head from host: " + err.Error()
 		return nil
 	}
-	r.reset(c, ev)
+	start := time.Now()
+	r.reset(c, ev, start)
 	cs.pr.Pre = ev.Buffered
 	cs.acquire()
 	cs.br.Reset(&cs.pr)
 	cs.cnt.n = 0
 	cs.w.reset(r, ev.KeepAlive && !r.Close, &rt.clock)
 	cs.calls, cs.replyID, cs.unbounded = calls, rep.ID, false
-	cs.armDeadline(time.Now(), rt.handleDeadline(), false)
+	cs.armDeadline(start, rt.handleDeadline(), false)
 	v := rt.content.Handle(r, &cs.w)
 	if !cs.stopDeadline() {
 		// Late: the host answers for this request; the writer was fenced.
@@ -320,6 +321,10 @@ type Request struct {
 	// Timeout is the server's Timeout: the longest a client may stall
 	// between body bytes (Body applies it to each read); 0: none.
 	Timeout time.Duration
+	// Start is when the request began for the SDK (its clock read as the
+	// head arrived): a handler that needs the time at its start can use
+	// it rather than read the clock again.
+	Start time.Time
 
 	cs       *connState
 	upstream Upstream
@@ -332,8 +337,8 @@ type Request struct {
 	clock    http1.BodyClock // the body reads' deadlines
 }
 
-func (r *Request) reset(c *Conn, ev *transport.Event) {
-	r.Client, r.VHost, r.Server, r.MaxBody, r.KeepAlive = *c, ev.VHost, ev.Server, ev.MaxBody, ev.KeepAlive
+func (r *Request) reset(c *Conn, ev *transport.Event, start time.Time) {
+	r.Client, r.VHost, r.Server, r.MaxBody, r.KeepAlive, r.Start = *c, ev.VHost, ev.Server, ev.MaxBody, ev.KeepAlive, start
 	r.Timeout, r.upstream = ev.Timeout, Upstream{}
 	r.bodySet, r.touched, r.raw, r.sent100, r.bodyErr = false, false, false, false, nil
 }

@@ -212,7 +212,7 @@ func sameClaims(a, b Claims) bool {
 func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head string, rep *transport.Reply, peers *leasePeers) bool {
 	start := time.Now()
 	r := &cs.req
-	r.reset(c, ev)
+	r.reset(c, ev, start)
 	cs.cnt.n = 0
 	cs.w.reset(r, !r.Close, &rt.clock)
 	cs.w.pages = ev.Lease.ErrorPages

@@ -93,7 +93,7 @@ func (pl *plugin) Handle(r *api.Request, w *api.ResponseWriter) api.Verdict {
 	conn, br := r.Conn()
 	res := rt.Serve(pl.ctx, &forward.Request{Conn: conn, BR: br, Req: &r.Request, Client: r.Client.Remote, TLS: r.Client.TLS.On(),
 		KeepAlive: r.KeepAlive && !r.Request.Close, Server: r.Server, MaxBody: r.MaxBody, ClientTimeout: r.Timeout,
-		Deadlines: r, LongAfter: e.deadline / 2})
+		Deadlines: r, LongAfter: e.deadline / 2, Start: r.Start})
 	if res.Upstream.Forwarded() {
 		r.SetUpstream(res.Upstream)
 	}

@@ -79,7 +79,10 @@ func (f *Forwarder) getExchange(r *Request) *exchange {
 		x = &exchange{f: f}
 	}
 	x.req = *r
-	x.r, x.began = &x.req, time.Now()
+	x.r, x.began = &x.req, r.Start
+	if x.began.IsZero() {
+		x.began = time.Now()
+	}
 	x.cw = countWriter{c: r.Conn, timeout: r.ClientTimeoutOrDefault(), dl: r.Deadlines}
 	if r.Deadlines != nil {
 		x.cw.by = r.Deadlines.WriteDeadline() // as the connection's last request left it

@@ -64,6 +64,9 @@ type Request struct {
 	// request starts with no client write deadline known.
 	Deadlines Deadlines
 	LongAfter time.Duration // 0: only tunnels lift the deadline
+	// Start is when the request began (api.Request.Start); zero: Forward
+	// reads the clock.
+	Start time.Time
 	// Budget is the entry's retry budget (budget.go); nil: none.
 	Budget *Budget
 	// Sticky, when set, names in a cookie the server that answered
