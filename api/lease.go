@@ -293,21 +293,21 @@ func (cs *connState) setIdle(idle time.Duration) bool {
 		return false
 	}
 	cs.idle = true
-	now := time.Now()
+	by := time.Now().Add(idle)
 	if nr, ok := cs.nc.(nearReader); ok {
-		nr.SetReadDeadlineNear(now, now.Add(idle), idle/4)
+		nr.SetReadDeadlineNear(by, idle/4)
 	} else {
-		cs.nc.SetReadDeadline(now.Add(idle))
+		cs.nc.SetReadDeadline(by)
 	}
 	return true
 }
 
 // nearReader is a connection whose read deadline can be set coarsely, as
 // fdpass's received sockets' can: the wait for a keep-alive request then
-// spares the poller's timer change (the deadline passes up to a quarter
-// of the idle time early), and so does setBusy's clear.
+// spares the poller's timer change (the wait may last up to a quarter of
+// idle longer, never shorter), and so does setBusy's clear.
 type nearReader interface {
-	SetReadDeadlineNear(now, t time.Time, slack time.Duration) error
+	SetReadDeadlineNear(t time.Time, slack time.Duration) error
 }
 
 // setBusy ends the wait: the request's reads have no idle deadline.

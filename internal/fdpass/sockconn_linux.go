@@ -36,7 +36,7 @@ type sockConn struct {
 // a keep-alive connection's server sets one before each wait for the next
 // request and clears it after: so a deadline cleared stays on the poller
 // until a Read comes (stale), and SetReadDeadlineNear keeps the one set
-// when it is near enough to the one asked for. Raw reads (SyscallConn)
+// when it is a little after the one asked for. Raw reads (SyscallConn)
 // do not clear a stale deadline: a caller that reads raw sets its own
 // deadline first.
 type readDeadline struct {
@@ -151,17 +151,18 @@ func (c *sockConn) SetReadDeadline(t time.Time) error {
 	return c.setRead(t)
 }
 
-// SetReadDeadlineNear sets the read deadline to t (now is the current
-// time), or keeps the one set when it is still ahead of now and at most
-// slack before t: the deadline then passes up to slack early.
-func (c *sockConn) SetReadDeadlineNear(now, t time.Time, slack time.Duration) error {
+// SetReadDeadlineNear sets the read deadline to within slack after t: it
+// keeps the one set when that one is (the deadline then passes up to
+// slack late, never early), and else sets t+slack, which the calls for a
+// t up to slack later keep.
+func (c *sockConn) SetReadDeadlineNear(t time.Time, slack time.Duration) error {
 	c.rd.mu.Lock()
 	defer c.rd.mu.Unlock()
-	if set := c.rd.set; set.After(now) && !set.After(t) && t.Sub(set) <= slack {
+	if set := c.rd.set; !set.Before(t) && set.Sub(t) <= slack {
 		c.rd.stale.Store(false)
 		return nil
 	}
-	return c.setRead(t)
+	return c.setRead(t.Add(slack))
 }
 
 // setRead puts t on the poller; c.rd.mu is held.

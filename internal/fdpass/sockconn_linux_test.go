@@ -35,14 +35,14 @@ func received(t *testing.T) (c, peer net.Conn) {
 }
 
 // readTimesOut reports whether a read of c ends with a timeout (true) or
-// gets the byte the peer sends after 100 ms (false), failing the test on
-// anything else or after 5 s.
-func readTimesOut(t *testing.T, c, peer net.Conn) bool {
+// gets the byte the peer sends after the delay (false), failing the test
+// on anything else.
+func readTimesOut(t *testing.T, c, peer net.Conn, delay time.Duration) bool {
 	t.Helper()
 	sent := make(chan struct{})
 	go func() { // ends after its write
 		defer close(sent)
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(delay)
 		peer.Write([]byte("x"))
 	}()
 	n, err := c.Read(make([]byte, 1))
@@ -62,43 +62,44 @@ func readTimesOut(t *testing.T, c, peer net.Conn) bool {
 
 // The read deadline is kept coarsely: a deadline cleared stays on the
 // poller until a read, which clears it; SetReadDeadlineNear keeps a
-// deadline ahead of now and within slack of the one asked for, and sets
-// the one asked for otherwise.
+// deadline at most slack after the one asked for (even a cleared one),
+// and sets the one asked for plus slack otherwise.
 func TestSockConnCoarseReadDeadline(t *testing.T) {
 	c, peer := received(t)
 	sc := c.(*sockConn)
-	now := time.Now()
+	const ms = time.Millisecond
 
 	// Cleared after it passed: the read waits for the byte.
-	hosttest.Must(t, c.SetReadDeadline(now.Add(-time.Second)))
+	hosttest.Must(t, c.SetReadDeadline(time.Now().Add(-time.Second)))
 	hosttest.Must(t, c.SetReadDeadline(time.Time{}))
-	if readTimesOut(t, c, peer) {
+	if readTimesOut(t, c, peer, 100*ms) {
 		t.Fatal("a read after the deadline was cleared timed out")
 	}
 
-	// Near: the deadline set (10 ms ahead) is kept for one 10 s ahead with
-	// 20 s of slack, even after a clear, so the read times out.
-	now = time.Now()
-	hosttest.Must(t, c.SetReadDeadline(now.Add(10*time.Millisecond)))
+	// Kept: 50 ms ahead is within 10 s after 20 ms ahead, cleared or not.
+	now := time.Now()
+	hosttest.Must(t, c.SetReadDeadline(now.Add(50*ms)))
 	hosttest.Must(t, c.SetReadDeadline(time.Time{}))
-	hosttest.Must(t, sc.SetReadDeadlineNear(now, now.Add(10*time.Second), 20*time.Second))
-	if !readTimesOut(t, c, peer) {
-		t.Fatal("SetReadDeadlineNear did not keep the near deadline")
+	hosttest.Must(t, sc.SetReadDeadlineNear(now.Add(20*ms), 10*time.Second))
+	if !readTimesOut(t, c, peer, 500*ms) {
+		t.Fatal("SetReadDeadlineNear did not keep the deadline set")
 	}
 
-	// Not near: slack too small, or the deadline set has passed; the one
-	// asked for (10 s ahead) is set and the read gets the byte.
+	// Not kept: the one set is before the one asked for (10 s ahead), so
+	// 11 s ahead is set and the read gets the byte.
 	now = time.Now()
-	hosttest.Must(t, c.SetReadDeadline(now.Add(10*time.Millisecond)))
-	hosttest.Must(t, sc.SetReadDeadlineNear(now, now.Add(10*time.Second), time.Second))
-	if readTimesOut(t, c, peer) {
-		t.Fatal("SetReadDeadlineNear kept a deadline further than slack")
+	hosttest.Must(t, c.SetReadDeadline(now.Add(50*ms)))
+	hosttest.Must(t, sc.SetReadDeadlineNear(now.Add(10*time.Second), time.Second))
+	if readTimesOut(t, c, peer, 100*ms) {
+		t.Fatal("SetReadDeadlineNear kept a deadline earlier than asked")
 	}
-	hosttest.Must(t, c.SetReadDeadline(time.Now().Add(-time.Second)))
+	// Not kept: the one set (10 s ahead) is more than slack after the one
+	// asked for (50 ms ahead, 10 ms slack).
 	now = time.Now()
-	hosttest.Must(t, sc.SetReadDeadlineNear(now, now.Add(10*time.Second), 20*time.Second))
-	if readTimesOut(t, c, peer) {
-		t.Fatal("SetReadDeadlineNear kept a deadline that had passed")
+	hosttest.Must(t, c.SetReadDeadline(now.Add(10*time.Second)))
+	hosttest.Must(t, sc.SetReadDeadlineNear(now.Add(50*ms), 10*ms))
+	if !readTimesOut(t, c, peer, 500*ms) {
+		t.Fatal("SetReadDeadlineNear kept a deadline further than slack")
 	}
 }
 
