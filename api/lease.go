@@ -227,8 +227,11 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 		rep.Close = true
 		return false
 	}
+	if peers != nil { // the stage-20 calls took time: the handler's clock starts after them
+		r.Start = time.Now()
+	}
 	var one transport.Reply
-	cs.armDeadline(start, rt.handleDeadline(), true)
+	cs.armDeadline(r.Start, rt.handleDeadline(), true)
 	v := Handled
 	if po.verdict == Respond {
 		cs.w.reply(po.reply)

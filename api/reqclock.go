@@ -48,15 +48,20 @@ func (c *reqClock) arm(due time.Time, d time.Duration) {
 }
 
 // fire is the timer's function: the request in progress is late if its
-// deadline has passed, else the timer is re-armed for it.
+// deadline has passed, else the timer is re-armed for it. A fire that a
+// re-arm overtook (the timer is pending again, due later) does nothing.
 func (c *reqClock) fire() {
+	now := time.Now()
 	c.mu.Lock()
+	if c.armed && now.Before(c.due) {
+		c.mu.Unlock()
+		return
+	}
 	c.armed = false
 	if !c.running || c.cleared || c.missed {
 		c.mu.Unlock()
 		return
 	}
-	now := time.Now()
 	if due := c.start.Add(c.d); now.Before(due) {
 		c.arm(due, due.Sub(now))
 		c.mu.Unlock()

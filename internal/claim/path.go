@@ -26,7 +26,8 @@ func CompilePath(src string) (Path, error) {
 	return PathOf(re), nil
 }
 
-// PathOf returns the rule re.
+// PathOf returns the rule re, which regexp.Compile (Perl syntax, not
+// POSIX) made.
 func PathOf(re *regexp.Regexp) Path {
 	p := Path{re: re}
 	p.prefix, p.fold, p.lit = literalPrefix(re.String())

@@ -9,7 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
+
+	"github.com/capuchin/capuchin/internal/rawsock"
 )
 
 // sockConn is a received client socket as a net.Conn, made with
@@ -40,9 +41,10 @@ type sockConn struct {
 // do not clear a stale deadline: a caller that reads raw sets its own
 // deadline first.
 type readDeadline struct {
-	mu    sync.Mutex
-	set   time.Time   // on the poller; zero: none
-	stale atomic.Bool // set is cleared: the next Read clears it on the poller
+	mu      sync.Mutex
+	set     time.Time    // on the poller; zero: none
+	stale   atomic.Bool  // set is cleared: the next Read clears it on the poller
+	reading atomic.Int32 // Reads in progress: a clear then takes effect at once
 }
 
 // newSockConn wraps fd; a descriptor that cannot be polled (a blocking
@@ -57,6 +59,8 @@ func newSockConn(fd int) (net.Conn, error) {
 }
 
 func (c *sockConn) Read(b []byte) (int, error) {
+	c.rd.reading.Add(1)
+	defer c.rd.reading.Add(-1)
 	if c.rd.stale.Load() {
 		c.clearStale()
 	}
@@ -70,9 +74,6 @@ func (c *sockConn) Close() error { return c.f.Close() }
 // write wait (syscall.RawConn.Write), under the write deadline. Writes
 // are serialised, as net.Conn's are.
 func (c *sockConn) Write(b []byte) (int, error) {
-	if len(b) == 0 {
-		return 0, nil
-	}
 	w := &c.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -113,10 +114,10 @@ type sockWriter struct {
 // non-blocking, so the raw form (no scheduler hand-off) is right.
 func (w *sockWriter) step(fd uintptr) bool {
 	for len(w.b) > 0 {
-		n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&w.b[0])), uintptr(len(w.b)), 0, 0, 0)
+		n, errno := rawsock.Send(fd, w.b)
 		switch errno {
 		case 0:
-			w.n += int(n)
+			w.n += n
 			w.b = w.b[n:]
 		case syscall.EINTR:
 		case syscall.EAGAIN:
@@ -140,15 +141,19 @@ func (c *sockConn) SetDeadline(t time.Time) error {
 func (c *sockConn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDeadline(t) }
 
 // SetReadDeadline sets the read deadline as net.Conn's does; clearing it
-// (the zero time) takes effect at the next Read.
+// (the zero time) takes effect at the next Read, or at once for a Read in
+// progress.
 func (c *sockConn) SetReadDeadline(t time.Time) error {
 	c.rd.mu.Lock()
 	defer c.rd.mu.Unlock()
-	if t.IsZero() {
-		c.rd.stale.Store(!c.rd.set.IsZero())
-		return nil
+	if !t.IsZero() {
+		return c.setRead(t)
 	}
-	return c.setRead(t)
+	c.rd.stale.Store(!c.rd.set.IsZero())
+	if c.rd.stale.Load() && c.rd.reading.Load() > 0 { // (a Read that begins now sees stale)
+		return c.setRead(time.Time{})
+	}
+	return nil
 }
 
 // SetReadDeadlineNear sets the read deadline to within slack after t: it

@@ -76,6 +76,19 @@ func TestSockConnCoarseReadDeadline(t *testing.T) {
 		t.Fatal("a read after the deadline was cleared timed out")
 	}
 
+	// Cleared while a Read waits under it: the Read waits for the byte.
+	hosttest.Must(t, c.SetReadDeadline(time.Now().Add(150*ms)))
+	cleared := make(chan struct{})
+	go func() { // ends after its clear
+		defer close(cleared)
+		time.Sleep(20 * ms)
+		c.SetReadDeadline(time.Time{})
+	}()
+	if readTimesOut(t, c, peer, 400*ms) {
+		t.Fatal("a Read in progress kept a deadline cleared meanwhile")
+	}
+	<-cleared
+
 	// Kept: 50 ms ahead is within 10 s after 20 ms ahead, cleared or not.
 	now := time.Now()
 	hosttest.Must(t, c.SetReadDeadline(now.Add(50*ms)))

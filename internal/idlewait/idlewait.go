@@ -20,9 +20,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/capuchin/capuchin/internal/memback"
+	"github.com/capuchin/capuchin/internal/rawsock"
 )
 
 // MaxHeld is how many connections after their first request a process
@@ -111,7 +111,7 @@ func (w *Waiter) Init(c net.Conn, pool *Pool) {
 // that finds nothing counts the connection as waiting.
 func (w *Waiter) read(fd uintptr) bool {
 	b := w.pool.Get()
-	n, err := recv(fd, *b)
+	n, err := rawsock.Recv(fd, *b, 0)
 	if err == syscall.EAGAIN || err == syscall.EINTR {
 		w.pool.Put(b)
 		if !w.waiting {
@@ -120,7 +120,10 @@ func (w *Waiter) read(fd uintptr) bool {
 		}
 		return false
 	}
-	w.buf, w.n, w.err = b, n, err
+	w.buf, w.n = b, n
+	if err != 0 {
+		w.err = err
+	}
 	return true
 }
 
@@ -147,21 +150,6 @@ func (w *Waiter) Read() ([]byte, error) {
 		return nil, w.err
 	}
 	return (*w.buf)[:w.n], nil
-}
-
-// recv reads a socket with recv(2), which costs the kernel less than
-// read(2) (no file-layer checks), and anything else with read(2). The
-// descriptor is non-blocking, so the raw form (no scheduler hand-off) is
-// right.
-func recv(fd uintptr, b []byte) (int, error) {
-	n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, 0, 0)
-	switch errno {
-	case 0:
-		return int(n), nil
-	case syscall.ENOTSOCK:
-		return syscall.Read(int(fd), b)
-	}
-	return -1, errno
 }
 
 // Put gives the last buffer Read returned back to the pool.

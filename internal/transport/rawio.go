@@ -4,7 +4,8 @@ import (
 	"io"
 	"net"
 	"syscall"
-	"unsafe"
+
+	"github.com/capuchin/capuchin/internal/rawsock"
 )
 
 // rawIO reads and writes a non-blocking socket with raw system calls, the
@@ -56,7 +57,7 @@ func (r *rawIO) Read(b []byte) (int, error) {
 
 func (r *rawIO) read(fd uintptr) bool {
 	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&r.rb[0])), uintptr(len(r.rb)))
+		n, e := rawsock.Recv(fd, r.rb, 0)
 		switch {
 		case e == syscall.EINTR:
 			continue
@@ -65,7 +66,7 @@ func (r *rawIO) read(fd uintptr) bool {
 		case e != 0:
 			r.rerr = &net.OpError{Op: "read", Net: "unix", Err: e}
 		default:
-			r.rn = int(n)
+			r.rn = n
 		}
 		return true
 	}
@@ -86,7 +87,7 @@ func (r *rawIO) Write(b []byte) (int, error) {
 func (r *rawIO) write(fd uintptr) bool {
 	for r.wn < len(r.wb) {
 		p := r.wb[r.wn:]
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		n, e := rawsock.Send(fd, p)
 		switch {
 		case e == syscall.EINTR:
 			continue
@@ -96,7 +97,7 @@ func (r *rawIO) write(fd uintptr) bool {
 			r.werr = &net.OpError{Op: "write", Net: "unix", Err: e}
 			return true
 		}
-		r.wn += int(n)
+		r.wn += n
 	}
 	return true
 }

@@ -7,7 +7,8 @@ import (
 	"os"
 	"syscall"
 	"time"
-	"unsafe"
+
+	"github.com/capuchin/capuchin/internal/rawsock"
 )
 
 // idleCheck tells whether anything arrived on an idle pooled connection
@@ -44,9 +45,7 @@ func (k *idleCheck) init(sock, c net.Conn) {
 	k.raw = raw
 	k.fn = func(fd uintptr) {
 		var b [1]byte
-		// Non-blocking, so the raw form (no scheduler hand-off) is right.
-		_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
-			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		_, errno := rawsock.Recv(fd, b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		// EAGAIN: nothing there. Bytes (n > 0), EOF (n == 0) or an error
 		// such as ECONNRESET: the connection is not reusable.
 		k.dirty = errno != syscall.EAGAIN

@@ -1,17 +1,17 @@
 package upstream
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
 	"syscall"
-	"unsafe"
+
+	"github.com/capuchin/capuchin/internal/rawsock"
 )
 
 // sockReader reads a plain TCP connection for its BR with recv(2) inside
-// the poller's wait (syscall.RawConn.Read): the kernel's recv costs less
-// than the read(2) net.Conn's Read makes (no file-layer checks), and the
-// socket being non-blocking, the raw form needs no scheduler hand-off.
+// the poller's wait (syscall.RawConn.Read; see package rawsock for why).
 // Errors are worded as net.Conn's. Its closure is built once per
 // connection; reads of one connection do not race (one exchange owns it).
 type sockReader struct {
@@ -34,8 +34,11 @@ func (r *sockReader) Read(b []byte) (int, error) {
 	r.b, r.n, r.err = b, 0, nil
 	err := r.raw.Read(r.fn)
 	r.b = nil
+	var op *net.OpError
 	switch {
-	case err != nil: // the deadline passed, or the connection was closed
+	case errors.As(err, &op): // the deadline passed, or the connection was closed:
+		err = op.Err // worded below as a read, not a raw-read
+	case err != nil:
 	case r.err != nil:
 		err = os.NewSyscallError("read", r.err)
 	case r.n == 0:
@@ -49,10 +52,10 @@ func (r *sockReader) Read(b []byte) (int, error) {
 // step is the raw read's callback: false when nothing is there yet.
 func (r *sockReader) step(fd uintptr) bool {
 	for {
-		n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&r.b[0])), uintptr(len(r.b)), 0, 0, 0)
+		n, errno := rawsock.Recv(fd, r.b, 0)
 		switch errno {
 		case 0:
-			r.n = int(n)
+			r.n = n
 			return true
 		case syscall.EINTR:
 			continue

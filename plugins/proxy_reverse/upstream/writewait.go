@@ -4,7 +4,8 @@ import (
 	"net"
 	"os"
 	"syscall"
-	"unsafe"
+
+	"github.com/capuchin/capuchin/internal/rawsock"
 )
 
 // writeWait writes a request inside the poller's read wait of a plain TCP
@@ -59,9 +60,7 @@ func (w *writeWait) step(fd uintptr) bool {
 	if len(w.b) == 0 {
 		return true // readable (or the wait ended): the caller reads
 	}
-	// send(2), which costs the kernel less than write(2) (no file-layer
-	// checks); non-blocking, so the raw form (no scheduler hand-off) is right.
-	r, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&w.b[0])), uintptr(len(w.b)), 0, 0, 0)
+	r, errno := rawsock.Send(fd, w.b)
 	switch {
 	case errno == syscall.EAGAIN || errno == syscall.EINTR:
 		return true // the rest is the caller's, with its blocking write
@@ -69,7 +68,7 @@ func (w *writeWait) step(fd uintptr) bool {
 		w.err = errno
 		return true
 	}
-	w.n += int(r)
+	w.n += r
 	w.b = w.b[r:]
 	// All written: false, wait for the answer. A short write (the socket's
 	// buffer is full): the rest is the caller's.
