@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/capuchin/capuchin/internal/rawsock"
 	"golang.org/x/sys/unix"
 )
 
@@ -128,14 +129,14 @@ func (e *pairEnd) writeWatch() (syscall.RawConn, error) {
 func (e *pairEnd) tryWrite(b []byte) (int, error) {
 	n := 0
 	for n < len(b) {
-		w, err := unix.Write(e.fd, b[n:])
+		w, err := rawsock.Send(uintptr(e.fd), b[n:])
 		if w > 0 {
 			n += w
 		}
 		if err == unix.EINTR {
 			continue
 		}
-		if err != nil {
+		if err != 0 {
 			return n, err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/internal/idlewait"
+	"github.com/capuchin/capuchin/internal/rawsock"
 	"golang.org/x/sys/unix"
 )
 
@@ -148,12 +149,16 @@ func (r *relay) pumpIn(fd uintptr) bool {
 	defer r.bufs.Put(small)
 	b := *small
 	for !r.stopping.Load() {
-		n, err := unix.Read(int(fd), b)
-		if err == unix.EINTR {
+		n, e := rawsock.Recv(fd, b, 0)
+		if e == unix.EINTR {
 			continue
 		}
-		if err == unix.EAGAIN {
+		if e == unix.EAGAIN {
 			return false
+		}
+		var err error
+		if e != 0 {
+			err = e
 		}
 		if !r.feed(b, n, err) {
 			return true
@@ -242,15 +247,15 @@ func (r *relay) fromPlugin(uintptr) bool {
 // one RawRead keeps that signal; only a new RawRead would reset it).
 func (r *relay) forward(fd, limit int) (more, eof bool) {
 	for limit != 0 {
-		n, err := unix.Read(fd, r.out)
+		n, err := rawsock.Recv(uintptr(fd), r.out, 0)
 		switch {
 		case err == unix.EINTR:
 			continue
 		case err == unix.EAGAIN:
 			return true, false
-		case n == 0 && err == nil:
+		case n == 0 && err == 0:
 			return false, true
-		case err != nil:
+		case err != 0:
 			return false, false
 		}
 		if r.writeClient(r.out[:n]) != nil {

@@ -29,7 +29,8 @@ type sockConn struct {
 	local net.Addr
 	peer  net.Addr
 	rd    readDeadline
-	w     sockWriter
+	wmu   sync.Mutex
+	w     rawsock.IO // writes, under wmu
 }
 
 // readDeadline is a sockConn's read deadline as set on the poller. Each
@@ -69,65 +70,29 @@ func (c *sockConn) Read(b []byte) (int, error) {
 
 func (c *sockConn) Close() error { return c.f.Close() }
 
-// Write writes b with send(2), which costs the kernel less than the
-// write(2) of os.File's Write (no file-layer checks), inside the poller's
-// write wait (syscall.RawConn.Write), under the write deadline. Writes
-// are serialised, as net.Conn's are.
+// Write writes b with rawsock.IO: send(2) inside the poller's write wait
+// (see package rawsock for why), under the write deadline. Writes are
+// serialised, as net.Conn's are.
 func (c *sockConn) Write(b []byte) (int, error) {
-	w := &c.w
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.raw == nil {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.w.Ready() {
 		raw, err := c.f.SyscallConn()
 		if err != nil {
 			return 0, err
 		}
-		w.raw, w.fn = raw, w.step
+		c.w.Init(raw)
 	}
-	w.b, w.n, w.err = b, 0, nil
-	err := w.raw.Write(w.fn)
-	w.b = nil
+	n, err := c.w.Write(b)
+	var e syscall.Errno
 	switch {
 	case err == nil:
-		err = w.err
-	case !errors.Is(err, os.ErrDeadlineExceeded):
+		return n, nil
+	case errors.As(err, &e), errors.Is(err, os.ErrDeadlineExceeded):
+	default:
 		err = os.ErrClosed // as os.File's Write words its closing
 	}
-	if err != nil {
-		return w.n, &os.PathError{Op: "write", Path: c.f.Name(), Err: err}
-	}
-	return w.n, nil
-}
-
-// sockWriter is a sockConn's write state; its closure is built once.
-type sockWriter struct {
-	mu  sync.Mutex
-	raw syscall.RawConn
-	fn  func(fd uintptr) bool
-	b   []byte // what is left to write
-	n   int
-	err error
-}
-
-// step is the raw write's callback: false when the socket's buffer is
-// full (the poller waits until it can take more). The socket is
-// non-blocking, so the raw form (no scheduler hand-off) is right.
-func (w *sockWriter) step(fd uintptr) bool {
-	for len(w.b) > 0 {
-		n, errno := rawsock.Send(fd, w.b)
-		switch errno {
-		case 0:
-			w.n += n
-			w.b = w.b[n:]
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			return false
-		default:
-			w.err = errno
-			return true
-		}
-	}
-	return true
+	return n, &os.PathError{Op: "write", Path: c.f.Name(), Err: err}
 }
 
 func (c *sockConn) SetDeadline(t time.Time) error {

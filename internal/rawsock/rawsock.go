@@ -13,6 +13,7 @@
 package rawsock
 
 import (
+	"io"
 	"syscall"
 	"unsafe"
 )
@@ -37,4 +38,93 @@ func Send(fd uintptr, b []byte) (int, syscall.Errno) {
 		n, _, errno = syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 	}
 	return int(n), errno
+}
+
+// IO reads and writes one non-blocking socket with Recv and Send inside
+// the runtime poller's waits (its syscall.RawConn), which wait while the
+// socket is not ready and honour its deadlines. Its callbacks are made
+// once (Init): a read or write allocates nothing. Reads come from one
+// goroutine at a time, and so do writes.
+type IO struct {
+	rc       syscall.RawConn
+	rb, wb   []byte
+	rn, wn   int
+	rerr     syscall.Errno
+	werr     syscall.Errno
+	rfn, wfn func(fd uintptr) bool
+}
+
+// Init makes x read and write the socket rc reaches.
+func (x *IO) Init(rc syscall.RawConn) {
+	x.rc, x.rfn, x.wfn = rc, x.read, x.write
+}
+
+// Ready reports whether Init was called.
+func (x *IO) Ready() bool { return x.rc != nil }
+
+// Read reads what the socket holds into b, waiting until it holds bytes.
+// Its error is the RawConn's (a deadline that passed, a closed socket),
+// recv's errno (a syscall.Errno), or io.EOF.
+func (x *IO) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	x.rb, x.rn, x.rerr = b, 0, 0
+	err := x.rc.Read(x.rfn)
+	x.rb = nil
+	switch {
+	case err != nil:
+		return 0, err
+	case x.rerr != 0:
+		return 0, x.rerr
+	case x.rn == 0:
+		return 0, io.EOF
+	}
+	return x.rn, nil
+}
+
+func (x *IO) read(fd uintptr) bool {
+	for {
+		n, e := Recv(fd, x.rb, 0)
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false // wait in the poller
+		case 0:
+			x.rn = n
+		default:
+			x.rerr = e
+		}
+		return true
+	}
+}
+
+// Write writes all of b, waiting while the socket's buffer is full. Its
+// error is the RawConn's or send's errno (a syscall.Errno).
+func (x *IO) Write(b []byte) (int, error) {
+	x.wb, x.wn, x.werr = b, 0, 0
+	err := x.rc.Write(x.wfn)
+	x.wb = nil
+	if err == nil && x.werr != 0 {
+		err = x.werr
+	}
+	return x.wn, err
+}
+
+func (x *IO) write(fd uintptr) bool {
+	for x.wn < len(x.wb) {
+		n, e := Send(fd, x.wb[x.wn:])
+		switch e {
+		case 0:
+			x.wn += n
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false // wait in the poller, then write the rest
+		default:
+			x.werr = e
+			return true
+		}
+	}
+	return true
 }

@@ -50,7 +50,7 @@ type Conn struct {
 	idleAt time.Time
 	check  idleCheck
 	wait   writeWait
-	rd     sockReader
+	sio    sockIO
 	readBy time.Time // the read deadline ExtendRead set last
 }
 
@@ -241,20 +241,20 @@ func (s *Server) Dial(ctx context.Context) (*Conn, error) {
 	c := &Conn{Conn: nc, srv: s}
 	c.check.init(raw, nc)
 	if c.check.raw != nil && c.check.tls == nil {
-		c.rd.init(nc, c.check.raw)
+		c.sio.init(nc, c.check.raw)
 	}
 	c.buffers()
 	return c, nil
 }
 
 // buffers gives c its read and write buffers; a plain TCP connection's
-// BR reads with recv(2) (sockReader).
+// go through sockIO.
 func (c *Conn) buffers() {
-	var r io.Reader = c.Conn
-	if c.rd.raw != nil {
-		r = &c.rd
+	var rw io.ReadWriter = c.Conn
+	if c.sio.io.Ready() {
+		rw = &c.sio
 	}
-	c.BR, c.BW = bufio.NewReaderSize(r, 16<<10), bufio.NewWriterSize(c.Conn, 8<<10)
+	c.BR, c.BW = bufio.NewReaderSize(rw, 16<<10), bufio.NewWriterSize(rw, 8<<10)
 }
 
 // bufferIdle is how long a pooled connection keeps its buffers (24 KiB)

@@ -12,10 +12,10 @@ import (
 	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
-// A plain connection's BR reads with recv(2) (sockReader) and fails as a
+// A plain connection's BR reads with recv(2) (sockIO) and fails as a
 // net.Conn's reads do: bytes, then a timeout at the read deadline, a
 // reset, and EOF, each as net.Conn words it.
-func TestSockReaderReadsAndFailsAsNetConn(t *testing.T) {
+func TestSockIOReadsAndFailsAsNetConn(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	hosttest.Must(t, err)
 	defer ln.Close()
@@ -30,8 +30,8 @@ func TestSockReaderReadsAndFailsAsNetConn(t *testing.T) {
 		}
 	}()
 	c := dialTo(t, ln.Addr().String())
-	if c.rd.raw == nil {
-		t.Fatal("a plain TCP connection's BR does not read with sockReader")
+	if !c.sio.io.Ready() {
+		t.Fatal("a plain TCP connection's BR does not read with sockIO")
 	}
 	p := <-peers
 	defer p.Close()
