@@ -10,6 +10,7 @@ import (
 	"github.com/capuchin/capuchin/internal/claim"
 	"github.com/capuchin/capuchin/internal/contract"
 	"github.com/capuchin/capuchin/internal/fdpass"
+	"github.com/capuchin/capuchin/internal/idlewait"
 	"github.com/capuchin/capuchin/internal/transport"
 )
 
@@ -42,37 +43,75 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 	// The host holds the first request to the stage deadline: tell it that
 	// one is done; from here on the SDK holds each request to it.
 	_ = calls.Send(&transport.Reply{ID: rep.ID, Interim: true})
-	host := cs.req.Host
 	giveBack, ok := rt.giveBack.compiled(ev.Lease.GiveBack)
 	if !ok {
 		return // a filter the SDK cannot compile: the host serves the rest
 	}
-	var peers *leasePeers // looked up at the first leased request: many leases serve none
-	defer func() { peers.report(rep) }()
-	for n := 1; n < ev.Lease.MaxRequests; n++ {
-		hold := min(ev.Lease.IdleTimeout, idleHold)
-		if n == 1 && ev.Lease.Served == 0 { // one request so far: see idlewait.MaxHeld
-			hold = cs.bufs.raw.Hold(hold)
-		}
-		head, size, end := cs.nextHead(ev.Lease.IdleTimeout, hold)
+	l := &leaseRun{rt: rt, c: c, cs: cs, ev: ev, rep: rep, host: cs.req.Host, giveBack: giveBack, n: 1}
+	l.held, _ = cs.nc.(heldConn)
+	l.inlineFn = l.inline
+	defer func() { l.peers.report(rep) }()
+	for !l.over && l.n < ev.Lease.MaxRequests {
+		head, size, end := l.nextHead()
 		switch {
 		case end == leaseCloseIdle:
 			rep.Close = true
 			return
 		case end == leaseHeld:
-			rep.Idle = hold // the host waits only the rest of the idle timeout
+			rep.Idle = l.hold // the host waits only the rest of the idle timeout
 			return
-		case end != leaseNext, !rt.leaseable(cs, head, host, ev, giveBack):
-			return
-		}
-		cs.br.Discard(size)
-		if peers == nil {
-			peers = rt.leasePeers(c, ev)
-		}
-		if !rt.serveLeased(c, cs, ev, head, rep, peers) {
+		case end != leaseNext, !rt.leaseable(cs, head, l.host, ev, giveBack):
 			return
 		}
+		l.serve(head, size)
 	}
+}
+
+// leaseRun is one lease's loop: the requests that follow a hand-over's
+// first one, served one at a time.
+type leaseRun struct {
+	rt       *runtime
+	c        *Conn
+	cs       *connState
+	ev       *transport.Event
+	rep      *transport.Reply
+	host     string          // the first request's Host: the lease serves no other
+	giveBack []*claim.Filter // what the lease's stage-20 plugins want to see
+	peers    *leasePeers     // looked up at the first leased request: many leases serve none
+	held     heldConn        // the client socket, when requests can be served inside its wait
+	inlineFn func([]byte, error) idlewait.Next
+	n        int           // requests served, the hand-over's first one included
+	hold     time.Duration // the hold of the last wait begun
+	over     bool          // the lease ended while the wait served requests; rep says how
+}
+
+// heldConn is a client socket whose reads work while the SDK serves
+// requests inside its read wait (fdpass's received sockets).
+type heldConn interface {
+	SetHeld(on bool)
+}
+
+// serve serves a leaseable request whose head (size buffered bytes) is
+// at the front of the read buffer.
+func (l *leaseRun) serve(head string, size int) {
+	l.cs.br.Discard(size)
+	if l.peers == nil {
+		l.peers = l.rt.leasePeers(l.c, l.ev)
+	}
+	l.n++
+	if !l.rt.serveLeased(l.c, l.cs, l.ev, head, l.rep, l.peers) {
+		l.over = true
+	}
+}
+
+// idle starts the wait for the next request with its hold; false means
+// the lease was revoked.
+func (l *leaseRun) idle() bool {
+	l.hold = min(l.ev.Lease.IdleTimeout, idleHold)
+	if l.n == 1 && l.ev.Lease.Served == 0 { // one request so far: see idlewait.MaxHeld
+		l.hold = l.cs.bufs.raw.Hold(l.hold)
+	}
+	return l.cs.setIdle(l.hold)
 }
 
 // idleHold is how long the SDK holds a leased connection on which nothing
@@ -93,23 +132,50 @@ const idleHold = 500 * time.Millisecond
 
 // nextHead waits until the next request head is buffered whole and
 // returns it (request line and fields with their CRLFs) with the number
-// of buffered bytes it spans (leaseNext), or says why the lease ends: it
-// waits for the head's first bytes up to hold, and when hold is shorter
-// than idle, gives the connection back after it (leaseHeld).
-func (cs *connState) nextHead(idle, hold time.Duration) (string, int, leaseEnd) {
-	if !cs.setIdle(hold) {
-		return "", 0, leaseGiveBack
+// of buffered bytes it spans (leaseNext), or says why the lease ends.
+// The wait may serve requests itself (see inline); when it ends the
+// lease so, nextHead says leaseGiveBack and rep says the rest.
+func (l *leaseRun) nextHead() (string, int, leaseEnd) {
+	defer l.cs.setBusy()
+	if end := l.await(); end != leaseNext {
+		return "", 0, end
 	}
-	defer cs.setBusy()
-	if err := cs.waitIdle(); err != nil {
-		switch {
-		case cs.takeRevoke():
-			return "", 0, leaseGiveBack
-		case hold < idle:
-			return "", 0, leaseHeld
+	return l.cs.readHead()
+}
+
+// await waits for the next request's first bytes up to the hold, and
+// when the hold is shorter than the lease's idle timeout, gives the
+// connection back after it (leaseHeld). It leaves the idle deadline set:
+// nextHead clears it.
+func (l *leaseRun) await() leaseEnd {
+	for {
+		if !l.idle() {
+			return leaseGiveBack
 		}
-		return "", 0, leaseCloseIdle // idle timeout
+		served := l.n
+		if err := l.waitIdle(); err != nil {
+			switch {
+			case l.cs.takeRevoke():
+				return leaseGiveBack
+			case l.hold < l.ev.Lease.IdleTimeout:
+				return leaseHeld
+			}
+			return leaseCloseIdle // idle timeout
+		}
+		switch {
+		case l.over || l.n >= l.ev.Lease.MaxRequests:
+			return leaseGiveBack
+		case l.n == served:
+			return leaseNext
+		}
+		// The wait served requests and stopped at bytes it would not
+		// serve: they are read on under a new idle deadline.
 	}
+}
+
+// readHead reads on until the request head is buffered whole (see
+// nextHead), under the idle deadline.
+func (cs *connState) readHead() (string, int, leaseEnd) {
 	for {
 		buf, _ := cs.br.Peek(cs.br.Buffered())
 		switch start, end, err := http1.HeadEnd(buf); {
@@ -133,17 +199,83 @@ func (cs *connState) nextHead(idle, hold time.Duration) (string, int, leaseEnd) 
 // waitIdle waits for the next request's first bytes without holding a
 // read buffer, when none is buffered: an idle leased connection costs no
 // buffer memory. An error means the idle deadline passed (a timeout, or a
-// revoke that set it to now).
-func (cs *connState) waitIdle() error {
+// revoke that set it to now). On a socket that can be held, the wait
+// serves the requests that it can itself (inline).
+func (l *leaseRun) waitIdle() error {
+	cs := l.cs
 	if cs.br.Buffered() > 0 || len(cs.pr.Pre) > 0 {
 		return nil
 	}
 	cs.release()
-	b, err := cs.wait.Read()
+	if l.held == nil {
+		b, err := cs.wait.Read()
+		cs.acquire()
+		cs.pr.Load(cs.br, b)
+		cs.wait.Put()
+		return err
+	}
+	l.held.SetHeld(true)
+	err := cs.wait.Serve(l.inlineFn)
+	l.held.SetHeld(false)
+	cs.acquire()
+	return err
+}
+
+// inline serves, inside the read wait (idlewait.Waiter.Serve), the
+// requests that came in b, when each one's head is buffered whole, is
+// leaseable, and has no body and no tunnel to follow (its handler then
+// reads nothing more from the socket). It then asks for the next wait,
+// which begins without a read that finds nothing (nginx's keep-alive
+// wait costs the same). Anything else stops the wait: nextHead goes on
+// with the bytes buffered, outside it.
+func (l *leaseRun) inline(b []byte, _ error) idlewait.Next {
+	cs := l.cs
 	cs.acquire()
 	cs.pr.Load(cs.br, b)
-	cs.wait.Put()
-	return err
+	for len(b) > 0 {
+		head, size, ok := cs.bufferedHead()
+		if !ok {
+			break
+		}
+		if !l.rt.leaseable(cs, head, l.host, l.ev, l.giveBack) {
+			l.over = true // the host serves it (and the rest)
+			return idlewait.Stop
+		}
+		if !inlineable(&cs.req.Request) {
+			break
+		}
+		cs.setBusy()
+		l.serve(head, size)
+		switch {
+		case l.over || l.n >= l.ev.Lease.MaxRequests:
+			return idlewait.Stop
+		case cs.br.Buffered() > 0:
+			continue // a pipelined request
+		case !l.idle():
+			l.over = true // revoked
+			return idlewait.Stop
+		}
+		cs.release()
+		return idlewait.Wait
+	}
+	return idlewait.Stop
+}
+
+// inlineable reports whether a request can be served inside the read
+// wait: its handler reads nothing more from the client socket.
+func inlineable(r *http1.Request) bool {
+	return !r.HasBody() && !r.Upgrade && r.Method != "CONNECT"
+}
+
+// bufferedHead returns the request head buffered whole at the front of
+// the read buffer and the bytes it spans; false when there is none (yet).
+func (cs *connState) bufferedHead() (string, int, bool) {
+	buf, _ := cs.br.Peek(cs.br.Buffered())
+	start, end, err := http1.HeadEnd(buf)
+	if err != nil || end < 0 {
+		return "", 0, false
+	}
+	return string(buf[start : end-2]), end, true
 }
 
 // leaseable parses head into cs.req and reports whether the plugin may

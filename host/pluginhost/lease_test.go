@@ -1,6 +1,7 @@
 package pluginhost
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -232,5 +233,57 @@ func TestRevokeBeforeLease(t *testing.T) {
 	}
 	if got := l.handles.Load(); got != 2 {
 		t.Errorf("%d stage-30 calls, want 2: a revoked connection gets no lease", got)
+	}
+}
+
+// TestLeaseHandlerReadsInsideTheWait: the SDK serves a leased request
+// without a body inside its socket's read wait; a handler that reads the
+// client socket anyway gets what a read would (here its deadline's
+// timeout) instead of waiting for the held wait forever, and the
+// connection goes on.
+func TestLeaseHandlerReadsInsideTheWait(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	h := startHost(t, spec(t, t.TempDir(), "hello", ""))
+	l := newLoop(t, h)
+	l.lease = stage.Lease{MaxRequests: 10, IdleTimeout: 10 * time.Second}
+	c := dial(t, l.addr())
+	if r := c.get("/hello/a"); r.status != 200 {
+		t.Fatalf("/hello/a: %d", r.status)
+	}
+	if r := c.get("/hello/readidle"); r.status != 200 || !strings.Contains(r.body, "timeout") {
+		t.Fatalf("/hello/readidle: %d %q, want the read's timeout", r.status, r.body)
+	}
+	if r := c.get("/hello/b"); r.status != 200 || !strings.Contains(r.body, "/hello/b") {
+		t.Fatalf("/hello/b after it: %d %q", r.status, r.body)
+	}
+	if got := l.handles.Load(); got != 1 {
+		t.Errorf("%d stage-30 calls, want 1: a through the host, the rest leased", got)
+	}
+}
+
+// TestLeaseHalfCloseAfterARequest: a client that half-closes right after
+// a leased request gets its answer, and the connection is closed within
+// the lease's hold (the SDK's wait sees the FIN at its next read at the
+// latest, see idlewait.Waiter.Serve).
+func TestLeaseHalfCloseAfterARequest(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	h := startHost(t, spec(t, t.TempDir(), "hello", ""))
+	l := newLoop(t, h)
+	l.lease = stage.Lease{MaxRequests: 10, IdleTimeout: 10 * time.Second}
+	c := dial(t, l.addr())
+	if r := c.get("/hello/a"); r.status != 200 {
+		t.Fatalf("/hello/a: %d", r.status)
+	}
+	c.send("GET /hello/b HTTP/1.1\r\nHost: test\r\n\r\n")
+	c.C.(*net.TCPConn).CloseWrite()
+	if r, err := c.read(); err != nil || r.status != 200 || !strings.Contains(r.body, "/hello/b") {
+		t.Fatalf("/hello/b: %d %q %v", r.status, r.body, err)
+	}
+	start := time.Now()
+	if !c.closed() {
+		t.Fatal("connection not closed after the client's FIN")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("closed %v after the answer, want within the 500ms hold", d)
 	}
 }

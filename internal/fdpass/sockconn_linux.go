@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/internal/rawsock"
+	"golang.org/x/sys/unix"
 )
 
 // sockConn is a received client socket as a net.Conn, made with
@@ -30,7 +31,8 @@ type sockConn struct {
 	peer  net.Addr
 	rd    readDeadline
 	wmu   sync.Mutex
-	w     rawsock.IO // writes, under wmu
+	w     rawsock.IO  // writes, under wmu
+	held  atomic.Bool // see SetHeld
 }
 
 // readDeadline is a sockConn's read deadline as set on the poller. Each
@@ -60,6 +62,9 @@ func newSockConn(fd int) (net.Conn, error) {
 }
 
 func (c *sockConn) Read(b []byte) (int, error) {
+	if c.held.Load() {
+		return c.heldRead(b)
+	}
 	c.rd.reading.Add(1)
 	defer c.rd.reading.Add(-1)
 	if c.rd.stale.Load() {
@@ -69,6 +74,62 @@ func (c *sockConn) Read(b []byte) (int, error) {
 }
 
 func (c *sockConn) Close() error { return c.f.Close() }
+
+// SetHeld says whether a raw read holds the socket's read wait and runs
+// the caller's code inside it (idlewait.Waiter.Serve, in which the SDK
+// serves requests): a Read meanwhile, which would wait for the held
+// wait's lock forever, reads the descriptor instead (see heldRead).
+func (c *sockConn) SetHeld(on bool) { c.held.Store(on) }
+
+// heldRead is Read while the socket's read wait is held: recv(2) on the
+// descriptor, waiting for bytes with poll(2) until the read deadline
+// (a blocking call: the runtime gives the processor to another thread
+// meanwhile). It serves a handler that reads the client socket where the
+// SDK expects it not to (a request without a body); it is correct, not
+// fast.
+func (c *sockConn) heldRead(b []byte) (n int, err error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	raw, err := c.f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	c.rd.mu.Lock()
+	by := c.rd.set
+	if c.rd.stale.Load() {
+		by = time.Time{}
+	}
+	c.rd.mu.Unlock()
+	if cerr := raw.Control(func(fd uintptr) { n, err = pollRecv(fd, b, by) }); cerr != nil {
+		return 0, cerr
+	}
+	return n, err
+}
+
+// pollRecv reads fd into b (not empty), waiting with poll(2) in steps of
+// at most 100 ms until bytes come, the peer closes or by passes (if set).
+func pollRecv(fd uintptr, b []byte, by time.Time) (int, error) {
+	for {
+		n, errno := rawsock.Recv(fd, b, 0)
+		switch {
+		case errno == 0 && n == 0:
+			return 0, io.EOF
+		case errno == 0:
+			return n, nil
+		case errno != syscall.EAGAIN && errno != syscall.EINTR:
+			return 0, &os.PathError{Op: "read", Path: "client", Err: errno}
+		}
+		wait := 100 * time.Millisecond
+		if !by.IsZero() {
+			if wait = min(wait, time.Until(by)); wait <= 0 {
+				return 0, &os.PathError{Op: "read", Path: "client", Err: os.ErrDeadlineExceeded}
+			}
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		_, _ = unix.Poll(fds, int(wait/time.Millisecond)+1)
+	}
+}
 
 // Write writes b with rawsock.IO: send(2) inside the poller's write wait
 // (see package rawsock for why), under the write deadline. Writes are

@@ -148,3 +148,56 @@ func TestSockConnWrite(t *testing.T) {
 		t.Fatalf("write after Close: %v, want os.ErrClosed", err)
 	}
 }
+
+// While a raw read holds the socket's read wait (SetHeld), a Read on the
+// same goroutine, inside that raw read's callback, gets the bytes that
+// come later, EOF, and the read deadline's timeout, where the runtime's
+// read would wait for the held one forever.
+func TestSockConnReadWhileHeld(t *testing.T) {
+	c, peer := received(t)
+	sc := c.(*sockConn)
+	raw, err := sc.SyscallConn()
+	hosttest.Must(t, err)
+	heldRead := func(deadline time.Duration) (string, error) {
+		sc.SetReadDeadline(time.Now().Add(deadline))
+		sc.SetHeld(true)
+		defer sc.SetHeld(false)
+		type result struct {
+			s   string
+			err error
+		}
+		done := make(chan result, 1)
+		go func() { // ends with the raw read (the test fails if it does not)
+			var r result
+			raw.Read(func(uintptr) bool {
+				b := make([]byte, 8)
+				n, err := c.Read(b)
+				r = result{string(b[:n]), err}
+				return true
+			})
+			done <- r
+		}()
+		select {
+		case r := <-done:
+			return r.s, r.err
+		case <-time.After(5 * time.Second):
+			t.Fatal("a Read inside the held wait did not return")
+			return "", nil
+		}
+	}
+	go func() { time.Sleep(50 * time.Millisecond); peer.Write([]byte("later")) }()
+	if got, err := heldRead(5 * time.Second); got != "later" || err != nil {
+		t.Fatalf("bytes sent later: %q, %v", got, err)
+	}
+	var ne net.Error
+	if got, err := heldRead(50 * time.Millisecond); !errors.As(err, &ne) || !ne.Timeout() || got != "" {
+		t.Fatalf("nothing sent: %q, %v, want the deadline's timeout", got, err)
+	}
+	peer.(*net.TCPConn).CloseWrite()
+	if got, err := heldRead(5 * time.Second); err != io.EOF || got != "" {
+		t.Fatalf("peer's FIN: %q, %v, want EOF", got, err)
+	}
+	if got, err := c.Read(make([]byte, 8)); err != io.EOF || got != 0 {
+		t.Fatalf("Read after the hold: %d, %v, want EOF", got, err)
+	}
+}

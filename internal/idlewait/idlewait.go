@@ -84,17 +84,22 @@ func (p *Pool) Hold(hold time.Duration) time.Duration {
 type Waiter struct {
 	raw  syscall.RawConn
 	fn   func(fd uintptr) bool
+	sfn  func(fd uintptr) bool // step, for Serve
 	pool *Pool
 
 	buf     *[]byte
 	n       int
 	err     error
 	waiting bool // counted in pool.Idle: a read found nothing
+
+	serve func(b []byte, err error) Next // Serve's callback
+	skip  bool                           // Serve: wait before the next read
+	reads int                            // Serve's reads (for its tests)
 }
 
 // Init prepares w for c, with buffers from pool.
 func (w *Waiter) Init(c net.Conn, pool *Pool) {
-	w.raw, w.fn, w.pool = nil, nil, pool
+	w.raw, w.fn, w.sfn, w.pool = nil, nil, nil, pool
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return
@@ -104,7 +109,7 @@ func (w *Waiter) Init(c net.Conn, pool *Pool) {
 		return
 	}
 	w.raw = raw
-	w.fn = w.read
+	w.fn, w.sfn = w.read, w.step
 }
 
 // read is the raw read: true when it got bytes, EOF or an error. A read
@@ -114,10 +119,7 @@ func (w *Waiter) read(fd uintptr) bool {
 	n, err := rawsock.Recv(fd, *b, 0)
 	if err == syscall.EAGAIN || err == syscall.EINTR {
 		w.pool.Put(b)
-		if !w.waiting {
-			w.waiting = true
-			w.pool.Idle.Enter()
-		}
+		w.enter()
 		return false
 	}
 	w.buf, w.n = b, n
@@ -138,10 +140,7 @@ func (w *Waiter) Read() ([]byte, error) {
 	}
 	w.buf, w.n, w.err = nil, 0, nil
 	err := w.raw.Read(w.fn)
-	if w.waiting {
-		w.waiting = false
-		w.pool.Idle.Leave()
-	}
+	w.leave()
 	if err != nil {
 		return nil, err
 	}
@@ -157,5 +156,94 @@ func (w *Waiter) Put() {
 	if w.buf != nil {
 		w.pool.Put(w.buf)
 		w.buf = nil
+	}
+}
+
+// enter counts the connection as waiting, once.
+func (w *Waiter) enter() {
+	if !w.waiting {
+		w.waiting = true
+		w.pool.Idle.Enter()
+	}
+}
+
+// leave ends the count of enter.
+func (w *Waiter) leave() {
+	if w.waiting {
+		w.waiting = false
+		w.pool.Idle.Leave()
+	}
+}
+
+// Next is what a Serve callback asks for after the bytes it was given.
+type Next uint8
+
+const (
+	Stop Next = iota // Serve returns
+	Wait             // the bytes were consumed and nothing else read the socket: wait for more
+	Read             // read again before waiting (the socket was read otherwise)
+)
+
+// Serve waits for bytes as Read does and gives each read's bytes to fn,
+// all inside one wait of the runtime poller (syscall.RawConn's Read), so
+// that a wait after bytes fn consumed whole begins without a read that
+// finds nothing, as nginx's does: the read that got them took all there
+// was (it got less than its buffer), and the poller's readiness is not
+// reset between (a new wait would reset it, and a read must then look
+// first), so bytes that come later wake the wait. What such a read does
+// not tell is a FIN behind its bytes (nginx learns it from epoll's
+// EPOLLRDHUP, which Go's poller keeps to itself): a peer that half-closes
+// right after bytes it sent before the wait woke is seen at the next read
+// only, and the wait after Wait lasts until more bytes or its deadline.
+//
+// fn gets a read's bytes in a pool buffer that it must not keep, or none
+// at EOF (then err is nil) or with the read's error; after either, Serve
+// returns. fn runs while the wait holds the connection's read lock: it
+// must not read the connection through net.Conn or os.File, whose reads
+// would wait for that lock forever, only through its descriptor.
+// Serve returns nil when fn says Stop (or the connection is not a
+// socket: fn is not called), or the wait's error: the read deadline
+// passed.
+func (w *Waiter) Serve(fn func(b []byte, err error) Next) error {
+	if w.raw == nil {
+		return nil
+	}
+	w.serve, w.skip = fn, false
+	err := w.raw.Read(w.sfn)
+	w.serve = nil
+	w.leave()
+	return err
+}
+
+// step is Serve's raw read: it reads and calls serve until serve says
+// Stop (true) or a wait is due (false). A wait is due when a read finds
+// nothing, or after bytes serve consumed whole from a read that got less
+// than its buffer: the poller then wakes the wait for the next bytes.
+func (w *Waiter) step(fd uintptr) bool {
+	for {
+		if w.skip {
+			w.skip = false
+			w.enter()
+			return false
+		}
+		b := w.pool.Get()
+		n, errno := rawsock.Recv(fd, *b, 0)
+		w.reads++
+		if errno == syscall.EAGAIN || errno == syscall.EINTR {
+			w.pool.Put(b)
+			w.enter()
+			return false
+		}
+		w.leave()
+		var err error
+		if errno != 0 {
+			n, err = 0, errno
+		}
+		next := w.serve((*b)[:n], err)
+		w.pool.Put(b)
+		if next == Stop || n == 0 {
+			return true
+		}
+		w.skip = next == Wait && n < len(*b)
 	}
 }

@@ -140,3 +140,123 @@ func TestHoldShortensBeyondMaxHeld(t *testing.T) {
 		t.Fatalf("hold after one stopped waiting: %v, want %v", got, hold)
 	}
 }
+
+// serveRecorder is a Serve callback that records what it was given and
+// answers with the next of its answers (Stop when they run out); during
+// its first call it runs during (a peer's write racing the callback).
+type serveRecorder struct {
+	got     []string
+	errs    []error
+	answers []Next
+	during  func()
+}
+
+func (s *serveRecorder) fn(b []byte, err error) Next {
+	s.got, s.errs = append(s.got, string(b)), append(s.errs, err)
+	if len(s.got) == 1 && s.during != nil {
+		s.during()
+	}
+	if len(s.answers) == 0 {
+		return Stop
+	}
+	next := s.answers[0]
+	s.answers = s.answers[1:]
+	return next
+}
+
+// After bytes the callback consumed whole (Wait), Serve waits for the
+// next ones without a read that finds nothing first, and still wakes for
+// bytes that came while the callback ran (the poller's readiness is kept
+// within the one wait): two reads for two requests, where Read's loop
+// takes three.
+func TestServeWaitsWithoutAnEmptyRead(t *testing.T) {
+	a, b := tcpPair(t)
+	var w Waiter
+	w.Init(b, new(Pool))
+	a.Write([]byte("one"))
+	time.Sleep(20 * time.Millisecond) // the first read finds it
+	s := &serveRecorder{answers: []Next{Wait, Stop}, during: func() {
+		a.Write([]byte("two"))
+		time.Sleep(20 * time.Millisecond) // arrives while the callback runs
+	}}
+	b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := w.Serve(s.fn); err != nil {
+		t.Fatalf("Serve: %v after %q", err, s.got)
+	}
+	if len(s.got) != 2 || s.got[0] != "one" || s.got[1] != "two" {
+		t.Fatalf("callback got %q, want one, two", s.got)
+	}
+	if w.reads != 2 {
+		t.Fatalf("%d reads for two callbacks, want 2", w.reads)
+	}
+}
+
+// Bytes that filled the read buffer are not taken for all there was: Serve
+// reads again before it waits, whatever the callback said.
+func TestServeReadsOnAfterAFullBuffer(t *testing.T) {
+	a, b := tcpPair(t)
+	var w Waiter
+	w.Init(b, new(Pool))
+	a.Write(make([]byte, Size+10))
+	time.Sleep(20 * time.Millisecond)
+	s := &serveRecorder{answers: []Next{Wait, Stop}}
+	b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := w.Serve(s.fn); err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if len(s.got) != 2 || len(s.got[0]) != Size || len(s.got[1]) != 10 {
+		t.Fatalf("callback got %d reads, want %d then 10 bytes", len(s.got), Size)
+	}
+}
+
+// A wait that nothing ends returns the deadline's error; EOF and a reset
+// reach the callback as no bytes (with the reset's error), and Serve
+// returns.
+func TestServeEnds(t *testing.T) {
+	a, b := tcpPair(t)
+	var w Waiter
+	w.Init(b, new(Pool))
+	a.Write([]byte("x"))
+	s := &serveRecorder{answers: []Next{Wait}}
+	b.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if err := w.Serve(s.fn); !errors.Is(err, os.ErrDeadlineExceeded) || len(s.got) != 1 {
+		t.Fatalf("idle past the deadline: %v after %q", err, s.got)
+	}
+	if w.waiting {
+		t.Fatal("still counted as waiting after Serve returned")
+	}
+
+	b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	a.Write([]byte("y"))
+	s = &serveRecorder{answers: []Next{Wait, Wait}, during: func() { a.Close() }}
+	if err := w.Serve(s.fn); err != nil || len(s.got) != 2 || s.got[0] != "y" || s.got[1] != "" || s.errs[1] != nil {
+		t.Fatalf("EOF: %v after %q, %v", err, s.got, s.errs)
+	}
+
+	// A FIN that came with the bytes, before the wait began, is not seen
+	// until a read looks (see Serve): the deadline ends the wait.
+	c, d := tcpPair(t)
+	w.Init(d, new(Pool))
+	c.Write([]byte("z"))
+	c.Close()
+	time.Sleep(20 * time.Millisecond)
+	d.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	s = &serveRecorder{answers: []Next{Wait}}
+	if err := w.Serve(s.fn); !errors.Is(err, os.ErrDeadlineExceeded) || len(s.got) != 1 {
+		t.Fatalf("FIN behind the bytes: %v after %q", err, s.got)
+	}
+	d.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got, err := w.Read(); err != nil || got != nil {
+		t.Fatalf("the read after it: %q, %v, want EOF", got, err)
+	}
+
+	e, f := tcpPair(t)
+	w.Init(f, new(Pool))
+	e.(*net.TCPConn).SetLinger(0)
+	e.Close() // a reset
+	time.Sleep(20 * time.Millisecond)
+	s = &serveRecorder{answers: []Next{Wait}}
+	if err := w.Serve(s.fn); err != nil || len(s.got) != 1 || s.got[0] != "" || s.errs[0] == nil {
+		t.Fatalf("reset: %v after %q, %v", err, s.got, s.errs)
+	}
+}

@@ -101,6 +101,15 @@ func (h *hello) Handle(r *api.Request, w *api.ResponseWriter) api.Verdict {
 		return api.Handled
 	case "/hello/raw":
 		return raw(r, w)
+	case "/hello/readidle": // reads the client socket though the request has no body
+		nc, _ := r.Conn()
+		nc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		_, err := nc.Read(make([]byte, 1))
+		nc.SetReadDeadline(time.Time{})
+		out := fmt.Sprintf("read: %v", err)
+		w.WriteHead(200, int64(len(out)))
+		w.WriteString(out)
+		return api.Handled
 	case "/hello/tls":
 		out := tlsFacts(&r.Client)
 		w.WriteHead(200, int64(len(out)))
