@@ -99,7 +99,7 @@ func (f *Forwarder) putExchange(x *exchange) {
 	x.bw.Reset(nil)
 	x.r, x.bc = nil, nil
 	x.req = Request{} // keeps no connection alive
-	x.rbody.Release() // nor its backend connection's read buffer, dropped while pooled
+	x.rbody.Release() // nor its backend connection's read buffer, given back while pooled
 	x.pick = balance.Request{}
 	x.status, x.closing, x.err, x.aborted = 0, false, nil, false
 	x.unbounded.Store(false)

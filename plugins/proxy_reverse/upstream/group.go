@@ -127,7 +127,7 @@ func (g *Group) Close() {
 
 func (g *Group) loop(ctx context.Context) {
 	defer close(g.done)
-	reap := time.NewTicker(max(min(g.entry.IdleTimeout/2, bufferIdle), 10*time.Millisecond))
+	reap := time.NewTicker(max(min(g.entry.IdleTimeout/2, reapEvery), 10*time.Millisecond))
 	defer reap.Stop()
 	var resolveC <-chan time.Time
 	if g.hasNames() {

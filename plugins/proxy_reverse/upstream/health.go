@@ -83,6 +83,7 @@ type Registry struct {
 	m      map[netip.AddrPort]*Health
 	checks map[checkKey]*Checker // running active checks, by address and check
 	log    hclog.Logger
+	bufs   bufPool // the buffers of the connections carrying a request
 }
 
 // NewRegistry returns an empty registry. log (nil: none) names the

@@ -40,12 +40,14 @@ type Server struct {
 	retired bool    // removed from the ServerList by re-resolution or Close
 }
 
-// Conn is a connection to a backend with its buffers.
+// Conn is a connection to a backend with its buffers, which it holds only
+// while it carries a request (see bufPool).
 type Conn struct {
 	net.Conn
 	BR     *bufio.Reader
 	BW     *bufio.Writer
-	Reused bool // it came from the idle pool
+	Reused bool      // it came from the idle pool
+	bufs   *connBufs // BR and BW, from the registry's pool
 	srv    *Server
 	idleAt time.Time
 	check  idleCheck
@@ -189,9 +191,7 @@ func (s *Server) Get(now time.Time) *Conn {
 			continue
 		}
 		c.Reused = true
-		if c.BR == nil {
-			c.buffers() // reap took them while it was idle
-		}
+		c.buffers()
 		s.active.Add(1)
 		s.h.requests.Add(1)
 		return c
@@ -247,21 +247,22 @@ func (s *Server) Dial(ctx context.Context) (*Conn, error) {
 	return c, nil
 }
 
-// buffers gives c its read and write buffers; a plain TCP connection's
-// go through sockIO.
+// buffers gives c its read and write buffers from the pool; a plain TCP
+// connection's go through sockIO.
 func (c *Conn) buffers() {
 	var rw io.ReadWriter = c.Conn
 	if c.sio.io.Ready() {
 		rw = &c.sio
 	}
-	c.BR, c.BW = bufio.NewReaderSize(rw, 16<<10), bufio.NewWriterSize(rw, 8<<10)
+	c.bufs = c.srv.g.reg.bufs.get(rw)
+	c.BR, c.BW = &c.bufs.br, &c.bufs.bw
 }
 
-// bufferIdle is how long a pooled connection keeps its buffers (24 KiB)
-// while idle: reap drops them after it, and Get gives new ones to a
-// connection that has none. A busy pool's connections are reused long
-// before; a pool left idle by a burst holds no buffer memory.
-const bufferIdle = time.Second
+// dropBuffers gives c's buffers (empty) back to the pool.
+func (c *Conn) dropBuffers() {
+	c.srv.g.reg.bufs.put(c.bufs)
+	c.bufs, c.BR, c.BW = nil, nil, nil
+}
 
 // Release ends a request on c: with reuse the connection goes back to the
 // idle pool (if there is room), otherwise it is closed. Bytes already read
@@ -275,6 +276,7 @@ func (s *Server) Release(c *Conn, reuse bool, now time.Time) {
 	}
 	if reuse && c.BW.Buffered() == 0 {
 		c.idleAt = now
+		c.dropBuffers()
 		s.mu.Lock()
 		if max := s.g.entry.MaxIdleConns; !s.retired && (max == config.NoLimit || len(s.idle) < max) {
 			s.idle = append(s.idle, c)
@@ -298,9 +300,12 @@ func (s *Server) retire() {
 	}
 }
 
-// reap closes idle connections older than IdleTimeout and drops the
-// buffers of those idle for bufferIdle; with all it closes every idle
-// connection and retires the server.
+// reapEvery bounds how long an idle connection past its IdleTimeout
+// stays open before its group's reap closes it (Get never hands it out).
+const reapEvery = time.Second
+
+// reap closes idle connections older than IdleTimeout; with all it closes
+// every idle connection and retires the server.
 func (s *Server) reap(now time.Time, all bool) {
 	var out []*Conn
 	s.mu.Lock()
@@ -309,13 +314,9 @@ func (s *Server) reap(now time.Time, all bool) {
 	}
 	keep := s.idle[:0]
 	for _, c := range s.idle {
-		switch idle := now.Sub(c.idleAt); {
-		case all || idle >= s.g.entry.IdleTimeout:
+		if all || now.Sub(c.idleAt) >= s.g.entry.IdleTimeout {
 			out = append(out, c)
-		case idle >= bufferIdle:
-			c.BR, c.BW = nil, nil
-			fallthrough
-		default:
+		} else {
 			keep = append(keep, c)
 		}
 	}

@@ -333,10 +333,10 @@ func TestReusedTLSConnKeepsReadDeadline(t *testing.T) {
 	s.Release(c, false, time.Now())
 }
 
-// TestIdlePooledConnDropsBuffers checks that a connection idle in the pool
-// for bufferIdle loses its buffers to reap, and that Get gives it new ones
-// with which it carries the next request.
-func TestIdlePooledConnDropsBuffers(t *testing.T) {
+// TestPooledConnHoldsNoBuffers checks that a connection gives its buffers
+// back when it goes idle in the pool, and that Get gives it a pair with
+// which it carries the next request.
+func TestPooledConnHoldsNoBuffers(t *testing.T) {
 	e := entry(t, hiServer(t))
 	e.IdleTimeout = time.Minute
 	g := NewGroup(e, nil, nil, hclog.NewNullLogger())
@@ -345,30 +345,23 @@ func TestIdlePooledConnDropsBuffers(t *testing.T) {
 	c, err := s.Dial(context.Background())
 	hosttest.Must(t, err)
 	roundTrip(t, c)
-	at := time.Now()
-	s.Release(c, true, at)
-	buffered := func() bool { // under the pool's lock: the group's own reap may run
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return c.BR != nil && c.BW != nil
+	s.Release(c, true, time.Now())
+	s.mu.Lock() // the group's own reap may run
+	if c.BR != nil || c.BW != nil || c.bufs != nil {
+		t.Error("a pooled connection kept its buffers")
 	}
-	s.reap(at.Add(bufferIdle-time.Millisecond), false)
-	if !buffered() {
-		t.Fatal("buffers dropped before bufferIdle")
-	}
-	s.reap(at.Add(bufferIdle), false)
-	if buffered() {
-		t.Fatal("buffers kept after bufferIdle idle")
-	}
-	if st := s.Stats(at); st.Idle != 1 {
+	s.mu.Unlock()
+	if st := s.Stats(time.Now()); st.Idle != 1 {
 		t.Fatalf("the connection left the pool: %+v", st)
 	}
-	got := s.Get(at.Add(bufferIdle))
-	if got != c || c.BR == nil || c.BW == nil {
-		t.Fatalf("Get: %p (pooled %p) without buffers", got, c)
+	for range 2 {
+		got := s.Get(time.Now())
+		if got != c || c.BR == nil || c.BW == nil || c.BR.Buffered() != 0 || c.BW.Buffered() != 0 {
+			t.Fatalf("Get: %p (pooled %p) without empty buffers", got, c)
+		}
+		roundTrip(t, c)
+		s.Release(c, true, time.Now())
 	}
-	roundTrip(t, c)
-	s.Release(c, false, time.Now())
 }
 
 // roundTrip sends a GET on c and reads its answer.
