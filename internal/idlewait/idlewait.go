@@ -180,8 +180,7 @@ type Next uint8
 
 const (
 	Stop Next = iota // Serve returns
-	Wait             // the bytes were consumed and nothing else read the socket: wait for more
-	Read             // read again before waiting (the socket was read otherwise)
+	Wait             // the bytes were consumed: wait for more
 )
 
 // Serve waits for bytes as Read does and gives each read's bytes to fn,
@@ -200,7 +199,9 @@ const (
 // at EOF (then err is nil) or with the read's error; after either, Serve
 // returns. fn runs while the wait holds the connection's read lock: it
 // must not read the connection through net.Conn or os.File, whose reads
-// would wait for that lock forever, only through its descriptor.
+// would wait for that lock forever, only through its descriptor. Such a
+// read loses no wake-up: bytes that came after Serve's last read, and
+// that it left, woke the poller, which the next wait sees.
 // Serve returns nil when fn says Stop (or the connection is not a
 // socket: fn is not called), or the wait's error: the read deadline
 // passed.
@@ -244,6 +245,6 @@ func (w *Waiter) step(fd uintptr) bool {
 		if next == Stop || n == 0 {
 			return true
 		}
-		w.skip = next == Wait && n < len(*b)
+		w.skip = n < len(*b) // else more may be there: read on
 	}
 }
