@@ -17,11 +17,7 @@ import (
 // back at the first one that does not, reports records for what it served,
 // and closes an idle leased connection after the lease's idle timeout.
 func TestLease(t *testing.T) {
-	hosttest.CheckLeaks(t)
-	h := startHost(t, spec(t, t.TempDir(), "hello", ""))
-	l := newLoop(t, h)
-	l.lease = stage.Lease{MaxRequests: 10, IdleTimeout: 400 * time.Millisecond}
-	c := dial(t, l.addr())
+	l, c := leasedHello(t, stage.Lease{MaxRequests: 10, IdleTimeout: 400 * time.Millisecond})
 	c.send("GET /hello/a HTTP/1.1\r\nHost: test\r\n\r\n" +
 		"GET /hello/b HTTP/1.1\r\nHost: test\r\n\r\n" +
 		"POST /hello/c HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n" +
@@ -65,17 +61,13 @@ func TestLease(t *testing.T) {
 // TestLeaseRevoke: a revoked lease gives the connection back at once, and
 // the next request goes through the host again.
 func TestLeaseRevoke(t *testing.T) {
-	hosttest.CheckLeaks(t)
-	h := startHost(t, spec(t, t.TempDir(), "hello", ""))
-	l := newLoop(t, h)
-	l.lease = stage.Lease{MaxRequests: 10, IdleTimeout: 10 * time.Second}
-	c := dial(t, l.addr())
+	l, c := leasedHello(t, stage.Lease{MaxRequests: 10, IdleTimeout: 10 * time.Second})
 	if r := c.get("/hello/a"); r.status != 200 {
 		t.Fatalf("first: %d", r.status)
 	}
 	revoked := 0
 	for end := time.Now().Add(2 * time.Second); revoked == 0 && time.Now().Before(end); {
-		l.conns.Range(func(k, _ any) bool { h.Revoke(k.(*stage.Conn)); revoked++; return true })
+		l.conns.Range(func(k, _ any) bool { l.p.(*Host).Revoke(k.(*stage.Conn)); revoked++; return true })
 	}
 	for end := time.Now().Add(3 * time.Second); l.handles.Load() != 1 || !leaseReturned(l); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(end) {
@@ -95,11 +87,7 @@ func TestLeaseRevoke(t *testing.T) {
 // the plugin holds nothing for it, the connection stays open, and its next
 // request goes through the host and starts a new lease.
 func TestLeaseIdleHold(t *testing.T) {
-	hosttest.CheckLeaks(t)
-	h := startHost(t, spec(t, t.TempDir(), "hello", ""))
-	l := newLoop(t, h)
-	l.lease = stage.Lease{MaxRequests: 10, IdleTimeout: 10 * time.Second}
-	c := dial(t, l.addr())
+	l, c := leasedHello(t, stage.Lease{MaxRequests: 10, IdleTimeout: 10 * time.Second})
 	for _, p := range []string{"/hello/a", "/hello/b"} {
 		if r := c.get(p); r.status != 200 {
 			t.Fatalf("%s: %d", p, r.status)
@@ -213,14 +201,10 @@ func TestLeaseDeadlines(t *testing.T) {
 // server revokes on reload or shutdown while the hand-over is on its way)
 // means the lease is not granted.
 func TestRevokeBeforeLease(t *testing.T) {
-	hosttest.CheckLeaks(t)
-	h := startHost(t, spec(t, t.TempDir(), "hello", ""))
-	l := newLoop(t, h)
-	l.lease = stage.Lease{MaxRequests: 10, IdleTimeout: 10 * time.Second}
-	c := dial(t, l.addr())
+	l, c := leasedHello(t, stage.Lease{MaxRequests: 10, IdleTimeout: 10 * time.Second})
 	revoked := false
 	for end := time.Now().Add(2 * time.Second); !revoked && time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
-		l.conns.Range(func(k, _ any) bool { h.Revoke(k.(*stage.Conn)); revoked = true; return true })
+		l.conns.Range(func(k, _ any) bool { l.p.(*Host).Revoke(k.(*stage.Conn)); revoked = true; return true })
 	}
 	if !revoked {
 		t.Fatal("the loop never registered the connection")
@@ -242,11 +226,7 @@ func TestRevokeBeforeLease(t *testing.T) {
 // timeout) instead of waiting for the held wait forever, and the
 // connection goes on.
 func TestLeaseHandlerReadsInsideTheWait(t *testing.T) {
-	hosttest.CheckLeaks(t)
-	h := startHost(t, spec(t, t.TempDir(), "hello", ""))
-	l := newLoop(t, h)
-	l.lease = stage.Lease{MaxRequests: 10, IdleTimeout: 10 * time.Second}
-	c := dial(t, l.addr())
+	l, c := leasedHello(t, stage.Lease{MaxRequests: 10, IdleTimeout: 10 * time.Second})
 	if r := c.get("/hello/a"); r.status != 200 {
 		t.Fatalf("/hello/a: %d", r.status)
 	}
@@ -266,11 +246,7 @@ func TestLeaseHandlerReadsInsideTheWait(t *testing.T) {
 // the lease's hold (the SDK's wait sees the FIN at its next read at the
 // latest, see idlewait.Waiter.Serve).
 func TestLeaseHalfCloseAfterARequest(t *testing.T) {
-	hosttest.CheckLeaks(t)
-	h := startHost(t, spec(t, t.TempDir(), "hello", ""))
-	l := newLoop(t, h)
-	l.lease = stage.Lease{MaxRequests: 10, IdleTimeout: 10 * time.Second}
-	c := dial(t, l.addr())
+	_, c := leasedHello(t, stage.Lease{MaxRequests: 10, IdleTimeout: 10 * time.Second})
 	if r := c.get("/hello/a"); r.status != 200 {
 		t.Fatalf("/hello/a: %d", r.status)
 	}
@@ -286,4 +262,15 @@ func TestLeaseHalfCloseAfterARequest(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("closed %v after the answer, want within the 500ms hold", d)
 	}
+}
+
+// leasedHello starts the hello plugin behind a test loop that grants
+// lease, and dials the loop.
+func leasedHello(t *testing.T, lease stage.Lease) (*loop, *client) {
+	t.Helper()
+	hosttest.CheckLeaks(t)
+	h := startHost(t, spec(t, t.TempDir(), "hello", ""))
+	l := newLoop(t, h)
+	l.lease = lease
+	return l, dial(t, l.addr())
 }
