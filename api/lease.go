@@ -48,7 +48,6 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 		return // a filter the SDK cannot compile: the host serves the rest
 	}
 	l := &leaseRun{rt: rt, c: c, cs: cs, ev: ev, rep: rep, host: cs.req.Host, giveBack: giveBack, n: 1}
-	l.held, _ = cs.nc.(heldConn)
 	l.inlineFn = l.inline
 	defer func() { l.peers.report(rep) }()
 	for !l.over && l.n < ev.Lease.MaxRequests {
@@ -78,17 +77,10 @@ type leaseRun struct {
 	host     string          // the first request's Host: the lease serves no other
 	giveBack []*claim.Filter // what the lease's stage-20 plugins want to see
 	peers    *leasePeers     // looked up at the first leased request: many leases serve none
-	held     heldConn        // the client socket, when requests can be served inside its wait
 	inlineFn func([]byte, error) idlewait.Next
 	n        int           // requests served, the hand-over's first one included
 	hold     time.Duration // the hold of the last wait begun
 	over     bool          // the lease ended while the wait served requests; rep says how
-}
-
-// heldConn is a client socket whose reads work while the SDK serves
-// requests inside its read wait (fdpass's received sockets).
-type heldConn interface {
-	SetHeld(on bool)
 }
 
 // serve serves a leaseable request whose head (size buffered bytes) is
@@ -199,7 +191,7 @@ func (cs *connState) readHead() (string, int, leaseEnd) {
 // waitIdle waits for the next request's first bytes without holding a
 // read buffer, when none is buffered: an idle leased connection costs no
 // buffer memory. An error means the idle deadline passed (a timeout, or a
-// revoke that set it to now). On a socket that can be held, the wait
+// revoke that set it to now). Where the waiter can (Serves), the wait
 // serves the requests that it can itself (inline).
 func (l *leaseRun) waitIdle() error {
 	cs := l.cs
@@ -207,16 +199,14 @@ func (l *leaseRun) waitIdle() error {
 		return nil
 	}
 	cs.release()
-	if l.held == nil {
+	if !cs.wait.Serves() {
 		b, err := cs.wait.Read()
 		cs.acquire()
 		cs.pr.Load(cs.br, b)
 		cs.wait.Put()
 		return err
 	}
-	l.held.SetHeld(true)
 	err := cs.wait.Serve(l.inlineFn)
-	l.held.SetHeld(false)
 	cs.acquire()
 	return err
 }

@@ -77,8 +77,9 @@ func (c *sockConn) Close() error { return c.f.Close() }
 
 // SetHeld says whether a raw read holds the socket's read wait and runs
 // the caller's code inside it (idlewait.Waiter.Serve, in which the SDK
-// serves requests): a Read meanwhile, which would wait for the held
-// wait's lock forever, reads the descriptor instead (see heldRead).
+// serves requests; it is an idlewait.Holder): a Read meanwhile, which
+// would wait for the held wait's lock forever, reads the descriptor
+// instead (see heldRead).
 func (c *sockConn) SetHeld(on bool) { c.held.Store(on) }
 
 // heldRead is Read while the socket's read wait is held: recv(2) on the
@@ -104,6 +105,9 @@ func (c *sockConn) heldRead(b []byte) (n int, err error) {
 	if cerr := raw.Control(func(fd uintptr) { n, err = pollRecv(fd, b, by) }); cerr != nil {
 		return 0, cerr
 	}
+	if err != nil && err != io.EOF {
+		err = &os.PathError{Op: "read", Path: c.f.Name(), Err: err}
+	}
 	return n, err
 }
 
@@ -118,12 +122,12 @@ func pollRecv(fd uintptr, b []byte, by time.Time) (int, error) {
 		case errno == 0:
 			return n, nil
 		case errno != syscall.EAGAIN && errno != syscall.EINTR:
-			return 0, &os.PathError{Op: "read", Path: "client", Err: errno}
+			return 0, errno
 		}
 		wait := 100 * time.Millisecond
 		if !by.IsZero() {
 			if wait = min(wait, time.Until(by)); wait <= 0 {
-				return 0, &os.PathError{Op: "read", Path: "client", Err: os.ErrDeadlineExceeded}
+				return 0, os.ErrDeadlineExceeded
 			}
 		}
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}

@@ -85,6 +85,7 @@ type Waiter struct {
 	raw  syscall.RawConn
 	fn   func(fd uintptr) bool
 	sfn  func(fd uintptr) bool // step, for Serve
+	held Holder                // the connection, if Serve can hold it
 	pool *Pool
 
 	buf     *[]byte
@@ -94,12 +95,19 @@ type Waiter struct {
 
 	serve func(b []byte, err error) Next // Serve's callback
 	skip  bool                           // Serve: wait before the next read
-	reads int                            // Serve's reads (for its tests)
+	reads int                            // system calls that read (for the tests)
+}
+
+// Holder is a connection whose Read works while Serve holds its read wait
+// (fdpass's received sockets): Serve tells it when it does.
+type Holder interface {
+	SetHeld(on bool)
 }
 
 // Init prepares w for c, with buffers from pool.
 func (w *Waiter) Init(c net.Conn, pool *Pool) {
 	w.raw, w.fn, w.sfn, w.pool = nil, nil, nil, pool
+	w.held, _ = c.(Holder)
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return
@@ -115,18 +123,33 @@ func (w *Waiter) Init(c net.Conn, pool *Pool) {
 // read is the raw read: true when it got bytes, EOF or an error. A read
 // that finds nothing counts the connection as waiting.
 func (w *Waiter) read(fd uintptr) bool {
-	b := w.pool.Get()
-	n, err := rawsock.Recv(fd, *b, 0)
-	if err == syscall.EAGAIN || err == syscall.EINTR {
-		w.pool.Put(b)
-		w.enter()
+	b, n, err := w.recv(fd)
+	if b == nil {
 		return false
 	}
 	w.buf, w.n = b, n
-	if err != 0 {
+	if err != nil {
 		w.err = err
 	}
 	return true
+}
+
+// recv reads fd into a buffer from the pool: nil when it found nothing
+// (the connection then counts as waiting), else the bytes (none at EOF)
+// or the error.
+func (w *Waiter) recv(fd uintptr) (*[]byte, int, error) {
+	b := w.pool.Get()
+	n, errno := rawsock.Recv(fd, *b, 0)
+	w.reads++
+	switch errno {
+	case syscall.EAGAIN, syscall.EINTR:
+		w.pool.Put(b)
+		w.enter()
+		return nil, 0, nil
+	case 0:
+		return b, n, nil
+	}
+	return b, 0, errno
 }
 
 // Read waits until the connection has bytes, EOF or an error, and returns
@@ -197,24 +220,29 @@ const (
 //
 // fn gets a read's bytes in a pool buffer that it must not keep, or none
 // at EOF (then err is nil) or with the read's error; after either, Serve
-// returns. fn runs while the wait holds the connection's read lock: it
-// must not read the connection through net.Conn or os.File, whose reads
-// would wait for that lock forever, only through its descriptor. Such a
+// returns. fn runs while the wait holds the connection's read lock, so
+// Serve tells the connection (Holder) and its Reads meanwhile go to its
+// descriptor, not to that lock, which they would wait for forever. Such a
 // read loses no wake-up: bytes that came after Serve's last read, and
 // that it left, woke the poller, which the next wait sees.
-// Serve returns nil when fn says Stop (or the connection is not a
-// socket: fn is not called), or the wait's error: the read deadline
-// passed.
+// Serve returns nil when fn says Stop, or the wait's error: the read
+// deadline passed. Only a connection that is a socket and a Holder can be
+// served (Serves); for another, Serve returns nil at once.
 func (w *Waiter) Serve(fn func(b []byte, err error) Next) error {
-	if w.raw == nil {
+	if !w.Serves() {
 		return nil
 	}
 	w.serve, w.skip = fn, false
+	w.held.SetHeld(true)
 	err := w.raw.Read(w.sfn)
+	w.held.SetHeld(false)
 	w.serve = nil
 	w.leave()
 	return err
 }
+
+// Serves reports whether Serve can serve the connection.
+func (w *Waiter) Serves() bool { return w.raw != nil && w.held != nil }
 
 // step is Serve's raw read: it reads and calls serve until serve says
 // Stop (true) or a wait is due (false). A wait is due when a read finds
@@ -227,19 +255,11 @@ func (w *Waiter) step(fd uintptr) bool {
 			w.enter()
 			return false
 		}
-		b := w.pool.Get()
-		n, errno := rawsock.Recv(fd, *b, 0)
-		w.reads++
-		if errno == syscall.EAGAIN || errno == syscall.EINTR {
-			w.pool.Put(b)
-			w.enter()
+		b, n, err := w.recv(fd)
+		if b == nil {
 			return false
 		}
 		w.leave()
-		var err error
-		if errno != 0 {
-			n, err = 0, errno
-		}
 		next := w.serve((*b)[:n], err)
 		w.pool.Put(b)
 		if next == Stop || n == 0 {

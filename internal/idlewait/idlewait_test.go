@@ -141,6 +141,21 @@ func TestHoldShortensBeyondMaxHeld(t *testing.T) {
 	}
 }
 
+// heldConn is a TCP connection that records whether Serve holds its
+// read wait (a Holder, as fdpass's sockets are).
+type heldConn struct {
+	*net.TCPConn
+	on   bool
+	seen bool // on was true while a callback ran
+}
+
+func (h *heldConn) SetHeld(on bool) { h.on = on }
+
+func held(t *testing.T, c net.Conn) *heldConn {
+	t.Helper()
+	return &heldConn{TCPConn: c.(*net.TCPConn)}
+}
+
 // serveRecorder is a Serve callback that records what it was given and
 // answers with the next of its answers (Stop when they run out); during
 // its first call it runs during (a peer's write racing the callback).
@@ -172,10 +187,12 @@ func (s *serveRecorder) fn(b []byte, err error) Next {
 func TestServeWaitsWithoutAnEmptyRead(t *testing.T) {
 	a, b := tcpPair(t)
 	var w Waiter
-	w.Init(b, new(Pool))
+	h := held(t, b)
+	w.Init(h, new(Pool))
 	a.Write([]byte("one"))
 	time.Sleep(20 * time.Millisecond) // the first read finds it
 	s := &serveRecorder{answers: []Next{Wait, Stop}, during: func() {
+		h.seen = h.on
 		a.Write([]byte("two"))
 		time.Sleep(20 * time.Millisecond) // arrives while the callback runs
 	}}
@@ -189,6 +206,17 @@ func TestServeWaitsWithoutAnEmptyRead(t *testing.T) {
 	if w.reads != 2 {
 		t.Fatalf("%d reads for two callbacks, want 2", w.reads)
 	}
+	if !h.seen || h.on {
+		t.Fatalf("connection held during the callback: %v, after Serve: %v; want true, false", h.seen, h.on)
+	}
+
+	// A connection that is no Holder is not served: its reads would wait
+	// for the held wait.
+	w.Init(b, new(Pool))
+	a.Write([]byte("three"))
+	if err := w.Serve(s.fn); err != nil || len(s.got) != 2 || w.Serves() {
+		t.Fatalf("Serve of a connection that is no Holder: %v, callbacks %q", err, s.got)
+	}
 }
 
 // Bytes that filled the read buffer are not taken for all there was: Serve
@@ -196,7 +224,7 @@ func TestServeWaitsWithoutAnEmptyRead(t *testing.T) {
 func TestServeReadsOnAfterAFullBuffer(t *testing.T) {
 	a, b := tcpPair(t)
 	var w Waiter
-	w.Init(b, new(Pool))
+	w.Init(held(t, b), new(Pool))
 	a.Write(make([]byte, Size+10))
 	time.Sleep(20 * time.Millisecond)
 	s := &serveRecorder{answers: []Next{Wait, Stop}}
@@ -215,7 +243,7 @@ func TestServeReadsOnAfterAFullBuffer(t *testing.T) {
 func TestServeEnds(t *testing.T) {
 	a, b := tcpPair(t)
 	var w Waiter
-	w.Init(b, new(Pool))
+	w.Init(held(t, b), new(Pool))
 	a.Write([]byte("x"))
 	s := &serveRecorder{answers: []Next{Wait}}
 	b.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
@@ -236,7 +264,7 @@ func TestServeEnds(t *testing.T) {
 	// A FIN that came with the bytes, before the wait began, is not seen
 	// until a read looks (see Serve): the deadline ends the wait.
 	c, d := tcpPair(t)
-	w.Init(d, new(Pool))
+	w.Init(held(t, d), new(Pool))
 	c.Write([]byte("z"))
 	c.Close()
 	time.Sleep(20 * time.Millisecond)
@@ -251,7 +279,7 @@ func TestServeEnds(t *testing.T) {
 	}
 
 	e, f := tcpPair(t)
-	w.Init(f, new(Pool))
+	w.Init(held(t, f), new(Pool))
 	e.(*net.TCPConn).SetLinger(0)
 	e.Close() // a reset
 	time.Sleep(20 * time.Millisecond)
