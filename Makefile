@@ -6,7 +6,7 @@ BIN      := bin
 PLUGINS  := $(notdir $(wildcard plugins/*))
 PKGS     := ./...
 
-.PHONY: all build plugins node-deps run test test-short soak bench fuzz proto vet clean
+.PHONY: all build plugins node-deps run test test-short soak bench pgo fuzz proto vet clean
 
 all: build
 
@@ -86,6 +86,13 @@ vet:
 # README.md, Performance). BENCH_QUICK=1 checks the script in a minute or two.
 bench: build $(BIN)/idleconns
 	./scripts/bench.sh
+
+# Re-record the profiles the binaries are built with (host/default.pgo,
+# plugins/*/default.pgo: Go's profile-guided optimisation) from the bench's
+# load, then rebuild with them. See scripts/pgo.sh.
+pgo: build
+	./scripts/pgo.sh
+	$(MAKE) build
 
 $(BIN)/idleconns: FORCE
 	$(GO) build -o $@ ./scripts/idleconns

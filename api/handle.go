@@ -30,9 +30,9 @@ type connState struct {
 
 	bufs *bufPools // br, bw and the session come from here and go back between requests
 
-	leaseMu  sync.Mutex  // guards idle, revoked and the read deadline they set
+	leaseMu  sync.Mutex  // guards idle, the setting of revoked, and the read deadline they set
 	idle     bool        // waiting for the next request of a lease
-	revoked  bool        // the host wants the connection back
+	revoked  atomic.Bool // the host wants the connection back (set under leaseMu; takeRevoke reads it without)
 	clock    reqClock    // the request's deadline (see armDeadline)
 	writeBy  time.Time   // the write deadline set last through Request.SetWriteDeadline
 	ptimer   *time.Timer // the deadline of a call to a stage-20 peer (peers.go)
@@ -118,7 +118,7 @@ func (rt *runtime) conn(id uint64, ev *transport.Event) (*connState, error) {
 	}
 	cs := &connState{nc: nc, bufs: &rt.bufs}
 	if _, ok := rt.pendingRevoke.LoadAndDelete(id); ok {
-		cs.revoked = true
+		cs.revoked.Store(true)
 	}
 	cs.pr.R = nc
 	cs.cnt.w = nc
@@ -400,8 +400,10 @@ func (b bodyReader) Read(p []byte) (int, error) {
 		defer r.cs.nc.SetReadDeadline(time.Time{})
 	}
 	n, err := r.body.Read(p)
-	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
-		err = &http1.Error{Status: 408, Reason: "timed out reading the request body"}
+	if err != nil { // (first: ne escapes, and is made only here)
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+			err = &http1.Error{Status: 408, Reason: "timed out reading the request body"}
+		}
 	}
 	return n, err
 }

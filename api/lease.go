@@ -413,8 +413,7 @@ func (rt *runtime) record(cs *connState, ev *transport.Event, rep *transport.Rep
 func (cs *connState) setIdle(idle time.Duration) bool {
 	cs.leaseMu.Lock()
 	defer cs.leaseMu.Unlock()
-	if cs.revoked {
-		cs.revoked = false
+	if cs.revoked.Swap(false) {
 		return false
 	}
 	cs.idle = true
@@ -445,11 +444,7 @@ func (cs *connState) setBusy() {
 
 // takeRevoke reports (and consumes) a revoke that came in.
 func (cs *connState) takeRevoke() bool {
-	cs.leaseMu.Lock()
-	defer cs.leaseMu.Unlock()
-	r := cs.revoked
-	cs.revoked = false
-	return r
+	return cs.revoked.Load() && cs.revoked.Swap(false) // (a load first: no locked instruction on the way of every request)
 }
 
 // revoke ends the lease on a connection at the next request boundary: an
@@ -464,7 +459,7 @@ func (rt *runtime) revoke(id uint64) {
 	}
 	cs := v.(*connState)
 	cs.leaseMu.Lock()
-	cs.revoked = true
+	cs.revoked.Store(true)
 	if cs.idle {
 		cs.nc.SetReadDeadline(time.Now())
 	}

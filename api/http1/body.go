@@ -114,6 +114,26 @@ func (b *Body) Moved(n int64, short bool, err error) {
 	}
 }
 
+// ReadBuffered returns the next bytes of a Content-Length body that are
+// already buffered (up to what remains of it), as consumed, without
+// copying them: they stay valid until the next read of the connection.
+// It returns nil when none is buffered, after an error, and for the other
+// framings (use Read).
+func (b *Body) ReadBuffered() []byte {
+	if b.mode != modeLength || b.err != nil || b.br.Buffered() == 0 {
+		return nil
+	}
+	n := int(min(int64(b.br.Buffered()), b.left))
+	p, _ := b.br.Peek(n)
+	b.br.Discard(n)
+	b.Moved(int64(n), false, nil)
+	if b.limit > 0 && b.total > b.limit {
+		b.err = errBodyTooLarge
+		return nil
+	}
+	return p
+}
+
 // Read reads body data. It returns io.EOF at the end of the framing,
 // io.ErrUnexpectedEOF when the peer closes early, an *Error for bad chunk
 // framing, and ErrBodyTooLarge past the limit.
@@ -204,13 +224,14 @@ func (b *Body) nextChunk() error {
 }
 
 func (b *Body) chunkEnd() error {
-	var crlf [2]byte
-	if _, err := io.ReadFull(b.br, crlf[:]); err != nil {
+	crlf, err := b.br.Peek(2) // (not io.ReadFull into an array, which escapes)
+	if err != nil {
 		return unexpected(err)
 	}
-	if crlf != [2]byte{'\r', '\n'} {
+	if crlf[0] != '\r' || crlf[1] != '\n' {
 		return errChunkEnd
 	}
+	b.br.Discard(2)
 	return nil
 }
 

@@ -12,8 +12,9 @@ import (
 
 const nextReq = "GET /next HTTP/1.1\r\nHost: a\r\n\r\n"
 
-// readBody parses head+body from in with the given reader, reads the body
-// to its end and returns it with the error and the reader.
+// readBody reads a request head from br and its body to its end with
+// Reads of p bytes (p 0: what is buffered with ReadBuffered first), and
+// returns the body with the error and the Body.
 func readBody(t *testing.T, br *bufio.Reader, limit int64, p int) (string, *Body, error) {
 	t.Helper()
 	var req Request
@@ -25,8 +26,14 @@ func readBody(t *testing.T, br *bufio.Reader, limit int64, p int) (string, *Body
 		return "", &b, err
 	}
 	var out bytes.Buffer
-	buf := make([]byte, p)
+	buf := make([]byte, max(p, 4096))
 	for {
+		if p == 0 { // as the proxy copies: what is buffered without a copy, then Read
+			if got := b.ReadBuffered(); len(got) > 0 {
+				out.Write(got)
+				continue
+			}
+		}
 		n, err := b.Read(buf)
 		out.Write(buf[:n])
 		if err == io.EOF {
@@ -197,7 +204,7 @@ func TestContentLengthBody(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, p := range []int{1, 4096} {
+			for _, p := range []int{1, 4096, 0} {
 				br := bufio.NewReaderSize(oneByteReader{strings.NewReader(tc.in)}, 16)
 				got, b, err := readBody(t, br, tc.limit, p)
 				if err != tc.err || got != tc.want {

@@ -149,15 +149,20 @@ func (c *sockConn) Write(b []byte) (int, error) {
 		c.w.Init(raw)
 	}
 	n, err := c.w.Write(b)
-	var e syscall.Errno
-	switch {
-	case err == nil:
+	if err == nil {
 		return n, nil
-	case errors.As(err, &e), errors.Is(err, os.ErrDeadlineExceeded):
-	default:
+	}
+	return n, c.writeError(err)
+}
+
+// writeError words a failed Write's error as os.File's Write does (apart
+// from Write, so that a write that went well allocates nothing for it).
+func (c *sockConn) writeError(err error) error {
+	var e syscall.Errno
+	if !errors.As(err, &e) && !errors.Is(err, os.ErrDeadlineExceeded) {
 		err = os.ErrClosed // as os.File's Write words its closing
 	}
-	return n, &os.PathError{Op: "write", Path: c.f.Name(), Err: err}
+	return &os.PathError{Op: "write", Path: c.f.Name(), Err: err}
 }
 
 func (c *sockConn) SetDeadline(t time.Time) error {

@@ -114,11 +114,15 @@ func newFramer(c *net.UnixConn) framer {
 
 // next reads one frame's body, valid until the following call.
 func (f *framer) next() ([]byte, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(f.br, hdr[:]); err != nil {
+	hdr, err := f.br.Peek(4) // (not io.ReadFull into an array, which escapes)
+	if err != nil {
+		if len(hdr) > 0 && err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
 		return nil, err
 	}
-	n := binary.BigEndian.Uint32(hdr[:])
+	n := binary.BigEndian.Uint32(hdr)
+	f.br.Discard(4)
 	if n > maxFrame {
 		return nil, fmt.Errorf("%w: %d bytes exceed %d", ErrFrame, n, maxFrame)
 	}

@@ -22,29 +22,45 @@ var trailerManaged = []string{"Content-Length", "Host", "Trailer"}
 // reusing buf.
 func trailerFields(buf, t http1.Header) http1.Header {
 	buf = buf[:0]
+	skip := newHopFilter(t, trailerManaged)
 	for _, f := range t {
-		if !skipField(t, f.Name, trailerManaged) {
+		if !skip.field(f.Name) {
 			buf = append(buf, f)
 		}
 	}
 	return buf
 }
 
-// skipField reports whether name must not be copied: hop-by-hop, named in a
-// Connection field of h, or one the proxy writes itself (managed).
-func skipField(h http1.Header, name string, managed []string) bool {
+// hopFilter tells which fields of a head h are not copied: hop-by-hop
+// ones, those named in a Connection field of h, and those the proxy
+// writes itself (managed).
+type hopFilter struct {
+	h       http1.Header
+	conn    bool // h has a Connection field (looked for once, not per field)
+	managed []string
+}
+
+func newHopFilter(h http1.Header, managed []string) hopFilter {
+	return hopFilter{h: h, conn: h.Has("Connection"), managed: managed}
+}
+
+// field reports whether the field named name must not be copied.
+func (f hopFilter) field(name string) bool {
 	for _, n := range hopByHop {
 		if http1.EqualFold(name, n) {
 			return true
 		}
 	}
-	for _, n := range managed {
+	for _, n := range f.managed {
 		if http1.EqualFold(name, n) {
 			return true
 		}
 	}
-	for i := range h {
-		if http1.EqualFold(h[i].Name, "Connection") && http1.HasToken(h[i].Value, name) {
+	if !f.conn {
+		return false
+	}
+	for i := range f.h {
+		if http1.EqualFold(f.h[i].Name, "Connection") && http1.HasToken(f.h[i].Value, name) {
 			return true
 		}
 	}
@@ -65,6 +81,7 @@ func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, secu
 	b = append(b, originForm(req.Target)...)
 	b = append(b, " HTTP/1.1\r\n"...)
 	xff, fwd, hasHost := "", "", false
+	skip := newHopFilter(req.Header, requestManaged)
 	for _, f := range req.Header {
 		switch {
 		case http1.EqualFold(f.Name, "X-Forwarded-For"):
@@ -73,7 +90,7 @@ func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, secu
 			if fw.trusts(client.Addr()) {
 				fwd = joinList(fwd, f.Value)
 			}
-		case skipField(req.Header, f.Name, requestManaged):
+		case skip.field(f.Name):
 		case !keepUnderscores && strings.IndexByte(f.Name, '_') >= 0:
 		default:
 			hasHost = hasHost || http1.EqualFold(f.Name, "Host")
@@ -180,9 +197,10 @@ func appendResponseHead(b []byte, resp *http1.Response, h *http1.ResponseHead, e
 	}
 	b = h.AppendStart(b)
 	chunked := h.Framing() == http1.FrameChunked
+	skip := newHopFilter(resp.Header, responseManaged)
 	for _, f := range resp.Header {
 		switch {
-		case skipField(resp.Header, f.Name, responseManaged):
+		case skip.field(f.Name):
 		case !chunked && http1.EqualFold(f.Name, "Trailer"): // no trailer follows
 		default:
 			b = http1.AppendField(b, f.Name, f.Value)

@@ -47,9 +47,10 @@ func (x *exchange) copyBody(bc *upstream.Conn, fr http1.Framing) bool {
 		return x.flushClient(nil)
 	}
 	var w io.Writer = x.bw
-	cw := http1.ChunkedWriter{W: x.bw}
+	var cw *http1.ChunkedWriter // made only for a chunked body: it escapes
 	if fr == http1.FrameChunked {
-		w = &cw
+		cw = &http1.ChunkedWriter{W: x.bw}
+		w = cw
 	}
 	p := *x.buf
 	rt := bc.Server().ResponseTimeout()
@@ -64,14 +65,18 @@ func (x *exchange) copyBody(bc *upstream.Conn, fr http1.Framing) bool {
 		}
 		bc.ExtendRead(x.now, rt)
 		x.longLived(x.now)
-		waits := fr != http1.FrameLength || bc.BR.Buffered() == 0 // else it reads from the buffer
-		n, err := x.rbody.Read(p)
-		if waits {
-			x.now = time.Now()
+		var b []byte
+		var err error
+		if fr == http1.FrameLength && bc.BR.Buffered() > 0 {
+			b = x.rbody.ReadBuffered() // no wait, and no copy out of the read buffer
 		}
-		if n > 0 {
+		if len(b) == 0 {
+			n, rerr := x.rbody.Read(p)
+			b, err, x.now = p[:n], rerr, time.Now()
+		}
+		if len(b) > 0 {
 			x.cw.arm(x.now)
-			if _, werr := w.Write(p[:n]); werr != nil || !x.flushClient(nil) {
+			if _, werr := w.Write(b); werr != nil || !x.flushClient(nil) {
 				return x.flushClient(werr)
 			}
 		}

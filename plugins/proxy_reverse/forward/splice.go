@@ -39,14 +39,15 @@ func (x *exchange) splice(bc *upstream.Conn) (done, ok bool) {
 		return true, false
 	}
 	rt := bc.Server().ResponseTimeout()
+	lr := &io.LimitedReader{R: src} // one for the body: it escapes
 	for left > 0 {
 		now := time.Now()
 		bc.ExtendRead(now, rt)
 		x.cw.setBy(now.Add(x.cw.timeout)) // a full Timeout for this step
 		x.longLived(now)
-		lr := io.LimitedReader{R: src, N: min(left, spliceStep)}
+		lr.N = min(left, spliceStep)
 		want := lr.N
-		n, err := dst.ReadFrom(&lr)
+		n, err := dst.ReadFrom(lr)
 		x.cw.n += n
 		left -= n
 		short := n < want

@@ -105,9 +105,10 @@ func (x *exchange) uploadBody(bc *upstream.Conn) {
 	defer x.f.bufs.Put(buf)
 	p := (*buf)[:16<<10]
 	var w io.Writer = bc.BW
-	cw := http1.ChunkedWriter{W: bc.BW}
+	var cw *http1.ChunkedWriter // made only for a chunked body: it escapes
 	if x.r.Req.Chunked {
-		w = &cw
+		cw = &http1.ChunkedWriter{W: bc.BW}
+		w = cw
 	}
 	s := bc.Server()
 	u.clock = http1.BodyClock{Timeout: x.bodyTimeout(s), MinRate: int64(s.ClientBodyMinRate())}

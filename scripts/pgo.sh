@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Records the CPU profiles that Go's profile-guided optimisation builds the
+# host and the Go plugins with: a default.pgo in a main package's directory
+# is used by every `go build` of it (-pgo=auto), so `make build` needs no
+# flag. The profiles come from the load `make bench` measures, served on
+# this machine:
+#
+#   proxy_reverse alone   1 KiB at 64 and 256 keep-alive connections, 64 KiB
+#                         at 64, a new connection per request, and the static
+#                         1 KiB file (the host)
+#   with auth_header      1 KiB at 64 connections through mandril and
+#                         auth_header (stage 20 on every request) and the
+#                         proxy
+#
+# and are written to host/default.pgo, plugins/proxy_reverse/default.pgo and
+# plugins/auth_header/default.pgo (each the merge of what that binary ran in
+# both parts). A profile from a binary built with an older profile, or from
+# slightly older code, still applies (Go matches functions by name and line
+# offset); re-record after large changes to the request path.
+#
+#   scripts/pgo.sh [seconds per load, default 6]    (make pgo builds first)
+#
+# Server on core 0 with GOMAXPROCS=1, wrk and the backends on core 1, as
+# scripts/bench.sh runs them; everything listens on 127.0.0.1 and is stopped
+# when the script ends.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-6}
+command -v wrk >/dev/null || { echo "pgo: needs wrk (apt-get install wrk)"; exit 1; }
+for b in bin/capuchin bin/demo-backend bin/plugins/proxy_reverse bin/plugins/mandril bin/plugins/auth_header; do
+	[ -x "$b" ] || { echo "pgo: $b missing: run make build"; exit 1; }
+done
+PORT=18191 PPROF=18195 TOKEN="Bearer pgo-token"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_port() {
+	for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done
+	echo "pgo: nothing listens on port $1"; tail -n 20 "$work"/*.log >&2 || true; exit 1
+}
+
+# conf PLUGIN...: a configuration directory serving $work/www and /api/
+# (1 KiB) and /big/ (64 KiB) through proxy_reverse, PLUGINs loaded first.
+conf() {
+	local d=$work/conf-$#
+	mkdir -p "$d/sites"
+	printf '[SERVER]\n    Listen 127.0.0.1:%s\n    Workers 1\n    MaxKeepAliveRequest 1000000\n    KeepAliveTimeout 300\n' "$PORT" >"$d/capuchin.conf"
+	printf '[HOST]\n    DocumentRoot %s\n' "$work/www" >"$d/sites/default"
+	{
+		printf '[PLUGINS]\n    Directory %s\n' "$PWD/bin/plugins"
+		for p in "$@" proxy_reverse; do printf '    Load %s\n' "$p"; done
+	} >"$d/plugins.load"
+	printf '[PROXY_ENTRY]\n    ServerList 127.0.0.1:18081 127.0.0.1:18082\n    Match ^/api/\n' >"$d/proxy_reverse.conf"
+	printf '[PROXY_ENTRY]\n    ServerList 127.0.0.1:18083 127.0.0.1:18084\n    Match ^/big/\n' >>"$d/proxy_reverse.conf"
+	printf '[MANDRIL]\n    DenyIP 203.0.113.0/24\n    DenyURL ^/private(/|$)\n' >"$d/mandril.conf"
+	printf '[AUTH_HEADER]\n    Token %s\n' "$TOKEN" >"$d/auth_header.conf"
+	echo "$d"
+}
+
+# profile NAME PLUGIN... -- LOAD...: runs the server with PLUGINs, records a
+# CPU profile of the host and of each Go plugin over the LOADs (each "PATH
+# CONNS [close]", DUR seconds) into $work/NAME-BINARY.pprof.
+profile() {
+	local name=$1 plugins=() loads=() env=(CAPUCHIN_PPROF=127.0.0.1:$PPROF) bins=(host) i=1
+	shift
+	while [ "$1" != -- ]; do plugins+=("$1"); shift; done
+	shift
+	loads=("$@")
+	for p in "${plugins[@]}" proxy_reverse; do
+		env+=("CAPUCHIN_PPROF_${p^^}=127.0.0.1:$((PPROF + i))") bins+=("$p") i=$((i + 1))
+	done
+	env "${env[@]}" GOMAXPROCS=1 taskset -c 0 ./bin/capuchin -c "$(conf "${plugins[@]}")" 2>"$work/$name.log" &
+	local srv=$!
+	pids+=("$srv")
+	wait_port "$PORT"
+	for i in "${!bins[@]}"; do wait_port $((PPROF + i)); done
+	taskset -c 1 wrk -t1 -c64 -d1s -H "Authorization: $TOKEN" "http://127.0.0.1:$PORT/api/x" >/dev/null
+	local secs=$((DUR * ${#loads[@]})) fetch=()
+	for i in "${!bins[@]}"; do
+		curl -s --max-time $((secs + 30)) -o "$work/$name-${bins[$i]}.pprof" \
+			"http://127.0.0.1:$((PPROF + i))/debug/pprof/profile?seconds=$secs" &
+		fetch+=($!)
+	done
+	for l in "${loads[@]}"; do
+		set -- $l
+		local hdr=(-H "Authorization: $TOKEN")
+		[ "${3:-}" != close ] || hdr+=(-H "Connection: close")
+		echo "pgo: $name: $1 at $2 connections${3:+, $3}"
+		timeout $((DUR + 30)) taskset -c 1 wrk -t1 -c"$2" -d"${DUR}s" "${hdr[@]}" "http://127.0.0.1:$PORT$1" >/dev/null
+	done
+	wait "${fetch[@]}"
+	kill "$srv"
+	wait "$srv" 2>/dev/null || true
+}
+
+mkdir -p "$work/www"
+head -c 1024 /dev/zero | tr '\0' 'x' >"$work/www/1k.txt"
+for i in 1 2 3 4; do
+	size=1024
+	[ "$i" -le 2 ] || size=65536
+	taskset -c 1 ./bin/demo-backend -listen 127.0.0.1:1808$i -name "b$i" -size "$size" 2>"$work/backend-$i.log" &
+	pids+=($!)
+	wait_port 1808$i
+done
+
+profile alone -- "/api/x 64" "/api/x 256" "/big/x 64" "/api/x 64 close" "/1k.txt 64"
+profile stage20 mandril auth_header -- "/api/x 64"
+
+# merge OUT PROFILE...: one profile of every sample in PROFILEs.
+merge() {
+	local out=$1
+	shift
+	go tool pprof -proto "$@" >"$out" 2>/dev/null || { echo "pgo: cannot merge $*"; exit 1; }
+	echo "pgo: wrote $out"
+}
+merge host/default.pgo "$work"/alone-host.pprof "$work"/stage20-host.pprof
+merge plugins/proxy_reverse/default.pgo "$work"/alone-proxy_reverse.pprof "$work"/stage20-proxy_reverse.pprof
+merge plugins/auth_header/default.pgo "$work"/stage20-auth_header.pprof
