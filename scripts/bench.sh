@@ -52,7 +52,6 @@ TOKEN="Bearer bench-token" # auth_header's token; wrk sends it to every server
 PORTS_BE=(18081 18082 18083 18084) # 1 KiB: 18081-2, 64 KiB: 18083-4; stats: +100
 declare -A PORT=([nginx]=18090 [haproxy]=18092 [capuchin]=18091 [capuchin+mandril]=18093 [capuchin+auth_header]=18094)
 declare -A MEMPORT=([nginx]=18190 [haproxy]=18192 [capuchin]=18191)
-declare -A PID=()
 TLSOFF=1000 # a server's HTTPS listener is on its port + TLSOFF
 SETTLE=3    # seconds the memory test's connections are left idle before measuring
 THINK=300   # ms a -think case's connections wait between an answer and the next request
@@ -106,40 +105,9 @@ LOAD0=$(cut -d' ' -f1 /proc/loadavg) # other work on the machine skews the run
 
 # --- processes -------------------------------------------------------------
 
-work=$(mktemp -d)
+tool=bench
+. scripts/procs.sh # PID, $work, cleanup on exit, wait_port, stop
 chmod 755 "$work" # nginx's worker (nobody when started as root) reads www
-cleanup() {
-	local p
-	for p in "${PID[@]}"; do kill "$p" 2>/dev/null || true; done
-	for _ in $(seq 50); do
-		local alive=0
-		for p in "${PID[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-		[ "$alive" = 0 ] && break
-		sleep 0.2
-	done
-	for p in "${PID[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-wait_port() {
-	for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done
-	echo "bench: nothing listens on port $1; the logs:"
-	tail -n 20 "$work"/*.log >&2 || true
-	exit 1
-}
-
-# stop NAME: SIGTERM, then SIGKILL after 10 s.
-stop() {
-	local p=${PID[$1]}
-	kill "$p" 2>/dev/null || true
-	for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	kill -9 "$p" 2>/dev/null || true
-	wait "$p" 2>/dev/null || true
-	unset "PID[$1]"
-}
 
 start_backends() {
 	local i p size

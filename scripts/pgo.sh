@@ -31,21 +31,8 @@ for b in bin/capuchin bin/demo-backend bin/plugins/proxy_reverse bin/plugins/man
 	[ -x "$b" ] || { echo "pgo: $b missing: run make build"; exit 1; }
 done
 PORT=18191 PPROF=18195 TOKEN="Bearer pgo-token"
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-wait_port() {
-	for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done
-	echo "pgo: nothing listens on port $1"; tail -n 20 "$work"/*.log >&2 || true; exit 1
-}
+tool=pgo
+. scripts/procs.sh # PID, $work, cleanup on exit, wait_port, stop
 
 # conf PLUGIN...: a configuration directory serving $work/www and /api/
 # (1 KiB) and /big/ (64 KiB) through proxy_reverse, PLUGINs loaded first.
@@ -78,8 +65,7 @@ profile() {
 		env+=("CAPUCHIN_PPROF_${p^^}=127.0.0.1:$((PPROF + i))") bins+=("$p") i=$((i + 1))
 	done
 	env "${env[@]}" GOMAXPROCS=1 taskset -c 0 ./bin/capuchin -c "$(conf "${plugins[@]}")" 2>"$work/$name.log" &
-	local srv=$!
-	pids+=("$srv")
+	PID[$name]=$!
 	wait_port "$PORT"
 	for i in "${!bins[@]}"; do wait_port $((PPROF + i)); done
 	taskset -c 1 wrk -t1 -c64 -d1s -H "Authorization: $TOKEN" "http://127.0.0.1:$PORT/api/x" >/dev/null
@@ -97,8 +83,7 @@ profile() {
 		timeout $((DUR + 30)) taskset -c 1 wrk -t1 -c"$2" -d"${DUR}s" "${hdr[@]}" "http://127.0.0.1:$PORT$1" >/dev/null
 	done
 	wait "${fetch[@]}"
-	kill "$srv"
-	wait "$srv" 2>/dev/null || true
+	stop "$name"
 }
 
 mkdir -p "$work/www"
@@ -107,7 +92,7 @@ for i in 1 2 3 4; do
 	size=1024
 	[ "$i" -le 2 ] || size=65536
 	taskset -c 1 ./bin/demo-backend -listen 127.0.0.1:1808$i -name "b$i" -size "$size" 2>"$work/backend-$i.log" &
-	pids+=($!)
+	PID[backend$i]=$!
 	wait_port 1808$i
 done
 
