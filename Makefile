@@ -5,6 +5,11 @@ GO       ?= go
 BIN      := bin
 PLUGINS  := $(notdir $(wildcard plugins/*))
 PKGS     := ./...
+# pgo NAME: the CPU profile binary NAME is built with (Go's profile-guided
+# optimisation; make pgo records them in pgo/), off when it has none. They
+# are not default.pgo files in the packages' folders, which go test would
+# use too: tests build without.
+pgo = $(if $(wildcard pgo/$(1).pgo),pgo/$(1).pgo,off)
 
 .PHONY: all build plugins node-deps run test test-short soak bench pgo fuzz proto vet clean
 
@@ -13,7 +18,7 @@ all: build
 build: $(BIN)/capuchin plugins $(BIN)/demo-backend
 
 $(BIN)/capuchin: FORCE
-	$(GO) build -o $@ ./host
+	$(GO) build -pgo=$(call pgo,capuchin) -o $@ ./host
 
 # Go plugins (plugins/*/main.go) are built; a Node.js plugin
 # (plugins/*/main.js with package.json) gets its node_modules (node-deps)
@@ -23,8 +28,9 @@ plugins: node-deps
 	@mkdir -p $(BIN)/plugins
 	@for p in $(PLUGINS); do \
 		if [ -f plugins/$$p/main.go ]; then \
-			echo "$(GO) build -o $(BIN)/plugins/$$p ./plugins/$$p"; \
-			$(GO) build -o $(BIN)/plugins/$$p ./plugins/$$p || exit 1; \
+			pgo=off; [ ! -f pgo/$$p.pgo ] || pgo=pgo/$$p.pgo; \
+			echo "$(GO) build -pgo=$$pgo -o $(BIN)/plugins/$$p ./plugins/$$p"; \
+			$(GO) build -pgo=$$pgo -o $(BIN)/plugins/$$p ./plugins/$$p || exit 1; \
 		elif [ -f plugins/$$p/main.js ] && [ -d plugins/$$p/node_modules ] && command -v node >/dev/null; then \
 			echo "install $(BIN)/plugins/$$p (node plugins/$$p/main.js)"; \
 			printf '#!/bin/sh\nexec node "%s" "$$@"\n' "$(CURDIR)/plugins/$$p/main.js" > $(BIN)/plugins/$$p || exit 1; \
@@ -87,9 +93,8 @@ vet:
 bench: build $(BIN)/idleconns
 	./scripts/bench.sh
 
-# Re-record the profiles the binaries are built with (host/default.pgo,
-# plugins/*/default.pgo: Go's profile-guided optimisation) from the bench's
-# load, then rebuild with them. See scripts/pgo.sh.
+# Re-record the profiles the binaries are built with (pgo/NAME.pgo) from
+# the bench's load, then rebuild with them. See scripts/pgo.sh.
 pgo: build
 	./scripts/pgo.sh
 	$(MAKE) build
