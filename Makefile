@@ -26,9 +26,9 @@ $(BIN)/capuchin: FORCE
 # node and npm the Node.js plugins are skipped with a note.
 plugins: node-deps
 	@mkdir -p $(BIN)/plugins
-	@for p in $(PLUGINS); do \
+	@for e in $(foreach p,$(PLUGINS),$(p):$(call pgo,$(p))); do \
+		p=$${e%%:*} pgo=$${e#*:}; \
 		if [ -f plugins/$$p/main.go ]; then \
-			pgo=off; [ ! -f pgo/$$p.pgo ] || pgo=pgo/$$p.pgo; \
 			echo "$(GO) build -pgo=$$pgo -o $(BIN)/plugins/$$p ./plugins/$$p"; \
 			$(GO) build -pgo=$$pgo -o $(BIN)/plugins/$$p ./plugins/$$p || exit 1; \
 		elif [ -f plugins/$$p/main.js ] && [ -d plugins/$$p/node_modules ] && command -v node >/dev/null; then \

@@ -48,11 +48,8 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 else
 	DUR=${1:-5} ROUNDS=${2:-3} IDLE=${BENCH_IDLE:-10000}
 fi
-TOKEN="Bearer bench-token" # auth_header's token; wrk sends it to every server
-PORTS_BE=(18081 18082 18083 18084) # 1 KiB: 18081-2, 64 KiB: 18083-4; stats: +100
 declare -A PORT=([nginx]=18090 [haproxy]=18092 [capuchin]=18091 [capuchin+mandril]=18093 [capuchin+auth_header]=18094)
 declare -A MEMPORT=([nginx]=18190 [haproxy]=18192 [capuchin]=18191)
-TLSOFF=1000 # a server's HTTPS listener is on its port + TLSOFF
 SETTLE=3    # seconds the memory test's connections are left idle before measuring
 THINK=300   # ms a -think case's connections wait between an answer and the next request
 
@@ -106,20 +103,8 @@ LOAD0=$(cut -d' ' -f1 /proc/loadavg) # other work on the machine skews the run
 # --- processes -------------------------------------------------------------
 
 tool=bench
-. scripts/procs.sh # PID, $work, cleanup on exit, wait_port, stop
+. scripts/benchlib.sh # processes, backends, site files, Capuchin's configuration
 chmod 755 "$work" # nginx's worker (nobody when started as root) reads www
-
-start_backends() {
-	local i p size
-	for i in 0 1 2 3; do
-		p=${PORTS_BE[$i]} size=1024
-		[ "$i" -lt 2 ] || size=65536
-		taskset -c 1 ./bin/demo-backend -listen 127.0.0.1:"$p" -stats 127.0.0.1:$((p + 100)) \
-			-name "b$i" -size "$size" 2>"$work/backend-$p.log" &
-		PID[backend$i]=$!
-	done
-	for p in "${PORTS_BE[@]}"; do wait_port "$p"; wait_port $((p + 100)); done
-}
 
 # accepts: connections the four backends have accepted so far.
 accepts() {
@@ -209,26 +194,6 @@ backend big
 	server b4 127.0.0.1:18084
 HAP
 	echo "$f"
-}
-
-# capuchin_conf PORT PLUGIN...: Workers 1, static files, proxy_reverse last.
-capuchin_conf() {
-	local d=$work/capuchin-$1 port=$1
-	shift
-	mkdir -p "$d/sites"
-	printf '[SERVER]\n    Listen 127.0.0.1:%s\n    Listen 127.0.0.1:%s tls\n    Workers 1\n    MaxKeepAliveRequest 1000000\n    KeepAliveTimeout 300\n' \
-		"$port" $((port + TLSOFF)) >"$d/capuchin.conf"
-	printf '[HOST]\n    DocumentRoot %s\n    TLSCertificate %s\n    TLSKey %s\n' "$work/www" "$work/tls/cert.pem" "$work/tls/key.pem" >"$d/sites/default"
-	{
-		printf '[PLUGINS]\n    Directory %s\n' "$PWD/bin/plugins"
-		for p in "$@" proxy_reverse; do printf '    Load %s\n' "$p"; done
-	} >"$d/plugins.load"
-	printf '[PROXY_ENTRY]\n    ServerList 127.0.0.1:18081 127.0.0.1:18082\n    LoadBalancer Round-Robin\n    Match ^/api/\n' >"$d/proxy_reverse.conf"
-	printf '[PROXY_ENTRY]\n    ServerList 127.0.0.1:18083 127.0.0.1:18084\n    LoadBalancer Round-Robin\n    Match ^/big/\n' >>"$d/proxy_reverse.conf"
-	# mandril as its README configures it.
-	printf '[MANDRIL]\n    DenyIP 203.0.113.0/24 2001:db8:bad::/48\n    DenyIP 198.51.100.7\n    DenyURL ^/private(/|$)\n    DenyURL \\.(bak|old|swp)$\n' >"$d/mandril.conf"
-	printf '[AUTH_HEADER]\n    Token %s\n' "$TOKEN" >"$d/auth_header.conf"
-	echo "$d"
 }
 
 # start NAME PORT: starts server NAME (nginx, haproxy, capuchin[+PLUGIN]) on
@@ -351,15 +316,8 @@ memory() {
 
 # --- the run -----------------------------------------------------------------
 
-mkdir -p "$work/www" "$work/tls"
 echo "function delay() return $THINK end" >"$work/think.lua"
-head -c 1024 /dev/zero | tr '\0' 'x' >"$work/www/1k.txt"
-chmod -R a+rX "$work/www"
-# One throwaway certificate for every HTTPS listener.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
-	-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$work/tls/key.pem" -out "$work/tls/cert.pem" 2>/dev/null ||
-	{ echo "bench: openssl could not make the test certificate"; exit 1; }
-chmod -R a+rX "$work/tls"
+site_files
 start_backends
 PROXIES=(nginx haproxy capuchin capuchin+mandril capuchin+auth_header)
 for s in "${PROXIES[@]}"; do start "$s" "${PORT[$s]}"; done

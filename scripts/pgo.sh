@@ -27,31 +27,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-6}
-command -v wrk >/dev/null || { echo "pgo: needs wrk (apt-get install wrk)"; exit 1; }
+for t in wrk openssl; do command -v $t >/dev/null || { echo "pgo: needs $t (apt-get install $t)"; exit 1; }; done
 for b in bin/capuchin bin/demo-backend bin/plugins/proxy_reverse bin/plugins/mandril bin/plugins/auth_header; do
 	[ -x "$b" ] || { echo "pgo: $b missing: run make build"; exit 1; }
 done
-PORT=18191 PPROF=18195 TOKEN="Bearer pgo-token"
+PORT=18191 PPROF=18195 # the server's (HTTPS on PORT + TLSOFF) and its profiles' first port
 tool=pgo
-. scripts/procs.sh # PID, $work, cleanup on exit, wait_port, stop
-
-# conf PLUGIN...: a configuration directory serving $work/www and /api/
-# (1 KiB) and /big/ (64 KiB) through proxy_reverse, PLUGINs loaded first.
-conf() {
-	local d=$work/conf-$#
-	mkdir -p "$d/sites"
-	printf '[SERVER]\n    Listen 127.0.0.1:%s\n    Workers 1\n    MaxKeepAliveRequest 1000000\n    KeepAliveTimeout 300\n' "$PORT" >"$d/capuchin.conf"
-	printf '[HOST]\n    DocumentRoot %s\n' "$work/www" >"$d/sites/default"
-	{
-		printf '[PLUGINS]\n    Directory %s\n' "$PWD/bin/plugins"
-		for p in "$@" proxy_reverse; do printf '    Load %s\n' "$p"; done
-	} >"$d/plugins.load"
-	printf '[PROXY_ENTRY]\n    ServerList 127.0.0.1:18081 127.0.0.1:18082\n    Match ^/api/\n' >"$d/proxy_reverse.conf"
-	printf '[PROXY_ENTRY]\n    ServerList 127.0.0.1:18083 127.0.0.1:18084\n    Match ^/big/\n' >>"$d/proxy_reverse.conf"
-	printf '[MANDRIL]\n    DenyIP 203.0.113.0/24\n    DenyURL ^/private(/|$)\n' >"$d/mandril.conf"
-	printf '[AUTH_HEADER]\n    Token %s\n' "$TOKEN" >"$d/auth_header.conf"
-	echo "$d"
-}
+. scripts/benchlib.sh # processes, backends, site files, Capuchin's configuration
 
 # profile NAME PLUGIN... -- LOAD...: runs the server with PLUGINs, records a
 # CPU profile of the host and of each Go plugin but mandril over the LOADs
@@ -66,7 +48,7 @@ profile() {
 		[ "$p" != mandril ] || continue # asked about next to nothing: no profile worth a build of its own
 		env+=("CAPUCHIN_PPROF_${p^^}=127.0.0.1:$((PPROF + i))") bins+=("$p") i=$((i + 1))
 	done
-	env "${env[@]}" GOMAXPROCS=1 taskset -c 0 ./bin/capuchin -c "$(conf "${plugins[@]}")" 2>"$work/$name.log" &
+	env "${env[@]}" GOMAXPROCS=1 taskset -c 0 ./bin/capuchin -c "$(capuchin_conf "$PORT" "${plugins[@]}")" 2>"$work/$name.log" &
 	PID[$name]=$!
 	wait_port "$PORT"
 	for i in "${!bins[@]}"; do wait_port $((PPROF + i)); done
@@ -88,27 +70,14 @@ profile() {
 	stop "$name"
 }
 
-mkdir -p "$work/www"
-head -c 1024 /dev/zero | tr '\0' 'x' >"$work/www/1k.txt"
-for i in 1 2 3 4; do
-	size=1024
-	[ "$i" -le 2 ] || size=65536
-	taskset -c 1 ./bin/demo-backend -listen 127.0.0.1:1808$i -name "b$i" -size "$size" 2>"$work/backend-$i.log" &
-	PID[backend$i]=$!
-	wait_port 1808$i
-done
+site_files
+start_backends
 
 profile alone -- "/api/x 64" "/api/x 256" "/big/x 64" "/api/x 64 close" "/1k.txt 64"
 profile stage20 mandril auth_header -- "/api/x 64"
 
 mkdir -p pgo
-declare -A merged=()
-for p in "$work"/*.pprof; do
-	bin=${p##*/}
-	bin=${bin#*-}
-	bin=${bin%.pprof}
-	[ -z "${merged[$bin]:-}" ] || continue
-	merged[$bin]=1
+for bin in $(cd "$work" && ls -- *.pprof | sed 's/^[^-]*-//; s/\.pprof$//' | sort -u); do
 	out=pgo/${bin/#host/capuchin}.pgo
 	go tool pprof -proto "$work"/*-"$bin".pprof >"$out" 2>/dev/null || { echo "pgo: cannot merge the profiles of $bin"; exit 1; }
 	echo "pgo: wrote $out"

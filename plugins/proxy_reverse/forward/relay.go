@@ -65,11 +65,8 @@ func (x *exchange) copyBody(bc *upstream.Conn, fr http1.Framing) bool {
 		}
 		bc.ExtendRead(x.now, rt)
 		x.longLived(x.now)
-		var b []byte
 		var err error
-		if fr == http1.FrameLength && bc.BR.Buffered() > 0 {
-			b = x.rbody.ReadBuffered() // no wait, and no copy out of the read buffer
-		}
+		b := x.rbody.ReadBuffered() // what is buffered of a Content-Length body: no wait, no copy
 		if len(b) == 0 {
 			n, rerr := x.rbody.Read(p)
 			b, err, x.now = p[:n], rerr, time.Now()
