@@ -8,6 +8,7 @@ import (
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/internal/claim"
+	"github.com/capuchin/capuchin/internal/clock"
 	"github.com/capuchin/capuchin/internal/contract"
 	"github.com/capuchin/capuchin/internal/fdpass"
 	"github.com/capuchin/capuchin/internal/idlewait"
@@ -417,7 +418,7 @@ func (cs *connState) setIdle(idle time.Duration) bool {
 		return false
 	}
 	cs.idle = true
-	by := time.Now().Add(idle)
+	by := clock.From(cs.req.Start).Add(idle) // the request's start carried forward: one clock read
 	if nr, ok := cs.nc.(nearReader); ok {
 		nr.SetReadDeadlineNear(by, idle/4)
 	} else {

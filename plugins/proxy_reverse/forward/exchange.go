@@ -12,6 +12,7 @@ import (
 
 	"github.com/capuchin/capuchin/api"
 	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/clock"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/balance"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 )
@@ -206,7 +207,7 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 		break
 	}
 	x.up.headDone()
-	now := time.Now()
+	now := clock.From(x.sent)
 	x.now = now
 	s.Answered(now, now.Sub(x.sent), x.resp.Status)
 	s.Succeeded()

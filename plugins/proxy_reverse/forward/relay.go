@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/clock"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/balance"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 )
@@ -56,7 +57,7 @@ func (x *exchange) copyBody(bc *upstream.Conn, fr http1.Framing) bool {
 	rt := bc.Server().ResponseTimeout()
 	for first := true; ; first = false {
 		if !first {
-			x.now = time.Now() // the last step wrote to the client
+			x.now = clock.From(x.now) // the last step wrote to the client
 		}
 		if fr == http1.FrameLength {
 			if done, ok := x.splice(bc); done {
@@ -69,7 +70,7 @@ func (x *exchange) copyBody(bc *upstream.Conn, fr http1.Framing) bool {
 		b := x.rbody.ReadBuffered() // what is buffered of a Content-Length body: no wait, no copy
 		if len(b) == 0 {
 			n, rerr := x.rbody.Read(p)
-			b, err, x.now = p[:n], rerr, time.Now()
+			b, err, x.now = p[:n], rerr, clock.From(x.now)
 		}
 		if len(b) > 0 {
 			x.cw.arm(x.now)
