@@ -136,7 +136,7 @@ func (rt *runtime) conn(id uint64, ev *transport.Event) (*connState, error) {
 // loop down to the poller (1232 now; 1264 with this frame at 104 bytes).
 func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply, calls transport.PluginCalls) {
 	rt.bufs.mem.Opened() // a connection in a hand-over holds a goroutine and buffers
-	defer rt.bufs.mem.Closed()
+	defer rt.handedBack(rep)
 	cs := rt.first(c, ev, rep, calls)
 	if cs == nil {
 		return
@@ -150,6 +150,16 @@ func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply, ca
 		// handed it over, sends the socket again with its next request.
 		rt.release(c.ID)
 	}
+}
+
+// handedBack counts the end of a hand-over (memback): a connection given
+// back idle stays open, holding nothing here.
+func (rt *runtime) handedBack(rep *transport.Reply) {
+	if rep.Idle > 0 {
+		rt.bufs.mem.Parked()
+		return
+	}
+	rt.bufs.mem.Closed()
 }
 
 // first serves the hand-over's request; nil means rep is final (no

@@ -70,6 +70,7 @@ type runtime struct {
 
 func newRuntime(p Plugin) *runtime {
 	rt := &runtime{p: p, workers: newWorkers()}
+	rt.bufs.mem.Quiet = &rt.bufs.raw.Idle // memory is given back once connections stop coming back to work
 	rt.connect, _ = p.(ConnectHook)
 	rt.request, _ = p.(RequestHook)
 	rt.content, _ = p.(ContentHandler)

@@ -466,7 +466,7 @@ func (c *conn) parkIdle(wait time.Duration) error {
 		return nil
 	}
 	c.s.exchanges.Put(x)
-	c.s.mem.Closed() // its goroutine ends: memory is given back after a burst
+	c.s.mem.Parked() // its goroutine ends: memory is given back after a burst
 	return errParked
 }
 

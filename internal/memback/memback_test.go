@@ -133,15 +133,132 @@ func TestIdleGivesBackAfterLargeRises(t *testing.T) {
 // watches on; the next, finding it still, gives memory back.
 func TestIdleWaitsForTheRiseToStop(t *testing.T) {
 	var id Idle
-	id.n.Store(5000)
+	id.entered.Store(5000)
 	id.pending.Store(true)
-	id.settle(5000 - MinDrop/10)
+	id.settle(5000-MinDrop/10, 0)
 	if id.Runs() != 0 || !id.pending.Load() {
 		t.Fatalf("runs %d (pending %v) after a rise of %d, want 0 and watching", id.Runs(), id.pending.Load(), MinDrop/10)
 	}
 	waitRuns(t, &id, 1)
 	if id.low.Load() != 5000 {
 		t.Fatalf("low %d after giving back, want 5000", id.low.Load())
+	}
+}
+
+// busy keeps connections of id coming back to work (a Leave and an Enter
+// every millisecond: MinDrop/10 and more per Settle) until stop is
+// called, as clients with think time between requests do.
+func busy(id *Idle) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // ends with stop
+		defer wg.Done()
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				id.Leave()
+				id.Enter()
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// A rise that stopped while connections keep coming back to work gives
+// memory back only once they stop: not in the middle of the traffic.
+func TestIdleWaitsForQuiet(t *testing.T) {
+	var id Idle
+	for range 2 * MinDrop {
+		id.Enter()
+	}
+	stop := busy(&id)
+	time.Sleep(4 * Settle)
+	runs := id.Runs()
+	stop()
+	if runs != 0 || !id.pending.Load() {
+		t.Fatalf("runs %d (pending %v) while busy, want 0 and watching", runs, id.pending.Load())
+	}
+	waitRuns(t, &id, 1)
+}
+
+// A fall, and a burst, of connections give memory back only once the
+// waiting connections of the process stop coming back to work.
+func TestTrackerWaitsForQuiet(t *testing.T) {
+	var id Idle
+	tr := Tracker{Quiet: &id}
+	id.low.Store(1 << 40) // no rise of its own to watch
+	for range 3 * MinDrop {
+		tr.Opened()
+	}
+	stop := busy(&id)
+	for range 2 * MinDrop {
+		tr.Closed()
+	}
+	time.Sleep(4 * Settle)
+	runs, bursts := tr.Runs(), tr.Bursts()
+	stop()
+	if runs != 0 || bursts != 0 {
+		t.Fatalf("runs %d, bursts %d while busy; want 0 and 0", runs, bursts)
+	}
+	waitTracker(t, &tr, 1)
+	for deadline := time.Now().Add(10 * time.Second); tr.Bursts() < 1 || tr.watch.Load(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("bursts %d (watching %v) 10 s after traffic stopped", tr.Bursts(), tr.watch.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A fall of connections that parked (went idle, holding nothing) gives
+// memory back at once, however busy the process: an idle burst's memory
+// is free for good.
+func TestTrackerGivesBackAtOnceAfterParks(t *testing.T) {
+	var id Idle
+	tr := Tracker{Quiet: &id}
+	id.low.Store(1 << 40) // no rise of its own to watch
+	for range 3 * MinDrop {
+		tr.Opened()
+	}
+	stop := busy(&id)
+	defer stop()
+	for range 2 * MinDrop {
+		tr.Parked()
+	}
+	for deadline := time.Now().Add(10 * time.Second); tr.Runs() < 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("memory not given back 10 s after a fall of parked connections")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Connections that close while as many new ones open (clients replaced
+// by others, as when a load generator's run follows another) give nothing
+// back: the new ones use the memory.
+func TestTrackerKeepsMemoryInUse(t *testing.T) {
+	var tr Tracker
+	for range 3 * MinDrop {
+		tr.Opened()
+	}
+	for range 2 * MinDrop { // a fall to a third: a run watches it
+		tr.Closed()
+	}
+	for range 2 * MinDrop { // and a burst takes the closed ones' place
+		tr.Opened()
+	}
+	for deadline := time.Now().Add(10 * time.Second); tr.busy.Load() || tr.watch.Load(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("still watching 10 s after (busy %v, watch %v)", tr.busy.Load(), tr.watch.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if tr.Runs() != 0 || tr.Bursts() != 0 {
+		t.Fatalf("runs %d, bursts %d with %d open again; want 0 and 0", tr.Runs(), tr.Bursts(), tr.open.Load())
 	}
 }
 
