@@ -169,6 +169,19 @@ func busy(id *Idle) (stop func()) {
 	return func() { close(done); wg.Wait() }
 }
 
+// busyTracker returns a Tracker with 3·MinDrop connections open, in a
+// process whose waiting connections keep coming back to work (busy) until
+// stop is called.
+func busyTracker() (tr *Tracker, stop func()) {
+	id := new(Idle)
+	id.low.Store(1 << 40) // no rise of its own to watch
+	tr = &Tracker{Quiet: id}
+	for range 3 * MinDrop {
+		tr.Opened()
+	}
+	return tr, busy(id)
+}
+
 // A rise that stopped while connections keep coming back to work gives
 // memory back only once they stop: not in the middle of the traffic.
 func TestIdleWaitsForQuiet(t *testing.T) {
@@ -189,13 +202,7 @@ func TestIdleWaitsForQuiet(t *testing.T) {
 // A fall, and a burst, of connections give memory back only once the
 // waiting connections of the process stop coming back to work.
 func TestTrackerWaitsForQuiet(t *testing.T) {
-	var id Idle
-	tr := Tracker{Quiet: &id}
-	id.low.Store(1 << 40) // no rise of its own to watch
-	for range 3 * MinDrop {
-		tr.Opened()
-	}
-	stop := busy(&id)
+	tr, stop := busyTracker()
 	for range 2 * MinDrop {
 		tr.Closed()
 	}
@@ -205,7 +212,7 @@ func TestTrackerWaitsForQuiet(t *testing.T) {
 	if runs != 0 || bursts != 0 {
 		t.Fatalf("runs %d, bursts %d while busy; want 0 and 0", runs, bursts)
 	}
-	waitTracker(t, &tr, 1)
+	waitTracker(t, tr, 1)
 	for deadline := time.Now().Add(10 * time.Second); tr.Bursts() < 1 || tr.watch.Load(); {
 		if time.Now().After(deadline) {
 			t.Fatalf("bursts %d (watching %v) 10 s after traffic stopped", tr.Bursts(), tr.watch.Load())
@@ -218,13 +225,7 @@ func TestTrackerWaitsForQuiet(t *testing.T) {
 // memory back at once, however busy the process: an idle burst's memory
 // is free for good.
 func TestTrackerGivesBackAtOnceAfterParks(t *testing.T) {
-	var id Idle
-	tr := Tracker{Quiet: &id}
-	id.low.Store(1 << 40) // no rise of its own to watch
-	for range 3 * MinDrop {
-		tr.Opened()
-	}
-	stop := busy(&id)
+	tr, stop := busyTracker()
 	defer stop()
 	for range 2 * MinDrop {
 		tr.Parked()
