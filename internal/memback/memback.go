@@ -27,7 +27,7 @@
 // place: their memory is in use again. Done in the middle of traffic (a
 // thousand clients that wait 300 ms between requests, whose connections
 // replaced a thousand before them) it came five times within two seconds
-// in host and plugin, and the slowest 1 % of requests took 68-97 ms; 41-53
+// in host and plugin, and the slowest 1 % of requests took 70-85 ms; 41-53
 // with the wait. A fall of parked connections (idle, holding nothing)
 // gives back at once, as before: the burst that made it is still coming
 // in, and collecting early keeps the heap it grows smaller (waiting for
