@@ -39,7 +39,7 @@ tool=pgo
 # CPU profile of the host and of each Go plugin but mandril over the LOADs
 # (each "PATH CONNS [close]", DUR seconds) into $work/NAME-BINARY.pprof.
 profile() {
-	local name=$1 plugins=() loads=() env=(CAPUCHIN_PPROF=127.0.0.1:$PPROF) bins=(host) i=1
+	local name=$1 plugins=() loads=() env=(CAPUCHIN_PPROF=127.0.0.1:$PPROF) bins=(capuchin) i=1
 	shift
 	while [ "$1" != -- ]; do plugins+=("$1"); shift; done
 	shift
@@ -78,7 +78,7 @@ profile stage20 mandril auth_header -- "/api/x 64"
 
 mkdir -p pgo
 for bin in $(cd "$work" && ls -- *.pprof | sed 's/^[^-]*-//; s/\.pprof$//' | sort -u); do
-	out=pgo/${bin/#host/capuchin}.pgo
+	out=pgo/$bin.pgo
 	go tool pprof -proto "$work"/*-"$bin".pprof >"$out" 2>/dev/null || { echo "pgo: cannot merge the profiles of $bin"; exit 1; }
 	echo "pgo: wrote $out"
 done

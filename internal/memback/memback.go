@@ -98,14 +98,12 @@ func (t *Tracker) burst() {
 		}
 		fast, last = true, n
 	}
-	if !fast {
-		t.restart()
-		return
+	opened := t.opened.Load() - t.mark.Load() // by the burst
+	if fast {
+		t.Quiet.WaitQuiet()
 	}
-	opened := t.opened.Load() - t.mark.Load()
-	t.Quiet.WaitQuiet()
 	t.restart()
-	if t.open.Load() <= opened/2 { // else the burst's clients stayed: their memory is in use
+	if fast && t.open.Load() <= opened/2 { // else the burst's clients stayed: their memory is in use
 		giveBack()
 		t.bursts.Add(1)
 	}
@@ -259,8 +257,7 @@ func (t *Idle) Enter() {
 	if low := t.low.Load(); n-low < MinDrop || n < 2*low || !t.pending.CompareAndSwap(false, true) {
 		return
 	}
-	left := t.left.Load()
-	time.AfterFunc(Settle, func() { t.settle(n, left) }) // ends when settle does
+	time.AfterFunc(Settle, func() { t.settle(n) }) // ends when settle does
 }
 
 // Leave counts a connection that stopped waiting.
@@ -271,13 +268,11 @@ func (t *Idle) Leave() {
 }
 
 // settle gives memory back once the count, prev a Settle ago, has stopped
-// rising and the process is quiet (fewer than MinDrop/10 connections
-// left their wait since then, when left had left, and then over
-// QuietFor); else it checks again after another Settle.
-func (t *Idle) settle(prev, left int64) {
-	n, l := t.Waiting(), t.left.Load()
-	if n-prev >= MinDrop/10 || l-left >= MinDrop/10 {
-		time.AfterFunc(Settle, func() { t.settle(n, l) })
+// rising and then the process is quiet (WaitQuiet); else it checks again
+// after another Settle.
+func (t *Idle) settle(prev int64) {
+	if n := t.Waiting(); n-prev >= MinDrop/10 {
+		time.AfterFunc(Settle, func() { t.settle(n) })
 		return
 	}
 	t.WaitQuiet()

@@ -135,7 +135,7 @@ func TestIdleWaitsForTheRiseToStop(t *testing.T) {
 	var id Idle
 	id.entered.Store(5000)
 	id.pending.Store(true)
-	id.settle(5000-MinDrop/10, 0)
+	id.settle(5000 - MinDrop/10)
 	if id.Runs() != 0 || !id.pending.Load() {
 		t.Fatalf("runs %d (pending %v) after a rise of %d, want 0 and watching", id.Runs(), id.pending.Load(), MinDrop/10)
 	}

@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/capuchin/capuchin/internal/clock"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 )
 
@@ -41,7 +42,7 @@ func (x *exchange) splice(bc *upstream.Conn) (done, ok bool) {
 	rt := bc.Server().ResponseTimeout()
 	lr := &io.LimitedReader{R: src} // one for the body: it escapes
 	for left > 0 {
-		now := time.Now()
+		now := clock.From(x.now)
 		bc.ExtendRead(now, rt)
 		x.cw.setBy(now.Add(x.cw.timeout)) // a full Timeout for this step
 		x.longLived(now)

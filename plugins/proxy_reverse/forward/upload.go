@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/clock"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 )
 
@@ -48,7 +49,7 @@ func (x *exchange) armClient() bool {
 	}
 	var t time.Time
 	if !x.r.Req.Expect100 || x.up.total > 0 {
-		now := time.Now()
+		now := clock.From(x.began)
 		t = x.up.clock.Deadline(now, x.up.total)
 		x.longLived(now)
 	}
