@@ -14,25 +14,37 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sockConn is a received client socket as a net.Conn, made with
-// os.NewFile: a socket that is already non-blocking (the host's are) is
-// then polled by the runtime as net.FileConn's would be, with deadlines,
-// and costs two system calls (fcntl, epoll_ctl) where net.FileConn costs
-// thirteen (a duplicate, its close, getsockopt, getsockname, getpeername,
-// fcntl, epoll_ctl and six setsockopt: TCP_NODELAY, which the host set
-// already, keep-alive probes on and their three timings, and off again,
-// see FileConn). Its addresses are read when first asked for. ReadFrom
-// moves a TCP socket's bytes with splice(2), as net.TCPConn's does. Its
-// read deadline is kept coarsely (see readDeadline).
+// sockConn is a received client socket as a net.Conn. It joins the
+// runtime's poller only at the first call that may wait for the socket (a
+// read, a write the socket's buffer cannot take at once, a raw read or
+// write: see file); until then its writes are send(2) calls on the
+// descriptor, which cannot block (the host's sockets are non-blocking). So
+// a connection that is handed over, answered and closed (a client without
+// keep-alive) never joins it, sparing two epoll_ctl calls (add, delete),
+// an fcntl and the os.File. Once it has joined, it is an os.File polled as
+// net.FileConn's would be, with deadlines, which costs two system calls
+// (fcntl, epoll_ctl) where net.FileConn costs thirteen (a duplicate, its
+// close, getsockopt, getsockname, getpeername, fcntl, epoll_ctl and six
+// setsockopt: TCP_NODELAY, which the host set already, keep-alive probes
+// on and their three timings, and off again, see FileConn). Its addresses
+// are read when first asked for. ReadFrom moves a TCP socket's bytes with
+// splice(2), as net.TCPConn's does. Its read deadline is kept coarsely
+// (see readDeadline). It must be closed: before it joins the poller no
+// os.File closes its descriptor when it is collected.
 type sockConn struct {
-	f     *os.File
-	once  sync.Once
-	local net.Addr
-	peer  net.Addr
-	rd    readDeadline
-	wmu   sync.Mutex
-	w     rawsock.IO  // writes, under wmu
-	held  atomic.Bool // see SetHeld
+	fd     int                     // the descriptor (f's, once f is made)
+	fp     atomic.Pointer[os.File] // f: nil until the socket joins the poller
+	raw    syscall.RawConn         // f's, set before fp
+	fmu    sync.Mutex              // guards making f, and the calls on fd before it
+	closed bool                    // Close came before f was made; under fmu
+	wby    time.Time               // the write deadline, kept until f is made; under fmu
+	once   sync.Once
+	local  net.Addr
+	peer   net.Addr
+	rd     readDeadline
+	wmu    sync.Mutex
+	w      rawsock.IO  // writes through the poller, under wmu
+	held   atomic.Bool // see SetHeld
 }
 
 // readDeadline is a sockConn's read deadline as set on the poller. Each
@@ -42,10 +54,11 @@ type sockConn struct {
 // until a Read comes (stale), and SetReadDeadlineNear keeps the one set
 // when it is a little after the one asked for. Raw reads (SyscallConn)
 // do not clear a stale deadline: a caller that reads raw sets its own
-// deadline first.
+// deadline first. Before the socket joins the poller, set is only kept
+// here, and file puts it on the poller.
 type readDeadline struct {
 	mu      sync.Mutex
-	set     time.Time    // on the poller; zero: none
+	set     time.Time    // on the poller (or for it); zero: none
 	stale   atomic.Bool  // set is cleared: the next Read clears it on the poller
 	reading atomic.Int32 // Reads in progress: a clear then takes effect at once
 }
@@ -53,13 +66,49 @@ type readDeadline struct {
 // newSockConn wraps fd; a descriptor that cannot be polled (a blocking
 // one) goes through FileConn instead.
 func newSockConn(fd int) (net.Conn, error) {
-	f := os.NewFile(uintptr(fd), "client")
-	if f.SetReadDeadline(time.Time{}) == nil { // polled: deadlines work
-		return &sockConn{f: f}, nil
+	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil && fl&unix.O_NONBLOCK != 0 {
+		return &sockConn{fd: fd}, nil
 	}
+	f := os.NewFile(uintptr(fd), "client")
 	defer f.Close()
 	return FileConn(f)
 }
+
+// file returns the socket as an os.File in the runtime's poller, making
+// it (which joins the poller) the first time, with the deadlines set so
+// far. Callers hold neither c.rd.mu nor c.fmu.
+func (c *sockConn) file() (*os.File, error) {
+	if f := c.fp.Load(); f != nil {
+		return f, nil
+	}
+	c.rd.mu.Lock() // (first: setRead, which holds it, then sees f or leaves set to this)
+	defer c.rd.mu.Unlock()
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
+	if f := c.fp.Load(); f != nil {
+		return f, nil
+	}
+	if c.closed {
+		return nil, os.ErrClosed
+	}
+	f := os.NewFile(uintptr(c.fd), sockName)
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	if !c.rd.set.IsZero() {
+		f.SetReadDeadline(c.rd.set)
+	}
+	if !c.wby.IsZero() {
+		f.SetWriteDeadline(c.wby)
+	}
+	c.raw = raw
+	c.fp.Store(f)
+	return f, nil
+}
+
+// sockName is the name of the socket's os.File, which its errors give.
+const sockName = "client"
 
 func (c *sockConn) Read(b []byte) (int, error) {
 	if c.held.Load() {
@@ -70,10 +119,31 @@ func (c *sockConn) Read(b []byte) (int, error) {
 	if c.rd.stale.Load() {
 		c.clearStale()
 	}
-	return c.f.Read(b)
+	f, err := c.file()
+	if err != nil {
+		return 0, &os.PathError{Op: "read", Path: sockName, Err: err}
+	}
+	return f.Read(b)
 }
 
-func (c *sockConn) Close() error { return c.f.Close() }
+// Close closes the socket: its os.File, or its descriptor if it never
+// joined the poller.
+func (c *sockConn) Close() error {
+	c.fmu.Lock()
+	if f := c.fp.Load(); f != nil {
+		c.fmu.Unlock()
+		return f.Close()
+	}
+	defer c.fmu.Unlock()
+	if c.closed {
+		return &os.PathError{Op: "close", Path: sockName, Err: os.ErrClosed}
+	}
+	c.closed = true
+	if err := syscall.Close(c.fd); err != nil {
+		return &os.PathError{Op: "close", Path: sockName, Err: err}
+	}
+	return nil
+}
 
 // SetHeld says whether a raw read holds the socket's read wait and runs
 // the caller's code inside it (idlewait.Waiter.Serve, in which the SDK
@@ -92,7 +162,7 @@ func (c *sockConn) heldRead(b []byte) (n int, err error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	raw, err := c.f.SyscallConn()
+	raw, err := c.SyscallConn()
 	if err != nil {
 		return 0, err
 	}
@@ -106,7 +176,7 @@ func (c *sockConn) heldRead(b []byte) (n int, err error) {
 		return 0, cerr
 	}
 	if err != nil && err != io.EOF {
-		err = &os.PathError{Op: "read", Path: c.f.Name(), Err: err}
+		err = &os.PathError{Op: "read", Path: sockName, Err: err}
 	}
 	return n, err
 }
@@ -135,24 +205,64 @@ func pollRecv(fd uintptr, b []byte, by time.Time) (int, error) {
 	}
 }
 
-// Write writes b with rawsock.IO: send(2) inside the poller's write wait
-// (see package rawsock for why), under the write deadline. Writes are
-// serialised, as net.Conn's are.
+// Write writes b: with send(2) on the descriptor while the socket is not
+// in the poller and its buffer takes the bytes at once, and otherwise with
+// rawsock.IO, send(2) inside the poller's write wait (see package rawsock
+// for why), under the write deadline. Writes are serialised, as
+// net.Conn's are.
 func (c *sockConn) Write(b []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if !c.w.Ready() {
-		raw, err := c.f.SyscallConn()
-		if err != nil {
-			return 0, err
+	n := 0
+	if c.fp.Load() == nil {
+		var done bool
+		var err error
+		if n, done, err = c.sendRaw(b); done {
+			if err != nil {
+				return n, c.writeError(err)
+			}
+			return n, nil
 		}
-		c.w.Init(raw)
 	}
-	n, err := c.w.Write(b)
+	if !c.w.Ready() {
+		if _, err := c.file(); err != nil {
+			return n, c.writeError(err)
+		}
+		c.w.Init(c.raw)
+	}
+	m, err := c.w.Write(b[n:])
 	if err == nil {
-		return n, nil
+		return n + m, nil
 	}
-	return n, c.writeError(err)
+	return n + m, c.writeError(err)
+}
+
+// sendRaw writes b on the descriptor before the socket joins the poller.
+// Not done: the socket's buffer took only the first n bytes (or the
+// socket joined the poller meanwhile), the rest is to go through the
+// poller.
+func (c *sockConn) sendRaw(b []byte) (n int, done bool, err error) {
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
+	switch {
+	case c.fp.Load() != nil:
+		return 0, false, nil
+	case c.closed:
+		return 0, true, os.ErrClosed
+	}
+	for n < len(b) {
+		r, errno := rawsock.Send(uintptr(c.fd), b[n:])
+		switch {
+		case errno == syscall.EINTR:
+			continue
+		case errno == syscall.EAGAIN:
+			return n, false, nil
+		case errno != 0:
+			return n, true, errno
+		}
+		n += r
+	}
+	return n, true, nil
 }
 
 // writeError words a failed Write's error as os.File's Write does (apart
@@ -162,18 +272,35 @@ func (c *sockConn) writeError(err error) error {
 	if !errors.As(err, &e) && !errors.Is(err, os.ErrDeadlineExceeded) {
 		err = os.ErrClosed // as os.File's Write words its closing
 	}
-	return &os.PathError{Op: "write", Path: c.f.Name(), Err: err}
+	return &os.PathError{Op: "write", Path: sockName, Err: err}
 }
 
 func (c *sockConn) SetDeadline(t time.Time) error {
 	err := c.SetReadDeadline(t)
-	if werr := c.f.SetWriteDeadline(t); err == nil {
+	if werr := c.SetWriteDeadline(t); err == nil {
 		err = werr
 	}
 	return err
 }
 
-func (c *sockConn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDeadline(t) }
+// SetWriteDeadline sets the write deadline as net.Conn's does. Before the
+// socket joins the poller it is kept for it; one that has passed already
+// (a caller stopping the connection's writes) makes the socket join it, so
+// that the writes that follow fail at once.
+func (c *sockConn) SetWriteDeadline(t time.Time) error {
+	c.fmu.Lock()
+	if c.fp.Load() == nil && !c.closed && (t.IsZero() || t.After(time.Now())) {
+		c.wby = t
+		c.fmu.Unlock()
+		return nil
+	}
+	c.fmu.Unlock()
+	f, err := c.file()
+	if err != nil {
+		return &os.PathError{Op: "SetWriteDeadline", Path: sockName, Err: err}
+	}
+	return f.SetWriteDeadline(t)
+}
 
 // SetReadDeadline sets the read deadline as net.Conn's does; clearing it
 // (the zero time) takes effect at the next Read, or at once for a Read in
@@ -205,11 +332,15 @@ func (c *sockConn) SetReadDeadlineNear(t time.Time, slack time.Duration) error {
 	return c.setRead(t.Add(slack))
 }
 
-// setRead puts t on the poller; c.rd.mu is held.
+// setRead puts t on the poller (or keeps it for it, see file); c.rd.mu
+// is held.
 func (c *sockConn) setRead(t time.Time) error {
 	c.rd.stale.Store(false)
 	c.rd.set = t
-	return c.f.SetReadDeadline(t)
+	if f := c.fp.Load(); f != nil {
+		return f.SetReadDeadline(t)
+	}
+	return nil
 }
 
 // clearStale clears a stale read deadline on the poller.
@@ -219,16 +350,52 @@ func (c *sockConn) clearStale() {
 	if c.rd.stale.Load() {
 		c.rd.stale.Store(false)
 		c.rd.set = time.Time{}
-		_ = c.f.SetReadDeadline(time.Time{})
+		if f := c.fp.Load(); f != nil {
+			_ = f.SetReadDeadline(time.Time{})
+		}
 	}
 }
 
-// SyscallConn gives the socket's descriptor to raw reads and controls.
-func (c *sockConn) SyscallConn() (syscall.RawConn, error) { return c.f.SyscallConn() }
+// SyscallConn gives the socket's descriptor to raw reads and controls: a
+// raw read or write makes the socket join the poller (it may wait), a
+// control does not.
+func (c *sockConn) SyscallConn() (syscall.RawConn, error) { return lazyRaw{c}, nil }
+
+// lazyRaw is a sockConn's syscall.RawConn.
+type lazyRaw struct{ c *sockConn }
+
+func (r lazyRaw) Control(fn func(fd uintptr)) error {
+	c := r.c
+	c.fmu.Lock()
+	if c.fp.Load() != nil {
+		c.fmu.Unlock()
+		return c.raw.Control(fn)
+	}
+	defer c.fmu.Unlock()
+	if c.closed {
+		return os.ErrClosed
+	}
+	fn(uintptr(c.fd))
+	return nil
+}
+
+func (r lazyRaw) Read(fn func(fd uintptr) bool) error {
+	if _, err := r.c.file(); err != nil {
+		return err
+	}
+	return r.c.raw.Read(fn)
+}
+
+func (r lazyRaw) Write(fn func(fd uintptr) bool) error {
+	if _, err := r.c.file(); err != nil {
+		return err
+	}
+	return r.c.raw.Write(fn)
+}
 
 // CloseWrite shuts the socket's sending side, as net.TCPConn's does.
 func (c *sockConn) CloseWrite() error {
-	raw, err := c.f.SyscallConn()
+	raw, err := c.SyscallConn()
 	if err != nil {
 		return err
 	}
@@ -239,18 +406,20 @@ func (c *sockConn) CloseWrite() error {
 }
 
 // ReadFrom copies from r, with splice(2) when r is a TCP connection.
-func (c *sockConn) ReadFrom(r io.Reader) (int64, error) { return c.f.ReadFrom(r) }
+func (c *sockConn) ReadFrom(r io.Reader) (int64, error) {
+	f, err := c.file()
+	if err != nil {
+		return 0, &os.PathError{Op: "readfrom", Path: sockName, Err: err}
+	}
+	return f.ReadFrom(r)
+}
 
 func (c *sockConn) LocalAddr() net.Addr  { c.once.Do(c.addrs); return c.local }
 func (c *sockConn) RemoteAddr() net.Addr { c.once.Do(c.addrs); return c.peer }
 
 // addrs reads the socket's addresses (nil where they cannot be read).
 func (c *sockConn) addrs() {
-	raw, err := c.f.SyscallConn()
-	if err != nil {
-		return
-	}
-	raw.Control(func(fd uintptr) {
+	lazyRaw{c}.Control(func(fd uintptr) {
 		if sa, err := syscall.Getsockname(int(fd)); err == nil {
 			c.local = sockAddr(sa)
 		}

@@ -2,13 +2,16 @@ package fdpass
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/capuchin/capuchin/internal/hosttest"
+	"golang.org/x/sys/unix"
 )
 
 // received passes one end of a TCP pair through a Sender and Receiver
@@ -199,5 +202,83 @@ func TestSockConnReadWhileHeld(t *testing.T) {
 	}
 	if got, err := c.Read(make([]byte, 8)); err != io.EOF || got != 0 {
 		t.Fatalf("Read after the hold: %d, %v, want EOF", got, err)
+	}
+}
+
+// polled reports whether descriptor fd is in one of this process's epoll
+// sets (the runtime's poller), from /proc/self/fdinfo.
+func polled(t *testing.T, fd int) bool {
+	t.Helper()
+	links, err := os.ReadDir("/proc/self/fd")
+	hosttest.Must(t, err)
+	want := fmt.Sprintf("tfd: %8d ", fd)
+	for _, l := range links {
+		if dst, _ := os.Readlink("/proc/self/fd/" + l.Name()); dst != "anon_inode:[eventpoll]" {
+			continue
+		}
+		info, err := os.ReadFile("/proc/self/fdinfo/" + l.Name())
+		if err == nil && strings.Contains(string(info), want) {
+			return true
+		}
+	}
+	return false
+}
+
+// A received socket joins the runtime's poller only when a call may wait:
+// a write the socket takes at once, its addresses, a write deadline in the
+// future and a control do not make it join; a read does, with the read
+// deadline set before it; Close takes it out again. One never polled is
+// closed by Close, and a write deadline already passed fails its writes
+// at once.
+func TestSockConnJoinsPollerWhenItMayWait(t *testing.T) {
+	c, peer := received(t)
+	sc := c.(*sockConn)
+	fd := sc.fd
+	hosttest.Must(t, c.SetWriteDeadline(time.Now().Add(time.Minute)))
+	if _, err := io.WriteString(c, "answer"); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 6)
+	if _, err := io.ReadFull(peer, got); err != nil || string(got) != "answer" {
+		t.Fatalf("peer read %q, %v", got, err)
+	}
+	if c.RemoteAddr() == nil || c.LocalAddr() == nil {
+		t.Fatal("no addresses")
+	}
+	hosttest.Must(t, sc.CloseWrite())
+	if polled(t, fd) {
+		t.Fatal("the socket joined the poller before any call that may wait")
+	}
+	if _, err := io.ReadAll(peer); err != nil { // to the EOF of the shutdown
+		t.Fatal(err)
+	}
+
+	hosttest.Must(t, c.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
+	var ne net.Error
+	if _, err := c.Read(make([]byte, 1)); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read under the deadline set before the socket joined: %v, want a timeout", err)
+	}
+	if !polled(t, fd) {
+		t.Fatal("a read did not make the socket join the poller")
+	}
+	hosttest.Must(t, c.Close())
+	if polled(t, fd) {
+		t.Fatal("the socket is still in the poller after Close")
+	}
+
+	c2, _ := received(t)
+	hosttest.Must(t, c2.SetDeadline(time.Unix(1, 0)))
+	if _, err := c2.Write([]byte("late")); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("write after a deadline set in the past: %v, want os.ErrDeadlineExceeded", err)
+	}
+
+	c3, _ := received(t)
+	fd3 := c3.(*sockConn).fd
+	hosttest.Must(t, c3.Close())
+	if _, err := unix.FcntlInt(uintptr(fd3), unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
+		t.Fatalf("descriptor of a socket closed before it joined the poller: %v, want EBADF", err)
+	}
+	if err := c3.Close(); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("second Close: %v, want os.ErrClosed", err)
 	}
 }
