@@ -137,18 +137,19 @@ func (rt *runtime) conn(id uint64, ev *transport.Event) (*connState, error) {
 func (rt *runtime) handle(c *Conn, ev *transport.Event, rep *transport.Reply, calls transport.PluginCalls) {
 	rt.bufs.mem.Opened() // a connection in a hand-over holds a goroutine and buffers
 	defer rt.handedBack(rep)
-	cs := rt.first(c, ev, rep, calls)
-	if cs == nil {
-		return
+	if cs := rt.first(c, ev, rep, calls); cs != nil {
+		rt.serveLease(c, cs, ev, rep, calls)
+		cs.handBack(rep)
 	}
-	rt.serveLease(c, cs, ev, rep, calls)
-	cs.handBack(rep)
-	if rep.Idle > 0 {
-		// Forget a connection given back idle and close the plugin's copy
-		// of its socket before the reply says so: an idle connection then
-		// costs the plugin nothing, and the host, which forgets that it
-		// handed it over, sends the socket again with its next request.
+	if rep.Idle > 0 || rep.Close {
+		// Forget a connection given back idle or closing and close the
+		// plugin's copy of its socket before the reply says so: an idle
+		// connection then costs the plugin nothing, and the host, which
+		// forgets that it handed it over, sends the socket again with its
+		// next request; a closing one needs no Note from the host
+		// (Released) to let its copy go.
 		rt.release(c.ID)
+		rep.Released = rep.Close
 	}
 }
 

@@ -1,10 +1,16 @@
 package pluginhost
 
 import (
+	"fmt"
+	"io"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/host/stage"
 	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
@@ -100,5 +106,61 @@ func TestSDKFraming(t *testing.T) {
 	}
 	if !c.closed() {
 		t.Error("HTTP/1.0 connection kept")
+	}
+}
+
+// holdCheck is a Host that looks, when each stage-30 call returns, whether
+// the plugin process pid holds a descriptor of the connection's socket.
+type holdCheck struct {
+	*Host
+	pid  int
+	mu   sync.Mutex
+	held []bool // per call, in order
+}
+
+func (w *holdCheck) Handle(c *stage.Conn, req *http1.Request, ho *stage.Handoff) stage.Result {
+	res := w.Host.Handle(c, req, ho)
+	var sock string
+	if raw, err := c.TCP.SyscallConn(); err == nil {
+		raw.Control(func(fd uintptr) { sock, _ = os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd)) })
+	}
+	held := false
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", w.pid))
+	for _, fd := range fds {
+		if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", w.pid, fd.Name())); sock != "" && l == sock {
+			held = true
+		}
+	}
+	w.mu.Lock()
+	w.held = append(w.held, held)
+	w.mu.Unlock()
+	return res
+}
+
+// A plugin that answers a request and closes the connection closes its
+// copy of the socket before it replies (Reply.Released): once the host
+// has the reply, the plugin holds no descriptor of it, and needs no Note
+// to let it go. A connection kept open stays with the plugin until the
+// host's Note.
+func TestCloseReplyReleasesPluginCopy(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	dir := t.TempDir()
+	sp := spec(t, dir, "hello", "")
+	w := &holdCheck{Host: startHost(t, sp), pid: pidOf(t, sp)}
+	c := dial(t, newLoop(t, w).addr())
+	if r := c.get("/hello/kept"); !strings.HasPrefix(r.body, "hello GET /hello/kept") {
+		t.Fatalf("first request: %q", r.body)
+	}
+	c.send("GET /hello/last HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+	if r, err := c.read(); err != nil || !strings.HasPrefix(r.body, "hello GET /hello/last") {
+		t.Fatalf("closing request: %q, %v", r.body, err)
+	}
+	if _, err := c.BR.ReadByte(); err != io.EOF {
+		t.Fatalf("after the closing request: %v, want EOF", err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.held) != 2 || !w.held[0] || w.held[1] {
+		t.Fatalf("plugin holds the socket after each call: %v, want [true false]", w.held)
 	}
 }

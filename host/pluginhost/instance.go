@@ -57,7 +57,7 @@ type instance struct {
 	dead     chan struct{}
 	deadOnce sync.Once
 
-	handed  sync.Map // conn id -> struct{}: descriptor already passed
+	handed  sync.Map // conn id -> struct{}: descriptor already passed (releasedCopy: and closed by the plugin)
 	notes   chan transport.Note
 	stopN   chan struct{}
 	nDone   chan struct{} // closed when the notifier ends

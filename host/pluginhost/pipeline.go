@@ -164,7 +164,7 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func
 		p.log.Warn("hand-over failed", "conn", c.ID, "error", err)
 		return policy30(t)
 	}
-	if _, sent := in.handed.LoadOrStore(c.ID, struct{}{}); !sent {
+	if v, sent := in.handed.Swap(c.ID, struct{}{}); !sent || v == releasedCopy {
 		if err := in.fds.Send(c.ID, sock, time.Now().Add(t.deadline)); err != nil {
 			in.handed.Delete(c.ID)
 			end(c)
@@ -186,8 +186,11 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func
 	if err == nil {
 		h.met.observePeers(ev.Lease.Peers, r.PeerTimes)
 	}
-	if err == nil && r.Idle > 0 {
+	switch {
+	case err == nil && r.Idle > 0:
 		in.handed.Delete(c.ID) // the plugin let its copy go: the next hand-over sends the socket again
+	case err == nil && r.Close && r.Released:
+		in.handed.Store(c.ID, releasedCopy) // Closed sends it no Note (and still shuts the socket down)
 	}
 	end(c)
 	return result(p, c, r, err, base, known, t, ev.VHost)
@@ -325,9 +328,10 @@ func (h *Host) Done(rec *stage.Record) {
 }
 
 // Closed queues a stage-50 notification for every plugin that hooks it or
-// was handed the connection, and shuts the socket down if any plugin holds
-// a copy, so that a leaked copy cannot keep the connection open. Call it
-// before closing c.TCP.
+// holds a copy of the connection's socket (it was handed the connection
+// and did not release its copy, Reply.Released), and shuts the socket down
+// if any plugin was handed it, so that a leaked copy cannot keep the
+// connection open. Call it before closing c.TCP.
 func (h *Host) Closed(c *stage.Conn) {
 	h.leases.forget(c.ID)
 	s := h.cur.Load()
@@ -338,14 +342,16 @@ func (h *Host) Closed(c *stage.Conn) {
 	handed := false
 	for _, p := range s.closed {
 		in := p.inst.Load()
-		got := false
+		got, holds := false, false
 		if in != nil {
-			_, got = in.handed.LoadAndDelete(c.ID)
-		}
-		if !got && !p.hooks(contract.StageClosed) {
-			continue
+			var v any
+			v, got = in.handed.LoadAndDelete(c.ID)
+			holds = got && v != releasedCopy
 		}
 		handed = handed || got
+		if !holds && !p.hooks(contract.StageClosed) {
+			continue
+		}
 		if n == nil {
 			n = &transport.Note{Kind: transport.NoteClosed, Conn: c.Conn}
 		}
@@ -373,3 +379,9 @@ var (
 	_ stage.Pipeline = (*Host)(nil)
 	_ stage.Leaser   = (*Host)(nil)
 )
+
+// releasedCopy marks in instance.handed a connection whose plugin closed
+// its copy of the socket when it replied close (Reply.Released): it needs
+// no Note to let the copy go, and a later hand-over (the host's failure
+// policy kept the connection) sends the socket again.
+var releasedCopy = new(int)

@@ -180,7 +180,7 @@ func replyToPB(r *Reply) *pb.Reply {
 		Id: r.ID, Verdict: verdictToPB(r.Verdict), Status: int32(r.Status), Body: r.Body,
 		BytesIn: r.BytesIn, BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Error: r.Err,
 		Leased: clampUint32(r.Leased), Interim: r.Interim, Unbounded: r.Unbounded, Upstream: upstreamToPB(&r.Upstream),
-		IdleNs: int64(r.Idle), HeadOut: r.HeadOut,
+		IdleNs: int64(r.Idle), HeadOut: r.HeadOut, Released: r.Released,
 	}
 	for _, f := range r.Header {
 		out.Header = append(out.Header, &pb.Field{Name: f.Name, Value: f.Value})
@@ -224,7 +224,7 @@ func replyFromPB(p *pb.Reply, r *Reply) {
 		Reply:   contract.Reply{Status: int(p.Status), Body: p.Body},
 		BytesIn: p.BytesIn, BytesOut: p.BytesOut, Leftover: p.Leftover, Close: p.Close, Err: p.Error,
 		Leased: int(p.Leased), Interim: p.Interim, Unbounded: p.Unbounded, Upstream: upstreamFromPB(p.Upstream),
-		Idle: time.Duration(p.IdleNs), HeadOut: p.HeadOut,
+		Idle: time.Duration(p.IdleNs), HeadOut: p.HeadOut, Released: p.Released,
 	}
 	if len(p.Header) > 0 {
 		r.Header = make(http1.Header, len(p.Header))

@@ -84,7 +84,10 @@ type Reply struct {
 	Unbounded bool
 	Upstream  contract.Upstream // the first request's backend exchange, if it was forwarded
 	Idle      time.Duration     // a lease given back idle: how long nothing had come
-	Err       string
+	// Released (with Close): the plugin closed its copy of the socket and
+	// forgot the connection; the host sends it no connection-closed Note.
+	Released bool
+	Err      string
 }
 
 // NoteKind says what a Note reports.

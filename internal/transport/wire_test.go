@@ -56,7 +56,7 @@ func (echo) Calls(s PluginCalls) error {
 		}
 		r := &Reply{ID: ev.ID, Verdict: v, Reply: contract.Reply{Status: 201, Header: http1.Header{{Name: "X-Kind", Value: ev.VHost}}},
 			Leased: ev.Lease.MaxRequests, Classes: contract.Classes{1, 0, 7, 0, 2, 1}, Records: []contract.Record{{ConnID: ev.Conn.ID, Remote: ev.Conn.Remote, Method: "GET", Bytes: 90, HeadBytes: 80}},
-			BytesOut: 300, HeadOut: 200, Idle: time.Second,
+			BytesOut: 300, HeadOut: 200, Idle: time.Second, Close: true, Released: true,
 			Upstream: contract.Upstream{Addr: "127.0.0.1:8080", Status: 502, Duration: time.Second}}
 		if len(ev.Lease.GiveBack) > 0 { // the give-back filters come back as the body
 			r.Body = []byte(strings.Join(ev.Lease.GiveBack[0].Paths, ","))
@@ -196,8 +196,8 @@ func checkCalls(t *testing.T, calls CallConn) {
 		if string(r.Body) != "^/a,^/b" {
 			t.Errorf("give-back filters lost on the way: %q", r.Body)
 		}
-		if r.BytesOut != 300 || r.HeadOut != 200 || r.Idle != time.Second {
-			t.Errorf("bytes out, heads or idle time lost on the way: %d %d %v", r.BytesOut, r.HeadOut, r.Idle)
+		if r.BytesOut != 300 || r.HeadOut != 200 || r.Idle != time.Second || !r.Close || !r.Released {
+			t.Errorf("bytes out, heads, idle time, close or release lost on the way: %d %d %v %v %v", r.BytesOut, r.HeadOut, r.Idle, r.Close, r.Released)
 		}
 		if r.Classes != (contract.Classes{1, 0, 7, 0, 2, 1}) || r.PeerClasses != (contract.Classes{1, 0, 0, 0, 2, 0}) {
 			t.Errorf("leased status classes lost on the way: %v, %v", r.Classes, r.PeerClasses)

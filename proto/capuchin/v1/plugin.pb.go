@@ -1414,7 +1414,11 @@ type Reply struct {
 	PeerClasses []uint32 `protobuf:"varint,19,rep,packed,name=peer_classes,json=peerClasses,proto3" json:"peer_classes,omitempty"`
 	// 30, when the lease asks (Lease.peer_times): the peer calls made for
 	// the leased requests, one entry per peer in Lease.peers order.
-	PeerTimes     []*PeerTimes `protobuf:"bytes,20,rep,name=peer_times,json=peerTimes,proto3" json:"peer_times,omitempty"`
+	PeerTimes []*PeerTimes `protobuf:"bytes,20,rep,name=peer_times,json=peerTimes,proto3" json:"peer_times,omitempty"`
+	// 30, with close: the plugin has closed its copy of the connection's
+	// socket and forgotten the connection. The host then sends it no
+	// connection-closed Note for it (a stage-50 hook still gets its Note).
+	Released      bool `protobuf:"varint,21,opt,name=released,proto3" json:"released,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1587,6 +1591,13 @@ func (x *Reply) GetPeerTimes() []*PeerTimes {
 		return x.PeerTimes
 	}
 	return nil
+}
+
+func (x *Reply) GetReleased() bool {
+	if x != nil {
+		return x.Released
+	}
+	return false
 }
 
 // PeerTimes are the times of a lease holder's calls to one peer, each from
@@ -2154,7 +2165,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\x05R\x06status\x12\x1f\n" +
 	"\vduration_ns\x18\x03 \x01(\x03R\n" +
-	"durationNs\"\x86\x05\n" +
+	"durationNs\"\xa2\x05\n" +
 	"\x05Reply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x14.capuchin.v1.VerdictR\averdict\x12\x16\n" +
@@ -2177,7 +2188,8 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\x0eleased_classes\x18\x12 \x03(\rR\rleasedClasses\x12!\n" +
 	"\fpeer_classes\x18\x13 \x03(\rR\vpeerClasses\x125\n" +
 	"\n" +
-	"peer_times\x18\x14 \x03(\v2\x16.capuchin.v1.PeerTimesR\tpeerTimes\"#\n" +
+	"peer_times\x18\x14 \x03(\v2\x16.capuchin.v1.PeerTimesR\tpeerTimes\x12\x1a\n" +
+	"\breleased\x18\x15 \x01(\bR\breleased\"#\n" +
 	"\tPeerTimes\x12\x16\n" +
 	"\x06micros\x18\x01 \x03(\rR\x06micros\"8\n" +
 	"\n" +
