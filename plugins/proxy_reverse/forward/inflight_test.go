@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/hosttest"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 )
@@ -94,12 +95,17 @@ func TestContextEndAbortsRequests(t *testing.T) {
 	defer cancelOther()
 
 	shared := forwardAsync(t, &f, g, main)
+	watched := func() <-chan struct{} {
+		f.live.mu.Lock()
+		defer f.live.mu.Unlock()
+		return f.live.watched
+	}
+	// The second request starts once the first is watched: its goroutine
+	// could otherwise reach the Forwarder first.
+	hosttest.Poll(5*time.Second, func() bool { return watched() != nil })
 	alone := forwardAsync(t, &f, g, other)
 	time.Sleep(100 * time.Millisecond) // both wait for the answer
-	f.live.mu.Lock()
-	watched := f.live.watched
-	f.live.mu.Unlock()
-	if watched != main.Done() {
+	if watched() != main.Done() {
 		t.Fatal("the Forwarder does not watch the first context it saw")
 	}
 	cancelMain()
