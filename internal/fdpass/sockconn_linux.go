@@ -96,7 +96,11 @@ func (c *sockConn) file() (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !c.rd.set.IsZero() {
+	switch {
+	case c.rd.stale.Load(): // cleared since it was set: nothing to put on the poller
+		c.rd.stale.Store(false)
+		c.rd.set = time.Time{}
+	case !c.rd.set.IsZero():
 		f.SetReadDeadline(c.rd.set)
 	}
 	if !c.wby.IsZero() {
@@ -162,10 +166,10 @@ func (c *sockConn) heldRead(b []byte) (n int, err error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return 0, err
+	if _, err := c.file(); err != nil { // (a held wait made it: the poll below holds no lock)
+		return 0, &os.PathError{Op: "read", Path: sockName, Err: err}
 	}
+	raw := c.raw
 	c.rd.mu.Lock()
 	by := c.rd.set
 	if c.rd.stale.Load() {

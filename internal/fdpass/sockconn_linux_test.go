@@ -7,10 +7,12 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/capuchin/capuchin/internal/hosttest"
+	"github.com/capuchin/capuchin/internal/rawsock"
 	"golang.org/x/sys/unix"
 )
 
@@ -227,9 +229,9 @@ func polled(t *testing.T, fd int) bool {
 // A received socket joins the runtime's poller only when a call may wait:
 // a write the socket takes at once, its addresses, a write deadline in the
 // future and a control do not make it join; a read does, with the read
-// deadline set before it; Close takes it out again. One never polled is
-// closed by Close, and a write deadline already passed fails its writes
-// at once.
+// deadline set before it (not one cleared since); Close takes it out
+// again. One never polled is closed by Close, and a write deadline already
+// passed fails its writes at once.
 func TestSockConnJoinsPollerWhenItMayWait(t *testing.T) {
 	c, peer := received(t)
 	sc := c.(*sockConn)
@@ -264,6 +266,24 @@ func TestSockConnJoinsPollerWhenItMayWait(t *testing.T) {
 	hosttest.Must(t, c.Close())
 	if polled(t, fd) {
 		t.Fatal("the socket is still in the poller after Close")
+	}
+
+	// A read deadline cleared before the socket joined: a raw read, which
+	// does not clear a stale deadline itself, waits for the byte.
+	c4, peer4 := received(t)
+	hosttest.Must(t, c4.SetReadDeadline(time.Now().Add(10*time.Millisecond)))
+	hosttest.Must(t, c4.SetReadDeadline(time.Time{}))
+	go func() { time.Sleep(100 * time.Millisecond); peer4.Write([]byte("y")) }() // ends after its write
+	raw, err := c4.(*sockConn).SyscallConn()
+	hosttest.Must(t, err)
+	var n int
+	err = raw.Read(func(fd uintptr) bool {
+		var errno syscall.Errno
+		n, errno = rawsock.Recv(fd, make([]byte, 1), 0)
+		return errno != syscall.EAGAIN
+	})
+	if err != nil || n != 1 {
+		t.Fatalf("raw read after a deadline cleared before the socket joined: %d, %v", n, err)
 	}
 
 	c2, _ := received(t)
