@@ -18,19 +18,20 @@ import (
 // runtime's poller only at the first call that may wait for the socket (a
 // read, a write the socket's buffer cannot take at once, a raw read or
 // write: see file); until then its writes are send(2) calls on the
-// descriptor, which cannot block (the host's sockets are non-blocking). So
-// a connection that is handed over, answered and closed (a client without
-// keep-alive) never joins it, sparing two epoll_ctl calls (add, delete),
-// an fcntl and the os.File. Once it has joined, it is an os.File polled as
-// net.FileConn's would be, with deadlines, which costs two system calls
-// (fcntl, epoll_ctl) where net.FileConn costs thirteen (a duplicate, its
-// close, getsockopt, getsockname, getpeername, fcntl, epoll_ctl and six
-// setsockopt: TCP_NODELAY, which the host set already, keep-alive probes
-// on and their three timings, and off again, see FileConn). Its addresses
-// are read when first asked for. ReadFrom moves a TCP socket's bytes with
-// splice(2), as net.TCPConn's does. Its read deadline is kept coarsely
-// (see readDeadline). It must be closed: before it joins the poller no
-// os.File closes its descriptor when it is collected.
+// descriptor, which cannot block (newSockConn's fcntl checks that it is
+// non-blocking, as the host's sockets are). So a connection that is handed
+// over, answered and closed (a client without keep-alive) never joins it,
+// sparing two epoll_ctl calls (add, delete) and the os.File. Joining makes
+// an os.File polled as net.FileConn's would be, with deadlines, for an
+// fcntl and an epoll_ctl, where net.FileConn costs thirteen system calls
+// (a duplicate, its close, getsockopt, getsockname, getpeername, fcntl,
+// epoll_ctl and six setsockopt: TCP_NODELAY, which the host set already,
+// keep-alive probes on and their three timings, and off again, see
+// FileConn). Its addresses are read when first asked for. ReadFrom moves
+// a TCP socket's bytes with splice(2), as net.TCPConn's does. Its read
+// deadline is kept coarsely (see readDeadline). It must be closed: before
+// it joins the poller no os.File closes its descriptor when it is
+// collected.
 type sockConn struct {
 	fd     int                     // the descriptor (f's, once f is made)
 	fp     atomic.Pointer[os.File] // f: nil until the socket joins the poller
