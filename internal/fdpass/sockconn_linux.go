@@ -70,7 +70,7 @@ func newSockConn(fd int) (net.Conn, error) {
 	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil && fl&unix.O_NONBLOCK != 0 {
 		return &sockConn{fd: fd}, nil
 	}
-	f := os.NewFile(uintptr(fd), "client")
+	f := os.NewFile(uintptr(fd), sockName)
 	defer f.Close()
 	return FileConn(f)
 }
@@ -82,7 +82,9 @@ func (c *sockConn) file() (*os.File, error) {
 	if f := c.fp.Load(); f != nil {
 		return f, nil
 	}
-	c.rd.mu.Lock() // (first: setRead, which holds it, then sees f or leaves set to this)
+	// rd.mu first: setRead holds it while it looks at fp, so a read
+	// deadline set meanwhile is either put on f by setRead or seen here.
+	c.rd.mu.Lock()
 	defer c.rd.mu.Unlock()
 	c.fmu.Lock()
 	defer c.fmu.Unlock()
@@ -93,10 +95,7 @@ func (c *sockConn) file() (*os.File, error) {
 		return nil, os.ErrClosed
 	}
 	f := os.NewFile(uintptr(c.fd), sockName)
-	raw, err := f.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
+	raw, _ := f.SyscallConn() // (it fails only for a nil File)
 	switch {
 	case c.rd.stale.Load(): // cleared since it was set: nothing to put on the poller
 		c.rd.stale.Store(false)
@@ -167,7 +166,9 @@ func (c *sockConn) heldRead(b []byte) (n int, err error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	if _, err := c.file(); err != nil { // (a held wait made it: the poll below holds no lock)
+	// A held wait has made f already; its raw connection's Control holds
+	// none of this socket's locks while the poll below waits.
+	if _, err := c.file(); err != nil {
 		return 0, &os.PathError{Op: "read", Path: sockName, Err: err}
 	}
 	raw := c.raw
