@@ -44,7 +44,7 @@ type sockConn struct {
 	peer   net.Addr
 	rd     readDeadline
 	wmu    sync.Mutex
-	w      rawsock.IO  // writes through the poller, under wmu
+	w      rawsock.IO  // writes, through lazyRaw; under wmu
 	held   atomic.Bool // see SetHeld
 }
 
@@ -68,7 +68,9 @@ type readDeadline struct {
 // one) goes through FileConn instead.
 func newSockConn(fd int) (net.Conn, error) {
 	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil && fl&unix.O_NONBLOCK != 0 {
-		return &sockConn{fd: fd}, nil
+		c := &sockConn{fd: fd}
+		c.w.Init(lazyRaw{c})
+		return c, nil
 	}
 	f := os.NewFile(uintptr(fd), sockName)
 	defer f.Close()
@@ -211,64 +213,18 @@ func pollRecv(fd uintptr, b []byte, by time.Time) (int, error) {
 	}
 }
 
-// Write writes b: with send(2) on the descriptor while the socket is not
-// in the poller and its buffer takes the bytes at once, and otherwise with
-// rawsock.IO, send(2) inside the poller's write wait (see package rawsock
-// for why), under the write deadline. Writes are serialised, as
-// net.Conn's are.
+// Write writes b with rawsock.IO, send(2) inside the poller's write wait
+// (see package rawsock for why), under the write deadline; before the
+// socket joins the poller, a buffer that takes the bytes at once needs no
+// wait (see lazyRaw.Write). Writes are serialised, as net.Conn's are.
 func (c *sockConn) Write(b []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	n := 0
-	if c.fp.Load() == nil {
-		var done bool
-		var err error
-		if n, done, err = c.sendRaw(b); done {
-			if err != nil {
-				return n, c.writeError(err)
-			}
-			return n, nil
-		}
-	}
-	if !c.w.Ready() {
-		if _, err := c.file(); err != nil {
-			return n, c.writeError(err)
-		}
-		c.w.Init(c.raw)
-	}
-	m, err := c.w.Write(b[n:])
+	n, err := c.w.Write(b)
 	if err == nil {
-		return n + m, nil
+		return n, nil
 	}
-	return n + m, c.writeError(err)
-}
-
-// sendRaw writes b on the descriptor before the socket joins the poller.
-// Not done: the socket's buffer took only the first n bytes (or the
-// socket joined the poller meanwhile), the rest is to go through the
-// poller.
-func (c *sockConn) sendRaw(b []byte) (n int, done bool, err error) {
-	c.fmu.Lock()
-	defer c.fmu.Unlock()
-	switch {
-	case c.fp.Load() != nil:
-		return 0, false, nil
-	case c.closed:
-		return 0, true, os.ErrClosed
-	}
-	for n < len(b) {
-		r, errno := rawsock.Send(uintptr(c.fd), b[n:])
-		switch {
-		case errno == syscall.EINTR:
-			continue
-		case errno == syscall.EAGAIN:
-			return n, false, nil
-		case errno != 0:
-			return n, true, errno
-		}
-		n += r
-	}
-	return n, true, nil
+	return n, c.writeError(err)
 }
 
 // writeError words a failed Write's error as os.File's Write does (apart
@@ -362,27 +318,19 @@ func (c *sockConn) clearStale() {
 	}
 }
 
-// SyscallConn gives the socket's descriptor to raw reads and controls: a
-// raw read or write makes the socket join the poller (it may wait), a
-// control does not.
+// SyscallConn gives the socket's descriptor to raw reads, writes and
+// controls: a raw read makes the socket join the poller (it may wait), a
+// raw write only once the socket's buffer refused bytes, a control never.
 func (c *sockConn) SyscallConn() (syscall.RawConn, error) { return lazyRaw{c}, nil }
 
 // lazyRaw is a sockConn's syscall.RawConn.
 type lazyRaw struct{ c *sockConn }
 
 func (r lazyRaw) Control(fn func(fd uintptr)) error {
-	c := r.c
-	c.fmu.Lock()
-	if c.fp.Load() != nil {
-		c.fmu.Unlock()
-		return c.raw.Control(fn)
+	if done, err := r.c.unpolled(func(fd uintptr) bool { fn(fd); return true }); done {
+		return err
 	}
-	defer c.fmu.Unlock()
-	if c.closed {
-		return os.ErrClosed
-	}
-	fn(uintptr(c.fd))
-	return nil
+	return r.c.raw.Control(fn)
 }
 
 func (r lazyRaw) Read(fn func(fd uintptr) bool) error {
@@ -392,11 +340,35 @@ func (r lazyRaw) Read(fn func(fd uintptr) bool) error {
 	return r.c.raw.Read(fn)
 }
 
+// Write calls fn on the descriptor once before the socket joins the
+// poller: a send(2) cannot block, so only a buffer that refused bytes
+// (fn returns false) makes it join, and the poller's write wait goes on.
 func (r lazyRaw) Write(fn func(fd uintptr) bool) error {
-	if _, err := r.c.file(); err != nil {
-		return err
+	c := r.c
+	if c.fp.Load() == nil {
+		if done, err := c.unpolled(fn); done {
+			return err
+		}
+		if _, err := c.file(); err != nil {
+			return err
+		}
 	}
-	return r.c.raw.Write(fn)
+	return c.raw.Write(fn)
+}
+
+// unpolled calls fn on the descriptor, under fmu, while the socket is not
+// in the poller: not done when it is (the caller goes through c.raw), or
+// when fn returns false; os.ErrClosed once Close came first.
+func (c *sockConn) unpolled(fn func(fd uintptr) bool) (done bool, err error) {
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
+	switch {
+	case c.fp.Load() != nil:
+		return false, nil
+	case c.closed:
+		return true, os.ErrClosed
+	}
+	return fn(uintptr(c.fd)), nil
 }
 
 // CloseWrite shuts the socket's sending side, as net.TCPConn's does.
