@@ -203,10 +203,6 @@ func (rt *runtime) dispatch(ev *transport.Event, calls transport.PluginCalls) (r
 		if v := recover(); v != nil {
 			Logger().Error("handler panicked", "stage", ev.Kind, "panic", v)
 			*rep = transport.Reply{ID: ev.ID, Err: fmt.Sprint("plugin panicked: ", v), Close: true}
-			if ev.Kind == transport.EventHandle { // as handle does for a closing connection
-				rt.release(ev.Conn.ID)
-				rep.Released = true
-			}
 		}
 	}()
 	c := &ev.Conn // the event is the handler's alone

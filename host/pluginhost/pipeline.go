@@ -164,13 +164,10 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func
 		p.log.Warn("hand-over failed", "conn", c.ID, "error", err)
 		return policy30(t)
 	}
-	if v, sent := in.handed.Swap(c.ID, struct{}{}); !sent || v == releasedCopy {
-		if err := in.fds.Send(c.ID, sock, time.Now().Add(t.deadline)); err != nil {
-			in.handed.Delete(c.ID)
-			end(c)
-			p.log.Warn("hand-over failed", "conn", c.ID, "error", err)
-			return policy30(t)
-		}
+	if err := in.sendSocket(c.ID, sock, t.deadline); err != nil {
+		end(c)
+		p.log.Warn("hand-over failed", "conn", c.ID, "error", err)
+		return policy30(t)
 	}
 	if ev.Lease.MaxRequests > 1 {
 		if h.leases.register(c.ID, in) {
@@ -194,6 +191,23 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func
 	}
 	end(c)
 	return result(p, c, r, err, base, known, t, ev.VHost)
+}
+
+// sendSocket passes the socket of connection id to the instance's process,
+// unless the process holds a copy already (instance.handed).
+func (in *instance) sendSocket(id uint64, sock syscall.Conn, deadline time.Duration) error {
+	v, sent := in.handed.LoadOrStore(id, struct{}{})
+	if sent && v != releasedCopy {
+		return nil
+	}
+	if sent { // the host kept the connection after a close reply: the plugin has no copy
+		in.handed.Store(id, struct{}{})
+	}
+	if err := in.fds.Send(id, sock, time.Now().Add(deadline)); err != nil {
+		in.handed.Delete(id)
+		return err
+	}
+	return nil
 }
 
 // begin returns the socket to hand to a plugin: the client's, or on a TLS
