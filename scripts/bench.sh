@@ -286,6 +286,46 @@ measure() {
 	tail -n 1 "$RESULTS" | awk '{printf "  %-16s %-22s %9s req/s %7s us/req  p99 %7s us  %4s new backend conns%s\n", $3, $4, $5, $6, $7, $8, $9 ? "  " $9 " ERRORS" : ""}'
 }
 
+# paired ROUND CASE PATH CONNS: nginx and Capuchin (proxy alone) loaded at
+# once, each by its own wrk with CONNS connections, so that both run on core 0
+# through the same moments of the machine; appends
+# "pair ROUND CASE nginx-CPU-us/req capuchin-CPU-us/req nginx-req/s capuchin-req/s".
+# The two share the core, so their req/s say little; their CPU per request
+# is measured under the same conditions, and its ratio is the one that holds
+# up on a noisy machine (two copies of one server, paired so, agree within
+# about 2 % where the runs one after another differ by 10 % and more).
+paired() {
+	local round=$1 case=$2 path=$3 conns=$4 s jobs=()
+	local -A t0 t1
+	for s in nginx capuchin; do
+		timeout 30 taskset -c 1 wrk -t1 -c"$conns" -d1s -H "Authorization: $TOKEN" "http://127.0.0.1:${PORT[$s]}$path" >/dev/null 2>&1 &
+		jobs+=($!)
+	done
+	wait "${jobs[@]}" 2>/dev/null || true
+	for s in nginx capuchin; do t0[$s]=$(cpu_ticks "${PID[$s@${PORT[$s]}]}"); done
+	jobs=()
+	for s in nginx capuchin; do
+		timeout $((DUR + 30)) taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" -H "Authorization: $TOKEN" \
+			"http://127.0.0.1:${PORT[$s]}$path" >"$work/pair-$s.out" 2>&1 &
+		jobs+=($!)
+	done
+	wait "${jobs[@]}" 2>/dev/null || true
+	for s in nginx capuchin; do t1[$s]=$(cpu_ticks "${PID[$s@${PORT[$s]}]}"); done
+	local hz n r line="pair $round $case"
+	hz=$(getconf CLK_TCK)
+	for s in nginx capuchin; do
+		n=$(awk '/requests in/ {print $1}' "$work/pair-$s.out")
+		[ "${n:-0}" -gt 0 ] || { echo "bench: paired wrk failed against $s" >&2; return 0; }
+		line+=" $(awk -v t=$((t1[$s] - t0[$s])) -v hz="$hz" -v n="$n" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')"
+	done
+	for s in nginx capuchin; do
+		r=$(awk '/Requests\/sec/ {print $2}' "$work/pair-$s.out")
+		line+=" ${r:-0}"
+	done
+	echo "$line" >>"$RESULTS"
+	echo "$line" | awk '{printf "  %-16s %-22s nginx %7s us/req, capuchin %7s us/req: %.2f×\n", "paired", $3, $4, $5, $5 / $4}'
+}
+
 # memory ROUND NAME: a fresh server, one proxied request, then IDLE idle
 # keep-alive connections each after one proxied request; appends
 # "mem ROUND NAME KiB-before KiB-after held failed still-open host-KiB-before host-KiB-after".
@@ -363,6 +403,15 @@ for c in "${CASES[@]}"; do
 	done
 	sel+=("$cs")
 done
+# The CPU targets' cases are also run paired (see paired), when both nginx
+# and Capuchin are selected.
+pairs=()
+for c in "${sel[@]}"; do
+	set -- $c
+	if [[ $1 =~ ^proxy-(1k-64c|1k-256c|64k-64c)$ && " $* " == *" nginx "* && " $* " == *" capuchin "* ]]; then
+		pairs+=("$1 $2 $3") runs=$((runs + 1))
+	fi
+done
 mem=()
 for s in nginx haproxy capuchin; do
 	if [ "$IDLE" -gt 0 ] && [[ $s =~ ${BENCH_SERVERS:-.} ]]; then mem+=("$s"); fi
@@ -377,6 +426,7 @@ for round in $(seq "$ROUNDS"); do
 		shift 3
 		for s in "$@"; do measure "$round" "$name" "$s" "$path" "$conns"; done
 	done
+	for c in "${pairs[@]}"; do paired "$round" $c; done
 	for s in "${mem[@]}"; do memory "$round" "$s"; done
 done
 model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)

@@ -88,16 +88,33 @@ func (f *Forwarder) getExchange(r *Request) *exchange {
 	if r.Deadlines != nil {
 		x.cw.by = r.Deadlines.WriteDeadline() // as the connection's last request left it
 	}
-	if x.bw == nil { // a new exchange: its buffers stay with it in the pool
-		x.bw = bufio.NewWriterSize(nil, copyBufSize+512)
+	if x.buf == nil { // a new exchange: its copy buffer stays with it in the pool
 		x.buf = f.getBuf()
 	}
-	x.bw.Reset(&x.cw)
 	return x
 }
 
+// out returns the client output. An exchange takes its writer from the
+// pool at its first write to the client, once the answer is there: the
+// requests waiting for answers hold none, and the writer taken is the one
+// the last exchange gave back, still in the CPU's cache.
+func (x *exchange) out() *bufio.Writer {
+	if x.bw == nil {
+		x.bw, _ = x.f.writers.Get().(*bufio.Writer)
+		if x.bw == nil {
+			x.bw = bufio.NewWriterSize(nil, copyBufSize+512)
+		}
+		x.bw.Reset(&x.cw)
+	}
+	return x.bw
+}
+
 func (f *Forwarder) putExchange(x *exchange) {
-	x.bw.Reset(nil)
+	if x.bw != nil {
+		x.bw.Reset(nil)
+		f.writers.Put(x.bw)
+		x.bw = nil
+	}
 	x.r, x.bc = nil, nil
 	x.req = Request{} // keeps no connection alive
 	x.rbody.Release() // nor its backend connection's read buffer, given back while pooled
@@ -223,10 +240,13 @@ func (x *exchange) send(bc *upstream.Conn, s *upstream.Server, head []byte) erro
 	if !x.r.Req.HasBody() {
 		bc.ExtendRead(x.sent, s.ResponseTimeout()) // no upload runs: touch's lock is not needed
 		var err error
-		if n, err = bc.WriteWait(head); err != nil {
+		n, err = bc.WriteWait(head)
+		bc.TakeBuffers() // after the wait (see TakeBuffers)
+		if err != nil {
 			return err
 		}
 	}
+	bc.TakeBuffers() // before the upload starts: it writes to BW
 	if n == len(head) {
 		return nil
 	}
@@ -265,9 +285,10 @@ func (x *exchange) interim1xx() error {
 	}
 	h := x.head(time.Now())
 	b, _ := appendResponseHead((*x.buf)[:0], &x.resp, &h, nil)
-	x.bw.Write(b)
+	w := x.out()
+	w.Write(b)
 	x.heads += int64(len(b))
-	err := x.bw.Flush()
+	err := w.Flush()
 	x.sentPre = x.cw.n
 	return err
 }
@@ -275,7 +296,7 @@ func (x *exchange) interim1xx() error {
 // answerStarted reports whether part of the final answer went out (or is
 // buffered): an error must then close the connection, not send a page.
 func (x *exchange) answerStarted() bool {
-	return x.cw.n > x.sentPre || x.bw.Buffered() > 0
+	return x.cw.n > x.sentPre || x.bw != nil && x.bw.Buffered() > 0
 }
 
 // head is the client side of the answer's head: the request's method and
@@ -377,11 +398,12 @@ func (x *exchange) fail(status int, err error, detail string) {
 	h := x.head(time.Now())
 	h.Status = status
 	b := h.AppendError((*x.buf)[:0], nil, detail)
-	x.bw.Write(b)
+	w := x.out()
+	w.Write(b)
 	if _, end, _ := http1.HeadEnd(b); end > 0 {
 		x.heads += int64(end)
 	}
-	if x.bw.Flush() != nil {
+	if w.Flush() != nil {
 		x.closing = true
 	}
 }

@@ -27,10 +27,11 @@ import (
 // Forwarder forwards requests. One is shared by all entries and requests;
 // the zero value works.
 type Forwarder struct {
-	clock  http1.Clock // Date of error pages and of answers that have none
-	bufs   sync.Pool   // *[]byte copy buffers of uploads
-	states sync.Pool   // *exchange, with its client output and copy buffers
-	live   inflight    // the exchanges in progress, aborted when their context ends
+	clock   http1.Clock // Date of error pages and of answers that have none
+	bufs    sync.Pool   // *[]byte copy buffers of uploads
+	states  sync.Pool   // *exchange, with its copy buffer
+	writers sync.Pool   // *bufio.Writer client outputs (exchange.out)
+	live    inflight    // the exchanges in progress, aborted when their context ends
 }
 
 // Close stops watching the context of the requests (see inflight); the

@@ -19,7 +19,7 @@ func (x *exchange) relay(bc *upstream.Conn) {
 	h := x.head(x.now)
 	b, fr := appendResponseHead((*x.buf)[:0], resp, &h, x.stickyCookie(bc.Server()))
 	x.closing = h.Close // a close-delimited body
-	x.bw.Write(b)
+	x.out().Write(b)
 	x.heads += int64(len(b))
 	x.rbody.ResetResponse(bc.BR, resp, req.Method)
 	ok := x.copyBody(bc, fr)

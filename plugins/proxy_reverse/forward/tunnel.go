@@ -22,7 +22,7 @@ func (x *exchange) tunnel(bc *upstream.Conn) {
 	x.status, x.closing = 101, true
 	h := x.head(time.Now())
 	b, _ := appendResponseHead((*x.buf)[:0], &x.resp, &h, nil)
-	x.bw.Write(b)
+	x.out().Write(b)
 	x.heads += int64(len(b))
 	if !x.flushClient(nil) {
 		bc.Server().Release(bc, false, time.Now())

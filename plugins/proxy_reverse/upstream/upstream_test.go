@@ -307,6 +307,7 @@ func TestReusedTLSConnKeepsReadDeadline(t *testing.T) {
 	}
 	const rt = 2 * time.Second
 	get := func(c *Conn) error {
+		c.TakeBuffers()
 		c.ExtendRead(time.Now(), rt)
 		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 			return err
@@ -334,8 +335,9 @@ func TestReusedTLSConnKeepsReadDeadline(t *testing.T) {
 }
 
 // TestPooledConnHoldsNoBuffers checks that a connection gives its buffers
-// back when it goes idle in the pool, and that Get gives it a pair with
-// which it carries the next request.
+// back when it goes idle in the pool, that Get hands it out still without
+// them, and that TakeBuffers gives it an empty pair with which it carries
+// the next request.
 func TestPooledConnHoldsNoBuffers(t *testing.T) {
 	e := entry(t, hiServer(t))
 	e.IdleTimeout = time.Minute
@@ -356,8 +358,12 @@ func TestPooledConnHoldsNoBuffers(t *testing.T) {
 	}
 	for range 2 {
 		got := s.Get(time.Now())
-		if got != c || c.BR == nil || c.BW == nil || c.BR.Buffered() != 0 || c.BW.Buffered() != 0 {
-			t.Fatalf("Get: %p (pooled %p) without empty buffers", got, c)
+		if got != c || c.bufs != nil {
+			t.Fatalf("Get: %p (pooled %p), buffers %p", got, c, c.bufs)
+		}
+		c.TakeBuffers()
+		if c.BR == nil || c.BW == nil || c.BR.Buffered() != 0 || c.BW.Buffered() != 0 {
+			t.Fatal("TakeBuffers: no empty buffers")
 		}
 		roundTrip(t, c)
 		s.Release(c, true, time.Now())
@@ -367,6 +373,7 @@ func TestPooledConnHoldsNoBuffers(t *testing.T) {
 // roundTrip sends a GET on c and reads its answer.
 func roundTrip(t *testing.T, c *Conn) {
 	t.Helper()
+	c.TakeBuffers()
 	io.WriteString(c.BW, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	hosttest.Must(t, c.BW.Flush())
 	readHi(t, c)

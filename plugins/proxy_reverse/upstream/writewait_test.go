@@ -23,6 +23,7 @@ func dialTo(t *testing.T, addr string) *Conn {
 	c, err := g.Servers()[0].Dial(context.Background())
 	hosttest.Must(t, err)
 	t.Cleanup(func() { c.Close() })
+	c.TakeBuffers()
 	return c
 }
 
