@@ -293,23 +293,23 @@ measure() {
 # The two share the core, so their req/s say little; their CPU per request
 # is measured under the same conditions, and its ratio is the one that holds
 # up on a noisy machine (two copies of one server, paired so, agree within
-# about 2 % where the runs one after another differ by 10 % and more).
+# 1.5 % where the runs one after another differ by 10 % and more).
 paired() {
-	local round=$1 case=$2 path=$3 conns=$4 s jobs=()
+	local round=$1 case=$2 path=$3 conns=$4 s wrks=()
 	local -A t0 t1
 	for s in nginx capuchin; do
 		timeout 30 taskset -c 1 wrk -t1 -c"$conns" -d1s -H "Authorization: $TOKEN" "http://127.0.0.1:${PORT[$s]}$path" >/dev/null 2>&1 &
-		jobs+=($!)
+		wrks+=($!)
 	done
-	wait "${jobs[@]}" 2>/dev/null || true
+	wait "${wrks[@]}" 2>/dev/null || true
 	for s in nginx capuchin; do t0[$s]=$(cpu_ticks "${PID[$s@${PORT[$s]}]}"); done
-	jobs=()
+	wrks=()
 	for s in nginx capuchin; do
 		timeout $((DUR + 30)) taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" -H "Authorization: $TOKEN" \
 			"http://127.0.0.1:${PORT[$s]}$path" >"$work/pair-$s.out" 2>&1 &
-		jobs+=($!)
+		wrks+=($!)
 	done
-	wait "${jobs[@]}" 2>/dev/null || true
+	wait "${wrks[@]}" 2>/dev/null || true
 	for s in nginx capuchin; do t1[$s]=$(cpu_ticks "${PID[$s@${PORT[$s]}]}"); done
 	local hz n r line="pair $round $case"
 	hz=$(getconf CLK_TCK)

@@ -240,13 +240,11 @@ func (x *exchange) send(bc *upstream.Conn, s *upstream.Server, head []byte) erro
 	if !x.r.Req.HasBody() {
 		bc.ExtendRead(x.sent, s.ResponseTimeout()) // no upload runs: touch's lock is not needed
 		var err error
-		n, err = bc.WriteWait(head)
-		bc.TakeBuffers() // after the wait (see TakeBuffers)
-		if err != nil {
+		if n, err = bc.WriteWait(head); err != nil {
 			return err
 		}
 	}
-	bc.TakeBuffers() // before the upload starts: it writes to BW
+	bc.TakeBuffers() // after WriteWait's wait (see TakeBuffers), or before the upload, which writes to BW
 	if n == len(head) {
 		return nil
 	}

@@ -7,8 +7,9 @@ import (
 )
 
 // bufPool holds the read and write buffers (24 KiB) of backend
-// connections between requests: a connection takes a pair when it carries
-// a request and gives it back when it goes idle in its server's pool, so
+// connections between requests: a connection takes a pair when its request
+// first needs it (Conn.TakeBuffers: for a request without a body, once the
+// answer is there) and gives it back when it goes idle in its server's pool, so
 // an idle connection holds no buffer memory, and a busy one gets the pair
 // given back last, still in the CPU's caches. A connection that kept its
 // own touched them once in every so many requests (each of 512 pooled
