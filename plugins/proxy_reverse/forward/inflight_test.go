@@ -131,3 +131,41 @@ func TestContextEndAbortsRequests(t *testing.T) {
 		t.Fatal("an exchange stayed linked after its request ended")
 	}
 }
+
+// A request without a body that waits for its answer holds no client
+// writer, and its backend connection no buffers: both are taken once the
+// answer is there (exchange.out, upstream.Conn.TakeBuffers), so that the
+// requests waiting hold none and a request takes the ones the request
+// before it gave back.
+func TestWaitingRequestHoldsNoBuffers(t *testing.T) {
+	g := silentBackend(t)
+	var f Forwarder
+	defer f.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := forwardAsync(t, &f, g, ctx)
+	var x *exchange
+	var bc *upstream.Conn
+	hosttest.Poll(5*time.Second, func() bool { // the request is sent on a connection
+		f.live.mu.Lock()
+		x = f.live.head
+		f.live.mu.Unlock()
+		if x != nil {
+			x.mu.Lock()
+			bc = x.bc
+			x.mu.Unlock()
+		}
+		return bc != nil
+	})
+	time.Sleep(100 * time.Millisecond) // it waits for the answer
+	x.mu.Lock()
+	writer, br, bw := x.bw != nil, bc.BR != nil, bc.BW != nil
+	x.mu.Unlock()
+	if writer || br || bw {
+		t.Errorf("a request waiting for its answer holds a client writer %v, backend read buffer %v, write buffer %v", writer, br, bw)
+	}
+	cancel()
+	if res := waitResult(t, out, "cancelled"); res.Status != 502 {
+		t.Fatalf("cancelled: status %d, error %v", res.Status, res.Err)
+	}
+}
