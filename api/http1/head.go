@@ -48,25 +48,25 @@ func (l *Limits) uri() int {
 var ErrIncomplete = errors.New("http1: connection closed in the middle of a message head")
 
 // readHead reads one message head, up to and including its empty line, and
-// returns the lines as one string without the final CRLF; HeadEnd says
-// where the head starts and ends. buf (reused, returned) holds a head that
-// was not buffered whole. It returns io.EOF (or the read error) untouched
-// when no byte of a message was read (empty lines before it do not count),
-// so that callers can tell an idle close from a broken request.
-func readHead(br *bufio.Reader, buf []byte, limit int, skipEmpty bool) (string, []byte, error) {
+// returns the lines without the final CRLF; HeadEnd says where the head
+// starts and ends. The lines are in br's buffer, until br's next read, or
+// in buf (reused, returned), which holds a head that was not buffered
+// whole. It returns io.EOF (or the read error) untouched when no byte of a
+// message was read (empty lines before it do not count), so that callers
+// can tell an idle close from a broken request.
+func readHead(br *bufio.Reader, buf []byte, limit int, skipEmpty bool) ([]byte, []byte, error) {
 	if b, _ := br.Peek(br.Buffered()); len(b) > 0 {
 		start, end, err := HeadEnd(b)
 		switch {
 		case err != nil:
-			return "", buf, err
+			return nil, buf, err
 		case end >= 0 && !skipEmpty && start > 0:
-			return "", buf, errRequestLine
+			return nil, buf, errRequestLine
 		case end-start > limit: // buf gets what the limit covers: 414 or 431
-			return "", append(buf[:0], b[start:start+limit]...), errHeadTooLarge
+			return nil, append(buf[:0], b[start:start+limit]...), errHeadTooLarge
 		case end >= 0: // the common case: the whole head is buffered
-			head := string(b[start : end-2])
-			br.Discard(end)
-			return head, buf, nil
+			br.Discard(end) // (which leaves the bytes where they are)
+			return b[start : end-2], buf, nil
 		}
 	}
 	return readHeadLines(br, buf[:0], limit, skipEmpty)
@@ -74,15 +74,15 @@ func readHead(br *bufio.Reader, buf []byte, limit int, skipEmpty bool) (string, 
 
 // readHeadLines reads a head line by line into buf, for heads that arrive
 // in pieces or outgrow the reader's buffer.
-func readHeadLines(br *bufio.Reader, buf []byte, limit int, skipEmpty bool) (string, []byte, error) {
+func readHeadLines(br *bufio.Reader, buf []byte, limit int, skipEmpty bool) ([]byte, []byte, error) {
 	start := 0 // where the start line begins in buf, past empty lines
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil && err != bufio.ErrBufferFull {
-			return "", buf, headReadError(err, len(buf)+len(line)-start)
+			return nil, buf, headReadError(err, len(buf)+len(line)-start)
 		}
 		if len(buf)+len(line)-start > limit {
-			return "", buf, errHeadTooLarge
+			return nil, buf, errHeadTooLarge
 		}
 		buf = append(buf, line...)
 		if err != nil || len(line) > 2 {
@@ -90,13 +90,13 @@ func readHeadLines(br *bufio.Reader, buf []byte, limit int, skipEmpty bool) (str
 		}
 		var end int
 		if start, end, err = HeadEnd(buf); err != nil {
-			return "", buf, err
+			return nil, buf, err
 		}
 		if end >= 0 {
 			if !skipEmpty && start > 0 {
-				return "", buf, errRequestLine
+				return nil, buf, errRequestLine
 			}
-			return string(buf[start : end-2]), buf, nil
+			return buf[start : end-2], buf, nil
 		}
 	}
 }

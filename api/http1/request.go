@@ -58,7 +58,7 @@ func ReadRequest(br *bufio.Reader, lim *Limits, req *Request) error {
 		}
 		return err
 	}
-	return parseRequest(head, lim, req)
+	return parseRequest(string(head), lim, req) // a handler may keep its strings
 }
 
 // ParseRequest parses a complete request head (request line and fields,

@@ -1,6 +1,9 @@
 package http1
 
-import "bufio"
+import (
+	"bufio"
+	"unsafe"
+)
 
 // Response is a parsed response head, as a proxy reads it from a backend.
 type Response struct {
@@ -37,12 +40,18 @@ func (r *Response) BodyAllowed(reqMethod string) bool {
 // the peer closed in the middle of the head and a 408 *Error on a timeout.
 // resp.Close assumes a body is allowed; Body.ResetResponse corrects it for
 // the request method.
+//
+// The head is copied into memory resp owns and reuses, and resp's strings
+// (Reason, Header, Raw) refer to it: they hold until the next ReadResponse
+// into resp, and a caller that keeps one longer copies it (strings.Clone).
+// A response read so costs no allocation (a proxy reads one per request).
 func ReadResponse(br *bufio.Reader, lim *Limits, resp *Response) error {
 	head, buf, err := readHead(br, resp.buf, lim.headBytes(), true)
-	resp.buf = buf
 	if err == nil {
-		err = parseResponse(head, lim, resp)
+		buf = append(buf[:0], head...) // (head may be in buf: copy moves it to the front)
+		err = parseResponse(unsafe.String(unsafe.SliceData(buf), len(buf)), lim, resp)
 	}
+	resp.buf = buf
 	if e, ok := err.(*Error); ok && e.Status != 408 {
 		return &Error{502, e.Reason}
 	}

@@ -177,3 +177,33 @@ func TestBodyAllowed(t *testing.T) {
 		}
 	}
 }
+
+// TestReadResponseAllocs: a Response read into again allocates nothing (the
+// head goes to memory it owns), whether its head was buffered whole or came
+// in pieces, and its strings hold while the reader reads on: with a 16-byte
+// buffer the body refills it many times.
+func TestReadResponseAllocs(t *testing.T) {
+	const in = "HTTP/1.1 200 OK\r\nServer: backend\r\nX-Long: 0123456789abcdef\r\nContent-Length: 40\r\n\r\n" +
+		"0123456789012345678901234567890123456789"
+	for _, size := range []int{16, 4096} {
+		src := strings.NewReader(in)
+		br := bufio.NewReaderSize(src, size)
+		var resp Response
+		var b Body
+		allocs := testing.AllocsPerRun(100, func() {
+			src.Reset(in)
+			br.Reset(src)
+			if err := ReadResponse(br, nil, &resp); err != nil {
+				t.Fatal(err)
+			}
+			b.ResetResponse(br, &resp, "GET")
+			if n, err := io.Copy(io.Discard, &b); err != nil || n != 40 {
+				t.Fatalf("body: %d bytes, %v", n, err)
+			}
+		})
+		if allocs != 0 || resp.Reason != "OK" || resp.Header.Get("Server") != "backend" || resp.Header.Get("X-Long") != "0123456789abcdef" {
+			t.Fatalf("buffer %d: %v allocs/op; after the body: reason %q, Server %q, X-Long %q", size, allocs, resp.Reason,
+				resp.Header.Get("Server"), resp.Header.Get("X-Long"))
+		}
+	}
+}
