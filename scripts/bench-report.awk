@@ -6,7 +6,7 @@
 #
 #   run ROUND CASE SERVER REQ/S CPU-US/REQ P99-US NEW-BACKEND-CONNS ERRORS
 #   mem ROUND SERVER KIB-BEFORE KIB-AFTER HELD FAILED STILL-OPEN HOST-KIB-BEFORE HOST-KIB-AFTER
-#   pair ROUND CASE NGINX-CPU-US/REQ CAPUCHIN-CPU-US/REQ NGINX-REQ/S CAPUCHIN-REQ/S
+#   pair ROUND CASE A-CPU-US/REQ B-CPU-US/REQ A-REQ/S B-REQ/S A B   (A and B loaded at once)
 #
 # Variables: rounds, dur (seconds per run), idle (connections of the memory test).
 
@@ -18,9 +18,10 @@ $1 == "run" {
 	if ($9 > 0) errors += $9
 }
 $1 == "pair" {
-	if (!($3 in pseen)) { pseen[$3] = 1; porder[++np] = $3 }
-	pn[$3, $2] = $4; pc[$3, $2] = $5
-	if ($4 > 0) pr[$3, $2] = $5 / $4
+	k = $3 SUBSEP $8 SUBSEP $9
+	if (!(k in pseen)) { pseen[k] = 1; porder[++np] = k }
+	pa[k, $2] = $4; pb[k, $2] = $5
+	if ($4 > 0) pr[k, $2] = $5 / $4
 }
 $1 == "mem" {
 	if (!($3 in mseen)) { mseen[$3] = 1; morder[++nm] = $3 }
@@ -129,16 +130,17 @@ function plugins(   i, p, c, s) {
 	print ""
 }
 
-function pairs(   i, c) {
-	print "CPU per request with nginx and Capuchin (proxy alone) loaded at once, each by its own wrk, both on core 0:"
-	print "the ratio measured through the same moments of the machine, which holds up where the runs one after"
-	print "another above are spread by the machine's noise."
+function pairs(   i, p) {
+	print "CPU per request with two servers loaded at once, each by its own wrk, both on core 0: the ratio"
+	print "measured through the same moments of the machine, which holds up where runs one after another are"
+	print "spread by the machine's noise (capuchin: the proxy alone; capuchin-ab: the same with BENCH_AB's plugin)."
 	print ""
-	print "| case | nginx CPU µs/req | Capuchin CPU µs/req | CPU × nginx |"
-	print "| --- | ---: | ---: | --- |"
+	print "| case | servers (A, B) | A CPU µs/req | B CPU µs/req | CPU B × A |"
+	print "| --- | --- | ---: | ---: | --- |"
 	for (i = 1; i <= np; i++) {
-		c = porder[i]
-		printf "| %s | %.1f | %.1f | %s |\n", label(c), med(pn, c), med(pc, c), spread(collect(pr, c), "%.2f")
+		split(porder[i], p, SUBSEP)
+		printf "| %s | %s, %s | %.1f | %.1f | %s |\n", label(p[1]), p[2], p[3], med(pa, porder[i]), med(pb, porder[i]),
+			spread(collect(pr, porder[i]), "%.2f")
 	}
 	print ""
 }
@@ -179,10 +181,10 @@ function targets(   r, q, cs, j, c, a, b, n, m) {
 		if (r >= 0) check("proxy alone: req/s ≥ 1.0× and CPU ≤ 1.0× nginx (" label(c) ")", r >= 1 && q <= 1, sprintf("%.2f×, %.2f×", r, q))
 	}
 	for (j = 1; j <= 3; j++) {
-		c = cs[j]
+		c = cs[j] SUBSEP "nginx" SUBSEP "capuchin"
 		if (!collect(pr, c)) continue
 		q = med(pr, c)
-		check("proxy alone: CPU ≤ 1.0× nginx, loaded at once (" label(c) ")", q <= 1, sprintf("%.2f×", q))
+		check("proxy alone: CPU ≤ 1.0× nginx, loaded at once (" label(cs[j]) ")", q <= 1, sprintf("%.2f×", q))
 	}
 	r = medratio(rps, "tls-proxy-1k-64c", "capuchin", "nginx")
 	if (r >= 0) check("HTTPS proxy, keep-alive: req/s ≥ 0.8× nginx (issue 12; " label("tls-proxy-1k-64c") ")", r >= 0.8, sprintf("%.2f×", r))

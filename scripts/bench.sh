@@ -36,6 +36,9 @@
 #   BENCH_IDLE=N                       # idle connections of the memory test (10000; 0: no memory test)
 #   BENCH_CASES=REGEX                  # only the cases whose name matches, e.g. 'proxy-1k' or '1c$'
 #   BENCH_SERVERS=REGEX                # only the servers whose name matches, e.g. '^(nginx|capuchin)$'
+#   BENCH_AB=FILE                      # A/B: only paired runs of Capuchin's proxy alone with its
+#                                      # bin/plugins/proxy_reverse against Capuchin with FILE as
+#                                      # proxy_reverse ("capuchin-ab"), at the CPU targets' cases
 #
 # Needs the binaries (make build; make bench does both) and installs wrk,
 # nginx-light and haproxy with apt-get when they are missing (root or sudo),
@@ -48,7 +51,8 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 else
 	DUR=${1:-5} ROUNDS=${2:-3} IDLE=${BENCH_IDLE:-10000}
 fi
-declare -A PORT=([nginx]=18090 [haproxy]=18092 [capuchin]=18091 [capuchin+mandril]=18093 [capuchin+auth_header]=18094)
+declare -A PORT=([nginx]=18090 [haproxy]=18092 [capuchin]=18091 [capuchin+mandril]=18093 [capuchin+auth_header]=18094
+	[capuchin-ab]=18095)
 declare -A MEMPORT=([nginx]=18190 [haproxy]=18192 [capuchin]=18191)
 SETTLE=3    # seconds the memory test's connections are left idle before measuring
 THINK=300   # ms a -think case's connections wait between an answer and the next request
@@ -208,6 +212,11 @@ start() {
 		c=$(haproxy_conf "$port")
 		"$HAPROXY" -c -q -f "$c" || { echo "bench: bad HAProxy configuration $c"; exit 1; }
 		taskset -c 0 "$HAPROXY" -db -f "$c" 2>"$work/$name-$port.log" & ;;
+	capuchin-ab) # proxy_reverse alone, from BENCH_AB
+		mkdir -p "$work/ab-plugins"
+		cp "$BENCH_AB" "$work/ab-plugins/proxy_reverse"
+		c=$(CAPUCHIN_PLUGINS=$work/ab-plugins capuchin_conf "$port")
+		GOMAXPROCS=1 taskset -c 0 ./bin/capuchin -c "$c" 2>"$work/$name-$port.log" & ;;
 	capuchin*)
 		local plugins=${name#capuchin}
 		c=$(capuchin_conf "$port" ${plugins//+/ })
@@ -286,44 +295,44 @@ measure() {
 	tail -n 1 "$RESULTS" | awk '{printf "  %-16s %-22s %9s req/s %7s us/req  p99 %7s us  %4s new backend conns%s\n", $3, $4, $5, $6, $7, $8, $9 ? "  " $9 " ERRORS" : ""}'
 }
 
-# paired ROUND CASE PATH CONNS: nginx and Capuchin (proxy alone) loaded at
-# once, each by its own wrk with CONNS connections, so that both run on core 0
-# through the same moments of the machine; appends
-# "pair ROUND CASE nginx-CPU-us/req capuchin-CPU-us/req nginx-req/s capuchin-req/s".
+# paired ROUND CASE PATH CONNS [A B]: servers A and B (default nginx and
+# Capuchin, proxy alone) loaded at once, each by its own wrk with CONNS
+# connections, so that both run on core 0 through the same moments of the
+# machine; appends "pair ROUND CASE A-CPU-us/req B-CPU-us/req A-req/s B-req/s A B".
 # The two share the core, so their req/s say little; their CPU per request
 # is measured under the same conditions, and its ratio is the one that holds
 # up on a noisy machine (two copies of one server, paired so, agree within
 # 1.5 % where the runs one after another differ by 10 % and more).
 paired() {
-	local round=$1 case=$2 path=$3 conns=$4 s wrks=()
+	local round=$1 case=$2 path=$3 conns=$4 a=${5:-nginx} b=${6:-capuchin} s wrks=()
 	local -A t0 t1
-	for s in nginx capuchin; do
+	for s in "$a" "$b"; do
 		timeout 30 taskset -c 1 wrk -t1 -c"$conns" -d1s -H "Authorization: $TOKEN" "http://127.0.0.1:${PORT[$s]}$path" >/dev/null 2>&1 &
 		wrks+=($!)
 	done
 	wait "${wrks[@]}" 2>/dev/null || true
-	for s in nginx capuchin; do t0[$s]=$(cpu_ticks "${PID[$s@${PORT[$s]}]}"); done
+	for s in "$a" "$b"; do t0[$s]=$(cpu_ticks "${PID[$s@${PORT[$s]}]}"); done
 	wrks=()
-	for s in nginx capuchin; do
+	for s in "$a" "$b"; do
 		timeout $((DUR + 30)) taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" -H "Authorization: $TOKEN" \
 			"http://127.0.0.1:${PORT[$s]}$path" >"$work/pair-$s.out" 2>&1 &
 		wrks+=($!)
 	done
 	wait "${wrks[@]}" 2>/dev/null || true
-	for s in nginx capuchin; do t1[$s]=$(cpu_ticks "${PID[$s@${PORT[$s]}]}"); done
+	for s in "$a" "$b"; do t1[$s]=$(cpu_ticks "${PID[$s@${PORT[$s]}]}"); done
 	local hz n r line="pair $round $case"
 	hz=$(getconf CLK_TCK)
-	for s in nginx capuchin; do
+	for s in "$a" "$b"; do
 		n=$(awk '/requests in/ {print $1}' "$work/pair-$s.out")
 		[ "${n:-0}" -gt 0 ] || { echo "bench: paired wrk failed against $s" >&2; return 0; }
 		line+=" $(awk -v t=$((t1[$s] - t0[$s])) -v hz="$hz" -v n="$n" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')"
 	done
-	for s in nginx capuchin; do
+	for s in "$a" "$b"; do
 		r=$(awk '/Requests\/sec/ {print $2}' "$work/pair-$s.out")
 		line+=" ${r:-0}"
 	done
-	echo "$line" >>"$RESULTS"
-	echo "$line" | awk '{printf "  %-16s %-22s nginx %7s us/req, capuchin %7s us/req: %.2f×\n", "paired", $3, $4, $5, $5 / $4}'
+	echo "$line $a $b" >>"$RESULTS"
+	echo "$line $a $b" | awk '{printf "  %-16s %-22s %s %7s us/req, %s %7s us/req: %.2f×\n", "paired", $3, $8, $4, $9, $5, $5 / $4}'
 }
 
 # memory ROUND NAME: a fresh server, one proxied request, then IDLE idle
@@ -360,6 +369,11 @@ echo "function delay() return $THINK end" >"$work/think.lua"
 site_files
 start_backends
 PROXIES=(nginx haproxy capuchin capuchin+mandril capuchin+auth_header)
+PAIR=(nginx capuchin) # the servers paired (see paired)
+if [ -n "${BENCH_AB:-}" ]; then
+	[ -x "$BENCH_AB" ] || { echo "bench: BENCH_AB=$BENCH_AB is not an executable file"; exit 1; }
+	PROXIES=(capuchin capuchin-ab) PAIR=(capuchin capuchin-ab)
+fi
 for s in "${PROXIES[@]}"; do start "$s" "${PORT[$s]}"; done
 # expect CODE SERVER PATH [curl options]: the server answers PATH with CODE.
 expect() {
@@ -372,13 +386,15 @@ expect() {
 for s in "${PROXIES[@]}"; do
 	for path in /api/x /big/x; do expect 200 "$s" "$path" -H "Authorization: $TOKEN"; done
 done
-expect 200 nginx /1k.txt
-expect 200 capuchin /1k.txt
-for s in nginx capuchin; do # the HTTPS listeners
-	code=$(curl -sk --max-time 5 -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN" "https://127.0.0.1:$((PORT[$s] + TLSOFF))/api/x") || true
-	[ "$code" = 200 ] || { echo "bench: $s answers https /api/x with ${code:-nothing}, not 200; the logs:"; tail -n 20 "$work"/*.log; exit 1; }
-done
-expect 401 capuchin+auth_header /api/x
+if [ -z "${BENCH_AB:-}" ]; then
+	expect 200 nginx /1k.txt
+	expect 200 capuchin /1k.txt
+	for s in nginx capuchin; do # the HTTPS listeners
+		code=$(curl -sk --max-time 5 -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN" "https://127.0.0.1:$((PORT[$s] + TLSOFF))/api/x") || true
+		[ "$code" = 200 ] || { echo "bench: $s answers https /api/x with ${code:-nothing}, not 200; the logs:"; tail -n 20 "$work"/*.log; exit 1; }
+	done
+	expect 401 capuchin+auth_header /api/x
+fi
 
 # CASES: name, path, connections, servers.
 CASES=(
@@ -404,14 +420,18 @@ for c in "${CASES[@]}"; do
 	sel+=("$cs")
 done
 # The CPU targets' cases are also run paired (see paired), when both nginx
-# and Capuchin are selected.
+# and Capuchin are selected; with BENCH_AB they are all that runs, paired
+# capuchin against capuchin-ab.
 pairs=()
 for c in "${sel[@]}"; do
 	set -- $c
-	if [[ $1 =~ ^proxy-(1k-64c|1k-256c|64k-64c)$ && " $* " == *" nginx "* && " $* " == *" capuchin "* ]]; then
-		pairs+=("$1 $2 $3") runs=$((runs + 1))
+	if [[ $1 =~ ^proxy-(1k-64c|1k-256c|64k-64c)$ && " $* " == *" ${PAIR[0]} "* && " $* " == *" ${PAIR[1]} "* ]]; then
+		pairs+=("$1 $2 $3 ${PAIR[*]}") runs=$((runs + 1))
 	fi
 done
+if [ -n "${BENCH_AB:-}" ]; then
+	sel=() runs=${#pairs[@]} IDLE=0
+fi
 mem=()
 for s in nginx haproxy capuchin; do
 	if [ "$IDLE" -gt 0 ] && [[ $s =~ ${BENCH_SERVERS:-.} ]]; then mem+=("$s"); fi
@@ -434,7 +454,7 @@ machine="$(nproc) cores (${model:-unknown CPU}), Linux $(uname -r); $(./bin/capu
 $("$NGINX" -v 2>&1 | sed 's/.*version: //'), HAProxy $("$HAPROXY" -v | awk 'NR == 1 {print $3}'), $( (wrk -v 2>&1 || true) | awk 'NR == 1 {print $1, $2}')"
 report=bin/bench.md
 cmd="scripts/bench.sh $DUR $ROUNDS"
-for v in BENCH_CASES BENCH_SERVERS; do [ -z "${!v:-}" ] || cmd="$v='${!v}' $cmd"; done
+for v in BENCH_CASES BENCH_SERVERS BENCH_AB; do [ -z "${!v:-}" ] || cmd="$v='${!v}' $cmd"; done
 [ "$IDLE" = 10000 ] || cmd="BENCH_IDLE=$IDLE $cmd"
 {
 	echo "- Machine: $machine."
