@@ -215,7 +215,7 @@ start() {
 	capuchin-ab) # proxy_reverse alone, from BENCH_AB
 		mkdir -p "$work/ab-plugins"
 		cp "$BENCH_AB" "$work/ab-plugins/proxy_reverse"
-		c=$(CAPUCHIN_PLUGINS=$work/ab-plugins capuchin_conf "$port")
+		c=$(plugins_dir=$work/ab-plugins capuchin_conf "$port")
 		GOMAXPROCS=1 taskset -c 0 ./bin/capuchin -c "$c" 2>"$work/$name-$port.log" & ;;
 	capuchin*)
 		local plugins=${name#capuchin}
@@ -261,6 +261,18 @@ to_us() {
 		printf "%.0f", n }'
 }
 
+# load SECONDS CONNS URL [wrk options]: wrk on core 1, one thread, CONNS
+# connections for SECONDS, with auth_header's token; bounded in time.
+load() {
+	local secs=$1 conns=$2 url=$3
+	shift 3
+	timeout $((secs + 30)) taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" -H "Authorization: $TOKEN" "$@" "$url"
+}
+
+# per_request TICKS REQUESTS: CPU microseconds per request.
+HZ=$(getconf CLK_TCK)
+per_request() { awk -v t="$1" -v n="$2" -v hz="$HZ" 'BEGIN { printf "%.2f", n ? t * 1e6 / hz / n : 0 }'; }
+
 # measure ROUND CASE SERVER PATH CONNS: one wrk run after a 1 s warm-up;
 # appends "run ROUND CASE SERVER req/s CPU-us/req p99-us new-backend-conns errors".
 # A tls- case goes to the server's HTTPS listener; a -newconn case closes
@@ -272,26 +284,24 @@ measure() {
 	local port=${PORT[$name]} pid=${PID[$3@${PORT[$3]}]}
 	local url=http://127.0.0.1:$port$path
 	[[ $case != tls-* ]] || url=https://127.0.0.1:$((port + TLSOFF))$path
-	local hdr=(-H "Authorization: $TOKEN")
-	[[ $case != *-newconn* ]] || hdr+=(-H "Connection: close")
-	[[ $case != *-think* ]] || hdr+=(-s "$work/think.lua")
-	timeout 30 taskset -c 1 wrk -t1 -c"$conns" -d1s "${hdr[@]}" "$url" >/dev/null 2>&1 || true
+	local opts=(--latency)
+	[[ $case != *-newconn* ]] || opts+=(-H "Connection: close")
+	[[ $case != *-think* ]] || opts+=(-s "$work/think.lua")
+	load 1 "$conns" "$url" "${opts[@]}" >/dev/null 2>&1 || true
 	local a0 t0 out t1 a1
 	a0=$(accepts)
 	t0=$(cpu_ticks "$pid")
-	out=$(timeout $((DUR + 30)) taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" --latency "${hdr[@]}" "$url") ||
-		{ echo "bench: wrk failed against $name $url" >&2; return 0; }
+	out=$(load "$DUR" "$conns" "$url" "${opts[@]}") || { echo "bench: wrk failed against $name $url" >&2; return 0; }
 	t1=$(cpu_ticks "$pid")
 	a1=$(accepts)
-	local rps reqs p99 errs hz
+	local rps reqs p99 errs
 	rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
 	reqs=$(echo "$out" | awk '/requests in/ {print $1}')
 	p99=$(to_us "$(echo "$out" | awk '$1 == "99%" {print $2}')")
 	errs=$(echo "$out" | awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(/[^0-9 ]/, " "); for (i = 1; i <= NF; i++) n += $i} END {print n + 0}')
-	hz=$(getconf CLK_TCK)
-	awk -v r="$round" -v c="$case" -v s="$name" -v rps="$rps" -v t=$((t1 - t0)) -v hz="$hz" -v n="${reqs:-0}" \
+	awk -v r="$round" -v c="$case" -v s="$name" -v rps="$rps" -v cpu="$(per_request $((t1 - t0)) "${reqs:-0}")" \
 		-v p99="$p99" -v a=$((a1 - a0)) -v e="$errs" \
-		'BEGIN { printf "run %s %s %s %.0f %.2f %s %d %d\n", r, c, s, rps, n ? t * 1e6 / hz / n : 0, p99, a, e }' >>"$RESULTS"
+		'BEGIN { printf "run %s %s %s %.0f %s %s %d %d\n", r, c, s, rps, cpu, p99, a, e }' >>"$RESULTS"
 	tail -n 1 "$RESULTS" | awk '{printf "  %-16s %-22s %9s req/s %7s us/req  p99 %7s us  %4s new backend conns%s\n", $3, $4, $5, $6, $7, $8, $9 ? "  " $9 " ERRORS" : ""}'
 }
 
@@ -307,25 +317,23 @@ paired() {
 	local round=$1 case=$2 path=$3 conns=$4 a=${5:-nginx} b=${6:-capuchin} s wrks=()
 	local -A t0 t1
 	for s in "$a" "$b"; do
-		timeout 30 taskset -c 1 wrk -t1 -c"$conns" -d1s -H "Authorization: $TOKEN" "http://127.0.0.1:${PORT[$s]}$path" >/dev/null 2>&1 &
+		load 1 "$conns" "http://127.0.0.1:${PORT[$s]}$path" >/dev/null 2>&1 &
 		wrks+=($!)
 	done
 	wait "${wrks[@]}" 2>/dev/null || true
 	for s in "$a" "$b"; do t0[$s]=$(cpu_ticks "${PID[$s@${PORT[$s]}]}"); done
 	wrks=()
 	for s in "$a" "$b"; do
-		timeout $((DUR + 30)) taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" -H "Authorization: $TOKEN" \
-			"http://127.0.0.1:${PORT[$s]}$path" >"$work/pair-$s.out" 2>&1 &
+		load "$DUR" "$conns" "http://127.0.0.1:${PORT[$s]}$path" >"$work/pair-$s.out" 2>&1 &
 		wrks+=($!)
 	done
 	wait "${wrks[@]}" 2>/dev/null || true
 	for s in "$a" "$b"; do t1[$s]=$(cpu_ticks "${PID[$s@${PORT[$s]}]}"); done
-	local hz n r line="pair $round $case"
-	hz=$(getconf CLK_TCK)
+	local n r line="pair $round $case"
 	for s in "$a" "$b"; do
 		n=$(awk '/requests in/ {print $1}' "$work/pair-$s.out")
 		[ "${n:-0}" -gt 0 ] || { echo "bench: paired wrk failed against $s" >&2; return 0; }
-		line+=" $(awk -v t=$((t1[$s] - t0[$s])) -v hz="$hz" -v n="$n" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')"
+		line+=" $(per_request $((t1[$s] - t0[$s])) "$n")"
 	done
 	for s in "$a" "$b"; do
 		r=$(awk '/Requests\/sec/ {print $2}' "$work/pair-$s.out")

@@ -72,7 +72,7 @@ site_files() {
 }
 
 # capuchin_conf PORT PLUGIN...: Workers 1, static files, proxy_reverse last;
-# the plugins from CAPUCHIN_PLUGINS (default bin/plugins).
+# the plugins from $plugins_dir (default bin/plugins).
 capuchin_conf() {
 	local d=$work/capuchin-$1 port=$1
 	shift
@@ -81,7 +81,7 @@ capuchin_conf() {
 		"$port" $((port + TLSOFF)) >"$d/capuchin.conf"
 	printf '[HOST]\n    DocumentRoot %s\n    TLSCertificate %s\n    TLSKey %s\n' "$work/www" "$work/tls/cert.pem" "$work/tls/key.pem" >"$d/sites/default"
 	{
-		printf '[PLUGINS]\n    Directory %s\n' "${CAPUCHIN_PLUGINS:-$PWD/bin/plugins}"
+		printf '[PLUGINS]\n    Directory %s\n' "${plugins_dir:-$PWD/bin/plugins}"
 		for p in "$@" proxy_reverse; do printf '    Load %s\n' "$p"; done
 	} >"$d/plugins.load"
 	printf '[PROXY_ENTRY]\n    ServerList 127.0.0.1:18081 127.0.0.1:18082\n    LoadBalancer Round-Robin\n    Match ^/api/\n' >"$d/proxy_reverse.conf"
