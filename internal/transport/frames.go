@@ -108,7 +108,12 @@ type framer struct {
 	fb []byte // the current frame's body
 }
 
+// newFramer returns c's framer, reading and writing with raw system calls
+// (rawIO) where c offers them.
 func newFramer(c *net.UnixConn) framer {
+	if r := newRawIO(c); r != nil {
+		return framer{c: c, w: newFrameWriter(r), br: bufio.NewReaderSize(r, 64<<10)}
+	}
 	return framer{c: c, w: newFrameWriter(c), br: bufio.NewReaderSize(c, 64<<10)}
 }
 

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"unicode/utf8"
@@ -30,15 +29,8 @@ const maxPeerConns = 4096
 
 // NewPeerFrames wraps c, a connection a stage-20 plugin accepted on its
 // peer socket.
-// Its reads and writes are raw system calls (rawIO): the peer is idle
-// between batches, and a batch then costs no wake-up of the runtime's
-// monitor thread.
 func NewPeerFrames(c *net.UnixConn) *PeerFrames {
-	r := newRawIO(c)
-	if r == nil {
-		return &PeerFrames{batchReader: batchReader{framer: newFramer(c)}}
-	}
-	return &PeerFrames{batchReader: batchReader{framer: framer{c: c, w: newFrameWriter(r), br: bufio.NewReaderSize(r, 64<<10)}}}
+	return &PeerFrames{batchReader: batchReader{framer: newFramer(c)}}
 }
 
 // PeerCall is an event as a peer takes it: the fields of a stage-20

@@ -7,11 +7,13 @@ import (
 	"github.com/capuchin/capuchin/internal/rawsock"
 )
 
-// rawIO reads and writes a stage-20 peer's socket with rawsock.IO, raw
-// system calls in the runtime poller's waits (see package rawsock: Go's
-// syscall bookkeeping would wake its monitor thread at every batch of
-// calls of an otherwise idle peer), its errors worded as a unix
-// net.Conn's.
+// rawIO reads and writes a framed socket with rawsock.IO, raw system
+// calls in the runtime poller's waits, its errors worded as a unix
+// net.Conn's. Go's syscall bookkeeping (see package rawsock) would cost
+// each end of a framed socket at every batch: an end idle between
+// batches wakes the runtime's monitor thread, and a write that wakes the
+// other end on the same core is preempted on its way out, with the
+// processor handed to another thread meanwhile.
 type rawIO struct{ io rawsock.IO }
 
 // newRawIO returns c's raw reader and writer; nil when c offers none.
