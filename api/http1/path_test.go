@@ -28,12 +28,12 @@ func TestMatchPath(t *testing.T) {
 	}
 }
 
-// TestUncleanPath: UncleanPath matches exactly the paths CleanPath changes,
-// over hand-picked and random spellings.
+// TestUncleanPath: UncleanPath and Unclean match exactly the paths
+// CleanPath changes, over hand-picked and random spellings.
 func TestUncleanPath(t *testing.T) {
 	re := regexp.MustCompile(UncleanPath)
 	paths := []string{"", "/", "//", "/.", "/..", "/a", "/a/", "/a/.", "/a/..", "/a//b", "/a/./b", "/a/../b",
-		"a", "./a", "/.a", "/..a", "/a./", "/a../b", "/.../"}
+		"a", "./a", "/.a", "/..a", "/a./", "/a../b", "/.../", "/a/.../b", "/..", "/./", "\xff/a", "/a/\xff./"}
 	rng := rand.New(rand.NewPCG(5, 6))
 	segs := []string{"", ".", "..", "...", "a", ".b", "c.", "d..e"}
 	for range 20000 {
@@ -45,8 +45,8 @@ func TestUncleanPath(t *testing.T) {
 		paths = append(paths, p, "/"+p)
 	}
 	for _, p := range paths {
-		if changed := CleanPath(p) != p; re.MatchString(p) != changed {
-			t.Fatalf("%q: UncleanPath matches %v, CleanPath changes it %v", p, re.MatchString(p), changed)
+		if changed := CleanPath(p) != p; re.MatchString(p) != changed || Unclean(p) != changed {
+			t.Fatalf("%q: UncleanPath matches %v, Unclean says %v, CleanPath changes it %v", p, re.MatchString(p), Unclean(p), changed)
 		}
 	}
 }

@@ -7,14 +7,17 @@ import (
 	"github.com/capuchin/capuchin/api/http1"
 )
 
-// Path is a compiled path rule: a Go regexp, matched as a literal prefix
-// when it is only one ("^/api/", "(?i)^/static/"), the commonest rule,
-// which spares each request the regexp machine.
+// Path is a compiled path rule: a Go regexp, matched without the regexp
+// machine where a plain test does the same: as a literal prefix when it is
+// only one ("^/api/", "(?i)^/static/"), the commonest rule, and with
+// http1.Unclean when it is http1.UncleanPath, which every hook testing
+// paths with http1.MatchPath declares (mandril; auth_header with Match).
 type Path struct {
-	re     *regexp.Regexp
-	prefix string // the literal, when lit
-	fold   bool   // matched case-insensitively (ASCII)
-	lit    bool
+	re      *regexp.Regexp
+	prefix  string // the literal, when lit
+	fold    bool   // matched case-insensitively (ASCII)
+	lit     bool
+	unclean bool // the rule is http1.UncleanPath
 }
 
 // CompilePath compiles src (Go syntax, unanchored).
@@ -29,7 +32,7 @@ func CompilePath(src string) (Path, error) {
 // PathOf returns the rule re, which regexp.Compile (Perl syntax, not
 // POSIX) made.
 func PathOf(re *regexp.Regexp) Path {
-	p := Path{re: re}
+	p := Path{re: re, unclean: re.String() == http1.UncleanPath}
 	p.prefix, p.fold, p.lit = literalPrefix(re.String())
 	return p
 }
@@ -40,6 +43,8 @@ func (p Path) String() string { return p.re.String() }
 // MatchString reports whether the rule matches s.
 func (p Path) MatchString(s string) bool {
 	switch {
+	case p.unclean:
+		return http1.Unclean(s)
 	case !p.lit:
 		return p.re.MatchString(s)
 	case len(s) < len(p.prefix):

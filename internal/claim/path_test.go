@@ -3,6 +3,8 @@ package claim
 import (
 	"regexp"
 	"testing"
+
+	"github.com/capuchin/capuchin/api/http1"
 )
 
 // A rule matches exactly as its regexp does, whether or not it takes the
@@ -24,9 +26,11 @@ func TestPathMatchesAsItsRegexp(t *testing.T) {
 		{"^/api/$", false},
 		{"^/api/.*", false},
 		{"^/a|^/b", false},
+		{http1.UncleanPath, false},
 	}
 	paths := []string{"", "/", "/api", "/api/", "/api/x", "/API/x", "/Api/v1/x", "/x/api/", "/static/a",
-		"/\u017ftatic/a", "/\u212Ait", "/kit", "/KIT", "/café", "/CAFÉ", "/a", "/b"}
+		"/\u017ftatic/a", "/\u212Ait", "/kit", "/KIT", "/café", "/CAFÉ", "/a", "/b",
+		"a", "//a", "/a/./b", "/a/../b", "/a/.", "/a/..", "/a/.b", "/a/..b/", "/a/.../"}
 	for _, r := range rules {
 		p, err := CompilePath(r.src)
 		if err != nil {
@@ -42,7 +46,28 @@ func TestPathMatchesAsItsRegexp(t *testing.T) {
 			}
 		}
 	}
+	if p, _ := CompilePath(http1.UncleanPath); !p.unclean {
+		t.Error("http1.UncleanPath does not take its fast path")
+	}
 	if _, err := CompilePath("^(/api"); err == nil {
 		t.Error("a rule that does not compile was taken")
 	}
+}
+
+// BenchmarkUncleanRule: http1.UncleanPath as a claim rule (http1.Unclean)
+// against its regexp, on a long clean path (go test -bench UncleanRule).
+func BenchmarkUncleanRule(b *testing.B) {
+	const path = "/static/assets/js/app.min.3f2a9b.js"
+	p, _ := CompilePath(http1.UncleanPath)
+	re := regexp.MustCompile(http1.UncleanPath)
+	b.Run("rule", func(b *testing.B) {
+		for b.Loop() {
+			p.MatchString(path)
+		}
+	})
+	b.Run("regexp", func(b *testing.B) {
+		for b.Loop() {
+			re.MatchString(path)
+		}
+	})
 }
