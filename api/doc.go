@@ -16,6 +16,10 @@
 //	DoneHook        40  a response is complete (notification)
 //	CloseHook       50  a connection closed (notification)
 //
+// Beside RequestHook: RequestFilter (stage 20 for the requests its Claims
+// match only) and InlineRequestHook (the hook never waits, so the SDK runs
+// it on the goroutine that read the call, without a hand-off to a worker).
+//
 // And for operators, also optional: MetricsSource (prometheus/client_golang
 // collectors, gathered at each scrape of the host's MetricsURL), Reopener
 // (reopen the files the plugin writes when the host gets SIGUSR1), and

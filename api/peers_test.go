@@ -28,12 +28,30 @@ func (headerCheck) Request(c *Conn, req *http1.Request, vhost string) (Verdict, 
 	return Respond, &Reply{Status: 401, Header: http1.Header{{Name: "X-Why", Value: "no key"}}, Body: []byte("no")}
 }
 
+// inlineCheck is headerCheck run inline (InlineRequestHook), which
+// panics on a request with X-Panic.
+type inlineCheck struct{ headerCheck }
+
+func (inlineCheck) InlineRequest() bool { return true }
+
+func (h inlineCheck) Request(c *Conn, req *http1.Request, vhost string) (Verdict, *Reply) {
+	if req.Header.Get("X-Panic") != "" {
+		panic("X-Panic")
+	}
+	return h.headerCheck.Request(c, req, vhost)
+}
+
 // peerPair starts a stage-20 plugin's peer socket (in this process) and
 // returns a lease holder's peers for one connection.
 func peerPair(tb testing.TB, deadline time.Duration) *leasePeers {
+	return peerPairOf(tb, headerCheck{}, deadline)
+}
+
+// peerPairOf is peerPair with the peer's plugin p.
+func peerPairOf(tb testing.TB, p Plugin, deadline time.Duration) *leasePeers {
 	tb.Helper()
 	sock := filepath.Join(tb.TempDir(), "peer")
-	peer := newRuntime(headerCheck{})
+	peer := newRuntime(p)
 	peer.listenPeers(sock)
 	if peer.peerLn == nil {
 		tb.Fatal("no peer socket")
@@ -65,6 +83,23 @@ func TestPeerAsk(t *testing.T) {
 	po := lp.ask(cs, "GET / HTTP/1.1\r\nHost: example.org")
 	if po.verdict != Respond || po.reply.Status != 401 || string(po.reply.Body) != "no" || po.reply.Header.Get("X-Why") != "no key" {
 		t.Fatalf("without the key: %+v", po)
+	}
+}
+
+// TestPeerInlinePanic: a hook run inline that panics fails its own call
+// (fail-closed: 503) and leaves the socket's reader serving: the calls
+// after it get their own verdicts.
+func TestPeerInlinePanic(t *testing.T) {
+	lp := peerPairOf(t, inlineCheck{}, time.Second)
+	cs := &connState{}
+	if po := lp.ask(cs, "GET / HTTP/1.1\r\nHost: example.org\r\nX-Panic: 1"); po.verdict != Respond || po.reply.Status != 503 {
+		t.Fatalf("the panicking call: %+v, want 503", po)
+	}
+	if po := lp.ask(cs, "GET / HTTP/1.1\r\nHost: example.org\r\nX-Key: k"); po != (peerOutcome{}) {
+		t.Fatalf("the call after it: %+v, want Continue", po)
+	}
+	if po := lp.ask(cs, "GET / HTTP/1.1\r\nHost: example.org"); po.verdict != Respond || po.reply.Status != 401 {
+		t.Fatalf("the next: %+v, want 401", po)
 	}
 }
 

@@ -48,6 +48,7 @@ type runtime struct {
 	handleD atomic.Int64
 	connect ConnectHook
 	request RequestHook
+	inline  atomic.Bool // the stage-20 hook runs on the reading goroutine (InlineRequestHook)
 	content ContentHandler
 	done    DoneHook
 	closed  CloseHook
@@ -73,6 +74,7 @@ func newRuntime(p Plugin) *runtime {
 	rt.bufs.mem.Quiet = &rt.bufs.raw.Idle // memory is given back once connections stop coming back to work
 	rt.connect, _ = p.(ConnectHook)
 	rt.request, _ = p.(RequestHook)
+	rt.askInline()
 	rt.content, _ = p.(ContentHandler)
 	rt.done, _ = p.(DoneHook)
 	rt.closed, _ = p.(CloseHook)
@@ -175,10 +177,20 @@ func (rt *runtime) Describe() transport.Manifest {
 
 // Configure hands the configuration path to a Configurer.
 func (rt *runtime) Configure(path string) error {
-	if c, ok := rt.p.(Configurer); ok {
-		return c.Configure(path)
+	c, ok := rt.p.(Configurer)
+	if !ok {
+		return nil
 	}
-	return nil
+	err := c.Configure(path)
+	rt.askInline()
+	return err
+}
+
+// askInline asks a stage-20 hook whether it runs inline
+// (InlineRequestHook).
+func (rt *runtime) askInline() {
+	h, ok := rt.p.(InlineRequestHook)
+	rt.inline.Store(ok && rt.request != nil && h.InlineRequest())
 }
 
 // Calls serves the per-request events (from the Calls stream or the framed

@@ -33,13 +33,32 @@ type job struct {
 	pf   *transport.PeerFrames
 }
 
+// request reports whether j is a stage-20 call.
+func (j job) request() bool { return j.peer != nil || j.ev.Kind == transport.EventRequest }
+
+// answer runs j and sends its reply.
+func (rt *runtime) answer(j job) {
+	if j.peer != nil {
+		rt.answerPeer(j.peer, j.pf)
+		return
+	}
+	rep := rt.dispatch(j.ev, j.s)
+	_ = j.s.Send(rep) // a late Send fails harmlessly
+}
+
 // workerIdle is how long a worker waits for another event before it ends.
 const workerIdle = 10 * time.Second
 
 func newWorkers() *workers { return &workers{jobs: make(chan job)} }
 
-// run has ev answered on s by a waiting worker or a new one.
+// run has j answered by a waiting worker or a new one, or at once, on
+// the calling goroutine, when it is a stage-20 call to a hook that runs
+// inline (InlineRequestHook).
 func (w *workers) run(rt *runtime, j job) {
+	if j.request() && rt.inline.Load() {
+		rt.answer(j)
+		return
+	}
 	select {
 	case w.jobs <- j:
 	default:
@@ -50,12 +69,7 @@ func (w *workers) run(rt *runtime, j job) {
 func (w *workers) loop(rt *runtime, j job) {
 	var t *time.Timer
 	for {
-		if j.peer != nil {
-			rt.answerPeer(j.peer, j.pf)
-		} else {
-			rep := rt.dispatch(j.ev, j.s)
-			_ = j.s.Send(rep) // a late Send fails harmlessly
-		}
+		rt.answer(j)
 		if w.idle.Add(1) > maxIdleWorkers {
 			w.idle.Add(-1)
 			if t != nil {

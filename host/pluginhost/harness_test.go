@@ -57,7 +57,8 @@ func build(dir string) int {
 		return 1
 	}
 	for _, mode := range []string{"hello", "helloopen", "gate", "gateopen", "notes", "gatef",
-		"hellogrpc", "helloopengrpc", "gategrpc", "gateopengrpc", "notesgrpc"} {
+		"hellogrpc", "helloopengrpc", "gategrpc", "gateopengrpc", "notesgrpc",
+		"helloinline", "helloopeninline", "gateinline", "gateopeninline", "notesinline"} {
 		if err := os.WriteFile(filepath.Join(dir, mode), src, 0o755); err != nil {
 			return 1
 		}

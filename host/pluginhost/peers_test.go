@@ -73,6 +73,58 @@ func TestPeerStage20UnderLease(t *testing.T) {
 	waitNotes(t, notesFile, append(want, " GET /hello/gate-close 0 0"))
 }
 
+// TestPeerInlineHook: a stage-20 hook that runs on the peer socket's
+// reading goroutine (api.InlineRequestHook) answers leased requests with
+// the same verdicts. A call that waits anyway holds up the calls read
+// after it from the same socket, here another leased connection's: that
+// call gets the policy (503) at its own deadline, not a hang, and the
+// connection serves on once the hook is free again.
+func TestPeerInlineHook(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	dir := t.TempDir()
+	h := startHost(t, spec(t, dir, "gateinline", ""), spec(t, dir, "hello", ""))
+	l := newLoop(t, h)
+	l.lease = stage.Lease{MaxRequests: 100, IdleTimeout: 5 * time.Second}
+	c1, c2 := dial(t, l.addr()), dial(t, l.addr())
+	for _, s := range []struct {
+		c      *client
+		path   string
+		status int
+	}{{c1, "/hello/a", 200}, {c2, "/hello/a", 200}, {c1, "/hello/deny", 403}, {c2, "/hello/teapot", 418},
+		{c1, "/hello/gate-wait", 200}, {c2, "/hello/b", 200}} {
+		if r := s.c.get(s.path); r.status != s.status {
+			t.Fatalf("%s: %d %q, want %d", s.path, r.status, r.body, s.status)
+		}
+	}
+	c1.send("GET /hello/gate-slow HTTP/1.1\r\nHost: test\r\n\r\n") // holds the hook for 2 s
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	if r := c2.get("/hello/c"); r.status != 503 {
+		t.Errorf("a call behind a waiting inline hook: %d %q, want the policy's 503", r.status, r.body)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Errorf("the call behind answered after %v; its deadline is 400ms", d)
+	}
+	if r, err := c1.read(); err != nil || r.status != 503 {
+		t.Fatalf("the slow call: %d %v, want 503", r.status, err)
+	}
+	time.Sleep(2 * time.Second) // the hook is free again
+	for _, c := range []*client{c1, c2} {
+		c.send("GET /hello/d HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+		if r, err := c.read(); err != nil || r.status != 200 {
+			t.Errorf("after the slow call: %d %v", r.status, err)
+		}
+	}
+	// Leased: all but each connection's first, and the last ones, which
+	// came after the leases were given back idle (after 500 ms).
+	for end := time.Now().Add(2 * time.Second); l.leased.Load() != 6 && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := l.leased.Load(); got != 6 {
+		t.Errorf("%d leased requests, want 6", got)
+	}
+}
+
 // TestPeerStage20FailOpen: with fail-open, a peer that misses its deadline
 // lets the request through to the handler.
 func TestPeerStage20FailOpen(t *testing.T) {

@@ -9,10 +9,11 @@ import (
 )
 
 // callPaths are the per-request channels a plugin may take: the framed
-// socket (what the SDK takes) and the gRPC Calls stream (a plugin that
-// ignores the socket, as one in another language may). The suffix of the
-// test plugin's name picks one.
-var callPaths = []struct{ name, suffix string }{{"framed", ""}, {"grpc", "grpc"}}
+// socket (what the SDK takes), the same with the stage-20 hook run on the
+// goroutine that read its call (api.InlineRequestHook), and the gRPC
+// Calls stream (a plugin that ignores the socket, as one in another
+// language may). The suffix of the test plugin's name picks one.
+var callPaths = []struct{ name, suffix string }{{"framed", ""}, {"inline", "inline"}, {"grpc", "grpc"}}
 
 // TestStagesAndVerdicts: every stage sees what it hooks and every verdict
 // holds, on both call paths.

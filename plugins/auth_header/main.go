@@ -63,6 +63,10 @@ func (a *authHeader) RequestFilter() api.Claims {
 	return api.Claims{Paths: http1.PathFilter(a.rules.match)}
 }
 
+// InlineRequest: Request decides from the request and the rules in memory
+// and never waits, so the SDK runs it on the goroutine that read the call.
+func (a *authHeader) InlineRequest() bool { return true }
+
 // unauthorized is the page sent with a 401.
 var unauthorized = []byte("<!DOCTYPE html>\n<html><head><title>401 Unauthorized</title></head>" +
 	"<body><h1>401 Unauthorized</h1><p>This URL needs a valid token.</p></body></html>\n")

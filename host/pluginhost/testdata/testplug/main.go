@@ -16,6 +16,8 @@
 // A trailing "grpc" (gategrpc, helloopengrpc) makes the plugin ignore the
 // framed calls socket and take its events on the gRPC Calls stream, and
 // open no peer socket, as a plugin in another language may.
+// A trailing "inline" (gateinline, gateopeninline) makes the stage-20
+// hook run on the goroutine that read its call (api.InlineRequestHook).
 // Every mode writes its pid to CONFIG.pid on Configure and refuses a
 // configuration file that contains "bad".
 package main
@@ -43,7 +45,11 @@ type base struct {
 	name   string
 	policy api.Policy
 	conf   []byte
+	inline bool
 }
+
+// InlineRequest: the "inline" modes run their stage-20 hook inline.
+func (b *base) InlineRequest() bool { return b.inline }
 
 func (b *base) Info() api.Info {
 	// Stage 10 has no slow path to test: its deadline is long, so that a
@@ -237,7 +243,8 @@ func main() {
 		os.Unsetenv(transport.EnvCalls)
 		os.Unsetenv(transport.EnvPeerSocket)
 	}
-	b := base{name: name}
+	b := base{name: strings.TrimSuffix(name, "inline"), inline: strings.HasSuffix(name, "inline")}
+	name = b.name
 	if strings.HasSuffix(name, "open") {
 		b.policy = api.FailOpen
 	}
