@@ -62,6 +62,10 @@ func (m *mandril) ConnectFilter() api.Networks { return m.rules.nets }
 // may deny (see rules.filter).
 func (m *mandril) RequestFilter() api.Claims { return api.Claims{Paths: m.rules.filter()} }
 
+// InlineRequest: Request matches the path against rules in memory and
+// never waits, so the SDK runs it on the goroutine that read the call.
+func (m *mandril) InlineRequest() bool { return true }
+
 // forbidden is the page sent for a denied URL.
 var forbidden = []byte("<!DOCTYPE html>\n<html><head><title>403 Forbidden</title></head>" +
 	"<body><h1>403 Forbidden</h1><p>Access to this URL is denied.</p></body></html>\n")
