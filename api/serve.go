@@ -74,7 +74,9 @@ func newRuntime(p Plugin) *runtime {
 	rt.bufs.mem.Quiet = &rt.bufs.raw.Idle // memory is given back once connections stop coming back to work
 	rt.connect, _ = p.(ConnectHook)
 	rt.request, _ = p.(RequestHook)
-	rt.askInline()
+	if _, ok := p.(Configurer); !ok {
+		rt.askInline() // else once configured
+	}
 	rt.content, _ = p.(ContentHandler)
 	rt.done, _ = p.(DoneHook)
 	rt.closed, _ = p.(CloseHook)
@@ -181,9 +183,11 @@ func (rt *runtime) Configure(path string) error {
 	if !ok {
 		return nil
 	}
-	err := c.Configure(path)
+	if err := c.Configure(path); err != nil {
+		return err
+	}
 	rt.askInline()
-	return err
+	return nil
 }
 
 // askInline asks a stage-20 hook whether it runs inline
