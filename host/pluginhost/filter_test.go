@@ -21,11 +21,7 @@ import (
 // plugin comes back to the host exactly for those, so the stage-20 hook
 // still sees every request it asked for.
 func TestStage20FilterKeepsLease(t *testing.T) {
-	hosttest.CheckLeaks(t)
-	dir := t.TempDir()
-	h := startHost(t, spec(t, dir, "gatef", ""), spec(t, dir, "hello", ""))
-	l := newLoop(t, h)
-	l.lease = stage.Lease{MaxRequests: 100, IdleTimeout: 300 * time.Millisecond}
+	l := leasedHost(t, "gatef", 300*time.Millisecond)
 	c := dial(t, l.addr())
 	get := func(p string) string { return "GET " + p + " HTTP/1.1\r\nHost: test\r\n\r\n" }
 	c.send(get("/hello/a") + get("/hello/b") + get("/deny") + get("/hello/c") + get("/gate-count") +

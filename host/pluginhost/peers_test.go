@@ -73,6 +73,17 @@ func TestPeerStage20UnderLease(t *testing.T) {
 	waitNotes(t, notesFile, append(want, " GET /hello/gate-close 0 0"))
 }
 
+// leasedHost starts the host with gate, a stage-20 mode of the test
+// plugin, before hello, and a loop that offers hello leases of 100
+// requests with the idle timeout idle.
+func leasedHost(t *testing.T, gate string, idle time.Duration) *loop {
+	hosttest.CheckLeaks(t)
+	dir := t.TempDir()
+	l := newLoop(t, startHost(t, spec(t, dir, gate, ""), spec(t, dir, "hello", "")))
+	l.lease = stage.Lease{MaxRequests: 100, IdleTimeout: idle}
+	return l
+}
+
 // TestPeerInlineHook: a stage-20 hook that runs on the peer socket's
 // reading goroutine (api.InlineRequestHook) answers leased requests with
 // the same verdicts. A call that waits anyway holds up the calls read
@@ -80,11 +91,7 @@ func TestPeerStage20UnderLease(t *testing.T) {
 // call gets the policy (503) at its own deadline, not a hang, and the
 // connection serves on once the hook is free again.
 func TestPeerInlineHook(t *testing.T) {
-	hosttest.CheckLeaks(t)
-	dir := t.TempDir()
-	h := startHost(t, spec(t, dir, "gateinline", ""), spec(t, dir, "hello", ""))
-	l := newLoop(t, h)
-	l.lease = stage.Lease{MaxRequests: 100, IdleTimeout: 5 * time.Second}
+	l := leasedHost(t, "gateinline", 5*time.Second)
 	c1, c2 := dial(t, l.addr()), dial(t, l.addr())
 	for _, s := range []struct {
 		c      *client
@@ -128,11 +135,7 @@ func TestPeerInlineHook(t *testing.T) {
 // TestPeerStage20FailOpen: with fail-open, a peer that misses its deadline
 // lets the request through to the handler.
 func TestPeerStage20FailOpen(t *testing.T) {
-	hosttest.CheckLeaks(t)
-	dir := t.TempDir()
-	h := startHost(t, spec(t, dir, "gateopen", ""), spec(t, dir, "hello", ""))
-	l := newLoop(t, h)
-	l.lease = stage.Lease{MaxRequests: 100, IdleTimeout: 5 * time.Second}
+	l := leasedHost(t, "gateopen", 5*time.Second)
 	c := dial(t, l.addr())
 	for _, p := range []string{"/hello/a", "/hello/gate-slow", "/hello/b"} {
 		start := time.Now()
