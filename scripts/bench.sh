@@ -428,13 +428,17 @@ for c in "${CASES[@]}"; do
 	sel+=("$cs")
 done
 # The CPU targets' cases are also run paired (see paired), when both nginx
-# and Capuchin are selected; with BENCH_AB they are all that runs, paired
-# capuchin against capuchin-ab.
+# and Capuchin are selected, and so is the stage-20 target's (1 KiB at 64
+# connections: the proxy alone against capuchin+auth_header); with
+# BENCH_AB they are all that runs, paired capuchin against capuchin-ab.
 pairs=()
 for c in "${sel[@]}"; do
 	set -- $c
 	if [[ $1 =~ ^proxy-(1k-64c|1k-256c|64k-64c)$ && " $* " == *" ${PAIR[0]} "* && " $* " == *" ${PAIR[1]} "* ]]; then
 		pairs+=("$1 $2 $3 ${PAIR[*]}") runs=$((runs + 1))
+	fi
+	if [[ $1 == proxy-1k-64c && " $* " == *" capuchin "* && " $* " == *" capuchin+auth_header "* ]]; then
+		pairs+=("$1 $2 $3 capuchin capuchin+auth_header") runs=$((runs + 1))
 	fi
 done
 if [ -n "${BENCH_AB:-}" ]; then
