@@ -305,8 +305,7 @@ measure() {
 	tail -n 1 "$RESULTS" | awk '{printf "  %-16s %-22s %9s req/s %7s us/req  p99 %7s us  %4s new backend conns%s\n", $3, $4, $5, $6, $7, $8, $9 ? "  " $9 " ERRORS" : ""}'
 }
 
-# paired ROUND CASE PATH CONNS [A B]: servers A and B (default nginx and
-# Capuchin, proxy alone) loaded at once, each by its own wrk with CONNS
+# paired ROUND CASE PATH CONNS A B: servers A and B loaded at once, each by its own wrk with CONNS
 # connections, so that both run on core 0 through the same moments of the
 # machine; appends "pair ROUND CASE A-CPU-us/req B-CPU-us/req A-req/s B-req/s A B".
 # The two share the core, so their req/s say little; their CPU per request
@@ -314,7 +313,7 @@ measure() {
 # up on a noisy machine (two copies of one server, paired so, agree within
 # 1.5 % where the runs one after another differ by 10 % and more).
 paired() {
-	local round=$1 case=$2 path=$3 conns=$4 a=${5:-nginx} b=${6:-capuchin} s wrks=()
+	local round=$1 case=$2 path=$3 conns=$4 a=$5 b=$6 s wrks=()
 	local -A t0 t1
 	for s in "$a" "$b"; do
 		load 1 "$conns" "http://127.0.0.1:${PORT[$s]}$path" >/dev/null 2>&1 &
@@ -377,10 +376,13 @@ echo "function delay() return $THINK end" >"$work/think.lua"
 site_files
 start_backends
 PROXIES=(nginx haproxy capuchin capuchin+mandril capuchin+auth_header)
-PAIR=(nginx capuchin) # the servers paired (see paired)
+# PAIRS: the cases run paired too (see paired), "CASE-REGEX A B": the CPU
+# targets' cases with nginx and Capuchin, and the stage-20 target's with the
+# proxy alone and capuchin+auth_header.
+PAIRS=("^proxy-(1k-64c|1k-256c|64k-64c)$ nginx capuchin" "^proxy-1k-64c$ capuchin capuchin+auth_header")
 if [ -n "${BENCH_AB:-}" ]; then
 	[ -x "$BENCH_AB" ] || { echo "bench: BENCH_AB=$BENCH_AB is not an executable file"; exit 1; }
-	PROXIES=(capuchin capuchin-ab) PAIR=(capuchin capuchin-ab)
+	PROXIES=(capuchin capuchin-ab) PAIRS=("^proxy-(1k-64c|1k-256c|64k-64c)$ capuchin capuchin-ab")
 fi
 for s in "${PROXIES[@]}"; do start "$s" "${PORT[$s]}"; done
 # expect CODE SERVER PATH [curl options]: the server answers PATH with CODE.
@@ -427,19 +429,17 @@ for c in "${CASES[@]}"; do
 	done
 	sel+=("$cs")
 done
-# The CPU targets' cases are also run paired (see paired), when both nginx
-# and Capuchin are selected, and so is the stage-20 target's (1 KiB at 64
-# connections: the proxy alone against capuchin+auth_header); with
-# BENCH_AB they are all that runs, paired capuchin against capuchin-ab.
+# The PAIRS are run when both their servers are selected; with BENCH_AB
+# they are all that runs.
 pairs=()
 for c in "${sel[@]}"; do
 	set -- $c
-	if [[ $1 =~ ^proxy-(1k-64c|1k-256c|64k-64c)$ && " $* " == *" ${PAIR[0]} "* && " $* " == *" ${PAIR[1]} "* ]]; then
-		pairs+=("$1 $2 $3 ${PAIR[*]}") runs=$((runs + 1))
-	fi
-	if [[ $1 == proxy-1k-64c && " $* " == *" capuchin "* && " $* " == *" capuchin+auth_header "* ]]; then
-		pairs+=("$1 $2 $3 capuchin capuchin+auth_header") runs=$((runs + 1))
-	fi
+	for p in "${PAIRS[@]}"; do
+		read -r re a b <<<"$p"
+		if [[ $1 =~ $re && " $* " == *" $a "* && " $* " == *" $b "* ]]; then
+			pairs+=("$1 $2 $3 $a $b") runs=$((runs + 1))
+		fi
+	done
 done
 if [ -n "${BENCH_AB:-}" ]; then
 	sel=() runs=${#pairs[@]} IDLE=0
