@@ -109,12 +109,10 @@ type framer struct {
 }
 
 // newFramer returns c's framer, reading and writing with raw system calls
-// (rawIO) where c offers them.
+// (rawIO).
 func newFramer(c *net.UnixConn) framer {
-	if r := newRawIO(c); r != nil {
-		return framer{c: c, w: newFrameWriter(r), br: bufio.NewReaderSize(r, 64<<10)}
-	}
-	return framer{c: c, w: newFrameWriter(c), br: bufio.NewReaderSize(c, 64<<10)}
+	r := newRawIO(c)
+	return framer{c: c, w: newFrameWriter(r), br: bufio.NewReaderSize(r, 64<<10)}
 }
 
 // next reads one frame's body, valid until the following call.

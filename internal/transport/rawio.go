@@ -16,12 +16,10 @@ import (
 // processor handed to another thread meanwhile.
 type rawIO struct{ io rawsock.IO }
 
-// newRawIO returns c's raw reader and writer; nil when c offers none.
+// newRawIO returns c's raw reader and writer (a *net.UnixConn's
+// SyscallConn fails only when the connection is nil).
 func newRawIO(c *net.UnixConn) *rawIO {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return nil
-	}
+	rc, _ := c.SyscallConn()
 	r := &rawIO{}
 	r.io.Init(rc)
 	return r

@@ -243,8 +243,9 @@ func main() {
 		os.Unsetenv(transport.EnvCalls)
 		os.Unsetenv(transport.EnvPeerSocket)
 	}
-	b := base{name: strings.TrimSuffix(name, "inline"), inline: strings.HasSuffix(name, "inline")}
-	name = b.name
+	inline := strings.HasSuffix(name, "inline")
+	name = strings.TrimSuffix(name, "inline")
+	b := base{name: name, inline: inline}
 	if strings.HasSuffix(name, "open") {
 		b.policy = api.FailOpen
 	}
