@@ -90,7 +90,7 @@ vet:
 
 # Capuchin beside nginx and HAProxy, ratios over interleaved rounds (see
 # README.md, Performance). BENCH_QUICK=1 checks the script in a minute or two.
-bench: build $(BIN)/idleconns
+bench: build $(BIN)/idleconns $(BIN)/floorproxy
 	./scripts/bench.sh
 
 # Re-record the profiles the binaries are built with (pgo/NAME.pgo) from
@@ -101,6 +101,9 @@ pgo: build
 
 $(BIN)/idleconns: FORCE
 	$(GO) build -o $@ ./scripts/idleconns
+
+$(BIN)/floorproxy: FORCE
+	$(GO) build -o $@ ./scripts/floorproxy
 
 # Run every fuzz target for FUZZTIME each (default 30s).
 FUZZTIME ?= 30s

@@ -134,7 +134,8 @@ function pairs(   i, p) {
 	print "CPU per request with two servers loaded at once, each by its own wrk, both on core 0: the ratio"
 	print "measured through the same moments of the machine, which holds up where runs one after another are"
 	print "spread by the machine's noise (capuchin: the proxy alone; capuchin+auth_header: with auth_header before it;"
-	print "capuchin-ab: the proxy alone with BENCH_AB's plugin)."
+	print "capuchin-ab: the proxy alone with BENCH_AB's plugin; floor-goroutine and floor-epoll: scripts/floorproxy, a"
+	print "Go proxy with no features, with a goroutine per connection and with one epoll loop)."
 	print ""
 	print "| case | servers (A, B) | A CPU µs/req | B CPU µs/req | CPU B × A |"
 	print "| --- | --- | ---: | ---: | --- |"
@@ -189,6 +190,7 @@ function targets(   r, q, cs, j, c, a, b, n, m) {
 		q = med(pr, c)
 		check("proxy alone: CPU ≤ 1.0× nginx, loaded at once (" label(cs[j]) ")", q <= 1, sprintf("%.2f×", q))
 	}
+	floors()
 	r = medratio(rps, "tls-proxy-1k-64c", "capuchin", "nginx")
 	if (r >= 0) check("HTTPS proxy, keep-alive: req/s ≥ 0.8× nginx (issue 12; " label("tls-proxy-1k-64c") ")", r >= 0.8, sprintf("%.2f×", r))
 	r = medratio(p99, "proxy-1k-1c", "capuchin", "nginx")
@@ -197,3 +199,19 @@ function targets(   r, q, cs, j, c, a, b, n, m) {
 	if (n) { m = median(vals, n); check("memory: ≤ 2 MiB per 1,000 idle connections, host and plugins", m <= 2, sprintf("%.2f MiB", m)) }
 	if (errors > 0) printf "\n**%d failed requests (non-2xx answers or socket errors) in the runs: the numbers above are suspect.**\n", errors
 }
+
+# floors: the reference line of scripts/floorproxy's pairs with nginx (not a target).
+function floors(   cs, j, c, line) {
+	split("proxy-1k-64c proxy-1k-256c", cs, " ")
+	for (j = 1; j <= 2; j++) {
+		c = join(floor(cs[j], "floor-goroutine", "goroutine per connection"), floor(cs[j], "floor-epoll", "epoll loop"), ", ")
+		if (c != "") line = join(line, label(cs[j]) ": " c, "; ")
+	}
+	if (line != "") printf "- For reference (not a target): a Go proxy with no features (scripts/floorproxy), CPU × nginx, loaded at once: %s\n", line
+}
+# floor(c, s, name): "name 1.05×", server s's paired ratio to nginx in case c; "" if not run.
+function floor(c, s, name,   k) {
+	k = c SUBSEP "nginx" SUBSEP s
+	return collect(pr, k) ? sprintf("%s %.2f×", name, med(pr, k)) : ""
+}
+function join(a, b, sep) { return a == "" ? b : b == "" ? a : a sep b }

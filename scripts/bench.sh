@@ -8,7 +8,9 @@
 #            connection (p99 latency): nginx, HAProxy and Capuchin's
 #            proxy_reverse alone, with mandril loaded before it (configured as
 #            its README does) and with auth_header (a stage-20 check of every
-#            request)
+#            request); and, at 1 KiB and 64 and 256 connections, the two
+#            loops of scripts/floorproxy, a Go proxy with no features: the
+#            floor of CPU per request for a Go process on this machine
 #   think    proxied 1 KiB, 1024 keep-alive connections that each wait THINK
 #            (300) ms between an answer and the next request: clients with
 #            think time, whose connections sit idle between requests
@@ -52,7 +54,7 @@ else
 	DUR=${1:-5} ROUNDS=${2:-3} IDLE=${BENCH_IDLE:-10000}
 fi
 declare -A PORT=([nginx]=18090 [haproxy]=18092 [capuchin]=18091 [capuchin+mandril]=18093 [capuchin+auth_header]=18094
-	[capuchin-ab]=18095)
+	[capuchin-ab]=18095 [floor-goroutine]=18096 [floor-epoll]=18097)
 declare -A MEMPORT=([nginx]=18190 [haproxy]=18192 [capuchin]=18191)
 SETTLE=3    # seconds the memory test's connections are left idle before measuring
 THINK=300   # ms a -think case's connections wait between an answer and the next request
@@ -84,8 +86,8 @@ have openssl || missing+=(openssl)
 [ ${#missing[@]} = 0 ] || install "${missing[@]}"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
-for b in bin/capuchin bin/demo-backend bin/idleconns bin/plugins/proxy_reverse bin/plugins/mandril bin/plugins/auth_header; do
-	[ -x "$b" ] || { echo "bench: $b missing: run make bench (or make build and go build -o bin/idleconns ./scripts/idleconns)"; exit 1; }
+for b in bin/capuchin bin/demo-backend bin/idleconns bin/floorproxy bin/plugins/proxy_reverse bin/plugins/mandril bin/plugins/auth_header; do
+	[ -x "$b" ] || { echo "bench: $b missing: run make bench (or make build, then go build -o bin/NAME ./scripts/NAME for idleconns and floorproxy)"; exit 1; }
 done
 for p in "${PORTS_BE[@]}" "${PORT[@]}" "${MEMPORT[@]}"; do
 	if (echo >/dev/tcp/127.0.0.1/"$p") 2>/dev/null; then echo "bench: port $p is in use"; exit 1; fi
@@ -217,6 +219,8 @@ start() {
 		cp "$BENCH_AB" "$work/ab-plugins/proxy_reverse"
 		c=$(plugins_dir=$work/ab-plugins capuchin_conf "$port")
 		GOMAXPROCS=1 taskset -c 0 ./bin/capuchin -c "$c" 2>"$work/$name-$port.log" & ;;
+	floor-*) # scripts/floorproxy: no features, the floor of a Go proxy's CPU per request
+		GOMAXPROCS=1 taskset -c 0 ./bin/floorproxy -loop "${name#floor-}" -listen 127.0.0.1:"$port" 2>"$work/$name-$port.log" & ;;
 	capuchin*)
 		local plugins=${name#capuchin}
 		c=$(capuchin_conf "$port" ${plugins//+/ })
@@ -376,15 +380,20 @@ echo "function delay() return $THINK end" >"$work/think.lua"
 site_files
 start_backends
 PROXIES=(nginx haproxy capuchin capuchin+mandril capuchin+auth_header)
+# FLOORS: proxies with no features (scripts/floorproxy), beside the others
+# in the 1 KiB cases at 64 and 256 connections: what any Go proxy costs here,
+# with a goroutine per connection and with one epoll loop.
+FLOORS=(floor-goroutine floor-epoll)
 # PAIRS: the cases run paired too (see paired), "CASE-REGEX A B": the CPU
-# targets' cases with nginx and Capuchin, and the stage-20 target's with the
-# proxy alone and capuchin+auth_header.
-PAIRS=("^proxy-(1k-64c|1k-256c|64k-64c)$ nginx capuchin" "^proxy-1k-64c$ capuchin capuchin+auth_header")
+# targets' cases with nginx and Capuchin and with nginx and each floor, and
+# the stage-20 target's with the proxy alone and capuchin+auth_header.
+PAIRS=("^proxy-(1k-64c|1k-256c|64k-64c)$ nginx capuchin" "^proxy-1k-64c$ capuchin capuchin+auth_header"
+	"^proxy-1k-(64c|256c)$ nginx floor-goroutine" "^proxy-1k-(64c|256c)$ nginx floor-epoll")
 if [ -n "${BENCH_AB:-}" ]; then
 	[ -x "$BENCH_AB" ] || { echo "bench: BENCH_AB=$BENCH_AB is not an executable file"; exit 1; }
-	PROXIES=(capuchin capuchin-ab) PAIRS=("^proxy-(1k-64c|1k-256c|64k-64c)$ capuchin capuchin-ab")
+	PROXIES=(capuchin capuchin-ab) FLOORS=() PAIRS=("^proxy-(1k-64c|1k-256c|64k-64c)$ capuchin capuchin-ab")
 fi
-for s in "${PROXIES[@]}"; do start "$s" "${PORT[$s]}"; done
+for s in "${PROXIES[@]}" "${FLOORS[@]}"; do start "$s" "${PORT[$s]}"; done
 # expect CODE SERVER PATH [curl options]: the server answers PATH with CODE.
 expect() {
 	local want=$1 s=$2 path=$3 code
@@ -393,7 +402,7 @@ expect() {
 	[ "$code" = "$want" ] || { echo "bench: $s answers $path with ${code:-nothing}, not $want; the logs:"; tail -n 20 "$work"/*.log; exit 1; }
 }
 # Every server answers before anything is measured; auth_header checks.
-for s in "${PROXIES[@]}"; do
+for s in "${PROXIES[@]}" "${FLOORS[@]}"; do
 	for path in /api/x /big/x; do expect 200 "$s" "$path" -H "Authorization: $TOKEN"; done
 done
 if [ -z "${BENCH_AB:-}" ]; then
@@ -409,9 +418,9 @@ fi
 # CASES: name, path, connections, servers.
 CASES=(
 	"static-1k-64c /1k.txt 64 nginx capuchin"
-	"proxy-1k-64c /api/x 64 ${PROXIES[*]}"
+	"proxy-1k-64c /api/x 64 ${PROXIES[*]} ${FLOORS[*]}"
 	"proxy-64k-64c /big/x 64 ${PROXIES[*]}"
-	"proxy-1k-256c /api/x 256 ${PROXIES[*]}"
+	"proxy-1k-256c /api/x 256 ${PROXIES[*]} ${FLOORS[*]}"
 	"proxy-1k-1c /api/x 1 ${PROXIES[*]}"
 	"proxy-1k-1024c-think /api/x 1024 nginx haproxy capuchin"
 	"proxy-newconn-64c /api/x 64 nginx haproxy capuchin"
