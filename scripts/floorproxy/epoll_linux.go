@@ -20,12 +20,11 @@ import (
 // call), and when there are none it waits for its epoll instance in Go's
 // poller, which watches it as it would a socket: a loop that blocked in
 // epoll_wait would have the runtime hand its processor to another thread
-// each time, and back. A socket is read when
-// epoll says it has bytes, until a read that finds nothing or that takes
-// less than its buffer (then the socket is drained, and the next bytes
-// wake epoll again). Writes that the socket's buffer cannot take at once
-// wait with poll(2), which stalls the loop: the benchmark's answers (1 KiB
-// over loopback) never do.
+// each time, and back. A socket is read when epoll says it has bytes,
+// until a read that finds nothing or that takes less than its buffer
+// (then the socket is drained, and the next bytes wake epoll again).
+// Writes that the socket's buffer cannot take at once wait with poll(2),
+// which stalls the loop: the benchmark's answers over loopback seldom do.
 type loop struct {
 	ep, lfd, wake int
 	epf           *os.File        // ep in Go's poller
@@ -60,28 +59,36 @@ func newLoop(addr string, r *router) (*loop, error) {
 	if err != nil || !ap.Addr().Is4() {
 		return nil, fmt.Errorf("-listen %q: want an IPv4 address and port", addr)
 	}
-	l := &loop{conns: map[int]*econn{}, r: r, events: make([]unix.EpollEvent, 256)}
+	l := &loop{ep: -1, lfd: -1, wake: -1, conns: map[int]*econn{}, r: r, events: make([]unix.EpollEvent, 256)}
+	if err := l.open(ap); err != nil {
+		l.close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// open makes the loop's epoll instance, its wake-up eventfd and its
+// listening socket.
+func (l *loop) open(ap netip.AddrPort) error {
+	var err error
 	if l.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
-		return nil, fmt.Errorf("epoll: %w", err)
+		return fmt.Errorf("epoll: %w", err)
 	}
 	if err = unix.SetNonblock(l.ep, true); err != nil { // (so that os.NewFile puts it in the poller)
-		unix.Close(l.ep)
-		return nil, fmt.Errorf("epoll: %w", err)
+		return fmt.Errorf("epoll: %w", err)
 	}
 	l.epf = os.NewFile(uintptr(l.ep), "epoll")
 	l.epr, _ = l.epf.SyscallConn() // (it fails only for a nil File)
 	if l.wake, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
-		return nil, fmt.Errorf("eventfd: %w", err)
+		return fmt.Errorf("eventfd: %w", err)
 	}
 	if l.lfd, err = listenFD(ap); err != nil {
-		return nil, err
+		return err
 	}
-	for _, fd := range []int{l.lfd, l.wake} {
-		if err := l.watch(fd); err != nil {
-			return nil, err
-		}
+	if err = l.watch(l.lfd); err != nil {
+		return err
 	}
-	return l, nil
+	return l.watch(l.wake)
 }
 
 // listenFD is a non-blocking listening socket on ap.
@@ -152,15 +159,22 @@ func (l *loop) run() error {
 	}
 }
 
-// close closes the loop's sockets.
+// close closes the loop's sockets and descriptors (those made so far).
 func (l *loop) close() {
 	for _, c := range l.conns {
 		unix.Close(c.fd)
 	}
 	for _, fd := range []int{l.lfd, l.wake} {
-		unix.Close(fd)
+		if fd >= 0 {
+			unix.Close(fd)
+		}
 	}
-	l.epf.Close()
+	switch {
+	case l.epf != nil:
+		l.epf.Close()
+	case l.ep >= 0:
+		unix.Close(l.ep)
+	}
 }
 
 // epollTake takes the events epoll instance ep holds into evs, without

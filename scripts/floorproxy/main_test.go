@@ -165,3 +165,24 @@ func roundTrip(t *testing.T, a, raw string) string {
 	}
 	return line
 }
+
+// TestBadArguments: a loop or an address floorproxy cannot serve is an
+// error, not a crash; so is a port in use.
+func TestBadArguments(t *testing.T) {
+	r := &router{api: newPool("127.0.0.1:1"), big: newPool("127.0.0.1:1")}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, c := range []struct{ addr, loop, want string }{
+		{"127.0.0.1:0", "threads", "want goroutine or epoll"},
+		{"localhost:80", "epoll", "want an IPv4 address and port"},
+		{ln.Addr().String(), "epoll", "address already in use"},
+		{ln.Addr().String(), "goroutine", "address already in use"},
+	} {
+		if err := serve(c.addr, c.loop, r); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("serve(%q, %q) = %v; want an error with %q", c.addr, c.loop, err, c.want)
+		}
+	}
+}
