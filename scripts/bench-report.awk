@@ -134,8 +134,9 @@ function pairs(   i, p) {
 	print "CPU per request with two servers loaded at once, each by its own wrk, both on core 0: the ratio"
 	print "measured through the same moments of the machine, which holds up where runs one after another are"
 	print "spread by the machine's noise (capuchin: the proxy alone; capuchin+auth_header: with auth_header before it;"
-	print "capuchin-ab: the proxy alone with BENCH_AB's plugin; floor-goroutine and floor-epoll: scripts/floorproxy, a"
-	print "Go proxy with no features, with a goroutine per connection and with one epoll loop)."
+	print "capuchin-ab: the proxy alone with BENCH_AB's plugin; floor-goroutine, floor-raw and floor-epoll: scripts/floorproxy,"
+	print "a Go proxy with no features, with a goroutine per connection through net.Conn, the same with the raw system calls"
+	print "of Capuchin's lease, and one epoll loop)."
 	print ""
 	print "| case | servers (A, B) | A CPU µs/req | B CPU µs/req | CPU B × A |"
 	print "| --- | --- | ---: | ---: | --- |"
@@ -204,7 +205,8 @@ function targets(   r, q, cs, j, c, a, b, n, m) {
 function floors(   cs, j, c, line) {
 	split("proxy-1k-64c proxy-1k-256c", cs, " ")
 	for (j = 1; j <= 2; j++) {
-		c = join(floor(cs[j], "floor-goroutine", "goroutine per connection"), floor(cs[j], "floor-epoll", "epoll loop"), ", ")
+		c = join(floor(cs[j], "floor-goroutine", "goroutine per connection"), floor(cs[j], "floor-raw", "the same with raw calls"), ", ")
+		c = join(c, floor(cs[j], "floor-epoll", "epoll loop"), ", ")
 		if (c != "") line = join(line, label(cs[j]) ": " c, "; ")
 	}
 	if (line != "") printf "- For reference (not a target): a Go proxy with no features (scripts/floorproxy), CPU × nginx, loaded at once: %s\n", line

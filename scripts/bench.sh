@@ -8,7 +8,7 @@
 #            connection (p99 latency): nginx, HAProxy and Capuchin's
 #            proxy_reverse alone, with mandril loaded before it (configured as
 #            its README does) and with auth_header (a stage-20 check of every
-#            request); and, at 1 KiB and 64 and 256 connections, the two
+#            request); and, at 1 KiB and 64 and 256 connections, the three
 #            loops of scripts/floorproxy, a Go proxy with no features: the
 #            floor of CPU per request for a Go process on this machine
 #   think    proxied 1 KiB, 1024 keep-alive connections that each wait THINK
@@ -54,7 +54,7 @@ else
 	DUR=${1:-5} ROUNDS=${2:-3} IDLE=${BENCH_IDLE:-10000}
 fi
 declare -A PORT=([nginx]=18090 [haproxy]=18092 [capuchin]=18091 [capuchin+mandril]=18093 [capuchin+auth_header]=18094
-	[capuchin-ab]=18095 [floor-goroutine]=18096 [floor-epoll]=18097)
+	[capuchin-ab]=18095 [floor-goroutine]=18096 [floor-raw]=18098 [floor-epoll]=18097)
 declare -A MEMPORT=([nginx]=18190 [haproxy]=18192 [capuchin]=18191)
 SETTLE=3    # seconds the memory test's connections are left idle before measuring
 THINK=300   # ms a -think case's connections wait between an answer and the next request
@@ -382,13 +382,14 @@ start_backends
 PROXIES=(nginx haproxy capuchin capuchin+mandril capuchin+auth_header)
 # FLOORS: proxies with no features (scripts/floorproxy), beside the others
 # in the 1 KiB cases at 64 and 256 connections: what any Go proxy costs here,
-# with a goroutine per connection and with one epoll loop.
-FLOORS=(floor-goroutine floor-epoll)
+# with a goroutine per connection (through net.Conn, and with the raw system
+# calls of Capuchin's lease) and with one epoll loop.
+FLOORS=(floor-goroutine floor-raw floor-epoll)
 # PAIRS: the cases run paired too (see paired), "CASE-REGEX A B": the CPU
 # targets' cases with nginx and Capuchin and with nginx and each floor, and
 # the stage-20 target's with the proxy alone and capuchin+auth_header.
 PAIRS=("^proxy-(1k-64c|1k-256c|64k-64c)$ nginx capuchin" "^proxy-1k-64c$ capuchin capuchin+auth_header"
-	"^proxy-1k-(64c|256c)$ nginx floor-goroutine" "^proxy-1k-(64c|256c)$ nginx floor-epoll")
+	"^proxy-1k-(64c|256c)$ nginx floor-goroutine" "^proxy-1k-(64c|256c)$ nginx floor-raw" "^proxy-1k-(64c|256c)$ nginx floor-epoll")
 if [ -n "${BENCH_AB:-}" ]; then
 	[ -x "$BENCH_AB" ] || { echo "bench: BENCH_AB=$BENCH_AB is not an executable file"; exit 1; }
 	PROXIES=(capuchin capuchin-ab) FLOORS=() PAIRS=("^proxy-(1k-64c|1k-256c|64k-64c)$ capuchin capuchin-ab")

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"net/netip"
 	"os"
@@ -45,12 +43,7 @@ type econn struct {
 	ready bool // the socket may hold bytes not read yet
 	dead  bool // closed
 
-	// A backend's answer in progress: hl is its head's length once read
-	// (0 before), cl its body's.
-	hl, cl int
-	rd     bytes.Reader
-	br     *bufio.Reader
-	resp   http1.Response
+	ans answerHead // a backend's answer in progress
 }
 
 // newLoop listens on addr ("host:port") for r's requests.
@@ -339,44 +332,23 @@ func (l *loop) dial(g *pool, addr string) (*econn, error) {
 // whole.
 func (l *loop) answer(b *econn) {
 	for b.ready {
-		if b.hl == 0 && b.n == len(b.buf) { // a head larger than the buffer
+		if b.ans.hl == 0 && b.n == len(b.buf) { // a head larger than the buffer
 			l.fail(b)
 			return
 		}
-		if !l.fill(b, b.hl+b.cl) {
+		if !l.fill(b, b.ans.size()) {
 			l.fail(b)
 			return
 		}
-		if b.hl == 0 && !l.parseHead(b) {
+		if !b.ans.parse(b.buf[:b.n]) {
 			l.fail(b)
 			return
 		}
-		if b.hl > 0 && b.n >= b.hl+b.cl {
+		if b.ans.whole(b.n) {
 			l.reply(b)
 			return
 		}
 	}
-}
-
-// parseHead parses b's answer head once it is in; false for one the
-// loop cannot relay.
-func (l *loop) parseHead(b *econn) bool {
-	_, end, err := http1.HeadEnd(b.buf[:b.n])
-	if err != nil || end < 0 {
-		return err == nil
-	}
-	b.rd.Reset(b.buf[:end])
-	if b.br == nil {
-		b.br = bufio.NewReaderSize(&b.rd, 4096)
-	} else {
-		b.br.Reset(&b.rd)
-	}
-	r := &b.resp
-	if http1.ReadResponse(b.br, nil, r) != nil || r.ContentLength < 0 || r.Chunked || r.Close {
-		return false
-	}
-	b.hl, b.cl = end, int(r.ContentLength)
-	return true
 }
 
 // fail drops backend b and its client.
@@ -392,7 +364,7 @@ func (l *loop) fail(b *econn) {
 // reply sends b's whole answer to its client, makes b idle, and goes on
 // with the client's next request.
 func (l *loop) reply(b *econn) {
-	c, size := b.peer, b.hl+b.cl
+	c, size := b.peer, b.ans.size()
 	if b.n > size { // bytes after the answer: the connection is out of step
 		l.fail(b)
 		return
@@ -401,27 +373,10 @@ func (l *loop) reply(b *econn) {
 	if !c.dead && writeAll(c.fd, b.buf[:size]) != nil {
 		l.drop(c)
 	}
-	b.n, b.hl, b.cl = 0, 0, 0
+	b.n = 0
+	b.ans.reset()
 	b.g.put(b)
 	if !c.dead {
 		l.request(c)
 	}
-}
-
-// writeAll writes b to the non-blocking socket fd, waiting with poll(2)
-// while its buffer is full.
-func writeAll(fd int, b []byte) error {
-	for len(b) > 0 {
-		n, errno := rawsock.Send(uintptr(fd), b)
-		switch errno {
-		case 0:
-			b = b[n:]
-		case syscall.EAGAIN:
-			_, _ = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}, -1)
-		case syscall.EINTR:
-		default:
-			return errno
-		}
-	}
-	return nil
 }

@@ -3,7 +3,7 @@
 // of CPU per request that a Go process reaches on the machine, in the two
 // ways a Go server can wait for its sockets, beside nginx in the same run.
 //
-//	floorproxy -listen 127.0.0.1:18096 -loop goroutine|epoll \
+//	floorproxy -listen 127.0.0.1:18096 -loop goroutine|raw|epoll \
 //	    -api 127.0.0.1:18081,127.0.0.1:18082 -big 127.0.0.1:18083,127.0.0.1:18084
 //
 // It serves keep-alive GET requests without bodies: a request whose path
@@ -17,9 +17,11 @@
 // backend's answer without Content-Length) closes its connection.
 //
 // With -loop goroutine each client connection has a goroutine blocked in
-// its reads, as net/http's servers and Capuchin's connection lease have;
-// with -loop epoll one goroutine serves every socket from its own epoll
-// instance, as nginx's worker does (Linux only).
+// its reads, as net/http's servers have, through net.Conn; -loop raw is
+// the same model with the system calls Capuchin's connection lease makes
+// (see serveRaw); with -loop epoll one goroutine serves every socket from
+// its own epoll instance, as nginx's worker does. raw and epoll need
+// Linux.
 package main
 
 import (
@@ -34,7 +36,7 @@ import (
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:18096", "address to serve")
-	loop := flag.String("loop", "goroutine", "how sockets are waited for: goroutine (one per connection) or epoll (one loop)")
+	loop := flag.String("loop", "goroutine", "how sockets are waited for: goroutine or raw (one per connection), or epoll (one loop)")
 	api := flag.String("api", "127.0.0.1:18081,127.0.0.1:18082", "backends of every path but /big/ (comma-separated)")
 	big := flag.String("big", "127.0.0.1:18083,127.0.0.1:18084", "backends of /big/ paths (comma-separated)")
 	flag.Parse()
@@ -45,10 +47,13 @@ func main() {
 // serve serves addr with loop until it fails.
 func serve(addr, loop string, r *router) error {
 	switch loop {
-	case "goroutine":
+	case "goroutine", "raw":
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return err
+		}
+		if loop == "raw" {
+			return serveRaw(ln, r)
 		}
 		return serveGoroutines(ln, r)
 	case "epoll":
@@ -58,7 +63,7 @@ func serve(addr, loop string, r *router) error {
 		}
 		return l.run()
 	}
-	return fmt.Errorf("-loop %q: want goroutine or epoll", loop)
+	return fmt.Errorf("-loop %q: want goroutine, raw or epoll", loop)
 }
 
 // router picks a request's backend group by its path.

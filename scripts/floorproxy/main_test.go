@@ -40,19 +40,23 @@ func newBackend(t *testing.T, name string, size int) *backend {
 	return b
 }
 
+// loops are floorproxy's loops.
+var loops = []string{"goroutine", "raw", "epoll"}
+
 func addr(b *backend) string { return b.Listener.Addr().String() }
 
 // start runs floorproxy's loop on a free port and returns its address;
 // the loop and its connections end with the test.
 func start(t *testing.T, loop string, r *router) string {
 	switch loop {
-	case "goroutine":
+	case "goroutine", "raw":
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
+		serve := map[string]func(net.Listener, *router) error{"goroutine": serveGoroutines, "raw": serveRaw}[loop]
 		done := make(chan struct{})
-		go func() { serveGoroutines(ln, r); close(done) }()
+		go func() { serve(ln, r); close(done) }()
 		t.Cleanup(func() { ln.Close(); <-done })
 		return ln.Addr().String()
 	default:
@@ -67,11 +71,11 @@ func start(t *testing.T, loop string, r *router) string {
 	}
 }
 
-// TestProxies: both loops relay keep-alive requests from parallel clients
+// TestProxies: every loop relays keep-alive requests from parallel clients
 // (Go's client) to the backends their paths route to, whole, over pooled
 // backend connections.
 func TestProxies(t *testing.T) {
-	for _, loop := range []string{"goroutine", "epoll"} {
+	for _, loop := range loops {
 		t.Run(loop, func(t *testing.T) {
 			hosttest.CheckLeaks(t)
 			a1, a2, big := newBackend(t, "a1", 100), newBackend(t, "a2", 100), newBackend(t, "big", 200<<10)
@@ -125,9 +129,9 @@ func fetchAll(client *http.Client, base string, id int) error {
 }
 
 // TestRefused: a request with a body, or a malformed head, closes its
-// connection unanswered in both loops, and the loop serves on.
+// connection unanswered in every loop, and the loop serves on.
 func TestRefused(t *testing.T) {
-	for _, loop := range []string{"goroutine", "epoll"} {
+	for _, loop := range loops {
 		t.Run(loop, func(t *testing.T) {
 			hosttest.CheckLeaks(t)
 			b := newBackend(t, "a", 10)
@@ -176,10 +180,11 @@ func TestBadArguments(t *testing.T) {
 	}
 	defer ln.Close()
 	for _, c := range []struct{ addr, loop, want string }{
-		{"127.0.0.1:0", "threads", "want goroutine or epoll"},
+		{"127.0.0.1:0", "threads", "want goroutine, raw or epoll"},
 		{"localhost:80", "epoll", "want an IPv4 address and port"},
 		{ln.Addr().String(), "epoll", "address already in use"},
 		{ln.Addr().String(), "goroutine", "address already in use"},
+		{ln.Addr().String(), "raw", "address already in use"},
 	} {
 		if err := serve(c.addr, c.loop, r); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("serve(%q, %q) = %v; want an error with %q", c.addr, c.loop, err, c.want)

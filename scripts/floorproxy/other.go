@@ -1,0 +1,22 @@
+//go:build !linux
+
+package main
+
+import (
+	"errors"
+	"net"
+)
+
+// errLinux: the epoll and raw loops use Linux's system calls.
+var errLinux = errors.New("-loop epoll and -loop raw need Linux")
+
+// loop is the epoll loop, on Linux only.
+type loop struct{}
+
+func newLoop(string, *router) (*loop, error) { return nil, errLinux }
+
+func (*loop) run() error { return nil }
+func (*loop) stop()      {}
+func (*loop) port() int  { return 0 }
+
+func serveRaw(net.Listener, *router) error { return errLinux }

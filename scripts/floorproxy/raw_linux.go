@@ -1,0 +1,216 @@
+package main
+
+import (
+	"errors"
+	"net"
+	"syscall"
+
+	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/rawsock"
+	"golang.org/x/sys/unix"
+)
+
+// serveRaw serves each connection ln accepts on its own goroutine, as
+// serveGoroutines does, but with the system calls Capuchin's lease makes
+// (internal/idlewait, upstream.Conn.WriteWait): raw recv(2) and send(2)
+// inside the runtime poller's waits (syscall.RawConn), a wait for the
+// next request that begins without a read that finds nothing, and a
+// request written inside its backend connection's read wait. It is the
+// floor of the goroutine-per-connection model as Capuchin uses it.
+func serveRaw(ln net.Listener, r *router) error {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		go serveRawConn(c.(*net.TCPConn), r)
+	}
+}
+
+// rawClient is one client connection of serveRaw.
+type rawClient struct {
+	r    *router
+	buf  []byte
+	n    int
+	skip bool // the last read drained the socket: wait before the next
+}
+
+// serveRawConn serves c inside one read wait until c closes or a request
+// cannot be served.
+func serveRawConn(c *net.TCPConn, r *router) {
+	defer c.Close()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	s := &rawClient{r: r, buf: make([]byte, 4096)}
+	_ = rc.Read(s.step)
+}
+
+// step is the read wait's callback: it reads, serves each whole request,
+// and asks for a wait (false) once the socket is drained; true ends the
+// connection.
+func (s *rawClient) step(fd uintptr) bool {
+	for {
+		if s.skip {
+			s.skip = false
+			return false
+		}
+		space := len(s.buf) - s.n
+		if space == 0 {
+			return true // a head larger than the buffer
+		}
+		n, errno := rawsock.Recv(fd, s.buf[s.n:], 0)
+		switch {
+		case errno == syscall.EAGAIN || errno == syscall.EINTR:
+			return false
+		case errno != 0 || n == 0:
+			return true
+		}
+		s.n += n
+		if !s.serveBuffered(fd) {
+			return true
+		}
+		s.skip = n < space
+	}
+}
+
+// serveBuffered serves the whole request heads in s.buf; false ends the
+// connection.
+func (s *rawClient) serveBuffered(fd uintptr) bool {
+	for {
+		_, end, err := http1.HeadEnd(s.buf[:s.n])
+		switch {
+		case err != nil:
+			return false
+		case end < 0:
+			return true
+		case !s.serve(fd, s.buf[:end]):
+			return false
+		}
+		s.n = copy(s.buf, s.buf[end:s.n])
+	}
+}
+
+// serve relays one request to a backend and its answer to the client fd.
+func (s *rawClient) serve(fd uintptr, head []byte) bool {
+	if noBody(head) != nil {
+		return false
+	}
+	g := s.r.pick(head)
+	up, err := rawUpstreamOf(g)
+	if err != nil {
+		return false
+	}
+	ans, err := up.exchange(head)
+	if err != nil {
+		up.c.Close()
+		return false
+	}
+	ok := writeAll(int(fd), ans) == nil
+	g.put(up)
+	return ok
+}
+
+// rawUpstream is a pooled backend connection of serveRaw.
+type rawUpstream struct {
+	c    *net.TCPConn
+	rc   syscall.RawConn
+	fn   func(fd uintptr) bool // step, made once
+	head []byte                // the request to send; nil once sent
+	buf  []byte
+	n    int
+	ans  answerHead
+	err  error
+}
+
+// rawUpstreamOf returns an idle connection of g, or a new one.
+func rawUpstreamOf(g *pool) (*rawUpstream, error) {
+	v, addr := g.get()
+	if v != nil {
+		return v.(*rawUpstream), nil
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	u := &rawUpstream{c: c.(*net.TCPConn), rc: rc, buf: make([]byte, 8192)}
+	u.fn = u.step
+	return u, nil
+}
+
+// errAnswer is an answer the floor cannot relay.
+var errAnswer = errors.New("an answer without Content-Length, malformed, or followed by more bytes")
+
+// exchange sends head and returns the whole answer (valid until the next
+// exchange).
+func (u *rawUpstream) exchange(head []byte) ([]byte, error) {
+	u.head, u.n, u.err = head, 0, nil
+	u.ans.reset()
+	if err := u.rc.Read(u.fn); err != nil {
+		return nil, err
+	}
+	if u.err != nil {
+		return nil, u.err
+	}
+	return u.buf[:u.ans.size()], nil
+}
+
+// step is the backend read wait's callback: its first call sends the
+// request and waits (the wait was armed before it, so an answer that
+// comes at once still ends it); the next ones read until the answer is
+// whole.
+func (u *rawUpstream) step(fd uintptr) bool {
+	if u.head != nil {
+		u.err, u.head = writeAll(int(fd), u.head), nil
+		return u.err != nil
+	}
+	for {
+		if want := u.ans.size(); want > len(u.buf) {
+			u.buf = append(u.buf[:u.n], make([]byte, want-u.n)...)
+		}
+		if u.n == len(u.buf) { // a head larger than the buffer
+			u.err = errAnswer
+			return true
+		}
+		n, errno := rawsock.Recv(fd, u.buf[u.n:], 0)
+		switch {
+		case errno == syscall.EAGAIN || errno == syscall.EINTR:
+			return false
+		case errno != 0 || n == 0:
+			u.err = errors.New("the backend closed the connection")
+			return true
+		}
+		u.n += n
+		if !u.ans.parse(u.buf[:u.n]) || u.ans.whole(u.n) && u.n > u.ans.size() {
+			u.err = errAnswer
+			return true
+		}
+		if u.ans.whole(u.n) {
+			return true
+		}
+	}
+}
+
+// writeAll writes b to the non-blocking socket fd, waiting with poll(2)
+// while its buffer is full.
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, errno := rawsock.Send(uintptr(fd), b)
+		switch errno {
+		case 0:
+			b = b[n:]
+		case syscall.EAGAIN:
+			_, _ = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}, -1)
+		case syscall.EINTR:
+		default:
+			return errno
+		}
+	}
+	return nil
+}
