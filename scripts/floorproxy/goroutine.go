@@ -40,7 +40,7 @@ func serveConn(c net.Conn, r *router) {
 			return
 		}
 		g := r.pick(head)
-		up, err := dialOrReuse(g)
+		up, err := reuseOrDial(g, newUpstream)
 		if err != nil {
 			return
 		}
@@ -86,16 +86,8 @@ func noBody(head []byte) error {
 	return nil
 }
 
-// dialOrReuse returns an idle connection of g, or a new one.
-func dialOrReuse(g *pool) (*upstream, error) {
-	c, addr := g.get()
-	if c != nil {
-		return c.(*upstream), nil
-	}
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
+// newUpstream makes a pooled connection of nc.
+func newUpstream(nc net.Conn) (*upstream, error) {
 	return &upstream{nc: nc, br: bufio.NewReaderSize(nc, 8192)}, nil
 }
 

@@ -101,6 +101,21 @@ func (p *pool) get() (any, string) {
 	return nil, p.addrs[p.next%len(p.addrs)]
 }
 
+// reuseOrDial returns g's newest idle connection, or makes one with mk
+// over a new connection to g's next address.
+func reuseOrDial[T any](g *pool, mk func(net.Conn) (T, error)) (T, error) {
+	c, addr := g.get()
+	if c != nil {
+		return c.(T), nil
+	}
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		var none T
+		return none, err
+	}
+	return mk(nc)
+}
+
 // put makes c idle.
 func (p *pool) put(c any) {
 	p.mu.Lock()

@@ -98,7 +98,7 @@ func (s *rawClient) serve(fd uintptr, head []byte) bool {
 		return false
 	}
 	g := s.r.pick(head)
-	up, err := rawUpstreamOf(g)
+	up, err := reuseOrDial(g, newRawUpstream)
 	if err != nil {
 		return false
 	}
@@ -124,22 +124,15 @@ type rawUpstream struct {
 	err  error
 }
 
-// rawUpstreamOf returns an idle connection of g, or a new one.
-func rawUpstreamOf(g *pool) (*rawUpstream, error) {
-	v, addr := g.get()
-	if v != nil {
-		return v.(*rawUpstream), nil
-	}
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	rc, err := c.(*net.TCPConn).SyscallConn()
+// newRawUpstream makes a pooled connection of nc.
+func newRawUpstream(nc net.Conn) (*rawUpstream, error) {
+	c := nc.(*net.TCPConn)
+	rc, err := c.SyscallConn()
 	if err != nil {
 		c.Close()
 		return nil, err
 	}
-	u := &rawUpstream{c: c.(*net.TCPConn), rc: rc, buf: make([]byte, 8192)}
+	u := &rawUpstream{c: c, rc: rc, buf: make([]byte, 8192)}
 	u.fn = u.step
 	return u, nil
 }
