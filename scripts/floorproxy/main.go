@@ -1,12 +1,12 @@
 // Command floorproxy is a reverse proxy with nothing but the work every
 // proxy does, for the benchmark (scripts/bench.sh): it measures the floor
-// of CPU per request that a Go process reaches on the machine, in the two
+// of CPU per request that a Go process reaches on the machine, in the
 // ways a Go server can wait for its sockets, beside nginx in the same run.
 //
 //	floorproxy -listen 127.0.0.1:18096 -loop goroutine|raw|epoll \
 //	    -api 127.0.0.1:18081,127.0.0.1:18082 -big 127.0.0.1:18083,127.0.0.1:18084
 //
-// It serves keep-alive GET requests without bodies: a request whose path
+// It serves keep-alive requests without bodies: a request whose path
 // begins with /big/ goes to the -big backends, any other to the -api ones,
 // its head forwarded unchanged over a pooled keep-alive backend connection
 // (the newest idle one; a new one in turn over the group's addresses when
