@@ -54,7 +54,7 @@ else
 	DUR=${1:-5} ROUNDS=${2:-3} IDLE=${BENCH_IDLE:-10000}
 fi
 declare -A PORT=([nginx]=18090 [haproxy]=18092 [capuchin]=18091 [capuchin+mandril]=18093 [capuchin+auth_header]=18094
-	[capuchin-ab]=18095 [floor-goroutine]=18096 [floor-raw]=18098 [floor-epoll]=18097)
+	[capuchin-ab]=18095 [floor-goroutine]=18096 [floor-raw]=18097 [floor-epoll]=18098)
 declare -A MEMPORT=([nginx]=18190 [haproxy]=18192 [capuchin]=18191)
 SETTLE=3    # seconds the memory test's connections are left idle before measuring
 THINK=300   # ms a -think case's connections wait between an answer and the next request

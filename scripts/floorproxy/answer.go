@@ -3,9 +3,33 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
+	"syscall"
+	"unsafe"
 
 	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/internal/rawsock"
 )
+
+// reqCheck parses request heads to refuse those with a body, reusing its
+// request: a check allocates nothing.
+type reqCheck struct{ req http1.Request }
+
+var errBody = errors.New("a request with a body")
+
+// noBody refuses a request head (up to its empty line) that is malformed
+// or announces a body. The parsed strings point into head and are not
+// kept past the call.
+func (q *reqCheck) noBody(head []byte) error {
+	h := head[:len(head)-2]
+	if err := http1.ParseRequest(unsafe.String(unsafe.SliceData(h), len(h)), nil, &q.req); err != nil {
+		return err
+	}
+	if q.req.HasBody() {
+		return errBody
+	}
+	return nil
+}
 
 // answerHead is what is known of a backend's answer being read into a
 // buffer: its head's length once the head is whole (hl, 0 before) and its
@@ -49,3 +73,26 @@ func (a *answerHead) whole(n int) bool { return a.hl > 0 && n >= a.size() }
 
 // reset readies a for the next answer.
 func (a *answerHead) reset() { a.hl, a.cl = 0, 0 }
+
+// inbuf is a socket's input buffer: buf[:n] holds the bytes read.
+type inbuf struct {
+	buf []byte
+	n   int
+}
+
+// full reports whether buf has no room left.
+func (b *inbuf) full() bool { return b.n == len(b.buf) }
+
+// read reads what fd holds into buf's free space, first growing buf to
+// want bytes when it is smaller: the bytes read (0 at EOF) or the errno
+// (EAGAIN: nothing there yet). buf must not be full.
+func (b *inbuf) read(fd uintptr, want int) (int, syscall.Errno) {
+	if want > len(b.buf) {
+		b.buf = append(b.buf[:b.n], make([]byte, want-b.n)...)
+	}
+	n, errno := rawsock.Recv(fd, b.buf[b.n:], 0)
+	if errno == 0 {
+		b.n += n
+	}
+	return n, errno
+}

@@ -8,7 +8,6 @@ import (
 	"unsafe"
 
 	"github.com/capuchin/capuchin/api/http1"
-	"github.com/capuchin/capuchin/internal/rawsock"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,17 +28,16 @@ type loop struct {
 	epr           syscall.RawConn // epf's
 	conns         map[int]*econn
 	r             *router
+	q             reqCheck // the loop's one request parser
 	events        []unix.EpollEvent
 }
 
 // econn is a client or backend socket of the loop.
 type econn struct {
-	fd    int
-	back  bool
-	g     *pool  // a backend's group
-	peer  *econn // a client's backend while its request is out; a backend's client
-	buf   []byte
-	n     int  // bytes in buf
+	fd   int
+	g    *pool  // a backend's group; nil for a client
+	peer *econn // a client's backend while its request is out; a backend's client
+	inbuf
 	ready bool // the socket may hold bytes not read yet
 	dead  bool // closed
 
@@ -189,7 +187,7 @@ func (l *loop) accept() {
 			unix.Close(fd)
 			continue
 		}
-		l.conns[fd] = &econn{fd: fd, buf: make([]byte, 4096)}
+		l.conns[fd] = &econn{fd: fd, inbuf: inbuf{buf: make([]byte, 4096)}}
 	}
 }
 
@@ -201,9 +199,9 @@ func (l *loop) ready(fd int) {
 	}
 	c.ready = true
 	switch {
-	case c.back && c.peer == nil:
+	case c.g != nil && c.peer == nil:
 		l.idle(c)
-	case c.back:
+	case c.g != nil:
 		l.answer(c)
 	case c.peer == nil:
 		l.request(c)
@@ -230,10 +228,7 @@ func (l *loop) drop(c *econn) {
 // fill reads what c's socket holds into c.buf (growing it to want bytes);
 // false when c was dropped.
 func (l *loop) fill(c *econn, want int) bool {
-	if want > len(c.buf) {
-		c.buf = append(c.buf[:c.n], make([]byte, want-c.n)...)
-	}
-	n, errno := rawsock.Recv(uintptr(c.fd), c.buf[c.n:], 0)
+	n, errno := c.read(uintptr(c.fd), want)
 	switch {
 	case errno == syscall.EAGAIN || errno == syscall.EINTR:
 		c.ready = false
@@ -242,8 +237,7 @@ func (l *loop) fill(c *econn, want int) bool {
 		l.drop(c)
 		return false
 	}
-	c.n += n
-	c.ready = c.n == len(c.buf) // a read that filled the buffer may have left bytes
+	c.ready = c.full() // a read that filled the buffer may have left bytes
 	return true
 }
 
@@ -253,7 +247,7 @@ func (l *loop) request(c *econn) {
 	for {
 		_, end, err := http1.HeadEnd(c.buf[:c.n])
 		switch {
-		case err != nil, end < 0 && c.n == len(c.buf): // malformed, or larger than the buffer
+		case err != nil, end < 0 && c.full(): // malformed, or larger than the buffer
 			l.drop(c)
 			return
 		case end >= 0:
@@ -271,7 +265,7 @@ func (l *loop) request(c *econn) {
 // forward sends the request head c.buf[:end] to a backend connection.
 func (l *loop) forward(c *econn, end int) {
 	head := c.buf[:end]
-	if noBody(head) != nil {
+	if l.q.noBody(head) != nil {
 		l.drop(c)
 		return
 	}
@@ -323,7 +317,7 @@ func (l *loop) dial(g *pool, addr string) (*econn, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("backend %s: %w", addr, err)
 	}
-	b := &econn{fd: fd, back: true, g: g, buf: make([]byte, 8192)}
+	b := &econn{fd: fd, g: g, inbuf: inbuf{buf: make([]byte, 8192)}}
 	l.conns[fd] = b
 	return b, nil
 }
@@ -332,7 +326,7 @@ func (l *loop) dial(g *pool, addr string) (*econn, error) {
 // whole.
 func (l *loop) answer(b *econn) {
 	for b.ready {
-		if b.ans.hl == 0 && b.n == len(b.buf) { // a head larger than the buffer
+		if b.ans.hl == 0 && b.full() { // a head larger than the buffer
 			l.fail(b)
 			return
 		}

@@ -34,8 +34,9 @@ func serveConn(c net.Conn, r *router) {
 	defer c.Close()
 	br := bufio.NewReaderSize(c, 4096)
 	out := make([]byte, 0, 4096)
+	var q reqCheck
 	for {
-		head, err := readHead(br)
+		head, err := readHead(br, &q)
 		if err != nil {
 			return
 		}
@@ -59,7 +60,7 @@ func serveConn(c net.Conn, r *router) {
 
 // readHead waits until a request head is buffered whole in br and returns
 // it (not consumed); a request with a body is refused.
-func readHead(br *bufio.Reader) ([]byte, error) {
+func readHead(br *bufio.Reader, q *reqCheck) ([]byte, error) {
 	for n := 1; ; n = br.Buffered() + 1 {
 		if _, err := br.Peek(n); err != nil {
 			return nil, err
@@ -69,21 +70,9 @@ func readHead(br *bufio.Reader) ([]byte, error) {
 		case err != nil:
 			return nil, err
 		case end >= 0:
-			return b[:end], noBody(b[:end])
+			return b[:end], q.noBody(b[:end])
 		}
 	}
-}
-
-// noBody refuses a request head that announces a body.
-func noBody(head []byte) error {
-	var req http1.Request
-	if err := http1.ParseRequest(string(head[:len(head)-2]), nil, &req); err != nil {
-		return err
-	}
-	if req.HasBody() {
-		return errors.New("a request with a body")
-	}
-	return nil
 }
 
 // newUpstream makes a pooled connection of nc.

@@ -29,9 +29,9 @@ func serveRaw(ln net.Listener, r *router) error {
 
 // rawClient is one client connection of serveRaw.
 type rawClient struct {
-	r    *router
-	buf  []byte
-	n    int
+	r *router
+	q reqCheck
+	inbuf
 	skip bool // the last read drained the socket: wait before the next
 }
 
@@ -43,7 +43,7 @@ func serveRawConn(c *net.TCPConn, r *router) {
 	if err != nil {
 		return
 	}
-	s := &rawClient{r: r, buf: make([]byte, 4096)}
+	s := &rawClient{r: r, inbuf: inbuf{buf: make([]byte, 4096)}}
 	_ = rc.Read(s.step)
 }
 
@@ -56,22 +56,21 @@ func (s *rawClient) step(fd uintptr) bool {
 			s.skip = false
 			return false
 		}
-		space := len(s.buf) - s.n
-		if space == 0 {
+		if s.full() {
 			return true // a head larger than the buffer
 		}
-		n, errno := rawsock.Recv(fd, s.buf[s.n:], 0)
+		n, errno := s.read(fd, 0)
 		switch {
 		case errno == syscall.EAGAIN || errno == syscall.EINTR:
 			return false
 		case errno != 0 || n == 0:
 			return true
 		}
-		s.n += n
+		drained := !s.full() // a read that filled the buffer may have left bytes
 		if !s.serveBuffered(fd) {
 			return true
 		}
-		s.skip = n < space
+		s.skip = drained
 	}
 }
 
@@ -94,7 +93,7 @@ func (s *rawClient) serveBuffered(fd uintptr) bool {
 
 // serve relays one request to a backend and its answer to the client fd.
 func (s *rawClient) serve(fd uintptr, head []byte) bool {
-	if noBody(head) != nil {
+	if s.q.noBody(head) != nil {
 		return false
 	}
 	g := s.r.pick(head)
@@ -118,10 +117,9 @@ type rawUpstream struct {
 	rc   syscall.RawConn
 	fn   func(fd uintptr) bool // step, made once
 	head []byte                // the request to send; nil once sent
-	buf  []byte
-	n    int
-	ans  answerHead
-	err  error
+	inbuf
+	ans answerHead
+	err error
 }
 
 // newRawUpstream makes a pooled connection of nc.
@@ -132,7 +130,7 @@ func newRawUpstream(nc net.Conn) (*rawUpstream, error) {
 		c.Close()
 		return nil, err
 	}
-	u := &rawUpstream{c: c, rc: rc, buf: make([]byte, 8192)}
+	u := &rawUpstream{c: c, rc: rc, inbuf: inbuf{buf: make([]byte, 8192)}}
 	u.fn = u.step
 	return u, nil
 }
@@ -164,14 +162,11 @@ func (u *rawUpstream) step(fd uintptr) bool {
 		return u.err != nil
 	}
 	for {
-		if want := u.ans.size(); want > len(u.buf) {
-			u.buf = append(u.buf[:u.n], make([]byte, want-u.n)...)
-		}
-		if u.n == len(u.buf) { // a head larger than the buffer
+		if u.ans.hl == 0 && u.full() { // a head larger than the buffer
 			u.err = errAnswer
 			return true
 		}
-		n, errno := rawsock.Recv(fd, u.buf[u.n:], 0)
+		n, errno := u.read(fd, u.ans.size())
 		switch {
 		case errno == syscall.EAGAIN || errno == syscall.EINTR:
 			return false
@@ -179,7 +174,6 @@ func (u *rawUpstream) step(fd uintptr) bool {
 			u.err = errors.New("the backend closed the connection")
 			return true
 		}
-		u.n += n
 		if !u.ans.parse(u.buf[:u.n]) || u.ans.whole(u.n) && u.n > u.ans.size() {
 			u.err = errAnswer
 			return true
