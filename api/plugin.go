@@ -122,7 +122,7 @@ type RequestHook interface {
 // waits, deciding from the request and memory alone (no I/O, no sleep, no
 // lock held for long). The SDK then answers each stage-20 call there,
 // without handing it to a worker goroutine, which saves a goroutine
-// wake-up and switch per call (3–5 % of a proxied request's CPU with
+// wake-up and switch per call (2–4 % of a proxied request's CPU with
 // auth_header). A hook that waits anyway holds up every call read after
 // it from the same socket, and those miss their deadlines. Asked at
 // start-up, after Configure.
