@@ -194,7 +194,8 @@ func (rt *runtime) first(c *Conn, ev *transport.Event, rep *transport.Reply, cal
 		cs.dropInterim()
 		return nil
 	}
-	rt.finish(cs, v, rep)
+	o := rt.finish(cs, v)
+	o.to(rep)
 	return cs
 }
 
@@ -272,33 +273,54 @@ func (cs *connState) out() *bufio.Writer {
 	return cs.bw
 }
 
-func (rt *runtime) finish(cs *connState, v Verdict, rep *transport.Reply) {
+// outcome is what a request's handling came to: the parts of a reply
+// that finish fills (small, so that a leased request zeroes little).
+type outcome struct {
+	verdict                    Verdict
+	close                      bool
+	status                     int
+	err                        string
+	bytesIn, bytesOut, headOut int64
+	upstream                   Upstream
+}
+
+// to writes o into the reply rep.
+func (o *outcome) to(rep *transport.Reply) {
+	rep.Verdict, rep.Close, rep.Status, rep.Err = o.verdict, o.close, o.status, o.err
+	rep.BytesIn, rep.BytesOut, rep.HeadOut, rep.Upstream = o.bytesIn, o.bytesOut, o.headOut, o.upstream
+}
+
+// finish ends a request the handler returned v for: its response is
+// flushed and its body drained, and the outcome says what the host (or
+// the lease's reply) is told.
+func (rt *runtime) finish(cs *connState, v Verdict) (o outcome) {
 	r, w := &cs.req, &cs.w
 	switch {
 	case v == Decline && !r.touched && !w.wroteHead && cs.cnt.n == 0:
-		rep.Verdict = Decline
-		return
+		o.verdict = Decline
+		return o
 	case v == Decline:
-		rep.Err = "handler declined after touching the connection"
-		rep.Verdict, rep.Close = Close, true
+		o.err = "handler declined after touching the connection"
+		o.verdict, o.close = Close, true
 	case v == Close:
-		rep.Verdict, rep.Close, rep.Status = Close, true, w.errStatus
+		o.verdict, o.close, o.status = Close, true, w.errStatus
 	default:
-		rep.Verdict = Handled
+		o.verdict = Handled
 		w.finish()
 		if !r.raw && !r.drain() {
 			w.close = true
 		}
-		rep.Status, rep.Close = w.status, w.close
+		o.status, o.close = w.status, w.close
 		if w.err != nil {
-			rep.Err, rep.Close = w.err.Error(), true
+			o.err, o.close = w.err.Error(), true
 		}
 	}
 	if r.bodySet {
-		rep.BytesIn = r.body.Total()
+		o.bytesIn = r.body.Total()
 	}
-	rep.BytesOut, rep.HeadOut = cs.cnt.n+w.reported, w.heads
-	rep.Upstream = r.upstream
+	o.bytesOut, o.headOut = cs.cnt.n+w.reported, w.heads
+	o.upstream = r.upstream
+	return o
 }
 
 // leftover copies the bytes read past the request: the host parses them next.

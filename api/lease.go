@@ -345,7 +345,7 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 		cs.handBackHead(rep, head)
 		return false
 	case po.verdict == Close: // closed without a response, as the host does
-		rt.record(cs, ev, rep, start, &transport.Reply{})
+		rt.record(cs, ev, rep, start, &outcome{})
 		rep.PeerClasses.Add(0)
 		rep.Close = true
 		return false
@@ -353,7 +353,6 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 	if peers != nil { // the stage-20 calls took time: the handler's clock starts after them
 		r.Start = time.Now()
 	}
-	var one transport.Reply
 	cs.armDeadline(r.Start, rt.handleDeadline(), true)
 	v := Handled
 	if po.verdict == Respond {
@@ -370,16 +369,16 @@ func (rt *runtime) serveLeased(c *Conn, cs *connState, ev *transport.Event, head
 		v = Handled
 		cs.w.close = true
 	}
-	rt.finish(cs, v, &one)
-	if one.Verdict == Decline {
+	one := rt.finish(cs, v)
+	if one.verdict == Decline {
 		cs.handBackHead(rep, head)
 		return false
 	}
 	rt.record(cs, ev, rep, start, &one)
 	if po.verdict == Respond {
-		rep.PeerClasses.Add(one.Status)
+		rep.PeerClasses.Add(one.status)
 	}
-	if one.Close || one.Err != "" {
+	if one.close || one.err != "" {
 		rep.Close = true
 		return false
 	}
@@ -397,16 +396,16 @@ func (cs *connState) handBackHead(rep *transport.Reply, head string) {
 
 // record counts a leased request in rep, by its status class, with its
 // stage-40 record when the lease asks for records; one is its outcome.
-func (rt *runtime) record(cs *connState, ev *transport.Event, rep *transport.Reply, start time.Time, one *transport.Reply) {
+func (rt *runtime) record(cs *connState, ev *transport.Event, rep *transport.Reply, start time.Time, one *outcome) {
 	rep.Leased++
-	rep.Classes.Add(one.Status)
+	rep.Classes.Add(one.status)
 	if !ev.Lease.Records {
 		return
 	}
 	r := &cs.req
 	rep.Records = append(rep.Records, Record{Method: r.Method, Target: r.Target,
-		Proto: r.Proto(), Status: one.Status, Bytes: one.BytesOut, HeadBytes: one.HeadOut, Start: start, Duration: time.Since(start),
-		Referer: r.Header.Get("Referer"), UserAgent: r.Header.Get("User-Agent"), Upstream: one.Upstream})
+		Proto: r.Proto(), Status: one.status, Bytes: one.bytesOut, HeadBytes: one.headOut, Start: start, Duration: time.Since(start),
+		Referer: r.Header.Get("Referer"), UserAgent: r.Header.Get("User-Agent"), Upstream: one.upstream})
 }
 
 // setIdle starts the wait for the next request, with its idle deadline;

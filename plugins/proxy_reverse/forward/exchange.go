@@ -28,9 +28,11 @@ type exchange struct {
 	rbody   http1.Body
 	trailer http1.Header // buffer of the forwarded trailer fields
 	resp    http1.Response
+	hd      http1.ResponseHead // the client side of resp's head (see head)
 	up      upload
-	order   []int  // the balancer's order of slots, kept across pooling
-	extra   []byte // fields added to the answer (a sticky cookie), kept across pooling
+	order   []int              // the balancer's order of slots, kept across pooling
+	tried   []*upstream.Server // the servers tried for this request
+	extra   []byte             // fields added to the answer (a sticky cookie), kept across pooling
 
 	pick balance.Request // what the balancer read of the request (its sticky cookie, read once)
 
@@ -124,6 +126,8 @@ func (f *Forwarder) putExchange(x *exchange) {
 	x.interim, x.sentPre, x.heads, x.gotByte = 0, 0, 0, false
 	x.upAddr, x.upStatus = "", 0
 	x.up.reset()
+	clear(x.tried) // holds no server
+	x.tried = x.tried[:0]
 	f.states.Put(x)
 }
 
@@ -282,7 +286,7 @@ func (x *exchange) interim1xx() error {
 		return nil
 	}
 	h := x.head(time.Now())
-	b, _ := appendResponseHead((*x.buf)[:0], &x.resp, &h, nil)
+	b, _ := appendResponseHead((*x.buf)[:0], &x.resp, h, nil)
 	w := x.out()
 	w.Write(b)
 	x.heads += int64(len(b))
@@ -299,9 +303,11 @@ func (x *exchange) answerStarted() bool {
 
 // head is the client side of the answer's head: the request's method and
 // version, the connection's state, and the Date (of now) and Server to add.
-func (x *exchange) head(now time.Time) http1.ResponseHead {
-	return http1.ResponseHead{Date: x.f.clock.DateAt(now), Server: x.r.Server, Method: x.r.Req.Method,
+// It lives in x (x.hd), not on the stack of the request's deepest calls.
+func (x *exchange) head(now time.Time) *http1.ResponseHead {
+	x.hd = http1.ResponseHead{Date: x.f.clock.DateAt(now), Server: x.r.Server, Method: x.r.Req.Method,
 		Minor: x.r.Req.Minor, Close: x.closing}
+	return &x.hd
 }
 
 // backendError handles a failure to send the request or to read an answer.

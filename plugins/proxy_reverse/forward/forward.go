@@ -15,6 +15,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -128,29 +129,35 @@ func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balan
 	defer f.putExchange(x)
 	linked, stop := f.live.watch(ctx, x)
 	defer unwatch(x, linked, stop)
-	var triedBuf [16]*upstream.Server
 	x.pick = balance.Request{Client: r.Client.Addr(), Head: r.Req}
 	r.Sticky.Read(&x.pick)
 	x.order = pk.Order(x.order, x.pick)
 	x.order = slots.AppendBackups(x.order) // SRV backups, tried last
-	order, tried := x.order, triedBuf[:0]
+	r.Budget.Request()
+	x.now = x.began // nothing waited since
+	x.forward(ctx, slots)
+	return x.result()
+}
+
+// forward tries the servers of slots in x.order until one answers, with
+// fail-over as the retry budget allows; when none does, it answers the
+// client with an error page.
+func (x *exchange) forward(ctx context.Context, slots *upstream.Slots) {
 	offline := 0
 	var lastErr error
 	var failed *upstream.Server // the server the last attempt failed on
-	r.Budget.Request()
-	x.now = x.began // nothing waited since
-	for _, i := range order {
+	for _, i := range x.order {
 		s := slots.Servers[i]
-		if containsServer(tried, s) {
+		if slices.Contains(x.tried, s) {
 			continue
 		}
-		tried = append(tried, s)
+		x.tried = append(x.tried, s)
 		if !s.Available(x.now) {
 			offline++
 			continue
 		}
 		if failed != nil { // a fail-over is a retry: the budget's to allow
-			if !r.Budget.Allow() {
+			if !x.r.Budget.Allow() {
 				lastErr = errors.Join(ErrBudget, lastErr)
 				break
 			}
@@ -158,13 +165,12 @@ func (f *Forwarder) Forward(ctx context.Context, slots *upstream.Slots, pk balan
 		}
 		done, err := x.try(ctx, s)
 		if done {
-			return x.result()
+			return
 		}
 		failed, lastErr = s, err
 		x.now = time.Now() // the attempt may have waited
 	}
-	x.noServer(len(tried), offline, lastErr)
-	return x.result()
+	x.noServer(len(x.tried), offline, lastErr)
 }
 
 // noServer answers a request no server answered: tried servers, of which
@@ -178,15 +184,6 @@ func (x *exchange) noServer(tried, offline int, lastErr error) {
 	default:
 		x.fail(502, errors.Join(ErrUnreachable, lastErr), "no backend server could be reached")
 	}
-}
-
-func containsServer(list []*upstream.Server, s *upstream.Server) bool {
-	for _, t := range list {
-		if t == s {
-			return true
-		}
-	}
-	return false
 }
 
 // try forwards the request to s: a pooled connection when there is one,

@@ -11,12 +11,41 @@ import (
 // (net/http/httputil's list but Trailer, which announces the trailer fields
 // that the proxy forwards), removed in both directions. Fields named in
 // Connection are removed as well.
-var hopByHop = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Transfer-Encoding", "Upgrade"}
+var hopByHop = newFieldSet("Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Transfer-Encoding", "Upgrade")
 
 // trailerManaged are fields never forwarded in a trailer section: framing,
 // routing and the announcement itself (RFC 9110 §6.5.1).
-var trailerManaged = []string{"Content-Length", "Host", "Trailer"}
+var trailerManaged = newFieldSet("Content-Length", "Host", "Trailer")
+
+// fieldSet is a set of field names, matched without regard to case. Its
+// lens has bit n set when a name is n bytes long, so that most fields of
+// a head are told apart from every name of the set by their length alone.
+type fieldSet struct {
+	names []string
+	lens  uint64
+}
+
+func newFieldSet(names ...string) fieldSet {
+	s := fieldSet{names: names}
+	for _, n := range names {
+		s.lens |= 1 << min(len(n), 63) // (a name of 63 bytes or more: checked by EqualFold)
+	}
+	return s
+}
+
+// has reports whether name is in s.
+func (s fieldSet) has(name string) bool {
+	if s.lens&(1<<min(len(name), 63)) == 0 {
+		return false
+	}
+	for _, n := range s.names {
+		if http1.EqualFold(name, n) {
+			return true
+		}
+	}
+	return false
+}
 
 // trailerFields returns the forwardable fields of a trailer section t,
 // reusing buf.
@@ -37,24 +66,17 @@ func trailerFields(buf, t http1.Header) http1.Header {
 type hopFilter struct {
 	h       http1.Header
 	conn    bool // h has a Connection field (looked for once, not per field)
-	managed []string
+	managed fieldSet
 }
 
-func newHopFilter(h http1.Header, managed []string) hopFilter {
+func newHopFilter(h http1.Header, managed fieldSet) hopFilter {
 	return hopFilter{h: h, conn: h.Has("Connection"), managed: managed}
 }
 
 // field reports whether the field named name must not be copied.
 func (f hopFilter) field(name string) bool {
-	for _, n := range hopByHop {
-		if http1.EqualFold(name, n) {
-			return true
-		}
-	}
-	for _, n := range f.managed {
-		if http1.EqualFold(name, n) {
-			return true
-		}
+	if hopByHop.has(name) || f.managed.has(name) {
+		return true
 	}
 	if !f.conn {
 		return false
@@ -67,13 +89,18 @@ func (f hopFilter) field(name string) bool {
 	return false
 }
 
-var requestManaged = []string{"Content-Length", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"}
+var requestManaged = newFieldSet("Content-Length", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host")
 
 // appendRequestHead appends the head sent to the backend: origin-form
 // target, HTTP/1.1, end-to-end fields (without names holding '_' unless
 // keepUnderscores), X-Forwarded-* (Proto https when secure: the client
 // connection is TLS), Forwarded when fw is set (forwarded.go), and the
 // body's framing.
+//
+// It is not inlined: its locals would stay in the frame of exchange,
+// below which the request's deepest calls run (see appendResponseHead).
+//
+//go:noinline
 func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, secure bool, backend string,
 	keepUnderscores bool, fw *Forwarded) []byte {
 	b = append(b, req.Method...)
@@ -175,7 +202,7 @@ func originForm(t string) string {
 	return "/"
 }
 
-var responseManaged = []string{"Content-Length"}
+var responseManaged = newFieldSet("Content-Length")
 
 // appendResponseHead appends the head of a backend's answer as sent to
 // the client, through http1.ResponseHead: the backend's status, reason and
@@ -184,6 +211,13 @@ var responseManaged = []string{"Content-Length"}
 // h.Minor) and Connection (h.Close). It returns the body's framing; a
 // close-delimited body sets h.Close. extra holds whole fields the proxy
 // adds (a sticky Set-Cookie).
+//
+// It is not inlined: in relay's frame its locals would sit above the
+// body's copy and the writes to the client, the deepest calls of a
+// request, whose stack then spans more cache lines (a keep-alive
+// connection's goroutine stack is cold when its next request comes).
+//
+//go:noinline
 func appendResponseHead(b []byte, resp *http1.Response, h *http1.ResponseHead, extra []byte) ([]byte, http1.Framing) {
 	h.Status, h.Reason, h.Length = resp.Status, resp.Reason, resp.ContentLength
 	if resp.Header.Has("Date") {
