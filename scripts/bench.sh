@@ -311,7 +311,7 @@ measure() {
 
 # paired ROUND CASE PATH CONNS A B: servers A and B loaded at once, each by its own wrk with CONNS
 # connections, so that both run on core 0 through the same moments of the
-# machine; appends "pair ROUND CASE A-CPU-us/req B-CPU-us/req A-req/s B-req/s A B".
+# machine; appends "pair ROUND CASE A-CPU-us/req B-CPU-us/req A-req/s B-req/s A B A-p99-us B-p99-us".
 # The two share the core, so their req/s say little; their CPU per request
 # is measured under the same conditions, and its ratio is the one that holds
 # up on a noisy machine (two copies of one server, paired so, agree within
@@ -327,7 +327,7 @@ paired() {
 	for s in "$a" "$b"; do t0[$s]=$(cpu_ticks "${PID[$s@${PORT[$s]}]}"); done
 	wrks=()
 	for s in "$a" "$b"; do
-		load "$DUR" "$conns" "http://127.0.0.1:${PORT[$s]}$path" >"$work/pair-$s.out" 2>&1 &
+		load "$DUR" "$conns" "http://127.0.0.1:${PORT[$s]}$path" --latency >"$work/pair-$s.out" 2>&1 &
 		wrks+=($!)
 	done
 	wait "${wrks[@]}" 2>/dev/null || true
@@ -342,8 +342,13 @@ paired() {
 		r=$(awk '/Requests\/sec/ {print $2}' "$work/pair-$s.out")
 		line+=" ${r:-0}"
 	done
-	echo "$line $a $b" >>"$RESULTS"
-	echo "$line $a $b" | awk '{printf "  %-16s %-22s %s %7s us/req, %s %7s us/req: %.2f×\n", "paired", $3, $8, $4, $9, $5, $5 / $4}'
+	line+=" $a $b"
+	for s in "$a" "$b"; do
+		r=$(to_us "$(awk '$1 == "99%" {print $2}' "$work/pair-$s.out")")
+		line+=" ${r:-0}"
+	done
+	echo "$line" >>"$RESULTS"
+	echo "$line" | awk '{printf "  %-16s %-22s %s %7s us/req, %s %7s us/req: %.2f×; p99 %s %s us, %s %s us\n", "paired", $3, $8, $4, $9, $5, $5 / $4, $8, $10, $9, $11}'
 }
 
 # memory ROUND NAME: a fresh server, one proxied request, then IDLE idle
@@ -386,9 +391,10 @@ PROXIES=(nginx haproxy capuchin capuchin+mandril capuchin+auth_header)
 # calls of Capuchin's lease) and with one epoll loop.
 FLOORS=(floor-goroutine floor-raw floor-epoll)
 # PAIRS: the cases run paired too (see paired), "CASE-REGEX A B": the CPU
-# targets' cases with nginx and Capuchin and with nginx and each floor, and
-# the stage-20 target's with the proxy alone and capuchin+auth_header.
-PAIRS=("^proxy-(1k-64c|1k-256c|64k-64c)$ nginx capuchin" "^proxy-1k-64c$ capuchin capuchin+auth_header"
+# targets' cases with nginx and Capuchin and with nginx and each floor, the
+# stage-20 target's with the proxy alone and capuchin+auth_header, and the
+# p99 target's (one connection) with nginx and Capuchin.
+PAIRS=("^proxy-(1k-64c|1k-256c|64k-64c|1k-1c)$ nginx capuchin" "^proxy-1k-64c$ capuchin capuchin+auth_header"
 	"^proxy-1k-(64c|256c)$ nginx floor-goroutine" "^proxy-1k-(64c|256c)$ nginx floor-raw" "^proxy-1k-(64c|256c)$ nginx floor-epoll")
 if [ -n "${BENCH_AB:-}" ]; then
 	[ -x "$BENCH_AB" ] || { echo "bench: BENCH_AB=$BENCH_AB is not an executable file"; exit 1; }
