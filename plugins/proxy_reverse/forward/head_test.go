@@ -120,3 +120,28 @@ func BenchmarkHeads(b *testing.B) {
 		buf, _ = appendResponseHead(buf[:0], resp, &h, nil)
 	}
 }
+
+// TestFieldSet checks the set's length filter against plain comparison:
+// names of a length the set holds, of other lengths, in any case, and
+// names of 63 bytes or more (which share the filter's last bit).
+func TestFieldSet(t *testing.T) {
+	long := strings.Repeat("x", 63)
+	longer := strings.Repeat("x", 70)
+	s := newFieldSet("Connection", "Te", "Upgrade", long)
+	cases := []struct {
+		name string
+		want bool
+	}{
+		{"Connection", true}, {"CONNECTION", true}, {"connection", true},
+		{"Keep-Alive", false}, // the length of Connection, another name
+		{"te", true}, {"TE", true}, {"Tf", false},
+		{"upgrade", true}, {"Trailer", false},
+		{"Host", false}, {"", false}, {"Content-Length", false},
+		{long, true}, {strings.ToUpper(long), true}, {longer, false},
+	}
+	for _, c := range cases {
+		if got := s.has(c.name); got != c.want {
+			t.Errorf("has(%q) = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
