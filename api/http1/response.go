@@ -52,6 +52,19 @@ func ReadResponse(br *bufio.Reader, lim *Limits, resp *Response) error {
 		err = parseResponse(unsafe.String(unsafe.SliceData(buf), len(buf)), lim, resp)
 	}
 	resp.buf = buf
+	return badGateway(err)
+}
+
+// ParseResponse parses a complete response head (status line and fields,
+// each ending in CRLF, without the final empty line) into resp, as
+// ReadResponse does a head it reads; resp's strings point into head.
+func ParseResponse(head string, lim *Limits, resp *Response) error {
+	return badGateway(parseResponse(head, lim, resp))
+}
+
+// badGateway words a malformed response head's error as a 502 (a timeout's
+// 408 and read errors pass as they are).
+func badGateway(err error) error {
 	if e, ok := err.(*Error); ok && e.Status != 408 {
 		return &Error{502, e.Reason}
 	}

@@ -207,3 +207,27 @@ func TestReadResponseAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestParseResponse checks that a head parsed from memory comes out as
+// ReadResponse reads it, over the response cases whose head is whole.
+func TestParseResponse(t *testing.T) {
+	for _, tc := range responseCases() {
+		start, end, err := HeadEnd([]byte(tc.in))
+		if err != nil || end < 0 {
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			var read, parsed Response
+			rerr := ReadResponse(bufio.NewReader(strings.NewReader(tc.in)), nil, &read)
+			perr := ParseResponse(tc.in[start:end-2], nil, &parsed)
+			if StatusOf(rerr) != StatusOf(perr) || (rerr == nil) != (perr == nil) {
+				t.Fatalf("ParseResponse: %v, ReadResponse: %v", perr, rerr)
+			}
+			got := fmt.Sprintf("%d %d %q %d %v %v", parsed.Minor, parsed.Status, parsed.Reason, parsed.ContentLength, parsed.Chunked, parsed.Close)
+			want := fmt.Sprintf("%d %d %q %d %v %v", read.Minor, read.Status, read.Reason, read.ContentLength, read.Chunked, read.Close)
+			if rerr == nil && got != want {
+				t.Fatalf("ParseResponse gives %s, ReadResponse %s", got, want)
+			}
+		})
+	}
+}

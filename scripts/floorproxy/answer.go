@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"syscall"
 	"unsafe"
@@ -33,11 +31,10 @@ func (q *reqCheck) noBody(head []byte) error {
 
 // answerHead is what is known of a backend's answer being read into a
 // buffer: its head's length once the head is whole (hl, 0 before) and its
-// Content-Length (cl). The head is parsed with the project's reader.
+// Content-Length (cl). The head is parsed with the project's parser, in
+// place: resp's strings point into the buffer and are not kept.
 type answerHead struct {
 	hl, cl int
-	rd     bytes.Reader
-	br     *bufio.Reader
 	resp   http1.Response
 }
 
@@ -47,18 +44,12 @@ func (a *answerHead) parse(b []byte) bool {
 	if a.hl > 0 {
 		return true
 	}
-	_, end, err := http1.HeadEnd(b)
+	start, end, err := http1.HeadEnd(b)
 	if err != nil || end < 0 {
 		return err == nil
 	}
-	a.rd.Reset(b[:end])
-	if a.br == nil {
-		a.br = bufio.NewReaderSize(&a.rd, 4096)
-	} else {
-		a.br.Reset(&a.rd)
-	}
-	r := &a.resp
-	if http1.ReadResponse(a.br, nil, r) != nil || r.ContentLength < 0 || r.Chunked || r.Close {
+	h, r := b[start:end-2], &a.resp
+	if http1.ParseResponse(unsafe.String(unsafe.SliceData(h), len(h)), nil, r) != nil || r.ContentLength < 0 || r.Chunked || r.Close {
 		return false
 	}
 	a.hl, a.cl = end, int(r.ContentLength)
