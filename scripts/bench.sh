@@ -273,6 +273,11 @@ load() {
 	timeout $((secs + 30)) taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" -H "Authorization: $TOKEN" "$@" "$url"
 }
 
+# wrk_rps and wrk_p99: the req/s and the p99 latency (µs; --latency) of
+# the wrk output on stdin, 0 when it has none.
+wrk_rps() { awk '/Requests\/sec/ {r = $2} END {print r == "" ? 0 : r}'; }
+wrk_p99() { to_us "$(awk '$1 == "99%" {print $2}')"; }
+
 # per_request TICKS REQUESTS: CPU microseconds per request.
 HZ=$(getconf CLK_TCK)
 per_request() { awk -v t="$1" -v n="$2" -v hz="$HZ" 'BEGIN { printf "%.2f", n ? t * 1e6 / hz / n : 0 }'; }
@@ -299,9 +304,9 @@ measure() {
 	t1=$(cpu_ticks "$pid")
 	a1=$(accepts)
 	local rps reqs p99 errs
-	rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+	rps=$(echo "$out" | wrk_rps)
 	reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-	p99=$(to_us "$(echo "$out" | awk '$1 == "99%" {print $2}')")
+	p99=$(echo "$out" | wrk_p99)
 	errs=$(echo "$out" | awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(/[^0-9 ]/, " "); for (i = 1; i <= NF; i++) n += $i} END {print n + 0}')
 	awk -v r="$round" -v c="$case" -v s="$name" -v rps="$rps" -v cpu="$(per_request $((t1 - t0)) "${reqs:-0}")" \
 		-v p99="$p99" -v a=$((a1 - a0)) -v e="$errs" \
@@ -332,21 +337,15 @@ paired() {
 	done
 	wait "${wrks[@]}" 2>/dev/null || true
 	for s in "$a" "$b"; do t1[$s]=$(cpu_ticks "${PID[$s@${PORT[$s]}]}"); done
-	local n r line="pair $round $case"
+	local n out line="pair $round $case" rps="" p99=""
 	for s in "$a" "$b"; do
-		n=$(awk '/requests in/ {print $1}' "$work/pair-$s.out")
+		out=$work/pair-$s.out
+		n=$(awk '/requests in/ {print $1}' "$out")
 		[ "${n:-0}" -gt 0 ] || { echo "bench: paired wrk failed against $s" >&2; return 0; }
 		line+=" $(per_request $((t1[$s] - t0[$s])) "$n")"
+		rps+=" $(wrk_rps <"$out")" p99+=" $(wrk_p99 <"$out")"
 	done
-	for s in "$a" "$b"; do
-		r=$(awk '/Requests\/sec/ {print $2}' "$work/pair-$s.out")
-		line+=" ${r:-0}"
-	done
-	line+=" $a $b"
-	for s in "$a" "$b"; do
-		r=$(to_us "$(awk '$1 == "99%" {print $2}' "$work/pair-$s.out")")
-		line+=" ${r:-0}"
-	done
+	line+="$rps $a $b$p99"
 	echo "$line" >>"$RESULTS"
 	echo "$line" | awk '{printf "  %-16s %-22s %s %7s us/req, %s %7s us/req: %.2f×; p99 %s %s us, %s %s us\n", "paired", $3, $8, $4, $9, $5, $5 / $4, $8, $10, $9, $11}'
 }
