@@ -200,8 +200,10 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 		x.startUpload(bc)
 	}
 	wait := x.sent // a 1xx answer takes the clock again for the next wait
-	for {
-		x.up.touch(bc, s, true, wait)
+	for first := true; ; first = false {
+		if !first || x.up.started { // (without an upload, send set the first wait's deadline)
+			x.up.touch(bc, s, true, wait)
+		}
 		err := x.readAnswer(bc)
 		if err == nil {
 			x.upStatus = x.resp.Status
@@ -227,7 +229,9 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 		}
 		break
 	}
-	x.up.headDone()
+	if x.up.started { // (the upload's touches stop moving the deadline)
+		x.up.headDone()
+	}
 	now := clock.From(x.sent)
 	x.now = now
 	s.Answered(now, now.Sub(x.sent), x.resp.Status)
