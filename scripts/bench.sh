@@ -161,6 +161,8 @@ http {
 		proxy_http_version 1.1;
 		proxy_set_header Connection "";
 		proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+		proxy_set_header X-Forwarded-Proto \$scheme;
+		proxy_set_header X-Forwarded-Host \$host;
 		location /api/ { proxy_pass http://api; }
 		location /big/ { proxy_pass http://big; }
 	}
@@ -169,7 +171,8 @@ NGX
 	echo "$d"
 }
 
-# haproxy_conf PORT: one thread, http-reuse always, option forwardfor.
+# haproxy_conf PORT: one thread, http-reuse always, option forwardfor, and
+# X-Forwarded-Proto and X-Forwarded-Host, as Capuchin and nginx send them.
 haproxy_conf() {
 	local f=$work/haproxy-$1.cfg
 	cat >"$f" <<HAP
@@ -188,6 +191,8 @@ defaults
 	timeout http-keep-alive 300s
 frontend fe
 	bind 127.0.0.1:$1
+	http-request set-header X-Forwarded-Proto http
+	http-request set-header X-Forwarded-Host %[req.hdr(host)]
 	use_backend big if { path_beg /big/ }
 	default_backend api
 backend api
