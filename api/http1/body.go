@@ -168,11 +168,7 @@ func (b *Body) readLength(p []byte) int {
 		b.err = io.EOF
 		return 0
 	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.br.Read(p)
-	b.left -= int64(n)
+	n, err := b.readLeft(p)
 	if err != nil {
 		b.err = unexpected(err)
 	} else if b.left == 0 {
@@ -181,17 +177,21 @@ func (b *Body) readLength(p []byte) int {
 	return n
 }
 
+// readLeft reads into p at most the b.left bytes left of the body or of
+// its chunk, and counts them off.
+func (b *Body) readLeft(p []byte) (n int, err error) {
+	n, err = b.br.Read(p[:min(int64(len(p)), b.left)])
+	b.left -= int64(n)
+	return n, err
+}
+
 func (b *Body) readChunked(p []byte) int {
 	if b.left == 0 {
 		if b.err = b.nextChunk(); b.err != nil {
 			return 0
 		}
 	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.br.Read(p)
-	b.left -= int64(n)
+	n, err := b.readLeft(p)
 	if err != nil {
 		b.err = unexpected(err)
 		return n

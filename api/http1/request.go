@@ -341,14 +341,10 @@ func (r *Request) interpretFields() error {
 			}
 		case EqualFold(f.Name, "Content-Length"):
 			cls++
-			n, err := parseContentLength(f.Value)
-			if err != nil {
+			var err error
+			if cl, err = addContentLength(cl, f.Value); err != nil {
 				return err
 			}
-			if cl >= 0 && n != cl {
-				return errDifferentCL
-			}
-			cl = n
 		case EqualFold(f.Name, "Transfer-Encoding"):
 			tes++
 			if err := r.addTransferCoding(f.Value); err != nil {
@@ -437,24 +433,27 @@ func (r *Request) connectionOptions(v string) {
 	})
 }
 
-// parseContentLength accepts 1*DIGIT, or a comma-separated list of equal
-// values (RFC 9110 §8.6).
-func parseContentLength(v string) (int64, error) {
-	var out int64 = -1
+// addContentLength merges a Content-Length field's value v into cl, the
+// value of the message's fields before it (-1: none): v is 1*DIGIT, or a
+// comma-separated list of them, and every value, in v and before it, must
+// be the same (RFC 9110 §8.6). Requests and responses share the rule.
+func addContentLength(cl int64, v string) (int64, error) {
 	var err error
+	tokens := 0
 	ForEachToken(v, func(tok string) {
+		tokens++
 		n, ok := parseDecimal(tok)
 		if !ok {
 			err = errBadCL
-		} else if out >= 0 && n != out {
+		} else if cl >= 0 && n != cl {
 			err = errDifferentCL
 		}
-		out = n
+		cl = n
 	})
-	if out < 0 && err == nil {
+	if tokens == 0 && err == nil {
 		err = errBadCL
 	}
-	return out, err
+	return cl, err
 }
 
 // parseDecimal parses a non-negative decimal of at most 18 digits.

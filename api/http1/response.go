@@ -117,14 +117,10 @@ func (r *Response) interpretFields() error {
 	for _, f := range r.Header {
 		switch {
 		case EqualFold(f.Name, "Content-Length"):
-			n, err := parseContentLength(f.Value)
-			if err != nil {
+			var err error
+			if cl, err = addContentLength(cl, f.Value); err != nil {
 				return err
 			}
-			if cl >= 0 && n != cl {
-				return errDifferentCL
-			}
-			cl = n
 		case EqualFold(f.Name, "Transfer-Encoding"):
 			tes++
 			badTE = badTE || r.addTransferCoding(f.Value)
