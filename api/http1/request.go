@@ -434,26 +434,34 @@ func (r *Request) connectionOptions(v string) {
 }
 
 // addContentLength merges a Content-Length field's value v into cl, the
-// value of the message's fields before it (-1: none): v is 1*DIGIT, or a
-// comma-separated list of them, and every value, in v and before it, must
-// be the same (RFC 9110 §8.6). Requests and responses share the rule.
+// value of the message's fields before it (-1: none), which it must equal.
+// Requests and responses share the rule.
 func addContentLength(cl int64, v string) (int64, error) {
+	n, err := parseContentLength(v)
+	if err == nil && cl >= 0 && n != cl {
+		err = errDifferentCL
+	}
+	return n, err
+}
+
+// parseContentLength accepts 1*DIGIT, or a comma-separated list of equal
+// values (RFC 9110 §8.6).
+func parseContentLength(v string) (int64, error) {
+	var out int64 = -1
 	var err error
-	tokens := 0
 	ForEachToken(v, func(tok string) {
-		tokens++
 		n, ok := parseDecimal(tok)
 		if !ok {
 			err = errBadCL
-		} else if cl >= 0 && n != cl {
+		} else if out >= 0 && n != out {
 			err = errDifferentCL
 		}
-		cl = n
+		out = n
 	})
-	if tokens == 0 && err == nil {
+	if out < 0 && err == nil {
 		err = errBadCL
 	}
-	return cl, err
+	return out, err
 }
 
 // parseDecimal parses a non-negative decimal of at most 18 digits.

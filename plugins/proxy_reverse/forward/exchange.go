@@ -199,11 +199,8 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	if req.HasBody() {
 		x.startUpload(bc)
 	}
-	wait := x.sent // a 1xx answer takes the clock again for the next wait
-	for first := true; ; first = false {
-		if !first || x.up.started { // (without an upload, send set the first wait's deadline)
-			x.up.touch(bc, s, true, wait)
-		}
+	x.up.touch(bc, s, false, x.sent) // (without an upload, send set the first wait's deadline)
+	for {
 		err := x.readAnswer(bc)
 		if err == nil {
 			x.upStatus = x.resp.Status
@@ -224,14 +221,12 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 				x.clientGone(bc, err)
 				return outcomeDone
 			}
-			wait = time.Now()
+			x.up.touch(bc, s, true, time.Now()) // the wait for the next answer
 			continue
 		}
 		break
 	}
-	if x.up.started { // (the upload's touches stop moving the deadline)
-		x.up.headDone()
-	}
+	x.up.headDone()
 	now := clock.From(x.sent)
 	x.now = now
 	s.Answered(now, now.Sub(x.sent), x.resp.Status)

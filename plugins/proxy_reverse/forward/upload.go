@@ -86,6 +86,9 @@ func (u *upload) touch(bc *upstream.Conn, s *upstream.Server, force bool, now ti
 }
 
 func (u *upload) headDone() {
+	if !u.started { // no upload touches the deadline: nothing to stop
+		return
+	}
 	u.mu.Lock()
 	u.gotHead = true
 	u.mu.Unlock()
