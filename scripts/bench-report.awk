@@ -81,6 +81,8 @@ function label(c) {
 	if (c == "proxy-64k-64c") return "proxied 64 KiB, 64 conns"
 	if (c == "proxy-1k-256c") return "proxied 1 KiB, 256 conns"
 	if (c == "proxy-1k-1c") return "proxied 1 KiB, 1 conn"
+	if (c == "proxy-1k-8c") return "proxied 1 KiB, 8 conns"
+	if (c == "proxy-1k-1024c") return "proxied 1 KiB, 1024 conns"
 	if (c == "proxy-1k-1024c-think") return "proxied 1 KiB, 1024 conns, 300 ms between requests"
 	if (c == "proxy-newconn-64c") return "proxied 1 KiB, new connection per request, 64 conns"
 	if (c == "tls-proxy-1k-64c") return "HTTPS proxied 1 KiB, keep-alive, 64 conns"
@@ -200,6 +202,7 @@ function targets(   r, q, cs, j, c, a, b, n, m) {
 		check("proxy alone: CPU ≤ 1.0× nginx, loaded at once (" label(cs[j]) ")", q <= 1, times(q, 1))
 	}
 	floors()
+	scaling()
 	r = medratio(rps, "tls-proxy-1k-64c", "capuchin", "nginx")
 	if (r >= 0) check("HTTPS proxy, keep-alive: req/s ≥ 0.8× nginx (issue 12; " label("tls-proxy-1k-64c") ")", r >= 0.8, times(r, 0.8))
 	r = medratio(p99, "proxy-1k-1c", "capuchin", "nginx")
@@ -225,5 +228,21 @@ function floors(   cs, j, c, line) {
 function floor(c, s, name,   k) {
 	k = c SUBSEP "nginx" SUBSEP s
 	return collect(pr, k) ? sprintf("%s %.2f×", name, med(pr, k)) : ""
+}
+# scaling: CPU × nginx, loaded at once, by the connections kept busy, of
+# Capuchin and floor-raw (not a target): where a ratio grows with them, the
+# cost is in what each connection keeps (its state and the memory that a
+# request touches), not in what each request does.
+function scaling(   cs, j, s, ss, k, line, part) {
+	split("8c 64c 256c 1024c", cs, " "); split("capuchin floor-raw", ss, " ")
+	for (s = 1; s <= 2; s++) {
+		part = ""
+		for (j = 1; j <= 4; j++) {
+			k = "proxy-1k-" cs[j] SUBSEP "nginx" SUBSEP ss[s]
+			if (collect(pr, k)) part = join(part, sprintf("%s %.2f×", substr(cs[j], 1, length(cs[j]) - 1), med(pr, k)), ", ")
+		}
+		if (part != "") line = join(line, ss[s] " " part, "; ")
+	}
+	if (line != "") printf "- For reference (not a target): CPU × nginx, loaded at once, at 8, 64, 256 and 1,024 connections (1 KiB): %s\n", line
 }
 function join(a, b, sep) { return a == "" ? b : b == "" ? a : a sep b }

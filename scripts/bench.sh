@@ -396,10 +396,12 @@ PROXIES=(nginx haproxy capuchin capuchin+mandril capuchin+auth_header)
 FLOORS=(floor-goroutine floor-raw floor-epoll)
 # PAIRS: the cases run paired too (see paired), "CASE-REGEX A B": the CPU
 # targets' cases with nginx and Capuchin and with nginx and each floor, the
-# stage-20 target's with the proxy alone and capuchin+auth_header, and the
-# p99 target's (one connection) with nginx and Capuchin.
-PAIRS=("^proxy-(1k-64c|1k-256c|64k-64c|1k-1c)$ nginx capuchin" "^proxy-1k-64c$ capuchin capuchin+auth_header"
-	"^proxy-1k-(64c|256c)$ nginx floor-goroutine" "^proxy-1k-(64c|256c)$ nginx floor-raw" "^proxy-1k-(64c|256c)$ nginx floor-epoll")
+# stage-20 target's with the proxy alone and capuchin+auth_header, the
+# p99 target's (one connection) with nginx and Capuchin, and the 1 KiB case
+# at 8 and 1,024 connections with nginx, Capuchin and floor-raw: how CPU
+# per request grows with the connections each server keeps busy.
+PAIRS=("^proxy-(1k-8c|1k-64c|1k-256c|1k-1024c|64k-64c|1k-1c)$ nginx capuchin" "^proxy-1k-64c$ capuchin capuchin+auth_header"
+	"^proxy-1k-(64c|256c)$ nginx floor-goroutine" "^proxy-1k-(8c|64c|256c|1024c)$ nginx floor-raw" "^proxy-1k-(64c|256c)$ nginx floor-epoll")
 if [ -n "${BENCH_AB:-}" ]; then
 	[ -x "$BENCH_AB" ] || { echo "bench: BENCH_AB=$BENCH_AB is not an executable file"; exit 1; }
 	PROXIES=(capuchin capuchin-ab) FLOORS=() PAIRS=("^proxy-(1k-64c|1k-256c|64k-64c)$ capuchin capuchin-ab")
@@ -432,6 +434,8 @@ CASES=(
 	"proxy-1k-64c /api/x 64 ${PROXIES[*]} ${FLOORS[*]}"
 	"proxy-64k-64c /big/x 64 ${PROXIES[*]}"
 	"proxy-1k-256c /api/x 256 ${PROXIES[*]} ${FLOORS[*]}"
+	"proxy-1k-8c /api/x 8 nginx capuchin floor-raw"
+	"proxy-1k-1024c /api/x 1024 nginx capuchin floor-raw"
 	"proxy-1k-1c /api/x 1 ${PROXIES[*]}"
 	"proxy-1k-1024c-think /api/x 1024 nginx haproxy capuchin"
 	"proxy-newconn-64c /api/x 64 nginx haproxy capuchin"
