@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -256,4 +257,72 @@ func TestLeaseIdleHoldKeepsTimeout(t *testing.T) {
 	if d := time.Since(start); d < 2500*time.Millisecond || d > 3700*time.Millisecond {
 		t.Errorf("idle connection closed after %v, want KeepAliveTimeout (3 s)", d.Round(time.Millisecond))
 	}
+}
+
+// TestLeaseEndsWithConnection: a leased connection that ends — the client
+// closes it, or a request asks for the close — gets the stage-40 record of
+// each request and its stage-50 notice, the client sees the close, and the
+// host keeps no descriptor of it afterwards (the socket it parked during
+// the lease is closed with the connection).
+func TestLeaseEndsWithConnection(t *testing.T) {
+	pluginTest(t)
+	s := newSite(t)
+	notes := filepath.Join(s.Dir, "notes.txt")
+	s.WriteFile("notes.conf", notes)
+	s.LoadFrom(testPlugins(t), "hello", "notes")
+	p := s.StartChecked()
+	dial(t, s.Addr()).Get("/hello/warm") // the plugins' own sockets are open
+	base := openFDs(t, p.Pid())
+	for _, tc := range []struct{ name, last string }{
+		{"client closes", "GET /hello/c3 HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"Connection: close", "GET /hello/c3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, s.Addr())
+			c.Get("/hello/c1")
+			c.Get("/hello/c2") // served under the lease
+			c.Send(tc.last)
+			if r := c.MustRead("GET"); r.Status != 200 {
+				t.Fatalf("third request: %d", r.Status)
+			}
+			if strings.Contains(tc.last, "close") && !c.Closed(2*time.Second) {
+				t.Fatal("connection open after an answer to Connection: close")
+			}
+			c.C.Close()
+			var lines []string
+			ok := hosttest.Poll(5*time.Second, func() bool {
+				b, _ := os.ReadFile(notes)
+				lines = strings.Split(strings.TrimSpace(string(b)), "\n")
+				ids := map[string]int{}
+				for _, l := range lines {
+					if f := strings.Fields(l); len(f) > 4 && f[0] == "done" && strings.HasPrefix(f[4], "/hello/c") {
+						ids[f[1]]++
+					}
+				}
+				for id, n := range ids {
+					if n == 3 && hasLine(lines, "closed "+id) {
+						return true
+					}
+				}
+				return false
+			})
+			if !ok {
+				t.Fatalf("no stage-40 records of the three requests with a stage-50 notice:\n%s", strings.Join(lines, "\n"))
+			}
+			os.WriteFile(notes, nil, 0o644)
+			if !hosttest.Poll(5*time.Second, func() bool { return openFDs(t, p.Pid()) <= base }) {
+				t.Errorf("the host holds %d descriptors after the connection ended, %d before it", openFDs(t, p.Pid()), base)
+			}
+		})
+	}
+}
+
+// openFDs counts the descriptors process pid has open.
+func openFDs(t *testing.T, pid int) int {
+	t.Helper()
+	es, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Skipf("descriptors of the host not readable: %v", err)
+	}
+	return len(es)
 }

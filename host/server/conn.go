@@ -219,9 +219,10 @@ func (c *conn) finish() {
 	if c.relay != nil {
 		c.relay.Close()
 	}
-	if c.nc != nil { // nil: lost when it could not be unparked
+	if c.nc != nil { // nil: lost when it could not be unparked, or parked
 		c.nc.Close()
 	}
+	c.closeParked()
 	c.s.track(c, false)
 	c.release()
 	c.s.exchanges.Put(c.detach()) // for the next connection
@@ -292,6 +293,20 @@ func (c *conn) park() {
 		c.br.Discard(c.br.Buffered())
 	}
 	c.release()
+}
+
+// closeParked closes the socket of a connection that ends parked (its
+// lease ended with it: see afterStage30), shut down first, as Closed shuts
+// down a socket handed to a plugin, in case the plugin still holds a copy.
+func (c *conn) closeParked() {
+	c.mu.Lock()
+	fd := c.parked
+	c.parked = -1
+	c.mu.Unlock()
+	if fd >= 0 {
+		syscall.Shutdown(fd, syscall.SHUT_RDWR)
+		syscall.Close(fd)
+	}
 }
 
 // unpark wraps a parked socket in a new net.Conn; false means it could not

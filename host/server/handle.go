@@ -80,6 +80,14 @@ func (c *conn) afterStage30(sn *snapshot, site *config.Site, res *stage.Result) 
 	if res.Verdict != stage.Decline || res.Err != nil {
 		c.handler, c.upstream, c.idleSpent = res.Handler, res.Upstream, res.Idle
 	}
+	if c.parked >= 0 && res.Verdict == stage.Handled && res.Err == nil && res.Close {
+		// The lease ended with the connection (the client closed it, or
+		// the handler's answer did): nothing is left for the host to read
+		// or write, so the parked socket is closed as it is (see finish)
+		// rather than made a net.Conn again for the close.
+		c.account(res)
+		return res.Status, res.BytesOut, false
+	}
 	if !c.unpark() {
 		return res.Status, res.BytesOut, false
 	}
@@ -236,6 +244,14 @@ func (c *conn) handled(res *stage.Result) (int, int64, bool) {
 	}
 	c.discardBuffered()
 	c.src.Pre = append(c.src.Pre[:0], res.Leftover...)
+	c.account(res)
+	return res.Status, res.BytesOut, !res.Close
+}
+
+// account takes the handler's account of what it answered: the stage-40
+// records and status classes of the requests it served under a lease, and
+// the bytes of the response heads.
+func (c *conn) account(res *stage.Result) {
 	c.leased = append(c.leased, res.Records...)
 	c.nLease += res.Leased
 	for i := range res.Classes {
@@ -243,7 +259,6 @@ func (c *conn) handled(res *stage.Result) (int, int64, bool) {
 		c.peerClasses[i] += res.PeerClasses[i]
 	}
 	c.headOut = res.HeadOut
-	return res.Status, res.BytesOut, !res.Close
 }
 
 // takeRelayed queues, after what the handler gave back, the client bytes
