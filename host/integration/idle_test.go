@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
 // TestIdleConnectionsParked: keep-alive connections idle for longer than
@@ -22,6 +24,7 @@ func TestIdleConnectionsParked(t *testing.T) {
 	s.Server = []string{"KeepAliveTimeout 4"}
 	p := s.Start()
 	base := goroutines(t, pprof)
+	fds := openFDs(t, p.Pid())
 
 	const n = 200
 	cs := make([]*client, n)
@@ -48,6 +51,13 @@ func TestIdleConnectionsParked(t *testing.T) {
 	}
 	if d := time.Since(last); d < 3500*time.Millisecond || d > 5500*time.Millisecond {
 		t.Errorf("parked connections closed %v after their last request, want KeepAliveTimeout (4 s)", d.Round(time.Millisecond))
+	}
+	// The host keeps a descriptor for each open connection, none for the
+	// closed ones (beside them: the parking's epoll and wake-up
+	// descriptors, made with the first parked connection, and perhaps a
+	// second connection of pprof's client).
+	if !hosttest.Poll(2*time.Second, func() bool { return openFDs(t, p.Pid()) <= fds+n/2+3 }) {
+		t.Errorf("the host holds %d descriptors with %d connections open, %d with none", openFDs(t, p.Pid()), n/2, fds)
 	}
 	time.Sleep(1500 * time.Millisecond) // the first half parked again
 	start := time.Now()

@@ -486,12 +486,13 @@ func (c *conn) parkIdle(wait time.Duration) error {
 }
 
 // resume takes a parked connection on, on the idler's new goroutine: to
-// its end when its idle deadline passed or the server is shutting down,
-// else to its next request.
+// its end when its idle deadline passed or the server is shutting down
+// (the parked socket is closed as it is: see finish), else to its next
+// request.
 func (c *conn) resume(expired bool) {
 	c.s.mem.Opened()
 	c.attach(nil)
-	if !c.unpark() || expired || c.s.closing.Load() { // !unpark: lost, its socket shut down
+	if expired || c.s.closing.Load() || !c.unpark() { // !unpark: lost, its socket shut down
 		c.state.Store(stateActive)
 		c.end()
 		return
