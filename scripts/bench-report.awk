@@ -84,6 +84,7 @@ function label(c) {
 	if (c == "proxy-1k-8c") return "proxied 1 KiB, 8 conns"
 	if (c == "proxy-1k-1024c") return "proxied 1 KiB, 1024 conns"
 	if (c == "proxy-1k-1024c-think") return "proxied 1 KiB, 1024 conns, 300 ms between requests"
+	if (c == "proxy-1k-512c-pause") return "proxied 1 KiB, 512 conns, 1 s between requests"
 	if (c == "proxy-newconn-64c") return "proxied 1 KiB, new connection per request, 64 conns"
 	if (c == "tls-proxy-1k-64c") return "HTTPS proxied 1 KiB, keep-alive, 64 conns"
 	if (c == "tls-newconn-64c") return "HTTPS new connection per request (full handshake), static 1 KiB, 64 conns"

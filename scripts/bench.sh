@@ -15,6 +15,9 @@
 #            (300) ms between an answer and the next request: clients with
 #            think time, whose connections sit idle between requests
 #            (nginx, HAProxy, proxy_reverse alone)
+#   pause    the same with 512 connections that each wait PAUSE (1000) ms:
+#            longer than the 500 ms a leased connection is held idle, so that
+#            each request finds its connection given back to the host
 #   newconn  proxied 1 KiB with a new connection per request, 64 connections
 #            (nginx, HAProxy, proxy_reverse alone)
 #   HTTPS    proxied 1 KiB over keep-alive TLS, and a new TLS connection per
@@ -58,6 +61,7 @@ declare -A PORT=([nginx]=18090 [haproxy]=18092 [capuchin]=18091 [capuchin+mandri
 declare -A MEMPORT=([nginx]=18190 [haproxy]=18192 [capuchin]=18191)
 SETTLE=3    # seconds the memory test's connections are left idle before measuring
 THINK=300   # ms a -think case's connections wait between an answer and the next request
+PAUSE=1000  # ms a -pause case's connections wait (beyond the SDK's idle hold of a lease)
 
 # --- tools ---------------------------------------------------------------
 
@@ -292,7 +296,8 @@ per_request() { awk -v t="$1" -v n="$2" -v hz="$HZ" 'BEGIN { printf "%.2f", n ? 
 # A tls- case goes to the server's HTTPS listener; a -newconn case closes
 # the connection after every request; a -think case waits THINK ms on each
 # connection between an answer and the next request (a client with think
-# time: its keep-alive connection is idle between requests).
+# time: its keep-alive connection is idle between requests), a -pause case
+# PAUSE ms.
 measure() {
 	local round=$1 case=$2 name=$3 path=$4 conns=$5
 	local port=${PORT[$name]} pid=${PID[$3@${PORT[$3]}]}
@@ -301,6 +306,7 @@ measure() {
 	local opts=(--latency)
 	[[ $case != *-newconn* ]] || opts+=(-H "Connection: close")
 	[[ $case != *-think* ]] || opts+=(-s "$work/think.lua")
+	[[ $case != *-pause* ]] || opts+=(-s "$work/pause.lua")
 	load 1 "$conns" "$url" "${opts[@]}" >/dev/null 2>&1 || true
 	local a0 t0 out t1 a1
 	a0=$(accepts)
@@ -386,6 +392,7 @@ memory() {
 # --- the run -----------------------------------------------------------------
 
 echo "function delay() return $THINK end" >"$work/think.lua"
+echo "function delay() return $PAUSE end" >"$work/pause.lua"
 site_files
 start_backends
 PROXIES=(nginx haproxy capuchin capuchin+mandril capuchin+auth_header)
@@ -438,6 +445,7 @@ CASES=(
 	"proxy-1k-1024c /api/x 1024 nginx capuchin floor-raw"
 	"proxy-1k-1c /api/x 1 ${PROXIES[*]}"
 	"proxy-1k-1024c-think /api/x 1024 nginx haproxy capuchin"
+	"proxy-1k-512c-pause /api/x 512 nginx haproxy capuchin"
 	"proxy-newconn-64c /api/x 64 nginx haproxy capuchin"
 	"tls-proxy-1k-64c /api/x 64 nginx capuchin"
 	"tls-newconn-64c /1k.txt 64 nginx capuchin"
