@@ -296,8 +296,10 @@ func (c *conn) park() {
 }
 
 // closeParked closes the socket of a connection that ends parked (its
-// lease ended with it: see afterStage30), shut down first, as Closed shuts
-// down a socket handed to a plugin, in case the plugin still holds a copy.
+// lease ended with it, see afterStage30; or it was parked idle until its
+// deadline or the server's shutdown, see resume), with no net.Conn made
+// for the close. It is shut down first, as Closed shuts down a socket
+// handed to a plugin, in case a plugin still holds a copy.
 func (c *conn) closeParked() {
 	c.mu.Lock()
 	fd := c.parked
