@@ -260,10 +260,11 @@ func TestLeaseIdleHoldKeepsTimeout(t *testing.T) {
 }
 
 // TestLeaseEndsWithConnection: a leased connection that ends — the client
-// closes it, or a request asks for the close — gets the stage-40 record of
-// each request and its stage-50 notice, the client sees the close, and the
-// host keeps no descriptor of it afterwards (the socket it parked during
-// the lease is closed with the connection).
+// closes it, or a request asks for the close, also after the plugin gave it
+// back idle and the host parked it — gets the stage-40 record of each
+// request and its stage-50 notice, the client sees the close, and the host
+// keeps no descriptor of it afterwards (the socket it parked during the
+// lease is closed with the connection).
 func TestLeaseEndsWithConnection(t *testing.T) {
 	pluginTest(t)
 	s := newSite(t)
@@ -271,16 +272,28 @@ func TestLeaseEndsWithConnection(t *testing.T) {
 	s.WriteFile("notes.conf", notes)
 	s.LoadFrom(testPlugins(t), "hello", "notes")
 	p := s.StartChecked()
-	dial(t, s.Addr()).Get("/hello/warm") // the plugins' own sockets are open
+	// Warm up: the plugins' sockets, and the host's idler (its epoll and
+	// wake-up descriptors), which the first connection given back starts.
+	warm := dial(t, s.Addr())
+	warm.Get("/hello/warm")
+	time.Sleep(900 * time.Millisecond)
+	warm.C.Close()
+	time.Sleep(300 * time.Millisecond)
 	base := openFDs(t, p.Pid())
-	for _, tc := range []struct{ name, last string }{
-		{"client closes", "GET /hello/c3 HTTP/1.1\r\nHost: x\r\n\r\n"},
-		{"Connection: close", "GET /hello/c3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
+	for _, tc := range []struct {
+		name, last string
+		pause      time.Duration // after the second request: past the SDK's 500 ms hold, the lease is given back
+	}{
+		{"client closes", "GET /hello/c3 HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+		{"Connection: close", "GET /hello/c3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 0},
+		{"given back, then client closes", "GET /hello/c3 HTTP/1.1\r\nHost: x\r\n\r\n", 900 * time.Millisecond},
+		{"given back, then Connection: close", "GET /hello/c3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 900 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dial(t, s.Addr())
 			c.Get("/hello/c1")
 			c.Get("/hello/c2") // served under the lease
+			time.Sleep(tc.pause)
 			c.Send(tc.last)
 			if r := c.MustRead("GET"); r.Status != 200 {
 				t.Fatalf("third request: %d", r.Status)

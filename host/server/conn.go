@@ -361,6 +361,14 @@ func (c *conn) wakeIfIdle() (leased bool) {
 // stepEnd to close silently (idle timeout, peer closed, shutdown), or
 // stepMoved when the connection was parked (see parkIdle).
 func (c *conn) waitRequest(sv *config.Server) step {
+	if c.parked >= 0 { // a plugin gave it back idle (see afterStage30)
+		switch c.givenBack(sv) {
+		case errParked:
+			return stepMoved
+		case errLost:
+			return stepEnd
+		}
+	}
 	if c.br.Buffered() > 0 && c.headBuffered() {
 		return stepNext // pipelined: answer it before flushing
 	}
@@ -470,6 +478,36 @@ func (c *conn) parkIdle(wait time.Duration) error {
 	if c.park(); c.parked < 0 {
 		return nil // no duplicate: the net.Conn is kept
 	}
+	return c.toIdler(wait)
+}
+
+// givenBack parks a connection a plugin gave back idle, still parked from
+// its lease, in the idler for what is left of its idle timeout as it is:
+// no net.Conn is made for it only to be parked again. nil: it was taken
+// back instead (the idler is not available, or the server is shutting
+// down), and waits as any idle connection.
+func (c *conn) givenBack(sv *config.Server) error {
+	if c.s.closing.Load() || !c.s.idler.start() {
+		if !c.unpark() {
+			return errLost
+		}
+		return nil
+	}
+	spent := c.idleSpent
+	c.idleSpent = 0 // before it is parked: its next goroutine reads it
+	c.state.Store(stateIdle)
+	err := c.toIdler(max(sv.KeepAliveTimeout-spent, time.Millisecond))
+	if err == nil {
+		c.idleSpent = spent // not parked: this goroutine still owns it
+	}
+	return err
+}
+
+// toIdler hands a parked connection to the server's idler until its next
+// request or wait has passed (errParked). One the idler does not take (the
+// server is shutting down) is taken back: nil, or errLost when its socket
+// could not be.
+func (c *conn) toIdler(wait time.Duration) error {
 	x := c.detach()
 	c.src.Pre = nil // empty (see waitRequest); its array is not kept either
 	c.mu.Lock()

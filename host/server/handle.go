@@ -88,6 +88,12 @@ func (c *conn) afterStage30(sn *snapshot, site *config.Site, res *stage.Result) 
 		c.account(res)
 		return res.Status, res.BytesOut, false
 	}
+	if c.parked >= 0 && res.Verdict == stage.Handled && res.Err == nil && res.Idle > 0 && len(res.Leftover) == 0 {
+		// Given back idle with no bytes of a next request: it goes from
+		// the lease to the idler as it is (see givenBack).
+		c.account(res)
+		return res.Status, res.BytesOut, true
+	}
 	if !c.unpark() {
 		return res.Status, res.BytesOut, false
 	}
