@@ -197,3 +197,15 @@ func killHard(t *testing.T, pid int) {
 	t.Helper()
 	must(t, syscall.Kill(pid, syscall.SIGKILL))
 }
+
+// notesSite is a site with the hello and notes test plugins loaded: notes
+// writes a line for each stage-40 record and stage-50 notice to the file
+// it returns.
+func notesSite(t *testing.T) (*site, string) {
+	t.Helper()
+	s := newSite(t)
+	notes := filepath.Join(s.Dir, "notes.txt")
+	s.WriteFile("notes.conf", notes)
+	s.LoadFrom(testPlugins(t), "hello", "notes")
+	return s, notes
+}

@@ -18,11 +18,8 @@ import (
 // idle leased connection (with its stage-50 notice).
 func TestPluginLeaseTerms(t *testing.T) {
 	pluginTest(t)
-	s := newSite(t)
-	notes := filepath.Join(s.Dir, "notes.txt")
-	s.WriteFile("notes.conf", notes)
+	s, notes := notesSite(t)
 	s.Server = []string{"MaxKeepAliveRequest 4", "KeepAliveTimeout 1", "MaxRequestSize 1", "MaxHeaderSize 1", "Timeout 1"}
-	s.LoadFrom(testPlugins(t), "hello", "notes")
 	s.StartChecked()
 
 	t.Run("MaxKeepAliveRequest", func(t *testing.T) {
@@ -267,10 +264,7 @@ func TestLeaseIdleHoldKeepsTimeout(t *testing.T) {
 // lease is closed with the connection).
 func TestLeaseEndsWithConnection(t *testing.T) {
 	pluginTest(t)
-	s := newSite(t)
-	notes := filepath.Join(s.Dir, "notes.txt")
-	s.WriteFile("notes.conf", notes)
-	s.LoadFrom(testPlugins(t), "hello", "notes")
+	s, notes := notesSite(t)
 	p := s.StartChecked()
 	// Warm up: the plugins' sockets, and the host's idler (its epoll and
 	// wake-up descriptors), which the first connection given back starts.

@@ -131,10 +131,7 @@ func TestPluginStage30Verdicts(t *testing.T) {
 // lease) and a stage-50 notice when it closes.
 func TestPluginStage40And50(t *testing.T) {
 	pluginTest(t)
-	s := newSite(t)
-	notes := filepath.Join(s.Dir, "notes.txt")
-	s.WriteFile("notes.conf", notes)
-	s.LoadFrom(testPlugins(t), "hello", "notes")
+	s, notes := notesSite(t)
 	s.StartChecked()
 
 	c := dial(t, s.Addr())
