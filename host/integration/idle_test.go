@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,4 +91,41 @@ func goroutines(t *testing.T, addr string) int {
 	}
 	n, _ := strconv.Atoi(string(m[1]))
 	return n
+}
+
+// TestParkedConnectionTakenBack: a connection the host parked (idle past
+// its hold, or given back idle by a plugin) and took back for its next
+// request keeps the terms of any connection: a large static file arrives
+// whole (sendfile on the socket the host made again), and a head that
+// stalls gets 408 at Timeout.
+func TestParkedConnectionTakenBack(t *testing.T) {
+	pluginTest(t)
+	s, _ := notesSite(t)
+	s.Server = []string{"Timeout 1", "KeepAliveTimeout 10"}
+	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB: past the file cache, sent with sendfile
+	s.WriteRoot("big.txt", big)
+	s.StartChecked()
+	for _, first := range []string{"/index.html", "/hello/a"} { // parked idle; given back by hello
+		t.Run(first, func(t *testing.T) {
+			c := dial(t, s.Addr())
+			c.Get(first)
+			c.Get(first)
+			time.Sleep(1200 * time.Millisecond) // past the holds: parked
+			if r := c.Get("/big.txt"); r.Status != 200 || string(r.Body) != big {
+				t.Fatalf("large file after parking: %d, %d bytes", r.Status, len(r.Body))
+			}
+			time.Sleep(1200 * time.Millisecond)
+			start := time.Now()
+			c.Send("GET /index.html HTTP/1.1\r\nHost: x\r\n")
+			if r := c.MustRead("GET"); r.Status != 408 {
+				t.Fatalf("stalled head after parking: %d, want 408", r.Status)
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("408 after %v, want about Timeout (1 s)", d.Round(time.Millisecond))
+			}
+			if !c.Closed(3 * time.Second) {
+				t.Error("connection open after 408")
+			}
+		})
+	}
 }

@@ -117,7 +117,9 @@ func (s *Server) newConn(nc net.Conn, secure bool) *conn {
 	c.info.ID = s.nextID.Add(1)
 	c.info.Remote = addrPort(nc.RemoteAddr())
 	c.info.Local = addrPort(nc.LocalAddr())
-	c.info.TCP, _ = nc.(*net.TCPConn)
+	if tc, ok := nc.(*net.TCPConn); ok { // not a nil *net.TCPConn in the interface
+		c.info.TCP = tc
+	}
 	if secure {
 		c.tlsSrc = &tlsSource{Conn: nc}
 		c.tls = tls.Server(c.tlsSrc, s.tlsConf)
@@ -311,30 +313,30 @@ func (c *conn) closeParked() {
 	}
 }
 
-// unpark wraps a parked socket in a new net.Conn; false means it could not
-// be, and the connection is lost (its socket is shut down).
+// unpark wraps a parked socket in a new net.Conn (fdpass.Conn: no system
+// call until it is read, and a write that the socket's buffer takes at
+// once needs none either); false means it could not be, and the
+// connection is lost (its socket is shut down).
 func (c *conn) unpark() bool {
 	fd := c.parked // only this goroutine writes it: reading needs no lock
 	if fd < 0 {
 		return true
 	}
-	f := os.NewFile(uintptr(fd), "client")
-	nc, err := fdpass.FileConn(f)
-	tc, ok := nc.(*net.TCPConn)
+	nc, err := fdpass.Conn(fd) // it owns fd from here, even when it fails
+	sock, ok := nc.(stage.Socket)
 	if err != nil || !ok {
 		c.shut()
-		if nc != nil {
-			nc.Close()
-		}
 	}
 	c.mu.Lock()
 	c.parked = -1
 	if err == nil && ok {
-		c.nc, c.info.TCP, c.src.R, c.w.Conn = nc, tc, nc, nc
+		c.nc, c.info.TCP, c.src.R, c.w.Conn = nc, sock, nc, nc
 		c.idle.Init(nc, &c.s.raw)
 	}
 	c.mu.Unlock()
-	f.Close()
+	if nc != nil && !ok {
+		nc.Close()
+	}
 	c.acquire()
 	return err == nil && ok
 }

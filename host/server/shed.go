@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
+	"github.com/capuchin/capuchin/host/stage"
 )
 
 // Connection cap (MaxConnections). Past the cap a new connection is shed:
@@ -72,7 +73,10 @@ func (s *Server) shed(nc net.Conn, sn *snapshot) {
 		defer s.wg.Done()
 		defer s.shedding.Add(-1)
 		defer nc.Close()
-		tc, _ := nc.(*net.TCPConn)
+		var tc stage.Socket // nil unless TCP: no nil *net.TCPConn in it
+		if t, ok := nc.(*net.TCPConn); ok {
+			tc = t
+		}
 		lingerClose(nc, tc, page, deadline(shedLinger))
 	}()
 }
@@ -82,7 +86,7 @@ func (s *Server) shed(nc net.Conn, sn *snapshot) {
 // drops what the client sends for shedLinger, yet not past writeBy: so
 // that closing does not reset the connection before the client has read
 // the page. The caller closes nc.
-func lingerClose(nc net.Conn, tcp *net.TCPConn, page []byte, writeBy time.Time) {
+func lingerClose(nc net.Conn, tcp stage.Socket, page []byte, writeBy time.Time) {
 	nc.SetWriteDeadline(writeBy)
 	if _, err := nc.Write(page); err != nil {
 		return

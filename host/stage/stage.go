@@ -40,11 +40,20 @@ const (
 // socket, for the stage-30 hand-over.
 type Conn struct {
 	contract.Conn
-	TCP *net.TCPConn // the client's socket
+	TCP Socket // the client's socket; nil while it is parked (see Handoff.Park)
 	// Relay is set on a TLS connection, whose socket carries TLS: a
 	// stage-30 handler is handed the relay's socket instead, on which it
 	// reads and writes plain HTTP.
 	Relay Relay
+}
+
+// Socket is a client's TCP socket: the *net.TCPConn the host accepted, or
+// the host's own wrapper of its descriptor (internal/fdpass.Conn) once it
+// took a parked socket back, which costs no system call to make.
+type Socket interface {
+	net.Conn
+	syscall.Conn
+	CloseWrite() error
 }
 
 // Relay carries plain HTTP between a TLS session the host keeps and a

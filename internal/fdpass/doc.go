@@ -7,8 +7,9 @@
 // each descriptor until Wait claims it, so a Handle event that arrives before
 // its descriptor simply waits. A received socket becomes a net.Conn over an
 // os.File (see sockConn), which costs two system calls where net.FileConn
-// costs thirteen; FileConn is net.FileConn without the TCP keep-alive
-// probes it would turn on.
+// costs thirteen (the host takes a parked socket back the same way: Conn);
+// FileConn is net.FileConn without the TCP keep-alive probes it would turn
+// on.
 //
 // Descriptor passing is implemented on Linux; elsewhere Supported is false
 // and Pair fails, and the host refuses stage-30 plugins at start-up.

@@ -46,5 +46,13 @@ func (r *Receiver) Drop(uint64) {}
 // Close does nothing.
 func (r *Receiver) Close() error { return nil }
 
+// Conn wraps the socket descriptor fd, which it then owns (even when it
+// fails), with FileConn.
+func Conn(fd int) (net.Conn, error) {
+	f := os.NewFile(uintptr(fd), "client")
+	defer f.Close()
+	return FileConn(f)
+}
+
 // Shutdown does nothing here: no descriptor is ever passed.
 func Shutdown(conn syscall.Conn) {}

@@ -302,3 +302,62 @@ func TestSockConnJoinsPollerWhenItMayWait(t *testing.T) {
 		t.Fatalf("second Close: %v, want os.ErrClosed", err)
 	}
 }
+
+// TestSockConnSendFile: a file copied to a received socket (io.Copy, as
+// the host's static files are, through an io.LimitedReader or not) arrives
+// whole from its offset, larger than the socket's buffers, and the reader
+// and file are left where a copy leaves them.
+func TestSockConnSendFile(t *testing.T) {
+	data := make([]byte, 3<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	path := t.TempDir() + "/f"
+	hosttest.Must(t, os.WriteFile(path, data, 0o644))
+	for _, tc := range []struct {
+		name    string
+		limit   int64 // 0: no io.LimitedReader
+		off     int64
+		want    int64
+		lrAfter int64
+	}{
+		{"limited", 2 << 20, 100, 2 << 20, 0},
+		{"limited past the end", 4 << 20, 100, 3<<20 - 100, 4<<20 - (3<<20 - 100)},
+		{"whole file", 0, 0, 3 << 20, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, peer := received(t)
+			f, err := os.Open(path)
+			hosttest.Must(t, err)
+			defer f.Close()
+			_, err = f.Seek(tc.off, io.SeekStart)
+			hosttest.Must(t, err)
+			var r io.Reader = f
+			lr := &io.LimitedReader{R: f, N: tc.limit}
+			if tc.limit > 0 {
+				r = lr
+			}
+			got := make(chan []byte, 1)
+			go func() { // ends when it has read want bytes, or at a read error
+				b := make([]byte, tc.want)
+				peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+				n, _ := io.ReadFull(peer, b)
+				got <- b[:n]
+			}()
+			c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			n, err := io.Copy(c, r)
+			if err != nil || n != tc.want {
+				t.Fatalf("copied %d bytes, %v; want %d", n, err, tc.want)
+			}
+			if b := <-got; string(b) != string(data[tc.off:tc.off+tc.want]) {
+				t.Fatalf("the peer read %d bytes, not the file's %d from offset %d", len(b), tc.want, tc.off)
+			}
+			if tc.limit > 0 && lr.N != tc.lrAfter {
+				t.Errorf("LimitedReader left at %d, want %d", lr.N, tc.lrAfter)
+			}
+			if pos, _ := f.Seek(0, io.SeekCurrent); pos != tc.off+tc.want {
+				t.Errorf("file offset %d after the copy, want %d", pos, tc.off+tc.want)
+			}
+		})
+	}
+}
