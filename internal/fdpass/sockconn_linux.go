@@ -394,7 +394,9 @@ func (c *sockConn) CloseWrite() error {
 // splice(2).
 func (c *sockConn) ReadFrom(r io.Reader) (int64, error) {
 	if src, lr := fileSource(r); src != nil {
-		return c.sendFile(src, lr)
+		if n, done, err := c.sendFile(src, lr); done {
+			return n, err
+		}
 	}
 	f, err := c.file()
 	if err != nil {
@@ -416,22 +418,22 @@ func fileSource(r io.Reader) (*os.File, *io.LimitedReader) {
 
 // sendFile writes src from its offset on, up to lr.N bytes when lr is set
 // (which it then lowers), with sendfile(2) inside the socket's write wait
-// and under its write deadline; it stops at the file's end.
-func (c *sockConn) sendFile(src *os.File, lr *io.LimitedReader) (int64, error) {
+// and under its write deadline; it stops at the file's end. Not done: the
+// file cannot be sent so (not a regular file) and nothing was written.
+func (c *sockConn) sendFile(src *os.File, lr *io.LimitedReader) (n int64, done bool, err error) {
 	left := int64(1<<63 - 1)
 	if lr != nil {
 		left = lr.N
 	}
 	raw, err := src.SyscallConn()
 	if err != nil {
-		return 0, err
+		return 0, false, nil
 	}
-	var n int64
-	var serr error
+	var serr, werr error
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	cerr := raw.Control(func(sfd uintptr) {
-		serr = lazyRaw{c}.Write(func(fd uintptr) bool {
+		werr = lazyRaw{c}.Write(func(fd uintptr) bool {
 			for left > 0 {
 				m, err := unix.Sendfile(int(fd), int(sfd), nil, int(min(left, 1<<30)))
 				switch {
@@ -450,13 +452,16 @@ func (c *sockConn) sendFile(src *os.File, lr *io.LimitedReader) (int64, error) {
 			return true
 		})
 	})
+	if n == 0 && (serr == syscall.EINVAL || serr == syscall.ENOSYS) {
+		return 0, false, nil
+	}
 	if lr != nil {
 		lr.N -= n
 	}
-	if err := errors.Join(cerr, serr); err != nil {
-		return n, c.writeError(err)
+	if err := errors.Join(cerr, werr, serr); err != nil {
+		return n, true, c.writeError(err)
 	}
-	return n, nil
+	return n, true, nil
 }
 
 func (c *sockConn) LocalAddr() net.Addr  { c.once.Do(c.addrs); return c.local }

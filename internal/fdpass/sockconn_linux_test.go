@@ -361,3 +361,22 @@ func TestSockConnSendFile(t *testing.T) {
 		})
 	}
 }
+
+// TestSockConnReadFromPipe: a file that sendfile(2) cannot send from (a
+// pipe) is copied the usual way.
+func TestSockConnReadFromPipe(t *testing.T) {
+	c, peer := received(t)
+	pr, pw, err := os.Pipe()
+	hosttest.Must(t, err)
+	defer pr.Close()
+	go func() { pw.Write([]byte("through a pipe")); pw.Close() }() // ends after its write
+	n, err := io.Copy(c, pr)
+	if err != nil || n != 14 {
+		t.Fatalf("copied %d bytes, %v", n, err)
+	}
+	b := make([]byte, 14)
+	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(peer, b); err != nil || string(b) != "through a pipe" {
+		t.Fatalf("the peer read %q, %v", b, err)
+	}
+}
