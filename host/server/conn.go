@@ -313,28 +313,25 @@ func (c *conn) closeParked() {
 	}
 }
 
-// unpark wraps a parked socket in a new net.Conn (fdpass.Conn: no system
-// call until it is read, and a write that the socket's buffer takes at
-// once needs none either); false means it could not be, and the
-// connection is lost (its socket is shut down).
+// unpark wraps a parked socket in a new net.Conn (fdpass.Conn: one fcntl,
+// and the poller only once it is read); false means it could not be, and
+// the connection is lost (its descriptor closed).
 func (c *conn) unpark() bool {
-	fd := c.parked // only this goroutine writes it: reading needs no lock
+	c.mu.Lock()
+	fd := c.parked
+	c.parked = -1 // fdpass.Conn owns it from here, even when it fails: no one else may shut it down
+	c.mu.Unlock()
 	if fd < 0 {
 		return true
 	}
-	nc, err := fdpass.Conn(fd) // it owns fd from here, even when it fails
+	nc, err := fdpass.Conn(fd)
 	sock, ok := nc.(stage.Socket)
-	if err != nil || !ok {
-		c.shut()
-	}
-	c.mu.Lock()
-	c.parked = -1
 	if err == nil && ok {
+		c.mu.Lock()
 		c.nc, c.info.TCP, c.src.R, c.w.Conn = nc, sock, nc, nc
 		c.idle.Init(nc, &c.s.raw)
-	}
-	c.mu.Unlock()
-	if nc != nil && !ok {
+		c.mu.Unlock()
+	} else if nc != nil {
 		nc.Close()
 	}
 	c.acquire()

@@ -80,19 +80,9 @@ func (c *conn) afterStage30(sn *snapshot, site *config.Site, res *stage.Result) 
 	if res.Verdict != stage.Decline || res.Err != nil {
 		c.handler, c.upstream, c.idleSpent = res.Handler, res.Upstream, res.Idle
 	}
-	if c.parked >= 0 && res.Verdict == stage.Handled && res.Err == nil && res.Close {
-		// The lease ended with the connection (the client closed it, or
-		// the handler's answer did): nothing is left for the host to read
-		// or write, so the parked socket is closed as it is (see finish)
-		// rather than made a net.Conn again for the close.
+	if c.keepParked(res) {
 		c.account(res)
-		return res.Status, res.BytesOut, false
-	}
-	if c.parked >= 0 && res.Verdict == stage.Handled && res.Err == nil && res.Idle > 0 && len(res.Leftover) == 0 {
-		// Given back idle with no bytes of a next request: it goes from
-		// the lease to the idler as it is (see givenBack).
-		c.account(res)
-		return res.Status, res.BytesOut, true
+		return res.Status, res.BytesOut, !res.Close
 	}
 	if !c.unpark() {
 		return res.Status, res.BytesOut, false
@@ -104,6 +94,19 @@ func (c *conn) afterStage30(sn *snapshot, site *config.Site, res *stage.Result) 
 	}
 	c.takeRelayed()
 	return c.serveStatic(sn, site)
+}
+
+// keepParked reports whether a lease that ended left nothing for the host
+// to read or write on its socket, which then stays parked rather than
+// made a net.Conn again: the lease ended with the connection (the client
+// closed it, or the answer did), closed as it is (see finish); or it was
+// given back idle with no bytes of a next request, and goes to the idler
+// as it is (see givenBack).
+func (c *conn) keepParked(res *stage.Result) bool {
+	if c.parked < 0 || res.Verdict != stage.Handled || res.Err != nil {
+		return false
+	}
+	return res.Close || res.Idle > 0 && len(res.Leftover) == 0
 }
 
 // check makes the core's checks before any stage sees the request and

@@ -421,47 +421,60 @@ func fileSource(r io.Reader) (*os.File, *io.LimitedReader) {
 // and under its write deadline; it stops at the file's end. Not done: the
 // file cannot be sent so (not a regular file) and nothing was written.
 func (c *sockConn) sendFile(src *os.File, lr *io.LimitedReader) (n int64, done bool, err error) {
-	left := int64(1<<63 - 1)
+	fs := fileSend{left: 1<<63 - 1}
 	if lr != nil {
-		left = lr.N
+		fs.left = lr.N
 	}
 	raw, err := src.SyscallConn()
 	if err != nil {
 		return 0, false, nil
 	}
-	var serr, werr error
+	var werr error
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	cerr := raw.Control(func(sfd uintptr) {
-		werr = lazyRaw{c}.Write(func(fd uintptr) bool {
-			for left > 0 {
-				m, err := unix.Sendfile(int(fd), int(sfd), nil, int(min(left, 1<<30)))
-				switch {
-				case err == syscall.EAGAIN:
-					return false // wait until the socket takes more
-				case err == syscall.EINTR:
-					continue
-				case err != nil:
-					serr = err
-					return true
-				case m == 0:
-					return true // the file's end
-				}
-				n, left = n+int64(m), left-int64(m)
-			}
-			return true
-		})
+		fs.src = sfd
+		werr = lazyRaw{c}.Write(fs.step)
 	})
-	if n == 0 && (serr == syscall.EINVAL || serr == syscall.ENOSYS) {
+	if fs.n == 0 && (fs.err == syscall.EINVAL || fs.err == syscall.ENOSYS) {
 		return 0, false, nil
 	}
 	if lr != nil {
-		lr.N -= n
+		lr.N -= fs.n
 	}
-	if err := errors.Join(cerr, werr, serr); err != nil {
-		return n, true, c.writeError(err)
+	if err := errors.Join(cerr, werr, fs.err); err != nil {
+		return fs.n, true, c.writeError(err)
 	}
-	return n, true, nil
+	return fs.n, true, nil
+}
+
+// fileSend is one sendFile's copy: from the descriptor src, left bytes
+// more at most, n so far, and sendfile's error.
+type fileSend struct {
+	src     uintptr
+	left, n int64
+	err     error
+}
+
+// step is the socket's raw write callback: it sends until done (true),
+// or until the socket's buffer is full (false: wait).
+func (fs *fileSend) step(fd uintptr) bool {
+	for fs.left > 0 {
+		m, err := unix.Sendfile(int(fd), int(fs.src), nil, int(min(fs.left, 1<<30)))
+		switch {
+		case err == syscall.EAGAIN:
+			return false
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			fs.err = err
+			return true
+		case m == 0:
+			return true // the file's end
+		}
+		fs.n, fs.left = fs.n+int64(m), fs.left-int64(m)
+	}
+	return true
 }
 
 func (c *sockConn) LocalAddr() net.Addr  { c.once.Do(c.addrs); return c.local }
