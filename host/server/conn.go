@@ -19,6 +19,7 @@ import (
 	"github.com/capuchin/capuchin/host/respond"
 	"github.com/capuchin/capuchin/host/stage"
 	"github.com/capuchin/capuchin/internal/fdpass"
+	"github.com/capuchin/capuchin/internal/idlepark"
 	"github.com/capuchin/capuchin/internal/idlewait"
 )
 
@@ -51,16 +52,12 @@ type conn struct {
 	tlsSrc *tlsSource // the socket under tls
 	relay  *relay     // the stage-30 relay of a TLS connection
 
-	// idleFD is the socket's descriptor while the connection is parked in
-	// the server's idler (no goroutine), else -1; idleDue is its idle
-	// deadline there and idleAt its place in the idler's heap. They are
-	// guarded by mu and the idler's lock.
-	idleFD  int
-	idleDue time.Duration
-	idleAt  int
-	parkFn  func()     // c.park, made once
-	mu      sync.Mutex // guards nc, info.TCP, relay and parked against Shutdown
-	parked  int        // a bare duplicate of the socket while a plugin holds it under a lease or it is parked idle; -1 when none
+	// slot is the connection's place in the server's idler while it is
+	// parked there idle (no goroutine); its Wake is resume.
+	slot   idlepark.Slot
+	parkFn func()     // c.park, made once
+	mu     sync.Mutex // guards nc, info.TCP, relay and parked against Shutdown
+	parked int        // a bare duplicate of the socket while a plugin holds it under a lease or it is parked idle; -1 when none
 }
 
 // exchange is a connection's state for serving requests: the request,
@@ -129,7 +126,7 @@ func (s *Server) newConn(nc net.Conn, secure bool) *conn {
 	c.src.R = nc
 	c.attach(nil)
 	c.acquire()
-	c.parkFn, c.parked, c.idleFD = c.park, -1, -1
+	c.parkFn, c.parked, c.slot.Wake = c.park, -1, c.resume
 	return c
 }
 
@@ -346,7 +343,9 @@ func (c *conn) wakeIfIdle() (leased bool) {
 		c.mu.Lock()
 		// A parked one's new goroutine ends it; one being parked (no
 		// net.Conn) sees the server closing (see parkIdle).
-		if !c.s.idler.unpark(c, true) && c.nc != nil {
+		if c.s.idler.Take(&c.slot) {
+			go c.resume(true) // owns the connection from here to its end
+		} else if c.nc != nil {
 			c.nc.SetReadDeadline(time.Now())
 		}
 		c.mu.Unlock()
@@ -471,7 +470,7 @@ func (c *conn) holdIdle(idle, spent time.Duration) error {
 // or the server is shutting down: Shutdown wakes the parked ones); errLost:
 // it was not, and its socket could not be taken back.
 func (c *conn) parkIdle(wait time.Duration) error {
-	if c.info.TCP == nil || c.s.closing.Load() || !c.s.idler.start() {
+	if c.info.TCP == nil || c.s.closing.Load() || !c.s.idler.Start() {
 		return nil
 	}
 	if c.park(); c.parked < 0 {
@@ -486,7 +485,7 @@ func (c *conn) parkIdle(wait time.Duration) error {
 // back instead (the idler is not available, or the server is shutting
 // down), and waits as any idle connection.
 func (c *conn) givenBack(sv *config.Server) error {
-	if c.s.closing.Load() || !c.s.idler.start() {
+	if c.s.closing.Load() || !c.s.idler.Start() {
 		if !c.unpark() {
 			return errLost
 		}
@@ -510,7 +509,7 @@ func (c *conn) toIdler(wait time.Duration) error {
 	x := c.detach()
 	c.src.Pre = nil // empty (see waitRequest); its array is not kept either
 	c.mu.Lock()
-	parked := !c.s.closing.Load() && c.s.idler.park(c, c.parked, wait)
+	parked := !c.s.closing.Load() && c.s.idler.Park(&c.slot, c.parked, wait)
 	c.mu.Unlock()
 	if !parked {
 		c.attach(x)
@@ -530,7 +529,9 @@ func (c *conn) toIdler(wait time.Duration) error {
 // request.
 func (c *conn) resume(expired bool) {
 	c.s.mem.Opened()
+	c.mu.Lock() // what a parked connection holds changes under mu (see parkedConns' test)
 	c.attach(nil)
+	c.mu.Unlock()
 	if expired || c.s.closing.Load() || !c.unpark() { // !unpark: lost, its socket shut down
 		c.state.Store(stateActive)
 		c.end()

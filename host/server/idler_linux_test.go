@@ -39,11 +39,11 @@ func parkedConns(t *testing.T, s *Server) int {
 	n := 0
 	for c := range s.conns {
 		c.mu.Lock()
-		if c.idleFD >= 0 {
+		if fd := s.idler.Socket(&c.slot); fd >= 0 {
 			n++
-			if c.nc != nil || c.info.TCP != nil || c.br != nil || c.exchange != nil || c.parked != c.idleFD {
+			if c.nc != nil || c.info.TCP != nil || c.br != nil || c.exchange != nil || c.parked != fd {
 				t.Errorf("parked connection %d holds nc %v, buffer %v, exchange %v (socket %d, parked %d)",
-					c.info.ID, c.nc != nil, c.br != nil, c.exchange != nil, c.parked, c.idleFD)
+					c.info.ID, c.nc != nil, c.br != nil, c.exchange != nil, c.parked, fd)
 			}
 		}
 		c.mu.Unlock()

@@ -19,6 +19,7 @@ import (
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/config"
 	"github.com/capuchin/capuchin/host/stage"
+	"github.com/capuchin/capuchin/internal/idlepark"
 	"github.com/capuchin/capuchin/internal/idlewait"
 	"github.com/capuchin/capuchin/internal/memback"
 )
@@ -57,7 +58,7 @@ type Server struct {
 	// The exchanges of connections parked while idle (see conn.attach).
 	exchanges sync.Pool       // *exchange
 	mem       memback.Tracker // gives memory back after a burst of connections closes or parks
-	idler     idler           // parks connections idle for long (no goroutine while they wait)
+	idler     idlepark.Set    // parks connections idle for long (no goroutine while they wait)
 }
 
 // New prepares a server for cfg; Start opens the listeners.
@@ -131,7 +132,7 @@ func (s *Server) Addrs() []net.Addr {
 // goroutine of the server has ended.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
-	defer s.idler.stop() // after every connection ended: none is parked
+	defer s.idler.Stop() // after every connection ended: none is parked
 	s.mu.Lock()
 	for addr, l := range s.listeners {
 		l.ln.Close()
