@@ -48,7 +48,7 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 	if !ok {
 		return // a filter the SDK cannot compile: the host serves the rest
 	}
-	l := &leaseRun{rt: rt, c: c, cs: cs, ev: ev, rep: rep, host: cs.req.Host, giveBack: giveBack, n: 1}
+	l := &leaseRun{rt: rt, c: c, cs: cs, ev: ev, rep: rep, host: cs.req.Host, giveBack: giveBack, n: 1, since: cs.req.Start}
 	l.inlineFn = l.inline
 	defer func() { l.peers.report(rep) }()
 	for !l.over && l.n < ev.Lease.MaxRequests {
@@ -81,6 +81,8 @@ type leaseRun struct {
 	inlineFn func([]byte, error) idlewait.Next
 	n        int           // requests served, the hand-over's first one included
 	hold     time.Duration // the hold of the last wait begun
+	since    time.Time     // when the lease's first request began (see longHold)
+	longer   bool          // the next wait is held longer (see holdLonger)
 	over     bool          // the lease ended while the wait served requests; rep says how
 }
 
@@ -100,11 +102,36 @@ func (l *leaseRun) serve(head string, size int) {
 // idle starts the wait for the next request with its hold; false means
 // the lease was revoked.
 func (l *leaseRun) idle() bool {
-	l.hold = min(l.ev.Lease.IdleTimeout, idleHold)
-	if l.n == 1 && l.ev.Lease.Served == 0 { // one request so far: see idlewait.MaxHeld
-		l.hold = l.cs.bufs.raw.Hold(l.hold)
+	wait := min(l.ev.Lease.IdleTimeout, idleHold)
+	switch {
+	case l.longer: // the hold passed: wait on (see holdLonger)
+		l.longer = false
+		total := min(l.ev.Lease.IdleTimeout, longHold-l.cs.req.Start.Sub(l.since))
+		wait = total - l.hold // the hold that passed is idle time spent
+		l.hold = total
+		return l.cs.setIdle(wait)
+	case l.n == 1 && l.ev.Lease.Served == 0: // one request so far: see idlewait.MaxHeld
+		wait = l.cs.bufs.raw.Hold(wait)
 	}
-	return l.cs.setIdle(l.hold)
+	l.hold = wait
+	return l.cs.setIdle(wait)
+}
+
+// holdLonger reports whether a wait whose hold passed goes on, to the
+// end of the lease's longHold (or of its idle timeout, if sooner): for a
+// client that comes back (more than one request), while fewer than
+// idlewait.MaxHeld connections wait. It is decided when the hold passes,
+// not at each request: busy connections pay nothing for it.
+func (l *leaseRun) holdLonger() bool {
+	if l.n == 1 && l.ev.Lease.Served == 0 || l.cs.bufs.raw.Idle.Waiting() >= idlewait.MaxHeld {
+		return false
+	}
+	// Both counted from the request's start, as the hold is: no clock read.
+	if min(l.ev.Lease.IdleTimeout, longHold-l.cs.req.Start.Sub(l.since)) <= l.hold {
+		return false
+	}
+	l.longer = true
+	return true
 }
 
 // idleHold is how long the SDK holds a leased connection on which nothing
@@ -122,6 +149,23 @@ func (l *leaseRun) idle() bool {
 // times the CPU per request. Beyond idlewait.MaxHeld idle connections the
 // hold of one that served a single request is idlewait.FullHold.
 const idleHold = 500 * time.Millisecond
+
+// longHold is how long after its first request the lease of a client that
+// comes back (more than one request) may hold its connection idle (see
+// holdLonger): such a client that pauses for longer than idleHold between
+// requests (a browser, an API client calling now and then) is not given
+// back at each pause, which made each of its requests pay a new
+// hand-over: 512 clients pausing 1 s cost 7 times nginx's CPU per
+// request, about 2.7 times held so. The lease's reply, which carries the
+// counts and stage-40 records (access logs) of its requests, so comes at
+// most about longHold after its first request. A wait held so is bounded
+// as idleHold says: at most idlewait.MaxHeld connections wait so at once,
+// and the others have the usual hold. (Parking such a lease in an epoll
+// set instead, as the host parks idle connections, was tried: with the
+// host's goroutine still waiting for the lease's reply it saved no
+// memory, and each wake-up on a new goroutine, its stack grown again,
+// cost 1.6-2 times the CPU of the held wait.)
+const longHold = 10 * time.Second
 
 // nextHead waits until the next request head is buffered whole and
 // returns it (request line and fields with their CRLFs) with the number
@@ -150,6 +194,8 @@ func (l *leaseRun) await() leaseEnd {
 			switch {
 			case l.cs.takeRevoke():
 				return leaseGiveBack
+			case l.holdLonger():
+				continue
 			case l.hold < l.ev.Lease.IdleTimeout:
 				return leaseHeld
 			}
@@ -419,7 +465,7 @@ func (cs *connState) setIdle(idle time.Duration) bool {
 	cs.idle = true
 	by := clock.From(cs.req.Start).Add(idle) // the request's start carried forward: one clock read
 	if nr, ok := cs.nc.(nearReader); ok {
-		nr.SetReadDeadlineNear(by, idle/4)
+		nr.SetReadDeadlineNear(by, min(idle, idleHold)/4) // a long hold (see holdLonger) ends within idleHold/4 of its time
 	} else {
 		cs.nc.SetReadDeadline(by)
 	}
@@ -429,7 +475,8 @@ func (cs *connState) setIdle(idle time.Duration) bool {
 // nearReader is a connection whose read deadline can be set coarsely, as
 // fdpass's received sockets' can: the wait for a keep-alive request then
 // spares the poller's timer change (the wait may last up to a quarter of
-// idle longer, never shorter), and so does setBusy's clear.
+// its hold longer, at most idleHold/4, never shorter), and so does
+// setBusy's clear.
 type nearReader interface {
 	SetReadDeadlineNear(t time.Time, slack time.Duration) error
 }

@@ -5,22 +5,28 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/capuchin/capuchin/host/metrics"
 	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
-// TestIdleLeasedConnectionsGivenBack: keep-alive connections leased to a
-// plugin and then idle past the SDK's hold (500 ms) hold no
-// goroutine in the plugin or in the host (the plugin gives them back and
-// the host parks them at once). Each still gets its next request answered,
-// after every idle spell, and still closes at KeepAliveTimeout counted
-// from its last request; no goroutine stays behind in either process.
-func TestIdleLeasedConnectionsGivenBack(t *testing.T) {
+// TestIdleLeasedConnections: a keep-alive connection leased to a plugin
+// that served one request and then idles past the SDK's hold (500 ms)
+// holds no goroutine in the plugin or in the host (the plugin gives it
+// back and the host parks it at once). Once it comes back (a second
+// request, a new hand-over), the client is one that comes back: its lease
+// holds it idle longer (api/lease.go, longHold), so its next request,
+// after a pause past the hold, is served under the same lease (no new
+// hand-over). Each still closes at KeepAliveTimeout counted from its last
+// request, and no goroutine stays behind in either process.
+func TestIdleLeasedConnections(t *testing.T) {
 	pluginTest(t)
 	s := newSite(t)
 	hostPprof := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	pluginPprof := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	s.Env = []string{"CAPUCHIN_PPROF=" + hostPprof, "CAPUCHIN_PPROF_HELLO=" + pluginPprof}
-	s.Server = []string{"KeepAliveTimeout 8"}
+	s.Server = []string{"KeepAliveTimeout 8", "MetricsURL /metrics"}
 	s.LoadFrom(testPlugins(t), "hello")
 	s.StartChecked()
 	hostBase, pluginBase := goroutines(t, hostPprof), goroutines(t, pluginPprof)
@@ -31,30 +37,28 @@ func TestIdleLeasedConnectionsGivenBack(t *testing.T) {
 	cs := make([]*client, n)
 	for i := range cs {
 		cs[i] = dial(t, s.Addr())
-		for _, p := range []string{"/hello/a", "/hello/b"} { // the second under the lease
-			if r := cs[i].Get(p); r.Status != 200 {
-				t.Fatalf("connection %d, %s: %d", i, p, r.Status)
-			}
+		if r := cs[i].Get("/hello/a"); r.Status != 200 {
+			t.Fatalf("connection %d: %d", i, r.Status)
 		}
+	}
+	// One request each: given back and parked within 900 ms.
+	settled := func() bool {
+		return goroutines(t, hostPprof) <= hostBase+20 && goroutines(t, pluginPprof) <= pluginBase+workers+20
+	}
+	if !hosttest.Poll(900*time.Millisecond, settled) {
+		t.Fatalf("%d goroutines in the host (%d before), %d in the plugin (%d before) 900 ms after one request on %d connections",
+			goroutines(t, hostPprof), hostBase, goroutines(t, pluginPprof), pluginBase, n)
+	}
+	getAll(t, cs, "/hello/b") // each a new hand-over, of a client that came back
+	if g := granted(t, s.Addr()); g != 2*n {
+		t.Fatalf("%v leases granted after two requests on %d connections, want %d", g, n, 2*n)
+	}
+	time.Sleep(900 * time.Millisecond) // past the hold
+	getAll(t, cs, "/hello/c")
+	if g := granted(t, s.Addr()); g != 2*n {
+		t.Errorf("%v leases granted after a pause past the hold, want %d: the leases of clients that came back were not held", g, 2*n)
 	}
 	last := time.Now()
-	for spell := range 3 { // idle past the hold, then a request on each
-		// Given back and parked within 900 ms of the last request: the
-		// hold is 500 ms (it was 1 s).
-		settled := func() bool {
-			return goroutines(t, hostPprof) <= hostBase+20 && goroutines(t, pluginPprof) <= pluginBase+workers+20
-		}
-		if !hosttest.Poll(time.Until(last.Add(900*time.Millisecond)), settled) {
-			t.Fatalf("idle spell %d: %d goroutines in the host (%d before), %d in the plugin (%d before) 900 ms after the last request on %d connections",
-				spell, goroutines(t, hostPprof), hostBase, goroutines(t, pluginPprof), pluginBase, n)
-		}
-		for i, c := range cs {
-			if r := c.Get("/hello/c"); r.Status != 200 {
-				t.Fatalf("idle spell %d, connection %d: %d", spell, i, r.Status)
-			}
-		}
-		last = time.Now()
-	}
 	for i, c := range cs {
 		if !c.Closed(11 * time.Second) {
 			t.Fatalf("connection %d not closed", i)
@@ -70,4 +74,67 @@ func TestIdleLeasedConnectionsGivenBack(t *testing.T) {
 		t.Errorf("after every connection closed: %d goroutines in the host (%d before), %d in the plugin (%d before)",
 			goroutines(t, hostPprof), hostBase, goroutines(t, pluginPprof), pluginBase)
 	}
+}
+
+// TestLongHeldLeaseGivenBack: the lease of a client that comes back and
+// pauses between requests is held at most longHold (10 s) from its first
+// request: then it is given back (its reply brings the requests' counts
+// and records) and the next request starts a new one. Every request is
+// answered, and each is counted once.
+func TestLongHeldLeaseGivenBack(t *testing.T) {
+	pluginTest(t)
+	s := newSite(t)
+	s.Server = []string{"KeepAliveTimeout 30", "MetricsURL /metrics"}
+	s.LoadFrom(testPlugins(t), "hello")
+	s.StartChecked()
+	const n, rounds = 20, 9
+	cs := make([]*client, n)
+	for i := range cs {
+		cs[i] = dial(t, s.Addr())
+	}
+	start := time.Now()
+	getAll(t, cs, "/hello/a")
+	getAll(t, cs, "/hello/b") // under the lease: a client that comes back
+	for range rounds {        // 9 pauses of 1.5 s: past the hold, and past longHold in all
+		time.Sleep(1500 * time.Millisecond)
+		getAll(t, cs, "/hello/c")
+	}
+	if time.Since(start) < 12*time.Second {
+		t.Fatalf("the requests took %v, not past longHold", time.Since(start))
+	}
+	if g := granted(t, s.Addr()); g != 2*n {
+		t.Errorf("%v leases granted, want %d: one at the first request and one after longHold on each connection", g, 2*n)
+	}
+	if r := dial(t, s.Addr()).Get("/hello/d"); r.Status != 200 {
+		t.Fatalf("a new connection: %d", r.Status)
+	}
+}
+
+// getAll sends a GET of path on every connection, in turn, and wants 200.
+func getAll(t *testing.T, cs []*client, path string) {
+	t.Helper()
+	for i, c := range cs {
+		if r := c.Get(path); r.Status != 200 {
+			t.Fatalf("connection %d, %s: %d", i, path, r.Status)
+		}
+	}
+}
+
+// granted scrapes the leases granted to the plugin hello, on a connection
+// of its own.
+func granted(t *testing.T, addr string) float64 {
+	t.Helper()
+	r := dial(t, addr).Get("/metrics")
+	if r.Status != 200 {
+		t.Fatalf("scrape: %d", r.Status)
+	}
+	mfs, err := metrics.Parse(r.Header.Get("Content-Type"), r.Body)
+	must(t, err)
+	var f *dto.MetricFamily
+	for _, m := range mfs {
+		if m.GetName() == "capuchin_leases_granted_total" {
+			f = m
+		}
+	}
+	return sample(f, map[string]string{"plugin": "hello"})
 }

@@ -229,10 +229,12 @@ func TestLeaseErrorPages(t *testing.T) {
 }
 
 // TestLeaseIdleHoldKeepsTimeout: a lease the plugin gives back after
-// holding the connection idle for a while (500 ms) leaves the host only the
-// rest of KeepAliveTimeout: the idle connection closes after
-// KeepAliveTimeout in all, as a connection the host held would, and a
-// request sent before then is served.
+// holding the connection idle for a while (500 ms, after a single request)
+// leaves the host only the rest of KeepAliveTimeout: the idle connection
+// closes after KeepAliveTimeout in all, as a connection the host held
+// would. The lease of a client that comes back, which the plugin holds
+// past its hold (longHold), keeps the timeout too: a request sent before
+// it is served, and the connection closes KeepAliveTimeout after it.
 func TestLeaseIdleHoldKeepsTimeout(t *testing.T) {
 	pluginTest(t)
 	s := newSite(t)
@@ -240,19 +242,29 @@ func TestLeaseIdleHoldKeepsTimeout(t *testing.T) {
 	s.LoadFrom(testPlugins(t), "hello")
 	s.StartChecked()
 
-	c := dial(t, s.Addr())
-	c.Get("/hello/a")
-	c.Get("/hello/b")           // under the lease
-	time.Sleep(2 * time.Second) // past the plugin's hold: the host waits now
-	if r := c.Get("/hello/c"); r.Status != 200 {
+	once, back := dial(t, s.Addr()), dial(t, s.Addr())
+	once.Get("/hello/a") // given back after the hold
+	closesAfter(t, once, "given back after one request")
+
+	back.Get("/hello/a")
+	back.Get("/hello/b")        // under the lease: a client that comes back
+	time.Sleep(2 * time.Second) // past the hold: the plugin holds it on
+	if r := back.Get("/hello/c"); r.Status != 200 {
 		t.Fatalf("after 2 s idle: %d", r.Status)
 	}
+	closesAfter(t, back, "held by the plugin")
+}
+
+// closesAfter checks that c, answered just now, closes after
+// KeepAliveTimeout (3 s).
+func closesAfter(t *testing.T, c *client, what string) {
+	t.Helper()
 	start := time.Now()
 	if !c.Closed(6 * time.Second) {
-		t.Fatal("idle connection not closed")
+		t.Fatalf("%s: idle connection not closed", what)
 	}
 	if d := time.Since(start); d < 2500*time.Millisecond || d > 3700*time.Millisecond {
-		t.Errorf("idle connection closed after %v, want KeepAliveTimeout (3 s)", d.Round(time.Millisecond))
+		t.Errorf("%s: idle connection closed after %v, want KeepAliveTimeout (3 s)", what, d.Round(time.Millisecond))
 	}
 }
 

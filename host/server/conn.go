@@ -126,7 +126,8 @@ func (s *Server) newConn(nc net.Conn, secure bool) *conn {
 	c.src.R = nc
 	c.attach(nil)
 	c.acquire()
-	c.parkFn, c.parked, c.slot.Wake = c.park, -1, c.resume
+	c.parkFn, c.parked = c.park, -1
+	c.slot.Wake = func(expired bool) { go c.resume(expired) } // owns the connection from there to its end
 	return c
 }
 

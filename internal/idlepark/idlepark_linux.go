@@ -2,18 +2,27 @@ package idlepark
 
 import (
 	"container/heap"
+	"errors"
+	"os"
 	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
 // Set is one epoll set of parked sockets and the goroutine that waits on
-// it; the zero value is ready (the set is made at the first Park).
+// it; the zero value is ready (the set is made at the first Park). The
+// goroutine waits in Go's poller, which watches the epoll set as it would
+// a socket, and the nearest deadline is the set's read deadline: a wait
+// in epoll_wait itself would block a thread, and the runtime would hand
+// its processor to another thread at each wait and back at each wake-up.
 type Set struct {
 	once     sync.Once
-	epfd     int // -1: epoll is not available; nothing is parked
-	wake     int // eventfd that ends the current wait (a nearer deadline, or Stop)
+	epfd     int      // -1: epoll is not available; nothing is parked
+	file     *os.File // epfd, in Go's poller
+	raw      syscall.RawConn
 	base     time.Time
 	done     chan struct{}
 	mu       sync.Mutex
@@ -25,20 +34,14 @@ type Set struct {
 // Slot is a parked socket's place in a Set: embed one in what owns the
 // socket. Its zero value is not parked; Wake must be set before Park.
 type Slot struct {
-	// Wake takes the owner on, on a new goroutine, once the Set took the
-	// socket out: expired says its deadline passed (or the Set stopped),
-	// else it is readable (bytes, an EOF or an error).
+	// Wake hands the owner on once the Set took the socket out: expired
+	// says its deadline passed (or the Set stopped), else it is readable
+	// (bytes, an EOF or an error). It runs on the Set's goroutine and must
+	// not block: it starts what takes the owner on (a goroutine).
 	Wake func(expired bool)
 	fd   int           // the parked socket + 1; 0: not parked
 	due  time.Duration // the deadline, from the Set's base
 	at   int           // the place in the heap
-}
-
-// Socket returns the socket parked in s, or -1 when s is not parked.
-func (p *Set) Socket(s *Slot) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return s.fd - 1
 }
 
 // Start makes the epoll set and its wait loop, once; false: epoll is not
@@ -46,24 +49,35 @@ func (p *Set) Socket(s *Slot) int {
 func (p *Set) Start() bool {
 	p.once.Do(func() {
 		p.epfd, p.done = -1, make(chan struct{})
-		ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+		f, raw, err := epollFile()
 		if err != nil {
 			close(p.done)
 			return
 		}
-		ev, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-		if err == nil {
-			err = unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, ev, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(ev)})
-		}
-		if err != nil {
-			unix.Close(ep)
-			close(p.done)
-			return
-		}
-		p.epfd, p.wake, p.base = ep, ev, time.Now()
+		p.file, p.raw, p.epfd, p.base = f, raw, int(f.Fd()), time.Now()
 		go p.loop() // ends at Stop
 	})
 	return p.epfd >= 0
+}
+
+// epollFile makes an epoll set that Go's poller watches (it must be
+// non-blocking for os.NewFile to put it there).
+func epollFile() (*os.File, syscall.RawConn, error) {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := unix.SetNonblock(ep, true); err != nil {
+		unix.Close(ep)
+		return nil, nil, err
+	}
+	f := os.NewFile(uintptr(ep), "idlepark")
+	raw, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, raw, nil
 }
 
 // Park registers s, whose socket is fd, until fd is readable or wait has
@@ -89,9 +103,28 @@ func (p *Set) Park(s *Slot, fd int, wait time.Duration) bool {
 	s.fd, s.due = fd+1, time.Since(p.base)+wait
 	heap.Push(&p.due, s)
 	if s.at == 0 { // the nearest deadline: the wait must end sooner
-		p.signal()
+		p.arm()
 	}
 	return true
+}
+
+// arm sets the wait's deadline to the nearest slot's; p.mu is held.
+func (p *Set) arm() {
+	var at time.Time // none
+	switch {
+	case p.stopping:
+		at = p.base // past: the wait ends now
+	case len(p.due) > 0:
+		at = p.base.Add(p.due[0].due)
+	}
+	_ = p.file.SetReadDeadline(at)
+}
+
+// Socket returns the socket parked in s, or -1 when s is not parked.
+func (p *Set) Socket(s *Slot) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return s.fd - 1
 }
 
 // Take takes s out of the Set if it is parked, and reports whether it
@@ -122,36 +155,42 @@ func (p *Set) Len() int {
 	return len(p.due)
 }
 
-// signal ends the loop's current wait; p.mu is held.
-func (p *Set) signal() {
-	var one = [8]byte{1}
-	_, _ = unix.Write(p.wake, one[:])
-}
-
 // loop waits for parked sockets to become readable and for their
 // deadlines, until Stop.
 func (p *Set) loop() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 128)
+	var n int
+	var errno syscall.Errno
+	take := func(fd uintptr) bool {
+		n, errno = epollTake(fd, events)
+		return n > 0 || errno != 0 && errno != syscall.EINTR
+	}
 	for {
-		n, err := unix.EpollWait(p.epfd, events, p.timeout())
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
+		n, errno = 0, 0
+		err := p.raw.Read(take)
+		if p.ending() || err != nil && !errors.Is(err, os.ErrDeadlineExceeded) || errno != 0 {
 			return
 		}
 		for _, ev := range events[:n] {
-			if int(ev.Fd) == p.wake {
-				if p.drain() {
-					return
-				}
-				continue
-			}
 			p.release(int(ev.Fd))
 		}
 		p.expire()
 	}
+}
+
+// epollTake takes the events epoll set ep holds into evs, without
+// waiting.
+func epollTake(ep uintptr, evs []unix.EpollEvent) (int, syscall.Errno) {
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, ep, uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), 0, 0, 0)
+	return int(n), errno
+}
+
+// ending reports whether Stop ends the loop.
+func (p *Set) ending() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stopping
 }
 
 // release wakes the slot parked on fd, if it still is.
@@ -161,23 +200,12 @@ func (p *Set) release(fd int) {
 	taken := s != nil && p.take(s)
 	p.mu.Unlock()
 	if taken {
-		go s.Wake(false) // owns what s belongs to from here
+		s.Wake(false)
 	}
 }
 
-// timeout is the epoll wait's, in milliseconds, until the nearest
-// deadline (rounded up); -1: none.
-func (p *Set) timeout() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.due) == 0 {
-		return -1
-	}
-	left := p.due[0].due - time.Since(p.base)
-	return int(max(0, (left+time.Millisecond-1)/time.Millisecond))
-}
-
-// expire wakes the slots whose deadline passed.
+// expire wakes the slots whose deadline passed, and sets the wait's
+// deadline to the next one.
 func (p *Set) expire() {
 	for {
 		p.mu.Lock()
@@ -186,40 +214,34 @@ func (p *Set) expire() {
 			s = p.due[0]
 			p.take(s)
 		}
+		if s == nil {
+			p.arm()
+		}
 		p.mu.Unlock()
 		if s == nil {
 			return
 		}
-		go s.Wake(true)
+		s.Wake(true)
 	}
 }
 
-// drain empties the eventfd and reports whether the loop must end.
-func (p *Set) drain() bool {
-	var b [8]byte
-	_, _ = unix.Read(p.wake, b[:])
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stopping
-}
-
 // Stop ends the wait loop and closes the epoll set: the slots still
-// parked are woken as expired; none is parked after it.
+// parked are woken as expired (on the caller's goroutine); none is parked
+// after it.
 func (p *Set) Stop() {
 	p.once.Do(func() { p.epfd = -1 }) // never started: it never will be
 	if p.epfd < 0 {
 		return
 	}
 	p.mu.Lock()
-	if p.stopping {
-		p.mu.Unlock()
-		<-p.done
-		return
-	}
+	first := !p.stopping
 	p.stopping = true
-	p.signal()
+	p.arm()
 	p.mu.Unlock()
 	<-p.done
+	if !first {
+		return
+	}
 	p.mu.Lock()
 	left := make([]*Slot, 0, len(p.due))
 	for len(p.due) > 0 {
@@ -228,10 +250,9 @@ func (p *Set) Stop() {
 		left = append(left, s)
 	}
 	p.mu.Unlock()
-	unix.Close(p.wake)
-	unix.Close(p.epfd)
+	p.file.Close()
 	for _, s := range left {
-		go s.Wake(true)
+		s.Wake(true)
 	}
 }
 

@@ -33,7 +33,8 @@ func pair(t *testing.T) (client net.Conn, server net.Conn, fd int) {
 	return client, server, fd
 }
 
-// woken is a slot that reports its wake-ups.
+// woken is a slot that reports its wake-ups (Wake must not block: the
+// channel has room).
 func woken(s *Slot) chan bool {
 	ch := make(chan bool, 4)
 	s.Wake = func(expired bool) { ch <- expired }
