@@ -90,12 +90,12 @@ type handleTimer struct {
 	start  time.Time
 	leased bool
 	timed  bool   // the call's time was observed
-	park   func() // what the lease's interim reply must also do
+	park   stage.Parker // what the lease's interim reply must also do
 }
 
 // timeHandle starts timing a stage-30 call of p with lease terms l; park
 // is what the lease's interim reply must also do.
-func (m *hostMetrics) timeHandle(p *plugin, l stage.Lease, park func()) handleTimer {
+func (m *hostMetrics) timeHandle(p *plugin, l stage.Lease, park stage.Parker) handleTimer {
 	t := handleTimer{m: m, p: p, start: time.Now(), leased: l.MaxRequests > 1, park: park}
 	if t.leased {
 		m.granted.WithLabelValues(p.spec.Name).Inc()
@@ -110,7 +110,7 @@ func (m *hostMetrics) timeHandle(p *plugin, l stage.Lease, park func()) handleTi
 func (t *handleTimer) interim(unbounded bool) {
 	t.observe()
 	if !unbounded && t.park != nil {
-		t.park()
+		t.park.Park()
 	}
 }
 

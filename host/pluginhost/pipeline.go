@@ -151,7 +151,7 @@ func giveBack(s *snapshot, ho *stage.Handoff) []contract.Claims {
 	return append(slices.Clip(s.giveBack), ho.Lease.GiveBack...)
 }
 
-func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park func()) stage.Result {
+func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park stage.Parker) stage.Result {
 	p.inflight.Add(1)
 	defer p.inflight.Add(-1)
 	t := p.termsAt(contract.StageHandle)

@@ -46,18 +46,19 @@ type conn struct {
 	// gave its lease back: the next wait is shorter by as much.
 	idleSpent time.Duration
 	state     atomic.Int32
-	served    int
+	// parked is a bare duplicate of the socket while a plugin holds it
+	// under a lease or it is parked idle; -1 when none. Guarded by mu.
+	parked int32
+	served int
 
 	tls    *tls.Conn  // nil on a plain connection; then nc
 	tlsSrc *tlsSource // the socket under tls
 	relay  *relay     // the stage-30 relay of a TLS connection
 
 	// slot is the connection's place in the server's idler while it is
-	// parked there idle (no goroutine); its Wake is resume.
-	slot   idlepark.Slot
-	parkFn func()     // c.park, made once
-	mu     sync.Mutex // guards nc, info.TCP, relay and parked against Shutdown
-	parked int        // a bare duplicate of the socket while a plugin holds it under a lease or it is parked idle; -1 when none
+	// parked there idle (no goroutine); see Wake.
+	slot idlepark.Slot
+	mu   sync.Mutex // guards nc, info.TCP, relay and parked against Shutdown
 }
 
 // exchange is a connection's state for serving requests: the request,
@@ -126,8 +127,7 @@ func (s *Server) newConn(nc net.Conn, secure bool) *conn {
 	c.src.R = nc
 	c.attach(nil)
 	c.acquire()
-	c.parkFn, c.parked = c.park, -1
-	c.slot.Wake = func(expired bool) { go c.resume(expired) } // owns the connection from there to its end
+	c.parked, c.slot.Owner = -1, c
 	return c
 }
 
@@ -239,7 +239,7 @@ func (c *conn) shut() {
 	}
 	switch {
 	case c.parked >= 0:
-		syscall.Shutdown(c.parked, syscall.SHUT_RDWR)
+		syscall.Shutdown(int(c.parked), syscall.SHUT_RDWR)
 	case c.info.TCP != nil:
 		fdpass.Shutdown(c.info.TCP)
 	}
@@ -260,12 +260,12 @@ func (c *conn) closeNow() {
 	}
 }
 
-// park stops the host watching the socket while a plugin holds it under a
-// lease, so that the plugin's traffic on it does not wake the host's
+// Park stops the host watching the socket while a plugin holds it under a
+// lease (the handler's stage.Parker), so that the plugin's traffic on it does not wake the host's
 // poller, and while it is parked idle (see parkIdle): it keeps a bare
 // duplicate of the descriptor (in no poller) and closes the net.Conn,
 // which takes the socket out of the poller. unpark undoes it.
-func (c *conn) park() {
+func (c *conn) Park() {
 	if c.info.TCP == nil || c.tls != nil { // a TLS connection's relay keeps running
 		return
 	}
@@ -279,7 +279,7 @@ func (c *conn) park() {
 		return
 	}
 	c.mu.Lock()
-	c.parked = dup
+	c.parked = int32(dup)
 	nc := c.nc
 	// No reference to the closed net.Conn is kept: its descriptor's state
 	// (some hundred bytes) would stay for as long as the lease lasts.
@@ -302,7 +302,7 @@ func (c *conn) park() {
 // handed to a plugin, in case a plugin still holds a copy.
 func (c *conn) closeParked() {
 	c.mu.Lock()
-	fd := c.parked
+	fd := int(c.parked)
 	c.parked = -1
 	c.mu.Unlock()
 	if fd >= 0 {
@@ -316,7 +316,7 @@ func (c *conn) closeParked() {
 // the connection is lost (its descriptor closed).
 func (c *conn) unpark() bool {
 	c.mu.Lock()
-	fd := c.parked
+	fd := int(c.parked)
 	c.parked = -1 // fdpass.Conn owns it from here, even when it fails: no one else may shut it down
 	c.mu.Unlock()
 	if fd < 0 {
@@ -474,7 +474,7 @@ func (c *conn) parkIdle(wait time.Duration) error {
 	if c.info.TCP == nil || c.s.closing.Load() || !c.s.idler.Start() {
 		return nil
 	}
-	if c.park(); c.parked < 0 {
+	if c.Park(); c.parked < 0 {
 		return nil // no duplicate: the net.Conn is kept
 	}
 	return c.toIdler(wait)
@@ -510,7 +510,7 @@ func (c *conn) toIdler(wait time.Duration) error {
 	x := c.detach()
 	c.src.Pre = nil // empty (see waitRequest); its array is not kept either
 	c.mu.Lock()
-	parked := !c.s.closing.Load() && c.s.idler.Park(&c.slot, c.parked, wait)
+	parked := !c.s.closing.Load() && c.s.idler.Park(&c.slot, int(c.parked), wait)
 	c.mu.Unlock()
 	if !parked {
 		c.attach(x)
@@ -522,6 +522,11 @@ func (c *conn) toIdler(wait time.Duration) error {
 	c.s.exchanges.Put(x)
 	c.s.mem.Parked() // its goroutine ends: memory is given back after a burst
 	return errParked
+}
+
+// Wake takes a connection parked in the server's idler on (idlepark.Owner).
+func (c *conn) Wake(expired bool) {
+	go c.resume(expired) // owns the connection from here to its end
 }
 
 // resume takes a parked connection on, on the idler's new goroutine: to

@@ -56,7 +56,7 @@ func (c *conn) content(sn *snapshot, site *config.Site) (int, int64, bool) {
 		if c.s.closing.Load() || c.s.snap.Load() != sn {
 			ho.Lease = stage.Lease{MaxRequests: 1}
 		}
-		ho.Park = c.parkFn
+		ho.Park = c
 	}
 	if ho.Lease.MaxRequests > 1 {
 		c.leasing = true // serveOne makes the call on a new goroutine (see lease)

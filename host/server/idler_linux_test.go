@@ -41,7 +41,7 @@ func parkedConns(t *testing.T, s *Server) int {
 		c.mu.Lock()
 		if fd := s.idler.Socket(&c.slot); fd >= 0 {
 			n++
-			if c.nc != nil || c.info.TCP != nil || c.br != nil || c.exchange != nil || c.parked != fd {
+			if c.nc != nil || c.info.TCP != nil || c.br != nil || c.exchange != nil || int(c.parked) != fd {
 				t.Errorf("parked connection %d holds nc %v, buffer %v, exchange %v (socket %d, parked %d)",
 					c.info.ID, c.nc != nil, c.br != nil, c.exchange != nil, c.parked, fd)
 			}

@@ -103,12 +103,16 @@ type Handoff struct {
 	Lease     Lease         // how long the handler may keep the connection (docs/plugin-contract.md, "Connection lease"); the server sets GiveBack for its own needs (MetricsURL), the pipeline adds its own
 	Server    string        // the Server field value responses carry
 
-	// Park, when set, is called once the handler holds the connection
+	// Park, when set, is told once the handler holds the connection
 	// under a lease (its first request answered): the host then stops
 	// watching the socket until Handle returns, so the handler's traffic
 	// does not wake it. Only the goroutine running Handle calls it.
-	Park func()
+	Park Parker
 }
+
+// Parker is what Handoff.Park tells: the connection (an interface, not a
+// func: a method value would be an allocation per connection).
+type Parker interface{ Park() }
 
 // Result is a stage-30 handler's report.
 type Result struct {

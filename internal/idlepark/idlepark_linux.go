@@ -32,16 +32,22 @@ type Set struct {
 }
 
 // Slot is a parked socket's place in a Set: embed one in what owns the
-// socket. Its zero value is not parked; Wake must be set before Park.
+// socket. Its zero value is not parked; Owner must be set before Park.
 type Slot struct {
-	// Wake hands the owner on once the Set took the socket out: expired
+	Owner Owner
+	due   time.Duration // the deadline, from the Set's base
+	fd    int32         // the parked socket + 1; 0: not parked
+	at    int32         // the place in the heap
+}
+
+// Owner is what a Slot belongs to (an interface, not a func: a method
+// value would be an allocation per connection).
+type Owner interface {
+	// Wake hands the owner on once the Set took its socket out: expired
 	// says its deadline passed (or the Set stopped), else it is readable
 	// (bytes, an EOF or an error). It runs on the Set's goroutine and must
 	// not block: it starts what takes the owner on (a goroutine).
-	Wake func(expired bool)
-	fd   int           // the parked socket + 1; 0: not parked
-	due  time.Duration // the deadline, from the Set's base
-	at   int           // the place in the heap
+	Wake(expired bool)
 }
 
 // Start makes the epoll set and its wait loop, once; false: epoll is not
@@ -100,7 +106,7 @@ func (p *Set) Park(s *Slot, fd int, wait time.Duration) bool {
 		p.slots = append(p.slots, nil)
 	}
 	p.slots[fd] = s
-	s.fd, s.due = fd+1, time.Since(p.base)+wait
+	s.fd, s.due = int32(fd+1), time.Since(p.base)+wait
 	heap.Push(&p.due, s)
 	if s.at == 0 { // the nearest deadline: the wait must end sooner
 		p.arm()
@@ -124,7 +130,7 @@ func (p *Set) arm() {
 func (p *Set) Socket(s *Slot) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return s.fd - 1
+	return int(s.fd - 1)
 }
 
 // Take takes s out of the Set if it is parked, and reports whether it
@@ -140,10 +146,10 @@ func (p *Set) take(s *Slot) bool {
 	if s.fd == 0 {
 		return false
 	}
-	fd := s.fd - 1
+	fd := int(s.fd - 1)
 	s.fd = 0
 	p.slots[fd] = nil
-	heap.Remove(&p.due, s.at)
+	heap.Remove(&p.due, int(s.at))
 	_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 	return true
 }
@@ -163,8 +169,10 @@ func (p *Set) loop() {
 	var n int
 	var errno syscall.Errno
 	take := func(fd uintptr) bool {
-		n, errno = epollTake(fd, events)
-		return n > 0 || errno != 0 && errno != syscall.EINTR
+		if n, errno = epollTake(fd, events); errno == syscall.EINTR {
+			n, errno = 0, 0 // try again when the poller says so
+		}
+		return n > 0 || errno != 0
 	}
 	for {
 		n, errno = 0, 0
@@ -200,7 +208,7 @@ func (p *Set) release(fd int) {
 	taken := s != nil && p.take(s)
 	p.mu.Unlock()
 	if taken {
-		s.Wake(false)
+		s.Owner.Wake(false)
 	}
 }
 
@@ -221,7 +229,7 @@ func (p *Set) expire() {
 		if s == nil {
 			return
 		}
-		s.Wake(true)
+		s.Owner.Wake(true)
 	}
 }
 
@@ -252,7 +260,7 @@ func (p *Set) Stop() {
 	p.mu.Unlock()
 	p.file.Close()
 	for _, s := range left {
-		s.Wake(true)
+		s.Owner.Wake(true)
 	}
 }
 
@@ -263,11 +271,11 @@ func (h dueHeap) Len() int           { return len(h) }
 func (h dueHeap) Less(i, j int) bool { return h[i].due < h[j].due }
 func (h dueHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].at, h[j].at = i, j
+	h[i].at, h[j].at = int32(i), int32(j)
 }
 func (h *dueHeap) Push(x any) {
 	s := x.(*Slot)
-	s.at = len(*h)
+	s.at = int32(len(*h))
 	*h = append(*h, s)
 }
 func (h *dueHeap) Pop() any {

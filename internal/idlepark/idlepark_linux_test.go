@@ -33,11 +33,16 @@ func pair(t *testing.T) (client net.Conn, server net.Conn, fd int) {
 	return client, server, fd
 }
 
-// woken is a slot that reports its wake-ups (Wake must not block: the
+// waker is an Owner that reports its wake-ups (Wake must not block: the
 // channel has room).
+type waker chan bool
+
+func (w waker) Wake(expired bool) { w <- expired }
+
+// woken makes s report its wake-ups.
 func woken(s *Slot) chan bool {
-	ch := make(chan bool, 4)
-	s.Wake = func(expired bool) { ch <- expired }
+	ch := make(waker, 4)
+	s.Owner = ch
 	return ch
 }
 

@@ -9,9 +9,10 @@ import "time"
 type Set struct{}
 
 // Slot is a parked socket's place in a Set.
-type Slot struct {
-	Wake func(expired bool)
-}
+type Slot struct{ Owner Owner }
+
+// Owner is what a Slot belongs to.
+type Owner interface{ Wake(expired bool) }
 
 func (p *Set) Start() bool                         { return false }
 func (p *Set) Park(*Slot, int, time.Duration) bool { return false }
