@@ -35,7 +35,9 @@ import (
 // served more than one request is a client that comes back: it keeps the
 // usual hold whatever the count (bounding those too cost 2,048 clients
 // waiting 300 ms between requests three times the CPU per request, each
-// request of the clients beyond the first 1,024 paying a new hand-over).
+// request of the clients beyond the first 1,024 paying a new hand-over),
+// and the SDK holds its lease longer while fewer than MaxHeld wait
+// (api/lease.go, longHold).
 // The bound is soft: a connection is counted once its wait begins, so a
 // burst that goes idle at once overshoots it a little. The host counts
 // its stage-30 calls that lease a connection as waits too: they hold a
