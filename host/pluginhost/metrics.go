@@ -89,7 +89,7 @@ type handleTimer struct {
 	p      *plugin
 	start  time.Time
 	leased bool
-	timed  bool   // the call's time was observed
+	timed  bool         // the call's time was observed
 	park   stage.Parker // what the lease's interim reply must also do
 }
 

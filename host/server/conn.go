@@ -261,10 +261,11 @@ func (c *conn) closeNow() {
 }
 
 // Park stops the host watching the socket while a plugin holds it under a
-// lease (the handler's stage.Parker), so that the plugin's traffic on it does not wake the host's
-// poller, and while it is parked idle (see parkIdle): it keeps a bare
-// duplicate of the descriptor (in no poller) and closes the net.Conn,
-// which takes the socket out of the poller. unpark undoes it.
+// lease (the connection is the hand-over's stage.Parker), so that the
+// plugin's traffic on it does not wake the host's poller, and while it is
+// parked idle (see parkIdle): it keeps a bare duplicate of the descriptor
+// (in no poller) and closes the net.Conn, which takes the socket out of
+// the poller. unpark undoes it.
 func (c *conn) Park() {
 	if c.info.TCP == nil || c.tls != nil { // a TLS connection's relay keeps running
 		return
