@@ -66,6 +66,22 @@ func quiet(t *testing.T, ch chan bool, what string) {
 	}
 }
 
+// sock is a socket to park: the client's end, the descriptor of the
+// server's end, its slot and the slot's wake-ups.
+type sock struct {
+	c  net.Conn
+	fd int
+	s  Slot
+	ch chan bool
+}
+
+func newSock(t *testing.T) *sock {
+	c, _, fd := pair(t)
+	k := &sock{c: c, fd: fd}
+	k.ch = woken(&k.s)
+	return k
+}
+
 // A parked socket wakes its owner once, when bytes come, not expired;
 // another whose deadline passes first wakes expired; neither is parked
 // after, and the one-shot set wakes nothing more.
@@ -73,29 +89,26 @@ func TestParkWakesOnBytesAndDeadline(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	var p Set
 	defer p.Stop()
-	c1, _, fd1 := pair(t)
-	_, _, fd2 := pair(t)
-	var s1, s2 Slot
-	ch1, ch2 := woken(&s1), woken(&s2)
-	if !p.Park(&s1, fd1, time.Minute) || !p.Park(&s2, fd2, 50*time.Millisecond) {
+	a, b := newSock(t), newSock(t)
+	if !p.Park(&a.s, a.fd, time.Minute) || !p.Park(&b.s, b.fd, 50*time.Millisecond) {
 		t.Fatal("Park refused")
 	}
-	if p.Len() != 2 || p.Socket(&s1) != fd1 || p.Socket(&s2) != fd2 {
-		t.Fatalf("Len %d, sockets %d %d; want 2, %d %d", p.Len(), p.Socket(&s1), p.Socket(&s2), fd1, fd2)
+	if p.Len() != 2 || p.Socket(&a.s) != a.fd || p.Socket(&b.s) != b.fd {
+		t.Fatalf("Len %d, sockets %d %d; want 2, %d %d", p.Len(), p.Socket(&a.s), p.Socket(&b.s), a.fd, b.fd)
 	}
-	if !wait(t, ch2, "deadline") {
+	if !wait(t, b.ch, "deadline") {
 		t.Fatal("the socket whose deadline passed woke as readable")
 	}
-	quiet(t, ch1, "no bytes yet")
-	c1.Write([]byte("GET"))
-	if wait(t, ch1, "bytes") {
+	quiet(t, a.ch, "no bytes yet")
+	a.c.Write([]byte("GET"))
+	if wait(t, a.ch, "bytes") {
 		t.Fatal("the socket that got bytes woke as expired")
 	}
-	if p.Len() != 0 || p.Socket(&s1) != -1 || p.Socket(&s2) != -1 {
-		t.Fatalf("after the wake-ups: Len %d, sockets %d %d", p.Len(), p.Socket(&s1), p.Socket(&s2))
+	if p.Len() != 0 || p.Socket(&a.s) != -1 || p.Socket(&b.s) != -1 {
+		t.Fatalf("after the wake-ups: Len %d, sockets %d %d", p.Len(), p.Socket(&a.s), p.Socket(&b.s))
 	}
-	c1.Write([]byte(" /"))
-	quiet(t, ch1, "bytes after the wake-up, not parked again")
+	a.c.Write([]byte(" /"))
+	quiet(t, a.ch, "bytes after the wake-up, not parked again")
 }
 
 // A peer that closes wakes its parked socket (EOF), and one taken back
@@ -104,25 +117,22 @@ func TestParkCloseAndTake(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	var p Set
 	defer p.Stop()
-	c1, _, fd1 := pair(t)
-	c2, _, fd2 := pair(t)
-	var s1, s2 Slot
-	ch1, ch2 := woken(&s1), woken(&s2)
-	p.Park(&s1, fd1, time.Minute)
-	p.Park(&s2, fd2, time.Minute)
-	if !p.Take(&s2) || p.Take(&s2) {
+	a, b := newSock(t), newSock(t)
+	p.Park(&a.s, a.fd, time.Minute)
+	p.Park(&b.s, b.fd, time.Minute)
+	if !p.Take(&b.s) || p.Take(&b.s) {
 		t.Fatal("Take: want true once, then false")
 	}
-	c1.Close()
-	if wait(t, ch1, "EOF") {
+	a.c.Close()
+	if wait(t, a.ch, "EOF") {
 		t.Fatal("EOF woke as expired")
 	}
-	c2.Write([]byte("x"))
-	quiet(t, ch2, "taken back")
-	if p.Take(&s1) {
+	b.c.Write([]byte("x"))
+	quiet(t, b.ch, "taken back")
+	if p.Take(&a.s) {
 		t.Fatal("Take of a slot already woken")
 	}
-	if !p.Park(&s2, fd2, time.Minute) || wait(t, ch2, "parked again with bytes waiting") {
+	if !p.Park(&b.s, b.fd, time.Minute) || wait(t, b.ch, "parked again with bytes waiting") {
 		t.Fatal("a socket parked with bytes waiting woke expired")
 	}
 }
@@ -131,23 +141,21 @@ func TestParkCloseAndTake(t *testing.T) {
 func TestStopWakesParked(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	var p Set
-	_, _, fd := pair(t)
-	var s Slot
-	ch := woken(&s)
-	if !p.Park(&s, fd, time.Hour) {
+	k := newSock(t)
+	if !p.Park(&k.s, k.fd, time.Hour) {
 		t.Fatal("Park refused")
 	}
 	p.Stop()
-	if !wait(t, ch, "Stop") {
+	if !wait(t, k.ch, "Stop") {
 		t.Fatal("Stop woke a slot as readable")
 	}
-	if p.Park(&s, fd, time.Hour) {
+	if p.Park(&k.s, k.fd, time.Hour) {
 		t.Fatal("Park after Stop")
 	}
 	p.Stop() // twice: no effect
 	var never Set
 	never.Stop()
-	if never.Park(&s, fd, time.Hour) {
+	if never.Park(&k.s, k.fd, time.Hour) {
 		t.Fatal("Park on a Set stopped before it started")
 	}
 }
