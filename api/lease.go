@@ -82,7 +82,7 @@ type leaseRun struct {
 	n        int           // requests served, the hand-over's first one included
 	hold     time.Duration // the hold of the last wait begun
 	since    time.Time     // when the lease's first request began (see longHold)
-	longer   bool          // the next wait is held longer (see holdLonger)
+	longer   time.Duration // the next wait's hold, counted as hold is, when holdLonger extends it; else 0
 	over     bool          // the lease ended while the wait served requests; rep says how
 }
 
@@ -102,19 +102,15 @@ func (l *leaseRun) serve(head string, size int) {
 // idle starts the wait for the next request with its hold; false means
 // the lease was revoked.
 func (l *leaseRun) idle() bool {
-	wait := min(l.ev.Lease.IdleTimeout, idleHold)
+	hold, spent := min(l.ev.Lease.IdleTimeout, idleHold), time.Duration(0)
 	switch {
-	case l.longer: // the hold passed: wait on (see holdLonger)
-		l.longer = false
-		total := min(l.ev.Lease.IdleTimeout, longHold-l.cs.req.Start.Sub(l.since))
-		wait = total - l.hold // the hold that passed is idle time spent
-		l.hold = total
-		return l.cs.setIdle(wait)
+	case l.longer > 0: // the hold passed, which is idle time spent: wait on (see holdLonger)
+		hold, spent, l.longer = l.longer, l.hold, 0
 	case l.n == 1 && l.ev.Lease.Served == 0: // one request so far: see idlewait.MaxHeld
-		wait = l.cs.bufs.raw.Hold(wait)
+		hold = l.cs.bufs.raw.Hold(hold)
 	}
-	l.hold = wait
-	return l.cs.setIdle(wait)
+	l.hold = hold
+	return l.cs.setIdle(hold - spent)
 }
 
 // holdLonger reports whether a wait whose hold passed goes on, to the
@@ -127,11 +123,10 @@ func (l *leaseRun) holdLonger() bool {
 		return false
 	}
 	// Both counted from the request's start, as the hold is: no clock read.
-	if min(l.ev.Lease.IdleTimeout, longHold-l.cs.req.Start.Sub(l.since)) <= l.hold {
-		return false
+	if total := min(l.ev.Lease.IdleTimeout, longHold-l.cs.req.Start.Sub(l.since)); total > l.hold {
+		l.longer = total
 	}
-	l.longer = true
-	return true
+	return l.longer > 0
 }
 
 // idleHold is how long the SDK holds a leased connection on which nothing

@@ -5,9 +5,6 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
-	"github.com/capuchin/capuchin/host/metrics"
 	"github.com/capuchin/capuchin/internal/hosttest"
 )
 
@@ -124,17 +121,5 @@ func getAll(t *testing.T, cs []*client, path string) {
 // of its own.
 func granted(t *testing.T, addr string) float64 {
 	t.Helper()
-	r := dial(t, addr).Get("/metrics")
-	if r.Status != 200 {
-		t.Fatalf("scrape: %d", r.Status)
-	}
-	mfs, err := metrics.Parse(r.Header.Get("Content-Type"), r.Body)
-	must(t, err)
-	var f *dto.MetricFamily
-	for _, m := range mfs {
-		if m.GetName() == "capuchin_leases_granted_total" {
-			f = m
-		}
-	}
-	return sample(f, map[string]string{"plugin": "hello"})
+	return sample(scrapeFams(t, dial(t, addr))["capuchin_leases_granted_total"], map[string]string{"plugin": "hello"})
 }

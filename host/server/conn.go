@@ -115,9 +115,7 @@ func (s *Server) newConn(nc net.Conn, secure bool) *conn {
 	c.info.ID = s.nextID.Add(1)
 	c.info.Remote = addrPort(nc.RemoteAddr())
 	c.info.Local = addrPort(nc.LocalAddr())
-	if tc, ok := nc.(*net.TCPConn); ok { // not a nil *net.TCPConn in the interface
-		c.info.TCP = tc
-	}
+	c.info.TCP = tcpSocket(nc)
 	if secure {
 		c.tlsSrc = &tlsSource{Conn: nc}
 		c.tls = tls.Server(c.tlsSrc, s.tlsConf)
@@ -129,6 +127,15 @@ func (s *Server) newConn(nc net.Conn, secure bool) *conn {
 	c.acquire()
 	c.parked, c.slot.Owner = -1, c
 	return c
+}
+
+// tcpSocket returns nc as a stage.Socket when it is a TCP connection, else
+// nil (not a nil *net.TCPConn in the interface).
+func tcpSocket(nc net.Conn) stage.Socket {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		return tc
+	}
+	return nil
 }
 
 // acquire gives the connection its read and write buffers from the
@@ -346,7 +353,7 @@ func (c *conn) wakeIfIdle() (leased bool) {
 		// A parked one's new goroutine ends it; one being parked (no
 		// net.Conn) sees the server closing (see parkIdle).
 		if c.s.idler.Take(&c.slot) {
-			go c.resume(true) // owns the connection from here to its end
+			c.Wake(true)
 		} else if c.nc != nil {
 			c.nc.SetReadDeadline(time.Now())
 		}

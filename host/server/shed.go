@@ -73,11 +73,7 @@ func (s *Server) shed(nc net.Conn, sn *snapshot) {
 		defer s.wg.Done()
 		defer s.shedding.Add(-1)
 		defer nc.Close()
-		var tc stage.Socket // nil unless TCP: no nil *net.TCPConn in it
-		if t, ok := nc.(*net.TCPConn); ok {
-			tc = t
-		}
-		lingerClose(nc, tc, page, deadline(shedLinger))
+		lingerClose(nc, tcpSocket(nc), page, deadline(shedLinger))
 	}()
 }
 

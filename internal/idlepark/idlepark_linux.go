@@ -26,9 +26,10 @@ type Set struct {
 	base     time.Time
 	done     chan struct{}
 	mu       sync.Mutex
-	slots    []*Slot // by descriptor
-	due      dueHeap // by deadline
-	stopping bool    // the wait loop ends
+	slots    []*Slot       // by descriptor
+	due      dueHeap       // by deadline
+	armed    time.Duration // the wait's deadline, from base; -1: none, -2: to be set again
+	stopping bool          // the wait loop ends
 }
 
 // Slot is a parked socket's place in a Set: embed one in what owns the
@@ -55,35 +56,36 @@ type Owner interface {
 func (p *Set) Start() bool {
 	p.once.Do(func() {
 		p.epfd, p.done = -1, make(chan struct{})
-		f, raw, err := epollFile()
+		ep, f, raw, err := epollFile()
 		if err != nil {
 			close(p.done)
 			return
 		}
-		p.file, p.raw, p.epfd, p.base = f, raw, int(f.Fd()), time.Now()
+		p.file, p.raw, p.epfd, p.base, p.armed = f, raw, ep, time.Now(), -1
 		go p.loop() // ends at Stop
 	})
 	return p.epfd >= 0
 }
 
 // epollFile makes an epoll set that Go's poller watches (it must be
-// non-blocking for os.NewFile to put it there).
-func epollFile() (*os.File, syscall.RawConn, error) {
+// non-blocking for os.NewFile to put it there; and f.Fd would make it
+// blocking again, so the descriptor is returned as made).
+func epollFile() (int, *os.File, syscall.RawConn, error) {
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
-		return nil, nil, err
+		return -1, nil, nil, err
 	}
 	if err := unix.SetNonblock(ep, true); err != nil {
 		unix.Close(ep)
-		return nil, nil, err
+		return -1, nil, nil, err
 	}
 	f := os.NewFile(uintptr(ep), "idlepark")
 	raw, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
-		return nil, nil, err
+		return -1, nil, nil, err
 	}
-	return f, raw, nil
+	return ep, f, raw, nil
 }
 
 // Park registers s, whose socket is fd, until fd is readable or wait has
@@ -114,15 +116,22 @@ func (p *Set) Park(s *Slot, fd int, wait time.Duration) bool {
 	return true
 }
 
-// arm sets the wait's deadline to the nearest slot's; p.mu is held.
+// arm sets the wait's deadline to the nearest slot's, unless it is set
+// so already (a deadline is a timer change in the poller); p.mu is held.
 func (p *Set) arm() {
 	var at time.Time // none
+	due := time.Duration(-1)
 	switch {
 	case p.stopping:
-		at = p.base // past: the wait ends now
+		at, due = p.base, 0 // past: the wait ends now
 	case len(p.due) > 0:
-		at = p.base.Add(p.due[0].due)
+		due = p.due[0].due
+		at = p.base.Add(due)
 	}
+	if due == p.armed {
+		return
+	}
+	p.armed = due
 	_ = p.file.SetReadDeadline(at)
 }
 
@@ -179,6 +188,11 @@ func (p *Set) loop() {
 		err := p.raw.Read(take)
 		if p.ending() || err != nil && !errors.Is(err, os.ErrDeadlineExceeded) || errno != 0 {
 			return
+		}
+		if err != nil { // the deadline passed: expire sets the next one, even if the same
+			p.mu.Lock()
+			p.armed = -2
+			p.mu.Unlock()
 		}
 		for _, ev := range events[:n] {
 			p.release(int(ev.Fd))
