@@ -48,7 +48,8 @@ func (rt *runtime) serveLease(c *Conn, cs *connState, ev *transport.Event, rep *
 	if !ok {
 		return // a filter the SDK cannot compile: the host serves the rest
 	}
-	l := &leaseRun{rt: rt, c: c, cs: cs, ev: ev, rep: rep, host: cs.req.Host, giveBack: giveBack, n: 1, since: cs.req.Start}
+	l := &leaseRun{rt: rt, c: c, cs: cs, ev: ev, rep: rep, calls: calls, host: cs.req.Host, giveBack: giveBack, n: 1,
+		since: cs.req.Start, reported: cs.req.Start}
 	l.inlineFn = l.inline
 	defer func() { l.peers.report(rep) }()
 	for !l.over && l.n < ev.Lease.MaxRequests {
@@ -75,13 +76,15 @@ type leaseRun struct {
 	cs       *connState
 	ev       *transport.Event
 	rep      *transport.Reply
-	host     string          // the first request's Host: the lease serves no other
-	giveBack []*claim.Filter // what the lease's stage-20 plugins want to see
-	peers    *leasePeers     // looked up at the first leased request: many leases serve none
+	calls    transport.PluginCalls // for reports (Lease.ReportCounts)
+	host     string                // the first request's Host: the lease serves no other
+	giveBack []*claim.Filter       // what the lease's stage-20 plugins want to see
+	peers    *leasePeers           // looked up at the first leased request: many leases serve none
 	inlineFn func([]byte, error) idlewait.Next
 	n        int           // requests served, the hand-over's first one included
 	hold     time.Duration // the hold of the last wait begun
 	since    time.Time     // when the lease's first request began (see longHold)
+	reported time.Time     // the start of the request that was last reported (see report)
 	longer   time.Duration // the next wait's hold, counted as hold is, when holdLonger extends it; else 0
 	over     bool          // the lease ended while the wait served requests; rep says how
 }
@@ -96,7 +99,41 @@ func (l *leaseRun) serve(head string, size int) {
 	l.n++
 	if !l.rt.serveLeased(l.c, l.cs, l.ev, head, l.rep, l.peers) {
 		l.over = true
+		return
 	}
+	if l.ev.Lease.ReportCounts && l.cs.req.Start.Sub(l.reported) >= reportEvery {
+		l.report()
+	}
+}
+
+// reportEvery bounds how stale the host's counts of a lease's requests
+// get when it asks for them as they go (Lease.ReportCounts): a report
+// every reportEvery while requests come (counted from the requests'
+// starts: no clock read), and one when a wait's hold passes with requests
+// unreported. The host so counts a long lease's requests without ending
+// it: before, it ended a lease it counted every 128 requests, and the new
+// hand-overs cost 6-8 % of the CPU per request on busy keep-alive
+// connections. A report costs about 19 µs of host and plugin CPU, more
+// where the host's state is cold: at 256 busy connections, reports every
+// second cost about 2 %, every 5 s nothing measurable
+// (docs/performance.md). Counts take no memory as they grow, so a busy
+// lease reports by time alone.
+const reportEvery = 5 * time.Second
+
+// report sends the counts of the requests served since the last report
+// (and the times of their peer calls) in an interim reply, when the lease
+// asks for them as they go; the final reply carries the rest.
+func (l *leaseRun) report() {
+	rep := l.rep
+	l.reported = l.cs.req.Start
+	if !l.ev.Lease.ReportCounts || rep.Leased == 0 {
+		return
+	}
+	r := transport.Reply{ID: rep.ID, Interim: true, Leased: rep.Leased, Classes: rep.Classes, PeerClasses: rep.PeerClasses}
+	l.peers.report(&r)
+	_ = l.calls.Send(&r) // (converted before it returns: the times may be cleared)
+	l.peers.clearTimes()
+	rep.Leased, rep.Classes, rep.PeerClasses = 0, contract.Classes{}, contract.Classes{}
 }
 
 // idle starts the wait for the next request with its hold; false means
@@ -114,16 +151,20 @@ func (l *leaseRun) idle() bool {
 }
 
 // holdLonger reports whether a wait whose hold passed goes on, to the
-// end of the lease's longHold (or of its idle timeout, if sooner): for a
-// client that comes back (more than one request), while fewer than
-// idlewait.MaxHeld connections wait. It is decided when the hold passes,
-// not at each request: busy connections pay nothing for it.
+// end of the lease's idle timeout (or of its longHold, if sooner, when
+// the lease carries stage-40 records): for a client that comes back (more
+// than one request), while fewer than idlewait.MaxHeld connections wait.
+// It is decided when the hold passes, not at each request: busy
+// connections pay nothing for it.
 func (l *leaseRun) holdLonger() bool {
 	if l.n == 1 && l.ev.Lease.Served == 0 || l.cs.bufs.raw.Idle.Waiting() >= idlewait.MaxHeld {
 		return false
 	}
-	// Both counted from the request's start, as the hold is: no clock read.
-	if total := min(l.ev.Lease.IdleTimeout, longHold-l.cs.req.Start.Sub(l.since)); total > l.hold {
+	total := l.ev.Lease.IdleTimeout
+	if l.ev.Lease.Records { // counted from the request's start, as the hold is: no clock read
+		total = min(total, longHold-l.cs.req.Start.Sub(l.since))
+	}
+	if total > l.hold {
 		l.longer = total
 	}
 	return l.longer > 0
@@ -145,21 +186,23 @@ func (l *leaseRun) holdLonger() bool {
 // hold of one that served a single request is idlewait.FullHold.
 const idleHold = 500 * time.Millisecond
 
-// longHold is how long after its first request the lease of a client that
-// comes back (more than one request) may hold its connection idle (see
-// holdLonger): such a client that pauses for longer than idleHold between
-// requests (a browser, an API client calling now and then) is not given
-// back at each pause, which made each of its requests pay a new
-// hand-over: 512 clients pausing 1 s cost 7 times nginx's CPU per
-// request, about 2.7 times held so. The lease's reply, which carries the
-// counts and stage-40 records (access logs) of its requests, so comes at
-// most about longHold after its first request. A wait held so is bounded
-// as idleHold says: at most idlewait.MaxHeld connections wait so at once,
-// and the others have the usual hold. (Parking such a lease in an epoll
-// set instead, as the host parks idle connections, was tried: with the
-// host's goroutine still waiting for the lease's reply it saved no
-// memory, and each wake-up on a new goroutine, its stack grown again,
-// cost 1.6-2 times the CPU of the held wait.)
+// longHold bounds, from the lease's first request, how long the lease of
+// a client that comes back (more than one request) holds its connection
+// idle when the lease carries stage-40 records (access logs), which come
+// with its reply: they so come at most about longHold after their
+// requests. Without records such a lease is held to its idle timeout (see
+// holdLonger), its counts going in reports (see report). Either way a
+// client that pauses for longer than idleHold between requests (a
+// browser, an API client calling now and then) is not given back at each
+// pause, which made each of its requests pay a new hand-over: 512 clients
+// pausing 1 s cost 7 times nginx's CPU per request, about 2.7 times held
+// so. A wait held so is bounded as idleHold says: at most
+// idlewait.MaxHeld connections wait so at once, and the others have the
+// usual hold. (Parking such a lease in an epoll set instead, as the host
+// parks idle connections, was tried: with the host's goroutine still
+// waiting for the lease's reply it saved no memory, and each wake-up on a
+// new goroutine, its stack grown again, cost 1.6-2 times the CPU of the
+// held wait.)
 const longHold = 10 * time.Second
 
 // nextHead waits until the next request head is buffered whole and
@@ -190,6 +233,7 @@ func (l *leaseRun) await() leaseEnd {
 			case l.cs.takeRevoke():
 				return leaseGiveBack
 			case l.holdLonger():
+				l.report() // the wait goes on: the host need not wait for these
 				continue
 			case l.hold < l.ev.Lease.IdleTimeout:
 				return leaseHeld

@@ -242,6 +242,16 @@ func (lp *leasePeers) report(rep *transport.Reply) {
 	}
 }
 
+// clearTimes forgets the times reported (see leaseRun.report).
+func (lp *leasePeers) clearTimes() {
+	if lp == nil {
+		return
+	}
+	for i := range lp.times {
+		lp.times[i] = lp.times[i][:0]
+	}
+}
+
 // ask runs stage 20 at the lease's peers for the request whose head is
 // head, in order, until one closes or responds (the host's rules:
 // pluginhost.Host.Request). A peer whose connection ended was not asked:

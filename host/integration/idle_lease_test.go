@@ -2,6 +2,8 @@ package integration
 
 import (
 	"fmt"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,16 +75,18 @@ func TestIdleLeasedConnections(t *testing.T) {
 	}
 }
 
-// TestLongHeldLeaseGivenBack: the lease of a client that comes back and
-// pauses between requests is held at most longHold (10 s) from its first
-// request: then it is given back (its reply brings the requests' counts
-// and records) and the next request starts a new one. Every request is
-// answered, and each is counted once.
+// TestLongHeldLeaseGivenBack: when a stage-40 plugin logs (the lease
+// carries records, which come with its reply), the lease of a client that
+// comes back and pauses between requests is held at most longHold (10 s)
+// from its first request: then it is given back and the next request
+// starts a new one. Every request is answered and logged once.
 func TestLongHeldLeaseGivenBack(t *testing.T) {
 	pluginTest(t)
 	s := newSite(t)
+	access := filepath.Join(s.Dir, "access.log")
+	s.WriteFile("logger.conf", "[LOGGER]\n    AccessLog "+access+"\n    FlushInterval 50\n")
 	s.Server = []string{"KeepAliveTimeout 30", "MetricsURL /metrics"}
-	s.LoadFrom(testPlugins(t), "hello")
+	s.LoadFrom(testPlugins(t), "logger", "hello")
 	s.StartChecked()
 	const n, rounds = 20, 9
 	cs := make([]*client, n)
@@ -99,12 +103,86 @@ func TestLongHeldLeaseGivenBack(t *testing.T) {
 	if time.Since(start) < 12*time.Second {
 		t.Fatalf("the requests took %v, not past longHold", time.Since(start))
 	}
+	// Each connection: its first lease (its second request came within
+	// the hold), given back at longHold; its second, held.
 	if g := granted(t, s.Addr()); g != 2*n {
-		t.Errorf("%v leases granted, want %d: one at the first request and one after longHold on each connection", g, 2*n)
+		t.Errorf("%v leases granted, want %d: two on each connection", g, 2*n)
 	}
-	if r := dial(t, s.Addr()).Get("/hello/d"); r.Status != 200 {
-		t.Fatalf("a new connection: %d", r.Status)
+	for _, c := range cs {
+		c.C.Close() // the held leases end, and their records come with them
 	}
+	want := n * (2 + rounds)
+	logged := func() bool { return countLines(fileLines(access), "GET /hello/") == want }
+	if !hosttest.Poll(5*time.Second, logged) {
+		t.Errorf("%d requests logged, want %d", countLines(fileLines(access), "GET /hello/"), want)
+	}
+}
+
+// TestLeaseReportsCounts: when the host counts requests (MetricsURL) and
+// no stage-40 plugin wants records, a lease reports its requests' counts
+// as it goes (Lease.ReportCounts) and is not ended for them: a client
+// that comes back and pauses past the hold keeps its lease, and its
+// requests are counted while the lease is held, both when its connection
+// goes idle and, on a busy connection, every few seconds.
+func TestLeaseReportsCounts(t *testing.T) {
+	pluginTest(t)
+	s := newSite(t)
+	s.Server = []string{"KeepAliveTimeout 30", "MetricsURL /metrics"}
+	s.LoadFrom(testPlugins(t), "hello")
+	s.StartChecked()
+	const n, rounds = 20, 3
+	cs := make([]*client, n)
+	for i := range cs {
+		cs[i] = dial(t, s.Addr())
+	}
+	getAll(t, cs, "/hello/a")
+	getAll(t, cs, "/hello/b") // within the hold: a client that comes back, held from here on
+	for range rounds {
+		time.Sleep(700 * time.Millisecond) // past the hold
+		getAll(t, cs, "/hello/c")
+	}
+	time.Sleep(700 * time.Millisecond) // past the hold: the last requests are reported
+	fams := scrapeFams(t, dial(t, s.Addr()))
+	hello := map[string]string{"plugin": "hello"}
+	if g := sample(fams["capuchin_leases_granted_total"], hello); g != n {
+		t.Errorf("%v leases granted, want %d: the leases of clients that came back were given back", g, n)
+	}
+	if r := sample(fams["capuchin_leases_returned_total"], hello); r > 0 {
+		t.Errorf("%v leases returned, want none", r)
+	}
+	// Counted through the reports: the leased requests (each hand-over's
+	// first one counts when its lease ends).
+	ok := map[string]string{"handler": "hello", "class": "2xx"}
+	if c := sample(fams["capuchin_requests_total"], ok); c != n*(1+rounds) {
+		t.Errorf("%v requests counted while the leases are held, want %d", c, n*(1+rounds))
+	}
+
+	// A busy connection (a request every 100 ms, never idle past the
+	// hold) is counted as it goes too.
+	busy := dial(t, s.Addr())
+	for start := time.Now(); time.Since(start) < 6*time.Second; time.Sleep(100 * time.Millisecond) {
+		if r := busy.Get("/hello/d"); r.Status != 200 {
+			t.Fatalf("busy connection: %d", r.Status)
+		}
+	}
+	fams = scrapeFams(t, dial(t, s.Addr()))
+	if c := sample(fams["capuchin_requests_total"], ok) - n*(1+rounds); c < 30 {
+		t.Errorf("%v requests of a busy leased connection counted after 6 s, want those of its first 5 s", c)
+	}
+	if r := sample(fams["capuchin_leases_returned_total"], hello); r > 0 {
+		t.Errorf("%v leases returned, want none: the busy lease was ended", r)
+	}
+}
+
+// countLines counts the lines that contain s.
+func countLines(lines []string, s string) int {
+	n := 0
+	for _, l := range lines {
+		if strings.Contains(l, s) {
+			n++
+		}
+	}
+	return n
 }
 
 // getAll sends a GET of path on every connection, in turn, and wants 200.

@@ -299,9 +299,13 @@ func (in *instance) await(c *call, rest time.Duration, tm *handleTimer) error {
 	for {
 		select {
 		case r := <-c.ch:
-			if !r.Interim {
+			switch {
+			case !r.Interim:
 				c.ch <- r // room: the channel holds three
 				return nil
+			case r.Leased > 0 && tm != nil: // a report: the deadlines stay
+				tm.report(r)
+				continue
 			}
 			c.timer.Stop()
 			if !r.Unbounded { // else the plugin's own idle timeouts bound it now

@@ -89,14 +89,15 @@ type handleTimer struct {
 	p      *plugin
 	start  time.Time
 	leased bool
-	timed  bool         // the call's time was observed
-	park   stage.Parker // what the lease's interim reply must also do
+	timed  bool            // the call's time was observed
+	held   stage.Holder    // what the lease's interim replies must also tell
+	peers  []contract.Peer // the lease's peers, whose times reports carry
 }
 
-// timeHandle starts timing a stage-30 call of p with lease terms l; park
-// is what the lease's interim reply must also do.
-func (m *hostMetrics) timeHandle(p *plugin, l stage.Lease, park stage.Parker) handleTimer {
-	t := handleTimer{m: m, p: p, start: time.Now(), leased: l.MaxRequests > 1, park: park}
+// timeHandle starts timing a stage-30 call of p with lease terms l; held
+// is what the lease's interim replies must also tell.
+func (m *hostMetrics) timeHandle(p *plugin, l stage.Lease, held stage.Holder) handleTimer {
+	t := handleTimer{m: m, p: p, start: time.Now(), leased: l.MaxRequests > 1, held: held, peers: l.Peers}
 	if t.leased {
 		m.granted.WithLabelValues(p.spec.Name).Inc()
 	}
@@ -109,8 +110,19 @@ func (m *hostMetrics) timeHandle(p *plugin, l stage.Lease, park stage.Parker) ha
 // whole.
 func (t *handleTimer) interim(unbounded bool) {
 	t.observe()
-	if !unbounded && t.park != nil {
-		t.park.Park()
+	if !unbounded && t.held != nil {
+		t.held.Park()
+	}
+}
+
+// report is what leaseTrip calls at a report (an interim reply with
+// leased requests, Lease.ReportCounts): their counts go to the metrics
+// and the connection now, not when the lease ends.
+func (t *handleTimer) report(r *transport.Reply) {
+	t.m.leased.WithLabelValues(t.p.spec.Name).Add(float64(r.Leased))
+	t.m.observePeers(t.peers, r.PeerTimes)
+	if t.held != nil {
+		t.held.Report(&stage.Result{Handler: t.p.spec.Name, Leased: r.Leased, Classes: r.Classes, PeerClasses: r.PeerClasses})
 	}
 }
 

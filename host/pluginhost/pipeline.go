@@ -94,7 +94,7 @@ func (h *Host) Handle(c *stage.Conn, req *http1.Request, ho *stage.Handoff) stag
 				Timeout: ho.Timeout, MaxHead: ho.MaxHead}
 		}
 		ev.Lease = h.lease(s, i, ho)
-		if res := h.handleAt(p, c, ev, ho.Park); res.Verdict != stage.Decline || res.Err != nil {
+		if res := h.handleAt(p, c, ev, ho.Held); res.Verdict != stage.Decline || res.Err != nil {
 			res.Handler = p.spec.Name
 			return res
 		}
@@ -129,6 +129,12 @@ func (h *Host) lease(s *snapshot, i int, ho *stage.Handoff) stage.Lease {
 		}
 		l.PeerTimes = ho.Lease.PeerTimes // the host times stage-20 calls (MetricsURL)
 	}
+	// The host counts requests (MetricsURL): a plugin that reports as it
+	// goes is asked to; the others' leases are bounded.
+	l.ReportCounts = ho.Lease.ReportCounts && s.handle[i].man.LeaseReports
+	if ho.Lease.ReportCounts && !l.ReportCounts {
+		l.MaxRequests = min(l.MaxRequests, stage.MaxReportedLease)
+	}
 	if len(s.done) > 0 {
 		// Someone logs: records come back with the lease, at least every
 		// stage.MaxReportedLease requests.
@@ -151,7 +157,7 @@ func giveBack(s *snapshot, ho *stage.Handoff) []contract.Claims {
 	return append(slices.Clip(s.giveBack), ho.Lease.GiveBack...)
 }
 
-func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park stage.Parker) stage.Result {
+func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, held stage.Holder) stage.Result {
 	p.inflight.Add(1)
 	defer p.inflight.Add(-1)
 	t := p.termsAt(contract.StageHandle)
@@ -177,7 +183,7 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, park stag
 		}
 	}
 	base, known := sentBytes(c)
-	tm := h.met.timeHandle(p, ev.Lease, park)
+	tm := h.met.timeHandle(p, ev.Lease, held)
 	r, err := in.leaseTrip(&h.calls, ev, t.deadline, leaseDeadline(t.deadline, ev.Lease), &tm)
 	tm.done(r, err)
 	if err == nil {

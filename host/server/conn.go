@@ -268,7 +268,7 @@ func (c *conn) closeNow() {
 }
 
 // Park stops the host watching the socket while a plugin holds it under a
-// lease (the connection is the hand-over's stage.Parker), so that the
+// lease (the connection is the hand-over's stage.Holder), so that the
 // plugin's traffic on it does not wake the host's poller, and while it is
 // parked idle (see parkIdle): it keeps a bare duplicate of the descriptor
 // (in no poller) and closes the net.Conn, which takes the socket out of
@@ -683,10 +683,18 @@ func (c *conn) leasedDone() {
 		rec.ConnID, rec.Remote = c.info.ID, c.info.Remote
 		c.s.pipeline.Done(rec)
 	}
-	c.s.reqs.addClasses(c.handler, &c.classes) // the plugin that held the lease answered them
+	c.leased = c.leased[:0]
+	c.addLeased(c.handler) // the plugin that held the lease answered them
+}
+
+// addLeased adds the leased requests counted so far, which handler
+// answered but for those a stage-20 peer did, to the server's figures and
+// to the requests the connection served.
+func (c *conn) addLeased(handler string) {
+	c.s.reqs.addClasses(handler, &c.classes)
 	c.s.reqs.addClasses(handlerStage20, &c.peerClasses)
 	c.served += c.nLease
-	c.leased, c.nLease, c.classes, c.peerClasses = c.leased[:0], 0, stage.Classes{}, stage.Classes{}
+	c.nLease, c.classes, c.peerClasses = 0, stage.Classes{}, stage.Classes{}
 }
 
 // keepAlive reports whether the connection may stay open after this request.

@@ -56,7 +56,7 @@ func (c *conn) content(sn *snapshot, site *config.Site) (int, int64, bool) {
 		if c.s.closing.Load() || c.s.snap.Load() != sn {
 			ho.Lease = stage.Lease{MaxRequests: 1}
 		}
-		ho.Park = c
+		ho.Held = c
 	}
 	if ho.Lease.MaxRequests > 1 {
 		c.leasing = true // serveOne makes the call on a new goroutine (see lease)
@@ -222,13 +222,11 @@ func (c *conn) handoff(sn *snapshot, site *config.Site) *stage.Handoff {
 	if left := sv.MaxKeepAliveRequest - c.served - 1; !c.w.Closing() && left > 0 && !c.s.closing.Load() &&
 		c.s.leaser != nil && c.s.leaser.MayLease(&c.req) {
 		// The host's own paths come back unserved, and the requests it
-		// counts (MetricsURL) are reported at least every MaxReportedLease.
-		n := 1 + left
-		if sv.MetricsURL != "" {
-			n = min(n, stage.MaxReportedLease)
-		}
-		c.hand.Lease = stage.Lease{MaxRequests: n, IdleTimeout: sv.KeepAliveTimeout,
-			GiveBack: sn.giveBack, ErrorPages: site.ErrorPages, PeerTimes: sv.MetricsURL != "", Served: c.served - 1}
+		// counts (MetricsURL) are reported as they go, or the pipeline
+		// bounds the lease (stage.MaxReportedLease).
+		counts := sv.MetricsURL != ""
+		c.hand.Lease = stage.Lease{MaxRequests: 1 + left, IdleTimeout: sv.KeepAliveTimeout,
+			GiveBack: sn.giveBack, ErrorPages: site.ErrorPages, PeerTimes: counts, ReportCounts: counts, Served: c.served - 1}
 	}
 	return &c.hand
 }
@@ -262,12 +260,25 @@ func (c *conn) handled(res *stage.Result) (int, int64, bool) {
 // the bytes of the response heads.
 func (c *conn) account(res *stage.Result) {
 	c.leased = append(c.leased, res.Records...)
+	c.countLeased(res)
+	c.headOut = res.HeadOut
+}
+
+// countLeased adds the counts of requests a handler served under a lease.
+func (c *conn) countLeased(res *stage.Result) {
 	c.nLease += res.Leased
 	for i := range res.Classes {
 		c.classes[i] += res.Classes[i] - res.PeerClasses[i]
 		c.peerClasses[i] += res.PeerClasses[i]
 	}
-	c.headOut = res.HeadOut
+}
+
+// Report takes the counts of requests a plugin served under a lease so
+// far (stage.Holder): the server's figures count them now, not when the
+// lease ends.
+func (c *conn) Report(res *stage.Result) {
+	c.countLeased(res)
+	c.addLeased(res.Handler)
 }
 
 // takeRelayed queues, after what the handler gave back, the client bytes

@@ -40,7 +40,7 @@ const (
 // socket, for the stage-30 hand-over.
 type Conn struct {
 	contract.Conn
-	TCP Socket // the client's socket; nil while it is parked (see Handoff.Park)
+	TCP Socket // the client's socket; nil while it is parked (see Holder.Park)
 	// Relay is set on a TLS connection, whose socket carries TLS: a
 	// stage-30 handler is handed the relay's socket instead, on which it
 	// reads and writes plain HTTP.
@@ -88,8 +88,9 @@ type Upstream = contract.Upstream
 // Classes counts requests by status class (see contract.Classes).
 type Classes = contract.Classes
 
-// MaxReportedLease caps a lease whose requests the host counts (MetricsURL)
-// or hands to stage 40, so that they are reported at least this often.
+// MaxReportedLease caps a lease whose requests the host hands to stage 40,
+// or counts (MetricsURL) when the plugin does not report them as it goes
+// (Lease.ReportCounts), so that they come back at least this often.
 const MaxReportedLease = 128
 
 // Handoff is what the host gives a stage-30 handler with a request.
@@ -103,16 +104,24 @@ type Handoff struct {
 	Lease     Lease         // how long the handler may keep the connection (docs/plugin-contract.md, "Connection lease"); the server sets GiveBack for its own needs (MetricsURL), the pipeline adds its own
 	Server    string        // the Server field value responses carry
 
-	// Park, when set, is told once the handler holds the connection
-	// under a lease (its first request answered): the host then stops
-	// watching the socket until Handle returns, so the handler's traffic
-	// does not wake it. Only the goroutine running Handle calls it.
-	Park Parker
+	// Held, when set, is the connection, told what happens while the
+	// handler holds it under a lease. Only the goroutine running Handle
+	// calls it.
+	Held Holder
 }
 
-// Parker is what Handoff.Park tells: the connection (an interface, not a
-// func: a method value would be an allocation per connection).
-type Parker interface{ Park() }
+// Holder is what Handoff.Held tells: the connection (an interface, not
+// funcs: a method value would be an allocation per connection).
+type Holder interface {
+	// Park: the handler holds the connection under a lease (its first
+	// request answered). The host stops watching the socket until Handle
+	// returns, so the handler's traffic does not wake it.
+	Park()
+	// Report takes the counts of requests the handler served under the
+	// lease since its last report (r's Leased, Classes and PeerClasses),
+	// before Handle returns (contract.Lease.ReportCounts).
+	Report(r *Result)
+}
 
 // Result is a stage-30 handler's report.
 type Result struct {

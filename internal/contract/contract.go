@@ -300,6 +300,10 @@ type Lease struct {
 	// Served is how many requests the connection served before this
 	// hand-over's request (0: a new connection).
 	Served int
+	// ReportCounts asks the holder to report the counts of the requests
+	// it serves as it goes (in interim replies: transport.Reply), not only
+	// when the lease ends: the host counts requests (MetricsURL).
+	ReportCounts bool
 }
 
 // Peer is a stage-20 plugin that a lease holder calls itself, on a

@@ -13,7 +13,7 @@ import (
 
 func manifestToPB(m Manifest) *pb.Manifest {
 	out := &pb.Manifest{Name: m.Name, Version: m.Version, Reconfigurable: m.Reconfigurable, Claims: claimsToPB(&m.Claims),
-		FramedCalls: m.FramedCalls, PeerCalls: m.PeerCalls}
+		FramedCalls: m.FramedCalls, PeerCalls: m.PeerCalls, LeaseReports: m.LeaseReports}
 	if m.RequestFilter != nil {
 		out.RequestFilter = claimsToPB(m.RequestFilter)
 	}
@@ -35,7 +35,7 @@ func manifestToPB(m Manifest) *pb.Manifest {
 // error (the host refuses the plugin).
 func manifestFromPB(p *pb.Manifest) (Manifest, error) {
 	m := Manifest{Name: p.GetName(), Version: p.GetVersion(), Reconfigurable: p.GetReconfigurable(),
-		FramedCalls: p.GetFramedCalls(), PeerCalls: p.GetPeerCalls()}
+		FramedCalls: p.GetFramedCalls(), PeerCalls: p.GetPeerCalls(), LeaseReports: p.GetLeaseReports()}
 	if c := p.GetClaims(); c != nil {
 		m.Claims = claimsFromPB(c)
 	}
@@ -104,7 +104,7 @@ func addrFromPB(s string) netip.AddrPort {
 
 func leaseToPB(l *contract.Lease) *pb.Lease {
 	out := &pb.Lease{MaxRequests: clampUint32(l.MaxRequests), IdleTimeoutNs: int64(l.IdleTimeout), Records: l.Records,
-		PeerTimes: l.PeerTimes, Served: clampUint32(l.Served)}
+		PeerTimes: l.PeerTimes, Served: clampUint32(l.Served), ReportCounts: l.ReportCounts}
 	for i := range l.GiveBack {
 		out.GiveBack = append(out.GiveBack, claimsToPB(&l.GiveBack[i]))
 	}
@@ -126,7 +126,7 @@ func leaseFromPB(l *pb.Lease) contract.Lease {
 		return contract.Lease{}
 	}
 	out := contract.Lease{MaxRequests: int(l.MaxRequests), IdleTimeout: time.Duration(l.IdleTimeoutNs), Records: l.Records,
-		PeerTimes: l.PeerTimes, Served: int(l.Served)}
+		PeerTimes: l.PeerTimes, Served: int(l.Served), ReportCounts: l.ReportCounts}
 	for _, c := range l.GiveBack {
 		out.GiveBack = append(out.GiveBack, claimsFromPB(c))
 	}

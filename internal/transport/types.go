@@ -31,6 +31,9 @@ type Manifest struct {
 	// PeerCalls: the plugin also takes stage-20 events from a lease
 	// holder, on the peer socket it listens on (EnvPeerSocket).
 	PeerCalls bool
+	// LeaseReports: the plugin reports a lease's counts as it goes when
+	// the lease asks (contract.Lease.ReportCounts).
+	LeaseReports bool
 }
 
 // EventKind says which stage an Event is for.

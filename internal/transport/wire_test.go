@@ -31,7 +31,7 @@ func (echo) Describe() Manifest {
 	m := Manifest{Name: "echo", Version: "1", Claims: contract.Claims{Paths: []string{"^/x"}, Methods: []string{"GET"}},
 		RequestFilter: &contract.Claims{Paths: []string{"^/private"}, Hosts: []string{"h"}},
 		ConnectFilter: &contract.Networks{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")},
-		FramedCalls:   true, PeerCalls: true}
+		FramedCalls:   true, PeerCalls: true, LeaseReports: true}
 	p := contract.FailClosed
 	for s := contract.StageConnect; s.Valid(); s = s.Next() {
 		m.Stages = append(m.Stages, StageSpec{Stage: s, Limits: contract.Limits{Deadline: time.Duration(s) * time.Millisecond, Policy: p}})
@@ -177,7 +177,7 @@ func checkCalls(t *testing.T, calls CallConn) {
 		GiveBack: []contract.Claims{{Paths: []string{"^/a", "^/b"}}},
 		Peers: []contract.Peer{{Name: "auth", Socket: "/run/x/1.auth", Limits: contract.Limits{Deadline: time.Second, Policy: contract.FailOpen}},
 			{Name: "waf", Socket: "/run/x/2.waf"}},
-		ErrorPages: map[int]string{418: "/srv/www/teapot.html"}, PeerTimes: true, Served: 41}
+		ErrorPages: map[int]string{418: "/srv/www/teapot.html"}, PeerTimes: true, Served: 41, ReportCounts: true}
 	for v := contract.Continue; v.Valid(); v++ {
 		ev := &Event{ID: uint64(v) + 1, Kind: EventHandle, Conn: conn, VHost: v.String(), Lease: lease}
 		if err := calls.Send(ev); err != nil {

@@ -426,7 +426,11 @@ type Manifest struct {
 	// CAPUCHIN_PEER_SOCKET and takes stage-20 events, framed as on the calls
 	// socket, from the plugin holding a lease on every connection it accepts
 	// there ("Stage 20 under a lease" in plugin-contract.md).
-	PeerCalls     bool `protobuf:"varint,9,opt,name=peer_calls,json=peerCalls,proto3" json:"peer_calls,omitempty"`
+	PeerCalls bool `protobuf:"varint,9,opt,name=peer_calls,json=peerCalls,proto3" json:"peer_calls,omitempty"`
+	// The plugin sends a lease's counts in interim replies while it holds the
+	// lease when the lease asks (Lease.report_counts): the host then does not
+	// end a lease it counts every 128 requests to have them.
+	LeaseReports  bool `protobuf:"varint,10,opt,name=lease_reports,json=leaseReports,proto3" json:"lease_reports,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -520,6 +524,13 @@ func (x *Manifest) GetFramedCalls() bool {
 func (x *Manifest) GetPeerCalls() bool {
 	if x != nil {
 		return x.PeerCalls
+	}
+	return false
+}
+
+func (x *Manifest) GetLeaseReports() bool {
+	if x != nil {
+		return x.LeaseReports
 	}
 	return false
 }
@@ -826,7 +837,15 @@ type Lease struct {
 	// new connection). A holder may treat a client that came back before
 	// differently from one that sent a single request: the Go SDK bounds how
 	// many of the latter it holds idle (see docs/plugin-contract.md).
-	Served        uint32 `protobuf:"varint,8,opt,name=served,proto3" json:"served,omitempty"`
+	Served uint32 `protobuf:"varint,8,opt,name=served,proto3" json:"served,omitempty"`
+	// The host counts requests (MetricsURL) and the plugin said it reports
+	// (Manifest.lease_reports): send the counts of the leased requests
+	// (leased, leased_classes, peer_classes, peer_times) as they go, in an
+	// interim reply that carries nothing else (leased > 0), about every
+	// second while requests come and when the connection goes idle; the
+	// final reply carries the rest. Without it the host bounds a lease it
+	// counts at 128 requests.
+	ReportCounts  bool `protobuf:"varint,9,opt,name=report_counts,json=reportCounts,proto3" json:"report_counts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -915,6 +934,13 @@ func (x *Lease) GetServed() uint32 {
 		return x.Served
 	}
 	return 0
+}
+
+func (x *Lease) GetReportCounts() bool {
+	if x != nil {
+		return x.ReportCounts
+	}
+	return false
 }
 
 // Peer is a stage-20 plugin the lease holder calls directly.
@@ -1394,7 +1420,10 @@ type Reply struct {
 	Records  []*Record              `protobuf:"bytes,10,rep,name=records,proto3" json:"records,omitempty"`                   // 30: stage-40 records of requests served under a lease
 	Error    string                 `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`                       // the handler failed
 	Leased   uint32                 `protobuf:"varint,12,opt,name=leased,proto3" json:"leased,omitempty"`                    // 30: requests served under the lease after the first
-	Interim  bool                   `protobuf:"varint,13,opt,name=interim,proto3" json:"interim,omitempty"`                  // 30: the lease's first request is done; the final reply follows
+	// 30: the lease's first request is done, or (with leased > 0) a report
+	// of the requests served under it since the last report (see
+	// Lease.report_counts); the final reply follows.
+	Interim bool `protobuf:"varint,13,opt,name=interim,proto3" json:"interim,omitempty"`
 	// 30, with interim: the request in progress is a tunnel or a long
 	// download bounded by the plugin's own idle timeouts; the host stops
 	// holding this call to the stage deadline (the plugin still holds every
@@ -2066,7 +2095,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"path_regex\x18\x01 \x03(\tR\tpathRegex\x12\x14\n" +
 	"\x05hosts\x18\x02 \x03(\tR\x05hosts\x12\x18\n" +
-	"\amethods\x18\x03 \x03(\tR\amethods\"\xf9\x02\n" +
+	"\amethods\x18\x03 \x03(\tR\amethods\"\x9e\x03\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12.\n" +
@@ -2077,7 +2106,9 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\x0econnect_filter\x18\a \x01(\v2\x15.capuchin.v1.NetworksR\rconnectFilter\x12!\n" +
 	"\fframed_calls\x18\b \x01(\bR\vframedCalls\x12\x1d\n" +
 	"\n" +
-	"peer_calls\x18\t \x01(\bR\tpeerCalls\"\x1e\n" +
+	"peer_calls\x18\t \x01(\bR\tpeerCalls\x12#\n" +
+	"\rlease_reports\x18\n" +
+	" \x01(\bR\fleaseReports\"\x1e\n" +
 	"\bNetworks\x12\x12\n" +
 	"\x04cidr\x18\x01 \x03(\tR\x04cidr\"3\n" +
 	"\x10ConfigureRequest\x12\x1f\n" +
@@ -2096,7 +2127,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"serverName\x12\x1f\n" +
 	"\vclient_cert\x18\x03 \x01(\bR\n" +
 	"clientCert\x12%\n" +
-	"\x0eclient_subject\x18\x04 \x01(\tR\rclientSubject\"\x82\x03\n" +
+	"\x0eclient_subject\x18\x04 \x01(\tR\rclientSubject\"\xa7\x03\n" +
 	"\x05Lease\x12!\n" +
 	"\fmax_requests\x18\x01 \x01(\rR\vmaxRequests\x12&\n" +
 	"\x0fidle_timeout_ns\x18\x02 \x01(\x03R\ridleTimeoutNs\x12\x18\n" +
@@ -2107,7 +2138,8 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"errorPages\x12\x1d\n" +
 	"\n" +
 	"peer_times\x18\a \x01(\bR\tpeerTimes\x12\x16\n" +
-	"\x06served\x18\b \x01(\rR\x06served\x1a=\n" +
+	"\x06served\x18\b \x01(\rR\x06served\x12#\n" +
+	"\rreport_counts\x18\t \x01(\bR\freportCounts\x1a=\n" +
 	"\x0fErrorPagesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x80\x01\n" +
