@@ -149,6 +149,16 @@ func TestEveryRequestUnderLease(t *testing.T) {
 		c.Send("POST /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello")
 		want401(t, "POST without a token", c.MustRead("POST"), `Bearer realm="capuchin"`)
 	}
+	// Past the SDK's hold the lease reports what it served so far, peer
+	// calls' times included (Lease.ReportCounts), and goes on: all but
+	// the hand-over's own request, which counts when the lease ends.
+	mc := hosttest.Dial(t, s.Addr())
+	wantScrape(t, mc, []string{
+		fmt.Sprintf(`capuchin_leased_requests_total{plugin="proxy_reverse"} %d`, 3*rounds-1),
+		fmt.Sprintf(`capuchin_plugin_stage_duration_seconds_count{plugin="auth_header",stage="20"} %d`, 3*rounds),
+		fmt.Sprintf(`capuchin_requests_total{class="2xx",handler="proxy_reverse"} %d`, rounds-1),
+		fmt.Sprintf(`capuchin_requests_total{class="4xx",handler="stage20"} %d`, 2*rounds),
+	})
 	if r := c.RoundTrip("GET /api/last HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"); r.Status != 401 {
 		t.Fatalf("last request: %d", r.Status)
 	}
@@ -159,17 +169,22 @@ func TestEveryRequestUnderLease(t *testing.T) {
 	// first request's call by the host and every leased request's peer call
 	// timed at stage 20, and the 401s the peer answered under the lease
 	// counted as stage-20 answers, not the lease holder's.
-	want := []string{
+	wantScrape(t, mc, []string{ // the rest come when c closes
 		fmt.Sprintf(`capuchin_leased_requests_total{plugin="proxy_reverse"} %d`, 3*rounds),
 		fmt.Sprintf(`capuchin_plugin_stage_duration_seconds_count{plugin="auth_header",stage="20"} %d`, 3*rounds+1),
 		fmt.Sprintf(`capuchin_requests_total{class="2xx",handler="proxy_reverse"} %d`, rounds),
 		fmt.Sprintf(`capuchin_requests_total{class="4xx",handler="proxy_reverse"} %d`, 0),
 		fmt.Sprintf(`capuchin_requests_total{class="4xx",handler="stage20"} %d`, 2*rounds+1),
-	}
-	mc := hosttest.Dial(t, s.Addr())
+	})
+}
+
+// wantScrape scrapes MetricsURL on c until it holds want[0] (5 s at
+// most), then wants every line of want in it.
+func wantScrape(t *testing.T, c *hosttest.Client, want []string) {
+	t.Helper()
 	var body string
 	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		body = string(mc.Get("/metrics").Body) // the lease's counts come when c closes
+		body = string(c.Get("/metrics").Body)
 		if strings.Contains(body, want[0]) {
 			break
 		}
