@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/internal/hosttest"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // TestIdleLeasedConnections: a keep-alive connection leased to a plugin
@@ -141,20 +142,25 @@ func TestLeaseReportsCounts(t *testing.T) {
 		time.Sleep(700 * time.Millisecond) // past the hold
 		getAll(t, cs, "/hello/c")
 	}
-	time.Sleep(700 * time.Millisecond) // past the hold: the last requests are reported
-	fams := scrapeFams(t, dial(t, s.Addr()))
+	// Past the hold (500 ms, a quarter more at most) the last requests
+	// are reported: counted through the reports, the leased requests
+	// (each hand-over's first one counts when its lease ends).
+	ok := map[string]string{"handler": "hello", "class": "2xx"}
+	var fams map[string]*dto.MetricFamily
+	counted := func() bool {
+		fams = scrapeFams(t, dial(t, s.Addr()))
+		return sample(fams["capuchin_requests_total"], ok) == n*(1+rounds)
+	}
+	if !hosttest.Poll(3*time.Second, counted) {
+		t.Errorf("%v requests counted while the leases are held, want %d",
+			sample(fams["capuchin_requests_total"], ok), n*(1+rounds))
+	}
 	hello := map[string]string{"plugin": "hello"}
 	if g := sample(fams["capuchin_leases_granted_total"], hello); g != n {
 		t.Errorf("%v leases granted, want %d: the leases of clients that came back were given back", g, n)
 	}
 	if r := sample(fams["capuchin_leases_returned_total"], hello); r > 0 {
 		t.Errorf("%v leases returned, want none", r)
-	}
-	// Counted through the reports: the leased requests (each hand-over's
-	// first one counts when its lease ends).
-	ok := map[string]string{"handler": "hello", "class": "2xx"}
-	if c := sample(fams["capuchin_requests_total"], ok); c != n*(1+rounds) {
-		t.Errorf("%v requests counted while the leases are held, want %d", c, n*(1+rounds))
 	}
 
 	// A busy connection (a request every 100 ms, never idle past the
