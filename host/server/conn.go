@@ -683,7 +683,9 @@ func (c *conn) leasedDone() {
 		rec.ConnID, rec.Remote = c.info.ID, c.info.Remote
 		c.s.pipeline.Done(rec)
 	}
-	c.leased = c.leased[:0]
+	// Not kept for the next lease: the records (up to 128, each holding its
+	// request's strings) would stay with the connection while it idles.
+	c.leased = nil
 	c.addLeased(c.handler) // the plugin that held the lease answered them
 }
 
