@@ -259,7 +259,9 @@ func (c *conn) handled(res *stage.Result) (int, int64, bool) {
 // records and status classes of the requests it served under a lease, and
 // the bytes of the response heads.
 func (c *conn) account(res *stage.Result) {
-	c.leased = append(c.leased, res.Records...)
+	// The reply's own records, not copied: the connection holds none
+	// before (leasedDone dropped the last ones).
+	c.leased = res.Records
 	c.countLeased(res)
 	c.headOut = res.HeadOut
 }

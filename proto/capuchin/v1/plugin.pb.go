@@ -841,10 +841,10 @@ type Lease struct {
 	// The host counts requests (MetricsURL) and the plugin said it reports
 	// (Manifest.lease_reports): send the counts of the leased requests
 	// (leased, leased_classes, peer_classes, peer_times) as they go, in an
-	// interim reply that carries nothing else (leased > 0), about every
-	// second while requests come and when the connection goes idle; the
-	// final reply carries the rest. Without it the host bounds a lease it
-	// counts at 128 requests.
+	// interim reply that carries nothing else (leased > 0), every few
+	// seconds while requests come (the Go SDK: 5 s) and when the connection
+	// goes idle; the final reply carries the rest. Without it the host
+	// bounds a lease it counts at 128 requests.
 	ReportCounts  bool `protobuf:"varint,9,opt,name=report_counts,json=reportCounts,proto3" json:"report_counts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
