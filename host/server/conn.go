@@ -79,6 +79,10 @@ type exchange struct {
 	handler  string         // who answered, for capuchin_requests_total
 	upstream stage.Upstream // the backend exchange a stage-30 handler reported
 	headOut  int64          // the response heads' bytes a handler reported; -1: the host wrote the response
+	// answered is when a stage-30 handler said the request was answered
+	// and went on to hold the connection under a lease (Park); zero
+	// otherwise. The request's time ends there, not with the lease.
+	answered time.Time
 
 	idle idlewait.Waiter // waits for the next request without buffers
 }
@@ -267,13 +271,20 @@ func (c *conn) closeNow() {
 	}
 }
 
-// Park stops the host watching the socket while a plugin holds it under a
-// lease (the connection is the hand-over's stage.Holder), so that the
-// plugin's traffic on it does not wake the host's poller, and while it is
-// parked idle (see parkIdle): it keeps a bare duplicate of the descriptor
-// (in no poller) and closes the net.Conn, which takes the socket out of
-// the poller. unpark undoes it.
+// Park is told that a plugin answered the request and holds the
+// connection under a lease (the connection is the hand-over's
+// stage.Holder): the request's time ends now, and the socket is parked.
 func (c *conn) Park() {
+	c.answered = time.Now()
+	c.park()
+}
+
+// park stops the host watching the socket while a plugin holds it under a
+// lease, so that the plugin's traffic on it does not wake the host's
+// poller, and while it is parked idle (see parkIdle): it keeps a bare
+// duplicate of the descriptor (in no poller) and closes the net.Conn,
+// which takes the socket out of the poller. unpark undoes it.
+func (c *conn) park() {
 	if c.info.TCP == nil || c.tls != nil { // a TLS connection's relay keeps running
 		return
 	}
@@ -482,7 +493,7 @@ func (c *conn) parkIdle(wait time.Duration) error {
 	if c.info.TCP == nil || c.s.closing.Load() || !c.s.idler.Start() {
 		return nil
 	}
-	if c.Park(); c.parked < 0 {
+	if c.park(); c.parked < 0 {
 		return nil // no duplicate: the net.Conn is kept
 	}
 	return c.toIdler(wait)
@@ -641,10 +652,15 @@ func (c *conn) done(site *config.Site, start time.Time, status int, bytes int64,
 	if rec == nil {
 		rec = new(stage.Record)
 	}
+	end := c.answered
+	if end.IsZero() {
+		end = time.Now()
+	}
+	c.answered = time.Time{}
 	*rec = stage.Record{
 		ConnID: c.info.ID, Remote: c.info.Remote, VHost: siteName(site),
 		Method: c.req.Method, Target: c.req.Target, Proto: c.req.Proto(),
-		Status: status, Bytes: bytes, HeadBytes: c.headBytes(), Start: start, Duration: time.Since(start),
+		Status: status, Bytes: bytes, HeadBytes: c.headBytes(), Start: start, Duration: end.Sub(start),
 		Referer: c.req.Header.Get("Referer"), UserAgent: c.req.Header.Get("User-Agent"), Upstream: c.upstream,
 	}
 	c.s.reqs.add(c.handler, status)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/capuchin/capuchin/internal/hosttest"
 )
@@ -159,5 +160,36 @@ func TestRotationBySIGUSR1ToHost(t *testing.T) {
 	}
 	if strings.Contains(p.Log(), "reopen failed") {
 		t.Errorf("a plugin failed to reopen:\n%s", p.Log())
+	}
+}
+
+// TestRequestTimeUnderLease: each request's logged time is its own, with
+// pauses between the requests of one kept-alive connection. The first
+// request of a lease is answered by the plugin and logged by the host;
+// its time must end with its answer, not with the lease (nginx's
+// $request_time).
+func TestRequestTimeUnderLease(t *testing.T) {
+	s, _, logPath, _ := formatSite(t, "json")
+	c := hosttest.Dial(t, s.Addr())
+	const n, pause = 3, 700 * time.Millisecond
+	for i := range n {
+		if i > 0 {
+			time.Sleep(pause)
+		}
+		conn := ""
+		if i == n-1 {
+			conn = "Connection: close\r\n"
+		}
+		fmt.Fprintf(c.C, "GET /api/%d HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", i, conn)
+		if r := c.MustRead("GET"); r.Status != 202 {
+			t.Fatalf("request %d: %d", i, r.Status)
+		}
+	}
+	for _, l := range waitLines(t, logPath, n) {
+		var m map[string]any
+		hosttest.Must(t, json.Unmarshal([]byte(l), &m))
+		if rt, _ := m["request_time"].(float64); rt > 0.3 {
+			t.Errorf("%s: request_time %.3f s: more than the request took (the pauses are %v)", m["request_uri"], rt, pause)
+		}
 	}
 }
