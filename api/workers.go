@@ -43,7 +43,13 @@ func (rt *runtime) answer(j job) {
 		return
 	}
 	rep := rt.dispatch(j.ev, j.s)
-	_ = j.s.Send(rep) // a late Send fails harmlessly
+	if err := j.s.Send(rep); err != nil { // a late Send fails harmlessly
+		// A reply that could not be encoded would leave the host waiting
+		// for it (under a lease, with the connection): say so in one that
+		// can be, and have the connection closed.
+		_ = j.s.Send(&transport.Reply{ID: rep.ID, Verdict: rep.Verdict, BytesOut: rep.BytesOut, Close: true,
+			Err: "the reply could not be sent: " + err.Error()})
+	}
 }
 
 // workerIdle is how long a worker waits for another event before it ends.

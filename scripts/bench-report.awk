@@ -144,7 +144,7 @@ function plugins(   i, p, c, s) {
 function pairs(   i, p) {
 	print "CPU per request with two servers loaded at once, each by its own wrk, both on core 0: the ratio"
 	print "measured through the same moments of the machine, which holds up where runs one after another are"
-	print "spread by the machine's noise (capuchin: the proxy alone; capuchin+auth_header: with auth_header before it;"
+	print "spread by the machine's noise (capuchin: the proxy alone; capuchin+auth_header, capuchin+logger: with auth_header, logger before it;"
 	print "capuchin-ab: the proxy alone with BENCH_AB's plugin; floor-goroutine, floor-raw and floor-epoll: scripts/floorproxy,"
 	print "a Go proxy with no features, with a goroutine per connection through net.Conn, the same with the raw system calls"
 	print "of Capuchin's lease, and one epoll loop). The p99 latency of each is measured through the same moments too."

@@ -7,8 +7,9 @@
 #   proxied  1 KiB at 64 and 256 connections, 64 KiB at 64, 1 KiB at one
 #            connection (p99 latency): nginx, HAProxy and Capuchin's
 #            proxy_reverse alone, with mandril loaded before it (configured as
-#            its README does) and with auth_header (a stage-20 check of every
-#            request); and, at 1 KiB and 64 and 256 connections, the three
+#            its README does), with auth_header (a stage-20 check of every
+#            request) and with logger (an access log in its default format;
+#            nginx and HAProxy log nothing); and, at 1 KiB and 64 and 256 connections, the three
 #            loops of scripts/floorproxy, a Go proxy with no features: the
 #            floor of CPU per request for a Go process on this machine
 #   think    proxied 1 KiB, 1024 keep-alive connections that each wait THINK
@@ -57,7 +58,7 @@ else
 	DUR=${1:-5} ROUNDS=${2:-3} IDLE=${BENCH_IDLE:-10000}
 fi
 declare -A PORT=([nginx]=18090 [haproxy]=18092 [capuchin]=18091 [capuchin+mandril]=18093 [capuchin+auth_header]=18094
-	[capuchin-ab]=18095 [floor-goroutine]=18096 [floor-raw]=18097 [floor-epoll]=18098)
+	[capuchin-ab]=18095 [floor-goroutine]=18096 [floor-raw]=18097 [floor-epoll]=18098 [capuchin+logger]=18099)
 declare -A MEMPORT=([nginx]=18190 [haproxy]=18192 [capuchin]=18191)
 SETTLE=3    # seconds the memory test's connections are left idle before measuring
 THINK=300   # ms a -think case's connections wait between an answer and the next request
@@ -90,7 +91,7 @@ have openssl || missing+=(openssl)
 [ ${#missing[@]} = 0 ] || install "${missing[@]}"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
-for b in bin/capuchin bin/demo-backend bin/idleconns bin/floorproxy bin/plugins/proxy_reverse bin/plugins/mandril bin/plugins/auth_header; do
+for b in bin/capuchin bin/demo-backend bin/idleconns bin/floorproxy bin/plugins/proxy_reverse bin/plugins/mandril bin/plugins/auth_header bin/plugins/logger; do
 	[ -x "$b" ] || { echo "bench: $b missing: run make bench (or make build, then go build -o bin/NAME ./scripts/NAME for idleconns and floorproxy)"; exit 1; }
 done
 for p in "${PORTS_BE[@]}" "${PORT[@]}" "${MEMPORT[@]}"; do
@@ -395,7 +396,7 @@ echo "function delay() return $THINK end" >"$work/think.lua"
 echo "function delay() return $PAUSE end" >"$work/pause.lua"
 site_files
 start_backends
-PROXIES=(nginx haproxy capuchin capuchin+mandril capuchin+auth_header)
+PROXIES=(nginx haproxy capuchin capuchin+mandril capuchin+auth_header capuchin+logger)
 # FLOORS: proxies with no features (scripts/floorproxy), beside the others
 # in the 1 KiB cases at 64 and 256 connections: what any Go proxy costs here,
 # with a goroutine per connection (through net.Conn, and with the raw system
@@ -403,11 +404,13 @@ PROXIES=(nginx haproxy capuchin capuchin+mandril capuchin+auth_header)
 FLOORS=(floor-goroutine floor-raw floor-epoll)
 # PAIRS: the cases run paired too (see paired), "CASE-REGEX A B": the CPU
 # targets' cases with nginx and Capuchin and with nginx and each floor, the
-# stage-20 target's with the proxy alone and capuchin+auth_header, the
+# stage-20 target's with the proxy alone and capuchin+auth_header (and
+# an access log's, capuchin+logger, at 64 and 256 connections), the
 # p99 target's (one connection) with nginx and Capuchin, and the 1 KiB case
 # at 8 and 1,024 connections with nginx, Capuchin and floor-raw: how CPU
 # per request grows with the connections each server keeps busy.
 PAIRS=("^proxy-(1k-8c|1k-64c|1k-256c|1k-1024c|64k-64c|1k-1c)$ nginx capuchin" "^proxy-1k-64c$ capuchin capuchin+auth_header"
+	"^proxy-1k-(64c|256c)$ capuchin capuchin+logger"
 	"^proxy-1k-(64c|256c)$ nginx floor-goroutine" "^proxy-1k-(8c|64c|256c|1024c)$ nginx floor-raw" "^proxy-1k-(64c|256c)$ nginx floor-epoll")
 if [ -n "${BENCH_AB:-}" ]; then
 	[ -x "$BENCH_AB" ] || { echo "bench: BENCH_AB=$BENCH_AB is not an executable file"; exit 1; }

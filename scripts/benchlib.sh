@@ -89,5 +89,6 @@ capuchin_conf() {
 	# mandril as its README configures it.
 	printf '[MANDRIL]\n    DenyIP 203.0.113.0/24 2001:db8:bad::/48\n    DenyIP 198.51.100.7\n    DenyURL ^/private(/|$)\n    DenyURL \\.(bak|old|swp)$\n' >"$d/mandril.conf"
 	printf '[AUTH_HEADER]\n    Token %s\n' "$TOKEN" >"$d/auth_header.conf"
+	printf '[LOGGER]\n    AccessLog %s\n' "$d/access.log" >"$d/logger.conf" # its defaults otherwise
 	echo "$d"
 }

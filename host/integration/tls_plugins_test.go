@@ -93,3 +93,21 @@ func TestTLSPluginStage30(t *testing.T) {
 		t.Error("idle leased TLS connection not closed after KeepAliveTimeout 1")
 	}
 }
+
+// TestTLSServerNameNotUTF8: a client may send any bytes as its SNI; a
+// plugin gets them as sent, and the connection is served as any other.
+// Before, an SNI that is not UTF-8 failed to encode in every event of the
+// connection: each call failed and the client got 503s (and a fail-open
+// stage-20 plugin would have been skipped).
+func TestTLSServerNameNotUTF8(t *testing.T) {
+	pluginTest(t)
+	s, _, addr := tlsSite(t)
+	s.LoadFrom(testPlugins(t), "hello")
+	s.StartChecked()
+	c := hosttest.NewClient(t, tlsDial(t, addr, &tls.Config{InsecureSkipVerify: true, ServerName: "a\xffb.example"}))
+	for range 2 { // the hand-over, then under its lease
+		if r := c.Get("/hello/tls"); r.Status != 200 || !strings.Contains(string(r.Body), "sni=a\xffb.example ") {
+			t.Errorf("TLS facts at stage 30: %d %q", r.Status, r.Body)
+		}
+	}
+}

@@ -28,13 +28,6 @@ var (
 	errCrashed  = errors.New("plugin crashed during the call")
 )
 
-// noteQueue is the length of a plugin's stage-40/50 queue; when full,
-// notifications are dropped and counted.
-const noteQueue = 4096
-
-// maxBatch bounds one batch of notifications.
-const maxBatch = 128
-
 // instance is one running plugin process and its streams.
 type instance struct {
 	log    hclog.Logger
@@ -57,8 +50,9 @@ type instance struct {
 	dead     chan struct{}
 	deadOnce sync.Once
 
-	handed  sync.Map // conn id -> struct{}: descriptor already passed (releasedCopy: and closed by the plugin)
-	notes   chan transport.Note
+	handed  sync.Map     // conn id -> struct{}: descriptor already passed (releasedCopy: and closed by the plugin)
+	notes   chan queued  // see notes.go
+	queued  atomic.Int64 // records queued in batches (see notifyRecords)
 	stopN   chan struct{}
 	nDone   chan struct{} // closed when the notifier ends
 	dropped atomic.Uint64
@@ -79,7 +73,7 @@ func launch(sp *spawner, spec config.PluginSpec, log hclog.Logger) (*instance, t
 		return nil, man, fmt.Errorf("plugin executable: %w", err)
 	}
 	in := &instance{log: log, waiters: map[uint64]*call{}, dead: make(chan struct{}),
-		notes: make(chan transport.Note, noteQueue), stopN: make(chan struct{}), nDone: make(chan struct{}), started: time.Now()}
+		notes: make(chan queued, noteQueue), stopN: make(chan struct{}), nDone: make(chan struct{}), started: time.Now()}
 	cmd, closeChild, err := in.command(spec, sp.peerSocket(spec.Name))
 	if err != nil {
 		return nil, man, err
@@ -312,7 +306,7 @@ func (in *instance) await(c *call, rest time.Duration, tm *handleTimer) error {
 				c.timer.Reset(rest)
 			}
 			if tm != nil {
-				tm.interim(r.Unbounded)
+				tm.interim(r)
 			}
 		case <-c.timer.C:
 			return errDeadline
@@ -337,53 +331,6 @@ func (in *instance) forget(c *call, id uint64) *transport.Reply {
 			return r
 		}
 	}
-}
-
-// notify queues a notification without blocking; a full queue drops it.
-func (in *instance) notify(n *transport.Note) {
-	select {
-	case in.notes <- *n:
-	default:
-		in.dropped.Add(1)
-	}
-}
-
-// notifier sends queued notifications in batches until stopped, then
-// flushes what is queued and closes the stream.
-func (in *instance) notifier(ns *transport.NoteStream) {
-	defer in.wg.Done()
-	defer close(in.nDone)
-	batch := make([]transport.Note, 0, maxBatch)
-	for {
-		select {
-		case n := <-in.notes:
-			batch = in.fill(append(batch[:0], n))
-			if err := ns.Send(batch); err != nil {
-				in.die()
-				return
-			}
-		case <-in.stopN:
-			if batch = in.fill(batch[:0]); len(batch) > 0 {
-				_ = ns.Send(batch)
-			}
-			_ = ns.Close()
-			return
-		case <-in.dead:
-			return
-		}
-	}
-}
-
-func (in *instance) fill(batch []transport.Note) []transport.Note {
-	for len(batch) < maxBatch {
-		select {
-		case n := <-in.notes:
-			batch = append(batch, n)
-		default:
-			return batch
-		}
-	}
-	return batch
 }
 
 // stop ends the instance: flushes notifications, closes the streams and

@@ -108,21 +108,24 @@ func (m *hostMetrics) timeHandle(p *plugin, l stage.Lease, held stage.Holder) ha
 // ends there: the lease's first request is done, or the request turned
 // into a tunnel or long transfer (unbounded), which would otherwise count
 // whole.
-func (t *handleTimer) interim(unbounded bool) {
+func (t *handleTimer) interim(r *transport.Reply) {
 	t.observe()
-	if !unbounded && t.held != nil {
-		t.held.Park()
+	if !r.Unbounded && t.held != nil {
+		t.held.Park(&stage.Result{Verdict: stage.Handled, Status: r.Status, BytesOut: r.BytesOut, HeadOut: r.HeadOut,
+			Upstream: r.Upstream, Handler: t.p.spec.Name})
 	}
 }
 
 // report is what leaseTrip calls at a report (an interim reply with
 // leased requests, Lease.ReportCounts): their counts go to the metrics
-// and the connection now, not when the lease ends.
+// and the connection now, not when the lease ends, and so do their
+// records.
 func (t *handleTimer) report(r *transport.Reply) {
 	t.m.leased.WithLabelValues(t.p.spec.Name).Add(float64(r.Leased))
 	t.m.observePeers(t.peers, r.PeerTimes)
 	if t.held != nil {
-		t.held.Report(&stage.Result{Handler: t.p.spec.Name, Leased: r.Leased, Classes: r.Classes, PeerClasses: r.PeerClasses})
+		t.held.Report(&stage.Result{Handler: t.p.spec.Name, Leased: r.Leased, Classes: r.Classes, PeerClasses: r.PeerClasses,
+			Records: r.Records})
 	}
 }
 

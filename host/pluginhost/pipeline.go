@@ -129,16 +129,15 @@ func (h *Host) lease(s *snapshot, i int, ho *stage.Handoff) stage.Lease {
 		}
 		l.PeerTimes = ho.Lease.PeerTimes // the host times stage-20 calls (MetricsURL)
 	}
-	// The host counts requests (MetricsURL): a plugin that reports as it
-	// goes is asked to; the others' leases are bounded.
-	l.ReportCounts = ho.Lease.ReportCounts && s.handle[i].man.LeaseReports
-	if ho.Lease.ReportCounts && !l.ReportCounts {
-		l.MaxRequests = min(l.MaxRequests, stage.MaxReportedLease)
-	}
-	if len(s.done) > 0 {
-		// Someone logs: records come back with the lease, at least every
-		// stage.MaxReportedLease requests.
-		l.Records = true
+	// Someone logs: records come back with the lease. The host counts
+	// requests (MetricsURL) or logs them: a plugin that reports as it goes
+	// is asked to (with the records, when the connection takes reports);
+	// the others' leases are bounded, so that counts and records come back
+	// at least every stage.MaxReportedLease requests.
+	l.Records = len(s.done) > 0
+	wanted := ho.Lease.ReportCounts || l.Records && ho.Held != nil
+	l.ReportCounts = wanted && s.handle[i].man.LeaseReports
+	if (ho.Lease.ReportCounts || l.Records) && !l.ReportCounts {
 		l.MaxRequests = min(l.MaxRequests, stage.MaxReportedLease)
 	}
 	return l
@@ -196,7 +195,7 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, held stag
 		in.handed.Store(c.ID, releasedCopy) // Closed sends it no Note (and still shuts the socket down)
 	}
 	end(c)
-	return result(p, c, r, err, base, known, t, ev.VHost)
+	return result(p, c, r, err, base, known, t)
 }
 
 // sendSocket passes the socket of connection id to the instance's process,
@@ -236,7 +235,7 @@ func end(c *stage.Conn) {
 }
 
 // result turns a plugin's stage-30 reply (or failure) into the Result.
-func result(p *plugin, c *stage.Conn, r *transport.Reply, err error, base uint64, known bool, t *terms, vhost string) stage.Result {
+func result(p *plugin, c *stage.Conn, r *transport.Reply, err error, base uint64, known bool, t *terms) stage.Result {
 	switch {
 	case errors.Is(err, errCrashed), errors.Is(err, errDeadline):
 		return lost(p, c, err, base, known, t)
@@ -259,7 +258,7 @@ func result(p *plugin, c *stage.Conn, r *transport.Reply, err error, base uint64
 	}
 	return stage.Result{Verdict: r.Verdict, Status: r.Status, BytesIn: r.BytesIn,
 		BytesOut: r.BytesOut, HeadOut: r.HeadOut, Leftover: r.Leftover, Close: r.Close, Leased: r.Leased,
-		Classes: r.Classes, PeerClasses: r.PeerClasses, Records: leasedRecords(c, vhost, r.Records), Upstream: r.Upstream, Idle: r.Idle}
+		Classes: r.Classes, PeerClasses: r.PeerClasses, Records: r.Records, Upstream: r.Upstream, Idle: r.Idle}
 }
 
 // leaseDeadline bounds the rest of a lease once its first request is done:
@@ -277,15 +276,6 @@ func leaseDeadline(d time.Duration, l stage.Lease) time.Duration {
 		return math.MaxInt64 // saturate: the SDK's per-request deadline still holds
 	}
 	return time.Duration(l.MaxRequests-1) * per
-}
-
-// leasedRecords completes the records of requests served under a lease
-// with what only the host knows: the connection and the virtual host.
-func leasedRecords(c *stage.Conn, vhost string, rs []stage.Record) []stage.Record {
-	for i := range rs {
-		rs[i].ConnID, rs[i].Remote, rs[i].VHost = c.ID, c.Remote, vhost
-	}
-	return rs
 }
 
 // Revoke asks the plugin holding c under a lease to give it back at the
@@ -344,6 +334,23 @@ func (h *Host) Done(rec *stage.Record) {
 	n := transport.Note{Kind: transport.NoteDone, Record: *rec}
 	for _, p := range s.done {
 		p.notify(&n)
+	}
+}
+
+// DoneLeased queues the records of requests served under a lease for
+// every plugin that hooks stage 40, as one item of each one's queue (see
+// notes.go). It implements stage.Pipeline.
+func (h *Host) DoneLeased(rs []stage.Record) {
+	s := h.cur.Load()
+	if len(rs) == 0 {
+		return
+	}
+	for _, p := range s.done {
+		if in := p.inst.Load(); in != nil {
+			in.notifyRecords(rs)
+		} else {
+			p.dropped.Add(uint64(len(rs)))
+		}
 	}
 }
 

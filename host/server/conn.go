@@ -79,10 +79,15 @@ type exchange struct {
 	handler  string         // who answered, for capuchin_requests_total
 	upstream stage.Upstream // the backend exchange a stage-30 handler reported
 	headOut  int64          // the response heads' bytes a handler reported; -1: the host wrote the response
+	start    time.Time      // when the request began (its head's first read)
 	// answered is when a stage-30 handler said the request was answered
 	// and went on to hold the connection under a lease (Park); zero
 	// otherwise. The request's time ends there, not with the lease.
 	answered time.Time
+	// recorded: stage 40 ran for the request when the handler said it was
+	// answered (Park), before the records of the requests it served after
+	// it under the lease; not again when the lease ends.
+	recorded bool
 
 	idle idlewait.Waiter // waits for the next request without buffers
 }
@@ -273,9 +278,16 @@ func (c *conn) closeNow() {
 
 // Park is told that a plugin answered the request and holds the
 // connection under a lease (the connection is the hand-over's
-// stage.Holder): the request's time ends now, and the socket is parked.
-func (c *conn) Park() {
+// stage.Holder): the request's time ends now, stage 40 runs for it when
+// the plugin told its answer (so the records of the leased requests
+// reports bring follow it), and the socket is parked.
+func (c *conn) Park(first *stage.Result) {
 	c.answered = time.Now()
+	if first.Status != 0 {
+		c.handler, c.upstream, c.headOut = first.Handler, first.Upstream, first.HeadOut
+		c.record(c.hand.VHost, first.Status, first.BytesOut)
+		c.recorded = true
+	}
 	c.park()
 }
 
@@ -602,7 +614,7 @@ func (c *conn) serveOne() step {
 	sn := c.s.snap.Load() // a reload during the wait applies to this request
 	sv := &sn.cfg.Server
 	c.nc.SetDeadline(deadline(sv.Timeout))
-	start := time.Now()
+	c.start = time.Now()
 	if c.tls == nil && c.served == 0 && c.tlsHello() {
 		c.badRequest(sn, &http1.Error{Status: 400, Reason: "TLS handshake on a plain HTTP port"})
 		return stepEnd
@@ -618,10 +630,10 @@ func (c *conn) serveOne() step {
 	c.handler, c.upstream, c.headOut = handlerHost, stage.Upstream{}, -1
 	status, bytes, ok := c.handle(sn, site)
 	if c.leasing {
-		go c.lease(sn, site, start)
+		go c.lease(sn, site)
 		return stepMoved
 	}
-	return c.done(site, start, status, bytes, ok)
+	return c.done(site, status, bytes, ok)
 }
 
 // lease makes a stage-30 call that offers the handler a lease, then serves
@@ -633,21 +645,35 @@ func (c *conn) serveOne() step {
 // While the call lasts the connection counts as waiting (memback.Idle),
 // as it does between requests: after a burst of leases memory is given
 // back.
-func (c *conn) lease(sn *snapshot, site *config.Site, start time.Time) {
+func (c *conn) lease(sn *snapshot, site *config.Site) {
 	c.leasing = false
 	c.s.raw.Idle.Enter()
 	status, bytes, ok := c.stage30(sn, site)
 	c.s.raw.Idle.Leave()
-	if c.done(site, start, status, bytes, ok) == stepNext {
+	if c.done(site, status, bytes, ok) == stepNext {
 		c.loop()
 		return
 	}
 	c.end()
 }
 
-// done completes a request that was answered: stage 40 for it and for
-// those a handler served under a lease, and the request counts.
-func (c *conn) done(site *config.Site, start time.Time, status int, bytes int64, ok bool) step {
+// done completes a request that was answered: stage 40 for it (unless
+// it ran at Park) and for those a handler served under a lease, and the
+// request counts.
+func (c *conn) done(site *config.Site, status int, bytes int64, ok bool) step {
+	if !c.recorded {
+		c.record(siteName(site), status, bytes)
+	}
+	c.recorded = false
+	c.leasedDone()
+	if ok && !c.w.Closing() {
+		return stepNext
+	}
+	return stepEnd
+}
+
+// record runs stage 40 for the request answered and counts it.
+func (c *conn) record(vhost string, status int, bytes int64) {
 	rec, _ := c.s.recs.Get().(*stage.Record) // pooled: a connection holds none between requests
 	if rec == nil {
 		rec = new(stage.Record)
@@ -658,20 +684,15 @@ func (c *conn) done(site *config.Site, start time.Time, status int, bytes int64,
 	}
 	c.answered = time.Time{}
 	*rec = stage.Record{
-		ConnID: c.info.ID, Remote: c.info.Remote, VHost: siteName(site),
+		ConnID: c.info.ID, Remote: c.info.Remote, VHost: vhost,
 		Method: c.req.Method, Target: c.req.Target, Proto: c.req.Proto(),
-		Status: status, Bytes: bytes, HeadBytes: c.headBytes(), Start: start, Duration: end.Sub(start),
+		Status: status, Bytes: bytes, HeadBytes: c.headBytes(), Start: c.start, Duration: end.Sub(c.start),
 		Referer: c.req.Header.Get("Referer"), UserAgent: c.req.Header.Get("User-Agent"), Upstream: c.upstream,
 	}
 	c.s.reqs.add(c.handler, status)
 	c.s.pipeline.Done(rec)
 	*rec = stage.Record{}
 	c.s.recs.Put(rec)
-	c.leasedDone()
-	if ok && !c.w.Closing() {
-		return stepNext
-	}
-	return stepEnd
 }
 
 // tlsHello reports whether the connection starts with a TLS handshake
@@ -694,15 +715,22 @@ func (c *conn) headBytes() int64 {
 // leasedDone runs stage 40 for the requests a handler served under a lease
 // and counts them against MaxKeepAliveRequest.
 func (c *conn) leasedDone() {
-	for i := range c.leased {
-		rec := &c.leased[i]
-		rec.ConnID, rec.Remote = c.info.ID, c.info.Remote
-		c.s.pipeline.Done(rec)
-	}
+	c.doneLeased(c.leased)
 	// Not kept for the next lease: the records (up to 128, each holding its
 	// request's strings) would stay with the connection while it idles.
 	c.leased = nil
 	c.addLeased(c.handler) // the plugin that held the lease answered them
+}
+
+// doneLeased runs stage 40 for records of requests served under a lease,
+// completed with what only the host knows: the connection and the
+// virtual host. The pipeline keeps them.
+func (c *conn) doneLeased(rs []stage.Record) {
+	for i := range rs {
+		rec := &rs[i]
+		rec.ConnID, rec.Remote, rec.VHost = c.info.ID, c.info.Remote, c.hand.VHost
+	}
+	c.s.pipeline.DoneLeased(rs)
 }
 
 // addLeased adds the leased requests counted so far, which handler

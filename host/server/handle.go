@@ -259,9 +259,13 @@ func (c *conn) handled(res *stage.Result) (int, int64, bool) {
 // records and status classes of the requests it served under a lease, and
 // the bytes of the response heads.
 func (c *conn) account(res *stage.Result) {
-	// The reply's own records, not copied: the connection holds none
-	// before (leasedDone dropped the last ones).
-	c.leased = res.Records
+	// The reply's own records, not copied, unless reports brought some
+	// that wait for the first request's (see Report).
+	if c.leased == nil {
+		c.leased = res.Records
+	} else {
+		c.leased = append(c.leased, res.Records...)
+	}
 	c.countLeased(res)
 	c.headOut = res.HeadOut
 }
@@ -275,12 +279,19 @@ func (c *conn) countLeased(res *stage.Result) {
 	}
 }
 
-// Report takes the counts of requests a plugin served under a lease so
-// far (stage.Holder): the server's figures count them now, not when the
-// lease ends.
+// Report takes the counts and records of requests a plugin served under
+// a lease so far (stage.Holder): the server's figures count them now, not
+// when the lease ends, and stage 40 runs for them once it ran for the
+// lease's first request (Park); until then they wait with the
+// connection, as the records of the lease's final reply do.
 func (c *conn) Report(res *stage.Result) {
 	c.countLeased(res)
 	c.addLeased(res.Handler)
+	if c.recorded {
+		c.doneLeased(res.Records)
+	} else {
+		c.leased = append(c.leased, res.Records...)
+	}
 }
 
 // takeRelayed queues, after what the handler gave back, the client bytes

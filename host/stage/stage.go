@@ -88,7 +88,7 @@ type Upstream = contract.Upstream
 // Classes counts requests by status class (see contract.Classes).
 type Classes = contract.Classes
 
-// MaxReportedLease caps a lease whose requests the host hands to stage 40,
+// MaxReportedLease caps a lease whose requests the host hands to stage 40
 // or counts (MetricsURL) when the plugin does not report them as it goes
 // (Lease.ReportCounts), so that they come back at least this often.
 const MaxReportedLease = 128
@@ -113,13 +113,17 @@ type Handoff struct {
 // Holder is what Handoff.Held tells: the connection (an interface, not
 // funcs: a method value would be an allocation per connection).
 type Holder interface {
-	// Park: the handler holds the connection under a lease (its first
-	// request answered). The host stops watching the socket until Handle
-	// returns, so the handler's traffic does not wake it.
-	Park()
+	// Park: the handler answered the request and holds the connection
+	// under a lease. first is the answer as far as the handler told it
+	// (Status, BytesOut, HeadOut, Upstream, Handler; Status 0 when it
+	// did not), so the request's record need not wait for the lease's
+	// end. The host stops watching the socket until Handle returns, so
+	// the handler's traffic does not wake it.
+	Park(first *Result)
 	// Report takes the counts of requests the handler served under the
-	// lease since its last report (r's Leased, Classes and PeerClasses),
-	// before Handle returns (contract.Lease.ReportCounts).
+	// lease since its last report (r's Leased, Classes and PeerClasses)
+	// and their stage-40 records (r.Records, when the lease asks for
+	// them), before Handle returns (contract.Lease.ReportCounts).
 	Report(r *Result)
 }
 
@@ -138,7 +142,7 @@ type Result struct {
 	// PeerClasses are, of those, the requests a peer (a stage-20 plugin
 	// the lease holder called) answered.
 	PeerClasses Classes
-	Records     []Record      // their stage-40 records, when a stage-40 hook wants them
+	Records     []Record      // their stage-40 records, when a stage-40 hook wants them (the connection fills in ConnID, Remote and VHost)
 	Handler     string        // the name of the plugin that answered (not Decline), for the host's metrics
 	Upstream    Upstream      // the request's backend exchange, when the handler forwarded it
 	Idle        time.Duration // a lease given back idle: how long the connection had been idle
@@ -154,6 +158,10 @@ type Pipeline interface {
 	Request(c *Conn, req *http1.Request, vhost string) (Verdict, *Reply)
 	Handle(c *Conn, req *http1.Request, h *Handoff) Result
 	Done(rec *Record)
+	// DoneLeased is Done for the records of requests a handler served
+	// under a lease, completed by the connection; the pipeline keeps rs
+	// (the caller lets go of them).
+	DoneLeased(rs []Record)
 	Closed(c *Conn)
 }
 
@@ -174,4 +182,5 @@ func (Nop) Connect(*Conn) Verdict                                   { return Con
 func (Nop) Request(*Conn, *http1.Request, string) (Verdict, *Reply) { return Continue, nil }
 func (Nop) Handle(*Conn, *http1.Request, *Handoff) Result           { return Result{Verdict: Decline} }
 func (Nop) Done(*Record)                                            {}
+func (Nop) DoneLeased([]Record)                                     {}
 func (Nop) Closed(*Conn)                                            {}

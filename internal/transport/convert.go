@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"strings"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/internal/contract"
@@ -73,8 +76,8 @@ func claimsFromPB(c *pb.Claims) contract.Claims {
 func connToPB(c *contract.Conn) *pb.Conn {
 	p := &pb.Conn{Id: c.ID, Remote: addrToPB(c.Remote), Local: addrToPB(c.Local)}
 	if t := &c.TLS; t.On() {
-		p.Tls = &pb.TLS{Version: uint32(t.Version), ServerName: t.ServerName,
-			ClientCert: t.ClientCert, ClientSubject: t.ClientSubject}
+		p.Tls = &pb.TLS{Version: uint32(t.Version), ServerName: bytesOf(t.ServerName),
+			ClientCert: t.ClientCert, ClientSubject: bytesOf(t.ClientSubject)}
 	}
 	return p
 }
@@ -82,8 +85,8 @@ func connToPB(c *contract.Conn) *pb.Conn {
 func connFromPB(c *pb.Conn) contract.Conn {
 	out := contract.Conn{ID: c.GetId(), Remote: addrFromPB(c.GetRemote()), Local: addrFromPB(c.GetLocal())}
 	if t := c.GetTls(); t != nil && t.GetVersion() != 0 && t.GetVersion() <= 0xffff {
-		out.TLS = contract.TLS{Version: uint16(t.GetVersion()), ServerName: t.GetServerName(),
-			ClientCert: t.GetClientCert(), ClientSubject: t.GetClientSubject()}
+		out.TLS = contract.TLS{Version: uint16(t.GetVersion()), ServerName: string(t.GetServerName()),
+			ClientCert: t.GetClientCert(), ClientSubject: string(t.GetClientSubject())}
 	}
 	return out
 }
@@ -178,12 +181,12 @@ func eventFromPB(p *pb.Event, e *Event) {
 func replyToPB(r *Reply) *pb.Reply {
 	out := &pb.Reply{
 		Id: r.ID, Verdict: verdictToPB(r.Verdict), Status: int32(r.Status), Body: r.Body,
-		BytesIn: r.BytesIn, BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Error: r.Err,
+		BytesIn: r.BytesIn, BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Error: validUTF8(r.Err),
 		Leased: clampUint32(r.Leased), Interim: r.Interim, Unbounded: r.Unbounded, Upstream: upstreamToPB(&r.Upstream),
 		IdleNs: int64(r.Idle), HeadOut: r.HeadOut, Released: r.Released,
 	}
 	for _, f := range r.Header {
-		out.Header = append(out.Header, &pb.Field{Name: f.Name, Value: f.Value})
+		out.Header = append(out.Header, &pb.Field{Name: validUTF8(f.Name), Value: validUTF8(f.Value)})
 	}
 	for i := range r.Records {
 		out.Records = append(out.Records, recordToPB(&r.Records[i]))
@@ -251,7 +254,7 @@ func recordToPB(r *contract.Record) *pb.Record {
 		ConnId: r.ConnID, Remote: addrToPB(r.Remote), Vhost: r.VHost, Method: r.Method, Target: r.Target,
 		Proto: r.Proto, Status: int32(r.Status), Bytes: r.Bytes, HeadBytes: r.HeadBytes,
 		StartUnixNs: r.Start.UnixNano(), DurationNs: int64(r.Duration),
-		Referer: r.Referer, UserAgent: r.UserAgent, Upstream: upstreamToPB(&r.Upstream),
+		Referer: bytesOf(r.Referer), UserAgent: bytesOf(r.UserAgent), Upstream: upstreamToPB(&r.Upstream),
 	}
 }
 
@@ -272,7 +275,7 @@ func recordFromPB(p *pb.Record) contract.Record {
 		ConnID: p.GetConnId(), Remote: addrFromPB(p.GetRemote()), VHost: p.GetVhost(), Method: p.GetMethod(),
 		Target: p.GetTarget(), Proto: p.GetProto(), Status: int(p.GetStatus()), Bytes: p.GetBytes(), HeadBytes: p.GetHeadBytes(),
 		Start: time.Unix(0, p.GetStartUnixNs()), Duration: time.Duration(p.GetDurationNs()),
-		Referer: p.GetReferer(), UserAgent: p.GetUserAgent(), Upstream: upstreamFromPB(p.GetUpstream()),
+		Referer: string(p.GetReferer()), UserAgent: string(p.GetUserAgent()), Upstream: upstreamFromPB(p.GetUpstream()),
 	}
 }
 
@@ -303,4 +306,22 @@ func notesFromPB(b *pb.NoteBatch, out []Note) []Note {
 		out = append(out, n)
 	}
 	return out
+}
+
+// bytesOf is s as bytes for a message about to be encoded, without a
+// copy: encoding only reads them. The contract's fields that may hold any
+// bytes a client sent (a Referer, a User-Agent, an SNI) are bytes, since
+// a string field that is not UTF-8 fails to encode (and the whole message
+// with it).
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// validUTF8 is s, its bytes that are not UTF-8 replaced (U+FFFD), for the
+// string fields a plugin fills that may carry what a client sent (an
+// error message, a reply's header fields): not UTF-8, the whole message
+// would fail to encode and be lost.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }

@@ -64,7 +64,7 @@ func (s *server) Metrics(context.Context, *pb.MetricsRequest) (*pb.MetricsRespon
 
 func (s *server) Reopen(context.Context, *pb.ReopenRequest) (*pb.ReopenResponse, error) {
 	if err := s.h.Reopen(); err != nil {
-		return &pb.ReopenResponse{Error: err.Error()}, nil
+		return &pb.ReopenResponse{Error: validUTF8(err.Error())}, nil
 	}
 	return &pb.ReopenResponse{}, nil
 }

@@ -64,7 +64,7 @@ func (s *server) Describe(context.Context, *pb.DescribeRequest) (*pb.Manifest, e
 
 func (s *server) Configure(_ context.Context, r *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
 	if err := s.h.Configure(r.ConfigPath); err != nil {
-		return &pb.ConfigureResponse{Error: err.Error()}, nil
+		return &pb.ConfigureResponse{Error: validUTF8(err.Error())}, nil
 	}
 	return &pb.ConfigureResponse{}, nil
 }

@@ -193,3 +193,42 @@ func TestRequestTimeUnderLease(t *testing.T) {
 		}
 	}
 }
+
+// TestBytesNotUTF8Logged: a User-Agent or Referer that is not UTF-8 (an
+// HTTP field value may hold any octet but controls) is answered and logged
+// as sent, escaped \xHH, for a request the host answered, a plugin's
+// hand-over and a request served under its lease alike. Before, such a
+// value failed to encode: the record's batch broke the host's stream to
+// the logger, which was restarted and lost what was queued, and the
+// lease's reply was lost with the connection waiting on it.
+func TestBytesNotUTF8Logged(t *testing.T) {
+	s, p, logPath, _ := formatSite(t, "combined")
+	c := hosttest.Dial(t, s.Addr())
+	c.C.SetDeadline(time.Now().Add(5 * time.Second))
+	reqs := []struct{ target, field string }{
+		{"/index.html", "User-Agent: a\xff\xfeb"},
+		{"/api/1", "User-Agent: c\xc3\x28d"},
+		{"/api/2", "Referer: http://ref.example/\xe2\x82"},
+		{"/api/3", "User-Agent: plain"},
+	}
+	for i, r := range reqs {
+		conn := ""
+		if i == len(reqs)-1 {
+			conn = "Connection: close\r\n"
+		}
+		fmt.Fprintf(c.C, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n%s\r\n", r.target, r.field, conn)
+		if got := c.MustRead("GET"); got.Status/100 != 2 {
+			t.Fatalf("%s: %d", r.target, got.Status)
+		}
+	}
+	lines := waitLines(t, logPath, len(reqs))
+	want := []string{`"-" "a\xff\xfeb"`, `"-" "c\xc3(d"`, `"http://ref.example/\xe2\x82" "-"`, `"-" "plain"`}
+	for i, l := range lines {
+		if i < len(want) && (!strings.Contains(l, reqs[i].target+" ") || !strings.HasSuffix(l, want[i])) {
+			t.Errorf("line %d: %q, want %s ending %s", i, l, reqs[i].target, want[i])
+		}
+	}
+	if strings.Contains(p.Log(), "restarting") {
+		t.Errorf("a plugin was restarted:\n%s", p.Log())
+	}
+}

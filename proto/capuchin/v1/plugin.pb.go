@@ -427,9 +427,10 @@ type Manifest struct {
 	// socket, from the plugin holding a lease on every connection it accepts
 	// there ("Stage 20 under a lease" in plugin-contract.md).
 	PeerCalls bool `protobuf:"varint,9,opt,name=peer_calls,json=peerCalls,proto3" json:"peer_calls,omitempty"`
-	// The plugin sends a lease's counts in interim replies while it holds the
-	// lease when the lease asks (Lease.report_counts): the host then does not
-	// end a lease it counts every 128 requests to have them.
+	// The plugin sends a lease's counts and records in interim replies while
+	// it holds the lease when the lease asks (Lease.report_counts): the host
+	// then does not end a lease it counts or logs every 128 requests to have
+	// them.
 	LeaseReports  bool `protobuf:"varint,10,opt,name=lease_reports,json=leaseReports,proto3" json:"lease_reports,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -740,11 +741,13 @@ func (x *Conn) GetTls() *TLS {
 
 // TLS describes the TLS session of a client connection.
 type TLS struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Version       uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`                                 // crypto/tls numbering: 0x0303 TLS 1.2, 0x0304 TLS 1.3
-	ServerName    string                 `protobuf:"bytes,2,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`          // SNI as the client sent it (may be empty)
-	ClientCert    bool                   `protobuf:"varint,3,opt,name=client_cert,json=clientCert,proto3" json:"client_cert,omitempty"`         // the client presented a certificate
-	ClientSubject string                 `protobuf:"bytes,4,opt,name=client_subject,json=clientSubject,proto3" json:"client_subject,omitempty"` // its subject (RFC 2253)
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Version uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"` // crypto/tls numbering: 0x0303 TLS 1.2, 0x0304 TLS 1.3
+	// SNI as the client sent it (may be empty). Bytes, not a string: a
+	// client may send any (a string that is not UTF-8 fails to encode).
+	ServerName    []byte `protobuf:"bytes,2,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`
+	ClientCert    bool   `protobuf:"varint,3,opt,name=client_cert,json=clientCert,proto3" json:"client_cert,omitempty"`         // the client presented a certificate
+	ClientSubject []byte `protobuf:"bytes,4,opt,name=client_subject,json=clientSubject,proto3" json:"client_subject,omitempty"` // its subject (RFC 2253), bytes as server_name
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -786,11 +789,11 @@ func (x *TLS) GetVersion() uint32 {
 	return 0
 }
 
-func (x *TLS) GetServerName() string {
+func (x *TLS) GetServerName() []byte {
 	if x != nil {
 		return x.ServerName
 	}
-	return ""
+	return nil
 }
 
 func (x *TLS) GetClientCert() bool {
@@ -800,11 +803,11 @@ func (x *TLS) GetClientCert() bool {
 	return false
 }
 
-func (x *TLS) GetClientSubject() string {
+func (x *TLS) GetClientSubject() []byte {
 	if x != nil {
 		return x.ClientSubject
 	}
-	return ""
+	return nil
 }
 
 // Lease is the terms under which a plugin may keep a handed connection and
@@ -838,13 +841,14 @@ type Lease struct {
 	// differently from one that sent a single request: the Go SDK bounds how
 	// many of the latter it holds idle (see docs/plugin-contract.md).
 	Served uint32 `protobuf:"varint,8,opt,name=served,proto3" json:"served,omitempty"`
-	// The host counts requests (MetricsURL) and the plugin said it reports
-	// (Manifest.lease_reports): send the counts of the leased requests
-	// (leased, leased_classes, peer_classes, peer_times) as they go, in an
-	// interim reply that carries nothing else (leased > 0), every few
-	// seconds while requests come (the Go SDK: 5 s) and when the connection
-	// goes idle; the final reply carries the rest. Without it the host
-	// bounds a lease it counts at 128 requests.
+	// The host counts requests (MetricsURL) or logs them (records), and the
+	// plugin said it reports (Manifest.lease_reports): send the counts of
+	// the leased requests (leased, leased_classes, peer_classes, peer_times)
+	// and, with records, their records as they go, in an interim reply that
+	// carries nothing else (leased > 0), every few seconds while requests
+	// come (the Go SDK: 5 s), at most every 128 records, and when the
+	// connection goes idle; the final reply carries the rest. Without it
+	// the host bounds such a lease at 128 requests.
 	ReportCounts  bool `protobuf:"varint,9,opt,name=report_counts,json=reportCounts,proto3" json:"report_counts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1197,21 +1201,24 @@ func (x *Field) GetValue() string {
 }
 
 type Record struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ConnId        uint64                 `protobuf:"varint,1,opt,name=conn_id,json=connId,proto3" json:"conn_id,omitempty"`
-	Remote        string                 `protobuf:"bytes,2,opt,name=remote,proto3" json:"remote,omitempty"`
-	Vhost         string                 `protobuf:"bytes,3,opt,name=vhost,proto3" json:"vhost,omitempty"`
-	Method        string                 `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
-	Target        string                 `protobuf:"bytes,5,opt,name=target,proto3" json:"target,omitempty"`
-	Proto         string                 `protobuf:"bytes,6,opt,name=proto,proto3" json:"proto,omitempty"`
-	Status        int32                  `protobuf:"varint,7,opt,name=status,proto3" json:"status,omitempty"`
-	Bytes         int64                  `protobuf:"varint,8,opt,name=bytes,proto3" json:"bytes,omitempty"`
-	StartUnixNs   int64                  `protobuf:"varint,9,opt,name=start_unix_ns,json=startUnixNs,proto3" json:"start_unix_ns,omitempty"`
-	DurationNs    int64                  `protobuf:"varint,10,opt,name=duration_ns,json=durationNs,proto3" json:"duration_ns,omitempty"`
-	Referer       string                 `protobuf:"bytes,11,opt,name=referer,proto3" json:"referer,omitempty"`                       // the request's Referer field ("" when none)
-	UserAgent     string                 `protobuf:"bytes,12,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`  // the request's User-Agent field ("" when none)
-	Upstream      *Upstream              `protobuf:"bytes,13,opt,name=upstream,proto3" json:"upstream,omitempty"`                     // absent unless a handler forwarded the request
-	HeadBytes     int64                  `protobuf:"varint,14,opt,name=head_bytes,json=headBytes,proto3" json:"head_bytes,omitempty"` // of bytes, the response heads (1xx included): the rest is the body
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ConnId      uint64                 `protobuf:"varint,1,opt,name=conn_id,json=connId,proto3" json:"conn_id,omitempty"`
+	Remote      string                 `protobuf:"bytes,2,opt,name=remote,proto3" json:"remote,omitempty"`
+	Vhost       string                 `protobuf:"bytes,3,opt,name=vhost,proto3" json:"vhost,omitempty"`
+	Method      string                 `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
+	Target      string                 `protobuf:"bytes,5,opt,name=target,proto3" json:"target,omitempty"`
+	Proto       string                 `protobuf:"bytes,6,opt,name=proto,proto3" json:"proto,omitempty"`
+	Status      int32                  `protobuf:"varint,7,opt,name=status,proto3" json:"status,omitempty"`
+	Bytes       int64                  `protobuf:"varint,8,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	StartUnixNs int64                  `protobuf:"varint,9,opt,name=start_unix_ns,json=startUnixNs,proto3" json:"start_unix_ns,omitempty"`
+	DurationNs  int64                  `protobuf:"varint,10,opt,name=duration_ns,json=durationNs,proto3" json:"duration_ns,omitempty"`
+	// The request's Referer and User-Agent fields (empty when none), as
+	// sent: bytes, not strings, since a field value may hold any octet but
+	// controls (obs-text) and a string that is not UTF-8 fails to encode.
+	Referer       []byte    `protobuf:"bytes,11,opt,name=referer,proto3" json:"referer,omitempty"`
+	UserAgent     []byte    `protobuf:"bytes,12,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	Upstream      *Upstream `protobuf:"bytes,13,opt,name=upstream,proto3" json:"upstream,omitempty"`                     // absent unless a handler forwarded the request
+	HeadBytes     int64     `protobuf:"varint,14,opt,name=head_bytes,json=headBytes,proto3" json:"head_bytes,omitempty"` // of bytes, the response heads (1xx included): the rest is the body
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1316,18 +1323,18 @@ func (x *Record) GetDurationNs() int64 {
 	return 0
 }
 
-func (x *Record) GetReferer() string {
+func (x *Record) GetReferer() []byte {
 	if x != nil {
 		return x.Referer
 	}
-	return ""
+	return nil
 }
 
-func (x *Record) GetUserAgent() string {
+func (x *Record) GetUserAgent() []byte {
 	if x != nil {
 		return x.UserAgent
 	}
-	return ""
+	return nil
 }
 
 func (x *Record) GetUpstream() *Upstream {
@@ -1420,7 +1427,8 @@ type Reply struct {
 	Records  []*Record              `protobuf:"bytes,10,rep,name=records,proto3" json:"records,omitempty"`                   // 30: stage-40 records of requests served under a lease
 	Error    string                 `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`                       // the handler failed
 	Leased   uint32                 `protobuf:"varint,12,opt,name=leased,proto3" json:"leased,omitempty"`                    // 30: requests served under the lease after the first
-	// 30: the lease's first request is done, or (with leased > 0) a report
+	// 30: the lease's first request is done (with its status, bytes_out,
+	// head_out and upstream, for its record), or (with leased > 0) a report
 	// of the requests served under it since the last report (see
 	// Lease.report_counts); the final reply follows.
 	Interim bool `protobuf:"varint,13,opt,name=interim,proto3" json:"interim,omitempty"`
@@ -2123,11 +2131,11 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\x03tls\x18\x04 \x01(\v2\x10.capuchin.v1.TLSR\x03tls\"\x88\x01\n" +
 	"\x03TLS\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1f\n" +
-	"\vserver_name\x18\x02 \x01(\tR\n" +
+	"\vserver_name\x18\x02 \x01(\fR\n" +
 	"serverName\x12\x1f\n" +
 	"\vclient_cert\x18\x03 \x01(\bR\n" +
 	"clientCert\x12%\n" +
-	"\x0eclient_subject\x18\x04 \x01(\tR\rclientSubject\"\xa7\x03\n" +
+	"\x0eclient_subject\x18\x04 \x01(\fR\rclientSubject\"\xa7\x03\n" +
 	"\x05Lease\x12!\n" +
 	"\fmax_requests\x18\x01 \x01(\rR\vmaxRequests\x12&\n" +
 	"\x0fidle_timeout_ns\x18\x02 \x01(\x03R\ridleTimeoutNs\x12\x18\n" +
@@ -2187,9 +2195,9 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\vduration_ns\x18\n" +
 	" \x01(\x03R\n" +
 	"durationNs\x12\x18\n" +
-	"\areferer\x18\v \x01(\tR\areferer\x12\x1d\n" +
+	"\areferer\x18\v \x01(\fR\areferer\x12\x1d\n" +
 	"\n" +
-	"user_agent\x18\f \x01(\tR\tuserAgent\x121\n" +
+	"user_agent\x18\f \x01(\fR\tuserAgent\x121\n" +
 	"\bupstream\x18\r \x01(\v2\x15.capuchin.v1.UpstreamR\bupstream\x12\x1d\n" +
 	"\n" +
 	"head_bytes\x18\x0e \x01(\x03R\theadBytes\"W\n" +
