@@ -22,8 +22,9 @@ import (
 // limits, and a match of the plugin's claim filter —
 // within the lease's request count and idle timeout, until the host revokes
 // it. The first request it will not serve goes back to the host unread, in
-// the reply's leftover bytes; the stage-40 records of the requests served
-// go back with it.
+// the reply's leftover bytes; the counts and stage-40 records of the
+// requests served go back with it, or in reports as they go when the host
+// asks (see report).
 
 // leaseEnd says why a lease stopped.
 type leaseEnd uint8
@@ -103,16 +104,13 @@ func (l *leaseRun) serve(head string, size int) {
 		l.over = true
 		return
 	}
-	if l.ev.Lease.ReportCounts && (l.cs.req.Start.Sub(l.reported) >= reportEvery || len(l.rep.Records) >= maxHeldRecords) {
+	// Records (about 224 bytes each, and their requests' strings) go once
+	// there are contract.LeaseRecordBatch: a report costs about 19 µs, 0.15
+	// µs per request at that count.
+	if l.ev.Lease.ReportCounts && (l.cs.req.Start.Sub(l.reported) >= reportEvery || len(l.rep.Records) >= contract.LeaseRecordBatch) {
 		l.report()
 	}
 }
-
-// maxHeldRecords bounds the stage-40 records a lease that reports holds
-// (about 224 bytes each, and their requests' strings): a report sends
-// them once there are as many, or sooner, by reportEvery. A report costs
-// about 19 µs: 0.15 µs per request at this count.
-const maxHeldRecords = 128
 
 // reportEvery bounds how stale the host's counts of a lease's requests
 // get when it asks for them as they go (Lease.ReportCounts): a report
@@ -125,7 +123,8 @@ const maxHeldRecords = 128
 // where the host's state is cold: at 256 busy connections, reports every
 // second cost about 2 %, every 5 s nothing measurable
 // (docs/performance.md). Counts take no memory as they grow, so a busy
-// lease reports by time alone.
+// lease reports by time, or when it holds contract.LeaseRecordBatch
+// records.
 const reportEvery = 5 * time.Second
 
 // report sends the counts of the requests served since the last report
@@ -141,7 +140,9 @@ func (l *leaseRun) report() {
 	r := transport.Reply{ID: rep.ID, Interim: true, Leased: rep.Leased, Classes: rep.Classes, PeerClasses: rep.PeerClasses,
 		Records: rep.Records}
 	l.peers.report(&r)
-	_ = l.calls.Send(&r) // (converted before it returns: the times and records may be cleared)
+	if l.calls.Send(&r) != nil { // (converted before it returns: the times and records may be cleared)
+		return // the next report or the final reply carries them
+	}
 	l.peers.clearTimes()
 	clear(rep.Records) // their strings
 	rep.Leased, rep.Classes, rep.PeerClasses, rep.Records = 0, contract.Classes{}, contract.Classes{}, rep.Records[:0]
@@ -163,7 +164,8 @@ func (l *leaseRun) idle() bool {
 
 // holdLonger reports whether a wait whose hold passed goes on, to the
 // end of the lease's idle timeout (or of its longHold, if sooner, when
-// the lease carries stage-40 records): for a client that comes back (more
+// the lease carries stage-40 records and the host takes no reports): for
+// a client that comes back (more
 // than one request), while fewer than idlewait.MaxHeld connections wait.
 // It is decided when the hold passes, not at each request: busy
 // connections pay nothing for it.
@@ -199,10 +201,11 @@ const idleHold = 500 * time.Millisecond
 
 // longHold bounds, from the lease's first request, how long the lease of
 // a client that comes back (more than one request) holds its connection
-// idle when the lease carries stage-40 records (access logs), which come
-// with its reply: they so come at most about longHold after their
-// requests. Without records such a lease is held to its idle timeout (see
-// holdLonger), its counts going in reports (see report). Either way a
+// idle when the lease carries stage-40 records (access logs) and the host
+// takes no reports: the records then come with its reply, at most about
+// longHold after their requests. Otherwise such a lease is held to its
+// idle timeout (see holdLonger), its counts and records going in reports
+// (see report). Either way a
 // client that pauses for longer than idleHold between requests (a
 // browser, an API client calling now and then) is not given back at each
 // pause, which made each of its requests pay a new hand-over: 512 clients

@@ -144,7 +144,7 @@ func (rt *runtime) Describe() transport.Manifest {
 	info := rt.p.Info()
 	rt.handleD.Store(int64(info.Handle.Deadline))
 	m := transport.Manifest{Name: info.Name, Version: info.Version, Reconfigurable: info.Reconfigure,
-		FramedCalls: rt.frames != nil, PeerCalls: rt.peerLn != nil, LeaseReports: true}
+		FramedCalls: rt.frames != nil, PeerCalls: rt.peerLn != nil, LeaseReports: true, LeaseRecords: true}
 	if rt.connect != nil {
 		m.Stages = append(m.Stages, transport.StageSpec{Stage: contract.StageConnect, Limits: info.Connect})
 		if f, ok := rt.p.(ConnectFilter); ok {

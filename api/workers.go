@@ -44,10 +44,12 @@ func (rt *runtime) answer(j job) {
 	}
 	rep := rt.dispatch(j.ev, j.s)
 	if err := j.s.Send(rep); err != nil { // a late Send fails harmlessly
-		// A reply that could not be encoded would leave the host waiting
-		// for it (under a lease, with the connection): say so in one that
-		// can be, and have the connection closed.
+		// A reply that could not be sent (on the framed socket: encoded, or
+		// queued) would leave the host waiting for it (under a lease, with
+		// the connection): say so in a smaller one, with the lease's
+		// counts, and have the connection closed.
 		_ = j.s.Send(&transport.Reply{ID: rep.ID, Verdict: rep.Verdict, BytesOut: rep.BytesOut, Close: true,
+			Leased: rep.Leased, Classes: rep.Classes, PeerClasses: rep.PeerClasses,
 			Err: "the reply could not be sent: " + err.Error()})
 	}
 }

@@ -277,7 +277,7 @@ func (in *instance) leaseTrip(pool *sync.Pool, ev *transport.Event, d, rest time
 	} else {
 		err = errNotSent
 	}
-	if r := in.forget(c, ev.ID); r != nil {
+	if r := in.forget(c, ev.ID, tm); r != nil {
 		pool.Put(c)
 		return r, nil
 	}
@@ -317,8 +317,9 @@ func (in *instance) await(c *call, rest time.Duration, tm *handleTimer) error {
 }
 
 // forget removes a waiter; if the demux already took it, the reply is on
-// its way and is returned.
-func (in *instance) forget(c *call, id uint64) *transport.Reply {
+// its way and is returned, after the reports before it (told to tm, when
+// not nil).
+func (in *instance) forget(c *call, id uint64, tm *handleTimer) *transport.Reply {
 	in.waitMu.Lock()
 	_, waiting := in.waiters[id]
 	delete(in.waiters, id)
@@ -327,8 +328,11 @@ func (in *instance) forget(c *call, id uint64) *transport.Reply {
 		return nil
 	}
 	for { // the final reply is on its way; an interim one may come first
-		if r := <-c.ch; !r.Interim {
+		switch r := <-c.ch; {
+		case !r.Interim:
 			return r
+		case r.Leased > 0 && tm != nil:
+			tm.report(r)
 		}
 	}
 }

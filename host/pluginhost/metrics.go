@@ -110,10 +110,15 @@ func (m *hostMetrics) timeHandle(p *plugin, l stage.Lease, held stage.Holder) ha
 // whole.
 func (t *handleTimer) interim(r *transport.Reply) {
 	t.observe()
-	if !r.Unbounded && t.held != nil {
-		t.held.Park(&stage.Result{Verdict: stage.Handled, Status: r.Status, BytesOut: r.BytesOut, HeadOut: r.HeadOut,
-			Upstream: r.Upstream, Handler: t.p.spec.Name})
+	if r.Unbounded || t.held == nil {
+		return
 	}
+	var first *stage.Result // the plugin tells the first request's answer (LeaseRecords), or not
+	if t.p.man.LeaseRecords {
+		first = &stage.Result{Verdict: stage.Handled, Status: r.Status, BytesOut: r.BytesOut, HeadOut: r.HeadOut,
+			Upstream: r.Upstream, Handler: t.p.spec.Name}
+	}
+	t.held.Park(first)
 }
 
 // report is what leaseTrip calls at a report (an interim reply with

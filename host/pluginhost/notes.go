@@ -10,9 +10,11 @@ import (
 // never blocks: what does not fit is dropped and counted
 // (capuchin_plugin_notes_dropped_total).
 //
-// The records of requests served under a lease come in batches of up to
-// 128 (a lease's report or final reply): such a batch is one item of the
-// queue, bounded by maxQueuedRecords records in all. Note by note, the
+// The records of requests served under a lease come in batches (a
+// lease's report or final reply, contract.LeaseRecordBatch records at
+// most from the SDK): such a batch is one item of the queue (or several,
+// of maxBatch records at most), bounded by maxQueuedRecords records in
+// all. Note by note, the
 // reports of 256 connections whose clients keep in step (wrk does) came
 // at once and were more than the queue holds: an access log lost 10-17 %
 // of its lines at 256 connections.
@@ -25,8 +27,8 @@ const noteQueue = 4096
 // once, twice over.
 const maxQueuedRecords = 65536
 
-// maxBatch bounds one batch of notifications (a queued batch of records
-// may take it past by less than one batch).
+// maxBatch bounds one batch of notifications (a queued batch of records,
+// itself at most maxBatch, may take it past by less than one batch).
 const maxBatch = 128
 
 // queued is one item of the queue: a note, or a batch of records.
@@ -44,9 +46,19 @@ func (in *instance) notify(n *transport.Note) {
 	}
 }
 
-// notifyRecords queues stage-40 records as one item, without blocking;
-// the notifier only reads them. Past maxQueuedRecords they are dropped.
+// notifyRecords queues stage-40 records as items of at most maxBatch,
+// without blocking; the notifier only reads them.
 func (in *instance) notifyRecords(rs []stage.Record) {
+	for len(rs) > 0 {
+		n := min(len(rs), maxBatch)
+		in.queueRecords(rs[:n])
+		rs = rs[n:]
+	}
+}
+
+// queueRecords queues rs as one item; past maxQueuedRecords they are
+// dropped.
+func (in *instance) queueRecords(rs []stage.Record) {
 	n := int64(len(rs))
 	if in.queued.Add(n) > maxQueuedRecords {
 		in.queued.Add(-n)
@@ -72,12 +84,14 @@ func (in *instance) notifier(ns *transport.NoteStream) {
 		case q := <-in.notes:
 			batch = in.fill(in.add(batch[:0], &q))
 			if err := ns.Send(batch); err != nil {
+				in.dropped.Add(uint64(len(batch)))
 				in.die()
 				return
 			}
 		case <-in.stopN:
 			for batch = in.fill(batch[:0]); len(batch) > 0; batch = in.fill(batch[:0]) {
 				if ns.Send(batch) != nil {
+					in.dropped.Add(uint64(len(batch)))
 					break
 				}
 			}
@@ -112,4 +126,18 @@ func (in *instance) add(batch []transport.Note, q *queued) []transport.Note {
 	}
 	in.queued.Add(-int64(len(q.records)))
 	return batch
+}
+
+// lost is what the instance dropped, and what it left queued, once its
+// notifier has ended (kill, stop): the plugin counts it as dropped.
+func (in *instance) lost() uint64 {
+	n := in.dropped.Load()
+	for {
+		select {
+		case q := <-in.notes:
+			n += uint64(max(len(q.records), 1))
+		default:
+			return n
+		}
+	}
 }

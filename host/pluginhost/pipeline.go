@@ -131,12 +131,13 @@ func (h *Host) lease(s *snapshot, i int, ho *stage.Handoff) stage.Lease {
 	}
 	// Someone logs: records come back with the lease. The host counts
 	// requests (MetricsURL) or logs them: a plugin that reports as it goes
-	// is asked to (with the records, when the connection takes reports);
-	// the others' leases are bounded, so that counts and records come back
-	// at least every stage.MaxReportedLease requests.
+	// (with the records, when records are wanted and the connection takes
+	// reports) is asked to; the others' leases are bounded, so that counts
+	// and records come back at least every stage.MaxReportedLease requests.
 	l.Records = len(s.done) > 0
-	wanted := ho.Lease.ReportCounts || l.Records && ho.Held != nil
-	l.ReportCounts = wanted && s.handle[i].man.LeaseReports
+	man := &s.handle[i].man
+	reports := man.LeaseReports && (!l.Records || man.LeaseRecords && ho.Held != nil)
+	l.ReportCounts = reports && (ho.Lease.ReportCounts || l.Records)
 	if (ho.Lease.ReportCounts || l.Records) && !l.ReportCounts {
 		l.MaxRequests = min(l.MaxRequests, stage.MaxReportedLease)
 	}
@@ -346,11 +347,7 @@ func (h *Host) DoneLeased(rs []stage.Record) {
 		return
 	}
 	for _, p := range s.done {
-		if in := p.inst.Load(); in != nil {
-			in.notifyRecords(rs)
-		} else {
-			p.dropped.Add(uint64(len(rs)))
-		}
+		p.notifyRecords(rs)
 	}
 }
 
@@ -399,6 +396,14 @@ func (p *plugin) notify(n *transport.Note) {
 		return
 	}
 	p.dropped.Add(1)
+}
+
+func (p *plugin) notifyRecords(rs []stage.Record) {
+	if in := p.inst.Load(); in != nil {
+		in.notifyRecords(rs)
+		return
+	}
+	p.dropped.Add(uint64(len(rs)))
 }
 
 // Compile-time check that *Host is a stage.Pipeline.

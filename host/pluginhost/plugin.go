@@ -224,10 +224,12 @@ func (p *plugin) supervise(sp *spawner, in *instance) {
 		case <-p.stopping:
 			p.inst.Store(nil)
 			in.stop()
+			p.dropped.Add(in.lost())
 			return
 		}
 		p.inst.Store(nil)
 		in.kill()
+		p.dropped.Add(in.lost())
 		if time.Since(in.started) > maxBackoff {
 			backoff = minBackoff
 		}

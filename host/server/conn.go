@@ -282,8 +282,11 @@ func (c *conn) closeNow() {
 // the plugin told its answer (so the records of the leased requests
 // reports bring follow it), and the socket is parked.
 func (c *conn) Park(first *stage.Result) {
+	if c.recorded {
+		return // parked at the first interim reply (another one would be a plugin's fault)
+	}
 	c.answered = time.Now()
-	if first.Status != 0 {
+	if first != nil {
 		c.handler, c.upstream, c.headOut = first.Handler, first.Upstream, first.HeadOut
 		c.record(c.hand.VHost, first.Status, first.BytesOut)
 		c.recorded = true
@@ -716,7 +719,7 @@ func (c *conn) headBytes() int64 {
 // and counts them against MaxKeepAliveRequest.
 func (c *conn) leasedDone() {
 	c.doneLeased(c.leased)
-	// Not kept for the next lease: the records (up to 128, each holding its
+	// Not kept for the next lease: the records (up to a batch, each holding its
 	// request's strings) would stay with the connection while it idles.
 	c.leased = nil
 	c.addLeased(c.handler) // the plugin that held the lease answered them

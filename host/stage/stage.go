@@ -91,7 +91,7 @@ type Classes = contract.Classes
 // MaxReportedLease caps a lease whose requests the host hands to stage 40
 // or counts (MetricsURL) when the plugin does not report them as it goes
 // (Lease.ReportCounts), so that they come back at least this often.
-const MaxReportedLease = 128
+const MaxReportedLease = contract.LeaseRecordBatch
 
 // Handoff is what the host gives a stage-30 handler with a request.
 type Handoff struct {
@@ -114,11 +114,11 @@ type Handoff struct {
 // funcs: a method value would be an allocation per connection).
 type Holder interface {
 	// Park: the handler answered the request and holds the connection
-	// under a lease. first is the answer as far as the handler told it
-	// (Status, BytesOut, HeadOut, Upstream, Handler; Status 0 when it
-	// did not), so the request's record need not wait for the lease's
-	// end. The host stops watching the socket until Handle returns, so
-	// the handler's traffic does not wake it.
+	// under a lease. first is the answer, when the handler told it
+	// (Status, BytesOut, HeadOut, Upstream, Handler; nil when it did not:
+	// see transport.Manifest.LeaseRecords), so the request's record need
+	// not wait for the lease's end. The host stops watching the socket
+	// until Handle returns, so the handler's traffic does not wake it.
 	Park(first *Result)
 	// Report takes the counts of requests the handler served under the
 	// lease since its last report (r's Leased, Classes and PeerClasses)

@@ -275,6 +275,13 @@ func (c *Classes) Add(status int) { c[ClassOf(status)]++ }
 // Forwarded reports whether u describes a backend exchange.
 func (u *Upstream) Forwarded() bool { return u.Addr != "" }
 
+// LeaseRecordBatch is how many leased requests' counts and records come
+// back at least at once: a lease that reports them (Lease.ReportCounts)
+// reports once it holds as many records, and the host bounds a lease
+// whose requests it counts or logs at as many requests when the holder
+// does not report them.
+const LeaseRecordBatch = 128
+
 // Lease lets a stage-30 handler serve the requests that follow on the
 // connection itself, while they match its claim filter and the same Host:
 // MaxRequests in all (the first included; 1 is the plain hand-over), each
@@ -302,7 +309,9 @@ type Lease struct {
 	Served int
 	// ReportCounts asks the holder to report the counts of the requests
 	// it serves as it goes (in interim replies: transport.Reply), not only
-	// when the lease ends: the host counts requests (MetricsURL).
+	// when the lease ends, and their records with Records, at least every
+	// LeaseRecordBatch records: the host counts requests (MetricsURL) or
+	// logs them.
 	ReportCounts bool
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -16,7 +17,7 @@ import (
 
 func manifestToPB(m Manifest) *pb.Manifest {
 	out := &pb.Manifest{Name: m.Name, Version: m.Version, Reconfigurable: m.Reconfigurable, Claims: claimsToPB(&m.Claims),
-		FramedCalls: m.FramedCalls, PeerCalls: m.PeerCalls, LeaseReports: m.LeaseReports}
+		FramedCalls: m.FramedCalls, PeerCalls: m.PeerCalls, LeaseReports: m.LeaseReports, LeaseRecords: m.LeaseRecords}
 	if m.RequestFilter != nil {
 		out.RequestFilter = claimsToPB(m.RequestFilter)
 	}
@@ -38,7 +39,8 @@ func manifestToPB(m Manifest) *pb.Manifest {
 // error (the host refuses the plugin).
 func manifestFromPB(p *pb.Manifest) (Manifest, error) {
 	m := Manifest{Name: p.GetName(), Version: p.GetVersion(), Reconfigurable: p.GetReconfigurable(),
-		FramedCalls: p.GetFramedCalls(), PeerCalls: p.GetPeerCalls(), LeaseReports: p.GetLeaseReports()}
+		FramedCalls: p.GetFramedCalls(), PeerCalls: p.GetPeerCalls(), LeaseReports: p.GetLeaseReports(),
+		LeaseRecords: p.GetLeaseRecords()}
 	if c := p.GetClaims(); c != nil {
 		m.Claims = claimsFromPB(c)
 	}
@@ -178,15 +180,17 @@ func eventFromPB(p *pb.Event, e *Event) {
 	}
 }
 
+// replyToPB converts r, made valid UTF-8 first (see validStrings).
 func replyToPB(r *Reply) *pb.Reply {
+	validStrings(r)
 	out := &pb.Reply{
 		Id: r.ID, Verdict: verdictToPB(r.Verdict), Status: int32(r.Status), Body: r.Body,
-		BytesIn: r.BytesIn, BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Error: validUTF8(r.Err),
+		BytesIn: r.BytesIn, BytesOut: r.BytesOut, Leftover: r.Leftover, Close: r.Close, Error: r.Err,
 		Leased: clampUint32(r.Leased), Interim: r.Interim, Unbounded: r.Unbounded, Upstream: upstreamToPB(&r.Upstream),
 		IdleNs: int64(r.Idle), HeadOut: r.HeadOut, Released: r.Released,
 	}
 	for _, f := range r.Header {
-		out.Header = append(out.Header, &pb.Field{Name: validUTF8(f.Name), Value: validUTF8(f.Value)})
+		out.Header = append(out.Header, &pb.Field{Name: f.Name, Value: f.Value})
 	}
 	for i := range r.Records {
 		out.Records = append(out.Records, recordToPB(&r.Records[i]))
@@ -315,10 +319,27 @@ func notesFromPB(b *pb.NoteBatch, out []Note) []Note {
 // with it).
 func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
-// validUTF8 is s, its bytes that are not UTF-8 replaced (U+FFFD), for the
-// string fields a plugin fills that may carry what a client sent (an
-// error message, a reply's header fields): not UTF-8, the whole message
-// would fail to encode and be lost.
+// validStrings makes the string fields of r that a plugin fills and that
+// may carry what a client sent (its error message, its header fields)
+// valid UTF-8 (see validUTF8): not UTF-8, the whole reply would fail to
+// encode and be lost. A header with a field to mend is copied first (it
+// may be shared, as a plugin's prepared reply's is).
+func validStrings(r *Reply) {
+	r.Err = validUTF8(r.Err)
+	for i, f := range r.Header {
+		if utf8.ValidString(f.Name) && utf8.ValidString(f.Value) {
+			continue
+		}
+		h := slices.Clone(r.Header)
+		for j := i; j < len(h); j++ {
+			h[j].Name, h[j].Value = validUTF8(h[j].Name), validUTF8(h[j].Value)
+		}
+		r.Header = h
+		return
+	}
+}
+
+// validUTF8 is s, its bytes that are not UTF-8 replaced (U+FFFD).
 func validUTF8(s string) string {
 	if utf8.ValidString(s) {
 		return s

@@ -150,6 +150,7 @@ func (p *PeerFrames) Send(r *Reply) error {
 	if !stage20Only(r) {
 		return p.w.send(replyToPB(r))
 	}
+	validStrings(r)
 	size, err := peerReplySize(r)
 	if err != nil {
 		return err
@@ -172,8 +173,9 @@ func stage20Only(r *Reply) bool {
 		r.Records == nil && r.Leased == 0 && !r.Unbounded && !r.Upstream.Forwarded() && r.Idle == 0
 }
 
-// peerReplySize is the encoded size of r's stage-20 fields; an error for
-// strings that are not UTF-8 (the generated code refuses them too).
+// peerReplySize is the encoded size of r's stage-20 fields, its strings
+// valid UTF-8 (validStrings: the generated code refuses others); an error
+// past maxMessage.
 func peerReplySize(r *Reply) (int, error) {
 	n := protowire.SizeTag(fReplyID) + protowire.SizeVarint(r.ID)
 	if v := verdictToPB(r.Verdict); v != 0 {
@@ -183,18 +185,12 @@ func peerReplySize(r *Reply) (int, error) {
 		n += protowire.SizeTag(fReplyStatus) + protowire.SizeVarint(uint64(int64(int32(r.Status))))
 	}
 	for _, f := range r.Header {
-		if !utf8.ValidString(f.Name) || !utf8.ValidString(f.Value) {
-			return 0, fmt.Errorf("peer calls: encode: header field %q is not UTF-8", f.Name)
-		}
 		n += protowire.SizeTag(fReplyHeader) + protowire.SizeBytes(fieldSize(f.Name, f.Value))
 	}
 	if len(r.Body) > 0 {
 		n += protowire.SizeTag(fReplyBody) + protowire.SizeBytes(len(r.Body))
 	}
 	if r.Err != "" {
-		if !utf8.ValidString(r.Err) {
-			return 0, fmt.Errorf("peer calls: encode: error %q is not UTF-8", r.Err)
-		}
 		n += protowire.SizeTag(fReplyError) + protowire.SizeBytes(len(r.Err))
 	}
 	if r.Interim {

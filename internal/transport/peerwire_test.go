@@ -169,9 +169,20 @@ func TestPeerRepliesAreTheProtos(t *testing.T) {
 			t.Fatalf("reply %d: sent %v, want %v", r.ID, got.Replies, want)
 		}
 	}
-	bad := &Reply{ID: 7, Verdict: contract.Respond, Reply: contract.Reply{Status: 401, Header: http1.Header{{Name: "X", Value: "\xff"}}}}
-	if err := pf.Send(bad); err == nil {
-		t.Fatal("a field value that is not UTF-8 was sent; the generated code refuses it")
+	// A field value or an error that is not UTF-8 (the generated code
+	// refuses such strings) is sent mended, U+FFFD in its place; a shared
+	// header is not written to.
+	shared := http1.Header{{Name: "A", Value: "ok"}, {Name: "X", Value: "a\xffb"}}
+	bad := &Reply{ID: 7, Verdict: contract.Respond, Err: "e\xc3", Reply: contract.Reply{Status: 401, Header: shared}}
+	if err := pf.Send(bad); err != nil {
+		t.Fatal(err)
+	}
+	var got pb.ReplyBatch
+	if err := proto.Unmarshal(readFrame(t, raw), &got); err != nil {
+		t.Fatal(err)
+	}
+	if h := got.Replies[0].Header; len(h) != 2 || h[1].Value != "a\uFFFDb" || got.Replies[0].Error != "e\uFFFD" || shared[1].Value != "a\xffb" {
+		t.Fatalf("mended reply: %v; the shared header now %q", got.Replies[0], shared)
 	}
 }
 

@@ -34,6 +34,10 @@ type Manifest struct {
 	// LeaseReports: the plugin reports a lease's counts as it goes when
 	// the lease asks (contract.Lease.ReportCounts).
 	LeaseReports bool
+	// LeaseRecords: its reports carry the lease's stage-40 records too
+	// (contract.Lease.Records), and the interim reply that ends a lease's
+	// first request carries that request's answer.
+	LeaseRecords bool
 }
 
 // EventKind says which stage an Event is for.

@@ -427,11 +427,16 @@ type Manifest struct {
 	// socket, from the plugin holding a lease on every connection it accepts
 	// there ("Stage 20 under a lease" in plugin-contract.md).
 	PeerCalls bool `protobuf:"varint,9,opt,name=peer_calls,json=peerCalls,proto3" json:"peer_calls,omitempty"`
-	// The plugin sends a lease's counts and records in interim replies while
-	// it holds the lease when the lease asks (Lease.report_counts): the host
-	// then does not end a lease it counts or logs every 128 requests to have
-	// them.
-	LeaseReports  bool `protobuf:"varint,10,opt,name=lease_reports,json=leaseReports,proto3" json:"lease_reports,omitempty"`
+	// The plugin sends a lease's counts in interim replies while it holds the
+	// lease when the lease asks (Lease.report_counts): the host then does not
+	// end a lease it counts every 128 requests to have them.
+	LeaseReports bool `protobuf:"varint,10,opt,name=lease_reports,json=leaseReports,proto3" json:"lease_reports,omitempty"`
+	// With lease_reports: the reports carry the lease's stage-40 records too
+	// when the lease asks for records (Lease.records), and the interim reply
+	// that says the lease's first request is done carries that request's
+	// status, bytes_out, head_out and upstream. The host then does not end a
+	// lease it logs every 128 requests either.
+	LeaseRecords  bool `protobuf:"varint,11,opt,name=lease_records,json=leaseRecords,proto3" json:"lease_records,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -532,6 +537,13 @@ func (x *Manifest) GetPeerCalls() bool {
 func (x *Manifest) GetLeaseReports() bool {
 	if x != nil {
 		return x.LeaseReports
+	}
+	return false
+}
+
+func (x *Manifest) GetLeaseRecords() bool {
+	if x != nil {
+		return x.LeaseRecords
 	}
 	return false
 }
@@ -842,13 +854,14 @@ type Lease struct {
 	// many of the latter it holds idle (see docs/plugin-contract.md).
 	Served uint32 `protobuf:"varint,8,opt,name=served,proto3" json:"served,omitempty"`
 	// The host counts requests (MetricsURL) or logs them (records), and the
-	// plugin said it reports (Manifest.lease_reports): send the counts of
-	// the leased requests (leased, leased_classes, peer_classes, peer_times)
-	// and, with records, their records as they go, in an interim reply that
-	// carries nothing else (leased > 0), every few seconds while requests
-	// come (the Go SDK: 5 s), at most every 128 records, and when the
-	// connection goes idle; the final reply carries the rest. Without it
-	// the host bounds such a lease at 128 requests.
+	// plugin said it reports (Manifest.lease_reports, and lease_records with
+	// records): send the counts of the leased requests (leased,
+	// leased_classes, peer_classes, peer_times) and, with records, their
+	// records as they go, in an interim reply that carries nothing else
+	// (leased > 0), every few seconds while requests come (the Go SDK: 5 s),
+	// at most every 128 records, and when the connection goes idle; the
+	// final reply carries the rest. Without it the host bounds such a lease
+	// at 128 requests.
 	ReportCounts  bool `protobuf:"varint,9,opt,name=report_counts,json=reportCounts,proto3" json:"report_counts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2103,7 +2116,7 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"path_regex\x18\x01 \x03(\tR\tpathRegex\x12\x14\n" +
 	"\x05hosts\x18\x02 \x03(\tR\x05hosts\x12\x18\n" +
-	"\amethods\x18\x03 \x03(\tR\amethods\"\x9e\x03\n" +
+	"\amethods\x18\x03 \x03(\tR\amethods\"\xc3\x03\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12.\n" +
@@ -2116,7 +2129,8 @@ const file_capuchin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"peer_calls\x18\t \x01(\bR\tpeerCalls\x12#\n" +
 	"\rlease_reports\x18\n" +
-	" \x01(\bR\fleaseReports\"\x1e\n" +
+	" \x01(\bR\fleaseReports\x12#\n" +
+	"\rlease_records\x18\v \x01(\bR\fleaseRecords\"\x1e\n" +
 	"\bNetworks\x12\x12\n" +
 	"\x04cidr\x18\x01 \x03(\tR\x04cidr\"3\n" +
 	"\x10ConfigureRequest\x12\x1f\n" +
