@@ -160,9 +160,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.closeNow()
 	}
 	s.mu.Unlock()
-	<-done
+	t := time.NewTimer(shutWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		return fmt.Errorf("shutdown: closed %d connections still busy after the grace period; "+
+			"some still wait for a plugin, until the plugins stop", n)
+	}
 	return fmt.Errorf("shutdown: closed %d connections still busy after the grace period", n)
 }
+
+// shutWait is how long Shutdown waits, after the grace period, for the
+// connections it shut to end. One whose stage-30 call a plugin never
+// answers (a handler that hangs under a lease: a lease's reply is not
+// bounded by the stage deadline) ends when the plugins stop, which the
+// caller does next: before, such a plugin kept the host from ever
+// stopping.
+const shutWait = 2 * time.Second
 
 func (s *Server) track(c *conn, add bool) {
 	s.mu.Lock()

@@ -118,3 +118,49 @@ func TestNoTCPKeepAliveProbes(t *testing.T) {
 		t.Fatal("the server's socket has a keep-alive timer")
 	}
 }
+
+// stuckPipeline's stage-30 call does not return until release is closed,
+// whatever happens to the connection: a plugin that never replies.
+type stuckPipeline struct {
+	stage.Nop
+	called, release chan struct{}
+}
+
+func (p *stuckPipeline) Handle(*stage.Conn, *http1.Request, *stage.Handoff) stage.Result {
+	close(p.called)
+	<-p.release
+	return stage.Result{Verdict: stage.Decline}
+}
+
+// TestShutdownBoundedByStuckPlugin: a connection whose stage-30 call a
+// plugin never answers keeps Shutdown at most the grace period and
+// shutWait (it ends when the plugins stop, which the caller does next);
+// before, Shutdown waited for it for ever, and the host never stopped.
+func TestShutdownBoundedByStuckPlugin(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	p := &stuckPipeline{called: make(chan struct{}), release: make(chan struct{})}
+	s, addr := testServer(t, p)
+	c, err := net.Dial("tcp", addr)
+	must(t, err)
+	defer c.Close()
+	io.WriteString(c, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-p.called
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- s.Shutdown(ctx) }()
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Error("Shutdown reported no connection left busy")
+		}
+		close(p.release) // the plugins stop: the call returns
+	case <-time.After(shutWait + 3*time.Second):
+		t.Error("Shutdown still waiting for a connection the plugin never answers")
+		close(p.release)
+		<-errc
+	}
+	if err := hosttest.Leaks(ignore); err != nil {
+		t.Fatal(err)
+	}
+}
