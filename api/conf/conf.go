@@ -23,6 +23,7 @@ import (
 	"regexp/syntax"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Error is a configuration error at a place in a file.
@@ -93,6 +94,11 @@ func Parse(path string, r io.Reader) (*File, error) {
 		trimmed := strings.TrimLeft(line, " \t")
 		switch {
 		case trimmed == "" || trimmed[0] == '#':
+		case !utf8.ValidString(line):
+			// Values go to plugins, and to the host's events, as protobuf
+			// strings, which must be UTF-8: a site's error page at such a
+			// path failed every lease of the site.
+			return nil, &Error{File: path, Line: n, Msg: fmt.Sprintf("%q is not UTF-8 text", line)}
 		case line[0] == '[':
 			s, err := parseSection(path, n, line)
 			if err != nil {

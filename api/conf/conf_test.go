@@ -33,6 +33,7 @@ func TestParseErrors(t *testing.T) {
 		"[]\n":                     "x.conf:1: malformed section header",
 		"[A]\n  k v\n[B]x\n":       "x.conf:3: malformed section header",
 		"[A]\n  k v\n[[B]]\n  x\n": "x.conf:3: malformed section header",
+		"[A]\n  k /e\xff.html\n":   "x.conf:2: \"  k /e\\xff.html\" is not UTF-8 text",
 	}
 	for src, want := range cases {
 		_, err := Parse("x.conf", strings.NewReader(src))
