@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/capuchin/capuchin/api/conf"
 )
@@ -33,6 +34,9 @@ func Load(dir string) (*Config, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("config directory %s: %w", dir, err)
+	}
+	if !utf8.ValidString(abs) { // paths under it go to plugins as protobuf strings, which must be UTF-8
+		return nil, fmt.Errorf("config directory %q: the path is not UTF-8", abs)
 	}
 	c := &Config{Dir: abs}
 	if c.Server, err = loadServer(filepath.Join(abs, "capuchin.conf")); err != nil {
@@ -99,9 +103,13 @@ func loadSites(dir string) ([]*Site, error) {
 	}
 	var names []string
 	for _, e := range ents {
-		if !e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
-			names = append(names, e.Name())
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
 		}
+		if !utf8.ValidString(e.Name()) { // it names the site to plugins (see Load)
+			return nil, &conf.Error{File: filepath.Join(dir, e.Name()), Msg: "the file's name is not UTF-8"}
+		}
+		names = append(names, e.Name())
 	}
 	sort.SliceStable(names, func(i, j int) bool {
 		return names[i] == "default" || names[j] != "default" && names[i] < names[j]
