@@ -4,11 +4,12 @@ import (
 	"testing"
 
 	"github.com/capuchin/capuchin/host/stage"
+	"github.com/capuchin/capuchin/internal/contract"
 	"github.com/capuchin/capuchin/internal/transport"
 )
 
 // TestLeaseTermsReports: which leases report their requests as they go
-// (Lease.ReportCounts), and which are bounded at stage.MaxReportedLease
+// (Lease.ReportCounts), and which are bounded at contract.LeaseRecordBatch
 // instead, by what the host wants (counts: MetricsURL; records: a
 // stage-40 plugin), what the holder declares (lease_reports, and
 // lease_records for records in its reports: a plugin built before
@@ -25,11 +26,11 @@ func TestLeaseTermsReports(t *testing.T) {
 	}{
 		{name: "nothing wanted", reports: true, record: true, held: true, wantMax: offered},
 		{name: "counts, reported", counts: true, reports: true, held: true, wantReports: true, wantMax: offered},
-		{name: "counts, not reported", counts: true, held: true, wantMax: stage.MaxReportedLease},
+		{name: "counts, not reported", counts: true, held: true, wantMax: contract.LeaseRecordBatch},
 		{name: "records, reported", logs: true, reports: true, record: true, held: true, wantReports: true, wantMax: offered},
-		{name: "records, holder reports counts only", logs: true, reports: true, held: true, wantMax: stage.MaxReportedLease},
-		{name: "records, no one takes reports", logs: true, reports: true, record: true, wantMax: stage.MaxReportedLease},
-		{name: "counts and records, holder reports counts only", counts: true, logs: true, reports: true, held: true, wantMax: stage.MaxReportedLease},
+		{name: "records, holder reports counts only", logs: true, reports: true, held: true, wantMax: contract.LeaseRecordBatch},
+		{name: "records, no one takes reports", logs: true, reports: true, record: true, wantMax: contract.LeaseRecordBatch},
+		{name: "counts and records, holder reports counts only", counts: true, logs: true, reports: true, held: true, wantMax: contract.LeaseRecordBatch},
 		{name: "counts and records, reported", counts: true, logs: true, reports: true, record: true, held: true, wantReports: true, wantMax: offered},
 	}
 	for _, tc := range cases {

@@ -13,8 +13,8 @@ import (
 // dropped.
 func TestNoteQueueRecords(t *testing.T) {
 	in := &instance{notes: make(chan queued, noteQueue)}
-	in.notifyRecords(make([]stage.Record, 300))
-	in.notify(&transport.Note{Kind: transport.NoteClosed})
+	in.notify(&queued{records: make([]stage.Record, 300)})
+	in.notify(&queued{note: transport.Note{Kind: transport.NoteClosed}})
 	if len(in.notes) != 4 || in.queued.Load() != 300 {
 		t.Fatalf("%d items, %d records queued; want 4 and 300", len(in.notes), in.queued.Load())
 	}
@@ -27,13 +27,13 @@ func TestNoteQueueRecords(t *testing.T) {
 	}
 
 	in.queued.Store(maxQueuedRecords - 10)
-	in.notifyRecords(make([]stage.Record, 20))
+	in.notify(&queued{records: make([]stage.Record, 20)})
 	if d := in.dropped.Load(); d != 20 || len(in.notes) != 0 || in.queued.Load() != maxQueuedRecords-10 {
 		t.Fatalf("over the bound: dropped %d, %d items queued", d, len(in.notes))
 	}
 	in.queued.Store(0)
-	in.notifyRecords(make([]stage.Record, 5))
-	in.notify(&transport.Note{Kind: transport.NoteClosed})
+	in.notify(&queued{records: make([]stage.Record, 5)})
+	in.notify(&queued{note: transport.Note{Kind: transport.NoteClosed}})
 	if n := in.lost(); n != 20+5+1 || len(in.notes) != 0 {
 		t.Fatalf("lost %d, %d items left; want 26 and 0", n, len(in.notes))
 	}

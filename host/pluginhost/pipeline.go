@@ -133,13 +133,13 @@ func (h *Host) lease(s *snapshot, i int, ho *stage.Handoff) stage.Lease {
 	// requests (MetricsURL) or logs them: a plugin that reports as it goes
 	// (with the records, when records are wanted and the connection takes
 	// reports) is asked to; the others' leases are bounded, so that counts
-	// and records come back at least every stage.MaxReportedLease requests.
+	// and records come back at least every contract.LeaseRecordBatch requests.
 	l.Records = len(s.done) > 0
 	man := &s.handle[i].man
 	reports := man.LeaseReports && (!l.Records || man.LeaseRecords && ho.Held != nil)
 	l.ReportCounts = reports && (ho.Lease.ReportCounts || l.Records)
 	if (ho.Lease.ReportCounts || l.Records) && !l.ReportCounts {
-		l.MaxRequests = min(l.MaxRequests, stage.MaxReportedLease)
+		l.MaxRequests = min(l.MaxRequests, contract.LeaseRecordBatch)
 	}
 	return l
 }
@@ -332,9 +332,9 @@ func (h *Host) Done(rec *stage.Record) {
 	if len(s.done) == 0 {
 		return
 	}
-	n := transport.Note{Kind: transport.NoteDone, Record: *rec}
+	q := queued{note: transport.Note{Kind: transport.NoteDone, Record: *rec}}
 	for _, p := range s.done {
-		p.notify(&n)
+		p.notify(&q)
 	}
 }
 
@@ -342,12 +342,12 @@ func (h *Host) Done(rec *stage.Record) {
 // every plugin that hooks stage 40, as one item of each one's queue (see
 // notes.go). It implements stage.Pipeline.
 func (h *Host) DoneLeased(rs []stage.Record) {
-	s := h.cur.Load()
 	if len(rs) == 0 {
 		return
 	}
-	for _, p := range s.done {
-		p.notifyRecords(rs)
+	q := queued{records: rs}
+	for _, p := range h.cur.Load().done {
+		p.notify(&q)
 	}
 }
 
@@ -362,7 +362,7 @@ func (h *Host) Closed(c *stage.Conn) {
 	if len(s.closed) == 0 {
 		return
 	}
-	var n *transport.Note
+	var q *queued
 	handed := false
 	for _, p := range s.closed {
 		in := p.inst.Load()
@@ -376,10 +376,10 @@ func (h *Host) Closed(c *stage.Conn) {
 		if !holds && !p.hooks(contract.StageClosed) {
 			continue
 		}
-		if n == nil {
-			n = &transport.Note{Kind: transport.NoteClosed, Conn: c.Conn}
+		if q == nil {
+			q = &queued{note: transport.Note{Kind: transport.NoteClosed, Conn: c.Conn}}
 		}
-		p.notify(n)
+		p.notify(q)
 	}
 	switch {
 	case !handed:
@@ -388,22 +388,6 @@ func (h *Host) Closed(c *stage.Conn) {
 	case c.TCP != nil:
 		fdpass.Shutdown(c.TCP)
 	}
-}
-
-func (p *plugin) notify(n *transport.Note) {
-	if in := p.inst.Load(); in != nil {
-		in.notify(n)
-		return
-	}
-	p.dropped.Add(1)
-}
-
-func (p *plugin) notifyRecords(rs []stage.Record) {
-	if in := p.inst.Load(); in != nil {
-		in.notifyRecords(rs)
-		return
-	}
-	p.dropped.Add(uint64(len(rs)))
 }
 
 // Compile-time check that *Host is a stage.Pipeline.

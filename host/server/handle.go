@@ -223,7 +223,7 @@ func (c *conn) handoff(sn *snapshot, site *config.Site) *stage.Handoff {
 		c.s.leaser != nil && c.s.leaser.MayLease(&c.req) {
 		// The host's own paths come back unserved, and the requests it
 		// counts (MetricsURL) are reported as they go, or the pipeline
-		// bounds the lease (stage.MaxReportedLease).
+		// bounds the lease (contract.LeaseRecordBatch).
 		counts := sv.MetricsURL != ""
 		c.hand.Lease = stage.Lease{MaxRequests: 1 + left, IdleTimeout: sv.KeepAliveTimeout,
 			GiveBack: sn.giveBack, ErrorPages: site.ErrorPages, PeerTimes: counts, ReportCounts: counts, Served: c.served - 1}
@@ -259,13 +259,7 @@ func (c *conn) handled(res *stage.Result) (int, int64, bool) {
 // records and status classes of the requests it served under a lease, and
 // the bytes of the response heads.
 func (c *conn) account(res *stage.Result) {
-	// The reply's own records, not copied, unless reports brought some
-	// that wait for the first request's (see Report).
-	if c.leased == nil {
-		c.leased = res.Records
-	} else {
-		c.leased = append(c.leased, res.Records...)
-	}
+	c.keepLeased(res.Records)
 	c.countLeased(res)
 	c.headOut = res.HeadOut
 }
@@ -290,8 +284,19 @@ func (c *conn) Report(res *stage.Result) {
 	if c.recorded {
 		c.doneLeased(res.Records)
 	} else {
-		c.leased = append(c.leased, res.Records...)
+		c.keepLeased(res.Records)
 	}
+}
+
+// keepLeased keeps records of leased requests until stage 40 runs for
+// them (leasedDone): the reply's own slice, not copied, when the
+// connection holds none yet.
+func (c *conn) keepLeased(rs []stage.Record) {
+	if c.leased == nil {
+		c.leased = rs
+		return
+	}
+	c.leased = append(c.leased, rs...)
 }
 
 // takeRelayed queues, after what the handler gave back, the client bytes

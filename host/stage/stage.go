@@ -88,11 +88,6 @@ type Upstream = contract.Upstream
 // Classes counts requests by status class (see contract.Classes).
 type Classes = contract.Classes
 
-// MaxReportedLease caps a lease whose requests the host hands to stage 40
-// or counts (MetricsURL) when the plugin does not report them as it goes
-// (Lease.ReportCounts), so that they come back at least this often.
-const MaxReportedLease = contract.LeaseRecordBatch
-
 // Handoff is what the host gives a stage-30 handler with a request.
 type Handoff struct {
 	VHost     string        // the virtual host chosen at stage 20

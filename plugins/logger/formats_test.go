@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -43,28 +42,32 @@ func formatSite(t *testing.T, format string) (*hosttest.Site, *hosttest.Proc, st
 // the order their lines are written.
 func formatTraffic(t *testing.T, addr string) []string {
 	t.Helper()
-	send := func(c net.Conn, target string, last bool) {
-		conn := ""
-		if last {
-			conn = "Connection: close\r\n"
-		}
-		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nReferer: http://ref.example/%s\r\nUser-Agent: tester \"%s\"\r\n%s\r\n",
-			target, target[1:], target, conn)
+	fields := func(target string) string {
+		return fmt.Sprintf("Referer: http://ref.example/%s\r\nUser-Agent: tester \"%s\"\r\n", target[1:], target)
 	}
-	sc := hosttest.Dial(t, addr)
-	send(sc.C, "/index.html", true)
-	if r := sc.MustRead("GET"); r.Status != 200 {
-		t.Fatalf("static: %d", r.Status)
+	if st := get(t, hosttest.Dial(t, addr), "/index.html", fields("/index.html"), true); st != 200 {
+		t.Fatalf("static: %d", st)
 	}
 	pc := hosttest.Dial(t, addr)
 	targets := []string{"/index.html", "/api/1", "/api/2", "/api/3"}
 	for i, tg := range targets[1:] {
-		send(pc.C, tg, i == 2)
-		if r := pc.MustRead("GET"); r.Status != 202 {
-			t.Fatalf("proxied %s: %d", tg, r.Status)
+		if st := get(t, pc, tg, fields(tg), i == 2); st != 202 {
+			t.Fatalf("proxied %s: %d", tg, st)
 		}
 	}
 	return targets
+}
+
+// get sends a GET of target with fields (each ending in CRLF) on c, with
+// Connection: close when it is the connection's last, and returns the
+// answer's status.
+func get(t *testing.T, c *hosttest.Client, target, fields string, last bool) int {
+	t.Helper()
+	if last {
+		fields += "Connection: close\r\n"
+	}
+	fmt.Fprintf(c.C, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", target, fields)
+	return c.MustRead("GET").Status
 }
 
 // TestFormatsThroughHost checks each format's lines for a static and for
@@ -176,13 +179,8 @@ func TestRequestTimeUnderLease(t *testing.T) {
 		if i > 0 {
 			time.Sleep(pause)
 		}
-		conn := ""
-		if i == n-1 {
-			conn = "Connection: close\r\n"
-		}
-		fmt.Fprintf(c.C, "GET /api/%d HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", i, conn)
-		if r := c.MustRead("GET"); r.Status != 202 {
-			t.Fatalf("request %d: %d", i, r.Status)
+		if st := get(t, c, fmt.Sprintf("/api/%d", i), "", i == n-1); st != 202 {
+			t.Fatalf("request %d: %d", i, st)
 		}
 	}
 	for _, l := range waitLines(t, logPath, n) {
@@ -212,13 +210,8 @@ func TestBytesNotUTF8Logged(t *testing.T) {
 		{"/api/3", "User-Agent: plain"},
 	}
 	for i, r := range reqs {
-		conn := ""
-		if i == len(reqs)-1 {
-			conn = "Connection: close\r\n"
-		}
-		fmt.Fprintf(c.C, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n%s\r\n", r.target, r.field, conn)
-		if got := c.MustRead("GET"); got.Status/100 != 2 {
-			t.Fatalf("%s: %d", r.target, got.Status)
+		if st := get(t, c, r.target, r.field+"\r\n", i == len(reqs)-1); st/100 != 2 {
+			t.Fatalf("%s: %d", r.target, st)
 		}
 	}
 	lines := waitLines(t, logPath, len(reqs))
