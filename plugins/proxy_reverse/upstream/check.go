@@ -170,11 +170,16 @@ func (c *Checker) record(r CheckResult) {
 }
 
 func (c *Checker) revive(now time.Time) {
+	// The failures first, then when the last one was: a failure they
+	// count has its time stored already (FailedAs), so a run of good
+	// checks is never taken for one that came after failures recorded
+	// while this check was applied.
+	fails := c.h.fails.Load()
 	if bad := c.h.lastBad.Load(); bad != c.badSeen {
 		c.badSeen, c.cleanRun = bad, 0
 	}
-	if c.cleanRun++; c.cleanRun >= c.cfg.Rise && c.h.fails.Load() != 0 {
-		c.h.revive(now)
+	if c.cleanRun++; c.cleanRun >= c.cfg.Rise && fails != 0 {
+		c.h.reviveFrom(fails, now)
 	}
 }
 

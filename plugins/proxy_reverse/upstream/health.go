@@ -41,6 +41,20 @@ type Health struct {
 // starts its slow start at now.
 func (h *Health) revive(now time.Time) {
 	h.fails.Store(0)
+	h.recovered(now)
+}
+
+// reviveFrom is revive for a run of failures counted at fails, unless
+// more came since (a failure a health check did not see is not undone).
+func (h *Health) reviveFrom(fails int32, now time.Time) {
+	if h.fails.CompareAndSwap(fails, 0) {
+		h.recovered(now)
+	}
+}
+
+// recovered starts the slow start of an address some entry skipped as
+// offline.
+func (h *Health) recovered(now time.Time) {
 	if h.offlineSeen.Load() && h.offlineSeen.Swap(false) {
 		h.upSince.Store(now.UnixNano())
 	}
