@@ -397,3 +397,29 @@ func hiServer(t *testing.T) string {
 	t.Cleanup(back.Close)
 	return strings.TrimPrefix(back.URL, "http://")
 }
+
+// A recovery that lands between passiveOK's check and its offline mark
+// (the mark is then set on a server already back) starts the slow start
+// it would otherwise have skipped, and leaves no mark behind to start
+// another at the next recovery.
+func TestOfflineMarkAfterRecovery(t *testing.T) {
+	e := entry(t, "127.0.0.1:1")
+	e.OfflineTimeout, e.SlowStart = 10*time.Second, 10*time.Second
+	g := NewGroup(e, nil, nil, hclog.NewNullLogger())
+	defer g.Close()
+	s := g.Servers()[0]
+	t0 := time.Unix(1000, 0)
+	s.FailedAs(t0, FailConnect)
+	s.FailedAs(t0, FailConnect)
+	s.h.revive(t0.Add(time.Second)) // not seen offline yet: no slow start
+	if s.Share(t0.Add(time.Second)) != 1 {
+		t.Fatal("slow start without an offline spell")
+	}
+	s.markOffline(t0.Add(time.Second), e.AttemptsCount) // the check saw the failures before the revive
+	if s.h.offlineSeen.Load() {
+		t.Fatal("the offline mark stayed on a server already back")
+	}
+	if sh := s.Share(t0.Add(6 * time.Second)); sh < 0.45 || sh > 0.55 {
+		t.Fatalf("share 5 s into a 10 s slow start = %v, want 0.5", sh)
+	}
+}
