@@ -112,6 +112,10 @@ fuzz:
 	$(GO) test ./api/http1 -run '^$$' -fuzz '^FuzzChunkedBody$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./api/http1 -run '^$$' -fuzz '^FuzzRequestDifferential$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./api/http1 -run '^$$' -fuzz '^FuzzResponseDifferential$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./host/static -run '^$$' -fuzz '^FuzzCleanPath$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/transport -run '^$$' -fuzz '^FuzzPeerEvent$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/transport -run '^$$' -fuzz '^FuzzPeerReply$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/recordwire -run '^$$' -fuzz '^FuzzSplitReply$$' -fuzztime $(FUZZTIME)
 
 proto:
 	./scripts/proto.sh

@@ -24,6 +24,7 @@ import (
 	"github.com/capuchin/capuchin/host/stage"
 	"github.com/capuchin/capuchin/internal/contract"
 	"github.com/capuchin/capuchin/internal/hosttest"
+	"github.com/capuchin/capuchin/internal/transport"
 )
 
 // binDir holds the test binaries, built once by TestMain.
@@ -194,9 +195,15 @@ func (l *loop) one(c *stage.Conn, tc *net.TCPConn, src *http1.PrefixReader, br *
 	l.handles.Add(1)
 	res := l.p.Handle(c, req, &stage.Handoff{VHost: "default", Buffered: buffered, KeepAlive: true, Lease: l.lease})
 	l.leased.Add(int64(res.Leased))
-	l.records.Add(int64(len(res.Records)))
-	for i := range res.Records {
-		l.p.Done(&res.Records[i])
+	l.records.Add(int64(res.Records.Len()))
+	recs, err := transport.DecodeRecords(&res.Records)
+	if err != nil {
+		l.mu.Lock()
+		l.errs = append(l.errs, err)
+		l.mu.Unlock()
+	}
+	for i := range recs {
+		l.p.Done(&recs[i])
 	}
 	if res.Err != nil {
 		l.mu.Lock()

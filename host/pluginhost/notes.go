@@ -2,6 +2,7 @@ package pluginhost
 
 import (
 	"github.com/capuchin/capuchin/host/stage"
+	"github.com/capuchin/capuchin/internal/contract"
 	"github.com/capuchin/capuchin/internal/transport"
 )
 
@@ -30,14 +31,14 @@ const maxQueuedRecords = 65536
 // itself at most maxBatch, may take it past by less than one batch).
 const maxBatch = 128
 
-// queued is one item of the queue: a note, or a batch of records.
+// queued is one item of the queue: stage-40 records, or a stage-50 note.
 type queued struct {
-	note    transport.Note
-	records []stage.Record // when not nil, the item is these (NoteDone); the notifier only reads them
+	records stage.Records // when there are some, the item is these; the notifier only reads them
+	closed  contract.Conn // else the connection that closed
 }
 
 // count is how many notes q stands for.
-func (q *queued) count() int { return max(len(q.records), 1) }
+func (q *queued) count() int { return max(q.records.Len(), 1) }
 
 // notify queues q for the plugin's running instance; without one it is
 // dropped.
@@ -52,21 +53,21 @@ func (p *plugin) notify(q *queued) {
 // notify queues q without blocking, records as items of at most maxBatch;
 // what does not fit is dropped.
 func (in *instance) notify(q *queued) {
-	if q.records == nil {
+	if q.records.Len() == 0 {
 		in.put(q)
 		return
 	}
-	for rs := q.records; len(rs) > 0; {
-		n := min(len(rs), maxBatch)
-		in.put(&queued{records: rs[:n]})
-		rs = rs[n:]
+	for rs := q.records; rs.Len() > 0; {
+		head, tail := rs.Split(maxBatch)
+		in.put(&queued{records: head})
+		rs = tail
 	}
 }
 
 // put queues one item, unless the queue is full or it would take the
 // records queued past maxQueuedRecords.
 func (in *instance) put(q *queued) {
-	n := int64(len(q.records))
+	n := int64(q.records.Len())
 	if n == 0 || in.queued.Add(n) <= maxQueuedRecords {
 		select {
 		case in.notes <- *q:
@@ -83,20 +84,21 @@ func (in *instance) put(q *queued) {
 func (in *instance) notifier(ns *transport.NoteStream) {
 	defer in.wg.Done()
 	defer close(in.nDone)
-	batch := make([]transport.Note, 0, 2*maxBatch)
+	var batch transport.NoteBatch
 	for {
 		select {
 		case q := <-in.notes:
-			batch = in.fill(in.add(batch[:0], &q))
-			if err := ns.Send(batch); err != nil {
-				in.dropped.Add(uint64(len(batch)))
+			in.add(&batch, &q)
+			in.fill(&batch)
+			if n := batch.Len(); ns.Send(&batch) != nil {
+				in.dropped.Add(uint64(n))
 				in.die()
 				return
 			}
 		case <-in.stopN:
-			for batch = in.fill(batch[:0]); len(batch) > 0; batch = in.fill(batch[:0]) {
-				if ns.Send(batch) != nil {
-					in.dropped.Add(uint64(len(batch)))
+			for in.fill(&batch); batch.Len() > 0; in.fill(&batch) {
+				if n := batch.Len(); ns.Send(&batch) != nil {
+					in.dropped.Add(uint64(n))
 					break
 				}
 			}
@@ -109,28 +111,27 @@ func (in *instance) notifier(ns *transport.NoteStream) {
 }
 
 // fill adds queued items to batch while it has room and items wait.
-func (in *instance) fill(batch []transport.Note) []transport.Note {
-	for len(batch) < maxBatch {
+func (in *instance) fill(batch *transport.NoteBatch) {
+	for batch.Len() < maxBatch {
 		select {
 		case q := <-in.notes:
-			batch = in.add(batch, &q)
+			in.add(batch, &q)
 		default:
-			return batch
+			return
 		}
 	}
-	return batch
 }
 
-// add appends q's notes to batch.
-func (in *instance) add(batch []transport.Note, q *queued) []transport.Note {
-	if q.records == nil {
-		return append(batch, q.note)
+// add adds q's notes to batch; a note that cannot be encoded is dropped.
+func (in *instance) add(batch *transport.NoteBatch, q *queued) {
+	if q.records.Len() == 0 {
+		if batch.AddClosed(&q.closed) != nil {
+			in.dropped.Add(1)
+		}
+		return
 	}
-	for i := range q.records {
-		batch = append(batch, transport.Note{Kind: transport.NoteDone, Record: q.records[i]})
-	}
-	in.queued.Add(-int64(len(q.records)))
-	return batch
+	batch.AddRecords(&q.records)
+	in.queued.Add(-int64(q.records.Len()))
 }
 
 // lost is what the instance dropped, and what it left queued, once its

@@ -332,7 +332,8 @@ func (h *Host) Done(rec *stage.Record) {
 	if len(s.done) == 0 {
 		return
 	}
-	q := queued{note: transport.Note{Kind: transport.NoteDone, Record: *rec}}
+	var q queued
+	q.records.Append(rec)
 	for _, p := range s.done {
 		p.notify(&q)
 	}
@@ -341,8 +342,8 @@ func (h *Host) Done(rec *stage.Record) {
 // DoneLeased queues the records of requests served under a lease for
 // every plugin that hooks stage 40, as one item of each one's queue (see
 // notes.go). It implements stage.Pipeline.
-func (h *Host) DoneLeased(rs []stage.Record) {
-	if len(rs) == 0 {
+func (h *Host) DoneLeased(rs stage.Records) {
+	if rs.Len() == 0 {
 		return
 	}
 	q := queued{records: rs}
@@ -377,7 +378,7 @@ func (h *Host) Closed(c *stage.Conn) {
 			continue
 		}
 		if q == nil {
-			q = &queued{note: transport.Note{Kind: transport.NoteClosed, Conn: c.Conn}}
+			q = &queued{closed: c.Conn}
 		}
 		p.notify(q)
 	}

@@ -68,12 +68,12 @@ type exchange struct {
 	w           respond.Writer
 	req         http1.Request
 	body        http1.Body
-	hand        stage.Handoff  // reused for every stage-30 call
-	leased      []stage.Record // records of the requests a handler served under a lease
-	leasing     bool           // the request's stage-30 call offers a lease: it is made on a new goroutine
-	nLease      int            // how many it served
-	classes     stage.Classes  // and their status classes: those it answered
-	peerClasses stage.Classes  // and those a stage-20 peer answered
+	hand        stage.Handoff // reused for every stage-30 call
+	leased      stage.Records // records of the requests a handler served under a lease
+	leasing     bool          // the request's stage-30 call offers a lease: it is made on a new goroutine
+	nLease      int           // how many it served
+	classes     stage.Classes // and their status classes: those it answered
+	peerClasses stage.Classes // and those a stage-20 peer answered
 
 	// Of the request being answered, for the metrics and the access log.
 	handler  string         // who answered, for capuchin_requests_total
@@ -721,18 +721,18 @@ func (c *conn) leasedDone() {
 	c.doneLeased(c.leased)
 	// Not kept for the next lease: the records (up to a batch, each holding its
 	// request's strings) would stay with the connection while it idles.
-	c.leased = nil
+	c.leased = stage.Records{}
 	c.addLeased(c.handler) // the plugin that held the lease answered them
 }
 
 // doneLeased runs stage 40 for records of requests served under a lease,
 // completed with what only the host knows: the connection and the
 // virtual host. The pipeline keeps them.
-func (c *conn) doneLeased(rs []stage.Record) {
-	for i := range rs {
-		rec := &rs[i]
-		rec.ConnID, rec.Remote, rec.VHost = c.info.ID, c.info.Remote, c.hand.VHost
+func (c *conn) doneLeased(rs stage.Records) {
+	if rs.Len() == 0 {
+		return
 	}
+	rs.SetConn(c.info.ID, c.info.Remote, c.hand.VHost)
 	c.s.pipeline.DoneLeased(rs)
 }
 

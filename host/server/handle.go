@@ -259,7 +259,7 @@ func (c *conn) handled(res *stage.Result) (int, int64, bool) {
 // records and status classes of the requests it served under a lease, and
 // the bytes of the response heads.
 func (c *conn) account(res *stage.Result) {
-	c.keepLeased(res.Records)
+	c.keepLeased(&res.Records)
 	c.countLeased(res)
 	c.headOut = res.HeadOut
 }
@@ -284,19 +284,19 @@ func (c *conn) Report(res *stage.Result) {
 	if c.recorded {
 		c.doneLeased(res.Records)
 	} else {
-		c.keepLeased(res.Records)
+		c.keepLeased(&res.Records)
 	}
 }
 
 // keepLeased keeps records of leased requests until stage 40 runs for
-// them (leasedDone): the reply's own slice, not copied, when the
-// connection holds none yet.
-func (c *conn) keepLeased(rs []stage.Record) {
-	if c.leased == nil {
-		c.leased = rs
+// them (leasedDone): the reply's own, not copied, when the connection
+// holds none yet.
+func (c *conn) keepLeased(rs *stage.Records) {
+	if c.leased.Len() == 0 {
+		c.leased = *rs
 		return
 	}
-	c.leased = append(c.leased, rs...)
+	c.leased.Add(rs)
 }
 
 // takeRelayed queues, after what the handler gave back, the client bytes

@@ -22,6 +22,7 @@ import (
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/internal/contract"
+	"github.com/capuchin/capuchin/internal/recordwire"
 )
 
 // Verdict is a stage's answer.
@@ -82,6 +83,10 @@ type Lease = contract.Lease
 // Record describes one finished request for stage 40.
 type Record = contract.Record
 
+// Records are records of requests served under a lease, encoded as the
+// plugin sent them (see recordwire).
+type Records = recordwire.Records
+
 // Upstream is a forwarded request's backend exchange, in a Record.
 type Upstream = contract.Upstream
 
@@ -137,7 +142,7 @@ type Result struct {
 	// PeerClasses are, of those, the requests a peer (a stage-20 plugin
 	// the lease holder called) answered.
 	PeerClasses Classes
-	Records     []Record      // their stage-40 records, when a stage-40 hook wants them (the connection fills in ConnID, Remote and VHost)
+	Records     Records       // their stage-40 records, when a stage-40 hook wants them (the connection adds ConnID, Remote and VHost)
 	Handler     string        // the name of the plugin that answered (not Decline), for the host's metrics
 	Upstream    Upstream      // the request's backend exchange, when the handler forwarded it
 	Idle        time.Duration // a lease given back idle: how long the connection had been idle
@@ -154,9 +159,9 @@ type Pipeline interface {
 	Handle(c *Conn, req *http1.Request, h *Handoff) Result
 	Done(rec *Record)
 	// DoneLeased is Done for the records of requests a handler served
-	// under a lease, completed by the connection; the pipeline keeps rs
-	// (the caller lets go of them).
-	DoneLeased(rs []Record)
+	// under a lease, completed by the connection (Records.SetConn); the
+	// pipeline keeps rs (the caller lets go of them).
+	DoneLeased(rs Records)
 	Closed(c *Conn)
 }
 
@@ -177,5 +182,5 @@ func (Nop) Connect(*Conn) Verdict                                   { return Con
 func (Nop) Request(*Conn, *http1.Request, string) (Verdict, *Reply) { return Continue, nil }
 func (Nop) Handle(*Conn, *http1.Request, *Handoff) Result           { return Result{Verdict: Decline} }
 func (Nop) Done(*Record)                                            {}
-func (Nop) DoneLeased([]Record)                                     {}
+func (Nop) DoneLeased(Records)                                      {}
 func (Nop) Closed(*Conn)                                            {}

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/mem"
+
 	pb "github.com/capuchin/capuchin/proto/capuchin/v1"
 )
 
@@ -66,7 +69,7 @@ func (s *CallStream) Recv(r *Reply) error {
 		return err
 	}
 	replyFromPB(&s.m, r)
-	return nil
+	return recordsFromPB(s.m.Records, &r.Records)
 }
 
 // CloseSend ends the host's side of the stream.
@@ -79,15 +82,22 @@ type NoteStream struct {
 
 // Notify opens the notification stream.
 func (c *Client) Notify(ctx context.Context) (*NoteStream, error) {
-	s, err := c.pb.Notify(ctx)
+	s, err := c.pb.Notify(ctx, grpc.ForceCodecV2(newRawCodec()))
 	if err != nil {
 		return nil, fmt.Errorf("open notify stream: %w", err)
 	}
 	return &NoteStream{s: s}, nil
 }
 
-// Send sends one batch.
-func (s *NoteStream) Send(notes []Note) error { return s.s.Send(notesToPB(notes)) }
+// Send sends the batch nb and empties it. Its bytes go in a buffer of
+// gRPC's pool, which gRPC gives back once it has written them.
+func (s *NoteStream) Send(nb *NoteBatch) error {
+	pool := mem.DefaultBufferPool()
+	buf := pool.Get(len(nb.b))
+	copy(*buf, nb.b)
+	nb.b, nb.n = nb.b[:0], 0
+	return s.s.SendMsg(&rawMessage{mem.NewBuffer(buf, pool)})
+}
 
 // Close ends the stream and waits for the plugin to have read it.
 func (s *NoteStream) Close() error {

@@ -180,7 +180,8 @@ func eventFromPB(p *pb.Event, e *Event) {
 	}
 }
 
-// replyToPB converts r, made valid UTF-8 first (see validStrings).
+// replyToPB converts r but its records (Records), made valid UTF-8 first
+// (see validStrings).
 func replyToPB(r *Reply) *pb.Reply {
 	validStrings(r)
 	out := &pb.Reply{
@@ -191,9 +192,6 @@ func replyToPB(r *Reply) *pb.Reply {
 	}
 	for _, f := range r.Header {
 		out.Header = append(out.Header, &pb.Field{Name: f.Name, Value: f.Value})
-	}
-	for i := range r.Records {
-		out.Records = append(out.Records, recordToPB(&r.Records[i]))
 	}
 	if r.Leased > 0 {
 		out.LeasedClasses = classesToPB(&r.Classes)
@@ -225,6 +223,7 @@ func classesFromPB(p []uint32, c *contract.Classes) {
 	}
 }
 
+// replyFromPB converts p but its records (Records).
 func replyFromPB(p *pb.Reply, r *Reply) {
 	*r = Reply{
 		ID: p.Id, Verdict: verdictFromPB(p.Verdict),
@@ -239,9 +238,6 @@ func replyFromPB(p *pb.Reply, r *Reply) {
 			r.Header[i] = http1.Field{Name: f.Name, Value: f.Value}
 		}
 	}
-	for _, rec := range p.Records {
-		r.Records = append(r.Records, recordFromPB(rec))
-	}
 	classesFromPB(p.LeasedClasses, &r.Classes)
 	classesFromPB(p.PeerClasses, &r.PeerClasses)
 	for _, pt := range p.PeerTimes {
@@ -250,15 +246,6 @@ func replyFromPB(p *pb.Reply, r *Reply) {
 			ts[i] = time.Duration(us) * time.Microsecond
 		}
 		r.PeerTimes = append(r.PeerTimes, ts)
-	}
-}
-
-func recordToPB(r *contract.Record) *pb.Record {
-	return &pb.Record{
-		ConnId: r.ConnID, Remote: addrToPB(r.Remote), Vhost: r.VHost, Method: r.Method, Target: r.Target,
-		Proto: r.Proto, Status: int32(r.Status), Bytes: r.Bytes, HeadBytes: r.HeadBytes,
-		StartUnixNs: r.Start.UnixNano(), DurationNs: int64(r.Duration),
-		Referer: bytesOf(r.Referer), UserAgent: bytesOf(r.UserAgent), Upstream: upstreamToPB(&r.Upstream),
 	}
 }
 
@@ -281,21 +268,6 @@ func recordFromPB(p *pb.Record) contract.Record {
 		Start: time.Unix(0, p.GetStartUnixNs()), Duration: time.Duration(p.GetDurationNs()),
 		Referer: string(p.GetReferer()), UserAgent: string(p.GetUserAgent()), Upstream: upstreamFromPB(p.GetUpstream()),
 	}
-}
-
-func notesToPB(notes []Note) *pb.NoteBatch {
-	b := &pb.NoteBatch{Notes: make([]*pb.Note, len(notes))}
-	for i := range notes {
-		n := &notes[i]
-		p := &pb.Note{Kind: noteKindToPB(n.Kind)}
-		if n.Kind == NoteDone {
-			p.Record = recordToPB(&n.Record)
-		} else {
-			p.Conn = connToPB(&n.Conn)
-		}
-		b.Notes[i] = p
-	}
-	return b
 }
 
 func notesFromPB(b *pb.NoteBatch, out []Note) []Note {

@@ -10,8 +10,10 @@ import (
 	"os"
 	"syscall"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/capuchin/capuchin/internal/recordwire"
 	pb "github.com/capuchin/capuchin/proto/capuchin/v1"
 )
 
@@ -139,8 +141,8 @@ func (f *framer) next() ([]byte, error) {
 	return f.fb, nil
 }
 
-// nextBatch reads the next frame into batch, a ReplyBatch or an
-// EventBatch, emptied first.
+// nextBatch reads the next frame into batch, an EventBatch, emptied
+// first.
 func (f *framer) nextBatch(batch proto.Message) error {
 	body, err := f.next()
 	if err != nil {
@@ -172,25 +174,53 @@ func (f *framer) Close() error {
 // together share a frame); Recv is for the one reading goroutine.
 type HostFrames struct {
 	framer
-	batch pb.ReplyBatch
-	i     int
+	rest    []byte // the frame's replies not returned yet
+	m       pb.Reply
+	scratch []byte // a reply's fields but its records
 }
 
 // Send queues e for the next frame, writing it now unless a write is in
 // progress (that one takes it along). An error means e was not sent.
-func (h *HostFrames) Send(e *Event) error { return h.w.send(eventToPB(e)) }
+func (h *HostFrames) Send(e *Event) error { return h.w.send(eventToPB(e), nil) }
 
 // Recv returns the next reply, reading a frame when the last is used up.
+// A ReplyBatch is read field by field here, so that the records of each
+// reply are taken as they came, checked but not decoded (recordwire).
 func (h *HostFrames) Recv(r *Reply) error {
-	for h.i >= len(h.batch.Replies) {
-		if err := h.nextBatch(&h.batch); err != nil {
-			return err
+	for {
+		for len(h.rest) == 0 {
+			body, err := h.next()
+			if err != nil {
+				return err
+			}
+			h.rest = body
 		}
-		h.i = 0
+		num, typ, n := protowire.ConsumeField(h.rest)
+		if n < 0 {
+			return fmt.Errorf("%w: %v", ErrFrame, protowire.ParseError(n))
+		}
+		field := h.rest[:n]
+		h.rest = h.rest[n:]
+		if num == fBatchItem && typ == protowire.BytesType { // else a field unknown here, skipped
+			_, _, t := protowire.ConsumeTag(field)
+			v, _ := protowire.ConsumeBytes(field[t:])
+			return h.reply(v, r)
+		}
 	}
-	replyFromPB(h.batch.Replies[h.i], r)
-	h.batch.Replies[h.i] = nil
-	h.i++
+}
+
+// reply decodes the Reply b into r.
+func (h *HostFrames) reply(b []byte, r *Reply) error {
+	rest, rs, err := recordwire.SplitReply(b, &h.scratch)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrFrame, err)
+	}
+	h.m.Reset()
+	if err := proto.Unmarshal(rest, &h.m); err != nil {
+		return fmt.Errorf("%w: %v", ErrFrame, err)
+	}
+	replyFromPB(&h.m, r)
+	r.Records = rs
 	return nil
 }
 
@@ -216,7 +246,7 @@ func (p *PluginFrames) Recv(e *Event) error {
 }
 
 // Send queues r for the next frame (see HostFrames.Send).
-func (p *PluginFrames) Send(r *Reply) error { return p.w.send(replyToPB(r)) }
+func (p *PluginFrames) Send(r *Reply) error { return p.w.send(replyToPB(r), r.Records.Wire()) }
 
 var (
 	_ CallConn    = (*HostFrames)(nil)

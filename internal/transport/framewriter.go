@@ -46,11 +46,12 @@ func newFrameWriter(w io.Writer) *frameWriter {
 	return fw
 }
 
-// send queues m for the next frame. A nil error means m was queued for a
-// writer that has not failed (yet); a write failure later shows as the
+// send queues m for the next frame, followed by tail, fields of m
+// already encoded (a reply's Records). A nil error means m was queued for
+// a writer that has not failed (yet); a write failure later shows as the
 // end of the peer's replies.
-func (fw *frameWriter) send(m proto.Message) error {
-	size := proto.Size(m)
+func (fw *frameWriter) send(m proto.Message, tail []byte) error {
+	size := proto.Size(m) + len(tail)
 	if size > maxMessage {
 		return fmt.Errorf("framed calls: a message of %d bytes exceeds %d", size, maxMessage)
 	}
@@ -59,7 +60,7 @@ func (fw *frameWriter) send(m proto.Message) error {
 	if err := fw.room(size); err != nil {
 		return err
 	}
-	if err := fw.queue(m, size); err != nil {
+	if err := fw.queue(m, size, tail); err != nil {
 		return err
 	}
 	fw.wake()
@@ -85,8 +86,8 @@ func (fw *frameWriter) wake() {
 	}
 }
 
-// queue appends m as field 1 of the pending batch.
-func (fw *frameWriter) queue(m proto.Message, size int) error {
+// queue appends m and tail as field 1 of the pending batch.
+func (fw *frameWriter) queue(m proto.Message, size int, tail []byte) error {
 	n0 := len(fw.pending)
 	if n0 == 0 {
 		fw.pending = append(fw.pending, 0, 0, 0, 0)
@@ -98,7 +99,7 @@ func (fw *frameWriter) queue(m proto.Message, size int) error {
 		fw.pending = fw.pending[:n0]
 		return fmt.Errorf("framed calls: encode: %w", err)
 	}
-	fw.pending = b
+	fw.pending = append(b, tail...)
 	return nil
 }
 

@@ -148,7 +148,7 @@ func (p *PeerFrames) setConn(c *PeerCall, v []byte) error {
 // the generated code.
 func (p *PeerFrames) Send(r *Reply) error {
 	if !stage20Only(r) {
-		return p.w.send(replyToPB(r))
+		return p.w.send(replyToPB(r), r.Records.Wire())
 	}
 	validStrings(r)
 	size, err := peerReplySize(r)
@@ -170,7 +170,7 @@ func (p *PeerFrames) Send(r *Reply) error {
 // reply.
 func stage20Only(r *Reply) bool {
 	return r.BytesIn == 0 && r.BytesOut == 0 && r.HeadOut == 0 && r.Leftover == nil && !r.Close &&
-		r.Records == nil && r.Leased == 0 && !r.Unbounded && !r.Upstream.Forwarded() && r.Idle == 0
+		r.Records.Len() == 0 && r.Leased == 0 && !r.Unbounded && !r.Upstream.Forwarded() && r.Idle == 0
 }
 
 // peerReplySize is the encoded size of r's stage-20 fields, its strings

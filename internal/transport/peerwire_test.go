@@ -197,7 +197,7 @@ func TestPeerCallerReadsTheProtos(t *testing.T) {
 		batch.Replies = append(batch.Replies, replyToPB(r))
 	}
 	batch.Replies = append(batch.Replies, replyToPB(&Reply{ID: 8, Interim: true, BytesOut: 9, Leftover: []byte("x"),
-		Records: []contract.Record{{Method: "GET"}}, Upstream: contract.Upstream{Addr: "b:1", Status: 200}}))
+		Records: recordsOf(contract.Record{Method: "GET"}), Upstream: contract.Upstream{Addr: "b:1", Status: 200}}))
 	writeFrame(t, raw, batch)
 	for _, r := range rs {
 		var got PeerReply

@@ -45,6 +45,7 @@ func (s *ServerCalls) Recv(e *Event) error {
 // Send sends one reply.
 func (s *ServerCalls) Send(r *Reply) error {
 	m := replyToPB(r)
+	m.Records = recordsToPB(&r.Records)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.s.Send(m)

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/internal/contract"
+	"github.com/capuchin/capuchin/internal/recordwire"
 )
 
 // StageSpec is one hooked stage in a Manifest, with its terms (blocking
@@ -78,9 +79,9 @@ type Reply struct {
 	HeadOut  int64 // of BytesOut, the response heads (1xx included)
 	Leftover []byte
 	Close    bool
-	Records  []contract.Record // of the requests served under the lease, when asked
-	Leased   int               // requests served under the lease after the first
-	Classes  contract.Classes  // those requests by status class
+	Records  recordwire.Records // of the requests served under the lease, when asked
+	Leased   int                // requests served under the lease after the first
+	Classes  contract.Classes   // those requests by status class
 	// PeerClasses are, of those, the requests a peer answered; PeerTimes
 	// the time of each peer call, by peer (Lease.PeerTimes).
 	PeerClasses contract.Classes

@@ -18,6 +18,7 @@ import (
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/internal/contract"
+	"github.com/capuchin/capuchin/internal/recordwire"
 )
 
 // echo is the plugin side of the wire test: it answers each event with the
@@ -55,7 +56,7 @@ func (echo) Calls(s PluginCalls) error {
 			}
 		}
 		r := &Reply{ID: ev.ID, Verdict: v, Reply: contract.Reply{Status: 201, Header: http1.Header{{Name: "X-Kind", Value: ev.VHost}}},
-			Leased: ev.Lease.MaxRequests, Classes: contract.Classes{1, 0, 7, 0, 2, 1}, Records: []contract.Record{{ConnID: ev.Conn.ID, Remote: ev.Conn.Remote, Method: "GET", Bytes: 90, HeadBytes: 80}},
+			Leased: ev.Lease.MaxRequests, Classes: contract.Classes{1, 0, 7, 0, 2, 1}, Records: recordsOf(contract.Record{ConnID: ev.Conn.ID, Remote: ev.Conn.Remote, Method: "GET", Bytes: 90, HeadBytes: 80}),
 			BytesOut: 300, HeadOut: 200, Idle: time.Second, Close: true, Released: true,
 			Upstream: contract.Upstream{Addr: "127.0.0.1:8080", Status: 502, Duration: time.Second}}
 		if len(ev.Lease.GiveBack) > 0 { // the give-back filters come back as the body
@@ -147,7 +148,18 @@ func TestWireRoundTrip(t *testing.T) {
 		Status: 200, Bytes: 99, Start: time.Unix(1700000000, 5), Duration: time.Millisecond,
 		Referer: "http://a/", UserAgent: "curl/8", Upstream: contract.Upstream{Addr: "127.0.0.1:81", Status: 200, Duration: 2 * time.Millisecond}}
 	sent := []Note{{Kind: NoteDone, Record: rec}, {Kind: NoteClosed, Conn: conn}}
-	if err := ns.Send(sent); err != nil {
+	// The record goes as a lease's holder encodes it, without the
+	// connection's fields, which the host appends.
+	plugins := rec
+	plugins.ConnID, plugins.Remote, plugins.VHost = 0, netip.AddrPort{}, ""
+	rs := recordsOf(plugins)
+	rs.SetConn(rec.ConnID, rec.Remote, rec.VHost)
+	var nb NoteBatch
+	nb.AddRecords(&rs)
+	if err := nb.AddClosed(&conn); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.Send(&nb); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -167,6 +179,15 @@ func TestWireRoundTrip(t *testing.T) {
 	if err := c.Reopen(ctx); err == nil || !strings.Contains(err.Error(), "cannot reopen /var/log/x") {
 		t.Errorf("reopen: %v", err)
 	}
+}
+
+// recordsOf encodes rs as a lease's holder does.
+func recordsOf(rs ...contract.Record) recordwire.Records {
+	var out recordwire.Records
+	for i := range rs {
+		out.Append(&rs[i])
+	}
+	return out
 }
 
 // checkCalls sends an event per verdict on calls and checks each reply.
@@ -206,9 +227,10 @@ func checkCalls(t *testing.T, calls CallConn) {
 			len(r.PeerTimes[1]) != 0 {
 			t.Errorf("peer call times lost on the way (or the lease's ask for them): %v", r.PeerTimes)
 		}
-		if r.Leased != lease.MaxRequests || len(r.Records) != 1 || r.Records[0].ConnID != conn.ID || r.Records[0].Remote != conn.Remote ||
-			r.Records[0].Bytes != 90 || r.Records[0].HeadBytes != 80 {
-			t.Errorf("lease or records lost on the way: leased %d, records %+v", r.Leased, r.Records)
+		recs, err := DecodeRecords(&r.Records)
+		if err != nil || r.Leased != lease.MaxRequests || len(recs) != 1 || recs[0].ConnID != conn.ID || recs[0].Remote != conn.Remote ||
+			recs[0].Bytes != 90 || recs[0].HeadBytes != 80 {
+			t.Errorf("lease or records lost on the way: leased %d, records %+v, %v", r.Leased, recs, err)
 		}
 		if want := (contract.Upstream{Addr: "127.0.0.1:8080", Status: 502, Duration: time.Second}); r.Upstream != want {
 			t.Errorf("upstream lost on the way: got %+v, want %+v", r.Upstream, want)
