@@ -115,6 +115,8 @@ fuzz:
 	$(GO) test ./host/static -run '^$$' -fuzz '^FuzzCleanPath$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/transport -run '^$$' -fuzz '^FuzzPeerEvent$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/transport -run '^$$' -fuzz '^FuzzPeerReply$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/transport -run '^$$' -fuzz '^FuzzDecodeNotes$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/transport -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/recordwire -run '^$$' -fuzz '^FuzzSplitReply$$' -fuzztime $(FUZZTIME)
 
 proto:

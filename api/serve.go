@@ -34,7 +34,7 @@ func Serve(p Plugin) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  transport.Handshake(),
 		VersionedPlugins: transport.VersionedPlugins(rt),
-		GRPCServer:       plugin.DefaultGRPCServer,
+		GRPCServer:       transport.NewGRPCServer,
 		Logger:           Logger(),
 	})
 }

@@ -161,6 +161,17 @@ func (rs *Records) SetConn(id uint64, remote netip.AddrPort, vhost string) {
 	rs.conn = protowire.AppendString(protowire.AppendTag(c, fRecordVHost, protowire.BytesType), validUTF8(vhost))
 }
 
+// ConsumeField is protowire.ConsumeField refusing, as the generated
+// decoder does, a field number past protowire.MaxValidNumber, which
+// protowire lets through: the hand-written scanners of messages use it.
+func ConsumeField(b []byte) (protowire.Number, protowire.Type, int) {
+	num, typ, n := protowire.ConsumeField(b)
+	if n >= 0 && num > protowire.MaxValidNumber {
+		return 0, 0, -2 // protowire's code of an invalid field number (ParseError)
+	}
+	return num, typ, n
+}
+
 // Wire is the records as a Reply's records field: the encoded Reply's
 // other fields followed by these make the Reply with its records.
 func (rs *Records) Wire() []byte { return rs.b }
@@ -214,7 +225,7 @@ func (rs *Records) Split(n int) (head, tail Records) {
 func SplitReply(b []byte, scratch *[]byte) ([]byte, Records, error) {
 	var rs Records
 	for off := 0; off < len(b); {
-		num, typ, n := protowire.ConsumeField(b[off:])
+		num, typ, n := ConsumeField(b[off:])
 		if n < 0 {
 			return nil, rs, protowire.ParseError(n)
 		}
@@ -286,8 +297,8 @@ var (
 // types, their strings UTF-8.
 func checkMessage(b []byte, kinds []fieldKind) error {
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeField(b)
-		if n < 0 || num > protowire.MaxValidNumber { // (which ConsumeField lets through)
+		num, typ, n := ConsumeField(b)
+		if n < 0 {
 			return errRecord
 		}
 		if int(num) < len(kinds) && kinds[num] != unknownField {

@@ -270,18 +270,16 @@ func recordFromPB(p *pb.Record) contract.Record {
 	}
 }
 
-func notesFromPB(b *pb.NoteBatch, out []Note) []Note {
-	for _, p := range b.Notes {
-		n := Note{Kind: noteKindFromPB(p.Kind)}
-		if p.Record != nil {
-			n.Record = recordFromPB(p.Record)
-		}
-		if p.Conn != nil {
-			n.Conn = connFromPB(p.Conn)
-		}
-		out = append(out, n)
+// noteFromPB converts a note the generated code decoded.
+func noteFromPB(p *pb.Note) Note {
+	n := Note{Kind: noteKindFromPB(p.Kind)}
+	if p.Record != nil {
+		n.Record = recordFromPB(p.Record)
 	}
-	return out
+	if p.Conn != nil {
+		n.Conn = connFromPB(p.Conn)
+	}
+	return n
 }
 
 // bytesOf is s as bytes for a message about to be encoded, without a

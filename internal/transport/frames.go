@@ -195,7 +195,7 @@ func (h *HostFrames) Recv(r *Reply) error {
 			}
 			h.rest = body
 		}
-		num, typ, n := protowire.ConsumeField(h.rest)
+		num, typ, n := recordwire.ConsumeField(h.rest)
 		if n < 0 {
 			return fmt.Errorf("%w: %v", ErrFrame, protowire.ParseError(n))
 		}

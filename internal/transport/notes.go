@@ -2,7 +2,9 @@ package transport
 
 import (
 	"fmt"
+	"slices"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
@@ -61,4 +63,81 @@ func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) {
 	return c.CodecV2.Marshal(v)
 }
 
+// Unmarshal copies a message's bytes into a rawRecv as they came.
+func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if r, ok := v.(*rawRecv); ok {
+		n := data.Len()
+		r.b = slices.Grow(r.b[:0], n)[:n]
+		data.CopyTo(r.b)
+		return nil
+	}
+	return c.CodecV2.Unmarshal(data, v)
+}
+
+// rawRecv receives a message's bytes undecoded (rawCodec).
+type rawRecv struct{ b []byte }
+
 func newRawCodec() rawCodec { return rawCodec{encoding.GetCodecV2(proto.Name)} }
+
+// NewGRPCServer is grpc.NewServer with opts and rawCodec, by which the
+// Notify stream's receiver decodes its batches itself (decodeNotes).
+func NewGRPCServer(opts []grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append(opts, grpc.ForceServerCodecV2(newRawCodec()))...)
+}
+
+// decodeNotes appends the notes of b, an encoded NoteBatch, to out: a
+// stage-40 record decoded by hand (recordwire.DecodeRecord: one
+// allocation a record, where the generated code makes a dozen), anything
+// else by the generated code.
+func decodeNotes(b []byte, out []Note) ([]Note, error) {
+	for len(b) > 0 {
+		num, typ, n := recordwire.ConsumeField(b)
+		if n < 0 {
+			return out, fmt.Errorf("notes: %w", protowire.ParseError(n))
+		}
+		field := b[:n]
+		b = b[n:]
+		if num != fBatchItem || typ != protowire.BytesType {
+			continue // a field unknown here
+		}
+		_, _, t := protowire.ConsumeTag(field)
+		v, _ := protowire.ConsumeBytes(field[t:])
+		note, err := decodeNote(v)
+		if err != nil {
+			return out, fmt.Errorf("notes: %w", err)
+		}
+		out = append(out, note)
+	}
+	return out, nil
+}
+
+// decodeNote decodes one Note: by hand when it is a stage-40 record and
+// nothing else, else with the generated code.
+func decodeNote(b []byte) (Note, error) {
+	kind, rec, plain := uint64(0), []byte(nil), true
+	for f := b; len(f) > 0 && plain; {
+		num, typ, n := recordwire.ConsumeField(f)
+		if n < 0 {
+			return Note{}, protowire.ParseError(n)
+		}
+		_, _, t := protowire.ConsumeTag(f)
+		switch {
+		case num == fNoteKind && typ == protowire.VarintType:
+			kind, _ = protowire.ConsumeVarint(f[t:n])
+		case num == fNoteRecord && typ == protowire.BytesType && rec == nil:
+			rec, _ = protowire.ConsumeBytes(f[t:n])
+		default:
+			plain = false // a connection, a second record (to merge), a field unknown here
+		}
+		f = f[n:]
+	}
+	if plain && rec != nil && kind == uint64(pb.Note_KIND_DONE) {
+		n := Note{Kind: NoteDone}
+		return n, recordwire.DecodeRecord(rec, &n.Record)
+	}
+	var p pb.Note
+	if err := gproto.Unmarshal(b, &p); err != nil {
+		return Note{}, err
+	}
+	return noteFromPB(&p), nil
+}

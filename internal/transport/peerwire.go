@@ -50,6 +50,9 @@ const (
 
 	fFieldName  = 1
 	fFieldValue = 2
+
+	fNoteKind   = 1
+	fNoteRecord = 2
 )
 
 // --- the lease holder's end -------------------------------------------------

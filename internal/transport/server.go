@@ -74,17 +74,22 @@ func (s *server) Calls(stream pb.Plugin_CallsServer) error {
 	return s.h.Calls(&ServerCalls{s: stream})
 }
 
+// Notify takes the batches of the Notify stream as they came (rawCodec,
+// NewGRPCServer) and decodes them itself (decodeNotes).
 func (s *server) Notify(stream pb.Plugin_NotifyServer) error {
 	var notes []Note
+	var m rawRecv
 	for {
-		b, err := stream.Recv()
+		err := stream.RecvMsg(&m)
 		if errors.Is(err, io.EOF) {
 			return stream.SendAndClose(&pb.NotifyResponse{})
+		}
+		if err == nil {
+			notes, err = decodeNotes(m.b, notes[:0])
 		}
 		if err != nil {
 			return err
 		}
-		notes = notesFromPB(b, notes[:0])
 		s.h.Notify(notes)
 	}
 }

@@ -94,7 +94,7 @@ func dialEcho(t *testing.T, e echo) *Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	srv := NewGRPCServer(nil)
 	if err := (&GRPCPlugin{Impl: e}).GRPCServer(nil, srv); err != nil {
 		t.Fatal(err)
 	}
