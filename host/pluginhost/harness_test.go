@@ -24,7 +24,6 @@ import (
 	"github.com/capuchin/capuchin/host/stage"
 	"github.com/capuchin/capuchin/internal/contract"
 	"github.com/capuchin/capuchin/internal/hosttest"
-	"github.com/capuchin/capuchin/internal/transport"
 )
 
 // binDir holds the test binaries, built once by TestMain.
@@ -196,7 +195,7 @@ func (l *loop) one(c *stage.Conn, tc *net.TCPConn, src *http1.PrefixReader, br *
 	res := l.p.Handle(c, req, &stage.Handoff{VHost: "default", Buffered: buffered, KeepAlive: true, Lease: l.lease})
 	l.leased.Add(int64(res.Leased))
 	l.records.Add(int64(res.Records.Len()))
-	recs, err := transport.DecodeRecords(&res.Records)
+	recs, err := res.Records.Decode()
 	if err != nil {
 		l.mu.Lock()
 		l.errs = append(l.errs, err)

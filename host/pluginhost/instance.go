@@ -52,7 +52,7 @@ type instance struct {
 
 	handed  sync.Map     // conn id -> struct{}: descriptor already passed (releasedCopy: and closed by the plugin)
 	notes   chan queued  // see notes.go
-	queued  atomic.Int64 // records queued in batches (see notifyRecords)
+	queued  atomic.Int64 // records queued (see notes.go)
 	stopN   chan struct{}
 	nDone   chan struct{} // closed when the notifier ends
 	dropped atomic.Uint64

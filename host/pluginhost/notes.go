@@ -11,25 +11,32 @@ import (
 // never blocks: what does not fit is dropped and counted
 // (capuchin_plugin_notes_dropped_total).
 //
-// The records of requests served under a lease come in batches (a
-// lease's report or final reply, contract.LeaseRecordBatch records at
-// most from the SDK): such a batch is one item of the queue (or several,
-// of maxBatch records at most), bounded by maxQueuedRecords records in
-// all. Note by note, the reports of 256 connections whose clients keep
-// in step (wrk does) came at once and were more than the queue holds: an
-// access log lost 10-17 % of its lines at 256 connections.
+// Records are queued encoded, as the plugin that served their requests
+// sent them (recordwire): the records of requests served under a lease
+// come in batches (a lease's report or final reply,
+// contract.LeaseRecordBatch records at most from the SDK), and such a
+// batch is one item of the queue (or several, of maxBatch records at
+// most); the record of a request the host answered is an item of one.
+// Records are bounded by maxQueuedRecords in all. Note by note, the
+// reports of 256 connections whose clients keep in step (wrk does) came
+// at once and were more than the queue holds: an access log lost 10-17 %
+// of its lines at 256 connections.
 
 // noteQueue is the length of a plugin's stage-40/50 queue, in items.
 const noteQueue = 4096
 
-// maxQueuedRecords bounds the records queued in batches (about 300 bytes
-// each with their strings): 256 connections' reports of 128 records at
-// once, twice over.
+// maxQueuedRecords bounds the records queued (about 100-200 bytes each,
+// encoded): 256 connections' reports of 128 records at once, twice over.
 const maxQueuedRecords = 65536
 
 // maxBatch bounds one batch of notifications (a queued batch of records,
-// itself at most maxBatch, may take it past by less than one batch).
-const maxBatch = 128
+// itself at most maxBatch, may take it past by less than one batch), and
+// maxBatchBytes its size in bytes (records of long request lines, past it
+// by one item at most; the plugin takes messages of transport.MaxNotes).
+const (
+	maxBatch      = 128
+	maxBatchBytes = 1 << 20
+)
 
 // queued is one item of the queue: stage-40 records, or a stage-50 note.
 type queued struct {
@@ -112,7 +119,7 @@ func (in *instance) notifier(ns *transport.NoteStream) {
 
 // fill adds queued items to batch while it has room and items wait.
 func (in *instance) fill(batch *transport.NoteBatch) {
-	for batch.Len() < maxBatch {
+	for batch.Len() < maxBatch && batch.Size() < maxBatchBytes {
 		select {
 		case q := <-in.notes:
 			in.add(batch, &q)

@@ -719,8 +719,8 @@ func (c *conn) headBytes() int64 {
 // and counts them against MaxKeepAliveRequest.
 func (c *conn) leasedDone() {
 	c.doneLeased(c.leased)
-	// Not kept for the next lease: the records (up to a batch, each holding its
-	// request's strings) would stay with the connection while it idles.
+	// Not kept for the next lease: the records (up to a batch, encoded) would
+	// stay with the connection while it idles.
 	c.leased = stage.Records{}
 	c.addLeased(c.handler) // the plugin that held the lease answered them
 }

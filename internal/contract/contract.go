@@ -10,7 +10,9 @@ package contract
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/capuchin/capuchin/api/http1"
 )
@@ -247,6 +249,25 @@ type Record struct {
 	Referer   string   // the request's Referer field, "" when none
 	UserAgent string   // the request's User-Agent field, "" when none
 	Upstream  Upstream // the backend exchange, when a handler forwarded the request
+}
+
+// ValidUTF8 is s with its bytes that are not UTF-8 replaced (U+FFFD): a
+// string field of the contract's messages that is not UTF-8 fails to
+// encode, or to decode, and the whole message with it.
+func ValidUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// AddrString is an address as the contract's messages carry it: ip:port,
+// "" for none.
+func AddrString(a netip.AddrPort) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 // Upstream is what a stage-30 handler that forwarded a request reports of

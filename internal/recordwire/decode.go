@@ -37,6 +37,21 @@ func DecodeRecord(b []byte, r *contract.Record) error {
 	return err
 }
 
+// Decode returns the records decoded (DecodeRecord), with their
+// connection's fields (SetConn).
+func (rs *Records) Decode() ([]contract.Record, error) {
+	out := make([]contract.Record, 0, rs.n)
+	var err error
+	rs.Each(func(rec []byte) bool {
+		var r contract.Record
+		if err = DecodeRecord(append(rec[:len(rec):len(rec)], rs.conn...), &r); err == nil {
+			out = append(out, r)
+		}
+		return err == nil
+	})
+	return out, err
+}
+
 // setRecord sets the field num of r but Remote, Upstream and Start: v for
 // a varint field, s for the others.
 func setRecord(r *contract.Record, num protowire.Number, v uint64, s string) {

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
-	"strings"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -35,10 +34,10 @@ const (
 	fRecordVHost    = 3
 	fRecordUpstream = 13
 
-	fBatchItem  = 1 // NoteBatch.notes
-	fNoteKind   = 1
-	fNoteRecord = 2
-	kindDone    = 1 // Note.KIND_DONE
+	fNoteBatchNotes = 1
+	fNoteKind       = 1
+	fNoteRecord     = 2
+	kindDone        = 1 // Note.KIND_DONE
 )
 
 // Records are stage-40 records, encoded: entries of a Reply's records
@@ -61,14 +60,15 @@ func (rs *Records) Add(o *Records) {
 	rs.n += o.n
 }
 
-// Append encodes r and appends it. Its strings are made valid UTF-8 (see
-// validUTF8); Referer and UserAgent are bytes on the wire.
+// Append encodes r and appends it. Its strings are made valid UTF-8
+// (contract.ValidUTF8); Referer and UserAgent are bytes on the wire.
 func (rs *Records) Append(r *contract.Record) {
-	b := protowire.AppendTag(rs.b, fReplyRecords, protowire.BytesType)
+	b := slices.Grow(rs.b, 256) // a record's usual size: one allocation for a first record
+	b = protowire.AppendTag(b, fReplyRecords, protowire.BytesType)
 	at := len(b)
-	b = append(b, 0, 0, 0) // room for a length under 2 MiB
+	b = append(b, 0, 0) // room for a length of 128 bytes to 16 KiB, as most are
 	b = appendRecord(b, r)
-	rs.b = putLength(b, at, 3)
+	rs.b = putLength(b, at, 2)
 	rs.n++
 }
 
@@ -126,24 +126,7 @@ func appendUint(b []byte, n protowire.Number, v uint64) []byte {
 func appendInt(b []byte, n protowire.Number, v int64) []byte { return appendUint(b, n, uint64(v)) }
 
 func appendString(b []byte, n protowire.Number, s string) []byte {
-	return appendBytes(b, n, validUTF8(s))
-}
-
-// validUTF8 is s, its bytes that are not UTF-8 replaced (U+FFFD): a string
-// field that is not UTF-8 would not decode.
-func validUTF8(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
-}
-
-// addrString is an address as the proto carries it: ip:port, "" for none.
-func addrString(a netip.AddrPort) string {
-	if !a.IsValid() {
-		return ""
-	}
-	return a.String()
+	return appendBytes(b, n, contract.ValidUTF8(s))
 }
 
 func appendBytes(b []byte, n protowire.Number, s string) []byte {
@@ -157,8 +140,8 @@ func appendBytes(b []byte, n protowire.Number, s string) []byte {
 // appended to every record as it is sent on (NoteBatch.AddRecords).
 func (rs *Records) SetConn(id uint64, remote netip.AddrPort, vhost string) {
 	c := protowire.AppendVarint(protowire.AppendTag(nil, fRecordConnID, protowire.VarintType), id)
-	c = protowire.AppendString(protowire.AppendTag(c, fRecordRemote, protowire.BytesType), addrString(remote))
-	rs.conn = protowire.AppendString(protowire.AppendTag(c, fRecordVHost, protowire.BytesType), validUTF8(vhost))
+	c = protowire.AppendString(protowire.AppendTag(c, fRecordRemote, protowire.BytesType), contract.AddrString(remote))
+	rs.conn = protowire.AppendString(protowire.AppendTag(c, fRecordVHost, protowire.BytesType), contract.ValidUTF8(vhost))
 }
 
 // ConsumeField is protowire.ConsumeField refusing, as the generated
@@ -184,7 +167,7 @@ func (rs *Records) AppendNotes(b []byte) []byte {
 	rs.Each(func(rec []byte) bool {
 		size := len(rec) + len(rs.conn)
 		note := 2 + protowire.SizeTag(fNoteRecord) + protowire.SizeBytes(size) // kind: a byte of tag, one of value
-		b = protowire.AppendVarint(protowire.AppendTag(b, fBatchItem, protowire.BytesType), uint64(note))
+		b = protowire.AppendVarint(protowire.AppendTag(b, fNoteBatchNotes, protowire.BytesType), uint64(note))
 		b = protowire.AppendVarint(protowire.AppendTag(b, fNoteKind, protowire.VarintType), kindDone)
 		b = protowire.AppendVarint(protowire.AppendTag(b, fNoteRecord, protowire.BytesType), uint64(size))
 		b = append(append(b, rec...), rs.conn...)
@@ -196,7 +179,7 @@ func (rs *Records) AppendNotes(b []byte) []byte {
 // Each calls f with each record's serialized Record, until f returns false.
 func (rs *Records) Each(f func(rec []byte) bool) {
 	for b := rs.b; len(b) > 0; {
-		_, _, n := protowire.ConsumeTag(b) // well formed: Append or Take wrote it
+		_, _, n := protowire.ConsumeTag(b) // well formed: Append, AppendEncoded or Take wrote it
 		v, m := protowire.ConsumeBytes(b[n:])
 		if !f(v) {
 			return
@@ -209,14 +192,15 @@ func (rs *Records) Each(f func(rec []byte) bool) {
 // rest, both with rs's connection fields; they share rs's memory.
 func (rs *Records) Split(n int) (head, tail Records) {
 	if n >= rs.n {
-		return *rs, Records{conn: rs.conn}
+		return Records{b: rs.b[:len(rs.b):len(rs.b)], n: rs.n, conn: rs.conn}, Records{conn: rs.conn}
 	}
 	off := 0
 	for i := 0; i < n; i++ {
 		_, _, m := protowire.ConsumeField(rs.b[off:])
 		off += m
 	}
-	return Records{b: rs.b[:off:off], n: n, conn: rs.conn}, Records{b: rs.b[off:], n: rs.n - n, conn: rs.conn}
+	// (capacities capped: an Add to either cannot write into the other)
+	return Records{b: rs.b[:off:off], n: n, conn: rs.conn}, Records{b: rs.b[off:len(rs.b):len(rs.b)], n: rs.n - n, conn: rs.conn}
 }
 
 // SplitReply returns the fields of the Reply b but its records (b
@@ -234,7 +218,7 @@ func SplitReply(b []byte, scratch *[]byte) ([]byte, Records, error) {
 		case num == fReplyRecords && typ == protowire.BytesType:
 			if rs.n == 0 {
 				*scratch = append((*scratch)[:0], b[:off]...)
-				rs.b = make([]byte, 0, len(b)-off)
+				rs.b = make([]byte, 0, recordsSize(b[off:]))
 			}
 			if err := rs.Take(field); err != nil {
 				return nil, rs, err
@@ -248,6 +232,22 @@ func SplitReply(b []byte, scratch *[]byte) ([]byte, Records, error) {
 		return b, rs, nil
 	}
 	return *scratch, rs, nil
+}
+
+// recordsSize is the size of the records fields of b, fields of a Reply.
+func recordsSize(b []byte) int {
+	size := 0
+	for len(b) > 0 {
+		num, typ, n := ConsumeField(b)
+		if n < 0 {
+			break
+		}
+		if num == fReplyRecords && typ == protowire.BytesType {
+			size += n
+		}
+		b = b[n:]
+	}
+	return size
 }
 
 // Take appends field, a Reply's records field, to rs once its record is
@@ -292,13 +292,15 @@ var (
 	upstreamFields = [...]fieldKind{1: stringField, 2: varintField, 3: varintField}
 )
 
-// checkMessage reports whether b is a message that decodes with the
-// fields kinds describes: well formed, its known fields of their wire
-// types, their strings UTF-8.
+// checkMessage returns an error unless b is a message that decodes with
+// the fields kinds describes, in any protobuf decoder: well formed, no
+// groups (neither Record nor Upstream has any, and a decoder bounds their
+// nesting, protobufjs at 100 levels, where protowire takes 10,000), its
+// known fields of their wire types, their strings UTF-8.
 func checkMessage(b []byte, kinds []fieldKind) error {
 	for len(b) > 0 {
 		num, typ, n := ConsumeField(b)
-		if n < 0 {
+		if n < 0 || typ == protowire.StartGroupType || typ == protowire.EndGroupType {
 			return errRecord
 		}
 		if int(num) < len(kinds) && kinds[num] != unknownField {
@@ -312,8 +314,8 @@ func checkMessage(b []byte, kinds []fieldKind) error {
 	return nil
 }
 
-// checkField reports whether a field's value v, of wire type typ, is of
-// kind k.
+// checkField returns an error unless a field's value v, of wire type
+// typ, is of kind k.
 func checkField(k fieldKind, typ protowire.Type, v []byte) error {
 	if k == varintField {
 		if typ != protowire.VarintType {

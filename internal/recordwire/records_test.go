@@ -12,7 +12,6 @@ import (
 
 	"github.com/capuchin/capuchin/internal/contract"
 	"github.com/capuchin/capuchin/internal/recordwire"
-	"github.com/capuchin/capuchin/internal/transport"
 	pb "github.com/capuchin/capuchin/proto/capuchin/v1"
 )
 
@@ -36,7 +35,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 		rs.Append(r)
 	}
 	rs.SetConn(7, remote, "example.org")
-	got, err := transport.DecodeRecords(&rs)
+	got, err := rs.Decode()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +59,7 @@ func TestRecordsLengths(t *testing.T) {
 		r := contract.Record{Method: "GET", UserAgent: strings.Repeat("u", n), Upstream: contract.Upstream{Addr: strings.Repeat("a", n%200+1)}}
 		rs.Append(&r)
 		rs.Append(&r)
-		got, err := transport.DecodeRecords(&rs)
+		got, err := rs.Decode()
 		if err != nil || len(got) != 2 || got[1].UserAgent != r.UserAgent || got[1].Upstream.Addr != r.Upstream.Addr {
 			t.Fatalf("%d bytes: %d records, %v", n, len(got), err)
 		}
@@ -74,14 +73,14 @@ func TestRecordsSplitAdd(t *testing.T) {
 	}
 	rs.SetConn(3, netip.AddrPort{}, "v")
 	head, tail := rs.Split(2)
-	h, _ := transport.DecodeRecords(&head)
-	tl, _ := transport.DecodeRecords(&tail)
+	h, _ := head.Decode()
+	tl, _ := tail.Decode()
 	if len(h) != 2 || len(tl) != 3 || h[1].Status != 201 || tl[0].Status != 202 || tl[2].ConnID != 3 {
 		t.Fatalf("split: %+v | %+v", h, tl)
 	}
 	head.Add(&tail) // head's memory ends at its last record: tail is not overwritten
-	all, _ := transport.DecodeRecords(&head)
-	tl, _ = transport.DecodeRecords(&tail)
+	all, _ := head.Decode()
+	tl, _ = tail.Decode()
 	if len(all) != 5 || all[4].Status != 204 || len(tl) != 3 || tl[0].Status != 202 {
 		t.Fatalf("add: %+v | %+v", all, tl)
 	}
@@ -113,6 +112,12 @@ func TestSplitReply(t *testing.T) {
 		"wrong wire type":      protowire.AppendVarint(protowire.AppendTag(nil, 5, protowire.VarintType), 1),
 		"cut short":            protowire.AppendTag(nil, 4, protowire.BytesType),
 		"upstream not message": protowire.AppendBytes(protowire.AppendTag(nil, 13, protowire.BytesType), []byte{0xff}),
+		// An unknown group: Go's decoder skips groups nested 10,000 deep,
+		// protobufjs's (a Node plugin's) refuses them past 100.
+		"group": protowire.AppendTag(protowire.AppendTag(nil, 20, protowire.StartGroupType), 20, protowire.EndGroupType),
+		"group in upstream": protowire.AppendBytes(protowire.AppendTag(nil, 13, protowire.BytesType),
+			protowire.AppendTag(protowire.AppendTag(nil, 9, protowire.StartGroupType), 9, protowire.EndGroupType)),
+		"field number past the maximum": protowire.AppendVarint(protowire.AppendTag(nil, protowire.MaxValidNumber+1, protowire.VarintType), 1),
 	}
 	for name, r := range bad {
 		f := protowire.AppendBytes(protowire.AppendTag(nil, 10, protowire.BytesType), r)

@@ -92,11 +92,9 @@ func (c *Client) Notify(ctx context.Context) (*NoteStream, error) {
 // Send sends the batch nb and empties it. Its bytes go in a buffer of
 // gRPC's pool, which gRPC gives back once it has written them.
 func (s *NoteStream) Send(nb *NoteBatch) error {
-	pool := mem.DefaultBufferPool()
-	buf := pool.Get(len(nb.b))
-	copy(*buf, nb.b)
+	buf := mem.Copy(nb.b, mem.DefaultBufferPool())
 	nb.b, nb.n = nb.b[:0], 0
-	return s.s.SendMsg(&rawMessage{mem.NewBuffer(buf, pool)})
+	return s.s.SendMsg(&rawMessage{buf})
 }
 
 // Close ends the stream and waits for the plugin to have read it.

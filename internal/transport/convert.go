@@ -5,7 +5,6 @@ import (
 	"math"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -76,7 +75,7 @@ func claimsFromPB(c *pb.Claims) contract.Claims {
 }
 
 func connToPB(c *contract.Conn) *pb.Conn {
-	p := &pb.Conn{Id: c.ID, Remote: addrToPB(c.Remote), Local: addrToPB(c.Local)}
+	p := &pb.Conn{Id: c.ID, Remote: contract.AddrString(c.Remote), Local: contract.AddrString(c.Local)}
 	if t := &c.TLS; t.On() {
 		p.Tls = &pb.TLS{Version: uint32(t.Version), ServerName: bytesOf(t.ServerName),
 			ClientCert: t.ClientCert, ClientSubject: bytesOf(t.ClientSubject)}
@@ -91,14 +90,6 @@ func connFromPB(c *pb.Conn) contract.Conn {
 			ClientCert: t.GetClientCert(), ClientSubject: string(t.GetClientSubject())}
 	}
 	return out
-}
-
-// addrToPB writes an address as ip:port; "" for none.
-func addrToPB(a netip.AddrPort) string {
-	if !a.IsValid() {
-		return ""
-	}
-	return a.String()
 }
 
 // addrFromPB reads an ip:port; anything else is no address.
@@ -291,28 +282,20 @@ func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)
 
 // validStrings makes the string fields of r that a plugin fills and that
 // may carry what a client sent (its error message, its header fields)
-// valid UTF-8 (see validUTF8): not UTF-8, the whole reply would fail to
+// valid UTF-8 (contract.ValidUTF8): not UTF-8, the whole reply would fail to
 // encode and be lost. A header with a field to mend is copied first (it
 // may be shared, as a plugin's prepared reply's is).
 func validStrings(r *Reply) {
-	r.Err = validUTF8(r.Err)
+	r.Err = contract.ValidUTF8(r.Err)
 	for i, f := range r.Header {
 		if utf8.ValidString(f.Name) && utf8.ValidString(f.Value) {
 			continue
 		}
 		h := slices.Clone(r.Header)
 		for j := i; j < len(h); j++ {
-			h[j].Name, h[j].Value = validUTF8(h[j].Name), validUTF8(h[j].Value)
+			h[j].Name, h[j].Value = contract.ValidUTF8(h[j].Name), contract.ValidUTF8(h[j].Value)
 		}
 		r.Header = h
 		return
 	}
-}
-
-// validUTF8 is s, its bytes that are not UTF-8 replaced (U+FFFD).
-func validUTF8(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
 }

@@ -27,9 +27,16 @@ type NoteBatch struct {
 // Len is the number of notes added.
 func (nb *NoteBatch) Len() int { return nb.n }
 
+// Size is the batch's size in bytes.
+func (nb *NoteBatch) Size() int { return len(nb.b) }
+
+// MaxNotes is the largest Notify message a plugin takes (NewGRPCServer):
+// a frame's bound, past what a batch of records reaches.
+const MaxNotes = maxFrame
+
 // AddClosed adds a stage-50 note: c closed.
 func (nb *NoteBatch) AddClosed(c *contract.Conn) error {
-	p := &pb.Note{Kind: pb.Note_KIND_CLOSED, Conn: connToPB(c)}
+	p := &pb.Note{Kind: noteKindToPB(NoteClosed), Conn: connToPB(c)}
 	b := protowire.AppendTag(nb.b, fBatchItem, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(gproto.Size(p)))
 	b, err := gproto.MarshalOptions{UseCachedSize: true}.MarshalAppend(b, p)
@@ -51,11 +58,14 @@ func (nb *NoteBatch) AddRecords(rs *recordwire.Records) {
 // rawMessage is a message already encoded, which rawCodec sends as it is.
 type rawMessage struct{ buf mem.Buffer }
 
-// rawCodec is gRPC's protobuf codec, and sends a rawMessage's bytes as
-// they are; its name is the protobuf codec's, so the plugin decodes what
-// it sends as any other message.
+// rawCodec is gRPC's protobuf codec, which sends a rawMessage's bytes as
+// they are and receives a rawRecv's undecoded. Its name is the protobuf
+// codec's: forced on a stream (grpc.ForceCodecV2) it makes the content
+// type application/grpc+proto, which every gRPC server takes as
+// protobuf, so the other end reads what it sends as any other message.
 type rawCodec struct{ encoding.CodecV2 }
 
+// Marshal encodes v, or takes a rawMessage's bytes as they are.
 func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if r, ok := v.(*rawMessage); ok {
 		return mem.BufferSlice{r.buf}, nil
@@ -77,12 +87,14 @@ func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 // rawRecv receives a message's bytes undecoded (rawCodec).
 type rawRecv struct{ b []byte }
 
+// newRawCodec returns a rawCodec over gRPC's protobuf codec.
 func newRawCodec() rawCodec { return rawCodec{encoding.GetCodecV2(proto.Name)} }
 
-// NewGRPCServer is grpc.NewServer with opts and rawCodec, by which the
-// Notify stream's receiver decodes its batches itself (decodeNotes).
+// NewGRPCServer is grpc.NewServer with opts, rawCodec, by which the
+// Notify stream's receiver decodes its batches itself (decodeNotes), and
+// messages of MaxNotes bytes at most.
 func NewGRPCServer(opts []grpc.ServerOption) *grpc.Server {
-	return grpc.NewServer(append(opts, grpc.ForceServerCodecV2(newRawCodec()))...)
+	return grpc.NewServer(append(opts, grpc.ForceServerCodecV2(newRawCodec()), grpc.MaxRecvMsgSize(MaxNotes))...)
 }
 
 // decodeNotes appends the notes of b, an encoded NoteBatch, to out: a

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/capuchin/capuchin/internal/contract"
 	pb "github.com/capuchin/capuchin/proto/capuchin/v1"
 )
 
@@ -64,7 +65,7 @@ func (s *server) Metrics(context.Context, *pb.MetricsRequest) (*pb.MetricsRespon
 
 func (s *server) Reopen(context.Context, *pb.ReopenRequest) (*pb.ReopenResponse, error) {
 	if err := s.h.Reopen(); err != nil {
-		return &pb.ReopenResponse{Error: validUTF8(err.Error())}, nil
+		return &pb.ReopenResponse{Error: contract.ValidUTF8(err.Error())}, nil
 	}
 	return &pb.ReopenResponse{}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/capuchin/capuchin/internal/contract"
 	pb "github.com/capuchin/capuchin/proto/capuchin/v1"
 )
 
@@ -65,7 +66,7 @@ func (s *server) Describe(context.Context, *pb.DescribeRequest) (*pb.Manifest, e
 
 func (s *server) Configure(_ context.Context, r *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
 	if err := s.h.Configure(r.ConfigPath); err != nil {
-		return &pb.ConfigureResponse{Error: validUTF8(err.Error())}, nil
+		return &pb.ConfigureResponse{Error: contract.ValidUTF8(err.Error())}, nil
 	}
 	return &pb.ConfigureResponse{}, nil
 }

@@ -15,10 +15,12 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/internal/contract"
 	"github.com/capuchin/capuchin/internal/recordwire"
+	pb "github.com/capuchin/capuchin/proto/capuchin/v1"
 )
 
 // echo is the plugin side of the wire test: it answers each event with the
@@ -181,6 +183,29 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 }
 
+// A record that came on the gRPC Calls stream goes on without the fields
+// the proto does not define: the host checks what it passes on, and a
+// group there (which protobufjs refuses past 100 levels) would not pass.
+func TestRecordsFromPBUnknown(t *testing.T) {
+	p := &pb.Record{Method: "GET", Upstream: &pb.Upstream{Addr: "a:1"}}
+	group := protowire.AppendTag(protowire.AppendTag(nil, 20, protowire.StartGroupType), 20, protowire.EndGroupType)
+	p.ProtoReflect().SetUnknown(group)
+	p.Upstream.ProtoReflect().SetUnknown(group)
+	var rs recordwire.Records
+	if err := recordsFromPB([]*pb.Record{p}, &rs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := rs.Decode()
+	if err != nil || len(got) != 1 || got[0].Method != "GET" || got[0].Upstream.Addr != "a:1" {
+		t.Fatalf("%+v, %v", got, err)
+	}
+	var scratch []byte
+	reply := append(protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 5), rs.Wire()...)
+	if _, taken, err := recordwire.SplitReply(reply, &scratch); err != nil || taken.Len() != 1 {
+		t.Fatalf("the host refuses the record: %v", err)
+	}
+}
+
 // recordsOf encodes rs as a lease's holder does.
 func recordsOf(rs ...contract.Record) recordwire.Records {
 	var out recordwire.Records
@@ -227,7 +252,7 @@ func checkCalls(t *testing.T, calls CallConn) {
 			len(r.PeerTimes[1]) != 0 {
 			t.Errorf("peer call times lost on the way (or the lease's ask for them): %v", r.PeerTimes)
 		}
-		recs, err := DecodeRecords(&r.Records)
+		recs, err := r.Records.Decode()
 		if err != nil || r.Leased != lease.MaxRequests || len(recs) != 1 || recs[0].ConnID != conn.ID || recs[0].Remote != conn.Remote ||
 			recs[0].Bytes != 90 || recs[0].HeadBytes != 80 {
 			t.Errorf("lease or records lost on the way: leased %d, records %+v, %v", r.Leased, recs, err)
