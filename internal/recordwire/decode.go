@@ -82,10 +82,12 @@ func setRecord(r *contract.Record, num protowire.Number, v uint64, s string) {
 }
 
 // decoder reads a message's fields; s is b as a string, whose substrings
-// the fields' strings and bytes are.
+// the fields' strings and bytes are. A strict one is the host's check of
+// what it passes on (check).
 type decoder struct {
-	b []byte
-	s string
+	b      []byte
+	s      string
+	strict bool
 }
 
 // field is a known field of its wire type: a varint's value v, or the
@@ -100,7 +102,7 @@ type field struct {
 func (d *decoder) str(f field) string { return d.s[f.at : f.at+f.n] }
 
 // fields calls each with the fields of the message at b[from:to] that
-// kinds knows, of their wire types, checked as checkMessage does.
+// kinds knows, of their wire types (see known).
 func (d *decoder) fields(from, to int, kinds []fieldKind, each func(field) error) error {
 	for off := from; off < to; {
 		num, typ, n := protowire.ConsumeTag(d.b[off:to])
@@ -126,13 +128,17 @@ func (d *decoder) fields(from, to int, kinds []fieldKind, each func(field) error
 
 // known returns the field num of wire type typ, its value at b[at:end],
 // when kinds knows it with that type; a string that is not UTF-8 is an
-// error.
+// error. A decoder skips the other fields, as the generated code does; a
+// strict one refuses groups and known fields of another wire type.
 func (d *decoder) known(num protowire.Number, typ protowire.Type, at, end int, kinds []fieldKind) (field, bool, error) {
 	k := unknownField
 	if int(num) < len(kinds) {
 		k = kinds[num]
 	}
 	switch {
+	case d.strict && (typ == protowire.StartGroupType || typ == protowire.EndGroupType):
+		return field{}, false, errRecord
+	case k == unknownField:
 	case k == varintField && typ == protowire.VarintType:
 		v, _ := protowire.ConsumeVarint(d.b[at:end])
 		return field{num: num, v: v}, true, nil
@@ -142,8 +148,25 @@ func (d *decoder) known(num protowire.Number, typ protowire.Type, at, end int, k
 			return field{}, false, errRecord
 		}
 		return field{num: num, at: end - len(v), n: len(v)}, true, nil
+	case d.strict:
+		return field{}, false, errRecord
 	}
 	return field{}, false, nil
+}
+
+// check returns an error unless rec, a serialized Record, decodes in any
+// protobuf decoder: well formed, valid field numbers, no groups (neither
+// Record nor Upstream has any, and decoders bound their nesting,
+// protobufjs at 100 levels where protowire takes 10,000), its known
+// fields of their wire types, their strings UTF-8.
+func check(rec []byte) error {
+	d := decoder{b: rec, strict: true}
+	return d.fields(0, len(rec), recordFields[:], func(f field) error {
+		if f.num != fRecordUpstream {
+			return nil
+		}
+		return d.fields(f.at, f.at+f.n, upstreamFields[:], func(field) error { return nil })
+	})
 }
 
 // upstream decodes f, an Upstream, into u (merged into what u holds, as

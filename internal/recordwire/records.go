@@ -2,7 +2,7 @@
 // request that ends to the stage-40 plugin that reads them: a lease's
 // holder encodes each record as its request ends (Records.Append), a
 // reply carries them as its records field, and the host takes them from
-// the reply without decoding them (Records.Take checks each) and sends
+// the reply without decoding them (SplitReply checks each) and sends
 // them on in Notes, with the fields only it knows (Records.SetConn)
 // appended to each: protobuf takes the last value of a field, and
 // serialized messages concatenate. The messages are the proto's
@@ -15,7 +15,6 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -176,10 +175,35 @@ func (rs *Records) AppendNotes(b []byte) []byte {
 	return b
 }
 
+// DoneRecord returns the record of note, a serialized Note, when it is a
+// stage-40 note with one record and nothing else, as AppendNotes writes
+// them; false for any other (a connection's end, fields to merge or
+// unknown here), which the generated code decodes.
+func DoneRecord(note []byte) ([]byte, bool) {
+	kind, rec := uint64(0), []byte(nil)
+	for len(note) > 0 {
+		num, typ, n := ConsumeField(note)
+		if n < 0 {
+			return nil, false
+		}
+		_, _, t := protowire.ConsumeTag(note)
+		switch {
+		case num == fNoteKind && typ == protowire.VarintType:
+			kind, _ = protowire.ConsumeVarint(note[t:n])
+		case num == fNoteRecord && typ == protowire.BytesType && rec == nil:
+			rec, _ = protowire.ConsumeBytes(note[t:n])
+		default:
+			return nil, false
+		}
+		note = note[n:]
+	}
+	return rec, rec != nil && kind == kindDone
+}
+
 // Each calls f with each record's serialized Record, until f returns false.
 func (rs *Records) Each(f func(rec []byte) bool) {
 	for b := rs.b; len(b) > 0; {
-		_, _, n := protowire.ConsumeTag(b) // well formed: Append, AppendEncoded or Take wrote it
+		_, _, n := protowire.ConsumeTag(b) // well formed: Append or AppendEncoded wrote it
 		v, m := protowire.ConsumeBytes(b[n:])
 		if !f(v) {
 			return
@@ -205,7 +229,7 @@ func (rs *Records) Split(n int) (head, tail Records) {
 
 // SplitReply returns the fields of the Reply b but its records (b
 // itself when it has none, else a copy in *scratch) and its records,
-// checked (see checkMessage): what the host sends on must decode.
+// checked (see check): what the host sends on must decode.
 func SplitReply(b []byte, scratch *[]byte) ([]byte, Records, error) {
 	var rs Records
 	for off := 0; off < len(b); {
@@ -220,7 +244,9 @@ func SplitReply(b []byte, scratch *[]byte) ([]byte, Records, error) {
 				*scratch = append((*scratch)[:0], b[:off]...)
 				rs.b = make([]byte, 0, recordsSize(b[off:]))
 			}
-			if err := rs.Take(field); err != nil {
+			_, _, t := protowire.ConsumeTag(field)
+			rec, _ := protowire.ConsumeBytes(field[t:])
+			if err := rs.AppendEncoded(rec); err != nil {
 				return nil, rs, err
 			}
 		case rs.n > 0:
@@ -250,22 +276,9 @@ func recordsSize(b []byte) int {
 	return size
 }
 
-// Take appends field, a Reply's records field, to rs once its record is
-// checked.
-func (rs *Records) Take(field []byte) error {
-	_, _, t := protowire.ConsumeTag(field)
-	v, _ := protowire.ConsumeBytes(field[t:])
-	if err := checkMessage(v, recordFields[:]); err != nil {
-		return err
-	}
-	rs.b = append(rs.b, field...)
-	rs.n++
-	return nil
-}
-
 // AppendEncoded appends rec, a serialized Record, once checked.
 func (rs *Records) AppendEncoded(rec []byte) error {
-	if err := checkMessage(rec, recordFields[:]); err != nil {
+	if err := check(rec); err != nil {
 		return err
 	}
 	rs.b = protowire.AppendBytes(protowire.AppendTag(rs.b, fReplyRecords, protowire.BytesType), rec)
@@ -291,47 +304,3 @@ var (
 		12: bytesField, 13: upstreamField, 14: varintField}
 	upstreamFields = [...]fieldKind{1: stringField, 2: varintField, 3: varintField}
 )
-
-// checkMessage returns an error unless b is a message that decodes with
-// the fields kinds describes, in any protobuf decoder: well formed, no
-// groups (neither Record nor Upstream has any, and a decoder bounds their
-// nesting, protobufjs at 100 levels, where protowire takes 10,000), its
-// known fields of their wire types, their strings UTF-8.
-func checkMessage(b []byte, kinds []fieldKind) error {
-	for len(b) > 0 {
-		num, typ, n := ConsumeField(b)
-		if n < 0 || typ == protowire.StartGroupType || typ == protowire.EndGroupType {
-			return errRecord
-		}
-		if int(num) < len(kinds) && kinds[num] != unknownField {
-			_, _, t := protowire.ConsumeTag(b)
-			if err := checkField(kinds[num], typ, b[t:n]); err != nil {
-				return err
-			}
-		}
-		b = b[n:]
-	}
-	return nil
-}
-
-// checkField returns an error unless a field's value v, of wire type
-// typ, is of kind k.
-func checkField(k fieldKind, typ protowire.Type, v []byte) error {
-	if k == varintField {
-		if typ != protowire.VarintType {
-			return errRecord
-		}
-		return nil
-	}
-	if typ != protowire.BytesType {
-		return errRecord
-	}
-	s, _ := protowire.ConsumeBytes(v)
-	switch {
-	case k == stringField && !utf8.Valid(s):
-		return errRecord
-	case k == upstreamField:
-		return checkMessage(s, upstreamFields[:])
-	}
-	return nil
-}

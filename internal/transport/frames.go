@@ -10,7 +10,6 @@ import (
 	"os"
 	"syscall"
 
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/capuchin/capuchin/internal/recordwire"
@@ -62,7 +61,7 @@ func FramePair() (*HostFrames, *os.File, error) {
 		peer.Close()
 		return nil, nil, err
 	}
-	return &HostFrames{framer: newFramer(c)}, peer, nil
+	return &HostFrames{batchReader: batchReader{framer: newFramer(c)}}, peer, nil
 }
 
 // SocketPair creates a framed-calls socketpair (AF_UNIX, SOCK_STREAM,
@@ -173,8 +172,7 @@ func (f *framer) Close() error {
 // HostFrames is the host end. Send is safe for concurrent use (calls made
 // together share a frame); Recv is for the one reading goroutine.
 type HostFrames struct {
-	framer
-	rest    []byte // the frame's replies not returned yet
+	batchReader
 	m       pb.Reply
 	scratch []byte // a reply's fields but its records
 }
@@ -187,26 +185,11 @@ func (h *HostFrames) Send(e *Event) error { return h.w.send(eventToPB(e), nil) }
 // A ReplyBatch is read field by field here, so that the records of each
 // reply are taken as they came, checked but not decoded (recordwire).
 func (h *HostFrames) Recv(r *Reply) error {
-	for {
-		for len(h.rest) == 0 {
-			body, err := h.next()
-			if err != nil {
-				return err
-			}
-			h.rest = body
-		}
-		num, typ, n := recordwire.ConsumeField(h.rest)
-		if n < 0 {
-			return fmt.Errorf("%w: %v", ErrFrame, protowire.ParseError(n))
-		}
-		field := h.rest[:n]
-		h.rest = h.rest[n:]
-		if num == fBatchItem && typ == protowire.BytesType { // else a field unknown here, skipped
-			_, _, t := protowire.ConsumeTag(field)
-			v, _ := protowire.ConsumeBytes(field[t:])
-			return h.reply(v, r)
-		}
+	m, _, err := h.item()
+	if err != nil {
+		return err
 	}
+	return h.reply(m, r)
 }
 
 // reply decodes the Reply b into r.

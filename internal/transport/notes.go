@@ -103,18 +103,14 @@ func NewGRPCServer(opts []grpc.ServerOption) *grpc.Server {
 // else by the generated code.
 func decodeNotes(b []byte, out []Note) ([]Note, error) {
 	for len(b) > 0 {
-		num, typ, n := recordwire.ConsumeField(b)
-		if n < 0 {
-			return out, fmt.Errorf("notes: %w", protowire.ParseError(n))
+		item, ok, err := nextItem(&b)
+		if err != nil {
+			return out, fmt.Errorf("notes: %w", err)
 		}
-		field := b[:n]
-		b = b[n:]
-		if num != fBatchItem || typ != protowire.BytesType {
+		if !ok {
 			continue // a field unknown here
 		}
-		_, _, t := protowire.ConsumeTag(field)
-		v, _ := protowire.ConsumeBytes(field[t:])
-		note, err := decodeNote(v)
+		note, err := decodeNote(item)
 		if err != nil {
 			return out, fmt.Errorf("notes: %w", err)
 		}
@@ -124,26 +120,9 @@ func decodeNotes(b []byte, out []Note) ([]Note, error) {
 }
 
 // decodeNote decodes one Note: by hand when it is a stage-40 record and
-// nothing else, else with the generated code.
+// nothing else (recordwire.DoneRecord), else with the generated code.
 func decodeNote(b []byte) (Note, error) {
-	kind, rec, plain := uint64(0), []byte(nil), true
-	for f := b; len(f) > 0 && plain; {
-		num, typ, n := recordwire.ConsumeField(f)
-		if n < 0 {
-			return Note{}, protowire.ParseError(n)
-		}
-		_, _, t := protowire.ConsumeTag(f)
-		switch {
-		case num == fNoteKind && typ == protowire.VarintType:
-			kind, _ = protowire.ConsumeVarint(f[t:n])
-		case num == fNoteRecord && typ == protowire.BytesType && rec == nil:
-			rec, _ = protowire.ConsumeBytes(f[t:n])
-		default:
-			plain = false // a connection, a second record (to merge), a field unknown here
-		}
-		f = f[n:]
-	}
-	if plain && rec != nil && kind == uint64(pb.Note_KIND_DONE) {
+	if rec, ok := recordwire.DoneRecord(b); ok {
 		n := Note{Kind: NoteDone}
 		return n, recordwire.DecodeRecord(rec, &n.Record)
 	}

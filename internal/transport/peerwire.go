@@ -10,6 +10,7 @@ import (
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/internal/contract"
+	"github.com/capuchin/capuchin/internal/recordwire"
 	pb "github.com/capuchin/capuchin/proto/capuchin/v1"
 )
 
@@ -50,9 +51,6 @@ const (
 
 	fFieldName  = 1
 	fFieldValue = 2
-
-	fNoteKind   = 1
-	fNoteRecord = 2
 )
 
 // --- the lease holder's end -------------------------------------------------
@@ -150,29 +148,21 @@ func (b *batchReader) item() (m []byte, fresh bool, err error) {
 }
 
 // nextItem takes the next field off a batch's body: ok with the bytes of
-// a field 1 (an event or a reply), not ok for a field of another number
+// a field 1 (an event, a reply or a note), not ok for a field of another number
 // (skipped); an error for bytes that are no protobuf message.
 func nextItem(body *[]byte) ([]byte, bool, error) {
-	b := *body
-	num, typ, n := protowire.ConsumeTag(b)
+	num, typ, n := recordwire.ConsumeField(*body)
 	if n < 0 {
 		return nil, false, badWire(n)
 	}
-	b = b[n:]
-	if num == fBatchItem && typ == protowire.BytesType {
-		m, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return nil, false, badWire(n)
-		}
-		*body = b[n:]
-		return m, true, nil
+	field := (*body)[:n]
+	*body = (*body)[n:]
+	if num != fBatchItem || typ != protowire.BytesType {
+		return nil, false, nil
 	}
-	n = protowire.ConsumeFieldValue(num, typ, b)
-	if n < 0 {
-		return nil, false, badWire(n)
-	}
-	*body = b[n:]
-	return nil, false, nil
+	_, _, t := protowire.ConsumeTag(field)
+	m, _ := protowire.ConsumeBytes(field[t:])
+	return m, true, nil
 }
 
 // parsePeerReply decodes a Reply's stage-20 fields into r.

@@ -52,6 +52,22 @@ func (h *Health) reviveFrom(fails int32, now time.Time) {
 	}
 }
 
+// markOffline records that an entry skipped the address as offline after
+// attempts failures, so that its recovery starts a slow start. A recovery
+// that came between the entry's check and this mark saw no mark: the
+// failures it cleared show that, and the slow start it skipped starts
+// here (without this, the mark would stay and start one at the next
+// recovery, long after).
+func (h *Health) markOffline(now time.Time, attempts int) {
+	if h.offlineSeen.Load() {
+		return
+	}
+	h.offlineSeen.Store(true)
+	if int(h.fails.Load()) < attempts {
+		h.recovered(now)
+	}
+}
+
 // recovered starts the slow start of an address some entry skipped as
 // offline.
 func (h *Health) recovered(now time.Time) {

@@ -98,23 +98,8 @@ func (s *Server) passiveOK(now time.Time) bool {
 	if now.UnixNano()-s.h.lastBad.Load() >= int64(s.g.entry.OfflineTimeout) {
 		return true
 	}
-	s.markOffline(now, attempts)
+	s.h.markOffline(now, attempts)
 	return false
-}
-
-// markOffline records that an entry skipped the server as offline, so that
-// its recovery starts a slow start. A recovery that came between the check
-// and the mark saw no mark: the failures it cleared show that, and the
-// slow start it skipped starts here (without this, the mark would stay
-// and start one at the next recovery, long after).
-func (s *Server) markOffline(now time.Time, attempts int) {
-	if s.h.offlineSeen.Load() {
-		return
-	}
-	s.h.offlineSeen.Store(true)
-	if int(s.h.fails.Load()) < attempts {
-		s.h.recovered(now)
-	}
 }
 
 // Share returns the part of its traffic share the server takes at now,

@@ -415,7 +415,7 @@ func TestOfflineMarkAfterRecovery(t *testing.T) {
 	if s.Share(t0.Add(time.Second)) != 1 {
 		t.Fatal("slow start without an offline spell")
 	}
-	s.markOffline(t0.Add(time.Second), e.AttemptsCount) // the check saw the failures before the revive
+	s.h.markOffline(t0.Add(time.Second), e.AttemptsCount) // the check saw the failures before the revive
 	if s.h.offlineSeen.Load() {
 		t.Fatal("the offline mark stayed on a server already back")
 	}
