@@ -13,9 +13,13 @@ import (
 	"github.com/capuchin/capuchin/api"
 )
 
-// maxBacklog is how many times BufferSize may pile up while the file
-// cannot keep up before records are dropped (and counted) instead.
-const maxBacklog = 4
+// maxBacklog is how many times BufferSize may pile up before a record
+// waits for the writer, at most backlogWait; past that the file cannot
+// keep up, and records are dropped (and counted) instead.
+const (
+	maxBacklog  = 4
+	backlogWait = 100 * time.Millisecond
+)
 
 // sink buffers access-log lines and writes them from its own goroutine:
 // Add only appends to a byte slice under a short lock, never touching the
@@ -31,6 +35,8 @@ type sink struct {
 	mu      sync.Mutex
 	buf     []byte
 	dropped uint64
+	swapped chan struct{} // closed when the writer takes the buffer
+	stalled bool          // a wait for the writer ran out: drop until it takes the buffer
 
 	kick   chan struct{} // the buffer reached limit
 	reopen chan chan error
@@ -53,7 +59,7 @@ func openSink(c config, log hclog.Logger) (*sink, error) {
 	s := &sink{
 		path: c.Path, interval: c.Interval, limit: c.Buffer, format: format, log: log,
 		buf: make([]byte, 0, c.Buffer+512), spare: make([]byte, 0, c.Buffer+512),
-		kick: make(chan struct{}, 1), reopen: make(chan chan error),
+		kick: make(chan struct{}, 1), reopen: make(chan chan error), swapped: make(chan struct{}),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	f, err := openLog(c.Path)
@@ -76,11 +82,16 @@ func openLog(path string) (*os.File, error) {
 	return f, nil
 }
 
-// Add buffers rec's line. It never blocks on I/O: past maxBacklog times the
-// buffer size the record is dropped and counted.
+// Add buffers rec's line, never touching the file. Past maxBacklog times
+// the buffer size it waits for the writer to take the buffer, at most
+// backlogWait (the notifications wait in the host's queue meanwhile, no
+// request does): a writer that has had no processor yet catches up, as
+// it must with one processor and a burst of notifications. Past that the
+// file cannot keep up, and records are dropped and counted until the
+// writer takes the buffer.
 func (s *sink) Add(rec *api.Record) {
 	s.mu.Lock()
-	if len(s.buf) >= maxBacklog*s.limit {
+	if len(s.buf) >= maxBacklog*s.limit && !s.waitRoom() {
 		s.dropped++
 		s.mu.Unlock()
 		return
@@ -89,10 +100,36 @@ func (s *sink) Add(rec *api.Record) {
 	full := len(s.buf) >= s.limit
 	s.mu.Unlock()
 	if full {
-		select {
-		case s.kick <- struct{}{}:
-		default:
-		}
+		s.wake()
+	}
+}
+
+// waitRoom waits (s.mu held, released meanwhile) for the writer to take
+// the buffer, at most backlogWait and not again until it does; false if
+// it has not.
+func (s *sink) waitRoom() bool {
+	if s.stalled {
+		return false
+	}
+	s.wake()
+	swapped := s.swapped
+	s.mu.Unlock()
+	t := time.NewTimer(backlogWait)
+	select {
+	case <-swapped:
+	case <-t.C:
+	}
+	t.Stop()
+	s.mu.Lock()
+	s.stalled = len(s.buf) >= maxBacklog*s.limit
+	return !s.stalled
+}
+
+// wake has the writer flush.
+func (s *sink) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -144,7 +181,9 @@ func (s *sink) run() {
 func (s *sink) flush() {
 	s.mu.Lock()
 	b, dropped := s.buf, s.dropped
-	s.buf, s.dropped = s.spare[:0], 0
+	s.buf, s.dropped, s.stalled = s.spare[:0], 0, false
+	close(s.swapped)
+	s.swapped = make(chan struct{})
 	s.mu.Unlock()
 	if dropped > 0 {
 		s.log.Warn("access log lines dropped: the file could not keep up", "count", dropped)

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -222,6 +223,24 @@ func TestSinkReopen(t *testing.T) {
 	s.Close()
 	if old, cur := readFile(t, path+".1"), readFile(t, path); !strings.Contains(old, "/before") || strings.Contains(old, "/after") || !strings.Contains(cur, "/after") {
 		t.Fatalf("rotated %q, current %q", old, cur)
+	}
+}
+
+// With one processor, a burst of notifications gives the writer no turn
+// until the scheduler preempts the notifications' goroutine: the records
+// wait for it rather than being dropped as if the file could not keep up
+// (an access log lost lines of 256 busy connections so).
+func TestSinkWaitsForItsWriter(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	s, path := testSink(t, time.Hour, 1<<10)
+	const n = 50000
+	for i := 0; i < n; i++ {
+		s.Add(rec("/burst"))
+	}
+	s.Close()
+	if got := strings.Count(readFile(t, path), "\n"); got != n {
+		t.Fatalf("%d lines written, want %d", got, n)
 	}
 }
 
