@@ -100,15 +100,6 @@ func listenFD(ap netip.AddrPort) (int, error) {
 	return fd, nil
 }
 
-// port is the port the loop listens on.
-func (l *loop) port() int {
-	sa, _ := unix.Getsockname(l.lfd)
-	if in, ok := sa.(*unix.SockaddrInet4); ok {
-		return in.Port
-	}
-	return 0
-}
-
 // watch adds fd to the epoll set, edge-triggered.
 func (l *loop) watch(fd int) error {
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
@@ -117,9 +108,6 @@ func (l *loop) watch(fd int) error {
 	}
 	return nil
 }
-
-// stop ends run (from another goroutine).
-func (l *loop) stop() { _, _ = unix.Write(l.wake, []byte{1, 0, 0, 0, 0, 0, 0, 0}) }
 
 // run serves until stop; then it closes every socket.
 func (l *loop) run() error {

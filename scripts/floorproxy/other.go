@@ -16,7 +16,5 @@ type loop struct{}
 func newLoop(string, *router) (*loop, error) { return nil, errLinux }
 
 func (*loop) run() error { return nil }
-func (*loop) stop()      {}
-func (*loop) port() int  { return 0 }
 
 func serveRaw(net.Listener, *router) error { return errLinux }

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package main
+
+func (*loop) stop()     {}
+func (*loop) port() int { return 0 }
