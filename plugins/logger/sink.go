@@ -114,12 +114,10 @@ func (s *sink) waitRoom() bool {
 	s.wake()
 	swapped := s.swapped
 	s.mu.Unlock()
-	t := time.NewTimer(backlogWait)
 	select {
 	case <-swapped:
-	case <-t.C:
+	case <-time.After(backlogWait): // (a timer not fired is collected: Go 1.23)
 	}
-	t.Stop()
 	s.mu.Lock()
 	s.stalled = len(s.buf) >= maxBacklog*s.limit
 	return !s.stalled
