@@ -147,7 +147,8 @@ function pairs(   i, p) {
 	print "spread by the machine's noise (capuchin: the proxy alone; capuchin+auth_header, capuchin+logger: with auth_header, logger before it;"
 	print "capuchin-ab: the proxy alone with BENCH_AB's plugin; floor-goroutine, floor-raw and floor-epoll: scripts/floorproxy,"
 	print "a Go proxy with no features, with a goroutine per connection through net.Conn, the same with the raw system calls"
-	print "of Capuchin's lease, and one epoll loop). The p99 latency of each is measured through the same moments too."
+	print "of Capuchin's lease, and one epoll loop; floor-featured: the raw one with the proxy's per-request work, none of the"
+	print "SDK's structure). The p99 latency of each is measured through the same moments too."
 	print ""
 	print "| case | servers (A, B) | A CPU µs/req | B CPU µs/req | CPU B × A | p99 B × A |"
 	print "| --- | --- | ---: | ---: | --- | --- |"
@@ -224,6 +225,13 @@ function floors(   cs, j, c, line) {
 		if (c != "") line = join(line, label(cs[j]) ": " c, "; ")
 	}
 	if (line != "") printf "- For reference (not a target): a Go proxy with no features (scripts/floorproxy), CPU × nginx, loaded at once: %s\n", line
+	line = ""
+	for (j = 1; j <= 2; j++) {
+		c = join(floor(cs[j], "floor-raw", "floor-raw"), floor(cs[j], "floor-featured", "floor-featured"), ", ")
+		c = join(c, floor(cs[j], "capuchin", "capuchin"), ", ")
+		if (c != "") line = join(line, label(cs[j]) ": " c, "; ")
+	}
+	if (line != "") printf "- For reference (not a target): the features' cost and the structure's, CPU × nginx, loaded at once (floor-featured: floor-raw with the proxy's per-request work and none of the SDK's structure): %s\n", line
 }
 # floor(c, s, name): "name 1.05×", server s's paired ratio to nginx in case c; "" if not run.
 function floor(c, s, name,   k) {

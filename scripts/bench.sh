@@ -11,7 +11,10 @@
 #            request) and with logger (an access log in its default format;
 #            nginx and HAProxy log nothing); and, at 1 KiB and 64 and 256 connections, the three
 #            loops of scripts/floorproxy, a Go proxy with no features: the
-#            floor of CPU per request for a Go process on this machine
+#            floor of CPU per request for a Go process on this machine; and
+#            its featured loop, the floor with the proxy's per-request work
+#            added: what the features cost, and what Capuchin's structure
+#            costs beyond them
 #   think    proxied 1 KiB, 1024 keep-alive connections that each wait THINK
 #            (300) ms between an answer and the next request: clients with
 #            think time, whose connections sit idle between requests
@@ -58,7 +61,8 @@ else
 	DUR=${1:-5} ROUNDS=${2:-3} IDLE=${BENCH_IDLE:-10000}
 fi
 declare -A PORT=([nginx]=18090 [haproxy]=18092 [capuchin]=18091 [capuchin+mandril]=18093 [capuchin+auth_header]=18094
-	[capuchin-ab]=18095 [floor-goroutine]=18096 [floor-raw]=18097 [floor-epoll]=18098 [capuchin+logger]=18099)
+	[capuchin-ab]=18095 [floor-goroutine]=18096 [floor-raw]=18097 [floor-epoll]=18098 [capuchin+logger]=18099
+	[floor-featured]=18088)
 declare -A MEMPORT=([nginx]=18190 [haproxy]=18192 [capuchin]=18191)
 SETTLE=3    # seconds the memory test's connections are left idle before measuring
 THINK=300   # ms a -think case's connections wait between an answer and the next request
@@ -229,7 +233,7 @@ start() {
 		cp "$BENCH_AB" "$work/ab-plugins/proxy_reverse"
 		c=$(plugins_dir=$work/ab-plugins capuchin_conf "$port")
 		GOMAXPROCS=1 taskset -c 0 ./bin/capuchin -c "$c" 2>"$work/$name-$port.log" & ;;
-	floor-*) # scripts/floorproxy: no features, the floor of a Go proxy's CPU per request
+	floor-*) # scripts/floorproxy: no features, the floor of a Go proxy's CPU per request (featured: with them)
 		GOMAXPROCS=1 taskset -c 0 ./bin/floorproxy -loop "${name#floor-}" -listen 127.0.0.1:"$port" 2>"$work/$name-$port.log" & ;;
 	capuchin*)
 		local plugins=${name#capuchin}
@@ -400,8 +404,10 @@ PROXIES=(nginx haproxy capuchin capuchin+mandril capuchin+auth_header capuchin+l
 # FLOORS: proxies with no features (scripts/floorproxy), beside the others
 # in the 1 KiB cases at 64 and 256 connections: what any Go proxy costs here,
 # with a goroutine per connection (through net.Conn, and with the raw system
-# calls of Capuchin's lease) and with one epoll loop.
-FLOORS=(floor-goroutine floor-raw floor-epoll)
+# calls of Capuchin's lease) and with one epoll loop; and floor-featured,
+# the raw one with the proxy's per-request work (scripts/floorproxy
+# -loop featured): the yardstick between the floor and Capuchin.
+FLOORS=(floor-goroutine floor-raw floor-epoll floor-featured)
 # PAIRS: the cases run paired too (see paired), "CASE-REGEX A B": the CPU
 # targets' cases with nginx and Capuchin and with nginx and each floor, the
 # stage-20 target's with the proxy alone and capuchin+auth_header (and
@@ -411,7 +417,8 @@ FLOORS=(floor-goroutine floor-raw floor-epoll)
 # per request grows with the connections each server keeps busy.
 PAIRS=("^proxy-(1k-8c|1k-64c|1k-256c|1k-1024c|64k-64c|1k-1c)$ nginx capuchin" "^proxy-1k-64c$ capuchin capuchin+auth_header"
 	"^proxy-1k-(64c|256c)$ capuchin capuchin+logger"
-	"^proxy-1k-(64c|256c)$ nginx floor-goroutine" "^proxy-1k-(8c|64c|256c|1024c)$ nginx floor-raw" "^proxy-1k-(64c|256c)$ nginx floor-epoll")
+	"^proxy-1k-(64c|256c)$ nginx floor-goroutine" "^proxy-1k-(8c|64c|256c|1024c)$ nginx floor-raw" "^proxy-1k-(64c|256c)$ nginx floor-epoll"
+	"^proxy-1k-(64c|256c)$ nginx floor-featured")
 if [ -n "${BENCH_AB:-}" ]; then
 	[ -x "$BENCH_AB" ] || { echo "bench: BENCH_AB=$BENCH_AB is not an executable file"; exit 1; }
 	PROXIES=(capuchin capuchin-ab) FLOORS=() PAIRS=("^proxy-(1k-64c|1k-256c|64k-64c)$ capuchin capuchin-ab")

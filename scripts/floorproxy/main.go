@@ -3,7 +3,7 @@
 // of CPU per request that a Go process reaches on the machine, in the
 // ways a Go server can wait for its sockets, beside nginx in the same run.
 //
-//	floorproxy -listen 127.0.0.1:18096 -loop goroutine|raw|epoll \
+//	floorproxy -listen 127.0.0.1:18096 -loop goroutine|raw|featured|epoll \
 //	    -api 127.0.0.1:18081,127.0.0.1:18082 -big 127.0.0.1:18083,127.0.0.1:18084
 //
 // It serves keep-alive requests without bodies: a request whose path
@@ -20,8 +20,10 @@
 // its reads, as net/http's servers have, through net.Conn; -loop raw is
 // the same model with the system calls Capuchin's connection lease makes
 // (see serveRaw); with -loop epoll one goroutine serves every socket from
-// its own epoll instance, as nginx's worker does. raw and epoll need
-// Linux.
+// its own epoll instance, as nginx's worker does. -loop featured is raw
+// with the per-request work of Capuchin's proxy added (see
+// serveFeatured): not a floor, the yardstick between the floor and
+// Capuchin. raw, featured and epoll need Linux.
 package main
 
 import (
@@ -36,7 +38,7 @@ import (
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:18096", "address to serve")
-	loop := flag.String("loop", "goroutine", "how sockets are waited for: goroutine or raw (one per connection), or epoll (one loop)")
+	loop := flag.String("loop", "goroutine", "how sockets are waited for: goroutine or raw (one per connection; featured: raw with the proxy's per-request work), or epoll (one loop)")
 	api := flag.String("api", "127.0.0.1:18081,127.0.0.1:18082", "backends of every path but /big/ (comma-separated)")
 	big := flag.String("big", "127.0.0.1:18083,127.0.0.1:18084", "backends of /big/ paths (comma-separated)")
 	flag.Parse()
@@ -47,13 +49,16 @@ func main() {
 // serve serves addr with loop until it fails.
 func serve(addr, loop string, r *router) error {
 	switch loop {
-	case "goroutine", "raw":
+	case "goroutine", "raw", "featured":
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return err
 		}
-		if loop == "raw" {
+		switch loop {
+		case "raw":
 			return serveRaw(ln, r)
+		case "featured":
+			return serveFeatured(ln, r)
 		}
 		return serveGoroutines(ln, r)
 	case "epoll":
@@ -63,7 +68,7 @@ func serve(addr, loop string, r *router) error {
 		}
 		return l.run()
 	}
-	return fmt.Errorf("-loop %q: want goroutine, raw or epoll", loop)
+	return fmt.Errorf("-loop %q: want goroutine, raw, featured or epoll", loop)
 }
 
 // router picks a request's backend group by its path.

@@ -41,7 +41,7 @@ func newBackend(t *testing.T, name string, size int) *backend {
 }
 
 // loops are floorproxy's loops.
-var loops = []string{"goroutine", "raw", "epoll"}
+var loops = []string{"goroutine", "raw", "featured", "epoll"}
 
 func addr(b *backend) string { return b.Listener.Addr().String() }
 
@@ -49,12 +49,12 @@ func addr(b *backend) string { return b.Listener.Addr().String() }
 // the loop and its connections end with the test.
 func start(t *testing.T, loop string, r *router) string {
 	switch loop {
-	case "goroutine", "raw":
+	case "goroutine", "raw", "featured":
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		serve := map[string]func(net.Listener, *router) error{"goroutine": serveGoroutines, "raw": serveRaw}[loop]
+		serve := map[string]func(net.Listener, *router) error{"goroutine": serveGoroutines, "raw": serveRaw, "featured": serveFeatured}[loop]
 		done := make(chan struct{})
 		go func() { serve(ln, r); close(done) }()
 		t.Cleanup(func() { ln.Close(); <-done })
@@ -144,7 +144,7 @@ func TestRefused(t *testing.T) {
 					t.Errorf("%q answered %q; want the connection closed", req, got)
 				}
 			}
-			if got := roundTrip(t, a, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 200") {
+			if got := roundTrip(t, a, "GET /api/x HTTP/1.1\r\nHost: h\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 200") {
 				t.Errorf("after them, a GET answered %q", got)
 			}
 		})
@@ -180,14 +180,46 @@ func TestBadArguments(t *testing.T) {
 	}
 	defer ln.Close()
 	for _, c := range []struct{ addr, loop, want string }{
-		{"127.0.0.1:0", "threads", "want goroutine, raw or epoll"},
+		{"127.0.0.1:0", "threads", "want goroutine, raw, featured or epoll"},
 		{"localhost:80", "epoll", "want an IPv4 address and port"},
 		{ln.Addr().String(), "epoll", "address already in use"},
 		{ln.Addr().String(), "goroutine", "address already in use"},
 		{ln.Addr().String(), "raw", "address already in use"},
+		{ln.Addr().String(), "featured", "address already in use"},
 	} {
 		if err := serve(c.addr, c.loop, r); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("serve(%q, %q) = %v; want an error with %q", c.addr, c.loop, err, c.want)
 		}
+	}
+}
+
+// TestFeatured: the featured loop does the proxy's per-request work it
+// stands for: the request head goes out rewritten (X-Forwarded-For added,
+// a field named in Connection dropped), the answer comes back with the
+// proxy's Server field, and a path outside the bench's rules is refused.
+func TestFeatured(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Header.Get("X-Forwarded-For")+"|"+r.Header.Get("X-Drop"))
+	}))
+	defer b.Close()
+	a := start(t, "featured", &router{api: newPool(addr(&backend{Server: b})), big: newPool(addr(&backend{Server: b}))})
+	c, err := net.DialTimeout("tcp", a, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET /api/x HTTP/1.1\r\nHost: h\r\nConnection: X-Drop\r\nX-Drop: 1\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != "127.0.0.1|" || resp.Header.Get("Server") != "capuchin" {
+		t.Errorf("the backend saw %q (want X-Forwarded-For 127.0.0.1, no X-Drop); the answer's Server is %q", body, resp.Header.Get("Server"))
+	}
+	if got := roundTrip(t, a, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n"); got != "" {
+		t.Errorf("a path outside the rules answered %q; want the connection closed", got)
 	}
 }

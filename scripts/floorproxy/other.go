@@ -8,7 +8,7 @@ import (
 )
 
 // errLinux: the epoll and raw loops use Linux's system calls.
-var errLinux = errors.New("-loop epoll and -loop raw need Linux")
+var errLinux = errors.New("-loop epoll, raw and featured need Linux")
 
 // loop is the epoll loop, on Linux only.
 type loop struct{}
@@ -18,3 +18,5 @@ func newLoop(string, *router) (*loop, error) { return nil, errLinux }
 func (*loop) run() error { return nil }
 
 func serveRaw(net.Listener, *router) error { return errLinux }
+
+func serveFeatured(net.Listener, *router) error { return errLinux }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"syscall"
+	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/internal/rawsock"
@@ -33,6 +34,8 @@ type rawClient struct {
 	q reqCheck
 	inbuf
 	skip bool // the last read drained the socket: wait before the next
+
+	featured *featured // serveFeatured's per-request work; nil: serve's
 }
 
 // serveRawConn serves c inside one read wait until c closes or a request
@@ -84,11 +87,19 @@ func (s *rawClient) serveBuffered(fd uintptr) bool {
 			return false
 		case end < 0:
 			return true
-		case !s.serve(fd, s.buf[:end]):
+		case !s.serveOne(fd, s.buf[:end]):
 			return false
 		}
 		s.n = copy(s.buf, s.buf[end:s.n])
 	}
+}
+
+// serveOne serves one request, with serveFeatured's work when set.
+func (s *rawClient) serveOne(fd uintptr, head []byte) bool {
+	if s.featured != nil {
+		return s.featured.serve(s.r, fd, head)
+	}
+	return s.serve(fd, head)
 }
 
 // serve relays one request to a backend and its answer to the client fd.
@@ -120,6 +131,9 @@ type rawUpstream struct {
 	inbuf
 	ans answerHead
 	err error
+
+	reused bool      // (serveFeatured) it carried a request before
+	readBy time.Time // (serveFeatured) its read deadline
 }
 
 // newRawUpstream makes a pooled connection of nc.

@@ -192,7 +192,7 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 	defer x.setConn(nil)
 	req := x.r.Req
 	x.gotByte = false
-	if err := x.send(bc, s, appendRequestHead((*x.buf)[:0], req, x.r.Client, x.r.TLS, s.HostPort(),
+	if err := x.send(bc, s, AppendRequestHead((*x.buf)[:0], req, x.r.Client, x.r.TLS, s.HostPort(),
 		x.r.KeepUnderscores, x.r.Forwarded)); err != nil {
 		return x.backendError(bc, err)
 	}
@@ -285,7 +285,7 @@ func (x *exchange) interim1xx() error {
 		return nil
 	}
 	h := x.head(time.Now())
-	b, _ := appendResponseHead((*x.buf)[:0], &x.resp, h, nil)
+	b, _ := AppendResponseHead((*x.buf)[:0], &x.resp, h, nil)
 	w := x.out()
 	w.Write(b)
 	x.heads += int64(len(b))

@@ -42,7 +42,7 @@ func TestForwardedField(t *testing.T) {
 		if err := http1.ReadRequest(bufio.NewReader(strings.NewReader(in)), nil, &req); err != nil {
 			t.Fatal(err)
 		}
-		head := string(appendRequestHead(nil, &req, netip.MustParseAddrPort(tc.client), tc.secure, "b:80", false, tc.fw))
+		head := string(AppendRequestHead(nil, &req, netip.MustParseAddrPort(tc.client), tc.secure, "b:80", false, tc.fw))
 		var got string
 		for _, l := range strings.SplitAfter(head, "\r\n") {
 			if strings.HasPrefix(strings.ToLower(l), "forwarded:") {

@@ -91,17 +91,19 @@ func (f hopFilter) field(name string) bool {
 
 var requestManaged = newFieldSet("Content-Length", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host")
 
-// appendRequestHead appends the head sent to the backend: origin-form
+// AppendRequestHead appends the head sent to the backend: origin-form
 // target, HTTP/1.1, end-to-end fields (without names holding '_' unless
 // keepUnderscores), X-Forwarded-* (Proto https when secure: the client
 // connection is TLS), Forwarded when fw is set (forwarded.go), and the
 // body's framing.
 //
+// It is exported for scripts/floorproxy's featured loop, which measures
+// what the proxy's per-request work costs without the SDK's structure.
 // It is not inlined: its locals would stay in the frame of exchange,
-// below which the request's deepest calls run (see appendResponseHead).
+// below which the request's deepest calls run (see AppendResponseHead).
 //
 //go:noinline
-func appendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, secure bool, backend string,
+func AppendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, secure bool, backend string,
 	keepUnderscores bool, fw *Forwarded) []byte {
 	b = append(b, req.Method...)
 	b = append(b, ' ')
@@ -204,13 +206,13 @@ func originForm(t string) string {
 
 var responseManaged = newFieldSet("Content-Length")
 
-// appendResponseHead appends the head of a backend's answer as sent to
+// AppendResponseHead appends the head of a backend's answer as sent to
 // the client, through http1.ResponseHead: the backend's status, reason and
 // end-to-end fields; Date and Server when the backend sent none (RFC 9110
 // §6.6.1: a proxy adds Date); the framing for this client (h.Length,
 // h.Minor) and Connection (h.Close). It returns the body's framing; a
 // close-delimited body sets h.Close. extra holds whole fields the proxy
-// adds (a sticky Set-Cookie).
+// adds (a sticky Set-Cookie). Exported as AppendRequestHead is.
 //
 // It is not inlined: in relay's frame its locals would sit above the
 // body's copy and the writes to the client, the deepest calls of a
@@ -218,7 +220,7 @@ var responseManaged = newFieldSet("Content-Length")
 // connection's goroutine stack is cold when its next request comes).
 //
 //go:noinline
-func appendResponseHead(b []byte, resp *http1.Response, h *http1.ResponseHead, extra []byte) ([]byte, http1.Framing) {
+func AppendResponseHead(b []byte, resp *http1.Response, h *http1.ResponseHead, extra []byte) ([]byte, http1.Framing) {
 	h.Status, h.Reason, h.Length = resp.Status, resp.Reason, resp.ContentLength
 	if resp.Header.Has("Date") {
 		h.Date = ""

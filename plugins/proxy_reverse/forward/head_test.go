@@ -46,7 +46,7 @@ func TestAppendResponseHead(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			h := http1.ResponseHead{Date: date, Server: "capuchin", Method: c.method, Minor: c.minor, Close: c.close}
-			got, fr := appendResponseHead(nil, readResp(t, c.resp), &h, nil)
+			got, fr := AppendResponseHead(nil, readResp(t, c.resp), &h, nil)
 			if string(got) != c.want || fr != c.fr {
 				t.Fatalf("got %q (%d)\nwant %q (%d)", got, fr, c.want, c.fr)
 			}
@@ -61,7 +61,7 @@ func TestAppendRequestHead(t *testing.T) {
 	if err := http1.ReadRequest(bufio.NewReader(strings.NewReader(in)), nil, &req); err != nil {
 		t.Fatal(err)
 	}
-	got := string(appendRequestHead(nil, &req, netip.MustParseAddrPort("[::ffff:192.0.2.7]:5000"), false, "b:80", false, nil))
+	got := string(AppendRequestHead(nil, &req, netip.MustParseAddrPort("[::ffff:192.0.2.7]:5000"), false, "b:80", false, nil))
 	want := "POST /a?b HTTP/1.1\r\nHost: example.com\r\nX-Keep: 2\r\nX-Forwarded-For: 10.0.0.1, 192.0.2.7\r\n" +
 		"X-Forwarded-Proto: http\r\nX-Forwarded-Host: example.com\r\nContent-Length: 3\r\n\r\n"
 	if got != want {
@@ -73,7 +73,7 @@ func TestAppendRequestHead(t *testing.T) {
 	if err := http1.ReadRequest(bufio.NewReader(strings.NewReader(in)), nil, &req); err != nil {
 		t.Fatal(err)
 	}
-	got = string(appendRequestHead(nil, &req, netip.MustParseAddrPort("192.0.2.7:5000"), true, "b:443", false, nil))
+	got = string(AppendRequestHead(nil, &req, netip.MustParseAddrPort("192.0.2.7:5000"), true, "b:443", false, nil))
 	want = "GET /x HTTP/1.1\r\nHost: b:443\r\nX-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\r\n"
 	if got != want {
 		t.Fatalf("TLS client: got %q\nwant %q", got, want)
@@ -86,9 +86,9 @@ func TestHeadsAllocs(t *testing.T) {
 	req, client := browserRequest(t), netip.MustParseAddrPort("127.0.0.1:4000")
 	buf := make([]byte, 0, 4096)
 	allocs := testing.AllocsPerRun(100, func() {
-		buf = appendRequestHead(buf[:0], req, client, false, "b:80", false, nil)
+		buf = AppendRequestHead(buf[:0], req, client, false, "b:80", false, nil)
 		h := http1.ResponseHead{Date: "Mon, 30 Nov 2026 06:00:00 GMT", Server: "capuchin/1", Method: "GET", Minor: 1}
-		buf, _ = appendResponseHead(buf[:0], resp, &h, nil)
+		buf, _ = AppendResponseHead(buf[:0], resp, &h, nil)
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocs per request", allocs)
@@ -115,9 +115,9 @@ func BenchmarkHeads(b *testing.B) {
 	buf := make([]byte, 0, 4096)
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = appendRequestHead(buf[:0], req, client, false, "b:80", false, nil)
+		buf = AppendRequestHead(buf[:0], req, client, false, "b:80", false, nil)
 		h := http1.ResponseHead{Date: clock.Date(), Server: "capuchin/1", Method: "GET", Minor: 1}
-		buf, _ = appendResponseHead(buf[:0], resp, &h, nil)
+		buf, _ = AppendResponseHead(buf[:0], resp, &h, nil)
 	}
 }
 

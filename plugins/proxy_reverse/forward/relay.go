@@ -17,7 +17,7 @@ func (x *exchange) relay(bc *upstream.Conn) {
 	x.status = resp.Status
 	x.closing = x.closing || !x.r.KeepAlive || req.Close
 	h := x.head(x.now)
-	b, fr := appendResponseHead((*x.buf)[:0], resp, h, x.stickyCookie(bc.Server()))
+	b, fr := AppendResponseHead((*x.buf)[:0], resp, h, x.stickyCookie(bc.Server()))
 	x.closing = h.Close // a close-delimited body
 	x.out().Write(b)
 	x.heads += int64(len(b))

@@ -21,7 +21,7 @@ func (x *exchange) tunnel(bc *upstream.Conn) {
 	x.stopUpload(bc)
 	x.status, x.closing = 101, true
 	h := x.head(time.Now())
-	b, _ := appendResponseHead((*x.buf)[:0], &x.resp, h, nil)
+	b, _ := AppendResponseHead((*x.buf)[:0], &x.resp, h, nil)
 	x.out().Write(b)
 	x.heads += int64(len(b))
 	if !x.flushClient(nil) {
