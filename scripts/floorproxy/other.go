@@ -7,7 +7,7 @@ import (
 	"net"
 )
 
-// errLinux: the epoll and raw loops use Linux's system calls.
+// errLinux: the epoll, raw and featured loops use Linux's system calls.
 var errLinux = errors.New("-loop epoll, raw and featured need Linux")
 
 // loop is the epoll loop, on Linux only.
