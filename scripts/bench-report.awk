@@ -216,22 +216,27 @@ function targets(   r, q, cs, j, c, a, b, n, m) {
 	if (errors > 0) printf "\n**%d failed requests (non-2xx answers or socket errors) in the runs: the numbers above are suspect.**\n", errors
 }
 
-# floors: the reference line of scripts/floorproxy's pairs with nginx (not a target).
-function floors(   cs, j, c, line) {
-	split("proxy-1k-64c proxy-1k-256c", cs, " ")
-	for (j = 1; j <= 2; j++) {
-		c = join(floor(cs[j], "floor-goroutine", "goroutine per connection"), floor(cs[j], "floor-raw", "the same with raw calls"), ", ")
-		c = join(c, floor(cs[j], "floor-epoll", "epoll loop"), ", ")
-		if (c != "") line = join(line, label(cs[j]) ": " c, "; ")
-	}
+# floors: the reference lines of scripts/floorproxy's pairs with nginx (not targets).
+function floors(   line) {
+	line = floorline("floor-goroutine:goroutine per connection,floor-raw:the same with raw calls,floor-epoll:epoll loop")
 	if (line != "") printf "- For reference (not a target): a Go proxy with no features (scripts/floorproxy), CPU × nginx, loaded at once: %s\n", line
-	line = ""
+	line = floorline("floor-raw:floor-raw,floor-featured:floor-featured,capuchin:capuchin")
+	if (line != "") printf "- For reference (not a target): the features' cost and the structure's, CPU × nginx, loaded at once (floor-featured: floor-raw with the proxy's per-request work and none of the SDK's structure): %s\n", line
+}
+# floorline(spec): "CASE: name 1.05×, ...; ..." over the 1 KiB cases at 64 and
+# 256 connections, for the servers of spec ("server:name,..."), paired with nginx.
+function floorline(spec,   cs, ss, j, i, kv, c, line) {
+	split("proxy-1k-64c proxy-1k-256c", cs, " ")
+	split(spec, ss, ",")
 	for (j = 1; j <= 2; j++) {
-		c = join(floor(cs[j], "floor-raw", "floor-raw"), floor(cs[j], "floor-featured", "floor-featured"), ", ")
-		c = join(c, floor(cs[j], "capuchin", "capuchin"), ", ")
+		c = ""
+		for (i = 1; i in ss; i++) {
+			split(ss[i], kv, ":")
+			c = join(c, floor(cs[j], kv[1], kv[2]), ", ")
+		}
 		if (c != "") line = join(line, label(cs[j]) ": " c, "; ")
 	}
-	if (line != "") printf "- For reference (not a target): the features' cost and the structure's, CPU × nginx, loaded at once (floor-featured: floor-raw with the proxy's per-request work and none of the SDK's structure): %s\n", line
+	return line
 }
 # floor(c, s, name): "name 1.05×", server s's paired ratio to nginx in case c; "" if not run.
 function floor(c, s, name,   k) {

@@ -4,12 +4,10 @@ import (
 	"net"
 	"net/netip"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/internal/claim"
-	"github.com/capuchin/capuchin/internal/rawsock"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/forward"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -18,8 +16,8 @@ import (
 // proxy (the features), none of the SDK's structure: for each request the
 // head copied into a string and parsed in full, the lease's checks (the
 // first request's Host, the claim filter of the bench's rules), a
-// balancer's turn, the pool's check of a reused backend connection (a
-// MSG_PEEK recv, see upstream.idleCheck), a coarse backend read deadline,
+// balancer's turn, the pool's check of a reused backend connection
+// (Capuchin's own, upstream.IdleCheck), a coarse backend read deadline,
 // the request head rewritten by the proxy's own builder (hop-by-hop
 // fields dropped, X-Forwarded-*), the answer's head by its own (Date,
 // Server, Connection), three clock reads, the health counters, the
@@ -34,13 +32,7 @@ func serveFeatured(ln net.Listener, r *router) error {
 		return err
 	}
 	sh := &featShared{filter: f, rtime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rtime", Buckets: prometheus.DefBuckets})}
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return err
-		}
-		go serveFeaturedConn(c.(*net.TCPConn), r, sh)
-	}
+	return acceptRaw(ln, r, sh)
 }
 
 // featShared is what the featured loop's connections share: the claim
@@ -64,20 +56,13 @@ type featured struct {
 	answer []byte // the answer sent to the client
 }
 
-// serveFeaturedConn serves c as serveRawConn does, each request through
-// featured.serve.
-func serveFeaturedConn(c *net.TCPConn, r *router, sh *featShared) {
-	defer c.Close()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return
-	}
+// newFeatured is the featured work of the client connection c.
+func newFeatured(sh *featShared, c net.Conn) *featured {
 	f := &featured{sh: sh, out: make([]byte, 0, 4096), answer: make([]byte, 0, 8192)}
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		f.client = a.AddrPort()
 	}
-	s := &rawClient{r: r, inbuf: inbuf{buf: make([]byte, 4096)}, featured: f}
-	_ = rc.Read(s.step)
+	return f
 }
 
 // serve relays one request as rawClient.serve does, with the features.
@@ -96,10 +81,17 @@ func (f *featured) serve(r *router, fd uintptr, head []byte) bool {
 	f.sh.turn.Add(1)
 	g := r.pick(head)
 	up, err := reuseOrDial(g, newRawUpstream)
-	if err != nil || up.reused && up.stray() {
-		return false // (a stray connection is dropped: the client's closes too)
+	if err != nil {
+		return false
 	}
-	up.reused = true
+	switch {
+	case !up.reused: // a new connection: checked from its next request on
+		up.check.Init(up.c, up.c)
+		up.reused = true
+	case up.check.Stray(up.readBy):
+		up.c.Close()
+		return false // (the client's connection closes too)
+	}
 	f.sh.sent.Add(1)
 	if up.readBy.Sub(start) < 45*time.Second { // moved only when a quarter of it is spent
 		up.readBy = start.Add(time.Minute)
@@ -128,20 +120,4 @@ func (f *featured) answered(g *pool, up *rawUpstream, fd uintptr, start time.Tim
 	g.put(up)
 	_ = time.Since(start) // the record's duration
 	return ok
-}
-
-// stray is the pool's check of a reused connection: bytes or EOF that
-// came while it was idle.
-func (u *rawUpstream) stray() bool {
-	dirty := false
-	err := u.rc.Control(func(fd uintptr) {
-		var b [1]byte
-		_, errno := rawsock.Recv(fd, b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		dirty = errno != syscall.EAGAIN
-	})
-	if err != nil || dirty {
-		u.c.Close()
-		return true
-	}
-	return false
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/internal/rawsock"
+	prupstream "github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,13 +19,17 @@ import (
 // next request that begins without a read that finds nothing, and a
 // request written inside its backend connection's read wait. It is the
 // floor of the goroutine-per-connection model as Capuchin uses it.
-func serveRaw(ln net.Listener, r *router) error {
+func serveRaw(ln net.Listener, r *router) error { return acceptRaw(ln, r, nil) }
+
+// acceptRaw serves each connection ln accepts with serveRawConn, with
+// serveFeatured's work when sh is set.
+func acceptRaw(ln net.Listener, r *router, sh *featShared) error {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return err
 		}
-		go serveRawConn(c.(*net.TCPConn), r)
+		go serveRawConn(c.(*net.TCPConn), r, sh)
 	}
 }
 
@@ -40,13 +45,16 @@ type rawClient struct {
 
 // serveRawConn serves c inside one read wait until c closes or a request
 // cannot be served.
-func serveRawConn(c *net.TCPConn, r *router) {
+func serveRawConn(c *net.TCPConn, r *router, sh *featShared) {
 	defer c.Close()
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return
 	}
 	s := &rawClient{r: r, inbuf: inbuf{buf: make([]byte, 4096)}}
+	if sh != nil {
+		s.featured = newFeatured(sh, c)
+	}
 	_ = rc.Read(s.step)
 }
 
@@ -132,8 +140,9 @@ type rawUpstream struct {
 	ans answerHead
 	err error
 
-	reused bool      // (serveFeatured) it carried a request before
-	readBy time.Time // (serveFeatured) its read deadline
+	reused bool                 // (serveFeatured) it carried a request before
+	check  prupstream.IdleCheck // (serveFeatured) the pool's check, made when reused
+	readBy time.Time            // (serveFeatured) its read deadline
 }
 
 // newRawUpstream makes a pooled connection of nc.

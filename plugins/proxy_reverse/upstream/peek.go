@@ -11,7 +11,7 @@ import (
 	"github.com/capuchin/capuchin/internal/rawsock"
 )
 
-// idleCheck tells whether anything arrived on an idle pooled connection
+// IdleCheck tells whether anything arrived on an idle pooled connection
 // since its last answer ended: stray bytes (a body sent after a HEAD answer,
 // a late second answer, a 408 before a close) or EOF. Such a connection is
 // out of step with its requests and must never carry another one.
@@ -21,18 +21,19 @@ import (
 // request on a new connection pays nothing. The closure is built once per
 // connection: no allocation per request. On a TLS connection, records that
 // crypto/tls already holds (read off the socket with the last answer) are
-// stray too: a read that may not wait finds them.
-type idleCheck struct {
+// stray too: a read that may not wait finds them. It is exported for
+// scripts/floorproxy's featured loop, which makes the same check.
+type IdleCheck struct {
 	raw   syscall.RawConn
 	fn    func(fd uintptr)
 	dirty bool
 	tls   *tls.Conn // nil on a plain connection
 }
 
-// init prepares the check for c, whose socket is raw (c itself, or the
+// Init prepares the check for c, whose socket is raw (c itself, or the
 // TCP connection under a TLS one); a connection that is not a socket is
 // never reported stray.
-func (k *idleCheck) init(sock, c net.Conn) {
+func (k *IdleCheck) Init(sock, c net.Conn) {
 	k.tls, _ = c.(*tls.Conn)
 	sc, ok := sock.(syscall.Conn)
 	if !ok {
@@ -52,10 +53,10 @@ func (k *idleCheck) init(sock, c net.Conn) {
 	}
 }
 
-// stray reports whether the connection has bytes or EOF waiting (or cannot
+// Stray reports whether the connection has bytes or EOF waiting (or cannot
 // be checked). readBy is the connection's read deadline (Conn.readBy),
 // which a TLS check puts back once done.
-func (k *idleCheck) stray(readBy time.Time) bool {
+func (k *IdleCheck) Stray(readBy time.Time) bool {
 	if k.raw == nil {
 		return false
 	}
@@ -78,7 +79,7 @@ func (k *idleCheck) stray(readBy time.Time) bool {
 // The read deadline is then put back to readBy, the one Conn.ExtendRead
 // set last: ExtendRead skips a deadline it believes still armed, so a
 // cleared one would leave the next answer unbounded by ResponseTimeout.
-func (k *idleCheck) tlsBuffered(readBy time.Time) bool {
+func (k *IdleCheck) tlsBuffered(readBy time.Time) bool {
 	var b [1]byte
 	k.tls.SetReadDeadline(time.Unix(1, 0))
 	n, err := k.tls.Read(b[:])

@@ -50,7 +50,7 @@ type Conn struct {
 	bufs   *connBufs // BR and BW, from the registry's pool
 	srv    *Server
 	idleAt time.Time
-	check  idleCheck
+	check  IdleCheck
 	wait   writeWait
 	sio    sockIO
 	readBy time.Time // the read deadline ExtendRead set last
@@ -183,7 +183,7 @@ func (s *Server) Get(now time.Time) *Conn {
 		if c == nil {
 			return nil
 		}
-		if c.check.stray(c.readBy) {
+		if c.check.Stray(c.readBy) {
 			s.h.stray.Add(1)
 			c.Conn.Close()
 			continue
@@ -236,7 +236,7 @@ func (s *Server) Dial(ctx context.Context) (*Conn, error) {
 	s.active.Add(1)
 	s.h.requests.Add(1)
 	c := &Conn{Conn: nc, srv: s}
-	c.check.init(raw, nc)
+	c.check.Init(raw, nc)
 	if c.check.raw != nil && c.check.tls == nil {
 		c.sio.init(nc, c.check.raw)
 	}
