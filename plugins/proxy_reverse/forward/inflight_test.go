@@ -18,6 +18,21 @@ import (
 
 // silentBackend accepts connections and reads them without ever answering.
 func silentBackend(t *testing.T) *upstream.Group {
+	return testBackend(t, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// testBackend is a group of one server on 127.0.0.1 that serves each
+// connection it accepts with serve on a goroutine of its own (closing the
+// connection after), until the test ends; its pool keeps every
+// connection given back.
+func testBackend(t *testing.T, serve func(net.Conn)) *upstream.Group {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -30,21 +45,16 @@ func silentBackend(t *testing.T) *upstream.Group {
 			if err != nil {
 				return
 			}
-			go func() { // ends when the proxy closes the connection
+			go func() { // ends when serve does: the proxy closed the connection
 				defer c.Close()
-				buf := make([]byte, 4096)
-				for {
-					if _, err := c.Read(buf); err != nil {
-						return
-					}
-				}
+				serve(c)
 			}()
 		}
 	}()
 	port := ln.Addr().(*net.TCPAddr).Port
 	e := &config.Entry{Servers: []config.Server{{Host: "127.0.0.1", Port: uint16(port)}},
 		ConnectTimeout: time.Second, ResolveInterval: time.Minute, IdleTimeout: time.Minute,
-		ResponseTimeout: time.Minute}
+		ResponseTimeout: time.Minute, MaxIdleConns: config.NoLimit}
 	g := upstream.NewGroup(e, nil, nil, hclog.NewNullLogger())
 	t.Cleanup(g.Close)
 	return g

@@ -10,44 +10,22 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/hashicorp/go-hclog"
 
 	"github.com/capuchin/capuchin/api/http1"
-	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 )
 
 // sizedBackend answers GET /N and HEAD /N with N bytes of body (204 for
 // /204) on keep-alive connections, and counts the connections it accepts.
 func sizedBackend(t *testing.T, conns *atomic.Int32) *upstream.Group {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() { // ends when the listener closes
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			go answerSized(c) // ends when the proxy closes the connection
-		}
-	}()
-	e := &config.Entry{Servers: []config.Server{{Host: "127.0.0.1", Port: uint16(ln.Addr().(*net.TCPAddr).Port)}},
-		ConnectTimeout: time.Second, ResolveInterval: time.Minute, IdleTimeout: time.Minute, ResponseTimeout: 5 * time.Second,
-		MaxIdleConns: config.NoLimit}
-	g := upstream.NewGroup(e, nil, nil, hclog.NewNullLogger())
-	t.Cleanup(g.Close)
-	return g
+	return testBackend(t, func(c net.Conn) {
+		conns.Add(1)
+		answerSized(c)
+	})
 }
 
+// answerSized serves sizedBackend's answers on c until it closes.
 func answerSized(c net.Conn) {
-	defer c.Close()
 	br := bufio.NewReader(c)
 	for {
 		var req http1.Request
