@@ -3,6 +3,7 @@ package forward
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -24,6 +25,36 @@ func connPair(t *testing.T) (client, server net.Conn) {
 	client, server = hosttest.TCPPair(t)
 	client.SetDeadline(time.Now().Add(10 * time.Second))
 	return client, server
+}
+
+// sendRequest sends "method path" from the client end of a new
+// connection pair and returns that end with the Request read off the
+// other (a keep-alive client at 127.0.0.1:9).
+func sendRequest(t *testing.T, method, path string) (net.Conn, *Request) {
+	t.Helper()
+	client, server := connPair(t)
+	br := bufio.NewReader(server)
+	fmt.Fprintf(client, "%s %s HTTP/1.1\r\nHost: a\r\n\r\n", method, path)
+	var req http1.Request
+	if err := http1.ReadRequest(br, nil, &req); err != nil {
+		t.Fatal(err)
+	}
+	return client, &Request{Conn: server, BR: br, Req: &req, Client: netip.MustParseAddrPort("127.0.0.1:9"), KeepAlive: true}
+}
+
+// testBackend is a group of one server on 127.0.0.1 (hosttest.Serve,
+// whose Accepts counts its connections) that serves each connection
+// with serve; its pool keeps every connection given back.
+func testBackend(t *testing.T, serve func(net.Conn)) (*upstream.Group, *hosttest.Server) {
+	t.Helper()
+	srv := hosttest.Serve(t, "", serve)
+	ap := netip.MustParseAddrPort(srv.Addr())
+	e := &config.Entry{Servers: []config.Server{{Host: "127.0.0.1", Port: ap.Port()}},
+		ConnectTimeout: time.Second, ResolveInterval: time.Minute, IdleTimeout: time.Minute,
+		ResponseTimeout: time.Minute, MaxIdleConns: config.NoLimit}
+	g := upstream.NewGroup(e, nil, nil, hclog.NewNullLogger())
+	t.Cleanup(g.Close)
+	return g, srv
 }
 
 // inOrder tries the first n slots in list order.
@@ -52,15 +83,9 @@ func TestZeroForwarderErrorPage(t *testing.T) {
 	defer g.Close()
 	var f Forwarder
 	for _, method := range []string{"GET", "HEAD"} {
-		client, server := connPair(t)
-		var req http1.Request
-		br := bufio.NewReader(server)
-		client.Write([]byte(method + " /x HTTP/1.1\r\nHost: a\r\n\r\n"))
-		if err := http1.ReadRequest(br, nil, &req); err != nil {
-			t.Fatal(err)
-		}
-		res := f.Forward(context.Background(), g.Slots(), inOrder(1), &Request{Conn: server, BR: br, Req: &req,
-			Client: netip.MustParseAddrPort("127.0.0.1:9"), KeepAlive: true, Server: "capuchin/test"})
+		client, r := sendRequest(t, method, "/x")
+		r.Server = "capuchin/test"
+		res := f.Forward(context.Background(), g.Slots(), inOrder(1), r)
 		var resp http1.Response
 		cbr := bufio.NewReader(client)
 		if err := http1.ReadResponse(cbr, nil, &resp); err != nil {

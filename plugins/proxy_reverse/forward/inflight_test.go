@@ -1,62 +1,19 @@
 package forward
 
 import (
-	"bufio"
 	"context"
+	"io"
 	"net"
-	"net/netip"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
-	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/internal/hosttest"
-	"github.com/capuchin/capuchin/plugins/proxy_reverse/config"
 	"github.com/capuchin/capuchin/plugins/proxy_reverse/upstream"
 )
 
 // silentBackend accepts connections and reads them without ever answering.
 func silentBackend(t *testing.T) *upstream.Group {
-	return testBackend(t, func(c net.Conn) {
-		buf := make([]byte, 4096)
-		for {
-			if _, err := c.Read(buf); err != nil {
-				return
-			}
-		}
-	})
-}
-
-// testBackend is a group of one server on 127.0.0.1 that serves each
-// connection it accepts with serve on a goroutine of its own (closing the
-// connection after), until the test ends; its pool keeps every
-// connection given back.
-func testBackend(t *testing.T, serve func(net.Conn)) *upstream.Group {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() { // ends when the listener closes
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { // ends when serve does: the proxy closed the connection
-				defer c.Close()
-				serve(c)
-			}()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
-	e := &config.Entry{Servers: []config.Server{{Host: "127.0.0.1", Port: uint16(port)}},
-		ConnectTimeout: time.Second, ResolveInterval: time.Minute, IdleTimeout: time.Minute,
-		ResponseTimeout: time.Minute, MaxIdleConns: config.NoLimit}
-	g := upstream.NewGroup(e, nil, nil, hclog.NewNullLogger())
-	t.Cleanup(g.Close)
+	g, _ := testBackend(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	return g
 }
 
@@ -64,18 +21,9 @@ func testBackend(t *testing.T, serve func(net.Conn)) *upstream.Group {
 // channel.
 func forwardAsync(t *testing.T, f *Forwarder, g *upstream.Group, ctx context.Context) <-chan Result {
 	t.Helper()
-	client, server := connPair(t)
-	br := bufio.NewReader(server)
-	client.Write([]byte("GET /x HTTP/1.1\r\nHost: a\r\n\r\n"))
-	var req http1.Request
-	if err := http1.ReadRequest(br, nil, &req); err != nil {
-		t.Fatal(err)
-	}
+	_, r := sendRequest(t, "GET", "/x")
 	out := make(chan Result, 1)
-	go func() {
-		out <- f.Forward(ctx, g.Slots(), inOrder(1), &Request{Conn: server, BR: br, Req: &req,
-			Client: netip.MustParseAddrPort("127.0.0.1:9"), KeepAlive: true})
-	}()
+	go func() { out <- f.Forward(ctx, g.Slots(), inOrder(1), r) }()
 	return out
 }
 
