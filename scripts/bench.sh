@@ -48,6 +48,10 @@
 #   BENCH_AB=FILE                      # A/B: only paired runs of Capuchin's proxy alone with its
 #                                      # bin/plugins/proxy_reverse against Capuchin with FILE as
 #                                      # proxy_reverse ("capuchin-ab"), at the CPU targets' cases
+#                                      # and, when BENCH_CASES names them, static, newconn, think,
+#                                      # pause and HTTPS
+#   BENCH_AB_HOST=FILE                 # the same with FILE as the host of "capuchin-ab" (alone or
+#                                      # with BENCH_AB)
 #
 # Needs the binaries (make build; make bench does both) and installs wrk,
 # nginx-light and haproxy with apt-get when they are missing (root or sudo),
@@ -228,11 +232,11 @@ start() {
 		c=$(haproxy_conf "$port")
 		"$HAPROXY" -c -q -f "$c" || { echo "bench: bad HAProxy configuration $c"; exit 1; }
 		taskset -c 0 "$HAPROXY" -db -f "$c" 2>"$work/$name-$port.log" & ;;
-	capuchin-ab) # proxy_reverse alone, from BENCH_AB
+	capuchin-ab) # proxy_reverse alone, from BENCH_AB and BENCH_AB_HOST
 		mkdir -p "$work/ab-plugins"
-		cp "$BENCH_AB" "$work/ab-plugins/proxy_reverse"
+		cp "${BENCH_AB:-bin/plugins/proxy_reverse}" "$work/ab-plugins/proxy_reverse"
 		c=$(plugins_dir=$work/ab-plugins capuchin_conf "$port")
-		GOMAXPROCS=1 taskset -c 0 ./bin/capuchin -c "$c" 2>"$work/$name-$port.log" & ;;
+		GOMAXPROCS=1 taskset -c 0 "${BENCH_AB_HOST:-./bin/capuchin}" -c "$c" 2>"$work/$name-$port.log" & ;;
 	floor-*) # scripts/floorproxy: no features, the floor of a Go proxy's CPU per request (featured: with them)
 		GOMAXPROCS=1 taskset -c 0 ./bin/floorproxy -loop "${name#floor-}" -listen 127.0.0.1:"$port" 2>"$work/$name-$port.log" & ;;
 	capuchin*)
@@ -296,6 +300,20 @@ wrk_p99() { to_us "$(awk '$1 == "99%" {print $2}')"; }
 HZ=$(getconf CLK_TCK)
 per_request() { awk -v t="$1" -v n="$2" -v hz="$HZ" 'BEGIN { printf "%.2f", n ? t * 1e6 / hz / n : 0 }'; }
 
+# case_url CASE PORT PATH: the URL of PATH for CASE on a server's PORT (a
+# tls- case: its HTTPS listener).
+case_url() {
+	if [[ $1 == tls-* ]]; then echo "https://127.0.0.1:$(($2 + TLSOFF))$3"; else echo "http://127.0.0.1:$2$3"; fi
+}
+
+# set_opts CASE: OPTS, wrk's options for CASE (see measure).
+set_opts() {
+	OPTS=(--latency)
+	[[ $1 != *-newconn* ]] || OPTS+=(-H "Connection: close")
+	[[ $1 != *-think* ]] || OPTS+=(-s "$work/think.lua")
+	[[ $1 != *-pause* ]] || OPTS+=(-s "$work/pause.lua")
+}
+
 # measure ROUND CASE SERVER PATH CONNS: one wrk run after a 1 s warm-up;
 # appends "run ROUND CASE SERVER req/s CPU-us/req p99-us new-backend-conns errors".
 # A tls- case goes to the server's HTTPS listener; a -newconn case closes
@@ -306,12 +324,10 @@ per_request() { awk -v t="$1" -v n="$2" -v hz="$HZ" 'BEGIN { printf "%.2f", n ? 
 measure() {
 	local round=$1 case=$2 name=$3 path=$4 conns=$5
 	local port=${PORT[$name]} pid=${PID[$3@${PORT[$3]}]}
-	local url=http://127.0.0.1:$port$path
-	[[ $case != tls-* ]] || url=https://127.0.0.1:$((port + TLSOFF))$path
-	local opts=(--latency)
-	[[ $case != *-newconn* ]] || opts+=(-H "Connection: close")
-	[[ $case != *-think* ]] || opts+=(-s "$work/think.lua")
-	[[ $case != *-pause* ]] || opts+=(-s "$work/pause.lua")
+	local url
+	url=$(case_url "$case" "$port" "$path")
+	set_opts "$case"
+	local opts=("${OPTS[@]}")
 	load 1 "$conns" "$url" "${opts[@]}" >/dev/null 2>&1 || true
 	local a0 t0 out t1 a1
 	a0=$(accepts)
@@ -340,15 +356,16 @@ measure() {
 paired() {
 	local round=$1 case=$2 path=$3 conns=$4 a=$5 b=$6 s wrks=()
 	local -A t0 t1
+	set_opts "$case"
 	for s in "$a" "$b"; do
-		load 1 "$conns" "http://127.0.0.1:${PORT[$s]}$path" >/dev/null 2>&1 &
+		load 1 "$conns" "$(case_url "$case" "${PORT[$s]}" "$path")" "${OPTS[@]}" >/dev/null 2>&1 &
 		wrks+=($!)
 	done
 	wait "${wrks[@]}" 2>/dev/null || true
 	for s in "$a" "$b"; do t0[$s]=$(cpu_ticks "${PID[$s@${PORT[$s]}]}"); done
 	wrks=()
 	for s in "$a" "$b"; do
-		load "$DUR" "$conns" "http://127.0.0.1:${PORT[$s]}$path" --latency >"$work/pair-$s.out" 2>&1 &
+		load "$DUR" "$conns" "$(case_url "$case" "${PORT[$s]}" "$path")" "${OPTS[@]}" >"$work/pair-$s.out" 2>&1 &
 		wrks+=($!)
 	done
 	wait "${wrks[@]}" 2>/dev/null || true
@@ -419,9 +436,13 @@ PAIRS=("^proxy-(1k-8c|1k-64c|1k-256c|1k-1024c|64k-64c|1k-1c)$ nginx capuchin" "^
 	"^proxy-1k-(64c|256c)$ capuchin capuchin+logger"
 	"^proxy-1k-(64c|256c)$ nginx floor-goroutine" "^proxy-1k-(8c|64c|256c|1024c)$ nginx floor-raw" "^proxy-1k-(64c|256c)$ nginx floor-epoll"
 	"^proxy-1k-(64c|256c)$ nginx floor-featured")
-if [ -n "${BENCH_AB:-}" ]; then
-	[ -x "$BENCH_AB" ] || { echo "bench: BENCH_AB=$BENCH_AB is not an executable file"; exit 1; }
-	PROXIES=(capuchin capuchin-ab) FLOORS=() PAIRS=("^proxy-(1k-64c|1k-256c|64k-64c)$ capuchin capuchin-ab")
+AB=
+if [ -n "${BENCH_AB:-}${BENCH_AB_HOST:-}" ]; then
+	for f in ${BENCH_AB:-} ${BENCH_AB_HOST:-}; do
+		[ -x "$f" ] || { echo "bench: $f (BENCH_AB or BENCH_AB_HOST) is not an executable file"; exit 1; }
+	done
+	AB=capuchin-ab PROXIES=(capuchin capuchin-ab) FLOORS=()
+	PAIRS=("^(proxy-(1k-64c|1k-256c|64k-64c|newconn-64c|1k-1024c-think|1k-512c-pause)|static-1k-64c|tls-.*)$ capuchin capuchin-ab")
 fi
 for s in "${PROXIES[@]}" "${FLOORS[@]}"; do start "$s" "${PORT[$s]}"; done
 # expect CODE SERVER PATH [curl options]: the server answers PATH with CODE.
@@ -435,7 +456,7 @@ expect() {
 for s in "${PROXIES[@]}" "${FLOORS[@]}"; do
 	for path in /api/x /big/x; do expect 200 "$s" "$path" -H "Authorization: $TOKEN"; done
 done
-if [ -z "${BENCH_AB:-}" ]; then
+if [ -z "$AB" ]; then
 	expect 200 nginx /1k.txt
 	expect 200 capuchin /1k.txt
 	for s in nginx capuchin; do # the HTTPS listeners
@@ -447,18 +468,18 @@ fi
 
 # CASES: name, path, connections, servers.
 CASES=(
-	"static-1k-64c /1k.txt 64 nginx capuchin"
+	"static-1k-64c /1k.txt 64 nginx capuchin $AB"
 	"proxy-1k-64c /api/x 64 ${PROXIES[*]} ${FLOORS[*]}"
 	"proxy-64k-64c /big/x 64 ${PROXIES[*]}"
 	"proxy-1k-256c /api/x 256 ${PROXIES[*]} ${FLOORS[*]}"
 	"proxy-1k-8c /api/x 8 nginx capuchin floor-raw"
 	"proxy-1k-1024c /api/x 1024 nginx capuchin floor-raw"
 	"proxy-1k-1c /api/x 1 ${PROXIES[*]}"
-	"proxy-1k-1024c-think /api/x 1024 nginx haproxy capuchin"
-	"proxy-1k-512c-pause /api/x 512 nginx haproxy capuchin"
-	"proxy-newconn-64c /api/x 64 nginx haproxy capuchin"
-	"tls-proxy-1k-64c /api/x 64 nginx capuchin"
-	"tls-newconn-64c /1k.txt 64 nginx capuchin"
+	"proxy-1k-1024c-think /api/x 1024 nginx haproxy capuchin $AB"
+	"proxy-1k-512c-pause /api/x 512 nginx haproxy capuchin $AB"
+	"proxy-newconn-64c /api/x 64 nginx haproxy capuchin $AB"
+	"tls-proxy-1k-64c /api/x 64 nginx capuchin $AB"
+	"tls-newconn-64c /1k.txt 64 nginx capuchin $AB"
 )
 runs=0 sel=()
 for c in "${CASES[@]}"; do
@@ -471,8 +492,8 @@ for c in "${CASES[@]}"; do
 	done
 	sel+=("$cs")
 done
-# The PAIRS are run when both their servers are selected; with BENCH_AB
-# they are all that runs.
+# The PAIRS are run when both their servers are selected; with BENCH_AB or
+# BENCH_AB_HOST they are all that runs.
 pairs=()
 for c in "${sel[@]}"; do
 	set -- $c
@@ -483,7 +504,7 @@ for c in "${sel[@]}"; do
 		fi
 	done
 done
-if [ -n "${BENCH_AB:-}" ]; then
+if [ -n "$AB" ]; then
 	sel=() runs=${#pairs[@]} IDLE=0
 fi
 mem=()
@@ -508,7 +529,7 @@ machine="$(nproc) cores (${model:-unknown CPU}), Linux $(uname -r); $(./bin/capu
 $("$NGINX" -v 2>&1 | sed 's/.*version: //'), HAProxy $("$HAPROXY" -v | awk 'NR == 1 {print $3}'), $( (wrk -v 2>&1 || true) | awk 'NR == 1 {print $1, $2}')"
 report=bin/bench.md
 cmd="scripts/bench.sh $DUR $ROUNDS"
-for v in BENCH_CASES BENCH_SERVERS BENCH_AB; do [ -z "${!v:-}" ] || cmd="$v='${!v}' $cmd"; done
+for v in BENCH_CASES BENCH_SERVERS BENCH_AB BENCH_AB_HOST; do [ -z "${!v:-}" ] || cmd="$v='${!v}' $cmd"; done
 [ "$IDLE" = 10000 ] || cmd="BENCH_IDLE=$IDLE $cmd"
 {
 	echo "- Machine: $machine."

@@ -1,9 +1,8 @@
 package pluginhost
 
 import (
-	"golang.org/x/sys/unix"
-
 	"github.com/capuchin/capuchin/host/stage"
+	"github.com/capuchin/capuchin/internal/rawsock"
 )
 
 // sentBytes returns the bytes sent to c's client so far, so that the host
@@ -23,11 +22,6 @@ func sentBytes(c *stage.Conn) (uint64, bool) {
 	}
 	var n uint64
 	var ok bool
-	_ = rc.Control(func(fd uintptr) {
-		info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-		if err == nil {
-			n, ok = info.Bytes_sent, true
-		}
-	})
+	_ = rc.Control(func(fd uintptr) { n, ok = rawsock.BytesSent(fd) })
 	return n, ok
 }

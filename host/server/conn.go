@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/capuchin/capuchin/api/http1"
 	"github.com/capuchin/capuchin/host/config"
 	"github.com/capuchin/capuchin/host/respond"
@@ -21,6 +19,7 @@ import (
 	"github.com/capuchin/capuchin/internal/fdpass"
 	"github.com/capuchin/capuchin/internal/idlepark"
 	"github.com/capuchin/capuchin/internal/idlewait"
+	"github.com/capuchin/capuchin/internal/rawsock"
 )
 
 const (
@@ -138,11 +137,11 @@ func (s *Server) newConn(nc net.Conn, secure bool) *conn {
 	return c
 }
 
-// tcpSocket returns nc as a stage.Socket when it is a TCP connection, else
-// nil (not a nil *net.TCPConn in the interface).
+// tcpSocket returns nc as a stage.Socket when it is a TCP connection (the
+// listener's fdpass socket, or a *net.TCPConn), else nil.
 func tcpSocket(nc net.Conn) stage.Socket {
-	if tc, ok := nc.(*net.TCPConn); ok {
-		return tc
+	if sock, ok := nc.(stage.Socket); ok {
+		return sock
 	}
 	return nil
 }
@@ -308,8 +307,9 @@ func (c *conn) park() {
 		return
 	}
 	dup := -1
-	raw.Control(func(fd uintptr) { dup, err = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) })
-	if err != nil {
+	var errno syscall.Errno
+	raw.Control(func(fd uintptr) { dup, errno = rawsock.Dup(fd) })
+	if errno != 0 {
 		return
 	}
 	c.mu.Lock()
@@ -340,8 +340,8 @@ func (c *conn) closeParked() {
 	c.parked = -1
 	c.mu.Unlock()
 	if fd >= 0 {
-		syscall.Shutdown(fd, syscall.SHUT_RDWR)
-		syscall.Close(fd)
+		rawsock.Shutdown(uintptr(fd), syscall.SHUT_RDWR)
+		rawsock.Close(uintptr(fd))
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/capuchin/capuchin/host/config"
+	"github.com/capuchin/capuchin/internal/fdpass"
 )
 
 type listener struct {
@@ -30,12 +31,7 @@ func (s *Server) syncListeners(want []config.Listener) error {
 		if s.listeners[l.Addr] != nil {
 			continue
 		}
-		// No TCP keep-alive probes on client connections (Go's default for
-		// accepted sockets is on, nginx's and HAProxy's off): an idle one
-		// ends at KeepAliveTimeout, and four setsockopt calls per
-		// connection are saved.
-		lc := net.ListenConfig{KeepAlive: -1}
-		ln, err := lc.Listen(context.Background(), "tcp", l.Addr)
+		ln, err := listen(l.Addr)
 		if err != nil {
 			for _, o := range opened {
 				o.ln.Close()
@@ -63,6 +59,19 @@ func (s *Server) syncListeners(want []config.Listener) error {
 		s.log.Info("listening", "addr", l.ln.Addr().String(), "tls", l.tls.Load())
 	}
 	return nil
+}
+
+// listen opens a TCP listener on addr whose connections are fdpass's
+// sockets (see fdpass.Listen), with no TCP keep-alive probes (Go's default
+// for accepted sockets is on, nginx's and HAProxy's off): an idle
+// connection ends at KeepAliveTimeout.
+func listen(addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return fdpass.Listen(ln.(*net.TCPListener))
 }
 
 func wanted(want []config.Listener, addr string) bool {

@@ -9,7 +9,9 @@
 // os.File (see sockConn), which costs two system calls where net.FileConn
 // costs thirteen (the host takes a parked socket back the same way: Conn);
 // FileConn is net.FileConn without the TCP keep-alive probes it would turn
-// on.
+// on. The host's listeners (Listen) accept every client connection as
+// such a socket too, so that host and plugins meet one kind of socket and
+// a connection answered at once never joins the poller.
 //
 // Descriptor passing is implemented on Linux; elsewhere Supported is false
 // and Pair fails, and the host refuses stage-30 plugins at start-up.

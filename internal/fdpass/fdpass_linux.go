@@ -1,6 +1,7 @@
 package fdpass
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/capuchin/capuchin/internal/rawsock"
 )
 
 // Supported reports whether this platform can pass descriptors.
@@ -18,7 +21,8 @@ const Supported = true
 // Sender is the host end of a socketpair. Safe for concurrent use: every
 // message is one atomic datagram.
 type Sender struct {
-	c *net.UnixConn
+	c  *net.UnixConn
+	rc syscall.RawConn
 }
 
 // Pair creates a socketpair. The host keeps the Sender; peer goes to the
@@ -37,7 +41,14 @@ func Pair() (*Sender, *os.File, error) {
 		peer.Close()
 		return nil, nil, fmt.Errorf("fdpass: host end: %w", err)
 	}
-	return &Sender{c: c.(*net.UnixConn)}, peer, nil
+	uc := c.(*net.UnixConn)
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		uc.Close()
+		peer.Close()
+		return nil, nil, fmt.Errorf("fdpass: host end: %w", err)
+	}
+	return &Sender{c: uc, rc: rc}, peer, nil
 }
 
 // Send passes conn's descriptor tagged with id, waiting at most until
@@ -52,17 +63,36 @@ func (s *Sender) Send(id uint64, conn syscall.Conn, deadline time.Time) error {
 	if err := s.c.SetWriteDeadline(deadline); err != nil {
 		return fmt.Errorf("fdpass: %w", err)
 	}
-	var serr error
-	cerr := rc.Control(func(fd uintptr) {
-		_, _, serr = s.c.WriteMsgUnix(msg[:], unix.UnixRights(int(fd)), nil)
-	})
+	var serr, werr error
+	cerr := rc.Control(func(fd uintptr) { serr, werr = s.send(msg[:], int(fd)) })
 	if cerr != nil {
 		return fmt.Errorf("fdpass: conn %d: %w", id, cerr)
 	}
-	if serr != nil {
-		return fmt.Errorf("fdpass: send conn %d: %w", id, serr)
+	if err := cmp.Or(werr, serr); err != nil {
+		return fmt.Errorf("fdpass: send conn %d: %w", id, err)
 	}
 	return nil
+}
+
+// send writes msg with fd attached, waiting in the poller while the
+// socket is full; the errors are the wait's and sendmsg's.
+func (s *Sender) send(msg []byte, fd int) (serr, werr error) {
+	werr = s.rc.Write(func(sock uintptr) bool {
+		for {
+			switch e := rawsock.SendRights(sock, msg, fd); e {
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				return false
+			case 0:
+				serr = nil
+			default:
+				serr = e
+			}
+			return true
+		}
+	})
+	return serr, werr
 }
 
 // Close closes the host end; the plugin's Receiver then stops.
@@ -72,6 +102,7 @@ func (s *Sender) Close() error { return s.c.Close() }
 // safe for concurrent use.
 type Receiver struct {
 	c      *net.UnixConn
+	rc     syscall.RawConn
 	mu     sync.Mutex
 	slots  map[uint64]*slot
 	closed bool
@@ -95,7 +126,12 @@ func NewReceiver(f *os.File) (*Receiver, error) {
 		c.Close()
 		return nil, fmt.Errorf("fdpass: plugin end is a %T, not a unix socket", c)
 	}
-	return &Receiver{c: uc, slots: map[uint64]*slot{}}, nil
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		uc.Close()
+		return nil, fmt.Errorf("fdpass: plugin end: %w", err)
+	}
+	return &Receiver{c: uc, rc: rc, slots: map[uint64]*slot{}}, nil
 }
 
 // Run reads descriptors until the socket closes (the host went away or
@@ -104,7 +140,7 @@ func (r *Receiver) Run() error {
 	var buf [8]byte
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	for {
-		n, oobn, _, _, err := r.c.ReadMsgUnix(buf[:], oob)
+		n, oobn, err := r.recv(buf[:], oob)
 		if err != nil || n == 0 {
 			r.shut()
 			return err
@@ -113,6 +149,28 @@ func (r *Receiver) Run() error {
 		conn, cerr := connFromOOB(oob[:oobn])
 		r.deliver(id, conn, cerr)
 	}
+}
+
+// recv reads one message and its descriptors, waiting in the poller until
+// one is there; n is 0 when the host's end closed.
+func (r *Receiver) recv(b, oob []byte) (n, oobn int, err error) {
+	var e syscall.Errno
+	err = r.rc.Read(func(sock uintptr) bool {
+		for {
+			n, oobn, e = rawsock.RecvRights(sock, b, oob)
+			switch e {
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				return false
+			}
+			return true
+		}
+	})
+	if err == nil && e != 0 {
+		err = e
+	}
+	return n, oobn, err
 }
 
 func connFromOOB(oob []byte) (net.Conn, error) {
@@ -243,5 +301,5 @@ func Shutdown(conn syscall.Conn) {
 	if err != nil {
 		return
 	}
-	_ = rc.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RDWR) })
+	_ = rc.Control(func(fd uintptr) { rawsock.Shutdown(fd, unix.SHUT_RDWR) })
 }

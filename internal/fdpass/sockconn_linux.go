@@ -44,7 +44,7 @@ type sockConn struct {
 	peer   net.Addr
 	rd     readDeadline
 	wmu    sync.Mutex
-	w      rawsock.IO  // writes, through lazyRaw; under wmu
+	w      rawsock.IO  // reads, and writes under wmu, through lazyRaw
 	held   atomic.Bool // see SetHeld
 }
 
@@ -73,14 +73,20 @@ func Conn(fd int) (net.Conn, error) { return newSockConn(fd) }
 // newSockConn wraps fd; a descriptor that cannot be polled (a blocking
 // one) goes through FileConn instead.
 func newSockConn(fd int) (net.Conn, error) {
-	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil && fl&unix.O_NONBLOCK != 0 {
-		c := &sockConn{fd: fd}
-		c.w.Init(lazyRaw{c})
-		return c, nil
+	if rawsock.NonBlocking(uintptr(fd)) {
+		return sockConnOf(fd, nil), nil
 	}
 	f := os.NewFile(uintptr(fd), sockName)
 	defer f.Close()
 	return FileConn(f)
+}
+
+// sockConnOf wraps fd, a non-blocking socket whose peer's address is peer
+// (nil: read when first asked for).
+func sockConnOf(fd int, peer net.Addr) *sockConn {
+	c := &sockConn{fd: fd, peer: peer}
+	c.w.Init(lazyRaw{c})
+	return c
 }
 
 // file returns the socket as an os.File in the runtime's poller, making
@@ -122,6 +128,11 @@ func (c *sockConn) file() (*os.File, error) {
 // sockName is the name of the socket's os.File, which its errors give.
 const sockName = "client"
 
+// Read reads with rawsock.IO, recv(2) inside the poller's read wait. Before
+// the socket joins the poller, a first recv that finds bytes (a new
+// connection's request has mostly come by the time it is accepted) or the
+// peer's close needs no wait, so a connection answered once and closed
+// never joins it.
 func (c *sockConn) Read(b []byte) (int, error) {
 	if c.held.Load() {
 		return c.heldRead(b)
@@ -131,11 +142,48 @@ func (c *sockConn) Read(b []byte) (int, error) {
 	if c.rd.stale.Load() {
 		c.clearStale()
 	}
-	f, err := c.file()
-	if err != nil {
+	if n, err, done := c.readUnpolled(b); done {
+		return n, err
+	}
+	if _, err := c.file(); err != nil {
 		return 0, &os.PathError{Op: "read", Path: sockName, Err: err}
 	}
-	return f.Read(b)
+	n, err := c.w.Read(b)
+	if err != nil && err != io.EOF {
+		err = &os.PathError{Op: "read", Path: sockName, Err: err}
+	}
+	return n, err
+}
+
+// readUnpolled is Read's one recv before the socket joins the poller,
+// made while no read deadline has passed (one that has fails the Read, as
+// the poller's would): not done when it found nothing.
+func (c *sockConn) readUnpolled(b []byte) (n int, err error, done bool) {
+	if c.fp.Load() != nil || len(b) == 0 {
+		return 0, nil, false
+	}
+	c.rd.mu.Lock()
+	by := c.rd.set
+	c.rd.mu.Unlock()
+	if !by.IsZero() && !time.Now().Before(by) {
+		return 0, nil, false
+	}
+	var errno syscall.Errno
+	ok, cerr := c.unpolled(func(fd uintptr) bool {
+		n, errno = rawsock.Recv(fd, b, 0)
+		return errno != syscall.EAGAIN && errno != syscall.EINTR
+	})
+	switch {
+	case !ok:
+		return 0, nil, false
+	case cerr != nil:
+		return 0, &os.PathError{Op: "read", Path: sockName, Err: cerr}, true
+	case errno != 0:
+		return 0, &os.PathError{Op: "read", Path: sockName, Err: errno}, true
+	case n == 0:
+		return 0, io.EOF, true
+	}
+	return n, nil, true
 }
 
 // Close closes the socket: its os.File, or its descriptor if it never
@@ -151,8 +199,8 @@ func (c *sockConn) Close() error {
 		return &os.PathError{Op: "close", Path: sockName, Err: os.ErrClosed}
 	}
 	c.closed = true
-	if err := syscall.Close(c.fd); err != nil {
-		return &os.PathError{Op: "close", Path: sockName, Err: err}
+	if errno := rawsock.Close(uintptr(c.fd)); errno != 0 {
+		return &os.PathError{Op: "close", Path: sockName, Err: errno}
 	}
 	return nil
 }
@@ -383,10 +431,14 @@ func (c *sockConn) CloseWrite() error {
 	if err != nil {
 		return err
 	}
-	if cerr := raw.Control(func(fd uintptr) { err = syscall.Shutdown(int(fd), syscall.SHUT_WR) }); cerr != nil {
+	var errno syscall.Errno
+	if cerr := raw.Control(func(fd uintptr) { errno = rawsock.Shutdown(fd, syscall.SHUT_WR) }); cerr != nil {
 		return cerr
 	}
-	return os.NewSyscallError("shutdown", err)
+	if errno != 0 {
+		return os.NewSyscallError("shutdown", errno)
+	}
+	return nil
 }
 
 // ReadFrom copies from r: from a file (also through an io.LimitedReader)
@@ -486,6 +538,9 @@ func (c *sockConn) addrs() {
 		if sa, err := syscall.Getsockname(int(fd)); err == nil {
 			c.local = sockAddr(sa)
 		}
+		if c.peer != nil { // from accept
+			return
+		}
 		if sa, err := syscall.Getpeername(int(fd)); err == nil {
 			c.peer = sockAddr(sa)
 		}
@@ -496,7 +551,7 @@ func (c *sockConn) addrs() {
 func sockAddr(sa syscall.Sockaddr) net.Addr {
 	switch sa := sa.(type) {
 	case *syscall.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IP(sa.Addr[:]).To16(), Port: sa.Port}
+		return &net.TCPAddr{IP: net.IP(sa.Addr[:]), Port: sa.Port}
 	case *syscall.SockaddrInet6:
 		return &net.TCPAddr{IP: net.IP(sa.Addr[:]), Port: sa.Port}
 	case *syscall.SockaddrUnix:

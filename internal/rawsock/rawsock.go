@@ -10,6 +10,15 @@
 // the context switches per request for it.
 // A descriptor that is not a socket is read and written with read(2) and
 // write(2).
+//
+// The other calls a connection meets on its way in and out (accept4,
+// sendmsg and recvmsg of a descriptor handed to a plugin, shutdown,
+// close, fcntl, the TCP_INFO read) are made the same way: none of them
+// can block, and the first call made under that bookkeeping after the
+// process sat idle wakes Go's monitor thread, which then polls every 20
+// µs for a while and hands the processor to another thread when it sees
+// one call span two of its polls. With a new connection per request that
+// cost host and plugin 0.19 futex and 0.6 nanosleep calls per request.
 package rawsock
 
 import (

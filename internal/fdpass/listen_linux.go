@@ -1,0 +1,91 @@
+package fdpass
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/capuchin/capuchin/internal/rawsock"
+)
+
+// listener is a TCP listening socket whose connections are sockConns,
+// accepted with accept4(2) made as a raw call in the poller's read wait.
+type listener struct {
+	f      *os.File // the socket, in the poller
+	raw    syscall.RawConn
+	addr   net.Addr
+	closed atomic.Bool
+}
+
+// Listen turns ln into a listener whose connections are this package's
+// sockets (see sockConn), as the host's parked ones become when taken
+// back: a connection answered once and closed then makes no call that
+// waits (see rawsock) and never joins the poller, where net.TCPListener's
+// makes each one a net.TCPConn in it (the accept, getsockname and
+// setsockopt calls with the scheduler's bookkeeping, and two epoll_ctl).
+// TCP_NODELAY is set on the listening socket, whose connections inherit
+// it. ln's descriptor is closed; the socket stays open in the listener.
+func Listen(ln *net.TCPListener) (net.Listener, error) {
+	addr := ln.Addr()
+	f, err := ln.File()
+	ln.Close()
+	if err != nil {
+		return nil, fmt.Errorf("fdpass: listener %s: %w", addr, err)
+	}
+	raw, err := f.SyscallConn()
+	if err == nil {
+		cerr := raw.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1) })
+		err = cmp.Or(cerr, err)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("fdpass: listener %s: %w", addr, err)
+	}
+	return &listener{f: f, raw: raw, addr: addr}, nil
+}
+
+// Accept waits for a connection and returns it as a sockConn.
+func (l *listener) Accept() (net.Conn, error) {
+	fd := -1
+	var peer *net.TCPAddr
+	var errno syscall.Errno
+	err := l.raw.Read(func(ln uintptr) bool {
+		for {
+			fd, peer, errno = rawsock.Accept(ln)
+			switch errno {
+			case syscall.EINTR, syscall.ECONNABORTED:
+				continue
+			case syscall.EAGAIN:
+				return false
+			}
+			return true
+		}
+	})
+	switch {
+	case l.closed.Load():
+		err = net.ErrClosed
+	case err == nil && errno != 0:
+		err = os.NewSyscallError("accept4", errno)
+	}
+	if err != nil {
+		if fd >= 0 && errno == 0 {
+			rawsock.Close(uintptr(fd))
+		}
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: err}
+	}
+	if peer == nil {
+		return sockConnOf(fd, nil), nil
+	}
+	return sockConnOf(fd, peer), nil
+}
+
+// Close closes the listening socket; Accept then fails with net.ErrClosed.
+func (l *listener) Close() error {
+	l.closed.Store(true)
+	return l.f.Close()
+}
+
+func (l *listener) Addr() net.Addr { return l.addr }
