@@ -17,6 +17,7 @@ type listener struct {
 	f      *os.File // the socket, in the poller
 	raw    syscall.RawConn
 	addr   net.Addr
+	local  net.Addr // its connections' local address (nil: a wildcard's, read when asked for)
 	closed atomic.Bool
 }
 
@@ -44,7 +45,11 @@ func Listen(ln *net.TCPListener) (net.Listener, error) {
 		f.Close()
 		return nil, fmt.Errorf("fdpass: listener %s: %w", addr, err)
 	}
-	return &listener{f: f, raw: raw, addr: addr}, nil
+	l := &listener{f: f, raw: raw, addr: addr}
+	if ta, ok := addr.(*net.TCPAddr); ok && !ta.IP.IsUnspecified() {
+		l.local = addr
+	}
+	return l, nil
 }
 
 // Accept waits for a connection and returns it as a sockConn.
@@ -77,9 +82,9 @@ func (l *listener) Accept() (net.Conn, error) {
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: err}
 	}
 	if peer == nil {
-		return sockConnOf(fd, nil), nil
+		return sockConnOf(fd, l.local, nil), nil
 	}
-	return sockConnOf(fd, peer), nil
+	return sockConnOf(fd, l.local, peer), nil
 }
 
 // Close closes the listening socket; Accept then fails with net.ErrClosed.

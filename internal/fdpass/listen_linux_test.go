@@ -43,9 +43,10 @@ func accepted(t *testing.T, ln net.Listener) (*sockConn, net.Conn) {
 
 // A request that is there when it is read, answered and closed: the
 // socket never joins the poller. Its addresses are the client's and the
-// listener's, and it has TCP_NODELAY from the listening socket.
+// listener's (a wildcard listener's: the one the client reached), and
+// it has TCP_NODELAY from the listening socket.
 func TestListenAnsweredAtOnce(t *testing.T) {
-	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:0", "0.0.0.0:0"} {
 		t.Run(addr, func(t *testing.T) {
 			ln := listenOn(t, addr)
 			c, cl := accepted(t, ln)

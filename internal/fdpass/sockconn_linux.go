@@ -74,17 +74,17 @@ func Conn(fd int) (net.Conn, error) { return newSockConn(fd) }
 // one) goes through FileConn instead.
 func newSockConn(fd int) (net.Conn, error) {
 	if rawsock.NonBlocking(uintptr(fd)) {
-		return sockConnOf(fd, nil), nil
+		return sockConnOf(fd, nil, nil), nil
 	}
 	f := os.NewFile(uintptr(fd), sockName)
 	defer f.Close()
 	return FileConn(f)
 }
 
-// sockConnOf wraps fd, a non-blocking socket whose peer's address is peer
-// (nil: read when first asked for).
-func sockConnOf(fd int, peer net.Addr) *sockConn {
-	c := &sockConn{fd: fd, peer: peer}
+// sockConnOf wraps fd, a non-blocking socket whose addresses are local
+// and peer (nil: read when first asked for).
+func sockConnOf(fd int, local, peer net.Addr) *sockConn {
+	c := &sockConn{fd: fd, local: local, peer: peer}
 	c.w.Init(lazyRaw{c})
 	return c
 }
@@ -155,35 +155,52 @@ func (c *sockConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// readUnpolled is Read's one recv before the socket joins the poller,
-// made while no read deadline has passed (one that has fails the Read, as
-// the poller's would): not done when it found nothing.
+// readUnpolled is Read's one recv before the socket joins the poller
+// (see ReadNow): not done when it found nothing.
 func (c *sockConn) readUnpolled(b []byte) (n int, err error, done bool) {
-	if c.fp.Load() != nil || len(b) == 0 {
-		return 0, nil, false
-	}
-	c.rd.mu.Lock()
-	by := c.rd.set
-	c.rd.mu.Unlock()
-	if !by.IsZero() && !time.Now().Before(by) {
+	if len(b) == 0 {
 		return 0, nil, false
 	}
 	var errno syscall.Errno
-	ok, cerr := c.unpolled(func(fd uintptr) bool {
+	done, err = c.ReadNow(func(fd uintptr) bool {
 		n, errno = rawsock.Recv(fd, b, 0)
 		return errno != syscall.EAGAIN && errno != syscall.EINTR
 	})
 	switch {
-	case !ok:
+	case !done:
 		return 0, nil, false
-	case cerr != nil:
-		return 0, &os.PathError{Op: "read", Path: sockName, Err: cerr}, true
-	case errno != 0:
-		return 0, &os.PathError{Op: "read", Path: sockName, Err: errno}, true
-	case n == 0:
+	case err == nil && errno != 0:
+		err = errno
+	case err == nil && n == 0:
 		return 0, io.EOF, true
 	}
+	if err != nil {
+		return 0, &os.PathError{Op: "read", Path: sockName, Err: err}, true
+	}
 	return n, nil, true
+}
+
+// ReadNow calls fn, a raw read, once on the descriptor while the socket
+// has not joined the poller and no read deadline has passed (one that has
+// fails a read, as the poller's would): done when fn returned true (or
+// the socket is closed: os.ErrClosed). A new connection's request has
+// mostly come by the time it is accepted, so its read then needs no wait
+// and the socket no poller (idlewait.Waiter.Read tries it first). fn runs
+// under the socket's lock: it must not use the socket otherwise.
+func (c *sockConn) ReadNow(fn func(fd uintptr) bool) (done bool, err error) {
+	if c.fp.Load() != nil || c.rd.passed() {
+		return false, nil
+	}
+	return c.unpolled(fn)
+}
+
+// passed reports whether a read deadline is set and has passed (a stale
+// one is none: the poller's is cleared when the socket joins it).
+func (d *readDeadline) passed() bool {
+	d.mu.Lock()
+	set := d.set
+	d.mu.Unlock()
+	return !d.stale.Load() && !set.IsZero() && !time.Now().Before(set)
 }
 
 // Close closes the socket: its os.File, or its descriptor if it never
@@ -534,14 +551,14 @@ func (c *sockConn) RemoteAddr() net.Addr { c.once.Do(c.addrs); return c.peer }
 
 // addrs reads the socket's addresses (nil where they cannot be read).
 func (c *sockConn) addrs() {
+	if c.local != nil && c.peer != nil { // from the listener and accept
+		return
+	}
 	lazyRaw{c}.Control(func(fd uintptr) {
-		if sa, err := syscall.Getsockname(int(fd)); err == nil {
+		if sa, err := syscall.Getsockname(int(fd)); err == nil && c.local == nil {
 			c.local = sockAddr(sa)
 		}
-		if c.peer != nil { // from accept
-			return
-		}
-		if sa, err := syscall.Getpeername(int(fd)); err == nil {
+		if sa, err := syscall.Getpeername(int(fd)); err == nil && c.peer == nil {
 			c.peer = sockAddr(sa)
 		}
 	})

@@ -88,6 +88,7 @@ type Waiter struct {
 	fn   func(fd uintptr) bool
 	sfn  func(fd uintptr) bool // step, for Serve
 	held Holder                // the connection, if Serve can hold it
+	now  ReaderNow             // the connection, if it can be read before it joins the poller
 	pool *Pool
 
 	buf     *[]byte
@@ -106,10 +107,18 @@ type Holder interface {
 	SetHeld(on bool)
 }
 
+// ReaderNow is a connection that can be read before it joins the poller
+// (fdpass's sockets): ReadNow calls a raw read once, and reports whether
+// it was done, so that a socket whose bytes are there never joins it.
+type ReaderNow interface {
+	ReadNow(fn func(fd uintptr) bool) (done bool, err error)
+}
+
 // Init prepares w for c, with buffers from pool.
 func (w *Waiter) Init(c net.Conn, pool *Pool) {
 	w.raw, w.fn, w.sfn, w.pool = nil, nil, nil, pool
 	w.held, _ = c.(Holder)
+	w.now, _ = c.(ReaderNow)
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return
@@ -164,7 +173,13 @@ func (w *Waiter) Read() ([]byte, error) {
 		return nil, nil
 	}
 	w.buf, w.n, w.err = nil, 0, nil
-	err := w.raw.Read(w.fn)
+	done, err := false, error(nil)
+	if w.now != nil {
+		done, err = w.now.ReadNow(w.fn)
+	}
+	if !done {
+		err = w.raw.Read(w.fn)
+	}
 	w.leave()
 	if err != nil {
 		return nil, err

@@ -288,3 +288,47 @@ func TestServeEnds(t *testing.T) {
 		t.Fatalf("reset: %v after %q, %v", err, s.got, s.errs)
 	}
 }
+
+// readerNow is a TCP connection that can be read before it waits, as
+// fdpass's sockets can: ReadNow calls the raw read on its descriptor once.
+type readerNow struct {
+	*net.TCPConn
+	calls, done int
+}
+
+func (c *readerNow) ReadNow(fn func(fd uintptr) bool) (bool, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return true, err
+	}
+	c.calls++
+	var ok bool
+	if err := raw.Control(func(fd uintptr) { ok = fn(fd) }); err != nil {
+		return true, err
+	}
+	if ok {
+		c.done++
+	}
+	return ok, nil
+}
+
+// Read tries a ReaderNow first: bytes already there are read by it, and a
+// read that finds nothing goes on to wait in the poller.
+func TestReadNowFirst(t *testing.T) {
+	a, b := tcpPair(t)
+	c := &readerNow{TCPConn: b.(*net.TCPConn)}
+	var pool Pool
+	var w Waiter
+	w.Init(c, &pool)
+	b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	a.Write([]byte("GET")) // on loopback it is in b's queue when Write returns
+	if got, err := w.Read(); err != nil || string(got) != "GET" || c.done != 1 {
+		t.Fatalf("bytes there: %q, %v, read by ReadNow %d times", got, err, c.done)
+	}
+	w.Put()
+	go func() { time.Sleep(50 * time.Millisecond); a.Write([]byte("POST")) }() // ends after its write
+	if got, err := w.Read(); err != nil || string(got) != "POST" || c.calls != 2 || c.done != 1 {
+		t.Fatalf("bytes later: %q, %v, ReadNow called %d times, done %d", got, err, c.calls, c.done)
+	}
+	w.Put()
+}
