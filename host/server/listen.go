@@ -62,9 +62,10 @@ func (s *Server) syncListeners(want []config.Listener) error {
 }
 
 // listen opens a TCP listener on addr whose connections are fdpass's
-// sockets (see fdpass.Listen), with no TCP keep-alive probes (Go's default
-// for accepted sockets is on, nginx's and HAProxy's off): an idle
-// connection ends at KeepAliveTimeout.
+// sockets (see fdpass.Listen; net.TCPConns where it is not implemented).
+// They have no TCP keep-alive probes, Go's default for accepted sockets
+// (nginx's and HAProxy's default is off): an idle connection ends at
+// KeepAliveTimeout.
 func listen(addr string) (net.Listener, error) {
 	lc := net.ListenConfig{KeepAlive: -1}
 	ln, err := lc.Listen(context.Background(), "tcp", addr)

@@ -85,7 +85,6 @@ func (s *Sender) send(msg []byte, fd int) (serr, werr error) {
 			case syscall.EAGAIN:
 				return false
 			case 0:
-				serr = nil
 			default:
 				serr = e
 			}

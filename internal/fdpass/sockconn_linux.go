@@ -142,7 +142,7 @@ func (c *sockConn) Read(b []byte) (int, error) {
 	if c.rd.stale.Load() {
 		c.clearStale()
 	}
-	if n, err, done := c.readUnpolled(b); done {
+	if n, done, err := c.readUnpolled(b); done {
 		return n, err
 	}
 	if _, err := c.file(); err != nil {
@@ -157,9 +157,9 @@ func (c *sockConn) Read(b []byte) (int, error) {
 
 // readUnpolled is Read's one recv before the socket joins the poller
 // (see ReadNow): not done when it found nothing.
-func (c *sockConn) readUnpolled(b []byte) (n int, err error, done bool) {
+func (c *sockConn) readUnpolled(b []byte) (n int, done bool, err error) {
 	if len(b) == 0 {
-		return 0, nil, false
+		return 0, false, nil
 	}
 	var errno syscall.Errno
 	done, err = c.ReadNow(func(fd uintptr) bool {
@@ -168,16 +168,16 @@ func (c *sockConn) readUnpolled(b []byte) (n int, err error, done bool) {
 	})
 	switch {
 	case !done:
-		return 0, nil, false
+		return 0, false, nil
 	case err == nil && errno != 0:
 		err = errno
 	case err == nil && n == 0:
-		return 0, io.EOF, true
+		return 0, true, io.EOF
 	}
 	if err != nil {
-		return 0, &os.PathError{Op: "read", Path: sockName, Err: err}, true
+		return 0, true, &os.PathError{Op: "read", Path: sockName, Err: err}
 	}
-	return n, nil, true
+	return n, true, nil
 }
 
 // ReadNow calls fn, a raw read, once on the descriptor while the socket
