@@ -63,21 +63,22 @@ func (s *Sender) Send(id uint64, conn syscall.Conn, deadline time.Time) error {
 	if err := s.c.SetWriteDeadline(deadline); err != nil {
 		return fmt.Errorf("fdpass: %w", err)
 	}
-	var serr, werr error
-	cerr := rc.Control(func(fd uintptr) { serr, werr = s.send(msg[:], int(fd)) })
+	var serr error
+	cerr := rc.Control(func(fd uintptr) { serr = s.send(msg[:], int(fd)) })
 	if cerr != nil {
 		return fmt.Errorf("fdpass: conn %d: %w", id, cerr)
 	}
-	if err := cmp.Or(werr, serr); err != nil {
-		return fmt.Errorf("fdpass: send conn %d: %w", id, err)
+	if serr != nil {
+		return fmt.Errorf("fdpass: send conn %d: %w", id, serr)
 	}
 	return nil
 }
 
 // send writes msg with fd attached, waiting in the poller while the
-// socket is full; the errors are the wait's and sendmsg's.
-func (s *Sender) send(msg []byte, fd int) (serr, werr error) {
-	werr = s.rc.Write(func(sock uintptr) bool {
+// socket is full; the error is the wait's, else sendmsg's.
+func (s *Sender) send(msg []byte, fd int) error {
+	var serr error
+	werr := s.rc.Write(func(sock uintptr) bool {
 		for {
 			switch e := rawsock.SendRights(sock, msg, fd); e {
 			case syscall.EINTR:
@@ -91,7 +92,7 @@ func (s *Sender) send(msg []byte, fd int) (serr, werr error) {
 			return true
 		}
 	})
-	return serr, werr
+	return cmp.Or(werr, serr)
 }
 
 // Close closes the host end; the plugin's Receiver then stops.

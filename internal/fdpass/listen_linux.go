@@ -55,7 +55,7 @@ func Listen(ln *net.TCPListener) (net.Listener, error) {
 // Accept waits for a connection and returns it as a sockConn.
 func (l *listener) Accept() (net.Conn, error) {
 	fd := -1
-	var peer *net.TCPAddr
+	var peer net.Addr
 	var errno syscall.Errno
 	err := l.raw.Read(func(ln uintptr) bool {
 		for {
@@ -80,9 +80,6 @@ func (l *listener) Accept() (net.Conn, error) {
 			rawsock.Close(uintptr(fd))
 		}
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: err}
-	}
-	if peer == nil {
-		return sockConnOf(fd, l.local, nil), nil
 	}
 	return sockConnOf(fd, l.local, peer), nil
 }

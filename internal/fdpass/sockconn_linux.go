@@ -142,42 +142,17 @@ func (c *sockConn) Read(b []byte) (int, error) {
 	if c.rd.stale.Load() {
 		c.clearStale()
 	}
-	if n, done, err := c.readUnpolled(b); done {
-		return n, err
+	n, done, err := c.w.ReadNow(b, c.ReadNow)
+	if !done {
+		if _, err := c.file(); err != nil {
+			return 0, &os.PathError{Op: "read", Path: sockName, Err: err}
+		}
+		n, err = c.w.Read(b)
 	}
-	if _, err := c.file(); err != nil {
-		return 0, &os.PathError{Op: "read", Path: sockName, Err: err}
-	}
-	n, err := c.w.Read(b)
 	if err != nil && err != io.EOF {
 		err = &os.PathError{Op: "read", Path: sockName, Err: err}
 	}
 	return n, err
-}
-
-// readUnpolled is Read's one recv before the socket joins the poller
-// (see ReadNow): not done when it found nothing.
-func (c *sockConn) readUnpolled(b []byte) (n int, done bool, err error) {
-	if len(b) == 0 {
-		return 0, false, nil
-	}
-	var errno syscall.Errno
-	done, err = c.ReadNow(func(fd uintptr) bool {
-		n, errno = rawsock.Recv(fd, b, 0)
-		return errno != syscall.EAGAIN && errno != syscall.EINTR
-	})
-	switch {
-	case !done:
-		return 0, false, nil
-	case err == nil && errno != 0:
-		err = errno
-	case err == nil && n == 0:
-		return 0, true, io.EOF
-	}
-	if err != nil {
-		return 0, true, &os.PathError{Op: "read", Path: sockName, Err: err}
-	}
-	return n, true, nil
 }
 
 // ReadNow calls fn, a raw read, once on the descriptor while the socket
@@ -549,30 +524,18 @@ func (fs *fileSend) step(fd uintptr) bool {
 func (c *sockConn) LocalAddr() net.Addr  { c.once.Do(c.addrs); return c.local }
 func (c *sockConn) RemoteAddr() net.Addr { c.once.Do(c.addrs); return c.peer }
 
-// addrs reads the socket's addresses (nil where they cannot be read).
+// addrs reads the socket's addresses (nil where they cannot be read)
+// that it was not given.
 func (c *sockConn) addrs() {
 	if c.local != nil && c.peer != nil { // from the listener and accept
 		return
 	}
 	lazyRaw{c}.Control(func(fd uintptr) {
-		if sa, err := syscall.Getsockname(int(fd)); err == nil && c.local == nil {
-			c.local = sockAddr(sa)
+		if c.local == nil {
+			c.local = rawsock.LocalAddr(fd)
 		}
-		if sa, err := syscall.Getpeername(int(fd)); err == nil && c.peer == nil {
-			c.peer = sockAddr(sa)
+		if c.peer == nil {
+			c.peer = rawsock.PeerAddr(fd)
 		}
 	})
-}
-
-// sockAddr is sa as a net.Addr.
-func sockAddr(sa syscall.Sockaddr) net.Addr {
-	switch sa := sa.(type) {
-	case *syscall.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IP(sa.Addr[:]), Port: sa.Port}
-	case *syscall.SockaddrInet6:
-		return &net.TCPAddr{IP: net.IP(sa.Addr[:]), Port: sa.Port}
-	case *syscall.SockaddrUnix:
-		return &net.UnixAddr{Name: sa.Name, Net: "unix"}
-	}
-	return nil
 }

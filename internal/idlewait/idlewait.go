@@ -173,7 +173,8 @@ func (w *Waiter) Read() ([]byte, error) {
 		return nil, nil
 	}
 	w.buf, w.n, w.err = nil, 0, nil
-	done, err := false, error(nil)
+	var done bool
+	var err error
 	if w.now != nil {
 		done, err = w.now.ReadNow(w.fn)
 	}

@@ -81,6 +81,29 @@ func (x *IO) Read(b []byte) (int, error) {
 	x.rb, x.rn, x.rerr = b, 0, 0
 	err := x.rc.Read(x.rfn)
 	x.rb = nil
+	return x.result(err)
+}
+
+// ReadNow is Read without its wait: try calls the raw read once on the
+// descriptor if it can (fdpass's sockets do before they join the poller)
+// and reports whether it was done. done is false when try did not call it
+// or it found nothing; Read then waits.
+func (x *IO) ReadNow(b []byte, try func(fn func(fd uintptr) bool) (bool, error)) (n int, done bool, err error) {
+	if len(b) == 0 {
+		return 0, false, nil
+	}
+	x.rb, x.rn, x.rerr = b, 0, 0
+	done, err = try(x.rfn)
+	x.rb = nil
+	if !done {
+		return 0, false, nil
+	}
+	n, err = x.result(err)
+	return n, true, err
+}
+
+// result is a read's outcome, from the RawConn's error and the recv.
+func (x *IO) result(err error) (int, error) {
 	switch {
 	case err != nil:
 		return 0, err

@@ -1,6 +1,7 @@
 package rawsock
 
 import (
+	"bytes"
 	"net"
 	"strconv"
 	"syscall"
@@ -37,9 +38,9 @@ func RecvRights(sock uintptr, b, oob []byte) (n, oobn int, errno syscall.Errno) 
 
 // Accept takes a connection from the non-blocking listening socket ln with
 // accept4(2), non-blocking and closed on exec, and returns its descriptor
-// and the peer's address (nil if it is not IPv4 or IPv6). The error is 0,
-// EAGAIN when none is waiting, or another errno.
-func Accept(ln uintptr) (int, *net.TCPAddr, syscall.Errno) {
+// and the peer's address (see Addr). The error is 0, EAGAIN when none is
+// waiting, or another errno.
+func Accept(ln uintptr) (int, net.Addr, syscall.Errno) {
 	var rsa syscall.RawSockaddrAny
 	size := uint32(syscall.SizeofSockaddrAny)
 	fd, _, errno := syscall.RawSyscall6(syscall.SYS_ACCEPT4, ln, uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&size)),
@@ -47,20 +48,52 @@ func Accept(ln uintptr) (int, *net.TCPAddr, syscall.Errno) {
 	if errno != 0 {
 		return -1, nil, errno
 	}
-	return int(fd), tcpAddr(&rsa), 0
+	return int(fd), Addr(&rsa), 0
 }
 
-// tcpAddr is the address in rsa, nil if it is not IPv4 or IPv6.
-func tcpAddr(rsa *syscall.RawSockaddrAny) *net.TCPAddr {
+// LocalAddr is fd's socket's address (getsockname(2)), nil if it cannot be
+// read.
+func LocalAddr(fd uintptr) net.Addr { return name(syscall.SYS_GETSOCKNAME, fd) }
+
+// PeerAddr is the address of fd's peer (getpeername(2)), nil if it cannot
+// be read.
+func PeerAddr(fd uintptr) net.Addr { return name(syscall.SYS_GETPEERNAME, fd) }
+
+func name(call, fd uintptr) net.Addr {
+	var rsa syscall.RawSockaddrAny
+	size := uint32(syscall.SizeofSockaddrAny)
+	if _, _, errno := syscall.RawSyscall(call, fd, uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&size))); errno != 0 {
+		return nil
+	}
+	return Addr(&rsa)
+}
+
+// Addr is the address in rsa as Go's net package gives it: a *net.TCPAddr
+// (IPv4 in 4 bytes, an IPv6 scope as its interface's name) or a
+// *net.UnixAddr (an abstract or unnamed one's name begins with '@'); nil
+// for another family.
+func Addr(rsa *syscall.RawSockaddrAny) net.Addr {
 	switch rsa.Addr.Family {
 	case syscall.AF_INET:
 		sa := (*syscall.RawSockaddrInet4)(unsafe.Pointer(rsa))
 		return &net.TCPAddr{IP: net.IP(append([]byte(nil), sa.Addr[:]...)), Port: port(sa.Port)}
 	case syscall.AF_INET6:
 		sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(rsa))
-		ip := make(net.IP, net.IPv6len)
-		copy(ip, sa.Addr[:])
-		return &net.TCPAddr{IP: ip, Port: port(sa.Port), Zone: zone(sa.Scope_id)}
+		return &net.TCPAddr{IP: net.IP(append([]byte(nil), sa.Addr[:]...)), Port: port(sa.Port), Zone: zone(sa.Scope_id)}
+	case syscall.AF_UNIX:
+		sa := (*syscall.RawSockaddrUnix)(unsafe.Pointer(rsa))
+		path := unsafe.Slice((*byte)(unsafe.Pointer(&sa.Path[0])), len(sa.Path))
+		at := path[0] == 0
+		if at {
+			path = path[1:]
+		}
+		if i := bytes.IndexByte(path, 0); i >= 0 {
+			path = path[:i]
+		}
+		if at {
+			return &net.UnixAddr{Name: "@" + string(path), Net: "unix"}
+		}
+		return &net.UnixAddr{Name: string(path), Net: "unix"}
 	}
 	return nil
 }
