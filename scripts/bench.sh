@@ -327,12 +327,11 @@ measure() {
 	local url
 	url=$(case_url "$case" "$port" "$path")
 	set_opts "$case"
-	local opts=("${OPTS[@]}")
-	load 1 "$conns" "$url" "${opts[@]}" >/dev/null 2>&1 || true
+	load 1 "$conns" "$url" "${OPTS[@]}" >/dev/null 2>&1 || true
 	local a0 t0 out t1 a1
 	a0=$(accepts)
 	t0=$(cpu_ticks "$pid")
-	out=$(load "$DUR" "$conns" "$url" "${opts[@]}") || { echo "bench: wrk failed against $name $url" >&2; return 0; }
+	out=$(load "$DUR" "$conns" "$url" "${OPTS[@]}") || { echo "bench: wrk failed against $name $url" >&2; return 0; }
 	t1=$(cpu_ticks "$pid")
 	a1=$(accepts)
 	local rps reqs p99 errs
@@ -442,7 +441,9 @@ if [ -n "${BENCH_AB:-}${BENCH_AB_HOST:-}" ]; then
 		[ -x "$f" ] || { echo "bench: $f (BENCH_AB or BENCH_AB_HOST) is not an executable file"; exit 1; }
 	done
 	AB=capuchin-ab PROXIES=(capuchin capuchin-ab) FLOORS=()
-	PAIRS=("^(proxy-(1k-64c|1k-256c|64k-64c|newconn-64c|1k-1024c-think|1k-512c-pause)|static-1k-64c|tls-.*)$ capuchin capuchin-ab")
+	ab_cases='proxy-(1k-64c|1k-256c|64k-64c)' # the CPU targets'; the others only when BENCH_CASES is given
+	[ -z "${BENCH_CASES:-}" ] || ab_cases='proxy-(1k-64c|1k-256c|64k-64c|newconn-64c|1k-1024c-think|1k-512c-pause)|static-1k-64c|tls-.*'
+	PAIRS=("^($ab_cases)$ capuchin capuchin-ab")
 fi
 for s in "${PROXIES[@]}" "${FLOORS[@]}"; do start "$s" "${PORT[$s]}"; done
 # expect CODE SERVER PATH [curl options]: the server answers PATH with CODE.
