@@ -77,7 +77,8 @@ func TestIdleConnectionsParked(t *testing.T) {
 
 var goroutineTotal = regexp.MustCompile(`goroutine profile: total (\d+)`)
 
-// goroutines reads the host's goroutine count from its pprof address.
+// goroutines reads a process's goroutine count from its pprof address,
+// less the host's spare goroutines (see spareWorkers).
 func goroutines(t *testing.T, addr string) int {
 	t.Helper()
 	r, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
@@ -90,8 +91,25 @@ func goroutines(t *testing.T, addr string) int {
 		t.Fatalf("no goroutine total in %.200q", b)
 	}
 	n, _ := strconv.Atoi(string(m[1]))
-	return n
+	return n - spareWorkers(b)
 }
+
+// spareWorkers counts, in a goroutine profile (debug=1), the server's
+// spare goroutines: bounded in number, they wait for the next connection
+// to serve, not on any connection.
+func spareWorkers(profile []byte) int {
+	spare, count := 0, 0
+	for _, line := range strings.Split(string(profile), "\n") {
+		if m := goroutineGroup.FindStringSubmatch(line); m != nil {
+			count, _ = strconv.Atoi(m[1])
+		} else if strings.Contains(line, "server.(*workers).next") {
+			spare += count
+		}
+	}
+	return spare
+}
+
+var goroutineGroup = regexp.MustCompile(`^(\d+) @ `)
 
 // TestParkedConnectionTakenBack: a connection the host parked (idle past
 // its hold, or given back idle by a plugin) and took back for its next

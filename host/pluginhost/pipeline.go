@@ -84,6 +84,7 @@ func replyOf(r *transport.Reply) *stage.Reply {
 func (h *Host) Handle(c *stage.Conn, req *http1.Request, ho *stage.Handoff) stage.Result {
 	s := h.cur.Load()
 	var ev *transport.Event
+	unsent := ho.Unsent
 	for i, p := range s.handle {
 		if !p.filter.Load().Match(req) {
 			continue
@@ -94,10 +95,11 @@ func (h *Host) Handle(c *stage.Conn, req *http1.Request, ho *stage.Handoff) stag
 				Timeout: ho.Timeout, MaxHead: ho.MaxHead}
 		}
 		ev.Lease = h.lease(s, i, ho)
-		if res := h.handleAt(p, c, ev, ho.Held); res.Verdict != stage.Decline || res.Err != nil {
+		if res := h.handleAt(p, c, ev, ho.Held, unsent); res.Verdict != stage.Decline || res.Err != nil {
 			res.Handler = p.spec.Name
 			return res
 		}
+		unsent = false // the plugin that declined held the socket
 	}
 	return stage.Result{Verdict: stage.Decline}
 }
@@ -157,7 +159,10 @@ func giveBack(s *snapshot, ho *stage.Handoff) []contract.Claims {
 	return append(slices.Clip(s.giveBack), ho.Lease.GiveBack...)
 }
 
-func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, held stage.Holder) stage.Result {
+// handleAt makes p's stage-30 call for ev, handing it c's socket. unsent
+// says no byte has been sent on the socket yet, which spares the kernel's
+// count before the call (see lost).
+func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, held stage.Holder, unsent bool) stage.Result {
 	p.inflight.Add(1)
 	defer p.inflight.Add(-1)
 	t := p.termsAt(contract.StageHandle)
@@ -182,7 +187,10 @@ func (h *Host) handleAt(p *plugin, c *stage.Conn, ev *transport.Event, held stag
 			ev.Lease = stage.Lease{MaxRequests: 1} // revoked before it began
 		}
 	}
-	base, known := sentBytes(c)
+	base, known := uint64(0), true // a socket nothing was sent on: the kernel's count is 0
+	if !unsent {
+		base, known = sentBytes(c)
+	}
 	tm := h.met.timeHandle(p, ev.Lease, held)
 	r, err := in.leaseTrip(&h.calls, ev, t.deadline, leaseDeadline(t.deadline, ev.Lease), &tm)
 	tm.done(r, err)

@@ -560,10 +560,11 @@ func (c *conn) toIdler(wait time.Duration) error {
 
 // Wake takes a connection parked in the server's idler on (idlepark.Owner).
 func (c *conn) Wake(expired bool) {
-	go c.resume(expired) // owns the connection from here to its end
+	c.s.work.run(job{c: c, resume: true, expired: expired}) // owns the connection from here to its end
 }
 
-// resume takes a parked connection on, on the idler's new goroutine: to
+// resume takes a parked connection on, on a goroutine of the server's
+// workers: to
 // its end when its idle deadline passed or the server is shutting down
 // (the parked socket is closed as it is: see finish), else to its next
 // request.

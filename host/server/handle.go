@@ -215,6 +215,7 @@ func (c *conn) handoff(sn *snapshot, site *config.Site) *stage.Handoff {
 		KeepAlive: !c.w.Closing(),
 		Lease:     stage.Lease{MaxRequests: 1},
 		Server:    sn.server,
+		Unsent:    c.served == 1 && c.tls == nil,
 	}
 	sv := &sn.cfg.Server
 	// The last request the connection may serve stays with the host, so

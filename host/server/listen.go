@@ -65,9 +65,12 @@ func (s *Server) syncListeners(want []config.Listener) error {
 // sockets (see fdpass.Listen; net.TCPConns where it is not implemented).
 // They have no TCP keep-alive probes, Go's default for accepted sockets
 // (nginx's and HAProxy's default is off): an idle connection ends at
-// KeepAliveTimeout.
+// KeepAliveTimeout. They are plain TCP, as nginx's and HAProxy's are by
+// default: Go (since 1.24) would make the listener Multipath TCP where
+// the kernel has it, whose accept path is longer for every plain client.
 func listen(addr string) (net.Listener, error) {
 	lc := net.ListenConfig{KeepAlive: -1}
+	lc.SetMultipathTCP(false)
 	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err
@@ -118,7 +121,7 @@ func (s *Server) accept(l *listener) {
 			continue
 		}
 		s.wg.Add(1)
-		go c.serve()
+		s.work.run(job{c: c})
 	}
 }
 

@@ -48,6 +48,7 @@ type Server struct {
 	listeners map[string]*listener // by configured address
 	conns     map[*conn]struct{}
 	wg        sync.WaitGroup // accept loops and connections
+	work      workers        // the goroutines that serve connections
 
 	// Read and write buffers of connections between requests: an idle
 	// connection holds none (see conn.waitRequest).
@@ -150,6 +151,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		s.work.stop(true)
 		return nil
 	case <-ctx.Done():
 	}
@@ -164,7 +166,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer t.Stop()
 	select {
 	case <-done:
+		s.work.stop(true)
 	case <-t.C:
+		s.work.stop(false) // those still busy end when their connection does
 		return fmt.Errorf("shutdown: closed %d connections still busy after the grace period; "+
 			"some still wait for a plugin, until the plugins stop", n)
 	}

@@ -48,9 +48,10 @@ type Conn struct {
 	Relay Relay
 }
 
-// Socket is a client's TCP socket: the *net.TCPConn the host accepted, or
-// the host's own wrapper of its descriptor (internal/fdpass.Conn) once it
-// took a parked socket back, which costs no system call to make.
+// Socket is a client's TCP socket: the host's own wrapper of its
+// descriptor (internal/fdpass's), as its listeners accept it and as it
+// takes a parked socket back; a *net.TCPConn where fdpass.Listen is not
+// implemented (not Linux).
 type Socket interface {
 	net.Conn
 	syscall.Conn
@@ -103,6 +104,7 @@ type Handoff struct {
 	KeepAlive bool          // whether the host allows the connection to stay open after this request
 	Lease     Lease         // how long the handler may keep the connection (docs/plugin-contract.md, "Connection lease"); the server sets GiveBack for its own needs (MetricsURL), the pipeline adds its own
 	Server    string        // the Server field value responses carry
+	Unsent    bool          // the connection's first request on a plain socket: no byte has been sent on it yet
 
 	// Held, when set, is the connection, told what happens while the
 	// handler holds it under a lease. Only the goroutine running Handle
