@@ -118,6 +118,10 @@ fuzz:
 	$(GO) test ./internal/transport -run '^$$' -fuzz '^FuzzDecodeNotes$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/transport -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/recordwire -run '^$$' -fuzz '^FuzzSplitReply$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./api/conf -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./host/config -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./plugins/proxy_reverse/config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./plugins/logger -run '^$$' -fuzz '^FuzzFormats$$' -fuzztime $(FUZZTIME)
 
 proto:
 	./scripts/proto.sh
