@@ -564,10 +564,9 @@ func (c *conn) Wake(expired bool) {
 }
 
 // resume takes a parked connection on, on a goroutine of the server's
-// workers: to
-// its end when its idle deadline passed or the server is shutting down
-// (the parked socket is closed as it is: see finish), else to its next
-// request.
+// workers: to its end when its idle deadline passed or the server is
+// shutting down (the parked socket is closed as it is: see finish), else
+// to its next request.
 func (c *conn) resume(expired bool) {
 	c.s.mem.Opened()
 	c.mu.Lock() // what a parked connection holds changes under mu (see parkedConns' test)
