@@ -75,8 +75,18 @@ func (r *relay) open() error {
 		unix.Close(fds[1])
 		return err
 	}
+	// The plugin's end is made non-blocking, as every socket the host
+	// passes is (a plugin trusts it to be), after os.NewFile: a blocking
+	// descriptor stays out of the host's poller, which would otherwise
+	// be woken by every byte the host writes to the pair.
+	peer := os.NewFile(uintptr(fds[1]), "relay-plugin")
+	if err := unix.SetNonblock(fds[1], true); err != nil {
+		host.close()
+		peer.Close()
+		return fmt.Errorf("relay: plugin end: %w", err)
+	}
 	r.mu.Lock()
-	r.host, r.peer = host, os.NewFile(uintptr(fds[1]), "relay-plugin")
+	r.host, r.peer = host, peer
 	r.mu.Unlock()
 	r.in, r.out = make([]byte, relayChunk), make([]byte, relayChunk)
 	return nil

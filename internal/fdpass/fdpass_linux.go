@@ -191,11 +191,7 @@ func connFromOOB(oob []byte) (net.Conn, error) {
 	for _, extra := range fds[1:] {
 		unix.Close(extra)
 	}
-	conn, err := newSockConn(fds[0])
-	if err != nil {
-		return nil, fmt.Errorf("fdpass: received descriptor: %w", err)
-	}
-	return conn, nil
+	return sockConnOf(fds[0], nil, nil), nil
 }
 
 func (r *Receiver) deliver(id uint64, conn net.Conn, err error) {

@@ -30,8 +30,10 @@ import (
 // Recv reads up to len(b) bytes from fd with recv(2) and flags (a
 // non-socket with read(2), flags 0 only); b must not be empty. The error
 // is 0, EAGAIN when nothing is there yet, or another errno; n is 0 at EOF.
+// It says MSG_DONTWAIT, so that a socket that is not non-blocking after
+// all (a fault) cannot block the thread and its processor.
 func Recv(fd uintptr, b []byte, flags int) (int, syscall.Errno) {
-	n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(flags), 0, 0)
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(flags|syscall.MSG_DONTWAIT), 0, 0)
 	if errno == syscall.ENOTSOCK && flags == 0 {
 		n, _, errno = syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 	}
@@ -40,9 +42,10 @@ func Recv(fd uintptr, b []byte, flags int) (int, syscall.Errno) {
 
 // Send writes up to len(b) bytes of b to fd with send(2) (a non-socket
 // with write(2)); b must not be empty. The error is 0, EAGAIN when the
-// socket's buffer is full, or another errno.
+// socket's buffer is full, or another errno. It says MSG_DONTWAIT, as
+// Recv does.
 func Send(fd uintptr, b []byte) (int, syscall.Errno) {
-	n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, 0, 0)
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), syscall.MSG_DONTWAIT, 0, 0)
 	if errno == syscall.ENOTSOCK {
 		n, _, errno = syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 	}

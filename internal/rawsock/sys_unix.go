@@ -18,13 +18,6 @@ func Close(fd uintptr) syscall.Errno {
 	return errno
 }
 
-// NonBlocking reports whether fd is in non-blocking mode (fcntl(2)
-// F_GETFL).
-func NonBlocking(fd uintptr) bool {
-	fl, _, errno := syscall.RawSyscall(syscall.SYS_FCNTL, fd, syscall.F_GETFL, 0)
-	return errno == 0 && fl&syscall.O_NONBLOCK != 0
-}
-
 // Dup duplicates fd, closed on exec (fcntl(2) F_DUPFD_CLOEXEC).
 func Dup(fd uintptr) (int, syscall.Errno) {
 	nfd, _, errno := syscall.RawSyscall(syscall.SYS_FCNTL, fd, syscall.F_DUPFD_CLOEXEC, 0)
