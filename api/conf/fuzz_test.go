@@ -33,18 +33,18 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		again, err := Parse("y.conf", strings.NewReader(print(t, file)))
+		again, err := Parse("y.conf", strings.NewReader(printConf(t, file)))
 		if err != nil {
-			t.Fatalf("printed back, %q does not parse: %v", print(t, file), err)
+			t.Fatalf("printed back, %q does not parse: %v", printConf(t, file), err)
 		}
-		if print(t, again) != print(t, file) {
-			t.Fatalf("printed back, %q parses as %q", print(t, file), print(t, again))
+		if printConf(t, again) != printConf(t, file) {
+			t.Fatalf("printed back, %q parses as %q", printConf(t, file), printConf(t, again))
 		}
 	})
 }
 
-// print writes f as configuration text, checking the shape of each part.
-func print(t *testing.T, f *File) string {
+// printConf writes f as configuration text, checking the shape of each part.
+func printConf(t *testing.T, f *File) string {
 	var b strings.Builder
 	for _, s := range f.Sections {
 		if s.Name == "" || strings.TrimSpace(s.Name) != s.Name || strings.ContainsAny(s.Name, "[]") {

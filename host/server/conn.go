@@ -345,9 +345,9 @@ func (c *conn) closeParked() {
 	}
 }
 
-// unpark wraps a parked socket in a new net.Conn (fdpass.Conn: one fcntl,
-// and the poller only once it is read); false means it could not be, and
-// the connection is lost (its descriptor closed).
+// unpark wraps a parked socket in a new net.Conn (fdpass.Conn: no system
+// call, and the poller only once it is read); false means it could not
+// be, and the connection is lost (its descriptor closed).
 func (c *conn) unpark() bool {
 	c.mu.Lock()
 	fd := int(c.parked)

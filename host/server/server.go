@@ -74,6 +74,7 @@ func New(cfg *config.Config, p stage.Pipeline, log hclog.Logger) *Server {
 		conns:     map[*conn]struct{}{},
 		reqs:      newRequestCounts(),
 	}
+	s.work.init()
 	s.mem.Quiet = &s.raw.Idle // memory is given back once connections stop coming back to work
 	s.leaser, _ = p.(stage.Leaser)
 	s.snap.Store(newSnapshot(cfg))

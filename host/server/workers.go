@@ -12,12 +12,11 @@ import (
 // new goroutine's stack starts small and is grown by copying, frame by
 // frame, once a request reaches the pipeline (to 8 KiB): on a new
 // connection per request that copy was about 2 % of the host's CPU, and a
-// spare goroutine's stack has grown already. The zero value is ready;
-// stop ends the spare ones.
+// spare goroutine's stack has grown already. init makes it ready; stop
+// ends the spare ones.
 type workers struct {
 	jobs  chan job      // unbuffered: a send succeeds only if a spare goroutine waits
 	quit  chan struct{} // closed by stop
-	once  sync.Once     // makes jobs and quit
 	stops sync.Once     // closes quit
 	spare atomic.Int32  // goroutines waiting on jobs
 	wg    sync.WaitGroup
@@ -36,15 +35,11 @@ type job struct {
 }
 
 func (w *workers) init() {
-	w.once.Do(func() {
-		w.jobs = make(chan job)
-		w.quit = make(chan struct{})
-	})
+	w.jobs, w.quit = make(chan job), make(chan struct{})
 }
 
 // run serves j on a spare goroutine, or on a new one if none waits.
 func (w *workers) run(j job) {
-	w.init()
 	select {
 	case w.jobs <- j:
 	default:
@@ -84,7 +79,6 @@ func (w *workers) next() (job, bool) {
 // stop ends the spare goroutines, and those that finish their connection
 // from now on; wait, if true, waits for every one of them to end.
 func (w *workers) stop(wait bool) {
-	w.init()
 	w.stops.Do(func() { close(w.quit) })
 	if wait {
 		w.wg.Wait()
