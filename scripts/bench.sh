@@ -135,7 +135,8 @@ accepts() {
 	echo "$sum"
 }
 
-# nginx_conf PORT: one worker, open_file_cache, and an upstream keep-alive
+# nginx_conf PORT: one worker, listeners "deferred" (as Capuchin's DeferAccept,
+# on by default, and HAProxy's defer-accept below), open_file_cache, and an upstream keep-alive
 # cache large enough for every backend connection the runs use (1,024, for
 # 256 clients over two backends), never retired by request count, as Capuchin's pool and HAProxy's do: with nginx's usual "keepalive
 # 64" and its 1,000 requests per upstream connection it opens hundreds to
@@ -164,8 +165,8 @@ http {
 	upstream api { server 127.0.0.1:18081; server 127.0.0.1:18082; keepalive 1024; keepalive_requests 1000000; }
 	upstream big { server 127.0.0.1:18083; server 127.0.0.1:18084; keepalive 1024; keepalive_requests 1000000; }
 	server {
-		listen 127.0.0.1:$1;
-		listen 127.0.0.1:$(($1 + TLSOFF)) ssl;
+		listen 127.0.0.1:$1 deferred;
+		listen 127.0.0.1:$(($1 + TLSOFF)) ssl deferred;
 		ssl_certificate $work/tls/cert.pem;
 		ssl_certificate_key $work/tls/key.pem;
 		ssl_protocols TLSv1.2 TLSv1.3;
@@ -184,7 +185,7 @@ NGX
 	echo "$d"
 }
 
-# haproxy_conf PORT: one thread, http-reuse always, option forwardfor, and
+# haproxy_conf PORT: one thread, defer-accept, http-reuse always, option forwardfor, and
 # X-Forwarded-Proto and X-Forwarded-Host, as Capuchin and nginx send them.
 haproxy_conf() {
 	local f=$work/haproxy-$1.cfg
@@ -203,7 +204,7 @@ defaults
 	timeout http-request 15s
 	timeout http-keep-alive 300s
 frontend fe
-	bind 127.0.0.1:$1
+	bind 127.0.0.1:$1 defer-accept
 	http-request set-header X-Forwarded-Proto http
 	http-request set-header X-Forwarded-Host %[req.hdr(host)]
 	use_backend big if { path_beg /big/ }

@@ -50,3 +50,37 @@ func TestPathsNotUTF8(t *testing.T) {
 		t.Errorf("a configuration directory whose path is not UTF-8: %v", err)
 	}
 }
+
+// TestDeferAccept: DeferAccept is on unless the configuration says off,
+// and a value that is not on or off is refused with its file and line.
+func TestDeferAccept(t *testing.T) {
+	dir := t.TempDir()
+	writeConf(t, dir)
+	conf := filepath.Join(dir, "capuchin.conf")
+	for _, tc := range []struct {
+		line string
+		want bool
+		err  string
+	}{
+		{"", true, ""},
+		{"    DeferAccept off\n", false, ""},
+		{"    DeferAccept on\n", true, ""},
+		{"    DeferAccept later\n", false, conf + ":3"},
+	} {
+		text := "[SERVER]\n    Listen 127.0.0.1:0\n" + tc.line
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(dir)
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want one naming %s", tc.line, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("%q: %v", tc.line, err)
+		case c.Server.DeferAccept != tc.want:
+			t.Errorf("%q: DeferAccept %v, want %v", tc.line, c.Server.DeferAccept, tc.want)
+		}
+	}
+}

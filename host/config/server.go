@@ -20,6 +20,10 @@ import (
 //	Workers N              Go scheduler threads (GOMAXPROCS); 0 = one per core; default 0
 //	Timeout S              seconds a client may take to send a request, and
 //	                       to accept response bytes; default 15
+//	DeferAccept on|off     the kernel holds a new connection until its first bytes
+//	                       come, a second at most (Linux's TCP_DEFER_ACCEPT, as
+//	                       nginx's "deferred" and HAProxy's "defer-accept"; no
+//	                       effect elsewhere); default on
 //	KeepAlive on|off       persistent connections; default on
 //	KeepAliveTimeout S     idle seconds before a kept-alive connection closes; default 5
 //	MaxKeepAliveRequest N  requests per connection; default 1000
@@ -43,6 +47,7 @@ type Server struct {
 	Listen              []Listener
 	Workers             int
 	Timeout             time.Duration
+	DeferAccept         bool
 	KeepAlive           bool
 	KeepAliveTimeout    time.Duration
 	MaxKeepAliveRequest int
@@ -70,6 +75,7 @@ type Listener struct {
 func defaultServer() Server {
 	return Server{
 		Timeout:             15 * time.Second,
+		DeferAccept:         true,
 		KeepAlive:           true,
 		KeepAliveTimeout:    5 * time.Second,
 		MaxKeepAliveRequest: 1000,
@@ -106,6 +112,7 @@ func (s *Server) keys(dir string) map[string]func(conf.Entry) error {
 		"listen":              s.addListen,
 		"workers":             intKey(&s.Workers, 0, 1024),
 		"timeout":             secondsKey(&s.Timeout),
+		"deferaccept":         boolKey(&s.DeferAccept),
 		"keepalive":           boolKey(&s.KeepAlive),
 		"keepalivetimeout":    secondsKey(&s.KeepAliveTimeout),
 		"maxkeepaliverequest": intKey(&s.MaxKeepAliveRequest, 1, 1<<30),

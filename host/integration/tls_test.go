@@ -425,7 +425,8 @@ func TestTLSShutdownDuringHandshake(t *testing.T) {
 	s, _, addr := tlsSite(t)
 	s.Server = append(s.Server, "ShutdownTimeout 2")
 	p := s.Start()
-	silent := dial(t, addr) // never says hello
+	silent := dial(t, addr)
+	silent.Send("\x16") // the first byte of a hello, and no more: accepted (see DeferAccept), waiting
 	time.Sleep(200 * time.Millisecond)
 	p.Signal(syscall.SIGTERM)
 	if !silent.Closed(3 * time.Second) {

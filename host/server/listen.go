@@ -17,39 +17,31 @@ type listener struct {
 	tls atomic.Bool // HTTPS; a reload may change it
 }
 
-// syncListeners opens the listeners of want that are not open and closes
-// those no longer wanted. If one cannot be opened, it closes what it opened
-// and changes nothing.
-func (s *Server) syncListeners(want []config.Listener) error {
+// syncListeners opens the listeners of sv.Listen that are not open and
+// closes those no longer wanted, and sets DeferAccept on each. If one
+// cannot be opened, it closes what it opened and changes nothing.
+func (s *Server) syncListeners(sv *config.Server) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing.Load() {
 		return errors.New("server is shutting down")
 	}
-	opened := map[string]*listener{}
-	for _, l := range want {
-		if s.listeners[l.Addr] != nil {
-			continue
-		}
-		ln, err := listen(l.Addr)
-		if err != nil {
-			for _, o := range opened {
-				o.ln.Close()
-			}
-			return fmt.Errorf("listen %s (%s): %w", l.Addr, l.Where, err)
-		}
-		opened[l.Addr] = &listener{ln: ln}
-		opened[l.Addr].tls.Store(l.TLS)
+	opened, err := openListeners(s.listeners, sv)
+	if err != nil {
+		return err
 	}
 	for addr, l := range s.listeners {
-		if !wanted(want, addr) {
+		if !wanted(sv.Listen, addr) {
 			l.ln.Close()
 			delete(s.listeners, addr)
 		}
 	}
-	for _, l := range want {
+	for _, l := range sv.Listen {
 		if o := s.listeners[l.Addr]; o != nil {
 			o.tls.Store(l.TLS)
+			if err := deferAccept(o.ln, sv.DeferAccept); err != nil {
+				s.log.Warn("DeferAccept not changed", "addr", l.Addr, "error", err)
+			}
 		}
 	}
 	for addr, l := range opened {
@@ -57,6 +49,41 @@ func (s *Server) syncListeners(want []config.Listener) error {
 		s.wg.Add(1)
 		go s.accept(l)
 		s.log.Info("listening", "addr", l.ln.Addr().String(), "tls", l.tls.Load())
+	}
+	return nil
+}
+
+// openListeners opens the listeners of sv.Listen that are not in open, or
+// none if one of them fails.
+func openListeners(open map[string]*listener, sv *config.Server) (map[string]*listener, error) {
+	opened := map[string]*listener{}
+	for _, l := range sv.Listen {
+		if open[l.Addr] != nil {
+			continue
+		}
+		ln, err := listen(l.Addr)
+		if err == nil {
+			if err = deferAccept(ln, sv.DeferAccept); err != nil {
+				ln.Close()
+			}
+		}
+		if err != nil {
+			for _, o := range opened {
+				o.ln.Close()
+			}
+			return nil, fmt.Errorf("listen %s (%s): %w", l.Addr, l.Where, err)
+		}
+		opened[l.Addr] = &listener{ln: ln}
+		opened[l.Addr].tls.Store(l.TLS)
+	}
+	return opened, nil
+}
+
+// deferAccept sets the DeferAccept key on ln (fdpass's listener, see its
+// SetDeferAccept); a listener without it (not on Linux) ignores the key.
+func deferAccept(ln net.Listener, on bool) error {
+	if d, ok := ln.(interface{ SetDeferAccept(bool) error }); ok {
+		return d.SetDeferAccept(on)
 	}
 	return nil
 }

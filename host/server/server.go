@@ -86,13 +86,13 @@ func New(cfg *config.Config, p stage.Pipeline, log hclog.Logger) *Server {
 func (s *Server) Start() error {
 	sn := s.snap.Load()
 	s.log.Info("connection cap", "max_connections", sn.maxConns, "descriptors", fdLimit())
-	return s.syncListeners(sn.cfg.Server.Listen)
+	return s.syncListeners(&sn.cfg.Server)
 }
 
 // Reload switches to cfg: new requests use it at once, connections are kept,
 // listeners are opened and closed to match. On error nothing changes.
 func (s *Server) Reload(cfg *config.Config) error {
-	if err := s.syncListeners(cfg.Server.Listen); err != nil {
+	if err := s.syncListeners(&cfg.Server); err != nil {
 		return err
 	}
 	s.snap.Store(newSnapshot(cfg))

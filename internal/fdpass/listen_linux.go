@@ -84,6 +84,27 @@ func (l *listener) Accept() (net.Conn, error) {
 	return sockConnOf(fd, l.local, peer), nil
 }
 
+// SetDeferAccept says whether the kernel holds a new connection until its
+// first bytes come (TCP_DEFER_ACCEPT, as nginx's "deferred" and HAProxy's
+// "defer-accept"): its request is then there when it is accepted, read
+// with one recv, and its socket does not join the poller to wait for it
+// (two epoll_ctl calls, a wake-up, and the close of an os.File, which
+// wakes Go's monitor thread). A connection that sends nothing is
+// accepted all the same after about a second (when the kernel sends its
+// SYN-ACK again and the client answers it), and one that closes first
+// when it closes.
+func (l *listener) SetDeferAccept(on bool) error {
+	secs := 0
+	if on {
+		secs = 1
+	}
+	var err error
+	cerr := l.raw.Control(func(fd uintptr) {
+		err = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT, secs)
+	})
+	return cmp.Or(cerr, os.NewSyscallError("setsockopt TCP_DEFER_ACCEPT", err))
+}
+
 // Close closes the listening socket; Accept then fails with net.ErrClosed.
 func (l *listener) Close() error {
 	l.closed.Store(true)
