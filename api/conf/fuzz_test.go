@@ -33,12 +33,13 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		again, err := Parse("y.conf", strings.NewReader(printConf(t, file)))
+		text := printConf(t, file)
+		again, err := Parse("y.conf", strings.NewReader(text))
 		if err != nil {
-			t.Fatalf("printed back, %q does not parse: %v", printConf(t, file), err)
+			t.Fatalf("printed back, %q does not parse: %v", text, err)
 		}
-		if printConf(t, again) != printConf(t, file) {
-			t.Fatalf("printed back, %q parses as %q", printConf(t, file), printConf(t, again))
+		if back := printConf(t, again); back != text {
+			t.Fatalf("printed back, %q parses as %q", text, back)
 		}
 	})
 }

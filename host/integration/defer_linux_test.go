@@ -5,8 +5,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/capuchin/capuchin/host/metrics"
 )
 
 // TestDeferAccept: by default (DeferAccept on) the kernel holds a new
@@ -61,18 +59,7 @@ func TestDeferAccept(t *testing.T) {
 // accepted scrapes capuchin_connections_accepted_total on c.
 func accepted(t *testing.T, c *client) float64 {
 	t.Helper()
-	r := c.Get("/metrics")
-	mfs, err := metrics.Parse(r.Header.Get("Content-Type"), r.Body)
-	if err != nil {
-		t.Fatalf("scrape: %d %v", r.Status, err)
-	}
-	for _, f := range mfs {
-		if f.GetName() == "capuchin_connections_accepted_total" {
-			return sample(f, nil)
-		}
-	}
-	t.Fatal("no capuchin_connections_accepted_total in the scrape")
-	return 0
+	return sample(scrapeFams(t, c)["capuchin_connections_accepted_total"], nil)
 }
 
 // waitAccepted waits up to 500 ms for the host to count n accepted

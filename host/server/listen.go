@@ -61,12 +61,7 @@ func openListeners(open map[string]*listener, sv *config.Server) (map[string]*li
 		if open[l.Addr] != nil {
 			continue
 		}
-		ln, err := listen(l.Addr)
-		if err == nil {
-			if err = deferAccept(ln, sv.DeferAccept); err != nil {
-				ln.Close()
-			}
-		}
+		ln, err := listen(l.Addr, sv.DeferAccept)
 		if err != nil {
 			for _, o := range opened {
 				o.ln.Close()
@@ -95,14 +90,23 @@ func deferAccept(ln net.Listener, on bool) error {
 // KeepAliveTimeout. They are plain TCP, as nginx's and HAProxy's are by
 // default: Go (since 1.24) would make the listener Multipath TCP where
 // the kernel has it, whose accept path is longer for every plain client.
-func listen(addr string) (net.Listener, error) {
+// deferred is the DeferAccept key (see deferAccept).
+func listen(addr string, deferred bool) (net.Listener, error) {
 	lc := net.ListenConfig{KeepAlive: -1}
 	lc.SetMultipathTCP(false)
-	ln, err := lc.Listen(context.Background(), "tcp", addr)
+	tl, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	return fdpass.Listen(ln.(*net.TCPListener))
+	ln, err := fdpass.Listen(tl.(*net.TCPListener))
+	if err != nil {
+		return nil, err
+	}
+	if err := deferAccept(ln, deferred); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
 }
 
 func wanted(want []config.Listener, addr string) bool {
