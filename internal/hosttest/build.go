@@ -6,6 +6,7 @@
 package hosttest
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -83,8 +84,14 @@ func ModuleRoot() (string, error) {
 }
 
 // Main is a TestMain body: it builds the host and plugins, runs the tests
-// with *bin set and returns the exit code.
+// with *bin set and returns the exit code. A fuzzing worker process, which
+// runs only the fuzz function, builds nothing and leaves *bin nil: each
+// worker the fuzzer starts or restarts would otherwise build every binary
+// again before its first input.
 func Main(run func() int, bin **Bin, plugins ...string) int {
+	if fuzzWorker() {
+		return run()
+	}
 	b, err := Build(plugins...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -93,4 +100,14 @@ func Main(run func() int, bin **Bin, plugins ...string) int {
 	defer b.Remove()
 	*bin = b
 	return run()
+}
+
+// fuzzWorker reports whether this test binary runs as one of the fuzzer's
+// worker processes (the testing package's -test.fuzzworker flag).
+func fuzzWorker() bool {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	f := flag.Lookup("test.fuzzworker")
+	return f != nil && f.Value.String() == "true"
 }
