@@ -1,10 +1,15 @@
 package integration
 
 import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -312,4 +317,102 @@ func TestPluginReloadChanged(t *testing.T) {
 	if got := pidsRunning(dir); len(got) != 2 {
 		t.Errorf("plugin processes after two reloads: %v, want 2", got)
 	}
+}
+
+// TestHandOverToStoppedPlugin: a plugin that stops reading (SIGSTOP) while
+// new connections keep coming cannot hold them past its stage-30 deadline,
+// whether it takes its events on the framed calls socket (hello) or on the
+// gRPC stream (hellogrpc). Enough hand-overs to fill the socket that
+// passes descriptors come at once, then one every 10 ms for 3 s: every
+// client gets the fail-closed 503 (or a closed connection) within the
+// deadline (1.5 s) and a margin, none waits until the load ends. After
+// SIGCONT the plugin answers again and lets go of the descriptors passed
+// while it was stopped.
+func TestHandOverToStoppedPlugin(t *testing.T) {
+	for _, tc := range []struct {
+		name, path string
+		deadline   time.Duration
+	}{{"hello", "/hello/x", 1500 * time.Millisecond}, {"hellogrpc", "/hello/x", 1500 * time.Millisecond},
+		{"gate", "/", 2 * time.Second}, {"gategrpc", "/", 2 * time.Second}} {
+		t.Run(tc.name, func(t *testing.T) { callsToStopped(t, tc.name, tc.path, tc.deadline) })
+	}
+}
+
+func callsToStopped(t *testing.T, name, path string, deadline time.Duration) {
+	pluginTest(t)
+	s := newSite(t)
+	s.LoadFrom(testPlugins(t), name)
+	s.StartChecked()
+	pid := pluginPid(t, s, name, 0)
+	fds0 := openFiles(pid)
+	must(t, syscall.Kill(pid, syscall.SIGSTOP))
+	cont := sync.OnceFunc(func() { syscall.Kill(pid, syscall.SIGCONT) })
+	t.Cleanup(cont)
+
+	const burst, trickle = 400, 300
+	waits := make([]time.Duration, burst+trickle)
+	statuses := make([]string, burst+trickle)
+	var wg sync.WaitGroup
+	for i := range waits {
+		if i >= burst {
+			time.Sleep(10 * time.Millisecond)
+		}
+		wg.Go(func() { waits[i], statuses[i] = timedGet(s.Addr(), path) })
+	}
+	wg.Wait()
+	worst, counts := time.Duration(0), map[string]int{}
+	for i, w := range waits {
+		worst = max(worst, w)
+		counts[statuses[i]]++
+	}
+	t.Logf("%d clients: worst wait %v, answers %v", len(waits), worst.Round(time.Millisecond), counts)
+	if worst > deadline+1500*time.Millisecond {
+		t.Errorf("a client waited %v for a stopped plugin whose deadline is %v", worst.Round(time.Millisecond), deadline)
+	}
+	for st := range counts {
+		if st != "503" && st != "closed" {
+			t.Errorf("answer %q from a stopped plugin, want 503 or a closed connection", st)
+		}
+	}
+	cont()
+	if !hosttest.Poll(10*time.Second, func() bool { _, st := timedGet(s.Addr(), path); return st == "200" }) {
+		t.Fatal("the plugin does not answer after SIGCONT")
+	}
+	if !hosttest.Poll(5*time.Second, func() bool { return openFiles(pid) <= fds0 }) {
+		t.Errorf("the plugin holds %d descriptors, %d before it stopped", openFiles(pid), fds0)
+	}
+}
+
+// openFiles counts process pid's open descriptors.
+func openFiles(pid int) int {
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	return len(ents)
+}
+
+// timedGet sends one GET (with a field of 1,000 bytes) and Connection:
+// close on a new connection and
+// returns how long the answer's status line took and its status ("closed"
+// when the connection ended without one, "timeout" after 10 s).
+func timedGet(addr, path string) (time.Duration, string) {
+	start := time.Now()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return time.Since(start), "dial: " + err.Error()
+	}
+	defer c.Close()
+	c.SetDeadline(start.Add(10 * time.Second))
+	pad := strings.Repeat("p", 1000) // a head that fills gRPC's window sooner
+	if _, err := c.Write([]byte("GET " + path + " HTTP/1.1\r\nHost: x\r\nX-Pad: " + pad + "\r\nConnection: close\r\n\r\n")); err != nil {
+		return time.Since(start), "closed"
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return time.Since(start), "timeout"
+	case err != nil:
+		return time.Since(start), "closed"
+	}
+	_, status, _ := strings.Cut(line, " ")
+	status, _, _ = strings.Cut(status, " ")
+	return time.Since(start), status
 }

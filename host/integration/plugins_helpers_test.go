@@ -22,7 +22,7 @@ import (
 )
 
 // testplugModes are the names testplug answers to (see its doc comment).
-var testplugModes = []string{"hello", "helloopen", "gate", "gateopen", "notes"}
+var testplugModes = []string{"hello", "helloopen", "hellogrpc", "gate", "gategrpc", "gateopen", "notes"}
 
 var (
 	plugOnce sync.Once

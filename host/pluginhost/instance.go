@@ -188,7 +188,7 @@ func (in *instance) open(framed bool) error {
 		if err != nil {
 			return err
 		}
-		in.calls = &lockedCalls{CallConn: calls}
+		in.calls = calls
 	}
 	notes, err := in.tc.Notify(ctx)
 	if err != nil {
@@ -222,24 +222,6 @@ func (in *instance) demux() {
 }
 
 func (in *instance) die() { in.deadOnce.Do(func() { close(in.dead) }) }
-
-// lockedCalls makes the Calls stream's Send safe for concurrent use.
-type lockedCalls struct {
-	mu sync.Mutex
-	transport.CallConn
-}
-
-func (l *lockedCalls) Send(e *transport.Event) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.CallConn.Send(e)
-}
-
-func (l *lockedCalls) CloseSend() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.CallConn.CloseSend()
-}
 
 // roundTrip sends ev and waits for its reply at most d. The error is
 // errNotSent (nothing reached the plugin), errDeadline or errCrashed.

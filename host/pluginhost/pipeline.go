@@ -217,7 +217,7 @@ func (in *instance) sendSocket(id uint64, sock syscall.Conn, deadline time.Durat
 	if sent { // the host kept the connection after a close reply: the plugin has no copy
 		in.handed.Store(id, struct{}{})
 	}
-	if err := in.fds.Send(id, sock, time.Now().Add(deadline)); err != nil {
+	if err := in.fds.Send(id, sock, deadline); err != nil {
 		in.handed.Delete(id)
 		return err
 	}

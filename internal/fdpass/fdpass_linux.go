@@ -21,8 +21,9 @@ const Supported = true
 // Sender is the host end of a socketpair. Safe for concurrent use: every
 // message is one atomic datagram.
 type Sender struct {
-	c  *net.UnixConn
-	rc syscall.RawConn
+	c    *net.UnixConn
+	rc   syscall.RawConn
+	turn chan struct{} // held by the one sender waiting for room (see sendWait)
 }
 
 // Pair creates a socketpair. The host keeps the Sender; peer goes to the
@@ -48,23 +49,21 @@ func Pair() (*Sender, *os.File, error) {
 		peer.Close()
 		return nil, nil, fmt.Errorf("fdpass: host end: %w", err)
 	}
-	return &Sender{c: uc, rc: rc}, peer, nil
+	return &Sender{c: uc, rc: rc, turn: make(chan struct{}, 1)}, peer, nil
 }
 
-// Send passes conn's descriptor tagged with id, waiting at most until
-// deadline (zero: no limit) for room in the socket.
-func (s *Sender) Send(id uint64, conn syscall.Conn, deadline time.Time) error {
+// Send passes conn's descriptor tagged with id. A socket with room takes
+// it at once; a full one (the plugin is behind, or has stopped reading) is
+// waited for at most wait (0: no limit).
+func (s *Sender) Send(id uint64, conn syscall.Conn, wait time.Duration) error {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return fmt.Errorf("fdpass: conn %d: %w", id, err)
 	}
 	var msg [8]byte
 	binary.LittleEndian.PutUint64(msg[:], id)
-	if err := s.c.SetWriteDeadline(deadline); err != nil {
-		return fmt.Errorf("fdpass: %w", err)
-	}
 	var serr error
-	cerr := rc.Control(func(fd uintptr) { serr = s.send(msg[:], int(fd)) })
+	cerr := rc.Control(func(fd uintptr) { serr = s.send(msg[:], int(fd), wait) })
 	if cerr != nil {
 		return fmt.Errorf("fdpass: conn %d: %w", id, cerr)
 	}
@@ -74,25 +73,83 @@ func (s *Sender) Send(id uint64, conn syscall.Conn, deadline time.Time) error {
 	return nil
 }
 
-// send writes msg with fd attached, waiting in the poller while the
-// socket is full; the error is the wait's, else sendmsg's.
-func (s *Sender) send(msg []byte, fd int) error {
+// send writes msg with fd attached, waiting for room when the socket is
+// full (sendWait).
+func (s *Sender) send(msg []byte, fd int, wait time.Duration) error {
+	var e syscall.Errno
+	if err := s.rc.Control(func(sock uintptr) { e = sendRights(sock, msg, fd) }); err != nil {
+		return err
+	}
+	if e != syscall.EAGAIN {
+		return errnoErr(e)
+	}
+	var deadline time.Time
+	if wait > 0 {
+		deadline = time.Now().Add(wait)
+	}
+	return s.sendWait(msg, fd, deadline)
+}
+
+// sendWait waits in the poller for room in the full socket, until
+// deadline (zero: no limit). The deadline is the socket's, one for every
+// sender, so senders wait for room one at a time: each waits for its turn
+// at most until its own deadline, then under it. (When every waiter set
+// the socket's deadline, each new one moved it for all: a plugin that
+// stopped reading held every hand-over until new ones stopped coming.)
+func (s *Sender) sendWait(msg []byte, fd int, deadline time.Time) error {
+	if !s.takeTurn(deadline) {
+		return os.ErrDeadlineExceeded
+	}
+	defer func() { <-s.turn }()
+	if err := s.c.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
 	var serr error
 	werr := s.rc.Write(func(sock uintptr) bool {
-		for {
-			switch e := rawsock.SendRights(sock, msg, fd); e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false
-			case 0:
-			default:
-				serr = e
-			}
-			return true
-		}
+		e := sendRights(sock, msg, fd)
+		serr = errnoErr(e)
+		return e != syscall.EAGAIN
 	})
 	return cmp.Or(werr, serr)
+}
+
+// takeTurn waits until deadline (zero: no limit) for the turn to wait for
+// room, and reports whether it got it.
+func (s *Sender) takeTurn(deadline time.Time) bool {
+	select {
+	case s.turn <- struct{}{}:
+		return true
+	default:
+	}
+	var expired <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case s.turn <- struct{}{}:
+		return true
+	case <-expired:
+		return false
+	}
+}
+
+// sendRights makes one sendmsg of msg with fd attached (retried on EINTR).
+func sendRights(sock uintptr, msg []byte, fd int) syscall.Errno {
+	for {
+		if e := rawsock.SendRights(sock, msg, fd); e != syscall.EINTR {
+			return e
+		}
+	}
+}
+
+// errnoErr is e as an error: nil for 0.
+func errnoErr(e syscall.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
 }
 
 // Close closes the host end; the plugin's Receiver then stops.

@@ -23,7 +23,7 @@ type Sender struct{}
 func Pair() (*Sender, *os.File, error) { return nil, nil, errUnsupported }
 
 // Send fails on this platform.
-func (s *Sender) Send(uint64, syscall.Conn, time.Time) error { return errUnsupported }
+func (s *Sender) Send(uint64, syscall.Conn, time.Duration) error { return errUnsupported }
 
 // Close does nothing.
 func (s *Sender) Close() error { return nil }

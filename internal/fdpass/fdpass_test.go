@@ -4,7 +4,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +38,7 @@ func TestPassConnection(t *testing.T) {
 		got <- c
 	}()
 	time.Sleep(20 * time.Millisecond)
-	if err := s.Send(42, srv, time.Now().Add(time.Second)); err != nil {
+	if err := s.Send(42, srv, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	c := <-got
@@ -53,7 +55,7 @@ func TestPassConnection(t *testing.T) {
 	}
 
 	// Unclaimed descriptors are dropped; a short wait times out.
-	if err := s.Send(7, srv, time.Time{}); err != nil {
+	if err := s.Send(7, srv, 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.Wait(8, 10*time.Millisecond); err != ErrTimeout {
@@ -83,7 +85,7 @@ func TestReceivedConnDeadlinesAddrsSplice(t *testing.T) {
 	go func() { done <- r.Run() }() // ends with r.Close below
 	defer func() { r.Close(); <-done }()
 	cl, srv := hosttest.TCPPair(t)
-	hosttest.Must(t, s.Send(1, srv, time.Now().Add(time.Second)))
+	hosttest.Must(t, s.Send(1, srv, time.Second))
 	c, err := r.Wait(1, 5*time.Second)
 	hosttest.Must(t, err)
 	defer c.Close()
@@ -118,4 +120,51 @@ func TestReceivedConnDeadlinesAddrsSplice(t *testing.T) {
 	if err != nil || len(got) != 100<<10 || strings.Trim(string(got), "x") != "" {
 		t.Fatalf("client read %d bytes, %v", len(got), err)
 	}
+}
+
+// TestSendFullSocket: with the socket full (a plugin that stops reading),
+// each Send gives up at its own wait, however many others come after it
+// (each of whom waited once moved the socket's one deadline for all), and
+// a Send waiting when the reader starts again goes through.
+func TestSendFullSocket(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	s, peer, err := Pair()
+	hosttest.Must(t, err)
+	defer s.Close()
+	_, srv := hosttest.TCPPair(t)
+	filled := 0
+	for ; filled < 100000 && s.Send(uint64(filled), srv, time.Millisecond) == nil; filled++ {
+	}
+	if filled == 0 || filled == 100000 {
+		t.Fatalf("%d sends before the socket was full", filled)
+	}
+	const wait, senders = 200 * time.Millisecond, 20
+	took, errs := make([]time.Duration, senders), make([]error, senders)
+	var wg sync.WaitGroup
+	for i := range senders {
+		wg.Go(func() {
+			start := time.Now()
+			errs[i] = s.Send(uint64(filled+i), srv, wait)
+			took[i] = time.Since(start)
+		})
+		time.Sleep(20 * time.Millisecond) // a new sender before each one's wait is over
+	}
+	wg.Wait()
+	for i := range senders {
+		if !errors.Is(errs[i], os.ErrDeadlineExceeded) || took[i] > wait+150*time.Millisecond {
+			t.Errorf("sender %d: %v after %v, want a timeout after %v", i, errs[i], took[i].Round(time.Millisecond), wait)
+		}
+	}
+	sent := make(chan error, 1)
+	go func() { sent <- s.Send(1<<40, srv, 5*time.Second) }()
+	time.Sleep(50 * time.Millisecond)
+	r, err := NewReceiver(peer)
+	hosttest.Must(t, err)
+	done := make(chan error, 1)
+	go func() { done <- r.Run() }()
+	if err := <-sent; err != nil {
+		t.Errorf("send once the reader runs again: %v", err)
+	}
+	r.Close()
+	<-done
 }

@@ -29,7 +29,7 @@ func received(t *testing.T) (c, peer net.Conn) {
 	go func() { done <- r.Run() }() // ends with r.Close
 	t.Cleanup(func() { r.Close(); <-done })
 	cl, srv := hosttest.TCPPair(t)
-	hosttest.Must(t, s.Send(1, srv, time.Now().Add(time.Second)))
+	hosttest.Must(t, s.Send(1, srv, time.Second))
 	c, err = r.Wait(1, 5*time.Second)
 	hosttest.Must(t, err)
 	t.Cleanup(func() { c.Close() })
