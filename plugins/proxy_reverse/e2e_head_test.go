@@ -108,3 +108,39 @@ func TestE2EProxyOwnAnswersHead(t *testing.T) {
 		t.Errorf("HTTP/1.0 keep-alive error page: %d, Connection %q", resp.StatusCode, resp.Header.Get("Connection"))
 	}
 }
+
+// A request with a body to the status page cannot hold its connection past
+// the host's Timeout (2 s here): one waiting for 100 (Continue) gets its
+// 405 at once and the connection closes (RFC 9110 §10.1.1); one whose body
+// stalls gets its 405 within the Timeout, and the connection closes; one
+// whose body comes whole keeps the connection for the next request.
+func TestE2EStatusPageBody(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	s, _ := startProxy(t, "[PROXY_DEFAULTS]\n    StatisticsURL /proxy_stats\n", "Timeout 2")
+	const post = "POST /proxy_stats HTTP/1.1\r\nHost: x\r\n"
+	for _, tc := range []struct {
+		name, req string
+		within    time.Duration
+		closes    bool
+	}{
+		{"expect", post + "Expect: 100-continue\r\nContent-Length: 10\r\n\r\n", time.Second, true},
+		{"stalled", post + "Content-Length: 10\r\n\r\nabc", 4 * time.Second, true},
+		{"whole", post + "Content-Length: 3\r\n\r\nabc", time.Second, false},
+	} {
+		c := hosttest.Dial(t, s.Addr())
+		start := time.Now()
+		c.Send(tc.req)
+		r := c.MustRead("POST")
+		took := time.Since(start)
+		if r.Status != 405 || took > tc.within {
+			t.Errorf("%s: %d after %v, want 405 within %v", tc.name, r.Status, took.Round(time.Millisecond), tc.within)
+		}
+		if tc.closes {
+			if !c.Closed(time.Second) {
+				t.Errorf("%s: the connection stays open with the body unread", tc.name)
+			}
+		} else if r := c.Get("/proxy_stats"); r.Status != 200 {
+			t.Errorf("%s: the next request on the connection: %d", tc.name, r.Status)
+		}
+	}
+}

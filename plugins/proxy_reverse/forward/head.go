@@ -92,7 +92,8 @@ func (f hopFilter) field(name string) bool {
 var requestManaged = newFieldSet("Content-Length", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host")
 
 // AppendRequestHead appends the head sent to the backend: origin-form
-// target, HTTP/1.1, end-to-end fields (without names holding '_' unless
+// target, HTTP/1.1, Host (an absolute-form target's authority, else the
+// client's Host, else backend), end-to-end fields (without names holding '_' unless
 // keepUnderscores), X-Forwarded-* (Proto https when secure: the client
 // connection is TLS), Forwarded when fw is set (forwarded.go), and the
 // body's framing.
@@ -121,8 +122,13 @@ func AppendRequestHead(b []byte, req *http1.Request, client netip.AddrPort, secu
 			}
 		case skip.field(f.Name):
 		case !keepUnderscores && strings.IndexByte(f.Name, '_') >= 0:
+		case !hasHost && http1.EqualFold(f.Name, "Host"):
+			// req.Host: an absolute-form target's authority, which the
+			// client's Host must not override (RFC 9112 §3.2.2), and
+			// which chose the site
+			hasHost = true
+			b = http1.AppendField(b, "Host", hostOr(req.Host, f.Value))
 		default:
-			hasHost = hasHost || http1.EqualFold(f.Name, "Host")
 			b = http1.AppendField(b, f.Name, f.Value)
 		}
 	}

@@ -67,6 +67,18 @@ func TestAppendRequestHead(t *testing.T) {
 	if got != want {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
+	// An absolute-form target's authority is the Host sent, whatever the
+	// client's Host says (RFC 9112 §3.2.2): the host chose the site by it.
+	in = "GET http://other.example/rec HTTP/1.1\r\nHost: secure.example\r\nX-A: 1\r\n\r\n"
+	if err := http1.ReadRequest(bufio.NewReader(strings.NewReader(in)), nil, &req); err != nil {
+		t.Fatal(err)
+	}
+	got = string(AppendRequestHead(nil, &req, netip.MustParseAddrPort("192.0.2.7:5000"), false, "b:80", false, nil))
+	want = "GET /rec HTTP/1.1\r\nHost: other.example\r\nX-A: 1\r\nX-Forwarded-For: 192.0.2.7\r\n" +
+		"X-Forwarded-Proto: http\r\nX-Forwarded-Host: other.example\r\n\r\n"
+	if got != want {
+		t.Fatalf("absolute-form: got %q\nwant %q", got, want)
+	}
 	// A TLS client connection: https; an HTTP/1.0 request without Host
 	// gets the backend's host:port, without the https:// of its item.
 	in = "GET /x HTTP/1.0\r\nX-Forwarded-Proto: http\r\n\r\n"

@@ -18,14 +18,7 @@ func Serve(r *forward.Request, date string, snapshot func() *Page) forward.Resul
 	req := r.Req
 	res := forward.Result{Status: 200, Close: !r.KeepAlive || req.Close}
 	if req.HasBody() {
-		var body http1.Body
-		if err := body.ResetRequest(r.BR, req, maxStatusBody); err != nil {
-			res.Close = true
-		} else if n, err := io.Copy(io.Discard, &body); err != nil {
-			res.Close, res.BytesIn = true, n
-		} else {
-			res.BytesIn = n
-		}
+		discardBody(r, &res)
 	}
 	var body []byte
 	ctype := "text/html; charset=utf-8"
@@ -56,6 +49,26 @@ func Serve(r *forward.Request, date string, snapshot func() *Page) forward.Resul
 		res.Close = true
 	}
 	return res
+}
+
+// discardBody reads a request body to its end (at most maxStatusBody, all
+// of it within the client's Timeout), so that the connection can carry
+// the next request. A client waiting for 100 (Continue) before its body
+// gets the answer at once and the connection closes after it, unread (RFC
+// 9110 §10.1.1), as does one whose body is too large or too slow.
+func discardBody(r *forward.Request, res *forward.Result) {
+	var body http1.Body
+	if r.Req.Expect100 || body.ResetRequest(r.BR, r.Req, maxStatusBody) != nil {
+		res.Close = true
+		return
+	}
+	r.Conn.SetReadDeadline(time.Now().Add(r.ClientTimeoutOrDefault()))
+	n, err := io.Copy(io.Discard, &body)
+	r.Conn.SetReadDeadline(time.Time{})
+	res.BytesIn = n
+	if err != nil {
+		res.Close = true
+	}
 }
 
 // formatJSON reports whether the query asks for format=json.
