@@ -114,6 +114,40 @@ func TestE2EErrorStatuses(t *testing.T) {
 	}
 }
 
+// A stalled upload is the client's fault whatever the backend's
+// ResponseTimeout, which counts from the request's last byte (as nginx's
+// proxy_read_timeout): with ResponseTimeout 1 and ClientBodyTimeout 2 a
+// client that stalls gets 408 when its own timeout passes, not a 504 at
+// 1 s; and one that got the backend's 100 (Continue) and sends nothing
+// gets 408 within ClientBodyTimeout, not a 504 at ResponseTimeout (30 s).
+func TestE2EStalledUploadBlamesClient(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	addr := echoBackend(t).Listener.Addr().String()
+	const post = "POST /api/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n"
+	for _, tc := range []struct {
+		name, req string
+		entry     []string
+	}{
+		{"stalled", post + "\r\n0123456789", []string{"ResponseTimeout 1", "ClientBodyTimeout 2", "ClientBodyMinRate 0"}},
+		{"continued", post + "Expect: 100-continue\r\n\r\n", []string{"ResponseTimeout 30", "ClientBodyTimeout 1"}},
+	} {
+		s, _ := startProxy(t, entryConf("First-Alive", addr, tc.entry...))
+		c := hosttest.Dial(t, s.Addr())
+		start := time.Now()
+		c.Send(tc.req)
+		r := c.MustRead("POST")
+		for r.Status < 200 {
+			r = c.MustRead("POST")
+		}
+		if d := time.Since(start); r.Status != 408 || d > 6*time.Second {
+			t.Errorf("%s: %d after %v %q, want 408", tc.name, r.Status, d.Round(time.Millisecond), r.Body)
+		}
+		if !c.Closed(5 * time.Second) {
+			t.Errorf("%s: the connection stays open with the body unread", tc.name)
+		}
+	}
+}
+
 // A client that stalls in the middle of its request body gets 408 (the
 // host's Timeout semantics for a client mid-request), not a 504 blaming the
 // backend, and the connection closes.

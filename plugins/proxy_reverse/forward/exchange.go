@@ -206,6 +206,9 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 			x.upStatus = x.resp.Status
 		}
 		switch {
+		case err != nil && x.awaitingClient(err):
+			x.up.touch(bc, s, true, time.Now())
+			continue
 		case err != nil:
 			return x.backendError(bc, err)
 		case x.resp.Status == 101 && forwardsUpgrade(req):
@@ -220,6 +223,9 @@ func (x *exchange) exchange(bc *upstream.Conn) outcome {
 			if err := x.interim1xx(); err != nil {
 				x.clientGone(bc, err)
 				return outcomeDone
+			}
+			if x.resp.Status == 100 && x.up.started {
+				x.continued(s)
 			}
 			x.up.touch(bc, s, true, time.Now()) // the wait for the next answer
 			continue

@@ -3,6 +3,7 @@ package forward
 import (
 	"errors"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,15 +33,22 @@ type upload struct {
 
 	clock http1.BodyClock // ClientBodyTimeout and ClientBodyMinRate
 
+	// onClient says the upload waits for the client's bytes under a
+	// deadline of the client's own (see awaitingClient); continued that a
+	// 100 (Continue) went to the client, guarded by exchange.mu.
+	onClient  atomic.Bool
+	continued bool
+
 	mu      sync.Mutex
 	gotHead bool // the final answer's head arrived: stop moving the deadline
 }
 
 // armClient sets the deadline of the next client read, the body clock's
-// (ClientBodyTimeout and ClientBodyMinRate), or none while an Expect: 100-continue client waits for the
-// backend's 100 before its first byte (the backend's ResponseTimeout bounds
-// that wait). It reports false once stopUpload or abort has set a past
-// deadline, which must not be overwritten.
+// (ClientBodyTimeout and ClientBodyMinRate), or none while an Expect:
+// 100-continue client waits for the backend's 100 before its first byte
+// (the backend's ResponseTimeout bounds that wait; see continued). It
+// reports false once stopUpload or abort has set a past deadline, which
+// must not be overwritten.
 func (x *exchange) armClient() bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -48,13 +56,39 @@ func (x *exchange) armClient() bool {
 		return false
 	}
 	var t time.Time
-	if !x.r.Req.Expect100 || x.up.total > 0 {
+	if !x.r.Req.Expect100 || x.up.total > 0 || x.up.continued {
 		now := clock.From(x.began)
 		t = x.up.clock.Deadline(now, x.up.total)
 		x.longLived(now)
 	}
 	x.r.Conn.SetReadDeadline(t)
+	x.up.onClient.Store(!t.IsZero())
 	return true
+}
+
+// continued arms the client's read deadline once the backend's 100
+// (Continue) went out: the body is the client's to send now, within
+// ClientBodyTimeout (a client that sends none gets 408, not the backend's
+// 504).
+func (x *exchange) continued(s *upstream.Server) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.aborted || x.up.stopping || x.up.continued {
+		return
+	}
+	x.up.continued = true
+	x.r.Conn.SetReadDeadline(time.Now().Add(x.bodyTimeout(s)))
+	x.up.onClient.Store(true)
+}
+
+// awaitingClient reports whether a backend read that timed out with no
+// byte of an answer did so while the upload waits for the client's body
+// under the client's own deadline: the wait for the answer counts from
+// the request's last byte (as nginx's proxy_read_timeout does), so it goes
+// on, and a client that stalls gets 408 when its deadline passes.
+func (x *exchange) awaitingClient(err error) bool {
+	var ne net.Error
+	return !x.gotByte && x.up.started && x.up.onClient.Load() && errors.As(err, &ne) && ne.Timeout()
 }
 
 // cutShort reports whether stopUpload or abort has cut the client read short.
@@ -67,8 +101,9 @@ func (x *exchange) cutShort() bool {
 func (u *upload) reset() {
 	u.started, u.done, u.err, u.clientErr, u.total, u.gotHead = false, nil, nil, false, 0, false
 	u.clock = http1.BodyClock{}
-	u.stopping = false
+	u.stopping, u.continued = false, false
 	u.readAll.Store(false)
+	u.onClient.Store(false)
 }
 
 // touch moves the backend read deadline to ResponseTimeout from now (a
@@ -123,6 +158,7 @@ func (x *exchange) uploadBody(bc *upstream.Conn) {
 			return
 		}
 		n, err := u.body.Read(p)
+		u.onClient.Store(false)
 		u.total += int64(n)
 		// Mark the body read before its last bytes go out: the backend
 		// may answer as soon as it has them, and stopUpload must then
