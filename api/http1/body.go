@@ -278,17 +278,20 @@ func (b *Body) readLine(max int, tooLong error) (string, error) {
 	return s, nil
 }
 
-// parseChunkSize parses "1*HEXDIG [ chunk-ext ]".
+// parseChunkSize parses "1*HEXDIG [ chunk-ext ]", at most 15 digits after
+// the leading zeros.
 func parseChunkSize(line string) (int64, error) {
 	var n int64
-	i := 0
+	i, sig := 0, 0 // sig: digits from the first non-zero one, at most 15
 	for ; i < len(line); i++ {
 		d, ok := unhex(line[i])
 		if !ok {
 			break
 		}
-		if i >= 15 {
-			return 0, errChunkSize
+		if sig > 0 || d != 0 {
+			if sig++; sig > 15 {
+				return 0, errChunkSize
+			}
 		}
 		n = n<<4 | int64(d)
 	}

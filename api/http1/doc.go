@@ -26,9 +26,10 @@
 //     absolute-form (http and https, no userinfo), asterisk-form for OPTIONS
 //     only and authority-form (host:port) for CONNECT only;
 //   - HTTP/1.x with x > 1 is read as HTTP/1.1; other versions are 505;
-//   - a chunk-size line is 1*HEXDIG (at most 15 digits) with well-formed
-//     extensions; whitespace after the size without ";" is an error. Chunk
-//     lines and trailer lines must fit in the bufio.Reader's buffer.
+//   - a chunk-size line is 1*HEXDIG (at most 15 digits after leading
+//     zeros, as a Content-Length is at most 18) with well-formed extensions;
+//     whitespace after the size without ";" is an error. Chunk lines and
+//     trailer lines must fit in the bufio.Reader's buffer.
 //
 // Every protocol error is an *Error carrying the status a server should answer
 // with; after one the connection must be closed.

@@ -464,15 +464,22 @@ func parseContentLength(v string) (int64, error) {
 	return out, err
 }
 
-// parseDecimal parses a non-negative decimal of at most 18 digits.
+// parseDecimal parses a non-negative decimal of at most 18 digits after
+// its leading zeros (1*DIGIT allows any number of them, as nginx does).
 func parseDecimal(s string) (int64, bool) {
-	if s == "" || len(s) > 18 {
+	if s == "" {
 		return 0, false
 	}
 	var n int64
+	sig := 0 // digits from the first non-zero one
 	for i := 0; i < len(s); i++ {
 		if !isDigit(s[i]) {
 			return 0, false
+		}
+		if sig > 0 || s[i] != '0' {
+			if sig++; sig > 18 {
+				return 0, false
+			}
 		}
 		n = n*10 + int64(s[i]-'0')
 	}

@@ -160,6 +160,8 @@ func requestCases() []reqCase {
 		{name: "CL hex", in: "POST / HTTP/1.1\r\n" + host + "Content-Length: 0x5\r\n\r\n", status: 400},
 		{name: "CL inner space", in: "POST / HTTP/1.1\r\n" + host + "Content-Length: 4 2\r\n\r\n", status: 400},
 		{name: "CL overflow", in: "POST / HTTP/1.1\r\n" + host + "Content-Length: 1000000000000000000000\r\n\r\n", status: 400},
+		{name: "CL 25 digits, 24 of them leading zeros", in: "POST / HTTP/1.1\r\n" + host + "Content-Length: 0000000000000000000000003\r\n\r\n", want: []string{"cl=3"}},
+		{name: "CL 19 digits after a zero", in: "POST / HTTP/1.1\r\n" + host + "Content-Length: 01000000000000000000\r\n\r\n", status: 400},
 		{name: "CL 18 digits", in: "POST / HTTP/1.1\r\n" + host + "Content-Length: 999999999999999999\r\n\r\n", want: []string{"cl=999999999999999999"}},
 		// Transfer-Encoding.
 		{name: "chunked", in: "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: Chunked\r\n\r\n", want: []string{"cl=-1 chunked=true"}},
