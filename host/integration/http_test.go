@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -111,6 +113,42 @@ func TestChunkedBodyOverLimit(t *testing.T) {
 	c.Send("320\r\n" + chunk + "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n")
 	if r := c.MustRead("POST"); r.Status != 413 {
 		t.Fatalf("status %d, want 413", r.Status)
+	}
+}
+
+// TestRefusedBodyLingers: a client still sending a body the server refused
+// (413 on its Content-Length) reads the answer and then the server's close
+// (EOF), not a reset: the server shuts its side down and drops what still
+// comes for a while before it closes (lingering close, RFC 9112 §9.6; as
+// nginx does). A reset can destroy an answer the client has not read yet.
+// The same holds for a request refused for its head, with more to come.
+func TestRefusedBodyLingers(t *testing.T) {
+	s := newSite(t)
+	s.Server = []string{"MaxRequestSize 1"}
+	s.Start()
+	for _, head := range []string{
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 10000000\r\n\r\n",
+	} {
+		c := dial(t, s.Addr())
+		c.Send(head + strings.Repeat("b", 32<<10)) // unread when the answer goes out
+		time.Sleep(100 * time.Millisecond)
+		var wg sync.WaitGroup
+		wg.Go(func() { // the body, as a client that does not wait for an answer sends it
+			chunk := make([]byte, 64<<10)
+			for range 64 {
+				if _, err := c.C.Write(chunk); err != nil {
+					return
+				}
+			}
+		})
+		r := c.MustRead("POST")
+		_, err := io.Copy(io.Discard, c.BR)
+		if r.Status/100 != 4 || err != nil {
+			t.Errorf("%.40q: %d, then %v; want the answer, then the server's FIN", head, r.Status, err)
+		}
+		c.C.Close()
+		wg.Wait()
 	}
 }
 

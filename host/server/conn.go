@@ -49,6 +49,9 @@ type conn struct {
 	// under a lease or it is parked idle; -1 when none. Guarded by mu.
 	parked int32
 	served int
+	// lingers says the connection ends after an error answer that may
+	// have left the client's bytes unread (see end).
+	lingers bool
 
 	tls    *tls.Conn  // nil on a plain connection; then nc
 	tlsSrc *tlsSource // the socket under tls
@@ -217,10 +220,15 @@ func (c *conn) loop() {
 	}
 }
 
-// end sends what is buffered and finishes the connection.
+// end sends what is buffered and finishes the connection, lingering
+// first after an error answer that left the client's bytes unread (see
+// linger).
 func (c *conn) end() {
 	c.acquire()
 	c.w.Flush()
+	if c.lingers && c.nc != nil && !c.s.closing.Load() {
+		linger(c.nc, c.info.TCP, deadline(lingerTime))
+	}
 	c.finish()
 }
 
@@ -755,6 +763,7 @@ func (c *conn) keepAlive(sv *config.Server) bool {
 // status get an error page; an idle close or a reset gets nothing.
 func (c *conn) badRequest(sn *snapshot, err error) {
 	if e, ok := err.(*http1.Error); ok {
+		c.lingers = e.Status != 408 // a client that timed out is not sending
 		c.w.Server, c.w.Timeout = sn.server, sn.cfg.Server.Timeout
 		c.w.Reset(nil, true, sn.sites[0].ErrorPages)
 		c.nc.SetWriteDeadline(deadline(c.w.Timeout))

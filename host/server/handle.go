@@ -126,6 +126,7 @@ func (c *conn) check(sn *snapshot) int {
 func (c *conn) fail(status int) (int, int64, bool) {
 	c.nc.SetWriteDeadline(deadline(c.w.Timeout)) // a read may have used up the deadline
 	c.w.SetClose()
+	c.lingers = true
 	c.w.Error(status, "")
 	return status, c.w.Bytes, false
 }
@@ -140,6 +141,7 @@ func (c *conn) drainBody(sn *snapshot) (ok bool, status int) {
 	}
 	if req.Expect100 {
 		c.w.SetClose()
+		c.lingers = true // the client may send its body after all once it tires of waiting
 		return true, 0
 	}
 	if err := c.body.ResetRequest(c.br, req, sn.cfg.Server.MaxRequestSize); err != nil {

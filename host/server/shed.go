@@ -78,22 +78,38 @@ func (s *Server) shed(nc net.Conn, sn *snapshot) {
 }
 
 // lingerClose sends page, the last bytes of a connection about to close,
-// by writeBy, shuts the socket tcp (nil: none) for writing, and reads and
-// drops what the client sends for shedLinger, yet not past writeBy: so
-// that closing does not reset the connection before the client has read
-// the page. The caller closes nc.
+// by writeBy, then lingers (see linger) for shedLinger, yet not past
+// writeBy. The caller closes nc.
 func lingerClose(nc net.Conn, tcp stage.Socket, page []byte, writeBy time.Time) {
 	nc.SetWriteDeadline(writeBy)
 	if _, err := nc.Write(page); err != nil {
 		return
 	}
-	if tcp != nil {
-		tcp.CloseWrite()
-	}
 	readBy := deadline(shedLinger)
 	if writeBy.Before(readBy) {
 		readBy = writeBy
 	}
-	nc.SetReadDeadline(readBy)
-	io.Copy(io.Discard, io.LimitReader(nc, 64<<10))
+	linger(nc, tcp, readBy)
 }
+
+// linger shuts the socket tcp (nil: none) for writing once the last
+// answer is out, and reads and drops what the client still sends until
+// readBy (lingerBytes at most): closing a socket with unread bytes resets
+// the connection, and a reset can destroy an answer the client has not
+// read yet (RFC 9112 §9.6; nginx's lingering_close). The caller closes nc.
+func linger(nc net.Conn, tcp stage.Socket, readBy time.Time) {
+	if tcp != nil {
+		tcp.CloseWrite()
+	}
+	nc.SetReadDeadline(readBy)
+	io.Copy(io.Discard, io.LimitReader(nc, lingerBytes))
+}
+
+// lingerTime and lingerBytes bound how long and how much a connection
+// closed after an error answer reads and drops before it closes (nginx
+// lingers up to 30 s, 5 s between reads); a client sees the answer and
+// stops sending well within them.
+const (
+	lingerTime  = 2 * time.Second
+	lingerBytes = 1 << 20
+)
