@@ -626,6 +626,7 @@ func (c *conn) serveOne() step {
 	sv := &sn.cfg.Server
 	c.nc.SetDeadline(deadline(sv.Timeout))
 	c.start = time.Now()
+	c.req.Method = "" // set again once a request line parses (see badRequest)
 	if c.tls == nil && c.served == 0 && c.tlsHello() {
 		c.badRequest(sn, &http1.Error{Status: 400, Reason: "TLS handshake on a plain HTTP port"})
 		return stepEnd
@@ -696,9 +697,12 @@ func (c *conn) record(vhost string, status int, bytes int64) {
 	c.answered = time.Time{}
 	*rec = stage.Record{
 		ConnID: c.info.ID, Remote: c.info.Remote, VHost: vhost,
-		Method: c.req.Method, Target: c.req.Target, Proto: c.req.Proto(),
 		Status: status, Bytes: bytes, HeadBytes: c.headBytes(), Start: c.start, Duration: end.Sub(c.start),
-		Referer: c.req.Header.Get("Referer"), UserAgent: c.req.Header.Get("User-Agent"), Upstream: c.upstream,
+		Upstream: c.upstream,
+	}
+	if c.req.Method != "" { // else a head refused before its request line parsed: nothing of it is known
+		rec.Method, rec.Target, rec.Proto = c.req.Method, c.req.Target, c.req.Proto()
+		rec.Referer, rec.UserAgent = c.req.Header.Get("Referer"), c.req.Header.Get("User-Agent")
 	}
 	c.s.reqs.add(c.handler, status)
 	c.s.pipeline.Done(rec)
@@ -769,7 +773,8 @@ func (c *conn) badRequest(sn *snapshot, err error) {
 		c.nc.SetWriteDeadline(deadline(c.w.Timeout))
 		c.w.Error(e.Status, "")
 		c.w.Flush()
-		c.s.reqs.add(handlerHost, e.Status)
+		c.handler, c.upstream, c.headOut = handlerHost, stage.Upstream{}, -1
+		c.record(siteName(sn.sites[0]), e.Status, c.w.Bytes) // logged as nginx logs them: what parsed of the request
 		if c.s.log.IsDebug() {
 			c.s.log.Debug("bad request", "remote", c.info.Remote.String(), "error", err)
 		}

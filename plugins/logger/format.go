@@ -106,13 +106,9 @@ func appendCommon(b []byte, rec *api.Record) []byte {
 	b = appendAddr(b, rec.Remote.Addr())
 	b = append(b, " - - ["...)
 	b = startTime(rec).AppendFormat(b, timeLayout)
-	b = append(b, "] \""...)
-	b = appendEscaped(b, rec.Method)
+	b = append(b, "] "...)
+	b = appendRequestLine(b, rec)
 	b = append(b, ' ')
-	b = appendEscaped(b, rec.Target)
-	b = append(b, ' ')
-	b = appendEscaped(b, rec.Proto)
-	b = append(b, "\" "...)
 	b = strconv.AppendInt(b, int64(rec.Status), 10)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, bodyBytes(rec), 10)
@@ -120,6 +116,22 @@ func appendCommon(b []byte, rec *api.Record) []byte {
 	b = appendQuoted(b, rec.Referer)
 	b = append(b, ' ')
 	return appendQuoted(b, rec.UserAgent)
+}
+
+// appendRequestLine appends "METHOD URI HTTP/1.x" quoted, or "-" for a
+// request the host refused before its request line parsed (as nginx logs
+// one).
+func appendRequestLine(b []byte, rec *api.Record) []byte {
+	if rec.Method == "" {
+		return append(b, `"-"`...)
+	}
+	b = append(b, '"')
+	b = appendEscaped(b, rec.Method)
+	b = append(b, ' ')
+	b = appendEscaped(b, rec.Target)
+	b = append(b, ' ')
+	b = appendEscaped(b, rec.Proto)
+	return append(b, '"')
 }
 
 // bodyBytes is the response body's bytes sent: all bytes but the heads.

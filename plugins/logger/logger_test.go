@@ -94,6 +94,44 @@ func TestAccessLogLines(t *testing.T) {
 	}
 }
 
+// TestAccessLogRejected: requests the host refuses while reading their
+// head are logged too, as nginx logs them: with what parsed of the request
+// line (an obs-fold in a field: 400), or "-" for each part when the line
+// itself is refused (431 for a head over MaxHeaderSize, 400 for garbage).
+func TestAccessLogRejected(t *testing.T) {
+	hosttest.CheckLeaks(t)
+	s := hosttest.NewSite(t, bin)
+	s.Load("logger")
+	s.Server = []string{"MaxHeaderSize 1"}
+	logPath := filepath.Join(t.TempDir(), "access.log")
+	s.WriteFile("logger.conf", "[LOGGER]\n    AccessLog "+logPath+"\n    FlushInterval 50\n")
+	s.Start()
+	var wants []string
+	for _, r := range []struct{ raw, want string }{
+		{"GET /fold HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", "GET /fold HTTP/1.1 400"},
+		{"HELLO\r\n\r\n", "- - - 400"},
+		{"GET /big HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("a", 2000) + "\r\n\r\n", "- - - 431"},
+	} {
+		c, err := net.Dial("tcp", s.Addr())
+		hosttest.Must(t, err)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, err = io.WriteString(c, r.raw)
+		hosttest.Must(t, err)
+		resp, _ := io.ReadAll(c)
+		c.Close()
+		wants = append(wants, fmt.Sprintf("] %s %d", r.want, len(resp)))
+	}
+	lines := waitLines(t, logPath, len(wants))
+	if len(lines) != len(wants) {
+		t.Fatalf("want %d lines, got %q", len(wants), lines)
+	}
+	for i, w := range wants {
+		if !strings.HasPrefix(lines[i], "127.0.0.1 - [") || !strings.HasSuffix(lines[i], w) {
+			t.Errorf("line %d: %q, want one ending in %q", i, lines[i], w)
+		}
+	}
+}
+
 // TestAccessLogFlushedOnStop: with an hour-long interval nothing is written
 // until the host stops the plugin, and then everything is.
 func TestAccessLogFlushedOnStop(t *testing.T) {
