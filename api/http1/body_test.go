@@ -93,7 +93,6 @@ func chunkedCases() []bodyCase {
 		{name: "not hex", body: "g\r\nhello\r\n0\r\n\r\n", status: 400},
 		{name: "huge hex", body: "ffffffffffffffffff\r\nhello\r\n0\r\n\r\n", status: 400},
 		{name: "overflow to negative", body: "8000000000000000\r\nhello\r\n0\r\n\r\n", status: 400},
-
 		{name: "missing last chunk", body: "3\r\nfoo\r\n\r\n", status: 400},
 		{name: "obs-fold in trailer", body: "0\r\nX: 1\r\n 2\r\n\r\n", status: 400},
 		{name: "trailer without colon", body: "0\r\nX\r\n\r\n", status: 400},
