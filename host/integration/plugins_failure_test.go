@@ -3,7 +3,6 @@ package integration
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -344,7 +343,7 @@ func callsToStopped(t *testing.T, name, path string, deadline time.Duration) {
 	s.LoadFrom(testPlugins(t), name)
 	s.StartChecked()
 	pid := pluginPid(t, s, name, 0)
-	fds0 := openFiles(pid)
+	fds0 := openFDs(t, pid)
 	must(t, syscall.Kill(pid, syscall.SIGSTOP))
 	cont := sync.OnceFunc(func() { syscall.Kill(pid, syscall.SIGCONT) })
 	t.Cleanup(cont)
@@ -378,21 +377,15 @@ func callsToStopped(t *testing.T, name, path string, deadline time.Duration) {
 	if !hosttest.Poll(10*time.Second, func() bool { _, st := timedGet(s.Addr(), path); return st == "200" }) {
 		t.Fatal("the plugin does not answer after SIGCONT")
 	}
-	if !hosttest.Poll(5*time.Second, func() bool { return openFiles(pid) <= fds0 }) {
-		t.Errorf("the plugin holds %d descriptors, %d before it stopped", openFiles(pid), fds0)
+	if !hosttest.Poll(5*time.Second, func() bool { return openFDs(t, pid) <= fds0 }) {
+		t.Errorf("the plugin holds %d descriptors, %d before it stopped", openFDs(t, pid), fds0)
 	}
 }
 
-// openFiles counts process pid's open descriptors.
-func openFiles(pid int) int {
-	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	return len(ents)
-}
-
 // timedGet sends one GET (with a field of 1,000 bytes) and Connection:
-// close on a new connection and
-// returns how long the answer's status line took and its status ("closed"
-// when the connection ended without one, "timeout" after 10 s).
+// close on a new connection, and returns how long the answer's status line
+// took and its status ("closed" when the connection ended without one,
+// "timeout" after 10 s).
 func timedGet(addr, path string) (time.Duration, string) {
 	start := time.Now()
 	c, err := net.Dial("tcp", addr)
